@@ -1,0 +1,38 @@
+"""`create_app(settings)`: the ASGI application; its lifespan opens and closes the Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from consentry import __version__
+from consentry.http import errors, routes
+from consentry.http.middleware import BodyLimits
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The gateway. Storage, migrations and keys open when the app starts, not on import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="Consentry",
+        version=__version__,
+        description="Consent-aware privacy gateway for real-time CX analytics.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    routes.register(app)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Audit: the tamper-evident record of every privacy-relevant act."""

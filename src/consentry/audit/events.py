@@ -1,0 +1,16 @@
+"""The one enum of audit action names (`domain:object:action`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    APIKEY_CREATED = "apikey:created"
+    APIKEY_REVOKED = "apikey:revoked"
+    SUBJECT_CREATED = "subject:created"
+    SUBJECT_IDENTITY_ADDED = "subject:identity:added"
+    SUBJECT_JURISDICTION_SET = "subject:jurisdiction:set"
+    SUBJECT_KEY_DESTROYED = "subject:key:destroyed"
+    SIGNING_KEY_CREATED = "keys:signing:created"
+    AUDIT_READ = "audit:entries:read"

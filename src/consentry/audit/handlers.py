@@ -1,0 +1,37 @@
+"""HTTP handlers for reading the audit log (reads are themselves audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.http.auth import Ctx
+from consentry.http.pagination import MAX_LIMIT, decode_cursor, encode_cursor, page
+
+
+def list_entries(
+    ctx: Ctx,
+    from_index: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> dict[str, Any]:
+    """Entries in index order from `from_index` (or a `cursor`), optionally for one subject."""
+    if cursor is not None:
+        from_index = int(decode_cursor(cursor, {"from_index"})["from_index"])
+    with ctx.runtime.store.write() as conn:
+        rows = audit.entries(conn, from_index=from_index, limit=limit + 1, subject_id=subject_id)
+        audit.record(
+            conn,
+            AuditAction.AUDIT_READ,
+            actor=ctx.actor,
+            details={"from_index": from_index, "limit": limit, "subject_id": subject_id},
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{**entry.body(), "leaf_hash": leaf} for entry, leaf in rows]
+    next_cursor = encode_cursor({"from_index": rows[-1][0].index + 1}) if more else None
+    return page(items, next_cursor)

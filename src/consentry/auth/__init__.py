@@ -1,0 +1,1 @@
+"""Auth: API keys, roles and the one permission table."""

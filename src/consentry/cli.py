@@ -1,0 +1,129 @@
+"""`consentry`: the command line (serve, settings, api-key, ...)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from consentry import clock
+from consentry.app import create_app
+from consentry.auth import api_keys
+from consentry.auth.models import Role
+from consentry.errors import ConsentryError
+from consentry.keys.envelope import write_private_file
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+
+app = typer.Typer(help="Consentry: consent-aware privacy gateway.", no_args_is_help=True)
+api_key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+CLI_ACTOR = "cli"
+ADMIN_KEY_FILE = "admin.key"
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+def _dev_admin_key(settings: Settings) -> tuple[Settings, str]:
+    """The admin key to announce: CONSENTRY_ADMIN_KEY, or a development key kept in a 0600
+    file in the data directory (made on first start)."""
+    if settings.admin_key:
+        return settings, "the value of CONSENTRY_ADMIN_KEY"
+    path = settings.data_dir / ADMIN_KEY_FILE
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        write_private_file(path, f"{api_keys.PREFIX}admin_{secrets.token_urlsafe(32)}\n")
+    key = path.read_text().strip()
+    return Settings.from_env(os.environ, admin_key=key), key
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (CONSENTRY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (CONSENTRY_PORT).")] = None,
+) -> None:
+    """Start the gateway on uvicorn."""
+    settings, key_hint = _dev_admin_key(_settings())
+    host = host or settings.host
+    port = port or settings.port
+    base = f"http://{host}:{port}"
+    out = Console()
+    out.print(f"[bold]Consentry[/bold] on {base}  (data: {settings.data_dir.resolve()})")
+    out.print(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
+    out.print(f"  Admin key: {key_hint}")
+    out.print(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Show every setting with its value (secrets redacted) and what it does."""
+    table = Table("variable", "value", "description")
+    for name, value, description in _settings().described():
+        table.add_row(name, value, description)
+    Console().print(table)
+
+
+@api_key_app.command("create")
+def api_key_create(
+    role: Annotated[Role, typer.Option(help="The key's role.")],
+    label: Annotated[str, typer.Option(help="A note saying who holds the key.")] = "",
+) -> None:
+    """Mint an API key; it is printed alone on the last line, and only this once."""
+    runtime = Runtime(_settings())
+    try:
+        with runtime.store.write() as conn:
+            record, key = api_keys.create(conn, role, label, actor=CLI_ACTOR)
+    finally:
+        runtime.close()
+    typer.echo(f"Created API key {record.key_id} with role {record.role} (shown once):")
+    typer.echo(key)
+
+
+@api_key_app.command("list")
+def api_key_list() -> None:
+    """List API keys (ids, roles, labels; never the keys)."""
+    runtime = Runtime(_settings())
+    try:
+        with runtime.store.read() as conn:
+            keys = api_keys.list_keys(conn, after=None, limit=100_000)
+    finally:
+        runtime.close()
+    table = Table("key_id", "role", "label", "created_at", "revoked_at")
+    for k in keys:
+        revoked = clock.rfc3339(k.revoked_at) if k.revoked_at else ""
+        table.add_row(k.key_id, k.role.value, k.label, clock.rfc3339(k.created_at), revoked)
+    Console().print(table)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke an API key at once."""
+    runtime = Runtime(_settings())
+    try:
+        with runtime.store.write() as conn:
+            record = api_keys.revoke(conn, key_id, actor=CLI_ACTOR)
+    finally:
+        runtime.close()
+    typer.echo(f"Revoked API key {record.key_id}")
+
+
+def main() -> None:
+    """Entry point: domain errors end the command with their code, not a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        app()
+    except ConsentryError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""HTTP: the URL table, auth, middleware and the mapping of errors to problem+json."""

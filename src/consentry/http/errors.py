@@ -1,0 +1,140 @@
+"""problem+json (RFC 9457): the only place that knows HTTP status codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from consentry import errors as e
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "urn:consentry:error:"
+
+# The most specific class listed for an error decides its status; subclasses inherit.
+STATUS: dict[type[e.ConsentryError], int] = {
+    e.ConsentryError: 500,
+    e.InvalidRequest: 422,
+    e.MalformedJSON: 400,
+    e.PayloadTooLarge: 413,
+    e.UnsupportedMediaType: 415,
+    e.InvalidCursor: 400,
+    e.Unauthenticated: 401,
+    e.Forbidden: 403,
+    e.NotFound: 404,
+    e.MethodNotAllowed: 405,
+    e.Conflict: 409,
+    e.SubjectKeyDestroyed: 410,
+    e.KeyUnwrapFailed: 500,
+    e.InvalidSetting: 500,
+    e.StorageUnavailable: 503,
+}
+
+
+def status_of(error: type[e.ConsentryError]) -> int:
+    for cls in error.__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def problem(error: e.ConsentryError, *, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """The one error shape: type, title, status, detail, code (+ errors, + safe context)."""
+    status = status_of(type(error))
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + error.code,
+        "title": error.title,
+        "status": status,
+        "detail": error.detail,
+        "code": error.code,
+    }
+    body.update(_safe_context(error.context))
+    if errors:
+        body["errors"] = errors
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+_MEMBERS = {"type", "title", "status", "detail", "code", "errors", "instance"}
+
+
+def _safe_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    # Context carries ids and names of things, never values a caller sent about a person.
+    return {
+        k: v
+        for k, v in context.items()
+        if k not in _MEMBERS and (isinstance(v, str | int | bool) or v is None)
+    }
+
+
+async def _on_consentry_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, e.ConsentryError):
+        raise TypeError("handler registered for ConsentryError only")
+    if status_of(type(exc)) >= 500:
+        log.error("request failed: %s (%s)", exc.code, type(exc).__name__)
+    return problem(exc)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise TypeError("handler registered for RequestValidationError only")
+    details = [_describe(err) for err in exc.errors()]
+    kinds = {err.get("type") for err in exc.errors()}
+    error: e.ConsentryError
+    if "json_invalid" in kinds:
+        error = e.MalformedJSON("the body is not valid JSON")
+    elif "extra_forbidden" in kinds:
+        names = ", ".join(d["field"] for d in details if d["type"] == "extra_forbidden")
+        error = e.UnknownField(f"unknown field: {names}")
+    else:
+        error = e.InvalidRequest("; ".join(f"{d['field']}: {d['message']}" for d in details))
+    return problem(error, errors=details)
+
+
+def _describe(err: Mapping[str, Any]) -> dict[str, Any]:
+    # Pydantic echoes the input it refused; that may be personal data, so it is left out.
+    loc = [str(part) for part in err.get("loc", ()) if part != "body"]
+    return {
+        "field": ".".join(loc) or "body",
+        "type": str(err.get("type", "")),
+        "message": str(err.get("msg", "")),
+    }
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):
+        raise TypeError("handler registered for HTTPException only")
+    error: e.ConsentryError
+    if isinstance(exc.__cause__, e.ConsentryError):
+        # FastAPI wraps failures while reading the body (our size limit among them).
+        return problem(exc.__cause__)
+    if exc.status_code == 404:
+        error = e.NotFound("no such resource")
+    elif exc.status_code == 405:
+        error = e.MethodNotAllowed("this resource does not take that method")
+    elif exc.status_code == 401:
+        error = e.Unauthenticated()
+    else:
+        error = e.InvalidRequest(str(exc.detail))
+    return problem(error)
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    # The type only: an exception's message may quote data it was handed.
+    log.error("unexpected %s while serving a request", type(exc).__name__)
+    return problem(e.ConsentryError("an unexpected error occurred; it has been logged"))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into problem+json."""
+    app.add_exception_handler(e.ConsentryError, _on_consentry_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,32 @@
+"""Opaque list cursors and the list shape `{"items": [...], "next": cursor | null}`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from consentry.errors import InvalidCursor
+
+MAX_LIMIT = 1000
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    raw = json.dumps(position, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
+    """The position a cursor holds; InvalidCursor unless it has exactly `keys`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor("the cursor is not one this server made") from None
+    if not isinstance(position, dict) or set(position) != keys:
+        raise InvalidCursor("the cursor is not one this server made")
+    return position
+
+
+def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": items, "next": next_cursor}

@@ -1,0 +1,55 @@
+"""The one URL table: every route, its handler and the permission it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI
+
+from consentry.audit import handlers as audit
+from consentry.auth import handlers as auth
+from consentry.auth.models import Permission as P
+from consentry.http import health
+from consentry.http.auth import AUTHENTICATED, Authorize
+from consentry.keys import handlers as keys
+from consentry.subjects import handlers as subjects
+
+PUBLIC = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    endpoint: Callable[..., Any]
+    permission: P | str | None
+    tag: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", health.healthz, PUBLIC, "operations"),
+    Route("GET", "/.well-known/jwks.json", keys.jwks, PUBLIC, "keys"),
+    Route("GET", "/v1/me", auth.me, AUTHENTICATED, "auth"),
+    Route("POST", "/v1/api-keys", auth.create_key, P.KEYS_MANAGE, "auth"),
+    Route("GET", "/v1/api-keys", auth.list_keys, P.KEYS_MANAGE, "auth"),
+    Route("DELETE", "/v1/api-keys/{key_id}", auth.revoke_key, P.KEYS_MANAGE, "auth"),
+    Route("POST", "/v1/subjects", subjects.create_subject, P.SUBJECTS_WRITE, "subjects"),
+    Route("GET", "/v1/subjects/{subject_id}", subjects.get_subject, P.SUBJECTS_READ, "subjects"),
+    Route("GET", "/v1/audit/entries", audit.list_entries, P.AUDIT_READ, "audit"),
+)
+
+
+def register(app: FastAPI) -> None:
+    """Add every route of the table to `app`, each behind its permission check."""
+    for route in ROUTES:
+        dependencies = [] if route.permission is None else [Depends(Authorize(route.permission))]
+        app.add_api_route(
+            route.path,
+            route.endpoint,
+            methods=[route.method],
+            dependencies=dependencies,
+            tags=[route.tag],
+            summary=(route.endpoint.__doc__ or route.endpoint.__name__).split("\n")[0],
+        )

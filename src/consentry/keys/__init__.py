@@ -1,0 +1,1 @@
+"""Keys: envelope encryption, per-subject data keys, named secrets, signing keys."""

@@ -1,0 +1,34 @@
+"""Named secrets (blind-index key, pseudonym key, ...): random, stored wrapped by the KEK, so
+they survive restarts and a change of master key re-wraps them without changing them."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.errors import KeyUnwrapFailed
+from consentry.keys.envelope import KeyEncryptionKey
+from consentry.storage import keys as sql
+
+BLIND_INDEX = "blind_index"
+PSEUDONYM = "pseudonym"
+
+
+def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:
+    """The 32-byte secret called `name`, created on first use (race-safe across processes)."""
+    aad = b"consentry:material:" + name.encode()
+    row = sql.get_material(conn, name)
+    if row is None:
+        wrapped = kek.seal(secrets.token_bytes(32), aad)
+        sql.insert_material_if_absent(conn, name, wrapped, kek.kek_id, clock.now())
+        row = sql.get_material(conn, name)
+        if row is None:
+            raise RuntimeError(f"secret {name} vanished while being created")
+    if row.kek_id != kek.kek_id:
+        raise KeyUnwrapFailed(
+            f"secret {name} is wrapped under another master key (kek_id {row.kek_id}); "
+            "CONSENTRY_MASTER_KEY does not match this data directory"
+        )
+    return kek.open(row.wrapped_key, aad)

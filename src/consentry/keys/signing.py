@@ -1,0 +1,103 @@
+"""Ed25519 signing keys (consent tokens, audit tree heads), their `kid`s and the JWKS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.errors import KeyUnwrapFailed
+from consentry.keys.envelope import KeyEncryptionKey
+from consentry.storage import keys as sql
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    private: Ed25519PrivateKey
+    public_jwk: dict[str, str]
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private.sign(message)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def public_jwk(private: Ed25519PrivateKey) -> dict[str, str]:
+    """The OKP JWK of the public half, with its RFC 7638 thumbprint as `kid`."""
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    members = {"crv": "Ed25519", "kty": "OKP", "x": b64url(raw)}
+    thumbprint = hashlib.sha256(
+        json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
+    ).digest()
+    return {**members, "kid": b64url(thumbprint), "alg": "EdDSA", "use": "sig"}
+
+
+class SigningKeys:
+    """The active signing key and every published one, loaded once and held in memory."""
+
+    def __init__(self, kek: KeyEncryptionKey) -> None:
+        self._kek = kek
+        self._lock = threading.Lock()
+        self._active: SigningKey | None = None
+        self._published: list[dict[str, str]] = []
+
+    def load(self, conn: Connection) -> None:
+        """Read the keys, creating the first one on a fresh install."""
+        rows = sql.list_signing_keys(conn)
+        if not any(row.active for row in rows):
+            self.rotate(conn)
+            return
+        self._install(rows)
+
+    def rotate(self, conn: Connection) -> SigningKey:
+        """Create a new active key; earlier keys stay in the JWKS so old signatures verify."""
+        private = Ed25519PrivateKey.generate()
+        jwk = public_jwk(private)
+        raw = private.private_bytes_raw()
+        wrapped = self._kek.seal(raw, _aad(jwk["kid"]))
+        sql.insert_signing_key(
+            conn, jwk["kid"], json.dumps(jwk), wrapped, self._kek.kek_id, clock.now()
+        )
+        self._install(sql.list_signing_keys(conn))
+        return self.active
+
+    @property
+    def active(self) -> SigningKey:
+        with self._lock:
+            if self._active is None:
+                raise KeyUnwrapFailed("signing keys are not loaded")
+            return self._active
+
+    def jwks(self) -> dict[str, Any]:
+        """The JSON Web Key Set of every key not retired."""
+        with self._lock:
+            return {"keys": list(self._published)}
+
+    def _install(self, rows: Any) -> None:
+        active: SigningKey | None = None
+        published = []
+        for row in rows:
+            jwk = json.loads(row.public_jwk)
+            published.append(jwk)
+            if row.active:
+                raw = self._kek.open(row.wrapped_private, _aad(row.kid))
+                private = Ed25519PrivateKey.from_private_bytes(raw)
+                active = SigningKey(kid=row.kid, private=private, public_jwk=jwk)
+        with self._lock:
+            self._active = active
+            self._published = published
+
+
+def _aad(kid: str) -> bytes:
+    return b"consentry:signing-key:" + kid.encode()

@@ -1,0 +1,70 @@
+"""Per-subject data keys: one AES-256 key per customer, wrapped by the KEK; destroying it
+makes everything sealed under it unreadable (crypto-shredding)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.errors import SubjectKeyDestroyed
+from consentry.keys.envelope import KeyEncryptionKey, Sealer
+from consentry.storage import keys as sql
+
+_CACHE_SIZE = 50_000
+
+
+class SubjectKeys:
+    """Creates, opens and destroys subject data keys, keeping recently used ones unwrapped."""
+
+    def __init__(self, kek: KeyEncryptionKey) -> None:
+        self._kek = kek
+        self._cache: OrderedDict[str, Sealer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def create(self, conn: Connection, subject_id: str) -> Sealer:
+        """Generate and store a new key for a new subject."""
+        key = secrets.token_bytes(32)
+        wrapped = self._kek.seal(key, _aad(subject_id))
+        sql.insert_subject_key(conn, subject_id, wrapped, self._kek.kek_id, clock.now())
+        sealer = Sealer(key)
+        self._remember(subject_id, sealer)
+        return sealer
+
+    def sealer(self, conn: Connection, subject_id: str) -> Sealer:
+        """The subject's key; raise SubjectKeyDestroyed when it no longer exists."""
+        with self._lock:
+            cached = self._cache.get(subject_id)
+            if cached is not None:
+                self._cache.move_to_end(subject_id)
+                return cached
+        row = sql.get_subject_key(conn, subject_id)
+        if row is None:
+            raise SubjectKeyDestroyed(f"the data key of subject {subject_id} has been destroyed")
+        sealer = Sealer(self._kek.open(row.wrapped_key, _aad(subject_id)))
+        self._remember(subject_id, sealer)
+        return sealer
+
+    def destroy(self, conn: Connection, subject_id: str) -> bool:
+        """Delete the subject's key for good; True when there was one to delete."""
+        with self._lock:
+            self._cache.pop(subject_id, None)
+        return sql.delete_subject_key(conn, subject_id)
+
+    def forget(self, subject_id: str) -> None:
+        """Drop the unwrapped key from memory (after a rollback, or another process's erasure)."""
+        with self._lock:
+            self._cache.pop(subject_id, None)
+
+    def _remember(self, subject_id: str, sealer: Sealer) -> None:
+        with self._lock:
+            self._cache[subject_id] = sealer
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+
+def _aad(subject_id: str) -> bytes:
+    return b"consentry:subject-key:" + subject_id.encode()

@@ -1,0 +1,41 @@
+"""The process-wide services, opened once: settings, store, keys and the domain services."""
+
+from __future__ import annotations
+
+import logging
+
+from consentry.keys.envelope import KeyEncryptionKey
+from consentry.keys.material import BLIND_INDEX, named_secret
+from consentry.keys.signing import SigningKeys
+from consentry.keys.subject_keys import SubjectKeys
+from consentry.settings import Settings
+from consentry.storage.engine import Store, database_url, ensure_data_dir
+from consentry.storage.migrate import upgrade
+from consentry.subjects.blind_index import BlindIndex
+from consentry.subjects.resolve import Subjects
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything a request or a command needs, built from Settings; `close()` releases it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        ensure_data_dir(settings.data_dir)
+        self.kek = KeyEncryptionKey.load(settings.master_key, settings.data_dir)
+        self.store = Store(database_url(settings))
+        try:
+            upgrade(self.store)
+            self.subject_keys = SubjectKeys(self.kek)
+            self.signing_keys = SigningKeys(self.kek)
+            with self.store.write() as conn:
+                blind_key = named_secret(conn, self.kek, BLIND_INDEX)
+                self.signing_keys.load(conn)
+            self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
+        except BaseException:
+            self.store.close()
+            raise
+
+    def close(self) -> None:
+        self.store.close()

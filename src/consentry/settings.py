@@ -1,0 +1,133 @@
+"""One typed Settings object read from CONSENTRY_* variables; every field described."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from consentry.errors import InvalidSetting
+
+PREFIX = "CONSENTRY_"
+REDACTED = "**********"
+
+
+def _doc(description: str, *, secret: bool = False) -> dict[str, Any]:
+    return {"description": description, "secret": secret}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration. Build it with `Settings.from_env(os.environ)`; pass it explicitly."""
+
+    data_dir: Path = field(
+        default=Path("./consentry-data"),
+        metadata=_doc("Directory holding the SQLite store and generated development keys."),
+    )
+    db: str = field(
+        default="",
+        metadata=_doc(
+            "Database URL. Empty: a SQLite file `consentry.db` in the data directory. "
+            "`postgresql://user:pass@host:port/name` selects PostgreSQL (psycopg 3).",
+            secret=True,
+        ),
+    )
+    admin_key: str = field(
+        default="",
+        metadata=_doc(
+            "An API key accepted with role admin from start-up. Empty: `consentry serve` "
+            "generates a development key into `admin.key` (0600) in the data directory.",
+            secret=True,
+        ),
+    )
+    master_key: str = field(
+        default="",
+        metadata=_doc(
+            "Key-encryption key, 32 bytes as base64url. Empty: generated into `master.key` "
+            "(0600) in the data directory with a warning; for development only.",
+            secret=True,
+        ),
+    )
+    host: str = field(default="127.0.0.1", metadata=_doc("Address `consentry serve` listens on."))
+    port: int = field(default=8000, metadata=_doc("Port `consentry serve` listens on."))
+    max_body_bytes: int = field(
+        default=1_048_576,
+        metadata=_doc("Largest accepted request body in bytes; larger is refused (413)."),
+    )
+    default_phone_region: str = field(
+        default="",
+        metadata=_doc(
+            "ISO 3166 region used to read phone numbers written without a country code "
+            "(e.g. `GB`). Empty: such numbers are refused, so no number is guessed into "
+            "another person's identity."
+        ),
+    )
+    log_level: str = field(
+        default="info", metadata=_doc("Log level: debug, info, warning or error.")
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read CONSENTRY_<FIELD> variables; raise InvalidSetting naming a bad one."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = PREFIX + f.name.upper()
+            if name not in environ:
+                continue
+            raw = environ[name]
+            values[f.name] = _parse(name, raw, f.default)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise InvalidSetting when a value is out of its range."""
+        if not 0 < self.port < 65536:
+            raise InvalidSetting("CONSENTRY_PORT must be between 1 and 65535")
+        if self.max_body_bytes < 1024:
+            raise InvalidSetting("CONSENTRY_MAX_BODY_BYTES must be at least 1024")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            raise InvalidSetting("CONSENTRY_LOG_LEVEL must be debug, info, warning or error")
+        if self.default_phone_region and not re.fullmatch(r"[A-Z]{2}", self.default_phone_region):
+            raise InvalidSetting("CONSENTRY_DEFAULT_PHONE_REGION must be two capital letters")
+        if self.db and not self.db.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise InvalidSetting("CONSENTRY_DB must be a sqlite: or postgresql: URL")
+
+    def described(self) -> list[tuple[str, str, str]]:
+        """(variable, shown value, description) for every field, secrets redacted."""
+        rows = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            shown = _redact(f.name, value) if f.metadata["secret"] else str(value)
+            rows.append((PREFIX + f.name.upper(), shown, str(f.metadata["description"])))
+        return rows
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise InvalidSetting(f"{name} must be true or false")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidSetting(f"{name} must be an integer") from None
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw
+
+
+def _redact(name: str, value: object) -> str:
+    if not value:
+        return "(unset)"
+    if name == "db":
+        # The URL's shape helps an operator; its password does not belong on a screen.
+        return re.sub(r"://([^:/@]*):[^@]*@", rf"://\1:{REDACTED}@", str(value))
+    return REDACTED

@@ -1,0 +1,1 @@
+"""Storage: the only package that speaks SQL (SQLite by default, PostgreSQL by URL)."""

@@ -1,0 +1,72 @@
+"""SQL for subjects and their identities (blind indexes and sealed values only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, tuple_, update
+
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import identities, subjects
+
+
+def insert_subject(
+    conn: Connection, subject_id: str, jurisdiction: str | None, now: datetime
+) -> None:
+    conn.execute(
+        insert(subjects).values(subject_id=subject_id, jurisdiction=jurisdiction, created_at=now)
+    )
+
+
+def get_subject(conn: Connection, subject_id: str) -> AnyRow | None:
+    return conn.execute(select(subjects).where(subjects.c.subject_id == subject_id)).first()
+
+
+def set_jurisdiction(conn: Connection, subject_id: str, jurisdiction: str) -> None:
+    conn.execute(
+        update(subjects)
+        .where(subjects.c.subject_id == subject_id)
+        .values(jurisdiction=jurisdiction)
+    )
+
+
+def find_by_blind_index(
+    conn: Connection, keys: Sequence[tuple[str, bytes]]
+) -> dict[tuple[str, bytes], str]:
+    """Map each (type, blind_index) that is known to its subject_id."""
+    if not keys:
+        return {}
+    stmt = select(identities.c.type, identities.c.blind_index, identities.c.subject_id).where(
+        tuple_(identities.c.type, identities.c.blind_index).in_(list(keys))
+    )
+    return {(row.type, bytes(row.blind_index)): row.subject_id for row in conn.execute(stmt)}
+
+
+def insert_identity(
+    conn: Connection,
+    subject_id: str,
+    type_: str,
+    blind_index: bytes,
+    value_ct: bytes,
+    now: datetime,
+) -> None:
+    """Insert one identity; IntegrityError when another transaction stored it first."""
+    conn.execute(
+        insert(identities).values(
+            subject_id=subject_id,
+            type=type_,
+            blind_index=blind_index,
+            value_ct=value_ct,
+            created_at=now,
+        )
+    )
+
+
+def list_identities(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    stmt = (
+        select(identities.c.type, identities.c.value_ct, identities.c.created_at)
+        .where(identities.c.subject_id == subject_id)
+        .order_by(identities.c.identity_id)
+    )
+    return conn.execute(stmt).all()

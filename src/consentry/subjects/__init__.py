@@ -1,0 +1,1 @@
+"""Subjects: the customers, known by normalised identities behind a blind index."""

@@ -1,0 +1,189 @@
+"""Resolution of a subject reference to one subject, creating it when the caller may."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.errors import IdentityConflict, SubjectNotFound
+from consentry.keys.envelope import Sealer
+from consentry.keys.subject_keys import SubjectKeys
+from consentry.storage import subjects as sql
+from consentry.subjects.blind_index import BlindIndex
+from consentry.subjects.models import (
+    Identity,
+    IdentityType,
+    Jurisdiction,
+    Resolution,
+    Subject,
+    SubjectRef,
+)
+
+_RACE_RETRIES = 3
+
+
+def new_subject_id() -> str:
+    return "sub_" + secrets.token_hex(12)
+
+
+class Subjects:
+    """Subject look-up and creation; identity values only ever leave here sealed."""
+
+    def __init__(self, blind_index: BlindIndex, keys: SubjectKeys) -> None:
+        self.blind_index = blind_index
+        self.keys = keys
+
+    def get(self, conn: Connection, subject_id: str) -> Subject:
+        row = sql.get_subject(conn, subject_id)
+        if row is None:
+            raise SubjectNotFound(f"no subject {subject_id}", subject_id=subject_id)
+        return _subject(row)
+
+    def find(self, conn: Connection, ref: SubjectRef) -> Subject | None:
+        """The subject `ref` names, or None when nobody is known by it (never creates)."""
+        if ref.subject_id is not None:
+            row = sql.get_subject(conn, ref.subject_id)
+            return None if row is None else _subject(row)
+        owners = self._owners(conn, ref.identities)
+        subject_id = _single_owner(owners)
+        return None if subject_id is None else self.get(conn, subject_id)
+
+    def resolve(
+        self,
+        conn: Connection,
+        ref: SubjectRef,
+        *,
+        actor: str,
+        jurisdiction: Jurisdiction | None = None,
+    ) -> Resolution:
+        """The subject `ref` names, created (with its data key) when its identities are new.
+
+        Identities of the reference not yet known are added to the subject found by the
+        others; identities that belong to two different subjects are refused
+        (IdentityConflict), since merging people is not a side effect anyone asked for.
+        """
+        if ref.subject_id is not None:
+            subject, created = self.get(conn, ref.subject_id), False
+        else:
+            subject, created = self._by_identities(conn, ref.identities, actor, jurisdiction)
+        if jurisdiction is not None and jurisdiction != subject.jurisdiction and not created:
+            sql.set_jurisdiction(conn, subject.subject_id, jurisdiction.value)
+            audit.record(
+                conn,
+                AuditAction.SUBJECT_JURISDICTION_SET,
+                actor=actor,
+                subject_id=subject.subject_id,
+                details={"jurisdiction": jurisdiction.value},
+            )
+            subject = Subject(subject.subject_id, jurisdiction, subject.created_at)
+        return Resolution(subject=subject, created=created)
+
+    def _by_identities(
+        self,
+        conn: Connection,
+        idents: tuple[Identity, ...],
+        actor: str,
+        jurisdiction: Jurisdiction | None,
+    ) -> tuple[Subject, bool]:
+        # Two transactions may introduce the same new person at once; the unique blind index
+        # lets one win, and the other, rolled back to its savepoint, finds the winner.
+        for _attempt in range(_RACE_RETRIES):
+            owners = self._owners(conn, idents)
+            subject_id = _single_owner(owners)
+            missing = [i for i in idents if owners.get(i) is None]
+            new_id = new_subject_id() if subject_id is None else None
+            try:
+                with conn.begin_nested():
+                    if new_id is not None:
+                        subject = self._create(conn, new_id, actor, jurisdiction)
+                    else:
+                        subject = self.get(conn, str(subject_id))
+                    self._add_identities(conn, subject.subject_id, missing, actor=actor)
+            except IntegrityError:
+                if new_id is not None:
+                    self.keys.forget(new_id)
+                continue
+            return subject, new_id is not None
+        raise IdentityConflict("the identities were claimed by another request meanwhile")
+
+    def identities(self, conn: Connection, subject_id: str) -> list[Identity]:
+        """The subject's identities in clear (raises SubjectKeyDestroyed after an erasure)."""
+        sealer = self.keys.sealer(conn, subject_id)
+        return [
+            Identity(
+                IdentityType(row.type),
+                sealer.open(row.value_ct, _aad(subject_id, row.type)).decode(),
+            )
+            for row in sql.list_identities(conn, subject_id)
+        ]
+
+    def identity_types(self, conn: Connection, subject_id: str) -> list[str]:
+        return [row.type for row in sql.list_identities(conn, subject_id)]
+
+    def _owners(self, conn: Connection, idents: tuple[Identity, ...]) -> dict[Identity, str | None]:
+        keyed = {i: (i.type.value, self.blind_index.of(i)) for i in idents}
+        found = sql.find_by_blind_index(conn, list(keyed.values()))
+        return {i: found.get(key) for i, key in keyed.items()}
+
+    def _create(
+        self, conn: Connection, subject_id: str, actor: str, jurisdiction: Jurisdiction | None
+    ) -> Subject:
+        now = clock.now()
+        sql.insert_subject(conn, subject_id, jurisdiction.value if jurisdiction else None, now)
+        self.keys.create(conn, subject_id)
+        audit.record(
+            conn,
+            AuditAction.SUBJECT_CREATED,
+            actor=actor,
+            subject_id=subject_id,
+            details={"jurisdiction": jurisdiction.value if jurisdiction else None},
+        )
+        return Subject(subject_id, jurisdiction, now)
+
+    def _add_identities(
+        self, conn: Connection, subject_id: str, idents: list[Identity], *, actor: str
+    ) -> None:
+        if not idents:
+            return
+        sealer: Sealer = self.keys.sealer(conn, subject_id)
+        now = clock.now()
+        for identity in idents:
+            sql.insert_identity(
+                conn,
+                subject_id,
+                identity.type.value,
+                self.blind_index.of(identity),
+                sealer.seal(identity.value.encode(), _aad(subject_id, identity.type.value)),
+                now,
+            )
+            audit.record(
+                conn,
+                AuditAction.SUBJECT_IDENTITY_ADDED,
+                actor=actor,
+                subject_id=subject_id,
+                details={"type": identity.type.value},
+            )
+
+
+def _single_owner(owners: dict[Identity, str | None]) -> str | None:
+    distinct = {s for s in owners.values() if s is not None}
+    if len(distinct) > 1:
+        raise IdentityConflict(
+            "the identities given belong to different subjects", count=len(distinct)
+        )
+    return distinct.pop() if distinct else None
+
+
+def _subject(row: Any) -> Subject:
+    jurisdiction = Jurisdiction(row.jurisdiction) if row.jurisdiction else None
+    return Subject(row.subject_id, jurisdiction, row.created_at)
+
+
+def _aad(subject_id: str, type_: str) -> bytes:
+    return f"consentry:identity:{subject_id}:{type_}".encode()

@@ -1,0 +1,80 @@
+"""Shared fixtures: settings and an HTTP client on each back-end (SQLite file, PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from consentry.app import create_app
+from consentry.settings import Settings
+from consentry.storage.engine import Store
+from consentry.storage.migrate import upgrade
+from tests import pgcluster
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789abcdef"
+# A fixed key-encryption key for tests (32 bytes, base64url).
+MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW5vdC1mb3ItcHJvZC11c2U"
+TEMPLATE = "consentry_template"
+BACKENDS = ("sqlite", "postgresql")
+
+_db_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """Base URL of a throwaway cluster holding a migrated template database."""
+    if not pgcluster.available():
+        if os.environ.get("CONSENTRY_TEST_SKIP_PG") == "1":
+            pytest.skip("PostgreSQL tests skipped by CONSENTRY_TEST_SKIP_PG=1")
+        pytest.fail("PostgreSQL is not installed: `make test` installs it with apt-get")
+    with pgcluster.cluster() as base:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        store = Store(f"postgresql+psycopg://{base.removeprefix('postgresql://')}/{TEMPLATE}")
+        upgrade(store)
+        store.close()
+        yield base
+
+
+def fresh_pg_database(base: str) -> str:
+    """A new database cloned from the migrated template; returns its URL."""
+    name = f"t{os.getpid()}_{next(_db_names)}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings for a fresh store on the back-end under test."""
+    db = ""
+    if backend == "postgresql":
+        db = fresh_pg_database(request.getfixturevalue("pg_url"))
+    return Settings(data_dir=tmp_path / "data", db=db, admin_key=ADMIN_KEY, master_key=MASTER_KEY)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, master_key=MASTER_KEY)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """An in-process HTTP client whose app has run its start-up (storage, keys)."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def auth(key: str = ADMIN_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
