@@ -69,11 +69,6 @@ class InvalidCursor(InvalidRequest):
     title = "Invalid cursor"
 
 
-class InvalidRole(InvalidRequest):
-    code = "invalid_role"
-    title = "Unknown role"
-
-
 class Unauthenticated(ConsentryError):
     code = "unauthenticated"
     title = "A valid API key is required"

@@ -1,0 +1,117 @@
+"""The `consentry` command: api-key create/list/revoke, settings, and serve as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from consentry.auth import api_keys
+from consentry.cli import app
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+from tests.conftest import MASTER_KEY
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"CONSENTRY_DATA_DIR": str(tmp_path / "data"), "CONSENTRY_MASTER_KEY": MASTER_KEY}
+
+
+def test_api_key_create_prints_the_key_alone_on_the_last_line(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["api-key", "create", "--role", "collector"], env=env)
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("csk_")
+    assert " " not in key
+    runtime = Runtime(Settings.from_env(env))
+    try:
+        with runtime.store.read() as conn:
+            principal = api_keys.authenticate(conn, key, admin_key="")
+    finally:
+        runtime.close()
+    assert principal is not None
+    assert principal.role == "collector"
+
+
+def test_api_key_list_and_revoke(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(
+        app, ["api-key", "create", "--role", "auditor", "--label", "ops"], env=env
+    )
+    key = created.output.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    listed = runner.invoke(app, ["api-key", "list"], env=env)
+    assert key_id in listed.output
+    assert key not in listed.output
+    revoked = runner.invoke(app, ["api-key", "revoke", key_id], env=env)
+    assert revoked.exit_code == 0
+    runtime = Runtime(Settings.from_env(env))
+    try:
+        with runtime.store.read() as conn:
+            assert api_keys.authenticate(conn, key, admin_key="") is None
+    finally:
+        runtime.close()
+
+
+def test_unknown_role_is_refused(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["api-key", "create", "--role", "boss"], env=env)
+    assert result.exit_code != 0
+
+
+def test_settings_command_redacts_secrets(env: dict[str, str]) -> None:
+    env = env | {"CONSENTRY_ADMIN_KEY": "super-secret-admin-key"}
+    result = CliRunner().invoke(app, ["settings"], env=env, terminal_width=200)
+    assert result.exit_code == 0
+    assert "CONSENTRY_ADMIN_KEY" in result.output
+    assert "super-secret-admin-key" not in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_starts_and_announces_docs_and_key(env: dict[str, str], tmp_path: Path) -> None:
+    port = _free_port()
+    consentry = Path(sys.executable).parent / "consentry"
+    proc = subprocess.Popen(
+        [str(consentry), "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
+                    assert json.load(resp)["status"] == "ok"
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        key = (tmp_path / "data" / "admin.key").read_text().strip()
+        assert (tmp_path / "data" / "admin.key").stat().st_mode & 0o777 == 0o600
+        request = urllib.request.Request(
+            f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert json.load(resp)["role"] == "admin"
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=10)
+    assert f"{base}/docs" in output
+    assert key in output
