@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from consentry.errors import ConsentryError, all_error_classes
+from consentry.errors import ConsentryError, InvalidRequest, all_error_classes
 from consentry.http.errors import status_of
 
 DOCS = Path(__file__).parent.parent / "docs" / "errors.md"
@@ -27,8 +27,6 @@ def test_every_code_is_documented_with_its_status() -> None:
 
 
 def test_bad_input_is_never_a_5xx() -> None:
-    from consentry.errors import InvalidRequest
-
     for cls in all_error_classes():
         if issubclass(cls, InvalidRequest):
             assert 400 <= status_of(cls) < 500, cls.code

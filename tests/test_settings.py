@@ -22,10 +22,10 @@ def test_defaults() -> None:
 
 def test_reads_prefixed_variables() -> None:
     settings = Settings.from_env(
-        {"CONSENTRY_PORT": "9001", "CONSENTRY_DATA_DIR": "/tmp/x", "OTHER_PORT": "1"}
+        {"CONSENTRY_PORT": "9001", "CONSENTRY_DATA_DIR": "/srv/consentry", "OTHER_PORT": "1"}
     )
     assert settings.port == 9001
-    assert settings.data_dir == Path("/tmp/x")
+    assert settings.data_dir == Path("/srv/consentry")
 
 
 @pytest.mark.parametrize(
