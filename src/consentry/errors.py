@@ -143,3 +143,82 @@ def all_error_classes() -> list[type[ConsentryError]]:
             seen.append(cls)
             pending.extend(cls.__subclasses__())
     return seen
+
+
+class UnknownPurpose(InvalidRequest):
+    code = "unknown_purpose"
+    title = "Unknown purpose"
+
+
+class InvalidPurpose(InvalidRequest):
+    code = "invalid_purpose"
+    title = "Invalid purpose definition"
+
+
+class LegalBasisLocked(Conflict):
+    """A purpose's legal basis cannot change once a ledger entry, event or notice uses it."""
+
+    code = "legal_basis_locked"
+    title = "Legal basis locked"
+
+
+class NoticeVersionConflict(Conflict):
+    """A published notice version is immutable: it is the proof of what a customer saw."""
+
+    code = "notice_version_conflict"
+    title = "Notice version already published with other content"
+
+
+class UnknownNotice(InvalidRequest):
+    code = "unknown_notice"
+    title = "Unknown notice or notice version"
+
+
+class NoticeRequired(InvalidRequest):
+    code = "notice_required"
+    title = "A grant needs the notice the customer saw"
+
+
+class NoticeMismatch(InvalidRequest):
+    code = "notice_mismatch"
+    title = "The notice does not cover the purpose"
+
+
+class InvalidConsentState(InvalidRequest):
+    code = "invalid_consent_state"
+    title = "Consent state must be granted or denied"
+
+
+class InvalidSource(InvalidRequest):
+    code = "invalid_source"
+    title = "Unknown consent source"
+
+
+class InvalidAgeBand(InvalidRequest):
+    code = "invalid_age_band"
+    title = "Unknown age band"
+
+
+class InvalidJurisdiction(InvalidRequest):
+    code = "invalid_jurisdiction"
+    title = "Unknown jurisdiction"
+
+
+class ExplicitConsentRequired(InvalidRequest):
+    code = "explicit_consent_required"
+    title = "Explicit consent with evidence is required (Art. 9(2)(a))"
+
+
+class ParentalAuthorizationRequired(InvalidRequest):
+    code = "parental_authorization_required"
+    title = "Parental authorisation is required below the digital consent age (Art. 8)"
+
+
+class InvalidTCF(InvalidRequest):
+    code = "invalid_tcf"
+    title = "Malformed or unsupported TC string"
+
+
+class NothingToRecord(InvalidRequest):
+    code = "nothing_to_record"
+    title = "The consent call names no purpose, TC string or GPC signal"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from consentry.consent.cache import ConsentCache
+from consentry.consent.purposes import PurposeRegistry
+from consentry.consent.service import ConsentService
 from consentry.keys.envelope import KeyEncryptionKey
 from consentry.keys.material import BLIND_INDEX, named_secret
 from consentry.keys.signing import SigningKeys
@@ -33,6 +36,20 @@ class Runtime:
                 blind_key = named_secret(conn, self.kek, BLIND_INDEX)
                 self.signing_keys.load(conn)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
+            self.purposes = PurposeRegistry()
+            self.consent_cache = ConsentCache()
+            with self.store.read() as conn:
+                self.purposes.all(conn)
+                held = self.consent_cache.rebuild(conn)
+            log.info("consent cache rebuilt from the ledger: %d subjects", held)
+            self.consent = ConsentService(
+                settings,
+                self.store,
+                self.subjects,
+                self.purposes,
+                self.consent_cache,
+                self.signing_keys,
+            )
         except BaseException:
             self.store.close()
             raise

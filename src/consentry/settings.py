@@ -65,6 +65,17 @@ class Settings:
             "another person's identity."
         ),
     )
+    digital_consent_age: int = field(
+        default=16,
+        metadata=_doc(
+            "Age of digital consent (GDPR Art. 8: 13 to 16 by member state). Below it a grant "
+            "needs `evidence.parental_authorization`."
+        ),
+    )
+    token_ttl_seconds: int = field(
+        default=86_400, metadata=_doc("Lifetime of a consent token in seconds (default 24 hours).")
+    )
+    issuer: str = field(default="consentry", metadata=_doc("The `iss` claim of consent tokens."))
     log_level: str = field(
         default="info", metadata=_doc("Log level: debug, info, warning or error.")
     )
@@ -90,6 +101,10 @@ class Settings:
             raise InvalidSetting("CONSENTRY_PORT must be between 1 and 65535")
         if self.max_body_bytes < 1024:
             raise InvalidSetting("CONSENTRY_MAX_BODY_BYTES must be at least 1024")
+        if not 13 <= self.digital_consent_age <= 16:
+            raise InvalidSetting("CONSENTRY_DIGITAL_CONSENT_AGE must be between 13 and 16 (Art. 8)")
+        if not 60 <= self.token_ttl_seconds <= 31 * 86_400:
+            raise InvalidSetting("CONSENTRY_TOKEN_TTL_SECONDS must be between 60 and 2678400")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise InvalidSetting("CONSENTRY_LOG_LEVEL must be debug, info, warning or error")
         if self.default_phone_region and not re.fullmatch(r"[A-Z]{2}", self.default_phone_region):

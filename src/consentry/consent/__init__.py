@@ -1,0 +1,1 @@
+"""Consent: purposes, notices, the ledger, signals (GPC, TCF), the policy, tokens."""

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from consentry.audit import handlers as audit
 from consentry.auth import handlers as auth
 from consentry.auth.models import Permission as P
+from consentry.consent import handlers as consent
 from consentry.http import health
 from consentry.http.auth import AUTHENTICATED, Authorize
 from consentry.keys import handlers as keys
@@ -38,6 +39,30 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/subjects", subjects.create_subject, P.SUBJECTS_WRITE, "subjects"),
     Route("GET", "/v1/subjects/{subject_id}", subjects.get_subject, P.SUBJECTS_READ, "subjects"),
     Route("GET", "/v1/audit/entries", audit.list_entries, P.AUDIT_READ, "audit"),
+    Route("GET", "/v1/purposes", consent.list_purposes, P.CONFIG_READ, "purposes"),
+    Route("GET", "/v1/purposes/{key}", consent.get_purpose, P.CONFIG_READ, "purposes"),
+    Route("PUT", "/v1/purposes/{key}", consent.put_purpose, P.CONFIG_WRITE, "purposes"),
+    Route("PUT", "/v1/notices/{notice_id}", consent.put_notice, P.CONFIG_WRITE, "purposes"),
+    Route("POST", "/v1/consents", consent.record_consent, P.CONSENT_WRITE, "consent"),
+    Route("POST", "/v1/consents/withdraw", consent.withdraw_consent, P.CONSENT_WRITE, "consent"),
+    Route("POST", "/v1/consents/check", consent.check_consent, P.CONSENT_CHECK, "consent"),
+    Route(
+        "GET", "/v1/subjects/{subject_id}/consent", consent.get_consent, P.CONSENT_READ, "consent"
+    ),
+    Route(
+        "GET",
+        "/v1/subjects/{subject_id}/consent/history",
+        consent.get_history,
+        P.CONSENT_READ,
+        "consent",
+    ),
+    Route(
+        "GET",
+        "/v1/subjects/{subject_id}/consent/token",
+        consent.get_token,
+        P.CONSENT_CHECK,
+        "consent",
+    ),
 )
 
 

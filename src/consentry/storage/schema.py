@@ -20,7 +20,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
+
+BigInt = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData(
     naming_convention={
@@ -57,6 +60,11 @@ subjects = Table(
     Column("subject_id", String(40), primary_key=True),
     Column("jurisdiction", String(8), nullable=True),
     Column("created_at", UTCTime(), nullable=False),
+    # Bumped by every consent ledger entry of the subject (the consistency rule, DESIGN.md).
+    Column("consent_version", BigInt, nullable=False, server_default="0"),
+    Column("age_band", String(12), nullable=True),
+    # Set by a GPC signal: later sale/share grants need a confirmed opt-in.
+    Column("gpc_opt_out", Boolean, nullable=False, server_default=false()),
 )
 
 identities = Table(
@@ -141,5 +149,68 @@ audit_state = Table(
     "audit_state",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("size", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("size", BigInt, nullable=False),
+)
+
+# Bumped by every change of configuration (purposes, notices, ...), so every process can tell
+# that its in-memory copy is stale with one primary-key read.
+config_state = Table(
+    "config_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInt, nullable=False),
+)
+
+purposes = Table(
+    "purposes",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("legal_basis", String(24), nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    Column("consent_ttl_days", Integer, nullable=False),
+    Column("sale_or_share", Boolean, nullable=False),
+    Column("direct_marketing", Boolean, nullable=False),
+    Column("strictly_necessary", Boolean, nullable=False),
+    Column("special_category_condition", String(1), nullable=True),
+    Column("us_ca_model", String(8), nullable=False),
+    Column("retain_identities", Boolean, nullable=False),
+    Column("data_use", String(100), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("legal_basis_locked", Boolean, nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("notice_id", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("purposes", Text, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+)
+
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    Column("entry_id", BigInt, primary_key=True, autoincrement=True),
+    Column("subject_id", String(40), nullable=False),
+    Column("version", BigInt, nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("source", String(12), nullable=False),
+    Column("at", UTCTime(), nullable=False),
+    Column("expires_at", UTCTime(), nullable=True),
+    Column("notice_id", String(64), nullable=True),
+    Column("notice_version", String(64), nullable=True),
+    Column("notice_sha256", String(64), nullable=True),
+    Column("jurisdiction", String(8), nullable=True),
+    Column("explicit", Boolean, nullable=False),
+    Column("actor", String(80), nullable=False),
+    # Evidence may name the person (who authorised, from where): sealed under their key.
+    Column("evidence_ct", LargeBinary, nullable=True),
+    # One entry per version: versions of a subject are distinct and strictly increasing.
+    UniqueConstraint("subject_id", "version"),
 )

@@ -27,7 +27,8 @@ def set_jurisdiction(conn: Connection, subject_id: str, jurisdiction: str) -> No
     conn.execute(
         update(subjects)
         .where(subjects.c.subject_id == subject_id)
-        .values(jurisdiction=jurisdiction)
+        # Decisions depend on jurisdiction: the change gets a consent version of its own.
+        .values(jurisdiction=jurisdiction, consent_version=subjects.c.consent_version + 1)
     )
 
 

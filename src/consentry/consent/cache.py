@@ -1,0 +1,64 @@
+"""The consent cache: every subject's folded state in memory, so a decision is a dict look-up.
+
+Every ledger write puts its new state here before the call returns; at start the cache is
+rebuilt from the ledger. Across processes it stays exact by the version rule (DESIGN.md):
+`fresh()` compares the cached version with the subject row's, one primary-key read.
+"""
+
+from __future__ import annotations
+
+import threading
+from itertools import groupby
+
+from sqlalchemy import Connection
+
+from consentry.consent import ledger
+from consentry.consent.models import SubjectConsent
+from consentry.storage import consent as sql
+
+
+class ConsentCache:
+    def __init__(self) -> None:
+        self._states: dict[str, SubjectConsent] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, subject_id: str) -> SubjectConsent | None:
+        """The cached state, without touching storage (may lag another process by one write)."""
+        return self._states.get(subject_id)
+
+    def put(self, state: SubjectConsent) -> None:
+        """Keep `state` unless a newer version is already cached (writers may finish out of
+        order)."""
+        with self._lock:
+            current = self._states.get(state.subject_id)
+            if current is None or current.version <= state.version:
+                self._states[state.subject_id] = state
+
+    def fresh(self, conn: Connection, subject_id: str) -> SubjectConsent:
+        """The state as of the subject row's current version, reloaded only when behind."""
+        version = sql.subject_version(conn, subject_id)
+        cached = self._states.get(subject_id)
+        if version is None:
+            return cached or SubjectConsent(subject_id=subject_id)
+        if cached is not None and cached.version == version:
+            return cached
+        state = ledger.load(conn, subject_id)
+        self.put(state)
+        return state
+
+    def rebuild(self, conn: Connection) -> int:
+        """Fold the whole ledger into a new cache; returns the number of subjects held."""
+        attributes = {row.subject_id: row for row in sql.all_subject_attributes(conn)}
+        states: dict[str, SubjectConsent] = {}
+        for subject_id, rows in groupby(sql.all_entries(conn), key=lambda r: r.subject_id):
+            entries = [ledger.entry_of(row) for row in rows]
+            states[subject_id] = ledger.fold(subject_id, entries, attributes.get(subject_id))
+        for subject_id, row in attributes.items():
+            if subject_id not in states:
+                states[subject_id] = ledger.fold(subject_id, [], row)
+        with self._lock:
+            self._states = states
+        return len(states)

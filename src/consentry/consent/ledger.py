@@ -1,0 +1,197 @@
+"""The consent ledger: append-only entries, a version per subject, and the fold to current state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent.models import (
+    AgeBand,
+    Intent,
+    LedgerEntry,
+    Notice,
+    Purpose,
+    PurposeState,
+    Source,
+    State,
+    SubjectConsent,
+)
+from consentry.keys.envelope import Sealer
+from consentry.storage import consent as sql
+from consentry.storage.engine import AnyRow
+
+_ACTIONS = {
+    State.GRANTED: AuditAction.CONSENT_GRANTED,
+    State.DENIED: AuditAction.CONSENT_DENIED,
+    State.WITHDRAWN: AuditAction.CONSENT_WITHDRAWN,
+}
+
+
+def fold(
+    subject_id: str, entries: Iterable[LedgerEntry], attributes: AnyRow | None = None
+) -> SubjectConsent:
+    """The current state: per purpose, the entry with the highest version wins."""
+    purposes: dict[str, PurposeState] = {}
+    version = 0
+    for entry in sorted(entries, key=lambda e: e.version):
+        version = max(version, entry.version)
+        purposes[entry.purpose] = PurposeState(
+            state=entry.state,
+            updated_at=entry.at,
+            expires_at=entry.expires_at,
+            source=entry.source,
+            notice_sha256=entry.notice_sha256,
+            explicit=entry.explicit,
+        )
+    if attributes is None:
+        return SubjectConsent(subject_id=subject_id, version=version, purposes=purposes)
+    return SubjectConsent(
+        subject_id=subject_id,
+        version=max(version, int(attributes.consent_version)),
+        purposes=purposes,
+        jurisdiction=attributes.jurisdiction,
+        age_band=AgeBand(attributes.age_band) if attributes.age_band else AgeBand.UNKNOWN,
+        gpc=bool(attributes.gpc_opt_out),
+    )
+
+
+def load(conn: Connection, subject_id: str) -> SubjectConsent:
+    """Fold the subject's whole ledger (a subject nobody wrote about folds to empty)."""
+    attributes = sql.subject_attributes(conn, subject_id)
+    entries = [entry_of(row) for row in sql.subject_entries(conn, subject_id)]
+    return fold(subject_id, entries, attributes)
+
+
+def append(
+    conn: Connection,
+    subject_id: str,
+    intents: Sequence[Intent],
+    purposes: dict[str, Purpose],
+    *,
+    now: datetime,
+    actor: str,
+    notice: Notice | None,
+    jurisdiction: str | None,
+    explicit: bool,
+    evidence: dict[str, Any] | None,
+    sealer: Sealer,
+) -> list[LedgerEntry]:
+    """Append one entry per intent with consecutive new versions, each audited.
+
+    Only grants expire (after the purpose's consent_ttl_days); denials and withdrawals never.
+    """
+    if not intents:
+        return []
+    first = sql.lock_subject_version(conn, subject_id, len(intents))
+    entries: list[LedgerEntry] = []
+    rows: list[dict[str, Any]] = []
+    for offset, intent in enumerate(intents):
+        version = first + offset
+        granted = intent.state is State.GRANTED
+        purpose = purposes[intent.purpose]
+        expires = now + timedelta(days=purpose.consent_ttl_days) if granted else None
+        # A denial recorded from a GPC signal was not given against any notice.
+        with_notice = None if intent.source is Source.GPC else notice
+        entry = LedgerEntry(
+            entry_id=0,
+            subject_id=subject_id,
+            purpose=intent.purpose,
+            state=intent.state,
+            source=intent.source,
+            at=now,
+            expires_at=expires,
+            version=version,
+            notice_id=with_notice.notice_id if with_notice else None,
+            notice_version=with_notice.version if with_notice else None,
+            notice_sha256=with_notice.sha256 if with_notice else None,
+            jurisdiction=jurisdiction,
+            explicit=explicit and granted,
+            actor=actor,
+            evidence=evidence,
+        )
+        entries.append(entry)
+        rows.append(_row(entry, sealer))
+    ids = sql.insert_entries(conn, rows)
+    stored = []
+    for entry, entry_id in zip(entries, ids, strict=True):
+        audit.record(
+            conn,
+            _ACTIONS[entry.state],
+            actor=actor,
+            subject_id=subject_id,
+            details={
+                "entry_id": entry_id,
+                "purpose": entry.purpose,
+                "source": entry.source.value,
+                "version": entry.version,
+                "notice_sha256": entry.notice_sha256,
+            },
+        )
+        stored.append(replace(entry, entry_id=entry_id))
+    return stored
+
+
+def history(
+    conn: Connection, subject_id: str, sealer: Sealer | None, *, after_version: int, limit: int
+) -> list[LedgerEntry]:
+    """Entries in version order; evidence opened when the subject's key is given."""
+    rows = sql.subject_entries(conn, subject_id, after_version=after_version, limit=limit)
+    return [entry_of(row, sealer) for row in rows]
+
+
+def entry_of(row: AnyRow, sealer: Sealer | None = None) -> LedgerEntry:
+    evidence = None
+    if sealer is not None and row.evidence_ct is not None:
+        raw = sealer.open(bytes(row.evidence_ct), _evidence_aad(row.subject_id, row.version))
+        evidence = json.loads(raw)
+    return LedgerEntry(
+        entry_id=int(row.entry_id),
+        subject_id=row.subject_id,
+        purpose=row.purpose,
+        state=State(row.state),
+        source=Source(row.source),
+        at=row.at,
+        expires_at=row.expires_at,
+        version=int(row.version),
+        notice_id=row.notice_id,
+        notice_version=row.notice_version,
+        notice_sha256=row.notice_sha256,
+        jurisdiction=row.jurisdiction,
+        explicit=bool(row.explicit),
+        actor=row.actor,
+        evidence=evidence,
+    )
+
+
+def _row(entry: LedgerEntry, sealer: Sealer) -> dict[str, Any]:
+    evidence_ct = None
+    if entry.evidence:
+        plain = json.dumps(entry.evidence, sort_keys=True).encode()
+        evidence_ct = sealer.seal(plain, _evidence_aad(entry.subject_id, entry.version))
+    return {
+        "subject_id": entry.subject_id,
+        "version": entry.version,
+        "purpose": entry.purpose,
+        "state": entry.state.value,
+        "source": entry.source.value,
+        "at": entry.at,
+        "expires_at": entry.expires_at,
+        "notice_id": entry.notice_id,
+        "notice_version": entry.notice_version,
+        "notice_sha256": entry.notice_sha256,
+        "jurisdiction": entry.jurisdiction,
+        "explicit": entry.explicit,
+        "actor": entry.actor,
+        "evidence_ct": evidence_ct,
+    }
+
+
+def _evidence_aad(subject_id: str, version: int) -> bytes:
+    return f"consentry:evidence:{subject_id}:{version}".encode()

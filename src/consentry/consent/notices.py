@@ -1,0 +1,77 @@
+"""Privacy notices: immutable versions, identified by the SHA-256 of their text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent.models import Notice
+from consentry.consent.purposes import PurposeRegistry
+from consentry.errors import NoticeVersionConflict, UnknownNotice, UnknownPurpose
+from consentry.storage import consent as sql
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def publish(
+    conn: Connection,
+    registry: PurposeRegistry,
+    notice_id: str,
+    version: str,
+    text: str,
+    purposes: list[str],
+    *,
+    actor: str,
+) -> tuple[Notice, bool]:
+    """Publish a notice version; re-publishing the same text is a no-op, other text a conflict."""
+    known = registry.all(conn)
+    for key in purposes:
+        if key not in known:
+            raise UnknownPurpose(f"no purpose {key!r}", purpose=key)
+    digest = text_sha256(text)
+    covered = sorted(set(purposes))
+    existing = sql.get_notice(conn, notice_id, version)
+    if existing is not None:
+        if existing.sha256 != digest or json.loads(existing.purposes) != covered:
+            raise NoticeVersionConflict(
+                f"notice {notice_id} version {version} was published with other content; "
+                "publish a new version",
+                notice_id=notice_id,
+            )
+        return Notice(notice_id, version, digest, frozenset(covered)), False
+    sql.insert_notice(
+        conn,
+        {
+            "notice_id": notice_id,
+            "version": version,
+            "sha256": digest,
+            "text": text,
+            "purposes": json.dumps(covered),
+            "created_at": clock.now(),
+        },
+    )
+    registry.mark_used(conn, covered)
+    sql.bump_config_version(conn)
+    audit.record(
+        conn,
+        AuditAction.NOTICE_PUBLISHED,
+        actor=actor,
+        details={"notice_id": notice_id, "version": version, "sha256": digest, "purposes": covered},
+    )
+    return Notice(notice_id, version, digest, frozenset(covered)), True
+
+
+def get(conn: Connection, notice_id: str, version: str) -> Notice:
+    row = sql.get_notice(conn, notice_id, version)
+    if row is None:
+        raise UnknownNotice(
+            f"no notice {notice_id} version {version}", notice_id=notice_id, version=version
+        )
+    return Notice(row.notice_id, row.version, row.sha256, frozenset(json.loads(row.purposes)))

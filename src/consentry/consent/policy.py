@@ -1,0 +1,65 @@
+"""The one place a consent decision is made: a pure function of a subject's state and a purpose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from consentry.consent.models import (
+    Decision,
+    Purpose,
+    Reason,
+    State,
+    SubjectConsent,
+    UsCaModel,
+)
+
+US_CA = "US-CA"
+# CCPA §1798.120(c): selling or sharing the data of a consumer under 16 needs opt-in.
+CCPA_OPT_IN_AGE = 16
+
+
+def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> Decision:
+    """May `purpose` process this subject's data at `now`? `subject` None: nobody known.
+
+    Order: erasure, restriction (Art. 18), objection (Art. 21) end processing whatever the
+    legal basis; a purpose not based on consent is then allowed; a consent purpose needs a
+    grant that has not expired, except the CCPA opt-out model for a US-CA adult never asked.
+    """
+    state = subject or SubjectConsent(subject_id="")
+    basis = purpose.legal_basis
+
+    def decision(allowed: bool, reason: Reason) -> Decision:
+        return Decision(allowed, reason, basis, state.version)
+
+    if state.erased:
+        return decision(False, Reason.SUBJECT_ERASED)
+    if state.restricted:
+        return decision(False, Reason.RESTRICTED)
+    if purpose.key in state.objected:
+        return decision(False, Reason.OBJECTED)
+    if not purpose.needs_consent:
+        return decision(True, Reason.NOT_REQUIRED)
+    current = state.purposes.get(purpose.key)
+    if current is None:
+        if opt_out_model_applies(purpose, state):
+            return decision(True, Reason.NOT_OPTED_OUT)
+        return decision(False, Reason.NEVER_ASKED)
+    if current.state is not State.GRANTED:
+        return decision(False, Reason.DENIED)
+    if current.expires_at is not None and current.expires_at <= now:
+        return decision(False, Reason.EXPIRED)
+    return decision(True, Reason.GRANTED)
+
+
+def opt_out_model_applies(purpose: Purpose, state: SubjectConsent) -> bool:
+    """CCPA lets a US-CA adult's data be used until they opt out; a child's sale/share never."""
+    if state.jurisdiction != US_CA or purpose.us_ca_model is not UsCaModel.OPT_OUT:
+        return False
+    return not (purpose.sale_or_share and state.age_band.lowest_age < CCPA_OPT_IN_AGE)
+
+
+def allowed_purposes(
+    purposes: dict[str, Purpose], subject: SubjectConsent | None, now: datetime
+) -> list[str]:
+    """The purposes, in key order, this subject's data may serve at `now`."""
+    return [key for key in sorted(purposes) if decide(purposes[key], subject, now).allowed]

@@ -1,0 +1,331 @@
+"""The consent API's semantics: validate a consent call whole, then record it in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.consent import ledger, notices, policy, signals, tokens
+from consentry.consent.cache import ConsentCache
+from consentry.consent.models import (
+    AgeBand,
+    Decision,
+    Intent,
+    Notice,
+    Purpose,
+    Source,
+    State,
+    SubjectConsent,
+)
+from consentry.consent.purposes import PurposeRegistry
+from consentry.errors import (
+    ExplicitConsentRequired,
+    InvalidAgeBand,
+    InvalidConsentState,
+    InvalidJurisdiction,
+    InvalidSource,
+    NoticeMismatch,
+    NoticeRequired,
+    NothingToRecord,
+    ParentalAuthorizationRequired,
+    UnknownPurpose,
+)
+from consentry.keys.signing import SigningKeys
+from consentry.settings import Settings
+from consentry.storage import consent as sql
+from consentry.storage.engine import Store
+from consentry.subjects.models import Jurisdiction, SubjectRef
+from consentry.subjects.resolve import Subjects
+
+# Sources from which a sale/share grant never overrides an earlier GPC opt-out (API.md).
+_NO_GPC_OVERRIDE = {Source.TCF, Source.IMPORT}
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentWrite:
+    ref: SubjectRef
+    purposes: Mapping[str, str] = field(default_factory=dict)
+    source: str = "api"
+    notice: tuple[str, str] | None = None
+    jurisdiction: str | None = None
+    tcf: str | None = None
+    gpc: bool = False
+    explicit: bool = False
+    age_band: str | None = None
+    evidence: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentResult:
+    state: SubjectConsent
+    gpc_honored: bool
+    token: tokens.ConsentToken
+
+
+class ConsentService:
+    """Consent writes, withdrawals, checks and tokens over the ledger and the cache."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        subjects: Subjects,
+        registry: PurposeRegistry,
+        cache: ConsentCache,
+        signing: SigningKeys,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.subjects = subjects
+        self.registry = registry
+        self.cache = cache
+        self.signing = signing
+
+    def record(self, write: ConsentWrite, *, actor: str) -> ConsentResult:
+        """Record grants and denials, TC string and GPC signal included, in one transaction;
+        the cache holds the new state before this returns."""
+        with self.store.write() as conn:
+            result = self._record(conn, write, actor)
+        self.cache.put(result.state)
+        return result
+
+    def withdraw(
+        self, ref: SubjectRef, which: list[str] | None, source: str, *, gpc: bool, actor: str
+    ) -> ConsentResult:
+        """Withdraw purposes (None: every consent purpose, and any other with an entry). No
+        notice and no verification: withdrawing is as easy as granting (Art. 7(3)). Once this
+        returns, the new version is committed and cached, so no later decision allows it."""
+        with self.store.write() as conn:
+            result = self._withdraw(conn, ref, which, source, gpc=gpc, actor=actor)
+        self.cache.put(result.state)
+        return result
+
+    def _record(self, conn: Connection, write: ConsentWrite, actor: str) -> ConsentResult:
+        purposes = self.registry.all(conn)
+        source = _source(write.source)
+        jurisdiction = _jurisdiction(write.jurisdiction)
+        age_band = _age_band(write.age_band)
+        explicit_intents = [
+            Intent(_known(purposes, key), _grant_or_deny(value), source)
+            for key, value in write.purposes.items()
+        ]
+        intents: dict[str, Intent] = {}
+        if write.tcf is not None:
+            intents.update({i.purpose: i for i in signals.tcf_intents(write.tcf, purposes)})
+        intents.update({i.purpose: i for i in explicit_intents})
+        if write.gpc:
+            intents.update({i.purpose: i for i in signals.gpc_intents(purposes)})
+        if not intents and not write.gpc:
+            raise NothingToRecord("give purposes, a tcf string or a GPC signal")
+        notice = None
+        if write.notice is not None:
+            notice = notices.get(conn, *write.notice)
+
+        existing = self.subjects.find(conn, write.ref)
+        prior = self.cache.fresh(conn, existing.subject_id) if existing else None
+        gpc_on_record = write.gpc or (prior is not None and prior.gpc)
+        band = age_band or (prior.age_band if prior else AgeBand.UNKNOWN)
+        gpc_honored = write.gpc
+        kept: list[Intent] = []
+        for intent in intents.values():
+            purpose = purposes[intent.purpose]
+            if intent.state is State.GRANTED and purpose.sale_or_share and gpc_on_record:
+                confirmed = bool((write.evidence or {}).get("opt_in_confirmed") is True)
+                if write.gpc or not confirmed or intent.source in _NO_GPC_OVERRIDE:
+                    gpc_honored = True
+                    continue
+            if intent.state is State.GRANTED and purpose.needs_consent:
+                self._check_grant(purpose, notice, write, band)
+            kept.append(intent)
+
+        resolution = self.subjects.resolve(conn, write.ref, actor=actor, jurisdiction=jurisdiction)
+        subject_id = resolution.subject.subject_id
+        attributes: dict[str, Any] = {}
+        if age_band is not None:
+            attributes["age_band"] = age_band.value
+        if write.gpc:
+            attributes["gpc_opt_out"] = True
+        sql.set_subject_attributes(conn, subject_id, attributes)
+        now = clock.now()
+        ledger.append(
+            conn,
+            subject_id,
+            kept,
+            purposes,
+            now=now,
+            actor=actor,
+            notice=notice,
+            jurisdiction=(jurisdiction or resolution.subject.effective_jurisdiction).value,
+            explicit=write.explicit,
+            evidence=write.evidence,
+            sealer=self.subjects.keys.sealer(conn, subject_id),
+        )
+        if attributes and not kept:
+            # An attribute change alone still changes decisions: give it a version of its own.
+            sql.lock_subject_version(conn, subject_id, 1)
+        self.registry.mark_used(conn, sorted({i.purpose for i in kept}))
+        return self._finish(conn, subject_id, gpc_honored, now)
+
+    def _withdraw(
+        self,
+        conn: Connection,
+        ref: SubjectRef,
+        which: list[str] | None,
+        source: str,
+        *,
+        gpc: bool,
+        actor: str,
+    ) -> ConsentResult:
+        purposes = self.registry.all(conn)
+        kind = _source(source)
+        resolution = self.subjects.resolve(conn, ref, actor=actor)
+        subject_id = resolution.subject.subject_id
+        prior = self.cache.fresh(conn, subject_id)
+        if which is None:
+            keys = sorted(
+                key
+                for key, purpose in purposes.items()
+                if purpose.needs_consent or key in prior.purposes
+            )
+        else:
+            keys = [_known(purposes, key) for key in dict.fromkeys(which)]
+        intents = {key: Intent(key, State.WITHDRAWN, kind) for key in keys}
+        if gpc:
+            intents.update({i.purpose: i for i in signals.gpc_intents(purposes)})
+            sql.set_subject_attributes(conn, subject_id, {"gpc_opt_out": True})
+        now = clock.now()
+        ledger.append(
+            conn,
+            subject_id,
+            list(intents.values()),
+            purposes,
+            now=now,
+            actor=actor,
+            notice=None,
+            jurisdiction=resolution.subject.effective_jurisdiction.value,
+            explicit=False,
+            evidence=None,
+            sealer=self.subjects.keys.sealer(conn, subject_id),
+        )
+        if not intents:
+            sql.lock_subject_version(conn, subject_id, 1)
+        self.registry.mark_used(conn, sorted(intents))
+        return self._finish(conn, subject_id, gpc, now)
+
+    def check(self, conn: Connection, ref: SubjectRef, purpose_key: str) -> Decision:
+        """The decision for one purpose now; an unknown person is `never_asked`."""
+        purpose = self.registry.get(conn, purpose_key)
+        subject = self.subjects.find(conn, ref)
+        state = self.cache.fresh(conn, subject.subject_id) if subject else None
+        return policy.decide(purpose, state, clock.now())
+
+    def state(self, conn: Connection, subject_id: str) -> SubjectConsent:
+        self.subjects.get(conn, subject_id)
+        return self.cache.fresh(conn, subject_id)
+
+    def token(
+        self, conn: Connection, subject_id: str
+    ) -> tuple[SubjectConsent, tokens.ConsentToken]:
+        state = self.state(conn, subject_id)
+        return state, self._token(state, self.registry.all(conn), clock.now())
+
+    def _finish(
+        self, conn: Connection, subject_id: str, gpc_honored: bool, now: datetime
+    ) -> ConsentResult:
+        state = ledger.load(conn, subject_id)
+        token = self._token(state, self.registry.all(conn), now)
+        return ConsentResult(state, gpc_honored, token)
+
+    def _token(
+        self, state: SubjectConsent, purposes: dict[str, Purpose], now: datetime
+    ) -> tokens.ConsentToken:
+        allowed = [
+            key
+            for key in policy.allowed_purposes(purposes, state, now)
+            if purposes[key].needs_consent
+        ]
+        granted = [p for k, p in state.purposes.items() if k in allowed and p.notice_sha256]
+        latest = max(granted, key=lambda p: p.updated_at, default=None)
+        return tokens.issue(
+            self.signing,
+            issuer=self.settings.issuer,
+            subject_id=state.subject_id,
+            purposes=allowed,
+            version=state.version,
+            notice_sha256=latest.notice_sha256 if latest else None,
+            now=now,
+            lifetime=timedelta(seconds=self.settings.token_ttl_seconds),
+        )
+
+    def _check_grant(
+        self, purpose: Purpose, notice: Notice | None, write: ConsentWrite, band: AgeBand
+    ) -> None:
+        evidence = write.evidence or {}
+        if notice is None:
+            raise NoticeRequired(
+                f"granting {purpose.key!r} needs the notice the customer saw", purpose=purpose.key
+            )
+        if purpose.key not in notice.purposes:
+            raise NoticeMismatch(
+                f"notice {notice.notice_id} version {notice.version} does not cover "
+                f"{purpose.key!r}",
+                purpose=purpose.key,
+            )
+        if purpose.special_category_condition == "a" and not (write.explicit and evidence):
+            raise ExplicitConsentRequired(
+                f"{purpose.key!r} processes special-category data on explicit consent "
+                "(Art. 9(2)(a)): send explicit: true with evidence",
+                purpose=purpose.key,
+            )
+        if band.lowest_age < self.settings.digital_consent_age and not evidence.get(
+            "parental_authorization"
+        ):
+            raise ParentalAuthorizationRequired(
+                f"below the age of {self.settings.digital_consent_age} a grant needs "
+                "evidence.parental_authorization",
+                purpose=purpose.key,
+            )
+
+
+def _known(purposes: Mapping[str, Purpose], key: str) -> str:
+    if key not in purposes:
+        raise UnknownPurpose(f"no purpose {key!r}", purpose=key)
+    return key
+
+
+def _grant_or_deny(value: str) -> State:
+    if value not in {State.GRANTED.value, State.DENIED.value}:
+        raise InvalidConsentState(
+            "a purpose's state is granted or denied (withdraw with /v1/consents/withdraw)"
+        )
+    return State(value)
+
+
+def _source(value: str) -> Source:
+    try:
+        return Source(value)
+    except ValueError:
+        raise InvalidSource(f"source {value!r} is not a consent source") from None
+
+
+def _jurisdiction(value: str | None) -> Jurisdiction | None:
+    if value is None:
+        return None
+    try:
+        return Jurisdiction(value)
+    except ValueError:
+        raise InvalidJurisdiction("jurisdiction is one of EU, UK, US-CA, US, OTHER") from None
+
+
+def _age_band(value: str | None) -> AgeBand | None:
+    if value is None:
+        return None
+    try:
+        return AgeBand(value)
+    except ValueError:
+        raise InvalidAgeBand("age_band is one of unknown, under_13, 13_15, 16_17, adult") from None

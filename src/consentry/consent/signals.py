@@ -1,0 +1,56 @@
+"""Signals that become ledger entries: Global Privacy Control and IAB TCF v2.2 TC strings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from consentry.consent import tcf
+from consentry.consent.models import Intent, Purpose, Source, State
+from consentry.errors import InvalidTCF
+
+# API.md, Consent: which TCF purposes a Consentry purpose needs, all of them consented.
+TCF_PURPOSES: dict[str, frozenset[int]] = {
+    "advertising": frozenset({1, 3, 4}),
+    "personalization": frozenset({1, 5, 6}),
+    "analytics": frozenset({1, 8, 9}),
+}
+# Special feature 1: use precise geolocation data.
+TCF_SPECIAL_FEATURES: dict[str, frozenset[int]] = {"location": frozenset({1})}
+MIN_TCF_POLICY_VERSION = 4
+
+
+def tcf_intents(tc_string: str, purposes: Mapping[str, Purpose]) -> list[Intent]:
+    """Decode a TC string into one intent per mapped purpose that exists; InvalidTCF if bad."""
+    try:
+        decoded = tcf.decode(tc_string)
+    except tcf.TCFDecodeError as exc:
+        raise InvalidTCF(f"the TC string cannot be decoded: {exc}") from None
+    if decoded.policy_version < MIN_TCF_POLICY_VERSION:
+        raise InvalidTCF(
+            f"TCF policy version {decoded.policy_version} is older than v2.2 "
+            f"(policy version {MIN_TCF_POLICY_VERSION})"
+        )
+    intents = []
+    for key, needed in TCF_PURPOSES.items():
+        if key in purposes:
+            granted = needed <= decoded.purposes_consent
+            intents.append(Intent(key, State.GRANTED if granted else State.DENIED, Source.TCF))
+    for key, needed in TCF_SPECIAL_FEATURES.items():
+        if key in purposes:
+            granted = needed <= decoded.special_feature_opt_ins
+            intents.append(Intent(key, State.GRANTED if granted else State.DENIED, Source.TCF))
+    return intents
+
+
+def gpc_intents(purposes: Mapping[str, Purpose]) -> list[Intent]:
+    """GPC opts out of every sale_or_share purpose (CCPA regs §7025)."""
+    return [
+        Intent(key, State.DENIED, Source.GPC)
+        for key, purpose in sorted(purposes.items())
+        if purpose.sale_or_share
+    ]
+
+
+def gpc_header(value: str | None) -> bool:
+    """`Sec-GPC: 1` is the only value the GPC specification defines as a signal."""
+    return value is not None and value.strip() == "1"

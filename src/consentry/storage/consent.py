@@ -1,0 +1,153 @@
+"""SQL for purposes, notices, the consent ledger and the subject's consent attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import config_state, consent_ledger, notices, purposes, subjects
+
+
+def config_version(conn: Connection) -> int:
+    return int(
+        conn.execute(select(config_state.c.version).where(config_state.c.id == 1)).scalar_one()
+    )
+
+
+def bump_config_version(conn: Connection) -> int:
+    stmt = (
+        update(config_state)
+        .where(config_state.c.id == 1)
+        .values(version=config_state.c.version + 1)
+        .returning(config_state.c.version)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def list_purposes(conn: Connection) -> Sequence[AnyRow]:
+    return conn.execute(select(purposes).order_by(purposes.c.key)).all()
+
+
+def get_purpose(conn: Connection, key: str) -> AnyRow | None:
+    return conn.execute(select(purposes).where(purposes.c.key == key)).first()
+
+
+def upsert_purpose(conn: Connection, values: dict[str, Any], exists: bool) -> None:
+    if exists:
+        conn.execute(update(purposes).where(purposes.c.key == values["key"]).values(**values))
+    else:
+        conn.execute(insert(purposes).values(**values))
+
+
+def lock_legal_basis(conn: Connection, keys: Sequence[str]) -> None:
+    """Mark purposes as used: from now on their legal basis cannot change."""
+    if keys:
+        conn.execute(
+            update(purposes)
+            .where(purposes.c.key.in_(list(keys)), purposes.c.legal_basis_locked.is_(False))
+            .values(legal_basis_locked=True)
+        )
+
+
+def get_notice(conn: Connection, notice_id: str, version: str) -> AnyRow | None:
+    stmt = select(notices).where(notices.c.notice_id == notice_id, notices.c.version == version)
+    return conn.execute(stmt).first()
+
+
+def insert_notice(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(notices).values(**values))
+
+
+def lock_subject_version(conn: Connection, subject_id: str, count: int) -> int:
+    """Reserve `count` consent versions for the subject; returns the first.
+
+    The update takes the subject row's lock, so concurrent writers for one subject queue
+    and every ledger entry gets its own version.
+    """
+    stmt = (
+        update(subjects)
+        .where(subjects.c.subject_id == subject_id)
+        .values(consent_version=subjects.c.consent_version + count)
+        .returning(subjects.c.consent_version)
+    )
+    return int(conn.execute(stmt).scalar_one()) - count + 1
+
+
+def set_subject_attributes(conn: Connection, subject_id: str, values: dict[str, Any]) -> None:
+    if values:
+        conn.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(**values))
+
+
+def subject_attributes(conn: Connection, subject_id: str) -> AnyRow | None:
+    stmt = select(
+        subjects.c.subject_id,
+        subjects.c.consent_version,
+        subjects.c.jurisdiction,
+        subjects.c.age_band,
+        subjects.c.gpc_opt_out,
+    ).where(subjects.c.subject_id == subject_id)
+    return conn.execute(stmt).first()
+
+
+def subject_version(conn: Connection, subject_id: str) -> int | None:
+    stmt = select(subjects.c.consent_version).where(subjects.c.subject_id == subject_id)
+    value = conn.execute(stmt).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Append ledger entries; returns their ids in order."""
+    ids = []
+    for row in rows:
+        result = conn.execute(
+            insert(consent_ledger).values(**row).returning(consent_ledger.c.entry_id)
+        )
+        ids.append(int(result.scalar_one()))
+    return ids
+
+
+def subject_entries(
+    conn: Connection, subject_id: str, *, after_version: int = 0, limit: int | None = None
+) -> Sequence[AnyRow]:
+    stmt = (
+        select(consent_ledger)
+        .where(consent_ledger.c.subject_id == subject_id, consent_ledger.c.version > after_version)
+        .order_by(consent_ledger.c.version)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return conn.execute(stmt).all()
+
+
+def all_entries(conn: Connection, batch: int = 10_000) -> Iterator[AnyRow]:
+    """Every ledger entry ordered by subject then version, read in batches (start-up fold)."""
+    last: tuple[str, int] = ("", -1)
+    while True:
+        stmt = (
+            select(consent_ledger)
+            .where(
+                (consent_ledger.c.subject_id > last[0])
+                | ((consent_ledger.c.subject_id == last[0]) & (consent_ledger.c.version > last[1]))
+            )
+            .order_by(consent_ledger.c.subject_id, consent_ledger.c.version)
+            .limit(batch)
+        )
+        rows = conn.execute(stmt).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = (rows[-1].subject_id, int(rows[-1].version))
+
+
+def all_subject_attributes(conn: Connection) -> Sequence[AnyRow]:
+    stmt = select(
+        subjects.c.subject_id,
+        subjects.c.consent_version,
+        subjects.c.jurisdiction,
+        subjects.c.age_band,
+        subjects.c.gpc_opt_out,
+    ).where(subjects.c.consent_version > 0)
+    return conn.execute(stmt).all()
