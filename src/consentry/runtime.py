@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
@@ -36,6 +37,7 @@ class Runtime:
                 blind_key = named_secret(conn, self.kek, BLIND_INDEX)
                 self.signing_keys.load(conn)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
+            self.authenticator = Authenticator(settings.admin_key)
             self.purposes = PurposeRegistry()
             self.consent_cache = ConsentCache()
             with self.store.read() as conn:

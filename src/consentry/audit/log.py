@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -18,6 +20,20 @@ from consentry.storage import audit as sql
 SYSTEM_ACTOR = "system"
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An entry to append: `details` hold no personal data; anything personal goes in
+    `personal`, sealed under the subject's key (`sealer`), so the log still verifies once that
+    key is destroyed."""
+
+    action: AuditAction
+    actor: str
+    subject_id: str | None = None
+    details: dict[str, Any] | None = None
+    personal: dict[str, Any] | None = None
+    sealer: Sealer | None = None
+
+
 def record(
     conn: Connection,
     action: AuditAction,
@@ -28,29 +44,32 @@ def record(
     personal: dict[str, Any] | None = None,
     sealer: Sealer | None = None,
 ) -> AuditEntry:
-    """Append one entry. `details` must hold no personal data; anything personal goes in
-    `personal`, which is sealed under the subject's key (`sealer`), so the log still verifies
-    once that key is destroyed."""
-    body = dict(details or {})
-    if personal:
-        if sealer is None or subject_id is None:
-            raise ValueError("personal audit details need the subject and its key")
-        aad = b"consentry:audit:" + subject_id.encode()
-        sealed = sealer.seal(canonical_json(personal).encode(), aad)
-        body["sealed"] = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
-    index = sql.reserve_indexes(conn, 1)
+    """Append one entry in the caller's transaction (see Draft for what goes where)."""
+    draft = Draft(action, actor, subject_id, details, personal, sealer)
+    return record_many(conn, [draft])[0]
+
+
+def record_many(conn: Connection, drafts: Sequence[Draft]) -> list[AuditEntry]:
+    """Append entries with consecutive indexes in one round trip for the indexes and one for
+    the rows; they commit with the caller's transaction or not at all."""
+    if not drafts:
+        return []
+    first = sql.reserve_indexes(conn, len(drafts))
     moment = clock.now()
-    entry = AuditEntry(
-        index=index,
-        at=clock.rfc3339(moment),
-        actor=actor,
-        action=action.value,
-        subject_id=subject_id,
-        details=body,
-    )
-    sql.insert_entries(
-        conn,
-        [
+    at = clock.rfc3339(moment)
+    entries = []
+    rows = []
+    for offset, draft in enumerate(drafts):
+        entry = AuditEntry(
+            index=first + offset,
+            at=at,
+            actor=draft.actor,
+            action=draft.action.value,
+            subject_id=draft.subject_id,
+            details=_body(draft),
+        )
+        entries.append(entry)
+        rows.append(
             {
                 "idx": entry.index,
                 "at": moment,
@@ -60,9 +79,20 @@ def record(
                 "details": canonical_json(entry.details),
                 "leaf_hash": entry.leaf_hash(),
             }
-        ],
-    )
-    return entry
+        )
+    sql.insert_entries(conn, rows)
+    return entries
+
+
+def _body(draft: Draft) -> dict[str, Any]:
+    body = dict(draft.details or {})
+    if draft.personal:
+        if draft.sealer is None or draft.subject_id is None:
+            raise ValueError("personal audit details need the subject and its key")
+        aad = b"consentry:audit:" + draft.subject_id.encode()
+        sealed = draft.sealer.seal(canonical_json(draft.personal).encode(), aad)
+        body["sealed"] = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+    return body
 
 
 def entries(

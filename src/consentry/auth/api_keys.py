@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -15,11 +17,12 @@ from consentry.audit.events import AuditAction
 from consentry.auth.models import ApiKey, Principal, Role
 from consentry.errors import ApiKeyNotFound, InvalidRequest
 from consentry.storage import api_keys as sql
-from consentry.storage.engine import AnyRow
+from consentry.storage.engine import AnyRow, Store
 
 PREFIX = "csk_"
 ENV_ADMIN_ID = "env-admin"
 MAX_LABEL = 200
+_MAX_REMEMBERED = 10_000
 
 
 def _hash(key: str) -> bytes:
@@ -79,3 +82,40 @@ def revoke(conn: Connection, key_id: str, *, actor: str) -> ApiKey:
 
 def _record(row: AnyRow) -> ApiKey:
     return ApiKey(row.key_id, Role(row.role), row.label, row.created_at, row.revoked_at)
+
+
+class Authenticator:
+    """Authenticates presented keys, remembering a good key for `ttl` seconds so the hot path
+    (event batches, checks) costs no database read. A revocation in this process takes effect
+    at once; one made by another process within `ttl`."""
+
+    def __init__(self, admin_key: str, ttl: float = 1.0) -> None:
+        self._admin_key = admin_key
+        self._ttl = ttl
+        self._known: dict[bytes, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def remembered(self, presented: str) -> Principal | None:
+        """The principal of a key authenticated less than `ttl` seconds ago, else None."""
+        with self._lock:
+            hit = self._known.get(_hash(presented))
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def authenticate(self, store: Store, presented: str) -> Principal | None:
+        digest = _hash(presented)
+        now = time.monotonic()
+        remembered = self.remembered(presented)
+        if remembered is not None:
+            return remembered
+        with store.read() as conn:
+            principal = authenticate(conn, presented, self._admin_key)
+        if principal is not None:
+            with self._lock:
+                if len(self._known) > _MAX_REMEMBERED:
+                    self._known.clear()
+                self._known[digest] = (principal, now + self._ttl)
+        return principal
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._known = {d: v for d, v in self._known.items() if v[0].key_id != key_id}

@@ -78,4 +78,5 @@ def revoke_key(key_id: str, ctx: Ctx) -> dict[str, Any]:
     """Revoke a key; it is refused from the next request on."""
     with ctx.runtime.store.write() as conn:
         record = api_keys.revoke(conn, key_id, actor=ctx.actor)
+    ctx.runtime.authenticator.forget(key_id)
     return key_out(record)

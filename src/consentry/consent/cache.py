@@ -37,9 +37,13 @@ class ConsentCache:
             if current is None or current.version <= state.version:
                 self._states[state.subject_id] = state
 
-    def fresh(self, conn: Connection, subject_id: str) -> SubjectConsent:
-        """The state as of the subject row's current version, reloaded only when behind."""
-        version = sql.subject_version(conn, subject_id)
+    def fresh(
+        self, conn: Connection, subject_id: str, version: int | None = -1
+    ) -> SubjectConsent:
+        """The state as of the subject row's current version, reloaded only when behind.
+        `version`: the row's version when the caller has just read it (None: no such row)."""
+        if version == -1:
+            version = sql.subject_version(conn, subject_id)
         cached = self._states.get(subject_id)
         if version is None:
             return cached or SubjectConsent(subject_id=subject_id)

@@ -119,22 +119,25 @@ def append(
         entries.append(entry)
         rows.append(_row(entry, sealer))
     ids = sql.insert_entries(conn, rows)
-    stored = []
-    for entry, entry_id in zip(entries, ids, strict=True):
-        audit.record(
-            conn,
-            _ACTIONS[entry.state],
-            actor=actor,
-            subject_id=subject_id,
-            details={
-                "entry_id": entry_id,
-                "purpose": entry.purpose,
-                "source": entry.source.value,
-                "version": entry.version,
-                "notice_sha256": entry.notice_sha256,
-            },
-        )
-        stored.append(replace(entry, entry_id=entry_id))
+    stored = [replace(e, entry_id=i) for e, i in zip(entries, ids, strict=True)]
+    audit.record_many(
+        conn,
+        [
+            audit.Draft(
+                _ACTIONS[entry.state],
+                actor,
+                subject_id,
+                {
+                    "entry_id": entry.entry_id,
+                    "purpose": entry.purpose,
+                    "source": entry.source.value,
+                    "version": entry.version,
+                    "notice_sha256": entry.notice_sha256,
+                },
+            )
+            for entry in stored
+        ],
+    )
     return stored
 
 

@@ -56,9 +56,11 @@ class PurposeRegistry:
         self._version = -1
         self._purposes: dict[str, Purpose] = {}
 
-    def all(self, conn: Connection) -> dict[str, Purpose]:
-        """The current purposes (one primary-key read to detect a change by any process)."""
-        version = sql.config_version(conn)
+    def all(self, conn: Connection, version: int | None = None) -> dict[str, Purpose]:
+        """The current purposes (one primary-key read to detect a change by any process,
+        none when the caller read the configuration `version` already)."""
+        if version is None:
+            version = sql.config_version(conn)
         with self._lock:
             if version == self._version:
                 return self._purposes
@@ -106,9 +108,12 @@ class PurposeRegistry:
         )
         return stored, existing is None
 
-    def mark_used(self, conn: Connection, keys: list[str]) -> None:
+    def mark_used(
+        self, conn: Connection, keys: list[str], purposes: dict[str, Purpose] | None = None
+    ) -> None:
         """Lock the legal basis of purposes a ledger entry, notice or event now refers to."""
-        unlocked = [k for k in keys if not self.all(conn)[k].legal_basis_locked]
+        known = self.all(conn) if purposes is None else purposes
+        unlocked = [k for k in keys if not known[k].legal_basis_locked]
         if unlocked:
             sql.lock_legal_basis(conn, unlocked)
             sql.bump_config_version(conn)

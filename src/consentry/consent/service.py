@@ -168,8 +168,8 @@ class ConsentService:
         if attributes and not kept:
             # An attribute change alone still changes decisions: give it a version of its own.
             sql.lock_subject_version(conn, subject_id, 1)
-        self.registry.mark_used(conn, sorted({i.purpose for i in kept}))
-        return self._finish(conn, subject_id, gpc_honored, now)
+        self.registry.mark_used(conn, sorted({i.purpose for i in kept}), purposes)
+        return self._finish(conn, subject_id, gpc_honored, now, purposes)
 
     def _withdraw(
         self,
@@ -214,14 +214,22 @@ class ConsentService:
         )
         if not intents:
             sql.lock_subject_version(conn, subject_id, 1)
-        self.registry.mark_used(conn, sorted(intents))
-        return self._finish(conn, subject_id, gpc, now)
+        self.registry.mark_used(conn, sorted(intents), purposes)
+        return self._finish(conn, subject_id, gpc, now, purposes)
 
     def check(self, conn: Connection, ref: SubjectRef, purpose_key: str) -> Decision:
         """The decision for one purpose now; an unknown person is `never_asked`."""
-        purpose = self.registry.get(conn, purpose_key)
-        subject = self.subjects.find(conn, ref)
-        state = self.cache.fresh(conn, subject.subject_id) if subject else None
+        subject_id = ref.subject_id
+        if subject_id is None:
+            found = self.subjects.find(conn, ref)
+            subject_id = found.subject_id if found else None
+        if subject_id is None:
+            return policy.decide(self.registry.get(conn, purpose_key), None, clock.now())
+        version, config = sql.versions(conn, subject_id)
+        purpose = self.registry.all(conn, config).get(purpose_key)
+        if purpose is None:
+            raise UnknownPurpose(f"no purpose {purpose_key!r}", purpose=purpose_key)
+        state = self.cache.fresh(conn, subject_id, version) if version is not None else None
         return policy.decide(purpose, state, clock.now())
 
     def state(self, conn: Connection, subject_id: str) -> SubjectConsent:
@@ -235,10 +243,15 @@ class ConsentService:
         return state, self._token(state, self.registry.all(conn), clock.now())
 
     def _finish(
-        self, conn: Connection, subject_id: str, gpc_honored: bool, now: datetime
+        self,
+        conn: Connection,
+        subject_id: str,
+        gpc_honored: bool,
+        now: datetime,
+        purposes: dict[str, Purpose],
     ) -> ConsentResult:
         state = ledger.load(conn, subject_id)
-        token = self._token(state, self.registry.all(conn), now)
+        token = self._token(state, purposes, now)
         return ConsentResult(state, gpc_honored, token)
 
     def _token(

@@ -5,16 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import config_state, consent_ledger, notices, purposes, subjects
 
 
+_CONFIG_VERSION = select(config_state.c.version).where(config_state.c.id == 1)
+# The hot read of a consent check: the subject's version and the configuration's, in one trip.
+_VERSIONS = select(
+    subjects.c.consent_version, _CONFIG_VERSION.scalar_subquery().label("config_version")
+).where(subjects.c.subject_id == bindparam("subject_id"))
+
+
 def config_version(conn: Connection) -> int:
-    return int(
-        conn.execute(select(config_state.c.version).where(config_state.c.id == 1)).scalar_one()
-    )
+    return int(conn.execute(_CONFIG_VERSION).scalar_one())
+
+
+def versions(conn: Connection, subject_id: str) -> tuple[int | None, int]:
+    """(the subject's consent version or None when unknown, the configuration version)."""
+    row = conn.execute(_VERSIONS, {"subject_id": subject_id}).first()
+    if row is None:
+        return None, config_version(conn)
+    return int(row.consent_version), int(row.config_version)
 
 
 def bump_config_version(conn: Connection) -> int:
@@ -99,14 +112,11 @@ def subject_version(conn: Connection, subject_id: str) -> int | None:
 
 
 def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Append ledger entries; returns their ids in order."""
-    ids = []
-    for row in rows:
-        result = conn.execute(
-            insert(consent_ledger).values(**row).returning(consent_ledger.c.entry_id)
-        )
-        ids.append(int(result.scalar_one()))
-    return ids
+    """Append ledger entries in one statement; returns their ids in the order given."""
+    stmt = insert(consent_ledger).returning(
+        consent_ledger.c.entry_id, sort_by_parameter_order=True
+    )
+    return [int(entry_id) for entry_id in conn.execute(stmt, list(rows)).scalars()]
 
 
 def subject_entries(

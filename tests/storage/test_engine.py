@@ -1,0 +1,288 @@
+"""storage/engine.py: SQLite pragmas, the private data directory, transactions, one writer."""
+
+from __future__ import annotations
+
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from consentry import clock
+from consentry.errors import StorageUnavailable
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+from consentry.storage import audit as audit_sql
+from consentry.storage import subjects as subjects_sql
+from consentry.storage.engine import SQLITE_FILE, Store, database_url, ensure_data_dir
+from consentry.storage.schema import identities, subject_keys, subjects
+from consentry.storage.schema import metadata as schema_metadata
+
+THREADS = 8
+WRITES = 50
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime(settings)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def sqlite_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime(sqlite_settings)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def pragma(conn: Connection, name: str) -> Any:
+    return conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+
+
+def row_counts(conn: Connection) -> dict[str, int]:
+    return {
+        t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+        for t in schema_metadata.sorted_tables
+    }
+
+
+def in_threads(job: Callable[[int], None], count: int = THREADS) -> list[BaseException]:
+    """Run job(0..count-1) in threads released together; return what they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            job(n)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(t.is_alive() for t in threads), "a writer never finished"
+    return errors
+
+
+# --- SQLite connections ---------------------------------------------------------------------
+
+
+def test_sqlite_connections_use_wal_secure_delete_and_foreign_keys(sqlite_runtime: Runtime) -> None:
+    store = sqlite_runtime.store
+    assert store.dialect == "sqlite"
+    for opener in (store.read, store.write):
+        with opener() as conn:
+            assert pragma(conn, "journal_mode") == "wal"
+            assert pragma(conn, "secure_delete") == 1
+            assert pragma(conn, "foreign_keys") == 1
+            assert pragma(conn, "busy_timeout") == 30000
+
+
+def test_sqlite_enforces_foreign_keys(sqlite_runtime: Runtime) -> None:
+    with pytest.raises(IntegrityError), sqlite_runtime.store.write() as conn:
+        subjects_sql.insert_identity(
+            conn, "sub_000000000000000000000000", "email", b"\x01" * 32, b"ct", clock.now()
+        )
+
+
+def test_deleting_a_subject_cascades_to_its_identities(runtime: Runtime) -> None:
+    now = clock.now()
+    with runtime.store.write() as conn:
+        subjects_sql.insert_subject(conn, "sub_cascade", None, now)
+        subjects_sql.insert_identity(conn, "sub_cascade", "email", b"\x02" * 32, b"ct", now)
+    with runtime.store.write() as conn:
+        conn.execute(subjects.delete().where(subjects.c.subject_id == "sub_cascade"))
+    with runtime.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(identities)).scalar_one() == 0
+
+
+# --- the data directory ---------------------------------------------------------------------
+
+
+def test_the_data_dir_is_created_0700(tmp_path: Path, sqlite_settings: Settings) -> None:
+    nested = tmp_path / "a" / "b" / "data"
+    settings = Settings(
+        data_dir=nested, admin_key=sqlite_settings.admin_key, master_key=sqlite_settings.master_key
+    )
+    rt = Runtime(settings)
+    try:
+        assert stat.S_IMODE(nested.stat().st_mode) == 0o700
+        assert (nested / SQLITE_FILE).is_file()
+    finally:
+        rt.close()
+
+
+def test_an_existing_data_dir_is_narrowed_to_0700(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    path.mkdir(mode=0o755)
+    path.chmod(0o755)
+    ensure_data_dir(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+
+
+# --- transactions ---------------------------------------------------------------------------
+
+
+def write_then_fail(store: Store) -> None:
+    """Insert a subject, its key and three audit indexes, then fail."""
+    with store.write() as conn:
+        now = clock.now()
+        subjects_sql.insert_subject(conn, "sub_rolled_back", "UK", now)
+        conn.execute(
+            insert(subject_keys).values(
+                subject_id="sub_rolled_back", wrapped_key=b"k", kek_id="k", created_at=now
+            )
+        )
+        first = audit_sql.reserve_indexes(conn, 3)
+        raise RuntimeError(f"failed half-way, index {first}")
+
+
+def test_a_failed_write_leaves_nothing_behind(runtime: Runtime) -> None:
+    store = runtime.store
+    with store.read() as conn:
+        before = row_counts(conn)
+        size = audit_sql.log_size(conn)
+    with pytest.raises(RuntimeError, match=f"half-way, index {size}"):
+        write_then_fail(store)
+    with store.read() as conn:
+        assert row_counts(conn) == before
+        assert audit_sql.log_size(conn) == size
+        assert subjects_sql.get_subject(conn, "sub_rolled_back") is None
+    # The writer slot was released: the next write goes through.
+    with store.write() as conn:
+        assert audit_sql.reserve_indexes(conn, 1) == size
+
+
+def test_a_write_commits_when_the_block_ends(runtime: Runtime) -> None:
+    with runtime.store.write() as conn:
+        subjects_sql.insert_subject(conn, "sub_committed", None, clock.now())
+    with runtime.store.read() as conn:
+        assert subjects_sql.get_subject(conn, "sub_committed") is not None
+
+
+def test_concurrent_read_modify_writes_lose_nothing(runtime: Runtime) -> None:
+    store = runtime.store
+    with store.read() as conn:
+        start = audit_sql.log_size(conn)
+    taken: list[int] = []
+    lock = threading.Lock()
+
+    def job(_n: int) -> None:
+        for _ in range(WRITES):
+            with store.write() as conn:
+                first = audit_sql.reserve_indexes(conn, 1)
+            with lock:
+                taken.append(first)
+
+    errors = in_threads(job)
+    assert errors == []
+    assert sorted(taken) == list(range(start, start + THREADS * WRITES))
+    with store.read() as conn:
+        assert audit_sql.log_size(conn) == start + 400
+
+
+def test_sqlite_writers_in_two_stores_serialise(sqlite_runtime: Runtime) -> None:
+    """Two Stores on one file stand for two processes: BEGIN IMMEDIATE and the busy timeout,
+    not the in-process lock, keep a read-then-update correct and free of 'database is locked'."""
+    url = sqlite_runtime.store.url
+    stores = [Store(url), Store(url)]
+    taken: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def job(n: int) -> None:
+        store = stores[n % 2]
+        for _ in range(WRITES):
+            with store.write() as conn:
+                seen = audit_sql.log_size(conn)
+                first = audit_sql.reserve_indexes(conn, 1)
+            with lock:
+                taken.append((seen, first))
+
+    try:
+        errors = in_threads(job)
+    finally:
+        for store in stores:
+            store.close()
+    assert [e for e in errors if "locked" in str(e)] == []
+    assert errors == []
+    # Each transaction saw the counter as it was when it updated it: no interleaving.
+    assert all(seen == first for seen, first in taken)
+    assert sorted(first for _, first in taken) == list(range(THREADS * WRITES))
+    with sqlite_runtime.store.read() as conn:
+        assert audit_sql.log_size(conn) == THREADS * WRITES
+
+
+def test_readers_do_not_wait_for_the_writer(sqlite_runtime: Runtime) -> None:
+    store = sqlite_runtime.store
+    with store.write() as conn:
+        audit_sql.reserve_indexes(conn, 5)
+        seen: list[int] = []
+        reader = threading.Thread(target=lambda: seen.append(read_size(store)))
+        reader.start()
+        reader.join(timeout=5)
+        assert not reader.is_alive()
+        # The reader saw the last committed state, not the open transaction.
+        assert seen == [0]
+    assert read_size(store) == 5
+
+
+def read_size(store: Store) -> int:
+    with store.read() as conn:
+        return audit_sql.log_size(conn)
+
+
+# --- URLs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("db", "expected"),
+    [
+        (
+            "postgresql://app:secret@db.example.com:5432/consentry",
+            "postgresql+psycopg://app:secret@db.example.com:5432/consentry",
+        ),
+        ("postgresql://localhost/consentry", "postgresql+psycopg://localhost/consentry"),
+        ("postgresql+psycopg://app@db.example.com/c", "postgresql+psycopg://app@db.example.com/c"),
+        ("sqlite:////var/lib/consentry/other.db", "sqlite:////var/lib/consentry/other.db"),
+    ],
+)
+def test_database_url(db: str, expected: str, tmp_path: Path) -> None:
+    assert database_url(Settings(data_dir=tmp_path, db=db)) == expected
+
+
+def test_database_url_defaults_to_a_file_in_the_data_dir(tmp_path: Path) -> None:
+    assert (
+        database_url(Settings(data_dir=tmp_path / "d"))
+        == f"sqlite:///{tmp_path / 'd' / SQLITE_FILE}"
+    )
+
+
+def test_the_test_cluster_is_reached_through_psycopg(pg_url: str) -> None:
+    store = Store(database_url(Settings(db=f"{pg_url}/postgres")))
+    try:
+        assert store.dialect == "postgresql"
+        assert store.engine.dialect.driver == "psycopg"
+        store.ping()
+    finally:
+        store.close()
+
+
+def test_an_unreachable_database_is_storage_unavailable() -> None:
+    store = Store("postgresql+psycopg://consentry@127.0.0.1:1/consentry?connect_timeout=2")
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.ping()
+    finally:
+        store.close()

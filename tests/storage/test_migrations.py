@@ -1,0 +1,132 @@
+"""storage/migrations on both back-ends: head is exactly schema.metadata; up and down both work."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select, text
+
+from consentry.storage.engine import Store
+from consentry.storage.migrate import alembic_config, upgrade
+from consentry.storage.schema import audit_state, metadata
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def empty_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A Store on a database that has never been migrated (not a clone of the template)."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        base = request.getfixturevalue("pg_url")
+        name = f"m{os.getpid()}_{next(_names)}"
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        url = f"postgresql+psycopg://{base.removeprefix('postgresql://')}/{name}"
+    store = Store(url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def head(store: Store) -> str:
+    """The newest revision among the packaged migration scripts."""
+    revision = ScriptDirectory.from_config(alembic_config(store)).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current_revision(store: Store) -> str | None:
+    with store.read() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_diffs(store: Store) -> list[Any]:
+    with store.read() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def tables(store: Store) -> set[str]:
+    with store.read() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def audit_state_rows(store: Store) -> list[tuple[int, int]]:
+    with store.read() as conn:
+        return [(r.id, r.size) for r in conn.execute(select(audit_state)).all()]
+
+
+def test_a_fresh_database_upgraded_to_head_matches_the_schema(empty_store: Store) -> None:
+    assert tables(empty_store) == set()
+    upgrade(empty_store)
+    assert current_revision(empty_store) == head(empty_store)
+    assert schema_diffs(empty_store) == []
+    assert tables(empty_store) == set(metadata.tables) | {"alembic_version"}
+    assert audit_state_rows(empty_store) == [(1, 0)]
+
+
+def test_the_migrated_schema_keeps_its_constraints(empty_store: Store) -> None:
+    upgrade(empty_store)
+    with empty_store.read() as conn:
+        inspector = inspect(conn)
+        (fk,) = inspector.get_foreign_keys("identities")
+        uniques = inspector.get_unique_constraints("identities")
+        indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("audit_entries")}
+    assert fk["referred_table"] == "subjects"
+    assert fk["options"].get("ondelete") == "CASCADE"
+    assert fk["name"] == "fk_identities_subject_id_subjects"
+    assert [(u["name"], u["column_names"]) for u in uniques] == [
+        ("uq_identities_type_blind_index", ["type", "blind_index"])
+    ]
+    assert indexes == {"ix_audit_entries_subject_id_idx": ["subject_id", "idx"]}
+
+
+def test_upgrading_twice_is_a_no_op(empty_store: Store) -> None:
+    upgrade(empty_store)
+    upgrade(empty_store)
+    assert current_revision(empty_store) == head(empty_store)
+    assert schema_diffs(empty_store) == []
+    # The seed row of the audit log is not inserted a second time.
+    assert audit_state_rows(empty_store) == [(1, 0)]
+
+
+def test_downgrade_to_base_then_upgrade_again(empty_store: Store) -> None:
+    upgrade(empty_store)
+    command.downgrade(alembic_config(empty_store), "base")
+    assert current_revision(empty_store) is None
+    assert tables(empty_store) == {"alembic_version"}
+
+    upgrade(empty_store)
+    assert current_revision(empty_store) == head(empty_store)
+    assert schema_diffs(empty_store) == []
+    assert audit_state_rows(empty_store) == [(1, 0)]
+
+
+def test_the_comparison_sees_a_schema_that_drifted(empty_store: Store) -> None:
+    """Guard against a vacuous comparison: a dropped index and a wider column are reported."""
+    upgrade(empty_store)
+    with empty_store.write() as conn:
+        conn.execute(text("DROP INDEX ix_identities_subject_id"))
+    diffs = schema_diffs(empty_store)
+    assert [d[0] for d in diffs] == ["add_index"]
+    assert diffs[0][1].name == "ix_identities_subject_id"
+    if empty_store.dialect == "postgresql":
+        with empty_store.write() as conn:
+            conn.execute(text("ALTER TABLE subjects ALTER COLUMN jurisdiction TYPE VARCHAR(9)"))
+        kinds = [d[0][0] if isinstance(d, list) else d[0] for d in schema_diffs(empty_store)]
+        assert sorted(kinds) == ["add_index", "modify_type"]
