@@ -70,8 +70,11 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 def record(rt: Runtime, **kwargs: Any) -> int:
+    """Record one entry in its own transaction; return the index it was stored under."""
     with rt.store.write() as conn:
-        return audit.record(conn, ACTION, actor="test", **kwargs).index
+        audit.record(conn, ACTION, actor="test", **kwargs)
+    with rt.store.read() as conn:
+        return log_size(conn) - 1
 
 
 def new_subject(rt: Runtime, email: str) -> str:
@@ -81,17 +84,26 @@ def new_subject(rt: Runtime, email: str) -> str:
 
 
 class Aborted(Exception):
-    """The action failed after its audit entry was written."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__(f"aborted after writing entry {index}")
-        self.index = index
+    """The action failed after its audit entry was recorded."""
 
 
 def record_then_fail(rt: Runtime) -> None:
     with rt.store.write() as conn:
-        entry = audit.record(conn, ACTION, actor="test", details={"n": "lost"})
-        raise Aborted(entry.index)
+        audit.record(conn, ACTION, actor="test", details={"n": "lost"})
+        raise Aborted
+
+
+def record_in_failed_savepoint(rt: Runtime) -> None:
+    """Record one entry in the transaction and one in a savepoint that is rolled back."""
+    with rt.store.write() as conn:
+        audit.record(conn, ACTION, actor="test", details={"n": "kept"})
+        try:
+            with conn.begin_nested():
+                audit.record(conn, ACTION, actor="test", details={"n": "lost"})
+                raise Aborted
+        except Aborted:
+            pass
+        audit.record(conn, ACTION, actor="test", details={"n": "kept too"})
 
 
 def rows(rt: Runtime) -> list[dict[str, Any]]:
@@ -106,9 +118,8 @@ def test_a_rolled_back_record_leaves_no_entry_and_no_index(runtime: Runtime) -> 
     assert record(runtime, details={"n": 0}) == 0
     assert record(runtime, details={"n": 1}) == 1
 
-    with pytest.raises(Aborted) as aborted:
+    with pytest.raises(Aborted):
         record_then_fail(runtime)
-    assert aborted.value.index == 2
 
     with runtime.store.read() as conn:
         assert log_size(conn) == 2
@@ -117,8 +128,17 @@ def test_a_rolled_back_record_leaves_no_entry_and_no_index(runtime: Runtime) -> 
     assert [json.loads(r["details"]) for r in rows(runtime)] == [{"n": 0}, {"n": 1}, {"n": 2}]
 
 
+def test_a_rolled_back_savepoint_takes_its_entry_with_it(runtime: Runtime) -> None:
+    record_in_failed_savepoint(runtime)
+    stored = rows(runtime)
+    assert [r["idx"] for r in stored] == [0, 1]
+    assert [json.loads(r["details"]) for r in stored] == [{"n": "kept"}, {"n": "kept too"}]
+    with runtime.store.read() as conn:
+        assert log_size(conn) == 2
+
+
 def test_indexes_are_consecutive_under_concurrent_writers(runtime: Runtime) -> None:
-    committed: list[list[int]] = []
+    committed: list[tuple[str, int]] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     barrier = threading.Barrier(THREADS)
@@ -129,14 +149,12 @@ def test_indexes_are_consecutive_under_concurrent_writers(runtime: Runtime) -> N
             try:
                 with runtime.store.write() as conn:
                     # Some transactions append two entries, some fail after appending.
-                    entries = [
+                    for k in range(1 + i % 2):
                         audit.record(conn, ACTION, actor=f"writer-{n}", details={"i": i, "k": k})
-                        for k in range(1 + i % 2)
-                    ]
                     if i % 4 == 3:
                         raise LookupError("rolled back on purpose")
                 with lock:
-                    committed.append([e.index for e in entries])
+                    committed.append((f"writer-{n}", i))
             except LookupError:
                 pass
             except BaseException as exc:  # reported below
@@ -149,15 +167,18 @@ def test_indexes_are_consecutive_under_concurrent_writers(runtime: Runtime) -> N
         thread.join(timeout=300)
 
     assert errors == []
-    total = sum(len(indexes) for indexes in committed)
     stored = rows(runtime)
+    total = sum(1 + i % 2 for _, i in committed)
     assert [r["idx"] for r in stored] == list(range(total))
-    assert sorted(i for indexes in committed for i in indexes) == list(range(total))
-    # The entries of one transaction sit next to each other.
-    for indexes in committed:
-        assert indexes == list(range(indexes[0], indexes[0] + len(indexes)))
     with runtime.store.read() as conn:
         assert log_size(conn) == total
+    # Exactly the committed transactions are there, each as a run of adjacent indexes.
+    runs: dict[tuple[str, int], list[int]] = {}
+    for row in stored:
+        runs.setdefault((row["actor"], json.loads(row["details"])["i"]), []).append(row["idx"])
+    assert sorted(runs) == sorted(committed)
+    for (_, i), indexes in runs.items():
+        assert indexes == list(range(indexes[0], indexes[0] + 1 + i % 2))
     assert all(json.loads(r["details"])["i"] % 4 != 3 for r in stored)
     for row in stored:
         assert leaf_hash(as_entry(row)) == row["leaf_hash"]
@@ -176,17 +197,15 @@ DETAILS: list[dict[str, Any]] = [
 
 def test_stored_leaf_hashes_are_the_rfc_9162_leaf_of_the_canonical_entry(runtime: Runtime) -> None:
     subject_id = new_subject(runtime, "hash@example.com")
-    returned = []
     with runtime.store.write() as conn:
         for n, details in enumerate(DETAILS):
-            entry = audit.record(
+            audit.record(
                 conn,
                 ACTION,
                 actor="key:0123456789abcdef",
                 subject_id=subject_id if n % 2 else None,
                 details=details,
             )
-            returned.append(entry)
     stored = rows(runtime)
     assert len(stored) == 2 + len(DETAILS)  # subject:created, subject:identity:added first
     for row in stored:
@@ -194,10 +213,8 @@ def test_stored_leaf_hashes_are_the_rfc_9162_leaf_of_the_canonical_entry(runtime
         assert RFC3339.fullmatch(entry["at"])
         assert re.fullmatch(r"[0-9a-f]{64}", row["leaf_hash"])
         assert leaf_hash(entry) == row["leaf_hash"]
-    for entry in returned:
-        row = stored[entry.index]
-        assert json.loads(row["details"]) == entry.details
-        assert entry.leaf_hash() == row["leaf_hash"]
+    assert [json.loads(r["details"]) for r in stored[2:]] == DETAILS
+    assert [r["subject_id"] for r in stored[2:]] == [None, subject_id] * 2 + [None]
     # Non-ASCII is stored as itself, not as \\u escapes: the stored text is the canonical one.
     assert "Zoë — naïve café ☕" in stored[2 + 2]["details"]
 
@@ -230,7 +247,7 @@ def test_personal_details_are_sealed_under_the_subjects_key(runtime: Runtime) ->
     other_id = new_subject(runtime, "someone@example.com")
     with runtime.store.write() as conn:
         sealer = runtime.subject_keys.sealer(conn, subject_id)
-        entry = audit.record(
+        audit.record(
             conn,
             ACTION,
             actor="test",
@@ -239,7 +256,8 @@ def test_personal_details_are_sealed_under_the_subjects_key(runtime: Runtime) ->
             personal=PERSONAL,
             sealer=sealer,
         )
-    row = rows(runtime)[entry.index]
+    row = rows(runtime)[-1]
+    assert (row["action"], row["subject_id"]) == (ACTION.value, subject_id)
     for value in row.values():
         for secret in ("ana.old@example.com", "ana.old", "ana.new@example.com"):
             assert secret not in str(value)
@@ -263,7 +281,7 @@ def test_personal_details_are_sealed_under_the_subjects_key(runtime: Runtime) ->
         assert runtime.subject_keys.destroy(conn, subject_id)
     with runtime.store.read() as conn, pytest.raises(SubjectKeyDestroyed):
         runtime.subject_keys.sealer(conn, subject_id)
-    assert rows(runtime)[entry.index] == row
+    assert rows(runtime)[row["idx"]] == row
 
 
 def test_personal_details_need_the_subject_and_its_key(runtime: Runtime) -> None:
@@ -404,12 +422,18 @@ def forged_cursor(position: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit/handlers.py list_entries does int(decode_cursor(...)['from_index']) without "
-    "checking the type or range: a cursor holding a string, null or huge number is a 500",
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abc",
+        None,
+        [1],
+        True,
+        -1,
+        1.5,
+        10**30,
+    ],
 )
-@pytest.mark.parametrize("value", ["abc", None, 10**30, [1]])
 def test_a_forged_cursor_is_invalid_cursor_not_a_500(served: TestClient, value: Any) -> None:
     cursor = forged_cursor({"from_index": value})
     resp = served.get("/v1/audit/entries", headers=auth(), params={"cursor": cursor})
@@ -417,11 +441,6 @@ def test_a_forged_cursor_is_invalid_cursor_not_a_500(served: TestClient, value: 
     assert resp.json()["code"] == "invalid_cursor"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit/handlers.py list_entries: from_index has no upper bound (Query(ge=0)); a "
-    "value beyond a 64-bit integer overflows the database driver and gives a 500",
-)
 def test_a_huge_from_index_is_refused_not_a_500(served: TestClient) -> None:
     resp = served.get("/v1/audit/entries", headers=auth(), params={"from_index": 10**30})
     assert resp.status_code == 422, resp.text

@@ -226,12 +226,23 @@ def test_customer_id_normalisation_is_idempotent(raw: str) -> None:
     assert normalise(CUSTOMER, once.value) == once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="normalise checks MAX_LENGTH before lower-casing; 'İ'.lower() is two characters, so a "
-    "normalised e-mail can be longer than MAX_LENGTH and is refused when normalised again",
-)
-def test_email_that_grows_when_lower_cased_stays_normalisable() -> None:
-    raw = "a" * 240 + "\u0130" * 3 + "@example.com"  # 255 characters
-    once = normalise(EMAIL, raw)
-    assert normalise(EMAIL, once.value) == once
+def accepted(type_: IdentityType, raw: str) -> Identity | None:
+    try:
+        return normalise(type_, raw)
+    except InvalidIdentity:
+        return None
+
+
+def test_an_email_that_grows_when_lower_cased_stays_normalisable() -> None:
+    """'İ'.lower() is two code points: the length limit applies to the normalised value."""
+    raw = "a" * 240 + "\u0130" * 3 + "@example.com"  # 255 characters, 258 once lower-cased
+    once = accepted(EMAIL, raw)
+    # Refusing it is fine; accepting it and then refusing its own output is not.
+    assert once is None or accepted(EMAIL, once.value) == once
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u200d", "\ufeff", "\u2060"])
+def test_invisible_format_characters_are_refused(char: str) -> None:
+    """A zero-width character would make `ana@example.com` a second, different person."""
+    with pytest.raises(InvalidIdentity, match="invisible"):
+        normalise(EMAIL, f"ana{char}@example.com")

@@ -9,19 +9,19 @@ from fastapi import Query
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.http.auth import Ctx
-from consentry.http.pagination import MAX_LIMIT, decode_cursor, encode_cursor, page
+from consentry.http.pagination import MAX_LIMIT, MAX_POSITION, encode_cursor, int_position, page
 
 
 def list_entries(
     ctx: Ctx,
-    from_index: Annotated[int, Query(ge=0)] = 0,
+    from_index: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
     """Entries in index order from `from_index` (or a `cursor`), optionally for one subject."""
     if cursor is not None:
-        from_index = int(decode_cursor(cursor, {"from_index"})["from_index"])
+        from_index = int_position(cursor, "from_index")
     with ctx.runtime.store.write() as conn:
         rows = audit.entries(conn, from_index=from_index, limit=limit + 1, subject_id=subject_id)
         audit.record(

@@ -16,6 +16,7 @@ from consentry.audit.events import AuditAction
 from consentry.audit.models import AuditEntry, canonical_json
 from consentry.keys.envelope import Sealer
 from consentry.storage import audit as sql
+from consentry.storage.engine import BEFORE_COMMIT, pending
 
 SYSTEM_ACTOR = "system"
 
@@ -43,32 +44,41 @@ def record(
     details: dict[str, Any] | None = None,
     personal: dict[str, Any] | None = None,
     sealer: Sealer | None = None,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction (see Draft for what goes where)."""
-    draft = Draft(action, actor, subject_id, details, personal, sealer)
-    return record_many(conn, [draft])[0]
+) -> None:
+    """Add one entry to the caller's write transaction (see Draft for what goes where). It is
+    appended when the transaction commits, with it, or not at all; a rolled-back savepoint
+    takes its entries with it."""
+    record_many(conn, [Draft(action, actor, subject_id, details, personal, sealer)])
 
 
-def record_many(conn: Connection, drafts: Sequence[Draft]) -> list[AuditEntry]:
-    """Append entries with consecutive indexes in one round trip for the indexes and one for
-    the rows; they commit with the caller's transaction or not at all."""
-    if not drafts:
-        return []
+def record_many(conn: Connection, drafts: Sequence[Draft]) -> None:
+    """Queue several entries for the caller's write transaction, in order."""
+    queue = pending(conn)
+    # Sealed now, while the subject's key is certainly at hand.
+    queue.extend((draft, _body(draft)) for draft in drafts)
+
+
+def flush(conn: Connection) -> None:
+    """Append the transaction's queued entries with consecutive indexes: one statement for
+    the indexes, one for the rows. Runs last in every write transaction (BEFORE_COMMIT)."""
+    queue = pending(conn)
+    if not queue:
+        return
+    drafts = list(queue)
+    queue.clear()
     first = sql.reserve_indexes(conn, len(drafts))
     moment = clock.now()
     at = clock.rfc3339(moment)
-    entries = []
     rows = []
-    for offset, draft in enumerate(drafts):
+    for offset, (draft, body) in enumerate(drafts):
         entry = AuditEntry(
             index=first + offset,
             at=at,
             actor=draft.actor,
             action=draft.action.value,
             subject_id=draft.subject_id,
-            details=_body(draft),
+            details=body,
         )
-        entries.append(entry)
         rows.append(
             {
                 "idx": entry.index,
@@ -81,7 +91,6 @@ def record_many(conn: Connection, drafts: Sequence[Draft]) -> list[AuditEntry]:
             }
         )
     sql.insert_entries(conn, rows)
-    return entries
 
 
 def _body(draft: Draft) -> dict[str, Any]:
@@ -93,6 +102,9 @@ def _body(draft: Draft) -> dict[str, Any]:
         sealed = draft.sealer.seal(canonical_json(draft.personal).encode(), aad)
         body["sealed"] = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
     return body
+
+
+BEFORE_COMMIT.append(flush)
 
 
 def entries(

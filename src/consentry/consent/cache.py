@@ -37,9 +37,7 @@ class ConsentCache:
             if current is None or current.version <= state.version:
                 self._states[state.subject_id] = state
 
-    def fresh(
-        self, conn: Connection, subject_id: str, version: int | None = -1
-    ) -> SubjectConsent:
+    def fresh(self, conn: Connection, subject_id: str, version: int | None = -1) -> SubjectConsent:
         """The state as of the subject row's current version, reloaded only when behind.
         `version`: the row's version when the caller has just read it (None: no such row)."""
         if version == -1:

@@ -15,7 +15,7 @@ from consentry.consent.service import ConsentResult, ConsentWrite
 from consentry.consent.signals import gpc_header
 from consentry.consent.tokens import ConsentToken
 from consentry.http.auth import Ctx
-from consentry.http.pagination import MAX_LIMIT, decode_cursor, encode_cursor, page
+from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body
 from consentry.subjects.handlers import SubjectRefIn
 
@@ -173,7 +173,7 @@ def get_history(
 ) -> dict[str, Any]:
     """Every ledger entry of the subject, oldest first, with notice hashes and evidence."""
     rt = ctx.runtime
-    after = 0 if cursor is None else int(decode_cursor(cursor, {"after"})["after"])
+    after = 0 if cursor is None else int_position(cursor, "after")
     with rt.store.read() as conn:
         rt.subjects.get(conn, subject_id)
         sealer = rt.subject_keys.sealer(conn, subject_id)

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from consentry import clock
 from consentry.audit import log as audit
@@ -38,6 +39,23 @@ def publish(
     digest = text_sha256(text)
     covered = sorted(set(purposes))
     existing = sql.get_notice(conn, notice_id, version)
+    if existing is None:
+        try:
+            with conn.begin_nested():
+                sql.insert_notice(
+                    conn,
+                    {
+                        "notice_id": notice_id,
+                        "version": version,
+                        "sha256": digest,
+                        "text": text,
+                        "purposes": json.dumps(covered),
+                        "created_at": clock.now(),
+                    },
+                )
+        except IntegrityError:
+            # Another request published this version first: judge against what it stored.
+            existing = sql.get_notice(conn, notice_id, version)
     if existing is not None:
         if existing.sha256 != digest or json.loads(existing.purposes) != covered:
             raise NoticeVersionConflict(
@@ -46,17 +64,6 @@ def publish(
                 notice_id=notice_id,
             )
         return Notice(notice_id, version, digest, frozenset(covered)), False
-    sql.insert_notice(
-        conn,
-        {
-            "notice_id": notice_id,
-            "version": version,
-            "sha256": digest,
-            "text": text,
-            "purposes": json.dumps(covered),
-            "created_at": clock.now(),
-        },
-    )
     registry.mark_used(conn, covered)
     sql.bump_config_version(conn)
     audit.record(

@@ -18,7 +18,7 @@ US_CA = "US-CA"
 CCPA_OPT_IN_AGE = 16
 
 
-def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> Decision:
+def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> Decision:  # noqa: PLR0911 - a ladder of legal rules, first match wins
     """May `purpose` process this subject's data at `now`? `subject` None: nobody known.
 
     Order: erasure, restriction (Art. 18), objection (Art. 21) end processing whatever the

@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from functools import cache
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from consentry import clock
 from consentry.audit import log as audit
@@ -83,15 +84,26 @@ class PurposeRegistry:
     def put(self, conn: Connection, purpose: Purpose, *, actor: str) -> tuple[Purpose, bool]:
         """Create or replace a purpose; LegalBasisLocked when a used purpose changes basis."""
         validate(purpose)
+        try:
+            with conn.begin_nested():
+                return self._put(conn, purpose, actor)
+        except IntegrityError:
+            # Another request created the same purpose first: this one replaces it.
+            return self._put(conn, purpose, actor)
+
+    def _put(self, conn: Connection, purpose: Purpose, actor: str) -> tuple[Purpose, bool]:
         row = sql.get_purpose(conn, purpose.key)
         existing = None if row is None else _purpose(row)
-        if existing is not None and existing.legal_basis_locked:
-            if existing.legal_basis is not purpose.legal_basis:
-                raise LegalBasisLocked(
-                    f"purpose {purpose.key!r} is in use with legal basis "
-                    f"{existing.legal_basis}; a new basis is a new purpose",
-                    purpose=purpose.key,
-                )
+        if (
+            existing is not None
+            and existing.legal_basis_locked
+            and existing.legal_basis is not purpose.legal_basis
+        ):
+            raise LegalBasisLocked(
+                f"purpose {purpose.key!r} is in use with legal basis "
+                f"{existing.legal_basis}; a new basis is a new purpose",
+                purpose=purpose.key,
+            )
         stored = replace(
             purpose, legal_basis_locked=existing.legal_basis_locked if existing else False
         )

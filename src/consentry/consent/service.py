@@ -29,9 +29,9 @@ from consentry.errors import (
     InvalidConsentState,
     InvalidJurisdiction,
     InvalidSource,
+    NothingToRecord,
     NoticeMismatch,
     NoticeRequired,
-    NothingToRecord,
     ParentalAuthorizationRequired,
     UnknownPurpose,
 )
@@ -126,10 +126,14 @@ class ConsentService:
         if write.notice is not None:
             notice = notices.get(conn, *write.notice)
 
-        existing = self.subjects.find(conn, write.ref)
-        prior = self.cache.fresh(conn, existing.subject_id) if existing else None
-        gpc_on_record = write.gpc or (prior is not None and prior.gpc)
-        band = age_band or (prior.age_band if prior else AgeBand.UNKNOWN)
+        resolution = self.subjects.resolve(conn, write.ref, actor=actor, jurisdiction=jurisdiction)
+        subject_id = resolution.subject.subject_id
+        # Under the subject's row lock, the state the rules below read cannot change before
+        # this transaction commits; a refusal rolls back the whole call, subject included.
+        sql.lock_subject(conn, subject_id)
+        prior = self.cache.fresh(conn, subject_id)
+        gpc_on_record = write.gpc or prior.gpc
+        band = age_band or prior.age_band
         gpc_honored = write.gpc
         kept: list[Intent] = []
         for intent in intents.values():
@@ -143,8 +147,6 @@ class ConsentService:
                 self._check_grant(purpose, notice, write, band)
             kept.append(intent)
 
-        resolution = self.subjects.resolve(conn, write.ref, actor=actor, jurisdiction=jurisdiction)
-        subject_id = resolution.subject.subject_id
         attributes: dict[str, Any] = {}
         if age_band is not None:
             attributes["age_band"] = age_band.value
@@ -185,6 +187,7 @@ class ConsentService:
         kind = _source(source)
         resolution = self.subjects.resolve(conn, ref, actor=actor)
         subject_id = resolution.subject.subject_id
+        sql.lock_subject(conn, subject_id)
         prior = self.cache.fresh(conn, subject_id)
         if which is None:
             keys = sorted(

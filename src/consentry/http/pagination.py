@@ -9,6 +9,8 @@ from typing import Any
 from consentry.errors import InvalidCursor
 
 MAX_LIMIT = 1000
+# Positions are 64-bit integers in storage.
+MAX_POSITION = 2**63 - 1
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
@@ -30,3 +32,11 @@ def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
 
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next": next_cursor}
+
+
+def int_position(cursor: str, key: str) -> int:
+    """The single non-negative integer a cursor holds under `key`; InvalidCursor otherwise."""
+    value = decode_cursor(cursor, {key})[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_POSITION:
+        raise InvalidCursor("the cursor is not one this server made")
+    return value

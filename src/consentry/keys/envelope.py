@@ -6,6 +6,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -80,6 +81,8 @@ def generate_master_key() -> str:
 
 
 def _decode_master_key(value: str, where: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{43}=?", value):
+        raise InvalidSetting(f"{where} must hold 32 bytes (base64url, 43 characters)")
     try:
         key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except ValueError:

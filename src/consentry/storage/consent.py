@@ -10,7 +10,6 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import config_state, consent_ledger, notices, purposes, subjects
 
-
 _CONFIG_VERSION = select(config_state.c.version).where(config_state.c.id == 1)
 # The hot read of a consent check: the subject's version and the configuration's, in one trip.
 _VERSIONS = select(
@@ -89,6 +88,12 @@ def lock_subject_version(conn: Connection, subject_id: str, count: int) -> int:
     return int(conn.execute(stmt).scalar_one()) - count + 1
 
 
+def lock_subject(conn: Connection, subject_id: str) -> None:
+    """Take the subject row's lock until commit (PostgreSQL FOR UPDATE; SQLite has one writer)."""
+    stmt = select(subjects.c.subject_id).where(subjects.c.subject_id == subject_id)
+    conn.execute(stmt.with_for_update())
+
+
 def set_subject_attributes(conn: Connection, subject_id: str, values: dict[str, Any]) -> None:
     if values:
         conn.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(**values))
@@ -113,9 +118,7 @@ def subject_version(conn: Connection, subject_id: str) -> int | None:
 
 def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Append ledger entries in one statement; returns their ids in the order given."""
-    stmt = insert(consent_ledger).returning(
-        consent_ledger.c.entry_id, sort_by_parameter_order=True
-    )
+    stmt = insert(consent_ledger).returning(consent_ledger.c.entry_id, sort_by_parameter_order=True)
     return [int(entry_id) for entry_id in conn.execute(stmt, list(rows)).scalars()]
 
 

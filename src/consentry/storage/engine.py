@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -18,6 +18,22 @@ SQLITE_FILE = "consentry.db"
 
 # A result row of any width: columns are read by name.
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+
+
+# Work queued by a write transaction to run just before it commits (the audit log's appends):
+# taking the log's lock last keeps every transaction's lock order the same, so none deadlock.
+BEFORE_COMMIT: list[Callable[[Connection], None]] = []
+_PENDING = "consentry.pending"
+_SAVEPOINTS = "consentry.savepoints"
+
+
+def pending(conn: Connection) -> list[Any]:
+    """The write transaction's queue for BEFORE_COMMIT work; a rolled-back savepoint drops
+    what was queued inside it. Raises TypeError outside a write transaction."""
+    queue = conn.info.get(_PENDING)
+    if queue is None:
+        raise TypeError("work queued for commit needs a write transaction (Store.write)")
+    return queue  # type: ignore[no-any-return]
 
 
 def database_url(settings: Settings) -> str:
@@ -50,13 +66,14 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that commits when the block ends and rolls back on any exception."""
+        """A transaction that commits when the block ends and rolls back on any exception;
+        BEFORE_COMMIT work queued in it runs inside it, last."""
         if self._write_lock is None:
             with self._connect() as conn, conn.begin():
-                yield conn
+                yield from _queued(conn)
             return
         with self._write_lock, self._connect(immediate=True) as conn, conn.begin():
-            yield conn
+            yield from _queued(conn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -86,10 +103,42 @@ class Store:
             conn.close()
 
 
+def _queued(conn: Connection) -> Iterator[Connection]:
+    conn.info[_PENDING] = []
+    conn.info[_SAVEPOINTS] = []
+    try:
+        yield conn
+        for hook in BEFORE_COMMIT:
+            hook(conn)
+    finally:
+        conn.info.pop(_PENDING, None)
+        conn.info.pop(_SAVEPOINTS, None)
+
+
+def _track_savepoints(engine: Engine) -> None:
+    @event.listens_for(engine, "savepoint")
+    def _on_savepoint(conn: Connection, _name: str) -> None:
+        if _PENDING in conn.info:
+            conn.info[_SAVEPOINTS].append(len(conn.info[_PENDING]))
+
+    @event.listens_for(engine, "rollback_savepoint")
+    def _on_rollback(conn: Connection, _name: str, _context: Any) -> None:
+        if _PENDING in conn.info and conn.info[_SAVEPOINTS]:
+            del conn.info[_PENDING][conn.info[_SAVEPOINTS].pop() :]
+
+    @event.listens_for(engine, "release_savepoint")
+    def _on_release(conn: Connection, _name: str, _context: Any) -> None:
+        if _PENDING in conn.info and conn.info[_SAVEPOINTS]:
+            conn.info[_SAVEPOINTS].pop()
+
+
 def _create_engine(url: str, dialect: str) -> Engine:
     if dialect == "postgresql":
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        _track_savepoints(engine)
+        return engine
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    _track_savepoints(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

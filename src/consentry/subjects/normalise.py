@@ -32,16 +32,20 @@ def normalise(type_: IdentityType, value: str, default_region: str = "") -> Iden
     code needs `default_region`); other identifiers are trimmed and kept as given.
     """
     text = unicodedata.normalize("NFC", value).strip()
+    if type_ is IdentityType.EMAIL:
+        # Lower-casing may lengthen a string ("İ" becomes two code points): check after it.
+        text = unicodedata.normalize("NFC", text.lower())
     if not text:
         raise InvalidIdentity(f"the {type_} identity is empty", identity_type=type_.value)
-    if len(text) > MAX_LENGTH or any(unicodedata.category(ch) == "Cc" for ch in text):
+    # Control and invisible format characters (zero-width space, ...) would make one person
+    # look like two.
+    if len(text) > MAX_LENGTH or any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in text):
         raise InvalidIdentity(
             f"the {type_} identity is longer than {MAX_LENGTH} characters or has control "
-            "characters",
+            "characters or invisible format characters",
             identity_type=type_.value,
         )
     if type_ is IdentityType.EMAIL:
-        text = text.lower()
         if not _EMAIL.fullmatch(text):
             raise InvalidIdentity(
                 "the email identity is not an e-mail address", identity_type="email"
