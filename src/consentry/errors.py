@@ -89,6 +89,11 @@ class SubjectNotFound(NotFound):
     title = "Subject not found"
 
 
+class PurposeNotFound(NotFound):
+    code = "purpose_not_found"
+    title = "Purpose not found"
+
+
 class ApiKeyNotFound(NotFound):
     code = "api_key_not_found"
     title = "API key not found"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
 
 import pytest
 from fastapi.testclient import TestClient
 
 from consentry import clock
+from consentry.consent import tcf
 from tests.conftest import auth
 
 # The consent-based purposes of a fresh install (API.md, Purposes and notices).
@@ -21,10 +22,10 @@ CONSENT_PURPOSES = (
     "personalization",
     "third_party_sharing",
 )
-NOT_CONSENT_PURPOSES = ("legal_compliance", "security", "service_delivery")
 SALE_OR_SHARE = ("advertising", "third_party_sharing")
 NOTICE_TEXT = "Example Ltd privacy notice, version 1: analytics, ads, location, offers, sharing."
 NOTICE = {"id": "privacy", "version": "1"}
+TC_MOMENT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def ref(who: str) -> dict[str, Any]:
@@ -33,6 +34,33 @@ def ref(who: str) -> dict[str, Any]:
         return {"subject_id": who}
     address = who if "@" in who else f"{who}@example.com"
     return {"identities": [{"type": "email", "value": address}]}
+
+
+def tc_string(
+    purposes: Iterable[int], special_features: Iterable[int] = (), policy: int = 4
+) -> str:
+    """A TC string made with `consentry.consent.tcf.encode` (v2.2 unless `policy` says not)."""
+    return tcf.encode(
+        tcf.TCString(
+            created=TC_MOMENT,
+            last_updated=TC_MOMENT,
+            cmp_id=300,
+            cmp_version=2,
+            consent_screen=1,
+            consent_language="EN",
+            vendor_list_version=150,
+            policy_version=policy,
+            is_service_specific=True,
+            use_non_standard_texts=False,
+            special_feature_opt_ins=frozenset(special_features),
+            purposes_consent=frozenset(purposes),
+            purposes_li_transparency=frozenset({2, 7, 10}),
+            purpose_one_treatment=False,
+            publisher_cc="GB",
+            vendor_consents=frozenset({28, 755}),
+            vendor_legitimate_interests=frozenset({755}),
+        )
+    )
 
 
 def publish(

@@ -22,6 +22,7 @@ from tests.consent.helpers import (
     publish,
     record,
     ref,
+    tc_string,
     withdraw,
 )
 from tests.http.test_conventions import assert_problem
@@ -78,15 +79,19 @@ def test_write_answers_the_documented_shape(client: TestClient) -> None:
 
 
 def test_only_grants_expire(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """"Only grants expire (after `consent_ttl_days`, default 395: the check then says
+    """API.md: "Only grants expire (after `consent_ttl_days`, default 395: the check then says
     `expired`); denials and withdrawals never lapse.\""""
     clock = install_clock(monkeypatch)
     resp = client.put(
         "/v1/purposes/analytics",
         headers=auth(),
-        json={"name": "Analytics", "legal_basis": "consent", "retention_days": 395,
-              "consent_ttl_days": 1},
-    )  # fmt: skip
+        json={
+            "name": "Analytics",
+            "legal_basis": "consent",
+            "retention_days": 395,
+            "consent_ttl_days": 1,
+        },
+    )
     assert resp.status_code == 200, resp.text
     publish(client)
     start = clock()
@@ -124,7 +129,7 @@ def special_purpose(client: TestClient, key: str, condition: str) -> None:
 
 
 def test_special_category_condition_a_needs_explicit_consent(client: TestClient) -> None:
-    """"A grant of a purpose with special-category condition `a` needs `"explicit": true`
+    """API.md: "A grant of a purpose with special-category condition `a` needs `"explicit": true`
     and evidence (`explicit_consent_required`)"; other conditions do not."""
     special_purpose(client, "health_tips", "a")
     special_purpose(client, "health_claims", "f")
@@ -161,7 +166,7 @@ def test_special_category_condition_a_needs_explicit_consent(client: TestClient)
 
 
 def test_children_need_parental_authorization(client: TestClient) -> None:
-    """"below `CONSENTRY_DIGITAL_CONSENT_AGE` (default 16; Art. 8) a grant needs
+    """API.md: "below `CONSENTRY_DIGITAL_CONSENT_AGE` (default 16; Art. 8) a grant needs
     `evidence.parental_authorization` (`parental_authorization_required`) ... An age band
     counts as below the age when its lowest age is; `unknown` counts as adult.\""""
     publish(client)
@@ -190,6 +195,15 @@ def test_children_need_parental_authorization(client: TestClient) -> None:
         assert consent_state(client, body["subject_id"])["age_band"] == band
     # Without any age band a subject counts as adult.
     assert record(client, "no.band", {"analytics": "granted"})["purposes"]
+    # A grant by a TC string is a grant too.
+    body = {
+        "subject": ref("child.tcf"),
+        "tcf": tc_string(range(1, 11), {1}),
+        "source": "web",
+        "notice": NOTICE,
+        "age_band": "under_13",
+    }
+    assert_problem(post_consent(client, body), 422, "parental_authorization_required")
 
 
 def test_the_age_band_is_remembered_for_later_grants(client: TestClient) -> None:

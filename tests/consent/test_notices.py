@@ -3,42 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from typing import Any
 
 from fastapi.testclient import TestClient
 
-from consentry.consent import tcf
 from tests.conftest import auth
-from tests.consent.helpers import NOTICE, history, post_consent, publish, record, ref
+from tests.consent.helpers import (
+    NOTICE,
+    history,
+    post_consent,
+    publish,
+    record,
+    ref,
+    tc_string,
+)
 from tests.http.test_conventions import assert_problem
 
 TEXT_V1 = "Política de privacidad de Example Ltd — versión 1. Ñandú ✓"
 TEXT_V2 = "Política de privacidad de Example Ltd — versión 2."
-
-
-def all_consented_tc_string() -> str:
-    moment = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    return tcf.encode(
-        tcf.TCString(
-            created=moment,
-            last_updated=moment,
-            cmp_id=10,
-            cmp_version=1,
-            consent_screen=1,
-            consent_language="EN",
-            vendor_list_version=120,
-            policy_version=4,
-            is_service_specific=True,
-            use_non_standard_texts=False,
-            special_feature_opt_ins=frozenset({1}),
-            purposes_consent=frozenset(range(1, 11)),
-            purposes_li_transparency=frozenset(),
-            purpose_one_treatment=False,
-            publisher_cc="GB",
-            vendor_consents=frozenset({1, 2}),
-            vendor_legitimate_interests=frozenset(),
-        )
-    )
 
 
 def put_notice(client: TestClient, notice_id: str, **body: object) -> object:
@@ -117,7 +99,7 @@ def test_notice_with_unknown_purposes_is_refused(client: TestClient) -> None:
 
 
 def test_a_grant_needs_a_known_notice_that_covers_it(client: TestClient) -> None:
-    """"Granting a consent-based purpose, by `purposes` or by a TC string, needs a known
+    """API.md: "Granting a consent-based purpose, by `purposes` or by a TC string, needs a known
     notice that covers it (`notice_required`, `notice_mismatch`)"; an unknown notice is
     `unknown_notice`. Denials and purposes not based on consent need no notice. A refused
     call leaves the ledger unchanged."""
@@ -126,7 +108,7 @@ def test_a_grant_needs_a_known_notice_that_covers_it(client: TestClient) -> None
     subject_id = base["subject_id"]
     before = history(client, subject_id)
     grant = {"subject": ref("pia"), "purposes": {"analytics": "granted"}, "source": "web"}
-    tc_grant = {"subject": ref("pia"), "tcf": all_consented_tc_string(), "source": "web"}
+    tc_grant = {"subject": ref("pia"), "tcf": tc_string(range(1, 11), {1}), "source": "web"}
     refused = [
         (grant, "notice_required"),
         (grant | {"notice": {"id": "privacy", "version": "9"}}, "unknown_notice"),
@@ -165,3 +147,12 @@ def test_a_grant_needs_a_known_notice_that_covers_it(client: TestClient) -> None
         "version": "1",
         "sha256": notice["sha256"],
     }
+
+
+def test_an_overlong_notice_id_is_refused_on_both_back_ends(client: TestClient) -> None:
+    """API.md: "Bad input never gives a 500"; a notice id is at most 64 characters, as a
+    consent write's `notice.id` is, on SQLite and PostgreSQL alike."""
+    resp: Any = put_notice(client, "n" * 65, version="1", text=TEXT_V1, purposes=["analytics"])
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["code"] in {"invalid_request", "invalid_notice"}

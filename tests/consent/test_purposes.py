@@ -44,7 +44,7 @@ def get(client: TestClient, key: str) -> dict[str, Any]:
 
 
 def test_fresh_install_has_the_documented_purposes(client: TestClient) -> None:
-    """"A fresh install has: analytics, personalization, marketing (direct_marketing),
+    """API.md: "A fresh install has: analytics, personalization, marketing (direct_marketing),
     advertising (sale_or_share), location, third_party_sharing (sale_or_share), all consent;
     service_delivery (contract); legal_compliance (legal_obligation); security
     (legitimate_interest, strictly_necessary)." Lists are {items, next}; a purpose carries
@@ -129,11 +129,11 @@ def test_bad_definitions_are_refused_with_a_code(client: TestClient) -> None:
     for key, fields, status, code in cases:
         assert_problem(put(client, key, **fields), status, code)
     assert client.get("/v1/purposes", headers=auth()).json() == before
-    assert_problem(client.get("/v1/purposes/bad_use", headers=auth()), 422, "unknown_purpose")
+    assert_problem(client.get("/v1/purposes/bad_use", headers=auth()), 404, "purpose_not_found")
 
 
 def test_legal_basis_locks_once_a_ledger_entry_refers_to_it(client: TestClient) -> None:
-    """"Once a ledger entry ... refers to a purpose, its legal basis can no longer change
+    """API.md: "Once a ledger entry ... refers to a purpose, its legal basis can no longer change
     (409 `legal_basis_locked`): a new basis is a new purpose." Other fields still change."""
     # Unused purposes may still change basis.
     assert put(client, "location", name="Location", legal_basis="contract").status_code == 200
@@ -141,7 +141,9 @@ def test_legal_basis_locks_once_a_ledger_entry_refers_to_it(client: TestClient) 
     record(client, "lock.one", {"analytics": "denied"}, notice=None)
     withdraw(client, "lock.two", ["marketing"])
     for key in ("analytics", "marketing"):
-        problem = assert_problem(put(client, key, legal_basis="contract"), 409, "legal_basis_locked")
+        problem = assert_problem(
+            put(client, key, legal_basis="contract"), 409, "legal_basis_locked"
+        )
         assert problem["purpose"] == key
         assert get(client, key)["legal_basis"] == "consent"
         resp = put(client, key, name="Renamed", retention_days=45, consent_ttl_days=30)
@@ -158,7 +160,7 @@ def test_legal_basis_locks_once_a_ledger_entry_refers_to_it(client: TestClient) 
 
 
 def test_legal_basis_locks_once_a_notice_refers_to_it(client: TestClient) -> None:
-    """"Once a ... notice refers to a purpose, its legal basis can no longer change"."""
+    """API.md: "Once a ... notice refers to a purpose, its legal basis can no longer change"."""
     assert put(client, "surveys").status_code == 201
     assert put(client, "surveys", legal_basis="legitimate_interest").status_code == 200
     assert put(client, "surveys", legal_basis="consent").status_code == 200

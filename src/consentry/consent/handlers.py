@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import Header, Query, Response
+from fastapi import Header, Path, Query, Response
 from pydantic import Field, StrictBool, StrictInt
 
 from consentry import clock
@@ -14,6 +14,7 @@ from consentry.consent.models import LegalBasis, Purpose, PurposeState, SubjectC
 from consentry.consent.service import ConsentResult, ConsentWrite
 from consentry.consent.signals import gpc_header
 from consentry.consent.tokens import ConsentToken
+from consentry.errors import PurposeNotFound
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body
@@ -93,10 +94,16 @@ def list_purposes(ctx: Ctx) -> dict[str, Any]:
 
 def get_purpose(key: str, ctx: Ctx) -> dict[str, Any]:
     with ctx.runtime.store.read() as conn:
-        return purpose_out(ctx.runtime.purposes.get(conn, key))
+        purpose = ctx.runtime.purposes.all(conn).get(key)
+    if purpose is None:
+        raise PurposeNotFound(f"no purpose {key!r}", purpose=key)
+    return purpose_out(purpose)
 
 
-def put_notice(notice_id: str, body: NoticeIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+NoticeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+def put_notice(notice_id: NoticeId, body: NoticeIn, ctx: Ctx, response: Response) -> dict[str, Any]:
     """Publish a notice version; the response carries the SHA-256 of its text."""
     rt = ctx.runtime
     with rt.store.write() as conn:

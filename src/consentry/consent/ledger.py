@@ -63,9 +63,10 @@ def fold(
 
 
 def load(conn: Connection, subject_id: str) -> SubjectConsent:
-    """Fold the subject's whole ledger (a subject nobody wrote about folds to empty)."""
+    """The subject's current state: the fold of the latest entry per purpose (equal to the
+    fold of the whole ledger, since later entries replace earlier ones)."""
     attributes = sql.subject_attributes(conn, subject_id)
-    entries = [entry_of(row) for row in sql.subject_entries(conn, subject_id)]
+    entries = [entry_of(row) for row in sql.latest_entries(conn, subject_id)]
     return fold(subject_id, entries, attributes)
 
 

@@ -18,6 +18,7 @@ from consentry.consent.models import (
     Intent,
     Notice,
     Purpose,
+    Reason,
     Source,
     State,
     SubjectConsent,
@@ -260,18 +261,18 @@ class ConsentService:
     def _token(
         self, state: SubjectConsent, purposes: dict[str, Purpose], now: datetime
     ) -> tokens.ConsentToken:
-        allowed = [
-            key
-            for key in policy.allowed_purposes(purposes, state, now)
-            if purposes[key].needs_consent
-        ]
-        granted = [p for k, p in state.purposes.items() if k in allowed and p.notice_sha256]
-        latest = max(granted, key=lambda p: p.updated_at, default=None)
+        # `pur` names what the customer granted and still holds, nothing merely not opted out.
+        granted = {
+            key: state.purposes[key]
+            for key, purpose in purposes.items()
+            if purpose.needs_consent and policy.decide(purpose, state, now).reason is Reason.GRANTED
+        }
+        latest = max(granted.values(), key=lambda p: p.updated_at, default=None)
         return tokens.issue(
             self.signing,
             issuer=self.settings.issuer,
             subject_id=state.subject_id,
-            purposes=allowed,
+            purposes=sorted(granted),
             version=state.version,
             notice_sha256=latest.notice_sha256 if latest else None,
             now=now,

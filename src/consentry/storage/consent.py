@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import config_state, consent_ledger, notices, purposes, subjects
@@ -120,6 +120,27 @@ def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int
     """Append ledger entries in one statement; returns their ids in the order given."""
     stmt = insert(consent_ledger).returning(consent_ledger.c.entry_id, sort_by_parameter_order=True)
     return [int(entry_id) for entry_id in conn.execute(stmt, list(rows)).scalars()]
+
+
+def latest_entries(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    """The latest entry of each purpose of the subject: all a fold needs."""
+    latest = (
+        select(consent_ledger.c.purpose, func.max(consent_ledger.c.version).label("version"))
+        .where(consent_ledger.c.subject_id == subject_id)
+        .group_by(consent_ledger.c.purpose)
+        .subquery()
+    )
+    stmt = (
+        select(consent_ledger)
+        .join(
+            latest,
+            (consent_ledger.c.purpose == latest.c.purpose)
+            & (consent_ledger.c.version == latest.c.version),
+        )
+        .where(consent_ledger.c.subject_id == subject_id)
+        .order_by(consent_ledger.c.version)
+    )
+    return conn.execute(stmt).all()
 
 
 def subject_entries(

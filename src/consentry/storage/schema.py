@@ -213,4 +213,6 @@ consent_ledger = Table(
     Column("evidence_ct", LargeBinary, nullable=True),
     # One entry per version: versions of a subject are distinct and strictly increasing.
     UniqueConstraint("subject_id", "version"),
+    # The fold reads only the latest entry per purpose.
+    Index(None, "subject_id", "purpose", "version"),
 )

@@ -218,6 +218,13 @@ def upgrade() -> None:
             "subject_id", "version", name=op.f("uq_consent_ledger_subject_id_version")
         ),
     )
+    with op.batch_alter_table("consent_ledger", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_consent_ledger_subject_id_purpose_version"),
+            ["subject_id", "purpose", "version"],
+            unique=False,
+        )
+
     op.create_table(
         "notices",
         sa.Column("notice_id", sa.String(length=64), nullable=False),
