@@ -35,11 +35,15 @@ _ACTIONS = {
 
 
 def fold(
-    subject_id: str, entries: Iterable[LedgerEntry], attributes: AnyRow | None = None
+    subject_id: str,
+    entries: Iterable[LedgerEntry],
+    attributes: AnyRow | None = None,
+    base: SubjectConsent | None = None,
 ) -> SubjectConsent:
-    """The current state: per purpose, the entry with the highest version wins."""
-    purposes: dict[str, PurposeState] = {}
-    version = 0
+    """The current state: per purpose, the entry with the highest version wins. `base`: the
+    state before `entries` (all of them newer than it)."""
+    purposes: dict[str, PurposeState] = dict(base.purposes) if base else {}
+    version = base.version if base else 0
     for entry in sorted(entries, key=lambda e: e.version):
         version = max(version, entry.version)
         purposes[entry.purpose] = PurposeState(

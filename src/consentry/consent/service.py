@@ -16,6 +16,7 @@ from consentry.consent.models import (
     AgeBand,
     Decision,
     Intent,
+    LedgerEntry,
     Notice,
     Purpose,
     Reason,
@@ -132,7 +133,9 @@ class ConsentService:
         # Under the subject's row lock, the state the rules below read cannot change before
         # this transaction commits; a refusal rolls back the whole call, subject included.
         sql.lock_subject(conn, subject_id)
-        prior = self.cache.fresh(conn, subject_id)
+        prior = (
+            SubjectConsent(subject_id) if resolution.created else self.cache.fresh(conn, subject_id)
+        )
         gpc_on_record = write.gpc or prior.gpc
         band = age_band or prior.age_band
         gpc_honored = write.gpc
@@ -155,7 +158,7 @@ class ConsentService:
             attributes["gpc_opt_out"] = True
         sql.set_subject_attributes(conn, subject_id, attributes)
         now = clock.now()
-        ledger.append(
+        appended = ledger.append(
             conn,
             subject_id,
             kept,
@@ -172,7 +175,7 @@ class ConsentService:
             # An attribute change alone still changes decisions: give it a version of its own.
             sql.lock_subject_version(conn, subject_id, 1)
         self.registry.mark_used(conn, sorted({i.purpose for i in kept}), purposes)
-        return self._finish(conn, subject_id, gpc_honored, now, purposes)
+        return self._finish(conn, prior, appended, gpc_honored, now, purposes)
 
     def _withdraw(
         self,
@@ -203,7 +206,7 @@ class ConsentService:
             intents.update({i.purpose: i for i in signals.gpc_intents(purposes)})
             sql.set_subject_attributes(conn, subject_id, {"gpc_opt_out": True})
         now = clock.now()
-        ledger.append(
+        appended = ledger.append(
             conn,
             subject_id,
             list(intents.values()),
@@ -219,7 +222,7 @@ class ConsentService:
         if not intents:
             sql.lock_subject_version(conn, subject_id, 1)
         self.registry.mark_used(conn, sorted(intents), purposes)
-        return self._finish(conn, subject_id, gpc, now, purposes)
+        return self._finish(conn, prior, appended, gpc, now, purposes)
 
     def check(self, conn: Connection, ref: SubjectRef, purpose_key: str) -> Decision:
         """The decision for one purpose now; an unknown person is `never_asked`."""
@@ -249,12 +252,16 @@ class ConsentService:
     def _finish(
         self,
         conn: Connection,
-        subject_id: str,
+        prior: SubjectConsent,
+        appended: list[LedgerEntry],
         gpc_honored: bool,
         now: datetime,
         purposes: dict[str, Purpose],
     ) -> ConsentResult:
-        state = ledger.load(conn, subject_id)
+        # `prior` was read under the subject's row lock, so it and what this call appended
+        # are the whole state: no need to read the ledger back.
+        attributes = sql.subject_attributes(conn, prior.subject_id)
+        state = ledger.fold(prior.subject_id, appended, attributes, base=prior)
         token = self._token(state, purposes, now)
         return ConsentResult(state, gpc_honored, token)
 

@@ -7,6 +7,6 @@ from typing import Any
 from consentry.http.auth import RuntimeDep
 
 
-def jwks(runtime: RuntimeDep) -> dict[str, Any]:
+async def jwks(runtime: RuntimeDep) -> dict[str, Any]:
     """The public keys that verify consent tokens and audit tree heads."""
     return runtime.signing_keys.jwks()
