@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from consentry.app import create_app
+from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage.engine import Store
 from consentry.storage.migrate import upgrade
@@ -67,6 +68,25 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, master_key=MASTER_KEY)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """The services in process, on the back-end under test."""
+    rt = Runtime(settings)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def sqlite_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime(sqlite_settings)
+    try:
+        yield rt
+    finally:
+        rt.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from consentry.audit.events import AuditAction
 from consentry.errors import KeyUnwrapFailed, SubjectKeyDestroyed
 from consentry.keys.envelope import Sealer
 from consentry.runtime import Runtime
-from consentry.settings import Settings
 from consentry.storage.audit import log_size
 from consentry.subjects.refs import subject_ref
 from tests.conftest import auth
@@ -58,15 +56,6 @@ def as_entry(row: dict[str, Any]) -> dict[str, Any]:
         "details": json.loads(row["details"]),
         "leaf_hash": row["leaf_hash"],
     }
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(settings)
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def record(rt: Runtime, **kwargs: Any) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -59,15 +58,6 @@ def flip(token: str, part: int, position: int) -> str:
     data[position] ^= 0x01
     parts[part] = b64url(bytes(data))
     return ".".join(parts)
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(settings)
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def test_thumbprint_matches_rfc_8037_vector() -> None:

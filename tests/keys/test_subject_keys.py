@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select, update
 
@@ -24,15 +22,6 @@ def key_aad(subject_id: str) -> bytes:
 
 def identity_aad(subject_id: str, type_: str) -> bytes:
     return f"consentry:identity:{subject_id}:{type_}".encode()
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(settings)
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def person(n: int) -> tuple[Identity, Identity]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +24,6 @@ from consentry.storage.schema import metadata as schema_metadata
 
 THREADS = 8
 WRITES = 50
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(settings)
-    try:
-        yield rt
-    finally:
-        rt.close()
-
-
-@pytest.fixture
-def sqlite_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(sqlite_settings)
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def pragma(conn: Connection, name: str) -> Any:

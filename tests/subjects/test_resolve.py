@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -289,15 +289,6 @@ def test_every_creation_is_audited(client: TestClient) -> None:
 
 
 # --- concurrency ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime(settings)
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def race(jobs: list[Callable[[], Any]]) -> list[Any]:

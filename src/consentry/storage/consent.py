@@ -10,6 +10,14 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import config_state, consent_ledger, notices, purposes, subjects
 
+# What consent decisions need of a subject besides its ledger.
+_ATTRIBUTES = (
+    subjects.c.subject_id,
+    subjects.c.consent_version,
+    subjects.c.jurisdiction,
+    subjects.c.age_band,
+    subjects.c.gpc_opt_out,
+)
 _CONFIG_VERSION = select(config_state.c.version).where(config_state.c.id == 1)
 # The hot read of a consent check: the subject's version and the configuration's, in one trip.
 _VERSIONS = select(
@@ -100,13 +108,7 @@ def set_subject_attributes(conn: Connection, subject_id: str, values: dict[str, 
 
 
 def subject_attributes(conn: Connection, subject_id: str) -> AnyRow | None:
-    stmt = select(
-        subjects.c.subject_id,
-        subjects.c.consent_version,
-        subjects.c.jurisdiction,
-        subjects.c.age_band,
-        subjects.c.gpc_opt_out,
-    ).where(subjects.c.subject_id == subject_id)
+    stmt = select(*_ATTRIBUTES).where(subjects.c.subject_id == subject_id)
     return conn.execute(stmt).first()
 
 
@@ -177,11 +179,5 @@ def all_entries(conn: Connection, batch: int = 10_000) -> Iterator[AnyRow]:
 
 
 def all_subject_attributes(conn: Connection) -> Sequence[AnyRow]:
-    stmt = select(
-        subjects.c.subject_id,
-        subjects.c.consent_version,
-        subjects.c.jurisdiction,
-        subjects.c.age_band,
-        subjects.c.gpc_opt_out,
-    ).where(subjects.c.consent_version > 0)
+    stmt = select(*_ATTRIBUTES).where(subjects.c.consent_version > 0)
     return conn.execute(stmt).all()
