@@ -57,11 +57,11 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
-    out = Console()
-    out.print(f"[bold]Consentry[/bold] on {base}  (data: {settings.data_dir.resolve()})")
-    out.print(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
-    out.print(f"  Admin key: {key_hint}")
-    out.print(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
+    # Plain lines, never wrapped, so the URLs and the key can be copied whole.
+    typer.echo(f"Consentry on {base}  (data: {settings.data_dir.resolve()})")
+    typer.echo(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
+    typer.echo(f"  Admin key: {key_hint}")
+    typer.echo(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
 
 
