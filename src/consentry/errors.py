@@ -227,3 +227,18 @@ class InvalidTCF(InvalidRequest):
 class NothingToRecord(InvalidRequest):
     code = "nothing_to_record"
     title = "The consent call names no purpose, TC string or GPC signal"
+
+
+class InvalidSchema(InvalidRequest):
+    code = "invalid_schema"
+    title = "Invalid event schema"
+
+
+class InvalidCategory(InvalidSchema):
+    code = "invalid_category"
+    title = "Not a fideslang data category"
+
+
+class UnknownEventType(NotFound):
+    code = "unknown_event_type"
+    title = "No schema for this event type"

@@ -9,7 +9,9 @@ from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.keys.envelope import KeyEncryptionKey
-from consentry.keys.material import BLIND_INDEX, named_secret
+from consentry.ingest import treatments
+from consentry.ingest.schemas import SchemaRegistry
+from consentry.keys.material import BLIND_INDEX, PSEUDONYM, TOKEN_INDEX, named_secret
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.settings import Settings
@@ -35,10 +37,14 @@ class Runtime:
             self.signing_keys = SigningKeys(self.kek)
             with self.store.write() as conn:
                 blind_key = named_secret(conn, self.kek, BLIND_INDEX)
+                pseudonym_key = named_secret(conn, self.kek, PSEUDONYM)
+                token_index_key = named_secret(conn, self.kek, TOKEN_INDEX)
                 self.signing_keys.load(conn)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
             self.authenticator = Authenticator(settings.admin_key)
             self.purposes = PurposeRegistry()
+            self.schemas = SchemaRegistry()
+            self.treatments = treatments.registry(pseudonym_key, token_index_key)
             self.consent_cache = ConsentCache()
             with self.store.read() as conn:
                 self.purposes.all(conn)

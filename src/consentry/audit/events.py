@@ -17,6 +17,8 @@ class AuditAction(StrEnum):
     PURPOSE_CREATED = "purpose:created"
     PURPOSE_UPDATED = "purpose:updated"
     NOTICE_PUBLISHED = "notice:published"
+    SCHEMA_UPDATED = "schema:updated"
+    DATA_DETOKENIZED = "data:detokenized"
     CONSENT_GRANTED = "consent:granted"
     CONSENT_DENIED = "consent:denied"
     CONSENT_WITHDRAWN = "consent:withdrawn"

@@ -14,6 +14,7 @@ from consentry.auth.models import Permission as P
 from consentry.consent import handlers as consent
 from consentry.http import health
 from consentry.http.auth import AUTHENTICATED, Authorize
+from consentry.ingest import handlers as ingest
 from consentry.keys import handlers as keys
 from consentry.subjects import handlers as subjects
 
@@ -63,6 +64,10 @@ ROUTES: tuple[Route, ...] = (
         P.CONSENT_CHECK,
         "consent",
     ),
+    Route("GET", "/v1/schemas", ingest.list_schemas, P.CONFIG_READ, "events"),
+    Route("GET", "/v1/schemas/{event_type}", ingest.get_schema, P.CONFIG_READ, "events"),
+    Route("PUT", "/v1/schemas/{event_type}", ingest.put_schema, P.CONFIG_WRITE, "events"),
+    Route("POST", "/v1/tokens/detokenize", ingest.detokenize_values, P.DETOKENIZE, "events"),
 )
 
 

@@ -14,6 +14,7 @@ from consentry.storage import keys as sql
 
 BLIND_INDEX = "blind_index"
 PSEUDONYM = "pseudonym"
+TOKEN_INDEX = "token_index"
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:

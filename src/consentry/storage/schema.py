@@ -216,3 +216,27 @@ consent_ledger = Table(
     # The fold reads only the latest entry per purpose.
     Index(None, "subject_id", "purpose", "version"),
 )
+
+event_schemas = Table(
+    "event_schemas",
+    metadata,
+    Column("event_type", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+)
+
+# Tokenised values: reversible only through this table, sealed under the subject's key, so an
+# erasure (key destroyed, rows deleted) makes every token of the subject meaningless.
+token_vault = Table(
+    "token_vault",
+    metadata,
+    Column("token", String(40), primary_key=True),
+    Column("subject_id", String(40), nullable=False),
+    Column("field", String(64), nullable=False),
+    # Keyed hash of (subject, field, value): the same value gets the same token.
+    Column("value_index", LargeBinary(32), nullable=False, unique=True),
+    Column("value_ct", LargeBinary, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Index(None, "subject_id"),
+)

@@ -1,0 +1,71 @@
+"""Event schema types (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FieldType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+
+
+class Treatment(StrEnum):
+    KEEP = "keep"
+    PSEUDONYMISE = "pseudonymise"
+    TOKENISE = "tokenise"
+    REDACT = "redact"
+    DROP = "drop"
+
+
+# GDPR Art. 9 and 10 data, as fideslang names it (API.md, Event schemas and events).
+SPECIAL_CATEGORY_PREFIXES = (
+    "user.biometric",
+    "user.authorization.biometric",
+    "user.health_and_medical",
+    "user.genetic",
+    "user.demographic.race_ethnicity",
+    "user.demographic.religious_belief",
+    "user.demographic.political_opinion",
+    "user.demographic.sexual_orientation",
+    "user.criminal_history",
+)
+
+
+def is_special_category(category: str) -> bool:
+    return any(category == p or category.startswith(p + ".") for p in SPECIAL_CATEGORY_PREFIXES)
+
+
+def is_personal(category: str) -> bool:
+    """Data about a person (fideslang `user.*`): sealed under the subject's key when kept."""
+    return category == "user" or category.startswith("user.")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    type: FieldType
+    category: str
+    treatment: Treatment
+    purposes: frozenset[str] | None = None
+    required: bool = False
+
+    @property
+    def special(self) -> bool:
+        return is_special_category(self.category)
+
+    @property
+    def personal(self) -> bool:
+        return is_personal(self.category)
+
+
+@dataclass(frozen=True, slots=True)
+class EventSchema:
+    event_type: str
+    version: int
+    purposes: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]

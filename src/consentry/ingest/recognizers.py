@@ -1,0 +1,304 @@
+"""Free-text PII recognizers: one candidate pattern per kind, and the check that confirms it.
+
+Candidates are cheap to find and often wrong (a 16-digit order number, a date, a time); each is
+confirmed by the rule that makes the identifier what it is: Luhn for cards, ISO 13616 mod-97
+for IBANs, `ipaddress` for IP addresses, the SSA and HMRC allocation rules for SSNs and NI
+numbers, the `phonenumbers` length metadata for phone numbers. Patterns use bounded or
+possessive repetition only, so a scan is linear in the length of the text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from enum import StrEnum
+
+import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, ValidationResult
+
+
+class Kind(StrEnum):
+    """What a span is; its placeholder in redacted text is `<KIND>`."""
+
+    EMAIL = "EMAIL"
+    PHONE = "PHONE"
+    CARD = "CARD"
+    IBAN = "IBAN"
+    IP = "IP"
+    US_SSN = "US_SSN"
+    UK_NINO = "UK_NINO"
+
+
+# A candidate starts where a token starts: not inside a word or a longer number ("ORD-2024-...",
+# "v1.2.3.4"), nor right after a placeholder, so that redacting twice changes nothing.
+BOUNDARY = r"(?<![\w.+@>-])"
+# ... and ends where the token ends (a number may be followed by a full stop, not by ".5").
+_END = r"(?![\w<]|[./-][0-9])"
+
+# Candidate patterns by branch name, in priority order: where two start at the same place the
+# first one that validates wins (an e-mail over the digits of its local part, a card or an SSN
+# over a phone shape). Branch names that are not kinds map to one in BRANCH_KIND.
+BRANCHES: dict[str, str] = {
+    "EMAIL": r"[\w%+-][\w.%+'-]{0,63}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}(?![\w-]|\.[\w-])",
+    "IBAN": r"[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]{4}){2,8}+(?:[ ]?[A-Za-z0-9]{1,3})?(?![\w<])",
+    "UK_NINO": r"[A-Za-z]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-Da-d](?![\w<])",
+    "IP6": (
+        r"(?<!:)(?:[0-9A-Fa-f]{0,4}:){2,7}+"
+        r"(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?(?![\w<:]|\.[0-9])"
+    ),
+    "CARD": (
+        r"(?:[0-9]{13,19}+|[0-9]{4}(?P<cs>[ -])[0-9]{4}(?P=cs)[0-9]{4}(?P=cs)[0-9]{1,4}"
+        r"(?:(?P=cs)[0-9]{1,3})?|[0-9]{4}(?P<ca>[ -])[0-9]{6}(?P=ca)[0-9]{4,5})" + _END
+    ),
+    "US_SSN": r"[0-9]{3}(?P<ss>[- ])[0-9]{2}(?P=ss)[0-9]{4}" + _END,
+    "IP4": r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![\w<]|\.[0-9])",
+    "PHONE_INTL": (
+        r"(?:\+|00)[1-9][0-9]{0,2}(?:[ .-]?\(0\))?(?:[ ./-]?\(?[0-9]{1,6}+\)?){1,7}+" + _END
+    ),
+    "PHONE_NAT": r"\(?[0-9]{1,12}+(?:(?:\)[ ]?|\)?[ ./-])[0-9]{1,12}+){0,5}+" + _END,
+}
+BRANCH_KIND: dict[str, Kind] = {
+    "IP4": Kind.IP,
+    "IP6": Kind.IP,
+    "PHONE_INTL": Kind.PHONE,
+    "PHONE_NAT": Kind.PHONE,
+}
+
+
+# --- cards, IBANs, IP addresses, SSNs, NI numbers ------------------------------------------
+
+_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when the string of ASCII digits passes the Luhn (mod 10) check."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        total += _LUHN_DOUBLE[d] if i % 2 else d
+    return total % 10 == 0
+
+
+def _card_brand_ok(digits: str) -> bool:
+    # Issuer identification: Visa 13/16/19, Amex 15, Mastercard 16; other issuers 14-19.
+    n = len(digits)
+    if digits[0] == "4":
+        return n in (13, 16, 19)
+    if digits[:2] in ("34", "37"):
+        return n == 15
+    if "51" <= digits[:2] <= "55" or "2221" <= digits[:4] <= "2720":
+        return n == 16
+    return digits[0] in "3456" and n >= 14
+
+
+def card_end(text: str, start: int, end: int) -> int:
+    """End of a payment card number in text[start:end], or -1."""
+    digits = text[start:end].replace(" ", "").replace("-", "")
+    if 13 <= len(digits) <= 19 and _card_brand_ok(digits) and luhn_ok(digits):
+        return end
+    return -1
+
+
+# ISO 13616 registry: total IBAN length per country (SWIFT IBAN Registry, release 99).
+IBAN_LENGTHS: dict[str, int] = {
+    entry[:2]: int(entry[2:])
+    for entry in (
+        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 "
+        "DJ27 DK18 DO28 EE20 EG29 ES24 FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HN28 "
+        "HR21 HU28 IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 LY25 "
+        "MC27 MD24 ME22 MK19 MN20 MR27 MT31 MU30 NI28 NL18 NO15 OM23 PK24 PL28 PS29 PT25 QA29 "
+        "RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25 SV28 TL23 TN24 TR26 UA29 "
+        "VA22 VG24 XK20 YE30"
+    ).split()
+}
+
+
+def iban_ok(compact: str) -> bool:
+    """True for an IBAN without spaces: known country, its length, mod-97 remainder 1."""
+    compact = compact.upper()
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isascii():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def iban_end(text: str, start: int, end: int) -> int:
+    return end if iban_ok(text[start:end].replace(" ", "")) else -1
+
+
+def ip4_end(text: str, start: int, end: int) -> int:
+    try:
+        ipaddress.IPv4Address(text[start:end])
+    except ValueError:
+        return -1
+    return end
+
+
+def ip6_end(text: str, start: int, end: int) -> int:
+    candidate = text[start:end]
+    # "::" alone and clock times ("10:30:00") are not addresses worth a placeholder.
+    if not any(ch not in ":0" for ch in candidate):
+        return -1
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return -1
+    return end
+
+
+def ssn_end(text: str, start: int, end: int) -> int:
+    """SSA rules: no area 000, 666 or 9xx, no group 00, no serial 0000."""
+    area, group, serial = text[start : start + 3], text[start + 4 : start + 6], text[end - 4 : end]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return -1
+    return end
+
+
+_NINO_FIRST_BAD = frozenset("DFIQUV")
+_NINO_SECOND_BAD = frozenset("DFIOQUV")
+_NINO_PREFIX_BAD = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+
+
+def nino_end(text: str, start: int, end: int) -> int:
+    """HMRC rules: no D, F, I, Q, U, V in the prefix, nor O second; some pairs never issued."""
+    prefix = text[start : start + 2].upper()
+    if (
+        prefix[0] in _NINO_FIRST_BAD
+        or prefix[1] in _NINO_SECOND_BAD
+        or prefix in _NINO_PREFIX_BAD
+        or not prefix.isascii()
+    ):
+        return -1
+    return end
+
+
+def email_end(text: str, start: int, end: int) -> int:
+    """Dot-atom local part; domain labels that do not start or end with '-'; alphabetic TLD."""
+    local, _, domain = text[start:end].partition("@")
+    if local.endswith(".") or ".." in local:
+        return -1
+    labels = domain.split(".")
+    tld = labels[-1]
+    if len(tld) < 2 or not tld.isalpha() or any(lb[0] == "-" or lb[-1] == "-" for lb in labels):
+        return -1
+    return end
+
+
+# --- phone numbers ----------------------------------------------------------------------------
+
+# National formats, as digit-group lengths (trunk prefix included), per region. A run of digits
+# becomes a phone number only in one of these shapes or in E.164 form: "13/01/2024",
+# "2024-118734" and "12:30" have none of them.
+_SHAPES: dict[str, tuple[tuple[int, ...], ...]] = {
+    "GB": ((11,), (5, 6), (5, 3, 3), (3, 4, 4), (4, 3, 4), (4, 7), (3, 8), (5, 5), (4, 6),
+           (4, 3, 3)),
+    "US": ((3, 3, 4), (1, 3, 3, 4), (10,), (11,)),
+    "DE": ((3, 7), (3, 8), (4, 7), (4, 8), (4, 6), (5, 5), (5, 6), (3, 5, 3), (4, 4, 3),
+           (3, 4, 4), (4, 4, 4), (10,), (11,), (12,)),
+    "FR": ((2, 2, 2, 2, 2), (10,)),
+    "IT": ((2, 4, 4), (3, 3, 4), (3, 7), (2, 8), (3, 4, 3), (10,)),
+    "ES": ((3, 3, 3), (3, 2, 2, 2), (2, 3, 2, 2), (9,)),
+    "NL": ((3, 7), (2, 8), (3, 3, 4), (2, 4, 4), (3, 3, 2, 2), (2, 2, 2, 2, 2), (10,)),
+    "PL": ((3, 3, 3), (2, 3, 2, 2), (9,)),
+}  # fmt: skip
+_REGIONS_BY_SHAPE: dict[tuple[int, ...], tuple[str, ...]] = {}
+for _region, _shapes in _SHAPES.items():
+    for _shape in _shapes:
+        _REGIONS_BY_SHAPE[_shape] = (*_REGIONS_BY_SHAPE.get(_shape, ()), _region)
+_CALLING_CODE = {region: phonenumbers.country_code_for_region(region) for region in _SHAPES}
+# A bare run of digits without a trunk prefix ("2015550123") is as likely an order number:
+# it is a phone number only after a word that says so.
+_PHONE_WORDS = re.compile(
+    r"(?i)phone|tel|mobile|cell|call|ring|text|sms|whatsapp|handy|num[eé]r|portable|m[óo]vil"
+    r"|cellulare|mobiel|kom[óo]rk"
+)
+_DIGIT_RUN = re.compile(r"[0-9]+")
+
+
+def _possible(calling_code: int, nsn: str) -> bool:
+    # Possible (right length for the country), not valid: fictional ranges such as
+    # +44 7700 900xxx are not in service, and a redactor must still hide them.
+    zeros = len(nsn) - len(nsn.lstrip("0"))
+    number = PhoneNumber(
+        country_code=calling_code,
+        national_number=int(nsn),
+        italian_leading_zero=True if zeros else None,
+        number_of_leading_zeros=zeros if zeros > 1 else None,
+    )
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    return bool(reason == ValidationResult.IS_POSSIBLE)
+
+
+def _national_number(region: str, digits: str) -> str | None:
+    """The national significant number of `digits` dialled within `region`, or None."""
+    first = digits[0]
+    if region in ("GB", "DE", "FR", "NL"):
+        return digits[1:] if first == "0" and digits[1] != "0" else None
+    if region == "US":
+        nsn = digits[1:] if len(digits) == 11 and first == "1" else digits
+        return nsn if len(nsn) == 10 and nsn[0] in "23456789" and nsn[3] in "23456789" else None
+    if region == "IT":
+        return digits if first in "03" else None
+    if region == "ES":
+        return digits if first in "6789" else None
+    return digits if first != "0" else None  # PL
+
+
+def _national_ok(text: str, start: int, digits: str, shape: tuple[int, ...]) -> bool:
+    if len(shape) == 1 and not (digits[0] == "0" and digits[1] != "0"):
+        if not _PHONE_WORDS.search(text, max(0, start - 40), start):
+            return False
+    for region in _REGIONS_BY_SHAPE.get(shape, ()):
+        nsn = _national_number(region, digits)
+        if nsn is not None and _possible(_CALLING_CODE[region], nsn):
+            return True
+    return False
+
+
+def _international_ok(digits: str) -> bool:
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            return len(digits) - size >= 4 and _possible(code, digits[size:])
+    return False
+
+
+def phone_end(text: str, start: int, end: int) -> int:
+    """End of the longest phone number that text[start:end] begins with, or -1.
+
+    A candidate may run on into a following number ("07700 900123 2 times"): digit groups are
+    dropped from its end until what is left is a possible number.
+    """
+    international = text[start] == "+" or text.startswith("00", start)
+    runs = [
+        (m.start(), m.end())
+        for m in _DIGIT_RUN.finditer(text, start, end)
+        # "+44 (0)20 ...": the trunk prefix in brackets is not dialled from abroad.
+        if not (international and text[m.start() - 1 : m.end() + 1] == "(0)")
+    ]
+    for count in range(len(runs), 0, -1):
+        digits = "".join(text[s:e] for s, e in runs[:count])
+        if international:
+            digits = digits[2:] if text[start] == "0" else digits
+            if 8 <= len(digits) <= 15 and _international_ok(digits):
+                return runs[count - 1][1]
+        elif 9 <= len(digits) <= 13:
+            shape = tuple(e - s for s, e in runs[:count])
+            if _national_ok(text, start, digits, shape):
+                return runs[count - 1][1]
+    return -1
+
+
+# Branch name to the check that confirms a candidate: (text, start, end) -> end, or -1.
+VALIDATORS: dict[str, Callable[[str, int, int], int]] = {
+    "EMAIL": email_end,
+    "IBAN": iban_end,
+    "UK_NINO": nino_end,
+    "IP6": ip6_end,
+    "CARD": card_end,
+    "US_SSN": ssn_end,
+    "IP4": ip4_end,
+    "PHONE_INTL": phone_end,
+    "PHONE_NAT": phone_end,
+}

@@ -1,0 +1,76 @@
+"""The `redact` treatment: find PII in free text in one pass and replace it with placeholders.
+
+E-mail addresses, phone numbers (E.164 anywhere; national formats of GB, US, DE, FR, IT, ES, NL
+and PL), payment card numbers, IBANs, IPv4 and IPv6 addresses, US SSNs and UK NI numbers become
+`<EMAIL>`, `<PHONE>`, `<CARD>`, `<IBAN>`, `<IP>`, `<US_SSN>` and `<UK_NINO>`. One compiled
+alternation finds candidates; each is confirmed by its own check (recognizers.py) before it
+counts. bench/redaction.py holds it to Presidio on tests/ingest/pii_corpus.jsonl.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from consentry.ingest.recognizers import BOUNDARY, BRANCH_KIND, BRANCHES, VALIDATORS, Kind
+
+__all__ = ["Kind", "Span", "find", "redact"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """PII at text[start:end]."""
+
+    start: int
+    end: int
+    kind: Kind
+
+
+_ORDER = tuple(BRANCHES)
+_KIND = {name: BRANCH_KIND.get(name) or Kind(name) for name in _ORDER}
+_CANDIDATES = re.compile(
+    BOUNDARY + "(?:" + "|".join(f"(?P<{name}>{rx})" for name, rx in BRANCHES.items()) + ")"
+)
+# Each branch alone, to try the later ones where an earlier one matched but did not validate.
+_ALONE = {name: re.compile(BOUNDARY + "(?:" + rx + ")") for name, rx in BRANCHES.items()}
+_LATER = {name: _ORDER[i + 1 :] for i, name in enumerate(_ORDER)}
+
+
+def find(text: str) -> list[Span]:
+    """The PII spans of `text`, in order, not overlapping. Never raises; linear time."""
+    spans: list[Span] = []
+    search = _CANDIDATES.search
+    pos = 0
+    while (m := search(text, pos)) is not None:
+        start = m.start()
+        name = m.lastgroup or ""
+        end = VALIDATORS[name](text, start, m.end())
+        if end < 0:
+            for later in _LATER[name]:
+                alone = _ALONE[later].match(text, start)
+                if alone is not None:
+                    end = VALIDATORS[later](text, start, alone.end())
+                    if end >= 0:
+                        name = later
+                        break
+        if end < 0:
+            pos = start + 1
+            continue
+        spans.append(Span(start, end, _KIND[name]))
+        pos = end
+    return spans
+
+
+def redact(text: str) -> str:
+    """`text` with each PII span replaced by its placeholder (`<EMAIL>`, `<PHONE>`, ...)."""
+    spans = find(text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for span in spans:
+        parts.append(text[pos : span.start])
+        parts.append(f"<{span.kind}>")
+        pos = span.end
+    parts.append(text[pos:])
+    return "".join(parts)

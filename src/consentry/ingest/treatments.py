@@ -1,0 +1,140 @@
+"""Treatments: what happens to a field's value before anything is stored. Each is a small
+class behind one registry; values are treated a batch at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.ingest.models import Treatment
+from consentry.ingest.redact import redact
+from consentry.keys.envelope import Sealer
+from consentry.storage import ingest as sql
+
+TOKEN_PREFIX = "tok_"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One value to treat, with what a treatment may need to know about it."""
+
+    subject_id: str
+    field: str
+    value: Any
+    sealer: Sealer
+
+
+class Treater(Protocol):
+    kind: ClassVar[Treatment]
+
+    def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
+        """The treated values, in order (DROPPED for a value that must not be stored)."""
+
+
+DROPPED = object()
+
+
+class Keep:
+    kind: ClassVar[Treatment] = Treatment.KEEP
+
+    def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
+        return [item.value for item in items]
+
+
+class Drop:
+    kind: ClassVar[Treatment] = Treatment.DROP
+
+    def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
+        return [DROPPED] * len(items)
+
+
+class Pseudonymise:
+    """Keyed HMAC-SHA256 (never a plain or salted hash): stable across restarts and processes,
+    irreversible without the key, and the same value gives the same pseudonym per field."""
+
+    kind: ClassVar[Treatment] = Treatment.PSEUDONYMISE
+
+    def __init__(self, key: bytes) -> None:
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+
+    def pseudonym(self, field: str, value: Any) -> str:
+        mac = self._base.copy()
+        mac.update(field.encode() + b"\x00" + str(value).encode())
+        return mac.hexdigest()
+
+    def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
+        return [self.pseudonym(item.field, item.value) for item in items]
+
+
+class Tokenise:
+    """A random token per (subject, field, value); the value is kept only in the vault,
+    sealed under the subject's key, and comes back only through detokenize (audited)."""
+
+    kind: ClassVar[Treatment] = Treatment.TOKENISE
+
+    def __init__(self, index_key: bytes) -> None:
+        self._index = hmac.new(index_key, digestmod=hashlib.sha256)
+
+    def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
+        indexes = [self._value_index(item) for item in items]
+        known = sql.tokens_by_index(conn, list(set(indexes)))
+        new_rows = []
+        now = clock.now()
+        for item, index in zip(items, indexes, strict=True):
+            if index in known:
+                continue
+            token = TOKEN_PREFIX + secrets.token_urlsafe(16)
+            known[index] = token
+            new_rows.append(
+                {
+                    "token": token,
+                    "subject_id": item.subject_id,
+                    "field": item.field,
+                    "value_index": index,
+                    "value_ct": item.sealer.seal(str(item.value).encode(), _aad(token)),
+                    "created_at": now,
+                }
+            )
+        sql.insert_tokens(conn, new_rows)
+        return [known[index] for index in indexes]
+
+    def _value_index(self, item: Item) -> bytes:
+        mac = self._index.copy()
+        mac.update(f"{item.subject_id}\x00{item.field}\x00{item.value}".encode())
+        return mac.digest()
+
+
+class Redact:
+    """Free-text PII (e-mail, phone, card, IBAN, IP, SSN, NI number) replaced by `<EMAIL>`..."""
+
+    kind: ClassVar[Treatment] = Treatment.REDACT
+
+    def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
+        return [redact(item.value) for item in items]
+
+
+def token_aad(token: str) -> bytes:
+    return _aad(token)
+
+
+def _aad(token: str) -> bytes:
+    return b"consentry:token:" + token.encode()
+
+
+def registry(pseudonym_key: bytes, token_index_key: bytes) -> dict[Treatment, Treater]:
+    """Every treatment by its name in a schema."""
+    treaters: list[Treater] = [
+        Keep(),
+        Drop(),
+        Pseudonymise(pseudonym_key),
+        Tokenise(token_index_key),
+        Redact(),
+    ]
+    return {t.kind: t for t in treaters}

@@ -1,0 +1,50 @@
+"""SQL for event schemas and the token vault."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import event_schemas, token_vault
+
+
+def list_schemas(conn: Connection) -> Sequence[AnyRow]:
+    return conn.execute(select(event_schemas).order_by(event_schemas.c.event_type)).all()
+
+
+def get_schema(conn: Connection, event_type: str) -> AnyRow | None:
+    stmt = select(event_schemas).where(event_schemas.c.event_type == event_type)
+    return conn.execute(stmt).first()
+
+
+def put_schema(
+    conn: Connection, event_type: str, version: int, definition: str, now: datetime, *, exists: bool
+) -> None:
+    values = {"version": version, "definition": definition, "updated_at": now}
+    if exists:
+        stmt = update(event_schemas).where(event_schemas.c.event_type == event_type)
+        conn.execute(stmt.values(**values))
+    else:
+        conn.execute(insert(event_schemas).values(event_type=event_type, **values))
+
+
+def tokens_by_index(conn: Connection, indexes: Sequence[bytes]) -> dict[bytes, str]:
+    """The existing token of each value index that has one."""
+    if not indexes:
+        return {}
+    stmt = select(token_vault.c.value_index, token_vault.c.token).where(
+        token_vault.c.value_index.in_(list(indexes))
+    )
+    return {bytes(row.value_index): row.token for row in conn.execute(stmt)}
+
+
+def insert_tokens(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        conn.execute(insert(token_vault), list(rows))
+
+
+def get_token(conn: Connection, token: str) -> AnyRow | None:
+    return conn.execute(select(token_vault).where(token_vault.c.token == token)).first()
