@@ -8,9 +8,9 @@ from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
-from consentry.keys.envelope import KeyEncryptionKey
 from consentry.ingest import treatments
 from consentry.ingest.schemas import SchemaRegistry
+from consentry.keys.envelope import KeyEncryptionKey
 from consentry.keys.material import BLIND_INDEX, PSEUDONYM, TOKEN_INDEX, named_secret
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys

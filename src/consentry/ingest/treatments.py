@@ -18,7 +18,7 @@ from consentry.ingest.redact import redact
 from consentry.keys.envelope import Sealer
 from consentry.storage import ingest as sql
 
-TOKEN_PREFIX = "tok_"
+TOKEN_PREFIX = "tok_"  # noqa: S105 - a label for tokens, not a secret
 
 
 @dataclass(frozen=True, slots=True)

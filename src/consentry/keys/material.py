@@ -14,7 +14,7 @@ from consentry.storage import keys as sql
 
 BLIND_INDEX = "blind_index"
 PSEUDONYM = "pseudonym"
-TOKEN_INDEX = "token_index"
+TOKEN_INDEX = "token_index"  # noqa: S105 - the name of a secret, not the secret
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:
