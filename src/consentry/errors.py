@@ -242,3 +242,13 @@ class InvalidCategory(InvalidSchema):
 class UnknownEventType(NotFound):
     code = "unknown_event_type"
     title = "No schema for this event type"
+
+
+class InvalidBatch(InvalidRequest):
+    code = "invalid_batch"
+    title = "The body is not an events batch"
+
+
+class BatchTooLarge(InvalidBatch):
+    code = "batch_too_large"
+    title = "Too many events in one batch"

@@ -8,7 +8,9 @@ from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
+from consentry.consent.tokens import TokenVerifier
 from consentry.ingest import treatments
+from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
 from consentry.keys.envelope import KeyEncryptionKey
 from consentry.keys.material import BLIND_INDEX, PSEUDONYM, TOKEN_INDEX, named_secret
@@ -57,6 +59,15 @@ class Runtime:
                 self.purposes,
                 self.consent_cache,
                 self.signing_keys,
+            )
+            self.pipeline = Pipeline(
+                self.store,
+                self.subjects,
+                self.schemas,
+                self.consent,
+                self.treatments,
+                TokenVerifier(self.signing_keys, settings.issuer),
+                settings.default_phone_region,
             )
         except BaseException:
             self.store.close()

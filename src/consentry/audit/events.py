@@ -18,6 +18,7 @@ class AuditAction(StrEnum):
     PURPOSE_UPDATED = "purpose:updated"
     NOTICE_PUBLISHED = "notice:published"
     SCHEMA_UPDATED = "schema:updated"
+    EVENTS_INGESTED = "events:batch:ingested"
     DATA_DETOKENIZED = "data:detokenized"
     CONSENT_GRANTED = "consent:granted"
     CONSENT_DENIED = "consent:denied"

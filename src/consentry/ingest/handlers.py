@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Response
+import msgspec
+from fastapi import Path, Request, Response
 from pydantic import Field, StrictBool
+from starlette.concurrency import run_in_threadpool
 
+from consentry.consent.handlers import GpcHeader
+from consentry.consent.signals import gpc_header
 from consentry.errors import UnknownEventType
 from consentry.http.auth import Ctx
 from consentry.http.pagination import page
@@ -76,3 +80,19 @@ def detokenize_values(body: DetokenizeIn, ctx: Ctx) -> dict[str, Any]:
             conn, rt.subject_keys, body.tokens, actor=ctx.actor, reason=body.reason
         )
     return {"values": values, "unknown": unknown}
+
+
+async def post_events(request: Request, ctx: Ctx, sec_gpc: GpcHeader = None) -> Response:
+    """Ingest a batch of up to 1,000 events; each is accepted or rejected with its code."""
+    body = await request.body()
+    results = await run_in_threadpool(
+        ctx.runtime.pipeline.ingest, body, actor=ctx.actor, gpc=gpc_header(sec_gpc)
+    )
+    out = [
+        {"event_id": r.event_id, "status": r.status, "purposes": r.purposes}
+        | ({"code": r.code} if r.code else {})
+        for r in results
+    ]
+    accepted = sum(1 for r in results if r.code is None)
+    payload = {"accepted": accepted, "rejected": len(results) - accepted, "results": out}
+    return Response(msgspec.json.encode(payload), media_type="application/json")

@@ -12,51 +12,59 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from consentry.ingest.recognizers import BOUNDARY, BRANCH_KIND, BRANCHES, VALIDATORS, Kind
+from consentry.ingest.recognizers import BRANCH_KIND, BRANCHES, FIRST, VALIDATORS, Kind
 
 __all__ = ["Kind", "Span", "find", "redact"]
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """PII at text[start:end]."""
+    """PII of `kind` at text[start:end]."""
 
     start: int
     end: int
     kind: Kind
 
 
+def _branch(name: str, first: str, rest: str) -> str:
+    # The shared first character is consumed once; each branch checks it looked right.
+    return f"(?P<{name}>(?<={first}){rest})"
+
+
 _ORDER = tuple(BRANCHES)
 _KIND = {name: BRANCH_KIND.get(name) or Kind(name) for name in _ORDER}
 _CANDIDATES = re.compile(
-    BOUNDARY + "(?:" + "|".join(f"(?P<{name}>{rx})" for name, rx in BRANCHES.items()) + ")"
+    FIRST + "(?:" + "|".join(_branch(name, *parts) for name, parts in BRANCHES.items()) + ")"
 )
 # Each branch alone, to try the later ones where an earlier one matched but did not validate.
-_ALONE = {name: re.compile(BOUNDARY + "(?:" + rx + ")") for name, rx in BRANCHES.items()}
+_ALONE = {name: re.compile(FIRST + _branch(name, *parts)) for name, parts in BRANCHES.items()}
 _LATER = {name: _ORDER[i + 1 :] for i, name in enumerate(_ORDER)}
 
 
 def find(text: str) -> list[Span]:
-    """The PII spans of `text`, in order, not overlapping. Never raises; linear time."""
+    """The PII spans of `text`, in order and not overlapping. Never raises; linear time."""
     spans: list[Span] = []
     search = _CANDIDATES.search
     pos = 0
     while (m := search(text, pos)) is not None:
         start = m.start()
         name = m.lastgroup or ""
-        end = VALIDATORS[name](text, start, m.end())
-        if end < 0:
+        found = VALIDATORS[name](text, start, m.end())
+        if found is None:
             for later in _LATER[name]:
                 alone = _ALONE[later].match(text, start)
-                if alone is not None:
-                    end = VALIDATORS[later](text, start, alone.end())
-                    if end >= 0:
-                        name = later
-                        break
-        if end < 0:
+                if alone is not None and (found := VALIDATORS[later](text, start, alone.end())):
+                    name = later
+                    break
+        if found is None:
             pos = start + 1
             continue
-        spans.append(Span(start, end, _KIND[name]))
+        first, end = found
+        # An e-mail or IPv6 address is confirmed at its "@" or ":", after what precedes it was
+        # scanned: it takes over any span found in its first part.
+        while spans and spans[-1].end > first:
+            first = min(first, spans.pop().start)
+        spans.append(Span(first, end, _KIND[name]))
         pos = end
     return spans
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import event_schemas, token_vault
+from consentry.storage.schema import event_schemas, events, subjects, token_vault
 
 
 def list_schemas(conn: Connection) -> Sequence[AnyRow]:
@@ -48,3 +48,31 @@ def insert_tokens(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
 
 def get_token(conn: Connection, token: str) -> AnyRow | None:
     return conn.execute(select(token_vault).where(token_vault.c.token == token)).first()
+
+
+def stored_event_ids(conn: Connection, event_ids: Sequence[str]) -> set[str]:
+    """Which of these event ids are stored already."""
+    if not event_ids:
+        return set()
+    stmt = select(events.c.event_id).where(events.c.event_id.in_(list(event_ids)))
+    return {row.event_id for row in conn.execute(stmt)}
+
+
+def subject_versions(
+    conn: Connection, subject_ids: Sequence[str], *, share: bool
+) -> dict[str, int]:
+    """Consent versions of the subjects, read under a share lock on PostgreSQL so that no
+    withdrawal can commit between this read and the batch's commit (DESIGN.md)."""
+    if not subject_ids:
+        return {}
+    stmt = select(subjects.c.subject_id, subjects.c.consent_version).where(
+        subjects.c.subject_id.in_(list(subject_ids))
+    )
+    if share:
+        stmt = stmt.with_for_update(read=True)
+    return {row.subject_id: int(row.consent_version) for row in conn.execute(stmt)}
+
+
+def insert_events(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        conn.execute(insert(events), list(rows))

@@ -240,3 +240,25 @@ token_vault = Table(
     Column("created_at", UTCTime(), nullable=False),
     Index(None, "subject_id"),
 )
+
+# Accepted events. `seq` grows, so inserts append; personal values are in `sealed` only.
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("occurred_at", UTCTime(), nullable=False),
+    Column("received_at", UTCTime(), nullable=False),
+    Column("subject_id", String(40), nullable=False),
+    # JSON list of the purposes the event is stored for.
+    Column("purposes", Text, nullable=False),
+    # JSON of kept values that are not about a person, and of pseudonyms and tokens.
+    Column("properties", Text, nullable=False),
+    # Kept personal values (fideslang user.*), JSON sealed under the subject's key.
+    Column("sealed", LargeBinary, nullable=True),
+    # JSON {field: [purposes]} for fields shown only to some purposes (own purposes, Art. 9).
+    Column("field_purposes", Text, nullable=True),
+    Index(None, "subject_id"),
+)

@@ -1,0 +1,438 @@
+"""The ingest pipeline: decode a batch, resolve subjects, decide consent per event and purpose,
+minimise, treat, seal, and store the batch in one transaction (the hot path, DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent import policy
+from consentry.consent.models import Purpose, Reason, SubjectConsent
+from consentry.consent.service import ConsentService, ConsentWrite
+from consentry.consent.tokens import TokenRefused, TokenVerifier
+from consentry.errors import BatchTooLarge, ConsentryError, InvalidBatch, MalformedJSON
+from consentry.ingest.models import Treatment
+from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
+from consentry.ingest.treatments import DROPPED, Item, Treater
+from consentry.keys.envelope import Sealer
+from consentry.storage import ingest as sql
+from consentry.storage.engine import Store
+from consentry.subjects.models import IdentityType, Jurisdiction, SubjectRef
+from consentry.subjects.refs import subject_ref
+from consentry.subjects.resolve import Subjects
+
+MAX_EVENTS = 1000
+# ePrivacy Art. 5(3) covers reading and storing on the terminal: cookie and device ids.
+_TERMINAL_IDS = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID})
+_EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
+
+
+class _Identity(msgspec.Struct, forbid_unknown_fields=True):
+    type: str
+    value: str
+
+
+class _Ref(msgspec.Struct, forbid_unknown_fields=True):
+    subject_id: str | None = None
+    identities: list[_Identity] | None = None
+
+
+class _Event(msgspec.Struct, forbid_unknown_fields=True):
+    event_id: str | None = None
+    event_type: str | None = None
+    occurred_at: datetime | None = None
+    subject: _Ref | None = None
+    consent_token: str | None = None
+    properties: msgspec.Raw = msgspec.Raw(b"{}")
+    gpc: bool = False
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    events: list[msgspec.Raw]
+    gpc: bool = False
+
+
+_BATCH = msgspec.json.Decoder(_Batch)
+_EVENT = msgspec.json.Decoder(_Event)
+
+
+@dataclass(slots=True)
+class _Work:
+    """One event on its way through the pipeline."""
+
+    position: int
+    event_id: str | None
+    code: str | None = None
+    event: _Event | None = None
+    ref: SubjectRef | None = None
+    schema: CompiledSchema | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    subject_id: str | None = None
+    purposes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    event_id: str | None
+    status: str
+    purposes: list[str]
+    code: str | None = None
+
+
+class Pipeline:
+    """Turns a raw batch body into stored, consented, minimised events and per-event results."""
+
+    def __init__(
+        self,
+        store: Store,
+        subjects: Subjects,
+        schemas: SchemaRegistry,
+        consent: ConsentService,
+        treaters: dict[Treatment, Treater],
+        tokens: TokenVerifier,
+        default_region: str,
+    ) -> None:
+        self.store = store
+        self.subjects = subjects
+        self.schemas = schemas
+        self.consent = consent
+        self.treaters = treaters
+        self.tokens = tokens
+        self.default_region = default_region
+
+    def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
+        """Process one batch; each event is accepted or rejected with its code, in order."""
+        batch = _decode_batch(body)
+        work = [self._parse(i, raw) for i, raw in enumerate(batch.events)]
+        gpc_refs = [
+            w.ref for w in work if w.ref and (gpc or batch.gpc or (w.event and w.event.gpc))
+        ]
+        for ref in dict.fromkeys(gpc_refs):
+            # GPC on an events batch records the opt-out first (API.md, Consent).
+            self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
+        with self.store.write() as conn:
+            self._classify(conn, work)
+            self._resolve(conn, work, actor)
+            states = self._states(conn, work)
+            self._decide(conn, work, states)
+            self._store(conn, work, states)
+            accepted = [w for w in work if w.code is None]
+            if accepted:
+                self.consent.registry.mark_used(
+                    conn, sorted({p for w in accepted for p in w.purposes})
+                )
+            audit.record(
+                conn,
+                AuditAction.EVENTS_INGESTED,
+                actor=actor,
+                details=_summary(work),
+            )
+        return [
+            EventResult(
+                w.event_id,
+                "rejected" if w.code else "accepted",
+                [] if w.code else w.purposes,
+                w.code,
+            )
+            for w in work
+        ]
+
+    def _parse(self, position: int, raw: msgspec.Raw) -> _Work:
+        try:
+            event = _EVENT.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return _Work(position, _event_id_of(raw), "invalid_event")
+        work = _Work(position, event.event_id, event=event)
+        subject = event.subject
+        if not _complete(event) or subject is None:
+            work.code = "invalid_event"
+            return work
+        pairs = None
+        if subject.identities is not None:
+            pairs = [(i.type, i.value) for i in subject.identities]
+        try:
+            work.ref = subject_ref(subject.subject_id, pairs, self.default_region)
+        except ConsentryError:
+            work.code = "invalid_event"
+        return work
+
+    def _classify(self, conn: Connection, work: list[_Work]) -> None:
+        """unknown_event_type, duplicate_event, then the schema's field codes, in that order."""
+        schemas = self.schemas.all(conn)
+        stored = sql.stored_event_ids(
+            conn, [w.event_id for w in work if w.code is None and w.event_id]
+        )
+        seen: set[str] = set()
+        for w in work:
+            if w.code is not None or w.event is None or w.event_id is None:
+                continue
+            schema = schemas.get(str(w.event.event_type))
+            if schema is None:
+                w.code = "unknown_event_type"
+                continue
+            if w.event_id in stored or w.event_id in seen:
+                w.code = "duplicate_event"
+                continue
+            seen.add(w.event_id)
+            w.schema = schema
+            try:
+                decoded = schema.decoder.decode(w.event.properties)
+            except msgspec.ValidationError as exc:
+                w.code = _field_code(str(exc))
+                continue
+            except msgspec.DecodeError:
+                w.code = "invalid_field"
+                continue
+            w.properties = {
+                name: getattr(decoded, name)
+                for name in schema.fields
+                if getattr(decoded, name) is not None
+            }
+
+    def _resolve(self, conn: Connection, work: list[_Work], actor: str) -> None:
+        """Subjects of the batch: known ones by one look-up, new people created once each."""
+        for w in work:
+            if w.code is None and w.ref is not None and w.ref.subject_id is not None:
+                w.subject_id = w.ref.subject_id
+        by_ref: dict[SubjectRef, str | None] = {}
+        for w in work:
+            if w.code is None and w.ref is not None and w.subject_id is None:
+                by_ref.setdefault(w.ref, None)
+        for ref in by_ref:
+            by_ref[ref] = self.subjects.resolve(conn, ref, actor=actor).subject.subject_id
+        for w in work:
+            if w.code is None and w.ref is not None and w.subject_id is None:
+                w.subject_id = by_ref[w.ref]
+
+    def _states(self, conn: Connection, work: list[_Work]) -> dict[str, SubjectConsent]:
+        """Each subject's state at the version read now, inside the batch's transaction."""
+        ids = sorted({w.subject_id for w in work if w.code is None and w.subject_id})
+        versions = sql.subject_versions(conn, ids, share=self.store.dialect == "postgresql")
+        states = {}
+        for subject_id in ids:
+            if subject_id not in versions:
+                continue
+            states[subject_id] = self.consent.cache.fresh(conn, subject_id, versions[subject_id])
+        for w in work:
+            if w.code is None and w.subject_id not in states:
+                w.code = "invalid_event"
+        return states
+
+    def _decide(
+        self, conn: Connection, work: list[_Work], states: dict[str, SubjectConsent]
+    ) -> None:
+        purposes = self.consent.registry.all(conn)
+        now = clock.now()
+        for w in work:
+            if w.code is not None or w.schema is None or w.subject_id is None or w.ref is None:
+                continue
+            state = states[w.subject_id]
+            w.code = self._refusal(w, state, now)
+            if w.code is not None:
+                continue
+            candidates = [purposes[p] for p in w.schema.schema.purposes if p in purposes]
+            if _terminal_only(w.ref) and _in_eprivacy_area(state):
+                candidates = [p for p in candidates if p.needs_consent or p.strictly_necessary]
+                if not candidates:
+                    w.code = "eprivacy_consent_required"
+                    continue
+            decisions = {p.key: policy.decide(p, state, now) for p in candidates}
+            w.purposes = [key for key, d in decisions.items() if d.allowed]
+            if not w.purposes:
+                expired = any(d.reason is Reason.EXPIRED for d in decisions.values())
+                w.code = "expired_consent" if expired else "no_consent"
+
+    def _refusal(self, w: _Work, state: SubjectConsent, now: datetime) -> str | None:
+        if state.erased:
+            return "subject_erased"
+        if state.restricted:
+            return "restricted"
+        token = w.event.consent_token if w.event else None
+        if token is not None:
+            try:
+                claims = self.tokens.claims(token, state.subject_id, now)
+            except TokenRefused as refused:
+                return refused.code
+            if int(claims["ver"]) < state.version:
+                return "stale_consent_token"
+        return None
+
+    def _store(
+        self, conn: Connection, work: list[_Work], states: dict[str, SubjectConsent]
+    ) -> None:
+        purposes = self.consent.registry.all(conn)
+        accepted = [w for w in work if w.code is None]
+        if not accepted:
+            return
+        sealers = {
+            s: self.subjects.keys.sealer(conn, s) for s in {str(w.subject_id) for w in accepted}
+        }
+        kept = [_minimise(w, purposes, states[str(w.subject_id)]) for w in accepted]
+        # Each treatment runs once per batch over every value it must treat.
+        queues: dict[Treatment, list[tuple[int, str, Item]]] = defaultdict(list)
+        for n, (w, fields) in enumerate(zip(accepted, kept, strict=True)):
+            sealer = sealers[str(w.subject_id)]
+            schema = w.schema
+            if schema is None:
+                continue
+            for name in fields:
+                spec = schema.fields[name]
+                item = Item(str(w.subject_id), name, w.properties[name], sealer)
+                queues[spec.treatment].append((n, name, item))
+        treated: list[dict[str, Any]] = [{} for _ in accepted]
+        for treatment, queue in queues.items():
+            results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
+            for (n, name, _), value in zip(queue, results, strict=True):
+                if value is not DROPPED:
+                    treated[n][name] = value
+        now = clock.now()
+        rows = []
+        for w, fields, values in zip(accepted, kept, treated, strict=True):
+            rows.append(_row(w, fields, values, sealers[str(w.subject_id)], now))
+        sql.insert_events(conn, rows)
+
+
+def _decode_batch(body: bytes) -> _Batch:
+    try:
+        batch = _BATCH.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidBatch(f'an events batch is {{"events": [...]}}: {exc}') from None
+    except msgspec.DecodeError:
+        raise MalformedJSON("the body is not valid JSON") from None
+    if len(batch.events) > MAX_EVENTS:
+        raise BatchTooLarge(f"at most {MAX_EVENTS} events a batch, not {len(batch.events)}")
+    return batch
+
+
+def _complete(event: _Event) -> bool:
+    """An event names its id, type, time (with a zone) and subject (API.md: invalid_event)."""
+    return (
+        bool(event.event_id)
+        and len(str(event.event_id)) <= 128
+        and bool(event.event_type)
+        and event.occurred_at is not None
+        and event.occurred_at.tzinfo is not None
+        and event.subject is not None
+    )
+
+
+def _event_id_of(raw: msgspec.Raw) -> str | None:
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("event_id"), str):
+        return str(value["event_id"])[:128]
+    return None
+
+
+def _field_code(message: str) -> str:
+    if "unknown field" in message:
+        return "unknown_field"
+    if "missing required field" in message:
+        return "missing_field"
+    return "invalid_field"
+
+
+def _terminal_only(ref: SubjectRef) -> bool:
+    return bool(ref.identities) and all(i.type in _TERMINAL_IDS for i in ref.identities)
+
+
+def _in_eprivacy_area(state: SubjectConsent) -> bool:
+    jurisdiction = Jurisdiction(state.jurisdiction) if state.jurisdiction else Jurisdiction.EU
+    return jurisdiction in _EPRIVACY_AREAS
+
+
+def _minimise(
+    w: _Work, purposes: dict[str, Purpose], state: SubjectConsent
+) -> dict[str, list[str] | None]:
+    """The fields to keep, each with the purposes it may be shown to (None: all of the event's).
+
+    A field with its own purposes is kept when the subject allows one of them; a special
+    category field (Art. 9/10) only for purposes with a condition, `a` needing an explicit grant.
+    """
+    if w.schema is None:
+        return {}
+    allowed = set(w.purposes)
+    kept: dict[str, list[str] | None] = {}
+    for name in w.properties:
+        spec = w.schema.fields[name]
+        if spec.treatment is Treatment.DROP:
+            continue
+        serving = allowed if spec.purposes is None else allowed & spec.purposes
+        if not serving:
+            continue
+        if spec.special:
+            serving = {p for p in serving if _special_allowed(purposes[p], state)}
+            if not serving:
+                continue
+        restricted = spec.purposes is not None or spec.special
+        kept[name] = sorted(serving) if restricted else None
+    return kept
+
+
+def _special_allowed(purpose: Purpose, state: SubjectConsent) -> bool:
+    condition = purpose.special_category_condition
+    if condition is None:
+        return False
+    if condition != "a":
+        return True
+    current = state.purposes.get(purpose.key)
+    return current is not None and current.explicit
+
+
+def _row(
+    w: _Work,
+    fields: dict[str, list[str] | None],
+    values: dict[str, Any],
+    sealer: Sealer,
+    now: datetime,
+) -> dict[str, Any]:
+    schema = w.schema
+    if schema is None or w.event is None or w.event.occurred_at is None:
+        raise ValueError("only classified events are stored")
+    clear: dict[str, Any] = {}
+    personal: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = schema.fields[name]
+        treated = spec.treatment in {Treatment.PSEUDONYMISE, Treatment.TOKENISE}
+        target = personal if spec.personal and not treated else clear
+        target[name] = value.isoformat() if isinstance(value, datetime) else value
+    restricted = {name: p for name, p in fields.items() if p is not None and name in values}
+    sealed = None
+    if personal:
+        aad = f"consentry:event:{w.event_id}".encode()
+        sealed = sealer.seal(json.dumps(personal, sort_keys=True).encode(), aad)
+    return {
+        "event_id": w.event_id,
+        "event_type": schema.schema.event_type,
+        "schema_version": schema.schema.version,
+        "occurred_at": w.event.occurred_at,
+        "received_at": now,
+        "subject_id": w.subject_id,
+        "purposes": json.dumps(w.purposes),
+        "properties": json.dumps(clear, sort_keys=True),
+        "sealed": sealed,
+        "field_purposes": json.dumps(restricted, sort_keys=True) if restricted else None,
+    }
+
+
+def _summary(work: Sequence[_Work]) -> dict[str, Any]:
+    rejected: dict[str, int] = defaultdict(int)
+    for w in work:
+        if w.code:
+            rejected[w.code] += 1
+    return {
+        "accepted": sum(1 for w in work if w.code is None),
+        "rejected": dict(sorted(rejected.items())),
+    }
