@@ -1,0 +1,270 @@
+"""POST /v1/events (both back-ends): every reason code of API.md in its order, minimisation,
+treatments before storage, batch-level refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consentry import clock
+from consentry.runtime import Runtime
+from tests.conftest import auth
+from tests.http.test_conventions import assert_problem, make_key
+
+NOTICE = {"id": "main", "version": "1"}
+CONSENT_PURPOSES = [
+    "analytics",
+    "personalization",
+    "marketing",
+    "advertising",
+    "location",
+    "third_party_sharing",
+]
+SCHEMA: dict[str, Any] = {
+    "purposes": ["analytics", "personalization"],
+    "fields": {
+        "url": {
+            "type": "string",
+            "category": "system.operations",
+            "treatment": "keep",
+            "required": True,
+        },
+        "email": {"type": "string", "category": "user.contact.email", "treatment": "pseudonymise"},
+        "message": {"type": "string", "category": "user.content", "treatment": "redact"},
+        "card": {"type": "string", "category": "user.financial", "treatment": "tokenise"},
+        "offer": {
+            "type": "string",
+            "category": "system.operations",
+            "treatment": "keep",
+            "purposes": ["personalization"],
+        },
+        "debug": {"type": "boolean", "category": "system.operations", "treatment": "drop"},
+        "count": {"type": "integer", "category": "system.operations", "treatment": "keep"},
+    },
+}
+
+
+def who(name: str, kind: str = "email") -> dict[str, Any]:
+    value = f"{name}@example.com" if kind == "email" else f"{kind}-{name}"
+    return {"identities": [{"type": kind, "value": value}]}
+
+
+def event(event_id: str, subject: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    body = {
+        "event_id": event_id,
+        "event_type": "page_view",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "subject": subject,
+        "properties": {"url": "/home"},
+    }
+    return body | extra
+
+
+def send(client: TestClient, events: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+    resp = client.post(
+        "/v1/events", headers=auth() | kw.pop("headers", {}), json={"events": events}
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["accepted"] + body["rejected"] == len(events)
+    return list(body["results"])
+
+
+def grant(client: TestClient, subject: dict[str, Any], *purposes: str, **extra: Any) -> Any:
+    resp = client.post(
+        "/v1/consents",
+        headers=auth(),
+        json={
+            "subject": subject,
+            "purposes": dict.fromkeys(purposes, "granted"),
+            "source": "web",
+            "notice": NOTICE,
+        }
+        | extra,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def codes(results: list[dict[str, Any]]) -> list[str | None]:
+    return [r.get("code") for r in results]
+
+
+def test_accepted_events_name_their_purposes(ready: TestClient) -> None:
+    """An event is stored for `schema purposes ∩ purposes the subject allows now`."""
+    grant(ready, who("ana"), "analytics")
+    results = send(ready, [event("e1", who("ana"))])
+    assert results == [{"event_id": "e1", "status": "accepted", "purposes": ["analytics"]}]
+
+
+def test_envelope_and_schema_codes_in_order(ready: TestClient) -> None:
+    """invalid_event, unknown_event_type, duplicate_event, unknown_field, missing_field,
+    invalid_field: the first that applies wins (an unconsented subject throughout)."""
+    nobody = who("nobody")
+    results = send(
+        ready,
+        [
+            {"event_type": "page_view", "occurred_at": "2026-11-20T10:00:00Z", "subject": nobody},
+            event("a2", nobody) | {"occurred_at": "not a time"},
+            event("a3", nobody) | {"subject": {"identities": []}},
+            event("a4", nobody) | {"colour": "red"},
+            event("a5", nobody, event_type="unknown_type", properties={"zzz": 1}),
+            event("a6", nobody, properties={"url": "/", "zzz": 1}),
+            event("a7", nobody, properties={"count": 1}),
+            event("a8", nobody, properties={"url": "/", "count": "one"}),
+            event("a9", nobody),
+            "not an object",
+        ],
+    )
+    assert codes(results) == [
+        "invalid_event",
+        "invalid_event",
+        "invalid_event",
+        "invalid_event",
+        "unknown_event_type",
+        "unknown_field",
+        "missing_field",
+        "invalid_field",
+        "no_consent",
+        "invalid_event",
+    ]
+    assert all(r["status"] == "rejected" and r["purposes"] == [] for r in results)
+    assert results[0]["event_id"] is None
+
+
+def test_duplicates_in_the_batch_and_stored(ready: TestClient) -> None:
+    grant(ready, who("bo"), "analytics")
+    first = send(ready, [event("d1", who("bo")), event("d1", who("bo"))])
+    assert codes(first) == [None, "duplicate_event"]
+    assert codes(send(ready, [event("d1", who("bo"))])) == ["duplicate_event"]
+
+
+def test_consent_codes(ready: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """invalid_consent_token, stale_consent_token, no_consent; and a withdrawal bites."""
+    token = grant(ready, who("cy"), "analytics")["token"]
+    assert codes(send(ready, [event("c1", who("cy"), consent_token=token)])) == [None]
+    assert codes(send(ready, [event("c2", who("cy"), consent_token="x.y.z")])) == [
+        "invalid_consent_token"
+    ]
+    other = grant(ready, who("dee"), "analytics")["token"]
+    assert codes(send(ready, [event("c3", who("cy"), consent_token=other)])) == [
+        "invalid_consent_token"
+    ]
+    grant(ready, who("cy"), "personalization")
+    assert codes(send(ready, [event("c4", who("cy"), consent_token=token)])) == [
+        "stale_consent_token"
+    ]
+    ready.post(
+        "/v1/consents/withdraw", headers=auth(), json={"subject": who("cy"), "purposes": "all"}
+    )
+    assert codes(send(ready, [event("c5", who("cy"))])) == ["no_consent"]
+
+
+def test_expired_token_and_expired_consent(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    token = grant(ready, who("eve"), "analytics")["token"]
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=2))
+    assert codes(send(ready, [event("x1", who("eve"), consent_token=token)])) == [
+        "expired_consent_token"
+    ]
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=400))
+    assert codes(send(ready, [event("x2", who("eve"))])) == ["expired_consent"]
+
+
+def test_erased_and_restricted_come_before_consent(ready: TestClient) -> None:
+    """subject_erased and restricted are tested before any token or consent code."""
+    rt: Runtime = ready.app.state.runtime  # type: ignore[attr-defined]
+    erased_id = grant(ready, who("fay"), "analytics")["subject_id"]
+    restricted_id = grant(ready, who("gus"), "analytics")["subject_id"]
+    for subject_id, flag in ((erased_id, "erased"), (restricted_id, "restricted")):
+        state = rt.consent_cache.get(subject_id)
+        assert state is not None
+        rt.consent_cache.put(dataclasses.replace(state, **{flag: True}))
+    results = send(
+        ready,
+        [
+            event("f1", who("fay"), consent_token="bad"),
+            event("g1", who("gus"), consent_token="bad"),
+        ],
+    )
+    assert codes(results) == ["subject_erased", "restricted"]
+
+
+def test_eprivacy_for_cookie_only_subjects(ready: TestClient) -> None:
+    """An EU/UK subject known only by cookie_id or device_id: purposes narrow to consent and
+    strictly necessary ones; none left -> eprivacy_consent_required."""
+    fields = {k: v for k, v in SCHEMA["fields"].items() if k != "offer"}
+    contract: dict[str, Any] = {"purposes": ["service_delivery"], "fields": fields}
+    assert ready.put("/v1/schemas/checkout", headers=auth(), json=contract).status_code == 201
+    cookie = who("c00k1e", "cookie_id")
+    results = send(
+        ready,
+        [
+            event("p1", cookie, event_type="checkout"),
+            event("p2", who("hal"), event_type="checkout"),
+        ],
+    )
+    assert codes(results) == ["eprivacy_consent_required", None]
+    assert results[1]["purposes"] == ["service_delivery"]
+    security: dict[str, Any] = {"purposes": ["security"], "fields": fields}
+    assert ready.put("/v1/schemas/login", headers=auth(), json=security).status_code == 201
+    assert codes(send(ready, [event("p3", cookie, event_type="login")])) == [None]
+
+
+def test_fields_with_their_own_purposes_and_drops(ready: TestClient) -> None:
+    """A field with its own purposes is kept only when the subject allows one of them."""
+    rt: Runtime = ready.app.state.runtime  # type: ignore[attr-defined]
+    grant(ready, who("ida"), "analytics")
+    props = {"url": "/", "offer": "spring", "debug": True, "count": 3}
+    send(ready, [event("o1", who("ida"), properties=props)])
+    grant(ready, who("ida"), "personalization")
+    send(ready, [event("o2", who("ida"), properties=props)])
+    with rt.store.read() as conn:
+        rows = {
+            r.event_id: r
+            for r in conn.exec_driver_sql(
+                "SELECT event_id, properties, purposes, field_purposes FROM events"
+            )
+        }
+    assert "offer" not in rows["o1"].properties
+    assert "debug" not in rows["o1"].properties
+    assert '"offer": "spring"' in rows["o2"].properties
+    assert rows["o2"].field_purposes == '{"offer": ["personalization"]}'
+
+
+def test_batch_level_refusals(ready: TestClient) -> None:
+    h = auth() | {"Content-Type": "application/json"}
+    assert_problem(ready.post("/v1/events", headers=h, content=b"{nope"), 400, "malformed_json")
+    assert_problem(ready.post("/v1/events", headers=auth(), json=[1]), 422, "invalid_batch")
+    assert_problem(
+        ready.post("/v1/events", headers=auth(), json={"events": 3}), 422, "invalid_batch"
+    )
+    assert_problem(
+        ready.post("/v1/events", headers=auth(), json={"events": [{}] * 1001}),
+        422,
+        "batch_too_large",
+    )
+    big = b'{"events": [' + b",".join([b'{"event_id": "' + b"x" * 2000 + b'"}'] * 600) + b"]}"
+    assert_problem(ready.post("/v1/events", headers=h, content=big), 413, "payload_too_large")
+    assert_problem(
+        ready.post("/v1/events", headers=auth(make_key(ready, "analyst")), json={"events": []}),
+        403,
+        "forbidden",
+    )
+
+
+def test_gpc_on_a_batch_opts_out_of_sale_and_share(ready: TestClient) -> None:
+    """GPC on an events batch records `denied` (source gpc) for every sale_or_share purpose."""
+    grant(ready, who("jo"), "analytics", "advertising")
+    send(ready, [event("g1", who("jo"))], headers={"Sec-GPC": "1"})
+    answer = ready.post(
+        "/v1/consents/check", headers=auth(), json={"subject": who("jo"), "purpose": "advertising"}
+    ).json()
+    assert answer["reason"] == "denied"

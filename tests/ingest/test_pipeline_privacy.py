@@ -1,0 +1,179 @@
+"""The pipeline's privacy promises: special categories, nothing personal in clear on disk,
+and exact opt-outs under concurrency."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from consentry.app import create_app
+from consentry.consent import notices
+from consentry.consent.service import ConsentWrite
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+from consentry.storage.schema import events
+from consentry.subjects.models import IdentityType, SubjectRef
+from consentry.subjects.normalise import normalise
+from tests.conftest import auth
+from tests.ingest.test_pipeline import CONSENT_PURPOSES, SCHEMA, event, grant, send, who
+
+HEALTH_SCHEMA: dict[str, Any] = {
+    "purposes": ["analytics", "care"],
+    "fields": {
+        "url": {"type": "string", "category": "system.operations", "treatment": "keep"},
+        "condition": {"type": "string", "category": "user.health_and_medical", "treatment": "keep"},
+    },
+}
+
+
+def test_special_categories_need_a_qualifying_purpose(ready: TestClient) -> None:
+    """A special-category field is kept only for purposes with a special_category_condition,
+    and for condition `a` only when the subject's grant was explicit."""
+    care = {
+        "name": "Care",
+        "legal_basis": "consent",
+        "retention_days": 30,
+        "special_category_condition": "a",
+    }
+    assert ready.put("/v1/purposes/care", headers=auth(), json=care).status_code == 201
+    ready.put(
+        "/v1/notices/care",
+        headers=auth(),
+        json={"version": "1", "text": "Care.", "purposes": ["analytics", "care"]},
+    )
+    assert ready.put("/v1/schemas/visit", headers=auth(), json=HEALTH_SCHEMA).status_code == 201
+    notice = {"id": "care", "version": "1"}
+    grant(ready, who("kim"), "analytics", notice=notice)
+    grant(
+        ready,
+        who("lee"),
+        "analytics",
+        "care",
+        notice=notice,
+        explicit=True,
+        evidence={"checkbox": "health-consent-v1"},
+    )
+    props = {"url": "/clinic", "condition": "asthma"}
+    results = send(
+        ready,
+        [
+            event("h1", who("kim"), event_type="visit", properties=props),
+            event("h2", who("lee"), event_type="visit", properties=props),
+        ],
+    )
+    assert [r["purposes"] for r in results] == [["analytics"], ["analytics", "care"]]
+    rt: Runtime = ready.app.state.runtime  # type: ignore[attr-defined]
+    with rt.store.read() as conn:
+        rows = {r.event_id: r for r in conn.execute(select(events))}
+    assert rows["h1"].sealed is None
+    assert rows["h2"].sealed is not None
+    assert rows["h2"].field_purposes == '{"condition": ["care"]}'
+
+
+def test_no_personal_value_in_clear_in_the_sqlite_files(sqlite_settings: Settings) -> None:
+
+    secrets = [
+        "ana.private@example.com",
+        "+447700900123",
+        "07700 900123",
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "GB82WEST12345698765432",
+        "my flat is damp",
+    ]
+    with TestClient(create_app(sqlite_settings)) as client:
+        client.put(
+            "/v1/notices/main",
+            headers=auth(),
+            json={"version": "1", "text": "N.", "purposes": CONSENT_PURPOSES},
+        )
+        client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA)
+        subject = {"identities": [{"type": "email", "value": "ana.private@example.com"}]}
+        grant(client, subject, "analytics", "personalization")
+        batch = []
+        for n in range(50):
+            batch.append(
+                event(
+                    f"p{n}",
+                    subject,
+                    properties={
+                        "url": "/help",
+                        "email": "ana.private@example.com",
+                        "card": "4111 1111 1111 1111",
+                        "message": "Call +44 7700 900123 or 07700 900123, card 4111111111111111, "
+                        "IBAN GB82WEST12345698765432, mail ana.private@example.com",
+                    },
+                )
+            )
+        batch.append(event("kept", subject, properties={"url": "/", "offer": "my flat is damp"}))
+        results = send(client, batch)
+        assert all(r["status"] == "accepted" for r in results)
+    data = b"".join(p.read_bytes() for p in Path(sqlite_settings.data_dir).glob("consentry.db*"))
+    assert b"/help" in data  # a kept, non-personal value: the search works
+    for value in secrets[:-1]:
+        assert value.encode() not in data, value
+        assert value.encode("utf-16-le") not in data, value
+
+
+def test_no_event_of_a_batch_started_after_a_withdrawal_is_accepted(runtime: Runtime) -> None:
+    """One thread streams batches for a subject while another withdraws: no event of a batch
+    started after the withdrawal returned is accepted, and none is stored for that purpose."""
+
+    with runtime.store.write() as conn:
+        notices.publish(conn, runtime.purposes, "main", "1", "N.", CONSENT_PURPOSES, actor="t")
+        runtime.schemas.put(conn, "page_view", SCHEMA, runtime.purposes.all(conn), actor="t")
+    ref = SubjectRef(identities=(normalise(IdentityType.EMAIL, "mo@example.com"),))
+    runtime.consent.record(
+        ConsentWrite(
+            ref=ref, purposes={"analytics": "granted"}, source="web", notice=("main", "1")
+        ),
+        actor="t",
+    )
+
+    batches: list[tuple[float, list[Any]]] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        n = 0
+        while not stop.is_set():
+            body = msgspec.json.encode(
+                {
+                    "events": [
+                        event(
+                            f"s{n}-{i}",
+                            {"identities": [{"type": "email", "value": "mo@example.com"}]},
+                        )
+                        for i in range(20)
+                    ]
+                }
+            )
+            started = time.monotonic()
+            results = runtime.pipeline.ingest(body, actor="t")
+            batches.append((started, results))
+            n += 1
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    time.sleep(0.3)
+    runtime.consent.withdraw(ref, ["analytics"], "web", gpc=False, actor="t")
+    returned = time.monotonic()
+    time.sleep(0.3)
+    stop.set()
+    streamer.join()
+    after = [results for started, results in batches if started > returned]
+    before = [results for started, results in batches if started <= returned]
+    assert after
+    assert before
+    assert any(r.status == "accepted" for results in before for r in results)
+    for results in after:
+        assert all(r.code == "no_consent" for r in results)
+    late_ids = {r.event_id for results in after for r in results}
+    with runtime.store.read() as conn:
+        stored = {row.event_id for row in conn.execute(select(events.c.event_id))}
+    assert not (late_ids & stored)
