@@ -3,6 +3,7 @@ and exact opt-outs under concurrency."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_special_categories_need_a_qualifying_purpose(ready: TestClient) -> None
         rows = {r.event_id: r for r in conn.execute(select(events))}
     assert rows["h1"].sealed is None
     assert rows["h2"].sealed is not None
-    assert rows["h2"].field_purposes == '{"condition": ["care"]}'
+    assert json.loads(rows["h2"].field_purposes) == {"condition": ["care"]}
 
 
 def test_no_personal_value_in_clear_in_the_sqlite_files(sqlite_settings: Settings) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -53,14 +53,13 @@ class FieldSpec:
     treatment: Treatment
     purposes: frozenset[str] | None = None
     required: bool = False
+    # Derived from `category` once, not per event (the hot path asks for every field).
+    special: bool = field(init=False)
+    personal: bool = field(init=False)
 
-    @property
-    def special(self) -> bool:
-        return is_special_category(self.category)
-
-    @property
-    def personal(self) -> bool:
-        return is_personal(self.category)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "special", is_special_category(self.category))
+        object.__setattr__(self, "personal", is_personal(self.category))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@ minimise, treat, seal, and store the batch in one transaction (the hot path, DES
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _BATCH = msgspec.json.Decoder(_Batch)
+_JSON = msgspec.json.Encoder(order="sorted")
 _EVENT = msgspec.json.Decoder(_Event)
 
 
@@ -412,7 +412,7 @@ def _row(
     sealed = None
     if personal:
         aad = f"consentry:event:{w.event_id}".encode()
-        sealed = sealer.seal(json.dumps(personal, sort_keys=True).encode(), aad)
+        sealed = sealer.seal(_JSON.encode(personal), aad)
     return {
         "event_id": w.event_id,
         "event_type": schema.schema.event_type,
@@ -420,10 +420,10 @@ def _row(
         "occurred_at": w.event.occurred_at,
         "received_at": now,
         "subject_id": w.subject_id,
-        "purposes": json.dumps(w.purposes),
-        "properties": json.dumps(clear, sort_keys=True),
+        "purposes": _JSON.encode(w.purposes).decode(),
+        "properties": _JSON.encode(clear).decode(),
         "sealed": sealed,
-        "field_purposes": json.dumps(restricted, sort_keys=True) if restricted else None,
+        "field_purposes": _JSON.encode(restricted).decode() if restricted else None,
     }
 
 
