@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.auth import api_keys
 from consentry.auth.models import Role
+from consentry.bench import harness
 from consentry.errors import ConsentryError
 from consentry.keys.envelope import write_private_file
 from consentry.runtime import Runtime
@@ -63,6 +65,23 @@ def serve(
     typer.echo(f"  Admin key: {key_hint}")
     typer.echo(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes: under a minute.")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures to this file.")
+    ] = None,
+    section: Annotated[
+        list[str] | None, typer.Option(help="Run only this section (repeatable).")
+    ] = None,
+) -> None:
+    """Measure ingest, HTTP ingest, consent checks, opt-outs and redaction on fictional data."""
+    results = harness.run(quick=quick, only=section)
+    harness.show(results, Console())
+    if json_path is not None:
+        harness.write(results, json_path)
 
 
 @app.command("settings")
@@ -122,6 +141,7 @@ def main() -> None:
     """Entry point: domain errors end the command with their code, not a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     try:
         app()
     except ConsentryError as exc:

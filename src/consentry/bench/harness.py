@@ -1,0 +1,109 @@
+"""Runs the benchmark's sections, prints them with their targets, and writes JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from consentry import __version__
+from consentry.bench import sections
+from consentry.bench.data import build
+
+SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction")
+# (section, key): (comparison, target) as the issues state them.
+TARGETS: dict[tuple[str, str], tuple[str, float]] = {
+    ("ingest", "pipeline_events_per_s"): (">=", 60_000),
+    ("ingest", "overhead_ratio"): ("<=", 2.0),
+    ("http_ingest", "events_per_s"): (">=", 30_000),
+    ("http_ingest", "batch_p99_ms"): ("<", 150),
+    ("consent_check", "inprocess_p99_us"): ("<", 20),
+    ("consent_check", "http_checks_per_s"): (">=", 3_000),
+    ("opt_out", "leaked_events"): ("==", 0),
+    ("opt_out", "withdraw_p99_ms"): ("<", 50),
+    ("redaction", "messages_per_s"): (">=", 20_000),
+    ("redaction", "recall"): (">=", 0.98),
+    ("redaction", "precision"): (">=", 0.95),
+}
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+}
+
+
+def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
+    """Every section (or `only` those), with sizes for --quick (under a minute) or full."""
+    chosen = [s for s in SECTIONS if not only or s in only]
+    size: dict[str, int] = {
+        "subjects": 500 if quick else 5_000,
+        "ingest_batches": 6 if quick else 60,
+        "check_samples": 50_000 if quick else 500_000,
+        "seconds": 3 if quick else 15,
+        "opt_out_subjects": 40 if quick else 300,
+    }
+    world = build(size["subjects"])
+    results: dict[str, Any] = {
+        "meta": {
+            "version": __version__,
+            "quick": quick,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "subjects": size["subjects"],
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    }
+    try:
+        for name in chosen:
+            if name == "ingest":
+                results[name] = sections.ingest(world, size["ingest_batches"])
+            elif name == "consent_check":
+                results[name] = sections.consent_check(
+                    world, size["check_samples"], size["seconds"]
+                )
+            elif name == "http_ingest":
+                results[name] = sections.http_ingest(world, size["seconds"])
+            elif name == "opt_out":
+                results[name] = sections.opt_out(world, size["opt_out_subjects"])
+            elif name == "redaction":
+                results[name] = sections.redaction(size["seconds"] / 3)
+    finally:
+        world.runtime.close()
+        shutil.rmtree(world.settings.data_dir, ignore_errors=True)
+    return results
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, bool]:
+    """`section.key` -> whether the figure meets its target."""
+    out = {}
+    for (section, key), (op, target) in TARGETS.items():
+        value = results.get(section, {}).get(key)
+        if isinstance(value, int | float):
+            out[f"{section}.{key}"] = bool(_OPS[op](value, target))
+    return out
+
+
+def show(results: dict[str, Any], console: Console) -> None:
+    table = Table("section", "figure", "value", "target", "")
+    for section, figures in results.items():
+        if section == "meta":
+            continue
+        for key, value in figures.items():
+            target = TARGETS.get((section, key))
+            mark = ""
+            if target and isinstance(value, int | float):
+                mark = "ok" if _OPS[target[0]](value, target[1]) else "MISSED"
+            shown = f"{value:,}" if isinstance(value, int | float) else str(value)
+            table.add_row(section, key, shown, f"{target[0]} {target[1]:,}" if target else "", mark)
+    console.print(table)
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(results | {"verdicts": verdicts(results)}, indent=2) + "\n")

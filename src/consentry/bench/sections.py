@@ -1,0 +1,304 @@
+"""The benchmark's sections; each returns its figures as a flat dict."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import msgspec
+
+from consentry import clock
+from consentry.bench.data import ADMIN_KEY, World, batches
+from consentry.consent import policy
+from consentry.ingest import redact
+from consentry.subjects.models import SubjectRef
+
+CORPUS = Path(__file__).resolve().parents[3] / "tests" / "ingest" / "pii_corpus.jsonl"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ingest(world: World, n_batches: int) -> dict[str, Any]:
+    """The in-process pipeline against a raw baseline: the same batches decoded and inserted
+    into a plain SQLite table, with no privacy work."""
+    bodies = batches(world, n_batches, 1000, "ing")
+    raw = sqlite3.connect(world.settings.data_dir / "baseline.db", isolation_level=None)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    raw.execute(
+        "CREATE TABLE raw (seq INTEGER PRIMARY KEY, event_id TEXT, event_type TEXT, "
+        "subject TEXT, properties TEXT)"
+    )
+    started = time.perf_counter()
+    for body in bodies:
+        events = msgspec.json.decode(body)["events"]
+        raw.execute("BEGIN")
+        raw.executemany(
+            "INSERT INTO raw (event_id, event_type, subject, properties) VALUES (?, ?, ?, ?)",
+            [
+                (
+                    e["event_id"],
+                    e["event_type"],
+                    e["subject"]["subject_id"],
+                    msgspec.json.encode(e["properties"]).decode(),
+                )
+                for e in events
+            ],
+        )
+        raw.execute("COMMIT")
+    baseline = len(bodies) * 1000 / (time.perf_counter() - started)
+    raw.close()
+    accepted = 0
+    started = time.perf_counter()
+    for body in bodies:
+        accepted += sum(r.code is None for r in world.runtime.pipeline.ingest(body, actor="bench"))
+    pipeline = len(bodies) * 1000 / (time.perf_counter() - started)
+    return {
+        "baseline_events_per_s": round(baseline),
+        "pipeline_events_per_s": round(pipeline),
+        "overhead_ratio": round(baseline / pipeline, 2),
+        "accepted_share": round(accepted / (len(bodies) * 1000), 3),
+    }
+
+
+def consent_check(world: World, samples: int, http_seconds: float) -> dict[str, Any]:
+    """A check in process is the cache look-up and the policy; over HTTP the real endpoint."""
+    purpose = world.runtime.purposes.cached()["analytics"]
+    cache = world.runtime.consent_cache
+    ids = world.subject_ids
+    now = clock.now()
+    timings = []
+    for n in range(samples):
+        subject_id = ids[n % len(ids)]
+        t0 = time.perf_counter_ns()
+        policy.decide(purpose, cache.get(subject_id), now)
+        timings.append((time.perf_counter_ns() - t0) / 1000)
+    with _server(world) as base:
+        body = json.dumps({"subject": {"subject_id": ids[0]}, "purpose": "analytics"})
+        rate = (
+            _wrk(base + "/v1/consents/check", body.encode(), http_seconds, 8)
+            if shutil.which("wrk")
+            else _load(base, "/v1/consents/check", lambda _n: body.encode(), http_seconds, 4)[0]
+        )
+    return {
+        "inprocess_p50_us": round(_percentile(timings, 0.50), 2),
+        "inprocess_p99_us": round(_percentile(timings, 0.99), 2),
+        "http_checks_per_s": round(rate),
+    }
+
+
+def http_ingest(world: World, seconds: float) -> dict[str, Any]:
+    """The real server on loopback, concurrent clients, batches of 500."""
+    # Every request carries new event ids: a repeated batch would be cheap duplicates.
+    template = batches(world, 20, 500, "http")
+    serial = itertools.count()
+
+    def body(n: int) -> bytes:
+        return template[n % len(template)].replace(b'"http-', f'"h{next(serial)}-'.encode())
+
+    with _server(world) as base:
+        per_s, latencies = _load(base, "/v1/events", body, seconds, clients=4)
+    return {
+        "events_per_s": round(per_s * 500),
+        "batch_p50_ms": round(_percentile(latencies, 0.50), 1),
+        "batch_p99_ms": round(_percentile(latencies, 0.99), 1),
+    }
+
+
+def opt_out(world: World, subjects: int) -> dict[str, Any]:
+    """Withdrawals while another thread streams events for the same subjects: no event of a
+    batch started after a withdrawal returned may be accepted for that purpose."""
+    targets = [s for s in world.subject_ids if s not in world.withdrawn][:subjects]
+    returned: dict[str, float] = {}
+    leaked = 0
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def stream() -> None:
+        nonlocal leaked
+        n = 0
+        while not stop.is_set():
+            events = [
+                {
+                    "event_id": f"opt-{n}-{i}",
+                    "event_type": "chat_message",
+                    "occurred_at": "2026-11-20T10:00:00Z",
+                    "subject": {"subject_id": targets[(n + i) % len(targets)]},
+                    "properties": {"channel": "web", "text": "hello"},
+                }
+                for i in range(100)
+            ]
+            started = time.monotonic()
+            results = world.runtime.pipeline.ingest(
+                msgspec.json.encode({"events": events}), actor="bench"
+            )
+            with lock:
+                for e, r in zip(events, results, strict=True):
+                    done = returned.get(e["subject"]["subject_id"])  # type: ignore[index]
+                    if done is not None and started > done and "analytics" in r.purposes:
+                        leaked += 1
+            n += 1
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    latencies = []
+    try:
+        for subject_id in targets:
+            t0 = time.monotonic()
+            world.runtime.consent.withdraw(
+                SubjectRef(subject_id=subject_id), ["analytics"], "web", gpc=False, actor="bench"
+            )
+            now = time.monotonic()
+            with lock:
+                returned[subject_id] = now
+            latencies.append((now - t0) * 1000)
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        streamer.join()
+    return {
+        "withdrawals": len(latencies),
+        "leaked_events": leaked,
+        "withdraw_p50_ms": round(_percentile(latencies, 0.50), 2),
+        "withdraw_p99_ms": round(_percentile(latencies, 0.99), 2),
+    }
+
+
+def redaction(seconds: float) -> dict[str, Any]:
+    """Messages per second and recall/precision over the labelled corpus in tests/."""
+    if not CORPUS.exists():
+        return {"corpus": "missing"}
+    records = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+    texts = [r["text"] for r in records]
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for text in texts:
+            redact.redact(text)
+        done += len(texts)
+    rate = done / (time.perf_counter() - started)
+    expected = {
+        (i, s["start"], s["end"], s["kind"]) for i, r in enumerate(records) for s in r["spans"]
+    }
+    found = {(i, s.start, s.end, str(s.kind)) for i, t in enumerate(texts) for s in redact.find(t)}
+    hits = len(expected & found)
+    return {
+        "messages": len(texts),
+        "mean_chars": round(statistics.mean(len(t) for t in texts)),
+        "messages_per_s": round(rate),
+        "recall": round(hits / len(expected), 4) if expected else 1.0,
+        "precision": round(hits / len(found), 4) if found else 1.0,
+    }
+
+
+class _server:
+    """`consentry serve` on a free loopback port over the world's data directory."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        settings = self.world.settings
+        env = {
+            **os.environ,
+            "CONSENTRY_DATA_DIR": str(settings.data_dir),
+            "CONSENTRY_ADMIN_KEY": ADMIN_KEY,
+            "CONSENTRY_MASTER_KEY": settings.master_key,
+            "CONSENTRY_LOG_LEVEL": "warning",
+        }
+        exe = Path(sys.executable).parent / "consentry"
+        self.proc = subprocess.Popen(
+            [str(exe), "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
+                return base
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def _load(
+    base: str, path: str, body: Callable[[int], bytes], seconds: float, clients: int
+) -> tuple[float, list[float]]:
+    """Requests per second and per-request latencies (ms) from `clients` threads posting
+    `body(n)` for their n-th request."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
+
+    def client(slot: int) -> None:
+        mine = []
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+            n = slot
+            while time.monotonic() < stop:
+                content = body(n)
+                t0 = time.perf_counter()
+                c.post(path, content=content).raise_for_status()
+                mine.append((time.perf_counter() - t0) * 1000)
+                n += clients
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(latencies) / (time.monotonic() - started), latencies
+
+
+def _wrk(url: str, body: bytes, seconds: float, connections: int) -> float:
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = [[{body.decode()}]]\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {ADMIN_KEY}"\n'
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(out)
+    return float(out.split("Requests/sec:")[1].split()[0])
+
+
+Section = Callable[..., dict[str, Any]]

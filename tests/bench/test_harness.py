@@ -1,0 +1,73 @@
+"""`consentry bench` runs end to end on tiny sizes and reports what the issues ask for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from consentry.bench import harness, sections
+from consentry.bench.data import World, build, make_settings
+from consentry.cli import app
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    built = build(30, make_settings(tmp_path / "bench"))
+    try:
+        yield built
+    finally:
+        built.runtime.close()
+
+
+def test_ingest_section_compares_with_a_raw_baseline(world: World) -> None:
+    figures = sections.ingest(world, 1)
+    assert set(figures) == {
+        "baseline_events_per_s",
+        "pipeline_events_per_s",
+        "overhead_ratio",
+        "accepted_share",
+    }
+    assert figures["pipeline_events_per_s"] > 0
+    # 20% of subjects withdrew analytics, so chat messages of theirs are refused.
+    assert 0.5 < figures["accepted_share"] < 1.0
+
+
+def test_opt_out_section_finds_no_leak(world: World) -> None:
+    figures = sections.opt_out(world, 8)
+    assert figures["withdrawals"] == 8
+    assert figures["leaked_events"] == 0
+    assert figures["withdraw_p99_ms"] > 0
+
+
+def test_http_ingest_section_uses_the_real_server(world: World) -> None:
+    figures = sections.http_ingest(world, 1.0)
+    assert figures["events_per_s"] > 0
+    assert figures["batch_p99_ms"] >= figures["batch_p50_ms"] > 0
+
+
+def test_verdicts_follow_the_targets() -> None:
+    results = {
+        "ingest": {"pipeline_events_per_s": 70_000, "overhead_ratio": 2.5},
+        "opt_out": {"leaked_events": 1},
+    }
+    assert harness.verdicts(results) == {
+        "ingest.pipeline_events_per_s": True,
+        "ingest.overhead_ratio": False,
+        "opt_out.leaked_events": False,
+    }
+
+
+def test_cli_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app, ["bench", "--quick", "--section", "opt_out", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    assert figures["opt_out"]["leaked_events"] == 0
+    assert figures["verdicts"]["opt_out.leaked_events"] is True
+    assert "leaked_events" in result.output
