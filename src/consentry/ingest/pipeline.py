@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -63,6 +63,8 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True):
 
 _BATCH = msgspec.json.Decoder(_Batch)
 _JSON = msgspec.json.Encoder(order="sorted")
+# Pseudonyms and tokens are not reversible from the row itself: they stay in clear for reads.
+_IRREVERSIBLE = frozenset({Treatment.PSEUDONYMISE, Treatment.TOKENISE})
 _EVENT = msgspec.json.Decoder(_Event)
 
 
@@ -295,10 +297,11 @@ class Pipeline:
             for (n, name, _), value in zip(queue, results, strict=True):
                 if value is not DROPPED:
                     treated[n][name] = value
-        now = clock.now()
-        rows = []
-        for w, fields, values in zip(accepted, kept, treated, strict=True):
-            rows.append(_row(w, fields, values, sealers[str(w.subject_id)], now))
+        received_at = _utc_text(clock.now())
+        rows = [
+            _row(w, fields, values, sealers[str(w.subject_id)], received_at)
+            for w, fields, values in zip(accepted, kept, treated, strict=True)
+        ]
         sql.insert_events(conn, rows)
 
 
@@ -396,8 +399,9 @@ def _row(
     fields: dict[str, list[str] | None],
     values: dict[str, Any],
     sealer: Sealer,
-    now: datetime,
-) -> dict[str, Any]:
+    received_at: str,
+) -> tuple[object, ...]:
+    """The stored row, in storage.ingest.EVENT_COLUMNS order."""
     schema = w.schema
     if schema is None or w.event is None or w.event.occurred_at is None:
         raise ValueError("only classified events are stored")
@@ -405,26 +409,31 @@ def _row(
     personal: dict[str, Any] = {}
     for name, value in values.items():
         spec = schema.fields[name]
-        treated = spec.treatment in {Treatment.PSEUDONYMISE, Treatment.TOKENISE}
+        treated = spec.treatment in _IRREVERSIBLE
         target = personal if spec.personal and not treated else clear
-        target[name] = value.isoformat() if isinstance(value, datetime) else value
+        target[name] = value
     restricted = {name: p for name, p in fields.items() if p is not None and name in values}
     sealed = None
     if personal:
         aad = f"consentry:event:{w.event_id}".encode()
         sealed = sealer.seal(_JSON.encode(personal), aad)
-    return {
-        "event_id": w.event_id,
-        "event_type": schema.schema.event_type,
-        "schema_version": schema.schema.version,
-        "occurred_at": w.event.occurred_at,
-        "received_at": now,
-        "subject_id": w.subject_id,
-        "purposes": _JSON.encode(w.purposes).decode(),
-        "properties": _JSON.encode(clear).decode(),
-        "sealed": sealed,
-        "field_purposes": _JSON.encode(restricted).decode() if restricted else None,
-    }
+    return (
+        w.event_id,
+        schema.schema.event_type,
+        schema.schema.version,
+        _utc_text(w.event.occurred_at),
+        received_at,
+        w.subject_id,
+        _JSON.encode(w.purposes).decode(),
+        _JSON.encode(clear).decode(),
+        sealed,
+        _JSON.encode(restricted).decode() if restricted else None,
+    )
+
+
+def _utc_text(moment: datetime) -> str:
+    """The stored spelling of a time (storage.schema.UTCTime)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _summary(work: Sequence[_Work]) -> dict[str, Any]:

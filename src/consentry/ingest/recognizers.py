@@ -9,6 +9,7 @@ possessive repetition only, so a scan is linear in the length of the text.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -34,47 +35,50 @@ class Kind(StrEnum):
 # without digits, capitals, "+", "(", "@" or ":" costs next to nothing. E-mail addresses are found
 # at their "@" and IPv6 addresses at their first ":", and extended leftwards when confirmed.
 FIRST = r"[0-9A-Z+(@:]"
-# A candidate starts where a token starts: not inside a word or a longer number ("ORD-2024-...",
-# "v1.2.3.4"), nor right after a placeholder, so that redacting twice changes nothing. Written
-# after the first character has been consumed, hence the width of 2.
-_START = r"(?<![\w.+@>-].)"
+# Other candidates start where a token starts: not inside a word or a longer number
+# ("ORD-2024-...", "v1.2.3.4", "13/01/2024", but "http://192.0.2.1" is fine), nor right after
+# a placeholder, so that redacting twice changes nothing. Checked once the first character is
+# consumed, hence the widths of 2 and 3.
+START = r"(?<![\w.+@>-].)(?<![\w>]/.)"
+ANCHORED = frozenset({"EMAIL", "IP6"})
 _NOT_BEFORE = "_.+@>-"
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LOCAL = frozenset("._%+'-")
-# ... and ends where the token ends (a number may be followed by a full stop, not by ".5").
-_END = r"(?![\w<]|[./-][0-9])"
+# ... and end where the token ends (a number may be followed by a full stop, not by ".5"). "<"
+# and ">" count as part of a word: redacted text must not give a candidate more room.
+_END = r"(?![\w<]|[./-][0-9<])"
 
 # Candidate patterns by branch name, in priority order, as (first character, the rest): where
 # two start at the same place the first one that validates wins (a card or an SSN over a phone
 # shape). Branch names that are not kinds map to one in BRANCH_KIND.
 BRANCHES: dict[str, tuple[str, str]] = {
-    "EMAIL": ("@", r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}(?![\w-]|\.[\w-])"),
+    "EMAIL": ("@", r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}(?![\w<-]|\.[\w<-])"),
     "IBAN": (
         "[A-Z]",
-        _START + r"[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,8}+(?:[ ]?[A-Z0-9]{1,3})?(?![\w<])",
+        r"[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,8}+(?:[ ]?[A-Z0-9]{1,3})?(?![\w<])",
     ),
-    "UK_NINO": ("[A-Z]", _START + r"[A-Z][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-D](?![\w<])"),
+    "UK_NINO": ("[A-Z]", r"[A-Z][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-D](?![\w<])"),
     "IP6": (
         ":",
         r"(?:[0-9A-Fa-f]{0,4}:){1,6}+(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?"
-        r"(?![\w<:]|\.[0-9])",
+        r"(?![\w<:]|\.[0-9<])",
     ),
     "CARD": (
         "[0-9]",
-        _START + r"(?:[0-9]{12,18}+|[0-9]{3}(?P<cs>[ -])[0-9]{4}(?P=cs)[0-9]{4}(?P=cs)[0-9]{1,4}"
+        r"(?:[0-9]{12,18}+|[0-9]{3}(?P<cs>[ -])[0-9]{4}(?P=cs)[0-9]{4}(?P=cs)[0-9]{1,4}"
         r"(?:(?P=cs)[0-9]{1,3})?|[0-9]{3}(?P<ca>[ -])[0-9]{6}(?P=ca)[0-9]{4,5})" + _END,
     ),
-    "US_SSN": ("[0-9]", _START + r"[0-9]{2}(?P<ss>[- ])[0-9]{2}(?P=ss)[0-9]{4}" + _END),
-    "IP4": ("[0-9]", _START + r"[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![\w<]|\.[0-9])"),
+    "US_SSN": ("[0-9]", r"[0-9]{2}(?P<ss>[- ])[0-9]{2}(?P=ss)[0-9]{4}" + _END),
+    "IP4": ("[0-9]", r"[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![\w<]|\.[0-9<])"),
     "PHONE_INTL": (
         "[+0]",
-        _START + r"(?:(?<=\+)|(?<=0)0)[1-9][0-9]{0,2}(?:[ .-]?\(0\))?"
-        r"(?:[ ./-]?\(?[0-9]{1,6}+\)?){1,7}+" + _END,
+        r"(?:(?<=\+)|(?<=0)0)[1-9][0-9]{0,2}(?:[ .-]?\(0\))?"
+        r"(?:[ ./-]?\(?[0-9]{1,6}+\)?){1,7}" + _END,
     ),
     "PHONE_NAT": (
         "[0-9(]",
-        _START + r"(?:(?<=\()[0-9]{1,12}+|(?<=[0-9])[0-9]{0,11}+)"
-        r"(?:(?:\)[ ]?|\)?[ ./-])[0-9]{1,12}+){0,5}+" + _END,
+        r"(?:(?<=\()[0-9]{1,12}+|(?<=[0-9])[0-9]{0,11}+)"
+        r"(?:(?:\)[ ]?|\)?[ ./-])[0-9]{1,12}+){0,5}" + _END,
     ),
 }
 BRANCH_KIND: dict[str, Kind] = {
@@ -88,8 +92,13 @@ Validator = Callable[[str, int, int], "tuple[int, int] | None"]
 
 
 def starts_token(text: str, i: int) -> bool:
-    """True when text[i] may begin a candidate (the rule _START writes as a pattern)."""
-    return i == 0 or not (text[i - 1].isalnum() or text[i - 1] in _NOT_BEFORE)
+    """True when text[i] may begin a token (the rule START writes as a pattern)."""
+    if i == 0:
+        return True
+    before = text[i - 1]
+    if before == "/":
+        return i == 1 or not (text[i - 2].isalnum() or text[i - 2] in "_>")
+    return not (before.isalnum() or before in _NOT_BEFORE)
 
 
 # --- cards, IBANs, IP addresses, SSNs, NI numbers ------------------------------------------
@@ -128,98 +137,15 @@ def card(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 # ISO 13616 registry: total IBAN length per country (SWIFT IBAN Registry).
 IBAN_LENGTHS: dict[str, int] = {
-    entry[:2]: int(entry[2:])
-    for entry in [
-        "AD24",
-        "AE23",
-        "AL28",
-        "AT20",
-        "AZ28",
-        "BA20",
-        "BE16",
-        "BG22",
-        "BH22",
-        "BI27",
-        "BR29",
-        "BY28",
-        "CH21",
-        "CR22",
-        "CY28",
-        "CZ24",
-        "DE22",
-        "DJ27",
-        "DK18",
-        "DO28",
-        "EE20",
-        "EG29",
-        "ES24",
-        "FI18",
-        "FK18",
-        "FO18",
-        "FR27",
-        "GB22",
-        "GE22",
-        "GI23",
-        "GL18",
-        "GR27",
-        "GT28",
-        "HN28",
-        "HR21",
-        "HU28",
-        "IE22",
-        "IL23",
-        "IQ23",
-        "IS26",
-        "IT27",
-        "JO30",
-        "KW30",
-        "KZ20",
-        "LB28",
-        "LC32",
-        "LI21",
-        "LT20",
-        "LU20",
-        "LV21",
-        "LY25",
-        "MC27",
-        "MD24",
-        "ME22",
-        "MK19",
-        "MN20",
-        "MR27",
-        "MT31",
-        "MU30",
-        "NI28",
-        "NL18",
-        "NO15",
-        "OM23",
-        "PK24",
-        "PL28",
-        "PS29",
-        "PT25",
-        "QA29",
-        "RO24",
-        "RS22",
-        "RU33",
-        "SA24",
-        "SC31",
-        "SD18",
-        "SE24",
-        "SI19",
-        "SK24",
-        "SM27",
-        "SO23",
-        "ST25",
-        "SV28",
-        "TL23",
-        "TN24",
-        "TR26",
-        "UA29",
-        "VA22",
-        "VG24",
-        "XK20",
-        "YE30",
-    ]
+    cc: int(n)
+    for cc, n in re.findall(
+        r"([A-Z]{2})([0-9]{2})",
+        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DJ27 "
+        "DK18 DO28 EE20 EG29 ES24 FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HN28 HR21 HU28 "
+        "IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 LY25 MC27 MD24 ME22 "
+        "MK19 MN20 MR27 MT31 MU30 NI28 NL18 NO15 OM23 PK24 PL28 PS29 PT25 QA29 RO24 RS22 RU33 SA24 "
+        "SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25 SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30",
+    )
 }
 
 
@@ -325,22 +251,24 @@ _CALLING_CODE = {region: phonenumbers.country_code_for_region(region) for region
 # A bare run of digits without a trunk prefix ("2015550123") is as likely an order number:
 # it is a phone number only after a word that says so.
 _PHONE_WORDS = re.compile(
-    r"(?i)phone|tel|mobile|cell|call|ring|text|sms|whatsapp|handy|num[eé]r|portable|m[óo]vil"
-    r"|cellulare|mobiel|kom[óo]rk"
+    r"(?i)(?<![\w<>])(?:phone|tel|mobile|cell|call|ring|text|sms|whatsapp|handy|num[eé]r|portable"
+    r"|m[óo]vil|cellulare|mobiel|kom[óo]rk)"
 )
 _DIGIT_RUN = re.compile(r"[0-9]+")
+_NOT_DIGITS = str.maketrans("", "", " ()+-./")
 
 
 def _possible(calling_code: int, nsn: str) -> bool:
     # Possible (right length for the country), not valid: fictional ranges such as
     # +44 7700 900xxx are not in service, and a redactor must still hide them.
-    zeros = len(nsn) - len(nsn.lstrip("0"))
-    number = PhoneNumber(
-        country_code=calling_code,
-        national_number=int(nsn),
-        italian_leading_zero=True if zeros else None,
-        number_of_leading_zeros=zeros if zeros > 1 else None,
-    )
+    return _possible_length(calling_code, len(nsn))
+
+
+@functools.cache
+def _possible_length(calling_code: int, length: int) -> bool:
+    # phonenumbers' possibility check reads only the length of the national significant
+    # number (its documented contract), so one answer per country code and length holds.
+    number = PhoneNumber(country_code=calling_code, national_number=int("1" * length))
     reason = phonenumbers.is_possible_number_with_reason(number)
     return bool(reason == ValidationResult.IS_POSSIBLE)
 
@@ -360,10 +288,21 @@ def _national_number(region: str, digits: str) -> str | None:
     return digits if first != "0" else None  # PL
 
 
+def _phone_word(text: str, start: int) -> bool:
+    """True when a word saying "phone" is among the 32 characters before text[start]."""
+    # The look stops at a placeholder, so that a second redaction finds nothing new.
+    floor = max(0, start - 32)
+    floor = max(floor, text.rfind(">", floor, start) + 1)
+    return _PHONE_WORDS.search(text, floor, start) is not None
+
+
 def _national_ok(text: str, start: int, digits: str, shape: tuple[int, ...]) -> bool:
-    if len(shape) == 1 and not (digits[0] == "0" and digits[1] != "0"):
-        if not _PHONE_WORDS.search(text, max(0, start - 40), start):
-            return False
+    if (
+        len(shape) == 1
+        and not (digits[0] == "0" and digits[1] != "0")
+        and not _phone_word(text, start)
+    ):
+        return False
     for region in _REGIONS_BY_SHAPE.get(shape, ()):
         nsn = _national_number(region, digits)
         if nsn is not None and _possible(_CALLING_CODE[region], nsn):
@@ -375,7 +314,11 @@ def _international_ok(digits: str) -> bool:
     for size in (1, 2, 3):
         code = int(digits[:size])
         if code in COUNTRY_CODE_TO_REGION_CODE:
-            return len(digits) - size >= 4 and _possible(code, digits[size:])
+            nsn = digits[size:]
+            # "+44 07700 900123": a trunk prefix written after the country code by habit.
+            if nsn[:1] == "0" and code != 39 and not _possible(code, nsn):
+                nsn = nsn[1:]
+            return len(nsn) >= 4 and _possible(code, nsn)
     return False
 
 
@@ -385,24 +328,32 @@ def phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     A candidate may run on into a following number ("07700 900123 2 times"): digit groups are
     dropped from its end until what is left is a possible number.
     """
+    candidate = text[start:end]
+    if len(candidate.translate(_NOT_DIGITS)) < 8:  # the shortest number has 8 digits
+        return None
     international = text[start] == "+" or text.startswith("00", start)
-    runs = [
-        (m.start(), m.end())
-        for m in _DIGIT_RUN.finditer(text, start, end)
+    if international:
         # "+44 (0)20 ...": the trunk prefix in brackets is not dialled from abroad.
-        if not (international and text[m.start() - 1 : m.end() + 1] == "(0)")
-    ]
-    for count in range(len(runs), 0, -1):
-        digits = "".join(text[s:e] for s, e in runs[:count])
+        candidate = candidate.replace("(0)", "(")
+    groups = _DIGIT_RUN.findall(candidate)
+    for count in range(len(groups), 0, -1):
+        digits = "".join(groups[:count])
         if international:
-            digits = digits[2:] if text[start] == "0" else digits
-            if 8 <= len(digits) <= 15 and _international_ok(digits):
-                return start, runs[count - 1][1]
-        elif 9 <= len(digits) <= 13:
-            shape = tuple(e - s for s, e in runs[:count])
-            if _national_ok(text, start, digits, shape):
-                return start, runs[count - 1][1]
+            digits = digits[2:] if digits[0] == "0" else digits
+            ok = 8 <= len(digits) <= 15 and _international_ok(digits)
+        else:
+            shape = tuple(len(group) for group in groups[:count])
+            ok = 9 <= len(digits) <= 13 and _national_ok(text, start, digits, shape)
+        if ok:
+            return start, end if count == len(groups) else _group_end(text, start, count)
     return None
+
+
+def _group_end(text: str, start: int, count: int) -> int:
+    runs = _DIGIT_RUN.finditer(text, start)
+    for _ in range(count - 1):
+        next(runs)
+    return next(runs).end()
 
 
 # Branch name to the check that confirms its candidates.

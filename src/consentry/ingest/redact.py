@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from consentry.ingest.recognizers import BRANCH_KIND, BRANCHES, FIRST, VALIDATORS, Kind
+from consentry.ingest.recognizers import (
+    ANCHORED,
+    BRANCH_KIND,
+    BRANCHES,
+    FIRST,
+    START,
+    VALIDATORS,
+    Kind,
+)
 
 __all__ = ["Kind", "Span", "find", "redact"]
 
@@ -26,18 +34,31 @@ class Span:
     kind: Kind
 
 
-def _branch(name: str, first: str, rest: str) -> str:
-    # The shared first character is consumed once; each branch checks it looked right.
-    return f"(?P<{name}>(?<={first}){rest})"
+def _pattern(names: tuple[str, ...]) -> str:
+    """One alternation over `names` (in priority order), after the shared first character."""
+    anchored, tokens = [], []
+    for name in names:
+        first, rest = BRANCHES[name]
+        (anchored if name in ANCHORED else tokens).append((first, f"(?P<{name}>{rest})"))
+    # Branches that want the same first character share one check of it.
+    grouped: list[tuple[str, list[str]]] = []
+    for first, branch in tokens:
+        if grouped and grouped[-1][0] == first:
+            grouped[-1][1].append(branch)
+        else:
+            grouped.append((first, [branch]))
+    alternatives = [f"(?<={first}){branch}" for first, branch in anchored]
+    if grouped:
+        token = "|".join(f"(?<={first})(?:{'|'.join(group)})" for first, group in grouped)
+        alternatives.append(f"{START}(?:{token})")
+    return f"{FIRST}(?:{'|'.join(alternatives)})"
 
 
 _ORDER = tuple(BRANCHES)
 _KIND = {name: BRANCH_KIND.get(name) or Kind(name) for name in _ORDER}
-_CANDIDATES = re.compile(
-    FIRST + "(?:" + "|".join(_branch(name, *parts) for name, parts in BRANCHES.items()) + ")"
-)
+_CANDIDATES = re.compile(_pattern(_ORDER))
 # Each branch alone, to try the later ones where an earlier one matched but did not validate.
-_ALONE = {name: re.compile(FIRST + _branch(name, *parts)) for name, parts in BRANCHES.items()}
+_ALONE = {name: re.compile(_pattern((name,))) for name in _ORDER}
 _LATER = {name: _ORDER[i + 1 :] for i, name in enumerate(_ORDER)}
 
 

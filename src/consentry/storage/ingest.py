@@ -73,6 +73,32 @@ def subject_versions(
     return {row.subject_id: int(row.consent_version) for row in conn.execute(stmt)}
 
 
-def insert_events(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
+EVENT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "received_at",
+    "subject_id",
+    "purposes",
+    "properties",
+    "sealed",
+    "field_purposes",
+)
+
+
+# Built from the constant column list only; values always travel as parameters.
+_INSERT_EVENTS = {
+    style: f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608 - constants only
+    f"VALUES ({', '.join([marker] * len(EVENT_COLUMNS))})"
+    for style, marker in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
+
+
+def insert_events(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert rows given as tuples in EVENT_COLUMNS order, times already in UTCTime's text.
+
+    The hot path: one executemany straight to the driver, without SQLAlchemy's per-row
+    parameter processing (a third of the batch's time otherwise)."""
     if rows:
-        conn.execute(insert(events), list(rows))
+        conn.exec_driver_sql(_INSERT_EVENTS[conn.dialect.paramstyle], list(rows))
