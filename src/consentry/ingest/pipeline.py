@@ -235,6 +235,7 @@ class Pipeline:
     ) -> None:
         purposes = self.consent.registry.all(conn)
         now = clock.now()
+        memo: dict[tuple[str, str, bool], tuple[list[str], str | None]] = {}
         for w in work:
             if w.code is not None or w.schema is None or w.subject_id is None or w.ref is None:
                 continue
@@ -242,17 +243,12 @@ class Pipeline:
             w.code = self._refusal(w, state, now)
             if w.code is not None:
                 continue
-            candidates = [purposes[p] for p in w.schema.schema.purposes if p in purposes]
-            if _terminal_only(w.ref) and _in_eprivacy_area(state):
-                candidates = [p for p in candidates if p.needs_consent or p.strictly_necessary]
-                if not candidates:
-                    w.code = "eprivacy_consent_required"
-                    continue
-            decisions = {p.key: policy.decide(p, state, now) for p in candidates}
-            w.purposes = [key for key, d in decisions.items() if d.allowed]
-            if not w.purposes:
-                expired = any(d.reason is Reason.EXPIRED for d in decisions.values())
-                w.code = "expired_consent" if expired else "no_consent"
+            terminal = _terminal_only(w.ref)
+            key = (w.subject_id, w.schema.schema.event_type, terminal)
+            if key not in memo:
+                # Every event of one subject and type in a batch gets the same answer.
+                memo[key] = _purposes_for(w.schema, purposes, state, terminal, now)
+            w.purposes, w.code = memo[key]
 
     def _refusal(self, w: _Work, state: SubjectConsent, now: datetime) -> str | None:
         if state.erased:
@@ -345,6 +341,27 @@ def _field_code(message: str) -> str:
     if "missing required field" in message:
         return "missing_field"
     return "invalid_field"
+
+
+def _purposes_for(
+    schema: CompiledSchema,
+    purposes: dict[str, Purpose],
+    state: SubjectConsent,
+    terminal_only: bool,
+    now: datetime,
+) -> tuple[list[str], str | None]:
+    """(the purposes an event may be stored for, or the code that refuses it)."""
+    candidates = [purposes[p] for p in schema.schema.purposes if p in purposes]
+    if terminal_only and _in_eprivacy_area(state):
+        candidates = [p for p in candidates if p.needs_consent or p.strictly_necessary]
+        if not candidates:
+            return [], "eprivacy_consent_required"
+    decisions = {p.key: policy.decide(p, state, now) for p in candidates}
+    allowed = [key for key, d in decisions.items() if d.allowed]
+    if allowed:
+        return allowed, None
+    expired = any(d.reason is Reason.EXPIRED for d in decisions.values())
+    return [], "expired_consent" if expired else "no_consent"
 
 
 def _terminal_only(ref: SubjectRef) -> bool:

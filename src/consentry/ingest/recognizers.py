@@ -304,6 +304,10 @@ def _national_ok(text: str, start: int, digits: str, shape: tuple[int, ...]) -> 
     ):
         return False
     for region in _REGIONS_BY_SHAPE.get(shape, ()):
+        # Groups of four digits are a German mobile number (015x, 016x, 017x) or a longer
+        # number's parts: the end of a mistyped IBAN or card.
+        if region == "DE" and shape[:2] == (4, 4) and not digits.startswith(("015", "016", "017")):
+            continue
         nsn = _national_number(region, digits)
         if nsn is not None and _possible(_CALLING_CODE[region], nsn):
             return True
