@@ -1,10 +1,9 @@
-"""Free-text PII recognizers: one candidate pattern per kind, and the check that confirms it.
+"""Free-text PII recognizers: the checks that confirm or reject each candidate redact.py finds.
 
 Candidates are cheap to find and often wrong (a 16-digit order number, a date, a time); each is
 confirmed by the rule that makes the identifier what it is: Luhn for cards, ISO 13616 mod-97
 for IBANs, `ipaddress` for IP addresses, the SSA and HMRC allocation rules for SSNs and NI
-numbers, the `phonenumbers` length metadata for phone numbers. Patterns use bounded or
-possessive repetition only, so a scan is linear in the length of the text.
+numbers, the `phonenumbers` metadata for phone numbers.
 """
 
 from __future__ import annotations
@@ -13,92 +12,41 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable
-from enum import StrEnum
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, ValidationResult
 
-
-class Kind(StrEnum):
-    """What a span is; its placeholder in redacted text is `<KIND>`."""
-
-    EMAIL = "EMAIL"
-    PHONE = "PHONE"
-    CARD = "CARD"
-    IBAN = "IBAN"
-    IP = "IP"
-    US_SSN = "US_SSN"
-    UK_NINO = "UK_NINO"
-
-
-# Every candidate's first character is one of these; the scan skips all others in C, so text
-# without digits, capitals, "+", "(", "@" or ":" costs next to nothing. E-mail addresses are found
-# at their "@" and IPv6 addresses at their first ":", and extended leftwards when confirmed.
-FIRST = r"[0-9A-Z+(@:]"
-# Other candidates start where a token starts: not inside a word or a longer number
-# ("ORD-2024-...", "v1.2.3.4", "13/01/2024", but "http://192.0.2.1" is fine), nor right after
-# a placeholder, so that redacting twice changes nothing. Checked once the first character is
-# consumed, hence the widths of 2 and 3.
-START = r"(?<![\w.+@>-].)(?<![\w>]/.)"
-ANCHORED = frozenset({"EMAIL", "IP6"})
-_NOT_BEFORE = "_.+@>-"
+_NOT_BEFORE = "_.+@>-"  # what may not precede a token (redact.START)
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LOCAL = frozenset("._%+'-")
-# ... and end where the token ends (a number may be followed by a full stop, not by ".5"). "<"
-# and ">" count as part of a word: redacted text must not give a candidate more room.
-_END = r"(?![\w<]|[./-][0-9<])"
-
-# Candidate patterns by branch name, in priority order, as (first character, the rest): where
-# two start at the same place the first one that validates wins (a card or an SSN over a phone
-# shape). Branch names that are not kinds map to one in BRANCH_KIND.
-BRANCHES: dict[str, tuple[str, str]] = {
-    "EMAIL": ("@", r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}(?![\w<-]|\.[\w<-])"),
-    "IBAN": (
-        "[A-Z]",
-        r"[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,8}+(?:[ ]?[A-Z0-9]{1,3})?(?![\w<])",
-    ),
-    "UK_NINO": ("[A-Z]", r"[A-Z][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-D](?![\w<])"),
-    "IP6": (
-        ":",
-        r"(?:[0-9A-Fa-f]{0,4}:){1,6}+(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?"
-        r"(?![\w<:]|\.[0-9<])",
-    ),
-    "CARD": (
-        "[0-9]",
-        r"(?:[0-9]{12,18}+|[0-9]{3}(?P<cs>[ -])[0-9]{4}(?P=cs)[0-9]{4}(?P=cs)[0-9]{1,4}"
-        r"(?:(?P=cs)[0-9]{1,3})?|[0-9]{3}(?P<ca>[ -])[0-9]{6}(?P=ca)[0-9]{4,5})" + _END,
-    ),
-    "US_SSN": ("[0-9]", r"[0-9]{2}(?P<ss>[- ])[0-9]{2}(?P=ss)[0-9]{4}" + _END),
-    "IP4": ("[0-9]", r"[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![\w<]|\.[0-9<])"),
-    "PHONE_INTL": (
-        "[+0]",
-        r"(?:(?<=\+)|(?<=0)0)[1-9][0-9]{0,2}(?:[ .-]?\(0\))?"
-        r"(?:[ ./-]?\(?[0-9]{1,6}+\)?){1,7}" + _END,
-    ),
-    "PHONE_NAT": (
-        "[0-9(]",
-        r"(?:(?<=\()[0-9]{1,12}+|(?<=[0-9])[0-9]{0,11}+)"
-        r"(?:(?:\)[ ]?|\)?[ ./-])[0-9]{1,12}+){0,5}" + _END,
-    ),
-}
-BRANCH_KIND: dict[str, Kind] = {
-    "IP4": Kind.IP,
-    "IP6": Kind.IP,
-    "PHONE_INTL": Kind.PHONE,
-    "PHONE_NAT": Kind.PHONE,
-}
 # Confirms a candidate text[start:end]: (start, end) of the PII, possibly moved, or None.
 Validator = Callable[[str, int, int], "tuple[int, int] | None"]
 
 
 def starts_token(text: str, i: int) -> bool:
-    """True when text[i] may begin a token (the rule START writes as a pattern)."""
+    """True when text[i] may begin a token (the rule redact.START writes as a pattern)."""
     if i == 0:
         return True
     before = text[i - 1]
     if before == "/":
         return i == 1 or not (text[i - 2].isalnum() or text[i - 2] in "_>")
     return not (before.isalnum() or before in _NOT_BEFORE)
+
+
+# Words that make a bare run of digits a phone number or an SSN (see said_before).
+_PHONE_WORDS = re.compile(
+    r"(?i)(?<![\w<>])(?:phone|tel|mobile|cell|call|ring|text|sms|whatsapp|handy|num[eé]r|portable"
+    r"|m[óo]vil|cellulare|mobiel|kom[óo]rk)"
+)
+_SSN_WORDS = re.compile(r"(?i)(?<![\w<>])(?:ssn|social)")
+
+
+def said_before(text: str, start: int, words: re.Pattern[str]) -> bool:
+    """True when one of `words` is among the 32 characters before text[start]."""
+    # The look stops at a placeholder, so that a second redaction finds nothing new.
+    floor = max(0, start - 32)
+    floor = max(floor, text.rfind(">", floor, start) + 1)
+    return words.search(text, floor, start) is not None
 
 
 # --- cards, IBANs, IP addresses, SSNs, NI numbers ------------------------------------------
@@ -158,10 +106,21 @@ def iban_ok(compact: str) -> bool:
 
 
 def iban(text: str, start: int, end: int) -> tuple[int, int] | None:
-    return (start, end) if iban_ok(text[start:end].replace(" ", "")) else None
+    """An IBAN whose check digits start at text[start], its country code before them. The
+    candidate may run on into the next word ("... 7034 with"): the country's length ends it."""
+    first = start - 2
+    length = IBAN_LENGTHS.get(text[first:start].upper(), 0)
+    stop, count = first, 0
+    while stop < end and count < length:
+        count += text[stop] != " "
+        stop += 1
+    if count < length or (stop < end and text[stop] != " "):
+        return None
+    return (first, stop) if iban_ok(text[first:stop].replace(" ", "").upper()) else None
 
 
 def ip4(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """A dotted-quad IPv4 address (no octet over 255, no leading zeros)."""
     try:
         ipaddress.IPv4Address(text[start:end])
     except ValueError:
@@ -186,8 +145,15 @@ def ip6(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 
 def ssn(text: str, start: int, end: int) -> tuple[int, int] | None:
-    """SSA rules: no area 000, 666 or 9xx, no group 00, no serial 0000."""
-    area, group, serial = text[start : start + 3], text[start + 4 : start + 6], text[end - 4 : end]
+    """SSA rules: no area 000, 666 or 9xx, no group 00, no serial 0000. Nine digits without
+    separators are an SSN only after a word that says so."""
+    digits = text[start:end]
+    if len(digits) == 9:
+        if not said_before(text, start, _SSN_WORDS):
+            return None
+    else:
+        digits = digits[:3] + digits[4:6] + digits[7:]
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
     if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
         return None
     return start, end
@@ -199,11 +165,13 @@ _NINO_PREFIX_BAD = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 
 
 def nino(text: str, start: int, end: int) -> tuple[int, int] | None:
-    """HMRC rules: no D, F, I, Q, U, V in the prefix, nor O second; some pairs never issued."""
-    prefix = text[start : start + 2]
+    """A National Insurance number whose digits start at text[start]. HMRC rules: no D, F, I,
+    Q, U, V in the prefix, nor O second; some pairs never issued; suffix A to D."""
+    first = start - 3 if text[start - 1] == " " else start - 2
+    prefix = text[first : first + 2].upper()
     if prefix[0] in _NINO_FIRST_BAD or prefix[1] in _NINO_SECOND_BAD or prefix in _NINO_PREFIX_BAD:
         return None
-    return start, end
+    return first, end
 
 
 def email(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -247,21 +215,26 @@ _REGIONS_BY_SHAPE: dict[tuple[int, ...], tuple[str, ...]] = {}
 for _region, _shapes in _SHAPES.items():
     for _shape in _shapes:
         _REGIONS_BY_SHAPE[_shape] = (*_REGIONS_BY_SHAPE.get(_shape, ()), _region)
+_NO_TRUNK_PREFIX = frozenset({"IT", "ES", "PL"})
 _CALLING_CODE = {region: phonenumbers.country_code_for_region(region) for region in _SHAPES}
-# A bare run of digits without a trunk prefix ("2015550123") is as likely an order number:
-# it is a phone number only after a word that says so.
-_PHONE_WORDS = re.compile(
-    r"(?i)(?<![\w<>])(?:phone|tel|mobile|cell|call|ring|text|sms|whatsapp|handy|num[eé]r|portable"
-    r"|m[óo]vil|cellulare|mobiel|kom[óo]rk)"
-)
 _DIGIT_RUN = re.compile(r"[0-9]+")
 _NOT_DIGITS = str.maketrans("", "", " ()+-./")
 
 
-def _possible(calling_code: int, nsn: str) -> bool:
+def _possible(calling_code: int, nsn: str, *, in_service: bool = False) -> bool:
     # Possible (right length for the country), not valid: fictional ranges such as
-    # +44 7700 900xxx are not in service, and a redactor must still hide them.
-    return _possible_length(calling_code, len(nsn))
+    # +44 7700 900xxx are not in service, and a redactor must still hide them. Unless the
+    # digits alone are weak evidence (`in_service`), when the range must be one in use.
+    if not in_service:
+        return _possible_length(calling_code, len(nsn))
+    zeros = len(nsn) - len(nsn.lstrip("0"))
+    number = PhoneNumber(
+        country_code=calling_code,
+        national_number=int(nsn),
+        italian_leading_zero=True if zeros else None,
+        number_of_leading_zeros=zeros if zeros > 1 else None,
+    )
+    return bool(phonenumbers.is_valid_number(number))
 
 
 @functools.cache
@@ -288,19 +261,13 @@ def _national_number(region: str, digits: str) -> str | None:
     return digits if first != "0" else None  # PL
 
 
-def _phone_word(text: str, start: int) -> bool:
-    """True when a word saying "phone" is among the 32 characters before text[start]."""
-    # The look stops at a placeholder, so that a second redaction finds nothing new.
-    floor = max(0, start - 32)
-    floor = max(floor, text.rfind(">", floor, start) + 1)
-    return _PHONE_WORDS.search(text, floor, start) is not None
-
-
 def _national_ok(text: str, start: int, digits: str, shape: tuple[int, ...]) -> bool:
+    # A bare run of digits without a trunk prefix ("2015550123") is as likely an order number:
+    # it is a phone number only after a word that says so.
     if (
         len(shape) == 1
         and not (digits[0] == "0" and digits[1] != "0")
-        and not _phone_word(text, start)
+        and not said_before(text, start, _PHONE_WORDS)
     ):
         return False
     for region in _REGIONS_BY_SHAPE.get(shape, ()):
@@ -309,7 +276,10 @@ def _national_ok(text: str, start: int, digits: str, shape: tuple[int, ...]) -> 
         if region == "DE" and shape[:2] == (4, 4) and not digits.startswith(("015", "016", "017")):
             continue
         nsn = _national_number(region, digits)
-        if nsn is not None and _possible(_CALLING_CODE[region], nsn):
+        # Without a trunk prefix ("612 345 678", "347 123 4567"), nine or ten digits in
+        # groups could be anything (a parcel number): the number must be in a range in use.
+        in_service = region in _NO_TRUNK_PREFIX
+        if nsn is not None and _possible(_CALLING_CODE[region], nsn, in_service=in_service):
             return True
     return False
 
@@ -326,16 +296,26 @@ def _international_ok(digits: str) -> bool:
     return False
 
 
-def phone(text: str, start: int, end: int) -> tuple[int, int] | None:
+def phone_national(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """A phone number in a national format of GB, US, DE, FR, IT, ES, NL or PL."""
+    return _phone(text, start, end, international=False)
+
+
+def phone_international(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """A phone number after "+" or "00" and a country calling code."""
+    return _phone(text, start, end, international=True)
+
+
+def _phone(text: str, start: int, end: int, *, international: bool) -> tuple[int, int] | None:
     """The longest phone number that text[start:end] begins with.
 
     A candidate may run on into a following number ("07700 900123 2 times"): digit groups are
     dropped from its end until what is left is a possible number.
     """
     candidate = text[start:end]
-    if len(candidate.translate(_NOT_DIGITS)) < 8:  # the shortest number has 8 digits
+    # The shortest numbers: 8 digits after "+"; 9 in a national format.
+    if len(candidate.translate(_NOT_DIGITS)) < (8 if international else 9):
         return None
-    international = text[start] == "+" or text.startswith("00", start)
     if international:
         # "+44 (0)20 ...": the trunk prefix in brackets is not dialled from abroad.
         candidate = candidate.replace("(0)", "(")
@@ -349,26 +329,14 @@ def phone(text: str, start: int, end: int) -> tuple[int, int] | None:
             shape = tuple(len(group) for group in groups[:count])
             ok = 9 <= len(digits) <= 13 and _national_ok(text, start, digits, shape)
         if ok:
-            return start, end if count == len(groups) else _group_end(text, start, count)
+            if count == len(groups):
+                return start, end
+            runs = [
+                r
+                for r in _DIGIT_RUN.finditer(text, start, end)
+                if r.group() != "0"
+                or not international
+                or text[r.start() - 1 : r.end() + 1] != "(0)"
+            ]
+            return start, runs[count - 1].end()
     return None
-
-
-def _group_end(text: str, start: int, count: int) -> int:
-    runs = _DIGIT_RUN.finditer(text, start)
-    for _ in range(count - 1):
-        next(runs)
-    return next(runs).end()
-
-
-# Branch name to the check that confirms its candidates.
-VALIDATORS: dict[str, Validator] = {
-    "EMAIL": email,
-    "IBAN": iban,
-    "UK_NINO": nino,
-    "IP6": ip6,
-    "CARD": card,
-    "US_SSN": ssn,
-    "IP4": ip4,
-    "PHONE_INTL": phone,
-    "PHONE_NAT": phone,
-}
