@@ -196,9 +196,7 @@ class Pipeline:
                 w.code = "invalid_field"
                 continue
             w.properties = {
-                name: getattr(decoded, name)
-                for name in schema.fields
-                if getattr(decoded, name) is not None
+                k: v for k, v in msgspec.structs.asdict(decoded).items() if v is not None
             }
 
     def _resolve(self, conn: Connection, work: list[_Work], actor: str) -> None:
