@@ -269,3 +269,10 @@ def test_gpc_on_a_batch_opts_out_of_sale_and_share(ready: TestClient) -> None:
         "/v1/consents/check", headers=auth(), json={"subject": who("jo"), "purpose": "advertising"}
     ).json()
     assert answer["reason"] == "denied"
+
+
+def test_gpc_for_an_unknown_subject_id_refuses_only_that_event(ready: TestClient) -> None:
+    grant(ready, who("kai"), "analytics")
+    ghost = {"subject_id": "sub_000000000000000000000000"}
+    results = send(ready, [event("u1", ghost), event("u2", who("kai"))], headers={"Sec-GPC": "1"})
+    assert codes(results) == ["invalid_event", None]

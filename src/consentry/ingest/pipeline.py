@@ -3,6 +3,7 @@ minimise, treat, seal, and store the batch in one transaction (the hot path, DES
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,13 @@ from consentry.consent import policy
 from consentry.consent.models import Purpose, Reason, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
-from consentry.errors import BatchTooLarge, ConsentryError, InvalidBatch, MalformedJSON
+from consentry.errors import (
+    BatchTooLarge,
+    ConsentryError,
+    InvalidBatch,
+    MalformedJSON,
+    SubjectNotFound,
+)
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.ingest.treatments import DROPPED, Item, Treater
@@ -120,8 +127,10 @@ class Pipeline:
             w.ref for w in work if w.ref and (gpc or batch.gpc or (w.event and w.event.gpc))
         ]
         for ref in dict.fromkeys(gpc_refs):
-            # GPC on an events batch records the opt-out first (API.md, Consent).
-            self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
+            # GPC on an events batch records the opt-out first (API.md, Consent). A reference
+            # to nobody (an unknown subject_id) cannot carry one; its event is refused below.
+            with contextlib.suppress(SubjectNotFound):
+                self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
         with self.store.write() as conn:
             self._classify(conn, work)
             self._resolve(conn, work, actor)
