@@ -276,3 +276,20 @@ def test_gpc_for_an_unknown_subject_id_refuses_only_that_event(ready: TestClient
     ghost = {"subject_id": "sub_000000000000000000000000"}
     results = send(ready, [event("u1", ghost), event("u2", who("kai"))], headers={"Sec-GPC": "1"})
     assert codes(results) == ["invalid_event", None]
+
+
+def test_a_repeated_gpc_signal_adds_no_entry_and_keeps_tokens_fresh(ready: TestClient) -> None:
+    """A browser sends Sec-GPC: 1 on every request; only the first changes the ledger."""
+    body = grant(ready, who("lou"), "analytics")
+    send(ready, [event("r1", who("lou"))], headers={"Sec-GPC": "1"})
+    token = ready.get(f"/v1/subjects/{body['subject_id']}/consent/token", headers=auth()).json()
+    for n in range(3):
+        results = send(
+            ready,
+            [event(f"r{n + 2}", who("lou"), consent_token=token["token"])],
+            headers={"Sec-GPC": "1"},
+        )
+        assert codes(results) == [None]
+    state = ready.get(f"/v1/subjects/{body['subject_id']}/consent", headers=auth()).json()
+    assert state["version"] == token["version"]
+    assert state["purposes"]["advertising"]["source"] == "gpc"

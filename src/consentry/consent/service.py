@@ -147,14 +147,18 @@ class ConsentService:
                 if write.gpc or not confirmed or intent.source in _NO_GPC_OVERRIDE:
                     gpc_honored = True
                     continue
+            if intent.source is Source.GPC and _already_opted_out(prior, intent.purpose):
+                # A browser repeats its GPC signal on every request: a signal that changes
+                # nothing adds no entry and no version (tokens stay fresh).
+                continue
             if intent.state is State.GRANTED and purpose.needs_consent:
                 self._check_grant(purpose, notice, write, band)
             kept.append(intent)
 
         attributes: dict[str, Any] = {}
-        if age_band is not None:
+        if age_band is not None and age_band is not prior.age_band:
             attributes["age_band"] = age_band.value
-        if write.gpc:
+        if write.gpc and not prior.gpc:
             attributes["gpc_opt_out"] = True
         sql.set_subject_attributes(conn, subject_id, attributes)
         now = clock.now()
@@ -314,6 +318,11 @@ class ConsentService:
                 "evidence.parental_authorization",
                 purpose=purpose.key,
             )
+
+
+def _already_opted_out(prior: SubjectConsent, purpose: str) -> bool:
+    current = prior.purposes.get(purpose)
+    return prior.gpc and current is not None and current.state is not State.GRANTED
 
 
 def _known(purposes: Mapping[str, Purpose], key: str) -> str:
