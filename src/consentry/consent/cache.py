@@ -37,9 +37,18 @@ class ConsentCache:
             if current is None or current.version <= state.version:
                 self._states[state.subject_id] = state
 
-    def fresh(self, conn: Connection, subject_id: str, version: int | None = -1) -> SubjectConsent:
+    def fresh(
+        self,
+        conn: Connection,
+        subject_id: str,
+        version: int | None = -1,
+        *,
+        remember: bool = True,
+    ) -> SubjectConsent:
         """The state as of the subject row's current version, reloaded only when behind.
-        `version`: the row's version when the caller has just read it (None: no such row)."""
+        `version`: the row's version when the caller has just read it (None: no such row).
+        `remember=False` inside a transaction that may have changed the subject and may still
+        roll back: what it reads must not outlive it."""
         if version == -1:
             version = sql.subject_version(conn, subject_id)
         cached = self._states.get(subject_id)
@@ -48,7 +57,8 @@ class ConsentCache:
         if cached is not None and cached.version == version:
             return cached
         state = ledger.load(conn, subject_id)
-        self.put(state)
+        if remember:
+            self.put(state)
         return state
 
     def rebuild(self, conn: Connection) -> int:

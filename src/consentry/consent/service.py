@@ -134,7 +134,9 @@ class ConsentService:
         # this transaction commits; a refusal rolls back the whole call, subject included.
         sql.lock_subject(conn, subject_id)
         prior = (
-            SubjectConsent(subject_id) if resolution.created else self.cache.fresh(conn, subject_id)
+            SubjectConsent(subject_id)
+            if resolution.created
+            else self.cache.fresh(conn, subject_id, remember=False)
         )
         gpc_on_record = write.gpc or prior.gpc
         band = age_band or prior.age_band
@@ -196,7 +198,7 @@ class ConsentService:
         resolution = self.subjects.resolve(conn, ref, actor=actor)
         subject_id = resolution.subject.subject_id
         sql.lock_subject(conn, subject_id)
-        prior = self.cache.fresh(conn, subject_id)
+        prior = self.cache.fresh(conn, subject_id, remember=False)
         if which is None:
             keys = sorted(
                 key
