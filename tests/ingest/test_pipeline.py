@@ -293,3 +293,62 @@ def test_a_repeated_gpc_signal_adds_no_entry_and_keeps_tokens_fresh(ready: TestC
     state = ready.get(f"/v1/subjects/{body['subject_id']}/consent", headers=auth()).json()
     assert state["version"] == token["version"]
     assert state["purposes"]["advertising"]["source"] == "gpc"
+
+
+def test_a_copy_of_a_refused_event_is_judged_on_its_own(ready: TestClient) -> None:
+    """duplicate_event: "an event_id already stored, or accepted earlier in the same batch"."""
+    grant(ready, who("max"), "analytics")
+    results = send(
+        ready,
+        [
+            event("m1", who("max"), properties={"url": "/", "zzz": 1}),
+            event("m1", who("max")),
+            event("m1", who("max")),
+        ],
+    )
+    assert codes(results) == ["unknown_field", None, "duplicate_event"]
+
+
+def test_one_reference_to_two_people_refuses_that_event_only(ready: TestClient) -> None:
+    grant(ready, who("nia"), "analytics")
+    grant(ready, who("oli"), "analytics")
+    both = {
+        "identities": [
+            {"type": "email", "value": "nia@example.com"},
+            {"type": "email", "value": "oli@example.com"},
+        ]
+    }
+    results = send(ready, [event("t1", both), event("t2", who("nia"))], headers={"Sec-GPC": "1"})
+    assert codes(results) == ["invalid_event", None]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"occurred_at": "0001-01-01T00:30:00+01:00"},
+        {"occurred_at": "9999-12-31T23:59:59-01:00"},
+        {"occurred_at": "2026-11-20T10:00:00"},
+        {"event_id": "a\u0000b"},
+        {"event_type": "page\u0000view"},
+        {"subject": {"subject_id": "sub_\u0000"}},
+        {"subject": {"identities": [{"type": "email", "value": "a\u0000@example.com"}]}},
+        {"event_id": "x" * 129},
+    ],
+)
+def test_edge_values_refuse_the_event_not_the_batch(
+    ready: TestClient, change: dict[str, Any]
+) -> None:
+    grant(ready, who("pia"), "analytics")
+    results = send(ready, [event("e1", who("pia")) | change, event("e2", who("pia"))])
+    assert codes(results) == ["invalid_event", None]
+
+
+def test_many_people_by_identity_in_one_batch(ready: TestClient) -> None:
+    """Known people are found by one look-up; new ones are created once each."""
+    for n in range(5):
+        grant(ready, who(f"q{n}"), "analytics")
+    batch = [event(f"q{n}-{k}", who(f"q{n % 7}")) for n in range(35) for k in range(2)]
+    results = send(ready, batch)
+    by_subject = {r["event_id"]: r.get("code") for r in results}
+    assert sum(code is None for code in by_subject.values()) == 50
+    assert sum(code == "no_consent" for code in by_subject.values()) == 20

@@ -12,19 +12,22 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import policy
-from consentry.consent.models import Purpose, Reason, SubjectConsent
+from consentry.consent.models import Purpose, Reason, State, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
 from consentry.errors import (
     BatchTooLarge,
     ConsentryError,
+    IdentityConflict,
     InvalidBatch,
     MalformedJSON,
+    StorageUnavailable,
     SubjectNotFound,
 )
 from consentry.ingest.models import Treatment
@@ -38,6 +41,7 @@ from consentry.subjects.refs import subject_ref
 from consentry.subjects.resolve import Subjects
 
 MAX_EVENTS = 1000
+_ATTEMPTS = 3
 # ePrivacy Art. 5(3) covers reading and storing on the terminal: cookie and device ids.
 _TERMINAL_IDS = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID})
 _EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
@@ -128,26 +132,23 @@ class Pipeline:
         ]
         for ref in dict.fromkeys(gpc_refs):
             # GPC on an events batch records the opt-out first (API.md, Consent). A reference
-            # to nobody (an unknown subject_id) cannot carry one; its event is refused below.
-            with contextlib.suppress(SubjectNotFound):
-                self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
-        with self.store.write() as conn:
-            self._classify(conn, work)
-            self._resolve(conn, work, actor)
-            states = self._states(conn, work)
-            self._decide(conn, work, states)
-            self._store(conn, work, states)
-            accepted = [w for w in work if w.code is None]
-            if accepted:
-                self.consent.registry.mark_used(
-                    conn, sorted({p for w in accepted for p in w.purposes})
-                )
-            audit.record(
-                conn,
-                AuditAction.EVENTS_INGESTED,
-                actor=actor,
-                details=_summary(work),
-            )
+            # to nobody (an unknown subject_id, two people) cannot carry one; its event is
+            # refused below. A signal already on record costs one read, not a write.
+            with contextlib.suppress(SubjectNotFound, IdentityConflict):
+                if self._gpc_changes(ref):
+                    self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
+        for attempt in range(_ATTEMPTS):
+            try:
+                self._transact(work, actor)
+                break
+            except (IntegrityError, OperationalError) as exc:
+                # Another batch stored the same event id, token or new person first, or the
+                # database broke a lock cycle: the whole batch is decided again, from scratch.
+                if attempt == _ATTEMPTS - 1 or not _retryable(exc):
+                    raise StorageUnavailable(
+                        "the batch met concurrent writes; send it again"
+                    ) from exc
+                work = [self._parse(i, raw) for i, raw in enumerate(batch.events)]
         return [
             EventResult(
                 w.event_id,
@@ -157,6 +158,38 @@ class Pipeline:
             )
             for w in work
         ]
+
+    def _gpc_changes(self, ref: SubjectRef) -> bool:
+        """Whether a GPC signal for `ref` would change the ledger."""
+        with self.store.read() as conn:
+            subject = self.subjects.find(conn, ref)
+            if subject is None:
+                return True
+            state = self.consent.cache.fresh(conn, subject.subject_id)
+            purposes = self.consent.registry.all(conn)
+        if not state.gpc:
+            return True
+        return any(
+            purpose.sale_or_share
+            and (key not in state.purposes or state.purposes[key].state is State.GRANTED)
+            for key, purpose in purposes.items()
+        )
+
+    def _transact(self, work: list[_Work], actor: str) -> None:
+        """Decide and store the batch in one transaction."""
+        with self.store.write() as conn:
+            self._classify(conn, work)
+            self._resolve(conn, work, actor)
+            states = self._states(conn, work)
+            self._decide(conn, work, states)
+            _mark_duplicates(work)
+            self._store(conn, work, states)
+            accepted = [w for w in work if w.code is None]
+            if accepted:
+                self.consent.registry.mark_used(
+                    conn, sorted({p for w in accepted for p in w.purposes})
+                )
+            audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
 
     def _parse(self, position: int, raw: msgspec.Raw) -> _Work:
         try:
@@ -183,7 +216,6 @@ class Pipeline:
         stored = sql.stored_event_ids(
             conn, [w.event_id for w in work if w.code is None and w.event_id]
         )
-        seen: set[str] = set()
         for w in work:
             if w.code is not None or w.event is None or w.event_id is None:
                 continue
@@ -191,10 +223,9 @@ class Pipeline:
             if schema is None:
                 w.code = "unknown_event_type"
                 continue
-            if w.event_id in stored or w.event_id in seen:
+            if w.event_id in stored:
                 w.code = "duplicate_event"
                 continue
-            seen.add(w.event_id)
             w.schema = schema
             try:
                 decoded = schema.decoder.decode(w.event.properties)
@@ -213,15 +244,25 @@ class Pipeline:
         for w in work:
             if w.code is None and w.ref is not None and w.ref.subject_id is not None:
                 w.subject_id = w.ref.subject_id
-        by_ref: dict[SubjectRef, str | None] = {}
+        refs = list(
+            dict.fromkeys(
+                w.ref for w in work if w.code is None and w.ref is not None and not w.subject_id
+            )
+        )
+        by_ref = self.subjects.known_owners(conn, refs)
+        # New people (or new identities of known ones) in a stable order, so two batches that
+        # introduce the same people never wait on each other crosswise.
+        for ref in sorted((r for r in refs if by_ref.get(r) is None), key=_ref_order):
+            try:
+                by_ref[ref] = self.subjects.resolve(conn, ref, actor=actor).subject.subject_id
+            except IdentityConflict:
+                by_ref[ref] = None
         for w in work:
             if w.code is None and w.ref is not None and w.subject_id is None:
-                by_ref.setdefault(w.ref, None)
-        for ref in by_ref:
-            by_ref[ref] = self.subjects.resolve(conn, ref, actor=actor).subject.subject_id
-        for w in work:
-            if w.code is None and w.ref is not None and w.subject_id is None:
-                w.subject_id = by_ref[w.ref]
+                w.subject_id = by_ref.get(w.ref)
+                if w.subject_id is None:
+                    # Identities of two different people in one reference.
+                    w.code = "invalid_event"
 
     def _states(self, conn: Connection, work: list[_Work]) -> dict[str, SubjectConsent]:
         """Each subject's state at the version read now, inside the batch's transaction."""
@@ -308,6 +349,28 @@ class Pipeline:
         sql.insert_events(conn, rows)
 
 
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    # PostgreSQL: deadlock_detected, serialization_failure.
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in {"40P01", "40001"}
+
+
+def _mark_duplicates(work: list[_Work]) -> None:
+    """A later copy of an event accepted earlier in the batch is `duplicate_event`; a copy of
+    a refused event is judged on its own."""
+    accepted: set[str] = set()
+    for w in work:
+        if w.event_id is not None and w.event_id in accepted:
+            w.code = "duplicate_event"
+        elif w.code is None and w.event_id is not None:
+            accepted.add(w.event_id)
+
+
+def _ref_order(ref: SubjectRef) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((i.type.value, i.value) for i in ref.identities))
+
+
 def _decode_batch(body: bytes) -> _Batch:
     try:
         batch = _BATCH.decode(body)
@@ -322,14 +385,20 @@ def _decode_batch(body: bytes) -> _Batch:
 
 def _complete(event: _Event) -> bool:
     """An event names its id, type, time (with a zone) and subject (API.md: invalid_event)."""
-    return (
-        bool(event.event_id)
-        and len(str(event.event_id)) <= 128
-        and bool(event.event_type)
-        and event.occurred_at is not None
-        and event.occurred_at.tzinfo is not None
-        and event.subject is not None
-    )
+    if not event.event_id or not event.event_type or event.subject is None:
+        return False
+    if len(event.event_id) > 128 or any(
+        "\x00" in text for text in (event.event_id, event.event_type, event.consent_token or "")
+    ):
+        return False
+    if event.occurred_at is None or event.occurred_at.tzinfo is None:
+        return False
+    try:
+        event.occurred_at.astimezone(UTC)
+    except OverflowError:
+        # A time at the calendar's edge whose UTC form does not exist.
+        return False
+    return True
 
 
 def _event_id_of(raw: msgspec.Raw) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from consentry.errors import EmptyIdentities, InvalidSubjectRef
@@ -9,6 +10,7 @@ from consentry.subjects.models import Identity, SubjectRef
 from consentry.subjects.normalise import identity_type, normalise
 
 MAX_IDENTITIES = 10
+SUBJECT_ID = re.compile(r"sub_[0-9a-f]{24}")
 
 
 def subject_ref(
@@ -20,7 +22,7 @@ def subject_ref(
     if subject_id is not None and identities is not None:
         raise InvalidSubjectRef("give subject_id or identities, not both")
     if subject_id is not None:
-        if not subject_id.startswith("sub_") or len(subject_id) > 40:
+        if not SUBJECT_ID.fullmatch(subject_id):
             raise InvalidSubjectRef("subject_id is not a Consentry subject id")
         return SubjectRef(subject_id=subject_id)
     if identities is None:

@@ -24,6 +24,7 @@ from consentry.subjects.models import (
     Subject,
     SubjectRef,
 )
+from consentry.subjects.refs import SUBJECT_ID
 
 _RACE_RETRIES = 3
 
@@ -40,7 +41,7 @@ class Subjects:
         self.keys = keys
 
     def get(self, conn: Connection, subject_id: str) -> Subject:
-        row = sql.get_subject(conn, subject_id)
+        row = sql.get_subject(conn, subject_id) if SUBJECT_ID.fullmatch(subject_id) else None
         if row is None:
             raise SubjectNotFound(f"no subject {subject_id}", subject_id=subject_id)
         return _subject(row)
@@ -48,6 +49,8 @@ class Subjects:
     def find(self, conn: Connection, ref: SubjectRef) -> Subject | None:
         """The subject `ref` names, or None when nobody is known by it (never creates)."""
         if ref.subject_id is not None:
+            if not SUBJECT_ID.fullmatch(ref.subject_id):
+                return None
             row = sql.get_subject(conn, ref.subject_id)
             return None if row is None else _subject(row)
         owners = self._owners(conn, ref.identities)
@@ -83,6 +86,21 @@ class Subjects:
             )
             subject = Subject(subject.subject_id, jurisdiction, subject.created_at)
         return Resolution(subject=subject, created=created)
+
+    def known_owners(
+        self, conn: Connection, refs: list[SubjectRef]
+    ) -> dict[SubjectRef, str | None]:
+        """For references by identities: the subject every identity of a reference already
+        belongs to, or None (someone new, a new identity, or two people): one query for all."""
+        keyed = {
+            ref: [(i.type.value, self.blind_index.of(i)) for i in ref.identities] for ref in refs
+        }
+        found = sql.find_by_blind_index(conn, [k for keys in keyed.values() for k in keys])
+        owners: dict[SubjectRef, str | None] = {}
+        for ref, keys in keyed.items():
+            subjects = {found.get(k) for k in keys}
+            owners[ref] = subjects.pop() if len(subjects) == 1 else None
+        return owners
 
     def _by_identities(
         self,
