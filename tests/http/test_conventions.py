@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -189,3 +192,29 @@ def test_problem_does_not_echo_refused_values(client: TestClient) -> None:
     )
     assert resp.status_code == 422
     assert secret_value not in resp.text
+
+
+def test_nul_characters_are_refused_not_stored(client: TestClient) -> None:
+    """PostgreSQL text cannot hold NUL: every such input is a 4xx, on both back-ends."""
+    assert_problem(client.get("/v1/subjects/sub_%00", headers=auth()), 422, "invalid_request")
+    assert_problem(
+        client.get("/v1/audit/entries", headers=auth(), params={"subject_id": "a\x00"}),
+        422,
+        "invalid_request",
+    )
+    resp = client.post("/v1/api-keys", headers=auth(), json={"role": "dpo", "label": "a\x00b"})
+    assert_problem(resp, 422, "invalid_request")
+    resp = client.put(
+        "/v1/notices/n1",
+        headers=auth(),
+        json={"version": "1", "text": "Notice\x00", "purposes": ["analytics"]},
+    )
+    assert_problem(resp, 422, "invalid_request")
+
+
+def test_a_naive_or_overflowing_cursor_time_is_a_bad_cursor(client: TestClient) -> None:
+    for moment in ("2026-01-01T00:00:00", "0001-01-01T00:00:00+01:00"):
+        raw = json.dumps({"created_at": moment, "key_id": "x"}).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        resp = client.get("/v1/api-keys", headers=auth(), params={"cursor": cursor})
+        assert_problem(resp, 400, "invalid_cursor")

@@ -205,3 +205,10 @@ def test_parse_names_the_problem() -> None:
 def test_special_categories(category: str, special: bool) -> None:
     """API.md: Art. 9/10 special categories in fideslang terms."""
     assert is_special_category(category) is special
+
+
+@pytest.mark.parametrize("name", ["__init__", "__dict__", "__class__", "_private", "__slots__"])
+def test_field_names_start_with_a_letter(client: TestClient, name: str) -> None:
+    fields = {name: {"type": "string", "category": "user.content", "treatment": "keep"}}
+    resp = put(client, "page_view", {"purposes": ["analytics"], "fields": fields})
+    assert_problem(resp, 422, "invalid_schema")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Response
@@ -59,9 +59,13 @@ def list_keys(
     if cursor is not None:
         position = decode_cursor(cursor, {"created_at", "key_id"})
         try:
-            after = (datetime.fromisoformat(str(position["created_at"])), str(position["key_id"]))
-        except ValueError:
+            moment = datetime.fromisoformat(str(position["created_at"]))
+            if moment.tzinfo is None:
+                raise ValueError("naive time")
+            moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise InvalidCursor("the cursor is not one this server made") from None
+        after = (moment, str(position["key_id"]))
     with ctx.runtime.store.read() as conn:
         keys = api_keys.list_keys(conn, after=after, limit=limit + 1)
     more = len(keys) > limit

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consentry.errors import PayloadTooLarge, UnsupportedMediaType
+from consentry.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from consentry.http.errors import problem
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class BodyLimits:
-    """Refuse bodies over `max_bytes` (413), declared or streamed, and non-JSON API bodies (415)."""
+    """Refuse bodies over `max_bytes` (413), declared or streamed, non-JSON API bodies (415)
+    and URLs with a NUL character (422)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            # No resource or parameter of ours contains NUL; PostgreSQL text cannot hold one.
+            await problem(InvalidRequest("the URL contains a NUL character"))(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return

@@ -18,7 +18,8 @@ def detokenize(
     conn: Connection, keys: SubjectKeys, tokens: list[str], *, actor: str, reason: str
 ) -> tuple[dict[str, str], list[str]]:
     """({token: value} for tokens that resolve, [tokens that do not]). Each value read is an
-    audit entry naming the subject, the field and the reason; the value itself is not in it."""
+    audit entry naming the subject and the field, with the reason sealed under the subject's
+    key; the value itself is not in it."""
     values: dict[str, str] = {}
     unknown: list[str] = []
     for token in dict.fromkeys(tokens):
@@ -32,11 +33,14 @@ def detokenize(
             unknown.append(token)
             continue
         values[token] = sealer.open(bytes(row.value_ct), token_aad(token)).decode()
+        # The reason is free text an operator typed, so it may name the person: sealed.
         audit.record(
             conn,
             AuditAction.DATA_DETOKENIZED,
             actor=actor,
             subject_id=row.subject_id,
-            details={"token": token, "field": row.field, "reason": reason},
+            details={"token": token, "field": row.field},
+            personal={"reason": reason},
+            sealer=sealer,
         )
     return values, unknown

@@ -24,7 +24,7 @@ from consentry.ingest.models import EventSchema, FieldSpec, FieldType, Treatment
 from consentry.storage import consent as config_sql
 from consentry.storage import ingest as sql
 
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 MAX_FIELDS = 200
 _PYTHON_TYPES: dict[FieldType, type] = {
@@ -80,7 +80,9 @@ def parse(
     categories = fideslang_categories()
     for name, spec in fields.items():
         if not NAME.fullmatch(name):
-            raise InvalidSchema(f"field name {name!r} is not 1-64 of A-Z, a-z, 0-9 and _")
+            raise InvalidSchema(
+                f"field name {name!r} is not 1-64 of A-Z, a-z, 0-9 and _, starting with a letter"
+            )
         category = spec["category"]
         if category not in categories:
             raise InvalidCategory(
