@@ -66,12 +66,17 @@ class Runtime:
                 self.schemas,
                 self.consent,
                 self.treatments,
-                TokenVerifier(self.signing_keys, settings.issuer),
+                TokenVerifier(self.signing_keys, settings.issuer, self.reload_signing_keys),
                 settings.default_phone_region,
             )
         except BaseException:
             self.store.close()
             raise
+
+    def reload_signing_keys(self) -> None:
+        """Read the signing keys again (another process may have rotated them)."""
+        with self.store.read() as conn:
+            self.signing_keys.reload(conn)
 
     def close(self) -> None:
         self.store.close()

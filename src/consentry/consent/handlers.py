@@ -151,10 +151,8 @@ def withdraw_consent(body: WithdrawIn, ctx: Ctx, sec_gpc: GpcHeader = None) -> d
     return result_out(result)
 
 
-async def check_consent(body: CheckIn, ctx: Ctx) -> dict[str, Any]:
+def check_consent(body: CheckIn, ctx: Ctx) -> dict[str, Any]:
     """May this purpose process this subject's data now, and why."""
-    # On the event loop: a check is one primary-key read and a dict look-up, cheaper than the
-    # hop to a worker thread.
     rt = ctx.runtime
     ref = body.subject.to_ref(rt.settings.default_phone_region)
     with rt.store.read() as conn:

@@ -92,7 +92,7 @@ class PurposeRegistry:
             return self._put(conn, purpose, actor)
 
     def _put(self, conn: Connection, purpose: Purpose, actor: str) -> tuple[Purpose, bool]:
-        row = sql.get_purpose(conn, purpose.key)
+        row = sql.get_purpose(conn, purpose.key, lock=True)
         existing = None if row is None else _purpose(row)
         if (
             existing is not None

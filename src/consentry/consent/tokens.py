@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import jwt
 from consentry.keys.signing import SigningKeys
 
 ALGORITHM = "EdDSA"
+_UNSEEN: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +60,29 @@ class TokenVerifier:
     """Verifies each distinct token once (Ed25519 verify costs ~170 us) and remembers its
     claims; expiry is checked at every use, since a remembered token can lapse."""
 
-    def __init__(self, keys: SigningKeys, issuer: str, capacity: int = 100_000) -> None:
+    def __init__(
+        self,
+        keys: SigningKeys,
+        issuer: str,
+        reload_keys: Callable[[], None],
+        capacity: int = 100_000,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
+        self._reload_keys = reload_keys
         self._capacity = capacity
         self._known: dict[str, dict[str, Any] | None] = {}
 
     def claims(self, token: str, subject_id: str, now: datetime) -> dict[str, Any]:
         """The claims of a valid token for `subject_id`; TokenRefused with the event code."""
-        if token not in self._known:
+        # One dictionary read: another thread may replace the dictionary meanwhile.
+        found = self._known.get(token, _UNSEEN)
+        claims: dict[str, Any] | None = found
+        if found is _UNSEEN:
+            claims = self._verify(token)
             if len(self._known) >= self._capacity:
-                self._known.clear()
-            self._known[token] = self._verify(token)
-        claims = self._known[token]
+                self._known = {}
+            self._known[token] = claims
         if claims is None or claims.get("sub") != subject_id:
             raise TokenRefused("invalid_consent_token")
         if int(claims["exp"]) <= now.timestamp():
@@ -80,7 +92,7 @@ class TokenVerifier:
     def _verify(self, token: str) -> dict[str, Any] | None:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-            jwk = next((k for k in self._keys.jwks()["keys"] if k["kid"] == kid), None)
+            jwk = self._jwk(kid)
             if jwk is None:
                 return None
             claims: dict[str, Any] = jwt.decode(
@@ -96,3 +108,13 @@ class TokenVerifier:
         if not isinstance(claims.get("ver"), int) or not isinstance(claims.get("exp"), int):
             return None
         return claims
+
+    def _jwk(self, kid: object) -> dict[str, str] | None:
+        """The published key `kid`; an unknown kid may be another process's new key, so the
+        keys are read again once before the token is refused."""
+        for attempt in range(2):
+            jwk = next((k for k in self._keys.jwks()["keys"] if k["kid"] == kid), None)
+            if jwk is not None or attempt:
+                return jwk
+            self._reload_keys()
+        return None

@@ -53,12 +53,20 @@ class SigningKeys:
         self._published: list[dict[str, str]] = []
 
     def load(self, conn: Connection) -> None:
-        """Read the keys, creating the first one on a fresh install."""
+        """Read the keys, creating the first one on a fresh install (once, however many
+        processes start together)."""
+        sql.lock_signing_keys(conn)
         rows = sql.list_signing_keys(conn)
         if not any(row.active for row in rows):
             self.rotate(conn)
             return
         self._install(rows)
+
+    def reload(self, conn: Connection) -> None:
+        """Read the published and active keys again, creating none."""
+        rows = sql.list_signing_keys(conn)
+        if any(row.active for row in rows):
+            self._install(rows)
 
     def rotate(self, conn: Connection) -> SigningKey:
         """Create a new active key; earlier keys stay in the JWKS so old signatures verify."""

@@ -51,8 +51,11 @@ def list_purposes(conn: Connection) -> Sequence[AnyRow]:
     return conn.execute(select(purposes).order_by(purposes.c.key)).all()
 
 
-def get_purpose(conn: Connection, key: str) -> AnyRow | None:
-    return conn.execute(select(purposes).where(purposes.c.key == key)).first()
+def get_purpose(conn: Connection, key: str, *, lock: bool = False) -> AnyRow | None:
+    """The purpose's row; `lock`: held until commit, so a concurrent first use cannot lock
+    its legal basis between this read and the caller's write."""
+    stmt = select(purposes).where(purposes.c.key == key)
+    return conn.execute(stmt.with_for_update() if lock else stmt).first()
 
 
 def upsert_purpose(conn: Connection, values: dict[str, Any], exists: bool) -> None:

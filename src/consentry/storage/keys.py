@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from consentry.storage.engine import AnyRow
@@ -87,3 +87,10 @@ def insert_signing_key(
             active=True,
         )
     )
+
+
+def lock_signing_keys(conn: Connection) -> None:
+    """Serialise signing-key creation across processes until commit (PostgreSQL; SQLite has
+    one writer already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7307616769)"))
