@@ -283,5 +283,3 @@ def test_decide_applies_its_reasons_in_order(
     assert decision.allowed is (expected in ALLOWING)
     assert decision.legal_basis is purpose.legal_basis
     assert decision.version == state.version
-    allowed = policy.allowed_purposes({"p": purpose}, subject, NOW)
-    assert allowed == (["p"] if decision.allowed else [])

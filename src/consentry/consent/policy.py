@@ -56,10 +56,3 @@ def opt_out_model_applies(purpose: Purpose, state: SubjectConsent) -> bool:
     if state.jurisdiction != US_CA or purpose.us_ca_model is not UsCaModel.OPT_OUT:
         return False
     return not (purpose.sale_or_share and state.age_band.lowest_age < CCPA_OPT_IN_AGE)
-
-
-def allowed_purposes(
-    purposes: dict[str, Purpose], subject: SubjectConsent | None, now: datetime
-) -> list[str]:
-    """The purposes, in key order, this subject's data may serve at `now`."""
-    return [key for key in sorted(purposes) if decide(purposes[key], subject, now).allowed]

@@ -19,7 +19,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.models import Purpose
-from consentry.errors import InvalidCategory, InvalidSchema, UnknownEventType, UnknownPurpose
+from consentry.errors import InvalidCategory, InvalidSchema, UnknownPurpose
 from consentry.ingest.models import EventSchema, FieldSpec, FieldType, Treatment
 from consentry.storage import consent as config_sql
 from consentry.storage import ingest as sql
@@ -157,12 +157,6 @@ class SchemaRegistry:
         with self._lock:
             self._schemas, self._version = loaded, version
         return loaded
-
-    def get(self, conn: Connection, event_type: str) -> CompiledSchema:
-        found = self.all(conn).get(event_type)
-        if found is None:
-            raise UnknownEventType(f"no schema for {event_type!r}", event_type=event_type)
-        return found
 
     def put(
         self,
