@@ -218,3 +218,23 @@ def test_a_naive_or_overflowing_cursor_time_is_a_bad_cursor(client: TestClient) 
         cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
         resp = client.get("/v1/api-keys", headers=auth(), params={"cursor": cursor})
         assert_problem(resp, 400, "invalid_cursor")
+
+
+def test_lone_surrogates_are_refused_not_echoed(client: TestClient) -> None:
+    """A string that is not UTF-8 (a lone surrogate) is a 4xx, never a 500 or a stored value."""
+    h = auth() | {"Content-Type": "application/json"}
+    ana = {"identities": [{"type": "email", "value": "ana.s@example.com"}]}
+    for body in (
+        {"subject": ana, "purposes": ["x\ud800"]},
+        {"subject": ana, "purposes": "all", "source": "web\ud800"},
+    ):
+        resp = client.post("/v1/consents/withdraw", headers=h, content=json.dumps(body))
+        assert_problem(resp, 422, "invalid_request")
+    body = {
+        "subject": ana,
+        "purposes": {"marketing": "denied"},
+        "source": "web",
+        "evidence": {"k": "\ud800"},
+    }
+    resp = client.post("/v1/consents", headers=h, content=json.dumps(body))
+    assert_problem(resp, 422, "invalid_request")

@@ -333,6 +333,7 @@ def test_one_reference_to_two_people_refuses_that_event_only(ready: TestClient) 
         {"subject": {"subject_id": "sub_\u0000"}},
         {"subject": {"identities": [{"type": "email", "value": "a\u0000@example.com"}]}},
         {"event_id": "x" * 129},
+        {"occurred_at": "0999-06-01T00:00:00Z"},
     ],
 )
 def test_edge_values_refuse_the_event_not_the_batch(
@@ -352,3 +353,25 @@ def test_many_people_by_identity_in_one_batch(ready: TestClient) -> None:
     by_subject = {r["event_id"]: r.get("code") for r in results}
     assert sum(code is None for code in by_subject.values()) == 50
     assert sum(code == "no_consent" for code in by_subject.values()) == 20
+
+
+def test_codes_before_duplicate_event_keep_their_place(ready: TestClient) -> None:
+    """invalid_event and unknown_event_type are tested before duplicate_event."""
+    grant(ready, who("ray"), "analytics")
+    no_time = {k: v for k, v in event("d1", who("ray")).items() if k != "occurred_at"}
+    results = send(
+        ready,
+        [
+            event("d1", who("ray")),
+            event("d1", who("ray"), event_type="nope"),
+            no_time,
+            event("d1", who("ray"), properties={"url": "/", "zzz": 1}),
+        ],
+    )
+    assert codes(results) == [None, "unknown_event_type", "invalid_event", "duplicate_event"]
+
+
+def test_a_nul_in_a_consent_token_is_an_invalid_token(ready: TestClient) -> None:
+    grant(ready, who("sam"), "analytics")
+    results = send(ready, [event("n1", who("sam"), consent_token="abc\u0000")])
+    assert codes(results) == ["invalid_consent_token"]

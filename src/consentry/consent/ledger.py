@@ -67,11 +67,14 @@ def fold(
 
 
 def load(conn: Connection, subject_id: str) -> SubjectConsent:
-    """The subject's current state: the fold of the latest entry per purpose (equal to the
-    fold of the whole ledger, since later entries replace earlier ones)."""
+    """The subject's state at the version its row shows now: the fold of the latest entry per
+    purpose up to that version. Reading the row first and no entry above its version keeps
+    the two reads consistent even when a write commits between them (read committed)."""
     attributes = sql.subject_attributes(conn, subject_id)
-    entries = [entry_of(row) for row in sql.latest_entries(conn, subject_id)]
-    return fold(subject_id, entries, attributes)
+    if attributes is None:
+        return SubjectConsent(subject_id=subject_id)
+    rows = sql.latest_entries(conn, subject_id, int(attributes.consent_version))
+    return fold(subject_id, [entry_of(row) for row in rows], attributes)
 
 
 def append(

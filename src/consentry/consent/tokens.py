@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from consentry.keys.signing import SigningKeys
 
 ALGORITHM = "EdDSA"
 _UNSEEN: Any = object()
+_RELOAD_INTERVAL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class TokenVerifier:
         self._reload_keys = reload_keys
         self._capacity = capacity
         self._known: dict[str, dict[str, Any] | None] = {}
+        self._last_reload = float("-inf")
 
     def claims(self, token: str, subject_id: str, now: datetime) -> dict[str, Any]:
         """The claims of a valid token for `subject_id`; TokenRefused with the event code."""
@@ -79,22 +82,25 @@ class TokenVerifier:
         found = self._known.get(token, _UNSEEN)
         claims: dict[str, Any] | None = found
         if found is _UNSEEN:
-            claims = self._verify(token)
-            if len(self._known) >= self._capacity:
-                self._known = {}
-            self._known[token] = claims
+            claims, final = self._verify(token)
+            if final:
+                if len(self._known) >= self._capacity:
+                    self._known = {}
+                self._known[token] = claims
         if claims is None or claims.get("sub") != subject_id:
             raise TokenRefused("invalid_consent_token")
         if int(claims["exp"]) <= now.timestamp():
             raise TokenRefused("expired_consent_token")
         return claims
 
-    def _verify(self, token: str) -> dict[str, Any] | None:
+    def _verify(self, token: str) -> tuple[dict[str, Any] | None, bool]:
+        """(claims or None, whether the answer is final): a token under a kid not published
+        yet is refused now but judged again later, when the key may have been read."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             jwk = self._jwk(kid)
             if jwk is None:
-                return None
+                return None, False
             claims: dict[str, Any] = jwt.decode(
                 token,
                 jwt.PyJWK(jwk),
@@ -104,17 +110,19 @@ class TokenVerifier:
                 options={"verify_exp": False, "require": ["sub", "ver", "exp", "iat"]},
             )
         except (jwt.PyJWTError, ValueError, TypeError):
-            return None
+            return None, True
         if not isinstance(claims.get("ver"), int) or not isinstance(claims.get("exp"), int):
-            return None
-        return claims
+            return None, True
+        return claims, True
 
     def _jwk(self, kid: object) -> dict[str, str] | None:
         """The published key `kid`; an unknown kid may be another process's new key, so the
         keys are read again once before the token is refused."""
-        for attempt in range(2):
-            jwk = next((k for k in self._keys.jwks()["keys"] if k["kid"] == kid), None)
-            if jwk is not None or attempt:
-                return jwk
-            self._reload_keys()
-        return None
+        jwk = next((k for k in self._keys.jwks()["keys"] if k["kid"] == kid), None)
+        now = time.monotonic()
+        if jwk is not None or now - self._last_reload < _RELOAD_INTERVAL:
+            return jwk
+        # At most one read every few seconds, however many forged kids arrive.
+        self._last_reload = now
+        self._reload_keys()
+        return next((k for k in self._keys.jwks()["keys"] if k["kid"] == kid), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from consentry import errors as e
 
@@ -45,7 +46,7 @@ def status_of(error: type[e.ConsentryError]) -> int:
     return 500
 
 
-def problem(error: e.ConsentryError, *, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+def problem(error: e.ConsentryError, *, errors: list[dict[str, Any]] | None = None) -> Response:
     """The one error shape: type, title, status, detail, code (+ errors, + safe context)."""
     status = status_of(type(error))
     body: dict[str, Any] = {
@@ -59,7 +60,9 @@ def problem(error: e.ConsentryError, *, errors: list[dict[str, Any]] | None = No
     if errors:
         body["errors"] = errors
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    # ASCII escapes: a detail that quotes a malformed string (a lone surrogate) still renders.
+    content = json.dumps(body, ensure_ascii=True).encode()
+    return Response(content, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 _MEMBERS = {"type", "title", "status", "detail", "code", "errors", "instance"}
@@ -74,7 +77,7 @@ def _safe_context(context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _on_consentry_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_consentry_error(_request: Request, exc: Exception) -> Response:
     if not isinstance(exc, e.ConsentryError):
         raise TypeError("handler registered for ConsentryError only")
     if status_of(type(exc)) >= 500:
@@ -82,7 +85,7 @@ async def _on_consentry_error(_request: Request, exc: Exception) -> JSONResponse
     return problem(exc)
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     if not isinstance(exc, RequestValidationError):
         raise TypeError("handler registered for RequestValidationError only")
     details = [_describe(err) for err in exc.errors()]
@@ -108,7 +111,7 @@ def _describe(err: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(_request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):
         raise TypeError("handler registered for HTTPException only")
     error: e.ConsentryError
@@ -126,7 +129,7 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(error)
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(_request: Request, exc: Exception) -> Response:
     # The type only: an exception's message may quote data it was handed.
     log.error("unexpected %s while serving a request", type(exc).__name__)
     return problem(e.ConsentryError("an unexpected error occurred; it has been logged"))

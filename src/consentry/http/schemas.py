@@ -7,13 +7,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
+    """NUL (PostgreSQL text cannot hold it) or a lone surrogate (not UTF-8 at all), anywhere."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_unstorable(v) for v in value)
     return False
 
 
@@ -25,8 +32,7 @@ class Body(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        # A NUL character is never meaningful here and PostgreSQL text cannot hold one.
-        if _has_nul(data):
-            raise ValueError("strings may not contain the NUL character")
+    def _storable(cls, data: Any) -> Any:
+        if _unstorable(data):
+            raise ValueError("strings may not contain NUL or lone surrogate characters")
         return data

@@ -42,6 +42,9 @@ from consentry.subjects.resolve import Subjects
 
 MAX_EVENTS = 1000
 _ATTEMPTS = 3
+_MIN_YEAR = 1000
+# The codes API.md tests before duplicate_event.
+_BEFORE_DUPLICATE = frozenset({"invalid_event", "unknown_event_type"})
 # ePrivacy Art. 5(3) covers reading and storing on the terminal: cookie and device ids.
 _TERMINAL_IDS = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID})
 _EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
@@ -361,7 +364,7 @@ def _mark_duplicates(work: list[_Work]) -> None:
     a refused event is judged on its own."""
     accepted: set[str] = set()
     for w in work:
-        if w.event_id is not None and w.event_id in accepted:
+        if w.event_id is not None and w.event_id in accepted and w.code not in _BEFORE_DUPLICATE:
             w.code = "duplicate_event"
         elif w.code is None and w.event_id is not None:
             accepted.add(w.event_id)
@@ -387,18 +390,17 @@ def _complete(event: _Event) -> bool:
     """An event names its id, type, time (with a zone) and subject (API.md: invalid_event)."""
     if not event.event_id or not event.event_type or event.subject is None:
         return False
-    if len(event.event_id) > 128 or any(
-        "\x00" in text for text in (event.event_id, event.event_type, event.consent_token or "")
-    ):
+    if len(event.event_id) > 128 or "\x00" in event.event_id or "\x00" in event.event_type:
         return False
     if event.occurred_at is None or event.occurred_at.tzinfo is None:
         return False
     try:
-        event.occurred_at.astimezone(UTC)
+        utc = event.occurred_at.astimezone(UTC)
     except OverflowError:
         # A time at the calendar's edge whose UTC form does not exist.
         return False
-    return True
+    # Stored times are fixed-width text (four-digit years), so that text order is time order.
+    return utc.year >= _MIN_YEAR
 
 
 def _event_id_of(raw: msgspec.Raw) -> str | None:

@@ -127,11 +127,12 @@ def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int
     return [int(entry_id) for entry_id in conn.execute(stmt, list(rows)).scalars()]
 
 
-def latest_entries(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
-    """The latest entry of each purpose of the subject: all a fold needs."""
+def latest_entries(conn: Connection, subject_id: str, up_to: int) -> Sequence[AnyRow]:
+    """The latest entry of each purpose of the subject among versions up to `up_to`: all a
+    fold of the state at that version needs (entries committed later are left out)."""
     latest = (
         select(consent_ledger.c.purpose, func.max(consent_ledger.c.version).label("version"))
-        .where(consent_ledger.c.subject_id == subject_id)
+        .where(consent_ledger.c.subject_id == subject_id, consent_ledger.c.version <= up_to)
         .group_by(consent_ledger.c.purpose)
         .subquery()
     )
