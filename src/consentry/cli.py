@@ -20,7 +20,7 @@ from consentry.auth.models import Role
 from consentry.bench import harness
 from consentry.errors import ConsentryError
 from consentry.keys.envelope import write_private_file
-from consentry.runtime import Runtime
+from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
 
 app = typer.Typer(help="Consentry: consent-aware privacy gateway.", no_args_is_help=True)
@@ -64,6 +64,7 @@ def serve(
     typer.echo(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
     typer.echo(f"  Admin key: {key_hint}")
     typer.echo(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
+    tune_gc()
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from consentry import __version__
 from consentry.bench import sections
 from consentry.bench.data import build
+from consentry.runtime import tune_gc
 
 SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction")
 # (section, key): (comparison, target) as the issues state them.
@@ -49,6 +50,7 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "seconds": 3 if quick else 15,
         "opt_out_subjects": 40 if quick else 300,
     }
+    tune_gc()
     world = build(size["subjects"])
     results: dict[str, Any] = {
         "meta": {
