@@ -15,6 +15,7 @@ from consentry.consent.models import Notice
 from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import NoticeVersionConflict, UnknownNotice, UnknownPurpose
 from consentry.storage import consent as sql
+from consentry.storage.configuration import bump_config_version
 
 
 def text_sha256(text: str) -> str:
@@ -65,7 +66,7 @@ def publish(
             )
         return Notice(notice_id, version, digest, frozenset(covered)), False
     registry.mark_used(conn, covered)
-    sql.bump_config_version(conn)
+    bump_config_version(conn)
     audit.record(
         conn,
         AuditAction.NOTICE_PUBLISHED,

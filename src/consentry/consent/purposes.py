@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import asdict, replace
 from functools import cache
 
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.configuration import VersionedCopy
 from consentry.consent.models import (
     SPECIAL_CATEGORY_CONDITIONS,
     LegalBasis,
@@ -21,6 +21,7 @@ from consentry.consent.models import (
 )
 from consentry.errors import InvalidPurpose, LegalBasisLocked, UnknownPurpose
 from consentry.storage import consent as sql
+from consentry.storage.configuration import bump_config_version
 from consentry.storage.engine import AnyRow
 
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -53,27 +54,15 @@ class PurposeRegistry:
     """Every purpose, held in memory and reloaded when the configuration version moves."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._version = -1
-        self._purposes: dict[str, Purpose] = {}
+        self._copy: VersionedCopy[dict[str, Purpose]] = VersionedCopy(_load, {})
 
     def all(self, conn: Connection, version: int | None = None) -> dict[str, Purpose]:
-        """The current purposes (one primary-key read to detect a change by any process,
-        none when the caller read the configuration `version` already)."""
-        if version is None:
-            version = sql.config_version(conn)
-        with self._lock:
-            if version == self._version:
-                return self._purposes
-        loaded = {row.key: _purpose(row) for row in sql.list_purposes(conn)}
-        with self._lock:
-            self._purposes, self._version = loaded, version
-        return loaded
+        """The current purposes (see VersionedCopy.get)."""
+        return self._copy.get(conn, version)
 
     def cached(self) -> dict[str, Purpose]:
         """The purposes as last loaded, without touching storage (hot paths)."""
-        with self._lock:
-            return self._purposes
+        return self._copy.last()
 
     def get(self, conn: Connection, key: str) -> Purpose:
         purpose = self.all(conn).get(key)
@@ -111,7 +100,7 @@ class PurposeRegistry:
         values["legal_basis"] = stored.legal_basis.value
         values["us_ca_model"] = stored.us_ca_model.value
         sql.upsert_purpose(conn, values, exists=existing is not None)
-        sql.bump_config_version(conn)
+        bump_config_version(conn)
         audit.record(
             conn,
             AuditAction.PURPOSE_UPDATED if existing else AuditAction.PURPOSE_CREATED,
@@ -128,7 +117,11 @@ class PurposeRegistry:
         unlocked = [k for k in keys if not known[k].legal_basis_locked]
         if unlocked:
             sql.lock_legal_basis(conn, unlocked)
-            sql.bump_config_version(conn)
+            bump_config_version(conn)
+
+
+def _load(conn: Connection) -> dict[str, Purpose]:
+    return {row.key: _purpose(row) for row in sql.list_purposes(conn)}
 
 
 def _purpose(row: AnyRow) -> Purpose:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +17,12 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.configuration import VersionedCopy
 from consentry.consent.models import Purpose
 from consentry.errors import InvalidCategory, InvalidSchema, UnknownPurpose
 from consentry.ingest.models import EventSchema, FieldSpec, FieldType, Treatment
-from consentry.storage import consent as config_sql
 from consentry.storage import ingest as sql
+from consentry.storage.configuration import bump_config_version
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
@@ -143,20 +143,11 @@ class SchemaRegistry:
     """Every compiled schema, reloaded when the configuration version moves."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._version = -1
-        self._schemas: dict[str, CompiledSchema] = {}
+        self._copy: VersionedCopy[dict[str, CompiledSchema]] = VersionedCopy(_load, {})
 
     def all(self, conn: Connection, version: int | None = None) -> dict[str, CompiledSchema]:
-        if version is None:
-            version = config_sql.config_version(conn)
-        with self._lock:
-            if version == self._version:
-                return self._schemas
-        loaded = {row.event_type: compile_schema(_schema(row)) for row in sql.list_schemas(conn)}
-        with self._lock:
-            self._schemas, self._version = loaded, version
-        return loaded
+        """The current compiled schemas (see VersionedCopy.get)."""
+        return self._copy.get(conn, version)
 
     def put(
         self,
@@ -181,7 +172,7 @@ class SchemaRegistry:
             clock.now(),
             exists=previous is not None,
         )
-        config_sql.bump_config_version(conn)
+        bump_config_version(conn)
         audit.record(
             conn,
             AuditAction.SCHEMA_UPDATED,
@@ -193,6 +184,10 @@ class SchemaRegistry:
             },
         )
         return schema, previous is None
+
+
+def _load(conn: Connection) -> dict[str, CompiledSchema]:
+    return {row.event_type: compile_schema(_schema(row)) for row in sql.list_schemas(conn)}
 
 
 def _schema(row: Any) -> EventSchema:

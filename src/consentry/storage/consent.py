@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from consentry.storage.configuration import CONFIG_VERSION, config_version
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import config_state, consent_ledger, notices, purposes, subjects
+from consentry.storage.schema import consent_ledger, notices, purposes, subjects
 
 # What consent decisions need of a subject besides its ledger.
 _ATTRIBUTES = (
@@ -18,15 +19,10 @@ _ATTRIBUTES = (
     subjects.c.age_band,
     subjects.c.gpc_opt_out,
 )
-_CONFIG_VERSION = select(config_state.c.version).where(config_state.c.id == 1)
 # The hot read of a consent check: the subject's version and the configuration's, in one trip.
 _VERSIONS = select(
-    subjects.c.consent_version, _CONFIG_VERSION.scalar_subquery().label("config_version")
+    subjects.c.consent_version, CONFIG_VERSION.scalar_subquery().label("config_version")
 ).where(subjects.c.subject_id == bindparam("subject_id"))
-
-
-def config_version(conn: Connection) -> int:
-    return int(conn.execute(_CONFIG_VERSION).scalar_one())
 
 
 def versions(conn: Connection, subject_id: str) -> tuple[int | None, int]:
@@ -35,16 +31,6 @@ def versions(conn: Connection, subject_id: str) -> tuple[int | None, int]:
     if row is None:
         return None, config_version(conn)
     return int(row.consent_version), int(row.config_version)
-
-
-def bump_config_version(conn: Connection) -> int:
-    stmt = (
-        update(config_state)
-        .where(config_state.c.id == 1)
-        .values(version=config_state.c.version + 1)
-        .returning(config_state.c.version)
-    )
-    return int(conn.execute(stmt).scalar_one())
 
 
 def list_purposes(conn: Connection) -> Sequence[AnyRow]:
