@@ -149,7 +149,7 @@ class ConsentService:
                 if write.gpc or not confirmed or intent.source in _NO_GPC_OVERRIDE:
                     gpc_honored = True
                     continue
-            if intent.source is Source.GPC and _already_opted_out(prior, intent.purpose):
+            if intent.source is Source.GPC and signals.gpc_on_record(prior, intent.purpose):
                 # A browser repeats its GPC signal on every request: a signal that changes
                 # nothing adds no entry and no version (tokens stay fresh).
                 continue
@@ -229,6 +229,16 @@ class ConsentService:
             sql.lock_subject_version(conn, subject_id, 1)
         self.registry.mark_used(conn, sorted(intents), purposes)
         return self._finish(conn, prior, appended, gpc, now, purposes)
+
+    def gpc_would_change(self, ref: SubjectRef) -> bool:
+        """Whether a GPC signal for `ref` would change the ledger (one read, no write): a
+        browser repeats the signal on every request."""
+        with self.store.read() as conn:
+            subject = self.subjects.find(conn, ref)
+            if subject is None:
+                return True
+            state = self.cache.fresh(conn, subject.subject_id)
+            return signals.gpc_changes(state, self.registry.all(conn))
 
     def check(self, conn: Connection, ref: SubjectRef, purpose_key: str) -> Decision:
         """The decision for one purpose now; an unknown person is `never_asked`."""
@@ -320,11 +330,6 @@ class ConsentService:
                 "evidence.parental_authorization",
                 purpose=purpose.key,
             )
-
-
-def _already_opted_out(prior: SubjectConsent, purpose: str) -> bool:
-    current = prior.purposes.get(purpose)
-    return prior.gpc and current is not None and current.state is not State.GRANTED
 
 
 def _known(purposes: Mapping[str, Purpose], key: str) -> str:

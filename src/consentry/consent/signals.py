@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from consentry.consent import tcf
-from consentry.consent.models import Intent, Purpose, Source, State
+from consentry.consent.models import Intent, Purpose, Source, State, SubjectConsent
 from consentry.errors import InvalidTCF
 
 # API.md, Consent: which TCF purposes a Consentry purpose needs, all of them consented.
@@ -49,6 +49,20 @@ def gpc_intents(purposes: Mapping[str, Purpose]) -> list[Intent]:
         for key, purpose in sorted(purposes.items())
         if purpose.sale_or_share
     ]
+
+
+def gpc_on_record(state: SubjectConsent, purpose: str) -> bool:
+    """Whether a GPC denial of `purpose` would change nothing: the subject's GPC opt-out is
+    on record and the purpose is not granted."""
+    current = state.purposes.get(purpose)
+    return state.gpc and current is not None and current.state is not State.GRANTED
+
+
+def gpc_changes(state: SubjectConsent, purposes: Mapping[str, Purpose]) -> bool:
+    """Whether a GPC signal would change anything for this subject."""
+    return not state.gpc or any(
+        not gpc_on_record(state, key) for key, purpose in purposes.items() if purpose.sale_or_share
+    )
 
 
 def gpc_header(value: str | None) -> bool:

@@ -18,7 +18,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import policy
-from consentry.consent.models import Purpose, Reason, State, SubjectConsent
+from consentry.consent.models import Purpose, Reason, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
 from consentry.errors import (
@@ -35,6 +35,7 @@ from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.ingest.treatments import DROPPED, Item, Treater
 from consentry.keys.envelope import Sealer
 from consentry.storage import ingest as sql
+from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
 from consentry.subjects.models import IdentityType, Jurisdiction, SubjectRef
 from consentry.subjects.refs import subject_ref
@@ -138,7 +139,7 @@ class Pipeline:
             # to nobody (an unknown subject_id, two people) cannot carry one; its event is
             # refused below. A signal already on record costs one read, not a write.
             with contextlib.suppress(SubjectNotFound, IdentityConflict):
-                if self._gpc_changes(ref):
+                if self.consent.gpc_would_change(ref):
                     self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
         for attempt in range(_ATTEMPTS):
             try:
@@ -162,36 +163,22 @@ class Pipeline:
             for w in work
         ]
 
-    def _gpc_changes(self, ref: SubjectRef) -> bool:
-        """Whether a GPC signal for `ref` would change the ledger."""
-        with self.store.read() as conn:
-            subject = self.subjects.find(conn, ref)
-            if subject is None:
-                return True
-            state = self.consent.cache.fresh(conn, subject.subject_id)
-            purposes = self.consent.registry.all(conn)
-        if not state.gpc:
-            return True
-        return any(
-            purpose.sale_or_share
-            and (key not in state.purposes or state.purposes[key].state is State.GRANTED)
-            for key, purpose in purposes.items()
-        )
-
     def _transact(self, work: list[_Work], actor: str) -> None:
         """Decide and store the batch in one transaction."""
         with self.store.write() as conn:
-            self._classify(conn, work)
+            # One read of the configuration version serves the whole batch.
+            version = config_version(conn)
+            purposes = self.consent.registry.all(conn, version)
+            self._classify(conn, work, self.schemas.all(conn, version))
             self._resolve(conn, work, actor)
             states = self._states(conn, work)
-            self._decide(conn, work, states)
+            self._decide(work, states, purposes)
             _mark_duplicates(work)
-            self._store(conn, work, states)
+            self._store(conn, work, states, purposes)
             accepted = [w for w in work if w.code is None]
             if accepted:
-                self.consent.registry.mark_used(
-                    conn, sorted({p for w in accepted for p in w.purposes})
-                )
+                used = sorted({p for w in accepted for p in w.purposes})
+                self.consent.registry.mark_used(conn, used, purposes)
             audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
 
     def _parse(self, position: int, raw: msgspec.Raw) -> _Work:
@@ -213,9 +200,10 @@ class Pipeline:
             work.code = "invalid_event"
         return work
 
-    def _classify(self, conn: Connection, work: list[_Work]) -> None:
+    def _classify(
+        self, conn: Connection, work: list[_Work], schemas: dict[str, CompiledSchema]
+    ) -> None:
         """unknown_event_type, duplicate_event, then the schema's field codes, in that order."""
-        schemas = self.schemas.all(conn)
         stored = sql.stored_event_ids(
             conn, [w.event_id for w in work if w.code is None and w.event_id]
         )
@@ -282,9 +270,11 @@ class Pipeline:
         return states
 
     def _decide(
-        self, conn: Connection, work: list[_Work], states: dict[str, SubjectConsent]
+        self,
+        work: list[_Work],
+        states: dict[str, SubjectConsent],
+        purposes: dict[str, Purpose],
     ) -> None:
-        purposes = self.consent.registry.all(conn)
         now = clock.now()
         memo: dict[tuple[str, str, bool], tuple[list[str], str | None]] = {}
         for w in work:
@@ -317,9 +307,12 @@ class Pipeline:
         return None
 
     def _store(
-        self, conn: Connection, work: list[_Work], states: dict[str, SubjectConsent]
+        self,
+        conn: Connection,
+        work: list[_Work],
+        states: dict[str, SubjectConsent],
+        purposes: dict[str, Purpose],
     ) -> None:
-        purposes = self.consent.registry.all(conn)
         accepted = [w for w in work if w.code is None]
         if not accepted:
             return
