@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -30,6 +31,7 @@ from consentry.errors import (
     InvalidAgeBand,
     InvalidConsentState,
     InvalidJurisdiction,
+    InvalidRequest,
     InvalidSource,
     NothingToRecord,
     NoticeMismatch,
@@ -346,26 +348,28 @@ def _grant_or_deny(value: str) -> State:
     return State(value)
 
 
-def _source(value: str) -> Source:
+E = TypeVar("E", bound=StrEnum)
+
+
+def _member(kind: type[E], value: str, name: str, error: type[InvalidRequest]) -> E:
+    """`value` as a member of `kind`; otherwise `error` naming the allowed values (not the
+    value sent, which is echoed nowhere)."""
     try:
-        return Source(value)
+        return kind(value)
     except ValueError:
-        raise InvalidSource(f"source {value!r} is not a consent source") from None
+        allowed = ", ".join(member.value for member in kind)
+        raise error(f"{name} is one of {allowed}") from None
+
+
+def _source(value: str) -> Source:
+    return _member(Source, value, "source", InvalidSource)
 
 
 def _jurisdiction(value: str | None) -> Jurisdiction | None:
     if value is None:
         return None
-    try:
-        return Jurisdiction(value)
-    except ValueError:
-        raise InvalidJurisdiction("jurisdiction is one of EU, UK, US-CA, US, OTHER") from None
+    return _member(Jurisdiction, value, "jurisdiction", InvalidJurisdiction)
 
 
 def _age_band(value: str | None) -> AgeBand | None:
-    if value is None:
-        return None
-    try:
-        return AgeBand(value)
-    except ValueError:
-        raise InvalidAgeBand("age_band is one of unknown, under_13, 13_15, 16_17, adult") from None
+    return None if value is None else _member(AgeBand, value, "age_band", InvalidAgeBand)

@@ -98,7 +98,7 @@ class Tokenise:
                     "subject_id": item.subject_id,
                     "field": item.field,
                     "value_index": index,
-                    "value_ct": item.sealer.seal(str(item.value).encode(), _aad(token)),
+                    "value_ct": item.sealer.seal(str(item.value).encode(), token_aad(token)),
                     "created_at": now,
                 }
             )
@@ -121,10 +121,7 @@ class Redact:
 
 
 def token_aad(token: str) -> bytes:
-    return _aad(token)
-
-
-def _aad(token: str) -> bytes:
+    """What binds a vault ciphertext to its token."""
     return b"consentry:token:" + token.encode()
 
 

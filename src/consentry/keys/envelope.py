@@ -75,11 +75,6 @@ class KeyEncryptionKey(Sealer):
         return cls(key)
 
 
-def generate_master_key() -> str:
-    """A fresh master key in the form CONSENTRY_MASTER_KEY expects."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-
-
 def _decode_master_key(value: str, where: str) -> bytes:
     if not re.fullmatch(r"[A-Za-z0-9_-]{43}=?", value):
         raise InvalidSetting(f"{where} must hold 32 bytes (base64url, 43 characters)")
