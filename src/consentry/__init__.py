@@ -1,3 +1,3 @@
 """Consentry: a consent-aware privacy gateway for real-time CX analytics."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
