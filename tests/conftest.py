@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from consentry.app import create_app
 from consentry.runtime import Runtime
@@ -25,6 +26,12 @@ TEMPLATE = "consentry_template"
 BACKENDS = ("sqlite", "postgresql")
 
 _db_names = itertools.count()
+
+# CI replays the same examples every run, so a red build is reproducible; a developer's run
+# keeps searching new ones (and a failure it finds becomes an @example in the test).
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -414,6 +414,7 @@ TEXTS = st.one_of(st.text(), st.lists(PIECES, max_size=12).map("".join))
 @example("07700900123@example.com")
 @example("<PHONE>@example.com")
 @example("0@0.aa:1::1")
+@example("0@0.AA..0@0.AA")
 def test_redact_is_total_and_idempotent_and_leaves_nothing_to_find(text: str) -> None:
     redacted = redact(text)
     assert find(redacted) == []

@@ -182,10 +182,14 @@ def email(text: str, start: int, end: int) -> tuple[int, int] | None:
         first -= 1
     if first > 0 and (text[first - 1].isalnum() or text[first - 1] in _LOCAL):
         return None  # a local part longer than 64 characters
+    # A local part never holds "..", and neither may the dots stripped before it: otherwise
+    # "a@b.cc..d@e.ff" would read differently once its first address became "<EMAIL>".
+    if ".." in text[first:start]:
+        return None
     while first < start and text[first] in ".'":
         first += 1
     local = text[first:start]
-    if not local or local.endswith(".") or ".." in local:
+    if not local or local.endswith("."):
         return None
     labels = text[start + 1 : end].split(".")
     tld = labels[-1]
