@@ -81,11 +81,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_starts_and_announces_docs_and_key(env: dict[str, str], tmp_path: Path) -> None:
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        if f"PPid:\t{pid}" in lines:
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_starts_and_announces_docs_and_key(
+    env: dict[str, str], tmp_path: Path, workers: int
+) -> None:
     port = _free_port()
     consentry = Path(sys.executable).parent / "consentry"
     proc = subprocess.Popen(
-        [str(consentry), "serve", "--port", str(port)],
+        [str(consentry), "serve", "--port", str(port), "--workers", str(workers)],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -108,8 +123,13 @@ def test_serve_starts_and_announces_docs_and_key(env: dict[str, str], tmp_path: 
         request = urllib.request.Request(
             f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"}
         )
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            assert json.load(resp)["role"] == "admin"
+        # Every worker accepts the announced key (each request may meet either).
+        for _ in range(6):
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                assert json.load(resp)["role"] == "admin"
+        if workers > 1:
+            # uvicorn's supervisor, its worker processes (and a resource tracker).
+            assert len(_children(proc.pid)) >= workers
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=10)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
 
@@ -53,11 +54,15 @@ def _dev_admin_key(settings: Settings) -> tuple[Settings, str]:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (CONSENTRY_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (CONSENTRY_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (CONSENTRY_WORKERS).", min=1, max=64)
+    ] = None,
 ) -> None:
     """Start the gateway on uvicorn."""
     settings, key_hint = _dev_admin_key(_settings())
     host = host or settings.host
     port = port or settings.port
+    workers = workers or settings.workers
     base = f"http://{host}:{port}"
     # Plain lines, never wrapped, so the URLs and the key can be copied whole.
     typer.echo(f"Consentry on {base}  (data: {settings.data_dir.resolve()})")
@@ -65,7 +70,28 @@ def serve(
     typer.echo(f"  Admin key: {key_hint}")
     typer.echo(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
     tune_gc()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+        return
+    # Migrations, the key-encryption key and the signing key are made once, here, so that
+    # workers starting together never race to create them.
+    Runtime(settings).close()
+    # Workers read their settings from the environment, with the key announced above.
+    os.environ["CONSENTRY_ADMIN_KEY"] = settings.admin_key
+    uvicorn.run(
+        "consentry.cli:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one `consentry serve` worker process."""
+    tune_gc()
+    return create_app(_settings())
 
 
 @app.command()

@@ -53,6 +53,13 @@ class Settings:
     )
     host: str = field(default="127.0.0.1", metadata=_doc("Address `consentry serve` listens on."))
     port: int = field(default=8000, metadata=_doc("Port `consentry serve` listens on."))
+    workers: int = field(
+        default=1,
+        metadata=_doc(
+            "Worker processes of `consentry serve` (one per core is a good start). Migrations "
+            "and keys are prepared once before the workers start."
+        ),
+    )
     max_body_bytes: int = field(
         default=1_048_576,
         metadata=_doc("Largest accepted request body in bytes; larger is refused (413)."),
@@ -99,6 +106,8 @@ class Settings:
         """Raise InvalidSetting when a value is out of its range."""
         if not 0 < self.port < 65536:
             raise InvalidSetting("CONSENTRY_PORT must be between 1 and 65535")
+        if not 1 <= self.workers <= 64:
+            raise InvalidSetting("CONSENTRY_WORKERS must be between 1 and 64")
         if self.max_body_bytes < 1024:
             raise InvalidSetting("CONSENTRY_MAX_BODY_BYTES must be at least 1024")
         if not 13 <= self.digital_consent_age <= 16:

@@ -208,6 +208,10 @@ def redaction(seconds: float) -> dict[str, Any]:
     }
 
 
+# One worker process per core of the machine the figures are for.
+SERVER_WORKERS = int(os.environ.get("CONSENTRY_BENCH_WORKERS", "2"))
+
+
 class _server:
     """`consentry serve` on a free loopback port over the world's data directory."""
 
@@ -226,6 +230,7 @@ class _server:
             "CONSENTRY_ADMIN_KEY": ADMIN_KEY,
             "CONSENTRY_MASTER_KEY": settings.master_key,
             "CONSENTRY_LOG_LEVEL": "warning",
+            "CONSENTRY_WORKERS": str(SERVER_WORKERS),
         }
         exe = Path(sys.executable).parent / "consentry"
         self.proc = subprocess.Popen(

@@ -30,10 +30,11 @@ from consentry.errors import (
     StorageUnavailable,
     SubjectNotFound,
 )
+from consentry.ingest import minimise
+from consentry.ingest.minimise import Plan, Planner
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
-from consentry.ingest.treatments import DROPPED, Item, Treater
-from consentry.keys.envelope import Sealer
+from consentry.ingest.treatments import Item, Treater
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
@@ -42,6 +43,7 @@ from consentry.subjects.refs import subject_ref
 from consentry.subjects.resolve import Subjects
 
 MAX_EVENTS = 1000
+_MEMO_SIZE = 200_000
 _ATTEMPTS = 3
 _MIN_YEAR = 1000
 # The codes API.md tests before duplicate_event.
@@ -77,9 +79,6 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _BATCH = msgspec.json.Decoder(_Batch)
-_JSON = msgspec.json.Encoder(order="sorted")
-# Pseudonyms and tokens are not reversible from the row itself: they stay in clear for reads.
-_IRREVERSIBLE = frozenset({Treatment.PSEUDONYMISE, Treatment.TOKENISE})
 _EVENT = msgspec.json.Decoder(_Event)
 
 
@@ -96,6 +95,18 @@ class _Work:
     properties: dict[str, Any] = field(default_factory=dict)
     subject_id: str | None = None
     purposes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A remembered decision and what it was made from."""
+
+    state: SubjectConsent
+    purposes: dict[str, Purpose]
+    schema: CompiledSchema
+    allowed: list[str]
+    code: str | None
+    until: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +137,10 @@ class Pipeline:
         self.treaters = treaters
         self.tokens = tokens
         self.default_region = default_region
+        self.planner = Planner()
+        # The last answer per (subject, schema, terminal-only): most events meet a state the
+        # pipeline has already decided for.
+        self._decisions: dict[tuple[str, str, bool], _Answer] = {}
 
     def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
         """Process one batch; each event is accepted or rejected with its code, in order."""
@@ -276,7 +291,9 @@ class Pipeline:
         purposes: dict[str, Purpose],
     ) -> None:
         now = clock.now()
-        memo: dict[tuple[str, str, bool], tuple[list[str], str | None]] = {}
+        memo = self._decisions
+        if len(memo) > _MEMO_SIZE:
+            memo.clear()
         for w in work:
             if w.code is not None or w.schema is None or w.subject_id is None or w.ref is None:
                 continue
@@ -286,10 +303,20 @@ class Pipeline:
                 continue
             terminal = _terminal_only(w.ref)
             key = (w.subject_id, w.schema.schema.event_type, terminal)
-            if key not in memo:
-                # Every event of one subject and type in a batch gets the same answer.
-                memo[key] = _purposes_for(w.schema, purposes, state, terminal, now)
-            w.purposes, w.code = memo[key]
+            known = memo.get(key)
+            # An answer holds while the subject's state, the purposes and the schema are the
+            # very objects it was made from, until the first consent it relied on expires.
+            if (
+                known is None
+                or known.state is not state
+                or known.purposes is not purposes
+                or known.schema is not w.schema
+                or (known.until is not None and now >= known.until)
+            ):
+                allowed, code = _purposes_for(w.schema, purposes, state, terminal, now)
+                known = _Answer(state, purposes, w.schema, allowed, code, _first_expiry(state, now))
+                memo[key] = known
+            w.purposes, w.code = known.allowed, known.code
 
     def _refusal(self, w: _Work, state: SubjectConsent, now: datetime) -> str | None:
         if state.erased:
@@ -319,29 +346,57 @@ class Pipeline:
         sealers = {
             s: self.subjects.keys.sealer(conn, s) for s in {str(w.subject_id) for w in accepted}
         }
-        kept = [_minimise(w, purposes, states[str(w.subject_id)]) for w in accepted]
-        # Each treatment runs once per batch over every value it must treat.
+        plans: list[Plan] = []
+        # Each treatment other than keep runs once per batch over every value it must treat.
         queues: dict[Treatment, list[tuple[int, str, Item]]] = defaultdict(list)
-        for n, (w, fields) in enumerate(zip(accepted, kept, strict=True)):
-            sealer = sealers[str(w.subject_id)]
+        for n, w in enumerate(accepted):
             schema = w.schema
             if schema is None:
-                continue
-            for name in fields:
-                spec = schema.fields[name]
-                item = Item(str(w.subject_id), name, w.properties[name], sealer)
-                queues[spec.treatment].append((n, name, item))
+                raise ValueError("only classified events are stored")
+            subject_id = str(w.subject_id)
+            plan = self.planner.plan(
+                schema.fields,
+                schema.has_special,
+                w.purposes,
+                tuple(w.properties),
+                purposes,
+                states[subject_id],
+            )
+            plans.append(plan)
+            for name, treatment, _sealed in plan.treat:
+                item = Item(subject_id, name, w.properties[name], sealers[subject_id])
+                queues[treatment].append((n, name, item))
         treated: list[dict[str, Any]] = [{} for _ in accepted]
         for treatment, queue in queues.items():
             results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
             for (n, name, _), value in zip(queue, results, strict=True):
-                if value is not DROPPED:
-                    treated[n][name] = value
+                treated[n][name] = value
         received_at = _utc_text(clock.now())
-        rows = [
-            _row(w, fields, values, sealers[str(w.subject_id)], received_at)
-            for w, fields, values in zip(accepted, kept, treated, strict=True)
-        ]
+        rows = []
+        for w, plan, values in zip(accepted, plans, treated, strict=True):
+            clear, personal = minimise.split(plan, w.properties, values)
+            sealed = None
+            if personal:
+                aad = f"consentry:event:{w.event_id}".encode()
+                sealed = sealers[str(w.subject_id)].seal(minimise.encode_bytes(personal), aad)
+            event = w.event
+            if event is None or event.occurred_at is None or w.schema is None:
+                raise ValueError("only classified events are stored")
+            # In storage.ingest.EVENT_COLUMNS order.
+            rows.append(
+                (
+                    w.event_id,
+                    w.schema.schema.event_type,
+                    w.schema.schema.version,
+                    _utc_text(event.occurred_at),
+                    received_at,
+                    w.subject_id,
+                    plan.purposes_json,
+                    minimise.encode(clear),
+                    sealed,
+                    plan.field_purposes_json,
+                )
+            )
         sql.insert_events(conn, rows)
 
 
@@ -435,6 +490,12 @@ def _purposes_for(
     return [], "expired_consent" if expired else "no_consent"
 
 
+def _first_expiry(state: SubjectConsent, now: datetime) -> datetime | None:
+    """When the earliest grant still running expires (None: none will)."""
+    ends = [p.expires_at for p in state.purposes.values() if p.expires_at and p.expires_at > now]
+    return min(ends) if ends else None
+
+
 def _terminal_only(ref: SubjectRef) -> bool:
     return bool(ref.identities) and all(i.type in _TERMINAL_IDS for i in ref.identities)
 
@@ -444,84 +505,9 @@ def _in_eprivacy_area(state: SubjectConsent) -> bool:
     return jurisdiction in _EPRIVACY_AREAS
 
 
-def _minimise(
-    w: _Work, purposes: dict[str, Purpose], state: SubjectConsent
-) -> dict[str, list[str] | None]:
-    """The fields to keep, each with the purposes it may be shown to (None: all of the event's).
-
-    A field with its own purposes is kept when the subject allows one of them; a special
-    category field (Art. 9/10) only for purposes with a condition, `a` needing an explicit grant.
-    """
-    if w.schema is None:
-        return {}
-    allowed = set(w.purposes)
-    kept: dict[str, list[str] | None] = {}
-    for name in w.properties:
-        spec = w.schema.fields[name]
-        if spec.treatment is Treatment.DROP:
-            continue
-        serving = allowed if spec.purposes is None else allowed & spec.purposes
-        if not serving:
-            continue
-        if spec.special:
-            serving = {p for p in serving if _special_allowed(purposes[p], state)}
-            if not serving:
-                continue
-        restricted = spec.purposes is not None or spec.special
-        kept[name] = sorted(serving) if restricted else None
-    return kept
-
-
-def _special_allowed(purpose: Purpose, state: SubjectConsent) -> bool:
-    condition = purpose.special_category_condition
-    if condition is None:
-        return False
-    if condition != "a":
-        return True
-    current = state.purposes.get(purpose.key)
-    return current is not None and current.explicit
-
-
-def _row(
-    w: _Work,
-    fields: dict[str, list[str] | None],
-    values: dict[str, Any],
-    sealer: Sealer,
-    received_at: str,
-) -> tuple[object, ...]:
-    """The stored row, in storage.ingest.EVENT_COLUMNS order."""
-    schema = w.schema
-    if schema is None or w.event is None or w.event.occurred_at is None:
-        raise ValueError("only classified events are stored")
-    clear: dict[str, Any] = {}
-    personal: dict[str, Any] = {}
-    for name, value in values.items():
-        spec = schema.fields[name]
-        treated = spec.treatment in _IRREVERSIBLE
-        target = personal if spec.personal and not treated else clear
-        target[name] = value
-    restricted = {name: p for name, p in fields.items() if p is not None and name in values}
-    sealed = None
-    if personal:
-        aad = f"consentry:event:{w.event_id}".encode()
-        sealed = sealer.seal(_JSON.encode(personal), aad)
-    return (
-        w.event_id,
-        schema.schema.event_type,
-        schema.schema.version,
-        _utc_text(w.event.occurred_at),
-        received_at,
-        w.subject_id,
-        _JSON.encode(w.purposes).decode(),
-        _JSON.encode(clear).decode(),
-        sealed,
-        _JSON.encode(restricted).decode() if restricted else None,
-    )
-
-
 def _utc_text(moment: datetime) -> str:
-    """The stored spelling of a time (storage.schema.UTCTime)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The stored spelling of a time (storage.schema.UTCTime; years of four digits)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _summary(work: Sequence[_Work]) -> dict[str, Any]:

@@ -59,6 +59,8 @@ class CompiledSchema:
     schema: EventSchema
     decoder: msgspec.json.Decoder[Any]
     fields: Mapping[str, FieldSpec]
+    # Special-category fields make minimisation depend on the subject's explicit grants.
+    has_special: bool
 
 
 def parse(
@@ -119,7 +121,10 @@ def compile_schema(schema: EventSchema) -> CompiledSchema:
         kw_only=True,
     )
     return CompiledSchema(
-        schema, msgspec.json.Decoder(struct), {spec.name: spec for spec in schema.fields}
+        schema,
+        msgspec.json.Decoder(struct),
+        {spec.name: spec for spec in schema.fields},
+        any(spec.special for spec in schema.fields),
     )
 
 

@@ -152,6 +152,7 @@ def _create_engine(url: str, dialect: str) -> Engine:
             "secure_delete=ON",
             "foreign_keys=ON",
             "busy_timeout=30000",
+            "cache_size=-65536",
         ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()

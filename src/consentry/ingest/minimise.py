@@ -1,0 +1,133 @@
+"""Data minimisation: which fields of an event are kept, for which purposes, and where each
+kept value goes (clear, or sealed under the subject's key). Worked out once per shape of event
+and remembered, so the hot path only looks a plan up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from consentry.consent.models import Purpose, SubjectConsent
+from consentry.ingest.models import FieldSpec, Treatment
+
+_JSON = msgspec.json.Encoder(order="sorted")
+# Pseudonyms and tokens are not reversible from the row itself: they stay in clear for reads.
+_IRREVERSIBLE = frozenset({Treatment.PSEUDONYMISE, Treatment.TOKENISE})
+_PLANS_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one shape of event (schema, purposes allowed, fields present) is stored."""
+
+    # Kept as they are: (field, sealed?).
+    keep: tuple[tuple[str, bool], ...]
+    # Treated first: (field, treatment, sealed?).
+    treat: tuple[tuple[str, Treatment, bool], ...]
+    purposes_json: str
+    # JSON {field: [purposes]} for fields shown only to some purposes, or None.
+    field_purposes_json: str | None
+
+
+class Planner:
+    """Plans by shape; a schema with special-category fields is planned per subject state,
+    since an explicit grant (Art. 9(2)(a)) decides whether those fields are kept."""
+
+    def __init__(self) -> None:
+        # Keyed by the field mapping's id; the entry holds the mapping itself, so an id that a
+        # reloaded schema's new mapping happens to reuse never finds a stale plan.
+        self._plans: dict[tuple[object, ...], tuple[Mapping[str, FieldSpec], Plan]] = {}
+
+    def plan(
+        self,
+        fields: Mapping[str, FieldSpec],
+        has_special: bool,
+        allowed: list[str],
+        present: tuple[str, ...],
+        purposes: dict[str, Purpose],
+        state: SubjectConsent,
+    ) -> Plan:
+        if has_special:
+            return _make_plan(fields, allowed, present, purposes, state)
+        key = (id(fields), tuple(allowed), present)
+        entry = self._plans.get(key)
+        if entry is not None and entry[0] is fields:
+            return entry[1]
+        if len(self._plans) > _PLANS_SIZE:
+            self._plans.clear()
+        plan = _make_plan(fields, allowed, present, purposes, state)
+        self._plans[key] = (fields, plan)
+        return plan
+
+
+def _make_plan(
+    fields: Mapping[str, FieldSpec],
+    allowed_purposes: list[str],
+    present: tuple[str, ...],
+    purposes: dict[str, Purpose],
+    state: SubjectConsent,
+) -> Plan:
+    """A field with its own purposes is kept when the subject allows one of them; a special
+    category field (Art. 9/10) only for purposes with a condition, `a` needing an explicit
+    grant; a dropped field never."""
+    allowed = set(allowed_purposes)
+    keep: list[tuple[str, bool]] = []
+    treat: list[tuple[str, Treatment, bool]] = []
+    restricted: dict[str, list[str]] = {}
+    for name in present:
+        spec = fields[name]
+        if spec.treatment is Treatment.DROP:
+            continue
+        serving = allowed if spec.purposes is None else allowed & spec.purposes
+        if spec.special:
+            serving = {p for p in serving if _special_allowed(purposes[p], state)}
+        if not serving:
+            continue
+        if spec.purposes is not None or spec.special:
+            restricted[name] = sorted(serving)
+        sealed = spec.personal and spec.treatment not in _IRREVERSIBLE
+        if spec.treatment is Treatment.KEEP:
+            keep.append((name, sealed))
+        else:
+            treat.append((name, spec.treatment, sealed))
+    return Plan(
+        tuple(keep),
+        tuple(treat),
+        _JSON.encode(allowed_purposes).decode(),
+        _JSON.encode(restricted).decode() if restricted else None,
+    )
+
+
+def _special_allowed(purpose: Purpose, state: SubjectConsent) -> bool:
+    condition = purpose.special_category_condition
+    if condition is None:
+        return False
+    if condition != "a":
+        return True
+    current = state.purposes.get(purpose.key)
+    return current is not None and current.explicit
+
+
+def split(
+    plan: Plan, properties: dict[str, Any], treated: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values stored in clear, personal values to seal), from the plan and treated values."""
+    clear: dict[str, Any] = {}
+    personal: dict[str, Any] = {}
+    for name, sealed in plan.keep:
+        (personal if sealed else clear)[name] = properties[name]
+    for name, _treatment, sealed in plan.treat:
+        (personal if sealed else clear)[name] = treated[name]
+    return clear, personal
+
+
+def encode(values: dict[str, Any]) -> str:
+    """Stored JSON: sorted keys, no whitespace."""
+    return _JSON.encode(values).decode()
+
+
+def encode_bytes(values: dict[str, Any]) -> bytes:
+    return _JSON.encode(values)
