@@ -252,3 +252,42 @@ class InvalidBatch(InvalidRequest):
 class BatchTooLarge(InvalidBatch):
     code = "batch_too_large"
     title = "Too many events in one batch"
+
+
+class TooManyPurposes(Conflict):
+    """Stored events carry their purposes as bits of one 63-bit mask."""
+
+    code = "too_many_purposes"
+    title = "Too many purposes"
+
+
+class InvalidQuery(InvalidRequest):
+    code = "invalid_query"
+    title = "Invalid query"
+
+
+class FieldNotReadable(InvalidQuery):
+    """A field that cannot be grouped by or read for this purpose (sealed, or not its own)."""
+
+    code = "field_not_readable"
+    title = "Field not readable for this purpose"
+
+
+class InvalidPrivacyParameters(InvalidQuery):
+    code = "invalid_dp_parameters"
+    title = "Invalid differential privacy parameters"
+
+
+class PrivacyBudgetExhausted(ConsentryError):
+    code = "privacy_budget_exhausted"
+    title = "Privacy budget exhausted"
+
+
+class ExportNotFound(NotFound):
+    code = "export_not_found"
+    title = "No such export"
+
+
+class ExportNotReady(Conflict):
+    code = "export_not_ready"
+    title = "Export not ready"

@@ -74,7 +74,9 @@ class CheckIn(Body):
 
 
 def purpose_out(purpose: Purpose) -> dict[str, Any]:
-    return asdict(purpose)
+    out = asdict(purpose)
+    del out["bit"]  # a storage detail
+    return out
 
 
 def put_purpose(key: str, body: PurposeIn, ctx: Ctx, response: Response) -> dict[str, Any]:

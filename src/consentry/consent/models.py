@@ -88,6 +88,8 @@ class Purpose:
     data_use: str | None = None
     description: str = ""
     legal_basis_locked: bool = False
+    # Its bit in stored events' purpose mask, given by storage when the purpose is created.
+    bit: int = -1
 
     @property
     def needs_consent(self) -> bool:

@@ -19,12 +19,14 @@ from consentry.consent.models import (
     Purpose,
     UsCaModel,
 )
-from consentry.errors import InvalidPurpose, LegalBasisLocked, UnknownPurpose
+from consentry.errors import InvalidPurpose, LegalBasisLocked, TooManyPurposes, UnknownPurpose
 from consentry.storage import consent as sql
 from consentry.storage.configuration import bump_config_version
 from consentry.storage.engine import AnyRow
 
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Stored events carry their purposes as bits of one signed 64-bit integer.
+MAX_PURPOSES = 63
 
 
 @cache
@@ -94,7 +96,9 @@ class PurposeRegistry:
                 purpose=purpose.key,
             )
         stored = replace(
-            purpose, legal_basis_locked=existing.legal_basis_locked if existing else False
+            purpose,
+            legal_basis_locked=existing.legal_basis_locked if existing else False,
+            bit=existing.bit if existing else _free_bit(conn),
         )
         values = asdict(stored) | {"updated_at": clock.now()}
         values["legal_basis"] = stored.legal_basis.value
@@ -120,6 +124,16 @@ class PurposeRegistry:
             bump_config_version(conn)
 
 
+def _free_bit(conn: Connection) -> int:
+    used = sql.purpose_bits(conn)
+    for bit in range(MAX_PURPOSES):
+        if bit not in used:
+            return bit
+    raise TooManyPurposes(
+        f"at most {MAX_PURPOSES} purposes; purposes cannot be deleted, so choose them with care"
+    )
+
+
 def _load(conn: Connection) -> dict[str, Purpose]:
     return {row.key: _purpose(row) for row in sql.list_purposes(conn)}
 
@@ -138,6 +152,7 @@ def _purpose(row: AnyRow) -> Purpose:
         us_ca_model=UsCaModel(row.us_ca_model),
         retain_identities=row.retain_identities,
         data_use=row.data_use,
+        bit=row.bit,
         description=row.description,
         legal_basis_locked=row.legal_basis_locked,
     )

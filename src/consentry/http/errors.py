@@ -36,6 +36,7 @@ STATUS: dict[type[e.ConsentryError], int] = {
     e.KeyUnwrapFailed: 500,
     e.InvalidSetting: 500,
     e.StorageUnavailable: 503,
+    e.PrivacyBudgetExhausted: 429,
 }
 
 

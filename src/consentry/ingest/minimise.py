@@ -4,7 +4,7 @@ and remembered, so the hot path only looks a plan up."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,8 @@ class Plan:
     # Treated first: (field, treatment, sealed?).
     treat: tuple[tuple[str, Treatment, bool], ...]
     purposes_json: str
+    # The same purposes as bits of events.purpose_bits.
+    purpose_bits: int
     # JSON {field: [purposes]} for fields shown only to some purposes, or None.
     field_purposes_json: str | None
 
@@ -97,8 +99,25 @@ def _make_plan(
         tuple(keep),
         tuple(treat),
         _JSON.encode(allowed_purposes).decode(),
+        purpose_mask(purposes[key] for key in allowed_purposes),
         _JSON.encode(restricted).decode() if restricted else None,
     )
+
+
+def purpose_mask(purposes: Iterable[Purpose]) -> int:
+    """The bits of these purposes in events.purpose_bits."""
+    mask = 0
+    for purpose in purposes:
+        if purpose.bit < 0:
+            raise ValueError(f"purpose {purpose.key!r} has no bit yet")
+        mask |= 1 << purpose.bit
+    return mask
+
+
+def subject_key(subject_id: str) -> int:
+    """events.subject_key: 60 bits of the subject id's random part. Two subjects sharing a key
+    only ever exclude each other's events from reads, never include them (see reads)."""
+    return int(subject_id[4:19], 16)
 
 
 def _special_allowed(purpose: Purpose, state: SubjectConsent) -> bool:

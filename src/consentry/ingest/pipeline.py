@@ -346,6 +346,7 @@ class Pipeline:
         sealers = {
             s: self.subjects.keys.sealer(conn, s) for s in {str(w.subject_id) for w in accepted}
         }
+        keys = {s: minimise.subject_key(s) for s in sealers}
         plans: list[Plan] = []
         # Each treatment other than keep runs once per batch over every value it must treat.
         queues: dict[Treatment, list[tuple[int, str, Item]]] = defaultdict(list)
@@ -395,6 +396,8 @@ class Pipeline:
                     minimise.encode(clear),
                     sealed,
                     plan.field_purposes_json,
+                    plan.purpose_bits,
+                    keys[str(w.subject_id)],
                 )
             )
         sql.insert_events(conn, rows)

@@ -44,6 +44,10 @@ def get_purpose(conn: Connection, key: str, *, lock: bool = False) -> AnyRow | N
     return conn.execute(stmt.with_for_update() if lock else stmt).first()
 
 
+def purpose_bits(conn: Connection) -> set[int]:
+    return {int(bit) for bit in conn.execute(select(purposes.c.bit)).scalars()}
+
+
 def upsert_purpose(conn: Connection, values: dict[str, Any], exists: bool) -> None:
     if exists:
         conn.execute(update(purposes).where(purposes.c.key == values["key"]).values(**values))

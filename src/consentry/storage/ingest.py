@@ -95,6 +95,8 @@ EVENT_COLUMNS = (
     "properties",
     "sealed",
     "field_purposes",
+    "purpose_bits",
+    "subject_key",
 )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -159,6 +160,9 @@ config_state = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", BigInt, nullable=False),
+    # Counted by a trigger on every change of a subject's consent_version (ledger entries,
+    # erasure, restriction): with `version`, it makes the policy version of reads.
+    Column("consent_changes", BigInt, nullable=False, server_default="0"),
 )
 
 purposes = Table(
@@ -179,6 +183,8 @@ purposes = Table(
     Column("description", Text, nullable=False),
     Column("legal_basis_locked", Boolean, nullable=False),
     Column("updated_at", UTCTime(), nullable=False),
+    # The purpose's bit in events.purpose_bits (0-62), fixed when the purpose is created.
+    Column("bit", Integer, nullable=False, unique=True),
 )
 
 notices = Table(
@@ -260,5 +266,37 @@ events = Table(
     Column("sealed", LargeBinary, nullable=True),
     # JSON {field: [purposes]} for fields shown only to some purposes (own purposes, Art. 9).
     Column("field_purposes", Text, nullable=True),
+    # The stored-for purposes as bits (purposes.bit), and a 60-bit integer of the subject id:
+    # reads filter and count on these through one covering index, without touching rows.
+    Column("purpose_bits", BigInt, nullable=False, server_default="0"),
+    Column("subject_key", BigInt, nullable=False, server_default="0"),
     Index(None, "subject_id"),
+    Index("ix_events_reads", "event_type", "occurred_at", "purpose_bits", "subject_key"),
+)
+
+# Exports: the job, its filters and the policy version it was created under; the content is
+# read (and consent checked again) when it is downloaded.
+exports = Table(
+    "exports",
+    metadata,
+    Column("export_id", String(40), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("filters", Text, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("policy_version", BigInt, nullable=False),
+    Column("rows", BigInt, nullable=True),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("completed_at", UTCTime(), nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+# Differential privacy: epsilon spent per API key and UTC day.
+dp_spend = Table(
+    "dp_spend",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("spent", Float, nullable=False),
 )
