@@ -12,6 +12,8 @@ from typing import Any
 from consentry.errors import InvalidSetting
 
 PREFIX = "CONSENTRY_"
+# governance.models.Region, spelled here so settings import nothing of the domains.
+_REGIONS = ("EU", "EEA", "UK", "CH", "US", "CA", "JP", "KR", "BR", "IN", "AU", "SG", "OTHER")
 REDACTED = "**********"
 
 
@@ -79,6 +81,37 @@ class Settings:
     log_level: str = field(
         default="info", metadata=_doc("Log level: debug, info, warning or error.")
     )
+    exporter: str = field(
+        default="EU",
+        metadata=_doc(
+            "Region of the controller exporting data (EU, EEA, UK, CH, US, ...): decides whose "
+            "data the GDPR Chapter V transfer rules cover and what counts as abroad."
+        ),
+    )
+    retry_base_seconds: float = field(
+        default=1.0,
+        metadata=_doc(
+            "First retry interval of a failed delivery or rights notice, in seconds; it doubles "
+            "with each attempt (with jitter) up to 5 minutes."
+        ),
+    )
+    delivery_max_attempts: int = field(
+        default=12,
+        metadata=_doc(
+            "Attempts before a delivery is dead-lettered (`consentry delivery resend` sends it "
+            "again)."
+        ),
+    )
+    delivery_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_doc("How long a receiver may take to answer one delivery POST, in seconds."),
+    )
+    delivery_worker: bool = field(
+        default=True,
+        metadata=_doc(
+            "Run the delivery worker inside `consentry serve` (false: deliver elsewhere)."
+        ),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -109,6 +142,14 @@ class Settings:
             raise InvalidSetting("CONSENTRY_LOG_LEVEL must be debug, info, warning or error")
         if self.default_phone_region and not re.fullmatch(r"[A-Z]{2}", self.default_phone_region):
             raise InvalidSetting("CONSENTRY_DEFAULT_PHONE_REGION must be two capital letters")
+        if self.exporter not in _REGIONS:
+            raise InvalidSetting("CONSENTRY_EXPORTER must be one of " + ", ".join(_REGIONS))
+        if not 0.01 <= self.retry_base_seconds <= 300:
+            raise InvalidSetting("CONSENTRY_RETRY_BASE_SECONDS must be between 0.01 and 300")
+        if not 1 <= self.delivery_max_attempts <= 100:
+            raise InvalidSetting("CONSENTRY_DELIVERY_MAX_ATTEMPTS must be between 1 and 100")
+        if not 0.1 <= self.delivery_timeout_seconds <= 300:
+            raise InvalidSetting("CONSENTRY_DELIVERY_TIMEOUT_SECONDS must be between 0.1 and 300")
         if self.db and not self.db.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise InvalidSetting("CONSENTRY_DB must be a sqlite: or postgresql: URL")
 
@@ -129,6 +170,11 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         if raw.lower() in {"0", "false", "no", "off", ""}:
             return False
         raise InvalidSetting(f"{name} must be true or false")
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise InvalidSetting(f"{name} must be a number") from None
     if isinstance(default, int):
         try:
             return int(raw)

@@ -21,6 +21,7 @@ from consentry.consent import policy
 from consentry.consent.models import Purpose, Reason, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
+from consentry.delivery.outbox import Outbox
 from consentry.errors import (
     BatchTooLarge,
     ConsentryError,
@@ -108,6 +109,9 @@ class EventResult:
 
 class Pipeline:
     """Turns a raw batch body into stored, consented, minimised events and per-event results."""
+
+    # Set by the Runtime: accepted events go to the delivery outbox in the same transaction.
+    outbox: Outbox | None = None
 
     def __init__(
         self,
@@ -343,6 +347,8 @@ class Pipeline:
             for w, fields, values in zip(accepted, kept, treated, strict=True)
         ]
         sql.insert_events(conn, rows)
+        if self.outbox is not None:
+            self.outbox.enqueue(conn, accepted, kept, treated, states, purposes)
 
 
 def _retryable(exc: Exception) -> bool:

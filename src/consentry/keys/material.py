@@ -15,6 +15,7 @@ from consentry.storage import keys as sql
 BLIND_INDEX = "blind_index"
 PSEUDONYM = "pseudonym"
 TOKEN_INDEX = "token_index"  # noqa: S105 - the name of a secret, not the secret
+DELIVERY_PSEUDONYM = "delivery_pseudonym"  # per-system subject pseudonyms in deliveries
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:
