@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -84,8 +85,6 @@ def receiver(script: list[int | str] | None = None, default: int | str = 200) ->
 
 def closed_port_url() -> str:
     """A loopback URL where nothing listens (connection refused)."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
