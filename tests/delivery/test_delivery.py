@@ -289,7 +289,7 @@ def test_pending_rows_survive_a_restart(fast_settings: Settings) -> None:
             with rt.store.write() as conn:
                 sql.claim(conn, "warehouse", clock.now(), 1)
         assert r.attempts == 0
-        restarted = fast_settings.__class__(**{**_fields(fast_settings), "delivery_worker": True})
+        restarted = dataclasses.replace(fast_settings, delivery_worker=True)
         with TestClient(create_app(restarted)) as second:
             w = worker(second)
             w.release_stale(before=clock.now() + timedelta(minutes=1))
