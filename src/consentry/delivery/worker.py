@@ -22,7 +22,14 @@ from consentry.consent import policy
 from consentry.consent.models import Purpose, SubjectConsent
 from consentry.consent.service import ConsentService
 from consentry.delivery.notices import RightsNotices, backoff
-from consentry.delivery.outbox import PAYLOAD, Outbox, payload_aad, record_refusals, visible_now
+from consentry.delivery.outbox import (
+    PAYLOAD,
+    Outbox,
+    payload_aad,
+    record_refusals,
+    utc_text,
+    visible_now,
+)
 from consentry.delivery.sinks import Sink, WebhookSink, signature
 from consentry.errors import ConsentryError
 from consentry.governance import transfers
@@ -37,7 +44,7 @@ from consentry.storage.ingest import subject_versions
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 1000
 _POLL_SECONDS = 0.05
 _NOTICE_EVERY = timedelta(seconds=1)
 _LANES = 4
@@ -133,7 +140,7 @@ class DeliveryWorker:
                         for r, e in zip(rows, events, strict=True)
                         for p in e["purposes"]
                     },
-                    now,
+                    utc_text(now),
                 )
                 return len(rows)
             self._reschedule(conn, system, rows, outcome.error or "failed", now)
@@ -182,6 +189,7 @@ class DeliveryWorker:
         dropped: list[int] = []
         refused: dict[tuple[str, str], int] = defaultdict(int)
         decided: dict[str, Refusal | None] = {}
+        allowing: dict[tuple[str, str], list[str]] = {}
         every = list(purposes.values())
         exporter = self.outbox.exporter
         for row in rows:
@@ -194,13 +202,17 @@ class DeliveryWorker:
                 reason = found.value if found is not None else None
             allowed: list[str] = []
             if reason is None and state is not None:
-                allowed = [
-                    p
-                    for p in msgspec.json.decode(row.purposes)
-                    if p in purposes
-                    and p in system.purposes
-                    and policy.decide(purposes[p], state, now).allowed
-                ]
+                key = (row.subject_id, row.purposes)
+                if key not in allowing:
+                    # Rows of one subject and purposes in a batch get the same answer.
+                    allowing[key] = [
+                        p
+                        for p in msgspec.json.decode(row.purposes)
+                        if p in purposes
+                        and p in system.purposes
+                        and policy.decide(purposes[p], state, now).allowed
+                    ]
+                allowed = allowing[key]
                 if not allowed:
                     reason = _NO_CONSENT
             payload = None
