@@ -21,9 +21,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         app.state.runtime = runtime
+        worker = runtime.delivery_worker() if settings.delivery_worker else None
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             runtime.close()
 
     app = FastAPI(

@@ -19,6 +19,7 @@ from consentry.app import create_app
 from consentry.auth import api_keys
 from consentry.auth.models import Role
 from consentry.bench import harness
+from consentry.delivery.worker import resend
 from consentry.errors import ConsentryError
 from consentry.keys.envelope import write_private_file
 from consentry.runtime import Runtime, tune_gc
@@ -27,6 +28,8 @@ from consentry.settings import Settings
 app = typer.Typer(help="Consentry: consent-aware privacy gateway.", no_args_is_help=True)
 api_key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(api_key_app, name="api-key")
+delivery_app = typer.Typer(help="Downstream deliveries: resend dead letters.", no_args_is_help=True)
+app.add_typer(delivery_app, name="delivery")
 
 CLI_ACTOR = "cli"
 ADMIN_KEY_FILE = "admin.key"
@@ -162,6 +165,24 @@ def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")])
     finally:
         runtime.close()
     typer.echo(f"Revoked API key {record.key_id}")
+
+
+@delivery_app.command("resend")
+def delivery_resend(
+    system: Annotated[
+        str | None, typer.Option(help="Only this system's dead letters (default: all).")
+    ] = None,
+) -> None:
+    """Send dead-lettered deliveries again from the first attempt (the worker picks them up)."""
+    runtime = Runtime(_settings())
+    try:
+        if system is not None:
+            with runtime.store.read() as conn:
+                runtime.datamap.get(conn, system)
+        count = resend(runtime.store, system, actor=CLI_ACTOR)
+    finally:
+        runtime.close()
+    typer.echo(f"Queued {count} dead-lettered deliveries again")
 
 
 def main() -> None:

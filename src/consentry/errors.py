@@ -138,6 +138,41 @@ class StorageUnavailable(ConsentryError):
     title = "Storage unavailable"
 
 
+class InvalidSystem(InvalidRequest):
+    code = "invalid_system"
+    title = "Invalid system"
+
+
+class InvalidEndpoint(InvalidSystem):
+    code = "invalid_endpoint"
+    title = "Invalid endpoint URL"
+
+
+class InvalidRegion(InvalidSystem):
+    code = "invalid_region"
+    title = "Unknown region"
+
+
+class InvalidTransferMechanism(InvalidSystem):
+    code = "invalid_transfer_mechanism"
+    title = "Unknown transfer mechanism"
+
+
+class InvalidCcpaRole(InvalidSystem):
+    code = "invalid_ccpa_role"
+    title = "Unknown CCPA role"
+
+
+class SystemNotFound(NotFound):
+    code = "system_not_found"
+    title = "System not found"
+
+
+class RightsNoticeNotFound(NotFound):
+    code = "rights_notice_not_found"
+    title = "Rights notice not found"
+
+
 def all_error_classes() -> list[type[ConsentryError]]:
     """Every ConsentryError subclass, the base included, in a stable order."""
     seen: list[type[ConsentryError]] = []

@@ -5,18 +5,36 @@ from __future__ import annotations
 import gc
 import logging
 
+from sqlalchemy import Connection
+
 from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
+from consentry.delivery.notices import RightsNotices
+from consentry.delivery.outbox import Outbox, Pseudonyms
+from consentry.delivery.sinks import Sink
+from consentry.delivery.worker import DeliveryWorker
+from consentry.governance.datamap import DataMap
+from consentry.governance.models import Region
 from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
 from consentry.keys.envelope import KeyEncryptionKey
-from consentry.keys.material import BLIND_INDEX, PSEUDONYM, TOKEN_INDEX, named_secret
+from consentry.keys.material import (
+    BLIND_INDEX,
+    DELIVERY_PSEUDONYM,
+    PSEUDONYM,
+    READ_PSEUDONYM,
+    TOKEN_INDEX,
+    named_secret,
+)
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
+from consentry.reads.exports import Exports
+from consentry.reads.query import Reads, SubjectNames
+from consentry.reads.visibility import Visibility
 from consentry.settings import Settings
 from consentry.storage.engine import Store, database_url, ensure_data_dir
 from consentry.storage.migrate import upgrade
@@ -42,6 +60,8 @@ class Runtime:
                 blind_key = named_secret(conn, self.kek, BLIND_INDEX)
                 pseudonym_key = named_secret(conn, self.kek, PSEUDONYM)
                 token_index_key = named_secret(conn, self.kek, TOKEN_INDEX)
+                delivery_key = named_secret(conn, self.kek, DELIVERY_PSEUDONYM)
+                read_key = named_secret(conn, self.kek, READ_PSEUDONYM)
                 self.signing_keys.load(conn)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
             self.authenticator = Authenticator(settings.admin_key)
@@ -70,9 +90,50 @@ class Runtime:
                 TokenVerifier(self.signing_keys, settings.issuer, self.reload_signing_keys),
                 settings.default_phone_region,
             )
+            self.datamap = DataMap(self.kek)
+            pseudonyms = Pseudonyms(delivery_key)
+            self.outbox = Outbox(
+                self.datamap, self.subject_keys, pseudonyms, Region(settings.exporter)
+            )
+            self.rights_notices = RightsNotices(
+                self.store, self.datamap, pseudonyms, settings.retry_base_seconds
+            )
+            self.pipeline.outbox = self.outbox
+            self.reads = Reads(
+                self.store,
+                self.purposes,
+                self.schemas,
+                Visibility(self.consent_cache),
+                SubjectNames(read_key),
+                settings.dp_budget,
+            )
+            self.exports = Exports(self.store, self.reads)
+            self.consent.on_opt_out = self._opted_out
         except BaseException:
             self.store.close()
             raise
+
+    def _opted_out(
+        self, conn: Connection, subject_id: str, purposes: list[str], actor: str
+    ) -> None:
+        """A withdrawal or denial: its pending deliveries go, its recipients are told."""
+        self.outbox.cancel(conn, subject_id, purposes, actor=actor)
+        self.rights_notices.withdrawn(
+            conn, subject_id, purposes, self.purposes.all(conn), actor=actor
+        )
+
+    def delivery_worker(self, sink: Sink | None = None) -> DeliveryWorker:
+        """A worker over this runtime's outbox (not started)."""
+        return DeliveryWorker(
+            self.settings,
+            self.store,
+            self.datamap,
+            self.outbox,
+            self.consent,
+            self.subject_keys,
+            self.rights_notices,
+            sink,
+        )
 
     def reload_signing_keys(self) -> None:
         """Read the signing keys again (another process may have rotated them)."""

@@ -12,6 +12,8 @@ from typing import Any
 from consentry.errors import InvalidSetting
 
 PREFIX = "CONSENTRY_"
+# governance.models.Region, spelled here so settings import nothing of the domains.
+_REGIONS = ("EU", "EEA", "UK", "CH", "US", "CA", "JP", "KR", "BR", "IN", "AU", "SG", "OTHER")
 REDACTED = "**********"
 
 
@@ -83,8 +85,46 @@ class Settings:
         default=86_400, metadata=_doc("Lifetime of a consent token in seconds (default 24 hours).")
     )
     issuer: str = field(default="consentry", metadata=_doc("The `iss` claim of consent tokens."))
+    dp_budget: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Differential-privacy budget: the epsilon each API key may spend per UTC day on "
+            "noisy queries (`dp_epsilon`); past it, `privacy_budget_exhausted`."
+        ),
+    )
     log_level: str = field(
         default="info", metadata=_doc("Log level: debug, info, warning or error.")
+    )
+    exporter: str = field(
+        default="EU",
+        metadata=_doc(
+            "Region of the controller exporting data (EU, EEA, UK, CH, US, ...): decides whose "
+            "data the GDPR Chapter V transfer rules cover and what counts as abroad."
+        ),
+    )
+    retry_base_seconds: float = field(
+        default=1.0,
+        metadata=_doc(
+            "First retry interval of a failed delivery or rights notice, in seconds; it doubles "
+            "with each attempt (with jitter) up to 5 minutes."
+        ),
+    )
+    delivery_max_attempts: int = field(
+        default=12,
+        metadata=_doc(
+            "Attempts before a delivery is dead-lettered (`consentry delivery resend` sends it "
+            "again)."
+        ),
+    )
+    delivery_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_doc("How long a receiver may take to answer one delivery POST, in seconds."),
+    )
+    delivery_worker: bool = field(
+        default=True,
+        metadata=_doc(
+            "Run the delivery worker inside `consentry serve` (false: deliver elsewhere)."
+        ),
     )
 
     @classmethod
@@ -104,20 +144,17 @@ class Settings:
 
     def validate(self) -> None:
         """Raise InvalidSetting when a value is out of its range."""
-        if not 0 < self.port < 65536:
-            raise InvalidSetting("CONSENTRY_PORT must be between 1 and 65535")
-        if not 1 <= self.workers <= 64:
-            raise InvalidSetting("CONSENTRY_WORKERS must be between 1 and 64")
+        for name, (low, high) in _RANGES.items():
+            if not low <= getattr(self, name) <= high:
+                raise InvalidSetting(f"{PREFIX}{name.upper()} must be between {low:g} and {high:g}")
         if self.max_body_bytes < 1024:
             raise InvalidSetting("CONSENTRY_MAX_BODY_BYTES must be at least 1024")
-        if not 13 <= self.digital_consent_age <= 16:
-            raise InvalidSetting("CONSENTRY_DIGITAL_CONSENT_AGE must be between 13 and 16 (Art. 8)")
-        if not 60 <= self.token_ttl_seconds <= 31 * 86_400:
-            raise InvalidSetting("CONSENTRY_TOKEN_TTL_SECONDS must be between 60 and 2678400")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise InvalidSetting("CONSENTRY_LOG_LEVEL must be debug, info, warning or error")
         if self.default_phone_region and not re.fullmatch(r"[A-Z]{2}", self.default_phone_region):
             raise InvalidSetting("CONSENTRY_DEFAULT_PHONE_REGION must be two capital letters")
+        if self.exporter not in _REGIONS:
+            raise InvalidSetting("CONSENTRY_EXPORTER must be one of " + ", ".join(_REGIONS))
         if self.db and not self.db.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise InvalidSetting("CONSENTRY_DB must be a sqlite: or postgresql: URL")
 
@@ -131,6 +168,20 @@ class Settings:
         return rows
 
 
+# The inclusive range of each numeric setting.
+_RANGES: dict[str, tuple[float, float]] = {
+    "port": (1, 65535),
+    "workers": (1, 64),
+    "dp_budget": (0.001, 1000),
+    # GDPR Art. 8: member states set it between 13 and 16.
+    "digital_consent_age": (13, 16),
+    "token_ttl_seconds": (60, 31 * 86_400),
+    "retry_base_seconds": (0.01, 300),
+    "delivery_max_attempts": (1, 100),
+    "delivery_timeout_seconds": (0.1, 300),
+}
+
+
 def _parse(name: str, raw: str, default: Any) -> Any:
     if isinstance(default, bool):
         if raw.lower() in {"1", "true", "yes", "on"}:
@@ -138,6 +189,11 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         if raw.lower() in {"0", "false", "no", "off", ""}:
             return False
         raise InvalidSetting(f"{name} must be true or false")
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise InvalidSetting(f"{name} must be a number") from None
     if isinstance(default, int):
         try:
             return int(raw)

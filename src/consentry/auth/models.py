@@ -34,6 +34,7 @@ class Permission(StrEnum):
     ROPA_READ = "ropa:read"
     COMPLIANCE_READ = "compliance:read"
     INCIDENTS_MANAGE = "incidents:manage"
+    DELIVERY_MANAGE = "delivery:manage"  # resend dead-lettered deliveries, acknowledge notices
 
 
 P = Permission

@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from consentry import __version__
-from consentry.bench import sections
+from consentry.bench import delivery, sections
 from consentry.bench.data import build
 from consentry.runtime import tune_gc
 
-SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction")
+SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction", "delivery")
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("ingest", "pipeline_events_per_s"): (">=", 60_000),
@@ -31,6 +31,9 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("redaction", "messages_per_s"): (">=", 20_000),
     ("redaction", "recall"): (">=", 0.98),
     ("redaction", "precision"): (">=", 0.95),
+    ("delivery", "events_per_s"): (">=", 20_000),
+    ("delivery", "p99_delay_ms"): ("<", 1_000),
+    ("delivery", "undelivered"): ("==", 0),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -76,6 +79,8 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = sections.opt_out(world, size["opt_out_subjects"])
             elif name == "redaction":
                 results[name] = sections.redaction(size["seconds"] / 3)
+            elif name == "delivery":
+                results[name] = delivery.delivery(world, size["ingest_batches"], size["seconds"])
     finally:
         world.runtime.close()
         shutil.rmtree(world.settings.data_dir, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from consentry.consent.models import (
@@ -56,3 +57,26 @@ def opt_out_model_applies(purpose: Purpose, state: SubjectConsent) -> bool:
     if state.jurisdiction != US_CA or purpose.us_ca_model is not UsCaModel.OPT_OUT:
         return False
     return not (purpose.sale_or_share and state.age_band.lowest_age < CCPA_OPT_IN_AGE)
+
+
+def sale_opted_out(
+    purposes: Iterable[Purpose], subject: SubjectConsent | None, now: datetime
+) -> bool:
+    """Whether this subject's data may not be sold or shared (CCPA §1798.120): a sale_or_share
+    purpose denied or withdrawn (GPC included, also for such a purpose created after the
+    signal), or objected to; or a US-CA subject under 16 without a grant of every one."""
+    state = subject or SubjectConsent(subject_id="")
+    minor = state.jurisdiction == US_CA and state.age_band.lowest_age < CCPA_OPT_IN_AGE
+    for purpose in purposes:
+        if not purpose.sale_or_share:
+            continue
+        current = state.purposes.get(purpose.key)
+        if purpose.key in state.objected:
+            return True
+        if current is None and state.gpc:
+            return True
+        if current is not None and current.state is not State.GRANTED:
+            return True
+        if minor and decide(purpose, state, now).reason is not Reason.GRANTED:
+            return True
+    return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -71,8 +71,15 @@ class ConsentResult:
     token: tokens.ConsentToken
 
 
+# Told of every withdrawal or denial inside its transaction: (conn, subject_id, purposes, actor).
+OptOutHook = Callable[[Connection, str, list[str], str], None]
+
+
 class ConsentService:
     """Consent writes, withdrawals, checks and tokens over the ledger and the cache."""
+
+    # Set by the Runtime: pending deliveries are cancelled before the opt-out returns.
+    on_opt_out: OptOutHook | None = None
 
     def __init__(
         self,
@@ -182,6 +189,7 @@ class ConsentService:
         if attributes and not kept:
             # An attribute change alone still changes decisions: give it a version of its own.
             sql.lock_subject_version(conn, subject_id, 1)
+        self._opted_out(conn, subject_id, appended, actor)
         self.registry.mark_used(conn, sorted({i.purpose for i in kept}), purposes)
         return self._finish(conn, prior, appended, gpc_honored, now, purposes)
 
@@ -229,8 +237,17 @@ class ConsentService:
         )
         if not intents:
             sql.lock_subject_version(conn, subject_id, 1)
+        self._opted_out(conn, subject_id, appended, actor)
         self.registry.mark_used(conn, sorted(intents), purposes)
         return self._finish(conn, prior, appended, gpc, now, purposes)
+
+    def _opted_out(
+        self, conn: Connection, subject_id: str, appended: list[LedgerEntry], actor: str
+    ) -> None:
+        """Tell the hook of the purposes this call denied or withdrew, in its transaction."""
+        denied = sorted({e.purpose for e in appended if e.state is not State.GRANTED})
+        if denied and self.on_opt_out is not None:
+            self.on_opt_out(conn, subject_id, denied, actor)
 
     def gpc_would_change(self, ref: SubjectRef) -> bool:
         """Whether a GPC signal for `ref` would change the ledger (one read, no write): a

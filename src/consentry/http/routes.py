@@ -12,10 +12,12 @@ from consentry.audit import handlers as audit
 from consentry.auth import handlers as auth
 from consentry.auth.models import Permission as P
 from consentry.consent import handlers as consent
+from consentry.governance import handlers as governance
 from consentry.http import health
 from consentry.http.auth import AUTHENTICATED, Authorize
 from consentry.ingest import handlers as ingest
 from consentry.keys import handlers as keys
+from consentry.reads import handlers as reads
 from consentry.subjects import handlers as subjects
 
 PUBLIC = None
@@ -69,6 +71,32 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/v1/schemas/{event_type}", ingest.put_schema, P.CONFIG_WRITE, "events"),
     Route("POST", "/v1/tokens/detokenize", ingest.detokenize_values, P.DETOKENIZE, "events"),
     Route("POST", "/v1/events", ingest.post_events, P.EVENTS_WRITE, "events"),
+    Route("GET", "/v1/systems", governance.list_systems, P.CONFIG_READ, "data map"),
+    Route("GET", "/v1/systems/{system_id}", governance.get_system, P.CONFIG_READ, "data map"),
+    Route("PUT", "/v1/systems/{system_id}", governance.put_system, P.CONFIG_WRITE, "data map"),
+    Route(
+        "DELETE", "/v1/systems/{system_id}", governance.delete_system, P.CONFIG_WRITE, "data map"
+    ),
+    Route(
+        "POST",
+        "/v1/systems/{system_id}/resend",
+        governance.resend_deliveries,
+        P.DELIVERY_MANAGE,
+        "data map",
+    ),
+    Route(
+        "POST",
+        "/v1/rights-notices/{notice_id}/ack",
+        governance.acknowledge_notice,
+        P.DELIVERY_MANAGE,
+        "data map",
+    ),
+    Route("GET", "/v1/ropa", governance.get_ropa, P.ROPA_READ, "data map"),
+    Route("POST", "/v1/query", reads.post_query, P.DATA_READ, "reads"),
+    Route("GET", "/v1/events", reads.get_events, P.DATA_READ, "reads"),
+    Route("POST", "/v1/exports", reads.post_export, P.DATA_READ, "reads"),
+    Route("GET", "/v1/exports/{export_id}", reads.get_export, P.DATA_READ, "reads"),
+    Route("GET", "/v1/exports/{export_id}/download", reads.download_export, P.DATA_READ, "reads"),
 )
 
 

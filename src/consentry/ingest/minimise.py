@@ -32,6 +32,8 @@ class Plan:
     purpose_bits: int
     # JSON {field: [purposes]} for fields shown only to some purposes, or None.
     field_purposes_json: str | None
+    # Every kept field with the purposes it may be shown to (None: all of the event's).
+    fields: dict[str, list[str] | None]
 
 
 class Planner:
@@ -101,6 +103,8 @@ def _make_plan(
         _JSON.encode(allowed_purposes).decode(),
         purpose_mask(purposes[key] for key in allowed_purposes),
         _JSON.encode(restricted).decode() if restricted else None,
+        {name: restricted.get(name) for name, _ in keep}
+        | {n: restricted.get(n) for n, *_ in treat},
     )
 
 

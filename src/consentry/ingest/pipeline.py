@@ -21,6 +21,7 @@ from consentry.consent import policy
 from consentry.consent.models import Purpose, Reason, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
+from consentry.delivery.outbox import Outbox
 from consentry.errors import (
     BatchTooLarge,
     ConsentryError,
@@ -119,6 +120,9 @@ class EventResult:
 
 class Pipeline:
     """Turns a raw batch body into stored, consented, minimised events and per-event results."""
+
+    # Set by the Runtime: accepted events go to the delivery outbox in the same transaction.
+    outbox: Outbox | None = None
 
     def __init__(
         self,
@@ -374,8 +378,10 @@ class Pipeline:
                 treated[n][name] = value
         received_at = _utc_text(clock.now())
         rows = []
+        kept: list[dict[str, Any]] = []
         for w, plan, values in zip(accepted, plans, treated, strict=True):
             clear, personal = minimise.split(plan, w.properties, values)
+            kept.append(clear | personal)
             sealed = None
             if personal:
                 aad = f"consentry:event:{w.event_id}".encode()
@@ -401,6 +407,9 @@ class Pipeline:
                 )
             )
         sql.insert_events(conn, rows)
+        if self.outbox is not None:
+            fields = [plan.fields for plan in plans]
+            self.outbox.enqueue(conn, accepted, fields, kept, states, purposes)
 
 
 def _retryable(exc: Exception) -> bool:

@@ -15,6 +15,8 @@ from consentry.storage import keys as sql
 BLIND_INDEX = "blind_index"
 PSEUDONYM = "pseudonym"
 TOKEN_INDEX = "token_index"  # noqa: S105 - the name of a secret, not the secret
+READ_PSEUDONYM = "read_pseudonym"  # per-purpose subject pseudonyms in reads and exports
+DELIVERY_PSEUDONYM = "delivery_pseudonym"  # per-system subject pseudonyms in deliveries
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:

@@ -76,10 +76,16 @@ class Store:
             yield from _queued(conn)
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only snapshot (on SQLite WAL, readers never wait for the writer)."""
-        with self._connect() as conn, conn.begin():
-            yield conn
+    def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A read transaction (on SQLite WAL, readers never wait for the writer). SQLite reads
+        one snapshot throughout; `snapshot` asks PostgreSQL for the same (REPEATABLE READ),
+        for reads whose statements must agree with each other."""
+        with self._connect() as raw:
+            conn = raw
+            if snapshot and self.dialect == "postgresql":
+                conn = raw.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def ping(self) -> None:
         """Raise StorageUnavailable unless the database answers."""

@@ -36,6 +36,13 @@ metadata = MetaData(
 )
 
 
+def utc_text(value: datetime) -> str:
+    """The stored spelling of a time: fixed-width UTC text, so text order is time order."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class UTCTime(TypeDecorator[datetime]):
     """An aware UTC datetime stored as fixed-width RFC 3339 text, so text order is time order."""
 
@@ -45,9 +52,7 @@ class UTCTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored")
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return utc_text(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -299,4 +304,87 @@ dp_spend = Table(
     Column("key_id", String(32), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("spent", Float, nullable=False),
+)
+
+# The data map: downstream systems. The signing secret is sealed under the KEK, never in clear.
+systems = Table(
+    "systems",
+    metadata,
+    Column("system_id", String(64), primary_key=True),
+    # JSON of the system's fields (API.md, Data map and delivery).
+    Column("definition", Text, nullable=False),
+    Column("secret_ct", LargeBinary, nullable=False),
+    Column("kek_id", String(16), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+)
+
+# Deliveries not yet made: written in the transaction that stores the events, deleted once
+# delivered. `payload` (the event as the system may see it) is sealed under the subject's key,
+# so an erasure makes a pending delivery unreadable too.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("system_id", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("subject_id", String(40), nullable=False),
+    # JSON list of the purposes the delivery names (shrinks when one is withdrawn).
+    Column("purposes", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    # pending, sending (claimed by a worker), dead (attempts exhausted).
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", UTCTime(), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("claimed_at", UTCTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Index(None, "status", "system_id", "next_at"),
+    Index(None, "subject_id"),
+)
+
+# Who received whose data for which purpose: the addressees of rights notices (Art. 19).
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("system_id", String(64), primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    Column("first_at", UTCTime(), nullable=False),
+)
+
+# Events not delivered, counted per system and reason (transfer_blocked, dpa_missing, ...).
+delivery_refusals = Table(
+    "delivery_refusals",
+    metadata,
+    Column("system_id", String(64), primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("count", BigInt, nullable=False),
+)
+
+# Rights notices (purge_request, consent_withdrawn, restriction, ...) to a system's rights
+# endpoint, retried until a 2xx acknowledges them.
+rights_notices = Table(
+    "rights_notices",
+    metadata,
+    Column("notice_id", String(40), primary_key=True),
+    Column("system_id", String(64), nullable=False),
+    Column("subject_id", String(40), nullable=False),
+    Column("type", String(24), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    # JSON list, or null when the notice concerns every purpose.
+    Column("purposes", Text, nullable=True),
+    Column("forward", Boolean, nullable=False),
+    # pending (to send), manual (no rights endpoint: acknowledged by hand), acknowledged.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", UTCTime(), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("due_at", UTCTime(), nullable=False),
+    Column("acknowledged_at", UTCTime(), nullable=True),
+    Column("overdue_at", UTCTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Index(None, "status", "next_at"),
+    Index(None, "request_id"),
+    Index(None, "subject_id"),
 )

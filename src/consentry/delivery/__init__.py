@@ -1,0 +1,1 @@
+"""Delivery: the outbox, the worker and its sinks, and rights notices to recipients."""

@@ -1,0 +1,241 @@
+"""Rights notices (Art. 19, CCPA regs §7026(f)): purge requests, withdrawals, restrictions and
+rectifications sent to the rights endpoint of every system that received the subject's data,
+retried until a 2xx acknowledges them, overdue after the system's acknowledgement window."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent.models import Purpose
+from consentry.delivery.outbox import Pseudonyms
+from consentry.delivery.sinks import Sink, signature
+from consentry.errors import RightsNoticeNotFound
+from consentry.governance.datamap import DataMap
+from consentry.storage import delivery as sql
+from consentry.storage.engine import AnyRow, Store
+
+MAX_DELAY_SECONDS = 300.0
+MANUAL = "manual"
+ACKNOWLEDGED = "acknowledged"
+
+
+class NoticeType(StrEnum):
+    PURGE_REQUEST = "purge_request"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    RESTRICTION = "restriction"
+    RESTRICTION_LIFTED = "restriction_lifted"
+    RECTIFICATION = "rectification"
+
+
+def backoff(base: float, attempts: int) -> float:
+    """Seconds before the next try: doubling from `base` up to five minutes, with jitter in
+    the upper half, so a failed receiver is never tried again without an interval."""
+    delay = min(MAX_DELAY_SECONDS, base * float(2 ** min(30, max(0, attempts - 1))))
+    return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not a secret
+
+
+class RightsNotices:
+    """Queues notices in the caller's transaction; `send_due` delivers them (the worker)."""
+
+    def __init__(
+        self, store: Store, datamap: DataMap, pseudonyms: Pseudonyms, retry_base: float
+    ) -> None:
+        self.store = store
+        self.datamap = datamap
+        self.pseudonyms = pseudonyms
+        self.retry_base = retry_base
+
+    def queue(
+        self,
+        conn: Connection,
+        subject_id: str,
+        kind: NoticeType,
+        *,
+        actor: str,
+        purposes: Sequence[str] | None = None,
+        request_id: str | None = None,
+        forward: bool = False,
+    ) -> list[str]:
+        """A notice to each system that received the subject's data (for one of `purposes`,
+        or for any when None); a system without a rights endpoint gets one to acknowledge by
+        hand. Returns the notice ids."""
+        systems = self.datamap.all(conn)
+        now = clock.now()
+        rows = []
+        for system_id, received in sorted(sql.recipients_of(conn, subject_id).items()):
+            system = systems.get(system_id)
+            if system is None:
+                continue
+            concerned = None if purposes is None else sorted(received & set(purposes))
+            if concerned == []:
+                continue
+            rows.append(
+                {
+                    "notice_id": "rn_" + uuid.uuid4().hex,
+                    "system_id": system_id,
+                    "subject_id": subject_id,
+                    "type": kind.value,
+                    "request_id": request_id,
+                    "purposes": None if concerned is None else json.dumps(concerned),
+                    "forward": forward,
+                    "status": sql.PENDING if system.rights_endpoint else MANUAL,
+                    "attempts": 0,
+                    "next_at": now,
+                    "created_at": now,
+                    "due_at": now + timedelta(hours=system.ack_hours),
+                }
+            )
+        sql.insert_notices(conn, rows)
+        if rows:
+            audit.record(
+                conn,
+                AuditAction.RIGHTS_NOTICE_QUEUED,
+                actor=actor,
+                subject_id=subject_id,
+                details={
+                    "type": kind.value,
+                    "request_id": request_id,
+                    "systems": [r["system_id"] for r in rows],
+                },
+            )
+        return [str(r["notice_id"]) for r in rows]
+
+    def withdrawn(
+        self,
+        conn: Connection,
+        subject_id: str,
+        withdrawn: Sequence[str],
+        purposes: dict[str, Purpose],
+        *,
+        actor: str,
+    ) -> list[str]:
+        """`consent_withdrawn` to the systems that received data for those purposes; to be
+        passed on (`forward`) when one of them is a sale or share."""
+        forward = any(purposes[p].sale_or_share for p in withdrawn if p in purposes)
+        return self.queue(
+            conn,
+            subject_id,
+            NoticeType.CONSENT_WITHDRAWN,
+            actor=actor,
+            purposes=withdrawn,
+            forward=forward,
+        )
+
+    def body(self, row: AnyRow) -> bytes:
+        """The notice as API.md spells it."""
+        out: dict[str, Any] = {
+            "type": row.type,
+            "subject_pseudonym": self.pseudonyms.of(row.system_id, row.subject_id),
+            "system_id": row.system_id,
+        }
+        if row.request_id is not None:
+            out["request_id"] = row.request_id
+        if row.purposes is not None:
+            out["purposes"] = json.loads(row.purposes)
+        if row.forward:
+            out["forward"] = True
+        return msgspec.json.encode(out)
+
+    def send_due(self, sink: Sink, limit: int = 100) -> int:
+        """Send the notices that are due, one POST each; returns how many were acknowledged.
+        Marks overdue ones (audited once)."""
+        now = clock.now()
+        acknowledged = 0
+        with self.store.write() as conn:
+            systems = self.datamap.all(conn)
+            for row in sql.newly_overdue(conn, now):
+                sql.update_notice(conn, row.notice_id, overdue_at=now)
+                audit.record(
+                    conn,
+                    AuditAction.RIGHTS_NOTICE_OVERDUE,
+                    actor=audit.SYSTEM_ACTOR,
+                    subject_id=row.subject_id,
+                    details={"notice_id": row.notice_id, "system_id": row.system_id},
+                )
+            due = list(sql.due_notices(conn, now, limit))
+            secrets = {
+                r.system_id: self.datamap.signing_secret(conn, r.system_id)
+                for r in due
+                if r.system_id in systems
+            }
+            # Claimed by moving next_at on: a crash mid-send retries after the interval.
+            for row in due:
+                later = now + timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
+                sql.update_notice(conn, row.notice_id, next_at=later, attempts=row.attempts + 1)
+        for row in due:
+            system = systems.get(row.system_id)
+            if system is None or system.rights_endpoint is None:
+                continue
+            body = self.body(row)
+            outcome = sink.send(
+                system.rights_endpoint, body, signature(secrets[row.system_id], body)
+            )
+            with self.store.write() as conn:
+                if outcome.ok:
+                    acknowledged += self._acknowledge(conn, row, audit.SYSTEM_ACTOR, clock.now())
+                else:
+                    sql.update_notice(conn, row.notice_id, last_error=outcome.error)
+        return acknowledged
+
+    def acknowledge(self, conn: Connection, notice_id: str, *, actor: str) -> None:
+        """A manual acknowledgement (a system without a rights endpoint, or one confirmed by
+        other means)."""
+        row = sql.get_notice(conn, notice_id)
+        if row is None:
+            raise RightsNoticeNotFound(f"no rights notice {notice_id!r}", notice_id=notice_id)
+        self._acknowledge(conn, row, actor, clock.now())
+
+    def _acknowledge(self, conn: Connection, row: AnyRow, actor: str, now: datetime) -> int:
+        if row.status == ACKNOWLEDGED:
+            return 0
+        sql.update_notice(conn, row.notice_id, status=ACKNOWLEDGED, acknowledged_at=now)
+        audit.record(
+            conn,
+            AuditAction.RIGHTS_NOTICE_ACKNOWLEDGED,
+            actor=actor,
+            subject_id=row.subject_id,
+            details={"notice_id": row.notice_id, "system_id": row.system_id, "type": row.type},
+        )
+        return 1
+
+    def of(
+        self, conn: Connection, *, request_id: str | None = None, subject_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Notices of a request (or a subject), with their state, for the requests work."""
+        now = clock.now()
+        return [
+            {
+                "notice_id": r.notice_id,
+                "system_id": r.system_id,
+                "type": r.type,
+                "request_id": r.request_id,
+                "status": r.status,
+                "attempts": r.attempts,
+                "due_at": clock.rfc3339(r.due_at),
+                "acknowledged_at": clock.rfc3339(r.acknowledged_at) if r.acknowledged_at else None,
+                "overdue": r.status != ACKNOWLEDGED and r.due_at < now,
+            }
+            for r in sql.notices_where(conn, request_id=request_id, subject_id=subject_id)
+        ]
+
+
+def purge_request(
+    notices: RightsNotices, conn: Connection, subject_id: str, request_id: str, *, actor: str
+) -> list[str]:
+    """The erasure's step: a `purge_request` to every system that received the subject's
+    data, in the caller's transaction; the request completes when each is acknowledged."""
+    return notices.queue(
+        conn, subject_id, NoticeType.PURGE_REQUEST, actor=actor, request_id=request_id
+    )

@@ -1,0 +1,264 @@
+"""The outbox: accepted events become one row per allowed system in the transaction that
+stores them, carrying only the shared purposes, the fields whose categories the system
+declares, and a subject pseudonym keyed per system (never a raw identity)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import msgspec
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent.models import Purpose, SubjectConsent
+from consentry.governance import transfers
+from consentry.governance.datamap import DataMap
+from consentry.governance.models import Refusal, Region, System
+from consentry.ingest.schemas import CompiledSchema
+from consentry.keys.subject_keys import SubjectKeys
+from consentry.storage import datamap as map_sql
+from consentry.storage import delivery as sql
+
+_JSON = msgspec.json.Encoder()
+
+
+class Payload(msgspec.Struct, frozen=True):
+    """What a row carries, sealed under the subject's key: the event as the system may see
+    it, and the purposes each restricted field may be shown to."""
+
+    event_id: str
+    event_type: str
+    occurred_at: str
+    subject_pseudonym: str
+    properties: dict[str, Any]
+    field_purposes: dict[str, list[str]]
+
+
+PAYLOAD = msgspec.json.Decoder(Payload)
+
+
+def payload_aad(system_id: str, event_id: str) -> bytes:
+    return f"consentry:outbox:{system_id}:{event_id}".encode()
+
+
+class Accepted(Protocol):
+    """An accepted event as the ingest pipeline holds it."""
+
+    @property
+    def event_id(self) -> str | None: ...
+    @property
+    def subject_id(self) -> str | None: ...
+    @property
+    def purposes(self) -> list[str]: ...
+    @property
+    def schema(self) -> CompiledSchema | None: ...
+    @property
+    def event(self) -> Any: ...
+
+
+class Pseudonyms:
+    """HMAC-SHA256 of the subject id under a key derived per system, so two recipients
+    cannot join what they receive, and none can reverse it."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._keys: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def of(self, system_id: str, subject_id: str) -> str:
+        with self._lock:
+            base = self._keys.get(system_id)
+            if base is None:
+                key = hmac.digest(self._secret, b"system:" + system_id.encode(), "sha256")
+                base = self._keys[system_id] = hmac.new(key, digestmod=hashlib.sha256)
+        mac = base.copy()
+        mac.update(subject_id.encode())
+        return mac.hexdigest()
+
+
+class Outbox:
+    """Writes rows for accepted events, cancels them on opt-outs, and counts them."""
+
+    def __init__(
+        self,
+        datamap: DataMap,
+        subject_keys: SubjectKeys,
+        pseudonyms: Pseudonyms,
+        exporter: Region,
+    ) -> None:
+        self.datamap = datamap
+        self.subject_keys = subject_keys
+        self.pseudonyms = pseudonyms
+        self.exporter = exporter
+        # Set when rows are written, so a worker in this process looks sooner.
+        self.wake = threading.Event()
+
+    def enqueue(
+        self,
+        conn: Connection,
+        accepted: Sequence[Accepted],
+        kept: Sequence[Mapping[str, list[str] | None]],
+        treated: Sequence[Mapping[str, Any]],
+        states: Mapping[str, SubjectConsent],
+        purposes: Mapping[str, Purpose],
+    ) -> None:
+        """One row per accepted event and allowed system sharing a purpose with it; refused
+        deliveries are counted and audited per reason. Nothing is done without systems."""
+        systems = self.datamap.all(conn)
+        if not systems or not accepted:
+            return
+        now = clock.now()
+        stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # Every (system, subject) pair is decided once per batch.
+        decided: dict[tuple[str, str], Refusal | None] = {}
+        names: dict[tuple[str, str], str] = {}
+        declared: dict[tuple[str, str], bool] = {}
+        refused: dict[tuple[str, str], int] = defaultdict(int)
+        rows: list[tuple[object, ...]] = []
+        every = list(purposes.values())
+        for w, fields, values in zip(accepted, kept, treated, strict=True):
+            subject_id, schema = str(w.subject_id), w.schema
+            if schema is None:
+                continue
+            for system in systems.values():
+                shared = [p for p in w.purposes if p in system.purposes]
+                if not shared:
+                    continue
+                key = (system.system_id, subject_id)
+                if key not in decided:
+                    state = states.get(subject_id)
+                    decided[key] = transfers.refusal(system, state, every, self.exporter, now)
+                    names[key] = self.pseudonyms.of(system.system_id, subject_id)
+                reason = decided[key]
+                if reason is not None:
+                    refused[(system.system_id, reason.value)] += 1
+                    continue
+                props, restricted = _visible(system, schema, fields, values, shared, declared)
+                body = Payload(
+                    str(w.event_id),
+                    schema.schema.event_type,
+                    clock.rfc3339(w.event.occurred_at),
+                    names[key],
+                    props,
+                    restricted,
+                )
+                sealer = self.subject_keys.sealer(conn, subject_id)
+                sealed = sealer.seal(
+                    _JSON.encode(body), payload_aad(system.system_id, body.event_id)
+                )
+                rows.append(
+                    (
+                        system.system_id,
+                        body.event_id,
+                        subject_id,
+                        _JSON.encode(shared).decode(),
+                        sealed,
+                        sql.PENDING,
+                        0,
+                        stamp,
+                        stamp,
+                    )
+                )
+        sql.insert_outbox(conn, rows)
+        if refused:
+            record_refusals(conn, refused)
+        if rows:
+            self.wake.set()
+
+    def cancel(
+        self, conn: Connection, subject_id: str, withdrawn: Sequence[str] | None, *, actor: str
+    ) -> int:
+        """Take the withdrawn purposes (None: all) off the subject's undelivered rows, in the
+        caller's transaction; a row left without a purpose is deleted. Rows being sent at this
+        moment started before the opt-out. Returns how many rows were deleted."""
+        gone: list[int] = []
+        changed: list[tuple[int, str]] = []
+        for row in sql.undelivered_of(conn, subject_id):
+            purposes = msgspec.json.decode(row.purposes)
+            left = [] if withdrawn is None else [p for p in purposes if p not in withdrawn]
+            if not left:
+                gone.append(row.seq)
+            elif len(left) < len(purposes):
+                changed.append((row.seq, _JSON.encode(left).decode()))
+        sql.delete_rows(conn, gone)
+        sql.set_purposes(conn, changed)
+        if gone or changed:
+            audit.record(
+                conn,
+                AuditAction.DELIVERY_CANCELLED,
+                actor=actor,
+                subject_id=subject_id,
+                details={
+                    "purposes": sorted(withdrawn) if withdrawn is not None else "all",
+                    "cancelled": len(gone),
+                    "narrowed": len(changed),
+                },
+            )
+        return len(gone)
+
+    def counts(self, conn: Connection, system_id: str) -> tuple[int, int]:
+        """(undelivered rows, dead-lettered rows) of the system."""
+        by_status = sql.counts(conn, system_id)
+        return by_status.get(sql.PENDING, 0) + by_status.get(sql.SENDING, 0), by_status.get(
+            sql.DEAD, 0
+        )
+
+
+def record_refusals(conn: Connection, refused: Mapping[tuple[str, str], int]) -> None:
+    """Count refused deliveries and audit them (one entry for the lot, no subject named)."""
+    map_sql.count_refusals(conn, refused)
+    details: dict[str, dict[str, int]] = defaultdict(dict)
+    for (system_id, reason), n in sorted(refused.items()):
+        details[system_id][reason] = n
+    audit.record(conn, AuditAction.DELIVERY_REFUSED, actor=audit.SYSTEM_ACTOR, details=details)
+
+
+def _visible(
+    system: System,
+    schema: CompiledSchema,
+    fields: Mapping[str, list[str] | None],
+    values: Mapping[str, Any],
+    shared: list[str],
+    declared: dict[tuple[str, str], bool],
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The fields the system may receive: a category it declares, and (for a field shown
+    only to some purposes) one of those purposes among the shared ones."""
+    props: dict[str, Any] = {}
+    restricted: dict[str, list[str]] = {}
+    for name, value in values.items():
+        category = schema.fields[name].category
+        key = (system.system_id, category)
+        if key not in declared:
+            declared[key] = system.declares(category)
+        if not declared[key]:
+            continue
+        only = fields.get(name)
+        if only is not None:
+            serving = [p for p in only if p in shared]
+            if not serving:
+                continue
+            restricted[name] = serving
+        props[name] = value
+    return props, restricted
+
+
+def visible_now(payload: Payload, purposes: Sequence[str]) -> dict[str, Any]:
+    """The payload's properties for the purposes a row still names (after withdrawals)."""
+    return {
+        name: value
+        for name, value in payload.properties.items()
+        if name not in payload.field_purposes
+        or any(p in purposes for p in payload.field_purposes[name])
+    }
+
+
+def utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

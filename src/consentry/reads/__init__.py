@@ -1,0 +1,1 @@
+"""Query-time enforcement: purpose-scoped counts, event reads, exports and DP aggregates."""

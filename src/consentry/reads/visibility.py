@@ -1,0 +1,66 @@
+"""Whose events a purpose may read right now: every subject's current consent state, decided
+by consent/policy.py, turned into the set of subject keys reads must leave out.
+
+The set is remembered per purpose until the policy version moves (any consent, purpose,
+schema or system change) or the first grant it relied on expires, so a steady stream of
+reads costs one primary-key read each."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.consent import policy
+from consentry.consent.cache import ConsentCache
+from consentry.consent.models import Purpose
+from consentry.ingest.minimise import subject_key
+from consentry.storage import reads as sql
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """The subject keys a purpose may not read at `policy_version`, until `until`."""
+
+    keys: frozenset[int]
+    policy_version: int
+    until: datetime | None
+
+
+class Visibility:
+    def __init__(self, cache: ConsentCache) -> None:
+        self._cache = cache
+        self._known: dict[tuple[str, int], Excluded] = {}
+        self._lock = threading.Lock()
+
+    def excluded(self, conn: Connection, purpose: Purpose, version: int) -> Excluded:
+        """Subjects whose events `purpose` may not read: withdrawn, denied, never asked for a
+        consent purpose, expired, erased, restricted or objected. `version` is the policy
+        version read in the same snapshot as `conn`."""
+        now = clock.now()
+        key = (purpose.key, purpose.bit)
+        with self._lock:
+            known = self._known.get(key)
+        if (
+            known is not None
+            and known.policy_version == version
+            and (known.until is None or now < known.until)
+        ):
+            return known
+        keys: set[int] = set()
+        until: datetime | None = None
+        for subject_id, consent_version in sql.all_subject_versions(conn):
+            state = self._cache.fresh(conn, subject_id, int(consent_version))
+            if not policy.decide(purpose, state, now).allowed:
+                keys.add(subject_key(subject_id))
+                continue
+            grant = state.purposes.get(purpose.key)
+            if grant is not None and grant.expires_at is not None:
+                until = grant.expires_at if until is None else min(until, grant.expires_at)
+        result = Excluded(frozenset(keys), version, until)
+        with self._lock:
+            self._known[key] = result
+        return result

@@ -1,0 +1,210 @@
+"""SQL for the outbox, the record of recipients and rights notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import outbox, recipients, rights_notices
+
+PENDING = "pending"
+SENDING = "sending"
+DEAD = "dead"
+
+OUTBOX_COLUMNS = (
+    "system_id",
+    "event_id",
+    "subject_id",
+    "purposes",
+    "payload",
+    "status",
+    "attempts",
+    "next_at",
+    "created_at",
+)
+# Built from the constant column list only; values always travel as parameters.
+_INSERT_OUTBOX = {
+    style: f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) "  # noqa: S608 - constants only
+    f"VALUES ({', '.join([marker] * len(OUTBOX_COLUMNS))})"
+    for style, marker in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
+
+
+def insert_outbox(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Rows as tuples in OUTBOX_COLUMNS order, times in UTCTime's text (the ingest hot path)."""
+    if rows:
+        conn.exec_driver_sql(_INSERT_OUTBOX[conn.dialect.paramstyle], list(rows))
+
+
+def due_systems(conn: Connection, now: datetime) -> list[str]:
+    stmt = (
+        select(outbox.c.system_id)
+        .where(outbox.c.status == PENDING, outbox.c.next_at <= now)
+        .distinct()
+    )
+    return [row.system_id for row in conn.execute(stmt)]
+
+
+# What a sender needs of a row (times are not parsed back: a third of a claim's cost).
+CLAIMED_COLUMNS = ("seq", "event_id", "subject_id", "purposes", "payload", "attempts")
+
+
+def claim(conn: Connection, system_id: str, now: datetime, limit: int) -> Sequence[AnyRow]:
+    """Take up to `limit` due rows of the system for sending, oldest first; another worker
+    skips rows taken (PostgreSQL) or waits for this transaction (SQLite, one writer)."""
+    stmt = (
+        select(*(outbox.c[name] for name in CLAIMED_COLUMNS))
+        .where(outbox.c.system_id == system_id, outbox.c.status == PENDING)
+        .where(outbox.c.next_at <= now)
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = conn.execute(stmt).all()
+    if rows:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.seq.in_([r.seq for r in rows]))
+            .values(status=SENDING, claimed_at=now)
+        )
+    return rows
+
+
+def delete_rows(conn: Connection, seqs: Sequence[int]) -> None:
+    if seqs:
+        conn.execute(delete(outbox).where(outbox.c.seq.in_(list(seqs))))
+
+
+def set_purposes(conn: Connection, changes: Sequence[tuple[int, str]]) -> None:
+    for seq, purposes in changes:
+        conn.execute(update(outbox).where(outbox.c.seq == seq).values(purposes=purposes))
+
+
+def reschedule(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Rows back to pending (or dead) after a failed attempt: seq, status, attempts, next_at,
+    last_error per row; only rows still claimed (a deleted system's rows are gone)."""
+    for change in changes:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.seq == change["seq"], outbox.c.status == SENDING)
+            .values(
+                status=change["status"],
+                attempts=change["attempts"],
+                next_at=change["next_at"],
+                last_error=change["last_error"],
+                claimed_at=None,
+            )
+        )
+
+
+def release_stale(conn: Connection, before: datetime) -> int:
+    """Claims older than `before` (a worker that died mid-send) back to pending."""
+    stmt = (
+        update(outbox)
+        .where(outbox.c.status == SENDING, outbox.c.claimed_at < before)
+        .values(status=PENDING, claimed_at=None)
+    )
+    return int(conn.execute(stmt).rowcount)
+
+
+def undelivered_of(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    """The subject's rows not being sent right now (pending or dead)."""
+    stmt = select(outbox.c.seq, outbox.c.system_id, outbox.c.purposes).where(
+        outbox.c.subject_id == subject_id, outbox.c.status != SENDING
+    )
+    return conn.execute(stmt).all()
+
+
+def counts(conn: Connection, system_id: str) -> dict[str, int]:
+    stmt = (
+        select(outbox.c.status, func.count())
+        .where(outbox.c.system_id == system_id)
+        .group_by(outbox.c.status)
+    )
+    return {row[0]: int(row[1]) for row in conn.execute(stmt)}
+
+
+def resend(conn: Connection, system_id: str | None, now: datetime) -> int:
+    """Dead rows (of one system, or all) back to pending with fresh attempts."""
+    stmt = update(outbox).where(outbox.c.status == DEAD)
+    if system_id is not None:
+        stmt = stmt.where(outbox.c.system_id == system_id)
+    return int(conn.execute(stmt.values(status=PENDING, attempts=0, next_at=now)).rowcount)
+
+
+_INSERT_RECIPIENTS = {
+    style: "INSERT INTO recipients (subject_id, system_id, purpose, first_at) "  # noqa: S608 - constants only
+    f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING"
+    for style, marker in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
+
+
+def add_recipients(conn: Connection, triples: set[tuple[str, str, str]], now: str) -> None:
+    """Record that each (subject, system, purpose) received data (the first time is kept);
+    `now` in UTCTime's text. One executemany straight to the driver (the delivery path)."""
+    if triples:
+        rows = [(s, y, p, now) for s, y, p in sorted(triples)]
+        conn.exec_driver_sql(_INSERT_RECIPIENTS[conn.dialect.paramstyle], rows)
+
+
+def recipients_of(conn: Connection, subject_id: str) -> dict[str, set[str]]:
+    """system_id -> purposes for which the subject's data reached it."""
+    stmt = select(recipients.c.system_id, recipients.c.purpose).where(
+        recipients.c.subject_id == subject_id
+    )
+    out: dict[str, set[str]] = {}
+    for row in conn.execute(stmt):
+        out.setdefault(row.system_id, set()).add(row.purpose)
+    return out
+
+
+def insert_notices(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(rights_notices), list(rows))
+
+
+def due_notices(conn: Connection, now: datetime, limit: int) -> Sequence[AnyRow]:
+    stmt = (
+        select(rights_notices)
+        .where(rights_notices.c.status == PENDING, rights_notices.c.next_at <= now)
+        .order_by(rights_notices.c.created_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return conn.execute(stmt).all()
+
+
+def update_notice(conn: Connection, notice_id: str, **values: Any) -> int:
+    stmt = update(rights_notices).where(rights_notices.c.notice_id == notice_id)
+    return int(conn.execute(stmt.values(**values)).rowcount)
+
+
+def get_notice(conn: Connection, notice_id: str) -> AnyRow | None:
+    stmt = select(rights_notices).where(rights_notices.c.notice_id == notice_id)
+    return conn.execute(stmt).first()
+
+
+def notices_where(
+    conn: Connection, *, request_id: str | None = None, subject_id: str | None = None
+) -> Sequence[AnyRow]:
+    stmt = select(rights_notices).order_by(rights_notices.c.created_at)
+    if request_id is not None:
+        stmt = stmt.where(rights_notices.c.request_id == request_id)
+    if subject_id is not None:
+        stmt = stmt.where(rights_notices.c.subject_id == subject_id)
+    return conn.execute(stmt).all()
+
+
+def newly_overdue(conn: Connection, now: datetime) -> Sequence[AnyRow]:
+    stmt = select(rights_notices).where(
+        rights_notices.c.status.in_([PENDING, "manual"]),
+        rights_notices.c.overdue_at.is_(None),
+        rights_notices.c.due_at < now,
+    )
+    return conn.execute(stmt).all()

@@ -1,0 +1,216 @@
+"""SQL for purpose-scoped reads: counts, event pages and export streams, filtered in SQL by
+purpose bit, event type, time and the subjects excluded at the moment of the read; exports
+and the differential-privacy budget."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import config_state, dp_spend, exports
+from consentry.storage.schema import utc_text as utc_text_of
+
+_EXCLUDED = "reads_excluded"
+EVENT_FIELDS = "seq, event_id, event_type, occurred_at, subject_id, properties, field_purposes"
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a read asks for; times are UTCTime text, `to` exclusive."""
+
+    purpose: str
+    bit: int
+    event_type: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+def policy_version(conn: Connection) -> int:
+    """Moves with every change of purposes, notices, schemas, systems or any consent."""
+    row = conn.execute(
+        select(config_state.c.version, config_state.c.consent_changes).where(config_state.c.id == 1)
+    ).one()
+    return int(row.version) + int(row.consent_changes)
+
+
+def all_subject_versions(conn: Connection) -> Sequence[Any]:
+    """(subject_id, consent_version) of every subject."""
+    return conn.exec_driver_sql("SELECT subject_id, consent_version FROM subjects").all()
+
+
+def count(
+    conn: Connection,
+    filters: Filters,
+    excluded: Collection[int],
+    *,
+    distinct_subjects: bool,
+    group_by: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """[(group values..., count)]: events, or distinct subjects, the purpose may read."""
+    where, params = _where(conn, filters, excluded)
+    groups = [
+        _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
+    ]
+    metric = "COUNT(DISTINCT subject_key)" if distinct_subjects else "COUNT(*)"
+    columns = ", ".join([*groups, metric])
+    sql = f"SELECT {columns} FROM events WHERE {where}"  # noqa: S608 - built from constants
+    if groups:
+        sql += " GROUP BY " + ", ".join(str(n + 1) for n in range(len(groups)))
+        sql += " ORDER BY " + ", ".join(str(n + 1) for n in range(len(groups)))
+    return [tuple(row) for row in conn.execute(text(sql), params)]
+
+
+def bounded_count(conn: Connection, filters: Filters, excluded: Collection[int], bound: int) -> int:
+    """Events the purpose may read, each subject counted for at most `bound` of them (the
+    sensitivity of a differentially private count)."""
+    where, params = _where(conn, filters, excluded)
+    params["bound"] = bound
+    sql = (
+        "SELECT COALESCE(SUM(CASE WHEN c > :bound THEN :bound ELSE c END), 0) FROM "  # noqa: S608
+        f"(SELECT COUNT(*) AS c FROM events WHERE {where} GROUP BY subject_key) AS per_subject"
+    )
+    return int(conn.execute(text(sql), params).scalar_one())
+
+
+def page(
+    conn: Connection, filters: Filters, excluded: Collection[int], after: int, limit: int
+) -> Sequence[AnyRow]:
+    """Up to `limit` readable events after position `after`, in storage order."""
+    where, params = _where(conn, filters, excluded)
+    params |= {"after": after, "limit": limit}
+    sql = (
+        f"SELECT {EVENT_FIELDS} FROM events WHERE {where} AND seq > :after "  # noqa: S608
+        "ORDER BY seq LIMIT :limit"
+    )
+    return conn.execute(text(sql), params).all()
+
+
+def _where(
+    conn: Connection, filters: Filters, excluded: Collection[int]
+) -> tuple[str, dict[str, Any]]:
+    clauses = ["(purpose_bits & :bit) <> 0"]
+    params: dict[str, Any] = {"bit": 1 << filters.bit}
+    if filters.event_type is not None:
+        clauses.append("event_type = :event_type")
+        params["event_type"] = filters.event_type
+    if filters.start is not None:
+        clauses.append("occurred_at >= :start")
+        params["start"] = filters.start
+    if filters.end is not None:
+        clauses.append("occurred_at < :end")
+        params["end"] = filters.end
+    if excluded:
+        if conn.dialect.name == "postgresql":
+            clauses.append(
+                "NOT EXISTS (SELECT 1 FROM unnest(CAST(:excluded AS BIGINT[])) AS x(k) "
+                "WHERE x.k = events.subject_key)"
+            )
+            params["excluded"] = list(excluded)
+        else:
+            _fill_excluded(conn, excluded)
+            clauses.append(
+                f"subject_key NOT IN (SELECT subject_key FROM temp.{_EXCLUDED})"  # noqa: S608
+            )
+    return " AND ".join(clauses), params
+
+
+def _fill_excluded(conn: Connection, excluded: Collection[int]) -> None:
+    """SQLite: the excluded keys in a connection-private temporary table."""
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_EXCLUDED} (subject_key INTEGER PRIMARY KEY)"
+    )
+    conn.exec_driver_sql(f"DELETE FROM temp.{_EXCLUDED}")  # noqa: S608 - a constant name
+    conn.exec_driver_sql(
+        f"INSERT INTO temp.{_EXCLUDED} (subject_key) VALUES (?)",  # noqa: S608
+        [(key,) for key in excluded],
+    )
+
+
+def _group_value(conn: Connection, name: str, n: int, params: dict[str, Any], purpose: str) -> str:
+    """A kept field's value, or NULL where the row shows that field only to other purposes."""
+    params[f"g{n}"] = name
+    params[f"gp{n}"] = f'$."{name}"'
+    if conn.dialect.name == "postgresql":
+        params[f"q{n}"] = purpose
+        return (
+            f"CASE WHEN field_purposes IS NULL "
+            f"OR NOT jsonb_exists(CAST(field_purposes AS JSONB), :g{n}) "
+            f"OR (CAST(field_purposes AS JSONB) -> :g{n}) @> to_jsonb(CAST(:q{n} AS TEXT)) "
+            f"THEN CAST(properties AS JSONB) -> :g{n} END"
+        )
+    params[f"q{n}"] = f'"{purpose}"'
+    return (
+        f"CASE WHEN field_purposes IS NULL OR json_extract(field_purposes, :gp{n}) IS NULL "
+        f"OR instr(json_extract(field_purposes, :gp{n}), :q{n}) > 0 "
+        f"THEN json_extract(properties, :gp{n}) END"
+    )
+
+
+def stream(
+    conn: Connection, filters: Filters, excluded: Collection[int], after: int, chunk: int
+) -> Iterator[AnyRow]:
+    """Readable events after `after`, a chunk at a time (never all in memory)."""
+    while True:
+        rows = page(conn, filters, excluded, after, chunk)
+        yield from rows
+        if len(rows) < chunk:
+            return
+        after = int(rows[-1].seq)
+
+
+def insert_export(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(exports).values(**values))
+
+
+def get_export(conn: Connection, export_id: str) -> AnyRow | None:
+    return conn.execute(select(exports).where(exports.c.export_id == export_id)).first()
+
+
+def finish_export(conn: Connection, export_id: str, values: dict[str, Any]) -> None:
+    conn.execute(update(exports).where(exports.c.export_id == export_id).values(**values))
+
+
+def spend(conn: Connection, key_id: str, day: str, epsilon: float, budget: float) -> bool:
+    """Add `epsilon` to the key's spend for `day` unless it would pass `budget`; True when
+    spent. The row is locked while it is checked, so two queries cannot both fit."""
+    stmt = (
+        update(dp_spend)
+        .where(
+            dp_spend.c.key_id == key_id,
+            dp_spend.c.day == day,
+            dp_spend.c.spent + epsilon <= budget,
+        )
+        .values(spent=dp_spend.c.spent + epsilon)
+    )
+    if conn.execute(stmt).rowcount:
+        return True
+    exists = conn.execute(
+        select(dp_spend.c.spent).where(dp_spend.c.key_id == key_id, dp_spend.c.day == day)
+    ).first()
+    if exists is not None or epsilon > budget:
+        return False
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(dp_spend).values(key_id=key_id, day=day, spent=epsilon))
+    except IntegrityError:
+        # Another query of the same key opened the day first: spend against its row.
+        return bool(conn.execute(stmt).rowcount)
+    return True
+
+
+def spent(conn: Connection, key_id: str, day: str) -> float:
+    row = conn.execute(
+        select(dp_spend.c.spent).where(dp_spend.c.key_id == key_id, dp_spend.c.day == day)
+    ).first()
+    return 0.0 if row is None else float(row.spent)
+
+
+def utc_text(moment: datetime) -> str:
+    """The stored spelling of a time (storage.schema.UTCTime)."""
+    return utc_text_of(moment)

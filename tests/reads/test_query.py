@@ -1,0 +1,256 @@
+"""Purpose-scoped reads (both back-ends): counts, event pages and exports see only what the
+consent that holds at the moment of the read allows, and report their policy version."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consentry import clock
+from tests.conftest import auth
+from tests.http.test_conventions import assert_problem, make_key
+from tests.ingest.test_pipeline import event, grant, send, who
+
+
+def withdraw(client: TestClient, name: str, *purposes: str) -> None:
+    resp = client.post(
+        "/v1/consents/withdraw",
+        headers=auth(),
+        json={"subject": who(name), "purposes": list(purposes)},
+    )
+    assert resp.status_code == 200, resp.text
+
+
+def query(client: TestClient, key: str | None = None, **body: Any) -> dict[str, Any]:
+    resp = client.post("/v1/query", headers=auth(key) if key else auth(), json=body)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def count(client: TestClient, **body: Any) -> int:
+    rows = query(client, purpose="analytics", **body)["rows"]
+    return int(rows[0]["value"])
+
+
+@pytest.fixture
+def stored(ready: TestClient) -> TestClient:
+    """ana (2 events), bo (3 events) and cy (1 event) for analytics and personalization."""
+    for name, n in (("ana", 2), ("bo", 3), ("cy", 1)):
+        grant(ready, who(name), "analytics", "personalization")
+        events = [
+            event(
+                f"{name}-{i}",
+                who(name),
+                properties={
+                    "url": f"/p/{i % 2}",
+                    "offer": "spring",
+                    "email": f"{name}@example.com",
+                },
+            )
+            for i in range(n)
+        ]
+        assert all(r["status"] == "accepted" for r in send(ready, events))
+    return ready
+
+
+def test_counts_follow_withdrawal_at_once(stored: TestClient) -> None:
+    before = query(stored, purpose="analytics")
+    assert before["rows"] == [{"value": 6}]
+    assert count(stored, metric="count_subjects") == 3
+    withdraw(stored, "bo", "analytics")
+    after = query(stored, purpose="analytics")
+    assert after["rows"] == [{"value": 3}]
+    assert after["policy_version"] > before["policy_version"]
+    assert count(stored, metric="count_subjects") == 2
+    # The other purpose still sees bo.
+    assert query(stored, purpose="personalization")["rows"] == [{"value": 6}]
+
+
+def test_counts_follow_expiry(stored: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert count(stored) == 6
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=400))
+    assert count(stored) == 0
+
+
+def test_filters_and_group_by(stored: TestClient) -> None:
+    assert count(stored, event_type="page_view") == 6
+    assert count(stored, **{"from": "2026-11-20T10:00:01Z"}) == 0
+    assert count(stored, **{"to": "2026-11-20T10:00:01Z"}) == 6
+    rows = query(stored, purpose="analytics", event_type="page_view", group_by=["url"])["rows"]
+    assert rows == [{"url": "/p/0", "value": 4}, {"url": "/p/1", "value": 2}]
+
+
+def test_group_by_refuses_what_the_purpose_may_not_see(stored: TestClient) -> None:
+    body = {"purpose": "analytics", "event_type": "page_view"}
+    # offer is kept only for personalization.
+    resp = stored.post("/v1/query", headers=auth(), json=body | {"group_by": ["offer"]})
+    assert_problem(resp, 422, "field_not_readable")
+    resp = stored.post("/v1/query", headers=auth(), json=body | {"group_by": ["nope"]})
+    assert_problem(resp, 422, "invalid_query")
+    resp = stored.post(
+        "/v1/query", headers=auth(), json={"purpose": "analytics", "group_by": ["url"]}
+    )
+    assert_problem(resp, 422, "invalid_query")
+    rows = query(stored, purpose="personalization", event_type="page_view", group_by=["offer"])[
+        "rows"
+    ]
+    assert rows == [{"offer": "spring", "value": 6}]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"purpose": "nope"}, 422, "unknown_purpose"),
+        ({"purpose": "analytics", "event_type": "nope"}, 422, "invalid_query"),
+        (
+            {"purpose": "analytics", "from": "2026-11-21T00:00:00Z", "to": "2026-11-20T00:00:00Z"},
+            422,
+            "invalid_query",
+        ),
+        ({"purpose": "analytics", "from": "2026-11-21T00:00:00"}, 422, "invalid_request"),
+        ({"purpose": "analytics", "metric": "sum"}, 422, "invalid_request"),
+        ({"purpose": "analytics", "dp_epsilon": 0}, 422, "invalid_dp_parameters"),
+        ({"purpose": "analytics", "dp_epsilon": 11}, 422, "invalid_dp_parameters"),
+        ({"purpose": "analytics", "dp_epsilon": "1"}, 422, "invalid_request"),
+        ({"purpose": "analytics", "dp_epsilon": 1, "dp_bound": 0}, 422, "invalid_dp_parameters"),
+        (
+            {
+                "purpose": "analytics",
+                "event_type": "page_view",
+                "group_by": ["url"],
+                "dp_epsilon": 1,
+            },
+            422,
+            "invalid_dp_parameters",
+        ),
+        ({"purpose": "analytics", "colour": "red"}, 422, "unknown_field"),
+    ],
+)
+def test_bad_queries_are_refused_with_a_code(
+    stored: TestClient, body: dict[str, Any], status: int, code: str
+) -> None:
+    assert_problem(stored.post("/v1/query", headers=auth(), json=body), status, code)
+
+
+def test_event_pages_show_what_the_purpose_may_see(stored: TestClient) -> None:
+    resp = stored.get("/v1/events", headers=auth(), params={"purpose": "analytics", "limit": 4})
+    assert resp.status_code == 200, resp.text
+    first = resp.json()
+    assert len(first["items"]) == 4 and first["next"]
+    item = first["items"][0]
+    assert set(item) == {
+        "event_id",
+        "event_type",
+        "occurred_at",
+        "subject_pseudonym",
+        "purpose",
+        "properties",
+    }
+    # The pseudonymised e-mail stays a pseudonym; offer belongs to personalization only.
+    assert "offer" not in item["properties"]
+    assert "@" not in json.dumps(first)
+    second = stored.get(
+        "/v1/events",
+        headers=auth(),
+        params={"purpose": "analytics", "limit": 4, "cursor": first["next"]},
+    ).json()
+    assert len(second["items"]) == 2 and second["next"] is None
+    ids = [i["event_id"] for i in first["items"] + second["items"]]
+    assert len(set(ids)) == 6
+    personal = stored.get(
+        "/v1/events", headers=auth(), params={"purpose": "personalization"}
+    ).json()
+    assert all(i["properties"]["offer"] == "spring" for i in personal["items"])
+    # One subject, two purposes: two pseudonyms that cannot be joined.
+    assert not {i["subject_pseudonym"] for i in first["items"]} & {
+        i["subject_pseudonym"] for i in personal["items"]
+    }
+    withdraw(stored, "ana", "analytics")
+    after = stored.get("/v1/events", headers=auth(), params={"purpose": "analytics"}).json()
+    assert not any(i["event_id"].startswith("ana-") for i in after["items"])
+    assert after["policy_version"] > first["policy_version"]
+
+
+def test_event_pages_refuse_bad_input(stored: TestClient) -> None:
+    for params, status, code in [
+        ({}, 422, "invalid_request"),
+        ({"purpose": "analytics", "limit": 0}, 422, "invalid_request"),
+        ({"purpose": "analytics", "cursor": "garbage"}, 400, "invalid_cursor"),
+        ({"purpose": "nope"}, 422, "unknown_purpose"),
+    ]:
+        assert_problem(stored.get("/v1/events", headers=auth(), params=params), status, code)
+
+
+def test_export_made_before_an_opt_out_omits_the_subject(stored: TestClient) -> None:
+    resp = stored.post("/v1/exports", headers=auth(), json={"purpose": "analytics"})
+    assert resp.status_code == 200, resp.text
+    made = resp.json()
+    assert made["status"] == "completed" and made["rows_at_creation"] == 6
+    withdraw(stored, "bo", "analytics")
+    download = stored.get(f"/v1/exports/{made['export_id']}/download", headers=auth())
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("application/x-ndjson")
+    assert int(download.headers["x-consentry-policy-version"]) > made["policy_version"]
+    lines = [json.loads(line) for line in download.text.splitlines()]
+    assert len(lines) == 3
+    assert not any(line["event_id"].startswith("bo-") for line in lines)
+
+
+def test_csv_export_and_ownership(stored: TestClient) -> None:
+    analyst = make_key(stored, "analyst")
+    made = stored.post(
+        "/v1/exports",
+        headers=auth(analyst),
+        json={"purpose": "analytics", "format": "csv", "event_type": "page_view"},
+    ).json()
+    body = stored.get(f"/v1/exports/{made['export_id']}/download", headers=auth(analyst)).text
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == 6 and json.loads(rows[0]["properties"])["url"].startswith("/p/")
+    other = make_key(stored, "analyst")
+    resp = stored.get(f"/v1/exports/{made['export_id']}", headers=auth(other))
+    assert_problem(resp, 404, "export_not_found")
+    # The DPO sees every export.
+    dpo = make_key(stored, "dpo")
+    assert stored.get(f"/v1/exports/{made['export_id']}", headers=auth(dpo)).status_code == 200
+
+
+def test_reads_are_audited_and_need_data_read(stored: TestClient) -> None:
+    collector = make_key(stored, "collector")
+    resp = stored.post("/v1/query", headers=auth(collector), json={"purpose": "analytics"})
+    assert_problem(resp, 403, "forbidden")
+    analyst = make_key(stored, "analyst")
+    query(stored, analyst, purpose="analytics")
+    stored.get("/v1/events", headers=auth(analyst), params={"purpose": "analytics"})
+    entries = stored.get("/v1/audit/entries", headers=auth(), params={"limit": 500}).json()
+    actions = [e["action"] for e in entries["items"]]
+    assert "data:query" in actions and "data:read" in actions
+
+
+def test_dp_counts_are_noisy_unbiased_and_budgeted(stored: TestClient) -> None:
+    analyst = make_key(stored, "analyst")
+    values = [
+        query(stored, analyst, purpose="analytics", dp_epsilon=0.1)["rows"][0]["value"]
+        for _ in range(100)
+    ]
+    # 6 events, at most 10 per subject counted: sensitivity 10, scale 100.
+    assert len(set(values)) > 10
+    assert abs(statistics.mean(values) - 6) < 4 * 100 * 2**0.5 / 10
+    resp = stored.post(
+        "/v1/query", headers=auth(analyst), json={"purpose": "analytics", "dp_epsilon": 0.5}
+    )
+    assert_problem(resp, 429, "privacy_budget_exhausted")
+    # Another key has its own budget.
+    other = make_key(stored, "analyst")
+    assert query(stored, other, purpose="analytics", dp_epsilon=1)["dp_epsilon"] == 1
+
+
+def test_query_over_what_was_never_stored_for_the_purpose(stored: TestClient) -> None:
+    assert query(stored, purpose="marketing")["rows"] == [{"value": 0}]
