@@ -144,7 +144,8 @@ def test_event_pages_show_what_the_purpose_may_see(stored: TestClient) -> None:
     resp = stored.get("/v1/events", headers=auth(), params={"purpose": "analytics", "limit": 4})
     assert resp.status_code == 200, resp.text
     first = resp.json()
-    assert len(first["items"]) == 4 and first["next"]
+    assert len(first["items"]) == 4
+    assert first["next"]
     item = first["items"][0]
     assert set(item) == {
         "event_id",
@@ -162,7 +163,8 @@ def test_event_pages_show_what_the_purpose_may_see(stored: TestClient) -> None:
         headers=auth(),
         params={"purpose": "analytics", "limit": 4, "cursor": first["next"]},
     ).json()
-    assert len(second["items"]) == 2 and second["next"] is None
+    assert len(second["items"]) == 2
+    assert second["next"] is None
     ids = [i["event_id"] for i in first["items"] + second["items"]]
     assert len(set(ids)) == 6
     personal = stored.get(
@@ -193,7 +195,8 @@ def test_export_made_before_an_opt_out_omits_the_subject(stored: TestClient) -> 
     resp = stored.post("/v1/exports", headers=auth(), json={"purpose": "analytics"})
     assert resp.status_code == 200, resp.text
     made = resp.json()
-    assert made["status"] == "completed" and made["rows_at_creation"] == 6
+    assert made["status"] == "completed"
+    assert made["rows_at_creation"] == 6
     withdraw(stored, "bo", "analytics")
     download = stored.get(f"/v1/exports/{made['export_id']}/download", headers=auth())
     assert download.status_code == 200
@@ -213,7 +216,8 @@ def test_csv_export_and_ownership(stored: TestClient) -> None:
     ).json()
     body = stored.get(f"/v1/exports/{made['export_id']}/download", headers=auth(analyst)).text
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert len(rows) == 6 and json.loads(rows[0]["properties"])["url"].startswith("/p/")
+    assert len(rows) == 6
+    assert json.loads(rows[0]["properties"])["url"].startswith("/p/")
     other = make_key(stored, "analyst")
     resp = stored.get(f"/v1/exports/{made['export_id']}", headers=auth(other))
     assert_problem(resp, 404, "export_not_found")
@@ -231,7 +235,8 @@ def test_reads_are_audited_and_need_data_read(stored: TestClient) -> None:
     stored.get("/v1/events", headers=auth(analyst), params={"purpose": "analytics"})
     entries = stored.get("/v1/audit/entries", headers=auth(), params={"limit": 500}).json()
     actions = [e["action"] for e in entries["items"]]
-    assert "data:query" in actions and "data:read" in actions
+    assert "data:query" in actions
+    assert "data:read" in actions
 
 
 def test_dp_counts_are_noisy_unbiased_and_budgeted(stored: TestClient) -> None:
