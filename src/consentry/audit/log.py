@@ -13,7 +13,8 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.audit.events import AuditAction
-from consentry.audit.models import AuditEntry, canonical_json
+from consentry.audit import merkle
+from consentry.audit.models import AuditEntry, canonical_json, leaf_hash_of
 from consentry.keys.envelope import Sealer
 from consentry.storage import audit as sql
 from consentry.storage.engine import BEFORE_COMMIT, pending
@@ -59,38 +60,45 @@ def record_many(conn: Connection, drafts: Sequence[Draft]) -> None:
 
 
 def flush(conn: Connection) -> None:
-    """Append the transaction's queued entries with consecutive indexes: one statement for
-    the indexes, one for the rows. Runs last in every write transaction (BEFORE_COMMIT)."""
+    """Append the transaction's queued entries with consecutive indexes and grow the Merkle
+    tree by them: O(log n) per entry, from the frontier kept in the state row, never by
+    rehashing the log. Runs last in every write transaction (BEFORE_COMMIT)."""
     queue = pending(conn)
     if not queue:
         return
     drafts = list(queue)
     queue.clear()
-    first = sql.reserve_indexes(conn, len(drafts))
+    first, frontier = sql.reserve(conn, len(drafts))
     moment = clock.now()
     at = clock.rfc3339(moment)
     rows = []
+    leaves = []
     for offset, (draft, body) in enumerate(drafts):
-        entry = AuditEntry(
-            index=first + offset,
-            at=at,
-            actor=draft.actor,
-            action=draft.action.value,
-            subject_id=draft.subject_id,
-            details=body,
-        )
+        index = first + offset
+        details = canonical_json(body)
+        leaf = leaf_hash_of(index, at, draft.actor, draft.action.value, draft.subject_id, details)
+        leaves.append(bytes.fromhex(leaf))
         rows.append(
             {
-                "idx": entry.index,
+                "idx": index,
                 "at": moment,
-                "actor": entry.actor,
-                "action": entry.action,
-                "subject_id": entry.subject_id,
-                "details": canonical_json(entry.details),
-                "leaf_hash": entry.leaf_hash(),
+                "actor": draft.actor,
+                "action": draft.action.value,
+                "subject_id": draft.subject_id,
+                "details": details,
+                "leaf_hash": leaf,
             }
         )
     sql.insert_entries(conn, rows)
+    tree = merkle.MerkleTree.from_frontier(first, split_frontier(frontier), sql.SqlNodeStore(conn))
+    tree.append_many(leaves)
+    sql.set_frontier(conn, b"".join(tree.frontier))
+
+
+def split_frontier(frontier: bytes) -> list[bytes]:
+    """The stored frontier (concatenated 32-byte hashes) as a list, largest subtree first."""
+    size = merkle.HASH_SIZE
+    return [frontier[i : i + size] for i in range(0, len(frontier), size)]
 
 
 def _body(draft: Draft) -> dict[str, Any]:
