@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +16,8 @@ from consentry.http.middleware import BodyLimits
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings) -> FastAPI:
     """The gateway. Storage, migrations and keys open when the app starts, not on import."""
@@ -21,9 +26,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         app.state.runtime = runtime
+        signer = asyncio.create_task(runtime.heads.run())
         try:
             yield
         finally:
+            signer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await signer
+            _sign_last_head(runtime)
             runtime.close()
 
     app = FastAPI(
@@ -36,3 +46,11 @@ def create_app(settings: Settings) -> FastAPI:
     routes.register(app)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     return app
+
+
+def _sign_last_head(runtime: Runtime) -> None:
+    """Cover the entries of the last moments with a head before the server stops."""
+    try:
+        runtime.heads.sign_now()
+    except Exception:  # shutting down regardless; the next start signs the head
+        log.exception("signing the last audit tree head failed")

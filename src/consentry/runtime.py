@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 
+from consentry.audit.heads import HeadSigner
 from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
@@ -43,6 +44,7 @@ class Runtime:
                 pseudonym_key = named_secret(conn, self.kek, PSEUDONYM)
                 token_index_key = named_secret(conn, self.kek, TOKEN_INDEX)
                 self.signing_keys.load(conn)
+            self.heads = HeadSigner(self.store, self.signing_keys, settings.audit_head_ms / 1000)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
             self.authenticator = Authenticator(settings.admin_key)
             self.purposes = PurposeRegistry()

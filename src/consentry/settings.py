@@ -76,6 +76,13 @@ class Settings:
         default=86_400, metadata=_doc("Lifetime of a consent token in seconds (default 24 hours).")
     )
     issuer: str = field(default="consentry", metadata=_doc("The `iss` claim of consent tokens."))
+    audit_head_ms: int = field(
+        default=1000,
+        metadata=_doc(
+            "How often, in milliseconds, the server signs a new audit tree head while the log "
+            "grows (100 to 1000): every head is kept, so a rewritten past shows between them."
+        ),
+    )
     log_level: str = field(
         default="info", metadata=_doc("Log level: debug, info, warning or error.")
     )
@@ -105,6 +112,8 @@ class Settings:
             raise InvalidSetting("CONSENTRY_DIGITAL_CONSENT_AGE must be between 13 and 16 (Art. 8)")
         if not 60 <= self.token_ttl_seconds <= 31 * 86_400:
             raise InvalidSetting("CONSENTRY_TOKEN_TTL_SECONDS must be between 60 and 2678400")
+        if not 100 <= self.audit_head_ms <= 1000:
+            raise InvalidSetting("CONSENTRY_AUDIT_HEAD_MS must be between 100 and 1000")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise InvalidSetting("CONSENTRY_LOG_LEVEL must be debug, info, warning or error")
         if self.default_phone_region and not re.fullmatch(r"[A-Z]{2}", self.default_phone_region):

@@ -14,6 +14,8 @@ class AuditAction(StrEnum):
     SUBJECT_KEY_DESTROYED = "subject:key:destroyed"
     SIGNING_KEY_CREATED = "keys:signing:created"
     AUDIT_READ = "audit:entries:read"
+    AUDIT_HEAD_READ = "audit:head:read"
+    AUDIT_PROOF_READ = "audit:proof:read"
     PURPOSE_CREATED = "purpose:created"
     PURPOSE_UPDATED = "purpose:updated"
     NOTICE_PUBLISHED = "notice:published"

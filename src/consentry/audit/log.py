@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from consentry import clock
-from consentry.audit.events import AuditAction
 from consentry.audit import merkle
+from consentry.audit.events import AuditAction
 from consentry.audit.models import AuditEntry, canonical_json, leaf_hash_of
+from consentry.audit.tree import split_frontier
+from consentry.errors import AuditTreeDamaged
 from consentry.keys.envelope import Sealer
 from consentry.storage import audit as sql
 from consentry.storage.engine import BEFORE_COMMIT, pending
@@ -90,15 +92,15 @@ def flush(conn: Connection) -> None:
             }
         )
     sql.insert_entries(conn, rows)
-    tree = merkle.MerkleTree.from_frontier(first, split_frontier(frontier), sql.SqlNodeStore(conn))
+    try:
+        tree = merkle.MerkleTree.from_frontier(
+            first, split_frontier(frontier), sql.SqlNodeStore(conn)
+        )
+    except ValueError as exc:
+        # Refused, not patched over: appending to a damaged tree would hide the damage.
+        raise AuditTreeDamaged(f"the stored frontier does not fit a log of {first}") from exc
     tree.append_many(leaves)
     sql.set_frontier(conn, b"".join(tree.frontier))
-
-
-def split_frontier(frontier: bytes) -> list[bytes]:
-    """The stored frontier (concatenated 32-byte hashes) as a list, largest subtree first."""
-    size = merkle.HASH_SIZE
-    return [frontier[i : i + size] for i in range(0, len(frontier), size)]
 
 
 def _body(draft: Draft) -> dict[str, Any]:

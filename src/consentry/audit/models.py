@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 LEAF_PREFIX = b"\x00"
@@ -39,7 +39,12 @@ class AuditEntry:
     def leaf_hash(self) -> str:
         """SHA-256(0x00 || canonical JSON), lowercase hex: the RFC 9162 leaf hash."""
         return leaf_hash_of(
-            self.index, self.at, self.actor, self.action, self.subject_id, canonical_json(self.details)
+            self.index,
+            self.at,
+            self.actor,
+            self.action,
+            self.subject_id,
+            canonical_json(self.details),
         )
 
 

@@ -34,12 +34,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_heads",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "size", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("size", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("root_hash", sa.String(length=64), nullable=False),
         sa.Column("signed_at", sa.String(length=27), nullable=False),
         sa.Column("kid", sa.String(length=64), nullable=False),
@@ -77,7 +73,7 @@ def _build_tree() -> None:
 
 
 def _interior_keys(size: int) -> list[tuple[int, int]]:
-    keys = []
+    keys: list[tuple[int, int]] = []
     level = 1
     while size >> level:
         keys.extend((level, idx) for idx in range(size >> level))
