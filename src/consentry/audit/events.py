@@ -16,6 +16,7 @@ class AuditAction(StrEnum):
     AUDIT_READ = "audit:entries:read"
     AUDIT_HEAD_READ = "audit:head:read"
     AUDIT_PROOF_READ = "audit:proof:read"
+    AUDIT_VERIFIED = "audit:log:verified"
     PURPOSE_CREATED = "purpose:created"
     PURPOSE_UPDATED = "purpose:updated"
     NOTICE_PUBLISHED = "notice:published"
