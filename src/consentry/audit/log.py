@@ -71,8 +71,7 @@ def flush(conn: Connection) -> None:
     drafts = list(queue)
     queue.clear()
     first, frontier = sql.reserve(conn, len(drafts))
-    moment = clock.now()
-    at = clock.rfc3339(moment)
+    at = clock.rfc3339(clock.now())
     rows = []
     leaves = []
     for offset, (draft, body) in enumerate(drafts):
@@ -83,7 +82,7 @@ def flush(conn: Connection) -> None:
         rows.append(
             {
                 "idx": index,
-                "at": moment,
+                "at": at,
                 "actor": draft.actor,
                 "action": draft.action.value,
                 "subject_id": draft.subject_id,

@@ -17,7 +17,7 @@ from consentry.bench import sections
 from consentry.bench.data import build
 from consentry.runtime import tune_gc
 
-SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction")
+SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction", "audit")
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("ingest", "pipeline_events_per_s"): (">=", 60_000),
@@ -31,6 +31,9 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("redaction", "messages_per_s"): (">=", 20_000),
     ("redaction", "recall"): (">=", 0.98),
     ("redaction", "precision"): (">=", 0.95),
+    ("audit", "append_per_s"): (">=", 20_000),
+    ("audit", "verify_entries_per_s"): (">=", 200_000),
+    ("audit", "inclusion_proof_p99_ms"): ("<", 5),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -49,6 +52,8 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "check_samples": 50_000 if quick else 500_000,
         "seconds": 3 if quick else 15,
         "opt_out_subjects": 40 if quick else 300,
+        "audit_entries": 20_000 if quick else 100_000,
+        "audit_verify_size": 100_000 if quick else 1_000_000,
     }
     tune_gc()
     world = build(size["subjects"])
@@ -76,6 +81,10 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = sections.opt_out(world, size["opt_out_subjects"])
             elif name == "redaction":
                 results[name] = sections.redaction(size["seconds"] / 3)
+            elif name == "audit":
+                results[name] = sections.audit(
+                    size["audit_entries"], size["audit_verify_size"], 2_000
+                )
     finally:
         world.runtime.close()
         shutil.rmtree(world.settings.data_dir, ignore_errors=True)
