@@ -51,6 +51,13 @@ class AuditEntry:
 def leaf_hash_of(
     index: int, at: str, actor: str, action: str, subject_id: str | None, details_json: str
 ) -> str:
+    """The leaf hash, lowercase hex, of an entry whose `details` are already canonical JSON."""
+    return leaf_digest_of(index, at, actor, action, subject_id, details_json).hex()
+
+
+def leaf_digest_of(
+    index: int, at: str, actor: str, action: str, subject_id: str | None, details_json: str
+) -> bytes:
     """The leaf hash of an entry whose `details` are already canonical JSON text.
 
     Writes the canonical JSON of the entry around that text (keys in sorted order, strings
@@ -63,4 +70,4 @@ def leaf_hash_of(
         f'"at":{encode_basestring(at)},"details":{details_json},"index":{index},'
         f'"subject_id":{subject}}}'
     )
-    return hashlib.sha256(LEAF_PREFIX + text.encode()).hexdigest()
+    return hashlib.sha256(LEAF_PREFIX + text.encode()).digest()

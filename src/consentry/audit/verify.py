@@ -10,7 +10,7 @@ from typing import Any
 from consentry.audit import merkle
 from consentry.audit.auditor import verify_head
 from consentry.audit.heads import TreeHead
-from consentry.audit.models import leaf_hash_of
+from consentry.audit.models import leaf_digest_of
 from consentry.keys.signing import SigningKeys
 from consentry.storage import audit as sql
 from consentry.storage.engine import Store
@@ -146,10 +146,9 @@ def _replay(rows: Any, size: int, due: Sequence[_Head], report: Report) -> merkl
             report.add(f"entry {expected}", "missing", (expected, 0))
             report.entries = expected
             return None
-        leaf = leaf_hash_of(idx, at, actor, action, subject_id, details)
-        if leaf != stored:
+        h = leaf_digest_of(idx, at, actor, action, subject_id, details)
+        if h.hex() != stored:
             report.add(f"entry {idx}", "its content does not match its leaf hash", (idx, 0))
-        h = bytes.fromhex(leaf)
         # The frontier append of merkle.MerkleTree, inlined: this loop runs once per entry.
         n = idx
         while n & 1:
