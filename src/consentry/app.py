@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +15,8 @@ from consentry.http import errors, routes
 from consentry.http.middleware import BodyLimits
 from consentry.runtime import Runtime
 from consentry.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -24,11 +29,16 @@ def create_app(settings: Settings) -> FastAPI:
         worker = runtime.delivery_worker() if settings.delivery_worker else None
         if worker is not None:
             worker.start()
+        signer = asyncio.create_task(runtime.heads.run())
         try:
             yield
         finally:
+            signer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await signer
             if worker is not None:
                 worker.stop()
+            _sign_last_head(runtime)
             runtime.close()
 
     app = FastAPI(
@@ -41,3 +51,11 @@ def create_app(settings: Settings) -> FastAPI:
     routes.register(app)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     return app
+
+
+def _sign_last_head(runtime: Runtime) -> None:
+    """Cover the entries of the last moments with a head before the server stops."""
+    try:
+        runtime.heads.sign_now()
+    except Exception:  # shutting down regardless; the next start signs the head
+        log.exception("signing the last audit tree head failed")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from consentry import clock
 from consentry.app import create_app
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.audit.verify import verify_log
 from consentry.auth import api_keys
 from consentry.auth.models import Role
 from consentry.bench import harness
@@ -30,6 +34,11 @@ api_key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_h
 app.add_typer(api_key_app, name="api-key")
 delivery_app = typer.Typer(help="Downstream deliveries: resend dead letters.", no_args_is_help=True)
 app.add_typer(delivery_app, name="delivery")
+
+audit_app = typer.Typer(
+    help="Verify the audit log; print its latest signed head.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
 
 CLI_ACTOR = "cli"
 ADMIN_KEY_FILE = "admin.key"
@@ -183,6 +192,68 @@ def delivery_resend(
     finally:
         runtime.close()
     typer.echo(f"Queued {count} dead-lettered deliveries again")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="A head printed earlier by `audit checkpoint` (repeatable)."),
+    ] = None,
+) -> None:
+    """Recompute every entry's leaf hash and the tree; check every signed head.
+
+    Exits 0 with a summary, or 1 naming the first entry or head that does not match.
+    """
+    runtime = Runtime(_settings())
+    try:
+        _audit_own_read(runtime, AuditAction.AUDIT_VERIFIED)
+        heads = [_read_checkpoint(path) for path in checkpoint or []]
+        report = verify_log(runtime.store, runtime.signing_keys, heads)
+    finally:
+        runtime.close()
+    if report.ok:
+        typer.echo(f"ok: {report.summary()}")
+        return
+    typer.echo(f"FAILED: {report.problems[0]}")
+    for problem in report.problems[1:]:
+        typer.echo(f"  also {problem}")
+    typer.echo(f"({report.summary()})")
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Print the latest signed tree head as one JSON line (signing one if the log has grown),
+    to publish elsewhere; `audit verify --checkpoint FILE` holds the log to it later."""
+    runtime = Runtime(_settings())
+    try:
+        head = runtime.heads.sign_now()
+        _audit_own_read(runtime, AuditAction.AUDIT_HEAD_READ, {"size": head.size})
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(head.as_json(), sort_keys=True, separators=(",", ":")))
+
+
+def _audit_own_read(
+    runtime: Runtime, action: AuditAction, details: dict[str, Any] | None = None
+) -> None:
+    # Reads of the audit log are audited; a log too damaged to append to is still verified.
+    try:
+        with runtime.store.write() as conn:
+            audit.record(conn, action, actor=CLI_ACTOR, details=details)
+    except ConsentryError as exc:
+        console.print(f"[yellow]warning[/yellow] this read was not audited: {exc.code}")
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{path} is not a JSON tree head") from exc
+    if not isinstance(value, dict):
+        raise typer.BadParameter(f"{path} is not a JSON tree head")
+    return value
 
 
 def main() -> None:

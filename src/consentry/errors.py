@@ -326,3 +326,24 @@ class ExportNotFound(NotFound):
 class ExportNotReady(Conflict):
     code = "export_not_ready"
     title = "Export not ready"
+
+
+class ProofOutOfRange(InvalidRequest):
+    """Positions that cannot form a proof: index >= size, first < 1 or first > second."""
+
+    code = "proof_out_of_range"
+    title = "No proof exists for these positions"
+
+
+class TreeSizeUnknown(NotFound):
+    """A proof asked about a tree larger than the audit log is now."""
+
+    code = "tree_size_unknown"
+    title = "The audit log has not reached that size"
+
+
+class AuditTreeDamaged(ConsentryError):
+    """A node the audit tree needs is missing or does not fit: the stored log was altered."""
+
+    code = "audit_tree_damaged"
+    title = "The stored audit tree is damaged"

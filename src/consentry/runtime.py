@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy import Connection
 
+from consentry.audit.heads import HeadSigner
 from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
@@ -63,6 +64,7 @@ class Runtime:
                 delivery_key = named_secret(conn, self.kek, DELIVERY_PSEUDONYM)
                 read_key = named_secret(conn, self.kek, READ_PSEUDONYM)
                 self.signing_keys.load(conn)
+            self.heads = HeadSigner(self.store, self.signing_keys, settings.audit_head_ms / 1000)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
             self.authenticator = Authenticator(settings.admin_key)
             self.purposes = PurposeRegistry()

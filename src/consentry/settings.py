@@ -92,6 +92,13 @@ class Settings:
             "noisy queries (`dp_epsilon`); past it, `privacy_budget_exhausted`."
         ),
     )
+    audit_head_ms: int = field(
+        default=1000,
+        metadata=_doc(
+            "How often, in milliseconds, the server signs a new audit tree head while the log "
+            "grows (100 to 1000): every head is kept, so a rewritten past shows between them."
+        ),
+    )
     log_level: str = field(
         default="info", metadata=_doc("Log level: debug, info, warning or error.")
     )
@@ -179,6 +186,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "retry_base_seconds": (0.01, 300),
     "delivery_max_attempts": (1, 100),
     "delivery_timeout_seconds": (0.1, 300),
+    "audit_head_ms": (100, 1000),
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from consentry.bench import harness, sections
+from consentry.bench import harness, reads, sections
 from consentry.bench.data import World, build, make_settings
 from consentry.cli import app
 
@@ -71,3 +71,14 @@ def test_cli_writes_json(tmp_path: Path) -> None:
     assert figures["opt_out"]["leaked_events"] == 0
     assert figures["verdicts"]["opt_out.leaked_events"] is True
     assert "leaked_events" in result.output
+
+
+def test_query_section_counts_only_what_consent_allows(world: World) -> None:
+    figures = reads.query(world, 2_000, 2)
+    # Every 10th subject denied the purpose; the rest of the 2,000 events are counted.
+    excluded = set(world.subject_ids[1::10])
+    ids = world.subject_ids
+    expected = sum(1 for n in range(2_000) if ids[(n * 7919) % len(ids)] not in excluded)
+    assert figures["counted"] == expected == figures["export_rows"]
+    assert figures["count_p50_ms"] > 0
+    assert figures["export_rows_per_s"] > 0

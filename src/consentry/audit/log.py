@@ -12,8 +12,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from consentry import clock
+from consentry.audit import merkle
 from consentry.audit.events import AuditAction
-from consentry.audit.models import AuditEntry, canonical_json
+from consentry.audit.models import AuditEntry, canonical_json, leaf_hash_of
+from consentry.audit.tree import split_frontier
+from consentry.errors import AuditTreeDamaged
 from consentry.keys.envelope import Sealer
 from consentry.storage import audit as sql
 from consentry.storage.engine import BEFORE_COMMIT, pending
@@ -59,38 +62,44 @@ def record_many(conn: Connection, drafts: Sequence[Draft]) -> None:
 
 
 def flush(conn: Connection) -> None:
-    """Append the transaction's queued entries with consecutive indexes: one statement for
-    the indexes, one for the rows. Runs last in every write transaction (BEFORE_COMMIT)."""
+    """Append the transaction's queued entries with consecutive indexes and grow the Merkle
+    tree by them: O(log n) per entry, from the frontier kept in the state row, never by
+    rehashing the log. Runs last in every write transaction (BEFORE_COMMIT)."""
     queue = pending(conn)
     if not queue:
         return
     drafts = list(queue)
     queue.clear()
-    first = sql.reserve_indexes(conn, len(drafts))
-    moment = clock.now()
-    at = clock.rfc3339(moment)
+    first, frontier = sql.reserve(conn, len(drafts))
+    at = clock.rfc3339(clock.now())
     rows = []
+    leaves = []
     for offset, (draft, body) in enumerate(drafts):
-        entry = AuditEntry(
-            index=first + offset,
-            at=at,
-            actor=draft.actor,
-            action=draft.action.value,
-            subject_id=draft.subject_id,
-            details=body,
-        )
+        index = first + offset
+        details = canonical_json(body)
+        leaf = leaf_hash_of(index, at, draft.actor, draft.action.value, draft.subject_id, details)
+        leaves.append(bytes.fromhex(leaf))
         rows.append(
             {
-                "idx": entry.index,
-                "at": moment,
-                "actor": entry.actor,
-                "action": entry.action,
-                "subject_id": entry.subject_id,
-                "details": canonical_json(entry.details),
-                "leaf_hash": entry.leaf_hash(),
+                "idx": index,
+                "at": at,
+                "actor": draft.actor,
+                "action": draft.action.value,
+                "subject_id": draft.subject_id,
+                "details": details,
+                "leaf_hash": leaf,
             }
         )
     sql.insert_entries(conn, rows)
+    try:
+        tree = merkle.MerkleTree.from_frontier(
+            first, split_frontier(frontier), sql.SqlNodeStore(conn)
+        )
+    except ValueError as exc:
+        # Refused, not patched over: appending to a damaged tree would hide the damage.
+        raise AuditTreeDamaged(f"the stored frontier does not fit a log of {first}") from exc
+    tree.append_many(leaves)
+    sql.set_frontier(conn, b"".join(tree.frontier))
 
 
 def _body(draft: Draft) -> dict[str, Any]:

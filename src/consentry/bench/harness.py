@@ -13,11 +13,20 @@ from rich.console import Console
 from rich.table import Table
 
 from consentry import __version__
-from consentry.bench import delivery, sections
+from consentry.bench import delivery, reads, sections
 from consentry.bench.data import build
 from consentry.runtime import tune_gc
 
-SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction", "delivery")
+SECTIONS = (
+    "ingest",
+    "consent_check",
+    "http_ingest",
+    "opt_out",
+    "redaction",
+    "delivery",
+    "audit",
+    "query",
+)
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("ingest", "pipeline_events_per_s"): (">=", 60_000),
@@ -34,6 +43,11 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("delivery", "events_per_s"): (">=", 20_000),
     ("delivery", "p99_delay_ms"): ("<", 1_000),
     ("delivery", "undelivered"): ("==", 0),
+    ("audit", "append_per_s"): (">=", 20_000),
+    ("audit", "verify_entries_per_s"): (">=", 200_000),
+    ("audit", "inclusion_proof_p99_ms"): ("<", 5),
+    ("query", "count_p50_ms"): ("<", 500),
+    ("query", "export_rows_per_s"): (">=", 50_000),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -52,6 +66,9 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "check_samples": 50_000 if quick else 500_000,
         "seconds": 3 if quick else 15,
         "opt_out_subjects": 40 if quick else 300,
+        "audit_entries": 20_000 if quick else 100_000,
+        "audit_verify_size": 100_000 if quick else 1_000_000,
+        "query_events": 100_000 if quick else 1_000_000,
     }
     tune_gc()
     world = build(size["subjects"])
@@ -81,6 +98,12 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = sections.redaction(size["seconds"] / 3)
             elif name == "delivery":
                 results[name] = delivery.delivery(world, size["ingest_batches"], size["seconds"])
+            elif name == "query":
+                results[name] = reads.query(world, size["query_events"], 7)
+            elif name == "audit":
+                results[name] = sections.audit(
+                    size["audit_entries"], size["audit_verify_size"], 2_000
+                )
     finally:
         world.runtime.close()
         shutil.rmtree(world.settings.data_dir, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import shutil
 import socket
 import sqlite3
@@ -22,9 +23,15 @@ import httpx2 as httpx
 import msgspec
 
 from consentry import clock
-from consentry.bench.data import ADMIN_KEY, World, batches
+from consentry.audit import log as audit_log
+from consentry.audit import tree as audit_tree
+from consentry.audit.events import AuditAction
+from consentry.audit.verify import verify_log
+from consentry.bench.data import ADMIN_KEY, World, batches, make_settings
 from consentry.consent import policy
 from consentry.ingest import redact
+from consentry.runtime import Runtime
+from consentry.storage import audit as audit_sql
 from consentry.subjects.models import SubjectRef
 
 CORPUS = Path(__file__).resolve().parents[3] / "tests" / "ingest" / "pii_corpus.jsonl"
@@ -307,3 +314,60 @@ def _wrk(url: str, body: bytes, seconds: float, connections: int) -> float:
 
 
 Section = Callable[..., dict[str, Any]]
+
+
+def audit(entries: int, verify_size: int, samples: int) -> dict[str, Any]:
+    """The audit log on its own SQLite store: appends (100 entries a transaction, as a busy
+    gateway commits them; and one a transaction), `audit verify` over `verify_size` entries,
+    and inclusion proofs at that size."""
+    settings = make_settings()
+    runtime = Runtime(settings)
+    try:
+        store = runtime.store
+
+        def append(count: int, per: int) -> float:
+            started = time.perf_counter()
+            for start in range(0, count, per):
+                with store.write() as conn:
+                    audit_log.record_many(
+                        conn,
+                        [
+                            audit_log.Draft(
+                                AuditAction.EVENTS_INGESTED,
+                                "key:bench",
+                                details={"accepted": n, "rejected": 0},
+                            )
+                            for n in range(start, min(count, start + per))
+                        ],
+                    )
+            return time.perf_counter() - started
+
+        batched = append(entries, 100)
+        single = append(entries // 50, 1)
+        with store.read() as conn:
+            built = audit_sql.log_size(conn)
+        append(max(0, verify_size - built), 5_000)
+        head = runtime.heads.sign_now()
+        started = time.perf_counter()
+        report = verify_log(store, runtime.signing_keys)
+        verify_seconds = time.perf_counter() - started
+        rnd = random.Random(7)
+        timings = []
+        for _ in range(samples):
+            index = rnd.randrange(head.size)
+            t0 = time.perf_counter()
+            with store.read() as conn:
+                audit_tree.inclusion_proof(conn, index, head.size)
+            timings.append((time.perf_counter() - t0) * 1000)
+    finally:
+        runtime.close()
+        shutil.rmtree(settings.data_dir, ignore_errors=True)
+    return {
+        "append_per_s": round(entries / batched),
+        "append_single_per_s": round((entries // 50) / single),
+        "verify_entries": report.entries,
+        "verify_ok": report.ok,
+        "verify_entries_per_s": round(report.entries / verify_seconds),
+        "inclusion_proof_p50_ms": round(_percentile(timings, 0.50), 3),
+        "inclusion_proof_p99_ms": round(_percentile(timings, 0.99), 3),
+    }

@@ -87,6 +87,24 @@ class SigningKeys:
                 raise KeyUnwrapFailed("signing keys are not loaded")
             return self._active
 
+    def verifying_keys(self, conn: Connection) -> tuple[dict[str, Any], list[str]]:
+        """Every key ever used, retired ones included, as a JWKS; and the kids whose published
+        public key is not the public half of their wrapped private key (a substituted key)."""
+        published: list[dict[str, Any]] = []
+        substituted: list[str] = []
+        for row in sql.list_every_signing_key(conn):
+            jwk = json.loads(row.public_jwk)
+            try:
+                raw = self._kek.open(row.wrapped_private, _aad(row.kid))
+                genuine = public_jwk(Ed25519PrivateKey.from_private_bytes(raw))
+            except (KeyUnwrapFailed, ValueError):
+                genuine = None
+            if genuine is None or genuine["x"] != jwk.get("x") or genuine["kid"] != row.kid:
+                substituted.append(row.kid)
+                continue
+            published.append(jwk)
+        return {"keys": published}, substituted
+
     def jwks(self) -> dict[str, Any]:
         """The JSON Web Key Set of every key not retired."""
         with self._lock:

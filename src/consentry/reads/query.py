@@ -32,6 +32,7 @@ MAX_PAGE = 1_000
 # Values that stay as they were stored: kept as they came, or pseudonymised or tokenised.
 _READABLE = frozenset({Treatment.KEEP, Treatment.PSEUDONYMISE, Treatment.TOKENISE})
 _JSON = msgspec.json.Decoder()
+_NAMES_HELD = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,7 @@ class Reads:
         return {
             "event_id": row.event_id,
             "event_type": row.event_type,
-            "occurred_at": clock.rfc3339(_stored_time(row.occurred_at)),
+            "occurred_at": _stored_time(row.occurred_at),
             "subject_pseudonym": self.subject_names.of(purpose, row.subject_id),
             "purpose": purpose,
             "properties": properties,
@@ -224,14 +225,20 @@ class SubjectNames:
 
     def __init__(self, key: bytes) -> None:
         self._base = hmac.new(key, digestmod=hashlib.sha256)
+        self._known: dict[tuple[str, str], str] = {}
 
     def of(self, purpose: str, subject_id: str) -> str:
-        mac = self._base.copy()
-        mac.update(f"read\x00{purpose}\x00{subject_id}".encode())
-        return mac.hexdigest()[:32]
+        name = self._known.get((purpose, subject_id))
+        if name is None:
+            mac = self._base.copy()
+            mac.update(f"read\x00{purpose}\x00{subject_id}".encode())
+            name = mac.hexdigest()[:32]
+            if len(self._known) >= _NAMES_HELD:
+                self._known.clear()
+            self._known[(purpose, subject_id)] = name
+        return name
 
 
-def _stored_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def _stored_time(value: Any) -> str:
+    """RFC 3339 as clock.rfc3339 spells it, which is how times are stored (UTCTime)."""
+    return clock.rfc3339(value) if isinstance(value, datetime) else str(value)

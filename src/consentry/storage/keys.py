@@ -94,3 +94,11 @@ def lock_signing_keys(conn: Connection) -> None:
     one writer already)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(7307616769)"))
+
+
+def list_every_signing_key(conn: Connection) -> Sequence[AnyRow]:
+    """Every signing key ever made, retired ones included (old signatures still verify)."""
+    stmt = select(
+        signing_keys.c.kid, signing_keys.c.public_jwk, signing_keys.c.wrapped_private
+    ).order_by(signing_keys.c.created_at)
+    return conn.execute(stmt).all()

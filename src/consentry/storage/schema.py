@@ -150,12 +150,38 @@ audit_entries = Table(
     Index(None, "subject_id", "idx"),
 )
 
-# One row: the size of the audit log. Taking its row lock orders appends across processes.
+# One row: the size of the audit log and its Merkle frontier (the roots of its perfect
+# subtrees, largest first, 32 bytes each). Taking its row lock orders appends across processes.
 audit_state = Table(
     "audit_state",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInt, nullable=False),
+    Column("frontier", LargeBinary, nullable=True),
+)
+
+# Interior nodes of the audit Merkle tree: the hash of each completed perfect subtree at
+# `level` >= 1 (leaves are audit_entries.leaf_hash), so a proof reads O(log n) rows.
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInt, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# Every signed tree head ever made, in signing order; `signed_at` is kept as the exact text
+# that was signed.
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("size", BigInt, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("signed_at", String(27), nullable=False),
+    Column("kid", String(64), nullable=False),
+    Column("signature", String(100), nullable=False),
+    Index(None, "size"),
 )
 
 # Bumped by every change of configuration (purposes, notices, ...), so every process can tell
