@@ -14,7 +14,15 @@ from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
 from consentry.keys.envelope import KeyEncryptionKey
-from consentry.keys.material import BLIND_INDEX, PSEUDONYM, TOKEN_INDEX, named_secret
+from consentry.keys.material import (
+    BLIND_INDEX,
+    PSEUDONYM,
+    REQUEST_NOTES,
+    RETENTION,
+    TOKEN_INDEX,
+    TOMBSTONE,
+    named_secret,
+)
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.settings import Settings
@@ -42,8 +50,11 @@ class Runtime:
                 blind_key = named_secret(conn, self.kek, BLIND_INDEX)
                 pseudonym_key = named_secret(conn, self.kek, PSEUDONYM)
                 token_index_key = named_secret(conn, self.kek, TOKEN_INDEX)
+                tombstone_key = named_secret(conn, self.kek, TOMBSTONE)
+                retention_key = named_secret(conn, self.kek, RETENTION)
+                notes_key = named_secret(conn, self.kek, REQUEST_NOTES)
                 self.signing_keys.load(conn)
-            self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
+            self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys, tombstone_key)
             self.authenticator = Authenticator(settings.admin_key)
             self.purposes = PurposeRegistry()
             self.schemas = SchemaRegistry()

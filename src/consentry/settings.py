@@ -83,6 +83,29 @@ class Settings:
         default=86_400, metadata=_doc("Lifetime of a consent token in seconds (default 24 hours).")
     )
     issuer: str = field(default="consentry", metadata=_doc("The `iss` claim of consent tokens."))
+    consent_proof_days: int = field(
+        default=1095,
+        metadata=_doc(
+            "Days an erasure keeps the proof of past consent (ledger entries, notice hashes, "
+            "evidence, keyed identity hashes) under the retention key, as legal claims "
+            "(Art. 17(3)(e))."
+        ),
+    )
+    withdrawal_purge_hours: int = field(
+        default=24,
+        metadata=_doc(
+            "Hours within which events stored only for withdrawn purposes are deleted, and "
+            "events kept for other purposes lose the withdrawn purpose and its fields."
+        ),
+    )
+    dsr_poll_seconds: float = field(
+        default=2.0,
+        metadata=_doc(
+            "Seconds between passes of the background runner of data-subject requests "
+            "(deadlines, erasure steps, acknowledgements, withdrawal purge). 0: no background "
+            "runner (`consentry requests run` does a pass)."
+        ),
+    )
     log_level: str = field(
         default="info", metadata=_doc("Log level: debug, info, warning or error.")
     )
@@ -114,6 +137,12 @@ class Settings:
             raise InvalidSetting("CONSENTRY_DIGITAL_CONSENT_AGE must be between 13 and 16 (Art. 8)")
         if not 60 <= self.token_ttl_seconds <= 31 * 86_400:
             raise InvalidSetting("CONSENTRY_TOKEN_TTL_SECONDS must be between 60 and 2678400")
+        if not 1 <= self.consent_proof_days <= 36_500:
+            raise InvalidSetting("CONSENTRY_CONSENT_PROOF_DAYS must be between 1 and 36500")
+        if not 1 <= self.withdrawal_purge_hours <= 24 * 30:
+            raise InvalidSetting("CONSENTRY_WITHDRAWAL_PURGE_HOURS must be between 1 and 720")
+        if not 0 <= self.dsr_poll_seconds <= 3600:
+            raise InvalidSetting("CONSENTRY_DSR_POLL_SECONDS must be between 0 and 3600")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise InvalidSetting("CONSENTRY_LOG_LEVEL must be debug, info, warning or error")
         if self.default_phone_region and not re.fullmatch(r"[A-Z]{2}", self.default_phone_region):
@@ -143,6 +172,11 @@ def _parse(name: str, raw: str, default: Any) -> Any:
             return int(raw)
         except ValueError:
             raise InvalidSetting(f"{name} must be an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise InvalidSetting(f"{name} must be a number") from None
     if isinstance(default, Path):
         return Path(raw)
     return raw

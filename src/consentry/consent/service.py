@@ -37,6 +37,7 @@ from consentry.errors import (
     NoticeMismatch,
     NoticeRequired,
     ParentalAuthorizationRequired,
+    SubjectErased,
     UnknownPurpose,
 )
 from consentry.keys.signing import SigningKeys
@@ -135,6 +136,7 @@ class ConsentService:
         # Under the subject's row lock, the state the rules below read cannot change before
         # this transaction commits; a refusal rolls back the whole call, subject included.
         sql.lock_subject(conn, subject_id)
+        erasure = _erasure(conn, subject_id)
         prior = (
             SubjectConsent(subject_id)
             if resolution.created
@@ -159,6 +161,9 @@ class ConsentService:
                 self._check_grant(purpose, notice, write, band)
             kept.append(intent)
 
+        if erasure == "tombstone" and any(i.state is State.GRANTED for i in kept):
+            # A person erased before consents anew: from now on they are a customer again.
+            self.subjects.clear_tombstone(conn, subject_id, actor=actor)
         attributes: dict[str, Any] = {}
         if age_band is not None and age_band is not prior.age_band:
             attributes["age_band"] = age_band.value
@@ -200,6 +205,7 @@ class ConsentService:
         resolution = self.subjects.resolve(conn, ref, actor=actor)
         subject_id = resolution.subject.subject_id
         sql.lock_subject(conn, subject_id)
+        _erasure(conn, subject_id)
         prior = self.cache.fresh(conn, subject_id, remember=False)
         if which is None:
             keys = sorted(
@@ -249,7 +255,10 @@ class ConsentService:
             found = self.subjects.find(conn, ref)
             subject_id = found.subject_id if found else None
         if subject_id is None:
-            return policy.decide(self.registry.get(conn, purpose_key), None, clock.now())
+            # Nobody known; but identities of a person erased answer subject_erased.
+            gone = bool(ref.identities) and self.subjects.tombstoned(conn, ref.identities)
+            state = SubjectConsent(subject_id="", erased=True) if gone else None
+            return policy.decide(self.registry.get(conn, purpose_key), state, clock.now())
         version, config = sql.versions(conn, subject_id)
         purpose = self.registry.all(conn, config).get(purpose_key)
         if purpose is None:
@@ -332,6 +341,16 @@ class ConsentService:
                 "evidence.parental_authorization",
                 purpose=purpose.key,
             )
+
+
+def _erasure(conn: Connection, subject_id: str) -> str | None:
+    """The subject's erasure mark; an erased subject takes no more consent (SubjectErased),
+    a tombstone (a person met again after an erasure) may consent anew."""
+    row = sql.subject_attributes(conn, subject_id)
+    erasure = None if row is None else row.erasure
+    if erasure == "erased":
+        raise SubjectErased(f"subject {subject_id} has been erased", subject_id=subject_id)
+    return None if erasure is None else str(erasure)
 
 
 def _known(purposes: Mapping[str, Purpose], key: str) -> str:

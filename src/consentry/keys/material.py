@@ -15,6 +15,12 @@ from consentry.storage import keys as sql
 BLIND_INDEX = "blind_index"
 PSEUDONYM = "pseudonym"
 TOKEN_INDEX = "token_index"  # noqa: S105 - the name of a secret, not the secret
+# Seals what an erasure must keep (dsr/erasure.py), apart from any subject's data key.
+RETENTION = "retention"
+# Keys the hashes of erased identities (tombstones), so they link to no blind index.
+TOMBSTONE = "tombstone"
+# Seals the free text and new identity values data-subject requests carry.
+REQUEST_NOTES = "request_notes"
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:
