@@ -21,6 +21,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         app.state.runtime = runtime
+        # Data-subject requests go on in the background, resuming whatever a stopped
+        # process left half done (their state is in the database).
+        runtime.runner.start()
         try:
             yield
         finally:

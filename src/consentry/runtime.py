@@ -10,6 +10,12 @@ from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
+from consentry.dsr.access import Reports
+from consentry.dsr.downstream import Downstream, NoSystems
+from consentry.dsr.erasure import Erasure
+from consentry.dsr.records import Notes
+from consentry.dsr.requests import Requests
+from consentry.dsr.runner import Runner
 from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
@@ -81,6 +87,19 @@ class Runtime:
                 TokenVerifier(self.signing_keys, settings.issuer, self.reload_signing_keys),
                 settings.default_phone_region,
             )
+            # A store with no data map; the delivery domain plugs its own in here.
+            self.downstream: Downstream = NoSystems()
+            self.erasure = Erasure(
+                settings, self.store, self.subjects, self.consent, self.downstream, retention_key
+            )
+            notes = Notes(notes_key)
+            self.requests = Requests(
+                self.store, self.subjects, self.consent, self.downstream, self.erasure, notes
+            )
+            self.reports = Reports(self.store, self.subjects, self.downstream)
+            self.runner = Runner(
+                self.store, self.requests, self.erasure, notes, settings.dsr_poll_seconds
+            )
         except BaseException:
             self.store.close()
             raise
@@ -91,6 +110,7 @@ class Runtime:
             self.signing_keys.reload(conn)
 
     def close(self) -> None:
+        self.runner.stop()
         self.store.close()
 
 

@@ -161,9 +161,7 @@ class ConsentService:
                 self._check_grant(purpose, notice, write, band)
             kept.append(intent)
 
-        if erasure == "tombstone" and any(i.state is State.GRANTED for i in kept):
-            # A person erased before consents anew: from now on they are a customer again.
-            self.subjects.clear_tombstone(conn, subject_id, actor=actor)
+        self._consents_anew(conn, subject_id, erasure, kept, actor)
         attributes: dict[str, Any] = {}
         if age_band is not None and age_band is not prior.age_band:
             attributes["age_band"] = age_band.value
@@ -189,6 +187,14 @@ class ConsentService:
             sql.lock_subject_version(conn, subject_id, 1)
         self.registry.mark_used(conn, sorted({i.purpose for i in kept}), purposes)
         return self._finish(conn, prior, appended, gpc_honored, now, purposes)
+
+    def _consents_anew(
+        self, conn: Connection, subject_id: str, erasure: str | None, kept: list[Intent], actor: str
+    ) -> None:
+        """A person erased before who grants a purpose is a customer again: the tombstones
+        of their identities go."""
+        if erasure == "tombstone" and any(i.state is State.GRANTED for i in kept):
+            self.subjects.clear_tombstone(conn, subject_id, actor=actor)
 
     def _withdraw(
         self,

@@ -1,5 +1,5 @@
-"""SQL of erasure: what dsr/erasure.py reads to re-seal, and the deletes that remove a subject's
-data (SQLite overwrites deleted content: secure_delete)."""
+"""SQL of data-subject rights work: what access and erasure read, and the deletes that remove
+a subject's data (SQLite overwrites deleted content: secure_delete)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def identity_rows(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
     return conn.execute(stmt.order_by(identities.c.identity_id)).all()
 
 
-def update_identity(conn: Connection, identity_id: int, blind_index: bytes, value_ct: bytes) -> None:
+def update_identity(
+    conn: Connection, identity_id: int, blind_index: bytes, value_ct: bytes
+) -> None:
     conn.execute(
         update(identities)
         .where(identities.c.identity_id == identity_id)
@@ -191,6 +193,7 @@ def withdrawals_since(
             consent_ledger.c.entry_id,
             consent_ledger.c.subject_id,
             consent_ledger.c.purpose,
+            consent_ledger.c.at,
         )
         .where(
             consent_ledger.c.entry_id > after_entry,
@@ -202,3 +205,12 @@ def withdrawals_since(
     )
     return conn.execute(stmt).all()
 
+
+def vault_rows(conn: Connection, tokens: Sequence[str]) -> Sequence[AnyRow]:
+    """The vault entries of these tokens (an access report shows tokenised values)."""
+    if not tokens:
+        return []
+    stmt = select(token_vault.c.token, token_vault.c.value_ct).where(
+        token_vault.c.token.in_(list(tokens))
+    )
+    return conn.execute(stmt).all()

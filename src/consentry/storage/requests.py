@@ -91,9 +91,7 @@ def past_due(conn: Connection, now: datetime, open_statuses: Sequence[str]) -> l
 
 def clear_notes(conn: Connection, subject_id: str) -> None:
     """Drop the sealed notes of the subject's requests (they may hold identity values)."""
-    conn.execute(
-        update(requests).where(requests.c.subject_id == subject_id).values(notes_ct=None)
-    )
+    conn.execute(update(requests).where(requests.c.subject_id == subject_id).values(notes_ct=None))
 
 
 def insert_acks(
@@ -118,9 +116,7 @@ def acks(conn: Connection, request_id: str) -> Sequence[AnyRow]:
     return conn.execute(stmt).all()
 
 
-def acknowledge(
-    conn: Connection, request_id: str, system_id: str, now: datetime, via: str
-) -> bool:
+def acknowledge(conn: Connection, request_id: str, system_id: str, now: datetime, via: str) -> bool:
     """Record an acknowledgement; False when none was awaited from that system."""
     stmt = (
         update(request_acks)

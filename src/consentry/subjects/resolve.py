@@ -62,7 +62,9 @@ class Subjects:
         hashes = [self.tombstone(b) for b in sql.blind_indexes(conn, subject_id)]
         erasure_sql.delete_tombstones(conn, hashes)
         sql.clear_erasure(conn, subject_id)
-        audit.record(conn, AuditAction.SUBJECT_TOMBSTONE_CLEARED, actor=actor, subject_id=subject_id)
+        audit.record(
+            conn, AuditAction.SUBJECT_TOMBSTONE_CLEARED, actor=actor, subject_id=subject_id
+        )
 
     def get(self, conn: Connection, subject_id: str) -> Subject:
         row = sql.get_subject(conn, subject_id) if SUBJECT_ID.fullmatch(subject_id) else None
