@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.settings import Settings
 from tests.conftest import auth
 from tests.dsr.conftest import check, email, grant, request, run, runtime_of, send
@@ -62,7 +63,8 @@ def test_erasure_end_to_end(ready: TestClient, settings: Settings) -> None:
     assert done["subject_found"] is True
     result = ready.get(f"/v1/requests/{created['request_id']}/result", headers=auth()).json()
     proof = [r for r in result["retained"] if r["item"] == "consent_proof"]
-    assert proof and proof[0]["ground"] == "art17_3_e"
+    assert proof
+    assert proof[0]["ground"] == "art17_3_e"
 
     # The same person met again is refused until they consent anew.
     again = send(ready, subject, 1, "again", topic="x")
@@ -116,8 +118,6 @@ def test_erasure_retains_legal_obligation_events(ready: TestClient) -> None:
 
 
 def test_a_request_survives_a_restart(ready: TestClient, settings: Settings) -> None:
-    from consentry.app import create_app
-
     subject = email("rita")
     grant(ready, subject, "analytics")
     send(ready, subject, 5, "r", topic=MARKER)

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
+from consentry import clock
 from consentry.dsr import deadlines
 from consentry.dsr.models import NoticeKind
 from consentry.subjects.models import Jurisdiction
@@ -45,7 +46,8 @@ def test_lifecycle_duplicates_access_and_rejection(ready: TestClient) -> None:
     body = {"type": "access", "subject": subject, "jurisdiction": "EU"}
     first = request(ready, body)
     again = request(ready, body)
-    assert again["request_id"] == first["request_id"] and again["duplicate"] is True
+    assert again["request_id"] == first["request_id"]
+    assert again["duplicate"] is True
     rid = first["request_id"]
     assert_problem(ready.get(f"/v1/requests/{rid}/result", headers=auth()), 409, "result_not_ready")
     # A level below the type's keeps the request waiting.
@@ -78,7 +80,8 @@ def test_lifecycle_duplicates_access_and_rejection(ready: TestClient) -> None:
     rows = list(
         csv.reader(io.StringIO(ready.get(f"/v1/requests/{pid}/result", headers=auth()).text))
     )
-    assert rows[0][0] == "event_id" and len(rows) == 4
+    assert rows[0][0] == "event_id"
+    assert len(rows) == 4
 
     unknown = request(ready, {"type": "access", "subject": email("nobody"), "jurisdiction": "EU"})
     verified = ready.post(
@@ -86,7 +89,8 @@ def test_lifecycle_duplicates_access_and_rejection(ready: TestClient) -> None:
         headers=auth(),
         json={"method": "x", "level": "high"},
     ).json()
-    assert verified["status"] == "completed" and verified["subject_found"] is False
+    assert verified["status"] == "completed"
+    assert verified["subject_found"] is False
 
     rej = request(ready, {"type": "erasure", "subject": subject, "jurisdiction": "EU"})
     out = ready.post(
@@ -94,7 +98,8 @@ def test_lifecycle_duplicates_access_and_rejection(ready: TestClient) -> None:
         headers=auth(),
         json={"reason": "manifestly unfounded"},
     ).json()
-    assert out["status"] == "rejected" and out["reason"] == "manifestly unfounded"
+    assert out["status"] == "rejected"
+    assert out["reason"] == "manifestly unfounded"
     assert_problem(
         ready.post(
             f"/v1/requests/{rej['request_id']}/verify",
@@ -132,7 +137,8 @@ def test_extension_once_within_limits(ready: TestClient) -> None:
     ok = ready.post(
         url, headers=auth(), json={"months": 2, "reason": "complex", "subject_notified_at": told}
     )
-    assert ok.status_code == 200 and ok.json()["extended"] is True
+    assert ok.status_code == 200
+    assert ok.json()["extended"] is True
     assert ok.json()["due_at"] > eu["due_at"]
     assert_problem(
         ready.post(
@@ -144,8 +150,6 @@ def test_extension_once_within_limits(ready: TestClient) -> None:
 
 
 def test_overdue_set_by_the_scheduler(ready: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from consentry import clock
-
     subject = email("late")
     grant(ready, subject, "analytics")
     created = request(ready, {"type": "access", "subject": subject, "jurisdiction": "US-CA"})
@@ -241,7 +245,7 @@ def test_rectification(ready: TestClient) -> None:
     entries = ready.get(
         f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
     ).json()["items"]
-    rect = [e for e in entries if e["action"] == "subject:identity:rectified"][0]
+    rect = next(e for e in entries if e["action"] == "subject:identity:rectified")
     assert "ruth" not in str(rect["details"])
     assert rect["details"]["old_keyed_hash"] != right["old_sha256"]
 
