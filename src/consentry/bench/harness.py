@@ -17,7 +17,7 @@ from consentry.bench import sections
 from consentry.bench.data import build
 from consentry.runtime import tune_gc
 
-SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction")
+SECTIONS = ("ingest", "consent_check", "http_ingest", "opt_out", "redaction", "erasure")
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("ingest", "pipeline_events_per_s"): (">=", 60_000),
@@ -31,6 +31,10 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("redaction", "messages_per_s"): (">=", 20_000),
     ("redaction", "recall"): (">=", 0.98),
     ("redaction", "precision"): (">=", 0.95),
+    ("erasure", "effective_ms"): ("<", 50),
+    ("erasure", "local_completion_ms"): ("<", 2_000),
+    ("erasure", "erasures_per_s"): (">=", 100),
+    ("erasure", "access_events_per_s"): (">=", 50_000),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -49,6 +53,9 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "check_samples": 50_000 if quick else 500_000,
         "seconds": 3 if quick else 15,
         "opt_out_subjects": 40 if quick else 300,
+        "erasure_big": 2_000 if quick else 10_000,
+        "erasure_subjects": 100 if quick else 1_000,
+        "access_events": 20_000 if quick else 100_000,
     }
     tune_gc()
     world = build(size["subjects"])
@@ -74,6 +81,14 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = sections.http_ingest(world, size["seconds"])
             elif name == "opt_out":
                 results[name] = sections.opt_out(world, size["opt_out_subjects"])
+            elif name == "erasure":
+                results[name] = sections.erasure(
+                    world,
+                    size["erasure_big"],
+                    min(size["erasure_subjects"], size["subjects"] - 2),
+                    50,
+                    size["access_events"],
+                )
             elif name == "redaction":
                 results[name] = sections.redaction(size["seconds"] / 3)
     finally:

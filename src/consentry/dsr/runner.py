@@ -37,6 +37,7 @@ class Runner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._purged = False
 
     def start(self) -> None:
         if self.interval <= 0 or self._thread is not None:
@@ -56,7 +57,11 @@ class Runner:
             done: dict[str, Any] = {"overdue": self.requests.mark_overdue(actor=ACTOR)}
             with self.store.read() as conn:
                 ids = sql.runnable(conn)
+            self._purged = False
             done["advanced"] = sum(self._run(request_id) for request_id in ids)
+            if self._purged:
+                # Once per pass: what the erasures deleted leaves no page image in the WAL.
+                self.store.checkpoint()
             done["withdrawals"] = self.erasure.purge_withdrawals(actor=ACTOR)
             return done
 
@@ -124,8 +129,7 @@ class Runner:
                 return after.status is not before
             else:
                 return False
-        if purged:
-            self.store.checkpoint()
+        self._purged = self._purged or purged
         self.requests.refresh(subject_id)
         return True
 
