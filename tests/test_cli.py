@@ -135,3 +135,10 @@ def test_serve_starts_and_announces_docs_and_key(
         output, _ = proc.communicate(timeout=10)
     assert f"{base}/docs" in output
     assert key in output
+
+
+def test_requests_run_does_one_pass(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["requests", "run"], env=env)
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.output.strip().splitlines()[-1])
+    assert set(done) >= {"overdue", "advanced", "withdrawals"}

@@ -30,6 +30,9 @@ def create_app(settings: Settings) -> FastAPI:
         if worker is not None:
             worker.start()
         signer = asyncio.create_task(runtime.heads.run())
+        # Data-subject requests go on in the background, resuming whatever a stopped
+        # process left half done (their state is in the database).
+        runtime.runner.start()
         try:
             yield
         finally:

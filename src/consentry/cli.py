@@ -39,6 +39,10 @@ audit_app = typer.Typer(
     help="Verify the audit log; print its latest signed head.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
+requests_app = typer.Typer(
+    help="Data-subject requests: run a pass of the runner.", no_args_is_help=True
+)
+app.add_typer(requests_app, name="requests")
 
 CLI_ACTOR = "cli"
 ADMIN_KEY_FILE = "admin.key"
@@ -192,6 +196,18 @@ def delivery_resend(
     finally:
         runtime.close()
     typer.echo(f"Queued {count} dead-lettered deliveries again")
+
+
+@requests_app.command("run")
+def requests_run() -> None:
+    """One pass of the request runner: overdue marks, each verified request's next steps,
+    the withdrawal purge (what the server's background runner does every few seconds)."""
+    runtime = Runtime(_settings())
+    try:
+        done = runtime.runner.run_pending()
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(done, sort_keys=True))
 
 
 @audit_app.command("verify")

@@ -347,3 +347,50 @@ class AuditTreeDamaged(ConsentryError):
 
     code = "audit_tree_damaged"
     title = "The stored audit tree is damaged"
+
+
+class RequestNotFound(NotFound):
+    code = "request_not_found"
+    title = "No such data-subject request"
+
+
+class InvalidTransition(Conflict):
+    """The request's state does not allow that step (the table in dsr/models.py)."""
+
+    code = "invalid_transition"
+    title = "Not allowed in the request's current state"
+
+
+class ExtensionNotAllowed(Conflict):
+    code = "extension_not_allowed"
+    title = "The deadline cannot be extended"
+
+
+class IntegrityMismatch(Conflict):
+    code = "integrity_mismatch"
+    title = "old_sha256 does not match the current value"
+
+
+class SubjectErased(Conflict):
+    code = "subject_erased"
+    title = "The subject has been erased"
+
+
+class NotRestricted(Conflict):
+    code = "not_restricted"
+    title = "The subject is not restricted"
+
+
+class ResultNotReady(Conflict):
+    code = "result_not_ready"
+    title = "The request has no result yet"
+
+
+class UnexpectedAcknowledgement(Conflict):
+    code = "unexpected_acknowledgement"
+    title = "That system owes this request no acknowledgement"
+
+
+class DecisionNotPending(Conflict):
+    code = "decision_not_pending"
+    title = "No objection to that purpose awaits a decision"

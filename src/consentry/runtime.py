@@ -13,10 +13,17 @@ from consentry.consent.cache import ConsentCache
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
+from consentry.delivery.downstream import DeliveryDownstream
 from consentry.delivery.notices import RightsNotices
 from consentry.delivery.outbox import Outbox, Pseudonyms
 from consentry.delivery.sinks import Sink
 from consentry.delivery.worker import DeliveryWorker
+from consentry.dsr.access import Reports
+from consentry.dsr.downstream import Downstream
+from consentry.dsr.erasure import Erasure
+from consentry.dsr.records import Notes
+from consentry.dsr.requests import Requests
+from consentry.dsr.runner import Runner
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import Region
 from consentry.ingest import treatments
@@ -28,7 +35,10 @@ from consentry.keys.material import (
     DELIVERY_PSEUDONYM,
     PSEUDONYM,
     READ_PSEUDONYM,
+    REQUEST_NOTES,
+    RETENTION,
     TOKEN_INDEX,
+    TOMBSTONE,
     named_secret,
 )
 from consentry.keys.signing import SigningKeys
@@ -63,9 +73,12 @@ class Runtime:
                 token_index_key = named_secret(conn, self.kek, TOKEN_INDEX)
                 delivery_key = named_secret(conn, self.kek, DELIVERY_PSEUDONYM)
                 read_key = named_secret(conn, self.kek, READ_PSEUDONYM)
+                tombstone_key = named_secret(conn, self.kek, TOMBSTONE)
+                retention_key = named_secret(conn, self.kek, RETENTION)
+                notes_key = named_secret(conn, self.kek, REQUEST_NOTES)
                 self.signing_keys.load(conn)
             self.heads = HeadSigner(self.store, self.signing_keys, settings.audit_head_ms / 1000)
-            self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys)
+            self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys, tombstone_key)
             self.authenticator = Authenticator(settings.admin_key)
             self.purposes = PurposeRegistry()
             self.schemas = SchemaRegistry()
@@ -111,6 +124,21 @@ class Runtime:
             )
             self.exports = Exports(self.store, self.reads)
             self.consent.on_opt_out = self._opted_out
+            # Requests reach downstream systems through the outbox and the rights notices.
+            self.downstream: Downstream = DeliveryDownstream(
+                self.datamap, self.outbox, self.rights_notices
+            )
+            self.erasure = Erasure(
+                settings, self.store, self.subjects, self.consent, self.downstream, retention_key
+            )
+            notes = Notes(notes_key)
+            self.requests = Requests(
+                self.store, self.subjects, self.consent, self.downstream, self.erasure, notes
+            )
+            self.reports = Reports(self.store, self.subjects, self.downstream)
+            self.runner = Runner(
+                self.store, self.requests, self.erasure, notes, settings.dsr_poll_seconds
+            )
         except BaseException:
             self.store.close()
             raise
@@ -143,6 +171,7 @@ class Runtime:
             self.signing_keys.reload(conn)
 
     def close(self) -> None:
+        self.runner.stop()
         self.store.close()
 
 

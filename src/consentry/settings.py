@@ -99,6 +99,29 @@ class Settings:
             "grows (100 to 1000): every head is kept, so a rewritten past shows between them."
         ),
     )
+    consent_proof_days: int = field(
+        default=1095,
+        metadata=_doc(
+            "Days an erasure keeps the proof of past consent (ledger entries, notice hashes, "
+            "evidence, keyed identity hashes) under the retention key, as legal claims "
+            "(Art. 17(3)(e))."
+        ),
+    )
+    withdrawal_purge_hours: int = field(
+        default=24,
+        metadata=_doc(
+            "Hours within which events stored only for withdrawn purposes are deleted, and "
+            "events kept for other purposes lose the withdrawn purpose and its fields."
+        ),
+    )
+    dsr_poll_seconds: float = field(
+        default=2.0,
+        metadata=_doc(
+            "Seconds between passes of the background runner of data-subject requests "
+            "(deadlines, erasure steps, acknowledgements, withdrawal purge). 0: no background "
+            "runner (`consentry requests run` does a pass)."
+        ),
+    )
     log_level: str = field(
         default="info", metadata=_doc("Log level: debug, info, warning or error.")
     )
@@ -187,6 +210,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "delivery_max_attempts": (1, 100),
     "delivery_timeout_seconds": (0.1, 300),
     "audit_head_ms": (100, 1000),
+    "consent_proof_days": (1, 36_500),
+    "withdrawal_purge_hours": (1, 24 * 30),
+    "dsr_poll_seconds": (0, 3600),
 }
 
 

@@ -259,3 +259,38 @@ def test_dp_counts_are_noisy_unbiased_and_budgeted(stored: TestClient) -> None:
 
 def test_query_over_what_was_never_stored_for_the_purpose(stored: TestClient) -> None:
     assert query(stored, purpose="marketing")["rows"] == [{"value": 0}]
+
+
+def dsr(client: TestClient, name: str, kind: str, level: str, **extra: Any) -> None:
+    resp = client.post(
+        "/v1/requests",
+        headers=auth(),
+        json={
+            "type": kind,
+            "subject": who(name),
+            "jurisdiction": "EU",
+            "verification": {"method": "id_document", "level": level},
+        }
+        | extra,
+    )
+    assert resp.status_code == 202, resp.text
+
+
+def test_counts_and_reads_follow_restriction(stored: TestClient) -> None:
+    made = stored.post("/v1/exports", headers=auth(), json={"purpose": "analytics"}).json()
+    dsr(stored, "bo", "restriction", "reasonable", ground="18_1_a")
+    assert count(stored) == 3
+    assert query(stored, purpose="personalization")["rows"] == [{"value": 3}]
+    page = stored.get("/v1/events", headers=auth(), params={"purpose": "analytics"}).json()
+    assert not any(i["event_id"].startswith("bo-") for i in page["items"])
+    download = stored.get(f"/v1/exports/{made['export_id']}/download", headers=auth()).text
+    assert "bo-" not in download
+
+
+def test_counts_and_reads_follow_erasure(stored: TestClient) -> None:
+    dsr(stored, "cy", "erasure", "high")
+    # At once, before the runner has deleted anything.
+    assert count(stored) == 5
+    assert count(stored, metric="count_subjects") == 2
+    page = stored.get("/v1/events", headers=auth(), params={"purpose": "analytics"}).json()
+    assert not any(i["event_id"].startswith("cy-") for i in page["items"])

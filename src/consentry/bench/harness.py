@@ -26,6 +26,7 @@ SECTIONS = (
     "delivery",
     "audit",
     "query",
+    "erasure",
 )
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
@@ -48,6 +49,10 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("audit", "inclusion_proof_p99_ms"): ("<", 5),
     ("query", "count_p50_ms"): ("<", 500),
     ("query", "export_rows_per_s"): (">=", 50_000),
+    ("erasure", "effective_ms"): ("<", 50),
+    ("erasure", "local_completion_ms"): ("<", 2_000),
+    ("erasure", "erasures_per_s"): (">=", 100),
+    ("erasure", "access_events_per_s"): (">=", 50_000),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -69,6 +74,9 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "audit_entries": 20_000 if quick else 100_000,
         "audit_verify_size": 100_000 if quick else 1_000_000,
         "query_events": 100_000 if quick else 1_000_000,
+        "erasure_big": 2_000 if quick else 10_000,
+        "erasure_subjects": 100 if quick else 1_000,
+        "access_events": 20_000 if quick else 100_000,
     }
     tune_gc()
     world = build(size["subjects"])
@@ -94,6 +102,14 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = sections.http_ingest(world, size["seconds"])
             elif name == "opt_out":
                 results[name] = sections.opt_out(world, size["opt_out_subjects"])
+            elif name == "erasure":
+                results[name] = sections.erasure(
+                    world,
+                    size["erasure_big"],
+                    min(size["erasure_subjects"], size["subjects"] - 2),
+                    50,
+                    size["access_events"],
+                )
             elif name == "redaction":
                 results[name] = sections.redaction(size["seconds"] / 3)
             elif name == "delivery":

@@ -27,12 +27,14 @@ from consentry.audit import log as audit_log
 from consentry.audit import tree as audit_tree
 from consentry.audit.events import AuditAction
 from consentry.audit.verify import verify_log
-from consentry.bench.data import ADMIN_KEY, World, batches, make_settings
+from consentry.bench.data import ADMIN_KEY, World, batches, event, make_settings
 from consentry.consent import policy
+from consentry.dsr.models import Level, RequestType
+from consentry.dsr.requests import NewRequest
 from consentry.ingest import redact
 from consentry.runtime import Runtime
 from consentry.storage import audit as audit_sql
-from consentry.subjects.models import SubjectRef
+from consentry.subjects.models import Jurisdiction, SubjectRef
 
 CORPUS = Path(__file__).resolve().parents[3] / "tests" / "ingest" / "pii_corpus.jsonl"
 
@@ -370,4 +372,63 @@ def audit(entries: int, verify_size: int, samples: int) -> dict[str, Any]:
         "verify_entries_per_s": round(report.entries / verify_seconds),
         "inclusion_proof_p50_ms": round(_percentile(timings, 0.50), 3),
         "inclusion_proof_p99_ms": round(_percentile(timings, 0.99), 3),
+    }
+
+
+def _fill(world: World, subject_id: str, count: int, prefix: str) -> None:
+    """Store `count` events of one subject, a thousand a batch."""
+    for start in range(0, count, 1000):
+        events = [event(n, subject_id, prefix) for n in range(start, min(count, start + 1000))]
+        world.runtime.pipeline.ingest(msgspec.json.encode({"events": events}), actor="bench")
+
+
+def _erase(world: World, subject_id: str) -> None:
+    new = NewRequest(
+        type=RequestType.ERASURE,
+        ref=SubjectRef(subject_id=subject_id),
+        jurisdiction=Jurisdiction.EU,
+        verification=("bench", Level.HIGH),
+    )
+    world.runtime.requests.create(new, actor="bench")
+
+
+def erasure(world: World, big: int, subjects: int, per_subject: int, access: int) -> dict[str, Any]:
+    """Erasure of one subject with `big` events: accepted to checks answering subject_erased
+    (`effective_ms`) and to all local data gone (`local_completion_ms`); `subjects` subjects
+    of `per_subject` events erased back to back; the access report of a subject with `access`
+    events read whole."""
+    rt = world.runtime
+    target, rest = world.subject_ids[0], world.subject_ids[1 : subjects + 2]
+    _fill(world, target, big, "big")
+    purpose = rt.purposes.cached()["analytics"]
+    started = time.perf_counter()
+    _erase(world, target)
+    with rt.store.read() as conn:
+        state = rt.consent.cache.fresh(conn, target)
+    effective = (time.perf_counter() - started) * 1000
+    erased = policy.decide(purpose, state, clock.now()).reason.value == "subject_erased"
+    rt.runner.run_pending()
+    local = (time.perf_counter() - started) * 1000
+    reader = rest[-1]
+    _fill(world, reader, access, "acc")
+    started = time.perf_counter()
+    size = sum(
+        len(chunk) for chunk in rt.reports.access(reader, rt.purposes.cached(), request_id="bench")
+    )
+    access_rate = access / (time.perf_counter() - started)
+    victims = rest[:subjects]
+    for n, subject_id in enumerate(victims):
+        _fill(world, subject_id, per_subject, f"m{n}")
+    started = time.perf_counter()
+    for subject_id in victims:
+        _erase(world, subject_id)
+    rt.runner.run_pending()
+    rate = len(victims) / (time.perf_counter() - started)
+    return {
+        "effective_ms": round(effective, 1),
+        "checks_answer_subject_erased": erased,
+        "local_completion_ms": round(local, 1),
+        "erasures_per_s": round(rate, 1),
+        "access_events_per_s": round(access_rate),
+        "access_report_bytes": size,
     }

@@ -63,7 +63,16 @@ def fold(
         jurisdiction=attributes.jurisdiction,
         age_band=AgeBand(attributes.age_band) if attributes.age_band else AgeBand.UNKNOWN,
         gpc=bool(attributes.gpc_opt_out),
+        erased=attributes.erasure is not None,
+        restricted=bool(attributes.restricted),
+        objected=_purpose_set(attributes.objected),
+        restricted_purposes=_purpose_set(attributes.restricted_purposes),
     )
+
+
+def _purpose_set(raw: str | None) -> frozenset[str]:
+    """A JSON list of purpose keys kept on the subject row (Art. 21 objections)."""
+    return frozenset(json.loads(raw)) if raw else frozenset()
 
 
 def load(conn: Connection, subject_id: str) -> SubjectConsent:

@@ -157,6 +157,8 @@ class SubjectConsent:
     erased: bool = False
     restricted: bool = False
     objected: frozenset[str] = frozenset()
+    # Purposes restricted while an objection to them awaits its decision (Art. 21(1), 18(1)(d)).
+    restricted_purposes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
 
     if state.erased:
         return decision(False, Reason.SUBJECT_ERASED)
-    if state.restricted:
+    if state.restricted or purpose.key in state.restricted_purposes:
         return decision(False, Reason.RESTRICTED)
     if purpose.key in state.objected:
         return decision(False, Reason.OBJECTED)

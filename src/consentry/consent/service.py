@@ -37,6 +37,7 @@ from consentry.errors import (
     NoticeMismatch,
     NoticeRequired,
     ParentalAuthorizationRequired,
+    SubjectErased,
     UnknownPurpose,
 )
 from consentry.keys.signing import SigningKeys
@@ -142,6 +143,7 @@ class ConsentService:
         # Under the subject's row lock, the state the rules below read cannot change before
         # this transaction commits; a refusal rolls back the whole call, subject included.
         sql.lock_subject(conn, subject_id)
+        erasure = _erasure(conn, subject_id)
         prior = (
             SubjectConsent(subject_id)
             if resolution.created
@@ -166,6 +168,7 @@ class ConsentService:
                 self._check_grant(purpose, notice, write, band)
             kept.append(intent)
 
+        self._consents_anew(conn, subject_id, erasure, kept, actor)
         attributes: dict[str, Any] = {}
         if age_band is not None and age_band is not prior.age_band:
             attributes["age_band"] = age_band.value
@@ -193,6 +196,14 @@ class ConsentService:
         self.registry.mark_used(conn, sorted({i.purpose for i in kept}), purposes)
         return self._finish(conn, prior, appended, gpc_honored, now, purposes)
 
+    def _consents_anew(
+        self, conn: Connection, subject_id: str, erasure: str | None, kept: list[Intent], actor: str
+    ) -> None:
+        """A person erased before who grants a purpose is a customer again: the tombstones
+        of their identities go."""
+        if erasure == "tombstone" and any(i.state is State.GRANTED for i in kept):
+            self.subjects.clear_tombstone(conn, subject_id, actor=actor)
+
     def _withdraw(
         self,
         conn: Connection,
@@ -208,6 +219,7 @@ class ConsentService:
         resolution = self.subjects.resolve(conn, ref, actor=actor)
         subject_id = resolution.subject.subject_id
         sql.lock_subject(conn, subject_id)
+        _erasure(conn, subject_id)
         prior = self.cache.fresh(conn, subject_id, remember=False)
         if which is None:
             keys = sorted(
@@ -266,7 +278,10 @@ class ConsentService:
             found = self.subjects.find(conn, ref)
             subject_id = found.subject_id if found else None
         if subject_id is None:
-            return policy.decide(self.registry.get(conn, purpose_key), None, clock.now())
+            # Nobody known; but identities of a person erased answer subject_erased.
+            gone = bool(ref.identities) and self.subjects.tombstoned(conn, ref.identities)
+            state = SubjectConsent(subject_id="", erased=True) if gone else None
+            return policy.decide(self.registry.get(conn, purpose_key), state, clock.now())
         version, config = sql.versions(conn, subject_id)
         purpose = self.registry.all(conn, config).get(purpose_key)
         if purpose is None:
@@ -349,6 +364,16 @@ class ConsentService:
                 "evidence.parental_authorization",
                 purpose=purpose.key,
             )
+
+
+def _erasure(conn: Connection, subject_id: str) -> str | None:
+    """The subject's erasure mark; an erased subject takes no more consent (SubjectErased),
+    a tombstone (a person met again after an erasure) may consent anew."""
+    row = sql.subject_attributes(conn, subject_id)
+    erasure = None if row is None else row.erasure
+    if erasure == "erased":
+        raise SubjectErased(f"subject {subject_id} has been erased", subject_id=subject_id)
+    return None if erasure is None else str(erasure)
 
 
 def _known(purposes: Mapping[str, Purpose], key: str) -> str:

@@ -33,6 +33,7 @@ STATUS: dict[type[e.ConsentryError], int] = {
     e.MethodNotAllowed: 405,
     e.Conflict: 409,
     e.SubjectKeyDestroyed: 410,
+    e.SubjectErased: 410,
     e.KeyUnwrapFailed: 500,
     e.InvalidSetting: 500,
     e.StorageUnavailable: 503,

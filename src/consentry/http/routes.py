@@ -12,6 +12,7 @@ from consentry.audit import handlers as audit
 from consentry.auth import handlers as auth
 from consentry.auth.models import Permission as P
 from consentry.consent import handlers as consent
+from consentry.dsr import handlers as dsr
 from consentry.governance import handlers as governance
 from consentry.http import health
 from consentry.http.auth import AUTHENTICATED, Authorize
@@ -100,6 +101,54 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/exports", reads.post_export, P.DATA_READ, "reads"),
     Route("GET", "/v1/exports/{export_id}", reads.get_export, P.DATA_READ, "reads"),
     Route("GET", "/v1/exports/{export_id}/download", reads.download_export, P.DATA_READ, "reads"),
+    Route("POST", "/v1/requests", dsr.create_request, P.REQUESTS_MANAGE, "requests"),
+    Route("GET", "/v1/requests", dsr.list_requests, P.REQUESTS_MANAGE, "requests"),
+    Route("GET", "/v1/requests/{request_id}", dsr.get_request, P.REQUESTS_MANAGE, "requests"),
+    Route(
+        "POST",
+        "/v1/requests/{request_id}/verify",
+        dsr.verify_request,
+        P.REQUESTS_MANAGE,
+        "requests",
+    ),
+    Route(
+        "POST",
+        "/v1/requests/{request_id}/extend",
+        dsr.extend_request,
+        P.REQUESTS_MANAGE,
+        "requests",
+    ),
+    Route(
+        "POST",
+        "/v1/requests/{request_id}/reject",
+        dsr.reject_request,
+        P.REQUESTS_MANAGE,
+        "requests",
+    ),
+    Route(
+        "POST",
+        "/v1/requests/{request_id}/acks",
+        dsr.acknowledge_request,
+        P.REQUESTS_MANAGE,
+        "requests",
+    ),
+    Route(
+        "POST",
+        "/v1/requests/{request_id}/decision",
+        dsr.decide_objection,
+        P.REQUESTS_MANAGE,
+        "requests",
+    ),
+    Route(
+        "GET", "/v1/requests/{request_id}/result", dsr.request_result, P.REQUESTS_MANAGE, "requests"
+    ),
+    Route(
+        "DELETE",
+        "/v1/subjects/{subject_id}/restriction",
+        dsr.lift_restriction,
+        P.REQUESTS_MANAGE,
+        "requests",
+    ),
 )
 
 

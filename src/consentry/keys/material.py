@@ -17,6 +17,12 @@ PSEUDONYM = "pseudonym"
 TOKEN_INDEX = "token_index"  # noqa: S105 - the name of a secret, not the secret
 READ_PSEUDONYM = "read_pseudonym"  # per-purpose subject pseudonyms in reads and exports
 DELIVERY_PSEUDONYM = "delivery_pseudonym"  # per-system subject pseudonyms in deliveries
+# Seals what an erasure must keep (dsr/erasure.py), apart from any subject's data key.
+RETENTION = "retention"
+# Keys the hashes of erased identities (tombstones), so they link to no blind index.
+TOMBSTONE = "tombstone"
+# Seals the free text and new identity values data-subject requests carry.
+REQUEST_NOTES = "request_notes"
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:

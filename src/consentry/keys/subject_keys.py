@@ -3,6 +3,8 @@ makes everything sealed under it unreadable (crypto-shredding)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import threading
 from collections import OrderedDict
@@ -47,6 +49,16 @@ class SubjectKeys:
         sealer = Sealer(self._kek.open(row.wrapped_key, _aad(subject_id)))
         self._remember(subject_id, sealer)
         return sealer
+
+    def keyed_hash(self, conn: Connection, subject_id: str, data: bytes) -> str:
+        """HMAC-SHA256 of `data` under a key derived from the subject's data key: comparable
+        while the key lives, meaningless once it is destroyed (audit of rectifications)."""
+        row = sql.get_subject_key(conn, subject_id)
+        if row is None:
+            raise SubjectKeyDestroyed(f"the data key of subject {subject_id} has been destroyed")
+        key = self._kek.open(row.wrapped_key, _aad(subject_id))
+        derived = hmac.digest(key, b"consentry:keyed-hash", hashlib.sha256)
+        return hmac.new(derived, data, hashlib.sha256).hexdigest()
 
     def destroy(self, conn: Connection, subject_id: str) -> bool:
         """Delete the subject's key for good; True when there was one to delete."""

@@ -18,6 +18,10 @@ _ATTRIBUTES = (
     subjects.c.jurisdiction,
     subjects.c.age_band,
     subjects.c.gpc_opt_out,
+    subjects.c.erasure,
+    subjects.c.restricted,
+    subjects.c.objected,
+    subjects.c.restricted_purposes,
 )
 # The hot read of a consent check: the subject's version and the configuration's, in one trip.
 _VERSIONS = select(

@@ -92,6 +92,21 @@ class Store:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
 
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file and truncate it, so content deleted
+        (and overwritten: secure_delete) leaves no older page image in the WAL. Runs outside
+        any transaction. PostgreSQL reclaims dead rows by (auto)vacuum."""
+        if self.dialect != "sqlite":
+            return
+        with self._write_lock or threading.Lock():
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.close()
+            finally:
+                raw.close()
+
     def close(self) -> None:
         self.engine.dispose()
 

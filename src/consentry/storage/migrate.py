@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from consentry.storage import triggers
 from consentry.storage.engine import Store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,5 +22,9 @@ def alembic_config(store: Store) -> Config:
 
 
 def upgrade(store: Store, revision: str = "head") -> None:
-    """Apply every pending migration in one transaction per step."""
+    """Apply every pending migration in one transaction per step, then make sure the
+    triggers exist (SQLite drops a table's triggers when a migration rebuilds the table)."""
     command.upgrade(alembic_config(store), revision)
+    if revision == "head":
+        with store.write() as conn:
+            triggers.ensure(conn)

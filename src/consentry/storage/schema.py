@@ -71,6 +71,15 @@ subjects = Table(
     Column("age_band", String(12), nullable=True),
     # Set by a GPC signal: later sale/share grants need a confirmed opt-in.
     Column("gpc_opt_out", Boolean, nullable=False, server_default=false()),
+    # Set by an erasure ("erased"), or "tombstone" for a person met again after one: checks
+    # answer subject_erased and events are refused (dsr/erasure.py).
+    Column("erasure", String(12), nullable=True),
+    # Art. 18: the data is only stored while this holds.
+    Column("restricted", Boolean, nullable=False, server_default=false()),
+    # JSON lists of purposes: upheld or direct-marketing objections (Art. 21), and purposes
+    # restricted while an objection awaits its decision.
+    Column("objected", Text, nullable=True),
+    Column("restricted_purposes", Text, nullable=True),
 )
 
 identities = Table(
@@ -413,4 +422,79 @@ rights_notices = Table(
     Index(None, "status", "next_at"),
     Index(None, "request_id"),
     Index(None, "subject_id"),
+)
+
+# Data-subject requests (dsr/requests.py). Free text and new identity values are in `notes_ct`,
+# sealed under a named secret, never in clear.
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("subject_id", String(40), nullable=True),
+    Column("jurisdiction", String(8), nullable=False),
+    Column("format", String(8), nullable=True),
+    Column("purposes", Text, nullable=True),
+    Column("ground", String(8), nullable=True),
+    Column("verification_method", String(64), nullable=True),
+    Column("verification_level", String(12), nullable=True),
+    Column("received_at", UTCTime(), nullable=False),
+    Column("due_at", UTCTime(), nullable=False),
+    Column("acknowledge_by", UTCTime(), nullable=True),
+    Column("extended_at", UTCTime(), nullable=True),
+    Column("verified_at", UTCTime(), nullable=True),
+    Column("completed_at", UTCTime(), nullable=True),
+    Column("updated_at", UTCTime(), nullable=False),
+    # The runner's last finished step: where a restarted process resumes.
+    Column("step", String(24), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("result", Text, nullable=True),
+    Column("notes_ct", LargeBinary, nullable=True),
+    Index(None, "subject_id", "type"),
+    Index(None, "status"),
+)
+
+# Which downstream systems must acknowledge a request's notices, and when they did.
+request_acks = Table(
+    "request_acks",
+    metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("system_id", String(64), primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("sent_at", UTCTime(), nullable=False),
+    Column("acknowledged_at", UTCTime(), nullable=True),
+    Column("via", String(12), nullable=True),
+)
+
+# What an erasure keeps, sealed under the retention key, each item with its legal ground.
+retained = Table(
+    "retained",
+    metadata,
+    Column("retained_id", BigInt, primary_key=True, autoincrement=True),
+    Column("request_id", String(40), nullable=False),
+    Column("subject_id", String(40), nullable=False),
+    Column("item", String(32), nullable=False),
+    Column("ground", String(32), nullable=False),
+    Column("until", UTCTime(), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Index(None, "request_id"),
+)
+
+# Keyed hashes of erased identities, linked to no subject: a person met again by one of them
+# is refused (subject_erased) until they consent anew.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("tombstone", LargeBinary(32), primary_key=True),
+    Column("created_at", UTCTime(), nullable=False),
+)
+
+# Counters of background work (the withdrawal purge's last ledger entry seen).
+dsr_state = Table(
+    "dsr_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInt, nullable=False),
 )

@@ -12,10 +12,30 @@ from consentry.storage.schema import identities, subjects
 
 
 def insert_subject(
-    conn: Connection, subject_id: str, jurisdiction: str | None, now: datetime
+    conn: Connection,
+    subject_id: str,
+    jurisdiction: str | None,
+    now: datetime,
+    erasure: str | None = None,
 ) -> None:
     conn.execute(
-        insert(subjects).values(subject_id=subject_id, jurisdiction=jurisdiction, created_at=now)
+        insert(subjects).values(
+            subject_id=subject_id, jurisdiction=jurisdiction, created_at=now, erasure=erasure
+        )
+    )
+
+
+def blind_indexes(conn: Connection, subject_id: str) -> list[bytes]:
+    stmt = select(identities.c.blind_index).where(identities.c.subject_id == subject_id)
+    return [bytes(b) for b in conn.execute(stmt).scalars()]
+
+
+def clear_erasure(conn: Connection, subject_id: str) -> None:
+    """Lift a tombstone: the change gets a consent version of its own."""
+    conn.execute(
+        update(subjects)
+        .where(subjects.c.subject_id == subject_id)
+        .values(erasure=None, consent_version=subjects.c.consent_version + 1)
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -14,6 +17,7 @@ from consentry.audit.events import AuditAction
 from consentry.errors import IdentityConflict, SubjectNotFound
 from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
+from consentry.storage import erasure as erasure_sql
 from consentry.storage import subjects as sql
 from consentry.subjects.blind_index import BlindIndex
 from consentry.subjects.models import (
@@ -36,9 +40,31 @@ def new_subject_id() -> str:
 class Subjects:
     """Subject look-up and creation; identity values only ever leave here sealed."""
 
-    def __init__(self, blind_index: BlindIndex, keys: SubjectKeys) -> None:
+    def __init__(self, blind_index: BlindIndex, keys: SubjectKeys, tombstone_key: bytes) -> None:
         self.blind_index = blind_index
         self.keys = keys
+        self._tombstone = hmac.new(tombstone_key, digestmod=hashlib.sha256)
+
+    def tombstone(self, blind_index: bytes) -> bytes:
+        """The keyed hash that outlives an erased identity: it names no subject, and only
+        the holder of the tombstone key can tell which identity it stands for."""
+        mac = self._tombstone.copy()
+        mac.update(blind_index)
+        return mac.digest()
+
+    def tombstoned(self, conn: Connection, idents: Sequence[Identity]) -> bool:
+        """Whether any of these identities belonged to a person since erased."""
+        hashes = [self.tombstone(self.blind_index.of(i)) for i in idents]
+        return bool(erasure_sql.known_tombstones(conn, hashes))
+
+    def clear_tombstone(self, conn: Connection, subject_id: str, *, actor: str) -> None:
+        """The person consented anew: their identities are no longer refused."""
+        hashes = [self.tombstone(b) for b in sql.blind_indexes(conn, subject_id)]
+        erasure_sql.delete_tombstones(conn, hashes)
+        sql.clear_erasure(conn, subject_id)
+        audit.record(
+            conn, AuditAction.SUBJECT_TOMBSTONE_CLEARED, actor=actor, subject_id=subject_id
+        )
 
     def get(self, conn: Connection, subject_id: str) -> Subject:
         row = sql.get_subject(conn, subject_id) if SUBJECT_ID.fullmatch(subject_id) else None
@@ -119,7 +145,10 @@ class Subjects:
             try:
                 with conn.begin_nested():
                     if new_id is not None:
-                        subject = self._create(conn, new_id, actor, jurisdiction)
+                        # A person met again after an erasure is refused until they consent
+                        # anew (API.md, Erasure): the new subject starts as a tombstone.
+                        erasure = "tombstone" if self.tombstoned(conn, idents) else None
+                        subject = self._create(conn, new_id, actor, jurisdiction, erasure)
                     else:
                         subject = self.get(conn, str(subject_id))
                     self._add_identities(conn, subject.subject_id, missing, actor=actor)
@@ -150,17 +179,25 @@ class Subjects:
         return {i: found.get(key) for i, key in keyed.items()}
 
     def _create(
-        self, conn: Connection, subject_id: str, actor: str, jurisdiction: Jurisdiction | None
+        self,
+        conn: Connection,
+        subject_id: str,
+        actor: str,
+        jurisdiction: Jurisdiction | None,
+        erasure: str | None = None,
     ) -> Subject:
         now = clock.now()
-        sql.insert_subject(conn, subject_id, jurisdiction.value if jurisdiction else None, now)
+        sql.insert_subject(
+            conn, subject_id, jurisdiction.value if jurisdiction else None, now, erasure
+        )
         self.keys.create(conn, subject_id)
         audit.record(
             conn,
             AuditAction.SUBJECT_CREATED,
             actor=actor,
             subject_id=subject_id,
-            details={"jurisdiction": jurisdiction.value if jurisdiction else None},
+            details={"jurisdiction": jurisdiction.value if jurisdiction else None}
+            | ({"tombstone": True} if erasure else {}),
         )
         return Subject(subject_id, jurisdiction, now)
 

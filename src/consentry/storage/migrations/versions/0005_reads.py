@@ -22,37 +22,12 @@ depends_on = None
 
 _BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-_SQLITE_TRIGGER = """
-CREATE TRIGGER subjects_consent_changes AFTER UPDATE OF consent_version ON subjects
-WHEN NEW.consent_version <> OLD.consent_version
-BEGIN
-    UPDATE config_state SET consent_changes = consent_changes + 1 WHERE id = 1;
-END
-"""
-_PG_FUNCTION = """
-CREATE FUNCTION count_consent_change() RETURNS trigger AS $$
-BEGIN
-    UPDATE config_state SET consent_changes = consent_changes + 1 WHERE id = 1;
-    RETURN NULL;
-END
-$$ LANGUAGE plpgsql
-"""
-_PG_TRIGGER = """
-CREATE TRIGGER subjects_consent_changes AFTER UPDATE OF consent_version ON subjects
-FOR EACH ROW WHEN (NEW.consent_version IS DISTINCT FROM OLD.consent_version)
-EXECUTE FUNCTION count_consent_change()
-"""
-
 
 def upgrade() -> None:
     bind = op.get_bind()
     with op.batch_alter_table("config_state", schema=None) as batch_op:
         batch_op.add_column(sa.Column("consent_changes", _BIG, server_default="0", nullable=False))
-    if bind.dialect.name == "postgresql":
-        op.execute(_PG_FUNCTION)
-        op.execute(_PG_TRIGGER)
-    else:
-        op.execute(_SQLITE_TRIGGER)
+    # The trigger that moves consent_changes is made at every start (storage/triggers.py).
 
     with op.batch_alter_table("purposes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("bit", sa.Integer(), nullable=True))

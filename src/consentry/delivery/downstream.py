@@ -1,0 +1,79 @@
+"""The data map and delivery behind the requests' downstream port (dsr/downstream.py):
+pending deliveries cancelled from the outbox, rights notices queued to every system that
+received the subject's data, acknowledgements read from the notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry.audit.log import SYSTEM_ACTOR
+from consentry.delivery.notices import ACKNOWLEDGED, NoticeType, RightsNotices
+from consentry.delivery.outbox import Outbox
+from consentry.dsr.models import NoticeKind
+from consentry.governance.datamap import DataMap
+from consentry.storage import delivery as sql
+
+
+class DeliveryDownstream:
+    """Requests reach downstream systems through the outbox and the rights notices."""
+
+    def __init__(self, datamap: DataMap, outbox: Outbox, notices: RightsNotices) -> None:
+        self.datamap = datamap
+        self.outbox = outbox
+        self.notices = notices
+
+    def cancel_pending(
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
+    ) -> int:
+        return self.outbox.cancel(conn, subject_id, purposes, actor=SYSTEM_ACTOR)
+
+    def notify(
+        self,
+        conn: Connection,
+        subject_id: str,
+        kind: NoticeKind,
+        *,
+        request_id: str | None,
+        purposes: Sequence[str] | None,
+    ) -> list[str]:
+        ids = set(
+            self.notices.queue(
+                conn,
+                subject_id,
+                NoticeType(kind.value),
+                actor=SYSTEM_ACTOR,
+                purposes=purposes,
+                request_id=request_id,
+            )
+        )
+        if not ids:
+            return []
+        queued = self.notices.of(conn, request_id=request_id, subject_id=subject_id)
+        return sorted({n["system_id"] for n in queued if n["notice_id"] in ids})
+
+    def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
+        return {
+            n["system_id"]
+            for n in self.notices.of(conn, request_id=request_id)
+            if n["status"] == ACKNOWLEDGED
+        }
+
+    def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
+        systems = self.datamap.all(conn)
+        out = []
+        for system_id, purposes in sorted(sql.recipients_of(conn, subject_id).items()):
+            system = systems.get(system_id)
+            out.append(
+                {
+                    "system_id": system_id,
+                    "region": None if system is None else system.region.value,
+                    "transfer_mechanism": (
+                        None if system is None else system.transfer_mechanism.value
+                    ),
+                    "purposes": sorted(purposes),
+                }
+            )
+        return out

@@ -1,0 +1,1 @@
+"""Data-subject requests: state machine, deadlines, runner, access, erasure, rectification."""

@@ -1,0 +1,74 @@
+"""The port through which requests reach downstream systems: cancel a subject's pending
+deliveries, send rights notices (Art. 19), learn which systems have acknowledged.
+
+Requests need only this Protocol; the data map and delivery implement it. `NoSystems` is the
+implementation for a store without a data map: nothing to cancel, nobody to tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from consentry.dsr.models import NoticeKind
+
+
+class Downstream(Protocol):
+    def cancel_pending(
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
+    ) -> int:
+        """Cancel the subject's deliveries not yet made, for `purposes` (None: all); returns
+        how many were cancelled. Runs in the caller's transaction."""
+        ...
+
+    def notify(
+        self,
+        conn: Connection,
+        subject_id: str,
+        kind: NoticeKind,
+        *,
+        request_id: str | None,
+        purposes: Sequence[str] | None,
+    ) -> list[str]:
+        """Queue a `kind` notice to every system that received the subject's data (for
+        `purposes`, None: any); returns the ids of the systems that must acknowledge it.
+        Queued in the caller's transaction, sent after it commits."""
+        ...
+
+    def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
+        """The systems that have acknowledged the notices of `request_id` (a 2xx from their
+        rights endpoint)."""
+        ...
+
+    def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
+        """The systems that received the subject's data: `system_id`, `region`,
+        `transfer_mechanism` (the safeguard), `purposes` (Art. 15(1)(c))."""
+        ...
+
+
+class NoSystems:
+    """A store with no data map: no delivery is pending and no system received anything."""
+
+    def cancel_pending(
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
+    ) -> int:
+        return 0
+
+    def notify(
+        self,
+        conn: Connection,
+        subject_id: str,
+        kind: NoticeKind,
+        *,
+        request_id: str | None,
+        purposes: Sequence[str] | None,
+    ) -> list[str]:
+        return []
+
+    def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
+        return set()
+
+    def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
+        return []

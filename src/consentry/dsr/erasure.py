@@ -1,0 +1,248 @@
+"""The one place personal data is destroyed: erasure by crypto-shredding, the physical delete
+that follows it, and the smaller erasure a consent withdrawal calls for."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent.service import ConsentService
+from consentry.dsr import retention
+from consentry.dsr.downstream import Downstream
+from consentry.dsr.models import NoticeKind
+from consentry.errors import SubjectKeyDestroyed
+from consentry.ingest import minimise
+from consentry.keys.envelope import Sealer
+from consentry.settings import Settings
+from consentry.storage import erasure as sql
+from consentry.storage import requests as requests_sql
+from consentry.storage.engine import AnyRow, Store
+from consentry.subjects.resolve import Subjects
+
+log = logging.getLogger(__name__)
+_PURGE_COUNTER = "withdrawal_purge"
+
+
+class Erasure:
+    """Crypto-shredding first (effective at once), rows deleted next, recipients told last."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        subjects: Subjects,
+        consent: ConsentService,
+        downstream: Downstream,
+        retention_key: bytes,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.subjects = subjects
+        self.consent = consent
+        self.downstream = downstream
+        self.retention = Sealer(retention_key)
+
+    def shred(
+        self, conn: Connection, subject_id: str, *, request_id: str, actor: str
+    ) -> list[dict[str, Any]]:
+        """Mark the subject erased (checks answer subject_erased, events are refused), re-seal
+        what must be kept under the retention key, leave keyed-hash tombstones of its
+        identities, destroy its data key. Returns `retained`. Idempotent."""
+        row = sql.subject_row(conn, subject_id, lock=True)
+        if row is None or row.erasure == "erased":
+            return []
+        purposes = self.consent.registry.all(conn)
+        jurisdiction = row.jurisdiction or "EU"
+        try:
+            sealer = self.subjects.keys.sealer(conn, subject_id)
+            identities = [
+                {
+                    "type": i.type.value,
+                    "value": i.value,
+                    "blind_index": self.subjects.blind_index.of(i).hex(),
+                }
+                for i in self.subjects.identities(conn, subject_id)
+            ]
+            kept = retention.plan(
+                conn,
+                subject_id,
+                sealer,
+                purposes,
+                proof_days=self.settings.consent_proof_days,
+                jurisdiction=jurisdiction,
+                identities=identities,
+            )
+        except SubjectKeyDestroyed:
+            kept = []
+        listed = retention.seal(
+            conn, kept, self.retention, request_id=request_id, subject_id=subject_id
+        )
+        now = clock.now()
+        blind = [bytes(r.blind_index) for r in sql.identity_rows(conn, subject_id)]
+        sql.insert_tombstones(conn, [self.subjects.tombstone(b) for b in blind], now)
+        sql.set_subject(
+            conn,
+            subject_id,
+            {"erasure": "erased", "restricted": False, "restricted_purposes": None},
+        )
+        self.subjects.keys.destroy(conn, subject_id)
+        details = {"request_id": request_id}
+        audit.record(
+            conn, AuditAction.SUBJECT_ERASED, actor=actor, subject_id=subject_id, details=details
+        )
+        for item in listed:
+            audit.record(
+                conn,
+                AuditAction.DATA_RETAINED,
+                actor=actor,
+                subject_id=subject_id,
+                details=details | item,
+            )
+        audit.record(
+            conn,
+            AuditAction.SUBJECT_KEY_DESTROYED,
+            actor=actor,
+            subject_id=subject_id,
+            details=details | {"tombstones": len(blind)},
+        )
+        return listed
+
+    def purge(self, conn: Connection, subject_id: str, *, request_id: str, actor: str) -> list[str]:
+        """Delete the subject's rows (events, vault entries, identities, ledger evidence, the
+        notes of its requests), cancel its pending deliveries and ask every system that
+        received its data to purge it; returns the systems that must acknowledge."""
+        counts = sql.delete_subject_data(conn, subject_id)
+        requests_sql.clear_notes(conn, subject_id)
+        cancelled = self.downstream.cancel_pending(conn, subject_id, None)
+        expected = self.downstream.notify(
+            conn, subject_id, NoticeKind.PURGE_REQUEST, request_id=request_id, purposes=None
+        )
+        details = {"request_id": request_id}
+        audit.record(
+            conn,
+            AuditAction.SUBJECT_DATA_DELETED,
+            actor=actor,
+            subject_id=subject_id,
+            details=details | counts,
+        )
+        audit.record(
+            conn,
+            AuditAction.DELIVERY_CANCELLED,
+            actor=actor,
+            subject_id=subject_id,
+            details=details | {"cancelled": cancelled},
+        )
+        audit.record(
+            conn,
+            AuditAction.RIGHTS_NOTICE_SENT,
+            actor=actor,
+            subject_id=subject_id,
+            details=details | {"kind": NoticeKind.PURGE_REQUEST.value, "systems": expected},
+        )
+        return expected
+
+    def purge_withdrawals(self, *, actor: str, limit: int = 500) -> dict[str, int]:
+        """The smaller erasure a withdrawal (or a denial) calls for: events stored before it
+        only for withdrawn purposes are deleted, others lose the purpose and the fields that
+        served only it; recipients get `consent_withdrawn`. Done at the runner's next pass,
+        well within CONSENTRY_WITHDRAWAL_PURGE_HOURS."""
+        done = {"withdrawals": 0, "deleted": 0, "narrowed": 0}
+        with self.store.write() as conn:
+            after = sql.counter(conn, _PURGE_COUNTER)
+            rows = sql.withdrawals_since(conn, after, clock.now(), limit)
+            for row in rows:
+                deleted, narrowed = self._purge_one(conn, row, actor)
+                done["withdrawals"] += 1
+                done["deleted"] += deleted
+                done["narrowed"] += narrowed
+            if rows:
+                sql.set_counter(conn, _PURGE_COUNTER, int(rows[-1].entry_id))
+        if done["deleted"] or done["narrowed"]:
+            self.store.checkpoint()
+        return done
+
+    def withdrawal_backlog(self) -> int:
+        """Withdrawals not yet purged although older than the purge deadline."""
+        cutoff = clock.now() - timedelta(hours=self.settings.withdrawal_purge_hours)
+        with self.store.read() as conn:
+            return len(sql.withdrawals_since(conn, sql.counter(conn, _PURGE_COUNTER), cutoff))
+
+    def _purge_one(self, conn: Connection, row: AnyRow, actor: str) -> tuple[int, int]:
+        subject_id, purpose = row.subject_id, row.purpose
+        deleted: list[int] = []
+        narrowed = 0
+        sealer: Sealer | None = None
+        after = 0
+        while True:
+            page = sql.events_with_purpose(conn, subject_id, purpose, after_seq=after, limit=500)
+            for event in page:
+                if event.received_at > row.at:
+                    # Stored after a later grant: not touched by this withdrawal.
+                    continue
+                kept = [p for p in json.loads(event.purposes) if p != purpose]
+                if not kept:
+                    deleted.append(int(event.seq))
+                    continue
+                if sealer is None and event.sealed is not None:
+                    try:
+                        sealer = self.subjects.keys.sealer(conn, subject_id)
+                    except SubjectKeyDestroyed:
+                        return 0, 0
+                sql.update_event(conn, int(event.seq), _narrowed(event, kept, sealer))
+                narrowed += 1
+            if len(page) < 500:
+                break
+            after = int(page[-1].seq)
+        sql.delete_events_by_seq(conn, deleted)
+        if deleted or narrowed:
+            audit.record(
+                conn,
+                AuditAction.EVENTS_WITHDRAWAL_PURGED,
+                actor=actor,
+                subject_id=subject_id,
+                details={
+                    "purpose": purpose,
+                    "entry_id": int(row.entry_id),
+                    "deleted": len(deleted),
+                    "narrowed": narrowed,
+                },
+            )
+            systems = self.downstream.notify(
+                conn, subject_id, NoticeKind.CONSENT_WITHDRAWN, request_id=None, purposes=[purpose]
+            )
+            if systems:
+                audit.record(
+                    conn,
+                    AuditAction.RIGHTS_NOTICE_SENT,
+                    actor=actor,
+                    subject_id=subject_id,
+                    details={"kind": NoticeKind.CONSENT_WITHDRAWN.value, "systems": systems},
+                )
+        return len(deleted), narrowed
+
+
+def _narrowed(event: AnyRow, kept: list[str], sealer: Sealer | None) -> dict[str, Any]:
+    """The event without the withdrawn purpose, nor the fields that served only it."""
+    field_purposes: dict[str, list[str]] = json.loads(event.field_purposes or "{}")
+    gone = {name for name, serving in field_purposes.items() if not set(serving) & set(kept)}
+    values: dict[str, Any] = {"purposes": json.dumps(kept, separators=(",", ":"))}
+    if gone:
+        clear = {k: v for k, v in json.loads(event.properties).items() if k not in gone}
+        values["properties"] = minimise.encode(clear)
+        if event.sealed is not None and sealer is not None:
+            aad = f"consentry:event:{event.event_id}".encode()
+            personal = json.loads(sealer.open(bytes(event.sealed), aad))
+            personal = {k: v for k, v in personal.items() if k not in gone}
+            values["sealed"] = (
+                sealer.seal(minimise.encode_bytes(personal), aad) if personal else None
+            )
+        remaining = {k: v for k, v in field_purposes.items() if k not in gone}
+        values["field_purposes"] = minimise.encode(remaining) if remaining else None
+    return values

@@ -1,0 +1,284 @@
+"""HTTP handlers for data-subject requests and the subject's restriction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Header, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime, Field, StrictInt
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.dsr import restriction
+from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status
+from consentry.dsr.requests import NewRequest
+from consentry.errors import InvalidRequest, ResultNotReady
+from consentry.http.auth import Ctx
+from consentry.http.pagination import MAX_LIMIT, decode_cursor, encode_cursor, page
+from consentry.http.schemas import Body
+from consentry.subjects.handlers import SubjectRefIn
+from consentry.subjects.models import IdentityType, Jurisdiction
+from consentry.subjects.normalise import normalise
+
+
+class VerificationIn(Body):
+    method: str = Field(min_length=1, max_length=64)
+    level: Literal["reasonable", "high"]
+
+
+class IdentityChangeIn(Body):
+    type: IdentityType
+    old_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    value: str = Field(min_length=1, max_length=1024)
+
+
+class ChangesIn(Body):
+    identities: list[IdentityChangeIn] = Field(min_length=1, max_length=10)
+
+
+class RequestIn(Body):
+    type: RequestType
+    subject: SubjectRefIn
+    jurisdiction: Jurisdiction
+    format: Literal["json", "csv"] | None = None
+    verification: VerificationIn | None = None
+    changes: ChangesIn | None = None
+    purposes: list[str] | None = Field(default=None, max_length=100)
+    ground: Literal["18_1_a", "18_1_b", "18_1_c", "18_1_d"] | None = None
+
+
+class ExtendIn(Body):
+    months: StrictInt | None = None
+    days: StrictInt | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+    subject_notified_at: AwareDatetime
+
+
+class RejectIn(Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AckIn(Body):
+    system_id: str = Field(min_length=1, max_length=64)
+
+
+class DecisionIn(Body):
+    purpose: str = Field(min_length=1, max_length=64)
+    outcome: Literal["upheld", "overridden"]
+    grounds: str = Field(min_length=1, max_length=2000)
+
+
+class LiftIn(Body):
+    reason: str = Field(min_length=1, max_length=2000)
+    subject_informed_at: AwareDatetime
+
+
+def _t(moment: datetime | None) -> str | None:
+    return clock.rfc3339(moment) if moment else None
+
+
+def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[str, Any]:
+    verified = request.verified_at is not None
+    out: dict[str, Any] = {
+        "request_id": request.request_id,
+        "type": request.type.value,
+        "status": request.status.value,
+        "jurisdiction": request.jurisdiction,
+        "received_at": _t(request.received_at),
+        "due_at": _t(request.due_at),
+        "extended": request.extended_at is not None,
+        "verification": {
+            "level": request.verification_level.value if request.verification_level else None,
+            "required": request.required_level.value,
+            "verified_at": _t(request.verified_at),
+        },
+        "completed_at": _t(request.completed_at),
+    }
+    if request.acknowledge_by is not None:
+        out["acknowledge_by"] = _t(request.acknowledge_by)
+    if request.purposes is not None:
+        out["purposes"] = request.purposes
+    if request.ground is not None:
+        out["ground"] = request.ground
+    if request.format is not None:
+        out["format"] = request.format
+    if request.reason is not None:
+        out["reason"] = ctx.runtime.requests.reason_text(request)
+    # Whether the person is a customer is told only once the requester is verified.
+    if verified:
+        out["subject_found"] = request.subject_id is not None
+        out["subject_id"] = request.subject_id
+        out["step"] = request.step.value
+        out["downstream"] = ctx.runtime.requests.acks(request.request_id)
+    if duplicate:
+        out["duplicate"] = True
+    return out
+
+
+def create_request(body: RequestIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Receive a data-subject request (202); an open one of the same subject and type is
+    returned instead of a second."""
+    rt = ctx.runtime
+    region = rt.settings.default_phone_region
+    changes = []
+    if body.type is RequestType.RECTIFICATION:
+        if body.changes is None:
+            raise InvalidRequest("a rectification carries changes.identities")
+        changes = [
+            {
+                "type": c.type.value,
+                "old_sha256": c.old_sha256.lower(),
+                "value": normalise(c.type, c.value, region).value,
+            }
+            for c in body.changes.identities
+        ]
+    if body.type is RequestType.RESTRICTION and body.ground is None:
+        raise InvalidRequest("a restriction names its ground (Art. 18(1) a to d)")
+    fmt = body.format
+    if fmt is not None and body.type not in DOWNLOADABLE:
+        raise InvalidRequest("format applies to access and portability requests")
+    if fmt == "csv" and body.type is not RequestType.PORTABILITY:
+        raise InvalidRequest("an access report is JSON; CSV is for portability")
+    verification = None
+    if body.verification is not None:
+        verification = (body.verification.method, Level(body.verification.level))
+    new = NewRequest(
+        type=body.type,
+        ref=body.subject.to_ref(region),
+        jurisdiction=body.jurisdiction,
+        format=fmt,
+        verification=verification,
+        changes=changes,
+        purposes=body.purposes,
+        ground=body.ground,
+    )
+    request, duplicate = rt.requests.create(new, actor=ctx.actor)
+    response.status_code = 202
+    return request_out(ctx, request, duplicate=duplicate)
+
+
+def get_request(request_id: str, ctx: Ctx) -> dict[str, Any]:
+    """One request: status, deadlines, verification, downstream acknowledgements."""
+    return request_out(ctx, ctx.runtime.requests.get(request_id))
+
+
+def list_requests(
+    ctx: Ctx,
+    status: Annotated[Status | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Requests in id order, optionally of one status."""
+    after = None
+    if cursor is not None:
+        after = str(decode_cursor(cursor, {"after"})["after"])
+    items = ctx.runtime.requests.listing(
+        status=status.value if status else None, after=after, limit=limit
+    )
+    nxt = encode_cursor({"after": items[-1].request_id}) if len(items) == limit else None
+    return page([request_out(ctx, r) for r in items], nxt)
+
+
+def verify_request(request_id: str, body: VerificationIn, ctx: Ctx) -> dict[str, Any]:
+    """Record the requester's verification; at the type's level the request proceeds."""
+    request = ctx.runtime.requests.verify(
+        request_id, body.method, Level(body.level), actor=ctx.actor
+    )
+    return request_out(ctx, request)
+
+
+def extend_request(request_id: str, body: ExtendIn, ctx: Ctx) -> dict[str, Any]:
+    """Extend the deadline once, before it passes, within the legal limit."""
+    request = ctx.runtime.requests.extend(
+        request_id,
+        months=body.months,
+        days=body.days,
+        reason=body.reason,
+        subject_notified_at=body.subject_notified_at,
+        actor=ctx.actor,
+    )
+    return request_out(ctx, request)
+
+
+def reject_request(request_id: str, body: RejectIn, ctx: Ctx) -> dict[str, Any]:
+    """Refuse a request, saying why (Art. 12(4))."""
+    return request_out(ctx, ctx.runtime.requests.reject(request_id, body.reason, actor=ctx.actor))
+
+
+def acknowledge_request(request_id: str, body: AckIn, ctx: Ctx) -> dict[str, Any]:
+    """A downstream system's manual acknowledgement of the request's notice."""
+    request = ctx.runtime.requests.acknowledge(
+        request_id, body.system_id, actor=ctx.actor, via="manual"
+    )
+    return request_out(ctx, request)
+
+
+def decide_objection(request_id: str, body: DecisionIn, ctx: Ctx) -> dict[str, Any]:
+    """Decide an objection to one purpose: upheld (objected) or overridden."""
+    request = ctx.runtime.requests.decide(
+        request_id, body.purpose, body.outcome, body.grounds, actor=ctx.actor
+    )
+    return request_out(ctx, request)
+
+
+def request_result(
+    request_id: str, ctx: Ctx, accept: Annotated[str | None, Header()] = None
+) -> Any:
+    """The result of a completed request: the report or copy (streamed), or what was done."""
+    rt = ctx.runtime
+    request = rt.requests.get(request_id)
+    if request.status is not Status.COMPLETED and request.type not in {RequestType.ERASURE}:
+        raise ResultNotReady(f"request {request_id} is {request.status.value}")
+    if request.verified_at is None:
+        raise ResultNotReady(f"request {request_id} is not verified")
+    with rt.store.write() as conn:
+        audit.record(
+            conn,
+            AuditAction.REQUEST_RESULT_READ,
+            actor=ctx.actor,
+            subject_id=request.subject_id,
+            details={"request_id": request_id},
+        )
+    if request.type not in DOWNLOADABLE or request.subject_id is None:
+        return {
+            "request_id": request_id,
+            "type": request.type.value,
+            "status": request.status.value,
+            "subject_found": request.subject_id is not None,
+            **(request.result or {}),
+            "downstream": rt.requests.acks(request_id),
+        }
+    with rt.store.read() as conn:
+        # Before the first byte: an erased subject's report is a 410, not a broken stream.
+        rt.subjects.keys.sealer(conn, request.subject_id)
+    csv = request.format == "csv" or (accept or "").startswith("text/csv")
+    if request.type is RequestType.PORTABILITY and csv:
+        return StreamingResponse(rt.reports.portable_csv(request.subject_id), media_type="text/csv")
+    if request.type is RequestType.PORTABILITY:
+        body = rt.reports.portable_json(request.subject_id, request_id=request_id)
+    else:
+        with rt.store.read() as conn:
+            purposes = rt.purposes.all(conn)
+        body = rt.reports.access(request.subject_id, purposes, request_id=request_id)
+    return StreamingResponse(body, media_type="application/json")
+
+
+def lift_restriction(subject_id: str, body: LiftIn, ctx: Ctx) -> dict[str, Any]:
+    """Art. 18(3): lift a restriction, with the reason and when the subject was informed."""
+    rt = ctx.runtime
+    with rt.store.write() as conn:
+        rt.subjects.get(conn, subject_id)
+        systems = restriction.lift(
+            conn,
+            rt.downstream,
+            subject_id,
+            reason=body.reason,
+            sealer=rt.subjects.keys.sealer(conn, subject_id),
+            subject_informed_at=clock.rfc3339(body.subject_informed_at),
+            actor=ctx.actor,
+        )
+    rt.requests.refresh(subject_id)
+    return {"subject_id": subject_id, "restricted": False, "notified": systems}

@@ -1,0 +1,124 @@
+"""Data-subject request types: kinds, statuses, the transition table, verification levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RequestType(StrEnum):
+    ACCESS = "access"
+    PORTABILITY = "portability"
+    ERASURE = "erasure"
+    RECTIFICATION = "rectification"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    VERIFIED = "verified"
+    IN_PROGRESS = "in_progress"
+    AWAITING_DOWNSTREAM = "awaiting_downstream"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    OVERDUE = "overdue"
+
+
+S = Status
+FINAL = frozenset({S.COMPLETED, S.REJECTED, S.FAILED})
+OPEN = frozenset(Status) - FINAL
+
+# The state machine (API.md): each status and the statuses it may move to. A request past
+# its deadline is `overdue` until it ends; work goes on underneath (see requests.advance).
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    S.RECEIVED: frozenset({S.VERIFIED, S.REJECTED, S.OVERDUE, S.COMPLETED}),
+    S.VERIFIED: frozenset({S.IN_PROGRESS, S.COMPLETED, S.REJECTED, S.FAILED, S.OVERDUE}),
+    S.IN_PROGRESS: frozenset({S.AWAITING_DOWNSTREAM, S.COMPLETED, S.REJECTED, S.FAILED, S.OVERDUE}),
+    S.AWAITING_DOWNSTREAM: frozenset({S.COMPLETED, S.FAILED, S.OVERDUE}),
+    S.OVERDUE: frozenset({S.COMPLETED, S.REJECTED, S.FAILED}),
+    S.COMPLETED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.FAILED: frozenset(),
+}
+
+
+class Level(StrEnum):
+    """How sure the controller is of who asks (Art. 12(6); CCPA regs §7060-7062)."""
+
+    NONE = "none"
+    REASONABLE = "reasonable"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return {"none": 0, "reasonable": 1, "high": 2}[self.value]
+
+
+REQUIRED_LEVEL: dict[RequestType, Level] = {
+    RequestType.ACCESS: Level.REASONABLE,
+    RequestType.RESTRICTION: Level.REASONABLE,
+    RequestType.OBJECTION: Level.REASONABLE,
+    RequestType.ERASURE: Level.HIGH,
+    RequestType.RECTIFICATION: Level.HIGH,
+    RequestType.PORTABILITY: Level.HIGH,
+}
+
+# Types whose result is a file (JSON, or CSV on request).
+DOWNLOADABLE = frozenset({RequestType.ACCESS, RequestType.PORTABILITY})
+
+
+class Step(StrEnum):
+    """The runner's progress through a request, kept in the database so a restart resumes."""
+
+    NEW = "new"
+    SHREDDED = "shredded"  # erasure: marked erased, retained items re-sealed, key destroyed
+    PURGED = "purged"  # erasure: rows deleted, deliveries cancelled, purge requests sent
+    NOTIFIED = "notified"  # notices sent; waiting for acknowledgements
+    AWAITING_DECISION = "awaiting_decision"  # objection: an operator decides per purpose
+    DONE = "done"
+
+
+class NoticeKind(StrEnum):
+    """Rights notices to downstream systems (API.md, Data map and delivery; Art. 19)."""
+
+    PURGE_REQUEST = "purge_request"
+    RESTRICTION = "restriction"
+    RESTRICTION_LIFTED = "restriction_lifted"
+    RECTIFICATION = "rectification"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    request_id: str
+    type: RequestType
+    status: Status
+    subject_id: str | None
+    jurisdiction: str
+    format: str | None
+    purposes: list[str] | None
+    ground: str | None
+    verification_method: str | None
+    verification_level: Level | None
+    received_at: datetime
+    due_at: datetime
+    acknowledge_by: datetime | None
+    extended_at: datetime | None
+    verified_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    step: Step
+    reason: str | None
+    result: dict[str, Any] | None
+
+    @property
+    def required_level(self) -> Level:
+        return REQUIRED_LEVEL[self.type]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN

@@ -1,0 +1,130 @@
+"""Stored requests: rows to Request objects, sealed notes, the audit of each transition."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.dsr.models import FINAL, TRANSITIONS, Level, Request, RequestType, Status, Step
+from consentry.errors import InvalidTransition, RequestNotFound
+from consentry.keys.envelope import Sealer
+from consentry.storage import requests as sql
+from consentry.storage.engine import AnyRow
+
+_STATUS_ACTIONS = {
+    Status.VERIFIED: AuditAction.REQUEST_VERIFIED,
+    Status.IN_PROGRESS: AuditAction.REQUEST_STEP,
+    Status.AWAITING_DOWNSTREAM: AuditAction.REQUEST_AWAITING_DOWNSTREAM,
+    Status.COMPLETED: AuditAction.REQUEST_COMPLETED,
+    Status.REJECTED: AuditAction.REQUEST_REJECTED,
+    Status.FAILED: AuditAction.REQUEST_FAILED,
+    Status.OVERDUE: AuditAction.REQUEST_OVERDUE,
+}
+
+
+def request_of(row: AnyRow) -> Request:
+    return Request(
+        request_id=row.request_id,
+        type=RequestType(row.type),
+        status=Status(row.status),
+        subject_id=row.subject_id,
+        jurisdiction=row.jurisdiction,
+        format=row.format,
+        purposes=json.loads(row.purposes) if row.purposes else None,
+        ground=row.ground,
+        verification_method=row.verification_method,
+        verification_level=Level(row.verification_level) if row.verification_level else None,
+        received_at=row.received_at,
+        due_at=row.due_at,
+        acknowledge_by=row.acknowledge_by,
+        extended_at=row.extended_at,
+        verified_at=row.verified_at,
+        completed_at=row.completed_at,
+        updated_at=row.updated_at,
+        step=Step(row.step),
+        reason=row.reason,
+        result=json.loads(row.result) if row.result else None,
+    )
+
+
+def load(conn: Connection, request_id: str, *, lock: bool = False) -> Request:
+    row = sql.get_request(conn, request_id, lock=lock) if len(request_id) <= 40 else None
+    if row is None:
+        raise RequestNotFound(f"no request {request_id}", request_id=request_id)
+    return request_of(row)
+
+
+class Notes:
+    """Free text and new identity values of requests, sealed under a named secret and bound
+    to their request (never in clear on disk, never in the audit log)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._sealer = Sealer(key)
+
+    def read(self, conn: Connection, request_id: str) -> dict[str, Any]:
+        row = sql.get_request(conn, request_id)
+        if row is None or row.notes_ct is None:
+            return {}
+        return dict(json.loads(self._sealer.open(bytes(row.notes_ct), _aad(request_id))))
+
+    def add(self, conn: Connection, request_id: str, **values: Any) -> None:
+        notes = self.read(conn, request_id) | values
+        sealed = self._sealer.seal(json.dumps(notes, sort_keys=True).encode(), _aad(request_id))
+        sql.update_request(conn, request_id, {"notes_ct": sealed})
+
+
+def advance(
+    conn: Connection,
+    request: Request,
+    target: Status,
+    *,
+    actor: str,
+    step: Step | None = None,
+    details: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+) -> Request:
+    """Move `request` to `target` if the transition table allows it (InvalidTransition
+    otherwise), with the step reached, audited. An overdue request stays `overdue` until it
+    ends: its work goes on, the missed deadline stays visible."""
+    status = target
+    if request.status is Status.OVERDUE and target not in FINAL:
+        status = Status.OVERDUE
+    elif target is not request.status and target not in TRANSITIONS[request.status]:
+        raise InvalidTransition(
+            f"a request {request.status.value} cannot become {target.value}",
+            status=request.status.value,
+        )
+    now = clock.now()
+    changes: dict[str, Any] = {"status": status.value, "updated_at": now}
+    if step is not None:
+        changes["step"] = step.value
+    if status is Status.COMPLETED or target in FINAL:
+        changes["completed_at"] = now
+    changes.update(values or {})
+    sql.update_request(conn, request.request_id, changes)
+    action = _STATUS_ACTIONS.get(target, AuditAction.REQUEST_STEP)
+    if target is Status.IN_PROGRESS or target is request.status:
+        action = AuditAction.REQUEST_STEP
+    audit.record(
+        conn,
+        action,
+        actor=actor,
+        subject_id=request.subject_id,
+        details={
+            "request_id": request.request_id,
+            "type": request.type.value,
+            "status": status.value,
+            "step": (step or request.step).value,
+        }
+        | (details or {}),
+    )
+    return load(conn, request.request_id)
+
+
+def _aad(request_id: str) -> bytes:
+    return b"consentry:request-notes:" + request_id.encode()

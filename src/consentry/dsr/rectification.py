@@ -1,0 +1,105 @@
+"""Rectification (Art. 16) of identity values: the change is made only when the caller proves
+which value it replaces (SHA-256 of the normalised current value)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.dsr.downstream import Downstream
+from consentry.dsr.models import NoticeKind
+from consentry.errors import IdentityConflict, IntegrityMismatch
+from consentry.storage import erasure as sql
+from consentry.subjects.models import Identity, IdentityType
+from consentry.subjects.resolve import Subjects
+
+
+def check(
+    conn: Connection, subjects: Subjects, subject_id: str, changes: list[dict[str, Any]]
+) -> None:
+    """IntegrityMismatch unless every `old_sha256` names a current value of the subject."""
+    _matches(conn, subjects, subject_id, changes)
+
+
+def rectify(
+    conn: Connection,
+    subjects: Subjects,
+    downstream: Downstream,
+    subject_id: str,
+    changes: list[dict[str, Any]],
+    *,
+    request_id: str,
+    actor: str,
+) -> list[str]:
+    """Replace each identity value; audited with keyed hashes (under the subject's key) of the
+    old and new values. Returns the systems told (`rectification`)."""
+    sealer = subjects.keys.sealer(conn, subject_id)
+    for change, row in _matches(conn, subjects, subject_id, changes):
+        new = Identity(IdentityType(change["type"]), change["value"])
+        aad = f"consentry:identity:{subject_id}:{new.type.value}".encode()
+        try:
+            with conn.begin_nested():
+                sql.update_identity(
+                    conn,
+                    int(row.identity_id),
+                    subjects.blind_index.of(new),
+                    sealer.seal(new.value.encode(), aad),
+                )
+        except IntegrityError:
+            raise IdentityConflict("the new value is another subject's identity") from None
+        audit.record(
+            conn,
+            AuditAction.SUBJECT_IDENTITY_RECTIFIED,
+            actor=actor,
+            subject_id=subject_id,
+            details={
+                "request_id": request_id,
+                "type": new.type.value,
+                "old_keyed_hash": subjects.keys.keyed_hash(conn, subject_id, change["_old"]),
+                "new_keyed_hash": subjects.keys.keyed_hash(conn, subject_id, new.value.encode()),
+            },
+        )
+    systems = downstream.notify(
+        conn, subject_id, NoticeKind.RECTIFICATION, request_id=request_id, purposes=None
+    )
+    audit.record(
+        conn,
+        AuditAction.RIGHTS_NOTICE_SENT,
+        actor=actor,
+        subject_id=subject_id,
+        details={
+            "kind": NoticeKind.RECTIFICATION.value,
+            "request_id": request_id,
+            "systems": systems,
+        },
+    )
+    return systems
+
+
+def _matches(
+    conn: Connection, subjects: Subjects, subject_id: str, changes: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], Any]]:
+    sealer = subjects.keys.sealer(conn, subject_id)
+    rows = sql.identity_rows(conn, subject_id)
+    found = []
+    for change in changes:
+        for row in rows:
+            if row.type != change["type"]:
+                continue
+            aad = f"consentry:identity:{subject_id}:{row.type}".encode()
+            old = sealer.open(bytes(row.value_ct), aad)
+            if hmac.compare_digest(hashlib.sha256(old).hexdigest(), change["old_sha256"].lower()):
+                found.append((change | {"_old": old}, row))
+                break
+        else:
+            raise IntegrityMismatch(
+                f"old_sha256 matches no current {change['type']} of the subject",
+                type=change["type"],
+            )
+    return found

@@ -1,0 +1,491 @@
+"""Data-subject requests: creation with deadlines and duplicate detection, verification,
+extension, rejection, acknowledgements, decisions, and the overdue scheduler."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent.service import ConsentService
+from consentry.dsr import deadlines, rectification, restriction
+from consentry.dsr.downstream import Downstream
+from consentry.dsr.erasure import Erasure
+from consentry.dsr.models import (
+    OPEN,
+    Level,
+    Request,
+    RequestType,
+    Status,
+    Step,
+)
+from consentry.dsr.records import Notes, advance, load, request_of
+from consentry.errors import (
+    DecisionNotPending,
+    InvalidRequest,
+    InvalidTransition,
+    UnexpectedAcknowledgement,
+    UnknownPurpose,
+)
+from consentry.storage import requests as sql
+from consentry.storage.engine import Store
+from consentry.subjects.models import Jurisdiction, SubjectRef
+from consentry.subjects.resolve import Subjects
+
+_OPEN = sorted(s.value for s in OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    type: RequestType
+    ref: SubjectRef
+    jurisdiction: Jurisdiction
+    format: str | None = None
+    verification: tuple[str, Level] | None = None
+    changes: list[dict[str, str]] = field(default_factory=list)
+    purposes: list[str] | None = None
+    ground: str | None = None
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+class Requests:
+    """The request lifecycle over the store; effects that must be immediate (erasure's
+    shredding, a restriction, a direct-marketing objection) happen inside the call."""
+
+    def __init__(
+        self,
+        store: Store,
+        subjects: Subjects,
+        consent: ConsentService,
+        downstream: Downstream,
+        erasure: Erasure,
+        notes: Notes,
+    ) -> None:
+        self.store = store
+        self.subjects = subjects
+        self.consent = consent
+        self.downstream = downstream
+        self.erasure = erasure
+        self.notes = notes
+
+    def create(self, new: NewRequest, *, actor: str) -> tuple[Request, bool]:
+        """(the request, whether it is an open one of the same subject and type returned
+        again). Nothing is disclosed nor destroyed before the verification level is met."""
+        marketing: list[str] = []
+        with self.store.write() as conn:
+            purposes = self.consent.registry.all(conn)
+            keys = self._purposes(new, purposes)
+            if new.type is RequestType.OBJECTION:
+                marketing, _ = restriction.split_direct_marketing(keys or [], purposes)
+            # A direct-marketing objection from someone unknown is a pre-emptive opt-out, as
+            # a withdrawal is: the person is recorded. Otherwise nobody is created.
+            if marketing:
+                subject = self.subjects.resolve(conn, new.ref, actor=actor).subject
+            else:
+                subject = self.subjects.find(conn, new.ref)  # type: ignore[assignment]
+            subject_id = subject.subject_id if subject else None
+            if subject_id is not None:
+                self.subjects.resolve(
+                    conn,
+                    SubjectRef(subject_id=subject_id),
+                    actor=actor,
+                    jurisdiction=new.jurisdiction,
+                )
+                same = sql.open_request(conn, subject_id, new.type.value, _OPEN)
+                if same is not None:
+                    request = request_of(same)
+                    audit.record(
+                        conn,
+                        AuditAction.REQUEST_DUPLICATE,
+                        actor=actor,
+                        subject_id=subject_id,
+                        details={"request_id": request.request_id, "type": new.type.value},
+                    )
+                    return request, True
+            request = self._insert(conn, new, subject_id, keys, actor)
+            if marketing and subject_id is not None:
+                restriction.object_to(
+                    conn, subject_id, marketing, request_id=request.request_id, actor=actor
+                )
+            if new.verification is not None:
+                request = self._verify(conn, request, *new.verification, actor=actor)
+            elif marketing and set(marketing) == set(keys or []):
+                # Needs no verification: done on receipt.
+                request = advance(
+                    conn,
+                    request,
+                    Status.COMPLETED,
+                    actor=actor,
+                    step=Step.DONE,
+                    values={"result": json.dumps({"objected": marketing})},
+                )
+        if marketing and subject_id is not None:
+            # Consent for it is withdrawn too (API.md, Objection).
+            self.consent.withdraw(
+                SubjectRef(subject_id=subject_id), marketing, "api", gpc=False, actor=actor
+            )
+        self.refresh(request.subject_id)
+        return request, False
+
+    def get(self, request_id: str) -> Request:
+        with self.store.read() as conn:
+            return load(conn, request_id)
+
+    def listing(self, *, status: str | None, after: str | None, limit: int) -> list[Request]:
+        with self.store.read() as conn:
+            rows = sql.list_requests(conn, status=status, after=after, limit=limit)
+        return [request_of(r) for r in rows]
+
+    def acks(self, request_id: str) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            return [
+                {
+                    "system_id": r.system_id,
+                    "kind": r.kind,
+                    "sent_at": clock.rfc3339(r.sent_at),
+                    "acknowledged_at": clock.rfc3339(r.acknowledged_at)
+                    if r.acknowledged_at
+                    else None,
+                }
+                for r in sql.acks(conn, request_id)
+            ]
+
+    def reason_text(self, request: Request) -> str | None:
+        if request.reason is None:
+            return None
+        with self.store.read() as conn:
+            return str(self.notes.read(conn, request.request_id).get("reason") or request.reason)
+
+    def verify(self, request_id: str, method: str, level: Level, *, actor: str) -> Request:
+        with self.store.write() as conn:
+            request = load(conn, request_id, lock=True)
+            if not request.is_open:
+                raise InvalidTransition(f"a request {request.status.value} takes no verification")
+            request = self._verify(conn, request, method, level, actor=actor)
+        self.refresh(request.subject_id)
+        return request
+
+    def extend(
+        self,
+        request_id: str,
+        *,
+        months: int | None,
+        days: int | None,
+        reason: str,
+        subject_notified_at: datetime,
+        actor: str,
+    ) -> Request:
+        """Once, before due_at, within the legal limit (deadlines.extended); the reason is
+        sealed with the request, the audit entry says when the subject was told."""
+        with self.store.write() as conn:
+            request = load(conn, request_id, lock=True)
+            if not request.is_open:
+                raise InvalidTransition(f"a request {request.status.value} has no deadline left")
+            due = deadlines.extended(
+                Jurisdiction(request.jurisdiction),
+                request.due_at,
+                clock.now(),
+                months=months,
+                days=days,
+                already=request.extended_at is not None,
+            )
+            now = clock.now()
+            values: dict[str, Any] = {"due_at": due, "extended_at": now, "updated_at": now}
+            if request.status is Status.OVERDUE:
+                raise InvalidTransition("an overdue request cannot be extended")
+            sql.update_request(conn, request_id, values)
+            self.notes.add(conn, request_id, extension_reason=reason)
+            audit.record(
+                conn,
+                AuditAction.REQUEST_EXTENDED,
+                actor=actor,
+                subject_id=request.subject_id,
+                details={
+                    "request_id": request_id,
+                    "due_at": clock.rfc3339(due),
+                    "months": months,
+                    "days": days,
+                    "subject_notified_at": clock.rfc3339(subject_notified_at),
+                },
+            )
+            return load(conn, request_id)
+
+    def reject(self, request_id: str, reason: str, *, actor: str) -> Request:
+        """Art. 12(4): a refusal always says why (the text is sealed with the request)."""
+        with self.store.write() as conn:
+            request = load(conn, request_id, lock=True)
+            self.notes.add(conn, request_id, reason=reason)
+            return advance(
+                conn,
+                request,
+                Status.REJECTED,
+                actor=actor,
+                step=Step.DONE,
+                values={"reason": "operator"},
+            )
+
+    def acknowledge(self, request_id: str, system_id: str, *, actor: str, via: str) -> Request:
+        with self.store.write() as conn:
+            request = load(conn, request_id, lock=True)
+            if not sql.acknowledge(conn, request_id, system_id, clock.now(), via):
+                raise UnexpectedAcknowledgement(
+                    f"system {system_id} owes request {request_id} no acknowledgement",
+                    system_id=system_id,
+                )
+            audit.record(
+                conn,
+                AuditAction.REQUEST_ACKNOWLEDGED,
+                actor=actor,
+                subject_id=request.subject_id,
+                details={"request_id": request_id, "system_id": system_id, "via": via},
+            )
+            return self.complete_if_acknowledged(conn, request, actor=actor)
+
+    def complete_if_acknowledged(
+        self, conn: Connection, request: Request, *, actor: str
+    ) -> Request:
+        """Complete a request whose notices every system has acknowledged."""
+        if request.step is not Step.NOTIFIED or not request.is_open:
+            return request
+        now = clock.now()
+        for system_id in self.downstream.acknowledged(conn, request.request_id):
+            if sql.acknowledge(conn, request.request_id, system_id, now, "endpoint"):
+                audit.record(
+                    conn,
+                    AuditAction.REQUEST_ACKNOWLEDGED,
+                    actor=actor,
+                    subject_id=request.subject_id,
+                    details={
+                        "request_id": request.request_id,
+                        "system_id": system_id,
+                        "via": "endpoint",
+                    },
+                )
+        if any(r.acknowledged_at is None for r in sql.acks(conn, request.request_id)):
+            return request
+        return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+
+    def await_notices(
+        self, conn: Connection, request: Request, systems: list[str], kind: str, *, actor: str
+    ) -> Request:
+        """After notices went out: wait for each system's acknowledgement, or complete."""
+        sql.insert_acks(conn, request.request_id, systems, kind, clock.now())
+        if systems:
+            request = advance(
+                conn,
+                request,
+                Status.AWAITING_DOWNSTREAM,
+                actor=actor,
+                step=Step.NOTIFIED,
+                details={"systems": systems},
+            )
+            return self.complete_if_acknowledged(conn, request, actor=actor)
+        return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+
+    def decide(
+        self, request_id: str, purpose: str, outcome: str, grounds: str, *, actor: str
+    ) -> Request:
+        """An operator's decision on an objection to one purpose: upheld -> objected,
+        overridden -> the purpose is released; the request completes with its last one."""
+        with self.store.write() as conn:
+            request = load(conn, request_id, lock=True)
+            _, other = restriction.split_direct_marketing(
+                request.purposes or [], self.consent.registry.all(conn)
+            )
+            pending = set(other)
+            decided = self.notes.read(conn, request_id).get("decisions", {})
+            if (
+                request.type is not RequestType.OBJECTION
+                or request.step is not Step.AWAITING_DECISION
+                or request.subject_id is None
+                or purpose not in pending - set(decided)
+            ):
+                raise DecisionNotPending(f"no objection to {purpose!r} awaits a decision here")
+            if outcome == "upheld":
+                restriction.object_to(
+                    conn, request.subject_id, [purpose], request_id=request_id, actor=actor
+                )
+            else:
+                restriction.release(conn, request.subject_id, purpose)
+            decided[purpose] = outcome
+            self.notes.add(conn, request_id, decisions=decided, **{f"grounds:{purpose}": grounds})
+            audit.record(
+                conn,
+                AuditAction.REQUEST_DECISION,
+                actor=actor,
+                subject_id=request.subject_id,
+                details={"request_id": request_id, "purpose": purpose, "outcome": outcome},
+            )
+            if pending <= set(decided):
+                request = advance(
+                    conn,
+                    request,
+                    Status.COMPLETED,
+                    actor=actor,
+                    step=Step.DONE,
+                    values={"result": json.dumps({"decisions": decided})},
+                )
+            else:
+                request = load(conn, request_id)
+        self.refresh(request.subject_id)
+        return request
+
+    def mark_overdue(self, *, actor: str) -> int:
+        """The scheduler: every open request past its deadline becomes `overdue`."""
+        with self.store.write() as conn:
+            late = sql.past_due(conn, clock.now(), _OPEN)
+            for request_id in late:
+                advance(conn, load(conn, request_id), Status.OVERDUE, actor=actor)
+        return len(late)
+
+    def _insert(
+        self,
+        conn: Connection,
+        new: NewRequest,
+        subject_id: str | None,
+        keys: list[str] | None,
+        actor: str,
+    ) -> Request:
+        now = clock.now()
+        request_id = new_request_id()
+        sql.insert_request(
+            conn,
+            {
+                "request_id": request_id,
+                "type": new.type.value,
+                "status": Status.RECEIVED.value,
+                "subject_id": subject_id,
+                "jurisdiction": new.jurisdiction.value,
+                "format": new.format,
+                "purposes": json.dumps(keys) if keys is not None else None,
+                "ground": new.ground,
+                "received_at": now,
+                "due_at": deadlines.due_at(new.jurisdiction, now),
+                "acknowledge_by": deadlines.acknowledge_by(new.jurisdiction, now),
+                "updated_at": now,
+                "step": Step.NEW.value,
+            },
+        )
+        if new.changes:
+            self.notes.add(conn, request_id, changes=new.changes)
+        audit.record(
+            conn,
+            AuditAction.REQUEST_RECEIVED,
+            actor=actor,
+            subject_id=subject_id,
+            details={
+                "request_id": request_id,
+                "type": new.type.value,
+                "jurisdiction": new.jurisdiction.value,
+            },
+        )
+        return load(conn, request_id)
+
+    def _verify(
+        self, conn: Connection, request: Request, method: str, level: Level, *, actor: str
+    ) -> Request:
+        best = max(level, request.verification_level or Level.NONE, key=lambda lv: lv.rank)
+        sql.update_request(
+            conn,
+            request.request_id,
+            {
+                "verification_method": method[:64],
+                "verification_level": best.value,
+                "updated_at": clock.now(),
+            },
+        )
+        audit.record(
+            conn,
+            AuditAction.REQUEST_VERIFICATION,
+            actor=actor,
+            subject_id=request.subject_id,
+            details={"request_id": request.request_id, "level": level.value},
+        )
+        if request.verified_at is not None or best.rank < request.required_level.rank:
+            return load(conn, request.request_id)
+        request = advance(
+            conn,
+            load(conn, request.request_id),
+            Status.VERIFIED,
+            actor=actor,
+            values={"verified_at": clock.now()},
+        )
+        return self._on_verified(conn, request, actor=actor)
+
+    def _on_verified(self, conn: Connection, request: Request, *, actor: str) -> Request:
+        """What must happen the moment the level is met; the rest is the runner's."""
+        subject_id = request.subject_id
+        if subject_id is None:
+            # Answering earlier would tell who is a customer (API.md).
+            return advance(
+                conn,
+                request,
+                Status.COMPLETED,
+                actor=actor,
+                step=Step.DONE,
+                values={"result": json.dumps({"subject_found": False})},
+            )
+        if request.type is RequestType.ERASURE:
+            retained = self.erasure.shred(
+                conn, subject_id, request_id=request.request_id, actor=actor
+            )
+            return advance(
+                conn,
+                request,
+                Status.IN_PROGRESS,
+                actor=actor,
+                step=Step.SHREDDED,
+                values={"result": json.dumps({"retained": retained})},
+            )
+        if request.type is RequestType.RECTIFICATION:
+            changes = self.notes.read(conn, request.request_id).get("changes", [])
+            rectification.check(conn, self.subjects, subject_id, changes)
+        if request.type is RequestType.RESTRICTION:
+            systems = restriction.restrict(
+                conn,
+                self.downstream,
+                subject_id,
+                ground=request.ground,
+                request_id=request.request_id,
+                actor=actor,
+            )
+            return self.await_notices(conn, request, systems, "restriction", actor=actor)
+        if request.type is RequestType.OBJECTION:
+            purposes = self.consent.registry.all(conn)
+            _, other = restriction.split_direct_marketing(request.purposes or [], purposes)
+            if not other:
+                return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+            restriction.hold_pending(
+                conn, subject_id, other, request_id=request.request_id, actor=actor
+            )
+            return advance(
+                conn, request, Status.IN_PROGRESS, actor=actor, step=Step.AWAITING_DECISION
+            )
+        return request
+
+    def _purposes(self, new: NewRequest, purposes: dict[str, Any]) -> list[str] | None:
+        if new.type is not RequestType.OBJECTION:
+            return None
+        keys = new.purposes if new.purposes is not None else restriction.default_purposes(purposes)
+        for key in keys:
+            if key not in purposes:
+                raise UnknownPurpose(f"no purpose {key!r}", purpose=key)
+        if not keys:
+            raise InvalidRequest("an objection names at least one purpose")
+        return sorted(set(keys))
+
+    def refresh(self, subject_id: str | None) -> None:
+        """Put the subject's new state in the consent cache (checks read it)."""
+        if subject_id is not None:
+            with self.store.read() as conn:
+                self.consent.cache.fresh(conn, subject_id)

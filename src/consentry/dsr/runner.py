@@ -1,0 +1,147 @@
+"""Runs verified requests in the background, a step per transaction, resuming from the step
+stored with each request after a restart; also the scheduler (overdue, withdrawal purge)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from consentry.audit.log import SYSTEM_ACTOR
+from consentry.dsr import rectification
+from consentry.dsr.erasure import Erasure
+from consentry.dsr.models import FINAL, RequestType, Status, Step
+from consentry.dsr.records import Notes, advance, load
+from consentry.dsr.requests import Requests
+from consentry.errors import ConsentryError
+from consentry.storage import requests as sql
+from consentry.storage.engine import Store
+
+log = logging.getLogger(__name__)
+ACTOR = SYSTEM_ACTOR
+
+
+class Runner:
+    """`run_pending()` does one pass; `start()` repeats it every `interval` seconds in a
+    thread. Passes in one process never overlap; across processes a step is claimed by
+    moving the request on from the step it was read at."""
+
+    def __init__(
+        self, store: Store, requests: Requests, erasure: Erasure, notes: Notes, interval: float
+    ) -> None:
+        self.store = store
+        self.requests = requests
+        self.erasure = erasure
+        self.notes = notes
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._purged = False
+
+    def start(self) -> None:
+        if self.interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="dsr-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def run_pending(self) -> dict[str, Any]:
+        """One pass: overdue marks, each runnable request's next steps, withdrawal purge."""
+        with self._lock:
+            done: dict[str, Any] = {"overdue": self.requests.mark_overdue(actor=ACTOR)}
+            with self.store.read() as conn:
+                ids = sql.runnable(conn)
+            self._purged = False
+            done["advanced"] = sum(self._run(request_id) for request_id in ids)
+            if self._purged:
+                # Once per pass: what the erasures deleted leaves no page image in the WAL.
+                self.store.checkpoint()
+            done["withdrawals"] = self.erasure.purge_withdrawals(actor=ACTOR)
+            return done
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_pending()
+            except Exception:
+                # The type only: a message may quote data. The next pass tries again.
+                log.exception("data-subject request pass failed")
+
+    def _run(self, request_id: str) -> int:
+        """Take the request through as many steps as it can go now; returns how many."""
+        steps = 0
+        for _ in range(4):
+            try:
+                moved = self._step(request_id)
+            except ConsentryError as exc:
+                self._fail(request_id, exc.code)
+                return steps + 1
+            if not moved:
+                return steps
+            steps += 1
+        return steps
+
+    def _step(self, request_id: str) -> bool:
+        purged = False
+        with self.store.write() as conn:
+            request = load(conn, request_id, lock=True)
+            if request.status in FINAL or request.verified_at is None:
+                return False
+            subject_id = request.subject_id
+            step = request.step
+            if subject_id is None:
+                return False
+            if request.type is RequestType.ERASURE and step is Step.NEW:
+                # Verified but not shredded (a process stopped in between): shred now.
+                self.erasure.shred(conn, subject_id, request_id=request_id, actor=ACTOR)
+                advance(conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.SHREDDED)
+            elif request.type is RequestType.ERASURE and step is Step.SHREDDED:
+                systems = self.erasure.purge(conn, subject_id, request_id=request_id, actor=ACTOR)
+                request = advance(conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.PURGED)
+                self.requests.await_notices(conn, request, systems, "purge_request", actor=ACTOR)
+                purged = True
+            elif request.type is RequestType.RECTIFICATION and step is Step.NEW:
+                changes = self.notes.read(conn, request_id).get("changes", [])
+                systems = rectification.rectify(
+                    conn,
+                    self.requests.subjects,
+                    self.requests.downstream,
+                    subject_id,
+                    changes,
+                    request_id=request_id,
+                    actor=ACTOR,
+                )
+                sql.update_request(conn, request_id, {"notes_ct": None})
+                self.requests.await_notices(conn, request, systems, "rectification", actor=ACTOR)
+            elif request.type in {RequestType.ACCESS, RequestType.PORTABILITY} and step is Step.NEW:
+                # The result is built when it is read (GET .../result), from what is stored
+                # then, so nothing personal is written twice.
+                advance(conn, request, Status.COMPLETED, actor=ACTOR, step=Step.DONE)
+            elif step is Step.NOTIFIED:
+                before = request.status
+                after = self.requests.complete_if_acknowledged(conn, request, actor=ACTOR)
+                return after.status is not before
+            else:
+                return False
+        self._purged = self._purged or purged
+        self.requests.refresh(subject_id)
+        return True
+
+    def _fail(self, request_id: str, code: str) -> None:
+        with self.store.write() as conn:
+            request = load(conn, request_id, lock=True)
+            if request.status not in FINAL:
+                advance(
+                    conn,
+                    request,
+                    Status.FAILED,
+                    actor=ACTOR,
+                    step=Step.DONE,
+                    values={"reason": code},
+                )

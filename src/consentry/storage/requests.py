@@ -1,0 +1,130 @@
+"""SQL for data-subject requests and the acknowledgements their notices await."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import request_acks, requests
+
+# Statuses of requests the runner may have work for.
+_ACTIVE = ("verified", "in_progress", "awaiting_downstream", "overdue")
+
+
+def insert_request(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(requests).values(**values))
+
+
+def get_request(conn: Connection, request_id: str, *, lock: bool = False) -> AnyRow | None:
+    stmt = select(requests).where(requests.c.request_id == request_id)
+    return conn.execute(stmt.with_for_update() if lock else stmt).first()
+
+
+def update_request(
+    conn: Connection, request_id: str, values: dict[str, Any], *, step: str | None = None
+) -> bool:
+    """Change a request; with `step`, only while it is still at that step (False when another
+    process moved it on first)."""
+    stmt = update(requests).where(requests.c.request_id == request_id)
+    if step is not None:
+        stmt = stmt.where(requests.c.step == step)
+    return bool(conn.execute(stmt.values(**values)).rowcount == 1)
+
+
+def open_request(
+    conn: Connection, subject_id: str, type_: str, open_statuses: Sequence[str]
+) -> AnyRow | None:
+    """The subject's open request of that type, if any (duplicate detection)."""
+    stmt = (
+        select(requests)
+        .where(
+            requests.c.subject_id == subject_id,
+            requests.c.type == type_,
+            requests.c.status.in_(list(open_statuses)),
+        )
+        .order_by(requests.c.received_at)
+        .limit(1)
+    )
+    return conn.execute(stmt).first()
+
+
+def list_requests(
+    conn: Connection, *, status: str | None, after: str | None, limit: int
+) -> Sequence[AnyRow]:
+    stmt = select(requests).order_by(requests.c.request_id).limit(limit)
+    if status is not None:
+        stmt = stmt.where(requests.c.status == status)
+    if after is not None:
+        stmt = stmt.where(requests.c.request_id > after)
+    return conn.execute(stmt).all()
+
+
+def subject_requests(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    stmt = (
+        select(requests).where(requests.c.subject_id == subject_id).order_by(requests.c.received_at)
+    )
+    return conn.execute(stmt).all()
+
+
+def runnable(conn: Connection, limit: int = 100) -> list[str]:
+    """Verified requests not yet finished, oldest first."""
+    stmt = (
+        select(requests.c.request_id)
+        .where(requests.c.status.in_(_ACTIVE), requests.c.verified_at.is_not(None))
+        .order_by(requests.c.received_at)
+        .limit(limit)
+    )
+    return [str(r) for r in conn.execute(stmt).scalars()]
+
+
+def past_due(conn: Connection, now: datetime, open_statuses: Sequence[str]) -> list[str]:
+    stmt = select(requests.c.request_id).where(
+        requests.c.status.in_([s for s in open_statuses if s != "overdue"]),
+        requests.c.due_at < now,
+    )
+    return [str(r) for r in conn.execute(stmt).scalars()]
+
+
+def clear_notes(conn: Connection, subject_id: str) -> None:
+    """Drop the sealed notes of the subject's requests (they may hold identity values)."""
+    conn.execute(update(requests).where(requests.c.subject_id == subject_id).values(notes_ct=None))
+
+
+def insert_acks(
+    conn: Connection, request_id: str, system_ids: Sequence[str], kind: str, now: datetime
+) -> None:
+    have = {row.system_id for row in acks(conn, request_id)}
+    rows = [
+        {"request_id": request_id, "system_id": s, "kind": kind, "sent_at": now}
+        for s in dict.fromkeys(system_ids)
+        if s not in have
+    ]
+    if rows:
+        conn.execute(insert(request_acks), rows)
+
+
+def acks(conn: Connection, request_id: str) -> Sequence[AnyRow]:
+    stmt = (
+        select(request_acks)
+        .where(request_acks.c.request_id == request_id)
+        .order_by(request_acks.c.system_id)
+    )
+    return conn.execute(stmt).all()
+
+
+def acknowledge(conn: Connection, request_id: str, system_id: str, now: datetime, via: str) -> bool:
+    """Record an acknowledgement; False when none was awaited from that system."""
+    stmt = (
+        update(request_acks)
+        .where(
+            request_acks.c.request_id == request_id,
+            request_acks.c.system_id == system_id,
+            request_acks.c.acknowledged_at.is_(None),
+        )
+        .values(acknowledged_at=now, via=via)
+    )
+    return bool(conn.execute(stmt).rowcount == 1)

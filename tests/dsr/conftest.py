@@ -1,0 +1,109 @@
+"""Fixtures for data-subject requests: a store with a notice and an event schema whose fields
+are kept in clear, sealed, tokenised; the runner driven by the test (no background thread)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+from tests.conftest import auth
+
+NOTICE = {"id": "main", "version": "1"}
+CONSENT_PURPOSES = ["analytics", "personalization", "marketing", "advertising"]
+SCHEMA: dict[str, Any] = {
+    "purposes": ["analytics", "personalization", "legal_compliance"],
+    "fields": {
+        "topic": {"type": "string", "category": "system.operations", "treatment": "keep"},
+        "message": {"type": "string", "category": "user.content", "treatment": "keep"},
+        "card": {"type": "string", "category": "user.financial", "treatment": "tokenise"},
+        "offer": {
+            "type": "string",
+            "category": "system.operations",
+            "treatment": "keep",
+            "purposes": ["personalization"],
+        },
+    },
+}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The suite's settings with the background runner off: tests call run_pending()."""
+    return dataclasses.replace(settings, dsr_poll_seconds=0)
+
+
+@pytest.fixture
+def ready(client: TestClient) -> TestClient:
+    resp = client.put(
+        "/v1/notices/main",
+        headers=auth(),
+        json={"version": "1", "text": "Notice.", "purposes": CONSENT_PURPOSES},
+    )
+    assert resp.status_code == 201, resp.text
+    assert client.put("/v1/schemas/chat", headers=auth(), json=SCHEMA).status_code == 201
+    return client
+
+
+def runtime_of(client: TestClient) -> Runtime:
+    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    assert isinstance(rt, Runtime)
+    return rt
+
+
+def email(name: str) -> dict[str, Any]:
+    return {"identities": [{"type": "email", "value": f"{name}@example.com"}]}
+
+
+def grant(client: TestClient, subject: dict[str, Any], *purposes: str) -> str:
+    resp = client.post(
+        "/v1/consents",
+        headers=auth(),
+        json={
+            "subject": subject,
+            "purposes": dict.fromkeys(purposes, "granted"),
+            "source": "web",
+            "notice": NOTICE,
+            "evidence": {"ip": "192.0.2.10"},
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["subject_id"])
+
+
+def send(client: TestClient, subject: dict[str, Any], n: int, prefix: str, **props: Any) -> Any:
+    events = [
+        {
+            "event_id": f"{prefix}-{i}",
+            "event_type": "chat",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "subject": subject,
+            "properties": props,
+        }
+        for i in range(n)
+    ]
+    resp = client.post("/v1/events", headers=auth(), json={"events": events})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def request(client: TestClient, body: dict[str, Any], status: int = 202) -> dict[str, Any]:
+    resp = client.post("/v1/requests", headers=auth(), json=body)
+    assert resp.status_code == status, resp.text
+    return dict(resp.json())
+
+
+def check(client: TestClient, subject: dict[str, Any], purpose: str = "analytics") -> str:
+    resp = client.post(
+        "/v1/consents/check", headers=auth(), json={"subject": subject, "purpose": purpose}
+    )
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["reason"])
+
+
+def run(client: TestClient) -> dict[str, Any]:
+    return runtime_of(client).runner.run_pending()
