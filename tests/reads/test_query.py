@@ -294,3 +294,13 @@ def test_counts_and_reads_follow_erasure(stored: TestClient) -> None:
     assert count(stored, metric="count_subjects") == 2
     page = stored.get("/v1/events", headers=auth(), params={"purpose": "analytics"}).json()
     assert not any(i["event_id"].startswith("cy-") for i in page["items"])
+
+
+def test_purged_purpose_stays_gone_after_a_new_grant(stored: TestClient) -> None:
+    """Events narrowed by the withdrawal purge are not read for that purpose again, even
+    once the subject grants it anew."""
+    withdraw(stored, "bo", "personalization")
+    stored.app.state.runtime.runner.run_pending()  # type: ignore[attr-defined]
+    grant(stored, who("bo"), "personalization")
+    assert query(stored, purpose="personalization")["rows"] == [{"value": 3}]
+    assert count(stored) == 6

@@ -19,6 +19,7 @@ from consentry.dsr.downstream import Downstream
 from consentry.dsr.models import NoticeKind
 from consentry.errors import SubjectKeyDestroyed
 from consentry.ingest import minimise
+from consentry.ingest.minimise import purpose_mask
 from consentry.keys.envelope import Sealer
 from consentry.settings import Settings
 from consentry.storage import erasure as sql
@@ -179,6 +180,7 @@ class Erasure:
         deleted: list[int] = []
         narrowed = 0
         sealer: Sealer | None = None
+        known = self.consent.registry.all(conn)
         after = 0
         while True:
             page = sql.events_with_purpose(conn, subject_id, purpose, after_seq=after, limit=500)
@@ -195,7 +197,10 @@ class Erasure:
                         sealer = self.subjects.keys.sealer(conn, subject_id)
                     except SubjectKeyDestroyed:
                         return 0, 0
-                sql.update_event(conn, int(event.seq), _narrowed(event, kept, sealer))
+                values = _narrowed(event, kept, sealer)
+                # Reads find events by their purpose bits: the withdrawn one goes too.
+                values["purpose_bits"] = purpose_mask(known[p] for p in kept if p in known)
+                sql.update_event(conn, int(event.seq), values)
                 narrowed += 1
             if len(page) < 500:
                 break
