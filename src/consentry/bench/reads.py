@@ -7,6 +7,7 @@ import statistics
 import time
 from typing import Any
 
+from consentry import clock
 from consentry.bench.data import World
 from consentry.consent.service import ConsentWrite
 from consentry.ingest.minimise import purpose_mask, subject_key
@@ -26,6 +27,8 @@ def _store_events(world: World, count: int) -> None:
     stored_for = ["analytics", PURPOSE]
     bits = purpose_mask(purposes[p] for p in stored_for)
     ids = world.subject_ids
+    # Received now: after the consents they were accepted under.
+    received = clock.rfc3339(clock.now())
     for start in range(0, count, _CHUNK):
         rows = []
         for n in range(start, min(count, start + _CHUNK)):
@@ -36,7 +39,7 @@ def _store_events(world: World, count: int) -> None:
                     "page_view",
                     1,
                     f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00.000000Z",
-                    "2026-11-22T00:00:00.000000Z",
+                    received,
                     subject_id,
                     '["analytics","personalization"]',
                     f'{{"url":"/products/{n % 997}"}}',

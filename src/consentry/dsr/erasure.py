@@ -178,16 +178,16 @@ class Erasure:
     def _purge_one(self, conn: Connection, row: AnyRow, actor: str) -> tuple[int, int]:
         subject_id, purpose = row.subject_id, row.purpose
         deleted: list[int] = []
-        narrowed = 0
+        narrowed: list[dict[str, Any]] = []
         sealer: Sealer | None = None
         known = self.consent.registry.all(conn)
         after = 0
         while True:
-            page = sql.events_with_purpose(conn, subject_id, purpose, after_seq=after, limit=500)
+            # Events stored after the withdrawal (under a later grant) are not touched.
+            page = sql.events_with_purpose(
+                conn, subject_id, purpose, received_by=row.at, after_seq=after, limit=500
+            )
             for event in page:
-                if event.received_at > row.at:
-                    # Stored after a later grant: not touched by this withdrawal.
-                    continue
                 kept = [p for p in json.loads(event.purposes) if p != purpose]
                 if not kept:
                     deleted.append(int(event.seq))
@@ -200,11 +200,11 @@ class Erasure:
                 values = _narrowed(event, kept, sealer)
                 # Reads find events by their purpose bits: the withdrawn one goes too.
                 values["purpose_bits"] = purpose_mask(known[p] for p in kept if p in known)
-                sql.update_event(conn, int(event.seq), values)
-                narrowed += 1
+                narrowed.append(values | {"seq": int(event.seq)})
             if len(page) < 500:
                 break
             after = int(page[-1].seq)
+        sql.update_events(conn, narrowed)
         sql.delete_events_by_seq(conn, deleted)
         if deleted or narrowed:
             audit.record(
@@ -216,21 +216,11 @@ class Erasure:
                     "purpose": purpose,
                     "entry_id": int(row.entry_id),
                     "deleted": len(deleted),
-                    "narrowed": narrowed,
+                    "narrowed": len(narrowed),
                 },
             )
-            systems = self.downstream.notify(
-                conn, subject_id, NoticeKind.CONSENT_WITHDRAWN, request_id=None, purposes=[purpose]
-            )
-            if systems:
-                audit.record(
-                    conn,
-                    AuditAction.RIGHTS_NOTICE_SENT,
-                    actor=actor,
-                    subject_id=subject_id,
-                    details={"kind": NoticeKind.CONSENT_WITHDRAWN.value, "systems": systems},
-                )
-        return len(deleted), narrowed
+            # Recipients were sent `consent_withdrawn` by the withdrawal itself.
+        return len(deleted), len(narrowed)
 
 
 def _narrowed(event: AnyRow, kept: list[str], sealer: Sealer | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -84,13 +84,31 @@ def all_event_rows(conn: Connection, subject_id: str, page: int = 1000) -> Itera
 
 
 def events_with_purpose(
-    conn: Connection, subject_id: str, purpose: str, *, after_seq: int, limit: int
+    conn: Connection,
+    subject_id: str,
+    purpose: str,
+    *,
+    received_by: datetime | None = None,
+    after_seq: int,
+    limit: int,
 ) -> Sequence[AnyRow]:
+    """The subject's events stored for `purpose` (by `received_by`), a page after
+    `after_seq`."""
     stmt = (
-        select(events)
+        select(
+            events.c.seq,
+            events.c.event_id,
+            events.c.event_type,
+            events.c.occurred_at,
+            events.c.purposes,
+            events.c.properties,
+            events.c.sealed,
+            events.c.field_purposes,
+        )
         .where(
             events.c.subject_id == subject_id,
             events.c.seq > after_seq,
+            true() if received_by is None else events.c.received_at <= received_by,
             # `purposes` is a JSON list of keys; keys never hold a quote.
             events.c.purposes.contains(f'"{purpose}"'),
         )
@@ -100,8 +118,21 @@ def events_with_purpose(
     return conn.execute(stmt).all()
 
 
-def update_event(conn: Connection, seq: int, values: dict[str, Any]) -> None:
-    conn.execute(update(events).where(events.c.seq == seq).values(**values))
+def update_events(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Each change is `seq` and the columns it sets; one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        columns = tuple(sorted(k for k in change if k != "seq"))
+        groups.setdefault(columns, []).append(
+            {"b_seq": change["seq"]} | {f"b_{k}": change[k] for k in columns}
+        )
+    for columns, rows in groups.items():
+        stmt = (
+            update(events)
+            .where(events.c.seq == bindparam("b_seq"))
+            .values({k: bindparam(f"b_{k}") for k in columns})
+        )
+        conn.execute(stmt, rows)
 
 
 def delete_events_by_seq(conn: Connection, seqs: Sequence[int]) -> int:
