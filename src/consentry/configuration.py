@@ -36,6 +36,11 @@ class VersionedCopy(Generic[T]):
             self._value, self._version = loaded, version
         return loaded
 
+    def at(self, version: int) -> T | None:
+        """The copy when it was loaded at `version`, else None (the caller loads it)."""
+        with self._lock:
+            return self._value if version == self._version else None
+
     def last(self) -> T:
         """The copy as last loaded, without touching storage."""
         with self._lock:

@@ -132,9 +132,15 @@ def test_a_withdrawal_is_seen_by_another_worker_at_once(
             assert (seen.allowed, seen.reason) == (False, Reason.DENIED), round_
             assert seen.version == result.state.version
             version = grant(runtime, ref, "analytics")
+            # The check of the API (no transaction on SQLite) sees the grant at once too.
+            fast = worker.consent.check_now(ref, "analytics")
+            assert (fast.reason, fast.version) == (Reason.GRANTED, version)
             with worker.store.read() as conn:
                 again = worker.consent.check(conn, ref, "analytics")
             assert (again.reason, again.version) == (Reason.GRANTED, version)
+            runtime.consent.withdraw(ref, ["analytics"], "web", gpc=False, actor=ACTOR)
+            assert worker.consent.check_now(ref, "analytics").reason is Reason.DENIED
+            version = grant(runtime, ref, "analytics")
     finally:
         worker.close()
 

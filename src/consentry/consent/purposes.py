@@ -66,6 +66,10 @@ class PurposeRegistry:
         """The purposes as last loaded, without touching storage (hot paths)."""
         return self._copy.last()
 
+    def at(self, version: int) -> dict[str, Purpose] | None:
+        """The purposes if held at configuration `version`, without touching storage."""
+        return self._copy.at(version)
+
     def get(self, conn: Connection, key: str) -> Purpose:
         purpose = self.all(conn).get(key)
         if purpose is None:

@@ -271,6 +271,24 @@ class ConsentService:
             state = self.cache.fresh(conn, subject.subject_id)
             return signals.gpc_changes(state, self.registry.all(conn))
 
+    def check_now(self, ref: SubjectRef, purpose_key: str) -> Decision:
+        """`check` in its own read. A subject named by id whose state and purposes are held
+        at the versions read now is decided without a transaction (one statement, SQLite)."""
+        if ref.subject_id is not None:
+            peeked = sql.peek_versions(self.store, ref.subject_id)
+            if peeked is not None:
+                version, config = peeked
+                purposes = self.registry.at(config)
+                state = None if version is None else self.cache.get(ref.subject_id)
+                if (
+                    purposes is not None
+                    and purpose_key in purposes
+                    and (version is None or (state is not None and state.version == version))
+                ):
+                    return policy.decide(purposes[purpose_key], state, clock.now())
+        with self.store.read() as conn:
+            return self.check(conn, ref, purpose_key)
+
     def check(self, conn: Connection, ref: SubjectRef, purpose_key: str) -> Decision:
         """The decision for one purpose now; an unknown person is `never_asked`."""
         subject_id = ref.subject_id

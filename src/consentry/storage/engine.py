@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,31 @@ class Store:
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self.engine = _create_engine(url, self.dialect)
+        self._peekers = threading.local()
+        self._peek_connections: list[sqlite3.Connection] = []
+        self._peek_lock = threading.Lock()
+
+    def peek(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+        """SQLite: one row of one statement on this thread's own read-only connection, with
+        no transaction around it (a statement reads one snapshot), for the hottest reads.
+        None on PostgreSQL: callers use read()."""
+        if self.dialect != "sqlite":
+            return None
+        conn = getattr(self._peekers, "conn", None)
+        if conn is None:
+            path = self.url.split("///", 1)[1]
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._peekers.conn = conn
+            with self._peek_lock:
+                self._peek_connections.append(conn)
+        try:
+            row: tuple[Any, ...] | None = conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageUnavailable("the database cannot be read") from exc
+        return row
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -108,6 +134,10 @@ class Store:
                 raw.close()
 
     def close(self) -> None:
+        with self._peek_lock:
+            for conn in self._peek_connections:
+                conn.close()
+            self._peek_connections.clear()
         self.engine.dispose()
 
     @contextmanager
