@@ -6,36 +6,32 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from consentry.app import create_app
 from consentry.settings import Settings
 from tests.conftest import auth
+from tests.delivery.conftest import gateway
 from tests.delivery.receiver import receiver
 from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
-from tests.ingest.test_pipeline import CONSENT_PURPOSES, SCHEMA, grant, send, who
+from tests.ingest.test_pipeline import grant, send, who
 
 
 @pytest.fixture
-def gateway(settings: Settings) -> Iterator[TestClient]:
-    quiet = dataclasses.replace(
+def fast_settings(settings: Settings) -> Settings:
+    """The delivery tests' gateway (tests/delivery/conftest.py), with the request runner
+    driven by the test too."""
+    return dataclasses.replace(
         settings,
         delivery_worker=False,
         dsr_poll_seconds=0,
         retry_base_seconds=0.05,
         delivery_timeout_seconds=0.5,
     )
-    with TestClient(create_app(quiet)) as client:
-        client.put(
-            "/v1/notices/main",
-            headers=auth(),
-            json={"version": "1", "text": "Notice.", "purposes": CONSENT_PURPOSES},
-        )
-        assert client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA).status_code == 201
-        yield client
+
+
+__all__ = ["gateway"]
 
 
 def status(client: TestClient, request_id: str) -> str:
@@ -47,6 +43,7 @@ def test_erasure_purges_downstream_and_waits_for_each_acknowledgement(
 ) -> None:
     grant(gateway, who("ana"), "analytics")
     rt = runtime_of(gateway)
+    assert rt.settings.dsr_poll_seconds == 0  # the test drives the runner
     with (
         receiver() as hook,
         receiver(script=[503, 503]) as rights,
