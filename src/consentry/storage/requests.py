@@ -97,6 +97,8 @@ def clear_notes(conn: Connection, subject_id: str) -> None:
 def insert_acks(
     conn: Connection, request_id: str, system_ids: Sequence[str], kind: str, now: datetime
 ) -> None:
+    if not system_ids:
+        return
     have = {row.system_id for row in acks(conn, request_id)}
     rows = [
         {"request_id": request_id, "system_id": s, "kind": kind, "sent_at": now}
