@@ -416,8 +416,6 @@ class Requests:
             "verification_level": best.value,
             "updated_at": clock.now(),
         }
-        sql.update_request(conn, request.request_id, changes)
-        request = updated(request, changes)
         audit.record(
             conn,
             AuditAction.REQUEST_VERIFICATION,
@@ -426,13 +424,16 @@ class Requests:
             details={"request_id": request.request_id, "level": level.value},
         )
         if request.verified_at is not None or best.rank < request.required_level.rank:
-            return request
+            sql.update_request(conn, request.request_id, changes)
+            return updated(request, changes)
+        # The level is met: one write records the verification and the transition.
         request = advance(
             conn,
             request,
             Status.VERIFIED,
             actor=actor,
-            values={"verified_at": clock.now()},
+            values={"verification_method": changes["verification_method"]}
+            | {"verification_level": best.value, "verified_at": clock.now()},
         )
         return self._on_verified(conn, request, actor=actor)
 
