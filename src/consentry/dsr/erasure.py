@@ -61,15 +61,12 @@ class Erasure:
             return []
         purposes = self.consent.registry.all(conn)
         jurisdiction = row.jurisdiction or "EU"
+        rows = sql.identity_rows(conn, subject_id)
         try:
             sealer = self.subjects.keys.sealer(conn, subject_id)
             identities = [
-                {
-                    "type": i.type.value,
-                    "value": i.value,
-                    "blind_index": self.subjects.blind_index.of(i).hex(),
-                }
-                for i in self.subjects.identities(conn, subject_id)
+                {"type": i.type.value, "value": i.value, "blind_index": bytes(r.blind_index).hex()}
+                for r, i in zip(rows, self.subjects.opened(sealer, subject_id, rows), strict=True)
             ]
             kept = retention.plan(
                 conn,
@@ -86,7 +83,7 @@ class Erasure:
             conn, kept, self.retention, request_id=request_id, subject_id=subject_id
         )
         now = clock.now()
-        blind = [bytes(r.blind_index) for r in sql.identity_rows(conn, subject_id)]
+        blind = [bytes(r.blind_index) for r in rows]
         sql.insert_tombstones(conn, [self.subjects.tombstone(b) for b in blind], now)
         sql.set_subject(
             conn,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -123,7 +124,30 @@ def advance(
         }
         | (details or {}),
     )
-    return load(conn, request.request_id)
+    return updated(request, changes)
+
+
+def updated(request: Request, changes: dict[str, Any]) -> Request:
+    """`request` with the columns just written to its row (no read back: callers hold the
+    request as read in the same transaction, and the row changes only by these columns)."""
+    fields: dict[str, Any] = {}
+    for column, value in changes.items():
+        if column in _DECODE:
+            fields[column] = _DECODE[column](value) if value is not None else None
+        elif column in _FIELDS:
+            fields[column] = value
+    return dataclasses.replace(request, **fields)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Request))
+_DECODE: dict[str, Any] = {
+    "status": Status,
+    "step": Step,
+    "type": RequestType,
+    "verification_level": Level,
+    "purposes": json.loads,
+    "result": json.loads,
+}
 
 
 def _aad(request_id: str) -> bytes:

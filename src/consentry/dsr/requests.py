@@ -26,7 +26,7 @@ from consentry.dsr.models import (
     Status,
     Step,
 )
-from consentry.dsr.records import Notes, advance, load, request_of
+from consentry.dsr.records import Notes, advance, load, request_of, updated
 from consentry.errors import (
     DecisionNotPending,
     InvalidRequest,
@@ -83,9 +83,11 @@ class Requests:
         again). Nothing is disclosed nor destroyed before the verification level is met."""
         marketing: list[str] = []
         with self.store.write() as conn:
-            purposes = self.consent.registry.all(conn)
-            keys = self._purposes(new, purposes)
+            keys: list[str] | None = None
             if new.type is RequestType.OBJECTION:
+                # Only an objection names purposes: other requests leave the registry unread.
+                purposes = self.consent.registry.all(conn)
+                keys = self._purposes(new, purposes)
                 marketing, _ = restriction.split_direct_marketing(keys or [], purposes)
             # A direct-marketing objection from someone unknown is a pre-emptive opt-out, as
             # a withdrawal is: the person is recorded. Otherwise nobody is created.
@@ -94,13 +96,8 @@ class Requests:
             else:
                 subject = self.subjects.find(conn, new.ref)  # type: ignore[assignment]
             subject_id = subject.subject_id if subject else None
-            if subject_id is not None:
-                self.subjects.resolve(
-                    conn,
-                    SubjectRef(subject_id=subject_id),
-                    actor=actor,
-                    jurisdiction=new.jurisdiction,
-                )
+            if subject is not None and subject_id is not None:
+                self.subjects.settle_jurisdiction(conn, subject, new.jurisdiction, actor=actor)
                 same = sql.open_request(conn, subject_id, new.type.value, _OPEN)
                 if same is not None:
                     request = request_of(same)
@@ -358,24 +355,22 @@ class Requests:
     ) -> Request:
         now = clock.now()
         request_id = new_request_id()
-        sql.insert_request(
-            conn,
-            {
-                "request_id": request_id,
-                "type": new.type.value,
-                "status": Status.RECEIVED.value,
-                "subject_id": subject_id,
-                "jurisdiction": new.jurisdiction.value,
-                "format": new.format,
-                "purposes": json.dumps(keys) if keys is not None else None,
-                "ground": new.ground,
-                "received_at": now,
-                "due_at": deadlines.due_at(new.jurisdiction, now),
-                "acknowledge_by": deadlines.acknowledge_by(new.jurisdiction, now),
-                "updated_at": now,
-                "step": Step.NEW.value,
-            },
-        )
+        row: dict[str, Any] = {
+            "request_id": request_id,
+            "type": new.type.value,
+            "status": Status.RECEIVED.value,
+            "subject_id": subject_id,
+            "jurisdiction": new.jurisdiction.value,
+            "format": new.format,
+            "purposes": json.dumps(keys) if keys is not None else None,
+            "ground": new.ground,
+            "received_at": now,
+            "due_at": deadlines.due_at(new.jurisdiction, now),
+            "acknowledge_by": deadlines.acknowledge_by(new.jurisdiction, now),
+            "updated_at": now,
+            "step": Step.NEW.value,
+        }
+        sql.insert_request(conn, row)
         if new.changes:
             self.notes.add(conn, request_id, changes=new.changes)
         audit.record(
@@ -389,21 +384,38 @@ class Requests:
                 "jurisdiction": new.jurisdiction.value,
             },
         )
-        return load(conn, request_id)
+        return Request(
+            request_id=request_id,
+            type=new.type,
+            status=Status.RECEIVED,
+            subject_id=subject_id,
+            jurisdiction=new.jurisdiction.value,
+            format=new.format,
+            purposes=keys,
+            ground=new.ground,
+            verification_method=None,
+            verification_level=None,
+            received_at=now,
+            due_at=row["due_at"],
+            acknowledge_by=row["acknowledge_by"],
+            extended_at=None,
+            verified_at=None,
+            completed_at=None,
+            updated_at=now,
+            step=Step.NEW,
+            reason=None,
+            result=None,
+        )
 
     def _verify(
         self, conn: Connection, request: Request, method: str, level: Level, *, actor: str
     ) -> Request:
         best = max(level, request.verification_level or Level.NONE, key=lambda lv: lv.rank)
-        sql.update_request(
-            conn,
-            request.request_id,
-            {
-                "verification_method": method[:64],
-                "verification_level": best.value,
-                "updated_at": clock.now(),
-            },
-        )
+        changes = {
+            "verification_method": method[:64],
+            "verification_level": best.value,
+            "updated_at": clock.now(),
+        }
         audit.record(
             conn,
             AuditAction.REQUEST_VERIFICATION,
@@ -412,13 +424,16 @@ class Requests:
             details={"request_id": request.request_id, "level": level.value},
         )
         if request.verified_at is not None or best.rank < request.required_level.rank:
-            return load(conn, request.request_id)
+            sql.update_request(conn, request.request_id, changes)
+            return updated(request, changes)
+        # The level is met: one write records the verification and the transition.
         request = advance(
             conn,
-            load(conn, request.request_id),
+            request,
             Status.VERIFIED,
             actor=actor,
-            values={"verified_at": clock.now()},
+            values={"verification_method": changes["verification_method"]}
+            | {"verification_level": best.value, "verified_at": clock.now()},
         )
         return self._on_verified(conn, request, actor=actor)
 
@@ -473,9 +488,7 @@ class Requests:
             )
         return request
 
-    def _purposes(self, new: NewRequest, purposes: dict[str, Any]) -> list[str] | None:
-        if new.type is not RequestType.OBJECTION:
-            return None
+    def _purposes(self, new: NewRequest, purposes: dict[str, Any]) -> list[str]:
         keys = new.purposes if new.purposes is not None else restriction.default_purposes(purposes)
         for key in keys:
             if key not in purposes:

@@ -10,7 +10,7 @@ from typing import Any
 from consentry.audit.log import SYSTEM_ACTOR
 from consentry.dsr import rectification
 from consentry.dsr.erasure import Erasure
-from consentry.dsr.models import FINAL, RequestType, Status, Step
+from consentry.dsr.models import FINAL, Request, RequestType, Status, Step
 from consentry.dsr.records import Notes, advance, load
 from consentry.dsr.requests import Requests
 from consentry.errors import ConsentryError
@@ -78,33 +78,41 @@ class Runner:
         steps = 0
         for _ in range(4):
             try:
-                moved = self._step(request_id)
+                after = self._step(request_id)
             except ConsentryError as exc:
                 self._fail(request_id, exc.code)
                 return steps + 1
-            if not moved:
+            if after is None:
                 return steps
             steps += 1
+            if after.status in FINAL:
+                # Nothing left to do: no transaction just to read that back.
+                return steps
         return steps
 
-    def _step(self, request_id: str) -> bool:
+    def _step(self, request_id: str) -> Request | None:
+        """The request after its next step, None when it has none to take now."""
         purged = False
         with self.store.write() as conn:
             request = load(conn, request_id, lock=True)
             if request.status in FINAL or request.verified_at is None:
-                return False
+                return None
             subject_id = request.subject_id
             step = request.step
             if subject_id is None:
-                return False
+                return None
             if request.type is RequestType.ERASURE and step is Step.NEW:
                 # Verified but not shredded (a process stopped in between): shred now.
                 self.erasure.shred(conn, subject_id, request_id=request_id, actor=ACTOR)
-                advance(conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.SHREDDED)
+                request = advance(
+                    conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.SHREDDED
+                )
             elif request.type is RequestType.ERASURE and step is Step.SHREDDED:
                 systems = self.erasure.purge(conn, subject_id, request_id=request_id, actor=ACTOR)
                 request = advance(conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.PURGED)
-                self.requests.await_notices(conn, request, systems, "purge_request", actor=ACTOR)
+                request = self.requests.await_notices(
+                    conn, request, systems, "purge_request", actor=ACTOR
+                )
                 purged = True
             elif request.type is RequestType.RECTIFICATION and step is Step.NEW:
                 changes = self.notes.read(conn, request_id).get("changes", [])
@@ -118,20 +126,25 @@ class Runner:
                     actor=ACTOR,
                 )
                 sql.update_request(conn, request_id, {"notes_ct": None})
-                self.requests.await_notices(conn, request, systems, "rectification", actor=ACTOR)
+                request = self.requests.await_notices(
+                    conn, request, systems, "rectification", actor=ACTOR
+                )
             elif request.type in {RequestType.ACCESS, RequestType.PORTABILITY} and step is Step.NEW:
                 # The result is built when it is read (GET .../result), from what is stored
                 # then, so nothing personal is written twice.
-                advance(conn, request, Status.COMPLETED, actor=ACTOR, step=Step.DONE)
+                request = advance(conn, request, Status.COMPLETED, actor=ACTOR, step=Step.DONE)
             elif step is Step.NOTIFIED:
                 before = request.status
                 after = self.requests.complete_if_acknowledged(conn, request, actor=ACTOR)
-                return after.status is not before
+                return after if after.status is not before else None
             else:
-                return False
+                return None
         self._purged = self._purged or purged
-        self.requests.refresh(subject_id)
-        return True
+        if not purged:
+            # The purge deletes rows but leaves the subject's row (and its consent version)
+            # as the shredding left it: there is nothing new for the consent cache.
+            self.requests.refresh(subject_id)
+        return request
 
     def _fail(self, request_id: str, code: str) -> None:
         with self.store.write() as conn:

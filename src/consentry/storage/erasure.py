@@ -7,7 +7,17 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, true, update
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    delete,
+    insert,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -70,6 +80,34 @@ def event_rows(
         .limit(limit)
     )
     return conn.execute(stmt).all()
+
+
+def access_event_rows(
+    conn: Connection, subject_id: str, *, after_seq: int, limit: int
+) -> Sequence[AnyRow]:
+    """A page of the subject's events for an access report, times as their stored RFC 3339
+    text (the report's spelling), keyset on `seq`."""
+    return conn.execute(
+        _ACCESS_PAGE, {"subject_id": subject_id, "after_seq": after_seq, "limit": limit}
+    ).all()
+
+
+# Built once: the statement and its cache key are reused by every page.
+_ACCESS_PAGE = (
+    select(
+        events.c.seq,
+        events.c.event_id,
+        events.c.event_type,
+        type_coerce(events.c.occurred_at, String).label("occurred_at"),
+        type_coerce(events.c.received_at, String).label("received_at"),
+        events.c.purposes,
+        events.c.properties,
+        events.c.sealed,
+    )
+    .where(events.c.subject_id == bindparam("subject_id"), events.c.seq > bindparam("after_seq"))
+    .order_by(events.c.seq)
+    .limit(bindparam("limit"))
+)
 
 
 def all_event_rows(conn: Connection, subject_id: str, page: int = 1000) -> Iterator[AnyRow]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, insert, select, update
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import request_acks, requests
@@ -19,9 +19,15 @@ def insert_request(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(requests).values(**values))
 
 
+# Built once (the hot path of every request step): statement and cache key are reused.
+_GET = select(requests).where(requests.c.request_id == bindparam("b_request_id"))
+_GET_LOCKED = _GET.with_for_update()
+# Updates by the set of columns they change; the sets are few, named in code only.
+_UPDATES: dict[tuple[tuple[str, ...], bool], Update] = {}
+
+
 def get_request(conn: Connection, request_id: str, *, lock: bool = False) -> AnyRow | None:
-    stmt = select(requests).where(requests.c.request_id == request_id)
-    return conn.execute(stmt.with_for_update() if lock else stmt).first()
+    return conn.execute(_GET_LOCKED if lock else _GET, {"b_request_id": request_id}).first()
 
 
 def update_request(
@@ -29,10 +35,17 @@ def update_request(
 ) -> bool:
     """Change a request; with `step`, only while it is still at that step (False when another
     process moved it on first)."""
-    stmt = update(requests).where(requests.c.request_id == request_id)
+    key = (tuple(values), step is not None)
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = update(requests).where(requests.c.request_id == bindparam("b_request_id"))
+        if step is not None:
+            stmt = stmt.where(requests.c.step == bindparam("b_step"))
+        stmt = _UPDATES[key] = stmt.values({k: bindparam(f"b_{k}") for k in values})
+    params = {f"b_{k}": v for k, v in values.items()} | {"b_request_id": request_id}
     if step is not None:
-        stmt = stmt.where(requests.c.step == step)
-    return bool(conn.execute(stmt.values(**values)).rowcount == 1)
+        params["b_step"] = step
+    return bool(conn.execute(stmt, params).rowcount == 1)
 
 
 def open_request(
@@ -97,6 +110,8 @@ def clear_notes(conn: Connection, subject_id: str) -> None:
 def insert_acks(
     conn: Connection, request_id: str, system_ids: Sequence[str], kind: str, now: datetime
 ) -> None:
+    if not system_ids:
+        return
     have = {row.system_id for row in acks(conn, request_id)}
     rows = [
         {"request_id": request_id, "system_id": s, "kind": kind, "sent_at": now}

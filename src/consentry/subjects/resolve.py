@@ -101,17 +101,26 @@ class Subjects:
             subject, created = self.get(conn, ref.subject_id), False
         else:
             subject, created = self._by_identities(conn, ref.identities, actor, jurisdiction)
-        if jurisdiction is not None and jurisdiction != subject.jurisdiction and not created:
-            sql.set_jurisdiction(conn, subject.subject_id, jurisdiction.value)
-            audit.record(
-                conn,
-                AuditAction.SUBJECT_JURISDICTION_SET,
-                actor=actor,
-                subject_id=subject.subject_id,
-                details={"jurisdiction": jurisdiction.value},
-            )
-            subject = Subject(subject.subject_id, jurisdiction, subject.created_at)
+        if jurisdiction is not None and not created:
+            subject = self.settle_jurisdiction(conn, subject, jurisdiction, actor=actor)
         return Resolution(subject=subject, created=created)
+
+    def settle_jurisdiction(
+        self, conn: Connection, subject: Subject, jurisdiction: Jurisdiction, *, actor: str
+    ) -> Subject:
+        """The subject, as read in this transaction, under `jurisdiction` (changed and audited
+        when it differs)."""
+        if jurisdiction == subject.jurisdiction:
+            return subject
+        sql.set_jurisdiction(conn, subject.subject_id, jurisdiction.value)
+        audit.record(
+            conn,
+            AuditAction.SUBJECT_JURISDICTION_SET,
+            actor=actor,
+            subject_id=subject.subject_id,
+            details={"jurisdiction": jurisdiction.value},
+        )
+        return Subject(subject.subject_id, jurisdiction, subject.created_at)
 
     def known_owners(
         self, conn: Connection, refs: list[SubjectRef]
@@ -168,6 +177,16 @@ class Subjects:
                 sealer.open(row.value_ct, _aad(subject_id, row.type)).decode(),
             )
             for row in sql.list_identities(conn, subject_id)
+        ]
+
+    def opened(self, sealer: Sealer, subject_id: str, rows: Sequence[Any]) -> list[Identity]:
+        """Identity rows (with `type` and `value_ct`) of the subject, in clear."""
+        return [
+            Identity(
+                IdentityType(row.type),
+                sealer.open(bytes(row.value_ct), _aad(subject_id, row.type)).decode(),
+            )
+            for row in rows
         ]
 
     def identity_types(self, conn: Connection, subject_id: str) -> list[str]:
