@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.dsr import deadlines
+from consentry.dsr import runner as runner_module
 from consentry.dsr.models import NoticeKind
 from consentry.subjects.models import Jurisdiction
 from tests.conftest import auth
@@ -341,3 +342,31 @@ def test_withdrawal_purge(ready: TestClient) -> None:
     events = ready.get(f"/v1/requests/{rid}/result", headers=auth()).json()["events"]
     assert all("personalization" not in e["purposes"] for e in events)
     assert all("offer" not in e["properties"] for e in events)
+
+
+def test_requests_awaiting_downstream_never_hold_back_newer_ones(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner goes through every runnable request, a page at a time."""
+    monkeypatch.setattr(runner_module, "_PAGE", 2)
+    rt = runtime_of(ready)
+    rt.requests.downstream = rt.erasure.downstream = FakeSystems()
+
+    def erase(name: str) -> str:
+        grant(ready, email(name), "analytics")
+        body = {
+            "type": "erasure",
+            "subject": email(name),
+            "jurisdiction": "EU",
+            "verification": {"method": "x", "level": "high"},
+        }
+        return str(request(ready, body)["request_id"])
+
+    waiting = [erase(f"wait{n}") for n in range(3)]
+    run(ready)
+    states = [ready.get(f"/v1/requests/{r}", headers=auth()).json()["status"] for r in waiting]
+    assert states == ["awaiting_downstream"] * 3
+    newest = erase("newest")
+    run(ready)
+    state = ready.get(f"/v1/requests/{newest}", headers=auth()).json()["status"]
+    assert state == "awaiting_downstream"

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 ACTOR = SYSTEM_ACTOR
 
 
+_PAGE = 100
+
+
 class Runner:
     """`run_pending()` does one pass; `start()` repeats it every `interval` seconds in a
     thread. Passes in one process never overlap; across processes a step is claimed by
@@ -55,10 +58,18 @@ class Runner:
         """One pass: overdue marks, each runnable request's next steps, withdrawal purge."""
         with self._lock:
             done: dict[str, Any] = {"overdue": self.requests.mark_overdue(actor=ACTOR)}
-            with self.store.read() as conn:
-                ids = sql.runnable(conn)
             self._purged = False
-            done["advanced"] = sum(self._run(request_id) for request_id in ids)
+            done["advanced"] = 0
+            after = None
+            # Every runnable request, a page at a time: requests waiting for downstream
+            # acknowledgements (days, maybe) never hold back newer ones.
+            while True:
+                with self.store.read() as conn:
+                    page = sql.runnable(conn, _PAGE, after)
+                done["advanced"] += sum(self._run(request_id) for _, request_id in page)
+                if len(page) < _PAGE:
+                    break
+                after = page[-1]
             if self._purged:
                 # Once per pass: what the erasures deleted leaves no page image in the WAL.
                 self.store.checkpoint()

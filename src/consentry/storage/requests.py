@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Update, and_, bindparam, insert, or_, select, update
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import request_acks, requests
@@ -83,15 +83,23 @@ def subject_requests(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
     return conn.execute(stmt).all()
 
 
-def runnable(conn: Connection, limit: int = 100) -> list[str]:
-    """Verified requests not yet finished, oldest first."""
-    stmt = (
-        select(requests.c.request_id)
-        .where(requests.c.status.in_(_ACTIVE), requests.c.verified_at.is_not(None))
-        .order_by(requests.c.received_at)
-        .limit(limit)
+def runnable(
+    conn: Connection, limit: int = 100, after: tuple[datetime, str] | None = None
+) -> list[tuple[datetime, str]]:
+    """Verified requests not yet finished, oldest first, a page after `after` (the last
+    (received_at, request_id) of the previous page)."""
+    stmt = select(requests.c.received_at, requests.c.request_id).where(
+        requests.c.status.in_(_ACTIVE), requests.c.verified_at.is_not(None)
     )
-    return [str(r) for r in conn.execute(stmt).scalars()]
+    if after is not None:
+        stmt = stmt.where(
+            or_(
+                requests.c.received_at > after[0],
+                and_(requests.c.received_at == after[0], requests.c.request_id > after[1]),
+            )
+        )
+    stmt = stmt.order_by(requests.c.received_at, requests.c.request_id).limit(limit)
+    return [(row.received_at, str(row.request_id)) for row in conn.execute(stmt)]
 
 
 def past_due(conn: Connection, now: datetime, open_statuses: Sequence[str]) -> list[str]:
