@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 from consentry import clock
 from consentry.consent import ledger, notices
 from consentry.consent.models import (
-    Decision,
     LegalBasis,
     Purpose,
     PurposeState,
@@ -26,9 +25,7 @@ from consentry.errors import PurposeNotFound
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body
-from consentry.runtime import Runtime
 from consentry.subjects.handlers import SubjectRefIn
-from consentry.subjects.models import SubjectRef
 
 GpcHeader = Annotated[str | None, Header(alias="Sec-GPC")]
 
@@ -167,22 +164,17 @@ async def check_consent(body: CheckIn, ctx: Ctx) -> dict[str, Any]:
     """May this purpose process this subject's data now, and why."""
     rt = ctx.runtime
     ref = body.subject.to_ref(rt.settings.default_phone_region)
-    if rt.store.dialect == "sqlite":
-        # One primary-key read of a local WAL file, which never waits for the writer: cheaper
-        # on the event loop than the hop to a worker thread (the hot read of the product).
-        decision = _check(rt, ref, body.purpose)
-    else:
-        decision = await run_in_threadpool(_check, rt, ref, body.purpose)
+    # One statement on a local WAL file, which never waits for the writer, is cheaper on the
+    # event loop than the hop to a worker thread; anything more goes to a thread.
+    decision = rt.consent.check_held(ref, body.purpose)
+    if decision is None:
+        decision = await run_in_threadpool(rt.consent.check_now, ref, body.purpose)
     return {
         "allowed": decision.allowed,
         "legal_basis": decision.legal_basis.value,
         "reason": decision.reason.value,
         "version": decision.version,
     }
-
-
-def _check(rt: Runtime, ref: SubjectRef, purpose: str) -> Decision:
-    return rt.consent.check_now(ref, purpose)
 
 
 def get_consent(subject_id: str, ctx: Ctx) -> dict[str, Any]:

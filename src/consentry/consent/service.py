@@ -271,21 +271,29 @@ class ConsentService:
             state = self.cache.fresh(conn, subject.subject_id)
             return signals.gpc_changes(state, self.registry.all(conn))
 
+    def check_held(self, ref: SubjectRef, purpose_key: str) -> Decision | None:
+        """The decision without a transaction, when the subject is named by id and its state
+        and the purposes are held at the versions one statement reads now (SQLite); None
+        when `check` must decide."""
+        if ref.subject_id is None:
+            return None
+        peeked = sql.peek_versions(self.store, ref.subject_id)
+        if peeked is None:
+            return None
+        version, config = peeked
+        purposes = self.registry.at(config)
+        if purposes is None or purpose_key not in purposes:
+            return None
+        state = None if version is None else self.cache.get(ref.subject_id)
+        if version is not None and (state is None or state.version != version):
+            return None
+        return policy.decide(purposes[purpose_key], state, clock.now())
+
     def check_now(self, ref: SubjectRef, purpose_key: str) -> Decision:
-        """`check` in its own read. A subject named by id whose state and purposes are held
-        at the versions read now is decided without a transaction (one statement, SQLite)."""
-        if ref.subject_id is not None:
-            peeked = sql.peek_versions(self.store, ref.subject_id)
-            if peeked is not None:
-                version, config = peeked
-                purposes = self.registry.at(config)
-                state = None if version is None else self.cache.get(ref.subject_id)
-                if (
-                    purposes is not None
-                    and purpose_key in purposes
-                    and (version is None or (state is not None and state.version == version))
-                ):
-                    return policy.decide(purposes[purpose_key], state, clock.now())
+        """`check` in its own read, or without one when `check_held` can answer."""
+        held = self.check_held(ref, purpose_key)
+        if held is not None:
+            return held
         with self.store.read() as conn:
             return self.check(conn, ref, purpose_key)
 

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from consentry.errors import StorageUnavailable
@@ -64,6 +65,9 @@ class Store:
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self.engine = _create_engine(url, self.dialect)
+        database = make_url(url).database if self.dialect == "sqlite" else None
+        # A file to read without a transaction (not an in-memory database).
+        self._peek_path = database if database and database != ":memory:" else None
         self._peekers = threading.local()
         self._peek_connections: list[sqlite3.Connection] = []
         self._peek_lock = threading.Lock()
@@ -72,13 +76,15 @@ class Store:
         """SQLite: one row of one statement on this thread's own read-only connection, with
         no transaction around it (a statement reads one snapshot), for the hottest reads.
         None on PostgreSQL: callers use read()."""
-        if self.dialect != "sqlite":
+        if self._peek_path is None:
             return None
         conn = getattr(self._peekers, "conn", None)
         if conn is None:
-            path = self.url.split("///", 1)[1]
             conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+                f"file:{quote(self._peek_path)}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
             )
             conn.execute("PRAGMA busy_timeout=30000")
             self._peekers.conn = conn
