@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.dsr import deadlines
+from consentry.dsr import erasure as erasure_module
 from consentry.dsr import runner as runner_module
 from consentry.dsr.models import NoticeKind
 from consentry.subjects.models import Jurisdiction
@@ -317,7 +318,7 @@ def test_awaiting_downstream_until_each_system_acknowledges(ready: TestClient) -
     assert [k for _, k in fake.sent] == [NoticeKind.PURGE_REQUEST]
 
 
-def test_withdrawal_purge(ready: TestClient) -> None:
+def test_withdrawal_purge(ready: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     subject = email("will")
     grant(ready, subject, "analytics", "personalization")
     assert send(ready, subject, 2, "w", topic="t", offer="o")["accepted"] == 2
@@ -327,6 +328,10 @@ def test_withdrawal_purge(ready: TestClient) -> None:
         json={"subject": subject, "purposes": ["personalization"]},
     )
     assert resp.status_code == 200
+    # A withdrawal settles first (every entry numbered before it has committed by then).
+    assert run(ready)["withdrawals"]["narrowed"] == 0
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + erasure_module.SETTLE)
     done = run(ready)["withdrawals"]
     assert done["narrowed"] == 2
     rid = request(
@@ -370,3 +375,36 @@ def test_requests_awaiting_downstream_never_hold_back_newer_ones(
     run(ready)
     state = ready.get(f"/v1/requests/{newest}", headers=auth()).json()["status"]
     assert state == "awaiting_downstream"
+
+
+def test_a_direct_marketing_objection_is_never_a_duplicate_of_another(ready: TestClient) -> None:
+    """An open objection to other purposes does not swallow a direct-marketing one, which
+    takes effect on receipt."""
+    subject = email("olga")
+    grant(ready, subject, "marketing")
+    pending = request(ready, {"type": "objection", "subject": subject, "jurisdiction": "EU"})
+    assert pending["status"] == "received"
+    dm = request(
+        ready,
+        {"type": "objection", "subject": subject, "jurisdiction": "EU", "purposes": ["marketing"]},
+    )
+    assert dm["request_id"] != pending["request_id"]
+    assert check(ready, subject, "marketing") == "objected"
+    again = request(ready, {"type": "objection", "subject": subject, "jurisdiction": "EU"})
+    assert again["request_id"] == pending["request_id"]
+
+
+def test_a_verified_erasure_cannot_be_rejected(ready: TestClient) -> None:
+    subject = email("erin")
+    grant(ready, subject, "analytics")
+    body = {
+        "type": "erasure",
+        "subject": subject,
+        "jurisdiction": "EU",
+        "verification": {"method": "x", "level": "high"},
+    }
+    rid = request(ready, body)["request_id"]
+    resp = ready.post(f"/v1/requests/{rid}/reject", headers=auth(), json={"reason": "changed mind"})
+    assert_problem(resp, 409, "invalid_transition")
+    run(ready)
+    assert ready.get(f"/v1/requests/{rid}", headers=auth()).json()["status"] == "completed"

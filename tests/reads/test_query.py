@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from consentry import clock
+from consentry.dsr.erasure import SETTLE
 from tests.conftest import auth
 from tests.http.test_conventions import assert_problem, make_key
 from tests.ingest.test_pipeline import event, grant, send, who
@@ -296,10 +297,14 @@ def test_counts_and_reads_follow_erasure(stored: TestClient) -> None:
     assert not any(i["event_id"].startswith("cy-") for i in page["items"])
 
 
-def test_purged_purpose_stays_gone_after_a_new_grant(stored: TestClient) -> None:
+def test_purged_purpose_stays_gone_after_a_new_grant(
+    stored: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Events narrowed by the withdrawal purge are not read for that purpose again, even
     once the subject grants it anew."""
     withdraw(stored, "bo", "personalization")
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + SETTLE)
     stored.app.state.runtime.runner.run_pending()  # type: ignore[attr-defined]
     grant(stored, who("bo"), "personalization")
     assert query(stored, purpose="personalization")["rows"] == [{"value": 3}]

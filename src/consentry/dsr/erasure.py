@@ -29,6 +29,8 @@ from consentry.subjects.resolve import Subjects
 
 log = logging.getLogger(__name__)
 _PURGE_COUNTER = "withdrawal_purge"
+# How long a withdrawal waits before the purge reads past it (longer than any transaction).
+SETTLE = timedelta(minutes=1)
 
 
 class Erasure:
@@ -154,7 +156,9 @@ class Erasure:
         done = {"withdrawals": 0, "deleted": 0, "narrowed": 0}
         with self.store.write() as conn:
             after = sql.counter(conn, _PURGE_COUNTER)
-            rows = sql.withdrawals_since(conn, after, clock.now(), limit)
+            # The watermark only passes entries old enough that every entry numbered before
+            # them has committed (PostgreSQL numbers entries at insert, not at commit).
+            rows = sql.withdrawals_since(conn, after, clock.now() - SETTLE, limit)
             for row in rows:
                 deleted, narrowed = self._purge_one(conn, row, actor)
                 done["withdrawals"] += 1

@@ -58,6 +58,10 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+# Requests whose verification changes the subject's data at once.
+_TAKES_EFFECT = frozenset({RequestType.ERASURE, RequestType.RESTRICTION, RequestType.OBJECTION})
+
+
 class Requests:
     """The request lifecycle over the store; effects that must be immediate (erasure's
     shredding, a restriction, a direct-marketing objection) happen inside the call."""
@@ -99,7 +103,12 @@ class Requests:
             if subject is not None and subject_id is not None:
                 self.subjects.settle_jurisdiction(conn, subject, new.jurisdiction, actor=actor)
                 same = sql.open_request(conn, subject_id, new.type.value, _OPEN)
-                if same is not None:
+                # An objection to other purposes is another request: a direct-marketing one
+                # must take effect on receipt, whatever else is open.
+                if same is not None and (
+                    new.type is not RequestType.OBJECTION
+                    or set(request_of(same).purposes or []) == set(keys or [])
+                ):
                     request = request_of(same)
                     audit.record(
                         conn,
@@ -218,9 +227,17 @@ class Requests:
             return load(conn, request_id)
 
     def reject(self, request_id: str, reason: str, *, actor: str) -> Request:
-        """Art. 12(4): a refusal always says why (the text is sealed with the request)."""
+        """Art. 12(4): a refusal always says why (the text is sealed with the request). A
+        verified erasure, restriction or objection has taken effect: it is finished, not
+        refused (a rejected erasure would leave its subject half erased)."""
         with self.store.write() as conn:
             request = load(conn, request_id, lock=True)
+            if request.verified_at is not None and request.type in _TAKES_EFFECT:
+                raise InvalidTransition(
+                    f"a verified {request.type.value} request has taken effect and cannot be "
+                    "rejected",
+                    status=request.status.value,
+                )
             self.notes.add(conn, request_id, reason=reason)
             return advance(
                 conn,
