@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,25 +18,19 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.consent import policy
-from consentry.consent.models import Purpose, SubjectConsent
+from consentry.consent.models import SubjectConsent
 from consentry.consent.service import ConsentService
 from consentry.delivery.notices import RightsNotices, backoff
 from consentry.delivery.outbox import (
-    PAYLOAD,
     Delivered,
     Outbox,
-    payload_aad_prefix,
     record_refusals,
     utc_text,
-    visible_now,
 )
+from consentry.delivery.sendcheck import check
 from consentry.delivery.sinks import Sink, WebhookSink, signature
-from consentry.errors import ConsentryError
-from consentry.governance import transfers
 from consentry.governance.datamap import DataMap
-from consentry.governance.models import Refusal, System, SystemKind
-from consentry.keys.envelope import Sealer
+from consentry.governance.models import System, SystemKind
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.settings import Settings
 from consentry.storage import delivery as sql
@@ -51,8 +44,6 @@ BATCH = 1000
 _POLL_SECONDS = 0.05
 _NOTICE_EVERY = timedelta(seconds=1)
 _LANES = 4
-# Reasons a row is dropped at send time, beside the Refusal rules.
-_NO_CONSENT = "no_consent"
 
 
 class _Body(msgspec.Struct):
@@ -230,7 +221,9 @@ class DeliveryWorker:
                 return None
             purposes = self.consent.registry.all(conn, version)
             states = self._states(conn, rows)
-            kept, events, dropped, refused = self._check(conn, system, rows, states, purposes, now)
+            kept, events, dropped, refused = check(
+                conn, system, rows, states, purposes, now, self.outbox.exporter, self.subject_keys
+            )
             # One statement for the acknowledged rows and the dropped ones.
             sql.delete_rows(conn, gone + dropped)
             if refused:
@@ -243,88 +236,6 @@ class DeliveryWorker:
         ids = sorted({r.subject_id for r in rows})
         versions = subject_versions(conn, ids, share=self.store.dialect == "postgresql")
         return {s: self.consent.cache.fresh(conn, s, v) for s, v in versions.items()}
-
-    def _check(
-        self,
-        conn: Connection,
-        system: System,
-        rows: Sequence[AnyRow],
-        states: dict[str, SubjectConsent],
-        purposes: dict[str, Purpose],
-        now: datetime,
-    ) -> tuple[list[AnyRow], list[Delivered], list[int], dict[tuple[str, str], int]]:
-        """Rows still deliverable now: consent, restriction, erasure and the transfer rules
-        are decided again (they may have changed since the event was accepted)."""
-        kept: list[AnyRow] = []
-        events: list[Delivered] = []
-        dropped: list[int] = []
-        refused: dict[tuple[str, str], int] = defaultdict(int)
-        # Per subject: the transfer rules' answer (None: allowed) and the key (None: erased).
-        decided: dict[str, Refusal | None] = {}
-        sealers: dict[str, Sealer | None] = {}
-        allowing: dict[tuple[str, str], list[str]] = {}
-        every = list(purposes.values())
-        exporter = self.outbox.exporter
-        aad = payload_aad_prefix(system.system_id)
-        for row in rows:
-            subject_id = row.subject_id
-            state = states.get(subject_id)
-            reason: str | None = _NO_CONSENT
-            allowed: list[str] = []
-            if state is not None:
-                if subject_id not in decided:
-                    decided[subject_id] = transfers.refusal(system, state, every, exporter, now)
-                found = decided[subject_id]
-                reason = found.value if found is not None else None
-            if reason is None and state is not None:
-                key = (subject_id, row.purposes)
-                if key not in allowing:
-                    # Rows of one subject and purposes in a batch get the same answer.
-                    allowing[key] = [
-                        p
-                        for p in msgspec.json.decode(row.purposes)
-                        if p in purposes
-                        and p in system.purposes
-                        and policy.decide(purposes[p], state, now).allowed
-                    ]
-                allowed = allowing[key]
-                if not allowed:
-                    reason = _NO_CONSENT
-            payload = None
-            if reason is None:
-                if subject_id not in sealers:
-                    sealers[subject_id] = self._sealer(conn, subject_id)
-                sealer = sealers[subject_id]
-                try:
-                    if sealer is not None:
-                        payload = PAYLOAD.decode(
-                            sealer.open(row.payload, aad + row.event_id.encode())
-                        )
-                except ConsentryError:
-                    payload = None
-            if reason is not None or payload is None:
-                # No consent, a refusal, or the subject's key is gone (erased): nothing sent.
-                dropped.append(row.seq)
-                refused[(system.system_id, reason or _NO_CONSENT)] += 1
-                continue
-            kept.append(row)
-            events.append(
-                Delivered(
-                    payload.event_id,
-                    payload.event_type,
-                    payload.occurred_at,
-                    payload.subject_pseudonym,
-                    allowed,
-                    visible_now(payload, allowed),
-                )
-            )
-        return kept, events, dropped, refused
-
-    def _sealer(self, conn: Connection, subject_id: str) -> Sealer | None:
-        try:
-            return self.subject_keys.sealer(conn, subject_id)
-        except ConsentryError:
-            return None
 
     def _reschedule(
         self, conn: Connection, system: System, rows: Sequence[AnyRow], error: str, now: datetime
