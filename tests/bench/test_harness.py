@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from consentry.bench import harness, reads, sections
+from consentry.bench import delivery, harness, reads, sections
 from consentry.bench.data import World, build, make_settings
 from consentry.cli import app
 
@@ -82,3 +82,14 @@ def test_query_section_counts_only_what_consent_allows(world: World) -> None:
     assert figures["counted"] == expected == figures["export_rows"]
     assert figures["count_p50_ms"] > 0
     assert figures["export_rows_per_s"] > 0
+
+
+def test_delivery_section_drains_the_outbox_to_a_receiver_process(world: World) -> None:
+    figures = delivery.delivery(world, 2, 0.3)
+    # Every routed event of the two queued batches arrived, and every streamed one too.
+    with world.runtime.store.read() as conn:
+        assert world.runtime.outbox.counts(conn, "bench_sink") == (0, 0)
+    assert figures["delivered"] > 1_000
+    assert figures["events_per_s"] > 0
+    assert figures["undelivered"] == 0
+    assert figures["p99_delay_ms"] >= figures["p50_delay_ms"] > 0

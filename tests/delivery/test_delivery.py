@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 
 from consentry import clock
 from consentry.app import create_app
+from consentry.delivery import worker as worker_module
+from consentry.delivery.sinks import Outcome, WebhookSink
 from consentry.delivery.worker import DeliveryWorker
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -297,6 +299,56 @@ def test_pending_rows_survive_a_restart(fast_settings: Settings) -> None:
             while len(r.events()) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
         assert sorted(e["event_id"] for e in r.events()) == ["e1", "e2"]
+
+
+class _DiesAfterSending:
+    """The real webhook sink, in a process that dies once the `n`-th body was acknowledged by
+    the receiver (before the gateway could write that down)."""
+
+    def __init__(self, n: int) -> None:
+        self.inner = WebhookSink(2.0)
+        self.left = n
+
+    def send(self, endpoint: str, body: bytes, signature: str) -> Outcome:
+        outcome = self.inner.send(endpoint, body, signature)
+        self.left -= 1
+        if self.left == 0:
+            raise _Died
+        return outcome
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _Died(Exception):
+    pass
+
+
+def test_a_send_not_yet_acknowledged_is_sent_again_in_order(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of two: the first batch's acknowledgement is written with the second claim.
+    monkeypatch.setattr(worker_module, "BATCH", 2)
+    subject_id = grant(gateway, who("ana"), "analytics")["subject_id"]
+    with receiver() as r:
+        add(gateway, "warehouse", system(r.url))
+        send(gateway, [page_view(f"e{n}") for n in range(1, 6)])
+        rt = runtime_of(gateway)
+        dying = rt.delivery_worker(_DiesAfterSending(2))
+        with pytest.raises(_Died):
+            dying.drain("warehouse")
+        assert [e["event_id"] for e in r.events()] == ["e1", "e2", "e3", "e4"]
+        with rt.store.read() as conn:
+            # e1, e2 acknowledged and gone; e3, e4 reached the receiver unacknowledged.
+            assert sql.counts(conn, "warehouse") == {"sending": 2, "pending": 1}
+            assert sql.recipients_of(conn, subject_id) == {"warehouse": {"analytics"}}
+        w = worker(gateway)
+        w.release_stale(before=clock.now() + timedelta(minutes=1))
+        assert w.run_once() == 3
+        # At least once, in outbox order: e3 and e4 again, then e5.
+        assert [e["event_id"] for e in r.events()] == ["e1", "e2", "e3", "e4", "e3", "e4", "e5"]
+        with rt.store.read() as conn:
+            assert sql.counts(conn, "warehouse") == {}
 
 
 def test_systems_of_another_kind_wait(gateway: TestClient) -> None:

@@ -45,8 +45,24 @@ class Payload(msgspec.Struct, frozen=True):
 PAYLOAD = msgspec.json.Decoder(Payload)
 
 
+class Delivered(msgspec.Struct):
+    """One event of a delivery body, as a receiver gets it (encoded in this field order)."""
+
+    event_id: str
+    event_type: str
+    occurred_at: str
+    subject_pseudonym: str
+    purposes: list[str]
+    properties: dict[str, Any]
+
+
 def payload_aad(system_id: str, event_id: str) -> bytes:
-    return f"consentry:outbox:{system_id}:{event_id}".encode()
+    return payload_aad_prefix(system_id) + event_id.encode()
+
+
+def payload_aad_prefix(system_id: str) -> bytes:
+    """What every AAD of the system's rows starts with (the sender builds it once a batch)."""
+    return f"consentry:outbox:{system_id}:".encode()
 
 
 class Accepted(Protocol):
@@ -252,6 +268,8 @@ def _visible(
 
 def visible_now(payload: Payload, purposes: Sequence[str]) -> dict[str, Any]:
     """The payload's properties for the purposes a row still names (after withdrawals)."""
+    if not payload.field_purposes:
+        return payload.properties
     return {
         name: value
         for name, value in payload.properties.items()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,23 +18,19 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.consent import policy
-from consentry.consent.models import Purpose, SubjectConsent
+from consentry.consent.models import SubjectConsent
 from consentry.consent.service import ConsentService
 from consentry.delivery.notices import RightsNotices, backoff
 from consentry.delivery.outbox import (
-    PAYLOAD,
+    Delivered,
     Outbox,
-    payload_aad,
     record_refusals,
     utc_text,
-    visible_now,
 )
+from consentry.delivery.sendcheck import check
 from consentry.delivery.sinks import Sink, WebhookSink, signature
-from consentry.errors import ConsentryError
-from consentry.governance import transfers
 from consentry.governance.datamap import DataMap
-from consentry.governance.models import Refusal, System, SystemKind
+from consentry.governance.models import System, SystemKind
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.settings import Settings
 from consentry.storage import delivery as sql
@@ -48,8 +44,44 @@ BATCH = 1000
 _POLL_SECONDS = 0.05
 _NOTICE_EVERY = timedelta(seconds=1)
 _LANES = 4
-# Reasons a row is dropped at send time, beside the Refusal rules.
-_NO_CONSENT = "no_consent"
+
+
+class _Body(msgspec.Struct):
+    """A delivery body: `{"type": "events", "system_id": ..., "events": [...]}`."""
+
+    type: str
+    system_id: str
+    events: list[Delivered]
+
+
+_BODY = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """A claimed batch after its check: the rows to send with their events, and how many
+    rows the claim took (dropped ones included)."""
+
+    system: System
+    rows: list[AnyRow]
+    events: list[Delivered]
+    secret: bytes
+    taken: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A batch the receiver acknowledged: rows to delete, (subject, system, purpose) to
+    record as recipients, when (UTCTime's text)."""
+
+    seqs: list[int]
+    recipients: set[tuple[str, str, str]]
+    at: str
+
+
+def _acknowledge(conn: Connection, sent: _Sent) -> None:
+    sql.add_recipients(conn, sent.recipients, sent.at)
+    sql.delete_rows(conn, sent.seqs)
 
 
 class DeliveryWorker:
@@ -103,12 +135,7 @@ class DeliveryWorker:
     def run_once(self) -> int:
         """Deliver every due row once (each system until it has nothing due) and send due
         rights notices; returns how many events were delivered."""
-        delivered = 0
-        for system_id in self._due():
-            while (n := self.deliver(system_id)) > 0:
-                delivered += n
-                if n < BATCH:
-                    break
+        delivered = sum(self.drain(system_id) for system_id in self._due())
         self.notices.send_due(self.sink)
         return delivered
 
@@ -119,127 +146,96 @@ class DeliveryWorker:
     def deliver(self, system_id: str) -> int:
         """Claim, check and send one batch of the system's due rows; the number delivered
         (0 also when the receiver failed: the rows are rescheduled)."""
-        claimed = self._claim(system_id)
-        if claimed is None:
-            return 0
-        system, rows, events, secret = claimed
-        if not events:
-            return 0
-        body = msgspec.json.encode(
-            {"type": "events", "system_id": system.system_id, "events": events}
-        )
-        outcome = self.sink.send(system.endpoint, body, signature(secret, body))
-        now = clock.now()
-        with self.store.write() as conn:
-            if outcome.ok:
-                sql.delete_rows(conn, [r.seq for r in rows])
-                sql.add_recipients(
-                    conn,
-                    {
-                        (r.subject_id, system.system_id, p)
-                        for r, e in zip(rows, events, strict=True)
-                        for p in e["purposes"]
-                    },
-                    utc_text(now),
-                )
-                return len(rows)
-            self._reschedule(conn, system, rows, outcome.error or "failed", now)
-        return 0
+        return self.drain(system_id, batches=1)
 
-    def _claim(
-        self, system_id: str
-    ) -> tuple[System, list[AnyRow], list[dict[str, Any]], bytes] | None:
+    def drain(self, system_id: str, *, batches: int | None = None) -> int:
+        """Send the system's due rows batch after batch, in outbox order, until a claim comes
+        back short, a send fails, the worker stops or `batches` were sent; the number
+        delivered.
+
+        A batch the receiver acknowledged is deleted (and its recipients recorded) in the
+        transaction that claims the next one, one commit a batch: until that commit its rows
+        stay claimed, so a crash in between sends them again after a restart (at least once,
+        never lost). The last acknowledgement is written before returning."""
+        delivered = 0
+        sent: _Sent | None = None
+        rounds = 0
+        try:
+            while True:
+                claimed = self._claim(system_id, sent)
+                sent = None
+                if claimed is None:
+                    break
+                rounds += 1
+                if claimed.events:
+                    sent = self._send(claimed)
+                    if sent is None:
+                        break
+                    delivered += len(sent.seqs)
+                if claimed.taken < BATCH or self._stop.is_set() or rounds == batches:
+                    break
+        finally:
+            if sent is not None:
+                with self.store.write() as conn:
+                    _acknowledge(conn, sent)
+        return delivered
+
+    def _send(self, claimed: _Claimed) -> _Sent | None:
+        """POST the batch; on a 2xx what its acknowledgement must write, otherwise the rows
+        are rescheduled (or dead-lettered) and None."""
+        system = claimed.system
+        body = _BODY.encode(_Body("events", system.system_id, claimed.events))
+        outcome = self.sink.send(system.endpoint, body, signature(claimed.secret, body))
+        now = clock.now()
+        if outcome.ok:
+            return _Sent(
+                [r.seq for r in claimed.rows],
+                {
+                    (r.subject_id, system.system_id, p)
+                    for r, e in zip(claimed.rows, claimed.events, strict=True)
+                    for p in e.purposes
+                },
+                utc_text(now),
+            )
+        with self.store.write() as conn:
+            self._reschedule(conn, system, claimed.rows, outcome.error or "failed", now)
+        return None
+
+    def _claim(self, system_id: str, sent: _Sent | None) -> _Claimed | None:
+        """In one transaction: the acknowledgement of the batch sent before (if any), then the
+        next batch claimed and checked; rows no longer deliverable are deleted and counted."""
         now = clock.now()
         with self.store.write() as conn:
+            gone: list[int] = []
+            if sent is not None:
+                sql.add_recipients(conn, sent.recipients, sent.at)
+                gone = sent.seqs
             version = config_version(conn)
             system = self.datamap.all(conn, version).get(system_id)
             if system is None or system.kind is not SystemKind.WEBHOOK:
+                sql.delete_rows(conn, gone)
                 return None
             rows = sql.claim(conn, system_id, now, BATCH)
             if not rows:
+                sql.delete_rows(conn, gone)
                 return None
             purposes = self.consent.registry.all(conn, version)
             states = self._states(conn, rows)
-            kept, events, dropped, refused = self._check(conn, system, rows, states, purposes, now)
-            sql.delete_rows(conn, dropped)
+            kept, events, dropped, refused = check(
+                conn, system, rows, states, purposes, now, self.outbox.exporter, self.subject_keys
+            )
+            # One statement for the acknowledged rows and the dropped ones.
+            sql.delete_rows(conn, gone + dropped)
             if refused:
                 record_refusals(conn, refused)
             secret = self.datamap.signing_secret(conn, system_id)
-        return system, kept, events, secret
+        return _Claimed(system, kept, events, secret, len(rows))
 
     def _states(self, conn: Connection, rows: Sequence[AnyRow]) -> dict[str, SubjectConsent]:
         """Each subject's state at its version read now, as the pipeline reads it."""
         ids = sorted({r.subject_id for r in rows})
         versions = subject_versions(conn, ids, share=self.store.dialect == "postgresql")
         return {s: self.consent.cache.fresh(conn, s, v) for s, v in versions.items()}
-
-    def _check(
-        self,
-        conn: Connection,
-        system: System,
-        rows: Sequence[AnyRow],
-        states: dict[str, SubjectConsent],
-        purposes: dict[str, Purpose],
-        now: datetime,
-    ) -> tuple[list[AnyRow], list[dict[str, Any]], list[int], dict[tuple[str, str], int]]:
-        """Rows still deliverable now: consent, restriction, erasure and the transfer rules
-        are decided again (they may have changed since the event was accepted)."""
-        kept: list[AnyRow] = []
-        events: list[dict[str, Any]] = []
-        dropped: list[int] = []
-        refused: dict[tuple[str, str], int] = defaultdict(int)
-        decided: dict[str, Refusal | None] = {}
-        allowing: dict[tuple[str, str], list[str]] = {}
-        every = list(purposes.values())
-        exporter = self.outbox.exporter
-        for row in rows:
-            state = states.get(row.subject_id)
-            reason: str | None = _NO_CONSENT if state is None else None
-            if state is not None:
-                if row.subject_id not in decided:
-                    decided[row.subject_id] = transfers.refusal(system, state, every, exporter, now)
-                found = decided[row.subject_id]
-                reason = found.value if found is not None else None
-            allowed: list[str] = []
-            if reason is None and state is not None:
-                key = (row.subject_id, row.purposes)
-                if key not in allowing:
-                    # Rows of one subject and purposes in a batch get the same answer.
-                    allowing[key] = [
-                        p
-                        for p in msgspec.json.decode(row.purposes)
-                        if p in purposes
-                        and p in system.purposes
-                        and policy.decide(purposes[p], state, now).allowed
-                    ]
-                allowed = allowing[key]
-                if not allowed:
-                    reason = _NO_CONSENT
-            payload = None
-            if reason is None:
-                try:
-                    sealer = self.subject_keys.sealer(conn, row.subject_id)
-                    opened = sealer.open(row.payload, payload_aad(system.system_id, row.event_id))
-                    payload = PAYLOAD.decode(opened)
-                except ConsentryError:
-                    # The subject's key is gone (erased): nothing of theirs is sent.
-                    reason = _NO_CONSENT
-            if reason is not None or payload is None:
-                dropped.append(row.seq)
-                refused[(system.system_id, reason or _NO_CONSENT)] += 1
-                continue
-            kept.append(row)
-            events.append(
-                {
-                    "event_id": payload.event_id,
-                    "event_type": payload.event_type,
-                    "occurred_at": payload.occurred_at,
-                    "subject_pseudonym": payload.subject_pseudonym,
-                    "purposes": allowed,
-                    "properties": visible_now(payload, allowed),
-                }
-            )
-        return kept, events, dropped, refused
 
     def _reschedule(
         self, conn: Connection, system: System, rows: Sequence[AnyRow], error: str, now: datetime
@@ -311,8 +307,7 @@ class DeliveryWorker:
 
     def _lane(self, system_id: str) -> None:
         try:
-            while not self._stop.is_set() and self.deliver(system_id) == BATCH:
-                pass
+            self.drain(system_id)
         except Exception as exc:  # retried on the next pass
             log.error("delivery to %s failed: %s", system_id, type(exc).__name__)
         finally:

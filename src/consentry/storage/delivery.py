@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import outbox, recipients, rights_notices
+from consentry.storage.schema import outbox, recipients, rights_notices, utc_text
 
 PENDING = "pending"
 SENDING = "sending"
@@ -52,32 +52,44 @@ def due_systems(conn: Connection, now: datetime) -> list[str]:
 # What a sender needs of a row (times are not parsed back: a third of a claim's cost).
 CLAIMED_COLUMNS = ("seq", "event_id", "subject_id", "purposes", "payload", "attempts")
 
+# The claim is one statement straight to the driver: the due rows are chosen by a subquery,
+# so no list of a thousand keys is compiled and bound per batch. Constants only.
+_CLAIM = (
+    "UPDATE outbox SET status = {m}, claimed_at = {m} WHERE seq IN ("  # noqa: S608 - constants only
+    "SELECT seq FROM outbox WHERE system_id = {m} AND status = {m} AND next_at <= {m} "
+    "ORDER BY seq LIMIT {m}{lock}) RETURNING " + ", ".join(CLAIMED_COLUMNS)
+)
+_CLAIMS = {
+    "qmark": _CLAIM.format(m="?", lock=""),
+    "format": _CLAIM.format(m="%s", lock=" FOR UPDATE SKIP LOCKED"),
+    "pyformat": _CLAIM.format(m="%s", lock=" FOR UPDATE SKIP LOCKED"),
+}
 
-def claim(conn: Connection, system_id: str, now: datetime, limit: int) -> Sequence[AnyRow]:
-    """Take up to `limit` due rows of the system for sending, oldest first; another worker
-    skips rows taken (PostgreSQL) or waits for this transaction (SQLite, one writer)."""
-    stmt = (
-        select(*(outbox.c[name] for name in CLAIMED_COLUMNS))
-        .where(outbox.c.system_id == system_id, outbox.c.status == PENDING)
-        .where(outbox.c.next_at <= now)
-        .order_by(outbox.c.seq)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = conn.execute(stmt).all()
-    if rows:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.seq.in_([r.seq for r in rows]))
-            .values(status=SENDING, claimed_at=now)
-        )
-    return rows
+
+def claim(conn: Connection, system_id: str, now: datetime, limit: int) -> list[AnyRow]:
+    """Take up to `limit` due rows of the system for sending, oldest first (in seq order);
+    another worker skips rows taken (PostgreSQL) or waits for this transaction (SQLite, one
+    writer)."""
+    stamp = utc_text(now)
+    params = (SENDING, stamp, system_id, PENDING, stamp, limit)
+    rows = conn.exec_driver_sql(_CLAIMS[conn.dialect.paramstyle], params).all()
+    # RETURNING follows no ORDER BY: the sender keeps the outbox order.
+    return sorted(rows, key=_seq)
+
+
+def _seq(row: AnyRow) -> int:
+    return int(row.seq)
 
 
 def delete_rows(conn: Connection, seqs: Sequence[int]) -> None:
-    if seqs:
-        conn.execute(delete(outbox).where(outbox.c.seq.in_(list(seqs))))
+    """Delete these outbox rows (one statement, straight to the driver: the delivery path)."""
+    if not seqs:
+        return
+    if conn.dialect.paramstyle == "qmark":
+        marks = ",".join("?" * len(seqs))
+        conn.exec_driver_sql(f"DELETE FROM outbox WHERE seq IN ({marks})", tuple(seqs))  # noqa: S608 - markers only
+    else:
+        conn.exec_driver_sql("DELETE FROM outbox WHERE seq = ANY(%s)", (list(seqs),))
 
 
 def set_purposes(conn: Connection, changes: Sequence[tuple[int, str]]) -> None:
