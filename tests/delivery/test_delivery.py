@@ -365,3 +365,41 @@ def test_no_system_no_outbox(gateway: TestClient) -> None:
     rt = runtime_of(gateway)
     with rt.store.read() as conn:
         assert sql.due_systems(conn, clock.now()) == []
+
+
+def test_a_restricted_subjects_deliveries_wait_until_the_restriction_is_lifted(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Art. 18: restricted data is only stored; its deliveries are held, not lost."""
+    subject_id = grant(gateway, who("ana"), "analytics")["subject_id"]
+    with receiver() as hook:
+        add(gateway, "crm", system(hook.url))
+        send(gateway, [page_view("e1")])
+        resp = gateway.post(
+            "/v1/requests",
+            headers=auth(),
+            json={
+                "type": "restriction",
+                "subject": who("ana"),
+                "jurisdiction": "EU",
+                "ground": "18_1_a",
+                "verification": {"method": "id_document", "level": "reasonable"},
+            },
+        )
+        assert resp.status_code == 202, resp.text
+        w = worker(gateway)
+        assert w.run_once() == 0
+        rt = runtime_of(gateway)
+        with rt.store.read() as conn:
+            assert rt.outbox.counts(conn, "crm") == (1, 0)
+        lifted = gateway.request(
+            "DELETE",
+            f"/v1/subjects/{subject_id}/restriction",
+            headers=auth(),
+            json={"reason": "accuracy confirmed", "subject_informed_at": "2026-11-23T10:00:00Z"},
+        )
+        assert lifted.status_code == 200, lifted.text
+        real_now = clock.now
+        monkeypatch.setattr(clock, "now", lambda: real_now() + worker_module.HOLD)
+        assert w.run_once() == 1
+        assert [e["event_id"] for e in hook.events()] == ["e1"]

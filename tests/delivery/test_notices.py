@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 import time
 from datetime import timedelta
 
@@ -165,3 +166,42 @@ def test_cli_resend(sqlite_settings: object, tmp_path: object) -> None:
     assert "Queued 0" in result.output
     missing = CliRunner().invoke(app, ["delivery", "resend", "--system", "nope"], env=env)
     assert missing.exit_code != 0
+
+
+def test_a_withdrawal_during_a_send_still_reaches_that_system(gateway: TestClient) -> None:
+    """The system a batch is on its way to counts as a recipient from the claim: a
+    withdrawal committed while the send is on the wire still sends it its notice."""
+    subject_id = grant(gateway, who("ana"), "analytics")["subject_id"]
+    with receiver(["hang"]) as hook, receiver() as rights:
+        hook.hang_seconds = 0.4
+        add(gateway, "crm", system(hook.url, rights_endpoint=rights.url))
+        send(gateway, [page_view("e1")])
+        w = worker(gateway)
+        sending = threading.Thread(target=w.run_once)
+        sending.start()
+        deadline = time.monotonic() + 5
+        while hook.attempts == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert hook.attempts == 1  # the batch is on the wire now
+        withdraw(gateway, "analytics")
+        sending.join()
+        rt = runtime_of(gateway)
+        with rt.store.read() as conn:
+            notices = rt.rights_notices.of(conn, subject_id=subject_id)
+        assert [(n["system_id"], n["type"]) for n in notices] == [("crm", "consent_withdrawn")]
+
+
+def test_a_system_taken_off_the_map_still_gets_its_notice_by_hand(gateway: TestClient) -> None:
+    subject_id = grant(gateway, who("ana"), "analytics")["subject_id"]
+    with receiver() as hook, receiver() as rights:
+        add(gateway, "crm", system(hook.url, rights_endpoint=rights.url))
+        send(gateway, [page_view("e1")])
+        worker(gateway).run_once()
+        assert gateway.delete("/v1/systems/crm", headers=auth()).status_code == 204
+        withdraw(gateway, "analytics")
+    rt = runtime_of(gateway)
+    with rt.store.read() as conn:
+        notices = rt.rights_notices.of(conn, subject_id=subject_id)
+    assert [(n["system_id"], n["type"], n["status"]) for n in notices] == [
+        ("crm", "consent_withdrawn", "manual")
+    ]

@@ -23,6 +23,7 @@ from consentry.delivery.outbox import Pseudonyms
 from consentry.delivery.sinks import Sink, signature
 from consentry.errors import RightsNoticeNotFound
 from consentry.governance.datamap import DataMap
+from consentry.governance.models import DEFAULT_ACK_HOURS
 from consentry.storage import delivery as sql
 from consentry.storage.engine import AnyRow, Store
 
@@ -75,9 +76,9 @@ class RightsNotices:
         now = clock.now()
         rows = []
         for system_id, received in sorted(sql.recipients_of(conn, subject_id).items()):
+            # A system taken off the data map still holds what it received: its notice waits
+            # for an acknowledgement by hand, as for a system without a rights endpoint.
             system = systems.get(system_id)
-            if system is None:
-                continue
             concerned = None if purposes is None else sorted(received & set(purposes))
             if concerned == []:
                 continue
@@ -90,11 +91,12 @@ class RightsNotices:
                     "request_id": request_id,
                     "purposes": None if concerned is None else json.dumps(concerned),
                     "forward": forward,
-                    "status": sql.PENDING if system.rights_endpoint else MANUAL,
+                    "status": sql.PENDING if system and system.rights_endpoint else MANUAL,
                     "attempts": 0,
                     "next_at": now,
                     "created_at": now,
-                    "due_at": now + timedelta(hours=system.ack_hours),
+                    "due_at": now
+                    + timedelta(hours=system.ack_hours if system else DEFAULT_ACK_HOURS),
                 }
             )
         sql.insert_notices(conn, rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -24,6 +25,18 @@ from consentry.storage.engine import AnyRow
 NO_CONSENT = "no_consent"
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A claimed batch after its check: rows to send with their events, rows to delete
+    (with the count per refusal reason), and rows held back (restricted) for later."""
+
+    kept: list[AnyRow]
+    events: list[Delivered]
+    dropped: list[int]
+    held: list[int]
+    refused: dict[tuple[str, str], int]
+
+
 def check(
     conn: Connection,
     system: System,
@@ -33,12 +46,13 @@ def check(
     now: datetime,
     exporter: Region,
     subject_keys: SubjectKeys,
-) -> tuple[list[AnyRow], list[Delivered], list[int], dict[tuple[str, str], int]]:
+) -> Checked:
     """Rows still deliverable now: consent, restriction, erasure and the transfer rules
     are decided again (they may have changed since the event was accepted)."""
     kept: list[AnyRow] = []
     events: list[Delivered] = []
     dropped: list[int] = []
+    held: list[int] = []
     refused: dict[tuple[str, str], int] = defaultdict(int)
     # Per subject: the transfer rules' answer (None: allowed) and the key (None: erased).
     decided: dict[str, Refusal | None] = {}
@@ -68,6 +82,11 @@ def check(
                     and policy.decide(purposes[p], state, now).allowed
                 ]
             allowed = allowing[key]
+            if not allowed and _held(state, row.purposes):
+                # Restricted (Art. 18), or a purpose held while an objection is decided: the
+                # row waits, unsent, until the restriction is lifted or the decision made.
+                held.append(row.seq)
+                continue
             if not allowed:
                 reason = NO_CONSENT
         payload = None
@@ -96,7 +115,15 @@ def check(
                 visible_now(payload, allowed),
             )
         )
-    return kept, events, dropped, refused
+    return Checked(kept, events, dropped, held, refused)
+
+
+def _held(state: SubjectConsent, purposes_json: str) -> bool:
+    if state.erased:
+        return False
+    if state.restricted:
+        return True
+    return bool(set(msgspec.json.decode(purposes_json)) & set(state.restricted_purposes))
 
 
 def _sealer(subject_keys: SubjectKeys, conn: Connection, subject_id: str) -> Sealer | None:

@@ -57,6 +57,10 @@ class _Body(msgspec.Struct):
 _BODY = msgspec.json.Encoder()
 
 
+# How long a restricted subject's row waits before it is looked at again.
+HOLD = timedelta(minutes=10)
+
+
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     """A claimed batch after its check: the rows to send with their events, and how many
@@ -71,16 +75,12 @@ class _Claimed:
 
 @dataclass(frozen=True, slots=True)
 class _Sent:
-    """A batch the receiver acknowledged: rows to delete, (subject, system, purpose) to
-    record as recipients, when (UTCTime's text)."""
+    """A batch the receiver acknowledged: the rows to delete."""
 
     seqs: list[int]
-    recipients: set[tuple[str, str, str]]
-    at: str
 
 
 def _acknowledge(conn: Connection, sent: _Sent) -> None:
-    sql.add_recipients(conn, sent.recipients, sent.at)
     sql.delete_rows(conn, sent.seqs)
 
 
@@ -188,15 +188,7 @@ class DeliveryWorker:
         outcome = self.sink.send(system.endpoint, body, signature(claimed.secret, body))
         now = clock.now()
         if outcome.ok:
-            return _Sent(
-                [r.seq for r in claimed.rows],
-                {
-                    (r.subject_id, system.system_id, p)
-                    for r, e in zip(claimed.rows, claimed.events, strict=True)
-                    for p in e.purposes
-                },
-                utc_text(now),
-            )
+            return _Sent([r.seq for r in claimed.rows])
         with self.store.write() as conn:
             self._reschedule(conn, system, claimed.rows, outcome.error or "failed", now)
         return None
@@ -208,7 +200,6 @@ class DeliveryWorker:
         with self.store.write() as conn:
             gone: list[int] = []
             if sent is not None:
-                sql.add_recipients(conn, sent.recipients, sent.at)
                 gone = sent.seqs
             version = config_version(conn)
             system = self.datamap.all(conn, version).get(system_id)
@@ -221,11 +212,40 @@ class DeliveryWorker:
                 return None
             purposes = self.consent.registry.all(conn, version)
             states = self._states(conn, rows)
-            kept, events, dropped, refused = check(
+            checked = check(
                 conn, system, rows, states, purposes, now, self.outbox.exporter, self.subject_keys
             )
+            kept, events, refused = checked.kept, checked.events, checked.refused
             # One statement for the acknowledged rows and the dropped ones.
-            sql.delete_rows(conn, gone + dropped)
+            sql.delete_rows(conn, gone + checked.dropped)
+            if checked.held:
+                held = set(checked.held)
+                sql.reschedule(
+                    conn,
+                    [
+                        {
+                            "seq": row.seq,
+                            "status": sql.PENDING,
+                            "attempts": row.attempts,
+                            "next_at": now + HOLD,
+                            "last_error": "restricted",
+                        }
+                        for row in rows
+                        if row.seq in held
+                    ],
+                )
+            # Recorded as recipients before the send starts: a withdrawal or an erasure that
+            # commits while the batch is on the wire must still reach this system with its
+            # notice (a failed send costs at most a notice it did not need).
+            sql.add_recipients(
+                conn,
+                {
+                    (r.subject_id, system_id, p)
+                    for r, e in zip(kept, events, strict=True)
+                    for p in e.purposes
+                },
+                utc_text(now),
+            )
             if refused:
                 record_refusals(conn, refused)
             secret = self.datamap.signing_secret(conn, system_id)

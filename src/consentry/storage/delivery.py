@@ -125,10 +125,15 @@ def release_stale(conn: Connection, before: datetime) -> int:
 
 
 def undelivered_of(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
-    """The subject's rows not being sent right now (pending or dead)."""
+    """The subject's rows not being sent right now (pending or dead), locked for the caller.
+    PostgreSQL skips rows a worker is claiming at this moment: that claim decides consent
+    again once the caller's change has committed, so waiting for them (and deadlocking with
+    the claim, which waits for the subject) gains nothing."""
     stmt = select(outbox.c.seq, outbox.c.system_id, outbox.c.purposes).where(
         outbox.c.subject_id == subject_id, outbox.c.status != SENDING
     )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
     return conn.execute(stmt).all()
 
 
