@@ -88,6 +88,13 @@ def test_erasure_purges_downstream_and_waits_for_each_acknowledgement(
         )
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "completed"
+        # The operator's acknowledgement answers the notice waiting for it, too.
+        with rt.store.read() as conn:
+            states = {
+                n["system_id"]: n["status"]
+                for n in rt.rights_notices.of(conn, request_id=request_id)
+            }
+        assert states == {"crm": "acknowledged", "paper": "acknowledged"}
         # The pending delivery of e2 was cancelled, never made.
         w.run_once()
         assert {e["event_id"] for e in hook.events()} == {"e1"}

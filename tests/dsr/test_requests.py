@@ -282,6 +282,9 @@ class FakeSystems:
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
         return []
 
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
+        self.acked.add(system_id)
+
 
 def test_awaiting_downstream_until_each_system_acknowledges(ready: TestClient) -> None:
     rt = runtime_of(ready)

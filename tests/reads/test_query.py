@@ -120,6 +120,7 @@ def test_group_by_refuses_what_the_purpose_may_not_see(stored: TestClient) -> No
         ({"purpose": "analytics", "metric": "sum"}, 422, "invalid_request"),
         ({"purpose": "analytics", "dp_epsilon": 0}, 422, "invalid_dp_parameters"),
         ({"purpose": "analytics", "dp_epsilon": 11}, 422, "invalid_dp_parameters"),
+        ({"purpose": "analytics", "dp_epsilon": 1e-300}, 422, "invalid_dp_parameters"),
         ({"purpose": "analytics", "dp_epsilon": "1"}, 422, "invalid_request"),
         ({"purpose": "analytics", "dp_epsilon": 1, "dp_bound": 0}, 422, "invalid_dp_parameters"),
         (

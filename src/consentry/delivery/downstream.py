@@ -77,3 +77,8 @@ class DeliveryDownstream:
                 }
             )
         return out
+
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
+        for notice in self.notices.of(conn, request_id=request_id):
+            if notice["system_id"] == system_id and notice["status"] != ACKNOWLEDGED:
+                self.notices.acknowledge(conn, notice["notice_id"], actor=actor)

@@ -47,6 +47,10 @@ class Downstream(Protocol):
         `transfer_mechanism` (the safeguard), `purposes` (Art. 15(1)(c))."""
         ...
 
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
+        """An operator's acknowledgement for `system_id` of the notices of `request_id`."""
+        ...
+
 
 class NoSystems:
     """A store with no data map: no delivery is pending and no system received anything."""
@@ -72,3 +76,6 @@ class NoSystems:
 
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
         return []
+
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
+        return None

@@ -256,6 +256,8 @@ class Requests:
                     f"system {system_id} owes request {request_id} no acknowledgement",
                     system_id=system_id,
                 )
+            # The notice waiting for it is answered too (no longer counted as overdue).
+            self.downstream.acknowledge(conn, request_id, system_id, actor=actor)
             audit.record(
                 conn,
                 AuditAction.REQUEST_ACKNOWLEDGED,

@@ -11,6 +11,7 @@ import opendp.prelude as dp
 
 from consentry.errors import InvalidPrivacyParameters
 
+MIN_EPSILON = 0.001
 MAX_EPSILON = 10.0
 MAX_BOUND = 1_000
 DEFAULT_BOUND = 10
@@ -22,8 +23,10 @@ def check(epsilon: Any, bound: Any) -> tuple[float, int]:
     """The query's epsilon and per-subject bound, or InvalidPrivacyParameters."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, int | float):
         raise InvalidPrivacyParameters("dp_epsilon is a number")
-    if not math.isfinite(epsilon) or not 0 < epsilon <= MAX_EPSILON:
-        raise InvalidPrivacyParameters(f"dp_epsilon must be above 0 and at most {MAX_EPSILON}")
+    if not math.isfinite(epsilon) or not MIN_EPSILON <= epsilon <= MAX_EPSILON:
+        raise InvalidPrivacyParameters(
+            f"dp_epsilon must be between {MIN_EPSILON} and {MAX_EPSILON}"
+        )
     if isinstance(bound, bool) or not isinstance(bound, int) or not 1 <= bound <= MAX_BOUND:
         raise InvalidPrivacyParameters(f"dp_bound is an integer from 1 to {MAX_BOUND}")
     return float(epsilon), bound
@@ -38,6 +41,11 @@ def _mechanism(epsilon: float, sensitivity: int) -> dp.Measurement:
     )
     measurement: dp.Measurement = space >> dp.m.then_laplace(scale=scale)
     return measurement
+
+
+def prepare(epsilon: float, sensitivity: int) -> None:
+    """Build (and keep) the mechanism before any budget is spent on it."""
+    _mechanism(epsilon, sensitivity)
 
 
 def noisy(value: int, epsilon: float, sensitivity: int) -> int:

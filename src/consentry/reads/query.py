@@ -142,6 +142,10 @@ class Reads:
         if query.dp_epsilon is not None:
             details |= {"dp_epsilon": query.dp_epsilon}
             extra = {"dp_epsilon": query.dp_epsilon}
+        sensitivity = 1 if query.metric == "count_subjects" else query.dp_bound
+        if query.dp_epsilon is not None:
+            # Nothing may fail after the budget is spent.
+            dp.prepare(query.dp_epsilon, sensitivity)
         with self.store.write() as conn:
             if query.dp_epsilon is not None:
                 day = clock.now().date().isoformat()
@@ -153,7 +157,6 @@ class Reads:
                     )
             audit.record(conn, AuditAction.DATA_QUERIED, actor=actor, details=details)
         if query.dp_epsilon is not None:
-            sensitivity = 1 if query.metric == "count_subjects" else query.dp_bound
             counted = [(dp.noisy(int(counted[0][0]), query.dp_epsilon, sensitivity),)]
         rows = [
             dict(zip(query.group_by, row[:-1], strict=True)) | {"value": int(row[-1])}
