@@ -260,7 +260,7 @@ class FakeSystems:
         self.sent: list[tuple[str, NoticeKind]] = []
 
     def cancel_pending(
-        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None, *, actor: str
     ) -> int:
         return 2
 
@@ -272,6 +272,7 @@ class FakeSystems:
         *,
         request_id: str | None,
         purposes: Sequence[str] | None,
+        actor: str,
     ) -> list[str]:
         self.sent.append((subject_id, kind))
         return ["crm", "warehouse"]

@@ -62,5 +62,4 @@ class AuditAction(StrEnum):
     SUBJECT_IDENTITY_RECTIFIED = "subject:identity:rectified"
     SUBJECT_TOMBSTONE_CLEARED = "subject:tombstone:cleared"
     DATA_RETAINED = "data:retained"
-    RIGHTS_NOTICE_SENT = "rights:notice:sent"
     EVENTS_WITHDRAWAL_PURGED = "events:withdrawal:purged"

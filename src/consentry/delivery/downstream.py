@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from consentry.audit.log import SYSTEM_ACTOR
 from consentry.delivery.notices import ACKNOWLEDGED, NoticeType, RightsNotices
 from consentry.delivery.outbox import Outbox
 from consentry.dsr.models import NoticeKind
@@ -26,9 +25,9 @@ class DeliveryDownstream:
         self.notices = notices
 
     def cancel_pending(
-        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None, *, actor: str
     ) -> int:
-        return self.outbox.cancel(conn, subject_id, purposes, actor=SYSTEM_ACTOR)
+        return self.outbox.cancel(conn, subject_id, purposes, actor=actor)
 
     def notify(
         self,
@@ -38,13 +37,14 @@ class DeliveryDownstream:
         *,
         request_id: str | None,
         purposes: Sequence[str] | None,
+        actor: str,
     ) -> list[str]:
         ids = set(
             self.notices.queue(
                 conn,
                 subject_id,
                 NoticeType(kind.value),
-                actor=SYSTEM_ACTOR,
+                actor=actor,
                 purposes=purposes,
                 request_id=request_id,
             )

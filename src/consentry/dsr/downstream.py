@@ -17,10 +17,10 @@ from consentry.dsr.models import NoticeKind
 
 class Downstream(Protocol):
     def cancel_pending(
-        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None, *, actor: str
     ) -> int:
         """Cancel the subject's deliveries not yet made, for `purposes` (None: all); returns
-        how many were cancelled. Runs in the caller's transaction."""
+        how many were cancelled. Runs (and is audited) in the caller's transaction."""
         ...
 
     def notify(
@@ -31,10 +31,11 @@ class Downstream(Protocol):
         *,
         request_id: str | None,
         purposes: Sequence[str] | None,
+        actor: str,
     ) -> list[str]:
         """Queue a `kind` notice to every system that received the subject's data (for
         `purposes`, None: any); returns the ids of the systems that must acknowledge it.
-        Queued in the caller's transaction, sent after it commits."""
+        Queued (and audited) in the caller's transaction, sent after it commits."""
         ...
 
     def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
@@ -56,7 +57,7 @@ class NoSystems:
     """A store with no data map: no delivery is pending and no system received anything."""
 
     def cancel_pending(
-        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None, *, actor: str
     ) -> int:
         return 0
 
@@ -68,6 +69,7 @@ class NoSystems:
         *,
         request_id: str | None,
         purposes: Sequence[str] | None,
+        actor: str,
     ) -> list[str]:
         return []
 

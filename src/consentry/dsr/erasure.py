@@ -120,31 +120,22 @@ class Erasure:
         received its data to purge it; returns the systems that must acknowledge."""
         counts = sql.delete_subject_data(conn, subject_id)
         requests_sql.clear_notes(conn, subject_id)
-        cancelled = self.downstream.cancel_pending(conn, subject_id, None)
+        # What reaches downstream systems is audited where it happens (delivery).
+        self.downstream.cancel_pending(conn, subject_id, None, actor=actor)
         expected = self.downstream.notify(
-            conn, subject_id, NoticeKind.PURGE_REQUEST, request_id=request_id, purposes=None
+            conn,
+            subject_id,
+            NoticeKind.PURGE_REQUEST,
+            request_id=request_id,
+            purposes=None,
+            actor=actor,
         )
-        details = {"request_id": request_id}
         audit.record(
             conn,
             AuditAction.SUBJECT_DATA_DELETED,
             actor=actor,
             subject_id=subject_id,
-            details=details | counts,
-        )
-        audit.record(
-            conn,
-            AuditAction.DELIVERY_CANCELLED,
-            actor=actor,
-            subject_id=subject_id,
-            details=details | {"cancelled": cancelled},
-        )
-        audit.record(
-            conn,
-            AuditAction.RIGHTS_NOTICE_SENT,
-            actor=actor,
-            subject_id=subject_id,
-            details=details | {"kind": NoticeKind.PURGE_REQUEST.value, "systems": expected},
+            details={"request_id": request_id} | counts,
         )
         return expected
 

@@ -65,21 +65,14 @@ def rectify(
                 "new_keyed_hash": subjects.keys.keyed_hash(conn, subject_id, new.value.encode()),
             },
         )
-    systems = downstream.notify(
-        conn, subject_id, NoticeKind.RECTIFICATION, request_id=request_id, purposes=None
-    )
-    audit.record(
+    return downstream.notify(
         conn,
-        AuditAction.RIGHTS_NOTICE_SENT,
+        subject_id,
+        NoticeKind.RECTIFICATION,
+        request_id=request_id,
+        purposes=None,
         actor=actor,
-        subject_id=subject_id,
-        details={
-            "kind": NoticeKind.RECTIFICATION.value,
-            "request_id": request_id,
-            "systems": systems,
-        },
     )
-    return systems
 
 
 def _matches(

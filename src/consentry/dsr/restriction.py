@@ -54,7 +54,9 @@ def restrict(
         subject_id=subject_id,
         details={"request_id": request_id, "ground": ground},
     )
-    return _notify(conn, downstream, subject_id, NoticeKind.RESTRICTION, request_id, actor)
+    return downstream.notify(
+        conn, subject_id, NoticeKind.RESTRICTION, request_id=request_id, purposes=None, actor=actor
+    )
 
 
 def lift(
@@ -82,7 +84,9 @@ def lift(
         personal={"reason": reason},
         sealer=sealer,
     )
-    return _notify(conn, downstream, subject_id, NoticeKind.RESTRICTION_LIFTED, None, actor)
+    return downstream.notify(
+        conn, subject_id, NoticeKind.RESTRICTION_LIFTED, request_id=None, purposes=None, actor=actor
+    )
 
 
 def object_to(
@@ -128,25 +132,6 @@ def release(conn: Connection, subject_id: str, key: str) -> None:
     sql.set_subject(
         conn, subject_id, {"restricted_purposes": _json(_set(row.restricted_purposes) - {key})}
     )
-
-
-def _notify(
-    conn: Connection,
-    downstream: Downstream,
-    subject_id: str,
-    kind: NoticeKind,
-    request_id: str | None,
-    actor: str,
-) -> list[str]:
-    systems = downstream.notify(conn, subject_id, kind, request_id=request_id, purposes=None)
-    audit.record(
-        conn,
-        AuditAction.RIGHTS_NOTICE_SENT,
-        actor=actor,
-        subject_id=subject_id,
-        details={"kind": kind.value, "request_id": request_id, "systems": systems},
-    )
-    return systems
 
 
 def _row(conn: Connection, subject_id: str) -> AnyRow:
