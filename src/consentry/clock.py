@@ -12,4 +12,5 @@ def now() -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds and a `Z`: one fixed spelling per instant."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime and always writes four-digit years.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -9,7 +9,6 @@ import hmac
 import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -117,9 +116,15 @@ class Outbox:
         # Set when rows are written, so a worker in this process looks sooner.
         self.wake = threading.Event()
 
+    def systems(self, conn: Connection, version: int) -> dict[str, System]:
+        """The systems deliveries may go to, at configuration `version` (read by the caller's
+        batch already): none means the batch has nothing to enqueue."""
+        return self.datamap.all(conn, version)
+
     def enqueue(
         self,
         conn: Connection,
+        systems: Mapping[str, System],
         accepted: Sequence[Accepted],
         kept: Sequence[Mapping[str, list[str] | None]],
         treated: Sequence[Mapping[str, Any]],
@@ -127,12 +132,11 @@ class Outbox:
         purposes: Mapping[str, Purpose],
     ) -> None:
         """One row per accepted event and allowed system sharing a purpose with it; refused
-        deliveries are counted and audited per reason. Nothing is done without systems."""
-        systems = self.datamap.all(conn)
+        deliveries are counted and audited per reason."""
         if not systems or not accepted:
             return
         now = clock.now()
-        stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = clock.rfc3339(now)
         # Every (system, subject) pair is decided once per batch.
         decided: dict[tuple[str, str], Refusal | None] = {}
         names: dict[tuple[str, str], str] = {}
@@ -276,7 +280,3 @@ def visible_now(payload: Payload, purposes: Sequence[str]) -> dict[str, Any]:
         if name not in payload.field_purposes
         or any(p in purposes for p in payload.field_purposes[name])
     }
-
-
-def utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -25,7 +25,6 @@ from consentry.delivery.outbox import (
     Delivered,
     Outbox,
     record_refusals,
-    utc_text,
 )
 from consentry.delivery.sendcheck import check
 from consentry.delivery.sinks import Sink, WebhookSink, signature
@@ -244,7 +243,7 @@ class DeliveryWorker:
                     for r, e in zip(kept, events, strict=True)
                     for p in e.purposes
                 },
-                utc_text(now),
+                clock.rfc3339(now),
             )
             if refused:
                 record_refusals(conn, refused)

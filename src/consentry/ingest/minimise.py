@@ -14,8 +14,6 @@ from consentry.consent.models import Purpose, SubjectConsent
 from consentry.ingest.models import FieldSpec, Treatment
 
 _JSON = msgspec.json.Encoder(order="sorted")
-# Pseudonyms and tokens are not reversible from the row itself: they stay in clear for reads.
-_IRREVERSIBLE = frozenset({Treatment.PSEUDONYMISE, Treatment.TOKENISE})
 _PLANS_SIZE = 10_000
 
 
@@ -92,11 +90,10 @@ def _make_plan(
             continue
         if spec.purposes is not None or spec.special:
             restricted[name] = sorted(serving)
-        sealed = spec.personal and spec.treatment not in _IRREVERSIBLE
         if spec.treatment is Treatment.KEEP:
-            keep.append((name, sealed))
+            keep.append((name, spec.sealed))
         else:
-            treat.append((name, spec.treatment, sealed))
+            treat.append((name, spec.treatment, spec.sealed))
     return Plan(
         tuple(keep),
         tuple(treat),

@@ -56,10 +56,15 @@ class FieldSpec:
     # Derived from `category` once, not per event (the hot path asks for every field).
     special: bool = field(init=False)
     personal: bool = field(init=False)
+    # Stored sealed under the subject's key: a personal value kept as it is (or redacted).
+    # Pseudonyms and tokens are not reversible from the row itself: they stay in clear.
+    sealed: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "special", is_special_category(self.category))
         object.__setattr__(self, "personal", is_personal(self.category))
+        irreversible = self.treatment in {Treatment.PSEUDONYMISE, Treatment.TOKENISE}
+        object.__setattr__(self, "sealed", self.personal and not irreversible)
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,7 +193,7 @@ class Pipeline:
             states = self._states(conn, work)
             self._decide(work, states, purposes)
             _mark_duplicates(work)
-            self._store(conn, work, states, purposes)
+            self._store(conn, work, states, purposes, version)
             accepted = [w for w in work if w.code is None]
             if accepted:
                 used = sorted({p for w in accepted for p in w.purposes})
@@ -343,6 +343,7 @@ class Pipeline:
         work: list[_Work],
         states: dict[str, SubjectConsent],
         purposes: dict[str, Purpose],
+        version: int,
     ) -> None:
         accepted = [w for w in work if w.code is None]
         if not accepted:
@@ -376,12 +377,15 @@ class Pipeline:
             results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
             for (n, name, _), value in zip(queue, results, strict=True):
                 treated[n][name] = value
-        received_at = _utc_text(clock.now())
+        received_at = clock.rfc3339(clock.now())
+        systems = {} if self.outbox is None else self.outbox.systems(conn, version)
         rows = []
+        # Each event's kept values, for the outbox (only when a system may receive them).
         kept: list[dict[str, Any]] = []
         for w, plan, values in zip(accepted, plans, treated, strict=True):
             clear, personal = minimise.split(plan, w.properties, values)
-            kept.append(clear | personal)
+            if systems:
+                kept.append(clear | personal)
             sealed = None
             if personal:
                 aad = f"consentry:event:{w.event_id}".encode()
@@ -395,7 +399,7 @@ class Pipeline:
                     w.event_id,
                     w.schema.schema.event_type,
                     w.schema.schema.version,
-                    _utc_text(event.occurred_at),
+                    clock.rfc3339(event.occurred_at),
                     received_at,
                     w.subject_id,
                     plan.purposes_json,
@@ -407,9 +411,9 @@ class Pipeline:
                 )
             )
         sql.insert_events(conn, rows)
-        if self.outbox is not None:
+        if self.outbox is not None and systems:
             fields = [plan.fields for plan in plans]
-            self.outbox.enqueue(conn, accepted, fields, kept, states, purposes)
+            self.outbox.enqueue(conn, systems, accepted, fields, kept, states, purposes)
 
 
 def _retryable(exc: Exception) -> bool:
@@ -515,11 +519,6 @@ def _terminal_only(ref: SubjectRef) -> bool:
 def _in_eprivacy_area(state: SubjectConsent) -> bool:
     jurisdiction = Jurisdiction(state.jurisdiction) if state.jurisdiction else Jurisdiction.EU
     return jurisdiction in _EPRIVACY_AREAS
-
-
-def _utc_text(moment: datetime) -> str:
-    """The stored spelling of a time (storage.schema.UTCTime; years of four digits)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _summary(work: Sequence[_Work]) -> dict[str, Any]:

@@ -49,8 +49,8 @@ class Scope:
             self.purpose.key,
             self.purpose.bit,
             self.event_type,
-            None if self.start is None else sql.utc_text(self.start),
-            None if self.end is None else sql.utc_text(self.end),
+            None if self.start is None else clock.rfc3339(self.start),
+            None if self.end is None else clock.rfc3339(self.end),
         )
 
     def described(self) -> dict[str, Any]:
@@ -208,11 +208,7 @@ class Reads:
             spec = schema.fields.get(name)
             if spec is None:
                 raise InvalidQuery(f"{query.scope.event_type!r} has no field {name!r}")
-            sealed = spec.personal and spec.treatment not in {
-                Treatment.PSEUDONYMISE,
-                Treatment.TOKENISE,
-            }
-            if spec.treatment not in _READABLE or sealed or spec.special:
+            if spec.treatment not in _READABLE or spec.sealed or spec.special:
                 raise FieldNotReadable(
                     f"{name!r} is not stored in a form analysts may read", field=name
                 )

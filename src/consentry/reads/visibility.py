@@ -33,7 +33,7 @@ class Excluded:
 class Visibility:
     def __init__(self, cache: ConsentCache) -> None:
         self._cache = cache
-        self._known: dict[tuple[str, int], Excluded] = {}
+        self._known: dict[str, Excluded] = {}
         self._lock = threading.Lock()
 
     def excluded(self, conn: Connection, purpose: Purpose, version: int) -> Excluded:
@@ -41,9 +41,8 @@ class Visibility:
         consent purpose, expired, erased, restricted or objected. `version` is the policy
         version read in the same snapshot as `conn`."""
         now = clock.now()
-        key = (purpose.key, purpose.bit)
         with self._lock:
-            known = self._known.get(key)
+            known = self._known.get(purpose.key)
         if (
             known is not None
             and known.policy_version == version
@@ -62,5 +61,5 @@ class Visibility:
                 until = grant.expires_at if until is None else min(until, grant.expires_at)
         result = Excluded(frozenset(keys), version, until)
         with self._lock:
-            self._known[key] = result
+            self._known[purpose.key] = result
         return result

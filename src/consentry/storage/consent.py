@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from consentry.storage.engine import AnyRow, Store
+from consentry.storage.engine import AnyRow, Store, driver_statements
 from consentry.storage.schema import consent_ledger, notices, purposes, subjects
 
 # What consent decisions need of a subject besides its ledger.
@@ -24,11 +24,10 @@ _ATTRIBUTES = (
 )
 # The hot read of a consent check: the subject's version and the configuration's, in one trip,
 # straight to the driver (SQLAlchemy's statement handling costs more than the read itself).
-_VERSIONS = {
-    style: "SELECT (SELECT consent_version FROM subjects WHERE subject_id = "  # noqa: S608
-    f"{marker}), version FROM config_state WHERE id = 1"
-    for style, marker in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
-}
+_VERSIONS = driver_statements(
+    "SELECT (SELECT consent_version FROM subjects WHERE subject_id = {p}), version "
+    "FROM config_state WHERE id = 1"
+)
 
 
 def peek_versions(store: Store, subject_id: str) -> tuple[int | None, int] | None:

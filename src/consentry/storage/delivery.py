@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from consentry.storage.engine import AnyRow
+from consentry.storage.engine import AnyRow, insert_statements
 from consentry.storage.schema import outbox, recipients, rights_notices, utc_text
 
 PENDING = "pending"
@@ -26,12 +26,7 @@ OUTBOX_COLUMNS = (
     "next_at",
     "created_at",
 )
-# Built from the constant column list only; values always travel as parameters.
-_INSERT_OUTBOX = {
-    style: f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) "  # noqa: S608 - constants only
-    f"VALUES ({', '.join([marker] * len(OUTBOX_COLUMNS))})"
-    for style, marker in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
-}
+_INSERT_OUTBOX = insert_statements("outbox", OUTBOX_COLUMNS)
 
 
 def insert_outbox(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
@@ -154,11 +149,9 @@ def resend(conn: Connection, system_id: str | None, now: datetime) -> int:
     return int(conn.execute(stmt.values(status=PENDING, attempts=0, next_at=now)).rowcount)
 
 
-_INSERT_RECIPIENTS = {
-    style: "INSERT INTO recipients (subject_id, system_id, purpose, first_at) "  # noqa: S608 - constants only
-    f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING"
-    for style, marker in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
-}
+_INSERT_RECIPIENTS = insert_statements(
+    "recipients", ("subject_id", "system_id", "purpose", "first_at"), " ON CONFLICT DO NOTHING"
+)
 
 
 def add_recipients(conn: Connection, triples: set[tuple[str, str, str]], now: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -36,6 +36,25 @@ def pending(conn: Connection) -> list[Any]:
     if queue is None:
         raise TypeError("work queued for commit needs a write transaction (Store.write)")
     return queue  # type: ignore[no-any-return]
+
+
+# The parameter markers of the drivers: sqlite3 (qmark), psycopg (format, pyformat).
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def driver_statements(template: str) -> dict[str, str]:
+    """A statement sent straight to the driver (hot paths skip SQLAlchemy's compilation),
+    spelled for each paramstyle: `{p}` marks a parameter. Templates are constants; values
+    always travel as parameters."""
+    return {style: template.replace("{p}", marker) for style, marker in _MARKERS.items()}
+
+
+def insert_statements(table: str, columns: Sequence[str], tail: str = "") -> dict[str, str]:
+    """`INSERT INTO table (columns) VALUES (...)` for each paramstyle, rows as tuples."""
+    marks = ", ".join(["{p}"] * len(columns))
+    # Table and column names are the callers' constants.
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"  # noqa: S608
+    return driver_statements(statement)
 
 
 def database_url(settings: Settings) -> str:

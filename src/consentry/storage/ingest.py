@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from consentry.storage.engine import AnyRow
+from consentry.storage.engine import AnyRow, insert_statements
 from consentry.storage.schema import event_schemas, token_vault
 
 
@@ -100,12 +100,7 @@ EVENT_COLUMNS = (
 )
 
 
-# Built from the constant column list only; values always travel as parameters.
-_INSERT_EVENTS = {
-    style: f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608 - constants only
-    f"VALUES ({', '.join([marker] * len(EVENT_COLUMNS))})"
-    for style, marker in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
-}
+_INSERT_EVENTS = insert_statements("events", EVENT_COLUMNS)
 
 
 def insert_events(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
@@ -14,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import config_state, dp_spend, exports
-from consentry.storage.schema import utc_text as utc_text_of
 
 _EXCLUDED = "reads_excluded"
 EVENT_FIELDS = "seq, event_id, event_type, occurred_at, subject_id, properties, field_purposes"
@@ -209,8 +207,3 @@ def spent(conn: Connection, key_id: str, day: str) -> float:
         select(dp_spend.c.spent).where(dp_spend.c.key_id == key_id, dp_spend.c.day == day)
     ).first()
     return 0.0 if row is None else float(row.spent)
-
-
-def utc_text(moment: datetime) -> str:
-    """The stored spelling of a time (storage.schema.UTCTime)."""
-    return utc_text_of(moment)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +24,8 @@ from sqlalchemy import (
     false,
 )
 
+from consentry import clock
+
 BigInt = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData(
@@ -43,7 +45,7 @@ def utc_text(value: datetime) -> str:
     """The stored spelling of a time: fixed-width UTC text, so text order is time order."""
     if value.tzinfo is None:
         raise ValueError("naive datetimes are not stored")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.rfc3339(value)
 
 
 class UTCTime(TypeDecorator[datetime]):
