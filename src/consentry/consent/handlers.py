@@ -199,25 +199,7 @@ def get_history(
         entries = ledger.history(conn, subject_id, sealer, after_version=after, limit=limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]
-    items = [
-        {
-            "entry_id": e.entry_id,
-            "version": e.version,
-            "purpose": e.purpose,
-            "state": e.state.value,
-            "source": e.source.value,
-            "at": clock.rfc3339(e.at),
-            "expires_at": clock.rfc3339(e.expires_at) if e.expires_at else None,
-            "notice": {"id": e.notice_id, "version": e.notice_version, "sha256": e.notice_sha256}
-            if e.notice_id
-            else None,
-            "jurisdiction": e.jurisdiction,
-            "explicit": e.explicit,
-            "actor": e.actor,
-            "evidence": e.evidence,
-        }
-        for e in entries
-    ]
+    items = [ledger.entry_out(e) for e in entries]
     next_cursor = encode_cursor({"after": entries[-1].version}) if more else None
     return page(items, next_cursor)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.models import (
@@ -215,3 +216,23 @@ def _row(entry: LedgerEntry, sealer: Sealer) -> dict[str, Any]:
 
 def _evidence_aad(subject_id: str, version: int) -> bytes:
     return f"consentry:evidence:{subject_id}:{version}".encode()
+
+
+def entry_out(e: LedgerEntry) -> dict[str, Any]:
+    """An entry as the history endpoint and the access report (Art. 15) show it."""
+    return {
+        "entry_id": e.entry_id,
+        "version": e.version,
+        "purpose": e.purpose,
+        "state": e.state.value,
+        "source": e.source.value,
+        "at": clock.rfc3339(e.at),
+        "expires_at": clock.rfc3339(e.expires_at) if e.expires_at else None,
+        "notice": {"id": e.notice_id, "version": e.notice_version, "sha256": e.notice_sha256}
+        if e.notice_id
+        else None,
+        "jurisdiction": e.jurisdiction,
+        "explicit": e.explicit,
+        "actor": e.actor,
+        "evidence": e.evidence,
+    }

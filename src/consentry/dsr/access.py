@@ -141,23 +141,7 @@ class Reports:
             },
             "restricted": state.restricted,
             "objected": sorted(state.objected),
-            "consent_history": [
-                {
-                    "version": e.version,
-                    "purpose": e.purpose,
-                    "state": e.state.value,
-                    "source": e.source.value,
-                    "at": clock.rfc3339(e.at),
-                    "expires_at": clock.rfc3339(e.expires_at) if e.expires_at else None,
-                    "notice_id": e.notice_id,
-                    "notice_version": e.notice_version,
-                    "notice_sha256": e.notice_sha256,
-                    "jurisdiction": e.jurisdiction,
-                    "explicit": e.explicit,
-                    "evidence": e.evidence,
-                }
-                for e in history
-            ],
+            "consent_history": [ledger.entry_out(e) for e in history],
         }
 
     def _purposes(
