@@ -85,10 +85,20 @@ def build(subjects: int, settings: Settings | None = None) -> World:
         )
         for event_type, schema in SCHEMAS.items():
             rt.schemas.put(conn, event_type, schema, rt.purposes.all(conn), actor="bench")
+    ids, withdrawn = customers(rt, "c", subjects)
+    return World(rt, settings, ids, withdrawn)
+
+
+def customers(
+    rt: Runtime, prefix: str, count: int, *, withdraw: bool = True
+) -> tuple[list[str], set[str]]:
+    """`count` new customers (`{prefix}{n}@example.com`) who granted analytics and
+    personalisation; with `withdraw`, every fifth then withdrew analytics. Their ids, and
+    those who withdrew."""
     ids: list[str] = []
     withdrawn: set[str] = set()
-    for n in range(subjects):
-        ref = SubjectRef(identities=(normalise(IdentityType.EMAIL, f"c{n}@example.com"),))
+    for n in range(count):
+        ref = SubjectRef(identities=(normalise(IdentityType.EMAIL, f"{prefix}{n}@example.com"),))
         result = rt.consent.record(
             ConsentWrite(
                 ref=ref,
@@ -100,10 +110,10 @@ def build(subjects: int, settings: Settings | None = None) -> World:
             actor="bench",
         )
         ids.append(result.state.subject_id)
-        if n % 5 == 0:
+        if withdraw and n % 5 == 0:
             rt.consent.withdraw(ref, ["analytics"], "web", gpc=False, actor="bench")
             withdrawn.add(result.state.subject_id)
-    return World(rt, settings, ids, withdrawn)
+    return ids, withdrawn
 
 
 def event(n: int, subject_id: str, prefix: str) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = sections.erasure(
                     world,
                     size["erasure_big"],
-                    min(size["erasure_subjects"], size["subjects"] - 2),
+                    size["erasure_subjects"],
                     50,
                     size["access_events"],
                 )

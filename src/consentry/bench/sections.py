@@ -27,7 +27,7 @@ from consentry.audit import log as audit_log
 from consentry.audit import tree as audit_tree
 from consentry.audit.events import AuditAction
 from consentry.audit.verify import verify_log
-from consentry.bench.data import ADMIN_KEY, World, batches, event, make_settings
+from consentry.bench.data import ADMIN_KEY, World, batches, customers, event, make_settings
 from consentry.consent import policy
 from consentry.dsr.models import Level, RequestType
 from consentry.dsr.requests import NewRequest
@@ -404,7 +404,9 @@ def erasure(world: World, big: int, subjects: int, per_subject: int, access: int
     of `per_subject` events erased back to back; the access report of a subject with `access`
     events read whole."""
     rt = world.runtime
-    target, rest = world.subject_ids[0], world.subject_ids[1 : subjects + 2]
+    # Customers of their own: earlier sections' events are spread over the world's subjects,
+    # and some of those subjects withdrew.
+    (target, reader), _ = customers(rt, "erasure-own", 2, withdraw=False)
     _fill(world, target, big, "big")
     purpose = rt.purposes.cached()["analytics"]
     # The withdrawals of earlier sections are purged first: the figures are the erasures' own.
@@ -417,14 +419,13 @@ def erasure(world: World, big: int, subjects: int, per_subject: int, access: int
     erased = policy.decide(purpose, state, clock.now()).reason.value == "subject_erased"
     _run_until_done(world)
     local = (time.perf_counter() - started) * 1000
-    reader = rest[-1]
     _fill(world, reader, access, "acc")
     started = time.perf_counter()
     size = sum(
         len(chunk) for chunk in rt.reports.access(reader, rt.purposes.cached(), request_id="bench")
     )
     access_rate = access / (time.perf_counter() - started)
-    victims = rest[:subjects]
+    victims, _ = customers(rt, "erase", subjects, withdraw=False)
     for n, subject_id in enumerate(victims):
         _fill(world, subject_id, per_subject, f"m{n}")
     started = time.perf_counter()
