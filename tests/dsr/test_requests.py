@@ -412,3 +412,47 @@ def test_a_verified_erasure_cannot_be_rejected(ready: TestClient) -> None:
     assert_problem(resp, 409, "invalid_transition")
     run(ready)
     assert ready.get(f"/v1/requests/{rid}", headers=auth()).json()["status"] == "completed"
+
+
+def test_a_refused_step_fails_its_own_request_only(ready: TestClient) -> None:
+    """The runner takes several requests in one transaction, each step in a savepoint: a
+    step refused halfway (the first change made, the second naming another subject's
+    identity) fails its request and leaves nothing of itself; the requests beside it
+    complete."""
+
+    def person(name: str, phone: str) -> dict[str, Any]:
+        ids = email(name)["identities"] + [{"type": "phone", "value": f"+44 7700 900{phone}"}]
+        return {"identities": ids}
+
+    for name, phone in (("olga", "101"), ("pete", "102"), ("quinn", "103")):
+        grant(ready, person(name, phone), "analytics")
+    changes = [
+        {
+            "type": "email",
+            "old_sha256": hashlib.sha256(b"olga@example.com").hexdigest(),
+            "value": "olga.new@example.com",
+        },
+        {
+            "type": "phone",
+            "old_sha256": hashlib.sha256(b"+447700900101").hexdigest(),
+            "value": "+44 7700 900102",
+        },
+    ]
+    verified = {"jurisdiction": "EU", "verification": {"method": "x", "level": "high"}}
+    rectify = request(
+        ready,
+        {"type": "rectification", "subject": email("olga"), "changes": {"identities": changes}}
+        | verified,
+    )
+    erase = request(ready, {"type": "erasure", "subject": email("quinn")} | verified)
+    run(ready)
+    failed = ready.get(f"/v1/requests/{rectify['request_id']}", headers=auth()).json()
+    assert (failed["status"], failed["reason"]) == ("failed", "identity_conflict")
+    done = ready.get(f"/v1/requests/{erase['request_id']}", headers=auth()).json()
+    assert done["status"] == "completed"
+    assert check(ready, email("olga")) == "granted"
+    assert check(ready, email("olga.new")) == "never_asked"
+    assert check(ready, email("quinn")) == "subject_erased"
+    entries = ready.get("/v1/audit/entries?limit=1000", headers=auth()).json()["items"]
+    assert not any(e["action"] == "subject:identity:rectified" for e in entries)
+    assert runtime_of(ready).runner.run_pending()["advanced"] == 0
