@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    bindparam,
     column,
     func,
     insert,
@@ -35,14 +36,20 @@ def reserve(conn: Connection, count: int) -> tuple[int, bytes]:
     get indexes in commit order, the log has no gaps and the frontier read here stays the
     tree's until this transaction writes the next one (`set_frontier`).
     """
-    stmt = (
-        update(audit_state)
-        .where(audit_state.c.id == 1)
-        .values(size=audit_state.c.size + count)
-        .returning(audit_state.c.size, audit_state.c.frontier)
-    )
-    size, frontier = conn.execute(stmt).one()
+    size, frontier = conn.execute(_RESERVE, {"b_count": count}).one()
     return int(size) - count, bytes(frontier or b"")
+
+
+# Built once (every write transaction appends to the log): statements and cache keys reused.
+_RESERVE = (
+    update(audit_state)
+    .where(audit_state.c.id == 1)
+    .values(size=audit_state.c.size + bindparam("b_count"))
+    .returning(audit_state.c.size, audit_state.c.frontier)
+)
+_SET_FRONTIER = (
+    update(audit_state).where(audit_state.c.id == 1).values(frontier=bindparam("b_frontier"))
+)
 
 
 def lock_tree(conn: Connection) -> tuple[int, bytes]:
@@ -65,7 +72,7 @@ def tree_state(conn: Connection) -> tuple[int, bytes]:
 
 
 def set_frontier(conn: Connection, frontier: bytes) -> None:
-    conn.execute(update(audit_state).where(audit_state.c.id == 1).values(frontier=frontier))
+    conn.execute(_SET_FRONTIER, {"b_frontier": frontier})
 
 
 # The same table without column types: appends bind `at` as the RFC 3339 text they hashed,

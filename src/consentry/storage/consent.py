@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from consentry.storage.engine import AnyRow, Store, driver_statements
 from consentry.storage.schema import consent_ledger, notices, purposes, subjects
@@ -112,13 +112,11 @@ def set_subject_attributes(conn: Connection, subject_id: str, values: dict[str, 
 
 
 def subject_attributes(conn: Connection, subject_id: str) -> AnyRow | None:
-    stmt = select(*_ATTRIBUTES).where(subjects.c.subject_id == subject_id)
-    return conn.execute(stmt).first()
+    return conn.execute(_SUBJECT_ATTRIBUTES, {"b_subject_id": subject_id}).first()
 
 
 def subject_version(conn: Connection, subject_id: str) -> int | None:
-    stmt = select(subjects.c.consent_version).where(subjects.c.subject_id == subject_id)
-    value = conn.execute(stmt).scalar_one_or_none()
+    value = conn.execute(_SUBJECT_VERSION, {"b_subject_id": subject_id}).scalar_one_or_none()
     return None if value is None else int(value)
 
 
@@ -131,23 +129,33 @@ def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int
 def latest_entries(conn: Connection, subject_id: str, up_to: int) -> Sequence[AnyRow]:
     """The latest entry of each purpose of the subject among versions up to `up_to`: all a
     fold of the state at that version needs (entries committed later are left out)."""
-    latest = (
-        select(consent_ledger.c.purpose, func.max(consent_ledger.c.version).label("version"))
-        .where(consent_ledger.c.subject_id == subject_id, consent_ledger.c.version <= up_to)
-        .group_by(consent_ledger.c.purpose)
-        .subquery()
+    return conn.execute(_LATEST, {"b_subject_id": subject_id, "b_up_to": up_to}).all()
+
+
+# Built once (every consent cache refresh reads them): statements and cache keys are reused.
+_SUBJECT_ATTRIBUTES = select(*_ATTRIBUTES).where(subjects.c.subject_id == bindparam("b_subject_id"))
+_SUBJECT_VERSION = select(subjects.c.consent_version).where(
+    subjects.c.subject_id == bindparam("b_subject_id")
+)
+_LATEST_VERSIONS = (
+    select(consent_ledger.c.purpose, func.max(consent_ledger.c.version).label("version"))
+    .where(
+        consent_ledger.c.subject_id == bindparam("b_subject_id"),
+        consent_ledger.c.version <= bindparam("b_up_to"),
     )
-    stmt = (
-        select(consent_ledger)
-        .join(
-            latest,
-            (consent_ledger.c.purpose == latest.c.purpose)
-            & (consent_ledger.c.version == latest.c.version),
-        )
-        .where(consent_ledger.c.subject_id == subject_id)
-        .order_by(consent_ledger.c.version)
+    .group_by(consent_ledger.c.purpose)
+    .subquery()
+)
+_LATEST = (
+    select(consent_ledger)
+    .join(
+        _LATEST_VERSIONS,
+        (consent_ledger.c.purpose == _LATEST_VERSIONS.c.purpose)
+        & (consent_ledger.c.version == _LATEST_VERSIONS.c.version),
     )
-    return conn.execute(stmt).all()
+    .where(consent_ledger.c.subject_id == bindparam("b_subject_id"))
+    .order_by(consent_ledger.c.version)
+)
 
 
 def subject_entries(

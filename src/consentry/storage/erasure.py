@@ -45,13 +45,12 @@ def set_subject(conn: Connection, subject_id: str, values: dict[str, Any]) -> No
 
 
 def subject_row(conn: Connection, subject_id: str, *, lock: bool = False) -> AnyRow | None:
-    stmt = select(subjects).where(subjects.c.subject_id == subject_id)
-    return conn.execute(stmt.with_for_update() if lock else stmt).first()
+    stmt = _SUBJECT_LOCKED if lock else _SUBJECT
+    return conn.execute(stmt, {"b_subject_id": subject_id}).first()
 
 
 def identity_rows(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
-    stmt = select(identities).where(identities.c.subject_id == subject_id)
-    return conn.execute(stmt.order_by(identities.c.identity_id)).all()
+    return conn.execute(_IDENTITIES, {"b_subject_id": subject_id}).all()
 
 
 def update_identity(
@@ -65,8 +64,22 @@ def update_identity(
 
 
 def ledger_rows(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
-    stmt = select(consent_ledger).where(consent_ledger.c.subject_id == subject_id)
-    return conn.execute(stmt.order_by(consent_ledger.c.version)).all()
+    return conn.execute(_LEDGER, {"b_subject_id": subject_id}).all()
+
+
+# Built once (every request reads them): statements and cache keys are reused.
+_SUBJECT = select(subjects).where(subjects.c.subject_id == bindparam("b_subject_id"))
+_SUBJECT_LOCKED = _SUBJECT.with_for_update()
+_IDENTITIES = (
+    select(identities)
+    .where(identities.c.subject_id == bindparam("b_subject_id"))
+    .order_by(identities.c.identity_id)
+)
+_LEDGER = (
+    select(consent_ledger)
+    .where(consent_ledger.c.subject_id == bindparam("b_subject_id"))
+    .order_by(consent_ledger.c.version)
+)
 
 
 def event_rows(

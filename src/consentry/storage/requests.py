@@ -52,17 +52,20 @@ def open_request(
     conn: Connection, subject_id: str, type_: str, open_statuses: Sequence[str]
 ) -> AnyRow | None:
     """The subject's open request of that type, if any (duplicate detection)."""
-    stmt = (
-        select(requests)
-        .where(
-            requests.c.subject_id == subject_id,
-            requests.c.type == type_,
-            requests.c.status.in_(list(open_statuses)),
-        )
-        .order_by(requests.c.received_at)
-        .limit(1)
+    params = {"b_subject_id": subject_id, "b_type": type_, "b_statuses": list(open_statuses)}
+    return conn.execute(_OPEN, params).first()
+
+
+_OPEN = (
+    select(requests)
+    .where(
+        requests.c.subject_id == bindparam("b_subject_id"),
+        requests.c.type == bindparam("b_type"),
+        requests.c.status.in_(bindparam("b_statuses", expanding=True)),
     )
-    return conn.execute(stmt).first()
+    .order_by(requests.c.received_at)
+    .limit(1)
+)
 
 
 def list_requests(

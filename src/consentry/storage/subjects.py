@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import identities, subjects
@@ -39,17 +39,25 @@ def clear_erasure(conn: Connection, subject_id: str) -> None:
     )
 
 
+# Built once (every request and consent write reads the subject): statement and cache key
+# are reused.
+_GET = select(subjects).where(subjects.c.subject_id == bindparam("b_subject_id"))
+_SET_JURISDICTION = (
+    update(subjects)
+    .where(subjects.c.subject_id == bindparam("b_subject_id"))
+    # Decisions depend on jurisdiction: the change gets a consent version of its own.
+    .values(
+        jurisdiction=bindparam("b_jurisdiction"), consent_version=subjects.c.consent_version + 1
+    )
+)
+
+
 def get_subject(conn: Connection, subject_id: str) -> AnyRow | None:
-    return conn.execute(select(subjects).where(subjects.c.subject_id == subject_id)).first()
+    return conn.execute(_GET, {"b_subject_id": subject_id}).first()
 
 
 def set_jurisdiction(conn: Connection, subject_id: str, jurisdiction: str) -> None:
-    conn.execute(
-        update(subjects)
-        .where(subjects.c.subject_id == subject_id)
-        # Decisions depend on jurisdiction: the change gets a consent version of its own.
-        .values(jurisdiction=jurisdiction, consent_version=subjects.c.consent_version + 1)
-    )
+    conn.execute(_SET_JURISDICTION, {"b_subject_id": subject_id, "b_jurisdiction": jurisdiction})
 
 
 def find_by_blind_index(
