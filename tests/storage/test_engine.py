@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -218,6 +220,27 @@ def test_readers_do_not_wait_for_the_writer(sqlite_runtime: Runtime) -> None:
         # The reader saw the last committed state, not the open transaction.
         assert seen == [0]
     assert read_size(store) == 5
+
+
+def test_commits_leave_the_checkpoint_to_the_stores_thread(sqlite_runtime: Runtime) -> None:
+    """No commit copies the WAL into the file (SQLite's automatic checkpoint is off): the
+    Store's own thread does, soon after a write, however small."""
+    store = sqlite_runtime.store
+    with store.write() as conn:
+        assert pragma(conn, "wal_autocheckpoint") == 0
+        first = audit_sql.reserve_indexes(conn, 7)
+    # immutable=1 reads the database file alone, as if the WAL were not there.
+    path = Path(str(store.url).removeprefix("sqlite:///"))
+    deadline = time.monotonic() + 5
+    size = -1
+    while time.monotonic() < deadline and size != first + 7:
+        time.sleep(0.05)
+        direct = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+        try:
+            size = direct.execute("SELECT size FROM audit_state WHERE id = 1").fetchone()[0]
+        finally:
+            direct.close()
+    assert size == first + 7
 
 
 def read_size(store: Store) -> int:

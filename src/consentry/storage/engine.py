@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -90,6 +92,7 @@ class Store:
         self._peekers = threading.local()
         self._peek_connections: list[sqlite3.Connection] = []
         self._peek_lock = threading.Lock()
+        self._checkpointer = _Checkpointer(self._peek_path) if self._peek_path else None
 
     def peek(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         """SQLite: one row of one statement on this thread's own read-only connection, with
@@ -125,6 +128,8 @@ class Store:
             return
         with self._write_lock, self._connect(immediate=True) as conn, conn.begin():
             yield from _queued(conn)
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
@@ -159,6 +164,8 @@ class Store:
                 raw.close()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._peek_lock:
             for conn in self._peek_connections:
                 conn.close()
@@ -175,6 +182,57 @@ class Store:
             if immediate:
                 conn = conn.execution_options(consentry_immediate=True)
             yield conn
+        finally:
+            conn.close()
+
+
+class _Checkpointer:
+    """Copies the WAL into the database file in a thread of its own (PASSIVE: writers and
+    readers go on meanwhile), instead of SQLite's automatic checkpoint, which runs inside the
+    commit that crosses its threshold and makes that commit wait for the copy and its fsync.
+    Runs while there were writes since its last pass, every INTERVAL seconds."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._dirty = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def wrote(self) -> None:
+        self._dirty.set()
+        # Started at the first write of each process (a forked child has no thread of ours).
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid() and not self._stopped.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name="consentry-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+                    self._pid = os.getpid()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._dirty.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=1000")
+            while not self._stopped.is_set():
+                self._dirty.wait()
+                self._dirty.clear()
+                # Busy (another process checkpoints) or gone: the next pass tries again.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self._stopped.wait(self.INTERVAL)
         finally:
             conn.close()
 
@@ -229,6 +287,8 @@ def _create_engine(url: str, dialect: str) -> Engine:
             "foreign_keys=ON",
             "busy_timeout=30000",
             "cache_size=-65536",
+            # Checkpoints run in the Store's own thread (_Checkpointer), not in commits.
+            "wal_autocheckpoint=0",
         ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
