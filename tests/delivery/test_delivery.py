@@ -257,6 +257,27 @@ def test_a_pending_delivery_is_never_made_after_the_opt_out(gateway: TestClient)
         assert len(r.events()) == 2
 
 
+def test_a_remembered_answer_ends_when_the_consent_expires(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker remembers its consent answers across batches; one made from a grant lasts
+    no longer than the grant, although the subject's state has not changed."""
+    grant(gateway, who("ana"), "analytics")
+    with receiver() as r:
+        add(gateway, "warehouse", system(r.url))
+        w = worker(gateway)
+        send(gateway, [page_view("e1")])
+        assert w.run_once() == 1
+        send(gateway, [page_view("e2")])
+        real_now = clock.now
+        monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=400))
+        assert w.run_once() == 0
+        assert [e["event_id"] for e in r.events()] == ["e1"]
+        rt = runtime_of(gateway)
+        with rt.store.read() as conn:
+            assert rt.outbox.counts(conn, "warehouse") == (0, 0)
+
+
 def test_withdrawal_cancels_in_its_transaction(gateway: TestClient) -> None:
     grant(gateway, who("ana"), "analytics")
     with receiver() as r:

@@ -52,6 +52,13 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
     return decision(True, Reason.GRANTED)
 
 
+def first_expiry(state: SubjectConsent, now: datetime) -> datetime | None:
+    """When the earliest grant still running expires (None: none will): until then, every
+    decision made now from `state` stays the same."""
+    ends = [p.expires_at for p in state.purposes.values() if p.expires_at and p.expires_at > now]
+    return min(ends) if ends else None
+
+
 def opt_out_model_applies(purpose: Purpose, state: SubjectConsent) -> bool:
     """CCPA lets a US-CA adult's data be used until they opt out; a child's sale/share never."""
     if state.jurisdiction != US_CA or purpose.us_ca_model is not UsCaModel.OPT_OUT:

@@ -26,6 +26,19 @@ NO_CONSENT = "no_consent"
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """The purposes a row may still be sent for, and what that answer was made from: it holds
+    while the subject's state, the purposes and the system are the very objects it was made
+    from, until the first grant it relied on expires."""
+
+    state: SubjectConsent
+    purposes: dict[str, Purpose]
+    system: System
+    allowed: list[str]
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Checked:
     """A claimed batch after its check: rows to send with their events, rows to delete
     (with the count per refusal reason), and rows held back (restricted) for later."""
@@ -46,9 +59,11 @@ def check(
     now: datetime,
     exporter: Region,
     subject_keys: SubjectKeys,
+    memo: dict[tuple[str, str, str], Answer],
 ) -> Checked:
     """Rows still deliverable now: consent, restriction, erasure and the transfer rules
-    are decided again (they may have changed since the event was accepted)."""
+    are decided again (they may have changed since the event was accepted). `memo` keeps
+    consent answers across batches (the caller's, per worker)."""
     kept: list[AnyRow] = []
     events: list[Delivered] = []
     dropped: list[int] = []
@@ -57,7 +72,6 @@ def check(
     # Per subject: the transfer rules' answer (None: allowed) and the key (None: erased).
     decided: dict[str, Refusal | None] = {}
     sealers: dict[str, Sealer | None] = {}
-    allowing: dict[tuple[str, str], list[str]] = {}
     every = list(purposes.values())
     aad = payload_aad_prefix(system.system_id)
     for row in rows:
@@ -71,17 +85,26 @@ def check(
             found = decided[subject_id]
             reason = found.value if found is not None else None
         if reason is None and state is not None:
-            key = (subject_id, row.purposes)
-            if key not in allowing:
-                # Rows of one subject and purposes in a batch get the same answer.
-                allowing[key] = [
+            key = (system.system_id, subject_id, row.purposes)
+            known = memo.get(key)
+            if (
+                known is None
+                or known.state is not state
+                or known.purposes is not purposes
+                or known.system is not system
+                or (known.until is not None and now >= known.until)
+            ):
+                allowed = [
                     p
                     for p in msgspec.json.decode(row.purposes)
                     if p in purposes
                     and p in system.purposes
                     and policy.decide(purposes[p], state, now).allowed
                 ]
-            allowed = allowing[key]
+                known = memo[key] = Answer(
+                    state, purposes, system, allowed, policy.first_expiry(state, now)
+                )
+            allowed = known.allowed
             if not allowed and _held(state, row.purposes):
                 # Restricted (Art. 18), or a purpose held while an objection is decided: the
                 # row waits, unsent, until the restriction is lifted or the decision made.

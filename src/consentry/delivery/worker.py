@@ -26,7 +26,7 @@ from consentry.delivery.outbox import (
     Outbox,
     record_refusals,
 )
-from consentry.delivery.sendcheck import check
+from consentry.delivery.sendcheck import Answer, check
 from consentry.delivery.sinks import Sink, WebhookSink, signature
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import System, SystemKind
@@ -43,6 +43,9 @@ BATCH = 1000
 _POLL_SECONDS = 0.05
 _NOTICE_EVERY = timedelta(seconds=1)
 _LANES = 4
+# Recipients remembered as recorded, and consent answers remembered, at most (then forgotten:
+# recorded again, a no-op, or decided again).
+_RECORDED_MAX = 500_000
 
 
 class _Body(msgspec.Struct):
@@ -112,6 +115,10 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._lanes: ThreadPoolExecutor | None = None
         self._notices_at = clock.now() - _NOTICE_EVERY
+        # (subject, system, purpose) recipients this worker has recorded (committed).
+        self._recorded: set[tuple[str, str, str]] = set()
+        # Consent answers per (system, subject, purposes), kept across batches (sendcheck).
+        self._answers: dict[tuple[str, str, str], Answer] = {}
         # A claim older than this belongs to a worker that died while sending.
         self._stale = timedelta(seconds=settings.delivery_timeout_seconds * 2 + 30)
 
@@ -211,8 +218,18 @@ class DeliveryWorker:
                 return None
             purposes = self.consent.registry.all(conn, version)
             states = self._states(conn, rows)
+            if len(self._answers) > _RECORDED_MAX:
+                self._answers.clear()
             checked = check(
-                conn, system, rows, states, purposes, now, self.outbox.exporter, self.subject_keys
+                conn,
+                system,
+                rows,
+                states,
+                purposes,
+                now,
+                self.outbox.exporter,
+                self.subject_keys,
+                self._answers,
             )
             kept, events, refused = checked.kept, checked.events, checked.refused
             # One statement for the acknowledged rows and the dropped ones.
@@ -236,18 +253,20 @@ class DeliveryWorker:
             # Recorded as recipients before the send starts: a withdrawal or an erasure that
             # commits while the batch is on the wire must still reach this system with its
             # notice (a failed send costs at most a notice it did not need).
-            sql.add_recipients(
-                conn,
-                {
-                    (r.subject_id, system_id, p)
-                    for r, e in zip(kept, events, strict=True)
-                    for p in e.purposes
-                },
-                clock.rfc3339(now),
-            )
+            triples = {
+                (r.subject_id, system_id, p)
+                for r, e in zip(kept, events, strict=True)
+                for p in e.purposes
+            }
+            new = triples - self._recorded
+            sql.add_recipients(conn, new, clock.rfc3339(now))
             if refused:
                 record_refusals(conn, refused)
             secret = self.datamap.signing_secret(conn, system_id)
+        # Committed: these need no insert again (recipients are never deleted).
+        if len(self._recorded) + len(new) > _RECORDED_MAX:
+            self._recorded.clear()
+        self._recorded |= new
         return _Claimed(system, kept, events, secret, len(rows))
 
     def _states(self, conn: Connection, rows: Sequence[AnyRow]) -> dict[str, SubjectConsent]:

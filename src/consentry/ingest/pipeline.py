@@ -318,7 +318,9 @@ class Pipeline:
                 or (known.until is not None and now >= known.until)
             ):
                 allowed, code = _purposes_for(w.schema, purposes, state, terminal, now)
-                known = _Answer(state, purposes, w.schema, allowed, code, _first_expiry(state, now))
+                known = _Answer(
+                    state, purposes, w.schema, allowed, code, policy.first_expiry(state, now)
+                )
                 memo[key] = known
             w.purposes, w.code = known.allowed, known.code
 
@@ -504,12 +506,6 @@ def _purposes_for(
         return allowed, None
     expired = any(d.reason is Reason.EXPIRED for d in decisions.values())
     return [], "expired_consent" if expired else "no_consent"
-
-
-def _first_expiry(state: SubjectConsent, now: datetime) -> datetime | None:
-    """When the earliest grant still running expires (None: none will)."""
-    ends = [p.expires_at for p in state.purposes.values() if p.expires_at and p.expires_at > now]
-    return min(ends) if ends else None
 
 
 def _terminal_only(ref: SubjectRef) -> bool:
