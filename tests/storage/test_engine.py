@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import stat
 import threading
@@ -19,6 +21,7 @@ from consentry.errors import StorageUnavailable
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage import audit as audit_sql
+from consentry.storage import engine as engine_module
 from consentry.storage import subjects as subjects_sql
 from consentry.storage.engine import SQLITE_FILE, Store, database_url, ensure_data_dir
 from consentry.storage.schema import identities, subject_keys, subjects
@@ -241,6 +244,45 @@ def test_commits_leave_the_checkpoint_to_the_stores_thread(sqlite_runtime: Runti
         finally:
             direct.close()
     assert size == first + 7
+
+
+def test_a_writer_of_another_process_is_waited_for(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of all processes take the lock file beside the database before BEGIN
+    IMMEDIATE: a write waits while another process holds it, starts within milliseconds of
+    its release (SQLite's busy handler sleeps up to 100 ms between tries), and gives up with
+    StorageUnavailable after the timeout."""
+    store = sqlite_runtime.store
+    lock_path = str(store.url).removeprefix("sqlite:///") + "-writer"
+    other = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    started = threading.Event()
+    done: list[float] = []
+
+    def write() -> None:
+        started.set()
+        with store.write() as conn:
+            audit_sql.reserve_indexes(conn, 1)
+        done.append(time.monotonic())
+
+    try:
+        writer = threading.Thread(target=write)
+        writer.start()
+        started.wait(5)
+        time.sleep(0.3)
+        assert done == []
+        released = time.monotonic()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        writer.join(timeout=5)
+        assert done
+        assert done[0] - released < 0.1
+        fcntl.flock(other, fcntl.LOCK_EX)
+        monkeypatch.setattr(engine_module._WriterLock, "TIMEOUT", 0.2)
+        with pytest.raises(StorageUnavailable), store.write():
+            pass
+    finally:
+        os.close(other)
 
 
 def read_size(store: Store) -> int:

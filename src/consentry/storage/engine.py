@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,6 +95,7 @@ class Store:
         self._peek_connections: list[sqlite3.Connection] = []
         self._peek_lock = threading.Lock()
         self._checkpointer = _Checkpointer(self._peek_path) if self._peek_path else None
+        self._writer = _WriterLock(self._peek_path + "-writer") if self._peek_path else None
 
     def peek(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         """SQLite: one row of one statement on this thread's own read-only connection, with
@@ -126,7 +129,12 @@ class Store:
             with self._connect() as conn, conn.begin():
                 yield from _queued(conn)
             return
-        with self._write_lock, self._connect(immediate=True) as conn, conn.begin():
+        with (
+            self._write_lock,
+            self._writer or contextlib.nullcontext(),
+            self._connect(immediate=True) as conn,
+            conn.begin(),
+        ):
             yield from _queued(conn)
         if self._checkpointer is not None:
             self._checkpointer.wrote()
@@ -166,6 +174,8 @@ class Store:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._writer is not None:
+            self._writer.close()
         with self._peek_lock:
             for conn in self._peek_connections:
                 conn.close()
@@ -184,6 +194,47 @@ class Store:
             yield conn
         finally:
             conn.close()
+
+
+class _WriterLock:
+    """The database's writer, across processes (`serve --workers`): an flock on a file beside
+    the database, taken before BEGIN IMMEDIATE. A process waiting for it retries every
+    millisecond, where SQLite's own busy handler sleeps up to 100 ms between tries and leaves
+    the file idle meanwhile. Gives up after TIMEOUT seconds (StorageUnavailable)."""
+
+    TIMEOUT = 30.0
+    _POLL = 0.001
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        if self._fd is None or self._pid != os.getpid():
+            # A forked child opens its own: an flock is shared by copies of one descriptor.
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        deadline = time.monotonic() + self.TIMEOUT
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StorageUnavailable(
+                        "the database is busy: another writer holds it"
+                    ) from None
+                time.sleep(self._POLL)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
 
 
 class _Checkpointer:
