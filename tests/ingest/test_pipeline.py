@@ -375,3 +375,36 @@ def test_a_nul_in_a_consent_token_is_an_invalid_token(ready: TestClient) -> None
     grant(ready, who("sam"), "analytics")
     results = send(ready, [event("n1", who("sam"), consent_token="abc\u0000")])
     assert codes(results) == ["invalid_consent_token"]
+
+
+def test_a_schema_replaced_since_last_loaded_is_the_one_applied(ready: TestClient) -> None:
+    """Properties are decoded, and pure treatments applied, before the batch's transaction
+    against the schemas as last loaded; a schema replaced meanwhile is the one that counts."""
+    rt: Runtime = ready.app.state.runtime  # type: ignore[attr-defined]
+    grant(ready, who("ana"), "analytics")
+    text = "write to ana@example.com"
+    first = send(ready, [event("s1", who("ana"), properties={"url": "/a", "message": text})])
+    assert first[0]["status"] == "accepted"
+    fields = dict(SCHEMA["fields"])
+    fields["message"] = fields["message"] | {"treatment": "pseudonymise"}
+    fields["note"] = {"type": "string", "category": "system.operations", "treatment": "keep"}
+    resp = ready.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA | {"fields": fields})
+    assert resp.status_code == 200, resp.text
+    # The copy the next batch is prepared against is still the first version.
+    assert "note" not in rt.schemas.last()["page_view"].fields
+    # s2 fits the first version too (decoded against it beforehand, its message redacted
+    # there); s3 only fits the second.
+    both = [
+        event("s2", who("ana"), properties={"url": "/b", "message": text}),
+        event("s3", who("ana"), properties={"url": "/c", "message": text, "note": "kept"}),
+    ]
+    assert [r["status"] for r in send(ready, both)] == ["accepted", "accepted"]
+    with rt.store.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT event_id, properties FROM events WHERE event_id IN ('s2', 's3')"
+        ).all()
+    stored = {event_id: json.loads(properties) for event_id, properties in rows}
+    assert stored["s3"]["note"] == "kept"
+    assert stored["s2"]["message"] == stored["s3"]["message"]
+    assert len(stored["s2"]["message"]) == 64
+    assert "example.com" not in str(rows)

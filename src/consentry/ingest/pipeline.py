@@ -35,7 +35,7 @@ from consentry.ingest import minimise
 from consentry.ingest.minimise import Plan, Planner
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
-from consentry.ingest.treatments import Item, Treater
+from consentry.ingest.treatments import Item, PureTreater, Treater
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
@@ -52,6 +52,8 @@ _BEFORE_DUPLICATE = frozenset({"invalid_event", "unknown_event_type"})
 # ePrivacy Art. 5(3) covers reading and storing on the terminal: cookie and device ids.
 _TERMINAL_IDS = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID})
 _EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
+# Values treated before the transaction: (treatment, field, value) -> treated value.
+_Ready = dict[tuple[Treatment, str, Any], Any]
 
 
 class _Identity(msgspec.Struct, forbid_unknown_fields=True):
@@ -142,6 +144,7 @@ class Pipeline:
         self.tokens = tokens
         self.default_region = default_region
         self.planner = Planner()
+        self._pure = {k: t for k, t in treaters.items() if isinstance(t, PureTreater)}
         # The last answer per (subject, schema, terminal-only): most events meet a state the
         # pipeline has already decided for.
         self._decisions: dict[tuple[str, str, bool], _Answer] = {}
@@ -160,9 +163,10 @@ class Pipeline:
             with contextlib.suppress(SubjectNotFound, IdentityConflict):
                 if self.consent.gpc_would_change(ref):
                     self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
+        ready = self._prepare(work)
         for attempt in range(_ATTEMPTS):
             try:
-                self._transact(work, actor)
+                self._transact(work, actor, ready)
                 break
             except (IntegrityError, OperationalError) as exc:
                 # Another batch stored the same event id, token or new person first, or the
@@ -182,7 +186,31 @@ class Pipeline:
             for w in work
         ]
 
-    def _transact(self, work: list[_Work], actor: str) -> None:
+    def _prepare(self, work: list[_Work]) -> _Ready:
+        """What needs neither the transaction nor anybody's consent, done before it (so
+        processes writing one database in turn do it side by side): each event's properties
+        decoded against its schema as last loaded, and the values of pure treatments
+        (pseudonymise, redact) treated. In the transaction an event whose schema is no longer
+        the one it was decoded against is decoded again, and a value not treated here is
+        treated there; nothing here decides what is stored."""
+        schemas = self.schemas.last()
+        ready: _Ready = {}
+        if not schemas:
+            return ready
+        for w in work:
+            if w.code is not None or w.event is None:
+                continue
+            schema = schemas.get(str(w.event.event_type))
+            if schema is None or _decode_properties(w, schema) is not None:
+                continue
+            for name, value in w.properties.items():
+                treatment = schema.fields[name].treatment
+                pure = self._pure.get(treatment)
+                if pure is not None and (treatment, name, value) not in ready:
+                    ready[(treatment, name, value)] = pure.one(name, value)
+        return ready
+
+    def _transact(self, work: list[_Work], actor: str, ready: _Ready) -> None:
         """Decide and store the batch in one transaction."""
         with self.store.write() as conn:
             # One read of the configuration version serves the whole batch.
@@ -193,7 +221,7 @@ class Pipeline:
             states = self._states(conn, work)
             self._decide(work, states, purposes)
             _mark_duplicates(work)
-            self._store(conn, work, states, purposes, version)
+            self._store(conn, work, states, purposes, version, ready)
             accepted = [w for w in work if w.code is None]
             if accepted:
                 used = sorted({p for w in accepted for p in w.purposes})
@@ -229,6 +257,7 @@ class Pipeline:
         for w in work:
             if w.code is not None or w.event is None or w.event_id is None:
                 continue
+            decoded_with, w.schema = w.schema, None
             schema = schemas.get(str(w.event.event_type))
             if schema is None:
                 w.code = "unknown_event_type"
@@ -236,18 +265,10 @@ class Pipeline:
             if w.event_id in stored:
                 w.code = "duplicate_event"
                 continue
-            w.schema = schema
-            try:
-                decoded = schema.decoder.decode(w.event.properties)
-            except msgspec.ValidationError as exc:
-                w.code = _field_code(str(exc))
-                continue
-            except msgspec.DecodeError:
-                w.code = "invalid_field"
-                continue
-            w.properties = {
-                k: v for k, v in msgspec.structs.asdict(decoded).items() if v is not None
-            }
+            if decoded_with is schema:
+                w.schema = schema
+            else:
+                w.code = _decode_properties(w, schema)
 
     def _resolve(self, conn: Connection, work: list[_Work], actor: str) -> None:
         """Subjects of the batch: known ones by one look-up, new people created once each."""
@@ -346,6 +367,7 @@ class Pipeline:
         states: dict[str, SubjectConsent],
         purposes: dict[str, Purpose],
         version: int,
+        ready: _Ready,
     ) -> None:
         accepted = [w for w in work if w.code is None]
         if not accepted:
@@ -355,7 +377,9 @@ class Pipeline:
         }
         keys = {s: minimise.subject_key(s) for s in sealers}
         plans: list[Plan] = []
-        # Each treatment other than keep runs once per batch over every value it must treat.
+        treated: list[dict[str, Any]] = [{} for _ in accepted]
+        # Each treatment other than keep runs once per batch over every value it must treat
+        # (pure ones mostly ran before the transaction: `ready`).
         queues: dict[Treatment, list[tuple[int, str, Item]]] = defaultdict(list)
         for n, w in enumerate(accepted):
             schema = w.schema
@@ -371,10 +395,14 @@ class Pipeline:
                 states[subject_id],
             )
             plans.append(plan)
+            done = treated[n]
             for name, treatment, _sealed in plan.treat:
-                item = Item(subject_id, name, w.properties[name], sealers[subject_id])
+                value = w.properties[name]
+                if treatment in self._pure and (treatment, name, value) in ready:
+                    done[name] = ready[(treatment, name, value)]
+                    continue
+                item = Item(subject_id, name, value, sealers[subject_id])
                 queues[treatment].append((n, name, item))
-        treated: list[dict[str, Any]] = [{} for _ in accepted]
         for treatment, queue in queues.items():
             results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
             for (n, name, _), value in zip(queue, results, strict=True):
@@ -416,6 +444,22 @@ class Pipeline:
         if self.outbox is not None and systems:
             fields = [plan.fields for plan in plans]
             self.outbox.enqueue(conn, systems, accepted, fields, kept, states, purposes)
+
+
+def _decode_properties(w: _Work, schema: CompiledSchema) -> str | None:
+    """The event's properties decoded against `schema` into w.properties (and w.schema);
+    the field's code when they do not fit it."""
+    if w.event is None:
+        return "invalid_event"
+    try:
+        decoded = schema.decoder.decode(w.event.properties)
+    except msgspec.ValidationError as exc:
+        return _field_code(str(exc))
+    except msgspec.DecodeError:
+        return "invalid_field"
+    w.schema = schema
+    w.properties = {k: v for k, v in msgspec.structs.asdict(decoded).items() if v is not None}
+    return None
 
 
 def _retryable(exc: Exception) -> bool:

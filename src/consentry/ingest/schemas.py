@@ -154,6 +154,10 @@ class SchemaRegistry:
         """The current compiled schemas (see VersionedCopy.get)."""
         return self._copy.get(conn, version)
 
+    def last(self) -> dict[str, CompiledSchema]:
+        """The schemas as last loaded, without touching storage (maybe no longer current)."""
+        return self._copy.last()
+
     def put(
         self,
         conn: Connection,

@@ -8,7 +8,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
@@ -38,6 +38,15 @@ class Treater(Protocol):
         """The treated values, in order (DROPPED for a value that must not be stored)."""
 
 
+@runtime_checkable
+class PureTreater(Treater, Protocol):
+    """A treatment whose result depends on the field and value alone (no subject, no
+    storage): it may run before the batch's transaction."""
+
+    def one(self, field: str, value: Any) -> Any:
+        """The treated value."""
+
+
 DROPPED = object()
 
 
@@ -64,13 +73,13 @@ class Pseudonymise:
     def __init__(self, key: bytes) -> None:
         self._base = hmac.new(key, digestmod=hashlib.sha256)
 
-    def pseudonym(self, field: str, value: Any) -> str:
+    def one(self, field: str, value: Any) -> str:
         mac = self._base.copy()
         mac.update(field.encode() + b"\x00" + str(value).encode())
         return mac.hexdigest()
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
-        return [self.pseudonym(item.field, item.value) for item in items]
+        return [self.one(item.field, item.value) for item in items]
 
 
 class Tokenise:
@@ -115,6 +124,9 @@ class Redact:
     """Free-text PII (e-mail, phone, card, IBAN, IP, SSN, NI number) replaced by `<EMAIL>`..."""
 
     kind: ClassVar[Treatment] = Treatment.REDACT
+
+    def one(self, field: str, value: Any) -> Any:
+        return redact(value)
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
         return [redact(item.value) for item in items]
