@@ -383,9 +383,12 @@ def _fill(world: World, subject_id: str, count: int, prefix: str) -> None:
 
 
 def _run_until_done(world: World) -> None:
-    """Runner passes until no request advances (a pass takes at most 100 requests)."""
-    while world.runtime.runner.run_pending()["advanced"]:
-        pass
+    """Runner passes until no request advances and no withdrawal is left to purge (a pass
+    purges at most 500)."""
+    while True:
+        done = world.runtime.runner.run_pending()
+        if not done["advanced"] and not done["withdrawals"]["withdrawals"]:
+            return
 
 
 def _erase(world: World, subject_id: str) -> None:
