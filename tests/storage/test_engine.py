@@ -246,6 +246,32 @@ def test_commits_leave_the_checkpoint_to_the_stores_thread(sqlite_runtime: Runti
     assert size == first + 7
 
 
+def test_the_wal_stays_bounded_under_writes_that_never_pause(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PASSIVE checkpoint never finds the WAL wholly copied while writes go on without a
+    pause, so SQLite never starts it over: the checkpoint thread truncates it once it is over
+    its limit."""
+    monkeypatch.setattr(engine_module._Checkpointer, "WAL_LIMIT", 1024 * 1024)
+    store = sqlite_runtime.store
+    wal = Path(str(store.url).removeprefix("sqlite:///") + "-wal")
+    with store.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE scratch (n INTEGER PRIMARY KEY, v BLOB)")
+    chunk = os.urandom(16 * 1024)
+    sizes = []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with store.write() as conn:
+            conn.exec_driver_sql("DELETE FROM scratch")
+            conn.exec_driver_sql("INSERT INTO scratch (v) VALUES (?)", [(chunk,)] * 4)
+        sizes.append(wal.stat().st_size)
+    later = sizes[len(sizes) // 2 :]
+    # Truncated again and again: small just after each truncation, never far beyond.
+    assert min(later) < 2 * 1024 * 1024
+    assert max(later) < 64 * 1024 * 1024
+    assert len(sizes) * len(chunk) * 4 > 128 * 1024 * 1024
+
+
 def test_a_writer_of_another_process_is_waited_for(
     sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import quote
@@ -94,8 +94,10 @@ class Store:
         self._peekers = threading.local()
         self._peek_connections: list[sqlite3.Connection] = []
         self._peek_lock = threading.Lock()
-        self._checkpointer = _Checkpointer(self._peek_path) if self._peek_path else None
         self._writer = _WriterLock(self._peek_path + "-writer") if self._peek_path else None
+        self._checkpointer = (
+            _Checkpointer(self._peek_path, self._writers_held) if self._peek_path else None
+        )
 
     def peek(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         """SQLite: one row of one statement on this thread's own read-only connection, with
@@ -129,12 +131,9 @@ class Store:
             with self._connect() as conn, conn.begin():
                 yield from _queued(conn)
             return
-        with (
-            self._write_lock,
-            self._writer or contextlib.nullcontext(),
-            self._connect(immediate=True) as conn,
-            conn.begin(),
-        ):
+        if self._checkpointer is not None:
+            self._checkpointer.turn.wait(_TURN_WAIT)
+        with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
             yield from _queued(conn)
         if self._checkpointer is not None:
             self._checkpointer.wrote()
@@ -162,7 +161,7 @@ class Store:
         any transaction. PostgreSQL reclaims dead rows by (auto)vacuum."""
         if self.dialect != "sqlite":
             return
-        with self._write_lock or threading.Lock():
+        with self._writers_held():
             raw = self.engine.raw_connection()
             try:
                 cursor = raw.cursor()
@@ -170,6 +169,12 @@ class Store:
                 cursor.close()
             finally:
                 raw.close()
+
+    @contextmanager
+    def _writers_held(self) -> Iterator[None]:
+        """SQLite: the writer's place in this process, then across processes."""
+        with self._write_lock or contextlib.nullcontext(), self._writer or contextlib.nullcontext():
+            yield
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -237,16 +242,32 @@ class _WriterLock:
         self._fd = None
 
 
+# How long a writer waits for a WAL truncation to go first (it goes anyway after that).
+_TURN_WAIT = 5.0
+
+
 class _Checkpointer:
     """Copies the WAL into the database file in a thread of its own (PASSIVE: writers and
     readers go on meanwhile), instead of SQLite's automatic checkpoint, which runs inside the
     commit that crosses its threshold and makes that commit wait for the copy and its fsync.
-    Runs while there were writes since its last pass, every INTERVAL seconds."""
+    Runs while there were writes since its last pass, every INTERVAL seconds.
+
+    Under writes that never pause, a PASSIVE checkpoint never finds the WAL wholly copied, so
+    SQLite never starts it over and the file grows without end: once it is over WAL_LIMIT
+    bytes, the pass also takes the writers' locks and truncates it (by then nearly all of it
+    is copied, so writers wait for little more than an fsync)."""
 
     INTERVAL = 0.1
+    WAL_LIMIT = 64 * 1024 * 1024
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, writers_held: Callable[[], AbstractContextManager[None]]) -> None:
         self._path = path
+        self._wal = path + "-wal"
+        self._writers_held = writers_held
+        # Cleared while a truncation waits for the writers: new writers of this process let
+        # it go first (a lock taken again and again by one thread is never fair).
+        self.turn = threading.Event()
+        self.turn.set()
         self._dirty = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -276,13 +297,22 @@ class _Checkpointer:
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout=1000")
+            # A truncation waits this long at most for readers, holding the writers meanwhile.
+            conn.execute("PRAGMA busy_timeout=200")
             while not self._stopped.is_set():
                 self._dirty.wait()
                 self._dirty.clear()
-                # Busy (another process checkpoints) or gone: the next pass tries again.
-                with contextlib.suppress(sqlite3.Error):
+                # Busy (another process checkpoints, a reader in the way) or gone: the next
+                # pass tries again.
+                with contextlib.suppress(sqlite3.Error, OSError):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if os.path.getsize(self._wal) > self.WAL_LIMIT:
+                        self.turn.clear()
+                        try:
+                            with self._writers_held():
+                                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                        finally:
+                            self.turn.set()
                 self._stopped.wait(self.INTERVAL)
         finally:
             conn.close()
