@@ -456,3 +456,34 @@ def test_a_refused_step_fails_its_own_request_only(ready: TestClient) -> None:
     entries = ready.get("/v1/audit/entries?limit=1000", headers=auth()).json()["items"]
     assert not any(e["action"] == "subject:identity:rectified" for e in entries)
     assert runtime_of(ready).runner.run_pending()["advanced"] == 0
+
+
+def test_an_unexpected_failure_holds_back_its_own_request_only(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step failing for a reason of no request's making (not a refusal) is rolled back
+    alone and tried again at the next pass; the requests beside it complete."""
+    rita = grant(ready, email("rita"), "analytics")
+    grant(ready, email("sam"), "analytics")
+    verified = {"jurisdiction": "EU", "verification": {"method": "x", "level": "high"}}
+    first = request(ready, {"type": "erasure", "subject": email("rita")} | verified)
+    second = request(ready, {"type": "erasure", "subject": email("sam")} | verified)
+    rt = runtime_of(ready)
+    real = rt.erasure.purge
+
+    def purge(conn: Connection, subject_id: str, **kw: Any) -> list[str]:
+        if subject_id == rita:
+            raise RuntimeError("the disk went away")
+        return real(conn, subject_id, **kw)
+
+    monkeypatch.setattr(rt.erasure, "purge", purge)
+    run(ready)
+
+    def status(created: dict[str, Any]) -> str:
+        url = f"/v1/requests/{created['request_id']}"
+        return str(ready.get(url, headers=auth()).json()["status"])
+
+    assert (status(first), status(second)) == ("in_progress", "completed")
+    monkeypatch.undo()
+    run(ready)
+    assert status(first) == "completed"

@@ -225,6 +225,22 @@ def test_readers_do_not_wait_for_the_writer(sqlite_runtime: Runtime) -> None:
     assert read_size(store) == 5
 
 
+def size_in_the_file(store: Store, expected: int) -> int:
+    """The audit log's size as the database file alone holds it (immutable=1 reads no WAL),
+    once it is `expected` or after 5 seconds."""
+    path = Path(str(store.url).removeprefix("sqlite:///"))
+    deadline = time.monotonic() + 5
+    size = -1
+    while time.monotonic() < deadline and size != expected:
+        time.sleep(0.05)
+        direct = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+        try:
+            size = direct.execute("SELECT size FROM audit_state WHERE id = 1").fetchone()[0]
+        finally:
+            direct.close()
+    return int(size)
+
+
 def test_commits_leave_the_checkpoint_to_the_stores_thread(sqlite_runtime: Runtime) -> None:
     """No commit copies the WAL into the file (SQLite's automatic checkpoint is off): the
     Store's own thread does, soon after a write, however small."""
@@ -232,18 +248,34 @@ def test_commits_leave_the_checkpoint_to_the_stores_thread(sqlite_runtime: Runti
     with store.write() as conn:
         assert pragma(conn, "wal_autocheckpoint") == 0
         first = audit_sql.reserve_indexes(conn, 7)
-    # immutable=1 reads the database file alone, as if the WAL were not there.
-    path = Path(str(store.url).removeprefix("sqlite:///"))
+    assert size_in_the_file(store, first + 7) == first + 7
+
+
+def test_the_checkpoint_thread_outlives_a_failed_pass(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that fails (here: the writers held elsewhere past the timeout) is logged and
+    tried again; the thread goes on checkpointing."""
+    store = sqlite_runtime.store
+    real = engine_module._Checkpointer._pass
+    calls: list[int] = []
+
+    def failing_once(self: Any, conn: sqlite3.Connection) -> float:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StorageUnavailable("the database is busy: another writer holds it")
+        return float(real(self, conn))
+
+    monkeypatch.setattr(engine_module._Checkpointer, "_pass", failing_once)
+    with store.write() as conn:
+        audit_sql.reserve_indexes(conn, 1)
     deadline = time.monotonic() + 5
-    size = -1
-    while time.monotonic() < deadline and size != first + 7:
-        time.sleep(0.05)
-        direct = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
-        try:
-            size = direct.execute("SELECT size FROM audit_state WHERE id = 1").fetchone()[0]
-        finally:
-            direct.close()
-    assert size == first + 7
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with store.write() as conn:
+        last = audit_sql.reserve_indexes(conn, 1) + 1
+    assert size_in_the_file(store, last) == last
+    assert len(calls) >= 2
 
 
 def test_the_wal_stays_bounded_under_writes_that_never_pause(

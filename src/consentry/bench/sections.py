@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -412,8 +413,11 @@ def erasure(world: World, big: int, subjects: int, per_subject: int, access: int
     (target, reader), _ = customers(rt, "erasure-own", 2, withdraw=False)
     _fill(world, target, big, "big")
     purpose = rt.purposes.cached()["analytics"]
-    # The withdrawals of earlier sections are purged first: the figures are the erasures' own.
+    # The withdrawals of earlier sections are purged first, however recent (nothing else
+    # writes meanwhile): the figures are the erasures' own.
     _run_until_done(world)
+    while rt.erasure.purge_withdrawals(actor="bench", settle=timedelta(0))["withdrawals"]:
+        pass
     started = time.perf_counter()
     _erase(world, target)
     with rt.store.read() as conn:

@@ -139,17 +139,19 @@ class Erasure:
         )
         return expected
 
-    def purge_withdrawals(self, *, actor: str, limit: int = 500) -> dict[str, int]:
+    def purge_withdrawals(
+        self, *, actor: str, limit: int = 500, settle: timedelta = SETTLE
+    ) -> dict[str, int]:
         """The smaller erasure a withdrawal (or a denial) calls for: events stored before it
         only for withdrawn purposes are deleted, others lose the purpose and the fields that
         served only it; recipients get `consent_withdrawn`. Done at the runner's next pass,
-        well within CONSENTRY_WITHDRAWAL_PURGE_HOURS."""
+        well within CONSENTRY_WITHDRAWAL_PURGE_HOURS, for withdrawals older than `settle`."""
         done = {"withdrawals": 0, "deleted": 0, "narrowed": 0}
         with self.store.write() as conn:
             after = sql.counter(conn, _PURGE_COUNTER)
             # The watermark only passes entries old enough that every entry numbered before
             # them has committed (PostgreSQL numbers entries at insert, not at commit).
-            rows = sql.withdrawals_since(conn, after, clock.now() - SETTLE, limit)
+            rows = sql.withdrawals_since(conn, after, clock.now() - settle, limit)
             for row in rows:
                 deleted, narrowed = self._purge_one(conn, row, actor)
                 done["withdrawals"] += 1

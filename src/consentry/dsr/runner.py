@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from consentry.audit.log import SYSTEM_ACTOR
 from consentry.dsr import rectification
@@ -90,16 +91,20 @@ class Runner:
                 log.exception("data-subject request pass failed")
 
     def _run_page(self, request_ids: list[str]) -> int:
-        """Take each request through as many steps as it can go now, several requests in one
-        transaction (each step in a savepoint of its own) while the transaction is younger
-        than _BATCH_SECONDS; returns the steps taken."""
+        """Take each request through as many steps as it can go now; returns the steps
+        taken. On SQLite (one writer: a transaction each would queue behind ingest) several
+        requests share a transaction while it is younger than _BATCH_SECONDS, each step in a
+        savepoint of its own; on PostgreSQL each request has its own, so that no transaction
+        holds the rows of several subjects in an order ingest could cross."""
         steps = 0
         waiting = list(reversed(request_ids))
+        batch = _BATCH_SECONDS if self.store.dialect == "sqlite" else 0.0
         while waiting:
             changed: list[str] = []
             with self.store.write() as conn:
                 started = time.monotonic()
-                while waiting and time.monotonic() - started < _BATCH_SECONDS:
+                steps += self._run(conn, waiting.pop(), changed)
+                while waiting and time.monotonic() - started < batch:
                     steps += self._run(conn, waiting.pop(), changed)
             for subject_id in dict.fromkeys(changed):
                 self.requests.refresh(subject_id)
@@ -118,6 +123,12 @@ class Runner:
                 with conn.begin_nested():
                     self._fail(conn, request_id, exc.code)
                 return steps + 1
+            except Exception as exc:
+                # Rolled back to its savepoint: the requests beside it still commit, this one
+                # is tried again at the next pass. The type only: a message may quote data.
+                cause = exc.orig if isinstance(exc, DBAPIError) else exc
+                log.warning("a request step failed: %s", type(cause).__name__)
+                return steps
             if after is None:
                 return steps
             steps += 1

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import Connection
@@ -144,7 +144,7 @@ class Pipeline:
         self.tokens = tokens
         self.default_region = default_region
         self.planner = Planner()
-        self._pure = {k: t for k, t in treaters.items() if isinstance(t, PureTreater)}
+        self._pure = {k: cast(PureTreater, t) for k, t in treaters.items() if t.pure}
         # The last answer per (subject, schema, terminal-only): most events meet a state the
         # pipeline has already decided for.
         self._decisions: dict[tuple[str, str, bool], _Answer] = {}

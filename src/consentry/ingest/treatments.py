@@ -8,7 +8,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Connection
 
@@ -33,15 +33,16 @@ class Item:
 
 class Treater(Protocol):
     kind: ClassVar[Treatment]
+    # The result depends on the field and value alone (no subject, no storage): a pure
+    # treater is a PureTreater, and may run before the batch's transaction.
+    pure: ClassVar[bool]
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
         """The treated values, in order (DROPPED for a value that must not be stored)."""
 
 
-@runtime_checkable
 class PureTreater(Treater, Protocol):
-    """A treatment whose result depends on the field and value alone (no subject, no
-    storage): it may run before the batch's transaction."""
+    """A treater whose `pure` is True."""
 
     def one(self, field: str, value: Any) -> Any:
         """The treated value."""
@@ -52,6 +53,7 @@ DROPPED = object()
 
 class Keep:
     kind: ClassVar[Treatment] = Treatment.KEEP
+    pure: ClassVar[bool] = False
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
         return [item.value for item in items]
@@ -59,6 +61,7 @@ class Keep:
 
 class Drop:
     kind: ClassVar[Treatment] = Treatment.DROP
+    pure: ClassVar[bool] = False
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
         return [DROPPED] * len(items)
@@ -69,6 +72,7 @@ class Pseudonymise:
     irreversible without the key, and the same value gives the same pseudonym per field."""
 
     kind: ClassVar[Treatment] = Treatment.PSEUDONYMISE
+    pure: ClassVar[bool] = True
 
     def __init__(self, key: bytes) -> None:
         self._base = hmac.new(key, digestmod=hashlib.sha256)
@@ -87,6 +91,7 @@ class Tokenise:
     sealed under the subject's key, and comes back only through detokenize (audited)."""
 
     kind: ClassVar[Treatment] = Treatment.TOKENISE
+    pure: ClassVar[bool] = False
 
     def __init__(self, index_key: bytes) -> None:
         self._index = hmac.new(index_key, digestmod=hashlib.sha256)
@@ -124,6 +129,7 @@ class Redact:
     """Free-text PII (e-mail, phone, card, IBAN, IP, SSN, NI number) replaced by `<EMAIL>`..."""
 
     kind: ClassVar[Treatment] = Treatment.REDACT
+    pure: ClassVar[bool] = True
 
     def one(self, field: str, value: Any) -> Any:
         return redact(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -19,6 +20,8 @@ from sqlalchemy.exc import OperationalError
 
 from consentry.errors import StorageUnavailable
 from consentry.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SQLITE_FILE = "consentry.db"
 
@@ -165,10 +168,14 @@ class Store:
             raw = self.engine.raw_connection()
             try:
                 cursor = raw.cursor()
-                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 cursor.close()
             finally:
                 raw.close()
+        if busy:
+            # A reader held on for the whole busy timeout: the WAL keeps older page images
+            # until the checkpoint thread's next truncation or the next call.
+            log.warning("WAL not truncated: a reader held it")
 
     @contextmanager
     def _writers_held(self) -> Iterator[None]:
@@ -180,7 +187,8 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         if self._writer is not None:
-            self._writer.close()
+            with self._write_lock or contextlib.nullcontext():
+                self._writer.close()
         with self._peek_lock:
             for conn in self._peek_connections:
                 conn.close()
@@ -276,15 +284,19 @@ class _Checkpointer:
 
     def wrote(self) -> None:
         self._dirty.set()
-        # Started at the first write of each process (a forked child has no thread of ours).
-        if self._pid != os.getpid():
+        # Started at the first write of each process (a forked child has no thread of ours),
+        # and again should it ever have stopped.
+        if self._pid != os.getpid() or not self._alive():
             with self._lock:
-                if self._pid != os.getpid() and not self._stopped.is_set():
+                if (self._pid != os.getpid() or not self._alive()) and not self._stopped.is_set():
                     self._thread = threading.Thread(
                         target=self._run, name="consentry-checkpoint", daemon=True
                     )
                     self._thread.start()
                     self._pid = os.getpid()
+
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -302,20 +314,31 @@ class _Checkpointer:
             while not self._stopped.is_set():
                 self._dirty.wait()
                 self._dirty.clear()
-                # Busy (another process checkpoints, a reader in the way) or gone: the next
-                # pass tries again.
-                with contextlib.suppress(sqlite3.Error, OSError):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if os.path.getsize(self._wal) > self.WAL_LIMIT:
-                        self.turn.clear()
-                        try:
-                            with self._writers_held():
-                                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                        finally:
-                            self.turn.set()
-                self._stopped.wait(self.INTERVAL)
+                try:
+                    pause = self._pass(conn)
+                except Exception as exc:
+                    # Busy (another process checkpoints, a writer held the file too long) or
+                    # gone: the next pass tries again. The type only.
+                    log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+                    pause = 1.0
+                self._stopped.wait(pause)
         finally:
             conn.close()
+
+    def _pass(self, conn: sqlite3.Connection) -> float:
+        """One PASSIVE checkpoint, and the truncation when it is due; the pause before the
+        next pass (longer after a truncation that readers held up)."""
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        # Not while the copy itself is held up: holding the writers would then be long.
+        if busy or os.path.getsize(self._wal) <= self.WAL_LIMIT:
+            return self.INTERVAL
+        self.turn.clear()
+        try:
+            with self._writers_held():
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self.turn.set()
+        return 1.0 if busy else self.INTERVAL
 
 
 def _queued(conn: Connection) -> Iterator[Connection]:
