@@ -250,7 +250,7 @@ class _WriterLock:
         self._fd = None
 
 
-# How long a writer waits for a WAL truncation to go first (it goes anyway after that).
+# How long a writer waits for a WAL restart to go first (it goes anyway after that).
 _TURN_WAIT = 5.0
 
 
@@ -261,18 +261,19 @@ class _Checkpointer:
     Runs while there were writes since its last pass, every INTERVAL seconds.
 
     Under writes that never pause, a PASSIVE checkpoint never finds the WAL wholly copied, so
-    SQLite never starts it over and the file grows without end: once it is over WAL_LIMIT
-    bytes, the pass also takes the writers' locks and truncates it (by then nearly all of it
-    is copied, so writers wait for little more than an fsync)."""
+    SQLite never starts it over and the file grows without end: once it holds more than
+    WAL_LIMIT bytes of frames, the pass also takes the writers' locks for a RESTART checkpoint
+    (by then nearly all of it is copied, so writers wait a few milliseconds), after which the
+    next writer starts the file over. The file is not truncated there (that took 55-90 ms);
+    Store.checkpoint() truncates it after deletions."""
 
     INTERVAL = 0.1
     WAL_LIMIT = 64 * 1024 * 1024
 
     def __init__(self, path: str, writers_held: Callable[[], AbstractContextManager[None]]) -> None:
         self._path = path
-        self._wal = path + "-wal"
         self._writers_held = writers_held
-        # Cleared while a truncation waits for the writers: new writers of this process let
+        # Cleared while a restart waits for the writers: new writers of this process let
         # it go first (a lock taken again and again by one thread is never fair).
         self.turn = threading.Event()
         self.turn.set()
@@ -309,13 +310,14 @@ class _Checkpointer:
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
-            # A truncation waits this long at most for readers, holding the writers meanwhile.
+            # A restart waits this long at most for readers, holding the writers meanwhile.
             conn.execute("PRAGMA busy_timeout=200")
+            page = int(conn.execute("PRAGMA page_size").fetchone()[0])
             while not self._stopped.is_set():
                 self._dirty.wait()
                 self._dirty.clear()
                 try:
-                    pause = self._pass(conn)
+                    pause = self._pass(conn, page)
                 except Exception as exc:
                     # Busy (another process checkpoints, a writer held the file too long) or
                     # gone: the next pass tries again. The type only.
@@ -325,17 +327,17 @@ class _Checkpointer:
         finally:
             conn.close()
 
-    def _pass(self, conn: sqlite3.Connection) -> float:
-        """One PASSIVE checkpoint, and the truncation when it is due; the pause before the
-        next pass (longer after a truncation that readers held up)."""
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    def _pass(self, conn: sqlite3.Connection, page: int) -> float:
+        """One PASSIVE checkpoint, and the restart when it is due; the pause before the next
+        pass (longer after a restart that readers held up)."""
+        busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         # Not while the copy itself is held up: holding the writers would then be long.
-        if busy or os.path.getsize(self._wal) <= self.WAL_LIMIT:
+        if busy or frames * page <= self.WAL_LIMIT:
             return self.INTERVAL
         self.turn.clear()
         try:
             with self._writers_held():
-                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
             self.turn.set()
         return 1.0 if busy else self.INTERVAL
