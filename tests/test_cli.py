@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from consentry.auth import api_keys
+from consentry.bench import sections
 from consentry.cli import app
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -93,6 +95,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_starts_and_announces_docs_and_key(
     env: dict[str, str], tmp_path: Path, workers: int
@@ -142,3 +151,65 @@ def test_requests_run_does_one_pass(env: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     done = json.loads(result.output.strip().splitlines()[-1])
     assert set(done) >= {"overdue", "advanced", "withdrawals"}
+
+
+def test_serve_workers_listen_each_and_are_replaced(env: dict[str, str]) -> None:
+    """`serve --workers 2`: each worker listens on a socket of its own (the kernel spreads
+    connections over them one by one); a worker that dies is replaced; SIGTERM stops all."""
+    port = _free_port()
+    consentry = Path(sys.executable).parent / "consentry"
+    proc = subprocess.Popen(
+        [str(consentry), "serve", "--port", str(port), "--workers", "2"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while sections.listeners(port) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            assert proc.poll() is None
+            time.sleep(0.2)
+        # The workers, not multiprocessing's resource tracker.
+        workers = [p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while sections.listeners(port) < 2 or workers[0] in _children(proc.pid):
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.2)
+        for _ in range(4):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                assert json.load(resp)["status"] == "ok"
+        alive = [p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)]
+        assert len(alive) == 2
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+    # The supervisor joined its workers before it exited.
+    assert [pid for pid in alive if b"spawn_main" in _cmdline(pid)] == []
+    assert sections.listeners(port) == 0
+
+
+def test_serve_workers_on_a_taken_port_say_so(env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "consentry"),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr

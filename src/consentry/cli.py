@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from consentry import clock
+from consentry import workers as worker_processes
 from consentry.app import create_app
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
@@ -94,14 +95,13 @@ def serve(
     Runtime(settings).close()
     # Workers read their settings from the environment, with the key announced above.
     os.environ["CONSENTRY_ADMIN_KEY"] = settings.admin_key
-    uvicorn.run(
-        "consentry.cli:worker_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-    )
+    try:
+        code = worker_processes.serve(host, port, workers, settings.log_level)
+    except OSError as exc:
+        typer.echo(f"Cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    if code:
+        raise typer.Exit(code)
 
 
 def worker_app() -> FastAPI:
