@@ -181,8 +181,11 @@ def test_serve_workers_listen_each_and_are_replaced(env: dict[str, str]) -> None
         for _ in range(4):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
                 assert json.load(resp)["status"] == "ok"
-        alive = [p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)]
-        assert len(alive) == 2
+        deadline = time.monotonic() + 30
+        while len(alive := [p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)]) != 2:
+            children = [_cmdline(p)[:70] for p in _children(proc.pid)]
+            assert time.monotonic() < deadline, f"workers: {alive}; children: {children}"
+            time.sleep(0.2)
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
