@@ -164,18 +164,23 @@ class Store:
         any transaction. PostgreSQL reclaims dead rows by (auto)vacuum."""
         if self.dialect != "sqlite":
             return
-        with self._writers_held():
-            raw = self.engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                cursor.close()
-            finally:
-                raw.close()
-        if busy:
-            # A reader held on for the whole busy timeout: the WAL keeps older page images
-            # until the checkpoint thread's next truncation or the next call.
-            log.warning("WAL not truncated: a reader held it")
+        copying = self._checkpointer.copying if self._checkpointer else contextlib.nullcontext()
+        # Not beside this process's checkpoint thread (a checkpoint already running makes
+        # another one give up at once); another process's may be running: tried again.
+        for attempt in range(_CHECKPOINT_ATTEMPTS):
+            with copying, self._writers_held():
+                raw = self.engine.raw_connection()
+                try:
+                    cursor = raw.cursor()
+                    busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    cursor.close()
+                finally:
+                    raw.close()
+            if not busy:
+                return
+            time.sleep(0.05 * (attempt + 1))
+        # The WAL keeps older page images until the next truncation.
+        log.warning("WAL not truncated: another checkpoint or a reader held it")
 
     @contextmanager
     def _writers_held(self) -> Iterator[None]:
@@ -250,6 +255,8 @@ class _WriterLock:
         self._fd = None
 
 
+# Store.checkpoint()'s tries, while another process's checkpoint is running.
+_CHECKPOINT_ATTEMPTS = 10
 # How long a writer waits for a WAL restart to go first (it goes anyway after that).
 _TURN_WAIT = 5.0
 
@@ -277,6 +284,8 @@ class _Checkpointer:
         # it go first (a lock taken again and again by one thread is never fair).
         self.turn = threading.Event()
         self.turn.set()
+        # Held while this process checkpoints (the thread, or Store.checkpoint()).
+        self.copying = threading.Lock()
         self._dirty = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -317,7 +326,8 @@ class _Checkpointer:
                 self._dirty.wait()
                 self._dirty.clear()
                 try:
-                    pause = self._pass(conn, page)
+                    with self.copying:
+                        pause = self._pass(conn, page)
                 except Exception as exc:
                     # Busy (another process checkpoints, a writer held the file too long) or
                     # gone: the next pass tries again. The type only.
