@@ -55,21 +55,19 @@ def serve(host: str, port: int, workers: int, log_level: str) -> int:
         stopping.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    started: dict[int, float] = {}
 
-    def start() -> BaseProcess:
+    def start() -> tuple[BaseProcess, float]:
         process = context.Process(
             target=run_worker, args=(host, port, log_level), name="consentry-worker"
         )
         process.start()
-        started[id(process)] = time.monotonic()
-        return process
+        return process, time.monotonic()
 
-    processes = [start() for _ in range(workers)]
+    running = [start() for _ in range(workers)]
     code = 0
     try:
         while not stopping.wait(0.5):
-            for n, process in enumerate(processes):
+            for n, (process, started) in enumerate(running):
                 if process.is_alive():
                     continue
                 if process.exitcode == _STARTUP_FAILURE:
@@ -82,14 +80,14 @@ def serve(host: str, port: int, workers: int, log_level: str) -> int:
                     process.pid,
                     process.exitcode,
                 )
-                if time.monotonic() - started.pop(id(process), 0.0) < _QUICK_EXIT:
+                if time.monotonic() - started < _QUICK_EXIT:
                     time.sleep(1.0)
-                processes[n] = start()
+                running[n] = start()
     finally:
-        for process in processes:
+        for process, _ in running:
             if process.is_alive():
                 process.terminate()
-        for process in processes:
+        for process, _ in running:
             process.join(timeout=30)
         reserved.close()
         for s, handler in previous.items():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from consentry.consent.models import (
     Decision,
@@ -14,6 +16,7 @@ from consentry.consent.models import (
     UsCaModel,
 )
 
+T = TypeVar("T")
 US_CA = "US-CA"
 # CCPA §1798.120(c): selling or sharing the data of a consumer under 16 needs opt-in.
 CCPA_OPT_IN_AGE = 16
@@ -52,11 +55,36 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
     return decision(True, Reason.GRANTED)
 
 
-def first_expiry(state: SubjectConsent, now: datetime) -> datetime | None:
-    """When the earliest grant still running expires (None: none will): until then, every
-    decision made now from `state` stays the same."""
+@dataclass(frozen=True, slots=True)
+class Remembered(Generic[T]):
+    """A decision kept for reuse with what it was made from: it holds while the subject's
+    state, the purposes and the context it was decided in (a schema, a system) are the very
+    objects it was made from (a change to any of them makes new ones), and until the first
+    grant it relied on expires."""
+
+    value: T
+    state: SubjectConsent
+    purposes: dict[str, Purpose]
+    context: object
+    until: datetime | None
+
+    def holds(
+        self, state: SubjectConsent, purposes: dict[str, Purpose], context: object, now: datetime
+    ) -> bool:
+        return (
+            self.state is state
+            and self.purposes is purposes
+            and self.context is context
+            and (self.until is None or now < self.until)
+        )
+
+
+def remember(
+    value: T, state: SubjectConsent, purposes: dict[str, Purpose], context: object, now: datetime
+) -> Remembered[T]:
+    """`value`, decided now from `state`, `purposes` and `context`, kept while it holds."""
     ends = [p.expires_at for p in state.purposes.values() if p.expires_at and p.expires_at > now]
-    return min(ends) if ends else None
+    return Remembered(value, state, purposes, context, min(ends) if ends else None)
 
 
 def opt_out_model_applies(purpose: Purpose, state: SubjectConsent) -> bool:

@@ -25,17 +25,8 @@ from consentry.storage.engine import AnyRow
 NO_CONSENT = "no_consent"
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The purposes a row may still be sent for, and what that answer was made from: it holds
-    while the subject's state, the purposes and the system are the very objects it was made
-    from, until the first grant it relied on expires."""
-
-    state: SubjectConsent
-    purposes: dict[str, Purpose]
-    system: System
-    allowed: list[str]
-    until: datetime | None
+# Per (system, subject, purposes): the purposes a row may still be sent for.
+Answers = dict[tuple[str, str, str], policy.Remembered[list[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +50,7 @@ def check(
     now: datetime,
     exporter: Region,
     subject_keys: SubjectKeys,
-    memo: dict[tuple[str, str, str], Answer],
+    memo: Answers,
 ) -> Checked:
     """Rows still deliverable now: consent, restriction, erasure and the transfer rules
     are decided again (they may have changed since the event was accepted). `memo` keeps
@@ -87,13 +78,7 @@ def check(
         if reason is None and state is not None:
             key = (system.system_id, subject_id, row.purposes)
             known = memo.get(key)
-            if (
-                known is None
-                or known.state is not state
-                or known.purposes is not purposes
-                or known.system is not system
-                or (known.until is not None and now >= known.until)
-            ):
+            if known is None or not known.holds(state, purposes, system, now):
                 allowed = [
                     p
                     for p in msgspec.json.decode(row.purposes)
@@ -101,10 +86,8 @@ def check(
                     and p in system.purposes
                     and policy.decide(purposes[p], state, now).allowed
                 ]
-                known = memo[key] = Answer(
-                    state, purposes, system, allowed, policy.first_expiry(state, now)
-                )
-            allowed = known.allowed
+                known = memo[key] = policy.remember(allowed, state, purposes, system, now)
+            allowed = known.value
             if not allowed and _held(state, row.purposes):
                 # Restricted (Art. 18), or a purpose held while an objection is decided: the
                 # row waits, unsent, until the restriction is lifted or the decision made.

@@ -26,7 +26,7 @@ from consentry.delivery.outbox import (
     Outbox,
     record_refusals,
 )
-from consentry.delivery.sendcheck import Answer, check
+from consentry.delivery.sendcheck import Answers, check
 from consentry.delivery.sinks import Sink, WebhookSink, signature
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import System, SystemKind
@@ -118,7 +118,7 @@ class DeliveryWorker:
         # (subject, system, purpose) recipients this worker has recorded (committed).
         self._recorded: set[tuple[str, str, str]] = set()
         # Consent answers per (system, subject, purposes), kept across batches (sendcheck).
-        self._answers: dict[tuple[str, str, str], Answer] = {}
+        self._answers: Answers = {}
         # A claim older than this belongs to a worker that died while sending.
         self._stale = timedelta(seconds=settings.delivery_timeout_seconds * 2 + 30)
 

@@ -101,18 +101,6 @@ class _Work:
 
 
 @dataclass(frozen=True, slots=True)
-class _Answer:
-    """A remembered decision and what it was made from."""
-
-    state: SubjectConsent
-    purposes: dict[str, Purpose]
-    schema: CompiledSchema
-    allowed: list[str]
-    code: str | None
-    until: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class EventResult:
     event_id: str | None
     status: str
@@ -147,7 +135,9 @@ class Pipeline:
         self._pure = {k: cast(PureTreater, t) for k, t in treaters.items() if t.pure}
         # The last answer per (subject, schema, terminal-only): most events meet a state the
         # pipeline has already decided for.
-        self._decisions: dict[tuple[str, str, bool], _Answer] = {}
+        self._decisions: dict[
+            tuple[str, str, bool], policy.Remembered[tuple[list[str], str | None]]
+        ] = {}
 
     def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
         """Process one batch; each event is accepted or rejected with its code, in order."""
@@ -329,21 +319,10 @@ class Pipeline:
             terminal = _terminal_only(w.ref)
             key = (w.subject_id, w.schema.schema.event_type, terminal)
             known = memo.get(key)
-            # An answer holds while the subject's state, the purposes and the schema are the
-            # very objects it was made from, until the first consent it relied on expires.
-            if (
-                known is None
-                or known.state is not state
-                or known.purposes is not purposes
-                or known.schema is not w.schema
-                or (known.until is not None and now >= known.until)
-            ):
-                allowed, code = _purposes_for(w.schema, purposes, state, terminal, now)
-                known = _Answer(
-                    state, purposes, w.schema, allowed, code, policy.first_expiry(state, now)
-                )
-                memo[key] = known
-            w.purposes, w.code = known.allowed, known.code
+            if known is None or not known.holds(state, purposes, w.schema, now):
+                answer = _purposes_for(w.schema, purposes, state, terminal, now)
+                known = memo[key] = policy.remember(answer, state, purposes, w.schema, now)
+            w.purposes, w.code = known.value
 
     def _refusal(self, w: _Work, state: SubjectConsent, now: datetime) -> str | None:
         if state.erased:
