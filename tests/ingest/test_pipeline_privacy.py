@@ -3,19 +3,23 @@ and exact opt-outs under concurrency."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consentry.app import create_app
 from consentry.consent import notices
 from consentry.consent.service import ConsentWrite
+from consentry.keys.envelope import Sealer
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage.schema import events
@@ -178,3 +182,138 @@ def test_no_event_of_a_batch_started_after_a_withdrawal_is_accepted(runtime: Run
     with runtime.store.read() as conn:
         stored = {row.event_id for row in conn.execute(select(events.c.event_id))}
     assert not (late_ids & stored)
+
+
+def _page_views(subject_id: str, prefix: str, count: int = 5) -> bytes:
+    events = [
+        event(
+            f"{prefix}{n}",
+            {"subject_id": subject_id},
+            properties={
+                "url": "/cart",
+                "email": "lee@example.com",
+                "message": "ring +447700900123",
+            },
+        )
+        for n in range(count)
+    ]
+    return msgspec.json.encode({"events": events})
+
+
+def _granted(runtime: Runtime, email: str, *purposes: str) -> str:
+    with runtime.store.write() as conn:
+        notices.publish(conn, runtime.purposes, "main", "1", "N.", CONSENT_PURPOSES, actor="t")
+        runtime.schemas.put(conn, "page_view", SCHEMA, runtime.purposes.all(conn), actor="t")
+    ref = SubjectRef(identities=(normalise(IdentityType.EMAIL, email),))
+    result = runtime.consent.record(
+        ConsentWrite(
+            ref=ref, purposes=dict.fromkeys(purposes, "granted"), source="web", notice=("main", "1")
+        ),
+        actor="t",
+    )
+    return result.state.subject_id
+
+
+def test_known_subjects_events_are_sealed_before_the_transaction(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events of a subject whose state and key the process holds are decided, treated and
+    sealed before the batch's transaction, which only checks and stores them."""
+    subject_id = _granted(runtime, "lee@example.com", "analytics")
+    # The first batch loads the subject's key.
+    assert all(
+        r.status == "accepted"
+        for r in runtime.pipeline.ingest(_page_views(subject_id, "a"), actor="t")
+    )
+    inside = threading.local()
+    sealed_inside: list[bytes] = []
+    write = runtime.store.write
+
+    @contextlib.contextmanager
+    def watched_write() -> Iterator[Any]:
+        with write() as conn:
+            inside.yes = True
+            try:
+                yield conn
+            finally:
+                inside.yes = False
+
+    seal = Sealer.seal
+
+    def watched_seal(
+        self: Sealer, plaintext: bytes, aad: bytes, nonce: bytes | None = None
+    ) -> bytes:
+        if getattr(inside, "yes", False):
+            sealed_inside.append(aad)
+        return seal(self, plaintext, aad, nonce)
+
+    monkeypatch.setattr(runtime.store, "write", watched_write)
+    monkeypatch.setattr(Sealer, "seal", watched_seal)
+    results = runtime.pipeline.ingest(_page_views(subject_id, "b"), actor="t")
+    assert [r.status for r in results] == ["accepted"] * 5
+    assert sealed_inside == []
+    with runtime.store.read() as conn:
+        rows = conn.execute(
+            select(events.c.event_id, events.c.properties, events.c.sealed).where(
+                events.c.event_id.in_([f"b{n}" for n in range(5)])
+            )
+        ).all()
+    assert len(rows) == 5
+    with runtime.store.read() as conn:
+        sealer = runtime.subject_keys.sealer(conn, subject_id)
+    for event_id, properties, blob in rows:
+        assert "example.com" not in properties
+        assert len(json.loads(properties)["email"]) == 64
+        opened = json.loads(sealer.open(blob, f"consentry:event:{event_id}".encode()))
+        assert opened == {"message": "ring <PHONE>"}
+
+
+def test_a_withdrawal_between_the_early_shape_and_the_transaction_wins(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A withdrawal that lands after the batch was shaped, before its transaction, decides:
+    the early rows are set aside and the events refused."""
+    subject_id = _granted(runtime, "kit@example.com", "analytics")
+    first = runtime.pipeline.ingest(_page_views(subject_id, "a"), actor="t")
+    assert all(r.status == "accepted" for r in first)
+    shape = runtime.pipeline._shape_early
+    shaped: list[int] = []
+
+    def then_withdraw(work: list[Any], *args: Any) -> None:
+        shape(work, *args)
+        shaped.extend(1 for w in work if w.early is not None)
+        ref = SubjectRef(subject_id=subject_id)
+        runtime.consent.withdraw(ref, ["analytics"], "web", gpc=False, actor="t")
+
+    monkeypatch.setattr(runtime.pipeline, "_shape_early", then_withdraw)
+    results = runtime.pipeline.ingest(_page_views(subject_id, "b"), actor="t")
+    assert len(shaped) == 5
+    assert [r.code for r in results] == ["no_consent"] * 5
+    with runtime.store.read() as conn:
+        stored = {row.event_id for row in conn.execute(select(events.c.event_id))}
+    assert stored == {f"a{n}" for n in range(5)}
+
+
+def test_another_process_withdrawal_is_not_missed_by_the_early_shape(settings: Settings) -> None:
+    """Two runtimes on one database (two server processes): the one ingesting holds a state
+    the other has since changed; the transaction reads the new version and decides on it."""
+    ingesting = Runtime(settings)
+    other = Runtime(settings)
+    try:
+        subject_id = _granted(ingesting, "ola@example.com", "analytics", "personalization")
+        first = ingesting.pipeline.ingest(_page_views(subject_id, "a"), actor="t")
+        assert [r.purposes for r in first] == [["analytics", "personalization"]] * 5
+        other.consent.withdraw(
+            SubjectRef(subject_id=subject_id), ["analytics"], "web", gpc=False, actor="t"
+        )
+        assert ingesting.consent.cache.get(subject_id).purposes["analytics"].state == "granted"  # type: ignore[union-attr]
+        then = ingesting.pipeline.ingest(_page_views(subject_id, "b"), actor="t")
+        assert [r.purposes for r in then] == [["personalization"]] * 5
+        with ingesting.store.read() as conn:
+            rows = conn.execute(
+                select(events.c.event_id, events.c.purposes).where(events.c.event_id.like("b%"))
+            ).all()
+        assert {json.loads(p) == ["personalization"] for _, p in rows} == {True}
+    finally:
+        other.close()
+        ingesting.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from consentry.errors import InvalidSetting, KeyUnwrapFailed
-from consentry.keys.envelope import MASTER_KEY_FILE, KeyEncryptionKey, Sealer
+from consentry.keys.envelope import MASTER_KEY_FILE, KeyEncryptionKey, Sealer, nonces
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.subjects.models import Identity, IdentityType
@@ -225,6 +225,20 @@ def test_sealed_values_open_with_the_same_key_and_aad() -> None:
     assert Sealer(KEY).open(blob, AAD) == b"ana@example.com"
     # A fresh nonce each time: equal values do not give equal blobs.
     assert sealer.seal(b"ana@example.com", AAD) != blob
+
+
+def test_nonces_drawn_for_a_batch_are_twelve_distinct_random_bytes() -> None:
+    drawn = nonces(1000)
+    assert len(drawn) == 1000
+    assert {len(n) for n in drawn} == {12}
+    assert len(set(drawn)) == 1000
+    assert nonces(0) == []
+    sealer = Sealer(KEY)
+    blob = sealer.seal(b"ana@example.com", AAD, drawn[7])
+    assert blob[1:13] == drawn[7]
+    assert sealer.open(blob, AAD) == b"ana@example.com"
+    with pytest.raises(ValueError, match="12 bytes"):
+        sealer.seal(b"ana@example.com", AAD, drawn[7][:8])
 
 
 def test_every_changed_byte_is_refused() -> None:

@@ -36,6 +36,7 @@ from consentry.ingest.minimise import Plan, Planner
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.ingest.treatments import Item, PureTreater, Treater
+from consentry.keys.envelope import Sealer, nonces
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
@@ -85,6 +86,30 @@ _BATCH = msgspec.json.Decoder(_Batch)
 _EVENT = msgspec.json.Decoder(_Event)
 
 
+@dataclass(frozen=True, slots=True)
+class _Shaped:
+    """How one accepted event is stored: its plan, its row (in storage.ingest.EVENT_COLUMNS
+    order), and its kept values in clear and to be sealed (for the delivery outbox)."""
+
+    plan: Plan
+    row: tuple[object, ...]
+    clear: dict[str, Any]
+    personal: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Early:
+    """An event shaped before the batch's transaction. It stands only where the transaction
+    decides the same purposes against the very same state, purposes and schema objects: the
+    state object is replaced whenever the subject's consent version moves."""
+
+    state: SubjectConsent
+    purposes: dict[str, Purpose]
+    schema: CompiledSchema
+    allowed: list[str]
+    shaped: _Shaped
+
+
 @dataclass(slots=True)
 class _Work:
     """One event on its way through the pipeline."""
@@ -98,6 +123,7 @@ class _Work:
     properties: dict[str, Any] = field(default_factory=dict)
     subject_id: str | None = None
     purposes: list[str] = field(default_factory=list)
+    early: _Early | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +180,11 @@ class Pipeline:
                 if self.consent.gpc_would_change(ref):
                     self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
         ready = self._prepare(work)
+        received_at = clock.rfc3339(clock.now())
+        self._shape_early(work, ready, received_at)
         for attempt in range(_ATTEMPTS):
             try:
-                self._transact(work, actor, ready)
+                self._transact(work, actor, ready, received_at)
                 break
             except (IntegrityError, OperationalError) as exc:
                 # Another batch stored the same event id, token or new person first, or the
@@ -200,7 +228,77 @@ class Pipeline:
                     ready[(treatment, name, value)] = pure.one(name, value)
         return ready
 
-    def _transact(self, work: list[_Work], actor: str, ready: _Ready) -> None:
+    def _shape_early(self, work: list[_Work], ready: _Ready, received_at: str) -> None:
+        """Events whose subject's consent state and key this process already holds are
+        decided, minimised, treated and sealed here, before the transaction, so that
+        processes writing one database in turn do this side by side. Nothing here decides
+        what is stored: the transaction reads every subject's version, decides again, and
+        keeps an early row only where nothing it was worked out from has changed (_Early);
+        it works out the rest itself."""
+        purposes = self.consent.registry.cached()
+        if not purposes:
+            return
+        now = clock.now()
+        found = []
+        for w in work:
+            if w.code is not None or w.schema is None or w.ref is None:
+                continue
+            subject_id = w.ref.subject_id
+            if subject_id is None:
+                continue
+            state = self.consent.cache.get(subject_id)
+            sealer = self.subjects.keys.cached(subject_id)
+            if state is None or sealer is None or self._refusal(w, state, now) is not None:
+                continue
+            allowed, code = self._decision(w, w.schema, state, purposes, now)
+            if code is not None:
+                continue
+            plan = self._plan(w, w.schema, allowed, purposes, state)
+            values = {}
+            for name, treatment, _sealed in plan.treat:
+                key = (treatment, name, w.properties[name])
+                if key not in ready:
+                    break
+                values[name] = ready[key]
+            else:
+                found.append((w, w.schema, state, allowed, plan, values, sealer))
+        for (w, schema, state, allowed, plan, values, sealer), nonce in zip(
+            found, nonces(len(found)), strict=True
+        ):
+            shaped = _shape(w, plan, values, sealer, received_at, nonce)
+            w.early = _Early(state, purposes, schema, allowed, shaped)
+
+    def _decision(
+        self,
+        w: _Work,
+        schema: CompiledSchema,
+        state: SubjectConsent,
+        purposes: dict[str, Purpose],
+        now: datetime,
+    ) -> tuple[list[str], str | None]:
+        """The purposes the event may be stored for, or the code refusing it; remembered per
+        (subject, event type, terminal-only) while it holds."""
+        terminal = w.ref is not None and _terminal_only(w.ref)
+        key = (state.subject_id, schema.schema.event_type, terminal)
+        known = self._decisions.get(key)
+        if known is None or not known.holds(state, purposes, schema, now):
+            answer = _purposes_for(schema, purposes, state, terminal, now)
+            known = self._decisions[key] = policy.remember(answer, state, purposes, schema, now)
+        return known.value
+
+    def _plan(
+        self,
+        w: _Work,
+        schema: CompiledSchema,
+        allowed: list[str],
+        purposes: dict[str, Purpose],
+        state: SubjectConsent,
+    ) -> Plan:
+        return self.planner.plan(
+            schema.fields, schema.has_special, allowed, tuple(w.properties), purposes, state
+        )
+
+    def _transact(self, work: list[_Work], actor: str, ready: _Ready, received_at: str) -> None:
         """Decide and store the batch in one transaction."""
         with self.store.write() as conn:
             # One read of the configuration version serves the whole batch.
@@ -211,7 +309,7 @@ class Pipeline:
             states = self._states(conn, work)
             self._decide(work, states, purposes)
             _mark_duplicates(work)
-            self._store(conn, work, states, purposes, version, ready)
+            self._store(conn, work, states, purposes, version, ready, received_at)
             accepted = [w for w in work if w.code is None]
             if accepted:
                 used = sorted({p for w in accepted for p in w.purposes})
@@ -314,15 +412,8 @@ class Pipeline:
                 continue
             state = states[w.subject_id]
             w.code = self._refusal(w, state, now)
-            if w.code is not None:
-                continue
-            terminal = _terminal_only(w.ref)
-            key = (w.subject_id, w.schema.schema.event_type, terminal)
-            known = memo.get(key)
-            if known is None or not known.holds(state, purposes, w.schema, now):
-                answer = _purposes_for(w.schema, purposes, state, terminal, now)
-                known = memo[key] = policy.remember(answer, state, purposes, w.schema, now)
-            w.purposes, w.code = known.value
+            if w.code is None:
+                w.purposes, w.code = self._decision(w, w.schema, state, purposes, now)
 
     def _refusal(self, w: _Work, state: SubjectConsent, now: datetime) -> str | None:
         if state.erased:
@@ -347,14 +438,41 @@ class Pipeline:
         purposes: dict[str, Purpose],
         version: int,
         ready: _Ready,
+        received_at: str,
     ) -> None:
         accepted = [w for w in work if w.code is None]
         if not accepted:
             return
+        shaped = [_early(w, states, purposes) for w in accepted]
+        late = [n for n, s in enumerate(shaped) if s is None]
+        if late:
+            redone = self._shape_late(
+                conn, [accepted[n] for n in late], states, purposes, ready, received_at
+            )
+            for n, one in zip(late, redone, strict=True):
+                shaped[n] = one
+        done = [s for s in shaped if s is not None]
+        sql.insert_events(conn, [s.row for s in done])
+        systems = {} if self.outbox is None else self.outbox.systems(conn, version)
+        if self.outbox is not None and systems:
+            fields = [s.plan.fields for s in done]
+            kept = [s.clear | s.personal for s in done]
+            self.outbox.enqueue(conn, systems, accepted, fields, kept, states, purposes)
+
+    def _shape_late(
+        self,
+        conn: Connection,
+        accepted: list[_Work],
+        states: dict[str, SubjectConsent],
+        purposes: dict[str, Purpose],
+        ready: _Ready,
+        received_at: str,
+    ) -> list[_Shaped]:
+        """Accepted events not shaped before the transaction (or whose early shape no longer
+        stands): planned, treated and sealed here."""
         sealers = {
             s: self.subjects.keys.sealer(conn, s) for s in {str(w.subject_id) for w in accepted}
         }
-        keys = {s: minimise.subject_key(s) for s in sealers}
         plans: list[Plan] = []
         treated: list[dict[str, Any]] = [{} for _ in accepted]
         # Each treatment other than keep runs once per batch over every value it must treat
@@ -365,14 +483,7 @@ class Pipeline:
             if schema is None:
                 raise ValueError("only classified events are stored")
             subject_id = str(w.subject_id)
-            plan = self.planner.plan(
-                schema.fields,
-                schema.has_special,
-                w.purposes,
-                tuple(w.properties),
-                purposes,
-                states[subject_id],
-            )
+            plan = self._plan(w, schema, w.purposes, purposes, states[subject_id])
             plans.append(plan)
             done = treated[n]
             for name, treatment, _sealed in plan.treat:
@@ -386,43 +497,58 @@ class Pipeline:
             results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
             for (n, name, _), value in zip(queue, results, strict=True):
                 treated[n][name] = value
-        received_at = clock.rfc3339(clock.now())
-        systems = {} if self.outbox is None else self.outbox.systems(conn, version)
-        rows = []
-        # Each event's kept values, for the outbox (only when a system may receive them).
-        kept: list[dict[str, Any]] = []
-        for w, plan, values in zip(accepted, plans, treated, strict=True):
-            clear, personal = minimise.split(plan, w.properties, values)
-            if systems:
-                kept.append(clear | personal)
-            sealed = None
-            if personal:
-                aad = f"consentry:event:{w.event_id}".encode()
-                sealed = sealers[str(w.subject_id)].seal(minimise.encode_bytes(personal), aad)
-            event = w.event
-            if event is None or event.occurred_at is None or w.schema is None:
-                raise ValueError("only classified events are stored")
-            # In storage.ingest.EVENT_COLUMNS order.
-            rows.append(
-                (
-                    w.event_id,
-                    w.schema.schema.event_type,
-                    w.schema.schema.version,
-                    clock.rfc3339(event.occurred_at),
-                    received_at,
-                    w.subject_id,
-                    plan.purposes_json,
-                    minimise.encode(clear),
-                    sealed,
-                    plan.field_purposes_json,
-                    plan.purpose_bits,
-                    keys[str(w.subject_id)],
-                )
+        return [
+            _shape(w, plan, values, sealers[str(w.subject_id)], received_at, nonce)
+            for w, plan, values, nonce in zip(
+                accepted, plans, treated, nonces(len(accepted)), strict=True
             )
-        sql.insert_events(conn, rows)
-        if self.outbox is not None and systems:
-            fields = [plan.fields for plan in plans]
-            self.outbox.enqueue(conn, systems, accepted, fields, kept, states, purposes)
+        ]
+
+
+def _early(
+    w: _Work, states: dict[str, SubjectConsent], purposes: dict[str, Purpose]
+) -> _Shaped | None:
+    """The event's early shape, if it still stands (see _Early)."""
+    early = w.early
+    if (
+        early is None
+        or early.state is not states.get(str(w.subject_id))
+        or early.purposes is not purposes
+        or early.schema is not w.schema
+        or early.allowed != w.purposes
+    ):
+        return None
+    return early.shaped
+
+
+def _shape(
+    w: _Work, plan: Plan, values: dict[str, Any], sealer: Sealer, received_at: str, nonce: bytes
+) -> _Shaped:
+    """The event's row: kept values in clear, personal ones sealed under the subject's key."""
+    event, schema = w.event, w.schema
+    if event is None or event.occurred_at is None or schema is None or w.ref is None:
+        raise ValueError("only classified events are stored")
+    subject_id = str(w.subject_id or w.ref.subject_id)
+    clear, personal = minimise.split(plan, w.properties, values)
+    sealed = None
+    if personal:
+        aad = f"consentry:event:{w.event_id}".encode()
+        sealed = sealer.seal(minimise.encode_bytes(personal), aad, nonce)
+    row = (
+        w.event_id,
+        schema.schema.event_type,
+        schema.schema.version,
+        clock.rfc3339(event.occurred_at),
+        received_at,
+        subject_id,
+        plan.purposes_json,
+        minimise.encode(clear),
+        sealed,
+        plan.field_purposes_json,
+        plan.purpose_bits,
+        minimise.subject_key(subject_id),
+    )
+    return _Shaped(plan, row, clear, personal)
 
 
 def _decode_properties(w: _Work, schema: CompiledSchema) -> str | None:

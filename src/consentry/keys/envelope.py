@@ -32,8 +32,12 @@ class Sealer:
             raise ValueError("AES-256 needs a 32-byte key")
         self._aead = AESGCM(key)
 
-    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
-        nonce = secrets.token_bytes(_NONCE)
+    def seal(self, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> bytes:
+        """`nonce`: 12 random bytes never used before (see nonces()); drawn here if None."""
+        if nonce is None:
+            nonce = secrets.token_bytes(_NONCE)
+        elif len(nonce) != _NONCE:
+            raise ValueError(f"an AES-GCM nonce here is {_NONCE} bytes")
         return _FORMAT + nonce + self._aead.encrypt(nonce, plaintext, aad)
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
@@ -44,6 +48,12 @@ class Sealer:
             return self._aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad)
         except InvalidTag:
             raise KeyUnwrapFailed("sealed value does not open under this key") from None
+
+
+def nonces(count: int) -> list[bytes]:
+    """`count` random nonces for seal() from one read of the system's random source."""
+    pool = secrets.token_bytes(_NONCE * count)
+    return [pool[i : i + _NONCE] for i in range(0, _NONCE * count, _NONCE)]
 
 
 class KeyEncryptionKey(Sealer):
