@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import random
@@ -13,7 +12,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from consentry.audit import log as audit_log
 from consentry.audit import tree as audit_tree
 from consentry.audit.events import AuditAction
 from consentry.audit.verify import verify_log
+from consentry.bench import load
 from consentry.bench.data import ADMIN_KEY, World, batches, customers, event, make_settings
 from consentry.consent import policy
 from consentry.dsr.models import Level, RequestType
@@ -101,33 +100,28 @@ def consent_check(world: World, samples: int, http_seconds: float) -> dict[str, 
         t0 = time.perf_counter_ns()
         policy.decide(purpose, cache.get(subject_id), now)
         timings.append((time.perf_counter_ns() - t0) / 1000)
-    with _server(world) as base:
-        body = json.dumps({"subject": {"subject_id": ids[0]}, "purpose": "analytics"})
-        rate = (
-            _wrk(base + "/v1/consents/check", body.encode(), http_seconds, 8)
-            if shutil.which("wrk")
-            else _load(base, "/v1/consents/check", lambda _n: body.encode(), http_seconds, 4)[0]
-        )
+    bodies = tuple(
+        json.dumps({"subject": {"subject_id": s}, "purpose": "analytics"}).encode()
+        for s in ids[:100]
+    )
+    with _server(world) as port:
+        outcome = _load(load.Load(port, "/v1/consents/check", ADMIN_KEY, bodies, http_seconds, 8))
     return {
         "inprocess_p50_us": round(_percentile(timings, 0.50), 2),
         "inprocess_p99_us": round(_percentile(timings, 0.99), 2),
-        "http_checks_per_s": round(rate),
+        "http_checks_per_s": round(outcome.requests / outcome.seconds),
     }
 
 
 def http_ingest(world: World, seconds: float) -> dict[str, Any]:
     """The real server on loopback, concurrent clients, batches of 500."""
     # Every request carries new event ids: a repeated batch would be cheap duplicates.
-    template = batches(world, 20, 500, "http")
-    serial = itertools.count()
-
-    def body(n: int) -> bytes:
-        return template[n % len(template)].replace(b'"http-', f'"h{next(serial)}-'.encode())
-
-    with _server(world) as base:
-        per_s, latencies = _load(base, "/v1/events", body, seconds, clients=4)
+    template = tuple(batches(world, 20, 500, "http"))
+    with _server(world) as port:
+        outcome = _load(load.Load(port, "/v1/events", ADMIN_KEY, template, seconds, 4, b'"http-'))
+    latencies = outcome.latencies
     return {
-        "events_per_s": round(per_s * 500),
+        "events_per_s": round(outcome.requests * 500 / outcome.seconds),
         "batch_p50_ms": round(_percentile(latencies, 0.50), 1),
         "batch_p99_ms": round(_percentile(latencies, 0.99), 1),
     }
@@ -243,7 +237,8 @@ class _server:
         self.world = world
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> str:
+    def __enter__(self) -> int:
+        """The port the server listens on, once every worker does."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
@@ -271,7 +266,7 @@ class _server:
             if listeners(port) >= SERVER_WORKERS:
                 try:
                     httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
-                    return base
+                    return port
                 except httpx.HTTPError:
                     pass
             time.sleep(0.1)
@@ -283,55 +278,13 @@ class _server:
             self.proc.wait(timeout=10)
 
 
-def _load(
-    base: str, path: str, body: Callable[[int], bytes], seconds: float, clients: int
-) -> tuple[float, list[float]]:
-    """Requests per second and per-request latencies (ms) from `clients` threads posting
-    `body(n)` for their n-th request."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-    headers = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
-
-    def client(slot: int) -> None:
-        mine = []
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
-            n = slot
-            while time.monotonic() < stop:
-                content = body(n)
-                t0 = time.perf_counter()
-                c.post(path, content=content).raise_for_status()
-                mine.append((time.perf_counter() - t0) * 1000)
-                n += clients
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(s,)) for s in range(clients)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(latencies) / (time.monotonic() - started), latencies
-
-
-def _wrk(url: str, body: bytes, seconds: float, connections: int) -> float:
-    script = Path(tempfile.mkdtemp()) / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = [[{body.decode()}]]\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {ADMIN_KEY}"\n'
-    )
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(out)
-    return float(out.split("Requests/sec:")[1].split()[0])
+def _load(spec: load.Load) -> load.Outcome:
+    outcome = load.run(spec)
+    if outcome.failure is not None:
+        raise RuntimeError(outcome.failure)
+    if not outcome.requests:
+        raise RuntimeError(f"no request to {spec.path} was answered")
+    return outcome
 
 
 Section = Callable[..., dict[str, Any]]
