@@ -5,12 +5,14 @@ measures and needs no tool outside the project."""
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+
+import msgspec
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Load:
     seconds: float
     clients: int
     stamp: bytes = b""
+    # Sent first and not counted: the server's caches fill, its workers reach steady state.
+    warmup: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -34,31 +38,25 @@ class Outcome:
     seconds: float
     # Milliseconds from the first byte sent to the last byte of the answer, per request.
     latencies: list[float]
+    # CPU seconds the load process spent over the counted seconds (its share of the machine).
+    cpu_seconds: float
     # The first answer that was not 200, if any.
     failure: str | None = None
 
 
 def run(load: Load) -> Outcome:
-    """Run `load` from a new process and wait for its outcome."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_main, args=(load, theirs), daemon=True)
-    process.start()
-    theirs.close()
-    try:
-        if not ours.poll(load.seconds + 60):
-            raise RuntimeError("the load process did not answer")
-        outcome: Outcome = ours.recv()
-    finally:
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-    return outcome
-
-
-def _main(load: Load, pipe: Connection) -> None:
-    pipe.send(_drive(load))
-    pipe.close()
+    """Run `load` from a new process (`python -m consentry.bench.load`, the load on its
+    stdin, the outcome on its stdout) and wait for its outcome."""
+    done = subprocess.run(
+        [sys.executable, "-m", __name__],
+        input=msgspec.msgpack.encode(load),
+        capture_output=True,
+        timeout=load.warmup + load.seconds + 60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the load process failed: {done.stderr.decode()[-2000:]}")
+    return msgspec.msgpack.decode(done.stdout, type=Outcome)
 
 
 def _drive(load: Load) -> Outcome:
@@ -67,7 +65,8 @@ def _drive(load: Load) -> Outcome:
     serial = itertools.count()
     serial_lock = threading.Lock()
     start = threading.Barrier(load.clients + 1)
-    stop_at: list[float] = []
+    # [when counting starts, when the clients stop]
+    window: list[float] = []
 
     def request(n: int) -> bytes:
         body = load.bodies[n % len(load.bodies)]
@@ -89,12 +88,13 @@ def _drive(load: Load) -> Outcome:
             reader = _Reader(sock)
             start.wait()
             n = slot
-            while time.monotonic() < stop_at[0] and not failures:
+            while (now := time.monotonic()) < window[1] and not failures:
                 message = request(n)
                 t0 = time.perf_counter()
                 sock.sendall(message)
                 status, _ = reader.answer()
-                mine.append((time.perf_counter() - t0) * 1000)
+                if now >= window[0]:
+                    mine.append((time.perf_counter() - t0) * 1000)
                 if status != 200:
                     failures.append(f"HTTP {status} from {load.path}")
                 n += load.clients
@@ -102,14 +102,17 @@ def _drive(load: Load) -> Outcome:
     threads = [threading.Thread(target=client, args=(s,)) for s in range(load.clients)]
     for t in threads:
         t.start()
-    stop_at.append(time.monotonic() + load.seconds)
-    started = time.monotonic()
+    counted = time.monotonic() + load.warmup
+    window.extend((counted, counted + load.seconds))
     start.wait()
+    time.sleep(max(0.0, counted - time.monotonic()))
+    cpu = time.process_time()
     for t in threads:
         t.join()
-    seconds = time.monotonic() - started
+    seconds = time.monotonic() - counted
+    cpu = time.process_time() - cpu
     every = [ms for mine in latencies for ms in mine]
-    return Outcome(len(every), seconds, every, failures[0] if failures else None)
+    return Outcome(len(every), seconds, every, cpu, failures[0] if failures else None)
 
 
 class _Reader:
@@ -144,3 +147,8 @@ class _Reader:
         if not chunk:
             raise RuntimeError("the server closed the connection")
         self._buffer += chunk
+
+
+if __name__ == "__main__":
+    given = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=Load)
+    sys.stdout.buffer.write(msgspec.msgpack.encode(_drive(given)))
