@@ -52,7 +52,8 @@ class SubjectKeys:
 
     def cached(self, subject_id: str) -> Sealer | None:
         """The subject's key when it is held unwrapped, without touching storage."""
-        return self._cache.get(subject_id)
+        with self._lock:
+            return self._cache.get(subject_id)
 
     def keyed_hash(self, conn: Connection, subject_id: str, data: bytes) -> str:
         """HMAC-SHA256 of `data` under a key derived from the subject's data key: comparable
