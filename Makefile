@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 serve: install
 	$(BIN)/consentry serve
 
+bench: install
+	$(BIN)/consentry bench $(BENCH_ARGS)
+
 system-deps:
 	scripts/system-deps
 

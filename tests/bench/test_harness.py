@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from consentry.bench import delivery, harness, reads, sections
+from consentry.bench import delivery, harness, reads, redaction, sections
 from consentry.bench.data import World, build, make_settings
 from consentry.cli import app
+from consentry.ingest.redact import Kind
 
 
 @pytest.fixture
@@ -93,3 +95,27 @@ def test_delivery_section_drains_the_outbox_to_a_receiver_process(world: World) 
     assert figures["events_per_s"] > 0
     assert figures["undelivered"] == 0
     assert figures["p99_delay_ms"] >= figures["p50_delay_ms"] > 0
+
+
+def test_redaction_section_gives_each_kind_ours_and_presidio_side_by_side() -> None:
+    """Presidio is a development extra: the section reports its figures beside ours."""
+    figures = redaction.figures(0.01)
+    kinds = [k.value for k in Kind]
+    for prefix in ("", "presidio_"):
+        assert figures[f"{prefix}messages_per_s"] > 0
+        for kind in kinds:
+            for rate in ("recall", "precision"):
+                assert 0.0 <= figures[f"{prefix}{kind}_{rate}"] <= 1.0
+    assert figures["recall"] >= 0.98
+    assert figures["precision"] >= 0.95
+    # The reference is not perfect on this corpus (its phone and SSN patterns miss some).
+    assert figures["presidio_recall"] < figures["recall"]
+    assert figures["messages_per_s"] > 10 * figures["presidio_messages_per_s"]
+
+
+def test_redaction_section_without_presidio_gives_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "presidio_analyzer", None)
+    figures = redaction.figures(0.01)
+    assert figures["presidio"] == "not installed"
+    assert not any(key.startswith("presidio_") for key in figures)
+    assert figures["EMAIL_recall"] == 1.0

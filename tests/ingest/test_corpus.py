@@ -1,7 +1,7 @@
 """ingest/redact.py against pii_corpus.jsonl: recall and precision per kind, exact spans.
 
-The corpus is written by make_corpus.py (seeded); bench/redaction.py reports the same figures
-next to Presidio's.
+The corpus is written by make_corpus.py (seeded); `consentry bench --section redaction`
+reports the same figures next to Presidio's.
 """
 
 from __future__ import annotations

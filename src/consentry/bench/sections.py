@@ -9,7 +9,6 @@ import random
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import threading
@@ -29,15 +28,13 @@ from consentry.audit.events import AuditAction
 from consentry.audit.verify import verify_log
 from consentry.bench import load
 from consentry.bench.data import ADMIN_KEY, World, batches, customers, event, make_settings
+from consentry.bench.redaction import figures as redaction_figures
 from consentry.consent import policy
 from consentry.dsr.models import Level, RequestType
 from consentry.dsr.requests import NewRequest
-from consentry.ingest import redact
 from consentry.runtime import Runtime
 from consentry.storage import audit as audit_sql
 from consentry.subjects.models import Jurisdiction, SubjectRef
-
-CORPUS = Path(__file__).resolve().parents[3] / "tests" / "ingest" / "pii_corpus.jsonl"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -203,30 +200,9 @@ def opt_out(world: World, subjects: int) -> dict[str, Any]:
 
 
 def redaction(seconds: float) -> dict[str, Any]:
-    """Messages per second and recall/precision over the labelled corpus in tests/."""
-    if not CORPUS.exists():
-        return {"corpus": "missing"}
-    records = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
-    texts = [r["text"] for r in records]
-    done = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for text in texts:
-            redact.redact(text)
-        done += len(texts)
-    rate = done / (time.perf_counter() - started)
-    expected = {
-        (i, s["start"], s["end"], s["kind"]) for i, r in enumerate(records) for s in r["spans"]
-    }
-    found = {(i, s.start, s.end, str(s.kind)) for i, t in enumerate(texts) for s in redact.find(t)}
-    hits = len(expected & found)
-    return {
-        "messages": len(texts),
-        "mean_chars": round(statistics.mean(len(t) for t in texts)),
-        "messages_per_s": round(rate),
-        "recall": round(hits / len(expected), 4) if expected else 1.0,
-        "precision": round(hits / len(found), 4) if found else 1.0,
-    }
+    """Messages per second and recall/precision over the labelled corpus in tests/, overall
+    and per kind; Presidio's beside them when it is installed."""
+    return redaction_figures(seconds)
 
 
 # One worker process per core of the machine the figures are for.

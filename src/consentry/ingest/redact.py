@@ -5,7 +5,7 @@ and PL), payment card numbers, IBANs, IPv4 and IPv6 addresses, US SSNs and UK NI
 `<EMAIL>`, `<PHONE>`, `<CARD>`, `<IBAN>`, `<IP>`, `<US_SSN>` and `<UK_NINO>`. One compiled
 alternation finds candidates; each is confirmed by its check in recognizers.py before it
 counts. Patterns use bounded or possessive repetition only, so a scan is linear in the length
-of the text. bench/redaction.py holds it to Presidio on tests/ingest/pii_corpus.jsonl.
+of the text. consentry.bench.redaction holds it to Presidio on tests/ingest/pii_corpus.jsonl.
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
-"""Free-text redaction: our recognizer set against Presidio's pattern recognizers, side by side.
-
-Speed (messages/s over tests/ingest/pii_corpus.jsonl, repeated to about 2 s) and recall and
-precision per kind, spans compared exactly and, in brackets, by overlap. Presidio is not a
-dependency: the bench uses it where it is installed, offline (a blank spaCy model from disk,
-tldextract on its bundled suffix list), and says "presidio not installed" otherwise. Usage:
-python bench/redaction.py [seconds]   (run it with a Python that has presidio-analyzer to compare)
+"""Free-text redaction: our recognizer set against Presidio's pattern recognizers, side by side,
+over the labelled corpus tests/ingest/pii_corpus.jsonl: messages per second, and recall and
+precision overall and per kind (spans compared exactly). Presidio is a development extra
+(`.[presidio]`, part of `.[dev]`), run offline (a blank spaCy model written to a temporary
+directory, tldextract on its bundled suffix list); where it is not installed only our figures
+are given. `consentry bench --section redaction` reports the figures (figures());
+`python -m consentry.bench.redaction [seconds]` prints them as a table, with recall and
+precision by overlap as well.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -20,7 +22,7 @@ from typing import Any
 
 from consentry.ingest.redact import Kind, find
 
-CORPUS = Path(__file__).resolve().parents[1] / "tests" / "ingest" / "pii_corpus.jsonl"
+CORPUS = Path(__file__).resolve().parents[3] / "tests" / "ingest" / "pii_corpus.jsonl"
 PRESIDIO_KINDS = {
     "EMAIL_ADDRESS": "EMAIL",
     "PHONE_NUMBER": "PHONE",
@@ -59,14 +61,18 @@ def presidio() -> Finder | None:
         from presidio_analyzer.predefined_recognizers import UkNinoRecognizer  # noqa: PLC0415
     except ImportError:
         return None
+    # It warns, once per engine, of every recognizer for a language other than English.
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     # The e-mail recognizer asks tldextract, which would download the public suffix list.
     tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=())
     # The default engine loads en_core_web_lg (a download); a blank model has no NER at all.
-    model = Path(tempfile.mkdtemp(prefix="presidio-blank-")) / "en"
-    spacy.blank("en").to_disk(model)
-    config = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": str(model)}]}
-    nlp = NlpEngineProvider(nlp_configuration=config).create_engine()
-    engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+    with tempfile.TemporaryDirectory(prefix="presidio-blank-") as directory:
+        model = Path(directory) / "en"
+        spacy.blank("en").to_disk(model)
+        models = [{"lang_code": "en", "model_name": str(model)}]
+        config = {"nlp_engine_name": "spacy", "models": models}
+        nlp = NlpEngineProvider(nlp_configuration=config).create_engine()
+        engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
     engine.registry.remove_recognizer("SpacyRecognizer")
     engine.registry.add_recognizer(UkNinoRecognizer())  # shipped, but off by default
     entities = list(PRESIDIO_KINDS)
@@ -95,8 +101,34 @@ def speed(finder: Finder, texts: list[str], seconds: float) -> float:
             return done / elapsed
 
 
-def score(finder: Finder, messages: list[tuple[str, set[Label]]]) -> dict[str, str]:
-    """Per kind: "recall/precision (overlap recall/precision)"."""
+def figures(seconds: float) -> dict[str, Any]:
+    """The bench's redaction section: ours, then Presidio's under `presidio_`, each with
+    `messages_per_s`, `recall` and `precision` over all kinds and `<KIND>_recall`,
+    `<KIND>_precision` per kind (exact spans)."""
+    if not CORPUS.exists():
+        return {"corpus": "missing"}
+    messages = load()
+    texts = [text for text, _ in messages]
+    out: dict[str, Any] = {
+        "messages": len(texts),
+        "mean_chars": round(sum(map(len, texts)) / len(texts)),
+    }
+    analyse = presidio()
+    finders: dict[str, Finder] = {"": ours}
+    if analyse is None:
+        out["presidio"] = "not installed"
+    else:
+        finders["presidio_"] = analyse
+    for prefix, finder in finders.items():
+        out[f"{prefix}messages_per_s"] = round(speed(finder, texts, seconds))
+        counts = _counts(finder, messages)
+        out |= {f"{prefix}{key}": value for key, value in _rates(counts).items()}
+    return out
+
+
+def _counts(finder: Finder, messages: list[tuple[str, set[Label]]]) -> dict[str, Counter[str]]:
+    """Per kind: exact true positives, false positives and false negatives, and by overlap
+    (otp: labels a span of their kind overlaps; ofp: spans overlapping no label of theirs)."""
     counts: dict[str, Counter[str]] = {k: Counter() for k in ("tp", "fp", "fn", "otp", "ofp")}
     for text, labels in messages:
         found = finder(text)
@@ -111,6 +143,29 @@ def score(finder: Finder, messages: list[tuple[str, set[Label]]]) -> dict[str, s
             counts["otp"][kind] += any(k == kind and s < fe and fs < e for fs, fe, k in found)
         for s, e, kind in found:
             counts["ofp"][kind] += not any(k == kind and s < le and ls < e for ls, le, k in labels)
+    return counts
+
+
+def _rates(counts: dict[str, Counter[str]]) -> dict[str, float]:
+    """recall and precision over all kinds, then per kind (exact spans; 1.0 where nothing
+    was labelled or reported)."""
+    kinds = [k.value for k in Kind]
+    tp, fp, fn = (sum(counts[c][k] for k in kinds) for c in ("tp", "fp", "fn"))
+    rates = {"recall": _share(tp, tp + fn), "precision": _share(tp, tp + fp)}
+    for kind in kinds:
+        tp, fp, fn = counts["tp"][kind], counts["fp"][kind], counts["fn"][kind]
+        rates[f"{kind}_recall"] = _share(tp, tp + fn)
+        rates[f"{kind}_precision"] = _share(tp, tp + fp)
+    return rates
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 1.0
+
+
+def score(finder: Finder, messages: list[tuple[str, set[Label]]]) -> dict[str, str]:
+    """Per kind: "recall/precision (overlap recall/precision)"."""
+    counts = _counts(finder, messages)
     table: dict[str, str] = {}
     for kind in (k.value for k in Kind):
         tp, fp, fn = counts["tp"][kind], counts["fp"][kind], counts["fn"][kind]
