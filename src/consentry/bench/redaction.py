@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from consentry.ingest.redact import Kind, find
+from consentry.ingest.redact import Kind, find, redact
 
 CORPUS = Path(__file__).resolve().parents[3] / "tests" / "ingest" / "pii_corpus.jsonl"
 PRESIDIO_KINDS = {
@@ -89,7 +89,7 @@ def presidio() -> Finder | None:
     return analyse
 
 
-def speed(finder: Finder, texts: list[str], seconds: float) -> float:
+def speed(finder: Callable[[str], object], texts: list[str], seconds: float) -> float:
     """Messages per second, over whole passes of the corpus until `seconds` have gone by."""
     done, started = 0, time.perf_counter()
     while True:
@@ -104,7 +104,8 @@ def speed(finder: Finder, texts: list[str], seconds: float) -> float:
 def figures(seconds: float) -> dict[str, Any]:
     """The bench's redaction section: ours, then Presidio's under `presidio_`, each with
     `messages_per_s`, `recall` and `precision` over all kinds and `<KIND>_recall`,
-    `<KIND>_precision` per kind (exact spans)."""
+    `<KIND>_precision` per kind (exact spans). Our speed is the treatment's, redacted text
+    and all; Presidio's is its analysis alone (its anonymiser would come on top)."""
     if not CORPUS.exists():
         return {"corpus": "missing"}
     messages = load()
@@ -120,7 +121,8 @@ def figures(seconds: float) -> dict[str, Any]:
     else:
         finders["presidio_"] = analyse
     for prefix, finder in finders.items():
-        out[f"{prefix}messages_per_s"] = round(speed(finder, texts, seconds))
+        timed = redact if finder is ours else finder
+        out[f"{prefix}messages_per_s"] = round(speed(timed, texts, seconds))
         counts = _counts(finder, messages)
         out |= {f"{prefix}{key}": value for key, value in _rates(counts).items()}
     return out
