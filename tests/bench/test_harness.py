@@ -99,6 +99,7 @@ def test_delivery_section_drains_the_outbox_to_a_receiver_process(world: World) 
 
 def test_redaction_section_gives_each_kind_ours_and_presidio_side_by_side() -> None:
     """Presidio is a development extra: the section reports its figures beside ours."""
+    pytest.importorskip("presidio_analyzer")
     figures = redaction.figures(0.01)
     kinds = [k.value for k in Kind]
     for prefix in ("", "presidio_"):

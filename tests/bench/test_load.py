@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,9 @@ def receiver() -> Iterator[tuple[int, list[tuple[str, str, bytes]]]]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/close":
+                self.close_connection = True
+                return
             seen.append((self.path, self.headers["Authorization"], body))
             answer = b'{"ok": true}' * 2000 if self.path == "/ok" else b"{}"
             self.send_response(200 if self.path == "/ok" else 503)
@@ -71,3 +75,19 @@ def test_an_answer_other_than_200_is_reported(
     assert outcome.failure == "HTTP 503 from /missing"
     # Each client stops at the first failure it or another client meets.
     assert 1 <= outcome.requests <= 2
+
+
+def test_a_connection_refused_or_closed_is_a_failure_not_a_hang(
+    receiver: tuple[int, list[tuple[str, str, bytes]]],
+) -> None:
+    port, _ = receiver
+    closed = load.run(load.Load(port, "/close", "k", (b"{}",), 0.3, 2))
+    assert closed.failure == "RuntimeError: the server closed the connection"
+    assert closed.requests == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    refused = load.run(load.Load(free, "/ok", "k", (b"{}",), 0.3, 2))
+    assert refused.failure is not None
+    assert refused.failure.startswith("ConnectionRefusedError")
+    assert refused.requests == 0

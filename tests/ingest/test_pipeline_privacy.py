@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry import clock
 from consentry.app import create_app
 from consentry.consent import notices
 from consentry.consent.service import ConsentWrite
@@ -317,3 +318,68 @@ def test_another_process_withdrawal_is_not_missed_by_the_early_shape(settings: S
     finally:
         other.close()
         ingesting.close()
+
+
+def test_events_are_received_when_their_transaction_reads_consent(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """received_at is taken in the batch's transaction, not when it was shaped before it: the
+    withdrawal purge counts an event received at or before a withdrawal as stored under it."""
+    subject_id = _granted(runtime, "eve@example.com", "analytics")
+    runtime.pipeline.ingest(_page_views(subject_id, "a"), actor="t")
+    shape = runtime.pipeline._shape_early
+    shaped_by: list[str] = []
+
+    def then_wait(work: list[Any], *args: Any) -> None:
+        shape(work, *args)
+        assert all(w.early is not None for w in work)
+        shaped_by.append(clock.rfc3339(clock.now()))
+        time.sleep(0.002)
+
+    monkeypatch.setattr(runtime.pipeline, "_shape_early", then_wait)
+    assert all(
+        r.status == "accepted"
+        for r in runtime.pipeline.ingest(_page_views(subject_id, "b"), actor="t")
+    )
+    with runtime.store.read() as conn:
+        received = (
+            conn.execute(select(events.c.received_at).where(events.c.event_id.like("b%")))
+            .scalars()
+            .all()
+        )
+    assert len(received) == 5
+    assert all(clock.rfc3339(at) > shaped_by[0] for at in received)
+
+
+def test_a_schema_replaced_after_the_early_shape_is_the_one_applied(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same purposes, new schema: a field that is now dropped is not stored from the early row."""
+    subject_id = _granted(runtime, "ivy@example.com", "analytics")
+    runtime.pipeline.ingest(_page_views(subject_id, "a"), actor="t")
+    shape = runtime.pipeline._shape_early
+    fields = dict(SCHEMA["fields"])
+    fields["url"] = fields["url"] | {"treatment": "drop"}
+
+    def then_replace(work: list[Any], *args: Any) -> None:
+        shape(work, *args)
+        assert all(w.early is not None for w in work)
+        with runtime.store.write() as conn:
+            runtime.schemas.put(
+                conn,
+                "page_view",
+                SCHEMA | {"fields": fields},
+                runtime.purposes.all(conn),
+                actor="t",
+            )
+
+    monkeypatch.setattr(runtime.pipeline, "_shape_early", then_replace)
+    results = runtime.pipeline.ingest(_page_views(subject_id, "b"), actor="t")
+    assert [r.purposes for r in results] == [["analytics"]] * 5
+    with runtime.store.read() as conn:
+        rows = conn.execute(
+            select(events.c.event_id, events.c.properties, events.c.schema_version)
+        ).all()
+    stored = {event_id: (json.loads(p), v) for event_id, p, v in rows}
+    assert all("url" in stored[f"a{n}"][0] for n in range(5))
+    assert all("url" not in stored[f"b{n}"][0] and stored[f"b{n}"][1] == 2 for n in range(5))

@@ -4,6 +4,7 @@ measures and needs no tool outside the project."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 import subprocess
@@ -64,9 +65,14 @@ def _drive(load: Load) -> Outcome:
     failures: list[str] = []
     serial = itertools.count()
     serial_lock = threading.Lock()
-    start = threading.Barrier(load.clients + 1)
-    # [when counting starts, when the clients stop]
+    # [when counting starts, when the clients stop], set once every client has connected.
     window: list[float] = []
+
+    def open_window() -> None:
+        counted = time.monotonic() + load.warmup
+        window.extend((counted, counted + load.seconds))
+
+    start = threading.Barrier(load.clients + 1, action=open_window)
 
     def request(n: int) -> bytes:
         body = load.bodies[n % len(load.bodies)]
@@ -82,18 +88,25 @@ def _drive(load: Load) -> Outcome:
         return head + body
 
     def client(slot: int) -> None:
-        mine = latencies[slot]
+        try:
+            drive(slot, latencies[slot])
+        except (OSError, RuntimeError, ValueError, threading.BrokenBarrierError) as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+            start.abort()
+
+    def drive(slot: int, mine: list[float]) -> None:
         with socket.create_connection(("127.0.0.1", load.port)) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             reader = _Reader(sock)
             start.wait()
             n = slot
-            while (now := time.monotonic()) < window[1] and not failures:
+            while time.monotonic() < window[1] and not failures:
                 message = request(n)
                 t0 = time.perf_counter()
                 sock.sendall(message)
                 status, _ = reader.answer()
-                if now >= window[0]:
+                # Counted when answered within the window (the warm-up's answers are not).
+                if time.monotonic() >= window[0]:
                     mine.append((time.perf_counter() - t0) * 1000)
                 if status != 200:
                     failures.append(f"HTTP {status} from {load.path}")
@@ -102,14 +115,14 @@ def _drive(load: Load) -> Outcome:
     threads = [threading.Thread(target=client, args=(s,)) for s in range(load.clients)]
     for t in threads:
         t.start()
-    counted = time.monotonic() + load.warmup
-    window.extend((counted, counted + load.seconds))
-    start.wait()
-    time.sleep(max(0.0, counted - time.monotonic()))
+    with contextlib.suppress(threading.BrokenBarrierError):
+        start.wait()
+    if window:
+        time.sleep(max(0.0, window[0] - time.monotonic()))
     cpu = time.process_time()
     for t in threads:
         t.join()
-    seconds = time.monotonic() - counted
+    seconds = time.monotonic() - window[0] if window else 0.0
     cpu = time.process_time() - cpu
     every = [ms for mine in latencies for ms in mine]
     return Outcome(len(every), seconds, every, cpu, failures[0] if failures else None)

@@ -40,6 +40,8 @@ Finder = Callable[[str], set[Label]]
 def load() -> list[tuple[str, set[Label]]]:
     messages = []
     for line in CORPUS.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
         record = json.loads(line)
         messages.append(
             (record["text"], {(s["start"], s["end"], s["kind"]) for s in record["spans"]})

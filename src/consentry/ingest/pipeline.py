@@ -89,7 +89,8 @@ _EVENT = msgspec.json.Decoder(_Event)
 @dataclass(frozen=True, slots=True)
 class _Shaped:
     """How one accepted event is stored: its plan, its row (in storage.ingest.EVENT_COLUMNS
-    order), and its kept values in clear and to be sealed (for the delivery outbox)."""
+    order but for received_at, added at the insert), and its kept values in clear and to be
+    sealed (for the delivery outbox)."""
 
     plan: Plan
     row: tuple[object, ...]
@@ -180,11 +181,10 @@ class Pipeline:
                 if self.consent.gpc_would_change(ref):
                     self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
         ready = self._prepare(work)
-        received_at = clock.rfc3339(clock.now())
-        self._shape_early(work, ready, received_at)
+        self._shape_early(work, ready)
         for attempt in range(_ATTEMPTS):
             try:
-                self._transact(work, actor, ready, received_at)
+                self._transact(work, actor, ready)
                 break
             except (IntegrityError, OperationalError) as exc:
                 # Another batch stored the same event id, token or new person first, or the
@@ -228,7 +228,7 @@ class Pipeline:
                     ready[(treatment, name, value)] = pure.one(name, value)
         return ready
 
-    def _shape_early(self, work: list[_Work], ready: _Ready, received_at: str) -> None:
+    def _shape_early(self, work: list[_Work], ready: _Ready) -> None:
         """Events whose subject's consent state and key this process already holds are
         decided, minimised, treated and sealed here, before the transaction, so that
         processes writing one database in turn do this side by side. Nothing here decides
@@ -265,7 +265,7 @@ class Pipeline:
         for (w, schema, state, allowed, plan, values, sealer), nonce in zip(
             found, nonces(len(found)), strict=True
         ):
-            shaped = _shape(w, plan, values, sealer, received_at, nonce)
+            shaped = _shape(w, plan, values, sealer, nonce)
             w.early = _Early(state, purposes, schema, allowed, shaped)
 
     def _decision(
@@ -298,7 +298,7 @@ class Pipeline:
             schema.fields, schema.has_special, allowed, tuple(w.properties), purposes, state
         )
 
-    def _transact(self, work: list[_Work], actor: str, ready: _Ready, received_at: str) -> None:
+    def _transact(self, work: list[_Work], actor: str, ready: _Ready) -> None:
         """Decide and store the batch in one transaction."""
         with self.store.write() as conn:
             # One read of the configuration version serves the whole batch.
@@ -309,7 +309,7 @@ class Pipeline:
             states = self._states(conn, work)
             self._decide(work, states, purposes)
             _mark_duplicates(work)
-            self._store(conn, work, states, purposes, version, ready, received_at)
+            self._store(conn, work, states, purposes, version, ready)
             accepted = [w for w in work if w.code is None]
             if accepted:
                 used = sorted({p for w in accepted for p in w.purposes})
@@ -438,7 +438,6 @@ class Pipeline:
         purposes: dict[str, Purpose],
         version: int,
         ready: _Ready,
-        received_at: str,
     ) -> None:
         accepted = [w for w in work if w.code is None]
         if not accepted:
@@ -446,13 +445,14 @@ class Pipeline:
         shaped = [_early(w, states, purposes) for w in accepted]
         late = [n for n, s in enumerate(shaped) if s is None]
         if late:
-            redone = self._shape_late(
-                conn, [accepted[n] for n in late], states, purposes, ready, received_at
-            )
+            redone = self._shape_late(conn, [accepted[n] for n in late], states, purposes, ready)
             for n, one in zip(late, redone, strict=True):
                 shaped[n] = one
         done = [s for s in shaped if s is not None]
-        sql.insert_events(conn, [s.row for s in done])
+        # Taken in the transaction, after the states were read: the withdrawal purge counts an
+        # event received at or before a withdrawal as stored under the consent it withdrew.
+        received_at = (clock.rfc3339(clock.now()),)
+        sql.insert_events(conn, [s.row[:4] + received_at + s.row[4:] for s in done])
         systems = {} if self.outbox is None else self.outbox.systems(conn, version)
         if self.outbox is not None and systems:
             fields = [s.plan.fields for s in done]
@@ -466,7 +466,6 @@ class Pipeline:
         states: dict[str, SubjectConsent],
         purposes: dict[str, Purpose],
         ready: _Ready,
-        received_at: str,
     ) -> list[_Shaped]:
         """Accepted events not shaped before the transaction (or whose early shape no longer
         stands): planned, treated and sealed here."""
@@ -498,7 +497,7 @@ class Pipeline:
             for (n, name, _), value in zip(queue, results, strict=True):
                 treated[n][name] = value
         return [
-            _shape(w, plan, values, sealers[str(w.subject_id)], received_at, nonce)
+            _shape(w, plan, values, sealers[str(w.subject_id)], nonce)
             for w, plan, values, nonce in zip(
                 accepted, plans, treated, nonces(len(accepted)), strict=True
             )
@@ -521,9 +520,7 @@ def _early(
     return early.shaped
 
 
-def _shape(
-    w: _Work, plan: Plan, values: dict[str, Any], sealer: Sealer, received_at: str, nonce: bytes
-) -> _Shaped:
+def _shape(w: _Work, plan: Plan, values: dict[str, Any], sealer: Sealer, nonce: bytes) -> _Shaped:
     """The event's row: kept values in clear, personal ones sealed under the subject's key."""
     event, schema = w.event, w.schema
     if event is None or event.occurred_at is None or schema is None or w.ref is None:
@@ -539,7 +536,6 @@ def _shape(
         schema.schema.event_type,
         schema.schema.version,
         clock.rfc3339(event.occurred_at),
-        received_at,
         subject_id,
         plan.purposes_json,
         minimise.encode(clear),

@@ -53,7 +53,10 @@ class SubjectKeys:
     def cached(self, subject_id: str) -> Sealer | None:
         """The subject's key when it is held unwrapped, without touching storage."""
         with self._lock:
-            return self._cache.get(subject_id)
+            sealer = self._cache.get(subject_id)
+            if sealer is not None:
+                self._cache.move_to_end(subject_id)
+            return sealer
 
     def keyed_hash(self, conn: Connection, subject_id: str, data: bytes) -> str:
         """HMAC-SHA256 of `data` under a key derived from the subject's data key: comparable
