@@ -38,11 +38,9 @@ class SubjectKeys:
 
     def sealer(self, conn: Connection, subject_id: str) -> Sealer:
         """The subject's key; raise SubjectKeyDestroyed when it no longer exists."""
-        with self._lock:
-            cached = self._cache.get(subject_id)
-            if cached is not None:
-                self._cache.move_to_end(subject_id)
-                return cached
+        held = self.cached(subject_id)
+        if held is not None:
+            return held
         row = sql.get_subject_key(conn, subject_id)
         if row is None:
             raise SubjectKeyDestroyed(f"the data key of subject {subject_id} has been destroyed")
