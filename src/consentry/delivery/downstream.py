@@ -38,7 +38,9 @@ class DeliveryDownstream:
         request_id: str | None,
         purposes: Sequence[str] | None,
         actor: str,
+        corrected: Sequence[tuple[str, str]] = (),
     ) -> list[str]:
+        sealer = self.outbox.subject_keys.sealer(conn, subject_id) if corrected else None
         ids = set(
             self.notices.queue(
                 conn,
@@ -47,6 +49,8 @@ class DeliveryDownstream:
                 actor=actor,
                 purposes=purposes,
                 request_id=request_id,
+                corrected=corrected,
+                sealer=sealer,
             )
         )
         if not ids:
@@ -55,11 +59,18 @@ class DeliveryDownstream:
         return sorted({n["system_id"] for n in queued if n["notice_id"] in ids})
 
     def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
-        return {
-            n["system_id"]
+        # A system has acknowledged when every notice of the request sent to it has: an
+        # objection upheld for two purposes, or a restriction and its lifting, are two.
+        notices = self.notices.of(conn, request_id=request_id)
+        waiting = {n["system_id"] for n in notices if n["status"] != ACKNOWLEDGED}
+        return {n["system_id"] for n in notices} - waiting
+
+    def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        return [
+            {k: n[k] for k in ("notice_id", "system_id", "type", "status", "acknowledged_at")}
+            | {"overdue": n["overdue"]}
             for n in self.notices.of(conn, request_id=request_id)
-            if n["status"] == ACKNOWLEDGED
-        }
+        ]
 
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
         systems = self.datamap.all(conn)
@@ -78,7 +89,10 @@ class DeliveryDownstream:
             )
         return out
 
-    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
+        done = 0
         for notice in self.notices.of(conn, request_id=request_id):
             if notice["system_id"] == system_id and notice["status"] != ACKNOWLEDGED:
                 self.notices.acknowledge(conn, notice["notice_id"], actor=actor)
+                done += 1
+        return done

@@ -123,18 +123,20 @@ class Requests:
                 restriction.object_to(
                     conn, subject_id, marketing, request_id=request.request_id, actor=actor
                 )
+                told = restriction.notify_objection(
+                    conn,
+                    self.downstream,
+                    subject_id,
+                    marketing,
+                    request_id=request.request_id,
+                    actor=actor,
+                )
+                sql.insert_acks(conn, request.request_id, told, "objection", clock.now())
             if new.verification is not None:
                 request = self._verify(conn, request, *new.verification, actor=actor)
             elif marketing and set(marketing) == set(keys or []):
-                # Needs no verification: done on receipt.
-                request = advance(
-                    conn,
-                    request,
-                    Status.COMPLETED,
-                    actor=actor,
-                    step=Step.DONE,
-                    values={"result": json.dumps({"objected": marketing})},
-                )
+                # Needs no verification: done on receipt, once its recipients acknowledge.
+                request = self._finish(conn, request, actor=actor, result={"objected": marketing})
         if marketing and subject_id is not None:
             # Consent for it is withdrawn too (API.md, Objection).
             self.consent.withdraw(
@@ -249,15 +251,18 @@ class Requests:
             )
 
     def acknowledge(self, request_id: str, system_id: str, *, actor: str, via: str) -> Request:
+        """An operator's acknowledgement of the request's notices to `system_id` (also those
+        sent after the request ended: a restriction's lifting)."""
         with self.store.write() as conn:
             request = load(conn, request_id, lock=True)
-            if not sql.acknowledge(conn, request_id, system_id, clock.now(), via):
+            recorded = sql.acknowledge(conn, request_id, system_id, clock.now(), via)
+            # The notices waiting for it are answered too (no longer counted as overdue).
+            answered = self.downstream.acknowledge(conn, request_id, system_id, actor=actor)
+            if not recorded and not answered:
                 raise UnexpectedAcknowledgement(
                     f"system {system_id} owes request {request_id} no acknowledgement",
                     system_id=system_id,
                 )
-            # The notice waiting for it is answered too (no longer counted as overdue).
-            self.downstream.acknowledge(conn, request_id, system_id, actor=actor)
             audit.record(
                 conn,
                 AuditAction.REQUEST_ACKNOWLEDGED,
@@ -296,17 +301,62 @@ class Requests:
     ) -> Request:
         """After notices went out: wait for each system's acknowledgement, or complete."""
         sql.insert_acks(conn, request.request_id, systems, kind, clock.now())
-        if systems:
-            request = advance(
-                conn,
-                request,
-                Status.AWAITING_DOWNSTREAM,
-                actor=actor,
-                step=Step.NOTIFIED,
-                details={"systems": systems},
+        return self._finish(conn, request, actor=actor)
+
+    def _finish(
+        self,
+        conn: Connection,
+        request: Request,
+        *,
+        actor: str,
+        result: dict[str, Any] | None = None,
+    ) -> Request:
+        """The request's own work is done: it completes, or waits in `awaiting_downstream`
+        while a system it sent notices to (its acknowledgements awaited) has not answered."""
+        values = None if result is None else {"result": json.dumps(result)}
+        awaited = [r.system_id for r in sql.acks(conn, request.request_id)]
+        if not awaited:
+            return advance(
+                conn, request, Status.COMPLETED, actor=actor, step=Step.DONE, values=values
             )
-            return self.complete_if_acknowledged(conn, request, actor=actor)
-        return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+        request = advance(
+            conn,
+            request,
+            Status.AWAITING_DOWNSTREAM,
+            actor=actor,
+            step=Step.NOTIFIED,
+            details={"systems": awaited},
+            values=values,
+        )
+        return self.complete_if_acknowledged(conn, request, actor=actor)
+
+    def notices(self, request_id: str) -> list[dict[str, Any]]:
+        """The rights notices the request sent, each with its state."""
+        with self.store.read() as conn:
+            return self.downstream.notices_of(conn, request_id)
+
+    def lift_restriction(
+        self, subject_id: str, *, reason: str, subject_informed_at: str, actor: str
+    ) -> tuple[str | None, list[str]]:
+        """Art. 18(3): (the restriction request lifted, the systems told)."""
+        with self.store.write() as conn:
+            self.subjects.get(conn, subject_id)
+            lifted = None
+            for row in sql.subject_requests(conn, subject_id):
+                if row.type == RequestType.RESTRICTION.value and row.verified_at is not None:
+                    lifted = str(row.request_id)
+            systems = restriction.lift(
+                conn,
+                self.downstream,
+                subject_id,
+                reason=reason,
+                sealer=self.subjects.keys.sealer(conn, subject_id),
+                subject_informed_at=subject_informed_at,
+                request_id=lifted,
+                actor=actor,
+            )
+        self.refresh(subject_id)
+        return lifted, systems
 
     def decide(
         self, request_id: str, purpose: str, outcome: str, grounds: str, *, actor: str
@@ -331,6 +381,15 @@ class Requests:
                 restriction.object_to(
                     conn, request.subject_id, [purpose], request_id=request_id, actor=actor
                 )
+                told = restriction.notify_objection(
+                    conn,
+                    self.downstream,
+                    request.subject_id,
+                    [purpose],
+                    request_id=request_id,
+                    actor=actor,
+                )
+                sql.insert_acks(conn, request_id, told, "objection", clock.now())
             else:
                 restriction.release(conn, request.subject_id, purpose)
             decided[purpose] = outcome
@@ -343,14 +402,7 @@ class Requests:
                 details={"request_id": request_id, "purpose": purpose, "outcome": outcome},
             )
             if pending <= set(decided):
-                request = advance(
-                    conn,
-                    request,
-                    Status.COMPLETED,
-                    actor=actor,
-                    step=Step.DONE,
-                    values={"result": json.dumps({"decisions": decided})},
-                )
+                request = self._finish(conn, request, actor=actor, result={"decisions": decided})
             else:
                 request = load(conn, request_id)
         self.refresh(request.subject_id)
@@ -496,9 +548,9 @@ class Requests:
             return self.await_notices(conn, request, systems, "restriction", actor=actor)
         if request.type is RequestType.OBJECTION:
             purposes = self.consent.registry.all(conn)
-            _, other = restriction.split_direct_marketing(request.purposes or [], purposes)
+            marketing, other = restriction.split_direct_marketing(request.purposes or [], purposes)
             if not other:
-                return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+                return self._finish(conn, request, actor=actor, result={"objected": marketing})
             restriction.hold_pending(
                 conn, subject_id, other, request_id=request.request_id, actor=actor
             )

@@ -141,7 +141,11 @@ class Runner:
         """The request after its next step, None when it has none to take now."""
         purged = False
         request = load(conn, request_id, lock=True)
-        if request.status in FINAL or request.verified_at is None:
+        if request.status in FINAL:
+            return None
+        # A direct-marketing objection needs no verification: it may wait for
+        # acknowledgements without one (nothing is disclosed nor destroyed by that wait).
+        if request.verified_at is None and request.step is not Step.NOTIFIED:
             return None
         subject_id = request.subject_id
         step = request.step

@@ -89,10 +89,12 @@ def subject_requests(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
 def runnable(
     conn: Connection, limit: int = 100, after: tuple[datetime, str] | None = None
 ) -> list[tuple[datetime, str]]:
-    """Verified requests not yet finished, oldest first, a page after `after` (the last
-    (received_at, request_id) of the previous page)."""
+    """Requests not yet finished that are verified or waiting for acknowledgements (a
+    direct-marketing objection needs no verification), oldest first, a page after `after`
+    (the last (received_at, request_id) of the previous page)."""
     stmt = select(requests.c.received_at, requests.c.request_id).where(
-        requests.c.status.in_(_ACTIVE), requests.c.verified_at.is_not(None)
+        requests.c.status.in_(_ACTIVE),
+        or_(requests.c.verified_at.is_not(None), requests.c.step == "notified"),
     )
     if after is not None:
         stmt = stmt.where(
