@@ -9,12 +9,14 @@ import dataclasses
 import hashlib
 import hmac
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry import clock
 from consentry.delivery.worker import DeliveryWorker
 from consentry.settings import Settings
 from consentry.storage.schema import rights_notices
@@ -439,3 +441,42 @@ def test_erasure_with_recipients_sends_signed_purge_requests(gateway: TestClient
         }
         run(gateway)
         assert state(gateway, rid)["status"] == "completed"
+
+
+def test_a_lifting_never_overtakes_the_restriction_it_ends(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restriction notice failed and waits for its retry when the lifting is queued: the
+    system still learns of the restriction first (else it would stay restricted)."""
+    subject = email("rene")
+    subject_id = grant(gateway, subject, "analytics")
+    runtime_of(gateway).rights_notices.retry_base = 60.0
+    with receiver() as hook, receiver(script=[503]) as rights:
+        add(gateway, "crm", system(hook.url, rights_endpoint=rights.url))
+        delivered(gateway, hook, subject)
+        request(
+            gateway,
+            {
+                "type": "restriction",
+                "subject": subject,
+                "jurisdiction": "EU",
+                "ground": "18_1_a",
+                "verification": {"method": "x", "level": "reasonable"},
+            },
+        )
+        w = worker(gateway)
+        w.run_once()
+        assert rights.attempts == 1  # 503: retried in 30 to 60 seconds
+        lifted = gateway.request(
+            "DELETE",
+            f"/v1/subjects/{subject_id}/restriction",
+            headers=auth(),
+            json={"reason": "accuracy confirmed", "subject_informed_at": "2026-11-23T10:00:00Z"},
+        )
+        assert lifted.status_code == 200, lifted.text
+        w.run_once()
+        assert rights.attempts == 1  # the lifting waits behind the restriction
+        real_now = clock.now
+        monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(minutes=2))
+        pump(w, rights, 2)
+        assert [b["type"] for b in rights.bodies()] == ["restriction", "restriction_lifted"]

@@ -205,7 +205,7 @@ class RightsNotices:
                     subject_id=row.subject_id,
                     details={"notice_id": row.notice_id, "system_id": row.system_id},
                 )
-            due = list(sql.due_notices(conn, now, limit))
+            due = _in_order(conn, sql.due_notices(conn, now, limit))
             secrets = {
                 r.system_id: self.datamap.signing_secret(conn, r.system_id)
                 for r in due
@@ -275,6 +275,18 @@ class RightsNotices:
             }
             for r in sql.notices_where(conn, request_id=request_id, subject_id=subject_id)
         ]
+
+
+def _in_order(conn: Connection, due: Sequence[AnyRow]) -> list[AnyRow]:
+    """The due notices that are the oldest unanswered one of their system and subject: a
+    system learns of a subject's restriction before its lifting, even when the first notice
+    failed and waits for its retry while the second is due."""
+    first: dict[tuple[str, str], str] = {}
+    for subject_id in dict.fromkeys(r.subject_id for r in due):
+        for row in sql.notices_where(conn, subject_id=subject_id):
+            if row.status == sql.PENDING:
+                first.setdefault((row.system_id, subject_id), row.notice_id)
+    return [r for r in due if first.get((r.system_id, r.subject_id)) == r.notice_id]
 
 
 def purge_request(
