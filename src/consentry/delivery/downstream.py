@@ -13,7 +13,30 @@ from consentry.delivery.notices import ACKNOWLEDGED, NoticeType, RightsNotices
 from consentry.delivery.outbox import Outbox
 from consentry.dsr.models import NoticeKind
 from consentry.governance.datamap import DataMap
+from consentry.governance.models import Mechanism, System
 from consentry.storage import delivery as sql
+
+# What an access report tells the subject of each recipient's transfer safeguard
+# (Art. 15(2), Art. 44-49).
+SAFEGUARDS = {
+    Mechanism.NONE: "none needed: no transfer outside the exporter's area",
+    Mechanism.ADEQUACY: "an adequacy decision for the recipient's region (Art. 45)",
+    Mechanism.DPF: "the recipient's EU-US Data Privacy Framework certification (Art. 45)",
+    Mechanism.SCC: "standard contractual clauses (Art. 46(2)(c))",
+    Mechanism.BCR: "binding corporate rules (Art. 47)",
+    Mechanism.UK_IDTA: "the UK international data transfer agreement (UK GDPR Art. 46)",
+    Mechanism.UK_ADDENDUM: "the UK addendum to the standard contractual clauses (UK GDPR Art. 46)",
+}
+
+
+def safeguard(system: System) -> str:
+    """The safeguard a system's transfers rely on, in words, with what makes it valid."""
+    text = SAFEGUARDS[system.transfer_mechanism]
+    if system.transfer_mechanism is Mechanism.DPF and system.dpf_certified_until is not None:
+        text += f", certified until {system.dpf_certified_until.isoformat()}"
+    if system.tia_ref and system.transfer_mechanism is not Mechanism.NONE:
+        text += f"; transfer impact assessment {system.tia_ref}"
+    return text
 
 
 class DeliveryDownstream:
@@ -77,13 +100,16 @@ class DeliveryDownstream:
         out = []
         for system_id, purposes in sorted(sql.recipients_of(conn, subject_id).items()):
             system = systems.get(system_id)
+            # A system taken off the data map still holds what it received.
             out.append(
                 {
                     "system_id": system_id,
+                    "name": None if system is None else system.name,
                     "region": None if system is None else system.region.value,
                     "transfer_mechanism": (
                         None if system is None else system.transfer_mechanism.value
                     ),
+                    "safeguard": None if system is None else safeguard(system),
                     "purposes": sorted(purposes),
                 }
             )

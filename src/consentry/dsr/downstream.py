@@ -52,8 +52,8 @@ class Downstream(Protocol):
         ...
 
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
-        """The systems that received the subject's data: `system_id`, `region`,
-        `transfer_mechanism` (the safeguard), `purposes` (Art. 15(1)(c))."""
+        """The systems that received the subject's data: `system_id`, `name`, `region`,
+        `transfer_mechanism`, `safeguard` (in words, Art. 15(2)), `purposes` (Art. 15(1)(c))."""
         ...
 
     def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
