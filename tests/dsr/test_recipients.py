@@ -480,3 +480,41 @@ def test_a_lifting_never_overtakes_the_restriction_it_ends(
         monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(minutes=2))
         pump(w, rights, 2)
         assert [b["type"] for b in rights.bodies()] == ["restriction", "restriction_lifted"]
+
+
+def test_a_system_that_acknowledged_is_awaited_again_for_a_later_notice(
+    gateway: TestClient,
+) -> None:
+    """An objection to two purposes, decided one after the other: the CRM acknowledged the
+    first notice by hand; the request still waits for its answer to the second."""
+    fraud = {"name": "Fraud checks", "legal_basis": "legitimate_interest", "retention_days": 90}
+    assert gateway.put("/v1/purposes/fraud", headers=auth(), json=fraud).status_code == 201
+    schema = VISIT | {"purposes": [*VISIT["purposes"], "fraud"]}
+    assert gateway.put("/v1/schemas/visit", headers=auth(), json=schema).status_code == 200
+    subject = email("opal")
+    grant(gateway, subject, "analytics")
+    with receiver() as hook, receiver() as rights:
+        purposes = ["analytics", "security", "fraud"]
+        add(gateway, "crm", system(hook.url, purposes=purposes, rights_endpoint=rights.url))
+        delivered(gateway, hook, subject)
+        rid = request(
+            gateway,
+            {
+                "type": "objection",
+                "subject": subject,
+                "jurisdiction": "EU",
+                "verification": {"method": "x", "level": "reasonable"},
+            },
+        )["request_id"]
+        url = f"/v1/requests/{rid}/decision"
+        upheld = {"outcome": "upheld", "grounds": "none overriding"}
+        first = gateway.post(url, headers=auth(), json=upheld | {"purpose": "security"})
+        assert first.json()["status"] == "in_progress", first.text
+        ack = gateway.post(f"/v1/requests/{rid}/acks", headers=auth(), json={"system_id": "crm"})
+        assert ack.status_code == 200, ack.text
+        second = gateway.post(url, headers=auth(), json=upheld | {"purpose": "fraud"})
+        assert second.json()["status"] == "awaiting_downstream", second.text
+        pump(worker(gateway), rights, 1)  # the first was acknowledged by hand, not sent again
+        assert rights.bodies()[0]["purposes"] == ["fraud"]
+        run(gateway)
+        assert state(gateway, rid)["status"] == "completed"

@@ -15,7 +15,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.service import ConsentService
-from consentry.dsr import deadlines, rectification, restriction
+from consentry.dsr import awaiting, deadlines, rectification, restriction
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.models import (
@@ -131,12 +131,14 @@ class Requests:
                     request_id=request.request_id,
                     actor=actor,
                 )
-                sql.insert_acks(conn, request.request_id, told, "objection", clock.now())
+                awaiting.expect(conn, request.request_id, told, "objection")
             if new.verification is not None:
                 request = self._verify(conn, request, *new.verification, actor=actor)
             elif marketing and set(marketing) == set(keys or []):
                 # Needs no verification: done on receipt, once its recipients acknowledge.
-                request = self._finish(conn, request, actor=actor, result={"objected": marketing})
+                request = awaiting.finish(
+                    conn, self.downstream, request, actor=actor, result={"objected": marketing}
+                )
         if marketing and subject_id is not None:
             # Consent for it is withdrawn too (API.md, Objection).
             self.consent.withdraw(
@@ -270,65 +272,7 @@ class Requests:
                 subject_id=request.subject_id,
                 details={"request_id": request_id, "system_id": system_id, "via": via},
             )
-            return self.complete_if_acknowledged(conn, request, actor=actor)
-
-    def complete_if_acknowledged(
-        self, conn: Connection, request: Request, *, actor: str
-    ) -> Request:
-        """Complete a request whose notices every system has acknowledged."""
-        if request.step is not Step.NOTIFIED or not request.is_open:
-            return request
-        now = clock.now()
-        for system_id in self.downstream.acknowledged(conn, request.request_id):
-            if sql.acknowledge(conn, request.request_id, system_id, now, "endpoint"):
-                audit.record(
-                    conn,
-                    AuditAction.REQUEST_ACKNOWLEDGED,
-                    actor=actor,
-                    subject_id=request.subject_id,
-                    details={
-                        "request_id": request.request_id,
-                        "system_id": system_id,
-                        "via": "endpoint",
-                    },
-                )
-        if any(r.acknowledged_at is None for r in sql.acks(conn, request.request_id)):
-            return request
-        return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
-
-    def await_notices(
-        self, conn: Connection, request: Request, systems: list[str], kind: str, *, actor: str
-    ) -> Request:
-        """After notices went out: wait for each system's acknowledgement, or complete."""
-        sql.insert_acks(conn, request.request_id, systems, kind, clock.now())
-        return self._finish(conn, request, actor=actor)
-
-    def _finish(
-        self,
-        conn: Connection,
-        request: Request,
-        *,
-        actor: str,
-        result: dict[str, Any] | None = None,
-    ) -> Request:
-        """The request's own work is done: it completes, or waits in `awaiting_downstream`
-        while a system it sent notices to (its acknowledgements awaited) has not answered."""
-        values = None if result is None else {"result": json.dumps(result)}
-        awaited = [r.system_id for r in sql.acks(conn, request.request_id)]
-        if not awaited:
-            return advance(
-                conn, request, Status.COMPLETED, actor=actor, step=Step.DONE, values=values
-            )
-        request = advance(
-            conn,
-            request,
-            Status.AWAITING_DOWNSTREAM,
-            actor=actor,
-            step=Step.NOTIFIED,
-            details={"systems": awaited},
-            values=values,
-        )
-        return self.complete_if_acknowledged(conn, request, actor=actor)
+            return awaiting.complete_if_acknowledged(conn, self.downstream, request, actor=actor)
 
     def notices(self, request_id: str) -> list[dict[str, Any]]:
         """The rights notices the request sent, each with its state."""
@@ -389,7 +333,7 @@ class Requests:
                     request_id=request_id,
                     actor=actor,
                 )
-                sql.insert_acks(conn, request_id, told, "objection", clock.now())
+                awaiting.expect(conn, request_id, told, "objection")
             else:
                 restriction.release(conn, request.subject_id, purpose)
             decided[purpose] = outcome
@@ -402,7 +346,9 @@ class Requests:
                 details={"request_id": request_id, "purpose": purpose, "outcome": outcome},
             )
             if pending <= set(decided):
-                request = self._finish(conn, request, actor=actor, result={"decisions": decided})
+                request = awaiting.finish(
+                    conn, self.downstream, request, actor=actor, result={"decisions": decided}
+                )
             else:
                 request = load(conn, request_id)
         self.refresh(request.subject_id)
@@ -545,12 +491,16 @@ class Requests:
                 request_id=request.request_id,
                 actor=actor,
             )
-            return self.await_notices(conn, request, systems, "restriction", actor=actor)
+            return awaiting.await_notices(
+                conn, self.downstream, request, systems, "restriction", actor=actor
+            )
         if request.type is RequestType.OBJECTION:
             purposes = self.consent.registry.all(conn)
             marketing, other = restriction.split_direct_marketing(request.purposes or [], purposes)
             if not other:
-                return self._finish(conn, request, actor=actor, result={"objected": marketing})
+                return awaiting.finish(
+                    conn, self.downstream, request, actor=actor, result={"objected": marketing}
+                )
             restriction.hold_pending(
                 conn, subject_id, other, request_id=request.request_id, actor=actor
             )

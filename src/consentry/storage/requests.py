@@ -123,16 +123,26 @@ def clear_notes(conn: Connection, subject_id: str) -> None:
 def insert_acks(
     conn: Connection, request_id: str, system_ids: Sequence[str], kind: str, now: datetime
 ) -> None:
+    """Await an acknowledgement of `kind` from each system; a system that acknowledged the
+    request's earlier notices is awaited again (it has a new one to answer)."""
     if not system_ids:
         return
     have = {row.system_id for row in acks(conn, request_id)}
+    wanted = list(dict.fromkeys(system_ids))
     rows = [
         {"request_id": request_id, "system_id": s, "kind": kind, "sent_at": now}
-        for s in dict.fromkeys(system_ids)
+        for s in wanted
         if s not in have
     ]
     if rows:
         conn.execute(insert(request_acks), rows)
+    again = [s for s in wanted if s in have]
+    if again:
+        conn.execute(
+            update(request_acks)
+            .where(request_acks.c.request_id == request_id, request_acks.c.system_id.in_(again))
+            .values(kind=kind, sent_at=now, acknowledged_at=None, via=None)
+        )
 
 
 def acks(conn: Connection, request_id: str) -> Sequence[AnyRow]:
