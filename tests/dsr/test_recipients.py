@@ -22,7 +22,7 @@ from consentry.settings import Settings
 from consentry.storage.schema import rights_notices
 from tests.conftest import auth
 from tests.delivery.receiver import Receiver, receiver
-from tests.dsr.conftest import check, email, grant, request, run, runtime_of
+from tests.dsr.conftest import NOTICE, check, email, grant, request, run, runtime_of
 
 # Page visits serve a consent purpose, a direct-marketing one and a legitimate interest.
 VISIT: dict[str, Any] = {
@@ -516,5 +516,50 @@ def test_a_system_that_acknowledged_is_awaited_again_for_a_later_notice(
         assert second.json()["status"] == "awaiting_downstream", second.text
         pump(worker(gateway), rights, 1)  # the first was acknowledged by hand, not sent again
         assert rights.bodies()[0]["purposes"] == ["fraud"]
+        run(gateway)
+        assert state(gateway, rid)["status"] == "completed"
+
+
+def test_a_us_ca_purge_request_is_forwarded_by_service_providers(gateway: TestClient) -> None:
+    """§1798.105(c), regs §7022(b): a service provider, contractor or third party passes the
+    deletion on to its own sub-processors; a system with no CCPA role is not asked to."""
+    subject = email("cora")
+    resp = gateway.post(
+        "/v1/consents",
+        headers=auth(),
+        json={
+            "subject": subject,
+            "purposes": {"analytics": "granted"},
+            "source": "web",
+            "notice": NOTICE,
+            "jurisdiction": "US-CA",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    with receiver() as hook, receiver() as provider, receiver() as plain:
+        add(
+            gateway,
+            "provider",
+            system(hook.url, ccpa_role="service_provider", rights_endpoint=provider.url),
+        )
+        add(gateway, "plain", system(hook.url, rights_endpoint=plain.url))
+        visit(gateway, subject, "v1")
+        assert worker(gateway).run_once() == 2
+        rid = request(
+            gateway,
+            {
+                "type": "erasure",
+                "subject": subject,
+                "jurisdiction": "US-CA",
+                "verification": {"method": "x", "level": "high"},
+            },
+        )["request_id"]
+        run(gateway)
+        w = worker(gateway)
+        pump(w, provider, 1)
+        pump(w, plain, 1)
+        assert provider.bodies()[0]["type"] == "purge_request"
+        assert provider.bodies()[0]["forward"] is True
+        assert "forward" not in plain.bodies()[0]
         run(gateway)
         assert state(gateway, rid)["status"] == "completed"

@@ -274,6 +274,7 @@ class FakeSystems:
         purposes: Sequence[str] | None,
         actor: str,
         corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
         self.sent.append((subject_id, kind))
         return ["crm", "warehouse"]

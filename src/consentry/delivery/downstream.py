@@ -62,6 +62,7 @@ class DeliveryDownstream:
         purposes: Sequence[str] | None,
         actor: str,
         corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
         sealer = self.outbox.subject_keys.sealer(conn, subject_id) if corrected else None
         ids = set(
@@ -74,6 +75,7 @@ class DeliveryDownstream:
                 request_id=request_id,
                 corrected=corrected,
                 sealer=sealer,
+                jurisdiction=jurisdiction,
             )
         )
         if not ids:

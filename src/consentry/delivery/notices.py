@@ -29,6 +29,7 @@ from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import delivery as sql
 from consentry.storage.engine import AnyRow, Store
+from consentry.subjects.models import Jurisdiction
 
 MAX_DELAY_SECONDS = 300.0
 MANUAL = "manual"
@@ -90,12 +91,15 @@ class RightsNotices:
         forward: bool = False,
         corrected: Sequence[tuple[str, str]] = (),
         sealer: Sealer | None = None,
+        jurisdiction: str | None = None,
     ) -> list[str]:
         """A notice to each system that received the subject's data (for one of `purposes`,
         or for any when None); a system without a rights endpoint gets one to acknowledge by
         hand. `corrected`: (identity type, new value) pairs of a rectification; each system's
         notice carries those of the categories it declares, sealed under `sealer` (the
-        subject's key) until it is sent. Returns the notice ids."""
+        subject's key) until it is sent. A `purge_request` about a US-CA subject's data is to be
+        passed on (`forward`) by a system with a CCPA role (§1798.105(c), regs §7022(b)).
+        Returns the notice ids."""
         systems = self.datamap.all(conn)
         now = clock.now()
         rows = []
@@ -123,7 +127,13 @@ class RightsNotices:
                     "type": kind.value,
                     "request_id": request_id,
                     "purposes": None if concerned is None else json.dumps(concerned),
-                    "forward": forward,
+                    "forward": forward
+                    or (
+                        kind is NoticeType.PURGE_REQUEST
+                        and jurisdiction == Jurisdiction.US_CA.value
+                        and system is not None
+                        and system.ccpa_role is not None
+                    ),
                     "status": sql.PENDING if system and system.rights_endpoint else MANUAL,
                     "attempts": 0,
                     "next_at": now,

@@ -33,12 +33,15 @@ class Downstream(Protocol):
         purposes: Sequence[str] | None,
         actor: str,
         corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
         """Queue a `kind` notice to every system that received the subject's data (for
         `purposes`, None: any); returns the ids of the systems that must acknowledge it.
         Queued (and audited) in the caller's transaction, sent after it commits. `corrected`:
         a rectification's (identity type, new value) pairs, each sent only to systems that
-        declare its data category."""
+        declare its data category. `jurisdiction`: the subject's, for the rules that depend on
+        it (a US-CA purge request is forwarded by service providers, contractors and third
+        parties)."""
         ...
 
     def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
@@ -80,6 +83,7 @@ class NoSystems:
         purposes: Sequence[str] | None,
         actor: str,
         corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
         return []
 
