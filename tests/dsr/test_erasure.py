@@ -3,12 +3,21 @@ rows gone, tombstones, nothing of the person left in the data directory's files.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from consentry import clock
 from consentry.app import create_app
+from consentry.dsr import erasure as erasure_module
 from consentry.settings import Settings
+from consentry.storage.schema import events
+from consentry.storage.schema import retained as retained_table
 from tests.conftest import auth
 from tests.dsr.conftest import check, email, grant, request, run, runtime_of, send
 from tests.http.test_conventions import assert_problem
@@ -137,3 +146,181 @@ def test_a_request_survives_a_restart(ready: TestClient, settings: Settings) -> 
         done = restarted.get(f"/v1/requests/{created['request_id']}", headers=auth()).json()
         assert done["status"] == "completed"
         assert done["step"] == "done"
+
+
+ORDER = {
+    "purposes": ["service_delivery"],
+    "fields": {"sku": {"type": "string", "category": "system.operations", "treatment": "keep"}},
+}
+
+
+def _erase(client: TestClient, subject: dict[str, Any]) -> str:
+    body = {
+        "type": "erasure",
+        "subject": subject,
+        "jurisdiction": "EU",
+        "verification": {"method": "id_document", "level": "high"},
+    }
+    return str(request(client, body)["request_id"])
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_retained_items_name_their_ground_obligation_and_end(ready: TestClient) -> None:
+    """art17_3_b names the legal obligation; contract_ongoing says until when; identities
+    stay only for a purpose that processed the person's data (an order: a contract)."""
+    assert ready.put("/v1/schemas/order", headers=auth(), json=ORDER).status_code == 201
+    nora, noel = email("nora"), email("noel")
+    for subject in (nora, noel):
+        grant(ready, subject, "analytics")
+        assert (
+            send(ready, subject, 2, subject["identities"][0]["value"], topic="invoice")["accepted"]
+            == 2
+        )
+    order = {
+        "event_id": "o1",
+        "event_type": "order",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "subject": nora,
+        "properties": {"sku": "A-1"},
+    }
+    resp = ready.post("/v1/events", headers=auth(), json={"events": [order]})
+    assert resp.json()["results"][0]["purposes"] == ["service_delivery"], resp.text
+    erased = {name: _erase(ready, s) for name, s in (("nora", nora), ("noel", noel))}
+    run(ready)
+    now = datetime.now(UTC)
+
+    def retained(name: str) -> dict[str, dict[str, Any]]:
+        url = f"/v1/requests/{erased[name]}/result"
+        items = ready.get(url, headers=auth()).json()["retained"]
+        return {r["item"]: r for r in items}
+
+    kept = retained("nora")
+    assert set(kept) == {
+        "consent_proof",
+        "event",
+        "identities:legal_compliance",
+        "identities:service_delivery",
+    }
+    assert kept["consent_proof"]["ground"] == "art17_3_e"
+    assert abs(_at(kept["consent_proof"]["until"]) - (now + timedelta(days=1095))) < timedelta(
+        minutes=5
+    )
+    event = kept["event"]
+    assert (event["ground"], event["purpose"], event["count"]) == (
+        "art17_3_b",
+        "legal_compliance",
+        2,
+    )
+    assert event["obligation"] == "Meeting a legal obligation."
+    # Kept until the legal obligation's retention ends, counted from the event.
+    assert _at(event["until"]) == datetime(2026, 11, 20, 10, tzinfo=UTC) + timedelta(days=3650)
+    ids = kept["identities:legal_compliance"]
+    assert (ids["ground"], ids["obligation"]) == ("art17_3_b", "Meeting a legal obligation.")
+    contract = kept["identities:service_delivery"]
+    assert (contract["ground"], contract["purpose"]) == ("contract_ongoing", "service_delivery")
+    assert "obligation" not in contract
+    assert abs(_at(contract["until"]) - (now + timedelta(days=2190))) < timedelta(minutes=5)
+    # Noel never ordered anything: no contract keeps who he is.
+    assert set(retained("noel")) == {"consent_proof", "event", "identities:legal_compliance"}
+
+    # What is kept opens under the retention key only, and holds what its item says.
+    rt = runtime_of(ready)
+    with rt.store.read() as conn:
+        rows = conn.execute(
+            select(retained_table)
+            .where(retained_table.c.request_id == erased["nora"])
+            .order_by(retained_table.c.retained_id)
+        ).all()
+    opened = {
+        row.item: json.loads(
+            rt.erasure.retention.open(
+                bytes(row.sealed), f"consentry:retained:{erased['nora']}:{n}".encode()
+            )
+        )
+        for n, row in enumerate(rows)
+    }
+    assert opened["identities:service_delivery"]["identities"] == [
+        {"type": "email", "value": "nora@example.com"}
+    ]
+    assert b"nora@example.com" not in b"".join(bytes(r.sealed) for r in rows)
+
+
+PREFS = {
+    "purposes": ["analytics", "personalization"],
+    "fields": {
+        "topic": {"type": "string", "category": "system.operations", "treatment": "keep"},
+        "message": {"type": "string", "category": "user.content", "treatment": "keep"},
+        "offer": {
+            "type": "string",
+            "category": "system.operations",
+            "treatment": "keep",
+            "purposes": ["personalization"],
+        },
+        "note": {
+            "type": "string",
+            "category": "user.content",
+            "treatment": "keep",
+            "purposes": ["personalization"],
+        },
+    },
+}
+
+
+def test_withdrawal_purge_deletes_and_narrows(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event stored only for the withdrawn purpose is deleted; one stored for another
+    purpose too loses the purpose and the fields (clear and sealed) that served only it."""
+    assert ready.put("/v1/schemas/prefs", headers=auth(), json=PREFS).status_code == 201
+    subject = email("wanda")
+    props = {"topic": "t", "message": "hello there", "offer": "spring", "note": "likes jazz"}
+
+    def prefs(event_id: str) -> list[str]:
+        event = {
+            "event_id": event_id,
+            "event_type": "prefs",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "subject": subject,
+            "properties": props,
+        }
+        resp = ready.post("/v1/events", headers=auth(), json={"events": [event]})
+        assert resp.status_code == 200, resp.text
+        return list(resp.json()["results"][0]["purposes"])
+
+    subject_id = grant(ready, subject, "personalization")
+    assert prefs("only") == ["personalization"]
+    grant(ready, subject, "analytics")
+    assert prefs("both") == ["analytics", "personalization"]
+    resp = ready.post(
+        "/v1/consents/withdraw",
+        headers=auth(),
+        json={"subject": subject, "purposes": ["personalization"]},
+    )
+    assert resp.status_code == 200, resp.text
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + erasure_module.SETTLE)
+    assert run(ready)["withdrawals"] == {"withdrawals": 1, "deleted": 1, "narrowed": 1}
+
+    rt = runtime_of(ready)
+    with rt.store.read() as conn:
+        rows = {
+            r.event_id: r
+            for r in conn.execute(select(events).where(events.c.subject_id == subject_id))
+        }
+        sealer = rt.subject_keys.sealer(conn, subject_id)
+    assert set(rows) == {"both"}  # the row itself is gone, not hidden
+    both = rows["both"]
+    assert json.loads(both.purposes) == ["analytics"]
+    assert json.loads(both.properties) == {"topic": "t"}
+    assert json.loads(sealer.open(bytes(both.sealed), b"consentry:event:both")) == {
+        "message": "hello there"
+    }
+    assert both.field_purposes is None
+    entries = ready.get(
+        f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
+    ).json()["items"]
+    purged = [e for e in entries if e["action"] == "events:withdrawal:purged"]
+    assert [(e["details"]["deleted"], e["details"]["narrowed"]) for e in purged] == [(1, 1)]

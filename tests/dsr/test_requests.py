@@ -273,6 +273,8 @@ class FakeSystems:
         request_id: str | None,
         purposes: Sequence[str] | None,
         actor: str,
+        corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
         self.sent.append((subject_id, kind))
         return ["crm", "warehouse"]
@@ -283,8 +285,14 @@ class FakeSystems:
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
         return []
 
-    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
+    def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
+        if system_id not in {"crm", "warehouse"}:
+            return 0
         self.acked.add(system_id)
+        return 1
 
 
 def test_awaiting_downstream_until_each_system_acknowledges(ready: TestClient) -> None:

@@ -13,7 +13,30 @@ from consentry.delivery.notices import ACKNOWLEDGED, NoticeType, RightsNotices
 from consentry.delivery.outbox import Outbox
 from consentry.dsr.models import NoticeKind
 from consentry.governance.datamap import DataMap
+from consentry.governance.models import Mechanism, System
 from consentry.storage import delivery as sql
+
+# What an access report tells the subject of each recipient's transfer safeguard
+# (Art. 15(2), Art. 44-49).
+SAFEGUARDS = {
+    Mechanism.NONE: "none needed: no transfer outside the exporter's area",
+    Mechanism.ADEQUACY: "an adequacy decision for the recipient's region (Art. 45)",
+    Mechanism.DPF: "the recipient's EU-US Data Privacy Framework certification (Art. 45)",
+    Mechanism.SCC: "standard contractual clauses (Art. 46(2)(c))",
+    Mechanism.BCR: "binding corporate rules (Art. 47)",
+    Mechanism.UK_IDTA: "the UK international data transfer agreement (UK GDPR Art. 46)",
+    Mechanism.UK_ADDENDUM: "the UK addendum to the standard contractual clauses (UK GDPR Art. 46)",
+}
+
+
+def safeguard(system: System) -> str:
+    """The safeguard a system's transfers rely on, in words, with what makes it valid."""
+    text = SAFEGUARDS[system.transfer_mechanism]
+    if system.transfer_mechanism is Mechanism.DPF and system.dpf_certified_until is not None:
+        text += f", certified until {system.dpf_certified_until.isoformat()}"
+    if system.tia_ref and system.transfer_mechanism is not Mechanism.NONE:
+        text += f"; transfer impact assessment {system.tia_ref}"
+    return text
 
 
 class DeliveryDownstream:
@@ -38,7 +61,10 @@ class DeliveryDownstream:
         request_id: str | None,
         purposes: Sequence[str] | None,
         actor: str,
+        corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
+        sealer = self.outbox.subject_keys.sealer(conn, subject_id) if corrected else None
         ids = set(
             self.notices.queue(
                 conn,
@@ -47,6 +73,9 @@ class DeliveryDownstream:
                 actor=actor,
                 purposes=purposes,
                 request_id=request_id,
+                corrected=corrected,
+                sealer=sealer,
+                jurisdiction=jurisdiction,
             )
         )
         if not ids:
@@ -55,30 +84,43 @@ class DeliveryDownstream:
         return sorted({n["system_id"] for n in queued if n["notice_id"] in ids})
 
     def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
-        return {
-            n["system_id"]
+        # A system has acknowledged when every notice of the request sent to it has: an
+        # objection upheld for two purposes, or a restriction and its lifting, are two.
+        notices = self.notices.of(conn, request_id=request_id)
+        waiting = {n["system_id"] for n in notices if n["status"] != ACKNOWLEDGED}
+        return {n["system_id"] for n in notices} - waiting
+
+    def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        return [
+            {k: n[k] for k in ("notice_id", "system_id", "type", "status", "acknowledged_at")}
+            | {"overdue": n["overdue"]}
             for n in self.notices.of(conn, request_id=request_id)
-            if n["status"] == ACKNOWLEDGED
-        }
+        ]
 
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
         systems = self.datamap.all(conn)
         out = []
         for system_id, purposes in sorted(sql.recipients_of(conn, subject_id).items()):
             system = systems.get(system_id)
+            # A system taken off the data map still holds what it received.
             out.append(
                 {
                     "system_id": system_id,
+                    "name": None if system is None else system.name,
                     "region": None if system is None else system.region.value,
                     "transfer_mechanism": (
                         None if system is None else system.transfer_mechanism.value
                     ),
+                    "safeguard": None if system is None else safeguard(system),
                     "purposes": sorted(purposes),
                 }
             )
         return out
 
-    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
+        done = 0
         for notice in self.notices.of(conn, request_id=request_id):
             if notice["system_id"] == system_id and notice["status"] != ACKNOWLEDGED:
                 self.notices.acknowledge(conn, notice["notice_id"], actor=actor)
+                done += 1
+        return done

@@ -4,6 +4,7 @@ retried until a 2xx acknowledges them, overdue after the system's acknowledgemen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import uuid
@@ -21,11 +22,14 @@ from consentry.audit.events import AuditAction
 from consentry.consent.models import Purpose
 from consentry.delivery.outbox import Pseudonyms
 from consentry.delivery.sinks import Sink, signature
-from consentry.errors import RightsNoticeNotFound
+from consentry.errors import RightsNoticeNotFound, SubjectKeyDestroyed
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import DEFAULT_ACK_HOURS
+from consentry.keys.envelope import Sealer
+from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import delivery as sql
 from consentry.storage.engine import AnyRow, Store
+from consentry.subjects.models import Jurisdiction
 
 MAX_DELAY_SECONDS = 300.0
 MANUAL = "manual"
@@ -38,6 +42,23 @@ class NoticeType(StrEnum):
     RESTRICTION = "restriction"
     RESTRICTION_LIFTED = "restriction_lifted"
     RECTIFICATION = "rectification"
+    OBJECTION = "objection"
+
+
+# The fideslang data category of each identity type: a rectification notice carries a
+# corrected value only to a system that declares its category (API.md, Rights notices).
+IDENTITY_CATEGORIES = {
+    "email": "user.contact.email",
+    "phone": "user.contact.phone_number",
+    "customer_id": "user.unique_id",
+    "account_id": "user.account",
+    "device_id": "user.device.device_id",
+    "cookie_id": "user.device.cookie_id",
+}
+
+
+def notice_aad(notice_id: str) -> bytes:
+    return b"consentry:rights-notice:" + notice_id.encode()
 
 
 def backoff(base: float, attempts: int) -> float:
@@ -68,10 +89,17 @@ class RightsNotices:
         purposes: Sequence[str] | None = None,
         request_id: str | None = None,
         forward: bool = False,
+        corrected: Sequence[tuple[str, str]] = (),
+        sealer: Sealer | None = None,
+        jurisdiction: str | None = None,
     ) -> list[str]:
         """A notice to each system that received the subject's data (for one of `purposes`,
         or for any when None); a system without a rights endpoint gets one to acknowledge by
-        hand. Returns the notice ids."""
+        hand. `corrected`: (identity type, new value) pairs of a rectification; each system's
+        notice carries those of the categories it declares, sealed under `sealer` (the
+        subject's key) until it is sent. A `purge_request` about a US-CA subject's data is to be
+        passed on (`forward`) by a system with a CCPA role (§1798.105(c), regs §7022(b)).
+        Returns the notice ids."""
         systems = self.datamap.all(conn)
         now = clock.now()
         rows = []
@@ -82,21 +110,37 @@ class RightsNotices:
             concerned = None if purposes is None else sorted(received & set(purposes))
             if concerned == []:
                 continue
+            notice_id = "rn_" + uuid.uuid4().hex
+            values = [
+                {"type": id_type, "category": IDENTITY_CATEGORIES[id_type], "value": value}
+                for id_type, value in corrected
+                if system is not None and system.declares(IDENTITY_CATEGORIES[id_type])
+            ]
+            sealed = None
+            if values and sealer is not None:
+                sealed = sealer.seal(msgspec.json.encode(values), notice_aad(notice_id))
             rows.append(
                 {
-                    "notice_id": "rn_" + uuid.uuid4().hex,
+                    "notice_id": notice_id,
                     "system_id": system_id,
                     "subject_id": subject_id,
                     "type": kind.value,
                     "request_id": request_id,
                     "purposes": None if concerned is None else json.dumps(concerned),
-                    "forward": forward,
+                    "forward": forward
+                    or (
+                        kind is NoticeType.PURGE_REQUEST
+                        and jurisdiction == Jurisdiction.US_CA.value
+                        and system is not None
+                        and system.ccpa_role is not None
+                    ),
                     "status": sql.PENDING if system and system.rights_endpoint else MANUAL,
                     "attempts": 0,
                     "next_at": now,
                     "created_at": now,
                     "due_at": now
                     + timedelta(hours=system.ack_hours if system else DEFAULT_ACK_HOURS),
+                    "sealed": sealed,
                 }
             )
         sql.insert_notices(conn, rows)
@@ -135,8 +179,9 @@ class RightsNotices:
             forward=forward,
         )
 
-    def body(self, row: AnyRow) -> bytes:
-        """The notice as API.md spells it."""
+    def body(self, row: AnyRow, sealer: Sealer | None = None) -> bytes:
+        """The notice as API.md spells it; its sealed part is opened with `sealer` (the
+        subject's key), left out when there is none (the subject erased since)."""
         out: dict[str, Any] = {
             "type": row.type,
             "subject_pseudonym": self.pseudonyms.of(row.system_id, row.subject_id),
@@ -148,11 +193,15 @@ class RightsNotices:
             out["purposes"] = json.loads(row.purposes)
         if row.forward:
             out["forward"] = True
+        if row.sealed is not None and sealer is not None:
+            out["corrected"] = msgspec.json.decode(
+                sealer.open(bytes(row.sealed), notice_aad(row.notice_id))
+            )
         return msgspec.json.encode(out)
 
-    def send_due(self, sink: Sink, limit: int = 100) -> int:
+    def send_due(self, sink: Sink, limit: int = 100, keys: SubjectKeys | None = None) -> int:
         """Send the notices that are due, one POST each; returns how many were acknowledged.
-        Marks overdue ones (audited once)."""
+        Marks overdue ones (audited once). `keys` opens the sealed part of a notice."""
         now = clock.now()
         acknowledged = 0
         with self.store.write() as conn:
@@ -166,12 +215,17 @@ class RightsNotices:
                     subject_id=row.subject_id,
                     details={"notice_id": row.notice_id, "system_id": row.system_id},
                 )
-            due = list(sql.due_notices(conn, now, limit))
+            due = _in_order(conn, sql.due_notices(conn, now, limit))
             secrets = {
                 r.system_id: self.datamap.signing_secret(conn, r.system_id)
                 for r in due
                 if r.system_id in systems
             }
+            sealers = {}
+            for r in due:
+                if r.sealed is not None and keys is not None:
+                    with contextlib.suppress(SubjectKeyDestroyed):
+                        sealers[r.subject_id] = keys.sealer(conn, r.subject_id)
             # Claimed by moving next_at on: a crash mid-send retries after the interval.
             for row in due:
                 later = now + timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
@@ -180,7 +234,7 @@ class RightsNotices:
             system = systems.get(row.system_id)
             if system is None or system.rights_endpoint is None:
                 continue
-            body = self.body(row)
+            body = self.body(row, sealers.get(row.subject_id))
             outcome = sink.send(
                 system.rights_endpoint, body, signature(secrets[row.system_id], body)
             )
@@ -231,6 +285,18 @@ class RightsNotices:
             }
             for r in sql.notices_where(conn, request_id=request_id, subject_id=subject_id)
         ]
+
+
+def _in_order(conn: Connection, due: Sequence[AnyRow]) -> list[AnyRow]:
+    """The due notices that are the oldest unanswered one of their system and subject: a
+    system learns of a subject's restriction before its lifting, even when the first notice
+    failed and waits for its retry while the second is due."""
+    first: dict[tuple[str, str], str] = {}
+    for subject_id in dict.fromkeys(r.subject_id for r in due):
+        for row in sql.notices_where(conn, subject_id=subject_id):
+            if row.status == sql.PENDING:
+                first.setdefault((row.system_id, subject_id), row.notice_id)
+    return [r for r in due if first.get((r.system_id, r.subject_id)) == r.notice_id]
 
 
 def purge_request(

@@ -142,7 +142,7 @@ class DeliveryWorker:
         """Deliver every due row once (each system until it has nothing due) and send due
         rights notices; returns how many events were delivered."""
         delivered = sum(self.drain(system_id) for system_id in self._due())
-        self.notices.send_due(self.sink)
+        self.notices.send_due(self.sink, keys=self.subject_keys)
         return delivered
 
     def release_stale(self, before: datetime | None = None) -> int:
@@ -354,7 +354,7 @@ class DeliveryWorker:
 
     def _notice_lane(self, key: str) -> None:
         try:
-            self.notices.send_due(self.sink)
+            self.notices.send_due(self.sink, keys=self.subject_keys)
         except Exception as exc:  # retried on the next pass
             log.error("rights notices failed: %s", type(exc).__name__)
         finally:

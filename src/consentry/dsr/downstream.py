@@ -32,24 +32,36 @@ class Downstream(Protocol):
         request_id: str | None,
         purposes: Sequence[str] | None,
         actor: str,
+        corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
         """Queue a `kind` notice to every system that received the subject's data (for
         `purposes`, None: any); returns the ids of the systems that must acknowledge it.
-        Queued (and audited) in the caller's transaction, sent after it commits."""
+        Queued (and audited) in the caller's transaction, sent after it commits. `corrected`:
+        a rectification's (identity type, new value) pairs, each sent only to systems that
+        declare its data category. `jurisdiction`: the subject's, for the rules that depend on
+        it (a US-CA purge request is forwarded by service providers, contractors and third
+        parties)."""
         ...
 
     def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
-        """The systems that have acknowledged the notices of `request_id` (a 2xx from their
-        rights endpoint)."""
+        """The systems that have acknowledged every notice of `request_id` sent to them (a
+        2xx from their rights endpoint, or by hand)."""
+        ...
+
+    def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        """The notices of `request_id`: `notice_id`, `system_id`, `type`, `status`,
+        `acknowledged_at`, `overdue`."""
         ...
 
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
-        """The systems that received the subject's data: `system_id`, `region`,
-        `transfer_mechanism` (the safeguard), `purposes` (Art. 15(1)(c))."""
+        """The systems that received the subject's data: `system_id`, `name`, `region`,
+        `transfer_mechanism`, `safeguard` (in words, Art. 15(2)), `purposes` (Art. 15(1)(c))."""
         ...
 
-    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
-        """An operator's acknowledgement for `system_id` of the notices of `request_id`."""
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
+        """An operator's acknowledgement for `system_id` of the notices of `request_id`;
+        returns how many notices it answered."""
         ...
 
 
@@ -70,14 +82,19 @@ class NoSystems:
         request_id: str | None,
         purposes: Sequence[str] | None,
         actor: str,
+        corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
     ) -> list[str]:
         return []
 
     def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
         return set()
 
+    def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        return []
+
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
         return []
 
-    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> None:
-        return None
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
+        return 0

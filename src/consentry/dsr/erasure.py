@@ -118,6 +118,7 @@ class Erasure:
         """Delete the subject's rows (events, vault entries, identities, ledger evidence, the
         notes of its requests), cancel its pending deliveries and ask every system that
         received its data to purge it; returns the systems that must acknowledge."""
+        row = sql.subject_row(conn, subject_id)
         counts = sql.delete_subject_data(conn, subject_id)
         requests_sql.clear_notes(conn, subject_id)
         # What reaches downstream systems is audited where it happens (delivery).
@@ -129,6 +130,7 @@ class Erasure:
             request_id=request_id,
             purposes=None,
             actor=actor,
+            jurisdiction=None if row is None else row.jurisdiction,
         )
         audit.record(
             conn,

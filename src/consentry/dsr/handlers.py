@@ -12,8 +12,7 @@ from pydantic import AwareDatetime, Field, StrictInt
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.dsr import restriction
-from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status
+from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status, Step
 from consentry.dsr.requests import NewRequest
 from consentry.errors import InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
@@ -107,12 +106,15 @@ def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[
         out["format"] = request.format
     if request.reason is not None:
         out["reason"] = ctx.runtime.requests.reason_text(request)
-    # Whether the person is a customer is told only once the requester is verified.
+    # Whether the person is a customer is told only once the requester is verified; a
+    # direct-marketing objection, done on receipt, shows the systems it waits for.
     if verified:
         out["subject_found"] = request.subject_id is not None
         out["subject_id"] = request.subject_id
+    if verified or request.step is not Step.NEW:
         out["step"] = request.step.value
         out["downstream"] = ctx.runtime.requests.acks(request.request_id)
+        out["notices"] = ctx.runtime.requests.notices(request.request_id)
     if duplicate:
         out["duplicate"] = True
     return out
@@ -268,17 +270,16 @@ def request_result(
 
 def lift_restriction(subject_id: str, body: LiftIn, ctx: Ctx) -> dict[str, Any]:
     """Art. 18(3): lift a restriction, with the reason and when the subject was informed."""
-    rt = ctx.runtime
-    with rt.store.write() as conn:
-        rt.subjects.get(conn, subject_id)
-        systems = restriction.lift(
-            conn,
-            rt.downstream,
-            subject_id,
-            reason=body.reason,
-            sealer=rt.subjects.keys.sealer(conn, subject_id),
-            subject_informed_at=clock.rfc3339(body.subject_informed_at),
-            actor=ctx.actor,
-        )
-    rt.requests.refresh(subject_id)
-    return {"subject_id": subject_id, "restricted": False, "notified": systems}
+    lifted, systems = ctx.runtime.requests.lift_restriction(
+        subject_id,
+        reason=body.reason,
+        subject_informed_at=clock.rfc3339(body.subject_informed_at),
+        actor=ctx.actor,
+    )
+    # The notices name the restriction request they end; its `notices` track them.
+    return {
+        "subject_id": subject_id,
+        "restricted": False,
+        "request_id": lifted,
+        "notified": systems,
+    }

@@ -33,10 +33,22 @@ FINAL = frozenset({S.COMPLETED, S.REJECTED, S.FAILED})
 OPEN = frozenset(Status) - FINAL
 
 # The state machine (API.md): each status and the statuses it may move to. A request past
-# its deadline is `overdue` until it ends; work goes on underneath (see requests.advance).
+# its deadline is `overdue` until it ends; work goes on underneath (see records.advance).
+# A request whose notices went to systems that received the subject's data (Art. 19) waits
+# in `awaiting_downstream` for each acknowledgement, whatever its type; the paths by type
+# are drawn in docs/requests.md:
+#   erasure        verified -> in_progress -> awaiting_downstream -> completed
+#   restriction    verified -> awaiting_downstream -> completed (notices sent at verification)
+#   rectification  verified -> awaiting_downstream -> completed (the runner's step)
+#   objection      received -> awaiting_downstream -> completed (direct marketing, on receipt),
+#                  verified -> in_progress -> awaiting_downstream -> completed (decided)
+#   access, portability  verified -> completed (nothing is sent downstream)
+# and `completed` directly from the same statuses when no system received anything.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    S.RECEIVED: frozenset({S.VERIFIED, S.REJECTED, S.OVERDUE, S.COMPLETED}),
-    S.VERIFIED: frozenset({S.IN_PROGRESS, S.COMPLETED, S.REJECTED, S.FAILED, S.OVERDUE}),
+    S.RECEIVED: frozenset({S.VERIFIED, S.AWAITING_DOWNSTREAM, S.REJECTED, S.OVERDUE, S.COMPLETED}),
+    S.VERIFIED: frozenset(
+        {S.IN_PROGRESS, S.AWAITING_DOWNSTREAM, S.COMPLETED, S.REJECTED, S.FAILED, S.OVERDUE}
+    ),
     S.IN_PROGRESS: frozenset({S.AWAITING_DOWNSTREAM, S.COMPLETED, S.REJECTED, S.FAILED, S.OVERDUE}),
     S.AWAITING_DOWNSTREAM: frozenset({S.COMPLETED, S.FAILED, S.OVERDUE}),
     S.OVERDUE: frozenset({S.COMPLETED, S.REJECTED, S.FAILED}),
@@ -89,6 +101,7 @@ class NoticeKind(StrEnum):
     RESTRICTION = "restriction"
     RESTRICTION_LIFTED = "restriction_lifted"
     RECTIFICATION = "rectification"
+    OBJECTION = "objection"
     CONSENT_WITHDRAWN = "consent_withdrawn"
 
 

@@ -38,7 +38,8 @@ def rectify(
     actor: str,
 ) -> list[str]:
     """Replace each identity value; audited with keyed hashes (under the subject's key) of the
-    old and new values. Returns the systems told (`rectification`)."""
+    old and new values. Returns the systems told (`rectification`, with the new values of
+    the categories each declares)."""
     sealer = subjects.keys.sealer(conn, subject_id)
     for change, row in _matches(conn, subjects, subject_id, changes):
         new = Identity(IdentityType(change["type"]), change["value"])
@@ -72,6 +73,7 @@ def rectify(
         request_id=request_id,
         purposes=None,
         actor=actor,
+        corrected=[(change["type"], change["value"]) for change in changes],
     )
 
 

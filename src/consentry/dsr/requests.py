@@ -15,7 +15,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.service import ConsentService
-from consentry.dsr import deadlines, rectification, restriction
+from consentry.dsr import awaiting, deadlines, rectification, restriction
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.models import (
@@ -123,17 +123,21 @@ class Requests:
                 restriction.object_to(
                     conn, subject_id, marketing, request_id=request.request_id, actor=actor
                 )
+                told = restriction.notify_objection(
+                    conn,
+                    self.downstream,
+                    subject_id,
+                    marketing,
+                    request_id=request.request_id,
+                    actor=actor,
+                )
+                awaiting.expect(conn, request.request_id, told, "objection")
             if new.verification is not None:
                 request = self._verify(conn, request, *new.verification, actor=actor)
             elif marketing and set(marketing) == set(keys or []):
-                # Needs no verification: done on receipt.
-                request = advance(
-                    conn,
-                    request,
-                    Status.COMPLETED,
-                    actor=actor,
-                    step=Step.DONE,
-                    values={"result": json.dumps({"objected": marketing})},
+                # Needs no verification: done on receipt, once its recipients acknowledge.
+                request = awaiting.finish(
+                    conn, self.downstream, request, actor=actor, result={"objected": marketing}
                 )
         if marketing and subject_id is not None:
             # Consent for it is withdrawn too (API.md, Objection).
@@ -249,15 +253,18 @@ class Requests:
             )
 
     def acknowledge(self, request_id: str, system_id: str, *, actor: str, via: str) -> Request:
+        """An operator's acknowledgement of the request's notices to `system_id` (also those
+        sent after the request ended: a restriction's lifting)."""
         with self.store.write() as conn:
             request = load(conn, request_id, lock=True)
-            if not sql.acknowledge(conn, request_id, system_id, clock.now(), via):
+            recorded = sql.acknowledge(conn, request_id, system_id, clock.now(), via)
+            # The notices waiting for it are answered too (no longer counted as overdue).
+            answered = self.downstream.acknowledge(conn, request_id, system_id, actor=actor)
+            if not recorded and not answered:
                 raise UnexpectedAcknowledgement(
                     f"system {system_id} owes request {request_id} no acknowledgement",
                     system_id=system_id,
                 )
-            # The notice waiting for it is answered too (no longer counted as overdue).
-            self.downstream.acknowledge(conn, request_id, system_id, actor=actor)
             audit.record(
                 conn,
                 AuditAction.REQUEST_ACKNOWLEDGED,
@@ -265,48 +272,35 @@ class Requests:
                 subject_id=request.subject_id,
                 details={"request_id": request_id, "system_id": system_id, "via": via},
             )
-            return self.complete_if_acknowledged(conn, request, actor=actor)
+            return awaiting.complete_if_acknowledged(conn, self.downstream, request, actor=actor)
 
-    def complete_if_acknowledged(
-        self, conn: Connection, request: Request, *, actor: str
-    ) -> Request:
-        """Complete a request whose notices every system has acknowledged."""
-        if request.step is not Step.NOTIFIED or not request.is_open:
-            return request
-        now = clock.now()
-        for system_id in self.downstream.acknowledged(conn, request.request_id):
-            if sql.acknowledge(conn, request.request_id, system_id, now, "endpoint"):
-                audit.record(
-                    conn,
-                    AuditAction.REQUEST_ACKNOWLEDGED,
-                    actor=actor,
-                    subject_id=request.subject_id,
-                    details={
-                        "request_id": request.request_id,
-                        "system_id": system_id,
-                        "via": "endpoint",
-                    },
-                )
-        if any(r.acknowledged_at is None for r in sql.acks(conn, request.request_id)):
-            return request
-        return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+    def notices(self, request_id: str) -> list[dict[str, Any]]:
+        """The rights notices the request sent, each with its state."""
+        with self.store.read() as conn:
+            return self.downstream.notices_of(conn, request_id)
 
-    def await_notices(
-        self, conn: Connection, request: Request, systems: list[str], kind: str, *, actor: str
-    ) -> Request:
-        """After notices went out: wait for each system's acknowledgement, or complete."""
-        sql.insert_acks(conn, request.request_id, systems, kind, clock.now())
-        if systems:
-            request = advance(
+    def lift_restriction(
+        self, subject_id: str, *, reason: str, subject_informed_at: str, actor: str
+    ) -> tuple[str | None, list[str]]:
+        """Art. 18(3): (the restriction request lifted, the systems told)."""
+        with self.store.write() as conn:
+            self.subjects.get(conn, subject_id)
+            lifted = None
+            for row in sql.subject_requests(conn, subject_id):
+                if row.type == RequestType.RESTRICTION.value and row.verified_at is not None:
+                    lifted = str(row.request_id)
+            systems = restriction.lift(
                 conn,
-                request,
-                Status.AWAITING_DOWNSTREAM,
+                self.downstream,
+                subject_id,
+                reason=reason,
+                sealer=self.subjects.keys.sealer(conn, subject_id),
+                subject_informed_at=subject_informed_at,
+                request_id=lifted,
                 actor=actor,
-                step=Step.NOTIFIED,
-                details={"systems": systems},
             )
-            return self.complete_if_acknowledged(conn, request, actor=actor)
-        return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+        self.refresh(subject_id)
+        return lifted, systems
 
     def decide(
         self, request_id: str, purpose: str, outcome: str, grounds: str, *, actor: str
@@ -331,6 +325,15 @@ class Requests:
                 restriction.object_to(
                     conn, request.subject_id, [purpose], request_id=request_id, actor=actor
                 )
+                told = restriction.notify_objection(
+                    conn,
+                    self.downstream,
+                    request.subject_id,
+                    [purpose],
+                    request_id=request_id,
+                    actor=actor,
+                )
+                awaiting.expect(conn, request_id, told, "objection")
             else:
                 restriction.release(conn, request.subject_id, purpose)
             decided[purpose] = outcome
@@ -343,13 +346,8 @@ class Requests:
                 details={"request_id": request_id, "purpose": purpose, "outcome": outcome},
             )
             if pending <= set(decided):
-                request = advance(
-                    conn,
-                    request,
-                    Status.COMPLETED,
-                    actor=actor,
-                    step=Step.DONE,
-                    values={"result": json.dumps({"decisions": decided})},
+                request = awaiting.finish(
+                    conn, self.downstream, request, actor=actor, result={"decisions": decided}
                 )
             else:
                 request = load(conn, request_id)
@@ -493,12 +491,16 @@ class Requests:
                 request_id=request.request_id,
                 actor=actor,
             )
-            return self.await_notices(conn, request, systems, "restriction", actor=actor)
+            return awaiting.await_notices(
+                conn, self.downstream, request, systems, "restriction", actor=actor
+            )
         if request.type is RequestType.OBJECTION:
             purposes = self.consent.registry.all(conn)
-            _, other = restriction.split_direct_marketing(request.purposes or [], purposes)
+            marketing, other = restriction.split_direct_marketing(request.purposes or [], purposes)
             if not other:
-                return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)
+                return awaiting.finish(
+                    conn, self.downstream, request, actor=actor, result={"objected": marketing}
+                )
             restriction.hold_pending(
                 conn, subject_id, other, request_id=request.request_id, actor=actor
             )

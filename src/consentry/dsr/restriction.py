@@ -67,10 +67,13 @@ def lift(
     reason: str,
     sealer: Sealer,
     subject_informed_at: str,
+    request_id: str | None,
     actor: str,
 ) -> list[str]:
     """Art. 18(3): lift the restriction once the subject has been told; the free-text reason
-    is sealed in the audit entry under the subject's key."""
+    is sealed in the audit entry under the subject's key. The `restriction_lifted` notices
+    name `request_id`, the restriction request they end, as its `restriction` notices did;
+    returns the systems told."""
     row = _row(conn, subject_id)
     if not row.restricted:
         raise NotRestricted(f"subject {subject_id} is not restricted", subject_id=subject_id)
@@ -80,12 +83,17 @@ def lift(
         AuditAction.SUBJECT_RESTRICTION_LIFTED,
         actor=actor,
         subject_id=subject_id,
-        details={"subject_informed_at": subject_informed_at},
+        details={"subject_informed_at": subject_informed_at, "request_id": request_id},
         personal={"reason": reason},
         sealer=sealer,
     )
     return downstream.notify(
-        conn, subject_id, NoticeKind.RESTRICTION_LIFTED, request_id=None, purposes=None, actor=actor
+        conn,
+        subject_id,
+        NoticeKind.RESTRICTION_LIFTED,
+        request_id=request_id,
+        purposes=None,
+        actor=actor,
     )
 
 
@@ -107,6 +115,24 @@ def object_to(
         actor=actor,
         subject_id=subject_id,
         details={"request_id": request_id, "purposes": sorted(keys)},
+    )
+
+
+def notify_objection(
+    conn: Connection,
+    downstream: Downstream,
+    subject_id: str,
+    keys: list[str],
+    *,
+    request_id: str,
+    actor: str,
+) -> list[str]:
+    """Tell the systems that received the subject's data for `keys` that the objection to
+    them holds (direct marketing, or upheld); returns those systems."""
+    if not keys:
+        return []
+    return downstream.notify(
+        conn, subject_id, NoticeKind.OBJECTION, request_id=request_id, purposes=keys, actor=actor
     )
 
 

@@ -37,6 +37,9 @@ class Kept:
     until: datetime
     payload: dict[str, Any]
     count: int = 1
+    # The purpose that keeps it, and for art17_3_b the legal obligation it names.
+    purpose: str | None = None
+    obligation: str | None = None
 
 
 def ground_for(ground: str, jurisdiction: str) -> str:
@@ -87,6 +90,10 @@ def plan(
             continue
         if basis not in {LegalBasis.LEGAL_OBLIGATION, LegalBasis.CONTRACT}:
             continue
+        # Only a purpose that processed the person's data (a contract with them, an
+        # obligation about them) is a ground to keep who they are.
+        if not sql.events_with_purpose(conn, subject_id, key, after_seq=0, limit=1):
+            continue
         ground = ART17_3_B if basis is LegalBasis.LEGAL_OBLIGATION else CONTRACT_ONGOING
         values = [{"type": i["type"], "value": i["value"]} for i in identities]
         kept.append(
@@ -96,9 +103,16 @@ def plan(
                 now + timedelta(days=purpose.retention_days),
                 {"purpose": key, "identities": values},
                 len(values),
+                key,
+                _obligation(purpose) if ground == ART17_3_B else None,
             )
         )
     return kept
+
+
+def _obligation(purpose: Purpose) -> str:
+    """The legal obligation an art17_3_b item is kept for, as its purpose names it."""
+    return purpose.description or purpose.name
 
 
 def seal(
@@ -126,14 +140,18 @@ def seal(
 
 
 def summary(kept: list[Kept]) -> list[dict[str, Any]]:
-    """Items grouped by kind and ground, with the latest retention date of each group."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    """Items grouped by kind, ground and purpose, with the latest retention date of each
+    group; an art17_3_b group names its legal obligation."""
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     for item in kept:
         kind = "event" if item.item.startswith("event:") else item.item
-        key = (kind, item.ground)
-        group = groups.setdefault(
-            key, {"item": kind, "ground": item.ground, "until": item.until, "count": 0}
-        )
+        key = (kind, item.ground, item.purpose or "")
+        first = {"item": kind, "ground": item.ground, "until": item.until, "count": 0}
+        if item.purpose is not None:
+            first["purpose"] = item.purpose
+        if item.obligation is not None:
+            first["obligation"] = item.obligation
+        group = groups.setdefault(key, first)
         group["until"] = max(group["until"], item.until)
         group["count"] += item.count
     return [{**g, "until": clock.rfc3339(g["until"])} for _, g in sorted(groups.items())]
@@ -173,4 +191,6 @@ def _event(row: AnyRow, sealer: Sealer, purpose: Purpose, jurisdiction: str) -> 
             "properties": json.loads(row.properties),
             "personal": personal,
         },
+        purpose=purpose.key,
+        obligation=_obligation(purpose),
     )

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from consentry.audit.log import SYSTEM_ACTOR
-from consentry.dsr import rectification
+from consentry.dsr import awaiting, rectification
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.models import FINAL, Request, RequestType, Status, Step
 from consentry.dsr.records import Notes, advance, load
@@ -141,7 +141,11 @@ class Runner:
         """The request after its next step, None when it has none to take now."""
         purged = False
         request = load(conn, request_id, lock=True)
-        if request.status in FINAL or request.verified_at is None:
+        if request.status in FINAL:
+            return None
+        # A direct-marketing objection needs no verification: it may wait for
+        # acknowledgements without one (nothing is disclosed nor destroyed by that wait).
+        if request.verified_at is None and request.step is not Step.NOTIFIED:
             return None
         subject_id = request.subject_id
         step = request.step
@@ -154,8 +158,8 @@ class Runner:
         elif request.type is RequestType.ERASURE and step is Step.SHREDDED:
             systems = self.erasure.purge(conn, subject_id, request_id=request_id, actor=ACTOR)
             request = advance(conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.PURGED)
-            request = self.requests.await_notices(
-                conn, request, systems, "purge_request", actor=ACTOR
+            request = awaiting.await_notices(
+                conn, self.requests.downstream, request, systems, "purge_request", actor=ACTOR
             )
             purged = True
         elif request.type is RequestType.RECTIFICATION and step is Step.NEW:
@@ -170,8 +174,8 @@ class Runner:
                 actor=ACTOR,
             )
             sql.update_request(conn, request_id, {"notes_ct": None})
-            request = self.requests.await_notices(
-                conn, request, systems, "rectification", actor=ACTOR
+            request = awaiting.await_notices(
+                conn, self.requests.downstream, request, systems, "rectification", actor=ACTOR
             )
         elif request.type in {RequestType.ACCESS, RequestType.PORTABILITY} and step is Step.NEW:
             # The result is built when it is read (GET .../result), from what is stored
@@ -179,7 +183,9 @@ class Runner:
             request = advance(conn, request, Status.COMPLETED, actor=ACTOR, step=Step.DONE)
         elif step is Step.NOTIFIED:
             before = request.status
-            after = self.requests.complete_if_acknowledged(conn, request, actor=ACTOR)
+            after = awaiting.complete_if_acknowledged(
+                conn, self.requests.downstream, request, actor=ACTOR
+            )
             return after if after.status is not before else None
         else:
             return None

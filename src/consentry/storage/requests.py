@@ -89,10 +89,12 @@ def subject_requests(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
 def runnable(
     conn: Connection, limit: int = 100, after: tuple[datetime, str] | None = None
 ) -> list[tuple[datetime, str]]:
-    """Verified requests not yet finished, oldest first, a page after `after` (the last
-    (received_at, request_id) of the previous page)."""
+    """Requests not yet finished that are verified or waiting for acknowledgements (a
+    direct-marketing objection needs no verification), oldest first, a page after `after`
+    (the last (received_at, request_id) of the previous page)."""
     stmt = select(requests.c.received_at, requests.c.request_id).where(
-        requests.c.status.in_(_ACTIVE), requests.c.verified_at.is_not(None)
+        requests.c.status.in_(_ACTIVE),
+        or_(requests.c.verified_at.is_not(None), requests.c.step == "notified"),
     )
     if after is not None:
         stmt = stmt.where(
@@ -121,16 +123,26 @@ def clear_notes(conn: Connection, subject_id: str) -> None:
 def insert_acks(
     conn: Connection, request_id: str, system_ids: Sequence[str], kind: str, now: datetime
 ) -> None:
+    """Await an acknowledgement of `kind` from each system; a system that acknowledged the
+    request's earlier notices is awaited again (it has a new one to answer)."""
     if not system_ids:
         return
     have = {row.system_id for row in acks(conn, request_id)}
+    wanted = list(dict.fromkeys(system_ids))
     rows = [
         {"request_id": request_id, "system_id": s, "kind": kind, "sent_at": now}
-        for s in dict.fromkeys(system_ids)
+        for s in wanted
         if s not in have
     ]
     if rows:
         conn.execute(insert(request_acks), rows)
+    again = [s for s in wanted if s in have]
+    if again:
+        conn.execute(
+            update(request_acks)
+            .where(request_acks.c.request_id == request_id, request_acks.c.system_id.in_(again))
+            .values(kind=kind, sent_at=now, acknowledged_at=None, via=None)
+        )
 
 
 def acks(conn: Connection, request_id: str) -> Sequence[AnyRow]:

@@ -428,6 +428,9 @@ rights_notices = Table(
     Column("acknowledged_at", UTCTime(), nullable=True),
     Column("overdue_at", UTCTime(), nullable=True),
     Column("last_error", String(200), nullable=True),
+    # What the notice carries that is personal (a rectification's corrected values), sealed
+    # under the subject's data key: an erasure makes it unreadable with the rest.
+    Column("sealed", LargeBinary, nullable=True),
     Index(None, "status", "next_at"),
     Index(None, "request_id"),
     Index(None, "subject_id"),
