@@ -76,10 +76,17 @@ def serve(
     ] = None,
 ) -> None:
     """Start the gateway on uvicorn."""
-    settings, key_hint = _dev_admin_key(_settings())
+    settings = _settings()
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
+    # Before the banner and before the store opens: one server per port, whatever runs there.
+    try:
+        worker_processes.claim_port(host, port)
+    except OSError as exc:
+        typer.echo(f"Cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    settings, key_hint = _dev_admin_key(settings)
     base = f"http://{host}:{port}"
     # Plain lines, never wrapped, so the URLs and the key can be copied whole.
     typer.echo(f"Consentry on {base}  (data: {settings.data_dir.resolve()})")
