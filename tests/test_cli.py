@@ -11,8 +11,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from consentry.auth import api_keys
@@ -75,6 +77,77 @@ def test_settings_command_redacts_secrets(env: dict[str, str]) -> None:
     assert result.exit_code == 0
     assert "CONSENTRY_ADMIN_KEY" in result.output
     assert "super-secret-admin-key" not in result.output
+
+
+def _command_paths(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [path]
+    for name, command in getattr(group, "commands", {}).items():
+        paths += _command_paths(command, (*path, name))
+    return paths
+
+
+def test_help_shows_flags_without_type_noise() -> None:
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("serve",) in paths
+    assert ("api-key", "create") in paths
+    for path in paths:
+        result = CliRunner().invoke(app, [*path, "--help"], terminal_width=100)
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+        for line in result.output.splitlines():
+            if line.lstrip().startswith("--"):
+                for noise in ("<str>", "<int", "<list[", "<path>"):
+                    assert noise not in line, (path, line)
+    bench = CliRunner().invoke(app, ["bench", "--help"]).output
+    assert "--quick " in bench
+    assert "--json PATH" in bench
+    assert "--workers N" in CliRunner().invoke(app, ["serve", "--help"]).output
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_consentry(), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_commands_log_no_info_lines(env: dict[str, str], tmp_path: Path) -> None:
+    for args in (["api-key", "list"], ["requests", "run"], ["api-key", "list"]):
+        result = _run(args, {**os.environ, **env}, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "INFO" not in result.stderr
+        assert "INFO" not in result.stdout
+
+
+def test_a_command_about_to_create_an_unnamed_data_dir_says_so(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if k != "CONSENTRY_DATA_DIR"}
+    base["CONSENTRY_MASTER_KEY"] = MASTER_KEY
+    first = _run(["api-key", "list"], base, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "CONSENTRY_DATA_DIR is not set" in first.stderr
+    assert f"creating a new data directory, {tmp_path / 'consentry-data'}" in first.stderr
+    assert "CONSENTRY_DATA_DIR is not set" not in first.stdout
+    assert (tmp_path / "consentry-data").is_dir()
+    # The directory is there now: nothing new is made, nothing to say.
+    again = _run(["requests", "run"], base, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "CONSENTRY_DATA_DIR" not in again.stderr
+    # A directory named by the variable is what the user asked for.
+    named = _run(["api-key", "list"], base | {"CONSENTRY_DATA_DIR": str(tmp_path / "d")}, tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert "CONSENTRY_DATA_DIR" not in named.stderr
+    # `settings` opens no store and makes nothing.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shown = _run(["settings"], base, elsewhere)
+    assert shown.returncode == 0
+    assert "CONSENTRY_DATA_DIR is not set" not in shown.stderr
+    assert not (elsewhere / "consentry-data").exists()
 
 
 def _free_port() -> int:
