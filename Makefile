@@ -1,38 +1,50 @@
-# The commands of the project: install, serve, test, lint. CI runs `make test` (.ci/run).
+# The commands of the project: install, serve, test, lint. CI runs `make lint` and `make test` (.ci/run).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# One stamp per extra and per version of pyproject.toml: a second `make serve` installs nothing,
+# and `make test` after `make serve` adds only the development extra.
+SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+RUNTIME := $(VENV)/.installed-runtime-$(SUM)
+DEV := $(VENV)/.installed-dev-$(SUM)
 
-.PHONY: install serve test lint system-deps format bench clean
+.PHONY: install install-dev serve test lint system-deps format bench clean
 
-install: $(STAMP)
+# What serving needs, and nothing else (no linters, type checker or Presidio).
+install: $(RUNTIME)
 
-$(STAMP): pyproject.toml
+# The rest: tests, lint, the redaction bench's reference.
+install-dev: $(DEV)
+
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 serve: install
 	$(BIN)/consentry serve
 
-bench: install
+bench: install-dev
 	$(BIN)/consentry bench $(BENCH_ARGS)
 
 system-deps:
 	scripts/system-deps
 
-test: install system-deps
+test: install-dev system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-format: install
+format: install-dev
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 

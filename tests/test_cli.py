@@ -11,8 +11,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from consentry.auth import api_keys
@@ -75,6 +77,77 @@ def test_settings_command_redacts_secrets(env: dict[str, str]) -> None:
     assert result.exit_code == 0
     assert "CONSENTRY_ADMIN_KEY" in result.output
     assert "super-secret-admin-key" not in result.output
+
+
+def _command_paths(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [path]
+    for name, command in getattr(group, "commands", {}).items():
+        paths += _command_paths(command, (*path, name))
+    return paths
+
+
+def test_help_shows_flags_without_type_noise() -> None:
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("serve",) in paths
+    assert ("api-key", "create") in paths
+    for path in paths:
+        result = CliRunner().invoke(app, [*path, "--help"], terminal_width=100)
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+        for line in result.output.splitlines():
+            if line.lstrip().startswith("--"):
+                for noise in ("<str>", "<int", "<list[", "<path>"):
+                    assert noise not in line, (path, line)
+    bench = CliRunner().invoke(app, ["bench", "--help"]).output
+    assert "--quick " in bench
+    assert "--json PATH" in bench
+    assert "--workers N" in CliRunner().invoke(app, ["serve", "--help"]).output
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_consentry(), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_commands_log_no_info_lines(env: dict[str, str], tmp_path: Path) -> None:
+    for args in (["api-key", "list"], ["requests", "run"], ["api-key", "list"]):
+        result = _run(args, {**os.environ, **env}, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "INFO" not in result.stderr
+        assert "INFO" not in result.stdout
+
+
+def test_a_command_about_to_create_an_unnamed_data_dir_says_so(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if k != "CONSENTRY_DATA_DIR"}
+    base["CONSENTRY_MASTER_KEY"] = MASTER_KEY
+    first = _run(["api-key", "list"], base, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "CONSENTRY_DATA_DIR is not set" in first.stderr
+    assert f"creating a new data directory, {tmp_path / 'consentry-data'}" in first.stderr
+    assert "CONSENTRY_DATA_DIR is not set" not in first.stdout
+    assert (tmp_path / "consentry-data").is_dir()
+    # The directory is there now: nothing new is made, nothing to say.
+    again = _run(["requests", "run"], base, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "CONSENTRY_DATA_DIR" not in again.stderr
+    # A directory named by the variable is what the user asked for.
+    named = _run(["api-key", "list"], base | {"CONSENTRY_DATA_DIR": str(tmp_path / "d")}, tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert "CONSENTRY_DATA_DIR" not in named.stderr
+    # `settings` opens no store and makes nothing.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shown = _run(["settings"], base, elsewhere)
+    assert shown.returncode == 0
+    assert "CONSENTRY_DATA_DIR is not set" not in shown.stderr
+    assert not (elsewhere / "consentry-data").exists()
 
 
 def _free_port() -> int:
@@ -194,25 +267,126 @@ def test_serve_workers_listen_each_and_are_replaced(env: dict[str, str]) -> None
     assert sections.listeners(port) == 0
 
 
-def test_serve_workers_on_a_taken_port_say_so(env: dict[str, str]) -> None:
+def _consentry() -> str:
+    return str(Path(sys.executable).parent / "consentry")
+
+
+def _wait_healthy(proc: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                assert json.load(resp)["status"] == "ok"
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.2)
+
+
+def _serve_on_taken_port(
+    env: dict[str, str], port: int, workers: int
+) -> subprocess.CompletedProcess[str]:
+    # A bound timeout: without the check, the second server would simply run.
+    return subprocess.run(
+        [_consentry(), "serve", "--port", str(port), "--workers", str(workers)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+
+
+def _refused(result: subprocess.CompletedProcess[str], port: int) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"Cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    # It fails before its banner: nothing announces a server that is not there.
+    assert "Consentry on" not in result.stdout
+    assert "Admin key" not in result.stdout
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_on_a_port_another_program_listens_on_fails_before_its_banner(
+    env: dict[str, str], tmp_path: Path, workers: int
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "consentry"),
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        result = _serve_on_taken_port(env, port, workers)
+    _refused(result, port)
+    assert "another program listens there" in result.stderr
+    # Refused before the store opened: the data directory was not even made.
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("first", "second"), [(1, 1), (1, 2), (2, 1), (2, 2)])
+def test_a_second_server_on_the_same_port_fails_and_the_first_keeps_serving(
+    tmp_path: Path, first: int, second: int
+) -> None:
+    """With SO_REUSEPORT a second `serve --workers N` bound beside the first and the kernel
+    split requests between two stores; now the second one stops before its banner."""
+    port = _free_port()
+    env_first = {"CONSENTRY_DATA_DIR": str(tmp_path / "one"), "CONSENTRY_MASTER_KEY": MASTER_KEY}
+    env_second = env_first | {"CONSENTRY_DATA_DIR": str(tmp_path / "two")}
+    proc = subprocess.Popen(
+        [_consentry(), "serve", "--port", str(port), "--workers", str(first)],
+        env={**os.environ, **env_first},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_healthy(proc, port)
+        result = _serve_on_taken_port(env_second, port, second)
+        _refused(result, port)
+        assert not (tmp_path / "two").exists()
+        key = (tmp_path / "one" / "admin.key").read_text().strip()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {key}"}
         )
-    assert result.returncode == 1
-    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+        # Every connection still meets the first server's store and key.
+        for _ in range(6):
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                assert json.load(resp)["role"] == "admin"
+    finally:
+        proc.terminate()
+        # uvicorn alone re-raises the SIGTERM it handled; the supervisor of workers exits 0.
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_two_servers_started_together_on_one_port_leave_one(tmp_path: Path) -> None:
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [_consentry(), "serve", "--port", str(port), "--workers", "2"],
+            env={
+                **os.environ,
+                "CONSENTRY_DATA_DIR": str(tmp_path / name),
+                "CONSENTRY_MASTER_KEY": MASTER_KEY,
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("one", "two")
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while all(p.poll() is None for p in procs):
+            assert time.monotonic() < deadline, "both servers run on one port"
+            time.sleep(0.2)
+        refused = [p for p in procs if p.poll() is not None]
+        assert len(refused) == 1
+        assert refused[0].returncode == 1
+        running = next(p for p in procs if p is not refused[0])
+        _wait_healthy(running, port)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+            if p.stderr is not None:
+                p.stderr.close()

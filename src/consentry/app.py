@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consentry import __version__
-from consentry.http import errors, routes
+from consentry.http import errors, openapi, routes
 from consentry.http.middleware import BodyLimits
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -49,9 +49,13 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Consent-aware privacy gateway for real-time CX analytics.",
         lifespan=lifespan,
+        # Served by openapi.install, with assets of our own rather than a CDN's.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     routes.register(app)
+    openapi.install(app)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     return app
 

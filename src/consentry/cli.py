@@ -30,19 +30,21 @@ from consentry.keys.envelope import write_private_file
 from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
 
-app = typer.Typer(help="Consentry: consent-aware privacy gateway.", no_args_is_help=True)
-api_key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-app.add_typer(api_key_app, name="api-key")
-delivery_app = typer.Typer(help="Downstream deliveries: resend dead letters.", no_args_is_help=True)
-app.add_typer(delivery_app, name="delivery")
 
-audit_app = typer.Typer(
-    help="Verify the audit log; print its latest signed head.", no_args_is_help=True
-)
+def _group(help_text: str) -> typer.Typer:
+    # Plain help, as click writes it: Typer's panels print a type beside every flag
+    # (`--quick <bool>`, `--help <bool>`), which says nothing a reader needs.
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+
+
+app = _group("Consentry: consent-aware privacy gateway.")
+api_key_app = _group("Create, list and revoke API keys.")
+app.add_typer(api_key_app, name="api-key")
+delivery_app = _group("Downstream deliveries: resend dead letters.")
+app.add_typer(delivery_app, name="delivery")
+audit_app = _group("Verify the audit log; print its latest signed head.")
 app.add_typer(audit_app, name="audit")
-requests_app = typer.Typer(
-    help="Data-subject requests: run a pass of the runner.", no_args_is_help=True
-)
+requests_app = _group("Data-subject requests: run a pass of the runner.")
 app.add_typer(requests_app, name="requests")
 
 CLI_ACTOR = "cli"
@@ -52,6 +54,26 @@ console = Console(stderr=True)
 
 def _settings() -> Settings:
     return Settings.from_env(os.environ)
+
+
+def _store_settings() -> Settings:
+    """The settings of a command that opens the store, which makes the data directory."""
+    settings = _settings()
+    _hint_new_data_dir(settings)
+    return settings
+
+
+def _hint_new_data_dir(settings: Settings) -> None:
+    # A command run from another directory would otherwise start an empty store there in
+    # silence, and its keys and requests would seem lost.
+    if "CONSENTRY_DATA_DIR" in os.environ or settings.data_dir.exists():
+        return
+    typer.echo(
+        f"Note: CONSENTRY_DATA_DIR is not set: creating a new data directory, "
+        f"{settings.data_dir.resolve()}. To use an existing store, set CONSENTRY_DATA_DIR "
+        f"or run from the directory that holds it.",
+        err=True,
+    )
 
 
 def _dev_admin_key(settings: Settings) -> tuple[Settings, str]:
@@ -69,17 +91,31 @@ def _dev_admin_key(settings: Settings) -> tuple[Settings, str]:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address (CONSENTRY_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (CONSENTRY_PORT).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Listen address (CONSENTRY_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Listen port (CONSENTRY_PORT).")
+    ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (CONSENTRY_WORKERS).", min=1, max=64)
+        int | None,
+        typer.Option(metavar="N", help="Worker processes (CONSENTRY_WORKERS).", min=1, max=64),
     ] = None,
 ) -> None:
     """Start the gateway on uvicorn."""
-    settings, key_hint = _dev_admin_key(_settings())
+    settings = _settings()
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
+    # Before the banner and before the store opens: one server per port, whatever runs there.
+    try:
+        worker_processes.claim_port(host, port)
+    except OSError as exc:
+        typer.echo(f"Cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    _hint_new_data_dir(settings)
+    logging.getLogger("consentry").setLevel(settings.log_level.upper())
+    settings, key_hint = _dev_admin_key(settings)
     base = f"http://{host}:{port}"
     # Plain lines, never wrapped, so the URLs and the key can be copied whole.
     typer.echo(f"Consentry on {base}  (data: {settings.data_dir.resolve()})")
@@ -114,13 +150,16 @@ def worker_app() -> FastAPI:
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes: under a minute.")] = False,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the figures to this file.")
+        Path | None, typer.Option("--json", metavar="PATH", help="Write the figures to this file.")
     ] = None,
     section: Annotated[
-        list[str] | None, typer.Option(help="Run only this section (repeatable).")
+        list[str] | None, typer.Option(metavar="NAME", help="Run only this section (repeatable).")
     ] = None,
 ) -> None:
-    """Measure ingest, HTTP ingest, consent checks, opt-outs and redaction on fictional data."""
+    """Measure speed against the targets, on fictional data.
+
+    Sections (--section): ingest, consent_check, http_ingest, opt_out, redaction (beside
+    Presidio when the dev extra is installed), delivery, audit, query, erasure."""
     results = harness.run(quick=quick, only=section)
     harness.show(results, Console())
     if json_path is not None:
@@ -129,7 +168,7 @@ def bench(
 
 @app.command("settings")
 def show_settings() -> None:
-    """Show every setting with its value (secrets redacted) and what it does."""
+    """Show every setting: its value (secrets redacted) and what it does."""
     table = Table("variable", "value", "description")
     for name, value, description in _settings().described():
         table.add_row(name, value, description)
@@ -139,10 +178,12 @@ def show_settings() -> None:
 @api_key_app.command("create")
 def api_key_create(
     role: Annotated[Role, typer.Option(help="The key's role.")],
-    label: Annotated[str, typer.Option(help="A note saying who holds the key.")] = "",
+    label: Annotated[
+        str, typer.Option(metavar="TEXT", help="A note saying who holds the key.")
+    ] = "",
 ) -> None:
     """Mint an API key; it is printed alone on the last line, and only this once."""
-    runtime = Runtime(_settings())
+    runtime = Runtime(_store_settings())
     try:
         with runtime.store.write() as conn:
             record, key = api_keys.create(conn, role, label, actor=CLI_ACTOR)
@@ -155,7 +196,7 @@ def api_key_create(
 @api_key_app.command("list")
 def api_key_list() -> None:
     """List API keys (ids, roles, labels; never the keys)."""
-    runtime = Runtime(_settings())
+    runtime = Runtime(_store_settings())
     try:
         with runtime.store.read() as conn:
             keys = api_keys.list_keys(conn, after=None, limit=100_000)
@@ -169,9 +210,11 @@ def api_key_list() -> None:
 
 
 @api_key_app.command("revoke")
-def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+def api_key_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key's id.")],
+) -> None:
     """Revoke an API key at once."""
-    runtime = Runtime(_settings())
+    runtime = Runtime(_store_settings())
     try:
         with runtime.store.write() as conn:
             record = api_keys.revoke(conn, key_id, actor=CLI_ACTOR)
@@ -183,11 +226,12 @@ def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")])
 @delivery_app.command("resend")
 def delivery_resend(
     system: Annotated[
-        str | None, typer.Option(help="Only this system's dead letters (default: all).")
+        str | None,
+        typer.Option(metavar="ID", help="Only this system's dead letters (default: all)."),
     ] = None,
 ) -> None:
     """Send dead-lettered deliveries again from the first attempt (the worker picks them up)."""
-    runtime = Runtime(_settings())
+    runtime = Runtime(_store_settings())
     try:
         if system is not None:
             with runtime.store.read() as conn:
@@ -202,7 +246,7 @@ def delivery_resend(
 def requests_run() -> None:
     """One pass of the request runner: overdue marks, each verified request's next steps,
     the withdrawal purge (what the server's background runner does every few seconds)."""
-    runtime = Runtime(_settings())
+    runtime = Runtime(_store_settings())
     try:
         done = runtime.runner.run_pending()
     finally:
@@ -214,14 +258,16 @@ def requests_run() -> None:
 def audit_verify(
     checkpoint: Annotated[
         list[Path] | None,
-        typer.Option(help="A head printed earlier by `audit checkpoint` (repeatable)."),
+        typer.Option(
+            metavar="FILE", help="A head printed earlier by `audit checkpoint` (repeatable)."
+        ),
     ] = None,
 ) -> None:
     """Recompute every entry's leaf hash and the tree; check every signed head.
 
     Exits 0 with a summary, or 1 naming the first entry or head that does not match.
     """
-    runtime = Runtime(_settings())
+    runtime = Runtime(_store_settings())
     try:
         _audit_own_read(runtime, AuditAction.AUDIT_VERIFIED)
         heads = [_read_checkpoint(path) for path in checkpoint or []]
@@ -242,7 +288,7 @@ def audit_verify(
 def audit_checkpoint() -> None:
     """Print the latest signed tree head as one JSON line (signing one if the log has grown),
     to publish elsewhere; `audit verify --checkpoint FILE` holds the log to it later."""
-    runtime = Runtime(_settings())
+    runtime = Runtime(_store_settings())
     try:
         head = runtime.heads.sign_now()
         _audit_own_read(runtime, AuditAction.AUDIT_HEAD_READ, {"size": head.size})
@@ -274,9 +320,8 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 
 def main() -> None:
     """Entry point: domain errors end the command with their code, not a traceback."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # Warnings only: a command's output is its answer (`serve` raises its own level).
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except ConsentryError as exc:

@@ -6,10 +6,13 @@ land on one worker while the others idle (measured: 0.84 and 0.23 cores of two).
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import sys
 import threading
 import time
 from multiprocessing.process import BaseProcess
@@ -23,6 +26,43 @@ log = logging.getLogger(__name__)
 _STARTUP_FAILURE = 3
 # A worker that ends sooner than this after its start is restarted after a pause.
 _QUICK_EXIT = 5.0
+
+
+# The port locks this process holds, for as long as it lives: the kernel lets them go when the
+# process ends, however it ends (kill -9 included), so a lock never outlives its server.
+_claims: list[socket.socket] = []
+
+
+def claim_port(host: str, port: int) -> None:
+    """Make this process the one `consentry serve` on `port`, or raise OSError (EADDRINUSE).
+
+    Our workers bind with SO_REUSEPORT, which lets any process of the same user bind the port
+    beside them: a second server would start silently and the kernel would split requests
+    between two stores. So, before anything starts: a lock named after the port that one
+    `consentry serve` holds at a time (an abstract Unix socket, Linux only), then a bind
+    without SO_REUSEPORT, which fails while any other socket listens there, ours or not."""
+    if sys.platform.startswith("linux"):
+        lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            lock.bind(f"\0consentry-serve-port-{port}")
+        except OSError:
+            lock.close()
+            raise _in_use("another `consentry serve` runs on this port") from None
+        _claims.append(lock)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: connections of an earlier server left in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise _in_use("another program listens there") from None
+
+
+def _in_use(why: str) -> OSError:
+    return OSError(errno.EADDRINUSE, f"{os.strerror(errno.EADDRINUSE)} ({why})")
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -45,8 +85,8 @@ def run_worker(host: str, port: int, log_level: str) -> None:
 def serve(host: str, port: int, workers: int, log_level: str) -> int:
     """Start the workers, start another for any that ends, stop them all on SIGINT or
     SIGTERM. Returns the exit code: 0, or 1 when a worker could not start."""
-    # Bound (never listening) for as long as the workers run: the port is ours, and a port
-    # taken by another program is reported here, once, rather than by every worker.
+    # Bound (never listening) for as long as the workers run, so that no program without
+    # SO_REUSEPORT takes the port while a worker is being replaced.
     reserved = listening_socket(host, port)
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()

@@ -1,0 +1,91 @@
+"""The Makefile: `make serve` installs what serving needs, `make test` adds the dev extra."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_TOOLS = ("pytest", "hypothesis", "ruff", "mypy", "presidio-analyzer")
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {r.split("==")[0].split("[")[0].strip().lower() for r in requirements}
+
+
+def test_the_runtime_dependencies_hold_no_development_tool() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = _names(project["dependencies"])
+    for tool in DEV_TOOLS:
+        assert tool not in runtime
+    assert {"pytest", "mypy", "ruff"} <= _names(project["optional-dependencies"]["dev"])
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """The Makefile and pyproject.toml beside a venv whose python and consentry only log
+    what they are asked to do."""
+    shutil.copy(ROOT / "Makefile", tmp_path)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("python", "consentry"):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{tmp_path}/log"\n')
+        script.chmod(0o755)
+    return tmp_path
+
+
+def _make(checkout: Path, target: str) -> list[str]:
+    """The commands the fake venv was asked to run by `make target`."""
+    log = checkout / "log"
+    log.unlink(missing_ok=True)
+    subprocess.run(["make", "-s", target], cwd=checkout, check=True, capture_output=True)
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_serve_installs_only_the_runtime_and_once(checkout: Path) -> None:
+    first = _make(checkout, "serve")
+    assert "python -m pip install --quiet -e ." in first
+    assert not any("[dev]" in line for line in first)
+    assert first[-1] == "consentry serve"
+    # A second `make serve` starts at once.
+    assert _make(checkout, "serve") == ["consentry serve"]
+
+
+def test_test_after_serve_adds_the_dev_extra_and_serve_stays_instant(checkout: Path) -> None:
+    _make(checkout, "serve")
+    added = _make(checkout, "install-dev")
+    assert added == ["python -m pip install --quiet -e .[dev]"]
+    dry = subprocess.run(
+        ["make", "-n", "test", "lint", "bench"],
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "pip install" not in dry
+    assert _make(checkout, "serve") == ["consentry serve"]
+
+
+def test_test_and_lint_on_a_clean_clone_install_everything(checkout: Path) -> None:
+    for target in ("test", "lint"):
+        dry = subprocess.run(
+            ["make", "-n", target], cwd=checkout, check=True, capture_output=True, text=True
+        ).stdout
+        assert "pip install --quiet -e .\n" in dry
+        assert "pip install --quiet -e '.[dev]'" in dry
+
+
+def test_a_changed_pyproject_installs_again(checkout: Path) -> None:
+    _make(checkout, "install-dev")
+    with (checkout / "pyproject.toml").open("a") as f:
+        f.write("\n# a new pin\n")
+    again = _make(checkout, "serve")
+    assert "python -m pip install --quiet -e ." in again
+    assert len(list((checkout / ".venv").glob(".installed-*"))) == 1
+    assert _make(checkout, "install-dev") == ["python -m pip install --quiet -e .[dev]"]
