@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import inspect
 import re
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -335,3 +337,32 @@ def test_success_statuses_and_media_types_are_the_ones_answered(
     assert "content" not in ack["204"]
     download = _operation(spec, "GET", "/v1/exports/{export_id}/download")["responses"]["200"]
     assert set(download["content"]) == {"application/x-ndjson", "text/csv"}
+
+
+NOTICE = Path(__file__).resolve().parents[2] / "docs" / "third-party.md"
+
+
+def test_the_third_party_notice_names_what_is_served(client: TestClient) -> None:
+    """Swagger UI (Apache-2.0) and ReDoc (MIT) are named with the versions actually served."""
+    swagger = client.get("/docs/assets/swagger-ui-bundle.js").text
+    redoc = client.get("/docs/assets/redoc.standalone.js").text
+    swagger_version = re.search(r'PACKAGE_VERSION:"([\d.]+)"', swagger)
+    redoc_version = re.search(r'" ReDoc Version: ","([\d.]+)"', redoc)
+    assert swagger_version is not None
+    assert redoc_version is not None
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in NOTICE.read_text().splitlines()
+        if line.startswith("| ")
+    }
+    assert f"| {swagger_version[1]} | Apache-2.0" in rows["Swagger UI"]
+    assert f"| {redoc_version[1]} | MIT" in rows["ReDoc"]
+    pin = next(p for p in _project_dependencies() if p.startswith("fastapi-offline=="))
+    assert f"| {pin.split('==')[1]} | MIT" in rows["fastapi-offline"]
+    readme = (NOTICE.parents[1] / "README.md").read_text()
+    assert "(docs/third-party.md)" in readme
+
+
+def _project_dependencies() -> list[str]:
+    pyproject = tomllib.loads((NOTICE.parents[1] / "pyproject.toml").read_text())
+    return list(pyproject["project"]["dependencies"])
