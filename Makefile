@@ -16,16 +16,26 @@ install: $(RUNTIME)
 # The rest: tests, lint, the redaction bench's reference.
 install-dev: $(DEV)
 
-$(RUNTIME): pyproject.toml
+# A venv for this version of pyproject.toml: what an earlier version installed is stale.
+define NEW_VENV
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 	rm -f $(VENV)/.installed-*
+endef
+
+$(RUNTIME): pyproject.toml
+	$(NEW_VENV)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(DEV): $(RUNTIME)
+# On a clean clone, the project is installed once, with the extra (which holds the runtime, so
+# both stamps are set); after `make serve`, only the extra is added.
+$(DEV): pyproject.toml
+ifeq ($(wildcard $(RUNTIME)),)
+	$(NEW_VENV)
+endif
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	touch $(RUNTIME) $@
 
 serve: install
 	$(BIN)/consentry serve

@@ -72,13 +72,22 @@ def test_test_after_serve_adds_the_dev_extra_and_serve_stays_instant(checkout: P
     assert _make(checkout, "serve") == ["consentry serve"]
 
 
-def test_test_and_lint_on_a_clean_clone_install_everything(checkout: Path) -> None:
+def test_test_and_lint_on_a_clean_clone_install_everything_once(checkout: Path) -> None:
     for target in ("test", "lint"):
         dry = subprocess.run(
             ["make", "-n", target], cwd=checkout, check=True, capture_output=True, text=True
         ).stdout
-        assert "pip install --quiet -e .\n" in dry
+        # The project once, with the extra: not `-e .` first and `-e '.[dev]'` over it.
+        assert dry.count("pip install --quiet -e") == 1, dry
         assert "pip install --quiet -e '.[dev]'" in dry
+        assert "-m venv .venv" in dry
+    installed = _make(checkout, "install-dev")
+    assert installed == [
+        "python -m pip install --quiet --upgrade pip==25.3",
+        "python -m pip install --quiet -e .[dev]",
+    ]
+    # The runtime is installed too: `make serve` now starts at once.
+    assert _make(checkout, "serve") == ["consentry serve"]
 
 
 def test_a_changed_pyproject_installs_again(checkout: Path) -> None:

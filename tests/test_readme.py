@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,13 +24,16 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## A walk through the API"
 
 
+def _sh_blocks(text: str) -> list[str]:
+    return re.findall(r"^```sh\n(.*?)^```$", text, flags=re.DOTALL | re.MULTILINE)
+
+
 def walk_through() -> str:
     """The sh blocks of the README's walk-through section, in order."""
     text = README.read_text()
     start = text.index(SECTION)
     end = text.find("\n## ", start + len(SECTION))
-    section = text[start : end if end != -1 else len(text)]
-    blocks = re.findall(r"^```sh\n(.*?)^```$", section, flags=re.DOTALL | re.MULTILINE)
+    blocks = _sh_blocks(text[start : end if end != -1 else len(text)])
     assert blocks, "the walk-through has no sh block"
     return "\n".join(blocks)
 
@@ -40,14 +44,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """`consentry serve` on a free loopback port, over a fresh data directory."""
-    port = _free_port()
+# How the walk-through is pasted: (shell, whether CONSENTRY_ADMIN_KEY is set). Without it, the
+# server and the script run as a newcomer's do: from one directory, over ./consentry-data,
+# the key read from consentry-data/admin.key.
+WAYS = [("bash", True), ("bash", False), ("zsh", False)]
+
+
+def _environment(admin_key_set: bool) -> dict[str, str]:
     env = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp_path / "data"),
-        "CONSENTRY_ADMIN_KEY": ADMIN_KEY,
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"CONSENTRY_ADMIN_KEY", "CONSENTRY_DATA_DIR"}
+    }
+    return env | ({"CONSENTRY_ADMIN_KEY": ADMIN_KEY} if admin_key_set else {})
+
+
+@pytest.fixture
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """`consentry serve` on a free loopback port, run from tmp_path over a fresh
+    ./consentry-data, with or without CONSENTRY_ADMIN_KEY (the test's parameter)."""
+    _, admin_key_set = request.param
+    port = _free_port()
+    env = _environment(admin_key_set) | {
         "CONSENTRY_MASTER_KEY": MASTER_KEY,
         # The walk-through's warehouse is fictional: no test sends anything off this machine.
         "CONSENTRY_DELIVERY_WORKER": "false",
@@ -56,6 +74,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "consentry"), "serve", "--port", str(port)],
         env=env,
+        cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -86,6 +105,16 @@ def test_the_walk_through_names_values_and_fails_on_http_errors() -> None:
             assert "--fail-with-body" in line or re.search(r"\s-s?f\b", line), line
 
 
+def test_no_block_of_the_readme_holds_a_comment() -> None:
+    """zsh, interactive, takes `#` for a command unless `interactivecomments` is set: a pasted
+    `KEY=... # the key` fails with "command not found: #". What a block says goes in prose."""
+    blocks = _sh_blocks(README.read_text())
+    assert len(blocks) > 5
+    for block in blocks:
+        for line in block.splitlines():
+            assert not re.search(r"(?:^|\s)#", line), line
+
+
 def _answers(stdout: str) -> list[Any]:
     """Every JSON answer the script printed (one a line); CSV lines are skipped."""
     found = []
@@ -97,18 +126,47 @@ def _answers(stdout: str) -> list[Any]:
     return found
 
 
-def test_the_walk_through_runs_against_a_real_server(server: str, tmp_path: Path) -> None:
-    script = walk_through().replace("localhost:8000", server)
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env={**os.environ, "CONSENTRY_ADMIN_KEY": ADMIN_KEY},
+def _paste(shell: str, script: str, cwd: Path, env: dict[str, str]) -> Any:
+    """The script as a user pastes it: bash, or an interactive zsh without a startup file
+    (`-f`: no .zshrc setting `interactivecomments`), reading it line by line from stdin;
+    both stop at the first failing command."""
+    if shell == "zsh":
+        if shutil.which("zsh") is None:
+            pytest.skip("zsh is not installed")
+        command = ["zsh", "-f", "-i", "-o", "errexit", "-o", "nounset", "-o", "pipefail"]
+        stdin = script
+    else:
+        command = ["bash", "-euo", "pipefail", "-c", script]
+        stdin = None
+    return subprocess.run(
+        command,
+        input=stdin,
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("way", "server"),
+    [(way, way) for way in WAYS],
+    ids=[f"{shell}-{'env-key' if env else 'key-file'}" for shell, env in WAYS],
+    indirect=["server"],
+)
+def test_the_walk_through_runs_against_a_real_server(
+    way: tuple[str, bool], server: str, tmp_path: Path
+) -> None:
+    shell, admin_key_set = way
+    if not admin_key_set:
+        # The key the script reads is the one the server wrote beside it.
+        assert (tmp_path / "consentry-data" / "admin.key").is_file()
+    script = walk_through().replace("localhost:8000", server)
+    result = _paste(shell, script, tmp_path, _environment(admin_key_set))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "command not found" not in result.stderr
     answers = [a for a in _answers(result.stdout) if isinstance(a, dict)]
 
     events = [a for a in answers if "accepted" in a and "results" in a]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -108,8 +109,9 @@ def serve(
     port = port or settings.port
     workers = workers or settings.workers
     # Before the banner and before the store opens: one server per port, whatever runs there.
+    # The socket that checked holds the port from here on, through the migrations.
     try:
-        worker_processes.claim_port(host, port)
+        sock = worker_processes.claim_port(host, port, shared=workers > 1)
     except OSError as exc:
         typer.echo(f"Cannot listen on {host}:{port}: {exc.strerror}", err=True)
         raise typer.Exit(1) from None
@@ -124,18 +126,22 @@ def serve(
     typer.echo(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
     tune_gc()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+        config = uvicorn.Config(
+            create_app(settings), host=host, port=port, log_level=settings.log_level
+        )
+        server = uvicorn.Server(config)
+        # As uvicorn.run does, on the socket that claimed the port.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+        if not server.started:
+            raise typer.Exit(worker_processes.STARTUP_FAILURE)
         return
     # Migrations, the key-encryption key and the signing key are made once, here, so that
     # workers starting together never race to create them.
     Runtime(settings).close()
     # Workers read their settings from the environment, with the key announced above.
     os.environ["CONSENTRY_ADMIN_KEY"] = settings.admin_key
-    try:
-        code = worker_processes.serve(host, port, workers, settings.log_level)
-    except OSError as exc:
-        typer.echo(f"Cannot listen on {host}:{port}: {exc.strerror}", err=True)
-        raise typer.Exit(1) from None
+    code = worker_processes.serve(sock, host, port, workers, settings.log_level)
     if code:
         raise typer.Exit(code)
 

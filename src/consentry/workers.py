@@ -23,9 +23,11 @@ import uvicorn
 log = logging.getLogger(__name__)
 
 # uvicorn's exit code when a worker cannot start (the app failed to load or start up).
-_STARTUP_FAILURE = 3
+STARTUP_FAILURE = 3
 # A worker that ends sooner than this after its start is restarted after a pause.
 _QUICK_EXIT = 5.0
+# uvicorn's default listen backlog.
+_BACKLOG = 2048
 
 
 # The port locks this process holds, for as long as it lives: the kernel lets them go when the
@@ -33,32 +35,55 @@ _QUICK_EXIT = 5.0
 _claims: list[socket.socket] = []
 
 
-def claim_port(host: str, port: int) -> None:
-    """Make this process the one `consentry serve` on `port`, or raise OSError (EADDRINUSE).
+def claim_port(host: str, port: int, *, shared: bool) -> socket.socket:
+    """Make this process the one `consentry serve` on `port` and hold the port from now on,
+    or raise OSError (EADDRINUSE). Returns the bound socket that holds it: listening already
+    for one server (`shared=False`, given to uvicorn); for workers (`shared=True`), bound but
+    never listening, the supervisor's reservation beside which each worker binds its own.
 
     Our workers bind with SO_REUSEPORT, which lets any process of the same user bind the port
     beside them: a second server would start silently and the kernel would split requests
-    between two stores. So, before anything starts: a lock named after the port that one
-    `consentry serve` holds at a time (an abstract Unix socket, Linux only), then a bind
-    without SO_REUSEPORT, which fails while any other socket listens there, ours or not."""
+    between two stores. So, before anything starts: a lock named after the user and the port
+    that one `consentry serve` holds at a time (an abstract Unix socket, Linux only), then a
+    bind without SO_REUSEPORT, which fails while any other socket listens there, ours or not.
+    That socket is kept, not closed and bound again later: migrations run before the workers
+    listen, and another program could take the port in between."""
     if sys.platform.startswith("linux"):
         lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            lock.bind(f"\0consentry-serve-port-{port}")
+            lock.bind(lock_name(port))
         except OSError:
             lock.close()
             raise _in_use("another `consentry serve` runs on this port") from None
         _claims.append(lock)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # As uvicorn binds: connections of an earlier server left in TIME_WAIT do not count.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise _in_use("another program listens there") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn binds: connections of an earlier server left in TIME_WAIT do not count.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise _in_use("another program listens there") from None
+    if not shared:
+        # Listening, no other bind succeeds; connections wait in the backlog until uvicorn
+        # accepts them.
+        sock.listen(_BACKLOG)
+        return sock
+    # Bound, not listening: a socket with SO_REUSEADDR would let another program with it bind
+    # here too, so it is cleared now that TIME_WAIT no longer matters. SO_REUSEPORT, set after
+    # the exclusive bind, lets our workers (and only sockets with it, of this user) bind beside.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def lock_name(port: int) -> str:
+    """The abstract socket name of the port lock: one namespace for every user of the host,
+    so the uid keeps users apart (two users' servers on one port on different addresses)."""
+    return f"\0consentry-serve-{os.getuid()}-{port}"
 
 
 def _in_use(why: str) -> OSError:
@@ -82,12 +107,13 @@ def run_worker(host: str, port: int, log_level: str) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int, log_level: str) -> int:
+def serve(reserved: socket.socket, host: str, port: int, workers: int, log_level: str) -> int:
     """Start the workers, start another for any that ends, stop them all on SIGINT or
-    SIGTERM. Returns the exit code: 0, or 1 when a worker could not start."""
-    # Bound (never listening) for as long as the workers run, so that no program without
-    # SO_REUSEPORT takes the port while a worker is being replaced.
-    reserved = listening_socket(host, port)
+    SIGTERM. Returns the exit code: 0, or 1 when a worker could not start.
+
+    `reserved` is `claim_port(..., shared=True)`: bound (never listening) for as long as the
+    workers run, so that no program without SO_REUSEPORT takes the port while a worker is
+    being replaced; it is closed on return."""
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
@@ -110,7 +136,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> int:
             for n, (process, started) in enumerate(running):
                 if process.is_alive():
                     continue
-                if process.exitcode == _STARTUP_FAILURE:
+                if process.exitcode == STARTUP_FAILURE:
                     log.error("a worker could not start: stopping")
                     stopping.set()
                     code = 1

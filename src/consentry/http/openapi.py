@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import HTMLResponse
 
 from consentry.auth.models import Permission
@@ -32,6 +32,9 @@ BEARER = "bearer"
 class EventIn(BaseModel):
     """One event, as `POST /v1/events` reads it (the pipeline decodes the raw body itself)."""
 
+    # As the pipeline's decoder: a field the contract lacks refuses the event (invalid_event).
+    model_config = ConfigDict(extra="forbid")
+
     event_id: str = Field(max_length=128, description="Unique per event; a repeat is refused.")
     event_type: str = Field(description="An event type with a schema (`PUT /v1/schemas/...`).")
     occurred_at: datetime = Field(description="RFC 3339.")
@@ -44,9 +47,13 @@ class EventIn(BaseModel):
 
 
 class EventBatchIn(BaseModel):
-    """A batch of events; each is accepted or refused with its own code."""
+    """A batch of events; each is accepted or refused with its own code. An empty batch is
+    answered 200 with no result (docs/decisions.md)."""
 
-    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+    # As the pipeline's decoder: a field the contract lacks refuses the batch (invalid_batch).
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(max_length=MAX_EVENTS)
     gpc: bool = Field(default=False, description="Global Privacy Control, for every event.")
 
 
@@ -120,15 +127,53 @@ SUMMARIES: dict[str, str] = {
     "lift_restriction": "Lift a subject's restriction",
 }
 
+_CREATED = "Created"
+_REPLACED = "Replaced: it existed already"
+# Successes other than FastAPI's default (200 with the handler's JSON), by handler: each
+# status the handler answers and what it means. 204 has no body; the others keep the JSON.
+SUCCESSES: dict[str, dict[int, str]] = {
+    "create_key": {201: "Created: the key is in this answer, and only in this one"},
+    "create_subject": {
+        201: "Created: nobody was known by these identities",
+        200: "Found: the subject these identities (or this subject_id) name",
+    },
+    "put_purpose": {201: _CREATED, 200: _REPLACED},
+    "put_notice": {201: "Published", 200: "This version was published before with this text"},
+    "put_schema": {201: _CREATED, 200: _REPLACED},
+    "put_system": {201: "Registered: the signing secret is in this answer only", 200: _REPLACED},
+    "create_request": {202: "Received; it runs in the background once verified"},
+    "delete_system": {204: "Removed"},
+    "acknowledge_notice": {204: "Acknowledged"},
+}
+
+_TEXT: dict[str, Any] = {"schema": {"type": "string"}}
+# 200 answers that are not (only) JSON, by handler: what selects each, and the media types.
+MEDIA: dict[str, tuple[str, tuple[str, ...]]] = {
+    "get_ropa": (
+        "JSON by default; CSV with `Accept: text/csv` or `?format=csv`",
+        ("application/json", "text/csv"),
+    ),
+    "download_export": (
+        "The export's events as they may be read now: JSON Lines (format `jsonl`) or CSV",
+        ("application/x-ndjson", "text/csv"),
+    ),
+    "request_result": (
+        "The request's result: the access report, or the portable data (CSV with "
+        "`Accept: text/csv` or format `csv`)",
+        ("application/json", "text/csv"),
+    ),
+}
+
 # Statuses a handler's own domain can answer, beyond those its shape implies (_statuses).
 DOMAIN_STATUSES: dict[str, tuple[int, ...]] = {
-    "create_subject": (409,),
+    "create_subject": (404, 409),
     "get_subject": (410,),
     "put_purpose": (409,),
     "put_notice": (409,),
     "put_schema": (409,),
-    "record_consent": (409, 410),
-    "withdraw_consent": (409, 410),
+    # 404: a subject_id that names nobody (subject_not_found).
+    "record_consent": (404, 409, 410),
+    "withdraw_consent": (404, 409, 410),
     "check_consent": (409,),
     "get_consent": (410,),
     "get_history": (410,),
@@ -202,8 +247,10 @@ def install(app: FastAPI) -> None:
             swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            # No validator badge (it calls another host); the key stays across reloads.
-            swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
+            # No validator badge (it calls another host). The key is not kept across reloads:
+            # Swagger UI would keep it in localStorage, which any page of this origin (the
+            # portal, the dashboard) can read.
+            swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": False},
         )
 
     async def redoc(request: Request) -> HTMLResponse:
@@ -248,6 +295,7 @@ def document(app: FastAPI) -> dict[str, Any]:
         _name(operation, route)
         if (route.method, route.path) in RAW_BODIES:
             _raw_body(operation, schemas, *RAW_BODIES[(route.method, route.path)])
+        _successes(operation, route)
         _security(operation, route)
         _errors(operation, route)
     # FastAPI's own validation-error shapes are never sent: every error is a Problem.
@@ -282,6 +330,24 @@ def _json(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
     schemas.update(schema.pop("$defs", {}))
     schemas[model.__name__] = schema
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+
+
+def _successes(operation: dict[str, Any], route: Route) -> None:
+    responses = operation["responses"]
+    name = route.endpoint.__name__
+    answer = responses.pop("200")
+    for status, description in SUCCESSES.get(name, {200: answer["description"]}).items():
+        if status == 204:
+            responses["204"] = {"description": description}
+        else:
+            responses[str(status)] = answer | {"description": description}
+    if name in MEDIA:
+        description, media_types = MEDIA[name]
+        json_schema = answer.get("content", {}).get("application/json", {"schema": {}})
+        responses["200"]["description"] = description
+        responses["200"]["content"] = {
+            media: json_schema if media == "application/json" else _TEXT for media in media_types
+        }
 
 
 def _security(operation: dict[str, Any], route: Route) -> None:
