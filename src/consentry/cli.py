@@ -26,6 +26,7 @@ from consentry.auth.models import Role
 from consentry.bench import harness
 from consentry.delivery.worker import resend
 from consentry.errors import ConsentryError
+from consentry.http.protocol import protocol_class
 from consentry.keys.envelope import write_private_file
 from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
@@ -88,7 +89,13 @@ def serve(
     typer.echo(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")
     tune_gc()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            http=protocol_class(),
+        )
         return
     # Migrations, the key-encryption key and the signing key are made once, here, so that
     # workers starting together never race to create them.
