@@ -21,7 +21,7 @@ from consentry.consent.models import (
 from consentry.consent.service import ConsentResult, ConsentWrite
 from consentry.consent.signals import gpc_header
 from consentry.consent.tokens import ConsentToken
-from consentry.errors import PurposeNotFound
+from consentry.errors import PurposeNotFound, SubjectErased
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body
@@ -208,6 +208,9 @@ def get_token(subject_id: str, ctx: Ctx) -> dict[str, Any]:
     """A fresh consent token for the subject's current state."""
     with ctx.runtime.store.read() as conn:
         state, token = ctx.runtime.consent.token(conn, subject_id)
+    if state.erased:
+        # As the subject's other consent reads: nothing more is issued for an erased person.
+        raise SubjectErased(f"subject {subject_id} has been erased", subject_id=subject_id)
     return {"subject_id": subject_id, "version": state.version, **token_out(token)}
 
 
