@@ -14,7 +14,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
@@ -115,9 +115,10 @@ _LEAVES = st.sampled_from(
     ]
 )
 _RAW_STRINGS = st.binary(min_size=1, max_size=20).map(lambda b: b'"' + b.replace(b'"', b"") + b'"')
+_DEPTHS = st.sampled_from([1, 2, 31, 32, 33, 100, 253, 330, 1000, 3000])
 _DEEP = st.builds(
     _nested,
-    st.integers(min_value=1, max_value=3000),
+    _DEPTHS,
     _LEAVES | _RAW_STRINGS,
     st.lists(st.booleans(), min_size=3000, max_size=3000),
 )
@@ -163,8 +164,33 @@ BODIES = (
 )
 
 
+def _batch(properties: bytes) -> bytes:
+    return (
+        b'{"events": [{"event_id": "f2", "event_type": "page_view", "occurred_at": '
+        b'"2026-11-20T10:00:00Z", "subject": {"identities": [{"type": "email", "value": '
+        b'"fuzz@example.com"}]}, "properties": ' + properties + b"}]}"
+    )
+
+
+# Each kind of the issue at least once, whatever the random draw (each was a 500 before).
+KNOWN = [
+    b'{"subject": ' + b'{"k": ' * 300 + b"1" + b"}" * 300 + b"}",
+    b'{"evidence": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+    b"[" * 3000 + b"]" * 3000,
+    _batch(b'{"url": ' + b"[" * 2000 + b"]" * 2000 + b"}"),
+    _batch(b'{"url": "caf\xe9"}'),
+    _batch(b'{"url": "\xff\xfe"}'),
+]
+
+
 @BOUNDED
 @given(body=BODIES, content_type=st.sampled_from(["application/json", "text/plain"]))
+@example(body=KNOWN[0], content_type="application/json")
+@example(body=KNOWN[1], content_type="application/json")
+@example(body=KNOWN[2], content_type="application/json")
+@example(body=KNOWN[3], content_type="application/json")
+@example(body=KNOWN[4], content_type="application/json")
+@example(body=KNOWN[5], content_type="application/json")
 def test_odd_json_to_every_body_route_is_never_a_500(
     fuzz_client: TestClient, body: bytes, content_type: str
 ) -> None:

@@ -48,7 +48,6 @@ class BodyLimits:
         received = 0
         complete = False
         deadline: float | None = None
-        loop = asyncio.get_running_loop()
 
         async def limited_receive() -> Message:
             nonlocal received, complete, deadline
@@ -56,9 +55,10 @@ class BodyLimits:
                 # The body is in; later calls wait for a disconnect, without a deadline.
                 return await receive()
             if deadline is None:
-                deadline = loop.time() + self.read_timeout
+                deadline = asyncio.get_running_loop().time() + self.read_timeout
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout(
                     f"the body did not arrive within {self.read_timeout:g} seconds"
