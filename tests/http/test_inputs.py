@@ -231,6 +231,8 @@ def test_the_erased_subjects_token_is_410_like_its_other_consent_reads(ready: Te
     runtime.runner.run_pending()
     history = ready.get(f"/v1/subjects/{subject_id}/consent/history", headers=auth())
     assert history.status_code == 410
+    state = ready.get(f"/v1/subjects/{subject_id}/consent", headers=auth())
+    assert_problem(state, 410, "subject_erased")
     body = assert_problem(
         ready.get(f"/v1/subjects/{subject_id}/consent/token", headers=auth()), 410, "subject_erased"
     )
