@@ -9,12 +9,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from tests.conftest import ADMIN_KEY, MASTER_KEY
 
@@ -148,3 +150,31 @@ def test_routing_and_content_type_answers_are_problems(server: int) -> None:
         answer, _, _ = exchange(server, request_bytes)
         got, _, problem = problem_of(answer)
         assert (got, problem["code"]) == (status, code)
+
+
+def test_the_h11_protocol_answers_the_same(tmp_path: Path) -> None:
+    """Where httptools is not installed, uvicorn's h11 protocol is ours too (same answer)."""
+    from consentry.app import create_app  # noqa: PLC0415
+    from consentry.http.protocol import ProblemH11Protocol  # noqa: PLC0415
+    from consentry.settings import Settings  # noqa: PLC0415
+
+    port = _free_port()
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, master_key=MASTER_KEY)
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, http=ProblemH11Protocol, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        answer, _, closed = exchange(port, b"GET /healthz HTTP/1.1\r\nHost t\r\n\r\n")
+        status, _, problem = problem_of(answer)
+        assert (status, problem["code"]) == (400, "malformed_http_request")
+        assert closed
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
