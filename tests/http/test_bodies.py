@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from consentry.app import create_app
 from consentry.settings import Settings
-from tests.conftest import auth
+from tests.conftest import ADMIN_KEY, MASTER_KEY, auth
 from tests.http.test_conventions import assert_problem
 
 JSON = {"Content-Type": "application/json"}
@@ -60,8 +60,6 @@ def concrete(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def sqlite_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from tests.conftest import ADMIN_KEY, MASTER_KEY  # noqa: PLC0415
-
     data = tmp_path_factory.mktemp("bodies") / "data"
     settings = Settings(data_dir=data, admin_key=ADMIN_KEY, master_key=MASTER_KEY)
     with TestClient(create_app(settings)) as client:
