@@ -56,7 +56,11 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     routes.register(app)
     openapi.install(app)
-    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.body_timeout_seconds,
+    )
     return app
 
 

@@ -27,6 +27,7 @@ from consentry.auth.models import Role
 from consentry.bench import harness
 from consentry.delivery.worker import resend
 from consentry.errors import ConsentryError
+from consentry.http.protocol import protocol_class
 from consentry.keys.envelope import write_private_file
 from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
@@ -127,7 +128,11 @@ def serve(
     tune_gc()
     if workers == 1:
         config = uvicorn.Config(
-            create_app(settings), host=host, port=port, log_level=settings.log_level
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            http=protocol_class(),
         )
         server = uvicorn.Server(config)
         # As uvicorn.run does, on the socket that claimed the port.

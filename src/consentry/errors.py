@@ -29,6 +29,42 @@ class MalformedJSON(InvalidRequest):
     title = "Malformed JSON body"
 
 
+class InvalidUtf8(MalformedJSON):
+    """JSON is UTF-8 (RFC 8259 section 8.1): invalid bytes, or a lone surrogate escape."""
+
+    code = "invalid_utf8"
+    title = "Body is not valid UTF-8"
+
+
+class JsonTooDeep(MalformedJSON):
+    code = "json_too_deep"
+    title = "JSON nested too deep"
+
+
+class InvalidNumber(MalformedJSON):
+    """NaN or Infinity (not JSON), a number beyond a double's range, an integer beyond 64 bits."""
+
+    code = "invalid_number"
+    title = "Number out of range"
+
+
+class BodyNotObject(InvalidRequest):
+    code = "body_not_object"
+    title = "The body is not a JSON object"
+
+
+class BodyTimeout(InvalidRequest):
+    code = "body_timeout"
+    title = "The body did not arrive in time"
+
+
+class MalformedHTTP(InvalidRequest):
+    """Refused by the HTTP parser before the app sees it (a bad header, a URL too long, ...)."""
+
+    code = "malformed_http_request"
+    title = "Malformed HTTP request"
+
+
 class UnknownField(InvalidRequest):
     code = "unknown_field"
     title = "Unknown field"
@@ -146,6 +182,13 @@ class InvalidSystem(InvalidRequest):
 class InvalidEndpoint(InvalidSystem):
     code = "invalid_endpoint"
     title = "Invalid endpoint URL"
+
+
+class EndpointNotAllowed(InvalidEndpoint):
+    """A loopback, link-local or private address (CONSENTRY_ALLOW_PRIVATE_ENDPOINTS)."""
+
+    code = "endpoint_not_allowed"
+    title = "Endpoint address not allowed"
 
 
 class InvalidRegion(InvalidSystem):

@@ -156,6 +156,22 @@ class Settings:
             "Run the delivery worker inside `consentry serve` (false: deliver elsewhere)."
         ),
     )
+    body_timeout_seconds: float = field(
+        default=15.0,
+        metadata=_doc(
+            "Seconds a client has to send a request's whole body once the server starts reading "
+            "it; a body not in by then is refused (408) and the connection closed."
+        ),
+    )
+    allow_private_endpoints: bool = field(
+        default=False,
+        metadata=_doc(
+            "Allow systems whose `endpoint` or `rights_endpoint` host is, or resolves to, a "
+            "loopback, link-local or private address (tests, on-premises receivers). Off: such "
+            "systems are refused (`endpoint_not_allowed`) and no delivery connects to such an "
+            "address."
+        ),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -213,6 +229,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "consent_proof_days": (1, 36_500),
     "withdrawal_purge_hours": (1, 24 * 30),
     "dsr_poll_seconds": (0, 3600),
+    "body_timeout_seconds": (0.1, 600),
 }
 
 

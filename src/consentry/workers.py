@@ -20,6 +20,8 @@ from types import FrameType
 
 import uvicorn
 
+from consentry.http.protocol import protocol_class
+
 log = logging.getLogger(__name__)
 
 # uvicorn's exit code when a worker cannot start (the app failed to load or start up).
@@ -103,7 +105,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def run_worker(host: str, port: int, log_level: str) -> None:
     """One worker process: its own listening socket, the app of `consentry.cli.worker_app`."""
     sock = listening_socket(host, port)
-    config = uvicorn.Config("consentry.cli:worker_app", factory=True, log_level=log_level)
+    config = uvicorn.Config(
+        "consentry.cli:worker_app", factory=True, log_level=log_level, http=protocol_class()
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -33,8 +33,9 @@ SCHEMA: dict[str, Any] = {
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The suite's settings with the background runner off: tests call run_pending()."""
-    return dataclasses.replace(settings, dsr_poll_seconds=0)
+    """The suite's settings with the background runner off: tests call run_pending(). Their
+    downstream receivers listen on loopback."""
+    return dataclasses.replace(settings, dsr_poll_seconds=0, allow_private_endpoints=True)
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_invalid_system_id(client: TestClient) -> None:
 
 
 def test_kafka_endpoint_shape(client: TestClient) -> None:
-    kafka = CRM | {"kind": "kafka", "endpoint": "kafka://127.0.0.1:9092/consented"}
+    kafka = CRM | {"kind": "kafka", "endpoint": "kafka://kafka.example.com:9092/consented"}
     assert put(client, "stream", kafka).status_code == 201
     assert_problem(
         put(client, "stream2", kafka | {"endpoint": "https://x.example.com/"}),

@@ -138,10 +138,14 @@ def test_malformed_json_is_400(client: TestClient) -> None:
 
 
 def test_wrong_types_are_422(client: TestClient) -> None:
-    for body in ({"role": 5}, {"role": "dpo", "label": 7}, [], "dpo", {"role": "boss"}):
+    for body in ({"role": 5}, {"role": "dpo", "label": 7}, {"role": "boss"}):
         resp = client.post("/v1/api-keys", headers=auth(), json=body)
         problem = assert_problem(resp, 422, "invalid_request")
         assert problem["errors"]
+    h = auth() | {"Content-Type": "application/json"}
+    for top in ([], "dpo", 5, None):
+        resp = client.post("/v1/api-keys", headers=h, content=json.dumps(top))
+        assert_problem(resp, 422, "body_not_object")
 
 
 def test_unknown_fields_are_refused(client: TestClient) -> None:
@@ -229,7 +233,7 @@ def test_lone_surrogates_are_refused_not_echoed(client: TestClient) -> None:
         {"subject": ana, "purposes": "all", "source": "web\ud800"},
     ):
         resp = client.post("/v1/consents/withdraw", headers=h, content=json.dumps(body))
-        assert_problem(resp, 422, "invalid_request")
+        assert_problem(resp, 400, "invalid_utf8")
     body = {
         "subject": ana,
         "purposes": {"marketing": "denied"},
@@ -237,4 +241,4 @@ def test_lone_surrogates_are_refused_not_echoed(client: TestClient) -> None:
         "evidence": {"k": "\ud800"},
     }
     resp = client.post("/v1/consents", headers=h, content=json.dumps(body))
-    assert_problem(resp, 422, "invalid_request")
+    assert_problem(resp, 400, "invalid_utf8")

@@ -243,7 +243,7 @@ def test_fields_with_their_own_purposes_and_drops(ready: TestClient) -> None:
 def test_batch_level_refusals(ready: TestClient) -> None:
     h = auth() | {"Content-Type": "application/json"}
     assert_problem(ready.post("/v1/events", headers=h, content=b"{nope"), 400, "malformed_json")
-    assert_problem(ready.post("/v1/events", headers=auth(), json=[1]), 422, "invalid_batch")
+    assert_problem(ready.post("/v1/events", headers=auth(), json=[1]), 422, "body_not_object")
     assert_problem(
         ready.post("/v1/events", headers=auth(), json={"events": 3}), 422, "invalid_batch"
     )

@@ -108,7 +108,9 @@ class DeliveryWorker:
         self.consent = consent
         self.subject_keys = subject_keys
         self.notices = notices
-        self.sink: Sink = sink or WebhookSink(settings.delivery_timeout_seconds)
+        self.sink: Sink = sink or WebhookSink(
+            settings.delivery_timeout_seconds, allow_private=settings.allow_private_endpoints
+        )
         self._stop = threading.Event()
         self._busy: set[str] = set()
         self._lock = threading.Lock()

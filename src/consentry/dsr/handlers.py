@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,11 +17,14 @@ from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Stat
 from consentry.dsr.requests import NewRequest
 from consentry.errors import InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
-from consentry.http.pagination import MAX_LIMIT, decode_cursor, encode_cursor, page
+from consentry.http.pagination import MAX_LIMIT, encode_cursor, page, str_position
 from consentry.http.schemas import Body
 from consentry.subjects.handlers import SubjectRefIn
 from consentry.subjects.models import IdentityType, Jurisdiction
 from consentry.subjects.normalise import normalise
+
+# The shape of the ids dsr.requests.new_request_id makes: a list cursor holds one.
+REQUEST_ID = re.compile(r"req_[0-9a-f]{24}")
 
 
 class VerificationIn(Body):
@@ -176,7 +180,7 @@ def list_requests(
     """Requests in id order, optionally of one status."""
     after = None
     if cursor is not None:
-        after = str(decode_cursor(cursor, {"after"})["after"])
+        after = str_position(cursor, "after", REQUEST_ID)
     items = ctx.runtime.requests.listing(
         status=status.value if status else None, after=after, limit=limit
     )

@@ -31,6 +31,7 @@ from consentry.errors import (
     SystemNotFound,
     UnknownPurpose,
 )
+from consentry.governance import endpoints
 from consentry.governance.models import (
     DEFAULT_ACK_HOURS,
     CcpaRole,
@@ -48,8 +49,15 @@ SYSTEM_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _MAX_URL = 2000
 
 
-def parse(system_id: str, body: Mapping[str, Any], purposes: Mapping[str, Purpose]) -> System:
-    """A System from a PUT body, or the error naming the first field that is wrong."""
+def parse(
+    system_id: str,
+    body: Mapping[str, Any],
+    purposes: Mapping[str, Purpose],
+    *,
+    allow_private: bool = False,
+) -> System:
+    """A System from a PUT body, or the error naming the first field that is wrong. Endpoints
+    reaching non-public addresses are refused unless `allow_private` (governance.endpoints)."""
     if not SYSTEM_ID.fullmatch(system_id):
         raise InvalidSystem(
             "a system id is 1-64 lower-case letters, digits, '_', '.' or '-', starting with a "
@@ -68,7 +76,7 @@ def parse(system_id: str, body: Mapping[str, Any], purposes: Mapping[str, Purpos
         system_id=system_id,
         name=body["name"],
         kind=kind,
-        endpoint=_endpoint(body["endpoint"], kind, "endpoint"),
+        endpoint=_endpoint(body["endpoint"], kind, "endpoint", allow_private),
         purposes=frozenset(body["purposes"]),
         data_categories=frozenset(body["data_categories"]),
         region=_member(Region, body["region"], "region", InvalidRegion),
@@ -84,7 +92,9 @@ def parse(system_id: str, body: Mapping[str, Any], purposes: Mapping[str, Purpos
         vendor=body.get("vendor"),
         rights_endpoint=None
         if body.get("rights_endpoint") is None
-        else _endpoint(body["rights_endpoint"], SystemKind.WEBHOOK, "rights_endpoint"),
+        else _endpoint(
+            body["rights_endpoint"], SystemKind.WEBHOOK, "rights_endpoint", allow_private
+        ),
         ack_hours=int(body.get("ack_hours") or DEFAULT_ACK_HOURS),
     )
 
@@ -213,8 +223,9 @@ def _aad(system_id: str) -> bytes:
     return b"consentry:system-secret:" + system_id.encode()
 
 
-def _endpoint(value: str, kind: SystemKind, name: str) -> str:
-    """An absolute URL with a host: http(s) for webhooks, kafka://host:port/topic for Kafka."""
+def _endpoint(value: str, kind: SystemKind, name: str, allow_private: bool) -> str:
+    """An absolute URL with a host: http(s) for webhooks, kafka://host:port/topic for Kafka;
+    on a public address unless `allow_private`."""
     schemes = {"https", "http"} if kind is SystemKind.WEBHOOK else {"kafka"}
     try:
         parts = urlsplit(value)
@@ -238,6 +249,9 @@ def _endpoint(value: str, kind: SystemKind, name: str) -> str:
             f"{name} must be an absolute {allowed} URL with a host, without credentials",
             field=name,
         )
+    if not allow_private and parts is not None and host:
+        default_port = 443 if parts.scheme == "https" else 80
+        endpoints.check_stored(host, port or default_port, name)
     return value
 
 

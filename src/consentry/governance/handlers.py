@@ -47,7 +47,12 @@ def put_system(system_id: SystemId, body: SystemIn, ctx: Ctx, response: Response
     """Create or replace a system; the signing secret is in the response that creates it only."""
     rt = ctx.runtime
     with rt.store.write() as conn:
-        system = parse(system_id, body.model_dump(), rt.purposes.all(conn))
+        system = parse(
+            system_id,
+            body.model_dump(),
+            rt.purposes.all(conn),
+            allow_private=rt.settings.allow_private_endpoints,
+        )
         stored, secret = rt.datamap.put(conn, system, actor=ctx.actor)
     response.status_code = 201 if secret is not None else 200
     out = system_out(stored)

@@ -27,6 +27,8 @@ STATUS: dict[type[e.ConsentryError], int] = {
     e.PayloadTooLarge: 413,
     e.UnsupportedMediaType: 415,
     e.InvalidCursor: 400,
+    e.BodyTimeout: 408,
+    e.MalformedHTTP: 400,
     e.Unauthenticated: 401,
     e.Forbidden: 403,
     e.NotFound: 404,
@@ -51,20 +53,33 @@ def status_of(error: type[e.ConsentryError]) -> int:
 def problem(error: e.ConsentryError, *, errors: list[dict[str, Any]] | None = None) -> Response:
     """The one error shape: type, title, status, detail, code (+ errors, + safe context)."""
     status = status_of(type(error))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 408:
+        # The rest of a body that came too slowly may still arrive: the connection cannot
+        # carry another request after it.
+        headers = {"Connection": "close"}
+    return Response(
+        problem_bytes(error, errors=errors),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def problem_bytes(error: e.ConsentryError, *, errors: list[dict[str, Any]] | None = None) -> bytes:
+    """The problem+json body of `error` (also written by the HTTP protocol's own 400s)."""
     body: dict[str, Any] = {
         "type": TYPE_BASE + error.code,
         "title": error.title,
-        "status": status,
+        "status": status_of(type(error)),
         "detail": error.detail,
         "code": error.code,
     }
     body.update(_safe_context(error.context))
     if errors:
         body["errors"] = errors
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     # ASCII escapes: a detail that quotes a malformed string (a lone surrogate) still renders.
-    content = json.dumps(body, ensure_ascii=True).encode()
-    return Response(content, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return json.dumps(body, ensure_ascii=True).encode()
 
 
 _MEMBERS = {"type", "title", "status", "detail", "code", "errors", "instance"}

@@ -1,22 +1,27 @@
-"""ASGI middleware: the body-size limit and the JSON content-type rule, before any handler."""
+"""ASGI middleware: the body-size limit, the body-read deadline and the JSON content-type rule,
+before any handler."""
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consentry.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from consentry.errors import BodyTimeout, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from consentry.http.errors import problem
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class BodyLimits:
-    """Refuse bodies over `max_bytes` (413), declared or streamed, non-JSON API bodies (415)
-    and URLs with a NUL character (422)."""
+    """Refuse bodies over `max_bytes` (413), declared or streamed; bodies not received whole
+    within `read_timeout` seconds (408); non-JSON API bodies (415), declared or chunked; and
+    URLs with a NUL character (422)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 15.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (
@@ -34,26 +39,47 @@ class BodyLimits:
             await problem(self._too_large())(scope, receive, send)
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if (
-            scope["path"].startswith("/v1/")
-            and declared not in (None, b"0")
-            and not (content_type == b"application/json" or content_type.endswith(b"+json"))
-        ):
-            error = UnsupportedMediaType("API bodies are JSON: send Content-Type: application/json")
-            await problem(error)(scope, receive, send)
+        not_json = scope["path"].startswith("/v1/") and not (
+            content_type == b"application/json" or content_type.endswith(b"+json")
+        )
+        if not_json and declared not in (None, b"0"):
+            await problem(_not_json())(scope, receive, send)
             return
         received = 0
+        complete = False
+        deadline: float | None = None
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._too_large()
+            nonlocal received, complete, deadline
+            if complete:
+                # The body is in; later calls wait for a disconnect, without a deadline.
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.read_timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(
+                    f"the body did not arrive within {self.read_timeout:g} seconds"
+                ) from None
+            if message["type"] != "http.request":
+                return message
+            chunk = message.get("body", b"")
+            complete = not message.get("more_body", False)
+            # A chunked body declares no length: its type is checked when its bytes come.
+            if chunk and not_json:
+                raise _not_json()
+            received += len(chunk)
+            if received > self.max_bytes:
+                raise self._too_large()
             return message
 
         await self.app(scope, limited_receive, send)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the body is larger than {self.max_bytes} bytes")
+
+
+def _not_json() -> UnsupportedMediaType:
+    return UnsupportedMediaType("API bodies are JSON: send Content-Type: application/json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from consentry.errors import InvalidCursor
@@ -38,5 +39,14 @@ def int_position(cursor: str, key: str) -> int:
     """The single non-negative integer a cursor holds under `key`; InvalidCursor otherwise."""
     value = decode_cursor(cursor, {key})[key]
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_POSITION:
+        raise InvalidCursor("the cursor is not one this server made")
+    return value
+
+
+def str_position(cursor: str, key: str, shape: re.Pattern[str]) -> str:
+    """The single string a cursor holds under `key`, of the shape this server gives it (an id
+    it made); InvalidCursor otherwise, so a forged value never reaches storage."""
+    value = decode_cursor(cursor, {key})[key]
+    if not isinstance(value, str) or not shape.fullmatch(value):
         raise InvalidCursor("the cursor is not one this server made")
     return value

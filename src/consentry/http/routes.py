@@ -16,6 +16,7 @@ from consentry.dsr import handlers as dsr
 from consentry.governance import handlers as governance
 from consentry.http import health
 from consentry.http.auth import AUTHENTICATED, Authorize
+from consentry.http.jsonroute import JsonRoute
 from consentry.ingest import handlers as ingest
 from consentry.keys import handlers as keys
 from consentry.reads import handlers as reads
@@ -154,6 +155,7 @@ ROUTES: tuple[Route, ...] = (
 
 def register(app: FastAPI) -> None:
     """Add every route of the table to `app`, each behind its permission check."""
+    app.router.route_class = JsonRoute
     for route in ROUTES:
         dependencies = [] if route.permission is None else [Depends(Authorize(route.permission))]
         app.add_api_route(

@@ -90,7 +90,7 @@ async def post_events(request: Request, ctx: Ctx, sec_gpc: GpcHeader = None) -> 
     )
     out = [
         {"event_id": r.event_id, "status": r.status, "purposes": r.purposes}
-        | ({"code": r.code} if r.code else {})
+        | ({"code": r.code, "detail": r.detail} if r.code else {})
         for r in results
     ]
     accepted = sum(1 for r in results if r.code is None)

@@ -7,14 +7,14 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import msgspec
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from consentry import clock
+from consentry import clock, jsonlimits
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import policy
@@ -23,15 +23,13 @@ from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
 from consentry.delivery.outbox import Outbox
 from consentry.errors import (
-    BatchTooLarge,
     ConsentryError,
     IdentityConflict,
-    InvalidBatch,
-    MalformedJSON,
     StorageUnavailable,
     SubjectNotFound,
 )
-from consentry.ingest import minimise
+from consentry.ingest import decode, minimise
+from consentry.ingest.decode import Event
 from consentry.ingest.minimise import Plan, Planner
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
@@ -44,10 +42,8 @@ from consentry.subjects.models import IdentityType, Jurisdiction, SubjectRef
 from consentry.subjects.refs import subject_ref
 from consentry.subjects.resolve import Subjects
 
-MAX_EVENTS = 1000
 _MEMO_SIZE = 200_000
 _ATTEMPTS = 3
-_MIN_YEAR = 1000
 # The codes API.md tests before duplicate_event.
 _BEFORE_DUPLICATE = frozenset({"invalid_event", "unknown_event_type"})
 # ePrivacy Art. 5(3) covers reading and storing on the terminal: cookie and device ids.
@@ -55,35 +51,6 @@ _TERMINAL_IDS = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID})
 _EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
 # Values treated before the transaction: (treatment, field, value) -> treated value.
 _Ready = dict[tuple[Treatment, str, Any], Any]
-
-
-class _Identity(msgspec.Struct, forbid_unknown_fields=True):
-    type: str
-    value: str
-
-
-class _Ref(msgspec.Struct, forbid_unknown_fields=True):
-    subject_id: str | None = None
-    identities: list[_Identity] | None = None
-
-
-class _Event(msgspec.Struct, forbid_unknown_fields=True):
-    event_id: str | None = None
-    event_type: str | None = None
-    occurred_at: datetime | None = None
-    subject: _Ref | None = None
-    consent_token: str | None = None
-    properties: msgspec.Raw = msgspec.Raw(b"{}")
-    gpc: bool = False
-
-
-class _Batch(msgspec.Struct, forbid_unknown_fields=True):
-    events: list[msgspec.Raw]
-    gpc: bool = False
-
-
-_BATCH = msgspec.json.Decoder(_Batch)
-_EVENT = msgspec.json.Decoder(_Event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +85,9 @@ class _Work:
     position: int
     event_id: str | None
     code: str | None = None
-    event: _Event | None = None
+    # Which field and rule, when the code alone does not say (never a value that was sent).
+    detail: str | None = None
+    event: Event | None = None
     ref: SubjectRef | None = None
     schema: CompiledSchema | None = None
     properties: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +102,7 @@ class EventResult:
     status: str
     purposes: list[str]
     code: str | None = None
+    detail: str | None = None
 
 
 class Pipeline:
@@ -168,8 +138,10 @@ class Pipeline:
 
     def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
         """Process one batch; each event is accepted or rejected with its code, in order."""
-        batch = _decode_batch(body)
+        batch = decode.batch(body)
         work = [self._parse(i, raw) for i, raw in enumerate(batch.events)]
+        ready = self._prepare(work)
+        _certify(work, batch)
         gpc_refs = [
             w.ref for w in work if w.ref and (gpc or batch.gpc or (w.event and w.event.gpc))
         ]
@@ -180,7 +152,6 @@ class Pipeline:
             with contextlib.suppress(SubjectNotFound, IdentityConflict):
                 if self.consent.gpc_would_change(ref):
                     self.consent.record(ConsentWrite(ref=ref, source="gpc", gpc=True), actor=actor)
-        ready = self._prepare(work)
         self._shape_early(work, ready)
         for attempt in range(_ATTEMPTS):
             try:
@@ -195,11 +166,10 @@ class Pipeline:
                     ) from exc
                 work = [self._parse(i, raw) for i, raw in enumerate(batch.events)]
         return [
-            EventResult(
-                w.event_id,
-                "rejected" if w.code else "accepted",
-                [] if w.code else w.purposes,
-                w.code,
+            EventResult(w.event_id, "accepted", w.purposes)
+            if w.code is None
+            else EventResult(
+                w.event_id, "rejected", [], w.code, w.detail or decode.DETAILS.get(w.code)
             )
             for w in work
         ]
@@ -317,22 +287,22 @@ class Pipeline:
             audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
 
     def _parse(self, position: int, raw: msgspec.Raw) -> _Work:
-        try:
-            event = _EVENT.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return _Work(position, _event_id_of(raw), "invalid_event")
+        event, detail = decode.event(raw)
+        if event is None:
+            return _Work(position, decode.event_id_of(raw), "invalid_event", detail)
         work = _Work(position, event.event_id, event=event)
         subject = event.subject
-        if not _complete(event) or subject is None:
-            work.code = "invalid_event"
+        if detail is not None or subject is None:
+            work.code, work.detail = "invalid_event", detail
             return work
         pairs = None
         if subject.identities is not None:
             pairs = [(i.type, i.value) for i in subject.identities]
         try:
             work.ref = subject_ref(subject.subject_id, pairs, self.default_region)
-        except ConsentryError:
-            work.code = "invalid_event"
+        except ConsentryError as exc:
+            # The code names the rule; the error's own message may quote the identity.
+            work.code, work.detail = "invalid_event", f"subject: {exc.code}"
         return work
 
     def _classify(
@@ -345,7 +315,7 @@ class Pipeline:
         for w in work:
             if w.code is not None or w.event is None or w.event_id is None:
                 continue
-            decoded_with, w.schema = w.schema, None
+            decoded_with, w.schema, w.detail = w.schema, None, None
             schema = schemas.get(str(w.event.event_type))
             if schema is None:
                 w.code = "unknown_event_type"
@@ -382,6 +352,7 @@ class Pipeline:
                 if w.subject_id is None:
                     # Identities of two different people in one reference.
                     w.code = "invalid_event"
+                    w.detail = "subject: the identities belong to different subjects"
 
     def _states(self, conn: Connection, work: list[_Work]) -> dict[str, SubjectConsent]:
         """Each subject's state at the version read now, inside the batch's transaction."""
@@ -394,7 +365,7 @@ class Pipeline:
             states[subject_id] = self.consent.cache.fresh(conn, subject_id, versions[subject_id])
         for w in work:
             if w.code is None and w.subject_id not in states:
-                w.code = "invalid_event"
+                w.code, w.detail = "invalid_event", "subject: no subject with this subject_id"
         return states
 
     def _decide(
@@ -549,18 +520,32 @@ def _shape(w: _Work, plan: Plan, values: dict[str, Any], sealer: Sealer, nonce: 
 
 def _decode_properties(w: _Work, schema: CompiledSchema) -> str | None:
     """The event's properties decoded against `schema` into w.properties (and w.schema);
-    the field's code when they do not fit it."""
+    the field's code (and w.detail) when they do not fit it."""
     if w.event is None:
         return "invalid_event"
     try:
         decoded = schema.decoder.decode(w.event.properties)
     except msgspec.ValidationError as exc:
-        return _field_code(str(exc))
-    except msgspec.DecodeError:
+        code, w.detail = decode.describe(str(exc), "properties")
+        return code
+    except (msgspec.DecodeError, RecursionError):
+        w.detail = "properties is not a JSON object the schema can read"
         return "invalid_field"
     w.schema = schema
     w.properties = {k: v for k, v in msgspec.structs.asdict(decoded).items() if v is not None}
     return None
+
+
+def _certify(work: list[_Work], batch: decode.Batch) -> None:
+    """The JSON rules (consentry.jsonlimits) over the events that did not decode whole against
+    a schema. One that did is within them already: every value decoded into a typed field, so
+    nothing in it nests deeper than the event's own shape, and integers are bounded by the
+    schema's decoder. A breach refuses the batch whole, as on every other route."""
+    for w in work:
+        if w.schema is None:
+            problem = jsonlimits.problem_of(bytes(batch.events[w.position]))
+            if problem is not None:
+                raise problem
 
 
 def _retryable(exc: Exception) -> bool:
@@ -583,53 +568,6 @@ def _mark_duplicates(work: list[_Work]) -> None:
 
 def _ref_order(ref: SubjectRef) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((i.type.value, i.value) for i in ref.identities))
-
-
-def _decode_batch(body: bytes) -> _Batch:
-    try:
-        batch = _BATCH.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidBatch(f'an events batch is {{"events": [...]}}: {exc}') from None
-    except msgspec.DecodeError:
-        raise MalformedJSON("the body is not valid JSON") from None
-    if len(batch.events) > MAX_EVENTS:
-        raise BatchTooLarge(f"at most {MAX_EVENTS} events a batch, not {len(batch.events)}")
-    return batch
-
-
-def _complete(event: _Event) -> bool:
-    """An event names its id, type, time (with a zone) and subject (API.md: invalid_event)."""
-    if not event.event_id or not event.event_type or event.subject is None:
-        return False
-    if len(event.event_id) > 128 or "\x00" in event.event_id or "\x00" in event.event_type:
-        return False
-    if event.occurred_at is None or event.occurred_at.tzinfo is None:
-        return False
-    try:
-        utc = event.occurred_at.astimezone(UTC)
-    except OverflowError:
-        # A time at the calendar's edge whose UTC form does not exist.
-        return False
-    # Stored times are fixed-width text (four-digit years), so that text order is time order.
-    return utc.year >= _MIN_YEAR
-
-
-def _event_id_of(raw: msgspec.Raw) -> str | None:
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return None
-    if isinstance(value, dict) and isinstance(value.get("event_id"), str):
-        return str(value["event_id"])[:128]
-    return None
-
-
-def _field_code(message: str) -> str:
-    if "unknown field" in message:
-        return "unknown_field"
-    if "missing required field" in message:
-        return "missing_field"
-    return "invalid_field"
 
 
 def _purposes_for(

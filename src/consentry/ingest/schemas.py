@@ -9,12 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import Connection
 
-from consentry import clock
+from consentry import clock, jsonlimits
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.configuration import VersionedCopy
@@ -27,9 +27,10 @@ from consentry.storage.configuration import bump_config_version
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 MAX_FIELDS = 200
-_PYTHON_TYPES: dict[FieldType, type] = {
+_PYTHON_TYPES: dict[FieldType, Any] = {
     FieldType.STRING: str,
-    FieldType.INTEGER: int,
+    # Stored and grouped as 64-bit integers: a larger one is refused, never turned into a float.
+    FieldType.INTEGER: Annotated[int, msgspec.Meta(ge=jsonlimits.INT_MIN, le=jsonlimits.INT_MAX)],
     FieldType.NUMBER: float,
     FieldType.BOOLEAN: bool,
     FieldType.TIMESTAMP: datetime,
