@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse
 from consentry.auth.models import Permission
 from consentry.http.errors import PROBLEM_JSON
 from consentry.http.routes import ROUTES, Route
-from consentry.ingest.pipeline import MAX_EVENTS
+from consentry.ingest.decode import MAX_EVENTS
 from consentry.subjects.handlers import SubjectRefIn
 
 # Swagger UI and ReDoc as the pinned fastapi-offline wheel ships them: no page of ours loads
@@ -62,6 +62,9 @@ class EventResult(BaseModel):
     status: str = Field(description="accepted or rejected")
     purposes: list[str] = Field(description="The purposes it is stored for.")
     code: str | None = Field(default=None, description="Why it was refused (docs/ingest.md).")
+    detail: str | None = Field(
+        default=None, description="Which field and rule refused it; never a value."
+    )
 
 
 class EventResults(BaseModel):
@@ -193,10 +196,14 @@ DOMAIN_STATUSES: dict[str, tuple[int, ...]] = {
 }
 
 STATUS_TEXT: dict[int, str] = {
-    400: "Malformed JSON (`malformed_json`) or a cursor not given by us (`invalid_cursor`)",
+    400: (
+        "A body that breaks the JSON rule (`malformed_json`, `invalid_utf8`, `json_too_deep`,"
+        " `invalid_number`) or a cursor not given by us (`invalid_cursor`)"
+    ),
     401: "No valid API key (`unauthenticated`)",
     403: "The key's role lacks the permission (`forbidden`)",
     404: "Not found",
+    408: "The body did not arrive in time (`body_timeout`)",
     409: "Conflicts with the current state",
     410: "The subject is erased: its data key is gone",
     413: "The body is too large (`payload_too_large`)",
@@ -371,7 +378,7 @@ def _statuses(operation: dict[str, Any], route: Route) -> set[int]:
         if isinstance(route.permission, Permission):
             statuses.add(403)
     if "requestBody" in operation:
-        statuses |= {400, 413, 415}
+        statuses |= {400, 408, 413, 415}
     if re.search(r"\{\w+\}", route.path):
         statuses.add(404)
     if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
