@@ -15,7 +15,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.service import ConsentService
-from consentry.dsr import awaiting, deadlines, rectification, restriction
+from consentry.dsr import awaiting, deadlines, duplicates, rectification, restriction
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.models import (
@@ -83,8 +83,9 @@ class Requests:
         self.notes = notes
 
     def create(self, new: NewRequest, *, actor: str) -> tuple[Request, bool]:
-        """(the request, whether it is an open one of the same subject and type returned
-        again). Nothing is disclosed nor destroyed before the verification level is met."""
+        """(the request, whether it is an open one of the same subject asking the same,
+        returned again: dsr/duplicates.py). Nothing is disclosed nor destroyed before the
+        verification level is met."""
         marketing: list[str] = []
         with self.store.write() as conn:
             keys: list[str] | None = None
@@ -102,14 +103,21 @@ class Requests:
             subject_id = subject.subject_id if subject else None
             if subject is not None and subject_id is not None:
                 self.subjects.settle_jurisdiction(conn, subject, new.jurisdiction, actor=actor)
-                same = sql.open_request(conn, subject_id, new.type.value, _OPEN)
-                # An objection to other purposes is another request: a direct-marketing one
-                # must take effect on receipt, whatever else is open.
-                if same is not None and (
-                    new.type is not RequestType.OBJECTION
-                    or set(request_of(same).purposes or []) == set(keys or [])
-                ):
-                    request = request_of(same)
+                # A direct-marketing objection must take effect on receipt, whatever is open.
+                same = None
+                if not marketing:
+                    same = duplicates.find(
+                        conn,
+                        self.notes,
+                        subject_id,
+                        new.type,
+                        format=new.format,
+                        ground=new.ground,
+                        purposes=keys,
+                        changes=new.changes,
+                    )
+                if same is not None:
+                    request = same
                     audit.record(
                         conn,
                         AuditAction.REQUEST_DUPLICATE,
@@ -123,7 +131,7 @@ class Requests:
                 restriction.object_to(
                     conn, subject_id, marketing, request_id=request.request_id, actor=actor
                 )
-                told = restriction.notify_objection(
+                restriction.notify_objection(
                     conn,
                     self.downstream,
                     subject_id,
@@ -131,13 +139,20 @@ class Requests:
                     request_id=request.request_id,
                     actor=actor,
                 )
-                awaiting.expect(conn, request.request_id, told, "objection")
             if new.verification is not None:
                 request = self._verify(conn, request, *new.verification, actor=actor)
             elif marketing and set(marketing) == set(keys or []):
-                # Needs no verification: done on receipt, once its recipients acknowledge.
+                # Needs no verification: done on receipt, complete once its recipients
+                # acknowledge. It waits even when nobody was told (the runner completes it):
+                # answering `completed` at once would tell that nobody holds the person's
+                # data, which an unverified requester must not learn.
                 request = awaiting.finish(
-                    conn, self.downstream, request, actor=actor, result={"objected": marketing}
+                    conn,
+                    self.downstream,
+                    request,
+                    actor=actor,
+                    result={"objected": marketing},
+                    wait=True,
                 )
         if marketing and subject_id is not None:
             # Consent for it is withdrawn too (API.md, Objection).
@@ -157,18 +172,10 @@ class Requests:
         return [request_of(r) for r in rows]
 
     def acks(self, request_id: str) -> list[dict[str, Any]]:
+        """Per system the request sent notices to: its latest notice, and when it had
+        acknowledged them all."""
         with self.store.read() as conn:
-            return [
-                {
-                    "system_id": r.system_id,
-                    "kind": r.kind,
-                    "sent_at": clock.rfc3339(r.sent_at),
-                    "acknowledged_at": clock.rfc3339(r.acknowledged_at)
-                    if r.acknowledged_at
-                    else None,
-                }
-                for r in sql.acks(conn, request_id)
-            ]
+            return self.downstream.acknowledgements(conn, request_id)
 
     def reason_text(self, request: Request) -> str | None:
         if request.reason is None:
@@ -257,10 +264,9 @@ class Requests:
         sent after the request ended: a restriction's lifting)."""
         with self.store.write() as conn:
             request = load(conn, request_id, lock=True)
-            recorded = sql.acknowledge(conn, request_id, system_id, clock.now(), via)
-            # The notices waiting for it are answered too (no longer counted as overdue).
-            answered = self.downstream.acknowledge(conn, request_id, system_id, actor=actor)
-            if not recorded and not answered:
+            # Its notices are the one record: answered, they no longer count as overdue and
+            # the request no longer waits for them. None left: nothing is owed.
+            if not self.downstream.acknowledge(conn, request_id, system_id, actor=actor):
                 raise UnexpectedAcknowledgement(
                     f"system {system_id} owes request {request_id} no acknowledgement",
                     system_id=system_id,
@@ -289,6 +295,10 @@ class Requests:
             for row in sql.subject_requests(conn, subject_id):
                 if row.type == RequestType.RESTRICTION.value and row.verified_at is not None:
                     lifted = str(row.request_id)
+            if lifted is not None:
+                # Held until the lifting's notices are written: the runner cannot complete
+                # the request meanwhile, without waiting for them.
+                load(conn, lifted, lock=True)
             systems = restriction.lift(
                 conn,
                 self.downstream,
@@ -325,7 +335,7 @@ class Requests:
                 restriction.object_to(
                     conn, request.subject_id, [purpose], request_id=request_id, actor=actor
                 )
-                told = restriction.notify_objection(
+                restriction.notify_objection(
                     conn,
                     self.downstream,
                     request.subject_id,
@@ -333,7 +343,6 @@ class Requests:
                     request_id=request_id,
                     actor=actor,
                 )
-                awaiting.expect(conn, request_id, told, "objection")
             else:
                 restriction.release(conn, request.subject_id, purpose)
             decided[purpose] = outcome
@@ -440,7 +449,14 @@ class Requests:
             subject_id=request.subject_id,
             details={"request_id": request.request_id, "level": level.value},
         )
-        if request.verified_at is not None or best.rank < request.required_level.rank:
+        met = best.rank >= request.required_level.rank
+        if met and request.verified_at is None and request.step is Step.NOTIFIED:
+            # Its own work done unverified (a direct-marketing objection): verification now
+            # only shows whom it waits for; its status stays.
+            changes["verified_at"] = clock.now()
+            sql.update_request(conn, request.request_id, changes)
+            return updated(request, changes)
+        if request.verified_at is not None or not met:
             sql.update_request(conn, request.request_id, changes)
             return updated(request, changes)
         # The level is met: one write records the verification and the transition.
@@ -483,7 +499,7 @@ class Requests:
             changes = self.notes.read(conn, request.request_id).get("changes", [])
             rectification.check(conn, self.subjects, subject_id, changes)
         if request.type is RequestType.RESTRICTION:
-            systems = restriction.restrict(
+            restriction.restrict(
                 conn,
                 self.downstream,
                 subject_id,
@@ -491,9 +507,7 @@ class Requests:
                 request_id=request.request_id,
                 actor=actor,
             )
-            return awaiting.await_notices(
-                conn, self.downstream, request, systems, "restriction", actor=actor
-            )
+            return awaiting.finish(conn, self.downstream, request, actor=actor)
         if request.type is RequestType.OBJECTION:
             purposes = self.consent.registry.all(conn)
             marketing, other = restriction.split_direct_marketing(request.purposes or [], purposes)
