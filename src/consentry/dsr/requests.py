@@ -4,8 +4,6 @@ extension, rejection, acknowledgements, decisions, and the overdue scheduler."""
 from __future__ import annotations
 
 import json
-import secrets
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +24,7 @@ from consentry.dsr.models import (
     Status,
     Step,
 )
-from consentry.dsr.records import Notes, advance, load, request_of, updated
+from consentry.dsr.records import NewRequest, Notes, advance, insert, load, request_of, updated
 from consentry.errors import (
     DecisionNotPending,
     InvalidRequest,
@@ -39,23 +37,10 @@ from consentry.storage.engine import Store
 from consentry.subjects.models import Jurisdiction, SubjectRef
 from consentry.subjects.resolve import Subjects
 
+# NewRequest is part of this module's interface (handlers, bench); it is stored by records.
+__all__ = ["NewRequest", "Requests"]
+
 _OPEN = sorted(s.value for s in OPEN)
-
-
-@dataclass(frozen=True, slots=True)
-class NewRequest:
-    type: RequestType
-    ref: SubjectRef
-    jurisdiction: Jurisdiction
-    format: str | None = None
-    verification: tuple[str, Level] | None = None
-    changes: list[dict[str, str]] = field(default_factory=list)
-    purposes: list[str] | None = None
-    ground: str | None = None
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 # Requests whose verification changes the subject's data at once.
@@ -126,7 +111,7 @@ class Requests:
                         details={"request_id": request.request_id, "type": new.type.value},
                     )
                     return request, True
-            request = self._insert(conn, new, subject_id, keys, actor)
+            request = insert(conn, self.notes, new, subject_id, keys, actor=actor)
             if marketing and subject_id is not None:
                 restriction.object_to(
                     conn, subject_id, marketing, request_id=request.request_id, actor=actor
@@ -370,68 +355,6 @@ class Requests:
             for request_id in late:
                 advance(conn, load(conn, request_id), Status.OVERDUE, actor=actor)
         return len(late)
-
-    def _insert(
-        self,
-        conn: Connection,
-        new: NewRequest,
-        subject_id: str | None,
-        keys: list[str] | None,
-        actor: str,
-    ) -> Request:
-        now = clock.now()
-        request_id = new_request_id()
-        row: dict[str, Any] = {
-            "request_id": request_id,
-            "type": new.type.value,
-            "status": Status.RECEIVED.value,
-            "subject_id": subject_id,
-            "jurisdiction": new.jurisdiction.value,
-            "format": new.format,
-            "purposes": json.dumps(keys) if keys is not None else None,
-            "ground": new.ground,
-            "received_at": now,
-            "due_at": deadlines.due_at(new.jurisdiction, now),
-            "acknowledge_by": deadlines.acknowledge_by(new.jurisdiction, now),
-            "updated_at": now,
-            "step": Step.NEW.value,
-        }
-        sql.insert_request(conn, row)
-        if new.changes:
-            self.notes.add(conn, request_id, changes=new.changes)
-        audit.record(
-            conn,
-            AuditAction.REQUEST_RECEIVED,
-            actor=actor,
-            subject_id=subject_id,
-            details={
-                "request_id": request_id,
-                "type": new.type.value,
-                "jurisdiction": new.jurisdiction.value,
-            },
-        )
-        return Request(
-            request_id=request_id,
-            type=new.type,
-            status=Status.RECEIVED,
-            subject_id=subject_id,
-            jurisdiction=new.jurisdiction.value,
-            format=new.format,
-            purposes=keys,
-            ground=new.ground,
-            verification_method=None,
-            verification_level=None,
-            received_at=now,
-            due_at=row["due_at"],
-            acknowledge_by=row["acknowledge_by"],
-            extended_at=None,
-            verified_at=None,
-            completed_at=None,
-            updated_at=now,
-            step=Step.NEW,
-            reason=None,
-            result=None,
-        )
 
     def _verify(
         self, conn: Connection, request: Request, method: str, level: Level, *, actor: str
