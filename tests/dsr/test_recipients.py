@@ -304,9 +304,13 @@ def test_a_direct_marketing_objection_waits_for_its_recipients(gateway: TestClie
             },
         )
         rid = created["request_id"]
-        # In effect on receipt, without verification; done once the CRM acknowledges.
+        # In effect on receipt, without verification; done once the CRM acknowledges. Whom
+        # it waits for is not told before verification.
         assert created["status"] == "awaiting_downstream"
+        assert not {"downstream", "notices", "step", "subject_id"} & set(created)
         assert check(gateway, subject, "marketing") == "objected"
+        run(gateway)
+        assert state(gateway, rid)["status"] == "awaiting_downstream"
         w = worker(gateway)
         pump(w, rights, 2)
         notices = {b["type"]: b for b in (signed(rights, n, secret) for n in range(2))}
@@ -322,7 +326,12 @@ def test_a_direct_marketing_objection_waits_for_its_recipients(gateway: TestClie
         run(gateway)
         done = state(gateway, rid)
         assert done["status"] == "completed"
-        assert "subject_id" not in done  # still nothing disclosed without verification
+        assert done["completed_at"] is not None
+        # Still nothing disclosed without verification.
+        assert not {"downstream", "notices", "step", "subject_id"} & set(done)
+        # Acknowledged through the rights endpoint: nothing is owed by hand.
+        ack = gateway.post(f"/v1/requests/{rid}/acks", headers=auth(), json={"system_id": "crm"})
+        assert ack.status_code == 409
 
 
 def test_an_upheld_objection_is_notified_and_acknowledged(gateway: TestClient) -> None:

@@ -203,8 +203,13 @@ def test_objections(ready: TestClient) -> None:
         ready,
         {"type": "objection", "subject": subject, "jurisdiction": "EU", "purposes": ["marketing"]},
     )
-    assert dm["status"] == "completed"  # on receipt, before any verification
+    # In effect on receipt, before any verification; nobody to tell, so the runner's next
+    # pass completes it (answering `completed` at once would say that nobody holds the data).
+    assert dm["status"] == "awaiting_downstream"
     assert check(ready, subject, "marketing") == "objected"
+    run(ready)
+    got = ready.get(f"/v1/requests/{dm['request_id']}", headers=auth()).json()
+    assert got["status"] == "completed"
     assert check(ready, subject, "analytics") == "granted"
     other = request(ready, {"type": "objection", "subject": subject, "jurisdiction": "EU"})
     assert other["purposes"] == ["security"]
@@ -253,11 +258,13 @@ def test_rectification(ready: TestClient) -> None:
 
 
 class FakeSystems:
-    """A fake of the dsr port (our own interface): two systems received the data."""
+    """A fake of the dsr port (our own interface): two systems received the data; each
+    notice is acknowledged once (through the rights endpoint: `acked`, or by hand)."""
 
     def __init__(self) -> None:
         self.acked: set[str] = set()
         self.sent: list[tuple[str, NoticeKind]] = []
+        self.notices: list[dict[str, Any]] = []
 
     def cancel_pending(
         self, conn: Connection, subject_id: str, purposes: Sequence[str] | None, *, actor: str
@@ -277,10 +284,29 @@ class FakeSystems:
         jurisdiction: str | None = None,
     ) -> list[str]:
         self.sent.append((subject_id, kind))
+        for system_id in ("crm", "warehouse"):
+            self.notices.append(
+                {"request_id": request_id, "system_id": system_id, "type": kind.value}
+                | {"acknowledged_at": None}
+            )
         return ["crm", "warehouse"]
 
-    def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
-        return set(self.acked)
+    def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        for n in self.notices:
+            if n["system_id"] in self.acked and n["acknowledged_at"] is None:
+                n["acknowledged_at"] = "2026-11-20T10:00:00Z"
+        mine = [n for n in self.notices if n["request_id"] == request_id]
+        return [
+            {
+                "system_id": system_id,
+                "kind": [n for n in mine if n["system_id"] == system_id][-1]["type"],
+                "sent_at": "2026-11-20T09:00:00Z",
+                "acknowledged_at": None
+                if any(n["acknowledged_at"] is None for n in mine if n["system_id"] == system_id)
+                else "2026-11-20T10:00:00Z",
+            }
+            for system_id in sorted({n["system_id"] for n in mine})
+        ]
 
     def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
         return []
@@ -289,10 +315,16 @@ class FakeSystems:
         return []
 
     def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
-        if system_id not in {"crm", "warehouse"}:
-            return 0
-        self.acked.add(system_id)
-        return 1
+        waiting = [
+            n
+            for n in self.notices
+            if n["request_id"] == request_id
+            and n["system_id"] == system_id
+            and n["acknowledged_at"] is None
+        ]
+        for n in waiting:
+            n["acknowledged_at"] = "2026-11-20T10:00:00Z"
+        return len(waiting)
 
 
 def test_awaiting_downstream_until_each_system_acknowledges(ready: TestClient) -> None:
@@ -328,6 +360,12 @@ def test_awaiting_downstream_until_each_system_acknowledges(ready: TestClient) -
     done = ready.post(f"/v1/requests/{rid}/acks", headers=auth(), json={"system_id": "crm"}).json()
     assert done["status"] == "completed"
     assert [k for _, k in fake.sent] == [NoticeKind.PURGE_REQUEST]
+    # Answered once: a second acknowledgement is owed nothing.
+    assert_problem(
+        ready.post(f"/v1/requests/{rid}/acks", headers=auth(), json={"system_id": "crm"}),
+        409,
+        "unexpected_acknowledgement",
+    )
 
 
 def test_withdrawal_purge(ready: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -130,3 +130,49 @@ def test_the_comparison_sees_a_schema_that_drifted(empty_store: Store) -> None:
             conn.execute(text("ALTER TABLE subjects ALTER COLUMN jurisdiction TYPE VARCHAR(9)"))
         kinds = [d[0][0] if isinstance(d, list) else d[0] for d in schema_diffs(empty_store)]
         assert sorted(kinds) == ["add_index", "modify_type"]
+
+
+def test_0009_numbers_existing_notices_in_created_order_and_goes_back(empty_store: Store) -> None:
+    """Notices written before 0009 get their seq in created_at order; request_acks goes, and
+    coming back to 0008 rebuilds it from the notices (a system awaited while one of its
+    notices is unanswered)."""
+    config = alembic_config(empty_store)
+    command.upgrade(config, "0008")
+    columns = (
+        "notice_id, system_id, subject_id, type, request_id, forward, status, attempts, "
+        "next_at, created_at, due_at, acknowledged_at"
+    )
+    t1, t2 = "2026-11-20T10:00:01.000000Z", "2026-11-20T10:00:02.000000Z"
+    acked_a, acked_c = "2026-11-20T10:00:05.000000Z", "2026-11-20T10:00:06.000000Z"
+    rows = [
+        ("rn_b", "crm", "s1", "restriction_lifted", "req_1", "pending", t2, None),
+        ("rn_a", "crm", "s1", "restriction", "req_1", "acknowledged", t1, acked_a),
+        ("rn_c", "ops", "s1", "restriction", "req_1", "acknowledged", t1, acked_c),
+    ]
+    with empty_store.write() as conn:
+        for notice_id, system_id, subject, kind, request_id, status, created, acked in rows:
+            conn.execute(
+                text(
+                    f"INSERT INTO rights_notices ({columns}) VALUES (:n, :y, :s, :t, :r, "  # noqa: S608 - test constants
+                    "false, :st, 0, :c, :c, :c, :a)"
+                ),
+                {"n": notice_id, "y": system_id, "s": subject, "t": kind, "r": request_id}
+                | {"st": status, "c": created, "a": acked},
+            )
+    command.upgrade(config, "0009")
+    assert "request_acks" not in tables(empty_store)
+    with empty_store.read() as conn:
+        order = conn.execute(text("SELECT notice_id FROM rights_notices ORDER BY seq")).all()
+    assert [r[0] for r in order] == ["rn_a", "rn_c", "rn_b"]
+    assert schema_diffs(empty_store) == []
+
+    command.downgrade(config, "0008")
+    with empty_store.read() as conn:
+        acks = conn.execute(
+            text("SELECT system_id, kind, acknowledged_at FROM request_acks ORDER BY system_id")
+        ).all()
+        kept = conn.execute(text("SELECT count(*) FROM rights_notices")).scalar()
+    assert [(r[0], r[2]) for r in acks] == [("crm", None), ("ops", acked_c)]
+    assert kept == 3
+    command.upgrade(config, "head")
+    assert schema_diffs(empty_store) == []

@@ -83,12 +83,27 @@ class DeliveryDownstream:
         queued = self.notices.of(conn, request_id=request_id, subject_id=subject_id)
         return sorted({n["system_id"] for n in queued if n["notice_id"] in ids})
 
-    def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
+    def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
         # A system has acknowledged when every notice of the request sent to it has: an
         # objection upheld for two purposes, or a restriction and its lifting, are two.
-        notices = self.notices.of(conn, request_id=request_id)
-        waiting = {n["system_id"] for n in notices if n["status"] != ACKNOWLEDGED}
-        return {n["system_id"] for n in notices} - waiting
+        sent: dict[str, list[dict[str, Any]]] = {}
+        for notice in self.notices.of(conn, request_id=request_id):
+            sent.setdefault(notice["system_id"], []).append(notice)
+        out = []
+        for system_id, notices in sorted(sent.items()):
+            answered = all(n["status"] == ACKNOWLEDGED for n in notices)
+            out.append(
+                {
+                    "system_id": system_id,
+                    "kind": notices[-1]["type"],
+                    "sent_at": notices[-1]["sent_at"],
+                    # RFC 3339 in one width: text order is time order.
+                    "acknowledged_at": (
+                        max(n["acknowledged_at"] for n in notices) if answered else None
+                    ),
+                }
+            )
+        return out
 
     def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
         return [

@@ -28,6 +28,7 @@ from consentry.governance.models import DEFAULT_ACK_HOURS
 from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import delivery as sql
+from consentry.storage import keys as keys_sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.models import Jurisdiction
 
@@ -215,7 +216,9 @@ class RightsNotices:
                     subject_id=row.subject_id,
                     details={"notice_id": row.notice_id, "system_id": row.system_id},
                 )
-            due = _in_order(conn, sql.due_notices(conn, now, limit))
+            # Of a system's pending notices about one subject only the oldest is due (a
+            # lifting never overtakes its restriction): chosen in SQL, before the limit.
+            due = sql.due_notices(conn, now, limit)
             secrets = {
                 r.system_id: self.datamap.signing_secret(conn, r.system_id)
                 for r in due
@@ -223,9 +226,10 @@ class RightsNotices:
             }
             sealers = {}
             for r in due:
-                if r.sealed is not None and keys is not None:
-                    with contextlib.suppress(SubjectKeyDestroyed):
-                        sealers[r.subject_id] = keys.sealer(conn, r.subject_id)
+                if r.sealed is not None and keys is not None and r.subject_id not in sealers:
+                    sealer = _live_sealer(conn, keys, r.subject_id)
+                    if sealer is not None:
+                        sealers[r.subject_id] = sealer
             # Claimed by moving next_at on: a crash mid-send retries after the interval.
             for row in due:
                 later = now + timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
@@ -269,7 +273,8 @@ class RightsNotices:
     def of(
         self, conn: Connection, *, request_id: str | None = None, subject_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """Notices of a request (or a subject), with their state, for the requests work."""
+        """Notices of a request (or a subject) in the order they were queued, with their
+        state, for the requests work."""
         now = clock.now()
         return [
             {
@@ -279,6 +284,7 @@ class RightsNotices:
                 "request_id": r.request_id,
                 "status": r.status,
                 "attempts": r.attempts,
+                "sent_at": clock.rfc3339(r.created_at),
                 "due_at": clock.rfc3339(r.due_at),
                 "acknowledged_at": clock.rfc3339(r.acknowledged_at) if r.acknowledged_at else None,
                 "overdue": r.status != ACKNOWLEDGED and r.due_at < now,
@@ -287,16 +293,16 @@ class RightsNotices:
         ]
 
 
-def _in_order(conn: Connection, due: Sequence[AnyRow]) -> list[AnyRow]:
-    """The due notices that are the oldest unanswered one of their system and subject: a
-    system learns of a subject's restriction before its lifting, even when the first notice
-    failed and waits for its retry while the second is due."""
-    first: dict[tuple[str, str], str] = {}
-    for subject_id in dict.fromkeys(r.subject_id for r in due):
-        for row in sql.notices_where(conn, subject_id=subject_id):
-            if row.status == sql.PENDING:
-                first.setdefault((row.system_id, subject_id), row.notice_id)
-    return [r for r in due if first.get((r.system_id, r.subject_id)) == r.notice_id]
+def _live_sealer(conn: Connection, keys: SubjectKeys, subject_id: str) -> Sealer | None:
+    """The subject's key if its row still exists in this transaction: a key held in memory
+    may have been destroyed since by another process's erasure, whose corrected values must
+    then never go out."""
+    if keys_sql.get_subject_key(conn, subject_id) is None:
+        keys.forget(subject_id)
+        return None
+    with contextlib.suppress(SubjectKeyDestroyed):
+        return keys.sealer(conn, subject_id)
+    return None
 
 
 def purge_request(

@@ -1,27 +1,28 @@
-"""A request waiting for downstream systems: the acknowledgements its Art. 19 notices await,
-and the move to `awaiting_downstream` or `completed` once its own work is done."""
+"""A request waiting for downstream systems: the move to `awaiting_downstream` or `completed`
+once its own work is done, and completion once every system has acknowledged. Whether a
+system has acknowledged is read from the request's rights notices alone (the port's
+`acknowledgements`): a lifting's notices, sent after the restriction's were answered, are
+waited for like any other."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
-from consentry import clock
-from consentry.audit import log as audit
-from consentry.audit.events import AuditAction
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.models import Request, Status, Step
 from consentry.dsr.records import advance
-from consentry.storage import requests as sql
 
 
-def expect(conn: Connection, request_id: str, systems: Sequence[str], kind: str) -> None:
-    """The request now awaits an acknowledgement from each of `systems` (notices of `kind`
-    just queued to them): one acknowledged before is awaited again."""
-    sql.insert_acks(conn, request_id, systems, kind, clock.now())
+def waiting_for(conn: Connection, downstream: Downstream, request_id: str) -> list[str]:
+    """The systems with a notice of the request not yet acknowledged."""
+    return [
+        a["system_id"]
+        for a in downstream.acknowledgements(conn, request_id)
+        if a["acknowledged_at"] is None
+    ]
 
 
 def finish(
@@ -31,14 +32,17 @@ def finish(
     *,
     actor: str,
     result: dict[str, Any] | None = None,
+    wait: bool = False,
 ) -> Request:
     """The request's own work is done: it completes, or waits in `awaiting_downstream`
-    while a system it sent notices to has not acknowledged them all."""
+    while a system it sent notices to has not acknowledged them all. `wait`: wait even when
+    nobody was told (the runner completes it at its next pass), so that an unverified
+    request answers the same whether or not the person's data reached anyone."""
     values = None if result is None else {"result": json.dumps(result)}
-    awaited = [r.system_id for r in sql.acks(conn, request.request_id)]
-    if not awaited:
+    awaited = waiting_for(conn, downstream, request.request_id)
+    if not awaited and not wait:
         return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE, values=values)
-    request = advance(
+    return advance(
         conn,
         request,
         Status.AWAITING_DOWNSTREAM,
@@ -47,44 +51,15 @@ def finish(
         details={"systems": awaited},
         values=values,
     )
-    return complete_if_acknowledged(conn, downstream, request, actor=actor)
-
-
-def await_notices(
-    conn: Connection,
-    downstream: Downstream,
-    request: Request,
-    systems: Sequence[str],
-    kind: str,
-    *,
-    actor: str,
-) -> Request:
-    """After notices went out: wait for each system's acknowledgement, or complete."""
-    expect(conn, request.request_id, systems, kind)
-    return finish(conn, downstream, request, actor=actor)
 
 
 def complete_if_acknowledged(
     conn: Connection, downstream: Downstream, request: Request, *, actor: str
 ) -> Request:
-    """Complete a waiting request once every system has acknowledged its notices (through
-    its rights endpoint, recorded here, or by hand)."""
+    """Complete a waiting request once every system has acknowledged each of its notices
+    (through its rights endpoint, or by hand). The caller holds the request's row lock."""
     if request.step is not Step.NOTIFIED or not request.is_open:
         return request
-    now = clock.now()
-    for system_id in downstream.acknowledged(conn, request.request_id):
-        if sql.acknowledge(conn, request.request_id, system_id, now, "endpoint"):
-            audit.record(
-                conn,
-                AuditAction.REQUEST_ACKNOWLEDGED,
-                actor=actor,
-                subject_id=request.subject_id,
-                details={
-                    "request_id": request.request_id,
-                    "system_id": system_id,
-                    "via": "endpoint",
-                },
-            )
-    if any(r.acknowledged_at is None for r in sql.acks(conn, request.request_id)):
+    if waiting_for(conn, downstream, request.request_id):
         return request
     return advance(conn, request, Status.COMPLETED, actor=actor, step=Step.DONE)

@@ -1,5 +1,5 @@
 """The port through which requests reach downstream systems: cancel a subject's pending
-deliveries, send rights notices (Art. 19), learn which systems have acknowledged.
+deliveries, send rights notices (Art. 19), learn which systems have acknowledged them.
 
 Requests need only this Protocol; the data map and delivery implement it. `NoSystems` is the
 implementation for a store without a data map: nothing to cancel, nobody to tell.
@@ -44,9 +44,11 @@ class Downstream(Protocol):
         parties)."""
         ...
 
-    def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
-        """The systems that have acknowledged every notice of `request_id` sent to them (a
-        2xx from their rights endpoint, or by hand)."""
+    def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        """Per system sent notices of `request_id` (by system id): `system_id`, `kind` and
+        `sent_at` of its latest notice, `acknowledged_at` (RFC 3339; None while one of its
+        notices of the request is unanswered). The one record of whether a request's
+        recipients have acknowledged it: a 2xx from their rights endpoint, or by hand."""
         ...
 
     def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
@@ -87,8 +89,8 @@ class NoSystems:
     ) -> list[str]:
         return []
 
-    def acknowledged(self, conn: Connection, request_id: str) -> set[str]:
-        return set()
+    def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        return []
 
     def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
         return []

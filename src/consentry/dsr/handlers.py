@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, Field, StrictInt
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status, Step
+from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status
 from consentry.dsr.requests import NewRequest
 from consentry.errors import InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
@@ -110,12 +110,12 @@ def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[
         out["format"] = request.format
     if request.reason is not None:
         out["reason"] = ctx.runtime.requests.reason_text(request)
-    # Whether the person is a customer is told only once the requester is verified; a
-    # direct-marketing objection, done on receipt, shows the systems it waits for.
+    # Whether the person is a customer, and whose systems hold the person's data, is told
+    # only once the requester is verified: an unverified direct-marketing objection answers
+    # the same for a known and an unknown person.
     if verified:
         out["subject_found"] = request.subject_id is not None
         out["subject_id"] = request.subject_id
-    if verified or request.step is not Step.NEW:
         out["step"] = request.step.value
         out["downstream"] = ctx.runtime.requests.acks(request.request_id)
         out["notices"] = ctx.runtime.requests.notices(request.request_id)

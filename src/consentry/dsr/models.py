@@ -40,7 +40,8 @@ OPEN = frozenset(Status) - FINAL
 #   erasure        verified -> in_progress -> awaiting_downstream -> completed
 #   restriction    verified -> awaiting_downstream -> completed (notices sent at verification)
 #   rectification  verified -> awaiting_downstream -> completed (the runner's step)
-#   objection      received -> awaiting_downstream -> completed (direct marketing, on receipt),
+#   objection      received -> awaiting_downstream -> completed (direct marketing, on receipt,
+#                  even when nobody was told: the same answer for a customer and a stranger),
 #                  verified -> in_progress -> awaiting_downstream -> completed (decided)
 #   access, portability  verified -> completed (nothing is sent downstream)
 # and `completed` directly from the same statuses when no system received anything.

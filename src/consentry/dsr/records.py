@@ -1,9 +1,12 @@
-"""Stored requests: rows to Request objects, sealed notes, the audit of each transition."""
+"""Stored requests: new ones with their deadlines, rows to Request objects, sealed notes,
+the audit of each transition."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -11,11 +14,13 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.dsr import deadlines
 from consentry.dsr.models import FINAL, TRANSITIONS, Level, Request, RequestType, Status, Step
 from consentry.errors import InvalidTransition, RequestNotFound
 from consentry.keys.envelope import Sealer
 from consentry.storage import requests as sql
 from consentry.storage.engine import AnyRow
+from consentry.subjects.models import Jurisdiction, SubjectRef
 
 _STATUS_ACTIONS = {
     Status.VERIFIED: AuditAction.REQUEST_VERIFIED,
@@ -148,6 +153,88 @@ _DECODE: dict[str, Any] = {
     "purposes": json.loads,
     "result": json.loads,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    type: RequestType
+    ref: SubjectRef
+    jurisdiction: Jurisdiction
+    format: str | None = None
+    verification: tuple[str, Level] | None = None
+    changes: list[dict[str, str]] = field(default_factory=list)
+    purposes: list[str] | None = None
+    ground: str | None = None
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def insert(
+    conn: Connection,
+    notes: Notes,
+    new: NewRequest,
+    subject_id: str | None,
+    keys: list[str] | None,
+    *,
+    actor: str,
+) -> Request:
+    """Store a new request, `received`, with its deadlines; a rectification's changes go
+    into its sealed notes. Audited."""
+    now = clock.now()
+    request_id = new_request_id()
+    row: dict[str, Any] = {
+        "request_id": request_id,
+        "type": new.type.value,
+        "status": Status.RECEIVED.value,
+        "subject_id": subject_id,
+        "jurisdiction": new.jurisdiction.value,
+        "format": new.format,
+        "purposes": json.dumps(keys) if keys is not None else None,
+        "ground": new.ground,
+        "received_at": now,
+        "due_at": deadlines.due_at(new.jurisdiction, now),
+        "acknowledge_by": deadlines.acknowledge_by(new.jurisdiction, now),
+        "updated_at": now,
+        "step": Step.NEW.value,
+    }
+    sql.insert_request(conn, row)
+    if new.changes:
+        notes.add(conn, request_id, changes=new.changes)
+    audit.record(
+        conn,
+        AuditAction.REQUEST_RECEIVED,
+        actor=actor,
+        subject_id=subject_id,
+        details={
+            "request_id": request_id,
+            "type": new.type.value,
+            "jurisdiction": new.jurisdiction.value,
+        },
+    )
+    return Request(
+        request_id=request_id,
+        type=new.type,
+        status=Status.RECEIVED,
+        subject_id=subject_id,
+        jurisdiction=new.jurisdiction.value,
+        format=new.format,
+        purposes=keys,
+        ground=new.ground,
+        verification_method=None,
+        verification_level=None,
+        received_at=now,
+        due_at=row["due_at"],
+        acknowledge_by=row["acknowledge_by"],
+        extended_at=None,
+        verified_at=None,
+        completed_at=None,
+        updated_at=now,
+        step=Step.NEW,
+        reason=None,
+        result=None,
+    )
 
 
 def _aad(request_id: str) -> bytes:

@@ -4,8 +4,6 @@ extension, rejection, acknowledgements, decisions, and the overdue scheduler."""
 from __future__ import annotations
 
 import json
-import secrets
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +13,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.service import ConsentService
-from consentry.dsr import awaiting, deadlines, rectification, restriction
+from consentry.dsr import awaiting, deadlines, duplicates, rectification, restriction
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.models import (
@@ -26,7 +24,7 @@ from consentry.dsr.models import (
     Status,
     Step,
 )
-from consentry.dsr.records import Notes, advance, load, request_of, updated
+from consentry.dsr.records import NewRequest, Notes, advance, insert, load, request_of, updated
 from consentry.errors import (
     DecisionNotPending,
     InvalidRequest,
@@ -39,23 +37,10 @@ from consentry.storage.engine import Store
 from consentry.subjects.models import Jurisdiction, SubjectRef
 from consentry.subjects.resolve import Subjects
 
+# NewRequest is part of this module's interface (handlers, bench); it is stored by records.
+__all__ = ["NewRequest", "Requests"]
+
 _OPEN = sorted(s.value for s in OPEN)
-
-
-@dataclass(frozen=True, slots=True)
-class NewRequest:
-    type: RequestType
-    ref: SubjectRef
-    jurisdiction: Jurisdiction
-    format: str | None = None
-    verification: tuple[str, Level] | None = None
-    changes: list[dict[str, str]] = field(default_factory=list)
-    purposes: list[str] | None = None
-    ground: str | None = None
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 # Requests whose verification changes the subject's data at once.
@@ -83,8 +68,9 @@ class Requests:
         self.notes = notes
 
     def create(self, new: NewRequest, *, actor: str) -> tuple[Request, bool]:
-        """(the request, whether it is an open one of the same subject and type returned
-        again). Nothing is disclosed nor destroyed before the verification level is met."""
+        """(the request, whether it is an open one of the same subject asking the same,
+        returned again: dsr/duplicates.py). Nothing is disclosed nor destroyed before the
+        verification level is met."""
         marketing: list[str] = []
         with self.store.write() as conn:
             keys: list[str] | None = None
@@ -102,14 +88,21 @@ class Requests:
             subject_id = subject.subject_id if subject else None
             if subject is not None and subject_id is not None:
                 self.subjects.settle_jurisdiction(conn, subject, new.jurisdiction, actor=actor)
-                same = sql.open_request(conn, subject_id, new.type.value, _OPEN)
-                # An objection to other purposes is another request: a direct-marketing one
-                # must take effect on receipt, whatever else is open.
-                if same is not None and (
-                    new.type is not RequestType.OBJECTION
-                    or set(request_of(same).purposes or []) == set(keys or [])
-                ):
-                    request = request_of(same)
+                # A direct-marketing objection must take effect on receipt, whatever is open.
+                same = None
+                if not marketing:
+                    same = duplicates.find(
+                        conn,
+                        self.notes,
+                        subject_id,
+                        new.type,
+                        format=new.format,
+                        ground=new.ground,
+                        purposes=keys,
+                        changes=new.changes,
+                    )
+                if same is not None:
+                    request = same
                     audit.record(
                         conn,
                         AuditAction.REQUEST_DUPLICATE,
@@ -118,12 +111,12 @@ class Requests:
                         details={"request_id": request.request_id, "type": new.type.value},
                     )
                     return request, True
-            request = self._insert(conn, new, subject_id, keys, actor)
+            request = insert(conn, self.notes, new, subject_id, keys, actor=actor)
             if marketing and subject_id is not None:
                 restriction.object_to(
                     conn, subject_id, marketing, request_id=request.request_id, actor=actor
                 )
-                told = restriction.notify_objection(
+                restriction.notify_objection(
                     conn,
                     self.downstream,
                     subject_id,
@@ -131,13 +124,20 @@ class Requests:
                     request_id=request.request_id,
                     actor=actor,
                 )
-                awaiting.expect(conn, request.request_id, told, "objection")
             if new.verification is not None:
                 request = self._verify(conn, request, *new.verification, actor=actor)
             elif marketing and set(marketing) == set(keys or []):
-                # Needs no verification: done on receipt, once its recipients acknowledge.
+                # Needs no verification: done on receipt, complete once its recipients
+                # acknowledge. It waits even when nobody was told (the runner completes it):
+                # answering `completed` at once would tell that nobody holds the person's
+                # data, which an unverified requester must not learn.
                 request = awaiting.finish(
-                    conn, self.downstream, request, actor=actor, result={"objected": marketing}
+                    conn,
+                    self.downstream,
+                    request,
+                    actor=actor,
+                    result={"objected": marketing},
+                    wait=True,
                 )
         if marketing and subject_id is not None:
             # Consent for it is withdrawn too (API.md, Objection).
@@ -157,18 +157,10 @@ class Requests:
         return [request_of(r) for r in rows]
 
     def acks(self, request_id: str) -> list[dict[str, Any]]:
+        """Per system the request sent notices to: its latest notice, and when it had
+        acknowledged them all."""
         with self.store.read() as conn:
-            return [
-                {
-                    "system_id": r.system_id,
-                    "kind": r.kind,
-                    "sent_at": clock.rfc3339(r.sent_at),
-                    "acknowledged_at": clock.rfc3339(r.acknowledged_at)
-                    if r.acknowledged_at
-                    else None,
-                }
-                for r in sql.acks(conn, request_id)
-            ]
+            return self.downstream.acknowledgements(conn, request_id)
 
     def reason_text(self, request: Request) -> str | None:
         if request.reason is None:
@@ -257,10 +249,9 @@ class Requests:
         sent after the request ended: a restriction's lifting)."""
         with self.store.write() as conn:
             request = load(conn, request_id, lock=True)
-            recorded = sql.acknowledge(conn, request_id, system_id, clock.now(), via)
-            # The notices waiting for it are answered too (no longer counted as overdue).
-            answered = self.downstream.acknowledge(conn, request_id, system_id, actor=actor)
-            if not recorded and not answered:
+            # Its notices are the one record: answered, they no longer count as overdue and
+            # the request no longer waits for them. None left: nothing is owed.
+            if not self.downstream.acknowledge(conn, request_id, system_id, actor=actor):
                 raise UnexpectedAcknowledgement(
                     f"system {system_id} owes request {request_id} no acknowledgement",
                     system_id=system_id,
@@ -289,6 +280,10 @@ class Requests:
             for row in sql.subject_requests(conn, subject_id):
                 if row.type == RequestType.RESTRICTION.value and row.verified_at is not None:
                     lifted = str(row.request_id)
+            if lifted is not None:
+                # Held until the lifting's notices are written: the runner cannot complete
+                # the request meanwhile, without waiting for them.
+                load(conn, lifted, lock=True)
             systems = restriction.lift(
                 conn,
                 self.downstream,
@@ -325,7 +320,7 @@ class Requests:
                 restriction.object_to(
                     conn, request.subject_id, [purpose], request_id=request_id, actor=actor
                 )
-                told = restriction.notify_objection(
+                restriction.notify_objection(
                     conn,
                     self.downstream,
                     request.subject_id,
@@ -333,7 +328,6 @@ class Requests:
                     request_id=request_id,
                     actor=actor,
                 )
-                awaiting.expect(conn, request_id, told, "objection")
             else:
                 restriction.release(conn, request.subject_id, purpose)
             decided[purpose] = outcome
@@ -362,68 +356,6 @@ class Requests:
                 advance(conn, load(conn, request_id), Status.OVERDUE, actor=actor)
         return len(late)
 
-    def _insert(
-        self,
-        conn: Connection,
-        new: NewRequest,
-        subject_id: str | None,
-        keys: list[str] | None,
-        actor: str,
-    ) -> Request:
-        now = clock.now()
-        request_id = new_request_id()
-        row: dict[str, Any] = {
-            "request_id": request_id,
-            "type": new.type.value,
-            "status": Status.RECEIVED.value,
-            "subject_id": subject_id,
-            "jurisdiction": new.jurisdiction.value,
-            "format": new.format,
-            "purposes": json.dumps(keys) if keys is not None else None,
-            "ground": new.ground,
-            "received_at": now,
-            "due_at": deadlines.due_at(new.jurisdiction, now),
-            "acknowledge_by": deadlines.acknowledge_by(new.jurisdiction, now),
-            "updated_at": now,
-            "step": Step.NEW.value,
-        }
-        sql.insert_request(conn, row)
-        if new.changes:
-            self.notes.add(conn, request_id, changes=new.changes)
-        audit.record(
-            conn,
-            AuditAction.REQUEST_RECEIVED,
-            actor=actor,
-            subject_id=subject_id,
-            details={
-                "request_id": request_id,
-                "type": new.type.value,
-                "jurisdiction": new.jurisdiction.value,
-            },
-        )
-        return Request(
-            request_id=request_id,
-            type=new.type,
-            status=Status.RECEIVED,
-            subject_id=subject_id,
-            jurisdiction=new.jurisdiction.value,
-            format=new.format,
-            purposes=keys,
-            ground=new.ground,
-            verification_method=None,
-            verification_level=None,
-            received_at=now,
-            due_at=row["due_at"],
-            acknowledge_by=row["acknowledge_by"],
-            extended_at=None,
-            verified_at=None,
-            completed_at=None,
-            updated_at=now,
-            step=Step.NEW,
-            reason=None,
-            result=None,
-        )
-
     def _verify(
         self, conn: Connection, request: Request, method: str, level: Level, *, actor: str
     ) -> Request:
@@ -440,7 +372,14 @@ class Requests:
             subject_id=request.subject_id,
             details={"request_id": request.request_id, "level": level.value},
         )
-        if request.verified_at is not None or best.rank < request.required_level.rank:
+        met = best.rank >= request.required_level.rank
+        if met and request.verified_at is None and request.step is Step.NOTIFIED:
+            # Its own work done unverified (a direct-marketing objection): verification now
+            # only shows whom it waits for; its status stays.
+            changes["verified_at"] = clock.now()
+            sql.update_request(conn, request.request_id, changes)
+            return updated(request, changes)
+        if request.verified_at is not None or not met:
             sql.update_request(conn, request.request_id, changes)
             return updated(request, changes)
         # The level is met: one write records the verification and the transition.
@@ -483,7 +422,7 @@ class Requests:
             changes = self.notes.read(conn, request.request_id).get("changes", [])
             rectification.check(conn, self.subjects, subject_id, changes)
         if request.type is RequestType.RESTRICTION:
-            systems = restriction.restrict(
+            restriction.restrict(
                 conn,
                 self.downstream,
                 subject_id,
@@ -491,9 +430,7 @@ class Requests:
                 request_id=request.request_id,
                 actor=actor,
             )
-            return awaiting.await_notices(
-                conn, self.downstream, request, systems, "restriction", actor=actor
-            )
+            return awaiting.finish(conn, self.downstream, request, actor=actor)
         if request.type is RequestType.OBJECTION:
             purposes = self.consent.registry.all(conn)
             marketing, other = restriction.split_direct_marketing(request.purposes or [], purposes)

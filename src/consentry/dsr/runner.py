@@ -156,15 +156,13 @@ class Runner:
             self.erasure.shred(conn, subject_id, request_id=request_id, actor=ACTOR)
             request = advance(conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.SHREDDED)
         elif request.type is RequestType.ERASURE and step is Step.SHREDDED:
-            systems = self.erasure.purge(conn, subject_id, request_id=request_id, actor=ACTOR)
+            self.erasure.purge(conn, subject_id, request_id=request_id, actor=ACTOR)
             request = advance(conn, request, Status.IN_PROGRESS, actor=ACTOR, step=Step.PURGED)
-            request = awaiting.await_notices(
-                conn, self.requests.downstream, request, systems, "purge_request", actor=ACTOR
-            )
+            request = awaiting.finish(conn, self.requests.downstream, request, actor=ACTOR)
             purged = True
         elif request.type is RequestType.RECTIFICATION and step is Step.NEW:
             changes = self.notes.read(conn, request_id).get("changes", [])
-            systems = rectification.rectify(
+            rectification.rectify(
                 conn,
                 self.requests.subjects,
                 self.requests.downstream,
@@ -174,9 +172,7 @@ class Runner:
                 actor=ACTOR,
             )
             sql.update_request(conn, request_id, {"notes_ct": None})
-            request = awaiting.await_notices(
-                conn, self.requests.downstream, request, systems, "rectification", actor=ACTOR
-            )
+            request = awaiting.finish(conn, self.requests.downstream, request, actor=ACTOR)
         elif request.type in {RequestType.ACCESS, RequestType.PORTABILITY} and step is Step.NEW:
             # The result is built when it is read (GET .../result), from what is stored
             # then, so nothing personal is written twice.

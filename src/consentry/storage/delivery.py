@@ -179,14 +179,28 @@ def insert_notices(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def due_notices(conn: Connection, now: datetime, limit: int) -> Sequence[AnyRow]:
+    """Up to `limit` due notices, oldest first, each the oldest pending one of its system and
+    subject: a later one (a lifting behind its restriction) waits without taking a place in
+    the window, so held-back notices never crowd out those of other systems."""
+    older = rights_notices.alias("older")
+    ahead = (
+        select(older.c.seq)
+        .where(
+            older.c.system_id == rights_notices.c.system_id,
+            older.c.subject_id == rights_notices.c.subject_id,
+            older.c.status == PENDING,
+            older.c.seq < rights_notices.c.seq,
+        )
+        .exists()
+    )
     stmt = (
         select(rights_notices)
-        .where(rights_notices.c.status == PENDING, rights_notices.c.next_at <= now)
-        .order_by(rights_notices.c.created_at)
+        .where(rights_notices.c.status == PENDING, rights_notices.c.next_at <= now, ~ahead)
+        .order_by(rights_notices.c.seq)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
+        stmt = stmt.with_for_update(of=rights_notices, skip_locked=True)
     return conn.execute(stmt).all()
 
 
@@ -203,7 +217,7 @@ def get_notice(conn: Connection, notice_id: str) -> AnyRow | None:
 def notices_where(
     conn: Connection, *, request_id: str | None = None, subject_id: str | None = None
 ) -> Sequence[AnyRow]:
-    stmt = select(rights_notices).order_by(rights_notices.c.created_at)
+    stmt = select(rights_notices).order_by(rights_notices.c.seq)
     if request_id is not None:
         stmt = stmt.where(rights_notices.c.request_id == request_id)
     if subject_id is not None:

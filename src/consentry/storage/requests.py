@@ -1,4 +1,4 @@
-"""SQL for data-subject requests and the acknowledgements their notices await."""
+"""SQL for data-subject requests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Update, and_, bindparam, insert, or_, select, update
 
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import request_acks, requests
+from consentry.storage.schema import requests
 
 # Statuses of requests the runner may have work for.
 _ACTIVE = ("verified", "in_progress", "awaiting_downstream", "overdue")
@@ -48,12 +48,12 @@ def update_request(
     return bool(conn.execute(stmt, params).rowcount == 1)
 
 
-def open_request(
+def open_requests(
     conn: Connection, subject_id: str, type_: str, open_statuses: Sequence[str]
-) -> AnyRow | None:
-    """The subject's open request of that type, if any (duplicate detection)."""
+) -> Sequence[AnyRow]:
+    """The subject's open requests of that type, oldest first (duplicate detection)."""
     params = {"b_subject_id": subject_id, "b_type": type_, "b_statuses": list(open_statuses)}
-    return conn.execute(_OPEN, params).first()
+    return conn.execute(_OPEN, params).all()
 
 
 _OPEN = (
@@ -63,8 +63,7 @@ _OPEN = (
         requests.c.type == bindparam("b_type"),
         requests.c.status.in_(bindparam("b_statuses", expanding=True)),
     )
-    .order_by(requests.c.received_at)
-    .limit(1)
+    .order_by(requests.c.received_at, requests.c.request_id)
 )
 
 
@@ -118,51 +117,3 @@ def past_due(conn: Connection, now: datetime, open_statuses: Sequence[str]) -> l
 def clear_notes(conn: Connection, subject_id: str) -> None:
     """Drop the sealed notes of the subject's requests (they may hold identity values)."""
     conn.execute(update(requests).where(requests.c.subject_id == subject_id).values(notes_ct=None))
-
-
-def insert_acks(
-    conn: Connection, request_id: str, system_ids: Sequence[str], kind: str, now: datetime
-) -> None:
-    """Await an acknowledgement of `kind` from each system; a system that acknowledged the
-    request's earlier notices is awaited again (it has a new one to answer)."""
-    if not system_ids:
-        return
-    have = {row.system_id for row in acks(conn, request_id)}
-    wanted = list(dict.fromkeys(system_ids))
-    rows = [
-        {"request_id": request_id, "system_id": s, "kind": kind, "sent_at": now}
-        for s in wanted
-        if s not in have
-    ]
-    if rows:
-        conn.execute(insert(request_acks), rows)
-    again = [s for s in wanted if s in have]
-    if again:
-        conn.execute(
-            update(request_acks)
-            .where(request_acks.c.request_id == request_id, request_acks.c.system_id.in_(again))
-            .values(kind=kind, sent_at=now, acknowledged_at=None, via=None)
-        )
-
-
-def acks(conn: Connection, request_id: str) -> Sequence[AnyRow]:
-    stmt = (
-        select(request_acks)
-        .where(request_acks.c.request_id == request_id)
-        .order_by(request_acks.c.system_id)
-    )
-    return conn.execute(stmt).all()
-
-
-def acknowledge(conn: Connection, request_id: str, system_id: str, now: datetime, via: str) -> bool:
-    """Record an acknowledgement; False when none was awaited from that system."""
-    stmt = (
-        update(request_acks)
-        .where(
-            request_acks.c.request_id == request_id,
-            request_acks.c.system_id == system_id,
-            request_acks.c.acknowledged_at.is_(None),
-        )
-        .values(acknowledged_at=now, via=via)
-    )
-    return bool(conn.execute(stmt).rowcount == 1)

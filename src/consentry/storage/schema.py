@@ -407,11 +407,15 @@ delivery_refusals = Table(
 )
 
 # Rights notices (purge_request, consent_withdrawn, restriction, ...) to a system's rights
-# endpoint, retried until a 2xx acknowledges them.
+# endpoint, retried until a 2xx acknowledges them; the one record of whether a request's
+# recipients have acknowledged it.
 rights_notices = Table(
     "rights_notices",
     metadata,
-    Column("notice_id", String(40), primary_key=True),
+    # Strictly growing: the order notices are sent in, the same on both back-ends (created_at
+    # ties, and goes back when a clock does).
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("notice_id", String(40), nullable=False, unique=True),
     Column("system_id", String(64), nullable=False),
     Column("subject_id", String(40), nullable=False),
     Column("type", String(24), nullable=False),
@@ -433,7 +437,7 @@ rights_notices = Table(
     Column("sealed", LargeBinary, nullable=True),
     Index(None, "status", "next_at"),
     Index(None, "request_id"),
-    Index(None, "subject_id"),
+    Index(None, "subject_id", "system_id", "seq"),
 )
 
 # Data-subject requests (dsr/requests.py). Free text and new identity values are in `notes_ct`,
@@ -465,18 +469,6 @@ requests = Table(
     Column("notes_ct", LargeBinary, nullable=True),
     Index(None, "subject_id", "type"),
     Index(None, "status"),
-)
-
-# Which downstream systems must acknowledge a request's notices, and when they did.
-request_acks = Table(
-    "request_acks",
-    metadata,
-    Column("request_id", String(40), primary_key=True),
-    Column("system_id", String(64), primary_key=True),
-    Column("kind", String(24), nullable=False),
-    Column("sent_at", UTCTime(), nullable=False),
-    Column("acknowledged_at", UTCTime(), nullable=True),
-    Column("via", String(12), nullable=True),
 )
 
 # What an erasure keeps, sealed under the retention key, each item with its legal ground.
