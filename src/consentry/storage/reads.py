@@ -48,7 +48,7 @@ def total(
     conn: Connection, filters: Filters, excluded: Collection[int], *, distinct_subjects: bool
 ) -> int:
     """The events (or distinct subjects) the purpose may read."""
-    where, params = _where(conn, filters, excluded)
+    where, params = where_clause(conn, filters, excluded)
     metric = "COUNT(DISTINCT subject_key)" if distinct_subjects else "COUNT(*)"
     sql = f"SELECT {metric} FROM events WHERE {where}"  # noqa: S608 - built from constants
     return int(conn.execute(text(sql), params).scalar_one())
@@ -59,7 +59,7 @@ def grouped(
 ) -> list[tuple[Any, ...]]:
     """[(group values..., events, distinct subjects)] of the events the purpose may read,
     grouped by fields stored in clear."""
-    where, params = _where(conn, filters, excluded)
+    where, params = where_clause(conn, filters, excluded)
     groups = [
         _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
     ]
@@ -76,7 +76,7 @@ def group_subjects(
     conn: Connection, filters: Filters, excluded: Collection[int], group_by: Sequence[str]
 ) -> list[tuple[Any, ...]]:
     """[(group values..., subject key)]: which subjects each group is drawn from."""
-    where, params = _where(conn, filters, excluded)
+    where, params = where_clause(conn, filters, excluded)
     groups = [
         _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
     ]
@@ -88,7 +88,7 @@ def group_subjects(
 def subjects_up_to(conn: Connection, filters: Filters, excluded: Collection[int], cap: int) -> int:
     """The distinct subjects the readable events are drawn from, counted up to `cap` (enough
     to tell whether an answer meets the minimum group size, without counting them all)."""
-    where, params = _where(conn, filters, excluded)
+    where, params = where_clause(conn, filters, excluded)
     params["cap"] = cap
     sql = (
         "SELECT COUNT(*) FROM (SELECT DISTINCT subject_key FROM events "  # noqa: S608
@@ -100,7 +100,7 @@ def subjects_up_to(conn: Connection, filters: Filters, excluded: Collection[int]
 def bounded_count(conn: Connection, filters: Filters, excluded: Collection[int], bound: int) -> int:
     """Events the purpose may read, each subject counted for at most `bound` of them (the
     sensitivity of a differentially private count)."""
-    where, params = _where(conn, filters, excluded)
+    where, params = where_clause(conn, filters, excluded)
     params["bound"] = bound
     sql = (
         "SELECT COALESCE(SUM(CASE WHEN c > :bound THEN :bound ELSE c END), 0) FROM "  # noqa: S608
@@ -113,22 +113,31 @@ def page(
     conn: Connection, filters: Filters, excluded: Collection[int], after: int, limit: int
 ) -> Sequence[AnyRow]:
     """Up to `limit` readable events after position `after`, in storage order."""
-    where, params = _where(conn, filters, excluded, rows=True)
+    sql, params = page_statement(conn, filters, excluded, after, limit)
+    return conn.execute(text(sql), params).all()
+
+
+def page_statement(
+    conn: Connection, filters: Filters, excluded: Collection[int], after: int, limit: int
+) -> tuple[str, dict[str, Any]]:
+    """page()'s statement and parameters (its query plan is tested)."""
+    where, params = where_clause(conn, filters, excluded, rows=True)
     params |= {"after": after, "limit": limit}
     sql = (
         f"SELECT {EVENT_FIELDS} FROM events WHERE {where} AND seq > :after "  # noqa: S608
         "ORDER BY seq LIMIT :limit"
     )
-    return conn.execute(text(sql), params).all()
+    return sql, params
 
 
-def _where(
+def where_clause(
     conn: Connection, filters: Filters, excluded: Collection[int], *, rows: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """The WHERE clause of a read. `rows`: the read fetches whole rows (pages, scans), and on
-    SQLite walks the table in storage order rather than the reads index, whose order is not
-    seq (a page then sorted every matching event) and whose every hit is a random row fetch
-    (a scan of 1M page views: 13 s through it, 5 s in storage order)."""
+    """The WHERE clause of a read and its parameters. `rows`: the read fetches whole rows
+    (pages, scans), and on SQLite walks the table in storage order rather than the reads
+    index, whose order is not seq (a page then sorted every matching event) and whose every
+    hit is a random row fetch (a scan of 1M page views: 13 s through it, 5 s in storage
+    order)."""
     clauses = ["(purpose_bits & :bit) <> 0"]
     params: dict[str, Any] = {"bit": 1 << filters.bit}
     if filters.event_type is not None:
@@ -205,7 +214,7 @@ def scan(
 ) -> Iterator[Sequence[AnyRow]]:
     """Every readable event (`fields` of it) in one statement, `chunk` rows at a time, never
     all in memory: a read answered from the caller's one snapshot."""
-    where, params = _where(conn, filters, excluded, rows=True)
+    where, params = where_clause(conn, filters, excluded, rows=True)
     sql = f"SELECT {fields} FROM events WHERE {where}"  # noqa: S608 - built from constants
     result = conn.execution_options(yield_per=chunk).execute(text(sql), params)
     yield from result.partitions(chunk)
