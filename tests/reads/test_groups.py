@@ -168,3 +168,30 @@ def test_the_response_model_names_suppressed(client: TestClient) -> None:
     assert {"rows", "policy_version", "dp_epsilon", "suppressed"} <= set(properties)
     suppressed = spec["components"]["schemas"]["Suppressed"]["properties"]
     assert set(suppressed) == {"groups", "value"}
+
+
+def test_a_boolean_group_is_not_the_number_one(shop: TestClient) -> None:
+    """A field that was boolean and became an integer (a new schema version): true and 1 are
+    two groups, not one."""
+    schema: dict[str, Any] = {
+        "purposes": ["analytics"],
+        "fields": {"vip": {"type": "boolean", "category": "user.behavior", "treatment": "keep"}},
+    }
+    assert shop.put("/v1/schemas/survey", headers=auth(), json=schema).status_code == 201
+    for n in range(10):
+        grant(shop, who(f"q{n}"), "analytics")
+    first = [
+        event(f"b{n}", who(f"q{n}"), event_type="survey", properties={"vip": True})
+        for n in range(5)
+    ]
+    assert all(r["status"] == "accepted" for r in send(shop, first))
+    schema["fields"]["vip"]["type"] = "integer"
+    assert shop.put("/v1/schemas/survey", headers=auth(), json=schema).status_code == 200
+    then = [
+        event(f"i{n}", who(f"q{n}"), event_type="survey", properties={"vip": 1})
+        for n in range(5, 10)
+    ]
+    assert all(r["status"] == "accepted" for r in send(shop, then))
+    answer = query(shop, event_type="survey", group_by=["vip"])
+    assert answer["rows"] == [{"vip": True, "value": 5}, {"vip": 1, "value": 5}]
+    assert "suppressed" not in answer

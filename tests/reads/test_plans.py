@@ -35,3 +35,33 @@ def test_counts_keep_the_reads_index(sqlite_runtime: Runtime) -> None:
         where, params = sql.where_clause(conn, FILTERS, {7})
         found = plan(conn, f"SELECT COUNT(*) FROM events WHERE {where}", params)  # noqa: S608
     assert "ix_events_reads" in found, found
+
+
+def changes(conn: Connection) -> int:
+    return int(conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]
+
+
+def test_a_set_of_excluded_keys_is_loaded_once_per_connection(sqlite_runtime: Runtime) -> None:
+    """The chunks of a download leave out the same subjects: SQLite loads them once, and
+    again for another set, or after a rollback took the loaded set away."""
+    first, second = sql.KeySet({7, 8, 9}), sql.KeySet({7, 8, 9})
+    with sqlite_runtime.store.read() as conn:
+        sql.where_clause(conn, FILTERS, first)
+        before = changes(conn)
+        sql.where_clause(conn, FILTERS, first)
+        assert changes(conn) == before
+        sql.where_clause(conn, FILTERS, second)
+        assert changes(conn) > before
+        loaded = conn.execute(text("SELECT subject_key FROM temp.reads_excluded")).scalars()
+        assert sorted(loaded) == [7, 8, 9]
+    store = sqlite_runtime.store
+    with store.engine.connect() as conn:
+        with conn.begin() as tx:
+            sql.where_clause(conn, FILTERS, first)
+            tx.rollback()
+        with conn.begin():
+            before = changes(conn)
+            sql.where_clause(conn, FILTERS, first)
+            assert changes(conn) > before
+            loaded = conn.execute(text("SELECT subject_key FROM temp.reads_excluded")).scalars()
+            assert sorted(loaded) == [7, 8, 9]

@@ -160,7 +160,7 @@ class Exports:
                 rows = sql.page(conn, filters, excluded.keys, after, CHUNK)
                 if view is None:
                     view = self.reads.view(conn, scope.purpose)
-                items = view.items(conn, rows, excluded)
+                items = view.items(conn, rows, excluded, raw=True)
             yield items
             if len(rows) < CHUNK:
                 return

@@ -111,14 +111,17 @@ def opened_tallies(
             else:
                 group[0][0] += 1
                 group[1].add(subject_id)
-    by_values = {_group_values(key if single is None else (key,)): g for key, g in groups.items()}
-    tallies = sorted(
-        (Tally(values, g[0][0], len(g[1])) for values, g in by_values.items()),
-        key=lambda t: _order(t.values),
-    )
+    drawn: dict[int, set[str]] = {}
+    tallies = []
+    for key, (events, subjects) in groups.items():
+        tally = Tally(_group_values(key if single is None else (key,)), events[0], len(subjects))
+        # By identity: unkeyed, True and 1 would be one group again.
+        drawn[id(tally)] = subjects
+        tallies.append(tally)
+    tallies.sort(key=lambda t: _order(t.values))
 
     def union(left: Sequence[Tally]) -> int:
-        return len(set().union(*(by_values[t.values][1] for t in left)))
+        return len(set().union(*(drawn[id(t)] for t in left)))
 
     return tallies, union
 

@@ -97,9 +97,11 @@ class View:
         return self._sealers
 
     def items(
-        self, conn: Connection, rows: Sequence[AnyRow], excluded: Excluded
+        self, conn: Connection, rows: Sequence[AnyRow], excluded: Excluded, *, raw: bool = False
     ) -> list[dict[str, Any]]:
-        """The rows (storage.reads.EVENT_FIELDS) as the purpose sees them, in order."""
+        """The rows (storage.reads.EVENT_FIELDS) as the purpose sees them, in order. `raw`:
+        properties the purpose sees whole are given as their JSON (msgspec.Raw, for an
+        encoder to copy), not decoded and encoded again."""
         # Runs once per event shown: rows unpacked as tuples (a named column costs several
         # times more), look-ups bound to locals, each subject's pseudonym made once a read.
         self.open_keys(conn, {row[4] for row in rows})
@@ -110,12 +112,15 @@ class View:
             sealer = sealers.get(subject_id)
             if sealer is None:
                 continue
-            properties = _JSON.decode(clear)
-            if sealed is not None:
-                opened = sealer.open(sealed, AAD_PREFIX + event_id.encode())
-                properties.update(_JSON.decode(opened))
+            opened = None if sealed is None else sealer.open(sealed, AAD_PREFIX + event_id.encode())
             hidden = hidden_of(event_type, only, subject_id in special)
-            if hidden:
+            properties: Any
+            if raw and not hidden:
+                properties = msgspec.Raw(_joined(clear, opened))
+            else:
+                properties = _JSON.decode(clear)
+                if opened is not None:
+                    properties.update(_JSON.decode(opened))
                 for name in hidden:
                     properties.pop(name, None)
             pseudonym = names.get(subject_id)
@@ -154,6 +159,16 @@ class View:
             self._hidden.clear()
         result = self._hidden[key] = frozenset(hidden)
         return result
+
+
+def _joined(clear: str, opened: bytes | None) -> bytes:
+    """One JSON object of an event's clear and opened values, joined as text: both are objects
+    the pipeline encoded (the opened one authenticated by its seal), no field in both."""
+    if opened is None or opened == b"{}":
+        return clear.encode()
+    if clear == "{}":
+        return opened
+    return clear[:-1].encode() + b"," + opened[1:]
 
 
 def _stored_time(value: Any) -> str:

@@ -27,7 +27,7 @@ class Excluded:
     """The subject keys a purpose may not read at `policy_version`, until `until`, and the
     readable subjects whose special-category fields (Art. 9/10) it may see."""
 
-    keys: frozenset[int]
+    keys: sql.KeySet
     policy_version: int
     until: datetime | None
     special: frozenset[str] = frozenset()
@@ -66,7 +66,7 @@ class Visibility:
             grant = state.purposes.get(purpose.key)
             if grant is not None and grant.expires_at is not None:
                 until = grant.expires_at if until is None else min(until, grant.expires_at)
-        result = Excluded(frozenset(keys), version, until, frozenset(special))
+        result = Excluded(sql.KeySet(keys), version, until, frozenset(special))
         with self._lock:
             self._known[purpose.key] = result
         return result

@@ -4,7 +4,8 @@ and the differential-privacy budget."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import itertools
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from consentry.storage.engine import AnyRow
 from consentry.storage.schema import config_state, dp_spend, exports
 
 _EXCLUDED = "reads_excluded"
+_EXCLUDED_TAG = "reads_excluded_tag"
+_TAGS = itertools.count(1)
 EVENT_FIELDS = (
     "seq, event_id, event_type, occurred_at, subject_id, properties, sealed, field_purposes"
 )
@@ -29,6 +32,20 @@ class Filters:
     event_type: str | None = None
     start: str | None = None
     end: str | None = None
+
+
+class KeySet(frozenset[int]):
+    """Subject keys a read leaves out, tagged once in this process: SQLite holds the last set
+    it was given per connection (with its tag, in the same transaction) and loads a set again
+    only under another tag, so the chunks of a long download do not load it each time."""
+
+    __slots__ = ("tag",)
+    tag: int
+
+    def __new__(cls, keys: Iterable[int] = ()) -> KeySet:
+        new = super().__new__(cls, keys)
+        new.tag = next(_TAGS)
+        return new
 
 
 def policy_version(conn: Connection) -> int:
@@ -167,15 +184,25 @@ def where_clause(
 
 
 def _fill_excluded(conn: Connection, excluded: Collection[int]) -> None:
-    """SQLite: the excluded keys in a connection-private temporary table."""
+    """SQLite: the excluded keys in a connection-private temporary table, loaded unless that
+    table already holds this KeySet (its tag, written beside the keys, rolls back with them)."""
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {_EXCLUDED} (subject_key INTEGER PRIMARY KEY)"
     )
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_EXCLUDED_TAG} (tag INTEGER)")
+    tag = excluded.tag if isinstance(excluded, KeySet) else None
+    if tag is not None:
+        held = conn.exec_driver_sql(f"SELECT tag FROM temp.{_EXCLUDED_TAG}").scalar()  # noqa: S608
+        if held == tag:
+            return
     conn.exec_driver_sql(f"DELETE FROM temp.{_EXCLUDED}")  # noqa: S608 - a constant name
+    conn.exec_driver_sql(f"DELETE FROM temp.{_EXCLUDED_TAG}")  # noqa: S608 - a constant name
     conn.exec_driver_sql(
         f"INSERT INTO temp.{_EXCLUDED} (subject_key) VALUES (?)",  # noqa: S608
         [(key,) for key in excluded],
     )
+    if tag is not None:
+        conn.exec_driver_sql(f"INSERT INTO temp.{_EXCLUDED_TAG} (tag) VALUES (?)", (tag,))  # noqa: S608
 
 
 def _group_value(conn: Connection, name: str, n: int, params: dict[str, Any], purpose: str) -> str:
