@@ -160,27 +160,27 @@ class Reads:
         if suppressed is not None:
             details |= {"suppressed_groups": suppressed["groups"]}
             extra["suppressed"] = suppressed
-        # A suppressed noisy answer releases nothing, so it spends no budget.
-        noisy = query.dp_epsilon is not None and bool(rows)
         if query.dp_epsilon is not None:
             details |= {"dp_epsilon": query.dp_epsilon}
             extra["dp_epsilon"] = query.dp_epsilon
+        # A noisy answer left out releases nothing, so it spends no budget.
+        epsilon = query.dp_epsilon if rows else None
         sensitivity = 1 if query.metric == "count_subjects" else query.dp_bound
-        if query.dp_epsilon is not None and noisy:
+        if epsilon is not None:
             # Nothing may fail after the budget is spent.
-            dp.prepare(query.dp_epsilon, sensitivity)
+            dp.prepare(epsilon, sensitivity)
         with self.store.write() as conn:
-            if query.dp_epsilon is not None and noisy:
+            if epsilon is not None:
                 day = clock.now().date().isoformat()
-                if not sql.spend(conn, key_id, day, query.dp_epsilon, self.dp_budget):
+                if not sql.spend(conn, key_id, day, epsilon, self.dp_budget):
                     left = max(0.0, self.dp_budget - sql.spent(conn, key_id, day))
                     raise PrivacyBudgetExhausted(
                         f"this key has {left:g} of {self.dp_budget:g} epsilon left today",
                         remaining=round(left, 6),
                     )
             audit.record(conn, AuditAction.DATA_QUERIED, actor=actor, details=details)
-        if query.dp_epsilon is not None and noisy:
-            rows = [{"value": dp.noisy(int(rows[0]["value"]), query.dp_epsilon, sensitivity)}]
+        if epsilon is not None:
+            rows = [{"value": dp.noisy(int(rows[0]["value"]), epsilon, sensitivity)}]
         return Answer(rows, version, extra)
 
     def _total(
