@@ -61,7 +61,9 @@ def special_fields(schemas: Mapping[str, CompiledSchema]) -> dict[str, frozenset
 class View:
     """One read (a page, a count, a whole download) of events for one purpose. Holds the keys
     it unwrapped for as long as the read lasts, and only then: nothing is cached across reads,
-    so a key destroyed since (by this process or another) is never used."""
+    so no later read uses a key destroyed since (by this process or another). Within a long
+    download, a subject erased meanwhile is left out by consent: the erasure marks it erased
+    in the transaction that destroys its key."""
 
     def __init__(
         self,
