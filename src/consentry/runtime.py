@@ -44,7 +44,8 @@ from consentry.keys.material import (
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.reads.exports import Exports
-from consentry.reads.query import Reads, SubjectNames
+from consentry.reads.query import Reads
+from consentry.reads.view import SubjectNames
 from consentry.reads.visibility import Visibility
 from consentry.settings import Settings
 from consentry.storage.engine import Store, database_url, ensure_data_dir
@@ -120,7 +121,9 @@ class Runtime:
                 self.schemas,
                 Visibility(self.consent_cache),
                 SubjectNames(read_key),
-                settings.dp_budget,
+                self.subject_keys,
+                dp_budget=settings.dp_budget,
+                min_group_subjects=settings.min_group_subjects,
             )
             self.exports = Exports(self.store, self.reads)
             self.consent.on_opt_out = self._opted_out

@@ -92,6 +92,14 @@ class Settings:
             "noisy queries (`dp_epsilon`); past it, `privacy_budget_exhausted`."
         ),
     )
+    min_group_subjects: int = field(
+        default=5,
+        metadata=_doc(
+            "Minimum group size of `POST /v1/query`: a group (or an ungrouped answer) drawn "
+            "from fewer distinct subjects is left out of `rows` and counted in `suppressed`. "
+            "1 turns the rule off."
+        ),
+    )
     audit_head_ms: int = field(
         default=1000,
         metadata=_doc(
@@ -219,6 +227,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "port": (1, 65535),
     "workers": (1, 64),
     "dp_budget": (0.001, 1000),
+    "min_group_subjects": (1, 1_000_000),
     # GDPR Art. 8: member states set it between 13 and 16.
     "digital_consent_age": (13, 16),
     "token_ttl_seconds": (60, 31 * 86_400),

@@ -84,6 +84,11 @@ def test_query_section_counts_only_what_consent_allows(world: World) -> None:
     assert figures["counted"] == expected == figures["export_rows"]
     assert figures["count_p50_ms"] > 0
     assert figures["export_rows_per_s"] > 0
+    # Every exported event carries its sealed page, opened for the download.
+    assert figures["export_rows_opened"] == figures["export_rows"]
+    # Events 0-999 and 1000-1999 are on two pages, each seen by many subjects.
+    assert figures["group_sealed_groups"] == 2
+    assert figures["group_sealed_p50_ms"] > 0
 
 
 def test_delivery_section_drains_the_outbox_to_a_receiver_process(world: World) -> None:

@@ -1,9 +1,12 @@
 """Purpose-scoped reads (both back-ends): counts, event pages and exports see only what the
-consent that holds at the moment of the read allows, and report their policy version."""
+consent that holds at the moment of the read allows, and report their policy version. The
+minimum group size is turned off here (1): these tests count three subjects (see
+test_groups.py for the rule)."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import statistics
@@ -15,9 +18,15 @@ from fastapi.testclient import TestClient
 
 from consentry import clock
 from consentry.dsr.erasure import SETTLE
+from consentry.settings import Settings
 from tests.conftest import auth
 from tests.http.test_conventions import assert_problem, make_key
 from tests.ingest.test_pipeline import event, grant, send, who
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, min_group_subjects=1)
 
 
 def withdraw(client: TestClient, name: str, *purposes: str) -> None:

@@ -49,6 +49,9 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("audit", "inclusion_proof_p99_ms"): ("<", 5),
     ("query", "count_p50_ms"): ("<", 500),
     ("query", "export_rows_per_s"): (">=", 50_000),
+    # A group_by over a sealed field opens every event's values; the native core may be what
+    # reaches this one (a miss is reported, not an error).
+    ("query", "group_sealed_p50_ms"): ("<", 2_000),
     ("erasure", "effective_ms"): ("<", 50),
     ("erasure", "local_completion_ms"): ("<", 2_000),
     ("erasure", "erasures_per_s"): (">=", 100),

@@ -55,6 +55,24 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
     return decision(True, Reason.GRANTED)
 
 
+def special_category_purpose(purpose: Purpose) -> bool:
+    """Whether `purpose` may ever process special-category data (Art. 9/10): it names an
+    Art. 9(2) condition."""
+    return purpose.special_category_condition is not None
+
+
+def special_category_allowed(purpose: Purpose, subject: SubjectConsent | None) -> bool:
+    """May `purpose` process this subject's special-category data (Art. 9/10)? Only a purpose
+    with a condition; for condition `a` (explicit consent) only when the subject's current
+    grant of it was explicit. Decides what ingest keeps and what reads show."""
+    if not special_category_purpose(purpose):
+        return False
+    if purpose.special_category_condition != "a":
+        return True
+    current = (subject or SubjectConsent(subject_id="")).purposes.get(purpose.key)
+    return current is not None and current.explicit
+
+
 @dataclass(frozen=True, slots=True)
 class Remembered(Generic[T]):
     """A decision kept for reuse with what it was made from: it holds while the subject's

@@ -15,6 +15,7 @@ from consentry import clock
 from consentry.consent import ledger
 from consentry.consent.models import Purpose
 from consentry.dsr.downstream import Downstream
+from consentry.ingest.sealing import open_values
 from consentry.ingest.treatments import TOKEN_PREFIX, token_aad
 from consentry.keys.envelope import Sealer
 from consentry.storage import erasure as sql
@@ -214,8 +215,7 @@ def _page(conn: Connection, rows: Sequence[AnyRow], sealer: Sealer) -> list[dict
                 if isinstance(value, str) and value in tokens:
                     properties[name] = tokens[value]
         if row.sealed is not None:
-            aad = f"consentry:event:{row.event_id}".encode()
-            properties.update(_DEC.decode(sealer.open(bytes(row.sealed), aad)))
+            properties.update(open_values(sealer, bytes(row.sealed), row.event_id))
         kept = purposes.get(row.purposes)
         if kept is None:
             kept = purposes[row.purposes] = _DEC.decode(row.purposes)

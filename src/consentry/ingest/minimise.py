@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from consentry.consent import policy
 from consentry.consent.models import Purpose, SubjectConsent
 from consentry.ingest.models import FieldSpec, Treatment
 
@@ -85,7 +86,7 @@ def _make_plan(
             continue
         serving = allowed if spec.purposes is None else allowed & spec.purposes
         if spec.special:
-            serving = {p for p in serving if _special_allowed(purposes[p], state)}
+            serving = {p for p in serving if policy.special_category_allowed(purposes[p], state)}
         if not serving:
             continue
         if spec.purposes is not None or spec.special:
@@ -119,16 +120,6 @@ def subject_key(subject_id: str) -> int:
     """events.subject_key: 60 bits of the subject id's random part. Two subjects sharing a key
     only ever exclude each other's events from reads, never include them (see reads)."""
     return int(subject_id[4:19], 16)
-
-
-def _special_allowed(purpose: Purpose, state: SubjectConsent) -> bool:
-    condition = purpose.special_category_condition
-    if condition is None:
-        return False
-    if condition != "a":
-        return True
-    current = state.purposes.get(purpose.key)
-    return current is not None and current.explicit
 
 
 def split(

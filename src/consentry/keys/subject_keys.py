@@ -8,6 +8,7 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 
 from sqlalchemy import Connection
 
@@ -17,6 +18,8 @@ from consentry.keys.envelope import KeyEncryptionKey, Sealer
 from consentry.storage import keys as sql
 
 _CACHE_SIZE = 50_000
+# Subject ids per key query (well under the bound-parameter limits of both back-ends).
+_FETCH = 900
 
 
 class SubjectKeys:
@@ -47,6 +50,18 @@ class SubjectKeys:
         sealer = Sealer(self._kek.open(row.wrapped_key, _aad(subject_id)))
         self._remember(subject_id, sealer)
         return sealer
+
+    def open_many(self, conn: Connection, subject_ids: Collection[str]) -> dict[str, Sealer]:
+        """The keys of those of `subject_ids` whose key exists in `conn`'s snapshot, each
+        unwrapped once, fetched in batches. Not taken from (nor put in) the cache, which may
+        hold a key another process has since destroyed: a read decides from its snapshot."""
+        wanted = sorted(subject_ids)
+        opened: dict[str, Sealer] = {}
+        for start in range(0, len(wanted), _FETCH):
+            for row in sql.get_subject_keys(conn, wanted[start : start + _FETCH]):
+                key = self._kek.open(bytes(row.wrapped_key), _aad(row.subject_id))
+                opened[row.subject_id] = Sealer(key)
+        return opened
 
     def cached(self, subject_id: str) -> Sealer | None:
         """The subject's key when it is held unwrapped, without touching storage."""

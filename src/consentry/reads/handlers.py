@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, Field, StrictFloat, StrictInt
+from pydantic import AwareDatetime, BaseModel, Field, StrictFloat, StrictInt
 
 from consentry.auth.models import Role
 from consentry.errors import InvalidPrivacyParameters
@@ -35,6 +35,29 @@ class QueryIn(Body):
     dp_bound: StrictInt | None = None
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class Suppressed(BaseModel):
+    """Groups left out of `rows`: each drawn from fewer distinct subjects than
+    CONSENTRY_MIN_GROUP_SUBJECTS. `value` is their total, given only when it is itself drawn
+    from at least that many subjects."""
+
+    groups: int
+    value: int | None = Field(default=None, exclude_if=_absent)
+
+
+class QueryOut(BaseModel):
+    """A count of what the purpose may see now; `dp_epsilon` on a noisy answer, `suppressed`
+    when groups were left out."""
+
+    rows: list[dict[str, Any]]
+    policy_version: int
+    dp_epsilon: float | None = Field(default=None, exclude_if=_absent)
+    suppressed: Suppressed | None = Field(default=None, exclude_if=_absent)
+
+
 class ExportIn(Body):
     purpose: PurposeKey
     format: Literal["jsonl", "csv"] = "jsonl"
@@ -50,7 +73,7 @@ def _scope(
         return ctx.runtime.reads.scope(conn, purpose, event_type, start, end)
 
 
-def post_query(body: QueryIn, ctx: Ctx) -> dict[str, Any]:
+def post_query(body: QueryIn, ctx: Ctx) -> QueryOut:
     """A count of events (or of distinct subjects) the purpose may read now."""
     epsilon, bound = None, dp.DEFAULT_BOUND
     if body.dp_epsilon is not None or body.dp_bound is not None:
@@ -63,7 +86,13 @@ def post_query(body: QueryIn, ctx: Ctx) -> dict[str, Any]:
     scope = _scope(ctx, body.purpose, body.event_type, body.start, body.end)
     query = CountQuery(scope, body.metric, tuple(body.group_by), epsilon, bound)
     answer = ctx.runtime.reads.query(query, key_id=ctx.principal.key_id, actor=ctx.actor)
-    return {"rows": answer.rows, "policy_version": answer.policy_version, **answer.extra}
+    suppressed = answer.extra.get("suppressed")
+    return QueryOut(
+        rows=answer.rows,
+        policy_version=answer.policy_version,
+        dp_epsilon=answer.extra.get("dp_epsilon"),
+        suppressed=None if suppressed is None else Suppressed(**suppressed),
+    )
 
 
 def get_events(

@@ -1,38 +1,36 @@
 """Purpose-scoped reads: counts (`POST /v1/query`) and event pages (`GET /v1/events`), each
-answered from one snapshot with the subjects the purpose may not read left out in SQL, and
-each an audit entry with the policy version it was answered under."""
+answered from one snapshot with the subjects the purpose may not read left out in SQL, showing
+what the purpose may see (reads/view.py), small groups left out (reads/groups.py), and each an
+audit entry with the policy version it was answered under."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.consent import policy
 from consentry.consent.models import Purpose
 from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import FieldNotReadable, InvalidQuery, PrivacyBudgetExhausted
 from consentry.ingest.models import Treatment
-from consentry.ingest.schemas import SchemaRegistry
-from consentry.reads import dp
+from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
+from consentry.keys.subject_keys import SubjectKeys
+from consentry.reads import dp, groups
+from consentry.reads.groups import Tally
+from consentry.reads.view import SubjectNames, View, special_fields
 from consentry.reads.visibility import Visibility
 from consentry.storage import reads as sql
-from consentry.storage.engine import AnyRow, Store
+from consentry.storage.engine import Store
 
 MAX_GROUP_BY = 5
 MAX_PAGE = 1_000
-# Values that stay as they were stored: kept as they came, or pseudonymised or tokenised.
-_READABLE = frozenset({Treatment.KEEP, Treatment.PSEUDONYMISE, Treatment.TOKENISE})
-_JSON = msgspec.json.Decoder()
-_NAMES_HELD = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +87,20 @@ class Reads:
         schemas: SchemaRegistry,
         visibility: Visibility,
         subject_names: SubjectNames,
+        keys: SubjectKeys,
+        *,
         dp_budget: float,
+        min_group_subjects: int,
     ) -> None:
         self.store = store
         self.purposes = purposes
         self.schemas = schemas
         self.visibility = visibility
         self.subject_names = subject_names
+        self.keys = keys
         self.dp_budget = dp_budget
+        self.min_group_subjects = min_group_subjects
+        self._special: tuple[object, dict[str, frozenset[str]]] = (None, {})
 
     def scope(
         self,
@@ -114,55 +118,87 @@ class Reads:
             raise InvalidQuery("`from` must be before `to`")
         return Scope(known, event_type, start, end)
 
+    def view(self, conn: Connection, purpose: Purpose) -> View:
+        """A new read's view of events for `purpose` (schemas as they stand in `conn`)."""
+        schemas = self.schemas.all(conn)
+        held, special = self._special
+        if held is not schemas:
+            special = special_fields(schemas)
+            self._special = (schemas, special)
+        return View(purpose.key, self.keys, self.subject_names, special)
+
     def query(self, query: Query, *, key_id: str, actor: str) -> Answer:
-        """A count (or distinct subjects) the purpose may see, optionally grouped or noisy."""
+        """A count (or distinct subjects) the purpose may see, optionally grouped or noisy;
+        groups (or an ungrouped answer) drawn from fewer than the minimum of distinct subjects
+        are left out, and counted in `suppressed`."""
+        purpose = query.scope.purpose
         with self.store.read(snapshot=True) as conn:
-            self._check_group_by(conn, query)
+            sealed = self._check_group_by(conn, query)
             version = sql.policy_version(conn)
-            excluded = self.visibility.excluded(conn, query.scope.purpose, version)
+            excluded = self.visibility.excluded(conn, purpose, version)
             filters = query.scope.filters()
-            distinct = query.metric == "count_subjects"
-            if query.dp_epsilon is not None and not distinct:
-                value = sql.bounded_count(conn, filters, excluded.keys, query.dp_bound)
-                counted: list[tuple[Any, ...]] = [(value,)]
+            if query.group_by:
+                if sealed is None:
+                    counted = sql.grouped(conn, filters, excluded.keys, query.group_by)
+                    tallies = [Tally(tuple(r[:-2]), int(r[-2]), int(r[-1])) for r in counted]
+                    union = groups.sql_union(conn, filters, excluded, query.group_by)
+                else:
+                    tallies, union = groups.opened_tallies(
+                        conn, self.view(conn, purpose), filters, excluded, query.group_by, sealed
+                    )
             else:
-                counted = sql.count(
-                    conn,
-                    filters,
-                    excluded.keys,
-                    distinct_subjects=distinct,
-                    group_by=query.group_by,
-                )
+                tallies, union = [self._total(conn, query, filters, excluded.keys)], _no_union
+            rows, suppressed = groups.shown(
+                tallies, query.group_by, query.metric, self.min_group_subjects, union
+            )
         details = query.scope.described() | {
             "metric": query.metric,
             "group_by": list(query.group_by),
             "policy_version": version,
         }
         extra: dict[str, Any] = {}
+        if suppressed is not None:
+            details |= {"suppressed_groups": suppressed["groups"]}
+            extra["suppressed"] = suppressed
         if query.dp_epsilon is not None:
             details |= {"dp_epsilon": query.dp_epsilon}
-            extra = {"dp_epsilon": query.dp_epsilon}
+            extra["dp_epsilon"] = query.dp_epsilon
+        # A noisy answer left out releases nothing, so it spends no budget.
+        epsilon = query.dp_epsilon if rows else None
         sensitivity = 1 if query.metric == "count_subjects" else query.dp_bound
-        if query.dp_epsilon is not None:
+        if epsilon is not None:
             # Nothing may fail after the budget is spent.
-            dp.prepare(query.dp_epsilon, sensitivity)
+            dp.prepare(epsilon, sensitivity)
         with self.store.write() as conn:
-            if query.dp_epsilon is not None:
+            if epsilon is not None:
                 day = clock.now().date().isoformat()
-                if not sql.spend(conn, key_id, day, query.dp_epsilon, self.dp_budget):
+                if not sql.spend(conn, key_id, day, epsilon, self.dp_budget):
                     left = max(0.0, self.dp_budget - sql.spent(conn, key_id, day))
                     raise PrivacyBudgetExhausted(
                         f"this key has {left:g} of {self.dp_budget:g} epsilon left today",
                         remaining=round(left, 6),
                     )
             audit.record(conn, AuditAction.DATA_QUERIED, actor=actor, details=details)
-        if query.dp_epsilon is not None:
-            counted = [(dp.noisy(int(counted[0][0]), query.dp_epsilon, sensitivity),)]
-        rows = [
-            dict(zip(query.group_by, row[:-1], strict=True)) | {"value": int(row[-1])}
-            for row in counted
-        ]
+        if epsilon is not None:
+            rows = [{"value": dp.noisy(int(rows[0]["value"]), epsilon, sensitivity)}]
         return Answer(rows, version, extra)
+
+    def _total(
+        self, conn: Connection, query: Query, filters: sql.Filters, excluded: frozenset[int]
+    ) -> Tally:
+        """The ungrouped answer as one group: its value (each subject's events bounded for a
+        noisy count) and the subjects it is drawn from (counted up to the minimum)."""
+        if query.metric == "count_subjects":
+            subjects = sql.total(conn, filters, excluded, distinct_subjects=True)
+            return Tally((), subjects, subjects)
+        if query.dp_epsilon is not None:
+            value = sql.bounded_count(conn, filters, excluded, query.dp_bound)
+        else:
+            value = sql.total(conn, filters, excluded, distinct_subjects=False)
+        drawn = 0
+        if self.min_group_subjects > 1:
+            drawn = sql.subjects_up_to(conn, filters, excluded, self.min_group_subjects)
+        return Tally((), value, drawn)
 
     def page(
         self, scope: Scope, after: int, limit: int, *, actor: str
@@ -172,72 +208,47 @@ class Reads:
             version = sql.policy_version(conn)
             excluded = self.visibility.excluded(conn, scope.purpose, version)
             rows = sql.page(conn, scope.filters(), excluded.keys, after, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [self.shape(row, scope.purpose.key) for row in rows]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            items = self.view(conn, scope.purpose).items(conn, rows, excluded)
         with self.store.write() as conn:
             details = scope.described() | {"events": len(items), "policy_version": version}
             audit.record(conn, AuditAction.DATA_READ, actor=actor, details=details)
         return items, int(rows[-1].seq) if more else None, version
 
-    def shape(self, row: AnyRow, purpose: str) -> dict[str, Any]:
-        """One event as a purpose sees it: values stored in clear and visible to it (never a
-        sealed value), and the subject as a pseudonym of that purpose."""
-        properties: dict[str, Any] = _JSON.decode(row.properties)
-        if row.field_purposes is not None:
-            only: Mapping[str, Sequence[str]] = _JSON.decode(row.field_purposes)
-            properties = {
-                k: v for k, v in properties.items() if k not in only or purpose in only[k]
-            }
-        return {
-            "event_id": row.event_id,
-            "event_type": row.event_type,
-            "occurred_at": _stored_time(row.occurred_at),
-            "subject_pseudonym": self.subject_names.of(purpose, row.subject_id),
-            "purpose": purpose,
-            "properties": properties,
-        }
-
-    def _check_group_by(self, conn: Connection, query: Query) -> None:
+    def _check_group_by(self, conn: Connection, query: Query) -> frozenset[str] | None:
+        """The group_by fields must be ones the purpose may see; returns those stored sealed
+        when the groups must be tallied from opened events (a sealed or special-category
+        field), None when SQL can count them as stored."""
         if not query.group_by:
-            return
+            return None
         if query.scope.event_type is None:
             raise InvalidQuery("group_by needs an event_type: fields belong to a schema")
-        schema = self.schemas.all(conn)[query.scope.event_type]
+        schema: CompiledSchema = self.schemas.all(conn)[query.scope.event_type]
+        purpose = query.scope.purpose
+        specs = []
         for name in query.group_by:
             spec = schema.fields.get(name)
             if spec is None:
                 raise InvalidQuery(f"{query.scope.event_type!r} has no field {name!r}")
-            if spec.treatment not in _READABLE or spec.sealed or spec.special:
-                raise FieldNotReadable(
-                    f"{name!r} is not stored in a form analysts may read", field=name
-                )
-            if spec.purposes is not None and query.scope.purpose.key not in spec.purposes:
+            if spec.treatment is Treatment.DROP:
+                raise FieldNotReadable(f"{name!r} is never stored", field=name)
+            if spec.purposes is not None and purpose.key not in spec.purposes:
                 raise FieldNotReadable(
                     f"{name!r} is kept only for {sorted(spec.purposes)}", field=name
                 )
+            if spec.special and not policy.special_category_purpose(purpose):
+                raise FieldNotReadable(
+                    f"{name!r} is special-category data: only a purpose with a special "
+                    "category condition may read it",
+                    field=name,
+                )
+            specs.append(spec)
+        if not any(spec.sealed or spec.special for spec in specs):
+            return None
+        return frozenset(spec.name for spec in specs if spec.sealed)
 
 
-class SubjectNames:
-    """A subject's name in reads: a keyed pseudonym per purpose, so a read for one purpose
-    cannot be joined with another's, nor with anything keyed by subject id."""
-
-    def __init__(self, key: bytes) -> None:
-        self._base = hmac.new(key, digestmod=hashlib.sha256)
-        self._known: dict[tuple[str, str], str] = {}
-
-    def of(self, purpose: str, subject_id: str) -> str:
-        name = self._known.get((purpose, subject_id))
-        if name is None:
-            mac = self._base.copy()
-            mac.update(f"read\x00{purpose}\x00{subject_id}".encode())
-            name = mac.hexdigest()[:32]
-            if len(self._known) >= _NAMES_HELD:
-                self._known.clear()
-            self._known[(purpose, subject_id)] = name
-        return name
-
-
-def _stored_time(value: Any) -> str:
-    """RFC 3339 as clock.rfc3339 spells it, which is how times are stored (UTCTime)."""
-    return clock.rfc3339(value) if isinstance(value, datetime) else str(value)
+def _no_union(tallies: Sequence[Tally]) -> int:
+    """An ungrouped answer is one group: never asked for a union of several."""
+    return max((t.subjects for t in tallies), default=0)

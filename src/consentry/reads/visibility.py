@@ -1,5 +1,6 @@
 """Whose events a purpose may read right now: every subject's current consent state, decided
-by consent/policy.py, turned into the set of subject keys reads must leave out.
+by consent/policy.py, turned into the set of subject keys reads must leave out (and the set of
+subjects whose special-category fields the purpose may see).
 
 The set is remembered per purpose until the policy version moves (any consent, purpose,
 schema or system change) or the first grant it relied on expires, so a steady stream of
@@ -23,11 +24,13 @@ from consentry.storage import reads as sql
 
 @dataclass(frozen=True, slots=True)
 class Excluded:
-    """The subject keys a purpose may not read at `policy_version`, until `until`."""
+    """The subject keys a purpose may not read at `policy_version`, until `until`, and the
+    readable subjects whose special-category fields (Art. 9/10) it may see."""
 
-    keys: frozenset[int]
+    keys: sql.KeySet
     policy_version: int
     until: datetime | None
+    special: frozenset[str] = frozenset()
 
 
 class Visibility:
@@ -50,16 +53,20 @@ class Visibility:
         ):
             return known
         keys: set[int] = set()
+        special: set[str] = set()
+        may_special = policy.special_category_purpose(purpose)
         until: datetime | None = None
         for subject_id, consent_version in sql.all_subject_versions(conn):
             state = self._cache.fresh(conn, subject_id, int(consent_version))
             if not policy.decide(purpose, state, now).allowed:
                 keys.add(subject_key(subject_id))
                 continue
+            if may_special and policy.special_category_allowed(purpose, state):
+                special.add(subject_id)
             grant = state.purposes.get(purpose.key)
             if grant is not None and grant.expires_at is not None:
                 until = grant.expires_at if until is None else min(until, grant.expires_at)
-        result = Excluded(frozenset(keys), version, until)
+        result = Excluded(sql.KeySet(keys), version, until, frozenset(special))
         with self._lock:
             self._known[purpose.key] = result
         return result

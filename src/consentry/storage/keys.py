@@ -29,6 +29,14 @@ def get_subject_key(conn: Connection, subject_id: str) -> AnyRow | None:
     return conn.execute(stmt).first()
 
 
+def get_subject_keys(conn: Connection, subject_ids: Sequence[str]) -> Sequence[AnyRow]:
+    """(subject_id, wrapped_key) of those of `subject_ids` whose key still exists."""
+    stmt = select(subject_keys.c.subject_id, subject_keys.c.wrapped_key).where(
+        subject_keys.c.subject_id.in_(subject_ids)
+    )
+    return conn.execute(stmt).all()
+
+
 def delete_subject_key(conn: Connection, subject_id: str) -> bool:
     """Delete the row (SQLite overwrites it: secure_delete); True when a key was there."""
     result = conn.execute(delete(subject_keys).where(subject_keys.c.subject_id == subject_id))

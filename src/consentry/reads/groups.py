@@ -1,0 +1,157 @@
+"""Grouped and ungrouped counts as an answer may show them: groups drawn from fewer distinct
+subjects than the minimum group size are left out, with a total of what was left out only when
+that total is itself drawn from enough subjects (no small group recovered by subtraction); and
+groups over sealed or special-category fields, tallied from values opened for the read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection
+
+from consentry.ingest.sealing import AAD_PREFIX
+from consentry.reads.view import View
+from consentry.reads.visibility import Excluded
+from consentry.storage import reads as sql
+
+_JSON = msgspec.json.Decoder(dict[str, Any])
+SCAN_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """One group: its values (in group_by order), its events and its distinct subjects."""
+
+    values: tuple[Any, ...]
+    events: int
+    subjects: int
+
+
+# The distinct subjects the given groups are drawn from, all together.
+Union = Callable[[Sequence[Tally]], int]
+
+
+def shown(
+    tallies: Sequence[Tally],
+    group_by: Sequence[str],
+    metric: str,
+    min_subjects: int,
+    union: Union,
+) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    """(rows, suppressed): the rows of groups drawn from at least `min_subjects` distinct
+    subjects; the others counted in `suppressed`, whose `value` (events for `count`, distinct
+    subjects for `count_subjects`) is given only when they are drawn from at least that many
+    subjects together. `min_subjects` 1: nothing is left out."""
+    kept = [t for t in tallies if min_subjects <= 1 or t.subjects >= min_subjects]
+    rows = [
+        dict(zip(group_by, t.values, strict=True))
+        | {"value": t.events if metric == "count" else t.subjects}
+        for t in kept
+    ]
+    left = [t for t in tallies if not (min_subjects <= 1 or t.subjects >= min_subjects)]
+    if not left:
+        return rows, None
+    suppressed = {"groups": len(left)}
+    # Together they are drawn from at most the sum of their subjects: below the minimum, no
+    # need to count the union.
+    if len(left) > 1 and sum(t.subjects for t in left) >= min_subjects:
+        drawn = union(left)
+        if drawn >= min_subjects:
+            suppressed["value"] = sum(t.events for t in left) if metric == "count" else drawn
+    return rows, suppressed
+
+
+def opened_tallies(
+    conn: Connection,
+    view: View,
+    filters: sql.Filters,
+    excluded: Excluded,
+    group_by: Sequence[str],
+    sealed: Collection[str],
+) -> tuple[list[Tally], Union]:
+    """Tallies of the readable events of one type (`filters.event_type`) grouped by
+    `group_by`, read from the events themselves: sealed values (the fields in `sealed`)
+    opened with each subject's key, fields the purpose may not see for a subject counted as
+    absent (None). Read in one snapshot, a chunk at a time; each subject's key unwrapped
+    once. The loop runs once per event: it is written for that (rows unpacked as tuples,
+    look-ups bound to locals, one field's value as its own key)."""
+    if filters.event_type is None:
+        raise ValueError("groups are tallied within one event type")
+    clear = any(name not in sealed for name in group_by)
+    single = group_by[0] if len(group_by) == 1 else None
+    groups: dict[Any, tuple[list[int], set[str]]] = {}
+    special = excluded.special
+    sealers = view.sealers
+    # Most rows show every field to every purpose (field_purposes NULL): their hidden fields
+    # depend only on whether the subject's special-category data may be shown.
+    event_type = filters.event_type
+    plain = {shows: view.hidden(event_type, None, shows) for shows in (False, True)}
+    columns = sql.group_columns(properties=clear, sealed=bool(sealed))
+    for rows in sql.scan(conn, filters, excluded.keys, SCAN_CHUNK, columns):
+        view.open_keys(conn, {row[1] for row in rows})
+        for event_id, subject_id, only, properties, blob in rows:
+            sealer = sealers.get(subject_id)
+            if sealer is None:
+                continue
+            values = _JSON.decode(properties) if clear else {}
+            if blob is not None:
+                values.update(_JSON.decode(sealer.open(blob, AAD_PREFIX + event_id.encode())))
+            shows = subject_id in special
+            hidden = plain[shows] if only is None else view.hidden(event_type, only, shows)
+            if single is not None:
+                key: Any = None if single in hidden else _keyed(values.get(single))
+            else:
+                key = tuple([None if n in hidden else _keyed(values.get(n)) for n in group_by])
+            group = groups.get(key)
+            if group is None:
+                groups[key] = ([1], {subject_id})
+            else:
+                group[0][0] += 1
+                group[1].add(subject_id)
+    drawn: dict[int, set[str]] = {}
+    tallies = []
+    for key, (events, subjects) in groups.items():
+        tally = Tally(_group_values(key if single is None else (key,)), events[0], len(subjects))
+        # By identity: unkeyed, True and 1 would be one group again.
+        drawn[id(tally)] = subjects
+        tallies.append(tally)
+    tallies.sort(key=lambda t: _order(t.values))
+
+    def union(left: Sequence[Tally]) -> int:
+        return len(set().union(*(drawn[id(t)] for t in left)))
+
+    return tallies, union
+
+
+def sql_union(
+    conn: Connection, filters: sql.Filters, excluded: Excluded, group_by: Sequence[str]
+) -> Union:
+    """The union of groups counted in SQL, asked of SQL when (and only when) it is needed."""
+
+    def union(groups: Sequence[Tally]) -> int:
+        wanted = {t.values for t in groups}
+        keys = {
+            row[-1]
+            for row in sql.group_subjects(conn, filters, excluded.keys, group_by)
+            if tuple(row[:-1]) in wanted
+        }
+        return len(keys)
+
+    return union
+
+
+def _keyed(value: Any) -> Any:
+    # True == 1 in a dict key: a boolean group must not merge with the number.
+    return (value,) if value.__class__ is bool else value
+
+
+def _group_values(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v[0] if isinstance(v, tuple) else v for v in key)
+
+
+def _order(values: tuple[Any, ...]) -> tuple[tuple[bool, str, Any], ...]:
+    """Absent first, then by type, then by value (values of one type compare)."""
+    return tuple((v is not None, type(v).__name__, "" if v is None else v) for v in values)

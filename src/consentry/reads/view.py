@@ -1,0 +1,178 @@
+"""What a read shows of each stored event: every field its purpose may see, sealed values opened
+with the subject's data key (each key unwrapped once per read, nothing written anywhere in
+clear); left out, fields whose own purposes exclude the purpose and special-category fields it
+may not see; and nothing at all of a subject whose key is gone (erased)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.ingest.schemas import CompiledSchema
+from consentry.ingest.sealing import AAD_PREFIX
+from consentry.keys.envelope import Sealer
+from consentry.keys.subject_keys import SubjectKeys
+from consentry.reads.visibility import Excluded
+from consentry.storage.engine import AnyRow
+
+_JSON = msgspec.json.Decoder(dict[str, Any])
+_FIELD_PURPOSES = msgspec.json.Decoder(dict[str, list[str]])
+_NAMES_HELD = 100_000
+# Unwrapped keys one read holds at most (a download over more subjects unwraps some again).
+_KEYS_HELD = 100_000
+_HIDDEN_HELD = 10_000
+
+
+class SubjectNames:
+    """A subject's name in reads: a keyed pseudonym per purpose, so a read for one purpose
+    cannot be joined with another's, nor with anything keyed by subject id."""
+
+    def __init__(self, key: bytes) -> None:
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+        self._known: dict[tuple[str, str], str] = {}
+
+    def of(self, purpose: str, subject_id: str) -> str:
+        name = self._known.get((purpose, subject_id))
+        if name is None:
+            mac = self._base.copy()
+            mac.update(f"read\x00{purpose}\x00{subject_id}".encode())
+            name = mac.hexdigest()[:32]
+            if len(self._known) >= _NAMES_HELD:
+                self._known.clear()
+            self._known[(purpose, subject_id)] = name
+        return name
+
+
+def special_fields(schemas: Mapping[str, CompiledSchema]) -> dict[str, frozenset[str]]:
+    """Per event type, its special-category fields (Art. 9/10) as the schema names them now."""
+    return {
+        event_type: frozenset(name for name, spec in compiled.fields.items() if spec.special)
+        for event_type, compiled in schemas.items()
+    }
+
+
+class View:
+    """One read (a page, a count, a whole download) of events for one purpose. Holds the keys
+    it unwrapped for as long as the read lasts, and only then: nothing is cached across reads,
+    so no later read uses a key destroyed since (by this process or another). Within a long
+    download, a subject erased meanwhile is left out by consent: the erasure marks it erased
+    in the transaction that destroys its key."""
+
+    def __init__(
+        self,
+        purpose: str,
+        keys: SubjectKeys,
+        names: SubjectNames,
+        special: Mapping[str, frozenset[str]],
+    ) -> None:
+        self.purpose = purpose
+        self._keys = keys
+        self._names = names
+        self._special = special
+        self._sealers: dict[str, Sealer | None] = {}
+        self._named: dict[str, str] = {}
+        self._hidden: dict[tuple[str, str | None, bool], frozenset[str]] = {}
+
+    def open_keys(self, conn: Connection, subject_ids: Iterable[str]) -> None:
+        """Unwrap, in one batch from `conn`'s snapshot, the keys of these subjects not yet
+        held; a subject without a key is remembered as such (its events are never shown)."""
+        missing = set(subject_ids).difference(self._sealers)
+        if not missing:
+            return
+        if len(self._sealers) + len(missing) > _KEYS_HELD:
+            self._sealers.clear()
+            self._named.clear()
+        opened = self._keys.open_many(conn, missing)
+        for subject_id in missing:
+            self._sealers[subject_id] = opened.get(subject_id)
+
+    @property
+    def sealers(self) -> Mapping[str, Sealer | None]:
+        """Subject id -> its key as open_keys found it (None: erased, show nothing)."""
+        return self._sealers
+
+    def items(
+        self, conn: Connection, rows: Sequence[AnyRow], excluded: Excluded, *, raw: bool = False
+    ) -> list[dict[str, Any]]:
+        """The rows (storage.reads.EVENT_FIELDS) as the purpose sees them, in order. `raw`:
+        properties the purpose sees whole are given as their JSON (msgspec.Raw, for an
+        encoder to copy), not decoded and encoded again."""
+        # Runs once per event shown: rows unpacked as tuples (a named column costs several
+        # times more), look-ups bound to locals, each subject's pseudonym made once a read.
+        self.open_keys(conn, {row[4] for row in rows})
+        purpose, sealers, hidden_of, names = self.purpose, self._sealers, self.hidden, self._named
+        special = excluded.special
+        items = []
+        for _seq, event_id, event_type, occurred_at, subject_id, clear, sealed, only in rows:
+            sealer = sealers.get(subject_id)
+            if sealer is None:
+                continue
+            opened = None if sealed is None else sealer.open(sealed, AAD_PREFIX + event_id.encode())
+            hidden = hidden_of(event_type, only, subject_id in special)
+            properties: Any
+            if raw and not hidden:
+                properties = msgspec.Raw(_joined(clear, opened))
+            else:
+                properties = _JSON.decode(clear)
+                if opened is not None:
+                    properties.update(_JSON.decode(opened))
+                for name in hidden:
+                    properties.pop(name, None)
+            pseudonym = names.get(subject_id)
+            if pseudonym is None:
+                pseudonym = names[subject_id] = self._names.of(purpose, subject_id)
+            items.append(
+                {
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "occurred_at": occurred_at
+                    if occurred_at.__class__ is str
+                    else _stored_time(occurred_at),
+                    "subject_pseudonym": pseudonym,
+                    "purpose": purpose,
+                    "properties": properties,
+                }
+            )
+        return items
+
+    def hidden(self, event_type: str, field_purposes: str | None, special: bool) -> frozenset[str]:
+        """Fields of an event the purpose may not see: those the row shows only to other
+        purposes (their own purposes, or special categories kept for others), and, unless
+        `special` (the subject's special-category data may be shown to the purpose), the
+        special-category fields of its type."""
+        key = (event_type, field_purposes, special)
+        known = self._hidden.get(key)
+        if known is not None:
+            return known
+        hidden: set[str] = set()
+        if field_purposes is not None:
+            only = _FIELD_PURPOSES.decode(field_purposes)
+            hidden.update(name for name, serving in only.items() if self.purpose not in serving)
+        if not special:
+            hidden.update(self._special.get(event_type, ()))
+        if len(self._hidden) >= _HIDDEN_HELD:
+            self._hidden.clear()
+        result = self._hidden[key] = frozenset(hidden)
+        return result
+
+
+def _joined(clear: str, opened: bytes | None) -> bytes:
+    """One JSON object of an event's clear and opened values, joined as text: both are objects
+    the pipeline encoded (the opened one authenticated by its seal), no field in both."""
+    if opened is None or opened == b"{}":
+        return clear.encode()
+    if clear == "{}":
+        return opened
+    return clear[:-1].encode() + b"," + opened[1:]
+
+
+def _stored_time(value: Any) -> str:
+    """RFC 3339 as clock.rfc3339 spells it, which is how times are stored (UTCTime)."""
+    return clock.rfc3339(value) if isinstance(value, datetime) else str(value)
