@@ -178,10 +178,15 @@ def test_the_walk_through_runs_against_a_real_server(
     grouped = [a for a in answers if "rows" in a and "dp_epsilon" not in a]
     assert grouped, "no answer from POST /v1/query"
     assert grouped[0]["rows"][0]["url"] == "/help"
-    assert grouped[0]["rows"][0]["value"] == 1
+    assert grouped[0]["rows"][0]["value"] == 5
+    assert "suppressed" not in grouped[0]
 
     read = [a for a in answers if a.get("items") and "policy_version" in a]
     assert read[0]["items"][0]["event_id"] == "evt-1"
+    shown = read[0]["items"][0]["properties"]
+    assert shown["url"] == "/help"
+    assert "message" in shown, "the redacted message is not shown to its purpose"
+    assert "7700 900123" not in shown["message"]
 
     detokenized = [a for a in answers if "values" in a and "unknown" in a]
     assert list(detokenized[0]["values"].values()) == ["4111 1111 1111 1111"]
