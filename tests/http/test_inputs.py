@@ -23,8 +23,9 @@ JSON = auth() | {"Content-Type": "application/json"}
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The runner is driven by the tests (an erasure runs when they call run_pending)."""
-    return dataclasses.replace(settings, dsr_poll_seconds=0)
+    """The runner is driven by the tests (an erasure runs when they call run_pending); groups
+    of one subject are shown, as these tests read single values back."""
+    return dataclasses.replace(settings, dsr_poll_seconds=0, min_group_subjects=1)
 
 
 @pytest.fixture
