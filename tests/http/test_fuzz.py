@@ -7,8 +7,8 @@ minute on SQLite; CI replays the same examples (tests/conftest.py)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
