@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urlsplit
 
-from consentry.errors import EndpointNotAllowed
+import httpx2 as httpx
+
+from consentry.errors import EndpointNotAllowed, InvalidEndpoint
 
 # How long storing a system waits for a name to resolve; past it the name counts as unresolved.
 RESOLVE_SECONDS = 2.0
+_PORTS = {"https": 443, "http": 80}
 _resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consentry-resolve")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[IPAddress]]
 
 
 def address_allowed(address: IPAddress) -> bool:
@@ -41,7 +47,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-def check_stored(host: str, port: int, field: str) -> None:
+def check_stored(host: str, port: int, field: str, resolver: Resolver = resolve) -> None:
     """EndpointNotAllowed when `host` is, or now resolves to, a non-public address. A name that
     does not resolve (or not within RESOLVE_SECONDS) is accepted: the worker checks again
     before every connection (docs/decisions.md)."""
@@ -50,7 +56,7 @@ def check_stored(host: str, port: int, field: str) -> None:
         found = [address]
     else:
         try:
-            found = _resolver.submit(resolve, host, port).result(timeout=RESOLVE_SECONDS)
+            found = _resolver.submit(resolver, host, port).result(timeout=RESOLVE_SECONDS)
         except (OSError, UnicodeError, FutureTimeout):
             return
     if not all(address_allowed(a) for a in found):
@@ -59,6 +65,32 @@ def check_stored(host: str, port: int, field: str) -> None:
             "(CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1 allows it)",
             field=field,
         )
+
+
+def check_urls(
+    urls: Mapping[str, str | None], *, allow_private: bool, resolver: Resolver = resolve
+) -> None:
+    """Before a system is stored, outside any transaction (a name may take RESOLVE_SECONDS to
+    resolve, and a write transaction must not wait on DNS): each http(s) URL is one the
+    delivery client can send to (InvalidEndpoint), and each host is public (check_stored)
+    unless `allow_private`. A URL of another shape is left to datamap.parse to refuse."""
+    for field, value in urls.items():
+        if value is None:
+            continue
+        try:
+            parts = urlsplit(value)
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            continue
+        if parts.scheme in _PORTS:
+            try:
+                httpx.URL(value)
+            except httpx.InvalidURL:
+                raise InvalidEndpoint(
+                    f"{field} is not a URL the delivery client can send to", field=field
+                ) from None
+        if not allow_private and host:
+            check_stored(host, port or _PORTS.get(parts.scheme, 80), field, resolver)
 
 
 def connect_address(host: str, port: int) -> str:
