@@ -41,6 +41,14 @@ PRIVATE_HOSTS = [
     "[fd00::1]",
     "[::ffff:127.0.0.1]",
     "[::ffff:10.0.0.1]",
+    "[64:ff9b::7f00:1]",
+    "[64:ff9b::808:808]",
+    "[64:ff9b:1::a00:1]",
+    "[2002:7f00:1::1]",
+    "[2002:a00:1::1]",
+    "[::127.0.0.1]",
+    "[::8.8.8.8]",
+    "[fec0::1]",
 ]
 
 
@@ -64,6 +72,9 @@ def test_public_and_unresolved_names_are_accepted(client: TestClient) -> None:
     # An address of example.com's (IANA's), public, written out.
     public = CRM | {"endpoint": "https://93.184.215.14/hook"}
     assert put(client, "crm2", public).status_code == 201
+    # 6to4 around a public IPv4 address (8.8.8.8): the embedded address decides.
+    sixtofour = CRM | {"endpoint": "https://[2002:808:808::1]/hook"}
+    assert put(client, "crm3", sixtofour).status_code == 201
 
 
 @pytest.fixture

@@ -25,11 +25,25 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[IPAddress]]
 
 
+# Forms that carry an IPv4 address or reach one through a translator, refused whole: NAT64
+# (RFC 6052 and the local-use RFC 8215 prefix), IPv4-compatible (deprecated), and site-local
+# (deprecated, used as private). Python counts them all as global.
+_REFUSED_V6 = tuple(
+    ipaddress.IPv6Network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "fec0::/10")
+)
+
+
 def address_allowed(address: IPAddress) -> bool:
     """A public unicast address: not loopback, link-local, private, shared (CGNAT), reserved,
-    unspecified or multicast, also when written as an IPv4-mapped IPv6 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    unspecified or multicast, also when written as an IPv4-mapped IPv6 address or a 6to4 one
+    (its embedded IPv4 address decides); never a NAT64, IPv4-compatible or site-local one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            address = address.sixtofour
+        elif any(address in net for net in _REFUSED_V6):
+            return False
     return address.is_global and not address.is_multicast
 
 
