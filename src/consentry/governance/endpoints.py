@@ -107,12 +107,14 @@ def check_urls(
             check_stored(host, port or _PORTS.get(parts.scheme, 80), field, resolver)
 
 
-def connect_address(host: str, port: int) -> str:
-    """The address to connect to for `host`, checked: EndpointNotAllowed when any address the
-    name resolves to now is not public (the connection then goes to the address checked, so a
-    second answer cannot swap it); OSError when it does not resolve."""
+def connect_addresses(
+    host: str, port: int, *, allow_private: bool = False, resolver: Resolver = resolve
+) -> list[str]:
+    """The addresses to connect to for `host`, as resolved now: EndpointNotAllowed, unless
+    `allow_private`, when any of them is not public (the connection then goes to an address
+    checked here, so a second answer cannot swap it); OSError when it does not resolve."""
     address = literal(host)
-    found = [address] if address is not None else resolve(host, port)
-    if not found or not all(address_allowed(a) for a in found):
+    found = [address] if address is not None else resolver(host, port)
+    if not found or not (allow_private or all(address_allowed(a) for a in found)):
         raise EndpointNotAllowed("the endpoint reaches a non-public address")
-    return str(found[0])
+    return [str(a) for a in found]
