@@ -132,7 +132,7 @@ def serve(
             host=host,
             port=port,
             log_level=settings.log_level,
-            http=protocol_class(),
+            http=protocol_class(settings.head_timeout_seconds),
         )
         server = uvicorn.Server(config)
         # As uvicorn.run does, on the socket that claimed the port.

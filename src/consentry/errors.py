@@ -58,6 +58,13 @@ class BodyTimeout(InvalidRequest):
     title = "The body did not arrive in time"
 
 
+class HeadTimeout(InvalidRequest):
+    """A connection that did not finish a request head in time (answered by the protocol)."""
+
+    code = "head_timeout"
+    title = "The request head did not arrive in time"
+
+
 class MalformedHTTP(InvalidRequest):
     """Refused by the HTTP parser before the app sees it (a bad header, a URL too long, ...)."""
 

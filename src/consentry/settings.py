@@ -171,6 +171,14 @@ class Settings:
             "it; a body not in by then is refused (408) and the connection closed."
         ),
     )
+    head_timeout_seconds: float = field(
+        default=15.0,
+        metadata=_doc(
+            "Seconds a connection has to send a request's head (request line and headers) once "
+            "it opens or its previous response is sent; a head not in by then is refused (408) "
+            "and the connection closed."
+        ),
+    )
     allow_private_endpoints: bool = field(
         default=False,
         metadata=_doc(
@@ -239,6 +247,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "withdrawal_purge_hours": (1, 24 * 30),
     "dsr_poll_seconds": (0, 3600),
     "body_timeout_seconds": (0.1, 600),
+    "head_timeout_seconds": (0.1, 600),
 }
 
 

@@ -21,6 +21,7 @@ from types import FrameType
 import uvicorn
 
 from consentry.http.protocol import protocol_class
+from consentry.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def run_worker(host: str, port: int, log_level: str) -> None:
     """One worker process: its own listening socket, the app of `consentry.cli.worker_app`."""
     sock = listening_socket(host, port)
+    # The worker's app reads its settings from the same environment (cli.worker_app).
+    head_timeout = Settings.from_env(os.environ).head_timeout_seconds
     config = uvicorn.Config(
-        "consentry.cli:worker_app", factory=True, log_level=log_level, http=protocol_class()
+        "consentry.cli:worker_app",
+        factory=True,
+        log_level=log_level,
+        http=protocol_class(head_timeout),
     )
     uvicorn.Server(config).run(sockets=[sock])
 

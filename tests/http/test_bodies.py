@@ -136,3 +136,34 @@ def test_the_deepest_accepted_nesting_is_32(sqlite_client: TestClient) -> None:
         body = b'{"x": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
         resp = sqlite_client.post("/v1/api-keys", headers=auth() | JSON, content=body)
         assert resp.json()["code"] == code, depth
+
+
+# (Content-Type headers, accepted): one verdict on the raw-body route and the model routes,
+# FastAPI's reading of the media type (application/json or application/*+json).
+MEDIA_TYPES = [
+    ([("Content-Type", "application/json")], True),
+    ([("Content-Type", "Application/JSON; charset=utf-8")], True),
+    ([("Content-Type", "application/merge-patch+json")], True),
+    ([("Content-Type", "text/x+json")], False),
+    ([("Content-Type", "image/svg+json")], False),
+    ([("Content-Type", "application/jsonx")], False),
+    ([("Content-Type", "text/plain"), ("Content-Type", "application/json")], False),
+    ([("Content-Type", "application/json"), ("Content-Type", "text/plain")], False),
+    ([("Content-Type", "application/json"), ("Content-Type", "application/json")], False),
+]
+
+
+@pytest.mark.parametrize(("types", "accepted"), MEDIA_TYPES, ids=[str(m[0]) for m in MEDIA_TYPES])
+def test_one_media_type_verdict_on_every_body_route(
+    sqlite_client: TestClient, types: list[tuple[str, str]], accepted: bool
+) -> None:
+    """Accepted: the body reaches the route's own checks (here an unknown field, 422 or a
+    batch refusal); refused: 415 on every route alike, also with two Content-Type headers."""
+    for method, path in routes_of(sqlite_client):
+        headers = [*auth().items(), *types]
+        resp = sqlite_client.request(method, concrete(path), headers=headers, content=b'{"z": 1}')
+        if accepted:
+            assert resp.status_code != 415, (method, path, resp.text[:200])
+            assert resp.status_code < 500, (method, path, resp.text[:200])
+        else:
+            assert_problem(resp, 415, "unsupported_media_type")

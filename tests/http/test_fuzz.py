@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -201,3 +202,42 @@ def test_odd_json_to_every_body_route_is_never_a_500(
         for method in route.methods:
             resp = fuzz_client.request(method, concrete(route.path), headers=headers, content=body)
             assert_answered(resp.status_code, resp.headers.get("content-type", ""), route.path)
+
+
+_ZONES = st.integers(min_value=-1439, max_value=1439).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+_TIMES = st.datetimes(timezones=_ZONES).map(datetime.isoformat) | st.datetimes().map(
+    datetime.isoformat
+)
+EDGE_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
+
+
+@BOUNDED
+@given(moment=_TIMES)
+@example(moment=EDGE_TIMES[0])
+@example(moment=EDGE_TIMES[1])
+def test_any_time_in_a_query_string_or_a_body_is_never_a_500(
+    fuzz_client: TestClient, moment: str
+) -> None:
+    """Times over the whole calendar, any offset, with and without a zone: in the query string
+    of GET /v1/events and in every body field that holds a time."""
+    h = auth()
+    for field in ("from", "to"):
+        resp = fuzz_client.get(
+            "/v1/events", headers=h, params={"purpose": "analytics", field: moment}
+        )
+        assert_answered(resp.status_code, resp.headers.get("content-type", ""), (field, moment))
+        for path in ("/v1/query", "/v1/exports"):
+            resp = fuzz_client.post(path, headers=h, json={"purpose": "analytics", field: moment})
+            assert_answered(resp.status_code, resp.headers.get("content-type", ""), (path, moment))
+    for method, path, body in (
+        (
+            "POST",
+            "/v1/requests/x1/extend",
+            {"months": 1, "reason": "r", "subject_notified_at": moment},
+        ),
+        ("DELETE", "/v1/subjects/x1/restriction", {"reason": "r", "subject_informed_at": moment}),
+    ):
+        resp = fuzz_client.request(method, path, headers=h, json=body)
+        assert_answered(resp.status_code, resp.headers.get("content-type", ""), (path, moment))

@@ -1,6 +1,7 @@
 """`consentry serve` as a real process on 127.0.0.1, spoken to over raw sockets: what the HTTP
 parser refuses is answered as problem+json, and a body that never comes whole is a 408 within
-the body timeout (set low here), on one worker and on several."""
+the body timeout, and a head never sent whole a 408 within the head timeout (both set low
+here), on one worker and on several."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def server(
         "CONSENTRY_MASTER_KEY": MASTER_KEY,
         "CONSENTRY_ADMIN_KEY": ADMIN_KEY,
         "CONSENTRY_BODY_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+        "CONSENTRY_HEAD_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
         "CONSENTRY_DSR_POLL_SECONDS": "0",
     }
     consentry = Path(sys.executable).parent / "consentry"
@@ -130,6 +132,16 @@ def test_a_body_shorter_than_declared_is_408_within_the_timeout(server: int, pat
     assert closed
 
 
+def test_a_head_not_sent_whole_is_408_within_the_head_timeout(server: int) -> None:
+    """The setting reaches the protocol of `consentry serve`, on one worker and on several."""
+    answer, seconds, closed = exchange(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+    status, headers, problem = problem_of(answer)
+    assert (status, problem["code"]) == (408, "head_timeout")
+    assert TIMEOUT_SECONDS * 0.9 <= seconds < TIMEOUT_SECONDS + 3
+    assert headers["connection"] == "close"
+    assert closed
+
+
 def test_routing_and_content_type_answers_are_problems(server: int) -> None:
     for request_bytes, status, code in (
         (b"GET /nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 404, "not_found"),
@@ -155,13 +167,13 @@ def test_routing_and_content_type_answers_are_problems(server: int) -> None:
 def test_the_h11_protocol_answers_the_same(tmp_path: Path) -> None:
     """Where httptools is not installed, uvicorn's h11 protocol is ours too (same answer)."""
     from consentry.app import create_app  # noqa: PLC0415
-    from consentry.http.protocol import ProblemH11Protocol  # noqa: PLC0415
+    from consentry.http.protocol import h11_protocol  # noqa: PLC0415
     from consentry.settings import Settings  # noqa: PLC0415
 
     port = _free_port()
     settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, master_key=MASTER_KEY)
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, http=ProblemH11Protocol, lifespan="off"
+        create_app(settings), host="127.0.0.1", port=port, http=h11_protocol(15.0), lifespan="off"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

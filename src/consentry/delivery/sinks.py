@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+import httpcore2 as httpcore
 import httpx2 as httpx
 
 from consentry.errors import EndpointNotAllowed
 from consentry.governance import endpoints
 
 SIGNATURE_HEADER = "X-Consentry-Signature"
-_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,51 +38,133 @@ def signature(secret: bytes, body: bytes) -> str:
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-class WebhookSink:
-    """POST with the signature header; pooled connections; bounded by a timeout."""
+class _Unresolved(Exception):
+    """The endpoint's name did not resolve (at connection time)."""
 
-    def __init__(self, timeout: float, *, allow_private: bool = False) -> None:
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
-        )
+
+class _CheckedBackend(httpcore.NetworkBackend):
+    """Connects by resolving the URL's name itself, checking every address (unless private
+    endpoints are allowed) and connecting to an address it checked, so a second DNS answer
+    cannot swap it (rebinding). The URL keeps its name: the pool keys connections by it, and
+    TLS sends it as SNI and checks the certificate against it."""
+
+    def __init__(self, allow_private: bool, resolver: endpoints.Resolver) -> None:
+        self._inner = httpcore.SyncBackend()
         self._allow_private = allow_private
+        self._resolver = resolver
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = endpoints.connect_addresses(
+                host, port, allow_private=self._allow_private, resolver=self._resolver
+            )
+        except (OSError, UnicodeError):
+            raise _Unresolved from None
+        failure: Exception = httpcore.ConnectError("no address")
+        for address in addresses:
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("endpoints are TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _CheckedTransport(httpx.BaseTransport):
+    """httpx over an httpcore pool with the checked backend (httpx's own transport does not
+    take a backend). An answer is read whole: only its status is used."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._pool = httpcore.ConnectionPool(network_backend=backend)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.read(),
+            extensions=request.extensions,
+        )
+        try:
+            answer = self._pool.handle_request(core)
+            try:
+                content = answer.read()
+            finally:
+                answer.close()
+        except httpcore.TimeoutException as exc:
+            raise httpx.TimeoutException(str(exc), request=request) from exc
+        except httpcore.ConnectError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise httpx.TransportError(str(exc), request=request) from exc
+        return httpx.Response(answer.status, headers=answer.headers, content=content)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+# Why a send failed, as stored with the delivery (the first class that matches).
+_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (EndpointNotAllowed, EndpointNotAllowed.code),
+    (_Unresolved, "name not resolved"),
+    (httpx.InvalidURL, "invalid endpoint URL"),
+    (httpx.TimeoutException, "timeout"),
+    (httpx.ConnectError, "connection failed"),
+)
+
+
+class WebhookSink:
+    """POST with the signature header; pooled connections (per name); bounded by a timeout."""
+
+    def __init__(
+        self,
+        timeout: float,
+        *,
+        allow_private: bool = False,
+        resolver: endpoints.Resolver = endpoints.resolve,
+    ) -> None:
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
+            transport=_CheckedTransport(_CheckedBackend(allow_private, resolver)),
+        )
 
     def send(self, endpoint: str, body: bytes, signature: str) -> Outcome:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
-        target = self._target(httpx.URL(endpoint), headers)
-        if isinstance(target, Outcome):
-            return target
-        url, extensions = target
         try:
-            response = self._client.post(url, content=body, headers=headers, extensions=extensions)
-        except httpx.TimeoutException:
-            return Outcome(False, "timeout")
-        except httpx.ConnectError:
-            return Outcome(False, "connection failed")
-        except httpx.HTTPError as exc:
-            return Outcome(False, type(exc).__name__)
+            response = self._client.post(endpoint, content=body, headers=headers)
+        except (EndpointNotAllowed, _Unresolved, httpx.InvalidURL, httpx.HTTPError) as exc:
+            # An invalid URL is refused when stored; one stored before must not abort a pass.
+            reason = next((r for kind, r in _FAILURES if isinstance(exc, kind)), None)
+            return Outcome(False, reason or type(exc).__name__)
         if 200 <= response.status_code < 300:
             return Outcome(True)
         return Outcome(False, f"HTTP {response.status_code}")
-
-    def _target(
-        self, url: httpx.URL, headers: dict[str, str]
-    ) -> tuple[httpx.URL, dict[str, Any]] | Outcome:
-        """The URL to connect to: unless private endpoints are allowed, the address checked on
-        every send and connected to as checked (a name that resolved to a public address when
-        the system was stored may not any more: DNS rebinding); the name stays in Host and SNI."""
-        if self._allow_private:
-            return url, {}
-        try:
-            address = endpoints.connect_address(url.host, url.port or _PORTS[url.scheme])
-        except EndpointNotAllowed:
-            return Outcome(False, EndpointNotAllowed.code)
-        except (OSError, UnicodeError):
-            return Outcome(False, "name not resolved")
-        if address == url.host:
-            return url, {}
-        headers["Host"] = url.netloc.decode("ascii")
-        return url.copy_with(host=address), {"sni_hostname": url.host}
 
     def close(self) -> None:
         self._client.close()

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from consentry import clock
 from consentry.audit import log as audit
@@ -18,7 +18,7 @@ from consentry.dsr.requests import NewRequest
 from consentry.errors import InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, page, str_position
-from consentry.http.schemas import Body
+from consentry.http.schemas import Body, Instant
 from consentry.subjects.handlers import SubjectRefIn
 from consentry.subjects.models import IdentityType, Jurisdiction
 from consentry.subjects.normalise import normalise
@@ -57,7 +57,7 @@ class ExtendIn(Body):
     months: StrictInt | None = None
     days: StrictInt | None = None
     reason: str = Field(min_length=1, max_length=2000)
-    subject_notified_at: AwareDatetime
+    subject_notified_at: Instant
 
 
 class RejectIn(Body):
@@ -76,7 +76,7 @@ class DecisionIn(Body):
 
 class LiftIn(Body):
     reason: str = Field(min_length=1, max_length=2000)
-    subject_informed_at: AwareDatetime
+    subject_informed_at: Instant
 
 
 def _t(moment: datetime | None) -> str | None:

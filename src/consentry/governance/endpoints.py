@@ -7,23 +7,43 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urlsplit
 
-from consentry.errors import EndpointNotAllowed
+import httpx2 as httpx
+
+from consentry.errors import EndpointNotAllowed, InvalidEndpoint
 
 # How long storing a system waits for a name to resolve; past it the name counts as unresolved.
 RESOLVE_SECONDS = 2.0
+_PORTS = {"https": 443, "http": 80}
 _resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consentry-resolve")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[IPAddress]]
+
+
+# Forms that carry an IPv4 address or reach one through a translator, refused whole: NAT64
+# (RFC 6052 and the local-use RFC 8215 prefix), IPv4-compatible (deprecated), and site-local
+# (deprecated, used as private). Python counts them all as global.
+_REFUSED_V6 = tuple(
+    ipaddress.IPv6Network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "fec0::/10")
+)
 
 
 def address_allowed(address: IPAddress) -> bool:
     """A public unicast address: not loopback, link-local, private, shared (CGNAT), reserved,
-    unspecified or multicast, also when written as an IPv4-mapped IPv6 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    unspecified or multicast, also when written as an IPv4-mapped IPv6 address or a 6to4 one
+    (its embedded IPv4 address decides); never a NAT64, IPv4-compatible or site-local one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            address = address.sixtofour
+        elif any(address in net for net in _REFUSED_V6):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -41,7 +61,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-def check_stored(host: str, port: int, field: str) -> None:
+def check_stored(host: str, port: int, field: str, resolver: Resolver = resolve) -> None:
     """EndpointNotAllowed when `host` is, or now resolves to, a non-public address. A name that
     does not resolve (or not within RESOLVE_SECONDS) is accepted: the worker checks again
     before every connection (docs/decisions.md)."""
@@ -50,7 +70,7 @@ def check_stored(host: str, port: int, field: str) -> None:
         found = [address]
     else:
         try:
-            found = _resolver.submit(resolve, host, port).result(timeout=RESOLVE_SECONDS)
+            found = _resolver.submit(resolver, host, port).result(timeout=RESOLVE_SECONDS)
         except (OSError, UnicodeError, FutureTimeout):
             return
     if not all(address_allowed(a) for a in found):
@@ -61,12 +81,40 @@ def check_stored(host: str, port: int, field: str) -> None:
         )
 
 
-def connect_address(host: str, port: int) -> str:
-    """The address to connect to for `host`, checked: EndpointNotAllowed when any address the
-    name resolves to now is not public (the connection then goes to the address checked, so a
-    second answer cannot swap it); OSError when it does not resolve."""
+def check_urls(
+    urls: Mapping[str, str | None], *, allow_private: bool, resolver: Resolver = resolve
+) -> None:
+    """Before a system is stored, outside any transaction (a name may take RESOLVE_SECONDS to
+    resolve, and a write transaction must not wait on DNS): each http(s) URL is one the
+    delivery client can send to (InvalidEndpoint), and each host is public (check_stored)
+    unless `allow_private`. A URL of another shape is left to datamap.parse to refuse."""
+    for field, value in urls.items():
+        if value is None:
+            continue
+        try:
+            parts = urlsplit(value)
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            continue
+        if parts.scheme in _PORTS:
+            try:
+                httpx.URL(value)
+            except httpx.InvalidURL:
+                raise InvalidEndpoint(
+                    f"{field} is not a URL the delivery client can send to", field=field
+                ) from None
+        if not allow_private and host:
+            check_stored(host, port or _PORTS.get(parts.scheme, 80), field, resolver)
+
+
+def connect_addresses(
+    host: str, port: int, *, allow_private: bool = False, resolver: Resolver = resolve
+) -> list[str]:
+    """The addresses to connect to for `host`, as resolved now: EndpointNotAllowed, unless
+    `allow_private`, when any of them is not public (the connection then goes to an address
+    checked here, so a second answer cannot swap it); OSError when it does not resolve."""
     address = literal(host)
-    found = [address] if address is not None else resolve(host, port)
-    if not found or not all(address_allowed(a) for a in found):
+    found = [address] if address is not None else resolver(host, port)
+    if not found or not (allow_private or all(address_allowed(a) for a in found)):
         raise EndpointNotAllowed("the endpoint reaches a non-public address")
-    return str(found[0])
+    return [str(a) for a in found]

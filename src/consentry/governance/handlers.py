@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import Path, Query, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 from pydantic import Field, StrictBool, StrictInt
 
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
-from consentry.governance import ropa
+from consentry.governance import endpoints, ropa
 from consentry.governance.datamap import parse, to_definition
 from consentry.governance.models import System
 from consentry.http.auth import Ctx
@@ -43,16 +43,30 @@ def system_out(system: System) -> dict[str, Any]:
     return {"system_id": system.system_id, **to_definition(system)}
 
 
-def put_system(system_id: SystemId, body: SystemIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+def endpoint_resolver() -> endpoints.Resolver:
+    """How a system's endpoint names are resolved when it is stored (a dependency, so a test
+    can give a slow one)."""
+    return endpoints.resolve
+
+
+Resolver = Annotated[endpoints.Resolver, Depends(endpoint_resolver)]
+
+
+def put_system(
+    system_id: SystemId, body: SystemIn, ctx: Ctx, response: Response, resolver: Resolver
+) -> dict[str, Any]:
     """Create or replace a system; the signing secret is in the response that creates it only."""
     rt = ctx.runtime
+    # Names resolve here, before the write transaction: up to RESOLVE_SECONDS each, which
+    # would otherwise hold the write lock (on SQLite, every other write waits).
+    endpoints.check_urls(
+        {"endpoint": body.endpoint, "rights_endpoint": body.rights_endpoint},
+        allow_private=rt.settings.allow_private_endpoints,
+        resolver=resolver,
+    )
     with rt.store.write() as conn:
-        system = parse(
-            system_id,
-            body.model_dump(),
-            rt.purposes.all(conn),
-            allow_private=rt.settings.allow_private_endpoints,
-        )
+        # The endpoints' addresses were checked above; parse checks their shape.
+        system = parse(system_id, body.model_dump(), rt.purposes.all(conn), allow_private=True)
         stored, secret = rt.datamap.put(conn, system, actor=ctx.actor)
     response.status_code = 201 if secret is not None else 200
     out = system_out(stored)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from consentry import errors as e
@@ -28,6 +29,7 @@ STATUS: dict[type[e.ConsentryError], int] = {
     e.UnsupportedMediaType: 415,
     e.InvalidCursor: 400,
     e.BodyTimeout: 408,
+    e.HeadTimeout: 408,
     e.MalformedHTTP: 400,
     e.Unauthenticated: 401,
     e.Forbidden: 403,
@@ -146,6 +148,11 @@ async def _on_http_error(_request: Request, exc: Exception) -> Response:
     return problem(error)
 
 
+async def _on_disconnect(_request: Request, _exc: Exception) -> Response:
+    # The client left mid-body: nobody reads an answer, and it is no fault of ours to log.
+    return Response(status_code=400)
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> Response:
     # The type only: an exception's message may quote data it was handed.
     log.error("unexpected %s while serving a request", type(exc).__name__)
@@ -157,4 +164,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(e.ConsentryError, _on_consentry_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(ClientDisconnect, _on_disconnect)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -4,6 +4,7 @@ before any handler."""
 from __future__ import annotations
 
 import asyncio
+import email.message
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,8 +16,8 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 class BodyLimits:
     """Refuse bodies over `max_bytes` (413), declared or streamed; bodies not received whole
-    within `read_timeout` seconds (408); non-JSON API bodies (415), declared or chunked; and
-    URLs with a NUL character (422)."""
+    within `read_timeout` seconds (408); non-JSON API bodies, or with more than one
+    Content-Type (415), declared or chunked; and URLs with a NUL character (422)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 15.0) -> None:
         self.app = app
@@ -38,10 +39,8 @@ class BodyLimits:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await problem(self._too_large())(scope, receive, send)
             return
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        not_json = scope["path"].startswith("/v1/") and not (
-            content_type == b"application/json" or content_type.endswith(b"+json")
-        )
+        types = [value for name, value in scope["headers"] if name == b"content-type"]
+        not_json = scope["path"].startswith("/v1/") and not (len(types) == 1 and _is_json(types[0]))
         if not_json and declared not in (None, b"0"):
             await problem(_not_json())(scope, receive, send)
             return
@@ -79,6 +78,20 @@ class BodyLimits:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the body is larger than {self.max_bytes} bytes")
+
+
+def _is_json(content_type: bytes) -> bool:
+    """Whether FastAPI reads a body of this Content-Type as JSON (fastapi/routing.py parses it
+    this way), so the raw-body route and the model routes give one verdict: application/json
+    or application/*+json, parameters and case aside."""
+    if content_type == b"application/json":
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type.decode("latin-1")
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
 
 
 def _not_json() -> UnsupportedMediaType:

@@ -28,7 +28,26 @@ def decode_cursor(cursor: str, keys: set[str]) -> dict[str, Any]:
         raise InvalidCursor("the cursor is not one this server made") from None
     if not isinstance(position, dict) or set(position) != keys:
         raise InvalidCursor("the cursor is not one this server made")
+    if not all(_made_here(value) for value in position.values()):
+        raise InvalidCursor("the cursor is not one this server made")
     return position
+
+
+def _made_here(value: object) -> bool:
+    """A value this server puts in a cursor: a position (a non-negative 64-bit integer) or an
+    id or a time, text without NUL (PostgreSQL text cannot hold it) or a lone surrogate (not
+    UTF-8: SQLite cannot bind it). Checked here once, for every list."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0 <= value <= MAX_POSITION
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:

@@ -149,15 +149,19 @@ def event_id_of(raw: msgspec.Raw) -> str | None:
 def describe(message: str, where: str) -> tuple[str, str]:
     """(code, detail) of a msgspec validation message: unknown_field, missing_field or
     invalid_field, the detail naming the field and the rule. msgspec's messages name types,
-    limits and paths, not values; a key that is not a field name is not repeated."""
+    limits and paths, not values; a key the schema does not have is never repeated."""
     at = _AT.search(message)
     text = message[: at.start()] if at else message
     path = _join(where, at.group(1) if at else "")
-    for prefix, code, rule in _KEYED:
-        if text.startswith(prefix):
-            name = text.split("`")[1]
-            field = _join(path, name) if _NAME.fullmatch(name) else _join(path, "a field")
-            return code, f"{field} {rule}"
+    if text.startswith(_UNKNOWN):
+        # The key was sent by the client and may itself be personal (a name used as a key):
+        # never repeated, only where it is.
+        return "unknown_field", f"{path or 'the event'}: a property not in the schema"
+    if text.startswith(_MISSING):
+        # A missing key is one of the schema's own field names.
+        name = text.split("`")[1]
+        field = _join(path, name) if _NAME.fullmatch(name) else _join(path, "a field")
+        return "missing_field", f"{field} is required"
     subject = path or "the value"
     expected = _EXPECTED.fullmatch(text)
     if expected:
@@ -167,11 +171,9 @@ def describe(message: str, where: str) -> tuple[str, str]:
     return "invalid_field", f"{subject}: {rule}"
 
 
-# msgspec's messages that name a key: (prefix, code, the rule).
-_KEYED = (
-    ("Object contains unknown field `", "unknown_field", "is not in the schema"),
-    ("Object missing required field `", "missing_field", "is required"),
-)
+# msgspec's messages that name a key.
+_UNKNOWN = "Object contains unknown field `"
+_MISSING = "Object missing required field `"
 _RULES = (
     ("Invalid RFC3339", "expected an RFC 3339 time with a time zone"),
     ("Expected `int` <=", "an integer beyond signed 64 bits"),

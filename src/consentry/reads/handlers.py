@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from consentry.auth.models import Role
 from consentry.errors import InvalidPrivacyParameters
 from consentry.http.auth import Ctx
 from consentry.http.pagination import encode_cursor, int_position
-from consentry.http.schemas import Body
+from consentry.http.schemas import Body, Instant
 from consentry.reads import dp
 from consentry.reads.exports import Export
 from consentry.reads.query import MAX_GROUP_BY, MAX_PAGE, Scope
@@ -27,8 +27,8 @@ FieldName = Annotated[str, Field(min_length=1, max_length=64)]
 class QueryIn(Body):
     purpose: PurposeKey
     event_type: EventTypeKey | None = None
-    start: AwareDatetime | None = Field(default=None, alias="from")
-    end: AwareDatetime | None = Field(default=None, alias="to")
+    start: Instant | None = Field(default=None, alias="from")
+    end: Instant | None = Field(default=None, alias="to")
     group_by: list[FieldName] = Field(default_factory=list, max_length=MAX_GROUP_BY)
     metric: Literal["count", "count_subjects"] = "count"
     dp_epsilon: StrictFloat | StrictInt | None = None
@@ -62,8 +62,8 @@ class ExportIn(Body):
     purpose: PurposeKey
     format: Literal["jsonl", "csv"] = "jsonl"
     event_type: EventTypeKey | None = None
-    start: AwareDatetime | None = Field(default=None, alias="from")
-    end: AwareDatetime | None = Field(default=None, alias="to")
+    start: Instant | None = Field(default=None, alias="from")
+    end: Instant | None = Field(default=None, alias="to")
 
 
 def _scope(
@@ -99,8 +99,8 @@ def get_events(
     ctx: Ctx,
     purpose: Annotated[str, Query(min_length=1, max_length=64)],
     event_type: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
