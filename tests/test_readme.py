@@ -7,11 +7,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, MASTER_KEY
+from tests.servers import free_port, serving
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## A walk through the API"
@@ -36,12 +33,6 @@ def walk_through() -> str:
     blocks = _sh_blocks(text[start : end if end != -1 else len(text)])
     assert blocks, "the walk-through has no sh block"
     return "\n".join(blocks)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # How the walk-through is pasted: (shell, whether CONSENTRY_ADMIN_KEY is set). Without it, the
@@ -64,34 +55,15 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """`consentry serve` on a free loopback port, run from tmp_path over a fresh
     ./consentry-data, with or without CONSENTRY_ADMIN_KEY (the test's parameter)."""
     _, admin_key_set = request.param
-    port = _free_port()
+    port = free_port()
     env = _environment(admin_key_set) | {
         "CONSENTRY_MASTER_KEY": MASTER_KEY,
         # The walk-through's warehouse is fictional: no test sends anything off this machine.
         "CONSENTRY_DELIVERY_WORKER": "false",
         "CONSENTRY_DSR_POLL_SECONDS": "0.5",
     }
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "consentry"), "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None, "the server did not start"
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+    with serving(port, env, cwd=tmp_path):
         yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 def test_the_walk_through_names_values_and_fails_on_http_errors() -> None:

@@ -8,11 +8,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,22 +17,17 @@ import pytest
 import uvicorn
 
 from tests.conftest import ADMIN_KEY, MASTER_KEY
+from tests.servers import free_port, serving
 
 KEY = f"Authorization: Bearer {ADMIN_KEY}\r\n".encode()
 TIMEOUT_SECONDS = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["one_worker", "two_workers"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "CONSENTRY_DATA_DIR": str(tmp_path_factory.mktemp("serve") / "data"),
         "CONSENTRY_MASTER_KEY": MASTER_KEY,
@@ -44,27 +36,8 @@ def server(
         "CONSENTRY_HEAD_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
         "CONSENTRY_DSR_POLL_SECONDS": "0",
     }
-    consentry = Path(sys.executable).parent / "consentry"
-    proc = subprocess.Popen(
-        [str(consentry), "serve", "--port", str(port), "--workers", str(request.param)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None, "the server ended"
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+    with serving(port, env, workers=request.param, stop_seconds=30):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def exchange(port: int, data: bytes, wait: float = 10.0) -> tuple[bytes, float, bool]:
@@ -170,7 +143,7 @@ def test_the_h11_protocol_answers_the_same(tmp_path: Path) -> None:
     from consentry.http.protocol import h11_protocol  # noqa: PLC0415
     from consentry.settings import Settings  # noqa: PLC0415
 
-    port = _free_port()
+    port = free_port()
     settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, master_key=MASTER_KEY)
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, http=h11_protocol(15.0), lifespan="off"
