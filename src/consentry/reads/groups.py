@@ -71,6 +71,8 @@ def opened_tallies(
     excluded: Excluded,
     group_by: Sequence[str],
     sealed: Collection[str],
+    *,
+    chunk: int = SCAN_CHUNK,
 ) -> tuple[list[Tally], Union]:
     """Tallies of the readable events of one type (`filters.event_type`) grouped by
     `group_by`, read from the events themselves: sealed values (the fields in `sealed`)
@@ -90,7 +92,7 @@ def opened_tallies(
     event_type = filters.event_type
     plain = {shows: view.hidden(event_type, None, shows) for shows in (False, True)}
     columns = sql.group_columns(properties=clear, sealed=bool(sealed))
-    for rows in sql.scan(conn, filters, excluded.keys, SCAN_CHUNK, columns):
+    for rows in sql.scan(conn, filters, excluded.keys, chunk, columns):
         view.open_keys(conn, {row[1] for row in rows})
         for event_id, subject_id, only, properties, blob in rows:
             sealer = sealers.get(subject_id)

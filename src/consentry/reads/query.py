@@ -24,7 +24,7 @@ from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.reads import dp, groups
 from consentry.reads.groups import Tally
-from consentry.reads.view import SubjectNames, View, special_fields
+from consentry.reads.view import KEYS_HELD, SubjectNames, View, special_fields
 from consentry.reads.visibility import Visibility
 from consentry.storage import reads as sql
 from consentry.storage.engine import Store
@@ -100,6 +100,9 @@ class Reads:
         self.keys = keys
         self.dp_budget = dp_budget
         self.min_group_subjects = min_group_subjects
+        # How much one read holds at once (kept small by tests to cross the limits).
+        self.keys_held = KEYS_HELD
+        self.scan_chunk = groups.SCAN_CHUNK
         self._special: tuple[object, dict[str, frozenset[str]]] = (None, {})
 
     def scope(
@@ -125,7 +128,7 @@ class Reads:
         if held is not schemas:
             special = special_fields(schemas)
             self._special = (schemas, special)
-        return View(purpose.key, self.keys, self.subject_names, special)
+        return View(purpose.key, self.keys, self.subject_names, special, keys_held=self.keys_held)
 
     def query(self, query: Query, *, key_id: str, actor: str) -> Answer:
         """A count (or distinct subjects) the purpose may see, optionally grouped or noisy;
@@ -144,7 +147,13 @@ class Reads:
                     union = groups.sql_union(conn, filters, excluded, query.group_by)
                 else:
                     tallies, union = groups.opened_tallies(
-                        conn, self.view(conn, purpose), filters, excluded, query.group_by, sealed
+                        conn,
+                        self.view(conn, purpose),
+                        filters,
+                        excluded,
+                        query.group_by,
+                        sealed,
+                        chunk=self.scan_chunk,
                     )
             else:
                 tallies, union = [self._total(conn, query, filters, excluded.keys)], _no_union

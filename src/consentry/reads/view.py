@@ -26,7 +26,7 @@ _JSON = msgspec.json.Decoder(dict[str, Any])
 _FIELD_PURPOSES = msgspec.json.Decoder(dict[str, list[str]])
 _NAMES_HELD = 100_000
 # Unwrapped keys one read holds at most (a download over more subjects unwraps some again).
-_KEYS_HELD = 100_000
+KEYS_HELD = 100_000
 _HIDDEN_HELD = 10_000
 
 
@@ -71,8 +71,11 @@ class View:
         keys: SubjectKeys,
         names: SubjectNames,
         special: Mapping[str, frozenset[str]],
+        *,
+        keys_held: int = KEYS_HELD,
     ) -> None:
         self.purpose = purpose
+        self._keys_held = keys_held
         self._keys = keys
         self._names = names
         self._special = special
@@ -82,13 +85,17 @@ class View:
 
     def open_keys(self, conn: Connection, subject_ids: Iterable[str]) -> None:
         """Unwrap, in one batch from `conn`'s snapshot, the keys of these subjects not yet
-        held; a subject without a key is remembered as such (its events are never shown)."""
-        missing = set(subject_ids).difference(self._sealers)
+        held; a subject without a key is remembered as such (its events are never shown).
+        Past the keys a read may hold, all are let go and every subject of the batch is
+        unwrapped again: a subject held until then would otherwise be taken for erased."""
+        wanted = set(subject_ids)
+        missing = wanted.difference(self._sealers)
         if not missing:
             return
-        if len(self._sealers) + len(missing) > _KEYS_HELD:
+        if len(self._sealers) + len(missing) > self._keys_held:
             self._sealers.clear()
             self._named.clear()
+            missing = wanted
         opened = self._keys.open_many(conn, missing)
         for subject_id in missing:
             self._sealers[subject_id] = opened.get(subject_id)
