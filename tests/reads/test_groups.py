@@ -57,12 +57,13 @@ def test_small_groups_are_left_out_and_their_total_given_when_drawn_from_enough(
     assert subjects["rows"] == [{field: "/a" if field == "page" else "/u/a", "value": 6}]
     # Distinct subjects of /b and /c together: s0 is counted once (not 3 + 3).
     assert subjects["suppressed"] == {"groups": 2, "value": 5}
-    # Without s9 the two small groups are drawn from four subjects: no total, or /c (now s8
-    # and s0) could be worked out from it and the ungrouped count.
+    # Without s9 the two small groups are drawn from four subjects: shown beside /a, their
+    # total would be the ungrouped count less /a's. /a is left out with them (secondary
+    # suppression), and the total of all three given.
     withdraw(crowd, "s9", "analytics")
     answer = grouped(crowd, field)
-    assert answer["rows"] == [{field: "/a" if field == "page" else "/u/a", "value": 12}]
-    assert answer["suppressed"] == {"groups": 2}
+    assert answer["rows"] == []
+    assert answer["suppressed"] == {"groups": 3, "value": 18}
     # An answer with nothing left out carries no `suppressed`.
     assert "suppressed" not in query(crowd)
 
@@ -127,8 +128,20 @@ def test_group_by_a_special_category_field(shop: TestClient) -> None:
     assert all(r["status"] == "accepted" for r in send(shop, visits))
     body = {"event_type": "visit", "group_by": ["condition"]}
     answer = query(shop, purpose="research", **body)
-    assert answer["rows"] == [{"condition": "asthma", "value": 5}]
-    assert answer["suppressed"] == {"groups": 1}
+    # Gout alone would be the ungrouped 6 less asthma's 5: asthma is left out with it.
+    assert answer["rows"] == []
+    assert answer["suppressed"] == {"groups": 2, "value": 6}
+    more = [
+        event(f"v{n}", who(f"r{n - 6}"), event_type="visit", properties={"condition": "gout"})
+        for n in range(6, 10)
+    ]
+    assert all(r["status"] == "accepted" for r in send(shop, more))
+    answer = query(shop, purpose="research", **body)
+    assert answer["rows"] == [
+        {"condition": "asthma", "value": 5},
+        {"condition": "gout", "value": 5},
+    ]
+    assert "suppressed" not in answer
     resp = shop.post("/v1/query", headers=auth(), json={"purpose": "analytics"} | body)
     assert_problem(resp, 422, "field_not_readable")
     # Explicit consent needed from now on: none of these grants was explicit.
@@ -144,7 +157,7 @@ def test_group_by_a_special_category_field(shop: TestClient) -> None:
     )
     assert resp.status_code == 200, resp.text
     answer = query(shop, purpose="research", **body)
-    assert answer["rows"] == [{"condition": None, "value": 6}]
+    assert answer["rows"] == [{"condition": None, "value": 10}]
 
 
 def test_group_by_needs_an_event_type_and_a_field_the_purpose_may_see(

@@ -1,7 +1,8 @@
 """Grouped and ungrouped counts as an answer may show them: groups drawn from fewer distinct
-subjects than the minimum group size are left out, with a total of what was left out only when
-that total is itself drawn from enough subjects (no small group recovered by subtraction); and
-groups over sealed or special-category fields, tallied from values opened for the read."""
+subjects than the minimum group size are left out, with the smallest shown group when those
+alone are drawn from too few (no small group recovered by subtraction from the ungrouped
+answer); and groups over sealed or special-category fields, tallied from values opened for the
+read."""
 
 from __future__ import annotations
 
@@ -42,26 +43,41 @@ def shown(
     union: Union,
 ) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
     """(rows, suppressed): the rows of groups drawn from at least `min_subjects` distinct
-    subjects; the others counted in `suppressed`, whose `value` (events for `count`, distinct
-    subjects for `count_subjects`) is given only when they are drawn from at least that many
-    subjects together. `min_subjects` 1: nothing is left out."""
-    kept = [t for t in tallies if min_subjects <= 1 or t.subjects >= min_subjects]
-    rows = [
-        dict(zip(group_by, t.values, strict=True))
-        | {"value": t.events if metric == "count" else t.subjects}
-        for t in kept
-    ]
-    left = [t for t in tallies if not (min_subjects <= 1 or t.subjects >= min_subjects)]
+    subjects; the others left out and counted in `suppressed`. When the left-out groups
+    together are drawn from fewer subjects (their total, the ungrouped answer less the rows,
+    would describe those few), the smallest shown group is left out with them (secondary
+    suppression): it is drawn from enough subjects on its own, so the left-out groups then
+    are too, and `suppressed.value` (events for `count`, distinct subjects for
+    `count_subjects`) is given. Only when every group is left out and they are still drawn
+    from too few is the value held back. `min_subjects` 1: nothing is left out."""
+    if min_subjects <= 1:
+        return [_row(t, group_by, metric) for t in tallies], None
+    kept = [t for t in tallies if t.subjects >= min_subjects]
+    left = [t for t in tallies if t.subjects < min_subjects]
     if not left:
-        return rows, None
-    suppressed = {"groups": len(left)}
+        return [_row(t, group_by, metric) for t in kept], None
     # Together they are drawn from at most the sum of their subjects: below the minimum, no
     # need to count the union.
+    drawn = 0
     if len(left) > 1 and sum(t.subjects for t in left) >= min_subjects:
         drawn = union(left)
-        if drawn >= min_subjects:
-            suppressed["value"] = sum(t.events for t in left) if metric == "count" else drawn
-    return rows, suppressed
+    if drawn < min_subjects and kept:
+        # The shown group whose loss tells least; the first such in the answer's order.
+        smallest = min(range(len(kept)), key=lambda n: _value(kept[n], metric))
+        left.append(kept.pop(smallest))
+        drawn = union(left) if metric == "count_subjects" else min_subjects
+    suppressed = {"groups": len(left)}
+    if drawn >= min_subjects:
+        suppressed["value"] = sum(t.events for t in left) if metric == "count" else drawn
+    return [_row(t, group_by, metric) for t in kept], suppressed
+
+
+def _value(tally: Tally, metric: str) -> int:
+    return tally.events if metric == "count" else tally.subjects
+
+
+def _row(tally: Tally, group_by: Sequence[str], metric: str) -> dict[str, Any]:
+    return dict(zip(group_by, tally.values, strict=True)) | {"value": _value(tally, metric)}
 
 
 def opened_tallies(
