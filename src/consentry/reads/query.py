@@ -24,7 +24,7 @@ from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.reads import dp, groups
 from consentry.reads.groups import Tally
-from consentry.reads.view import KEYS_HELD, SubjectNames, View, special_fields
+from consentry.reads.view import KEYS_HELD, SubjectNames, View
 from consentry.reads.visibility import Visibility
 from consentry.storage import reads as sql
 from consentry.storage.engine import Store
@@ -103,7 +103,6 @@ class Reads:
         # How much one read holds at once (kept small by tests to cross the limits).
         self.keys_held = KEYS_HELD
         self.scan_chunk = groups.SCAN_CHUNK
-        self._special: tuple[object, dict[str, frozenset[str]]] = (None, {})
 
     def scope(
         self,
@@ -123,12 +122,13 @@ class Reads:
 
     def view(self, conn: Connection, purpose: Purpose) -> View:
         """A new read's view of events for `purpose` (schemas as they stand in `conn`)."""
-        schemas = self.schemas.all(conn)
-        held, special = self._special
-        if held is not schemas:
-            special = special_fields(schemas)
-            self._special = (schemas, special)
-        return View(purpose.key, self.keys, self.subject_names, special, keys_held=self.keys_held)
+        return View(
+            purpose.key,
+            self.keys,
+            self.subject_names,
+            self.schemas.all(conn),
+            keys_held=self.keys_held,
+        )
 
     def query(self, query: Query, *, key_id: str, actor: str) -> Answer:
         """A count (or distinct subjects) the purpose may see, optionally grouped or noisy;

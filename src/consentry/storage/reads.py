@@ -19,7 +19,8 @@ _EXCLUDED = "reads_excluded"
 _EXCLUDED_TAG = "reads_excluded_tag"
 _TAGS = itertools.count(1)
 EVENT_FIELDS = (
-    "seq, event_id, event_type, occurred_at, subject_id, properties, sealed, field_purposes"
+    "seq, event_id, event_type, occurred_at, subject_id, properties, sealed, field_purposes, "
+    "schema_version"
 )
 
 
