@@ -208,3 +208,42 @@ def test_a_boolean_group_is_not_the_number_one(shop: TestClient) -> None:
     answer = query(shop, event_type="survey", group_by=["vip"])
     assert answer["rows"] == [{"vip": True, "value": 5}, {"vip": 1, "value": 5}]
     assert "suppressed" not in answer
+
+
+@pytest.mark.parametrize(
+    "category", ["system.operations", "user.behavior"], ids=["clear", "sealed"]
+)
+def test_group_values_are_the_same_on_both_back_ends(shop: TestClient, category: str) -> None:
+    """A field stored in clear (counted in SQL) or sealed (tallied from opened values), boolean
+    and later integer: absent, false, true, 0 and 1 are five groups with their JSON values, in
+    one order (absent first, then by type, then by value), whatever the back-end."""
+    schema: dict[str, Any] = {
+        "purposes": ["analytics"],
+        "fields": {"vip": {"type": "boolean", "category": category, "treatment": "keep"}},
+    }
+    assert shop.put("/v1/schemas/member", headers=auth(), json=schema).status_code == 201
+    plan: list[tuple[int, dict[str, Any]]] = [(n, {"vip": n % 2 == 1}) for n in range(10)]
+    plan += [(n, {}) for n in range(10, 15)]
+    for n, _ in plan:
+        grant(shop, who(f"m{n}"), "analytics")
+    first = [event(f"m{n}", who(f"m{n}"), event_type="member", properties=p) for n, p in plan]
+    assert all(r["status"] == "accepted" for r in send(shop, first))
+    schema["fields"]["vip"]["type"] = "integer"
+    assert shop.put("/v1/schemas/member", headers=auth(), json=schema).status_code == 200
+    for n in range(15, 25):
+        grant(shop, who(f"m{n}"), "analytics")
+    then = [
+        event(f"m{n}", who(f"m{n}"), event_type="member", properties={"vip": n % 2})
+        for n in range(15, 25)
+    ]
+    assert all(r["status"] == "accepted" for r in send(shop, then))
+    answer = query(shop, event_type="member", group_by=["vip"])
+    # With their types: False == 0 in Python.
+    assert [(repr(r["vip"]), r["value"]) for r in answer["rows"]] == [
+        ("None", 5),
+        ("False", 5),
+        ("True", 5),
+        ("0", 5),
+        ("1", 5),
+    ]
+    assert "suppressed" not in answer

@@ -19,6 +19,7 @@ from consentry.reads.visibility import Excluded
 from consentry.storage import reads as sql
 
 _JSON = msgspec.json.Decoder(dict[str, Any])
+_VALUE = msgspec.json.Decoder()
 SCAN_CHUNK = 5_000
 
 
@@ -144,26 +145,34 @@ def opened_tallies(
     return tallies, union
 
 
-def sql_union(
+def sql_tallies(
     conn: Connection, filters: sql.Filters, excluded: Excluded, group_by: Sequence[str]
-) -> Union:
-    """The union of groups counted in SQL, asked of SQL when (and only when) it is needed."""
+) -> tuple[list[Tally], Union]:
+    """Tallies of groups over fields stored in clear, counted in SQL, their values decoded and
+    ordered as opened_tallies orders them (one order and one value per group on both
+    back-ends); the union of groups asked of SQL when (and only when) it is needed."""
+    tallies = [
+        Tally(tuple(_VALUE.decode(v) for v in row[:-2]), int(row[-2]), int(row[-1]))
+        for row in sql.grouped(conn, filters, excluded.keys, group_by)
+    ]
+    tallies.sort(key=lambda t: _order(t.values))
 
     def union(groups: Sequence[Tally]) -> int:
-        wanted = {t.values for t in groups}
+        wanted = {tuple(_keyed(v) for v in t.values) for t in groups}
         keys = {
             row[-1]
             for row in sql.group_subjects(conn, filters, excluded.keys, group_by)
-            if tuple(row[:-1]) in wanted
+            if tuple(_keyed(_VALUE.decode(v)) for v in row[:-1]) in wanted
         }
         return len(keys)
 
-    return union
+    return tallies, union
 
 
 def _keyed(value: Any) -> Any:
-    # True == 1 in a dict key: a boolean group must not merge with the number.
-    return (value,) if value.__class__ is bool else value
+    # True == 1 == 1.0 in a dict key: a boolean group must not merge with the number, nor an
+    # integer with a float (SQL groups them apart by their JSON text).
+    return (value,) if value.__class__ is bool or value.__class__ is float else value
 
 
 def _group_values(key: tuple[Any, ...]) -> tuple[Any, ...]:

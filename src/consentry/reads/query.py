@@ -142,9 +142,7 @@ class Reads:
             filters = query.scope.filters()
             if query.group_by:
                 if sealed is None:
-                    counted = sql.grouped(conn, filters, excluded.keys, query.group_by)
-                    tallies = [Tally(tuple(r[:-2]), int(r[-2]), int(r[-1])) for r in counted]
-                    union = groups.sql_union(conn, filters, excluded, query.group_by)
+                    tallies, union = groups.sql_tallies(conn, filters, excluded, query.group_by)
                 else:
                     tallies, union = groups.opened_tallies(
                         conn,

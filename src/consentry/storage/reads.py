@@ -75,8 +75,8 @@ def total(
 def grouped(
     conn: Connection, filters: Filters, excluded: Collection[int], group_by: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    """[(group values..., events, distinct subjects)] of the events the purpose may read,
-    grouped by fields stored in clear."""
+    """[(group values as JSON text..., events, distinct subjects)] of the events the purpose
+    may read, grouped by fields stored in clear, in no particular order."""
     where, params = where_clause(conn, filters, excluded)
     groups = [
         _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
@@ -85,7 +85,7 @@ def grouped(
     positions = ", ".join(str(n + 1) for n in range(len(groups)))
     sql = (
         f"SELECT {columns} FROM events WHERE {where} "  # noqa: S608 - built from constants
-        f"GROUP BY {positions} ORDER BY {positions}"
+        f"GROUP BY {positions}"
     )
     return [tuple(row) for row in conn.execute(text(sql), params)]
 
@@ -93,7 +93,8 @@ def grouped(
 def group_subjects(
     conn: Connection, filters: Filters, excluded: Collection[int], group_by: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    """[(group values..., subject key)]: which subjects each group is drawn from."""
+    """[(group values as JSON text..., subject key)]: which subjects each group is drawn
+    from."""
     where, params = where_clause(conn, filters, excluded)
     groups = [
         _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
@@ -207,22 +208,25 @@ def _fill_excluded(conn: Connection, excluded: Collection[int]) -> None:
 
 
 def _group_value(conn: Connection, name: str, n: int, params: dict[str, Any], purpose: str) -> str:
-    """A kept field's value, or NULL where the row shows that field only to other purposes."""
+    """A kept field's value as JSON text ('null' where it is absent, or the row shows that
+    field only to other purposes): the same text on both back-ends for the caller to decode,
+    so a boolean stays a boolean (SQLite's json_extract gives 1) and absent sorts as None."""
     params[f"g{n}"] = name
     params[f"gp{n}"] = f'$."{name}"'
     if conn.dialect.name == "postgresql":
         params[f"q{n}"] = purpose
         return (
-            f"CASE WHEN field_purposes IS NULL "
+            f"COALESCE(CASE WHEN field_purposes IS NULL "
             f"OR NOT jsonb_exists(CAST(field_purposes AS JSONB), :g{n}) "
             f"OR (CAST(field_purposes AS JSONB) -> :g{n}) @> to_jsonb(CAST(:q{n} AS TEXT)) "
-            f"THEN CAST(properties AS JSONB) -> :g{n} END"
+            f"THEN CAST(CAST(properties AS JSONB) -> :g{n} AS TEXT) END, 'null')"
         )
     params[f"q{n}"] = f'"{purpose}"'
     return (
-        f"CASE WHEN field_purposes IS NULL OR json_extract(field_purposes, :gp{n}) IS NULL "
+        f"COALESCE(CASE WHEN field_purposes IS NULL "
+        f"OR json_extract(field_purposes, :gp{n}) IS NULL "
         f"OR instr(json_extract(field_purposes, :gp{n}), :q{n}) > 0 "
-        f"THEN json_extract(properties, :gp{n}) END"
+        f"THEN properties -> :gp{n} END, 'null')"
     )
 
 
