@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from consentry.app import create_app
+from consentry.runtime import Runtime
 from consentry.settings import Settings
 from tests.conftest import auth
 from tests.http.test_conventions import assert_problem, make_key
@@ -247,3 +248,19 @@ def test_group_values_are_the_same_on_both_back_ends(shop: TestClient, category:
         ("1", 5),
     ]
     assert "suppressed" not in answer
+
+
+@pytest.mark.parametrize("field", ["page", "url"])
+def test_too_many_groups_are_refused(crowd: TestClient, field: str) -> None:
+    """Past the groups one answer may hold (here 3; 10,000 by default): 422 too_many_groups,
+    for a sealed field and one in clear alike, and for either metric."""
+    rt: Runtime = crowd.app.state.runtime  # type: ignore[attr-defined]
+    rt.reads.max_groups = 3
+    assert len(grouped(crowd, field)["rows"]) == 1
+    view(crowd, "s0", 1, page="/d", url="/u/d")
+    body = {"purpose": "analytics", "event_type": "page_view", "group_by": [field]}
+    for metric in ("count", "count_subjects"):
+        resp = crowd.post("/v1/query", headers=auth(), json=body | {"metric": metric})
+        assert_problem(resp, 422, "too_many_groups")
+    rt.reads.max_groups = 4
+    assert grouped(crowd, field)["suppressed"]["groups"] == 3

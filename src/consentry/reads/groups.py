@@ -7,12 +7,14 @@ read."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from sqlalchemy import Connection
 
+from consentry.errors import TooManyGroups
 from consentry.ingest.sealing import AAD_PREFIX
 from consentry.reads.view import View
 from consentry.reads.visibility import Excluded
@@ -21,6 +23,8 @@ from consentry.storage import reads as sql
 _JSON = msgspec.json.Decoder(dict[str, Any])
 _VALUE = msgspec.json.Decoder()
 SCAN_CHUNK = 5_000
+# Distinct groups one answer holds at most (each costs memory while it is tallied).
+MAX_GROUPS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +93,28 @@ def opened_tallies(
     group_by: Sequence[str],
     sealed: Collection[str],
     *,
+    min_subjects: int,
+    every_subject: bool,
+    max_groups: int = MAX_GROUPS,
     chunk: int = SCAN_CHUNK,
 ) -> tuple[list[Tally], Union]:
     """Tallies of the readable events of one type (`filters.event_type`) grouped by
     `group_by`, read from the events themselves: sealed values (the fields in `sealed`)
     opened with each subject's key, fields the purpose may not see for a subject counted as
     absent (None). Read in one snapshot, a chunk at a time; each subject's key unwrapped
-    once. The loop runs once per event: it is written for that (rows unpacked as tuples,
-    look-ups bound to locals, one field's value as its own key)."""
+    once. TooManyGroups past `max_groups` distinct groups.
+
+    Memory: a group holds its events and a set of its subjects' integer keys, a set that
+    stops growing at `min_subjects` (it is then shown, and the union of left-out groups
+    needs only to know it reaches the minimum) unless `every_subject` (count_subjects
+    answers with them). The loop runs once per event: it is written for that (rows
+    unpacked as tuples, look-ups bound to locals, one field's value as its own key)."""
     if filters.event_type is None:
         raise ValueError("groups are tallied within one event type")
     clear = any(name not in sealed for name in group_by)
     single = group_by[0] if len(group_by) == 1 else None
-    groups: dict[Any, tuple[list[int], set[str]]] = {}
+    groups: dict[Any, list[Any]] = {}
+    cap = None if every_subject else max(min_subjects, 1)
     special = excluded.special
     sealers = view.sealers
     # Most rows show every field to every purpose (field_purposes NULL): their hidden fields
@@ -109,34 +122,40 @@ def opened_tallies(
     event_type = filters.event_type
     plain = {shows: view.hidden(event_type, None, shows) for shows in (False, True)}
     columns = sql.group_columns(properties=clear, sealed=bool(sealed))
-    for rows in sql.scan(conn, filters, excluded.keys, chunk, columns):
-        view.open_keys(conn, {row[1] for row in rows})
-        for event_id, subject_id, only, properties, blob in rows:
-            sealer = sealers.get(subject_id)
-            if sealer is None:
-                continue
-            values = _JSON.decode(properties) if clear else {}
-            if blob is not None:
-                values.update(_JSON.decode(sealer.open(blob, AAD_PREFIX + event_id.encode())))
-            shows = subject_id in special
-            hidden = plain[shows] if only is None else view.hidden(event_type, only, shows)
-            if single is not None:
-                key: Any = None if single in hidden else _keyed(values.get(single))
-            else:
-                key = tuple([None if n in hidden else _keyed(values.get(n)) for n in group_by])
-            group = groups.get(key)
-            if group is None:
-                groups[key] = ([1], {subject_id})
-            else:
-                group[0][0] += 1
-                group[1].add(subject_id)
-    drawn: dict[int, set[str]] = {}
+    with closing(sql.scan(conn, filters, excluded.keys, chunk, columns)) as chunks:
+        for rows in chunks:
+            view.open_keys(conn, {row[1] for row in rows})
+            for event_id, subject_id, subject_key, only, properties, blob in rows:
+                sealer = sealers.get(subject_id)
+                if sealer is None:
+                    continue
+                values = _JSON.decode(properties) if clear else {}
+                if blob is not None:
+                    values.update(_JSON.decode(sealer.open(blob, AAD_PREFIX + event_id.encode())))
+                shows = subject_id in special
+                hidden = plain[shows] if only is None else view.hidden(event_type, only, shows)
+                if single is not None:
+                    key: Any = None if single in hidden else _keyed(values.get(single))
+                else:
+                    key = tuple([None if n in hidden else _keyed(values.get(n)) for n in group_by])
+                group = groups.get(key)
+                if group is None:
+                    if len(groups) >= max_groups:
+                        raise _too_many(max_groups)
+                    groups[key] = [1, {subject_key}]
+                else:
+                    group[0] += 1
+                    subjects = group[1]
+                    if cap is None or len(subjects) < cap:
+                        subjects.add(subject_key)
+    drawn: dict[int, set[int]] = {}
     tallies = []
     for key, (events, subjects) in groups.items():
-        tally = Tally(_group_values(key if single is None else (key,)), events[0], len(subjects))
+        tally = Tally(_group_values(key if single is None else (key,)), events, len(subjects))
         # By identity: unkeyed, True and 1 would be one group again.
         drawn[id(tally)] = subjects
         tallies.append(tally)
+    del groups
     tallies.sort(key=lambda t: _order(t.values))
 
     def union(left: Sequence[Tally]) -> int:
@@ -146,14 +165,23 @@ def opened_tallies(
 
 
 def sql_tallies(
-    conn: Connection, filters: sql.Filters, excluded: Excluded, group_by: Sequence[str]
+    conn: Connection,
+    filters: sql.Filters,
+    excluded: Excluded,
+    group_by: Sequence[str],
+    *,
+    max_groups: int = MAX_GROUPS,
 ) -> tuple[list[Tally], Union]:
     """Tallies of groups over fields stored in clear, counted in SQL, their values decoded and
     ordered as opened_tallies orders them (one order and one value per group on both
-    back-ends); the union of groups asked of SQL when (and only when) it is needed."""
+    back-ends); the union of groups asked of SQL when (and only when) it is needed.
+    TooManyGroups past `max_groups` distinct groups."""
+    counted = sql.grouped(conn, filters, excluded.keys, group_by, max_groups + 1)
+    if len(counted) > max_groups:
+        raise _too_many(max_groups)
     tallies = [
         Tally(tuple(_VALUE.decode(v) for v in row[:-2]), int(row[-2]), int(row[-1]))
-        for row in sql.grouped(conn, filters, excluded.keys, group_by)
+        for row in counted
     ]
     tallies.sort(key=lambda t: _order(t.values))
 
@@ -167,6 +195,14 @@ def sql_tallies(
         return len(keys)
 
     return tallies, union
+
+
+def _too_many(max_groups: int) -> TooManyGroups:
+    return TooManyGroups(
+        f"group_by makes more than {max_groups:,} groups: group by fewer fields, or narrow "
+        "the query by time",
+        max_groups=max_groups,
+    )
 
 
 def _keyed(value: Any) -> Any:

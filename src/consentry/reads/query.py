@@ -103,6 +103,7 @@ class Reads:
         # How much one read holds at once (kept small by tests to cross the limits).
         self.keys_held = KEYS_HELD
         self.scan_chunk = groups.SCAN_CHUNK
+        self.max_groups = groups.MAX_GROUPS
 
     def scope(
         self,
@@ -142,7 +143,9 @@ class Reads:
             filters = query.scope.filters()
             if query.group_by:
                 if sealed is None:
-                    tallies, union = groups.sql_tallies(conn, filters, excluded, query.group_by)
+                    tallies, union = groups.sql_tallies(
+                        conn, filters, excluded, query.group_by, max_groups=self.max_groups
+                    )
                 else:
                     tallies, union = groups.opened_tallies(
                         conn,
@@ -151,6 +154,9 @@ class Reads:
                         excluded,
                         query.group_by,
                         sealed,
+                        min_subjects=self.min_group_subjects,
+                        every_subject=query.metric == "count_subjects",
+                        max_groups=self.max_groups,
                         chunk=self.scan_chunk,
                     )
             else:

@@ -5,7 +5,7 @@ and the differential-privacy budget."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,11 +73,17 @@ def total(
 
 
 def grouped(
-    conn: Connection, filters: Filters, excluded: Collection[int], group_by: Sequence[str]
+    conn: Connection,
+    filters: Filters,
+    excluded: Collection[int],
+    group_by: Sequence[str],
+    limit: int,
 ) -> list[tuple[Any, ...]]:
     """[(group values as JSON text..., events, distinct subjects)] of the events the purpose
-    may read, grouped by fields stored in clear, in no particular order."""
+    may read, grouped by fields stored in clear, in no particular order; at most `limit`
+    groups."""
     where, params = where_clause(conn, filters, excluded)
+    params["limit"] = limit
     groups = [
         _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
     ]
@@ -85,7 +91,7 @@ def grouped(
     positions = ", ".join(str(n + 1) for n in range(len(groups)))
     sql = (
         f"SELECT {columns} FROM events WHERE {where} "  # noqa: S608 - built from constants
-        f"GROUP BY {positions}"
+        f"GROUP BY {positions} LIMIT :limit"
     )
     return [tuple(row) for row in conn.execute(text(sql), params)]
 
@@ -232,8 +238,9 @@ def _group_value(conn: Connection, name: str, n: int, params: dict[str, Any], pu
 
 def group_columns(*, properties: bool, sealed: bool) -> str:
     """Columns of a scan for groups (within one event type): event_id, subject_id,
-    field_purposes, then properties and sealed, each NULL when the groups do not need it."""
-    return "event_id, subject_id, field_purposes, " + ", ".join(
+    subject_key, field_purposes, then properties and sealed, each NULL when the groups do not
+    need it."""
+    return "event_id, subject_id, subject_key, field_purposes, " + ", ".join(
         [
             "properties" if properties else "NULL AS properties",
             "sealed" if sealed else "NULL AS sealed",
@@ -243,13 +250,17 @@ def group_columns(*, properties: bool, sealed: bool) -> str:
 
 def scan(
     conn: Connection, filters: Filters, excluded: Collection[int], chunk: int, fields: str
-) -> Iterator[Sequence[AnyRow]]:
+) -> Generator[Sequence[AnyRow], None, None]:
     """Every readable event (`fields` of it) in one statement, `chunk` rows at a time, never
     all in memory: a read answered from the caller's one snapshot."""
     where, params = where_clause(conn, filters, excluded, rows=True)
     sql = f"SELECT {fields} FROM events WHERE {where}"  # noqa: S608 - built from constants
     result = conn.execution_options(yield_per=chunk).execute(text(sql), params)
-    yield from result.partitions(chunk)
+    # A reader that stops early (a refused answer) must not leave a server cursor open.
+    try:
+        yield from result.partitions(chunk)
+    finally:
+        result.close()
 
 
 def insert_export(conn: Connection, values: dict[str, Any]) -> None:
