@@ -358,6 +358,13 @@ class FieldNotReadable(InvalidQuery):
     title = "Field not readable for this purpose"
 
 
+class TooManyGroups(InvalidQuery):
+    """A group_by that makes more distinct groups than one answer holds."""
+
+    code = "too_many_groups"
+    title = "Too many groups"
+
+
 class InvalidPrivacyParameters(InvalidQuery):
     code = "invalid_dp_parameters"
     title = "Invalid differential privacy parameters"

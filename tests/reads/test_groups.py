@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from consentry.app import create_app
+from consentry.runtime import Runtime
 from consentry.settings import Settings
 from tests.conftest import auth
 from tests.http.test_conventions import assert_problem, make_key
@@ -57,12 +58,13 @@ def test_small_groups_are_left_out_and_their_total_given_when_drawn_from_enough(
     assert subjects["rows"] == [{field: "/a" if field == "page" else "/u/a", "value": 6}]
     # Distinct subjects of /b and /c together: s0 is counted once (not 3 + 3).
     assert subjects["suppressed"] == {"groups": 2, "value": 5}
-    # Without s9 the two small groups are drawn from four subjects: no total, or /c (now s8
-    # and s0) could be worked out from it and the ungrouped count.
+    # Without s9 the two small groups are drawn from four subjects: shown beside /a, their
+    # total would be the ungrouped count less /a's. /a is left out with them (secondary
+    # suppression), and the total of all three given.
     withdraw(crowd, "s9", "analytics")
     answer = grouped(crowd, field)
-    assert answer["rows"] == [{field: "/a" if field == "page" else "/u/a", "value": 12}]
-    assert answer["suppressed"] == {"groups": 2}
+    assert answer["rows"] == []
+    assert answer["suppressed"] == {"groups": 3, "value": 18}
     # An answer with nothing left out carries no `suppressed`.
     assert "suppressed" not in query(crowd)
 
@@ -127,8 +129,20 @@ def test_group_by_a_special_category_field(shop: TestClient) -> None:
     assert all(r["status"] == "accepted" for r in send(shop, visits))
     body = {"event_type": "visit", "group_by": ["condition"]}
     answer = query(shop, purpose="research", **body)
-    assert answer["rows"] == [{"condition": "asthma", "value": 5}]
-    assert answer["suppressed"] == {"groups": 1}
+    # Gout alone would be the ungrouped 6 less asthma's 5: asthma is left out with it.
+    assert answer["rows"] == []
+    assert answer["suppressed"] == {"groups": 2, "value": 6}
+    more = [
+        event(f"v{n}", who(f"r{n - 6}"), event_type="visit", properties={"condition": "gout"})
+        for n in range(6, 10)
+    ]
+    assert all(r["status"] == "accepted" for r in send(shop, more))
+    answer = query(shop, purpose="research", **body)
+    assert answer["rows"] == [
+        {"condition": "asthma", "value": 5},
+        {"condition": "gout", "value": 5},
+    ]
+    assert "suppressed" not in answer
     resp = shop.post("/v1/query", headers=auth(), json={"purpose": "analytics"} | body)
     assert_problem(resp, 422, "field_not_readable")
     # Explicit consent needed from now on: none of these grants was explicit.
@@ -144,7 +158,7 @@ def test_group_by_a_special_category_field(shop: TestClient) -> None:
     )
     assert resp.status_code == 200, resp.text
     answer = query(shop, purpose="research", **body)
-    assert answer["rows"] == [{"condition": None, "value": 6}]
+    assert answer["rows"] == [{"condition": None, "value": 10}]
 
 
 def test_group_by_needs_an_event_type_and_a_field_the_purpose_may_see(
@@ -195,3 +209,58 @@ def test_a_boolean_group_is_not_the_number_one(shop: TestClient) -> None:
     answer = query(shop, event_type="survey", group_by=["vip"])
     assert answer["rows"] == [{"vip": True, "value": 5}, {"vip": 1, "value": 5}]
     assert "suppressed" not in answer
+
+
+@pytest.mark.parametrize(
+    "category", ["system.operations", "user.behavior"], ids=["clear", "sealed"]
+)
+def test_group_values_are_the_same_on_both_back_ends(shop: TestClient, category: str) -> None:
+    """A field stored in clear (counted in SQL) or sealed (tallied from opened values), boolean
+    and later integer: absent, false, true, 0 and 1 are five groups with their JSON values, in
+    one order (absent first, then by type, then by value), whatever the back-end."""
+    schema: dict[str, Any] = {
+        "purposes": ["analytics"],
+        "fields": {"vip": {"type": "boolean", "category": category, "treatment": "keep"}},
+    }
+    assert shop.put("/v1/schemas/member", headers=auth(), json=schema).status_code == 201
+    plan: list[tuple[int, dict[str, Any]]] = [(n, {"vip": n % 2 == 1}) for n in range(10)]
+    plan += [(n, {}) for n in range(10, 15)]
+    for n, _ in plan:
+        grant(shop, who(f"m{n}"), "analytics")
+    first = [event(f"m{n}", who(f"m{n}"), event_type="member", properties=p) for n, p in plan]
+    assert all(r["status"] == "accepted" for r in send(shop, first))
+    schema["fields"]["vip"]["type"] = "integer"
+    assert shop.put("/v1/schemas/member", headers=auth(), json=schema).status_code == 200
+    for n in range(15, 25):
+        grant(shop, who(f"m{n}"), "analytics")
+    then = [
+        event(f"m{n}", who(f"m{n}"), event_type="member", properties={"vip": n % 2})
+        for n in range(15, 25)
+    ]
+    assert all(r["status"] == "accepted" for r in send(shop, then))
+    answer = query(shop, event_type="member", group_by=["vip"])
+    # With their types: False == 0 in Python.
+    assert [(repr(r["vip"]), r["value"]) for r in answer["rows"]] == [
+        ("None", 5),
+        ("False", 5),
+        ("True", 5),
+        ("0", 5),
+        ("1", 5),
+    ]
+    assert "suppressed" not in answer
+
+
+@pytest.mark.parametrize("field", ["page", "url"])
+def test_too_many_groups_are_refused(crowd: TestClient, field: str) -> None:
+    """Past the groups one answer may hold (here 3; 10,000 by default): 422 too_many_groups,
+    for a sealed field and one in clear alike, and for either metric."""
+    rt: Runtime = crowd.app.state.runtime  # type: ignore[attr-defined]
+    rt.reads.max_groups = 3
+    assert len(grouped(crowd, field)["rows"]) == 1
+    view(crowd, "s0", 1, page="/d", url="/u/d")
+    body = {"purpose": "analytics", "event_type": "page_view", "group_by": [field]}
+    for metric in ("count", "count_subjects"):
+        resp = crowd.post("/v1/query", headers=auth(), json=body | {"metric": metric})
+        assert_problem(resp, 422, "too_many_groups")
+    rt.reads.max_groups = 4
+    assert grouped(crowd, field)["suppressed"]["groups"] == 3

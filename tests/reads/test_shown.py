@@ -5,6 +5,7 @@ qualifies; nothing of an erased subject, in event pages and export downloads ali
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -17,7 +18,14 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from tests.conftest import auth
 from tests.ingest.test_pipeline import event, grant, send, who
-from tests.reads.conftest import CARE_NOTICE, EXPLICIT, events, special_purpose, view
+from tests.reads.conftest import (
+    CARE_NOTICE,
+    EXPLICIT,
+    PAGE_VIEW,
+    events,
+    special_purpose,
+    view,
+)
 from tests.reads.test_query import dsr, withdraw
 
 MESSAGE = "Call me on +44 7700 900123 about my order"
@@ -177,3 +185,32 @@ def test_a_subject_whose_key_is_gone_is_never_shown(shop: TestClient) -> None:
         assert rt.subject_keys.destroy(conn, subject_id)
     assert [i["event_id"].split("-")[0] for i in events(shop, "analytics")] == ["ana"]
     assert "cy-" not in download(shop, "analytics")
+
+
+def test_a_schema_narrowed_since_hides_what_it_no_longer_allows(shop: TestClient) -> None:
+    """Events stored while `page` was for every purpose, `message` redacted and `email`
+    pseudonymised; then `page` is narrowed to personalization, `message` dropped and `email`
+    taken out of the schema. Reads for analytics show none of the three, as group_by
+    already refuses `page`; personalization still sees `page`. Events pages, both export
+    formats alike (a group by `page` is refused, 422)."""
+    view(shop, "ana", 2, message=MESSAGE, email="ana@example.com")
+    narrowed = copy.deepcopy(PAGE_VIEW)
+    narrowed["fields"]["page"]["purposes"] = ["personalization"]
+    narrowed["fields"]["message"]["treatment"] = "drop"
+    del narrowed["fields"]["email"]
+    resp = shop.put("/v1/schemas/page_view", headers=auth(), json=narrowed)
+    assert resp.status_code == 200, resp.text
+    expected = {"url": "/shop"}
+    assert [i["properties"] for i in events(shop, "analytics")] == [expected, expected]
+    assert [line["properties"] for line in jsonl(download(shop, "analytics"))] == [
+        expected,
+        expected,
+    ]
+    rows = list(csv.DictReader(io.StringIO(download(shop, "analytics", "csv"))))
+    assert [json.loads(r["properties"]) for r in rows] == [expected, expected]
+    personal = [i["properties"] for i in events(shop, "personalization")]
+    assert [p.get("page") for p in personal] == ["/checkout", "/checkout"]
+    assert not any({"message", "email"} & set(p) for p in personal)
+    body = {"purpose": "analytics", "event_type": "page_view", "group_by": ["page"]}
+    resp = shop.post("/v1/query", headers=auth(), json=body)
+    assert resp.status_code == 422, resp.text

@@ -24,6 +24,7 @@ TYPE_BASE = "urn:consentry:error:"
 STATUS: dict[type[e.ConsentryError], int] = {
     e.ConsentryError: 500,
     e.InvalidRequest: 422,
+    e.TooManyGroups: 422,
     e.MalformedJSON: 400,
     e.PayloadTooLarge: 413,
     e.UnsupportedMediaType: 415,

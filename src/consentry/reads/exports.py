@@ -67,6 +67,8 @@ class Exports:
     def __init__(self, store: Store, reads: Reads) -> None:
         self.store = store
         self.reads = reads
+        # Events read (and consent checked) at a time.
+        self.chunk = CHUNK
 
     def create(self, scope: Scope, fmt: str, *, key_id: str, actor: str) -> Export:
         """Record the export and the rows it would hold now (the download reads them again)."""
@@ -151,18 +153,19 @@ class Exports:
         """The events as the purpose sees them, a chunk at a time, each chunk read with
         consent as it stands then; each subject's key unwrapped once for the whole download."""
         after = 0
+        chunk = self.chunk
         filters = scope.filters()
         view = None
         while True:
             with self.store.read(snapshot=True) as conn:
                 version = sql.policy_version(conn)
                 excluded = self.reads.visibility.excluded(conn, scope.purpose, version)
-                rows = sql.page(conn, filters, excluded.keys, after, CHUNK)
+                rows = sql.page(conn, filters, excluded.keys, after, chunk)
                 if view is None:
                     view = self.reads.view(conn, scope.purpose)
                 items = view.items(conn, rows, excluded, raw=True)
             yield items
-            if len(rows) < CHUNK:
+            if len(rows) < chunk:
                 return
             after = int(rows[-1][0])
 

@@ -24,7 +24,7 @@ from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.reads import dp, groups
 from consentry.reads.groups import Tally
-from consentry.reads.view import SubjectNames, View, special_fields
+from consentry.reads.view import KEYS_HELD, SubjectNames, View
 from consentry.reads.visibility import Visibility
 from consentry.storage import reads as sql
 from consentry.storage.engine import Store
@@ -100,7 +100,10 @@ class Reads:
         self.keys = keys
         self.dp_budget = dp_budget
         self.min_group_subjects = min_group_subjects
-        self._special: tuple[object, dict[str, frozenset[str]]] = (None, {})
+        # How much one read holds at once (kept small by tests to cross the limits).
+        self.keys_held = KEYS_HELD
+        self.scan_chunk = groups.SCAN_CHUNK
+        self.max_groups = groups.MAX_GROUPS
 
     def scope(
         self,
@@ -120,12 +123,13 @@ class Reads:
 
     def view(self, conn: Connection, purpose: Purpose) -> View:
         """A new read's view of events for `purpose` (schemas as they stand in `conn`)."""
-        schemas = self.schemas.all(conn)
-        held, special = self._special
-        if held is not schemas:
-            special = special_fields(schemas)
-            self._special = (schemas, special)
-        return View(purpose.key, self.keys, self.subject_names, special)
+        return View(
+            purpose.key,
+            self.keys,
+            self.subject_names,
+            self.schemas.all(conn),
+            keys_held=self.keys_held,
+        )
 
     def query(self, query: Query, *, key_id: str, actor: str) -> Answer:
         """A count (or distinct subjects) the purpose may see, optionally grouped or noisy;
@@ -139,12 +143,21 @@ class Reads:
             filters = query.scope.filters()
             if query.group_by:
                 if sealed is None:
-                    counted = sql.grouped(conn, filters, excluded.keys, query.group_by)
-                    tallies = [Tally(tuple(r[:-2]), int(r[-2]), int(r[-1])) for r in counted]
-                    union = groups.sql_union(conn, filters, excluded, query.group_by)
+                    tallies, union = groups.sql_tallies(
+                        conn, filters, excluded, query.group_by, max_groups=self.max_groups
+                    )
                 else:
                     tallies, union = groups.opened_tallies(
-                        conn, self.view(conn, purpose), filters, excluded, query.group_by, sealed
+                        conn,
+                        self.view(conn, purpose),
+                        filters,
+                        excluded,
+                        query.group_by,
+                        sealed,
+                        min_subjects=self.min_group_subjects,
+                        every_subject=query.metric == "count_subjects",
+                        max_groups=self.max_groups,
+                        chunk=self.scan_chunk,
                     )
             else:
                 tallies, union = [self._total(conn, query, filters, excluded.keys)], _no_union

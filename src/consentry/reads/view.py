@@ -1,13 +1,15 @@
 """What a read shows of each stored event: every field its purpose may see, sealed values opened
 with the subject's data key (each key unwrapped once per read, nothing written anywhere in
-clear); left out, fields whose own purposes exclude the purpose and special-category fields it
-may not see; and nothing at all of a subject whose key is gone (erased)."""
+clear); left out, fields whose own purposes exclude the purpose (as stored, and as the schema
+says now), fields the schema now drops or no longer names, and special-category fields it may
+not see; and nothing at all of a subject whose key is gone (erased)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ import msgspec
 from sqlalchemy import Connection
 
 from consentry import clock
+from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema
 from consentry.ingest.sealing import AAD_PREFIX
 from consentry.keys.envelope import Sealer
@@ -26,7 +29,7 @@ _JSON = msgspec.json.Decoder(dict[str, Any])
 _FIELD_PURPOSES = msgspec.json.Decoder(dict[str, list[str]])
 _NAMES_HELD = 100_000
 # Unwrapped keys one read holds at most (a download over more subjects unwraps some again).
-_KEYS_HELD = 100_000
+KEYS_HELD = 100_000
 _HIDDEN_HELD = 10_000
 
 
@@ -50,12 +53,35 @@ class SubjectNames:
         return name
 
 
-def special_fields(schemas: Mapping[str, CompiledSchema]) -> dict[str, frozenset[str]]:
-    """Per event type, its special-category fields (Art. 9/10) as the schema names them now."""
-    return {
-        event_type: frozenset(name for name, spec in compiled.fields.items() if spec.special)
-        for event_type, compiled in schemas.items()
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """What an event type's schema, as it stands now, lets the reading purpose see."""
+
+    # The current version (None: no schema): an event stored under another one may hold
+    # fields the schema has since dropped.
+    version: int | None
+    # In the schema but not for this purpose now: dropped, or kept only for other purposes.
+    refused: frozenset[str]
+    # In the schema and for this purpose (special categories still decided per subject).
+    allowed: frozenset[str]
+    special: frozenset[str]
+
+
+def _rules(purpose: str, compiled: CompiledSchema | None) -> _Rules:
+    if compiled is None:
+        return _Rules(None, frozenset(), frozenset(), frozenset())
+    refused = {
+        name
+        for name, spec in compiled.fields.items()
+        if spec.treatment is Treatment.DROP
+        or (spec.purposes is not None and purpose not in spec.purposes)
     }
+    return _Rules(
+        compiled.schema.version,
+        frozenset(refused),
+        frozenset(compiled.fields).difference(refused),
+        frozenset(name for name, spec in compiled.fields.items() if spec.special),
+    )
 
 
 class View:
@@ -70,25 +96,33 @@ class View:
         purpose: str,
         keys: SubjectKeys,
         names: SubjectNames,
-        special: Mapping[str, frozenset[str]],
+        schemas: Mapping[str, CompiledSchema],
+        *,
+        keys_held: int = KEYS_HELD,
     ) -> None:
         self.purpose = purpose
+        self._keys_held = keys_held
         self._keys = keys
         self._names = names
-        self._special = special
+        self._schemas = schemas
+        self._rules: dict[str, _Rules] = {}
         self._sealers: dict[str, Sealer | None] = {}
         self._named: dict[str, str] = {}
         self._hidden: dict[tuple[str, str | None, bool], frozenset[str]] = {}
 
     def open_keys(self, conn: Connection, subject_ids: Iterable[str]) -> None:
         """Unwrap, in one batch from `conn`'s snapshot, the keys of these subjects not yet
-        held; a subject without a key is remembered as such (its events are never shown)."""
-        missing = set(subject_ids).difference(self._sealers)
+        held; a subject without a key is remembered as such (its events are never shown).
+        Past the keys a read may hold, all are let go and every subject of the batch is
+        unwrapped again: a subject held until then would otherwise be taken for erased."""
+        wanted = set(subject_ids)
+        missing = wanted.difference(self._sealers)
         if not missing:
             return
-        if len(self._sealers) + len(missing) > _KEYS_HELD:
+        if len(self._sealers) + len(missing) > self._keys_held:
             self._sealers.clear()
             self._named.clear()
+            missing = wanted
         opened = self._keys.open_many(conn, missing)
         for subject_id in missing:
             self._sealers[subject_id] = opened.get(subject_id)
@@ -108,16 +142,20 @@ class View:
         # times more), look-ups bound to locals, each subject's pseudonym made once a read.
         self.open_keys(conn, {row[4] for row in rows})
         purpose, sealers, hidden_of, names = self.purpose, self._sealers, self.hidden, self._named
-        special = excluded.special
+        rules_of, special = self.rules, excluded.special
         items = []
-        for _seq, event_id, event_type, occurred_at, subject_id, clear, sealed, only in rows:
+        for row in rows:
+            _seq, event_id, event_type, occurred_at, subject_id, clear, sealed, only, version = row
             sealer = sealers.get(subject_id)
             if sealer is None:
                 continue
             opened = None if sealed is None else sealer.open(sealed, AAD_PREFIX + event_id.encode())
             hidden = hidden_of(event_type, only, subject_id in special)
+            rules = rules_of(event_type)
+            # Stored under the current schema: every field is one the schema names.
+            current = version == rules.version
             properties: Any
-            if raw and not hidden:
+            if raw and current and not hidden:
                 properties = msgspec.Raw(_joined(clear, opened))
             else:
                 properties = _JSON.decode(clear)
@@ -125,6 +163,9 @@ class View:
                     properties.update(_JSON.decode(opened))
                 for name in hidden:
                     properties.pop(name, None)
+                if not current:
+                    allowed = rules.allowed
+                    properties = {k: v for k, v in properties.items() if k in allowed}
             pseudonym = names.get(subject_id)
             if pseudonym is None:
                 pseudonym = names[subject_id] = self._names.of(purpose, subject_id)
@@ -142,11 +183,20 @@ class View:
             )
         return items
 
+    def rules(self, event_type: str) -> _Rules:
+        """The event type's current schema, as it bears on this read."""
+        known = self._rules.get(event_type)
+        if known is None:
+            known = self._rules[event_type] = _rules(self.purpose, self._schemas.get(event_type))
+        return known
+
     def hidden(self, event_type: str, field_purposes: str | None, special: bool) -> frozenset[str]:
         """Fields of an event the purpose may not see: those the row shows only to other
-        purposes (their own purposes, or special categories kept for others), and, unless
-        `special` (the subject's special-category data may be shown to the purpose), the
-        special-category fields of its type."""
+        purposes (their own purposes, or special categories kept for others); those the
+        current schema drops or keeps only for other purposes (narrowed since the event was
+        stored); and, unless `special` (the subject's special-category data may be shown to
+        the purpose), the special-category fields of its type. Fields the schema no longer
+        names are left out by the caller (items)."""
         key = (event_type, field_purposes, special)
         known = self._hidden.get(key)
         if known is not None:
@@ -155,8 +205,10 @@ class View:
         if field_purposes is not None:
             only = _FIELD_PURPOSES.decode(field_purposes)
             hidden.update(name for name, serving in only.items() if self.purpose not in serving)
+        rules = self.rules(event_type)
+        hidden.update(rules.refused)
         if not special:
-            hidden.update(self._special.get(event_type, ()))
+            hidden.update(rules.special)
         if len(self._hidden) >= _HIDDEN_HELD:
             self._hidden.clear()
         result = self._hidden[key] = frozenset(hidden)

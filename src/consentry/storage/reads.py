@@ -5,7 +5,7 @@ and the differential-privacy budget."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,8 @@ _EXCLUDED = "reads_excluded"
 _EXCLUDED_TAG = "reads_excluded_tag"
 _TAGS = itertools.count(1)
 EVENT_FIELDS = (
-    "seq, event_id, event_type, occurred_at, subject_id, properties, sealed, field_purposes"
+    "seq, event_id, event_type, occurred_at, subject_id, properties, sealed, field_purposes, "
+    "schema_version"
 )
 
 
@@ -72,11 +73,17 @@ def total(
 
 
 def grouped(
-    conn: Connection, filters: Filters, excluded: Collection[int], group_by: Sequence[str]
+    conn: Connection,
+    filters: Filters,
+    excluded: Collection[int],
+    group_by: Sequence[str],
+    limit: int,
 ) -> list[tuple[Any, ...]]:
-    """[(group values..., events, distinct subjects)] of the events the purpose may read,
-    grouped by fields stored in clear."""
+    """[(group values as JSON text..., events, distinct subjects)] of the events the purpose
+    may read, grouped by fields stored in clear, in no particular order; at most `limit`
+    groups."""
     where, params = where_clause(conn, filters, excluded)
+    params["limit"] = limit
     groups = [
         _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
     ]
@@ -84,7 +91,7 @@ def grouped(
     positions = ", ".join(str(n + 1) for n in range(len(groups)))
     sql = (
         f"SELECT {columns} FROM events WHERE {where} "  # noqa: S608 - built from constants
-        f"GROUP BY {positions} ORDER BY {positions}"
+        f"GROUP BY {positions} LIMIT :limit"
     )
     return [tuple(row) for row in conn.execute(text(sql), params)]
 
@@ -92,7 +99,8 @@ def grouped(
 def group_subjects(
     conn: Connection, filters: Filters, excluded: Collection[int], group_by: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    """[(group values..., subject key)]: which subjects each group is drawn from."""
+    """[(group values as JSON text..., subject key)]: which subjects each group is drawn
+    from."""
     where, params = where_clause(conn, filters, excluded)
     groups = [
         _group_value(conn, name, n, params, filters.purpose) for n, name in enumerate(group_by)
@@ -206,29 +214,33 @@ def _fill_excluded(conn: Connection, excluded: Collection[int]) -> None:
 
 
 def _group_value(conn: Connection, name: str, n: int, params: dict[str, Any], purpose: str) -> str:
-    """A kept field's value, or NULL where the row shows that field only to other purposes."""
+    """A kept field's value as JSON text ('null' where it is absent, or the row shows that
+    field only to other purposes): the same text on both back-ends for the caller to decode,
+    so a boolean stays a boolean (SQLite's json_extract gives 1) and absent sorts as None."""
     params[f"g{n}"] = name
     params[f"gp{n}"] = f'$."{name}"'
     if conn.dialect.name == "postgresql":
         params[f"q{n}"] = purpose
         return (
-            f"CASE WHEN field_purposes IS NULL "
+            f"COALESCE(CASE WHEN field_purposes IS NULL "
             f"OR NOT jsonb_exists(CAST(field_purposes AS JSONB), :g{n}) "
             f"OR (CAST(field_purposes AS JSONB) -> :g{n}) @> to_jsonb(CAST(:q{n} AS TEXT)) "
-            f"THEN CAST(properties AS JSONB) -> :g{n} END"
+            f"THEN CAST(CAST(properties AS JSONB) -> :g{n} AS TEXT) END, 'null')"
         )
     params[f"q{n}"] = f'"{purpose}"'
     return (
-        f"CASE WHEN field_purposes IS NULL OR json_extract(field_purposes, :gp{n}) IS NULL "
+        f"COALESCE(CASE WHEN field_purposes IS NULL "
+        f"OR json_extract(field_purposes, :gp{n}) IS NULL "
         f"OR instr(json_extract(field_purposes, :gp{n}), :q{n}) > 0 "
-        f"THEN json_extract(properties, :gp{n}) END"
+        f"THEN properties -> :gp{n} END, 'null')"
     )
 
 
 def group_columns(*, properties: bool, sealed: bool) -> str:
     """Columns of a scan for groups (within one event type): event_id, subject_id,
-    field_purposes, then properties and sealed, each NULL when the groups do not need it."""
-    return "event_id, subject_id, field_purposes, " + ", ".join(
+    subject_key, field_purposes, then properties and sealed, each NULL when the groups do not
+    need it."""
+    return "event_id, subject_id, subject_key, field_purposes, " + ", ".join(
         [
             "properties" if properties else "NULL AS properties",
             "sealed" if sealed else "NULL AS sealed",
@@ -238,13 +250,17 @@ def group_columns(*, properties: bool, sealed: bool) -> str:
 
 def scan(
     conn: Connection, filters: Filters, excluded: Collection[int], chunk: int, fields: str
-) -> Iterator[Sequence[AnyRow]]:
+) -> Generator[Sequence[AnyRow], None, None]:
     """Every readable event (`fields` of it) in one statement, `chunk` rows at a time, never
     all in memory: a read answered from the caller's one snapshot."""
     where, params = where_clause(conn, filters, excluded, rows=True)
     sql = f"SELECT {fields} FROM events WHERE {where}"  # noqa: S608 - built from constants
     result = conn.execution_options(yield_per=chunk).execute(text(sql), params)
-    yield from result.partitions(chunk)
+    # A reader that stops early (a refused answer) must not leave a server cursor open.
+    try:
+        yield from result.partitions(chunk)
+    finally:
+        result.close()
 
 
 def insert_export(conn: Connection, values: dict[str, Any]) -> None:
