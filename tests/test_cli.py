@@ -26,6 +26,7 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.workers import claim_port
 from tests.conftest import MASTER_KEY
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -153,12 +154,6 @@ def test_a_command_about_to_create_an_unnamed_data_dir_says_so(tmp_path: Path) -
     assert not (elsewhere / "consentry-data").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _children(pid: int) -> list[int]:
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
@@ -182,7 +177,7 @@ def _cmdline(pid: int) -> bytes:
 def test_serve_starts_and_announces_docs_and_key(
     env: dict[str, str], tmp_path: Path, workers: int
 ) -> None:
-    port = _free_port()
+    port = free_port()
     consentry = Path(sys.executable).parent / "consentry"
     proc = subprocess.Popen(
         [str(consentry), "serve", "--port", str(port), "--workers", str(workers)],
@@ -232,7 +227,7 @@ def test_requests_run_does_one_pass(env: dict[str, str]) -> None:
 def test_serve_workers_listen_each_and_are_replaced(env: dict[str, str]) -> None:
     """`serve --workers 2`: each worker listens on a socket of its own (the kernel spreads
     connections over them one by one); a worker that dies is replaced; SIGTERM stops all."""
-    port = _free_port()
+    port = free_port()
     consentry = Path(sys.executable).parent / "consentry"
     proc = subprocess.Popen(
         [str(consentry), "serve", "--port", str(port), "--workers", "2"],
@@ -330,7 +325,7 @@ def test_a_second_server_on_the_same_port_fails_and_the_first_keeps_serving(
 ) -> None:
     """With SO_REUSEPORT a second `serve --workers N` bound beside the first and the kernel
     split requests between two stores; now the second one stops before its banner."""
-    port = _free_port()
+    port = free_port()
     env_first = {"CONSENTRY_DATA_DIR": str(tmp_path / "one"), "CONSENTRY_MASTER_KEY": MASTER_KEY}
     env_second = env_first | {"CONSENTRY_DATA_DIR": str(tmp_path / "two")}
     proc = subprocess.Popen(
@@ -360,7 +355,7 @@ def test_a_second_server_on_the_same_port_fails_and_the_first_keeps_serving(
 
 
 def test_two_servers_started_together_on_one_port_leave_one(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen(
             [_consentry(), "serve", "--port", str(port), "--workers", "2"],
@@ -416,7 +411,7 @@ def test_the_port_claim_holds_the_port_until_serving_ends(shared: bool) -> None:
     """The socket that checked the port is the one kept: from the claim on (through the
     migrations, before any worker listens) no other program binds there, while our own
     workers (SO_REUSEPORT) still do."""
-    port = _free_port()
+    port = free_port()
     sock = claim_port("127.0.0.1", port, shared=shared)
     try:
         assert f"@consentry-serve-{os.getuid()}-{port}" in _abstract_names()

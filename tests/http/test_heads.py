@@ -19,7 +19,8 @@ from consentry.app import create_app
 from consentry.http.protocol import h11_protocol, httptools_protocol
 from consentry.settings import Settings
 from tests.conftest import ADMIN_KEY, MASTER_KEY
-from tests.http.test_server import KEY, _free_port, problem_of
+from tests.http.test_server import KEY, problem_of
+from tests.servers import free_port
 
 HEAD_SECONDS = 1.0
 PROTOCOLS: dict[str, Callable[[float], type]] = {
@@ -38,7 +39,7 @@ def port(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         delivery_worker=False,
         body_timeout_seconds=5.0,
     )
-    number = _free_port()
+    number = free_port()
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",

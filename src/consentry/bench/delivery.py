@@ -95,9 +95,7 @@ def delivery(world: World, n_batches: int, seconds: float) -> dict[str, Any]:
     url = f"http://127.0.0.1:{pipe.recv()}/events"
     arrived: dict[str, float] = {}
     with rt.store.write() as conn:
-        system = parse(
-            "bench_sink", SYSTEM | {"endpoint": url}, rt.purposes.all(conn), allow_private=True
-        )
+        system = parse("bench_sink", SYSTEM | {"endpoint": url}, rt.purposes.all(conn))
         rt.datamap.put(conn, system, actor="bench")
     worker = rt.delivery_worker(WebhookSink(10.0, allow_private=True))
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -94,7 +95,11 @@ class _CheckedTransport(httpx.BaseTransport):
     take a backend). An answer is read whole: only its status is used."""
 
     def __init__(self, backend: httpcore.NetworkBackend) -> None:
-        self._pool = httpcore.ConnectionPool(network_backend=backend)
+        # One verifying context for the pool (system CA store, host names checked), built once:
+        # without it every connection builds its own and reads SSL_CERT_* from the environment.
+        self._pool = httpcore.ConnectionPool(
+            network_backend=backend, ssl_context=ssl.create_default_context()
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         core = httpcore.Request(

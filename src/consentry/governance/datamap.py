@@ -31,7 +31,6 @@ from consentry.errors import (
     SystemNotFound,
     UnknownPurpose,
 )
-from consentry.governance import endpoints
 from consentry.governance.models import (
     DEFAULT_ACK_HOURS,
     CcpaRole,
@@ -53,11 +52,10 @@ def parse(
     system_id: str,
     body: Mapping[str, Any],
     purposes: Mapping[str, Purpose],
-    *,
-    allow_private: bool = False,
 ) -> System:
-    """A System from a PUT body, or the error naming the first field that is wrong. Endpoints
-    reaching non-public addresses are refused unless `allow_private` (governance.endpoints)."""
+    """A System from a PUT body, or the error naming the first field that is wrong. Where its
+    endpoints may point (public addresses only) is endpoints.check_urls's rule, checked before
+    the write transaction opens."""
     if not SYSTEM_ID.fullmatch(system_id):
         raise InvalidSystem(
             "a system id is 1-64 lower-case letters, digits, '_', '.' or '-', starting with a "
@@ -76,7 +74,7 @@ def parse(
         system_id=system_id,
         name=body["name"],
         kind=kind,
-        endpoint=_endpoint(body["endpoint"], kind, "endpoint", allow_private),
+        endpoint=_endpoint(body["endpoint"], kind, "endpoint"),
         purposes=frozenset(body["purposes"]),
         data_categories=frozenset(body["data_categories"]),
         region=_member(Region, body["region"], "region", InvalidRegion),
@@ -92,9 +90,7 @@ def parse(
         vendor=body.get("vendor"),
         rights_endpoint=None
         if body.get("rights_endpoint") is None
-        else _endpoint(
-            body["rights_endpoint"], SystemKind.WEBHOOK, "rights_endpoint", allow_private
-        ),
+        else _endpoint(body["rights_endpoint"], SystemKind.WEBHOOK, "rights_endpoint"),
         ack_hours=int(body.get("ack_hours") or DEFAULT_ACK_HOURS),
     )
 
@@ -223,9 +219,8 @@ def _aad(system_id: str) -> bytes:
     return b"consentry:system-secret:" + system_id.encode()
 
 
-def _endpoint(value: str, kind: SystemKind, name: str, allow_private: bool) -> str:
-    """An absolute URL with a host: http(s) for webhooks, kafka://host:port/topic for Kafka;
-    on a public address unless `allow_private`."""
+def _endpoint(value: str, kind: SystemKind, name: str) -> str:
+    """An absolute URL with a host: http(s) for webhooks, kafka://host:port/topic for Kafka."""
     schemes = {"https", "http"} if kind is SystemKind.WEBHOOK else {"kafka"}
     try:
         parts = urlsplit(value)
@@ -249,9 +244,6 @@ def _endpoint(value: str, kind: SystemKind, name: str, allow_private: bool) -> s
             f"{name} must be an absolute {allowed} URL with a host, without credentials",
             field=name,
         )
-    if not allow_private and parts is not None and host:
-        default_port = 443 if parts.scheme == "https" else 80
-        endpoints.check_stored(host, port or default_port, name)
     return value
 
 

@@ -66,7 +66,7 @@ def put_system(
     )
     with rt.store.write() as conn:
         # The endpoints' addresses were checked above; parse checks their shape.
-        system = parse(system_id, body.model_dump(), rt.purposes.all(conn), allow_private=True)
+        system = parse(system_id, body.model_dump(), rt.purposes.all(conn))
         stored, secret = rt.datamap.put(conn, system, actor=ctx.actor)
     response.status_code = 201 if secret is not None else 200
     out = system_out(stored)
