@@ -16,7 +16,7 @@ from consentry.settings import Settings
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
 from tests.dsr.conftest import NOTICE, grant, request, run, send
-from tests.dsr.test_recipients import add, system, worker
+from tests.dsr.recipients.conftest import add, system, worker
 
 
 @pytest.fixture

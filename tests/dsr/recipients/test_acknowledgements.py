@@ -4,7 +4,6 @@ owed nothing, and a request that only waits for acknowledgements never swallows 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import threading
 import time
@@ -14,31 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from consentry.settings import Settings
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
 from tests.dsr.conftest import check, email, grant, request, run, runtime_of
-from tests.dsr.test_recipients import VISIT, add, delivered, pump, state, system, worker
+from tests.dsr.recipients.conftest import add, delivered, pump, state, system, worker
 from tests.http.test_conventions import assert_problem
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """As test_recipients: the runner and the delivery worker driven by the test."""
-    return dataclasses.replace(
-        settings,
-        dsr_poll_seconds=0,
-        delivery_worker=False,
-        retry_base_seconds=0.05,
-        delivery_timeout_seconds=0.5,
-    )
-
-
-@pytest.fixture
-def gateway(ready: TestClient) -> TestClient:
-    assert ready.put("/v1/schemas/visit", headers=auth(), json=VISIT).status_code == 201
-    return ready
-
 
 LIFT = {"reason": "accuracy confirmed", "subject_informed_at": "2026-11-23T10:00:00Z"}
 

@@ -4,11 +4,9 @@ after an erasure made by another process."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from consentry.dsr.models import Level, RequestType
@@ -20,25 +18,7 @@ from consentry.subjects.normalise import normalise
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
 from tests.dsr.conftest import email, grant, request, run
-from tests.dsr.test_recipients import VISIT, add, delivered, pump, state, system, worker
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """As test_recipients: the runner and the delivery worker driven by the test."""
-    return dataclasses.replace(
-        settings,
-        dsr_poll_seconds=0,
-        delivery_worker=False,
-        retry_base_seconds=0.05,
-        delivery_timeout_seconds=0.5,
-    )
-
-
-@pytest.fixture
-def gateway(ready: TestClient) -> TestClient:
-    assert ready.put("/v1/schemas/visit", headers=auth(), json=VISIT).status_code == 201
-    return ready
+from tests.dsr.recipients.conftest import add, delivered, pump, state, system, worker
 
 
 def objection(client: TestClient, name: str) -> dict[str, Any]:
