@@ -18,7 +18,7 @@ from consentry.dsr import retention
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.models import NoticeKind
 from consentry.errors import SubjectKeyDestroyed
-from consentry.ingest import minimise
+from consentry.ingest import minimise, sealing
 from consentry.ingest.minimise import purpose_mask
 from consentry.keys.envelope import Sealer
 from consentry.settings import Settings
@@ -228,11 +228,12 @@ def _narrowed(event: AnyRow, kept: list[str], sealer: Sealer | None) -> dict[str
         clear = {k: v for k, v in json.loads(event.properties).items() if k not in gone}
         values["properties"] = minimise.encode(clear)
         if event.sealed is not None and sealer is not None:
-            aad = f"consentry:event:{event.event_id}".encode()
-            personal = json.loads(sealer.open(bytes(event.sealed), aad))
-            personal = {k: v for k, v in personal.items() if k not in gone}
+            opened = sealing.open_values(sealer, bytes(event.sealed), event.event_id)
+            personal = {k: v for k, v in opened.items() if k not in gone}
             values["sealed"] = (
-                sealer.seal(minimise.encode_bytes(personal), aad) if personal else None
+                sealer.seal(minimise.encode_bytes(personal), sealing.event_aad(event.event_id))
+                if personal
+                else None
             )
         remaining = {k: v for k, v in field_purposes.items() if k not in gone}
         values["field_purposes"] = minimise.encode(remaining) if remaining else None

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.consent import ledger
 from consentry.consent.models import LedgerEntry, LegalBasis, Purpose
+from consentry.ingest import sealing
 from consentry.keys.envelope import Sealer
 from consentry.storage import erasure as sql
 from consentry.storage.engine import AnyRow
@@ -177,8 +178,7 @@ def _entry(entry: LedgerEntry) -> dict[str, Any]:
 def _event(row: AnyRow, sealer: Sealer, purpose: Purpose, jurisdiction: str) -> Kept:
     personal = None
     if row.sealed is not None:
-        raw = sealer.open(bytes(row.sealed), f"consentry:event:{row.event_id}".encode())
-        personal = json.loads(raw)
+        personal = sealing.open_values(sealer, bytes(row.sealed), row.event_id)
     return Kept(
         f"event:{row.event_type}",
         ground_for(ART17_3_B, jurisdiction),

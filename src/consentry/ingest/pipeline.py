@@ -28,7 +28,7 @@ from consentry.errors import (
     StorageUnavailable,
     SubjectNotFound,
 )
-from consentry.ingest import decode, minimise
+from consentry.ingest import decode, minimise, sealing
 from consentry.ingest.decode import Event
 from consentry.ingest.minimise import Plan, Planner
 from consentry.ingest.models import Treatment
@@ -496,12 +496,13 @@ def _shape(w: _Work, plan: Plan, values: dict[str, Any], sealer: Sealer, nonce: 
     event, schema = w.event, w.schema
     if event is None or event.occurred_at is None or schema is None or w.ref is None:
         raise ValueError("only classified events are stored")
+    if w.event_id is None:
+        raise ValueError("only events with an id are stored")
     subject_id = str(w.subject_id or w.ref.subject_id)
     clear, personal = minimise.split(plan, w.properties, values)
     sealed = None
     if personal:
-        aad = f"consentry:event:{w.event_id}".encode()
-        sealed = sealer.seal(minimise.encode_bytes(personal), aad, nonce)
+        sealed = sealer.seal(minimise.encode_bytes(personal), sealing.event_aad(w.event_id), nonce)
     row = (
         w.event_id,
         schema.schema.event_type,
