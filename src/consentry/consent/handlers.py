@@ -21,7 +21,7 @@ from consentry.consent.models import (
 from consentry.consent.service import ConsentResult, ConsentWrite
 from consentry.consent.signals import gpc_header
 from consentry.consent.tokens import ConsentToken
-from consentry.errors import PurposeNotFound, SubjectErased
+from consentry.errors import PurposeNotFound
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body
@@ -181,7 +181,6 @@ def get_consent(subject_id: str, ctx: Ctx) -> dict[str, Any]:
     """The subject's current consent state per purpose."""
     with ctx.runtime.store.read() as conn:
         state = ctx.runtime.consent.state(conn, subject_id)
-    _refuse_erased(state)
     return state_out(state)
 
 
@@ -209,17 +208,7 @@ def get_token(subject_id: str, ctx: Ctx) -> dict[str, Any]:
     """A fresh consent token for the subject's current state."""
     with ctx.runtime.store.read() as conn:
         state, token = ctx.runtime.consent.token(conn, subject_id)
-    _refuse_erased(state)
     return {"subject_id": subject_id, "version": state.version, **token_out(token)}
-
-
-def _refuse_erased(state: SubjectConsent) -> None:
-    """An erased subject's consent is not shown or vouched for (its history, sealed under the
-    destroyed key, is 410 too); what is kept as proof is listed by the erasure's result."""
-    if state.erased:
-        raise SubjectErased(
-            f"subject {state.subject_id} has been erased", subject_id=state.subject_id
-        )
 
 
 def token_out(token: ConsentToken) -> dict[str, Any]:

@@ -316,8 +316,14 @@ class ConsentService:
         return policy.decide(purpose, state, clock.now())
 
     def state(self, conn: Connection, subject_id: str) -> SubjectConsent:
+        """The subject's current state; SubjectErased for an erased subject, whose consent is
+        neither shown nor vouched for by a token (what is kept as proof is listed by the
+        erasure's result)."""
         self.subjects.get(conn, subject_id)
-        return self.cache.fresh(conn, subject_id)
+        state = self.cache.fresh(conn, subject_id)
+        if state.erased:
+            raise SubjectErased(f"subject {subject_id} has been erased", subject_id=subject_id)
+        return state
 
     def token(
         self, conn: Connection, subject_id: str

@@ -4,7 +4,6 @@ retried until a 2xx acknowledges them, overdue after the system's acknowledgemen
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import uuid
@@ -22,13 +21,12 @@ from consentry.audit.events import AuditAction
 from consentry.consent.models import Purpose
 from consentry.delivery.outbox import Pseudonyms
 from consentry.delivery.sinks import Sink, signature
-from consentry.errors import RightsNoticeNotFound, SubjectKeyDestroyed
+from consentry.errors import RightsNoticeNotFound
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import DEFAULT_ACK_HOURS
 from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import delivery as sql
-from consentry.storage import keys as keys_sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.models import Jurisdiction
 
@@ -224,12 +222,11 @@ class RightsNotices:
                 for r in due
                 if r.system_id in systems
             }
-            sealers = {}
-            for r in due:
-                if r.sealed is not None and keys is not None and r.subject_id not in sealers:
-                    sealer = _live_sealer(conn, keys, r.subject_id)
-                    if sealer is not None:
-                        sealers[r.subject_id] = sealer
+            # Keys as this transaction sees them, never from the process cache: another
+            # process's erasure may have destroyed one since, and its corrected values must
+            # then never go out.
+            sealed = {r.subject_id for r in due if r.sealed is not None}
+            sealers = keys.open_many(conn, sealed) if keys is not None and sealed else {}
             # Claimed by moving next_at on: a crash mid-send retries after the interval.
             for row in due:
                 later = now + timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
@@ -291,18 +288,6 @@ class RightsNotices:
             }
             for r in sql.notices_where(conn, request_id=request_id, subject_id=subject_id)
         ]
-
-
-def _live_sealer(conn: Connection, keys: SubjectKeys, subject_id: str) -> Sealer | None:
-    """The subject's key if its row still exists in this transaction: a key held in memory
-    may have been destroyed since by another process's erasure, whose corrected values must
-    then never go out."""
-    if keys_sql.get_subject_key(conn, subject_id) is None:
-        keys.forget(subject_id)
-        return None
-    with contextlib.suppress(SubjectKeyDestroyed):
-        return keys.sealer(conn, subject_id)
-    return None
 
 
 def purge_request(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +13,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status
+from consentry.dsr.records import REQUEST_ID
 from consentry.dsr.requests import NewRequest
 from consentry.errors import InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
@@ -24,7 +24,6 @@ from consentry.subjects.models import IdentityType, Jurisdiction
 from consentry.subjects.normalise import normalise
 
 # The shape of the ids dsr.requests.new_request_id makes: a list cursor holds one.
-REQUEST_ID = re.compile(r"req_[0-9a-f]{24}")
 
 
 class VerificationIn(Body):

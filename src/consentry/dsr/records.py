@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,10 @@ class NewRequest:
     changes: list[dict[str, str]] = field(default_factory=list)
     purposes: list[str] | None = None
     ground: str | None = None
+
+
+# What new_request_id makes: a cursor or path naming anything else is not one of ours.
+REQUEST_ID = re.compile(r"req_[0-9a-f]{24}")
 
 
 def new_request_id() -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, model_validator
 
-# Stored times are fixed-width text with four-digit years (as an event's occurred_at).
-MIN_YEAR = 1000
+from consentry import clock
 
 
 def _unstorable(value: Any) -> bool:
@@ -29,14 +28,10 @@ def _unstorable(value: Any) -> bool:
 
 
 def _instant(value: datetime) -> datetime:
-    """A time with a zone whose UTC form exists (at the calendar's edge it may not:
-    0001-01-01T00:00:00+14:00) and has a year from MIN_YEAR to 9999."""
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the time has no UTC form within the years 1-9999") from None
-    if utc.year < MIN_YEAR:
-        raise ValueError(f"the time is before the year {MIN_YEAR}")
+    """A time with a zone that can be stored (clock.unstorable)."""
+    reason = clock.unstorable(value)
+    if reason is not None:
+        raise ValueError(f"the time {reason}")
     return value
 
 

@@ -5,15 +5,14 @@ rule it breaks, never a value that was sent."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 
-from consentry import jsonlimits
+from consentry import clock, jsonlimits
 from consentry.errors import BatchTooLarge, BodyNotObject, InvalidBatch, MalformedJSON
 
 MAX_EVENTS = 1000
-_MIN_YEAR = 1000
 _MAX_EVENT_ID = 128
 # A key sent by a client is named in a detail only when it looks like a field name.
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -124,15 +123,8 @@ def incomplete(event: Event) -> str | None:
 
 
 def _out_of_range(at: datetime) -> str | None:
-    try:
-        utc = at.astimezone(UTC)
-    except OverflowError:
-        # A time at the calendar's edge whose UTC form does not exist.
-        return "occurred_at is out of range"
-    # Stored times are fixed-width text (four-digit years), so that text order is time order.
-    if utc.year < _MIN_YEAR:
-        return f"occurred_at is before the year {_MIN_YEAR}"
-    return None
+    reason = clock.unstorable(at)
+    return None if reason is None else f"occurred_at {reason}"
 
 
 def event_id_of(raw: msgspec.Raw) -> str | None:
