@@ -357,6 +357,8 @@ class ConsentService:
             if purpose.needs_consent and policy.decide(purpose, state, now).reason is Reason.GRANTED
         }
         latest = max(granted.values(), key=lambda p: p.updated_at, default=None)
+        # A token never vouches for a grant past its expiry (API.md, Retention: expiry).
+        ends = [p.expires_at for p in granted.values() if p.expires_at is not None]
         return tokens.issue(
             self.signing,
             issuer=self.settings.issuer,
@@ -366,6 +368,7 @@ class ConsentService:
             notice_sha256=latest.notice_sha256 if latest else None,
             now=now,
             lifetime=timedelta(seconds=self.settings.token_ttl_seconds),
+            not_after=min(ends, default=None),
         )
 
     def _check_grant(
