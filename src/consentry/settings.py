@@ -77,8 +77,9 @@ class Settings:
     digital_consent_age: int = field(
         default=16,
         metadata=_doc(
-            "Age of digital consent (GDPR Art. 8: 13 to 16 by member state). Below it a grant "
-            "needs `evidence.parental_authorization`."
+            "Age of digital consent (GDPR Art. 8: 13 to 16 by member state) for every "
+            "jurisdiction but the UK, whose age is 13. Below it a grant needs "
+            "`evidence.parental_authorization`."
         ),
     )
     token_ttl_seconds: int = field(

@@ -250,3 +250,70 @@ def test_every_consent_purpose_can_be_granted_with_the_notice(client: TestClient
     versions = [e["version"] for e in history(client, body["subject_id"])]
     assert versions == list(range(versions[0], versions[0] + len(CONSENT_PURPOSES)))
     assert body["version"] == versions[-1]
+
+
+def test_the_digital_consent_age_follows_the_jurisdiction(client: TestClient) -> None:
+    """API.md: "below the digital-consent age of the subject's jurisdiction (... the UK's is
+    13 ...)": a UK 13-15 year old grants alone, an EU one (and one of no jurisdiction, counted
+    as EU) needs a parent; under 13 needs one in the UK too. The subject's jurisdiction on
+    record counts when a write names none."""
+    publish(client)
+    parent = {"parental_authorization": {"by": "parent@example.com", "method": "card"}}
+
+    def grant(who: str, band: str, **extra: str) -> int:
+        body = {
+            "subject": ref(who),
+            "purposes": {"analytics": "granted"},
+            "source": "app",
+            "notice": NOTICE,
+            "age_band": band,
+        }
+        return int(post_consent(client, body | extra).status_code)
+
+    assert grant("uk.teen", "13_15", jurisdiction="UK") == 200
+    problem = assert_problem(
+        post_consent(
+            client,
+            {
+                "subject": ref("uk.child"),
+                "purposes": {"analytics": "granted"},
+                "source": "app",
+                "notice": NOTICE,
+                "age_band": "under_13",
+                "jurisdiction": "UK",
+            },
+        ),
+        422,
+        "parental_authorization_required",
+    )
+    assert "13" in problem["detail"]
+    for where in ("EU", "US", "US-CA", "OTHER"):
+        assert grant(f"teen.{where}", "13_15", jurisdiction=where) == 422, where
+    assert grant("teen.nowhere", "13_15") == 422
+    # The jurisdiction on record (set by an earlier write) counts when a write names none.
+    record(client, "uk.later", {"marketing": "denied"}, notice=None, jurisdiction="UK")
+    assert grant("uk.later", "13_15") == 200
+    record(client, "eu.later", {"marketing": "denied"}, notice=None, jurisdiction="EU")
+    assert grant("eu.later", "13_15") == 422
+    granted = record(
+        client, "eu.later", {"analytics": "granted"}, age_band="13_15", evidence=parent
+    )
+    assert granted["purposes"]["analytics"]["state"] == "granted"
+
+
+def test_the_setting_is_the_age_outside_the_uk(settings: Settings) -> None:
+    """`CONSENTRY_DIGITAL_CONSENT_AGE` sets the age of every jurisdiction but the UK's, whose
+    13 does not move with it."""
+    younger = dataclasses.replace(settings, digital_consent_age=14)
+    with TestClient(create_app(younger)) as client:
+        publish(client)
+        for where, status in (("EU", 422), ("US", 422), ("UK", 200)):
+            body = {
+                "subject": ref(f"thirteen.{where}"),
+                "purposes": {"analytics": "granted"},
+                "source": "app",
+                "notice": NOTICE,
+                "age_band": "13_15",
+                "jurisdiction": where,
+            }
+            assert post_consent(client, body).status_code == status, where

@@ -156,3 +156,33 @@ def test_pur_names_granted_purposes_only(client: TestClient) -> None:
     assert answer["reason"] == "not_opted_out"
     fresh = verify(client, fresh_token(client, written["subject_id"])["token"])
     assert "loyalty" not in fresh["pur"]
+
+
+def test_exp_never_outlives_a_grant_in_pur(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API.md, Retention: "a consent token's `exp` never exceeds the earliest `expires_at` of
+    the purposes in its `pur`"; `token_expires_at` says the same, on a write and on a fresh
+    token; a token whose `pur` is empty keeps its 24 hours."""
+    fake = install_clock(monkeypatch)
+    publish(client)
+    first = record(client, "ines", {"analytics": "granted"})
+    subject_id = first["subject_id"]
+    analytics_ends = datetime.fromisoformat(first["purposes"]["analytics"]["expires_at"])
+    fake.advance(days=395, hours=-12)
+    later = record(client, "ines", {"marketing": "granted"})
+    assert datetime.fromisoformat(later["purposes"]["marketing"]["expires_at"]) > analytics_ends
+    for body in (later, fresh_token(client, subject_id)):
+        claims = jwt.decode(body["token"], options={"verify_signature": False})
+        assert claims["pur"] == ["analytics", "marketing"]
+        assert claims["exp"] == int(analytics_ends.timestamp())
+        assert claims["exp"] - claims["iat"] == 12 * 3600
+        expires = datetime.fromisoformat(body["token_expires_at"])
+        assert int(expires.timestamp()) == claims["exp"]
+        assert expires <= analytics_ends
+    # Once analytics has expired it leaves `pur`, and marketing's grant bounds nothing sooner.
+    fake.advance(hours=12)
+    claims = jwt.decode(
+        fresh_token(client, subject_id)["token"], options={"verify_signature": False}
+    )
+    assert (claims["pur"], claims["exp"] - claims["iat"]) == (["marketing"], 86_400)

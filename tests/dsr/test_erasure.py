@@ -19,6 +19,7 @@ from consentry.settings import Settings
 from consentry.storage.schema import events
 from consentry.storage.schema import retained as retained_table
 from tests.conftest import auth
+from tests.consent.helpers import install_clock
 from tests.dsr.conftest import check, email, grant, request, run, runtime_of, send
 from tests.http.test_conventions import assert_problem
 
@@ -124,6 +125,32 @@ def test_erasure_retains_legal_obligation_events(ready: TestClient) -> None:
     # legal_compliance (legal_obligation) events stay, under the CCPA paragraph for US-CA.
     assert ("event", "1798.105(d)(8)") in grounds
     assert ("consent_proof", "1798.105(d)(8)") in grounds
+
+
+def test_retention_counts_from_receipt_when_occurred_at_is_later(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API.md, Retention: retention runs from the earlier of `occurred_at` and receipt. An
+    event dated 4 minutes ahead (a client clock running fast) is kept for its legal obligation
+    until 3650 days after it was received, not after the time it claims."""
+    fake = install_clock(monkeypatch)
+    subject = email("rhea")
+    grant(ready, subject, "analytics")
+    received = fake()
+    ahead = {
+        "event_id": "rhea-ahead",
+        "event_type": "chat",
+        "occurred_at": clock.rfc3339(received + timedelta(minutes=4)),
+        "subject": subject,
+        "properties": {"topic": "invoice"},
+    }
+    resp = ready.post("/v1/events", headers=auth(), json={"events": [ahead]})
+    assert resp.json()["results"][0]["status"] == "accepted", resp.text
+    request_id = _erase(ready, subject)
+    run(ready)
+    result = ready.get(f"/v1/requests/{request_id}/result", headers=auth()).json()
+    kept = {r["item"]: r for r in result["retained"]}
+    assert _at(kept["event"]["until"]) == received + timedelta(days=3650)
 
 
 def test_a_request_survives_a_restart(ready: TestClient, settings: Settings) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from consentry.consent.models import (
+    AgeBand,
     Decision,
     Purpose,
     Reason,
@@ -20,6 +21,10 @@ T = TypeVar("T")
 US_CA = "US-CA"
 # CCPA §1798.120(c): selling or sharing the data of a consumer under 16 needs opt-in.
 CCPA_OPT_IN_AGE = 16
+# Ages of digital consent fixed by a jurisdiction's own law (UK GDPR Art. 8, DPA 2018 s. 9);
+# every other jurisdiction uses CONSENTRY_DIGITAL_CONSENT_AGE. "EU" names no member state,
+# so the Art. 8(1) ages of member states cannot be told apart (docs/decisions.md).
+DIGITAL_CONSENT_AGES = {"UK": 13}
 
 
 def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> Decision:  # noqa: PLR0911 - a ladder of legal rules, first match wins
@@ -133,3 +138,16 @@ def sale_opted_out(
         if minor and decide(purpose, state, now).reason is not Reason.GRANTED:
             return True
     return False
+
+
+def digital_consent_age(jurisdiction: str, default: int) -> int:
+    """The age of digital consent (Art. 8) in `jurisdiction`; `default` where its law sets
+    none of its own (CONSENTRY_DIGITAL_CONSENT_AGE)."""
+    return DIGITAL_CONSENT_AGES.get(jurisdiction, default)
+
+
+def parental_authorization_needed(band: AgeBand, jurisdiction: str, default_age: int) -> bool:
+    """Whether a grant for a subject in `band` needs a parent's authorisation (Art. 8(1)): the
+    band's lowest age is below the age of digital consent of the subject's jurisdiction
+    (`unknown` counts as adult)."""
+    return band.lowest_age < digital_consent_age(jurisdiction, default_age)

@@ -151,6 +151,8 @@ class ConsentService:
         )
         gpc_on_record = write.gpc or prior.gpc
         band = age_band or prior.age_band
+        # The write's jurisdiction, else the subject's, else EU (API.md, Conventions).
+        where = (jurisdiction or resolution.subject.effective_jurisdiction).value
         gpc_honored = write.gpc
         kept: list[Intent] = []
         for intent in intents.values():
@@ -165,7 +167,7 @@ class ConsentService:
                 # nothing adds no entry and no version (tokens stay fresh).
                 continue
             if intent.state is State.GRANTED and purpose.needs_consent:
-                self._check_grant(purpose, notice, write, band)
+                self._check_grant(purpose, notice, write, band, where)
             kept.append(intent)
 
         self._consents_anew(conn, subject_id, erasure, kept, actor)
@@ -184,7 +186,7 @@ class ConsentService:
             now=now,
             actor=actor,
             notice=notice,
-            jurisdiction=(jurisdiction or resolution.subject.effective_jurisdiction).value,
+            jurisdiction=where,
             explicit=write.explicit,
             evidence=write.evidence,
             sealer=self.subjects.keys.sealer(conn, subject_id),
@@ -357,6 +359,8 @@ class ConsentService:
             if purpose.needs_consent and policy.decide(purpose, state, now).reason is Reason.GRANTED
         }
         latest = max(granted.values(), key=lambda p: p.updated_at, default=None)
+        # A token never vouches for a grant past its expiry (API.md, Retention: expiry).
+        ends = [p.expires_at for p in granted.values() if p.expires_at is not None]
         return tokens.issue(
             self.signing,
             issuer=self.settings.issuer,
@@ -366,10 +370,16 @@ class ConsentService:
             notice_sha256=latest.notice_sha256 if latest else None,
             now=now,
             lifetime=timedelta(seconds=self.settings.token_ttl_seconds),
+            not_after=min(ends, default=None),
         )
 
     def _check_grant(
-        self, purpose: Purpose, notice: Notice | None, write: ConsentWrite, band: AgeBand
+        self,
+        purpose: Purpose,
+        notice: Notice | None,
+        write: ConsentWrite,
+        band: AgeBand,
+        jurisdiction: str,
     ) -> None:
         evidence = write.evidence or {}
         if notice is None:
@@ -388,11 +398,13 @@ class ConsentService:
                 "(Art. 9(2)(a)): send explicit: true with evidence",
                 purpose=purpose.key,
             )
-        if band.lowest_age < self.settings.digital_consent_age and not evidence.get(
-            "parental_authorization"
-        ):
+        default_age = self.settings.digital_consent_age
+        if policy.parental_authorization_needed(
+            band, jurisdiction, default_age
+        ) and not evidence.get("parental_authorization"):
+            age = policy.digital_consent_age(jurisdiction, default_age)
             raise ParentalAuthorizationRequired(
-                f"below the age of {self.settings.digital_consent_age} a grant needs "
+                f"below the age of {age} ({jurisdiction}) a grant needs "
                 "evidence.parental_authorization",
                 purpose=purpose.key,
             )

@@ -33,10 +33,13 @@ def issue(
     notice_sha256: str | None,
     now: datetime,
     lifetime: timedelta,
+    not_after: datetime | None = None,
 ) -> ConsentToken:
-    """Sign claims `iss sub pur ver nsh iat exp` with the active key (its `kid` in the header)."""
+    """Sign claims `iss sub pur ver nsh iat exp` with the active key (its `kid` in the header);
+    `exp` is `lifetime` from now, or `not_after` when that comes first (whole seconds, never
+    later than either)."""
     key = keys.active
-    expires = now + lifetime
+    expires = now + lifetime if not_after is None else min(now + lifetime, not_after)
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject_id,

@@ -111,6 +111,13 @@ def plan(
     return kept
 
 
+def retention_ends(occurred_at: datetime, received_at: datetime, purpose: Purpose) -> datetime:
+    """When an event's retention for `purpose` ends: `retention_days` after the earlier of
+    its occurred_at and its receipt (API.md, Retention), so that no client's clock, set late,
+    keeps an event longer."""
+    return min(occurred_at, received_at) + timedelta(days=purpose.retention_days)
+
+
 def _obligation(purpose: Purpose) -> str:
     """The legal obligation an art17_3_b item is kept for, as its purpose names it."""
     return purpose.description or purpose.name
@@ -182,7 +189,7 @@ def _event(row: AnyRow, sealer: Sealer, purpose: Purpose, jurisdiction: str) -> 
     return Kept(
         f"event:{row.event_type}",
         ground_for(ART17_3_B, jurisdiction),
-        row.occurred_at + timedelta(days=purpose.retention_days),
+        retention_ends(row.occurred_at, row.received_at, purpose),
         {
             "event_id": row.event_id,
             "event_type": row.event_type,

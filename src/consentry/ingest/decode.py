@@ -5,7 +5,7 @@ rule it breaks, never a value that was sent."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -18,12 +18,15 @@ _MAX_EVENT_ID = 128
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _AT = re.compile(r" - at `\$\.?(.*)`$")
 _EXPECTED = re.compile(r"Expected `([^`]*)`, got `([^`]*)`")
+# How far ahead of the server's clock an occurred_at may be (API.md, Retention): clocks drift,
+# but a later time would stretch the retention counted from it.
+MAX_AHEAD = timedelta(minutes=5)
 
 # What each per-event code means, as the result's `detail` when no field is named.
 DETAILS = {
     "invalid_event": (
         "an event needs event_id (at most 128 characters), event_type, occurred_at with a "
-        "time zone, and subject"
+        "time zone (at most 5 minutes ahead of the server's clock), and subject"
     ),
     "unknown_event_type": "no schema for this event_type",
     "duplicate_event": "this event_id is already stored, or was accepted earlier in the batch",
@@ -94,20 +97,21 @@ def batch(body: bytes) -> Batch:
     return decoded
 
 
-def event(raw: msgspec.Raw) -> tuple[Event | None, str | None]:
-    """The event and None, or None and the detail of its `invalid_event`."""
+def event(raw: msgspec.Raw, latest: datetime) -> tuple[Event | None, str | None]:
+    """The event and None, or None and the detail of its `invalid_event`; `latest` is the
+    latest occurred_at accepted (the server's clock plus MAX_AHEAD)."""
     try:
         decoded = _EVENT.decode(raw)
     except msgspec.ValidationError as exc:
         return None, describe(str(exc), "")[1]
     except (msgspec.DecodeError, RecursionError):
         return None, "the event is not a JSON object the API can read"
-    return decoded, incomplete(decoded)
+    return decoded, incomplete(decoded, latest)
 
 
-def incomplete(event: Event) -> str | None:
-    """Why the event lacks its id, type, time (with a zone) or subject, or None
-    (API.md: invalid_event)."""
+def incomplete(event: Event, latest: datetime) -> str | None:
+    """Why the event lacks its id, type, time (with a zone, not after `latest`) or subject,
+    or None (API.md: invalid_event)."""
     event_id, event_type, at = event.event_id, event.event_type, event.occurred_at
     if not event_id:
         return "event_id is missing"
@@ -119,11 +123,14 @@ def incomplete(event: Event) -> str | None:
         return "subject is missing"
     if at is None or at.tzinfo is None:
         return "occurred_at is missing or has no time zone"
-    return _out_of_range(at)
+    return _out_of_range(at, latest)
 
 
-def _out_of_range(at: datetime) -> str | None:
+def _out_of_range(at: datetime, latest: datetime) -> str | None:
     reason = clock.unstorable(at)
+    if reason is None and at > latest:
+        minutes = int(MAX_AHEAD.total_seconds() // 60)
+        reason = f"is more than {minutes} minutes ahead of the server's clock"
     return None if reason is None else f"occurred_at {reason}"
 
 

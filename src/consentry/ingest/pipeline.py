@@ -139,7 +139,9 @@ class Pipeline:
     def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
         """Process one batch; each event is accepted or rejected with its code, in order."""
         batch = decode.batch(body)
-        work = [self._parse(i, raw) for i, raw in enumerate(batch.events)]
+        # One reading of the clock judges the whole batch's occurred_at.
+        latest = clock.now() + decode.MAX_AHEAD
+        work = [self._parse(i, raw, latest) for i, raw in enumerate(batch.events)]
         ready = self._prepare(work)
         _certify(work, batch)
         gpc_refs = [
@@ -164,7 +166,7 @@ class Pipeline:
                     raise StorageUnavailable(
                         "the batch met concurrent writes; send it again"
                     ) from exc
-                work = [self._parse(i, raw) for i, raw in enumerate(batch.events)]
+                work = [self._parse(i, raw, latest) for i, raw in enumerate(batch.events)]
         return [
             EventResult(w.event_id, "accepted", w.purposes)
             if w.code is None
@@ -286,8 +288,8 @@ class Pipeline:
                 self.consent.registry.mark_used(conn, used, purposes)
             audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
 
-    def _parse(self, position: int, raw: msgspec.Raw) -> _Work:
-        event, detail = decode.event(raw)
+    def _parse(self, position: int, raw: msgspec.Raw, latest: datetime) -> _Work:
+        event, detail = decode.event(raw, latest)
         if event is None:
             return _Work(position, decode.event_id_of(raw), "invalid_event", detail)
         work = _Work(position, event.event_id, event=event)

@@ -151,6 +151,7 @@ def events_with_purpose(
             events.c.event_id,
             events.c.event_type,
             events.c.occurred_at,
+            events.c.received_at,
             events.c.purposes,
             events.c.properties,
             events.c.sealed,
