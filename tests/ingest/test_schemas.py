@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from consentry.consent.models import LegalBasis, Purpose
+from consentry.consent.policy import is_special_category
 from consentry.errors import InvalidSchema, UnknownPurpose
-from consentry.ingest.models import is_special_category
 from consentry.ingest.schemas import compile_schema, parse
 from tests.conftest import auth
 from tests.http.test_conventions import assert_problem, make_key

@@ -59,6 +59,7 @@ class AuditAction(StrEnum):
     SUBJECT_RESTRICTED = "subject:restricted"
     SUBJECT_RESTRICTION_LIFTED = "subject:restriction:lifted"
     SUBJECT_OBJECTED = "subject:objected"
+    SUBJECT_SENSITIVE_LIMITED = "subject:sensitive:limited"
     SUBJECT_IDENTITY_RECTIFIED = "subject:identity:rectified"
     SUBJECT_TOMBSTONE_CLEARED = "subject:tombstone:cleared"
     DATA_RETAINED = "data:retained"

@@ -235,6 +235,8 @@ def state_out(state: SubjectConsent) -> dict[str, Any]:
         "jurisdiction": state.jurisdiction or "EU",
         "age_band": state.age_band.value,
         "gpc": state.gpc,
+        # CCPA §1798.121: sensitive personal information kept to regs §7027(m) uses.
+        "sensitive_limited": state.sensitive_limited,
         "purposes": purposes_out(state.purposes),
     }
 

@@ -68,6 +68,7 @@ def fold(
         restricted=bool(attributes.restricted),
         objected=_purpose_set(attributes.objected),
         restricted_purposes=_purpose_set(attributes.restricted_purposes),
+        sensitive_limited=bool(attributes.sensitive_limited),
     )
 
 

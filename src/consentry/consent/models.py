@@ -159,6 +159,8 @@ class SubjectConsent:
     objected: frozenset[str] = frozenset()
     # Purposes restricted while an objection to them awaits its decision (Art. 21(1), 18(1)(d)).
     restricted_purposes: frozenset[str] = frozenset()
+    # A request to limit the use of sensitive personal information holds (CCPA §1798.121).
+    sensitive_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)

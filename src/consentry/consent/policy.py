@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 from consentry.consent.models import (
     AgeBand,
     Decision,
+    LegalBasis,
     Purpose,
     Reason,
     State,
@@ -58,6 +59,74 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
     if current.expires_at is not None and current.expires_at <= now:
         return decision(False, Reason.EXPIRED)
     return decision(True, Reason.GRANTED)
+
+
+# GDPR Art. 9 and 10 data, as fideslang names it (API.md, Event schemas and events).
+SPECIAL_CATEGORY_PREFIXES = (
+    "user.biometric",
+    "user.authorization.biometric",
+    "user.health_and_medical",
+    "user.genetic",
+    "user.demographic.race_ethnicity",
+    "user.demographic.religious_belief",
+    "user.demographic.political_opinion",
+    "user.demographic.sexual_orientation",
+    "user.criminal_history",
+)
+# CCPA sensitive personal information (§1798.140(ae)), as fideslang names it: what a
+# `limit` request (§1798.121) keeps to the purposes regs §7027(m) allows. Union membership
+# and neural data have no fideslang category (docs/decisions.md).
+SENSITIVE_CATEGORY_PREFIXES = (
+    "user.government_id",  # (ae)(1)(A) SSN, licence, passport; (D) immigration status
+    "user.authorization",  # (ae)(1)(B) log-in credentials, passwords
+    "user.financial",  # (ae)(1)(B) financial account, debit or credit card number
+    "user.location.precise",  # (ae)(1)(C)
+    "user.demographic.race_ethnicity",  # (ae)(1)(D)
+    "user.demographic.religious_belief",  # (ae)(1)(D)
+    "user.content.private",  # (ae)(1)(E) contents of mail, e-mail, text messages
+    "user.genetic",  # (ae)(1)(F)
+    "user.biometric",  # (ae)(2)(A)
+    "user.health_and_medical",  # (ae)(2)(B), genetic data included
+    "user.demographic.sexual_orientation",  # (ae)(2)(C) sex life or sexual orientation
+)
+# Regs §7027(m)(1), (6): the goods or services asked for; §1798.145(a)(1): a legal
+# obligation; (m)(4): physical safety. (m)(2), (3), (7) (security, fraud, service quality)
+# are what a `strictly_necessary` purpose does.
+SENSITIVE_USE_BASES = frozenset(
+    {LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIGATION, LegalBasis.VITAL_INTERESTS}
+)
+
+
+def _under(category: str, prefixes: tuple[str, ...]) -> bool:
+    return any(category == p or category.startswith(p + ".") for p in prefixes)
+
+
+def is_special_category(category: str) -> bool:
+    """Whether a fideslang data category is special-category data (Art. 9/10)."""
+    return _under(category, SPECIAL_CATEGORY_PREFIXES)
+
+
+def is_sensitive_category(category: str) -> bool:
+    """Whether a fideslang data category is CCPA sensitive personal information."""
+    return _under(category, SENSITIVE_CATEGORY_PREFIXES)
+
+
+def sensitive_use_permitted(purpose: Purpose) -> bool:
+    """Whether `purpose` is a use regs §7027(m) allows after a request to limit: based on
+    contract, a legal obligation or vital interests, or strictly necessary; never one that
+    sells, shares or markets (cross-context advertising and profiling are not (m) uses)."""
+    if purpose.sale_or_share or purpose.direct_marketing:
+        return False
+    return purpose.strictly_necessary or purpose.legal_basis in SENSITIVE_USE_BASES
+
+
+def sensitive_allowed(purpose: Purpose, subject: SubjectConsent | None) -> bool:
+    """May `purpose` process this subject's sensitive personal information? Always, unless
+    the subject asked to limit its use (CCPA §1798.121); then only a §7027(m) use. Decides
+    what ingest keeps, what reads show and what deliveries carry."""
+    if subject is None or not subject.sensitive_limited:
+        return True
+    return sensitive_use_permitted(purpose)
 
 
 def special_category_purpose(purpose: Purpose) -> bool:

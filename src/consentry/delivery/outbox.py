@@ -31,7 +31,8 @@ _JSON = msgspec.json.Encoder()
 
 class Payload(msgspec.Struct, frozen=True):
     """What a row carries, sealed under the subject's key: the event as the system may see
-    it, and the purposes each restricted field may be shown to."""
+    it, the purposes each restricted field may be shown to, and its fields of sensitive
+    personal information (a limit made before the send keeps them back)."""
 
     event_id: str
     event_type: str
@@ -39,6 +40,7 @@ class Payload(msgspec.Struct, frozen=True):
     subject_pseudonym: str
     properties: dict[str, Any]
     field_purposes: dict[str, list[str]]
+    sensitive: list[str] = []
 
 
 PAYLOAD = msgspec.json.Decoder(Payload)
@@ -169,6 +171,7 @@ class Outbox:
                     names[key],
                     props,
                     restricted,
+                    [n for n in props if schema.fields[n].sensitive],
                 )
                 sealer = self.subject_keys.sealer(conn, subject_id)
                 sealed = sealer.seal(
@@ -270,13 +273,19 @@ def _visible(
     return props, restricted
 
 
-def visible_now(payload: Payload, purposes: Sequence[str]) -> dict[str, Any]:
-    """The payload's properties for the purposes a row still names (after withdrawals)."""
-    if not payload.field_purposes:
+def visible_now(
+    payload: Payload, purposes: Sequence[str], sensitive_for: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The payload's properties for the purposes a row still names (after withdrawals);
+    `sensitive_for`: the purposes that may still carry its sensitive personal information
+    (a subject's limit, CCPA §1798.121), None for all of them."""
+    sensitive = payload.sensitive if sensitive_for is not None else ()
+    if not payload.field_purposes and not sensitive:
         return payload.properties
-    return {
-        name: value
-        for name, value in payload.properties.items()
-        if name not in payload.field_purposes
-        or any(p in purposes for p in payload.field_purposes[name])
-    }
+    shown = {}
+    for name, value in payload.properties.items():
+        via = sensitive_for if sensitive_for is not None and name in sensitive else purposes
+        only = payload.field_purposes.get(name)
+        if any(p in via for p in (purposes if only is None else only)):
+            shown[name] = value
+    return shown

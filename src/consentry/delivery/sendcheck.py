@@ -118,10 +118,20 @@ def check(
                 payload.occurred_at,
                 payload.subject_pseudonym,
                 allowed,
-                visible_now(payload, allowed),
+                visible_now(payload, allowed, _sensitive_for(state, purposes, allowed)),
             )
         )
     return Checked(kept, events, dropped, held, refused)
+
+
+def _sensitive_for(
+    state: SubjectConsent | None, purposes: dict[str, Purpose], allowed: list[str]
+) -> list[str] | None:
+    """The purposes that may carry the subject's sensitive personal information (None: all,
+    no limit holds)."""
+    if state is None or not state.sensitive_limited:
+        return None
+    return [p for p in allowed if policy.sensitive_allowed(purposes[p], state)]
 
 
 def _held(state: SubjectConsent, purposes_json: str) -> bool:

@@ -15,6 +15,8 @@ class RequestType(StrEnum):
     RECTIFICATION = "rectification"
     RESTRICTION = "restriction"
     OBJECTION = "objection"
+    # CCPA §1798.121: limit the use of sensitive personal information.
+    LIMIT = "limit"
 
 
 class Status(StrEnum):
@@ -44,6 +46,7 @@ OPEN = frozenset(Status) - FINAL
 #                  even when nobody was told: the same answer for a customer and a stranger),
 #                  verified -> in_progress -> awaiting_downstream -> completed (decided)
 #   access, portability  verified -> completed (nothing is sent downstream)
+#   limit          received -> completed, on receipt (no verification, nothing sent)
 # and `completed` directly from the same statuses when no system received anything.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.RECEIVED: frozenset({S.VERIFIED, S.AWAITING_DOWNSTREAM, S.REJECTED, S.OVERDUE, S.COMPLETED}),
@@ -78,6 +81,8 @@ REQUIRED_LEVEL: dict[RequestType, Level] = {
     RequestType.ERASURE: Level.HIGH,
     RequestType.RECTIFICATION: Level.HIGH,
     RequestType.PORTABILITY: Level.HIGH,
+    # Regs §7027(e): a request to limit, like an opt-out, need not be verifiable.
+    RequestType.LIMIT: Level.NONE,
 }
 
 # Types whose result is a file (JSON, or CSV on request).

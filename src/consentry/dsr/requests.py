@@ -13,7 +13,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.service import ConsentService
-from consentry.dsr import awaiting, deadlines, duplicates, rectification, restriction
+from consentry.dsr import awaiting, deadlines, duplicates, limit, rectification, restriction
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.models import (
@@ -42,6 +42,9 @@ __all__ = ["NewRequest", "Requests"]
 
 _OPEN = sorted(s.value for s in OPEN)
 
+
+# What a limit request did (its result).
+_LIMITED = {"sensitive_limited": True}
 
 # Requests whose verification changes the subject's data at once.
 _TAKES_EFFECT = frozenset({RequestType.ERASURE, RequestType.RESTRICTION, RequestType.OBJECTION})
@@ -79,18 +82,20 @@ class Requests:
                 purposes = self.consent.registry.all(conn)
                 keys = self._purposes(new, purposes)
                 marketing, _ = restriction.split_direct_marketing(keys or [], purposes)
-            # A direct-marketing objection from someone unknown is a pre-emptive opt-out, as
-            # a withdrawal is: the person is recorded. Otherwise nobody is created.
-            if marketing:
+            limits = new.type is RequestType.LIMIT
+            # A direct-marketing objection or a limit from someone unknown is a pre-emptive
+            # opt-out, as a withdrawal is: the person is recorded. Otherwise nobody is created.
+            if marketing or limits:
                 subject = self.subjects.resolve(conn, new.ref, actor=actor).subject
             else:
                 subject = self.subjects.find(conn, new.ref)  # type: ignore[assignment]
             subject_id = subject.subject_id if subject else None
             if subject is not None and subject_id is not None:
                 self.subjects.settle_jurisdiction(conn, subject, new.jurisdiction, actor=actor)
-                # A direct-marketing objection must take effect on receipt, whatever is open.
+                # A direct-marketing objection or a limit must take effect on receipt,
+                # whatever is open.
                 same = None
-                if not marketing:
+                if not marketing and not limits:
                     same = duplicates.find(
                         conn,
                         self.notes,
@@ -112,6 +117,8 @@ class Requests:
                     )
                     return request, True
             request = insert(conn, self.notes, new, subject_id, keys, actor=actor)
+            if limits and subject_id is not None:
+                limit.limit(conn, subject_id, request_id=request.request_id, actor=actor)
             if marketing and subject_id is not None:
                 restriction.object_to(
                     conn, subject_id, marketing, request_id=request.request_id, actor=actor
@@ -138,6 +145,12 @@ class Requests:
                     actor=actor,
                     result={"objected": marketing},
                     wait=True,
+                )
+            elif limits:
+                # Needs no verification (regs §7027(e)): done on receipt. Nothing is sent
+                # downstream (API.md has no notice for it: docs/decisions.md).
+                request = awaiting.finish(
+                    conn, self.downstream, request, actor=actor, result=_LIMITED
                 )
         if marketing and subject_id is not None:
             # Consent for it is withdrawn too (API.md, Objection).
@@ -421,16 +434,19 @@ class Requests:
         if request.type is RequestType.RECTIFICATION:
             changes = self.notes.read(conn, request.request_id).get("changes", [])
             rectification.check(conn, self.subjects, subject_id, changes)
-        if request.type is RequestType.RESTRICTION:
-            restriction.restrict(
-                conn,
-                self.downstream,
-                subject_id,
-                ground=request.ground,
-                request_id=request.request_id,
-                actor=actor,
-            )
-            return awaiting.finish(conn, self.downstream, request, actor=actor)
+        if request.type in (RequestType.RESTRICTION, RequestType.LIMIT):
+            if request.type is RequestType.RESTRICTION:
+                restriction.restrict(
+                    conn,
+                    self.downstream,
+                    subject_id,
+                    ground=request.ground,
+                    request_id=request.request_id,
+                    actor=actor,
+                )
+            # A limit has held since receipt: a verification given with it only ends it here.
+            result = _LIMITED if request.type is RequestType.LIMIT else None
+            return awaiting.finish(conn, self.downstream, request, actor=actor, result=result)
         if request.type is RequestType.OBJECTION:
             purposes = self.consent.registry.all(conn)
             marketing, other = restriction.split_direct_marketing(request.purposes or [], purposes)

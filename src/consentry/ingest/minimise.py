@@ -37,7 +37,8 @@ class Plan:
 
 class Planner:
     """Plans by shape; a schema with special-category fields is planned per subject state,
-    since an explicit grant (Art. 9(2)(a)) decides whether those fields are kept."""
+    since an explicit grant (Art. 9(2)(a)) decides whether those fields are kept; whether a
+    limit on sensitive personal information holds is part of the shape."""
 
     def __init__(self) -> None:
         # Keyed by the field mapping's id; the entry holds the mapping itself, so an id that a
@@ -55,7 +56,7 @@ class Planner:
     ) -> Plan:
         if has_special:
             return _make_plan(fields, allowed, present, purposes, state)
-        key = (id(fields), tuple(allowed), present)
+        key = (id(fields), tuple(allowed), present, state.sensitive_limited)
         entry = self._plans.get(key)
         if entry is not None and entry[0] is fields:
             return entry[1]
@@ -75,7 +76,8 @@ def _make_plan(
 ) -> Plan:
     """A field with its own purposes is kept when the subject allows one of them; a special
     category field (Art. 9/10) only for purposes with a condition, `a` needing an explicit
-    grant; a dropped field never."""
+    grant; sensitive personal information, once the subject limited its use (CCPA
+    §1798.121), only for §7027(m) uses; a dropped field never."""
     allowed = set(allowed_purposes)
     keep: list[tuple[str, bool]] = []
     treat: list[tuple[str, Treatment, bool]] = []
@@ -87,9 +89,12 @@ def _make_plan(
         serving = allowed if spec.purposes is None else allowed & spec.purposes
         if spec.special:
             serving = {p for p in serving if policy.special_category_allowed(purposes[p], state)}
+        limited = spec.sensitive and state.sensitive_limited
+        if limited:
+            serving = {p for p in serving if policy.sensitive_allowed(purposes[p], state)}
         if not serving:
             continue
-        if spec.purposes is not None or spec.special:
+        if spec.purposes is not None or spec.special or limited:
             restricted[name] = sorted(serving)
         if spec.treatment is Treatment.KEEP:
             keep.append((name, spec.sealed))

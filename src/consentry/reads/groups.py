@@ -115,12 +115,17 @@ def opened_tallies(
     single = group_by[0] if len(group_by) == 1 else None
     groups: dict[Any, list[Any]] = {}
     cap = None if every_subject else max(min_subjects, 1)
-    special = excluded.special
+    special, limited = excluded.special, excluded.limited
     sealers = view.sealers
     # Most rows show every field to every purpose (field_purposes NULL): their hidden fields
-    # depend only on whether the subject's special-category data may be shown.
+    # depend only on whether the subject's special-category data may be shown, and whether
+    # its limit hides its sensitive personal information.
     event_type = filters.event_type
-    plain = {shows: view.hidden(event_type, None, shows) for shows in (False, True)}
+    plain = {
+        (shows, held): view.hidden(event_type, None, shows, held)
+        for shows in (False, True)
+        for held in (False, True)
+    }
     columns = sql.group_columns(properties=clear, sealed=bool(sealed))
     with closing(sql.scan(conn, filters, excluded.keys, chunk, columns)) as chunks:
         for rows in chunks:
@@ -132,8 +137,12 @@ def opened_tallies(
                 values = _JSON.decode(properties) if clear else {}
                 if blob is not None:
                     values.update(_JSON.decode(sealer.open(blob, AAD_PREFIX + event_id.encode())))
-                shows = subject_id in special
-                hidden = plain[shows] if only is None else view.hidden(event_type, only, shows)
+                shows, held = subject_id in special, subject_id in limited
+                hidden = (
+                    plain[shows, held]
+                    if only is None
+                    else view.hidden(event_type, only, shows, held)
+                )
                 if single is not None:
                     key: Any = None if single in hidden else _keyed(values.get(single))
                 else:

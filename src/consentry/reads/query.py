@@ -231,8 +231,9 @@ class Reads:
 
     def _check_group_by(self, conn: Connection, query: Query) -> frozenset[str] | None:
         """The group_by fields must be ones the purpose may see; returns those stored sealed
-        when the groups must be tallied from opened events (a sealed or special-category
-        field), None when SQL can count them as stored."""
+        when the groups must be tallied from opened events (a sealed, special-category or
+        sensitive field: whether it is shown depends on the subject), None when SQL can count
+        them as stored."""
         if not query.group_by:
             return None
         if query.scope.event_type is None:
@@ -257,7 +258,7 @@ class Reads:
                     field=name,
                 )
             specs.append(spec)
-        if not any(spec.sealed or spec.special for spec in specs):
+        if not any(spec.sealed or spec.special or spec.sensitive for spec in specs):
             return None
         return frozenset(spec.name for spec in specs if spec.sealed)
 

@@ -1,8 +1,9 @@
 """What a read shows of each stored event: every field its purpose may see, sealed values opened
 with the subject's data key (each key unwrapped once per read, nothing written anywhere in
 clear); left out, fields whose own purposes exclude the purpose (as stored, and as the schema
-says now), fields the schema now drops or no longer names, and special-category fields it may
-not see; and nothing at all of a subject whose key is gone (erased)."""
+says now), fields the schema now drops or no longer names, special-category fields it may
+not see, and sensitive personal information a subject's limit keeps from it; and nothing at
+all of a subject whose key is gone (erased)."""
 
 from __future__ import annotations
 
@@ -65,11 +66,13 @@ class _Rules:
     # In the schema and for this purpose (special categories still decided per subject).
     allowed: frozenset[str]
     special: frozenset[str]
+    # CCPA sensitive personal information (hidden from a purpose a subject's limit excludes).
+    sensitive: frozenset[str]
 
 
 def _rules(purpose: str, compiled: CompiledSchema | None) -> _Rules:
     if compiled is None:
-        return _Rules(None, frozenset(), frozenset(), frozenset())
+        return _Rules(None, frozenset(), frozenset(), frozenset(), frozenset())
     refused = {
         name
         for name, spec in compiled.fields.items()
@@ -81,6 +84,7 @@ def _rules(purpose: str, compiled: CompiledSchema | None) -> _Rules:
         frozenset(refused),
         frozenset(compiled.fields).difference(refused),
         frozenset(name for name, spec in compiled.fields.items() if spec.special),
+        frozenset(name for name, spec in compiled.fields.items() if spec.sensitive),
     )
 
 
@@ -108,7 +112,7 @@ class View:
         self._rules: dict[str, _Rules] = {}
         self._sealers: dict[str, Sealer | None] = {}
         self._named: dict[str, str] = {}
-        self._hidden: dict[tuple[str, str | None, bool], frozenset[str]] = {}
+        self._hidden: dict[tuple[str, str | None, bool, bool], frozenset[str]] = {}
 
     def open_keys(self, conn: Connection, subject_ids: Iterable[str]) -> None:
         """Unwrap, in one batch from `conn`'s snapshot, the keys of these subjects not yet
@@ -142,7 +146,7 @@ class View:
         # times more), look-ups bound to locals, each subject's pseudonym made once a read.
         self.open_keys(conn, {row[4] for row in rows})
         purpose, sealers, hidden_of, names = self.purpose, self._sealers, self.hidden, self._named
-        rules_of, special = self.rules, excluded.special
+        rules_of, special, limited = self.rules, excluded.special, excluded.limited
         items = []
         for row in rows:
             _seq, event_id, event_type, occurred_at, subject_id, clear, sealed, only, version = row
@@ -150,7 +154,7 @@ class View:
             if sealer is None:
                 continue
             opened = None if sealed is None else sealer.open(sealed, AAD_PREFIX + event_id.encode())
-            hidden = hidden_of(event_type, only, subject_id in special)
+            hidden = hidden_of(event_type, only, subject_id in special, subject_id in limited)
             rules = rules_of(event_type)
             # Stored under the current schema: every field is one the schema names.
             current = version == rules.version
@@ -190,14 +194,18 @@ class View:
             known = self._rules[event_type] = _rules(self.purpose, self._schemas.get(event_type))
         return known
 
-    def hidden(self, event_type: str, field_purposes: str | None, special: bool) -> frozenset[str]:
+    def hidden(
+        self, event_type: str, field_purposes: str | None, special: bool, limited: bool = False
+    ) -> frozenset[str]:
         """Fields of an event the purpose may not see: those the row shows only to other
         purposes (their own purposes, or special categories kept for others); those the
         current schema drops or keeps only for other purposes (narrowed since the event was
         stored); and, unless `special` (the subject's special-category data may be shown to
-        the purpose), the special-category fields of its type. Fields the schema no longer
-        names are left out by the caller (items)."""
-        key = (event_type, field_purposes, special)
+        the purpose), the special-category fields of its type; and, when `limited` (the
+        subject's limit keeps its sensitive personal information from the purpose), the
+        sensitive fields of its type. Fields the schema no longer names are left out by the
+        caller (items)."""
+        key = (event_type, field_purposes, special, limited)
         known = self._hidden.get(key)
         if known is not None:
             return known
@@ -209,6 +217,8 @@ class View:
         hidden.update(rules.refused)
         if not special:
             hidden.update(rules.special)
+        if limited:
+            hidden.update(rules.sensitive)
         if len(self._hidden) >= _HIDDEN_HELD:
             self._hidden.clear()
         result = self._hidden[key] = frozenset(hidden)

@@ -1,6 +1,7 @@
 """Whose events a purpose may read right now: every subject's current consent state, decided
-by consent/policy.py, turned into the set of subject keys reads must leave out (and the set of
-subjects whose special-category fields the purpose may see).
+by consent/policy.py, turned into the set of subject keys reads must leave out (and the sets of
+subjects whose special-category fields the purpose may see, and whose sensitive personal
+information it may not: a limit, CCPA §1798.121).
 
 The set is remembered per purpose until the policy version moves (any consent, purpose,
 schema or system change) or the first grant it relied on expires, so a steady stream of
@@ -25,12 +26,14 @@ from consentry.storage import reads as sql
 @dataclass(frozen=True, slots=True)
 class Excluded:
     """The subject keys a purpose may not read at `policy_version`, until `until`, and the
-    readable subjects whose special-category fields (Art. 9/10) it may see."""
+    readable subjects whose special-category fields (Art. 9/10) it may see, and those whose
+    sensitive personal information it may not (their limit holds, CCPA §1798.121)."""
 
     keys: sql.KeySet
     policy_version: int
     until: datetime | None
     special: frozenset[str] = frozenset()
+    limited: frozenset[str] = frozenset()
 
 
 class Visibility:
@@ -54,6 +57,7 @@ class Visibility:
             return known
         keys: set[int] = set()
         special: set[str] = set()
+        limited: set[str] = set()
         may_special = policy.special_category_purpose(purpose)
         until: datetime | None = None
         for subject_id, consent_version in sql.all_subject_versions(conn):
@@ -63,10 +67,12 @@ class Visibility:
                 continue
             if may_special and policy.special_category_allowed(purpose, state):
                 special.add(subject_id)
+            if not policy.sensitive_allowed(purpose, state):
+                limited.add(subject_id)
             grant = state.purposes.get(purpose.key)
             if grant is not None and grant.expires_at is not None:
                 until = grant.expires_at if until is None else min(until, grant.expires_at)
-        result = Excluded(sql.KeySet(keys), version, until, frozenset(special))
+        result = Excluded(sql.KeySet(keys), version, until, frozenset(special), frozenset(limited))
         with self._lock:
             self._known[purpose.key] = result
         return result

@@ -89,6 +89,8 @@ subjects = Table(
     # restricted while an objection awaits its decision.
     Column("objected", Text, nullable=True),
     Column("restricted_purposes", Text, nullable=True),
+    # CCPA §1798.121: a request to limit the use of sensitive personal information holds.
+    Column("sensitive_limited", Boolean, nullable=False, server_default=false()),
 )
 
 identities = Table(
