@@ -138,7 +138,9 @@ class Runtime:
             self.requests = Requests(
                 self.store, self.subjects, self.consent, self.downstream, self.erasure, notes
             )
-            self.reports = Reports(self.store, self.subjects, self.downstream)
+            self.reports = Reports(
+                self.store, self.subjects, self.downstream, settings.default_phone_region
+            )
             self.runner = Runner(
                 self.store, self.requests, self.erasure, notes, settings.dsr_poll_seconds
             )

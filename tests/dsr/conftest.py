@@ -108,3 +108,22 @@ def check(client: TestClient, subject: dict[str, Any], purpose: str = "analytics
 
 def run(client: TestClient) -> dict[str, Any]:
     return runtime_of(client).runner.run_pending()
+
+
+def result(
+    client: TestClient, subject: dict[str, Any], kind: str, accept: str = "application/json"
+) -> str:
+    """The body of a verified `kind` request's result (access or portability) for `subject`."""
+    rid = request(
+        client,
+        {
+            "type": kind,
+            "subject": subject,
+            "jurisdiction": "EU",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )["request_id"]
+    run(client)
+    resp = client.get(f"/v1/requests/{rid}/result", headers=auth() | {"Accept": accept})
+    assert resp.status_code == 200, resp.text
+    return resp.text

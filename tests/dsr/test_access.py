@@ -1,12 +1,16 @@
 """The access report (Art. 15) on both back-ends holds every field API.md lists: identities,
 consent state and history with notice hashes, sources and evidence, events in clear with
 their purposes, and per purpose its legal basis, retention, recipients with region and
-safeguard, the source of the data, automated decisions; and the text of the rights."""
+safeguard, the source of the data, automated decisions; and the text of the rights. The
+portable copy (Art. 20(1)) holds what the subject provided, processed on consent or contract."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ from fastapi.testclient import TestClient
 from consentry.settings import Settings
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
-from tests.dsr.conftest import NOTICE, grant, request, run, send
+from tests.dsr.conftest import NOTICE, grant, request, result, run, send
 from tests.dsr.recipients.conftest import add, system, worker
 
 
@@ -140,3 +144,58 @@ def test_every_art15_field(ready: TestClient) -> None:
     assert out["automated_decisions"]["made"] is False
     for article in ("Art. 15", "Art. 16", "Art. 17", "Art. 18", "Art. 20", "Art. 21", "Art. 77"):
         assert article in out["rights"]
+
+
+ORDER = {
+    "purposes": ["service_delivery", "security"],
+    "fields": {
+        "item": {"type": "string", "category": "system.operations", "treatment": "keep"},
+        "ref": {"type": "string", "category": "user.unique_id", "treatment": "pseudonymise"},
+        "risk": {
+            "type": "string",
+            "category": "system.operations",
+            "treatment": "keep",
+            "purposes": ["security"],
+        },
+    },
+}
+
+
+def test_portability_holds_what_the_subject_provided_on_consent_or_contract(
+    ready: TestClient,
+) -> None:
+    """Art. 20(1): an event stored only for a legal obligation is left out, as are a
+    pseudonym we computed and a field kept only for a legitimate interest; the access report
+    (Art. 15) still holds all of it."""
+    assert ready.put("/v1/schemas/order", headers=auth(), json=ORDER).status_code == 201
+    # Before any consent: stored for legal_compliance alone.
+    send(ready, ADA, 1, "early", topic="billing", message="before consent")
+    grant(ready, ADA, "analytics")
+    send(ready, ADA, 1, "late", topic="billing", message="after consent")
+    order = {
+        "event_id": "o-1",
+        "event_type": "order",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "subject": ADA,
+        "properties": {"item": "tea", "ref": "ORD-77", "risk": "low"},
+    }
+    resp = ready.post("/v1/events", headers=auth(), json={"events": [order]})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["accepted"] == 1, resp.text
+
+    access = {e["event_id"]: e for e in json.loads(result(ready, ADA, "access"))["events"]}
+    assert access["early-0"]["purposes"] == ["legal_compliance"]
+    assert set(access["o-1"]["properties"]) == {"item", "ref", "risk"}
+
+    portable = json.loads(result(ready, ADA, "portability"))
+    events = {e["event_id"]: e for e in portable["events"]}
+    assert set(events) == {"late-0", "o-1"}
+    assert events["late-0"]["properties"] == {"topic": "billing", "message": "after consent"}
+    assert events["o-1"]["properties"] == {"item": "tea"}
+    assert "Art. 20(1)" in portable["provided"]
+    assert portable["identities"][0] == {"type": "email", "value": "ada@example.com"}
+    rows = list(csv.DictReader(io.StringIO(result(ready, ADA, "portability", "text/csv"))))
+    assert [(r["event_id"], json.loads(r["properties"])) for r in rows] == [
+        ("late-0", {"topic": "billing", "message": "after consent"}),
+        ("o-1", {"item": "tea"}),
+    ]

@@ -1,5 +1,7 @@
-"""Access (Art. 15) and portability (Art. 20): everything stored about a subject, streamed a
-page of events at a time, so a subject with many events never needs them all in memory."""
+"""Access (Art. 15) and portability (Art. 20): everything stored about a subject (the portable
+copy: what the subject provided, on consent or contract), other persons' data redacted,
+streamed a page of events at a time, so a subject with many events never needs them all in
+memory."""
 
 from __future__ import annotations
 
@@ -13,14 +15,18 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.consent import ledger
-from consentry.consent.models import Purpose
+from consentry.consent.models import LegalBasis, Purpose
 from consentry.dsr.downstream import Downstream
+from consentry.dsr.third_parties import NOTE, Others
+from consentry.ingest.models import Treatment
+from consentry.ingest.schemas import CompiledSchema
 from consentry.ingest.sealing import open_values
 from consentry.ingest.treatments import TOKEN_PREFIX, token_aad
 from consentry.keys.envelope import Sealer
 from consentry.storage import erasure as sql
 from consentry.storage import requests as requests_sql
 from consentry.storage.engine import AnyRow, Store
+from consentry.subjects.models import Identity
 from consentry.subjects.resolve import Subjects
 
 _ENC = msgspec.json.Encoder()
@@ -37,15 +43,54 @@ RIGHTS = (
     "California you may also know, delete, correct, and opt out of the sale or sharing of your "
     "personal information, without discrimination (Cal. Civ. Code §1798.100-1798.125)."
 )
+PROVIDED = (
+    "This copy holds the data you provided that we process on your consent or for a contract "
+    "with you (Art. 20(1)): your identities, your consents and the events stored for such a "
+    "purpose, without the fields kept only for other purposes and without values we derived "
+    "(pseudonyms). Your access report (Art. 15) holds everything we store about you."
+)
+# Art. 20(1)(a): the legal bases a portable copy is drawn from.
+PORTABLE_BASES = frozenset({LegalBasis.CONSENT, LegalBasis.CONTRACT})
+
+
+class Provided:
+    """What of the subject's events a portable copy holds (Art. 20(1)): events stored for a
+    purpose on consent or contract, without fields kept only for other purposes (their
+    `field_purposes`) nor the pseudonyms we computed (the event type's current schema)."""
+
+    def __init__(self, purposes: dict[str, Purpose], schemas: dict[str, CompiledSchema]) -> None:
+        self.keys = frozenset(k for k, p in purposes.items() if p.legal_basis in PORTABLE_BASES)
+        self.derived = {
+            event_type: frozenset(
+                name
+                for name, spec in compiled.fields.items()
+                if spec.treatment is Treatment.PSEUDONYMISE
+            )
+            for event_type, compiled in schemas.items()
+        }
+
+    def event(self, purposes: list[str]) -> bool:
+        return not self.keys.isdisjoint(purposes)
+
+    def narrow(self, row: AnyRow, properties: dict[str, Any]) -> None:
+        """Leave out, in place, the fields of `properties` the copy does not hold."""
+        derived = self.derived.get(row.event_type, frozenset())
+        only: dict[str, list[str]] = _DEC.decode(row.field_purposes) if row.field_purposes else {}
+        for name in list(properties):
+            if name in derived or (name in only and self.keys.isdisjoint(only[name])):
+                del properties[name]
 
 
 class Reports:
     """Builds access reports and portable copies from the store, a page at a time."""
 
-    def __init__(self, store: Store, subjects: Subjects, downstream: Downstream) -> None:
+    def __init__(
+        self, store: Store, subjects: Subjects, downstream: Downstream, phone_region: str = ""
+    ) -> None:
         self.store = store
         self.subjects = subjects
         self.downstream = downstream
+        self.phone_region = phone_region
 
     def access(
         self, subject_id: str, purposes: dict[str, Purpose], *, request_id: str
@@ -61,6 +106,7 @@ class Reports:
                 "made by automated means (Art. 22).",
             }
             head["rights"] = RIGHTS
+            head["others_data"] = NOTE
             head["retained"] = [
                 {
                     "request_id": r.request_id,
@@ -80,26 +126,33 @@ class Reports:
                 for r in requests_sql.subject_requests(conn, subject_id)
             ]
             yield _ENC.encode(head)[:-1] + b',"events":['
-            yield from _joined(self._events(conn, subject_id, sealer))
+            yield from _joined(self._events(conn, subject_id, sealer, None))
             yield b"]}"
 
-    def portable_json(self, subject_id: str, *, request_id: str) -> Iterator[bytes]:
-        """The subject's own data (Art. 20): identities, consents, events, as JSON."""
+    def portable_json(
+        self, subject_id: str, provided: Provided, *, request_id: str
+    ) -> Iterator[bytes]:
+        """What the subject provided, on consent or contract (Art. 20(1)): identities,
+        consents, events, as JSON."""
         with self.store.read() as conn:
             sealer = self.subjects.keys.sealer(conn, subject_id)
             head = self._head(conn, subject_id, sealer, request_id)
+            head["provided"] = PROVIDED
+            head["others_data"] = NOTE
             yield _ENC.encode(head)[:-1] + b',"events":['
-            yield from _joined(self._events(conn, subject_id, sealer))
+            yield from _joined(self._events(conn, subject_id, sealer, provided))
             yield b"]}"
 
-    def portable_csv(self, subject_id: str) -> Iterator[bytes]:
-        """One CSV row per event; properties as a JSON object in their column."""
+    def portable_csv(self, subject_id: str, provided: Provided) -> Iterator[bytes]:
+        """One CSV row per event of the portable copy; properties as a JSON object in their
+        column."""
         with self.store.read() as conn:
             sealer = self.subjects.keys.sealer(conn, subject_id)
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow(CSV_COLUMNS)
-            for n, event in enumerate(self._event_dicts(conn, subject_id, sealer)):
+            events = self._event_dicts(conn, subject_id, sealer, provided)
+            for n, event in enumerate(events):
                 writer.writerow(
                     [
                         event["event_id"],
@@ -167,35 +220,49 @@ class Reports:
             for key, p in sorted(purposes.items())
         }
 
-    def _events(self, conn: Connection, subject_id: str, sealer: Sealer) -> Iterator[bytes]:
-        for page in self._pages(conn, subject_id, sealer):
+    def _events(
+        self, conn: Connection, subject_id: str, sealer: Sealer, provided: Provided | None
+    ) -> Iterator[bytes]:
+        for page in self._pages(conn, subject_id, sealer, provided):
             # One encoder call per page: the list's brackets dropped, its items joined.
-            yield _ENC.encode(page)[1:-1]
+            if page:
+                yield _ENC.encode(page)[1:-1]
 
     def _event_dicts(
-        self, conn: Connection, subject_id: str, sealer: Sealer
+        self, conn: Connection, subject_id: str, sealer: Sealer, provided: Provided
     ) -> Iterator[dict[str, Any]]:
-        for page in self._pages(conn, subject_id, sealer):
+        for page in self._pages(conn, subject_id, sealer, provided):
             yield from page
 
     def _pages(
-        self, conn: Connection, subject_id: str, sealer: Sealer
+        self, conn: Connection, subject_id: str, sealer: Sealer, provided: Provided | None
     ) -> Iterator[list[dict[str, Any]]]:
-        """The subject's events as report items, a page at a time."""
+        """The subject's events as report items (those of the portable copy, with
+        `provided`), other persons' data redacted, a page at a time."""
+        own: list[Identity] = self.subjects.identities(conn, subject_id)
+        others = Others(conn, self.subjects, subject_id, own, self.phone_region)
         after = 0
         while True:
             rows = sql.access_event_rows(conn, subject_id, after_seq=after, limit=PAGE)
             if not rows:
                 return
-            yield _page(conn, rows, sealer)
+            items, personal = _page(conn, rows, sealer, provided)
+            others.page(items, personal)
+            yield items
             if len(rows) < PAGE:
                 return
             after = int(rows[-1].seq)
 
 
-def _page(conn: Connection, rows: Sequence[AnyRow], sealer: Sealer) -> list[dict[str, Any]]:
-    """Report items of a page of rows: each JSON column decoded once, the page's tokens
+def _page(
+    conn: Connection, rows: Sequence[AnyRow], sealer: Sealer, provided: Provided | None
+) -> tuple[list[dict[str, Any]], list[set[str]]]:
+    """Report items of a page of rows, and the names of each item's personal values (opened
+    from the vault or the sealed column): each JSON column decoded once, the page's tokens
     opened with one vault query, identical purpose lists decoded once."""
+    purposes: dict[str, Any] = {}
+    if provided is not None:
+        rows = [r for r in rows if provided.event(_purposes(purposes, r.purposes))]
     decoded: list[dict[str, Any]] = [_DEC.decode(row.properties) for row in rows]
     wanted = {
         v
@@ -207,18 +274,22 @@ def _page(conn: Connection, rows: Sequence[AnyRow], sealer: Sealer) -> list[dict
         r.token: sealer.open(bytes(r.value_ct), token_aad(r.token)).decode()
         for r in sql.vault_rows(conn, sorted(wanted))
     }
-    purposes: dict[str, Any] = {}
     items = []
+    personal: list[set[str]] = []
     for row, properties in zip(rows, decoded, strict=True):
+        names: set[str] = set()
         if tokens:
             for name, value in properties.items():
                 if isinstance(value, str) and value in tokens:
                     properties[name] = tokens[value]
+                    names.add(name)
         if row.sealed is not None:
-            properties.update(open_values(sealer, bytes(row.sealed), row.event_id))
-        kept = purposes.get(row.purposes)
-        if kept is None:
-            kept = purposes[row.purposes] = _DEC.decode(row.purposes)
+            opened = open_values(sealer, bytes(row.sealed), row.event_id)
+            properties.update(opened)
+            names.update(opened)
+        personal.append(names)
+        if provided is not None:
+            provided.narrow(row, properties)
         items.append(
             {
                 "event_id": row.event_id,
@@ -226,11 +297,19 @@ def _page(conn: Connection, rows: Sequence[AnyRow], sealer: Sealer) -> list[dict
                 # Stored in the report's own spelling (UTCTime): no parse and format again.
                 "occurred_at": row.occurred_at,
                 "received_at": row.received_at,
-                "purposes": kept,
+                "purposes": _purposes(purposes, row.purposes),
                 "properties": properties,
             }
         )
-    return items
+    return items, personal
+
+
+def _purposes(decoded: dict[str, Any], raw: str) -> Any:
+    """A row's purpose list, each distinct list decoded once."""
+    kept = decoded.get(raw)
+    if kept is None:
+        kept = decoded[raw] = _DEC.decode(raw)
+    return kept
 
 
 def _joined(parts: Iterator[bytes], chunk: int = 500) -> Iterator[bytes]:

@@ -12,6 +12,7 @@ from pydantic import Field, StrictInt
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.dsr.access import Provided
 from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status
 from consentry.dsr.records import REQUEST_ID
 from consentry.dsr.requests import NewRequest
@@ -260,13 +261,15 @@ def request_result(
         # Before the first byte: an erased subject's report is a 410, not a broken stream.
         rt.subjects.keys.sealer(conn, request.subject_id)
     csv = request.format == "csv" or (accept or "").startswith("text/csv")
+    with rt.store.read() as conn:
+        purposes = rt.purposes.all(conn)
+        provided = Provided(purposes, rt.schemas.all(conn))
     if request.type is RequestType.PORTABILITY and csv:
-        return StreamingResponse(rt.reports.portable_csv(request.subject_id), media_type="text/csv")
+        body = rt.reports.portable_csv(request.subject_id, provided)
+        return StreamingResponse(body, media_type="text/csv")
     if request.type is RequestType.PORTABILITY:
-        body = rt.reports.portable_json(request.subject_id, request_id=request_id)
+        body = rt.reports.portable_json(request.subject_id, provided, request_id=request_id)
     else:
-        with rt.store.read() as conn:
-            purposes = rt.purposes.all(conn)
         body = rt.reports.access(request.subject_id, purposes, request_id=request_id)
     return StreamingResponse(body, media_type="application/json")
 

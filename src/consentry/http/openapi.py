@@ -161,8 +161,9 @@ MEDIA: dict[str, tuple[str, tuple[str, ...]]] = {
         ("application/x-ndjson", "text/csv"),
     ),
     "request_result": (
-        "The request's result: the access report, or the portable data (CSV with "
-        "`Accept: text/csv` or format `csv`)",
+        "The request's result: the access report, or the portable data (what the subject "
+        "provided, on consent or contract; CSV with `Accept: text/csv` or format `csv`); other "
+        "persons' data in both redacted",
         ("application/json", "text/csv"),
     ),
 }

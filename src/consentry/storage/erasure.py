@@ -116,6 +116,7 @@ _ACCESS_PAGE = (
         events.c.purposes,
         events.c.properties,
         events.c.sealed,
+        events.c.field_purposes,
     )
     .where(events.c.subject_id == bindparam("subject_id"), events.c.seq > bindparam("after_seq"))
     .order_by(events.c.seq)

@@ -31,6 +31,8 @@ from consentry.subjects.models import (
 from consentry.subjects.refs import SUBJECT_ID
 
 _RACE_RETRIES = 3
+# Identities looked up per query (two bound parameters each).
+_LOOKUP_SLICE = 400
 
 
 def new_subject_id() -> str:
@@ -167,6 +169,26 @@ class Subjects:
                 continue
             return subject, new_id is not None
         raise IdentityConflict("the identities were claimed by another request meanwhile")
+
+    def others(
+        self, conn: Connection, subject_id: str, idents: Sequence[Identity]
+    ) -> set[Identity]:
+        """Which of `idents` identify somebody other than `subject_id`: an identity of
+        another subject, or of a person since erased (its tombstone)."""
+        items = [(i, self.blind_index.of(i)) for i in set(idents)]
+        found: set[Identity] = set()
+        # In slices: a page of events may hold thousands of values, past a driver's limit
+        # on bound parameters.
+        for start in range(0, len(items), _LOOKUP_SLICE):
+            part = [(i, b, self.tombstone(b)) for i, b in items[start : start + _LOOKUP_SLICE]]
+            owners = sql.find_by_blind_index(conn, [(i.type.value, b) for i, b, _ in part])
+            tombs = erasure_sql.known_tombstones(conn, [t for _, _, t in part])
+            found |= {
+                i
+                for i, b, t in part
+                if owners.get((i.type.value, b), subject_id) != subject_id or t in tombs
+            }
+        return found
 
     def identities(self, conn: Connection, subject_id: str) -> list[Identity]:
         """The subject's identities in clear (raises SubjectKeyDestroyed after an erasure)."""
