@@ -3,8 +3,10 @@ verifier (consentry.audit) and the published JWKS only."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
+import threading
 import time
 from typing import Any
 
@@ -163,3 +165,33 @@ def stored_heads_of(settings: Settings) -> list[tuple[int, str]]:
             return [(int(r.size), str(r.root_hash)) for r in rows]
     finally:
         rt.close()
+
+
+def test_a_cancelled_signer_returns_only_after_its_round_has_ended(runtime: Runtime) -> None:
+    """The app closes the store right after cancelling the signer: a round still signing in
+    its thread would then hold a connection of a closed store."""
+    signer = runtime.heads
+    entered = threading.Event()
+    ended = threading.Event()
+    sign_now = signer.sign_now
+
+    def slow_sign() -> Any:
+        entered.set()
+        time.sleep(0.3)
+        try:
+            return sign_now()
+        finally:
+            ended.set()
+
+    async def scenario() -> None:
+        signer.sign_now = slow_sign  # type: ignore[method-assign]
+        signer.interval = 0
+        task = asyncio.create_task(signer.run())
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert ended.is_set()
+
+    asyncio.run(scenario())

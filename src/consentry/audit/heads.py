@@ -90,11 +90,17 @@ class HeadSigner:
             return sign_if_grown(conn, self._keys)
 
     async def run(self) -> None:
-        """Sign in the background until cancelled; a failed round is logged and retried."""
+        """Sign in the background until cancelled; a failed round is logged and retried.
+        Cancelled while a round is signing, it returns only once that round has ended: the
+        thread holds a database connection, and the caller closes the store next."""
         while True:
             await asyncio.sleep(self.interval)
+            signing = asyncio.ensure_future(asyncio.to_thread(self.sign_now))
             try:
-                await asyncio.to_thread(self.sign_now)
+                await asyncio.shield(signing)
+            except asyncio.CancelledError:
+                await asyncio.wait([signing])
+                raise
             except Exception:  # the next round tries again; the server must keep serving
                 log.exception("signing an audit tree head failed")
 
