@@ -451,3 +451,34 @@ class UnexpectedAcknowledgement(Conflict):
 class DecisionNotPending(Conflict):
     code = "decision_not_pending"
     title = "No objection to that purpose awaits a decision"
+
+
+class VerificationNotIndependent(InvalidRequest):
+    """Regs §7060(h): a rectification is verified with information other than the value it
+    corrects; the verification must say what it matched (`matched`)."""
+
+    code = "verification_not_independent"
+    title = "The verification matched the value being corrected"
+
+
+class AgentProofRequired(InvalidRequest):
+    """Regs §7063(a): a request made by an authorised agent carries the agent's proof of
+    authorisation."""
+
+    code = "agent_proof_required"
+    title = "An authorised agent's request needs proof of authorisation"
+
+
+class LinkLevelNotAllowed(InvalidRequest):
+    """A portal link verifies at `high` only when the collector re-authenticated the customer
+    (API.md, Portal entry)."""
+
+    code = "link_level_not_allowed"
+    title = "A portal link at that level needs re-authentication"
+
+
+class PortalLinkInvalid(Forbidden):
+    """A portal link that is not one Consentry signed, or is past its 15 minutes."""
+
+    code = "portal_link_invalid"
+    title = "The portal link is not valid"

@@ -20,6 +20,7 @@ from consentry.delivery.sinks import Sink
 from consentry.delivery.worker import DeliveryWorker
 from consentry.dsr.access import Reports
 from consentry.dsr.downstream import Downstream
+from consentry.dsr.entry import PortalLinks
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.records import Notes
 from consentry.dsr.requests import Requests
@@ -33,6 +34,7 @@ from consentry.keys.envelope import KeyEncryptionKey
 from consentry.keys.material import (
     BLIND_INDEX,
     DELIVERY_PSEUDONYM,
+    PORTAL_LINKS,
     PSEUDONYM,
     READ_PSEUDONYM,
     REQUEST_NOTES,
@@ -77,6 +79,7 @@ class Runtime:
                 tombstone_key = named_secret(conn, self.kek, TOMBSTONE)
                 retention_key = named_secret(conn, self.kek, RETENTION)
                 notes_key = named_secret(conn, self.kek, REQUEST_NOTES)
+                portal_key = named_secret(conn, self.kek, PORTAL_LINKS)
                 self.signing_keys.load(conn)
             self.heads = HeadSigner(self.store, self.signing_keys, settings.audit_head_ms / 1000)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys, tombstone_key)
@@ -140,6 +143,11 @@ class Runtime:
             )
             self.reports = Reports(
                 self.store, self.subjects, self.downstream, settings.default_phone_region
+            )
+            self.portal_links = PortalLinks(
+                portal_key,
+                self.subjects,
+                settings.public_url or f"http://{settings.host}:{settings.port}",
             )
             self.runner = Runner(
                 self.store, self.requests, self.erasure, notes, settings.dsr_poll_seconds

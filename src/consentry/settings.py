@@ -55,6 +55,13 @@ class Settings:
     )
     host: str = field(default="127.0.0.1", metadata=_doc("Address `consentry serve` listens on."))
     port: int = field(default=8000, metadata=_doc("Port `consentry serve` listens on."))
+    public_url: str = field(
+        default="",
+        metadata=_doc(
+            "Base URL of the links Consentry makes (portal links), as customers reach it. "
+            "Empty: `http://HOST:PORT`."
+        ),
+    )
     workers: int = field(
         default=1,
         metadata=_doc(

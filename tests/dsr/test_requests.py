@@ -237,7 +237,7 @@ def test_rectification(ready: TestClient) -> None:
         "type": "rectification",
         "subject": subject,
         "jurisdiction": "EU",
-        "verification": {"method": "x", "level": "high"},
+        "verification": {"method": "x", "level": "high", "matched": ["document"]},
         "changes": {"identities": [wrong]},
     }
     assert_problem(ready.post("/v1/requests", headers=auth(), json=body), 409, "integrity_mismatch")
@@ -484,7 +484,10 @@ def test_a_refused_step_fails_its_own_request_only(ready: TestClient) -> None:
             "value": "+44 7700 900102",
         },
     ]
-    verified = {"jurisdiction": "EU", "verification": {"method": "x", "level": "high"}}
+    verified = {
+        "jurisdiction": "EU",
+        "verification": {"method": "x", "level": "high", "matched": ["document"]},
+    }
     rectify = request(
         ready,
         {"type": "rectification", "subject": email("olga"), "changes": {"identities": changes}}

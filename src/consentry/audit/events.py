@@ -54,6 +54,7 @@ class AuditAction(StrEnum):
     REQUEST_OVERDUE = "request:overdue"
     REQUEST_DECISION = "request:objection:decided"
     REQUEST_RESULT_READ = "request:result:read"
+    PORTAL_LINK_CREATED = "portal:link:created"
     SUBJECT_ERASED = "subject:erased"
     SUBJECT_DATA_DELETED = "subject:data:deleted"
     SUBJECT_RESTRICTED = "subject:restricted"

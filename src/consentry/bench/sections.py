@@ -30,7 +30,7 @@ from consentry.bench import load
 from consentry.bench.data import ADMIN_KEY, World, batches, customers, event, make_settings
 from consentry.bench.redaction import figures as redaction_figures
 from consentry.consent import policy
-from consentry.dsr.models import Level, RequestType
+from consentry.dsr.models import Level, RequestType, Verification
 from consentry.dsr.requests import NewRequest
 from consentry.runtime import Runtime
 from consentry.storage import audit as audit_sql
@@ -365,7 +365,7 @@ def _erase(world: World, subject_id: str) -> None:
         type=RequestType.ERASURE,
         ref=SubjectRef(subject_id=subject_id),
         jurisdiction=Jurisdiction.EU,
-        verification=("bench", Level.HIGH),
+        verification=Verification("bench", Level.HIGH),
     )
     world.runtime.requests.create(new, actor="bench")
 

@@ -28,7 +28,7 @@ from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import delivery as sql
 from consentry.storage.engine import AnyRow, Store
-from consentry.subjects.models import Jurisdiction
+from consentry.subjects.models import IDENTITY_CATEGORIES, Jurisdiction
 
 MAX_DELAY_SECONDS = 300.0
 MANUAL = "manual"
@@ -42,18 +42,6 @@ class NoticeType(StrEnum):
     RESTRICTION_LIFTED = "restriction_lifted"
     RECTIFICATION = "rectification"
     OBJECTION = "objection"
-
-
-# The fideslang data category of each identity type: a rectification notice carries a
-# corrected value only to a system that declares its category (API.md, Rights notices).
-IDENTITY_CATEGORIES = {
-    "email": "user.contact.email",
-    "phone": "user.contact.phone_number",
-    "customer_id": "user.unique_id",
-    "account_id": "user.account",
-    "device_id": "user.device.device_id",
-    "cookie_id": "user.device.cookie_id",
-}
 
 
 def notice_aad(notice_id: str) -> bytes:

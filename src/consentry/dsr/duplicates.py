@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from consentry.dsr.models import OPEN, Request, RequestType, Step
+from consentry.dsr.models import OPEN, Request, RequestType, Scope, Step
 from consentry.dsr.records import Notes, request_of
 from consentry.storage import requests as sql
 
@@ -31,18 +31,20 @@ def find(
     ground: str | None,
     purposes: Sequence[str] | None,
     changes: Sequence[dict[str, str]],
+    scope: Scope | None = None,
 ) -> Request | None:
     """The subject's oldest open request of `type_` that asks what the new one asks (format,
-    ground, purposes, a rectification's changes) and has yet to do it; None: the new one is
-    a request of its own."""
-    asked = _asked(format, ground, purposes, changes)
+    ground, purposes, scope, a rectification's changes) and has yet to do it; None: the new
+    one is a request of its own."""
+    asked = _asked(format, ground, purposes, changes, scope)
     for row in sql.open_requests(conn, subject_id, type_.value, _OPEN):
         other = request_of(row)
         if other.step in _WORK_DONE:
             continue
         # Only a rectification keeps what it asks in its sealed notes.
         noted = notes.read(conn, other.request_id) if type_ is RequestType.RECTIFICATION else {}
-        if _asked(other.format, other.ground, other.purposes, noted.get("changes", [])) == asked:
+        noted_changes = noted.get("changes", [])
+        if _asked(other.format, other.ground, other.purposes, noted_changes, other.scope) == asked:
             return other
     return None
 
@@ -52,9 +54,11 @@ def _asked(
     ground: str | None,
     purposes: Sequence[str] | None,
     changes: Sequence[dict[str, Any]],
+    scope: Scope | None,
 ) -> tuple[Any, ...]:
     return (
         format,
+        scope or Scope.DATA,
         ground,
         None if purposes is None else tuple(sorted(set(purposes))),
         tuple(sorted(json.dumps(c, sort_keys=True) for c in changes)),

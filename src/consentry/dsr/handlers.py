@@ -12,11 +12,20 @@ from pydantic import Field, StrictInt
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.dsr import categories
 from consentry.dsr.access import Provided
-from consentry.dsr.models import DOWNLOADABLE, Level, Request, RequestType, Status
+from consentry.dsr.models import (
+    DOWNLOADABLE,
+    Level,
+    Request,
+    RequestType,
+    Scope,
+    Status,
+    Verification,
+)
 from consentry.dsr.records import REQUEST_ID
 from consentry.dsr.requests import NewRequest
-from consentry.errors import InvalidRequest, ResultNotReady
+from consentry.errors import AgentProofRequired, InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, page, str_position
 from consentry.http.schemas import Body, Instant
@@ -27,9 +36,29 @@ from consentry.subjects.normalise import normalise
 # The shape of the ids dsr.requests.new_request_id makes: a list cursor holds one.
 
 
+# What a verification matched besides identity types (dsr.models.MATCHED_EVIDENCE).
+Evidence = Literal["account_login", "document", "shared_secret", "transaction"]
+
+
 class VerificationIn(Body):
     method: str = Field(min_length=1, max_length=64)
     level: Literal["reasonable", "high"]
+    matched: list[IdentityType | Evidence] | None = Field(default=None, min_length=1, max_length=10)
+
+    def to_verification(self) -> Verification:
+        matched = None if self.matched is None else tuple(str(m) for m in self.matched)
+        return Verification(self.method, Level(self.level), matched)
+
+
+class AgentProofIn(Body):
+    kind: Literal["signed_permission", "power_of_attorney"]
+    reference: str = Field(min_length=1, max_length=200)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class AgentIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    proof: AgentProofIn | None = None
 
 
 class IdentityChangeIn(Body):
@@ -51,6 +80,13 @@ class RequestIn(Body):
     changes: ChangesIn | None = None
     purposes: list[str] | None = Field(default=None, max_length=100)
     ground: Literal["18_1_a", "18_1_b", "18_1_c", "18_1_d"] | None = None
+    scope: Scope | None = None
+    agent: AgentIn | None = None
+
+
+class PortalLinkIn(Body):
+    subject: SubjectRefIn
+    verification: VerificationIn | None = None
 
 
 class ExtendIn(Body):
@@ -100,6 +136,13 @@ def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[
         },
         "completed_at": _t(request.completed_at),
     }
+    if request.scope is not None:
+        out["scope"] = request.scope.value
+    # The operator's own record of who asked on the subject's behalf: it tells nothing about
+    # the subject, so it is shown before verification too.
+    agent = ctx.runtime.requests.agent_of(request.request_id)
+    if agent is not None:
+        out["agent"] = agent
     if request.acknowledge_by is not None:
         out["acknowledge_by"] = _t(request.acknowledge_by)
     if request.purposes is not None:
@@ -143,14 +186,24 @@ def create_request(body: RequestIn, ctx: Ctx, response: Response) -> dict[str, A
         ]
     if body.type is RequestType.RESTRICTION and body.ground is None:
         raise InvalidRequest("a restriction names its ground (Art. 18(1) a to d)")
+    if body.scope is not None and body.type is not RequestType.ACCESS:
+        raise InvalidRequest("scope applies to access requests")
+    agent = None
+    if body.agent is not None:
+        if body.agent.proof is None:
+            # Regs §7063(a): without proof of authorisation, nobody may act for the subject.
+            raise AgentProofRequired("an authorised agent's request carries agent.proof")
+        agent = body.agent.model_dump(exclude_none=True)
     fmt = body.format
     if fmt is not None and body.type not in DOWNLOADABLE:
         raise InvalidRequest("format applies to access and portability requests")
     if fmt == "csv" and body.type is not RequestType.PORTABILITY:
         raise InvalidRequest("an access report is JSON; CSV is for portability")
+    if fmt is not None and body.scope is Scope.CATEGORIES:
+        raise InvalidRequest("a categories-only report is JSON; format applies to the data")
     verification = None
     if body.verification is not None:
-        verification = (body.verification.method, Level(body.verification.level))
+        verification = body.verification.to_verification()
     new = NewRequest(
         type=body.type,
         ref=body.subject.to_ref(region),
@@ -160,6 +213,8 @@ def create_request(body: RequestIn, ctx: Ctx, response: Response) -> dict[str, A
         changes=changes,
         purposes=body.purposes,
         ground=body.ground,
+        scope=body.scope,
+        agent=agent,
     )
     request, duplicate = rt.requests.create(new, actor=ctx.actor)
     response.status_code = 202
@@ -190,9 +245,7 @@ def list_requests(
 
 def verify_request(request_id: str, body: VerificationIn, ctx: Ctx) -> dict[str, Any]:
     """Record the requester's verification; at the type's level the request proceeds."""
-    request = ctx.runtime.requests.verify(
-        request_id, body.method, Level(body.level), actor=ctx.actor
-    )
+    request = ctx.runtime.requests.verify(request_id, body.to_verification(), actor=ctx.actor)
     return request_out(ctx, request)
 
 
@@ -257,6 +310,16 @@ def request_result(
             **(request.result or {}),
             "downstream": rt.requests.acks(request_id),
         }
+    if request.scope is Scope.CATEGORIES:
+        # What is held, from where, why and for whom: no value of it (regs §7062(b)).
+        return categories.report(
+            rt.store,
+            rt.downstream,
+            rt.schemas,
+            rt.purposes,
+            request.subject_id,
+            request_id=request_id,
+        )
     with rt.store.read() as conn:
         # Before the first byte: an erased subject's report is a 410, not a broken stream.
         rt.subjects.keys.sealer(conn, request.subject_id)
@@ -289,3 +352,15 @@ def lift_restriction(subject_id: str, body: LiftIn, ctx: Ctx) -> dict[str, Any]:
         "request_id": lifted,
         "notified": systems,
     }
+
+
+def create_portal_link(body: PortalLinkIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """A signed link opening the portal for one subject, valid 15 minutes, carrying the
+    verification the collector attests (`high` only after re-authentication)."""
+    rt = ctx.runtime
+    verification = body.verification.to_verification() if body.verification else None
+    ref = body.subject.to_ref(rt.settings.default_phone_region)
+    with rt.store.write() as conn:
+        link = rt.portal_links.mint(conn, ref, verification, actor=ctx.actor)
+    response.status_code = 201
+    return {"url": link.url, "expires_at": clock.rfc3339(link.expires_at), "level": link.level}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -74,6 +75,8 @@ class Level(StrEnum):
         return {"none": 0, "reasonable": 1, "high": 2}[self.value]
 
 
+# The level each type needs (API.md, Verification; Art. 12(6), regs §7060-7062). Access is
+# the exception: see required_level.
 REQUIRED_LEVEL: dict[RequestType, Level] = {
     RequestType.ACCESS: Level.REASONABLE,
     RequestType.RESTRICTION: Level.REASONABLE,
@@ -84,6 +87,41 @@ REQUIRED_LEVEL: dict[RequestType, Level] = {
     # Regs §7027(e): a request to limit, like an opt-out, need not be verifiable.
     RequestType.LIMIT: Level.NONE,
 }
+
+
+class Scope(StrEnum):
+    """What an access request asks for: the data itself, or only its categories (sources,
+    purposes, recipients), which discloses no value of it."""
+
+    DATA = "data"
+    CATEGORIES = "categories"
+
+
+def required_level(
+    type_: RequestType, jurisdictions: Iterable[str], scope: Scope | None = None
+) -> Level:
+    """The level a request must reach before anything is disclosed or destroyed. Access to the
+    data itself is `high` when any of `jurisdictions` (the request's, the subject's on record)
+    is US-CA (specific pieces, regs §7062(c)); categories only are `reasonable` (§7062(b))."""
+    if type_ is RequestType.ACCESS and scope is not Scope.CATEGORIES and "US-CA" in jurisdictions:
+        return Level.HIGH
+    return REQUIRED_LEVEL[type_]
+
+
+# What a verification may say it matched: an identity type, or evidence that is none of the
+# subject's identity values. A rectification must name it (regs §7060(h)).
+MATCHED_EVIDENCE = frozenset({"account_login", "document", "shared_secret", "transaction"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """How the requester was verified: the method, the level it reaches, and what it matched
+    (identity types or MATCHED_EVIDENCE), when the verifier says."""
+
+    method: str
+    level: Level
+    matched: tuple[str, ...] | None = None
+
 
 # Types whose result is a file (JSON, or CSV on request).
 DOWNLOADABLE = frozenset({RequestType.ACCESS, RequestType.PORTABILITY})
@@ -123,6 +161,8 @@ class Request:
     ground: str | None
     verification_method: str | None
     verification_level: Level | None
+    scope: Scope | None
+    required: Level
     received_at: datetime
     due_at: datetime
     acknowledge_by: datetime | None
@@ -136,7 +176,7 @@ class Request:
 
     @property
     def required_level(self) -> Level:
-        return REQUIRED_LEVEL[self.type]
+        return self.required
 
     @property
     def is_open(self) -> bool:

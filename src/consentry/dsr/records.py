@@ -16,7 +16,18 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.dsr import deadlines
-from consentry.dsr.models import FINAL, TRANSITIONS, Level, Request, RequestType, Status, Step
+from consentry.dsr.models import (
+    FINAL,
+    TRANSITIONS,
+    Level,
+    Request,
+    RequestType,
+    Scope,
+    Status,
+    Step,
+    Verification,
+    required_level,
+)
 from consentry.errors import InvalidTransition, RequestNotFound
 from consentry.keys.envelope import Sealer
 from consentry.storage import requests as sql
@@ -46,6 +57,11 @@ def request_of(row: AnyRow) -> Request:
         ground=row.ground,
         verification_method=row.verification_method,
         verification_level=Level(row.verification_level) if row.verification_level else None,
+        scope=Scope(row.scope) if row.scope else None,
+        # Rows made before the level was fixed at receipt: the rule by type and jurisdiction.
+        required=Level(row.required_level)
+        if row.required_level
+        else required_level(RequestType(row.type), [row.jurisdiction]),
         received_at=row.received_at,
         due_at=row.due_at,
         acknowledge_by=row.acknowledge_by,
@@ -83,6 +99,16 @@ class Notes:
         notes = self.read(conn, request_id) | values
         sealed = self._sealer.seal(json.dumps(notes, sort_keys=True).encode(), _aad(request_id))
         sql.update_request(conn, request_id, {"notes_ct": sealed})
+
+    def seal_agent(self, request_id: str, agent: dict[str, Any]) -> bytes:
+        """An authorised agent's name and proof, sealed for the request's `agent_ct`."""
+        return self._sealer.seal(json.dumps(agent, sort_keys=True).encode(), _agent_aad(request_id))
+
+    def agent(self, conn: Connection, request_id: str) -> dict[str, Any] | None:
+        row = sql.get_request(conn, request_id)
+        if row is None or row.agent_ct is None:
+            return None
+        return dict(json.loads(self._sealer.open(bytes(row.agent_ct), _agent_aad(request_id))))
 
 
 def advance(
@@ -151,6 +177,8 @@ _DECODE: dict[str, Any] = {
     "step": Step,
     "type": RequestType,
     "verification_level": Level,
+    "scope": Scope,
+    "required_level": Level,
     "purposes": json.loads,
     "result": json.loads,
 }
@@ -162,10 +190,13 @@ class NewRequest:
     ref: SubjectRef
     jurisdiction: Jurisdiction
     format: str | None = None
-    verification: tuple[str, Level] | None = None
+    verification: Verification | None = None
     changes: list[dict[str, str]] = field(default_factory=list)
     purposes: list[str] | None = None
     ground: str | None = None
+    scope: Scope | None = None
+    # An authorised agent (regs §7063): {"name", "proof": {"kind", "reference", "sha256"?}}.
+    agent: dict[str, Any] | None = None
 
 
 # What new_request_id makes: a cursor or path naming anything else is not one of ours.
@@ -183,10 +214,12 @@ def insert(
     subject_id: str | None,
     keys: list[str] | None,
     *,
+    required: Level,
     actor: str,
 ) -> Request:
-    """Store a new request, `received`, with its deadlines; a rectification's changes go
-    into its sealed notes. Audited."""
+    """Store a new request, `received`, with its deadlines and the level it needs; a
+    rectification's changes go into its sealed notes, an agent's name and proof into
+    `agent_ct`. Audited without either."""
     now = clock.now()
     request_id = new_request_id()
     row: dict[str, Any] = {
@@ -198,6 +231,9 @@ def insert(
         "format": new.format,
         "purposes": json.dumps(keys) if keys is not None else None,
         "ground": new.ground,
+        "scope": new.scope.value if new.scope else None,
+        "required_level": required.value,
+        "agent_ct": notes.seal_agent(request_id, new.agent) if new.agent else None,
         "received_at": now,
         "due_at": deadlines.due_at(new.jurisdiction, now),
         "acknowledge_by": deadlines.acknowledge_by(new.jurisdiction, now),
@@ -216,7 +252,10 @@ def insert(
             "request_id": request_id,
             "type": new.type.value,
             "jurisdiction": new.jurisdiction.value,
-        },
+            "required_level": required.value,
+        }
+        | ({"scope": new.scope.value} if new.scope else {})
+        | ({"agent": _agent_audit(new.agent)} if new.agent else {}),
     )
     return Request(
         request_id=request_id,
@@ -229,6 +268,8 @@ def insert(
         ground=new.ground,
         verification_method=None,
         verification_level=None,
+        scope=new.scope,
+        required=required,
         received_at=now,
         due_at=row["due_at"],
         acknowledge_by=row["acknowledge_by"],
@@ -242,5 +283,16 @@ def insert(
     )
 
 
+def _agent_audit(agent: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log says of an agent: the kind of proof and the proof document's
+    digest when given; never the agent's name or the proof's reference (personal data)."""
+    proof = agent["proof"]
+    return {"proof_kind": proof["kind"], "proof_sha256": proof.get("sha256")}
+
+
 def _aad(request_id: str) -> bytes:
     return b"consentry:request-notes:" + request_id.encode()
+
+
+def _agent_aad(request_id: str) -> bytes:
+    return b"consentry:request-agent:" + request_id.encode()

@@ -23,6 +23,8 @@ from consentry.dsr.models import (
     RequestType,
     Status,
     Step,
+    Verification,
+    required_level,
 )
 from consentry.dsr.records import NewRequest, Notes, advance, insert, load, request_of, updated
 from consentry.errors import (
@@ -31,6 +33,7 @@ from consentry.errors import (
     InvalidTransition,
     UnexpectedAcknowledgement,
     UnknownPurpose,
+    VerificationNotIndependent,
 )
 from consentry.storage import requests as sql
 from consentry.storage.engine import Store
@@ -70,6 +73,37 @@ class Requests:
         self.erasure = erasure
         self.notes = notes
 
+    def _duplicate(
+        self,
+        conn: Connection,
+        new: NewRequest,
+        subject_id: str,
+        keys: list[str] | None,
+        *,
+        actor: str,
+    ) -> Request | None:
+        """An open request of the subject asking the same (dsr/duplicates.py), audited."""
+        same = duplicates.find(
+            conn,
+            self.notes,
+            subject_id,
+            new.type,
+            format=new.format,
+            ground=new.ground,
+            purposes=keys,
+            changes=new.changes,
+            scope=new.scope,
+        )
+        if same is not None:
+            audit.record(
+                conn,
+                AuditAction.REQUEST_DUPLICATE,
+                actor=actor,
+                subject_id=subject_id,
+                details={"request_id": same.request_id, "type": new.type.value},
+            )
+        return same
+
     def create(self, new: NewRequest, *, actor: str) -> tuple[Request, bool]:
         """(the request, whether it is an open one of the same subject asking the same,
         returned again: dsr/duplicates.py). Nothing is disclosed nor destroyed before the
@@ -90,33 +124,22 @@ class Requests:
             else:
                 subject = self.subjects.find(conn, new.ref)  # type: ignore[assignment]
             subject_id = subject.subject_id if subject else None
+            # The jurisdiction on record counts too: a request naming another cannot lower
+            # the level a Californian's data needs.
+            on_record = subject.jurisdiction if subject is not None else None
+            jurisdictions = {new.jurisdiction.value} | ({on_record.value} if on_record else set())
+            required = required_level(new.type, jurisdictions, new.scope)
             if subject is not None and subject_id is not None:
                 self.subjects.settle_jurisdiction(conn, subject, new.jurisdiction, actor=actor)
                 # A direct-marketing objection or a limit must take effect on receipt,
                 # whatever is open.
-                same = None
                 if not marketing and not limits:
-                    same = duplicates.find(
-                        conn,
-                        self.notes,
-                        subject_id,
-                        new.type,
-                        format=new.format,
-                        ground=new.ground,
-                        purposes=keys,
-                        changes=new.changes,
-                    )
-                if same is not None:
-                    request = same
-                    audit.record(
-                        conn,
-                        AuditAction.REQUEST_DUPLICATE,
-                        actor=actor,
-                        subject_id=subject_id,
-                        details={"request_id": request.request_id, "type": new.type.value},
-                    )
-                    return request, True
-            request = insert(conn, self.notes, new, subject_id, keys, actor=actor)
+                    same = self._duplicate(conn, new, subject_id, keys, actor=actor)
+                    if same is not None:
+                        return same, True
+            request = insert(
+                conn, self.notes, new, subject_id, keys, required=required, actor=actor
+            )
             if limits and subject_id is not None:
                 limit.limit(conn, subject_id, request_id=request.request_id, actor=actor)
             if marketing and subject_id is not None:
@@ -131,8 +154,8 @@ class Requests:
                     request_id=request.request_id,
                     actor=actor,
                 )
-            if new.verification is not None:
-                request = self._verify(conn, request, *new.verification, actor=actor)
+            if new.verification is not None and new.verification.level is not Level.NONE:
+                request = self._verify(conn, request, new.verification, actor=actor)
             elif marketing and set(marketing) == set(keys or []):
                 # Needs no verification: done on receipt, complete once its recipients
                 # acknowledge. It waits even when nobody was told (the runner completes it):
@@ -175,18 +198,23 @@ class Requests:
         with self.store.read() as conn:
             return self.downstream.acknowledgements(conn, request_id)
 
+    def agent_of(self, request_id: str) -> dict[str, Any] | None:
+        """The authorised agent who made the request, with the proof given, or None."""
+        with self.store.read() as conn:
+            return self.notes.agent(conn, request_id)
+
     def reason_text(self, request: Request) -> str | None:
         if request.reason is None:
             return None
         with self.store.read() as conn:
             return str(self.notes.read(conn, request.request_id).get("reason") or request.reason)
 
-    def verify(self, request_id: str, method: str, level: Level, *, actor: str) -> Request:
+    def verify(self, request_id: str, verification: Verification, *, actor: str) -> Request:
         with self.store.write() as conn:
             request = load(conn, request_id, lock=True)
             if not request.is_open:
                 raise InvalidTransition(f"a request {request.status.value} takes no verification")
-            request = self._verify(conn, request, method, level, actor=actor)
+            request = self._verify(conn, request, verification, actor=actor)
         self.refresh(request.subject_id)
         return request
 
@@ -370,20 +398,26 @@ class Requests:
         return len(late)
 
     def _verify(
-        self, conn: Connection, request: Request, method: str, level: Level, *, actor: str
+        self, conn: Connection, request: Request, verification: Verification, *, actor: str
     ) -> Request:
+        level = verification.level
+        if request.type is RequestType.RECTIFICATION:
+            self._independent(conn, request, verification)
         best = max(level, request.verification_level or Level.NONE, key=lambda lv: lv.rank)
         changes = {
-            "verification_method": method[:64],
+            "verification_method": verification.method[:64],
             "verification_level": best.value,
             "updated_at": clock.now(),
         }
+        details: dict[str, Any] = {"request_id": request.request_id, "level": level.value}
+        if verification.matched is not None:
+            details["matched"] = sorted(verification.matched)
         audit.record(
             conn,
             AuditAction.REQUEST_VERIFICATION,
             actor=actor,
             subject_id=request.subject_id,
-            details={"request_id": request.request_id, "level": level.value},
+            details=details,
         )
         met = best.rank >= request.required_level.rank
         if met and request.verified_at is None and request.step is Step.NOTIFIED:
@@ -405,6 +439,24 @@ class Requests:
             | {"verification_level": best.value, "verified_at": clock.now()},
         )
         return self._on_verified(conn, request, actor=actor)
+
+    def _independent(self, conn: Connection, request: Request, verification: Verification) -> None:
+        """Regs §7060(h): a rectification is verified with information other than the value
+        it corrects. The verification must say what it matched, and that must not be a type
+        of identity the request corrects (a code sent to the old address proves nothing
+        about whether the new one is right, and the old one may be the stolen one)."""
+        if verification.matched is None:
+            raise VerificationNotIndependent(
+                "a rectification's verification names what it matched (`matched`)"
+            )
+        changes = self.notes.read(conn, request.request_id).get("changes", [])
+        corrected = sorted({c["type"] for c in changes} & set(verification.matched))
+        if corrected:
+            raise VerificationNotIndependent(
+                "a rectification is verified with information other than the values it "
+                f"corrects: {', '.join(corrected)}",
+                corrected=",".join(corrected),
+            )
 
     def _on_verified(self, conn: Connection, request: Request, *, actor: str) -> Request:
         """What must happen the moment the level is met; the rest is the runner's."""

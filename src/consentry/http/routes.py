@@ -143,6 +143,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/v1/requests/{request_id}/result", dsr.request_result, P.REQUESTS_MANAGE, "requests"
     ),
+    Route("POST", "/v1/portal-links", dsr.create_portal_link, P.PORTAL_LINKS, "portal"),
     Route(
         "DELETE",
         "/v1/subjects/{subject_id}/restriction",

@@ -23,6 +23,8 @@ RETENTION = "retention"
 TOMBSTONE = "tombstone"
 # Seals the free text and new identity values data-subject requests carry.
 REQUEST_NOTES = "request_notes"
+# Signs portal links (dsr/entry.py): only Consentry mints and opens them.
+PORTAL_LINKS = "portal_links"
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:

@@ -124,6 +124,16 @@ _ACCESS_PAGE = (
 )
 
 
+def event_kinds(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    """The distinct (event_type, purposes) of the subject's events (a categories report)."""
+    stmt = (
+        select(events.c.event_type, events.c.purposes)
+        .where(events.c.subject_id == subject_id)
+        .distinct()
+    )
+    return conn.execute(stmt).all()
+
+
 def all_event_rows(conn: Connection, subject_id: str, page: int = 1000) -> Iterator[AnyRow]:
     """Every event of the subject, one page in memory at a time."""
     after = 0

@@ -457,6 +457,13 @@ requests = Table(
     Column("ground", String(8), nullable=True),
     Column("verification_method", String(64), nullable=True),
     Column("verification_level", String(12), nullable=True),
+    # An access request's scope (data or categories) and the level fixed at receipt from its
+    # type, jurisdiction and scope (dsr/models.py required_level); NULL: made before them.
+    Column("scope", String(12), nullable=True),
+    Column("required_level", String(12), nullable=True),
+    # An authorised agent's name and proof (regs §7063), sealed like the notes; kept after an
+    # erasure clears the notes, as the record of who asked.
+    Column("agent_ct", LargeBinary, nullable=True),
     Column("received_at", UTCTime(), nullable=False),
     Column("due_at", UTCTime(), nullable=False),
     Column("acknowledge_by", UTCTime(), nullable=True),

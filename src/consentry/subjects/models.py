@@ -16,6 +16,19 @@ class IdentityType(StrEnum):
     ACCOUNT_ID = "account_id"
 
 
+# The fideslang data category of each identity type: a rectification notice carries a
+# corrected value only to a system that declares its category (API.md, Rights notices), and
+# a categories-only access report names them.
+IDENTITY_CATEGORIES = {
+    "email": "user.contact.email",
+    "phone": "user.contact.phone_number",
+    "customer_id": "user.unique_id",
+    "account_id": "user.account",
+    "device_id": "user.device.device_id",
+    "cookie_id": "user.device.cookie_id",
+}
+
+
 class Jurisdiction(StrEnum):
     EU = "EU"
     UK = "UK"

@@ -177,7 +177,7 @@ def rectification(subject: dict[str, Any], old: str, new: str) -> dict[str, Any]
         "type": "rectification",
         "subject": subject,
         "jurisdiction": "EU",
-        "verification": {"method": "id_document", "level": "high"},
+        "verification": {"method": "id_document", "level": "high", "matched": ["document"]},
         "changes": {
             "identities": [
                 {"type": "email", "old_sha256": hashlib.sha256(old.encode()).hexdigest()}

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from consentry.dsr.models import Level, RequestType
+from consentry.dsr.models import Level, RequestType, Verification
 from consentry.dsr.requests import NewRequest
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -85,7 +85,7 @@ def test_no_corrected_value_goes_out_after_another_process_erased_the_subject(
                 "type": "rectification",
                 "subject": subject,
                 "jurisdiction": "EU",
-                "verification": {"method": "id_document", "level": "high"},
+                "verification": {"method": "id_document", "level": "high", "matched": ["document"]},
                 "changes": {
                     "identities": [
                         {"type": "email", "old_sha256": old, "value": "remo.b@example.com"}
@@ -103,7 +103,7 @@ def test_no_corrected_value_goes_out_after_another_process_erased_the_subject(
                     type=RequestType.ERASURE,
                     ref=ref,
                     jurisdiction=Jurisdiction.EU,
-                    verification=("id_document", Level.HIGH),
+                    verification=Verification("id_document", Level.HIGH),
                 ),
                 actor="t",
             )

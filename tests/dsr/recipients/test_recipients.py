@@ -153,7 +153,7 @@ def test_rectification_sends_corrected_values_of_the_declared_categories(
                 "type": "rectification",
                 "subject": subject,
                 "jurisdiction": "EU",
-                "verification": {"method": "id_document", "level": "high"},
+                "verification": {"method": "id_document", "level": "high", "matched": ["document"]},
                 "changes": {
                     "identities": [
                         {"type": "email", "old_sha256": old, "value": "Ruth.New@Example.com"}

@@ -1,0 +1,194 @@
+"""Verification levels through the HTTP API on both back-ends: access by jurisdiction and
+scope (the categories-only report), a rectification verified by other information, requests
+made by an authorised agent."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.conftest import auth
+from tests.dsr.conftest import email, grant, request, run, runtime_of, send
+from tests.http.test_conventions import assert_problem
+
+
+def verify(client: TestClient, rid: str, **verification: Any) -> dict[str, Any]:
+    resp = client.post(f"/v1/requests/{rid}/verify", headers=auth(), json=verification)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def status(client: TestClient, rid: str) -> str:
+    return str(client.get(f"/v1/requests/{rid}", headers=auth()).json()["status"])
+
+
+def test_access_to_a_californians_data_needs_high(ready: TestClient) -> None:
+    subject = email("cal")
+    grant(ready, subject, "analytics")
+    send(ready, subject, 1, "c", topic="t", message="hello from cal")
+    made = request(ready, {"type": "access", "subject": subject, "jurisdiction": "US-CA"})
+    rid = made["request_id"]
+    assert made["verification"]["required"] == "high"
+    # `reasonable` is enough elsewhere, not for the specific pieces of a US-CA subject.
+    assert verify(ready, rid, method="email_code", level="reasonable")["status"] == "received"
+    run(ready)
+    assert_problem(ready.get(f"/v1/requests/{rid}/result", headers=auth()), 409, "result_not_ready")
+    assert verify(ready, rid, method="id_document", level="high")["status"] == "verified"
+    run(ready)
+    report = ready.get(f"/v1/requests/{rid}/result", headers=auth()).json()
+    assert report["events"][0]["properties"]["message"] == "hello from cal"
+
+    # Elsewhere: reasonable.
+    eu = request(ready, {"type": "access", "subject": email("eve"), "jurisdiction": "EU"})
+    assert eu["verification"]["required"] == "reasonable"
+
+
+def test_a_request_naming_another_jurisdiction_does_not_lower_the_level(
+    ready: TestClient,
+) -> None:
+    subject = email("carl")
+    grant(ready, subject, "analytics")
+    first = request(
+        ready,
+        {"type": "access", "subject": subject, "jurisdiction": "US-CA", "scope": "categories"},
+    )
+    assert first["verification"]["required"] == "reasonable"
+    # The subject is a Californian on record: a request saying EU still needs high.
+    made = request(ready, {"type": "access", "subject": subject, "jurisdiction": "EU"})
+    assert made["verification"]["required"] == "high"
+    listed = ready.get(f"/v1/requests/{made['request_id']}", headers=auth()).json()
+    assert listed["verification"]["required"] == "high"
+
+
+def test_categories_only_access_is_reasonable_and_holds_no_values(ready: TestClient) -> None:
+    subject = email("cora")
+    grant(ready, subject, "analytics")
+    send(ready, subject, 2, "k", topic="t", message="cora's secret words", card="4111")
+    made = request(
+        ready,
+        {"type": "access", "subject": subject, "jurisdiction": "US-CA", "scope": "categories"},
+    )
+    rid = made["request_id"]
+    assert made["scope"] == "categories"
+    assert made["verification"]["required"] == "reasonable"
+    assert verify(ready, rid, method="email_code", level="reasonable")["status"] == "verified"
+    run(ready)
+    assert status(ready, rid) == "completed"
+    resp = ready.get(f"/v1/requests/{rid}/result", headers=auth())
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert report["scope"] == "categories"
+    assert {"user.contact.email", "user.content", "user.financial"} <= set(report["categories"])
+    assert "system.operations" not in report["categories"]
+    assert report["purposes"]["analytics"]["legal_basis"] == "consent"
+    assert "consent record (web)" in report["sources"]
+    assert report["recipients"] == []
+    # Categories, never the data: no identity value, no event, no content.
+    assert "events" not in report
+    assert "identities" not in report
+    for value in ("cora@example.com", "secret words", "4111"):
+        assert value not in resp.text
+    # Data and categories are different asks: neither is the other's duplicate.
+    data = request(ready, {"type": "access", "subject": subject, "jurisdiction": "US-CA"})
+    assert data["request_id"] != rid
+    assert "duplicate" not in data
+    bad = {"type": "erasure", "subject": subject, "jurisdiction": "EU", "scope": "categories"}
+    assert_problem(ready.post("/v1/requests", headers=auth(), json=bad), 422, "invalid_request")
+
+
+def rectify_email(subject: dict[str, Any], old: str, new: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "rectification",
+        "subject": subject,
+        "jurisdiction": "EU",
+        "changes": {
+            "identities": [
+                {"type": "email", "old_sha256": hashlib.sha256(old.encode()).hexdigest()}
+                | {"value": new}
+            ]
+        },
+    } | extra
+
+
+def test_a_rectification_is_verified_with_other_information(ready: TestClient) -> None:
+    subject = email("rhea")
+    grant(ready, subject, "analytics")
+    body = rectify_email(subject, "rhea@example.com", "rhea.new@example.com")
+    # A code sent to the address being corrected proves nothing about the correction.
+    same = body | {"verification": {"method": "email_code", "level": "high", "matched": ["email"]}}
+    resp = ready.post("/v1/requests", headers=auth(), json=same)
+    assert_problem(resp, 422, "verification_not_independent")
+    assert resp.json()["corrected"] == "email"
+    assert ready.get("/v1/requests", headers=auth()).json()["items"] == []  # nothing kept
+    unsaid = body | {"verification": {"method": "x", "level": "high"}}
+    assert_problem(
+        ready.post("/v1/requests", headers=auth(), json=unsaid), 422, "verification_not_independent"
+    )
+    # Received unverified, then verified: the same rule at /verify.
+    rid = request(ready, body)["request_id"]
+    resp = ready.post(
+        f"/v1/requests/{rid}/verify",
+        headers=auth(),
+        json={"method": "email_link", "level": "high", "matched": ["phone", "email"]},
+    )
+    assert_problem(resp, 422, "verification_not_independent")
+    assert status(ready, rid) == "received"
+    done = verify(ready, rid, method="id_document", level="high", matched=["document", "phone"])
+    assert done["status"] == "verified"
+    run(ready)
+    assert status(ready, rid) == "completed"
+    entries = ready.get("/v1/audit/entries?limit=1000", headers=auth()).json()["items"]
+    recorded = [e for e in entries if e["action"] == "request:verification:recorded"]
+    assert recorded[-1]["details"]["matched"] == ["document", "phone"]
+
+
+def test_an_authorised_agent_needs_proof_and_the_subject_is_still_verified(
+    ready: TestClient,
+) -> None:
+    subject = email("abel")
+    subject_id = grant(ready, subject, "analytics")
+    send(ready, subject, 1, "g", topic="t", message="abel's words")
+    body: dict[str, Any] = {
+        "type": "access",
+        "subject": subject,
+        "jurisdiction": "US-CA",
+        "agent": {"name": "Agnes Agent"},
+    }
+    resp = ready.post("/v1/requests", headers=auth(), json=body)
+    assert_problem(resp, 422, "agent_proof_required")
+    assert "Agnes" not in resp.text
+    proof = {"kind": "signed_permission", "reference": "permission form 77", "sha256": "ab" * 32}
+    body["agent"]["proof"] = proof
+    made = request(ready, body)
+    rid = made["request_id"]
+    assert made["agent"] == {"name": "Agnes Agent", "proof": proof}
+    # The agent's proof is no verification of the subject: nothing is disclosed before it.
+    assert made["status"] == "received"
+    assert made["verification"]["required"] == "high"
+    run(ready)
+    assert_problem(ready.get(f"/v1/requests/{rid}/result", headers=auth()), 409, "result_not_ready")
+    shown = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert shown["agent"]["name"] == "Agnes Agent"
+    assert "subject_id" not in shown
+    # Recorded without personal values: the audit says an agent acted and how proven.
+    entries = ready.get(
+        f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
+    ).json()["items"]
+    received = next(e for e in entries if e["action"] == "request:received")
+    assert received["details"]["agent"] == {
+        "proof_kind": "signed_permission",
+        "proof_sha256": proof["sha256"],
+    }
+    assert "Agnes" not in str(entries)
+    assert "permission form" not in str(entries)
+    # Stored sealed.
+    with runtime_of(ready).store.read() as conn:
+        row = conn.execute(text("SELECT agent_ct, notes_ct FROM requests")).all()
+    assert all(b"Agnes" not in bytes(r[0] or b"") for r in row)
+    verify(ready, rid, method="id_document", level="high")
+    run(ready)
+    report = ready.get(f"/v1/requests/{rid}/result", headers=auth()).json()
+    assert report["events"][0]["properties"]["message"] == "abel's words"
