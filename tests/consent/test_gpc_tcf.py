@@ -46,6 +46,26 @@ def expected_from(tc: str) -> dict[str, str]:
     return states
 
 
+def expected_from_library(vector: dict[str, Any]) -> dict[str, str]:
+    """The states API.md's mapping gives for a vector, from the fields the reference library
+    decoded: the publisher TC segment's purpose consents when it has one, else the core's;
+    special feature 1 always from the core segment."""
+    fields = vector["fields"]
+    publisher = "publisherTC" in vector["segments"]
+    consented = set(fields["publisherConsents" if publisher else "purposeConsents"])
+    states = {
+        key: "granted" if needed <= consented else "denied" for key, needed in MAPPING.items()
+    }
+    states["location"] = "granted" if 1 in fields["specialFeatureOptins"] else "denied"
+    return states
+
+
+def scenario(name: str) -> dict[str, Any]:
+    """One of the named vectors made by make_vectors.mjs with @iabtcf/core (SCENARIOS)."""
+    [vector] = [v for v in VECTORS if v.get("scenario") == name]
+    return vector
+
+
 def states(body: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {key: (p["state"], p["source"]) for key, p in body["purposes"].items()}
 
@@ -172,18 +192,55 @@ def test_tcf_mapping(client: TestClient) -> None:
 
 def test_tcf_strings_from_the_reference_library(client: TestClient) -> None:
     """TC strings made by @iabtcf/core (tests/consent/tcf/vectors.json), core segment plus
-    any others, are mapped like those of our own encoder."""
+    any others, map as the library's own decoding of them says, a publisher TC segment
+    included (API.md, Client libraries: "A TC string grants a mapped purpose from its
+    publisher segment when it has one")."""
     publish(client)
-    chosen: dict[tuple[str, ...], str] = {}
+    chosen: dict[tuple[object, ...], dict[str, Any]] = {}
     for vector in VECTORS:
-        tc = vector["tcString"]
-        if tcf.decode(tc).policy_version >= 4:
-            outcome = tuple(sorted(expected_from(tc).items()))
-            chosen.setdefault(outcome, tc)
-    assert len(chosen) >= 8
-    for number, tc in enumerate(list(chosen.values())[:8]):
-        body = record(client, f"vic.{number}", {}, tcf=tc)
-        assert states(body) == {k: (v, "tcf") for k, v in expected_from(tc).items()}
+        if vector["fields"]["policyVersion"] >= 4:
+            publisher = "publisherTC" in vector["segments"]
+            differs = publisher and expected_from_library(vector) != expected_from(
+                vector["tcString"]
+            )
+            outcome = (differs, *sorted(expected_from_library(vector).items()))
+            chosen.setdefault(outcome, vector)
+    assert sum(key[0] is True for key in chosen) >= 4
+    picked = [v for key, v in chosen.items() if key[0]][:6] + [
+        v for key, v in chosen.items() if not key[0]
+    ][:4]
+    for number, vector in enumerate(picked):
+        body = record(client, f"vic.{number}", {}, tcf=vector["tcString"])
+        assert states(body) == {k: (v, "tcf") for k, v in expected_from_library(vector).items()}
+
+
+def test_publisher_segment_decides_the_mapped_purposes(client: TestClient) -> None:
+    """API.md, Client libraries: "A TC string grants a mapped purpose from its publisher
+    segment when it has one". The publisher segment's PubPurposesConsent replaces the core
+    segment's purpose consents for advertising, personalization and analytics, whether it
+    narrows or widens them; transparency for legitimate interest and custom purposes grant
+    nothing; location stays with the core segment's special feature 1 (the publisher
+    segment has none). Strings made by @iabtcf/core (make_vectors.mjs, SCENARIOS)."""
+    publish(client)
+    expected = {
+        "publisher_narrows": ("denied", "denied", "granted", "granted"),
+        "publisher_widens": ("granted", "granted", "denied", "denied"),
+        "publisher_transparency_only": ("denied", "denied", "denied", "granted"),
+        "publisher_custom_only": ("denied", "denied", "denied", "denied"),
+        "core_only": ("granted", "denied", "denied", "denied"),
+    }
+    keys = ("advertising", "personalization", "analytics", "location")
+    for name, want in expected.items():
+        vector = scenario(name)
+        assert expected_from_library(vector) == dict(zip(keys, want, strict=True)), name
+        body = record(client, f"pia.{name}", {}, tcf=vector["tcString"])
+        assert states(body) == {k: (v, "tcf") for k, v in zip(keys, want, strict=True)}, name
+        check = client.post(
+            "/v1/consents/check",
+            headers=auth(),
+            json={"subject": ref(f"pia.{name}"), "purpose": "analytics"},
+        ).json()
+        assert check["allowed"] is (want[2] == "granted"), name
 
 
 def test_explicit_entry_wins_over_the_tc_string(client: TestClient) -> None:

@@ -16,10 +16,11 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.dsr import erasure as erasure_module
 from consentry.settings import Settings
-from consentry.storage.schema import events
+from consentry.storage.schema import events, subjects
 from consentry.storage.schema import retained as retained_table
 from tests.conftest import auth
 from tests.consent.helpers import install_clock
+from tests.consent.test_gpc_tcf import scenario
 from tests.dsr.conftest import check, email, grant, request, run, runtime_of, send
 from tests.http.test_conventions import assert_problem
 
@@ -351,3 +352,34 @@ def test_withdrawal_purge_deletes_and_narrows(
     ).json()["items"]
     purged = [e for e in entries if e["action"] == "events:withdrawal:purged"]
     assert [(e["details"]["deleted"], e["details"]["narrowed"]) for e in purged] == [(1, 1)]
+
+
+def test_erasure_forgets_the_tc_string_vendor_consents(ready: TestClient) -> None:
+    """The vendor consents of the subject's latest TC string are linked to the person: an
+    erasure clears them from the subject's row with the rest of its consent attributes."""
+    subject = email("tess")
+    resp = ready.post(
+        "/v1/consents",
+        headers=auth(),
+        json={
+            "subject": subject,
+            "source": "web",
+            "notice": {"id": "main", "version": "1"},
+            "tcf": scenario("publisher_widens")["tcString"],
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    subject_id = resp.json()["subject_id"]
+    store = runtime_of(ready).store
+    row = select(subjects.c.tcf_vendors).where(subjects.c.subject_id == subject_id)
+    with store.read() as conn:
+        assert conn.execute(row).scalar_one() == "3"
+    created = request(ready, {"type": "erasure", "subject": subject, "jurisdiction": "EU"})
+    verified = ready.post(
+        f"/v1/requests/{created['request_id']}/verify",
+        headers=auth(),
+        json={"method": "id_document", "level": "high"},
+    )
+    assert verified.status_code == 200, verified.text
+    with store.read() as conn:
+        assert conn.execute(row).scalar_one() is None

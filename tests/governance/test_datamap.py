@@ -40,7 +40,7 @@ def test_create_read_replace_delete(client: TestClient) -> None:
     body = created.json()
     secret = body.pop("signing_secret")
     assert len(secret) >= 43
-    assert body == {"system_id": "crm", **CRM, "tia_ref": None}
+    assert body == {"system_id": "crm", **CRM, "tia_ref": None, "tcf_vendor_id": None}
     replaced = put(client, "crm", CRM | {"ack_hours": 24})
     assert replaced.status_code == 200
     assert "signing_secret" not in replaced.json()
@@ -81,6 +81,18 @@ def test_secret_is_never_stored_in_clear(client: TestClient) -> None:
             assert secret.encode() not in path.read_bytes(), path
 
 
+def test_a_system_names_its_tcf_vendor_id(client: TestClient) -> None:
+    """API.md, Client libraries: "a system with a `tcf_vendor_id` gets data only while that
+    vendor has consent"; the id (a GVL vendor id, 1-65535) is kept, shown and changed."""
+    created = put(client, "crm", CRM | {"tcf_vendor_id": 755})
+    assert created.status_code == 201, created.text
+    assert created.json()["tcf_vendor_id"] == 755
+    assert client.get("/v1/systems/crm", headers=auth()).json()["tcf_vendor_id"] == 755
+    assert put(client, "crm", CRM | {"tcf_vendor_id": 65535}).json()["tcf_vendor_id"] == 65535
+    assert put(client, "crm", CRM).json()["tcf_vendor_id"] is None
+    assert client.get("/v1/systems/crm", headers=auth()).json()["tcf_vendor_id"] is None
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [
@@ -102,6 +114,11 @@ def test_secret_is_never_stored_in_clear(client: TestClient) -> None:
         ({"ack_hours": 0}, "invalid_request"),
         ({"purposes": []}, "invalid_request"),
         ({"surprise": 1}, "unknown_field"),
+        ({"tcf_vendor_id": 0}, "invalid_request"),
+        ({"tcf_vendor_id": 65536}, "invalid_request"),
+        ({"tcf_vendor_id": "755"}, "invalid_request"),
+        ({"tcf_vendor_id": True}, "invalid_request"),
+        ({"tcf_vendor_id": 7.5}, "invalid_request"),
     ],
 )
 def test_invalid_systems_are_refused(client: TestClient, change: dict[str, Any], code: str) -> None:

@@ -30,6 +30,7 @@ class AuditAction(StrEnum):
     CONSENT_GRANTED = "consent:granted"
     CONSENT_DENIED = "consent:denied"
     CONSENT_WITHDRAWN = "consent:withdrawn"
+    CONSENT_TCF_VENDORS = "consent:tcf_vendors:set"
     SYSTEM_CREATED = "system:created"
     SYSTEM_UPDATED = "system:updated"
     SYSTEM_DELETED = "system:deleted"

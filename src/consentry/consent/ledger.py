@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -13,6 +14,7 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.consent import signals
 from consentry.consent.models import (
     AgeBand,
     Intent,
@@ -69,6 +71,7 @@ def fold(
         objected=_purpose_set(attributes.objected),
         restricted_purposes=_purpose_set(attributes.restricted_purposes),
         sensitive_limited=bool(attributes.sensitive_limited),
+        tcf_vendors=signals.vendor_set(attributes.tcf_vendors),
     )
 
 
@@ -158,6 +161,25 @@ def append(
         ],
     )
     return stored
+
+
+def vendor_attributes(
+    conn: Connection, prior: SubjectConsent, vendors: frozenset[int], actor: str
+) -> dict[str, Any]:
+    """The subject row's change when a TC string is recorded: its vendor consents replace
+    the earlier ones (GPC or an explicit entry winning over its purposes leaves them), audited
+    by count and digest (the set itself is on the row). Nothing when they are the same."""
+    if vendors == prior.tcf_vendors:
+        return {}
+    runs = signals.vendor_runs(vendors)
+    audit.record(
+        conn,
+        AuditAction.CONSENT_TCF_VENDORS,
+        actor=actor,
+        subject_id=prior.subject_id,
+        details={"vendors": len(vendors), "sha256": hashlib.sha256(runs.encode()).hexdigest()},
+    )
+    return {"tcf_vendors": runs}
 
 
 def history(

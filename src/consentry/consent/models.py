@@ -161,6 +161,9 @@ class SubjectConsent:
     restricted_purposes: frozenset[str] = frozenset()
     # A request to limit the use of sensitive personal information holds (CCPA §1798.121).
     sensitive_limited: bool = False
+    # The GVL vendors with consent (VendorConsents) in the subject's latest TC string; None
+    # while no TC string was ever recorded.
+    tcf_vendors: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

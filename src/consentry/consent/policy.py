@@ -220,3 +220,12 @@ def parental_authorization_needed(band: AgeBand, jurisdiction: str, default_age:
     band's lowest age is below the age of digital consent of the subject's jurisdiction
     (`unknown` counts as adult)."""
     return band.lowest_age < digital_consent_age(jurisdiction, default_age)
+
+
+def tcf_vendor_consented(vendor_id: int, subject: SubjectConsent | None) -> bool:
+    """May a system that is GVL vendor `vendor_id` get this subject's data? Only while the
+    vendor has consent (VendorConsents) in the subject's latest TC string: a subject with no
+    TC string on record gives TCF vendors nothing."""
+    if subject is None or subject.tcf_vendors is None:
+        return False
+    return vendor_id in subject.tcf_vendors

@@ -122,18 +122,7 @@ class ConsentService:
         source = _source(write.source)
         jurisdiction = _jurisdiction(write.jurisdiction)
         age_band = _age_band(write.age_band)
-        explicit_intents = [
-            Intent(_known(purposes, key), _grant_or_deny(value), source)
-            for key, value in write.purposes.items()
-        ]
-        intents: dict[str, Intent] = {}
-        if write.tcf is not None:
-            intents.update({i.purpose: i for i in signals.tcf_intents(write.tcf, purposes)})
-        intents.update({i.purpose: i for i in explicit_intents})
-        if write.gpc:
-            intents.update({i.purpose: i for i in signals.gpc_intents(purposes)})
-        if not intents and not write.gpc:
-            raise NothingToRecord("give purposes, a tcf string or a GPC signal")
+        intents, tcf = _intents(write, purposes, source)
         notice = None
         if write.notice is not None:
             notice = notices.get(conn, *write.notice)
@@ -176,6 +165,8 @@ class ConsentService:
             attributes["age_band"] = age_band.value
         if write.gpc and not prior.gpc:
             attributes["gpc_opt_out"] = True
+        if tcf is not None:
+            attributes |= ledger.vendor_attributes(conn, prior, tcf.vendors, actor)
         sql.set_subject_attributes(conn, subject_id, attributes)
         now = clock.now()
         appended = ledger.append(
@@ -408,6 +399,29 @@ class ConsentService:
                 "evidence.parental_authorization",
                 purpose=purpose.key,
             )
+
+
+def _intents(
+    write: ConsentWrite, purposes: Mapping[str, Purpose], source: Source
+) -> tuple[dict[str, Intent], signals.TCFSignal | None]:
+    """What the call asks for per purpose (an explicit entry wins over the TC string, GPC
+    over both), and the decoded TC string if one came."""
+    explicit = [
+        Intent(_known(purposes, key), _grant_or_deny(value), source)
+        for key, value in write.purposes.items()
+    ]
+    intents: dict[str, Intent] = {}
+    tcf = None
+    if write.tcf is not None:
+        tcf = signals.tcf_signal(write.tcf, purposes)
+        intents.update({i.purpose: i for i in tcf.intents})
+    intents.update({i.purpose: i for i in explicit})
+    if write.gpc:
+        intents.update({i.purpose: i for i in signals.gpc_intents(purposes)})
+    # A TC string alone records its vendor consents even when no mapped purpose exists.
+    if not intents and not write.gpc and tcf is None:
+        raise NothingToRecord("give purposes, a tcf string or a GPC signal")
+    return intents, tcf
 
 
 def _erasure(conn: Connection, subject_id: str) -> str | None:

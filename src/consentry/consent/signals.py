@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from consentry.consent import tcf
 from consentry.consent.models import Intent, Purpose, Source, State, SubjectConsent
@@ -19,8 +20,24 @@ TCF_SPECIAL_FEATURES: dict[str, frozenset[int]] = {"location": frozenset({1})}
 MIN_TCF_POLICY_VERSION = 4
 
 
-def tcf_intents(tc_string: str, purposes: Mapping[str, Purpose]) -> list[Intent]:
-    """Decode a TC string into one intent per mapped purpose that exists; InvalidTCF if bad."""
+@dataclass(frozen=True, slots=True)
+class TCFSignal:
+    """What a TC string records: one intent per mapped purpose that exists, and the GVL
+    vendors with consent (the vendor gate of deliveries, transfers.refusal)."""
+
+    intents: list[Intent]
+    vendors: frozenset[int]
+
+
+def tcf_signal(tc_string: str, purposes: Mapping[str, Purpose]) -> TCFSignal:
+    """Decode a TC string into its intents and vendor consents; InvalidTCF if bad.
+
+    A publisher TC segment, when present, is what the publisher's own purposes were
+    consented to, so it decides the mapped purposes instead of the core segment's purpose
+    consents (which are the vendors'); it has no special features, so `location` stays
+    with the core segment. Custom purposes and legitimate-interest transparency grant
+    nothing: the mapping names standard purposes, and consent is not transparency.
+    """
     try:
         decoded = tcf.decode(tc_string)
     except tcf.TCFDecodeError as exc:
@@ -30,16 +47,45 @@ def tcf_intents(tc_string: str, purposes: Mapping[str, Purpose]) -> list[Intent]
             f"TCF policy version {decoded.policy_version} is older than v2.2 "
             f"(policy version {MIN_TCF_POLICY_VERSION})"
         )
+    publisher = decoded.publisher_tc
+    consented = decoded.purposes_consent if publisher is None else publisher.purposes_consent
     intents = []
     for key, needed in TCF_PURPOSES.items():
         if key in purposes:
-            granted = needed <= decoded.purposes_consent
+            granted = needed <= consented
             intents.append(Intent(key, State.GRANTED if granted else State.DENIED, Source.TCF))
     for key, needed in TCF_SPECIAL_FEATURES.items():
         if key in purposes:
             granted = needed <= decoded.special_feature_opt_ins
             intents.append(Intent(key, State.GRANTED if granted else State.DENIED, Source.TCF))
-    return intents
+    # Only VendorConsents: a vendor's legitimate interest is not consent, and a disclosed
+    # vendor without consent was shown and not chosen (docs/decisions.md).
+    return TCFSignal(intents, decoded.vendor_consents)
+
+
+def vendor_runs(vendors: frozenset[int]) -> str:
+    """A vendor set in "1-5,8" run notation, as the subject row keeps it."""
+    parts: list[str] = []
+    ordered = sorted(vendors)
+    start = 0
+    for index, vendor in enumerate(ordered):
+        if index + 1 < len(ordered) and ordered[index + 1] == vendor + 1:
+            continue
+        first = ordered[start]
+        parts.append(str(first) if first == vendor else f"{first}-{vendor}")
+        start = index + 1
+    return ",".join(parts)
+
+
+def vendor_set(runs: str | None) -> frozenset[int] | None:
+    """The vendor set of `vendor_runs`; None (no TC string recorded) stays None."""
+    if runs is None:
+        return None
+    out: set[int] = set()
+    for part in filter(None, runs.split(",")):
+        low, _, high = part.partition("-")
+        out.update(range(int(low), int(high or low) + 1))
+    return frozenset(out)
 
 
 def gpc_intents(purposes: Mapping[str, Purpose]) -> list[Intent]:

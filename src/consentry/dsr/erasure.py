@@ -90,7 +90,14 @@ class Erasure:
         sql.set_subject(
             conn,
             subject_id,
-            {"erasure": "erased", "restricted": False, "restricted_purposes": None},
+            # The vendor consents of the latest TC string go too: a person met again starts
+            # with none (TCF vendors get nothing until a new TC string).
+            {
+                "erasure": "erased",
+                "restricted": False,
+                "restricted_purposes": None,
+                "tcf_vendors": None,
+            },
         )
         self.subjects.keys.destroy(conn, subject_id)
         details = {"request_id": request_id}

@@ -92,6 +92,7 @@ def parse(
         if body.get("rights_endpoint") is None
         else _endpoint(body["rights_endpoint"], SystemKind.WEBHOOK, "rights_endpoint"),
         ack_hours=int(body.get("ack_hours") or DEFAULT_ACK_HOURS),
+        tcf_vendor_id=body.get("tcf_vendor_id"),
     )
 
 
@@ -114,6 +115,7 @@ def to_definition(system: System) -> dict[str, Any]:
         "dpa_signed": system.dpa_signed,
         "rights_endpoint": system.rights_endpoint,
         "ack_hours": system.ack_hours,
+        "tcf_vendor_id": system.tcf_vendor_id,
     }
 
 
@@ -211,6 +213,8 @@ def _load(conn: Connection) -> dict[str, System]:
             vendor=d["vendor"],
             rights_endpoint=d["rights_endpoint"],
             ack_hours=int(d["ack_hours"]),
+            # Definitions stored before the field existed have none.
+            tcf_vendor_id=d.get("tcf_vendor_id"),
         )
     return out
 

@@ -37,6 +37,8 @@ class SystemIn(Body):
     dpa_signed: StrictBool
     rights_endpoint: str | None = Field(default=None, min_length=1, max_length=2000)
     ack_hours: StrictInt | None = Field(default=None, ge=1, le=8760)
+    # A GVL vendor id (VendorConsents holds ids 1-65535).
+    tcf_vendor_id: StrictInt | None = Field(default=None, ge=1, le=65535)
 
 
 def system_out(system: System) -> dict[str, Any]:

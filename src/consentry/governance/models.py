@@ -52,6 +52,7 @@ class Refusal(StrEnum):
     TRANSFER_BLOCKED = "transfer_blocked"
     DPA_MISSING = "dpa_missing"
     SALE_OPTED_OUT = "sale_opted_out"
+    TCF_VENDOR_NO_CONSENT = "tcf_vendor_no_consent"
 
 
 DEFAULT_ACK_HOURS = 72
@@ -76,6 +77,9 @@ class System:
     vendor: str | None = None
     rights_endpoint: str | None = None
     ack_hours: int = DEFAULT_ACK_HOURS
+    # The system's IAB TCF Global Vendor List id: it gets a subject's data only while that
+    # vendor has consent in the subject's latest TC string.
+    tcf_vendor_id: int | None = None
 
     def declares(self, category: str) -> bool:
         """Whether a field of `category` may go to this system: fideslang prefixes match, so

@@ -118,4 +118,8 @@ def refusal(
         return Refusal.DPA_MISSING
     if system.ccpa_role is CcpaRole.THIRD_PARTY and policy.sale_opted_out(purposes, subject, now):
         return Refusal.SALE_OPTED_OUT
+    if system.tcf_vendor_id is not None and not policy.tcf_vendor_consented(
+        system.tcf_vendor_id, subject
+    ):
+        return Refusal.TCF_VENDOR_NO_CONSENT
     return None

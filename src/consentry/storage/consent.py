@@ -22,6 +22,7 @@ _ATTRIBUTES = (
     subjects.c.objected,
     subjects.c.restricted_purposes,
     subjects.c.sensitive_limited,
+    subjects.c.tcf_vendors,
 )
 # The hot read of a consent check: the subject's version and the configuration's, in one trip,
 # straight to the driver (SQLAlchemy's statement handling costs more than the read itself).

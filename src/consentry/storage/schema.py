@@ -91,6 +91,9 @@ subjects = Table(
     Column("restricted_purposes", Text, nullable=True),
     # CCPA §1798.121: a request to limit the use of sensitive personal information holds.
     Column("sensitive_limited", Boolean, nullable=False, server_default=false()),
+    # The GVL vendors with consent in the subject's latest TC string, in "1-5,8" run
+    # notation ("" none); NULL while no TC string was recorded (consent/signals.py).
+    Column("tcf_vendors", Text, nullable=True),
 )
 
 identities = Table(

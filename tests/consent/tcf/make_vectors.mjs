@@ -359,6 +359,79 @@ async function makeBoundaryVector(rng, consents, legInt) {
   return report(TCString.encode(model, { segments: ['core'] }));
 }
 
+// Named scenarios for the consent mapping and the vendor gate (API.md, Consent and Data
+// map): a publisher TC segment that narrows or widens what the core segment consents to,
+// one that only has legitimate-interest transparency or custom purposes, and vendors with
+// consent, with legitimate interest only, or only disclosed. Appended after the random and
+// boundary vectors, with no draw from the shared PRNG, so those stay byte for byte the same.
+const SCENARIOS = [
+  {
+    scenario: 'publisher_narrows',
+    purposeConsents: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], specialFeatureOptins: [1],
+    publisherConsents: [1, 8, 9], vendorConsents: [2, 7], vendorLegitimateInterests: [3],
+    segments: ['core', 'vendorsDisclosed', 'publisherTC'],
+  },
+  {
+    scenario: 'publisher_widens',
+    purposeConsents: [], specialFeatureOptins: [],
+    publisherConsents: [1, 3, 4, 5, 6], vendorConsents: [3], vendorLegitimateInterests: [2],
+    segments: ['core', 'publisherTC'],
+  },
+  {
+    scenario: 'publisher_transparency_only',
+    purposeConsents: [1, 3, 4, 5, 6, 8, 9], specialFeatureOptins: [1],
+    publisherConsents: [], publisherLegitimateInterests: [1, 3, 4, 5, 6, 8, 9],
+    vendorConsents: [2], vendorLegitimateInterests: [], segments: ['core', 'publisherTC'],
+  },
+  {
+    scenario: 'publisher_custom_only',
+    purposeConsents: [1, 3, 4, 5, 6, 8, 9], specialFeatureOptins: [],
+    publisherConsents: [], numCustomPurposes: 3, publisherCustomConsents: [1, 2, 3],
+    vendorConsents: [], vendorLegitimateInterests: [2], segments: ['core', 'publisherTC'],
+  },
+  {
+    scenario: 'core_only',
+    purposeConsents: [1, 3, 4], specialFeatureOptins: [],
+    publisherConsents: [1, 5, 6], vendorConsents: [], vendorLegitimateInterests: [2, 7],
+    segments: ['core', 'vendorsDisclosed'],
+  },
+];
+
+async function makeScenarioVector(index, spec) {
+  const vendors = {};
+  for (let id = 1; id <= 12; id++) {
+    vendors[id] = {
+      id, name: `vendor ${id}`, purposes: [1, 3, 4, 5, 6, 8, 9], legIntPurposes: [2, 7],
+      flexiblePurposes: [], specialPurposes: [], features: [], specialFeatures: [1],
+      policyUrl: 'https://example.invalid/privacy',
+    };
+  }
+  const gvl = new GVL({
+    gvlSpecificationVersion: 3, vendorListVersion: 100 + index, tcfPolicyVersion: 4,
+    lastUpdated: '2024-01-01T00:00:00Z', purposes: PURPOSES, specialPurposes: SPECIAL_PURPOSES,
+    features: FEATURES, specialFeatures: SPECIAL_FEATURES, stacks: {}, vendors,
+  });
+  await gvl.changeLanguage('EN');
+  const model = new TCModel(gvl);
+  model.cmpId = 300;
+  model.cmpVersion = 1;
+  model.created = new Date(Date.UTC(2025, 0, 15, 12, 0, 0));
+  model.lastUpdated = new Date(Date.UTC(2025, 0, 15, 12, 0, 0));
+  model.publisherCountryCode = 'DE';
+  model.purposeConsents.set(spec.purposeConsents);
+  model.specialFeatureOptins.set(spec.specialFeatureOptins);
+  model.vendorConsents.set(spec.vendorConsents);
+  model.vendorLegitimateInterests.set(spec.vendorLegitimateInterests);
+  model.publisherConsents.set(spec.publisherConsents);
+  model.publisherLegitimateInterests.set(spec.publisherLegitimateInterests || []);
+  model.numCustomPurposes = spec.numCustomPurposes || 0;
+  model.publisherCustomConsents.set(spec.publisherCustomConsents || []);
+  return {
+    scenario: spec.scenario,
+    ...report(TCString.encode(model, { segments: spec.segments })),
+  };
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const rng = makeRng(args.seed);
@@ -367,6 +440,9 @@ async function main() {
   const edges = boundarySets();
   for (let i = 0; i < edges.length; i++) {
     vectors.push(await makeBoundaryVector(rng, edges[i], edges[(i + 7) % edges.length]));
+  }
+  for (let i = 0; i < SCENARIOS.length; i++) {
+    vectors.push(await makeScenarioVector(i, SCENARIOS[i]));
   }
   const meta = {
     generator: 'tests/consent/tcf/make_vectors.mjs',
