@@ -67,7 +67,16 @@ def test_consent_state_is_the_latest_entry_per_purpose(client: TestClient) -> No
     version and the attributes decisions depend on (jurisdiction, age band, GPC)."""
     subject_id = scenario(client)
     state = consent_state(client, subject_id)
-    assert set(state) == {"subject_id", "version", "jurisdiction", "age_band", "gpc", "purposes"}
+    assert set(state) == {
+        "subject_id",
+        "version",
+        "jurisdiction",
+        "age_band",
+        "gpc",
+        "sensitive_limited",
+        "purposes",
+    }
+    assert state["sensitive_limited"] is False
     assert state["subject_id"] == subject_id
     assert (state["jurisdiction"], state["age_band"], state["gpc"]) == ("UK", "13_15", False)
     states = {key: (p["state"], p["source"]) for key, p in state["purposes"].items()}
