@@ -23,7 +23,7 @@ from consentry.dsr.models import (
     Status,
     Verification,
 )
-from consentry.dsr.records import REQUEST_ID
+from consentry.dsr.records import REQUEST_ID, level_met
 from consentry.dsr.requests import NewRequest
 from consentry.errors import AgentProofRequired, InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
@@ -294,12 +294,21 @@ def request_result(
     if request.verified_at is None:
         raise ResultNotReady(f"request {request_id} is not verified")
     with rt.store.write() as conn:
-        audit.record(
-            conn,
-            AuditAction.REQUEST_RESULT_READ,
-            actor=ctx.actor,
-            subject_id=request.subject_id,
-            details={"request_id": request_id},
+        # The level its subject needs as it is now: one who became US-CA after the
+        # verification is not disclosed at `reasonable`.
+        request = rt.requests.required_now(conn, request, actor=ctx.actor)
+        if level_met(request):
+            audit.record(
+                conn,
+                AuditAction.REQUEST_RESULT_READ,
+                actor=ctx.actor,
+                subject_id=request.subject_id,
+                details={"request_id": request_id},
+            )
+    if not level_met(request):
+        raise ResultNotReady(
+            f"request {request_id} is verified below the level its subject now needs "
+            f"({request.required.value})"
         )
     if request.type not in DOWNLOADABLE or request.subject_id is None:
         return {

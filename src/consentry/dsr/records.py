@@ -159,6 +159,42 @@ def advance(
     return updated(request, changes)
 
 
+def raise_required(
+    conn: Connection,
+    request: Request,
+    jurisdiction: str | None,
+    *,
+    actor: str,
+    floor: Level = Level.NONE,
+) -> Request:
+    """`request` with its stored level raised, when lower, to `floor` and to what its type
+    needs for a subject under `jurisdiction` as it is now (the subject's on record): a
+    subject who became US-CA after receipt is not disclosed at the level fixed then. Audited."""
+    needed = required_level(request.type, {jurisdiction} if jurisdiction else set(), request.scope)
+    level = max(request.required, needed, floor, key=lambda lv: lv.rank)
+    if level is request.required:
+        return request
+    now = clock.now()
+    sql.update_request(conn, request.request_id, {"required_level": level.value, "updated_at": now})
+    audit.record(
+        conn,
+        AuditAction.REQUEST_LEVEL_RAISED,
+        actor=actor,
+        subject_id=request.subject_id,
+        details={
+            "request_id": request.request_id,
+            "from": request.required.value,
+            "required_level": level.value,
+        },
+    )
+    return dataclasses.replace(request, required=level, updated_at=now)
+
+
+def level_met(request: Request) -> bool:
+    """Whether the request's verification reaches the level it needs."""
+    return (request.verification_level or Level.NONE).rank >= request.required.rank
+
+
 def updated(request: Request, changes: dict[str, Any]) -> Request:
     """`request` with the columns just written to its row (no read back: callers hold the
     request as read in the same transaction, and the row changes only by these columns)."""
