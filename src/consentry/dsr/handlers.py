@@ -319,6 +319,11 @@ def request_result(
             **(request.result or {}),
             "downstream": rt.requests.acks(request_id),
         }
+    with rt.store.read() as conn:
+        # Before the first byte: an erased subject's report is a 410, not a broken stream;
+        # its categories report too, rather than one drawn from what the erasure retained
+        # (docs/decisions.md).
+        rt.subjects.keys.sealer(conn, request.subject_id)
     if request.scope is Scope.CATEGORIES:
         # What is held, from where, why and for whom: no value of it (regs §7062(b)).
         return categories.report(
@@ -329,9 +334,6 @@ def request_result(
             request.subject_id,
             request_id=request_id,
         )
-    with rt.store.read() as conn:
-        # Before the first byte: an erased subject's report is a 410, not a broken stream.
-        rt.subjects.keys.sealer(conn, request.subject_id)
     csv = request.format == "csv" or (accept or "").startswith("text/csv")
     with rt.store.read() as conn:
         purposes = rt.purposes.all(conn)
