@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.conftest import auth
 from tests.dsr.conftest import email, grant, request, run, runtime_of, send
@@ -308,3 +308,39 @@ def test_a_subject_who_became_us_ca_after_verification_is_not_disclosed_at_reaso
     assert_problem(resp, 409, "result_not_ready")
     assert "private words" not in resp.text
     assert required_of(ready, rid) == "high"
+
+
+def test_a_page_of_requests_reads_its_agents_with_its_rows(ready: TestClient) -> None:
+    proof = {"kind": "power_of_attorney", "reference": "deed 12"}
+    made = []
+    for i in range(6):
+        body: dict[str, Any] = {
+            "type": "access",
+            "subject": email(f"page{i}"),
+            "jurisdiction": "EU",
+        }
+        if i % 2 == 0:
+            body["agent"] = {"name": f"Agent {i}", "proof": proof}
+        made.append(request(ready, body)["request_id"])
+    engine = runtime_of(ready).store.engine
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        listed = ready.get("/v1/requests?limit=100", headers=auth()).json()["items"]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # One statement reads the page and whether, and whom, each request's agent is: none
+    # more per request.
+    assert len([s for s in statements if "FROM requests" in s]) == 1
+    assert [r["request_id"] for r in listed] == sorted(made)
+    by_id = {r["request_id"]: r for r in listed}
+    for i, rid in enumerate(made):
+        single = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+        assert by_id[rid] == single
+        assert single.get("agent") == (
+            {"name": f"Agent {i}", "proof": proof} if i % 2 == 0 else None
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -119,7 +120,15 @@ def _t(moment: datetime | None) -> str | None:
     return clock.rfc3339(moment) if moment else None
 
 
-def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[str, Any]:
+def request_out(
+    ctx: Ctx,
+    request: Request,
+    *,
+    duplicate: bool = False,
+    agents: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The request as the API shows it; `agents`: the agents of a page, opened with its rows
+    (otherwise a request an agent made reads its own)."""
     verified = request.verified_at is not None
     out: dict[str, Any] = {
         "request_id": request.request_id,
@@ -140,9 +149,14 @@ def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[
         out["scope"] = request.scope.value
     # The operator's own record of who asked on the subject's behalf: it tells nothing about
     # the subject, so it is shown before verification too.
-    agent = ctx.runtime.requests.agent_of(request.request_id)
-    if agent is not None:
-        out["agent"] = agent
+    if request.has_agent:
+        agent = (
+            agents.get(request.request_id)
+            if agents is not None
+            else ctx.runtime.requests.agent_of(request.request_id)
+        )
+        if agent is not None:
+            out["agent"] = agent
     if request.acknowledge_by is not None:
         out["acknowledge_by"] = _t(request.acknowledge_by)
     if request.purposes is not None:
@@ -236,11 +250,11 @@ def list_requests(
     after = None
     if cursor is not None:
         after = str_position(cursor, "after", REQUEST_ID)
-    items = ctx.runtime.requests.listing(
+    items, agents = ctx.runtime.requests.listing(
         status=status.value if status else None, after=after, limit=limit
     )
     nxt = encode_cursor({"after": items[-1].request_id}) if len(items) == limit else None
-    return page([request_out(ctx, r) for r in items], nxt)
+    return page([request_out(ctx, r, agents=agents) for r in items], nxt)
 
 
 def verify_request(request_id: str, body: VerificationIn, ctx: Ctx) -> dict[str, Any]:

@@ -72,6 +72,7 @@ def request_of(row: AnyRow) -> Request:
         step=Step(row.step),
         reason=row.reason,
         result=json.loads(row.result) if row.result else None,
+        has_agent=row.agent_ct is not None,
     )
 
 
@@ -108,7 +109,11 @@ class Notes:
         row = sql.get_request(conn, request_id)
         if row is None or row.agent_ct is None:
             return None
-        return dict(json.loads(self._sealer.open(bytes(row.agent_ct), _agent_aad(request_id))))
+        return self.open_agent(request_id, bytes(row.agent_ct))
+
+    def open_agent(self, request_id: str, sealed: bytes) -> dict[str, Any]:
+        """The agent sealed in a request row's `agent_ct` (read with the row: no query)."""
+        return dict(json.loads(self._sealer.open(sealed, _agent_aad(request_id))))
 
 
 def advance(
@@ -316,6 +321,7 @@ def insert(
         step=Step.NEW,
         reason=None,
         result=None,
+        has_agent=new.agent is not None,
     )
 
 
