@@ -4,6 +4,8 @@ sent links `reasonable`; a portal request needing more waits in `received`."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -102,9 +104,22 @@ def test_a_link_altered_or_expired_opens_nothing(
         verification={"method": "reauthenticated", "level": "high"},
     )
     token = token_of(made["url"])
+    assert links.open(token).verification == Verification("reauthenticated", Level.HIGH)
     head, claims, signature = token.split(".")
+    # A character in the middle of the signature, changed: every bit of it is signature (the
+    # last character's low bits may be padding, which decoding ignores).
+    middle = len(signature) // 2
+    flipped = "B" if signature[middle] == "A" else "A"
+    altered = signature[:middle] + flipped + signature[middle + 1 :]
+    assert altered != signature
     with pytest.raises(PortalLinkInvalid):
-        links.open(f"{head}.{claims}.{signature[:-2]}AA")
+        links.open(f"{head}.{claims}.{altered}")
+    # A claim changed under the original signature: another subject's portal.
+    forged = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    forged["sub"] = "sub_" + "0" * 24
+    body = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    with pytest.raises(PortalLinkInvalid):
+        links.open(f"{head}.{body}.{signature}")
     with pytest.raises(PortalLinkInvalid):
         links.open("not-a-link")
     later = clock.now() + timedelta(minutes=15, seconds=1)
