@@ -88,8 +88,11 @@ def test_a_link_carries_the_level_the_collector_attests(ready: TestClient) -> No
     entries = ready.get(
         f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
     ).json()["items"]
-    minted = [e["details"]["level"] for e in entries if e["action"] == "portal:link:created"]
-    assert minted == ["high", "reasonable", "none"]
+    minted = [e["details"] for e in entries if e["action"] == "portal:link:created"]
+    assert [d["level"] for d in minted] == ["high", "reasonable", "none"]
+    # The collector's free-text method is not kept: only whether it re-authenticated.
+    assert [d["method"] for d in minted] == ["reauthenticated", "other", None]
+    assert "email_link" not in str(entries)
     assert "lina" not in str(entries)
 
 
