@@ -4,6 +4,8 @@ sent links `reasonable`; a portal request needing more waits in `received`."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -86,8 +88,11 @@ def test_a_link_carries_the_level_the_collector_attests(ready: TestClient) -> No
     entries = ready.get(
         f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
     ).json()["items"]
-    minted = [e["details"]["level"] for e in entries if e["action"] == "portal:link:created"]
-    assert minted == ["high", "reasonable", "none"]
+    minted = [e["details"] for e in entries if e["action"] == "portal:link:created"]
+    assert [d["level"] for d in minted] == ["high", "reasonable", "none"]
+    # The collector's free-text method is not kept: only whether it re-authenticated.
+    assert [d["method"] for d in minted] == ["reauthenticated", "other", None]
+    assert "email_link" not in str(entries)
     assert "lina" not in str(entries)
 
 
@@ -102,9 +107,22 @@ def test_a_link_altered_or_expired_opens_nothing(
         verification={"method": "reauthenticated", "level": "high"},
     )
     token = token_of(made["url"])
+    assert links.open(token).verification == Verification("reauthenticated", Level.HIGH)
     head, claims, signature = token.split(".")
+    # A character in the middle of the signature, changed: every bit of it is signature (the
+    # last character's low bits may be padding, which decoding ignores).
+    middle = len(signature) // 2
+    flipped = "B" if signature[middle] == "A" else "A"
+    altered = signature[:middle] + flipped + signature[middle + 1 :]
+    assert altered != signature
     with pytest.raises(PortalLinkInvalid):
-        links.open(f"{head}.{claims}.{signature[:-2]}AA")
+        links.open(f"{head}.{claims}.{altered}")
+    # A claim changed under the original signature: another subject's portal.
+    forged = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    forged["sub"] = "sub_" + "0" * 24
+    body = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    with pytest.raises(PortalLinkInvalid):
+        links.open(f"{head}.{body}.{signature}")
     with pytest.raises(PortalLinkInvalid):
         links.open("not-a-link")
     later = clock.now() + timedelta(minutes=15, seconds=1)

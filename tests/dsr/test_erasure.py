@@ -383,3 +383,31 @@ def test_erasure_forgets_the_tc_string_vendor_consents(ready: TestClient) -> Non
     assert verified.status_code == 200, verified.text
     with store.read() as conn:
         assert conn.execute(row).scalar_one() is None
+
+
+def test_an_erased_subjects_categories_report_answers_as_its_data_report(
+    ready: TestClient,
+) -> None:
+    subject = email("enzo")
+    subject_id = grant(ready, subject, "analytics")
+    send(ready, subject, 1, "z", topic="t", message=SECRET_TEXT)
+    high = {"method": "id_document", "level": "high"}
+    erased = {"type": "erasure", "subject": subject, "jurisdiction": "EU", "verification": high}
+    request(ready, erased)
+    run(ready)
+    for scope in ("data", "categories"):
+        rid = request(
+            ready,
+            {
+                "type": "access",
+                "subject": {"subject_id": subject_id},
+                "jurisdiction": "EU",
+                "scope": scope,
+                "verification": high,
+            },
+        )["request_id"]
+        run(ready)
+        resp = ready.get(f"/v1/requests/{rid}/result", headers=auth())
+        # Its key is gone: neither report is built from what the erasure retained.
+        assert_problem(resp, 410, "subject_key_destroyed")
+        assert SECRET_TEXT not in resp.text

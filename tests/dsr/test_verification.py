@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.conftest import auth
 from tests.dsr.conftest import email, grant, request, run, runtime_of, send
@@ -192,3 +192,155 @@ def test_an_authorised_agent_needs_proof_and_the_subject_is_still_verified(
     run(ready)
     report = ready.get(f"/v1/requests/{rid}/result", headers=auth()).json()
     assert report["events"][0]["properties"]["message"] == "abel's words"
+
+
+def required_of(client: TestClient, rid: str) -> str:
+    resp = client.get(f"/v1/requests/{rid}", headers=auth())
+    return str(resp.json()["verification"]["required"])
+
+
+def test_a_duplicate_naming_us_ca_raises_the_level_of_the_open_request(
+    ready: TestClient,
+) -> None:
+    subject = email("dora")
+    subject_id = grant(ready, subject, "analytics")
+    send(ready, subject, 1, "d", topic="t", message="dora's private words")
+    first = request(ready, {"type": "access", "subject": subject, "jurisdiction": "EU"})
+    rid = first["request_id"]
+    assert first["verification"]["required"] == "reasonable"
+    # The same ask naming US-CA: the open request is returned, needing what a Californian's
+    # data needs (the subject is US-CA on record from now on).
+    second = request(ready, {"type": "access", "subject": subject, "jurisdiction": "US-CA"})
+    assert second["request_id"] == rid
+    assert second["duplicate"] is True
+    assert second["verification"]["required"] == "high"
+    assert required_of(ready, rid) == "high"
+    entries = ready.get(
+        f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
+    ).json()["items"]
+    raised = [e["details"] for e in entries if e["action"] == "request:required_level:raised"]
+    assert raised == [{"request_id": rid, "from": "reasonable", "required_level": "high"}]
+    assert verify(ready, rid, method="email_code", level="reasonable")["status"] == "received"
+    run(ready)
+    resp = ready.get(f"/v1/requests/{rid}/result", headers=auth())
+    assert_problem(resp, 409, "result_not_ready")
+    assert "private words" not in resp.text
+    assert verify(ready, rid, method="id_document", level="high")["status"] == "verified"
+    run(ready)
+    report = ready.get(f"/v1/requests/{rid}/result", headers=auth()).json()
+    assert report["events"][0]["properties"]["message"] == "dora's private words"
+
+
+def move_to_california(client: TestClient, subject: dict[str, Any]) -> None:
+    """A consent write naming US-CA: the subject is a Californian on record from then."""
+    resp = client.post(
+        "/v1/consents",
+        headers=auth(),
+        json={
+            "subject": subject,
+            "purposes": {"analytics": "granted"},
+            "source": "web",
+            "notice": {"id": "main", "version": "1"},
+            "jurisdiction": "US-CA",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+
+
+def test_a_subject_who_became_us_ca_after_receipt_is_not_disclosed_at_reasonable(
+    ready: TestClient,
+) -> None:
+    subject = email("hugo")
+    grant(ready, subject, "analytics")
+    send(ready, subject, 1, "h", topic="t", message="hugo's private words")
+    rid = request(ready, {"type": "access", "subject": subject, "jurisdiction": "EU"})["request_id"]
+    move_to_california(ready, subject)
+    # At verification the level is that of the subject as it is now.
+    made = verify(ready, rid, method="email_code", level="reasonable")
+    assert made["status"] == "received"
+    assert made["verification"]["required"] == "high"
+    run(ready)
+    assert_problem(ready.get(f"/v1/requests/{rid}/result", headers=auth()), 409, "result_not_ready")
+    assert verify(ready, rid, method="id_document", level="high")["status"] == "verified"
+    run(ready)
+    assert ready.get(f"/v1/requests/{rid}/result", headers=auth()).status_code == 200
+
+
+def test_a_subject_who_became_us_ca_after_verification_is_not_disclosed_at_reasonable(
+    ready: TestClient,
+) -> None:
+    # Verified at reasonable, then a Californian before the runner's pass: it waits.
+    waits = email("ida")
+    grant(ready, waits, "analytics")
+    send(ready, waits, 1, "i", topic="t", message="ida's private words")
+    rid = request(ready, {"type": "access", "subject": waits, "jurisdiction": "EU"})["request_id"]
+    assert verify(ready, rid, method="email_code", level="reasonable")["status"] == "verified"
+    move_to_california(ready, waits)
+    run(ready)
+    shown = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert shown["status"] == "verified"
+    assert shown["verification"]["required"] == "high"
+    resp = ready.get(f"/v1/requests/{rid}/result", headers=auth())
+    assert_problem(resp, 409, "result_not_ready")
+    assert "private words" not in resp.text
+    verify(ready, rid, method="id_document", level="high")
+    run(ready)
+    assert status(ready, rid) == "completed"
+    assert "ida's private words" in ready.get(f"/v1/requests/{rid}/result", headers=auth()).text
+
+    # Completed at reasonable, then a Californian before the result is read: not disclosed.
+    late = email("jan")
+    grant(ready, late, "analytics")
+    send(ready, late, 1, "j", topic="t", message="jan's private words")
+    rid = request(
+        ready,
+        {
+            "type": "access",
+            "subject": late,
+            "jurisdiction": "EU",
+            "verification": {"method": "email_code", "level": "reasonable"},
+        },
+    )["request_id"]
+    run(ready)
+    assert status(ready, rid) == "completed"
+    move_to_california(ready, late)
+    resp = ready.get(f"/v1/requests/{rid}/result", headers=auth())
+    assert_problem(resp, 409, "result_not_ready")
+    assert "private words" not in resp.text
+    assert required_of(ready, rid) == "high"
+
+
+def test_a_page_of_requests_reads_its_agents_with_its_rows(ready: TestClient) -> None:
+    proof = {"kind": "power_of_attorney", "reference": "deed 12"}
+    made = []
+    for i in range(6):
+        body: dict[str, Any] = {
+            "type": "access",
+            "subject": email(f"page{i}"),
+            "jurisdiction": "EU",
+        }
+        if i % 2 == 0:
+            body["agent"] = {"name": f"Agent {i}", "proof": proof}
+        made.append(request(ready, body)["request_id"])
+    engine = runtime_of(ready).store.engine
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        listed = ready.get("/v1/requests?limit=100", headers=auth()).json()["items"]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # One statement reads the page and whether, and whom, each request's agent is: none
+    # more per request.
+    assert len([s for s in statements if "FROM requests" in s]) == 1
+    assert [r["request_id"] for r in listed] == sorted(made)
+    by_id = {r["request_id"]: r for r in listed}
+    for i, rid in enumerate(made):
+        single = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+        assert by_id[rid] == single
+        assert single.get("agent") == (
+            {"name": f"Agent {i}", "proof": proof} if i % 2 == 0 else None
+        )

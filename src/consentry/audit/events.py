@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     RIGHTS_NOTICE_OVERDUE = "rights_notice:overdue"
     REQUEST_RECEIVED = "request:received"
     REQUEST_DUPLICATE = "request:duplicate"
+    REQUEST_LEVEL_RAISED = "request:required_level:raised"
     REQUEST_VERIFICATION = "request:verification:recorded"
     REQUEST_VERIFIED = "request:verified"
     REQUEST_EXTENDED = "request:extended"

@@ -55,6 +55,14 @@ def attested(
     return collector
 
 
+def _audited_method(carried: Verification | None) -> str | None:
+    """What the audit log keeps of the collector's method: whether it re-authenticated, not
+    its free text (up to 64 characters the collector chose, which may name a person)."""
+    if carried is None:
+        return None
+    return REAUTHENTICATED if carried.method == REAUTHENTICATED else "other"
+
+
 @dataclass(frozen=True, slots=True)
 class PortalLink:
     url: str
@@ -116,7 +124,7 @@ class PortalLinks:
             subject_id=subject.subject_id,
             details={
                 "level": claims["lvl"],
-                "method": carried.method if carried else None,
+                "method": _audited_method(carried),
                 "expires_at": clock.rfc3339(expires),
             },
         )

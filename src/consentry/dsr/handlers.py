@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -23,7 +24,7 @@ from consentry.dsr.models import (
     Status,
     Verification,
 )
-from consentry.dsr.records import REQUEST_ID
+from consentry.dsr.records import REQUEST_ID, level_met
 from consentry.dsr.requests import NewRequest
 from consentry.errors import AgentProofRequired, InvalidRequest, ResultNotReady
 from consentry.http.auth import Ctx
@@ -119,7 +120,15 @@ def _t(moment: datetime | None) -> str | None:
     return clock.rfc3339(moment) if moment else None
 
 
-def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[str, Any]:
+def request_out(
+    ctx: Ctx,
+    request: Request,
+    *,
+    duplicate: bool = False,
+    agents: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The request as the API shows it; `agents`: the agents of a page, opened with its rows
+    (otherwise a request an agent made reads its own)."""
     verified = request.verified_at is not None
     out: dict[str, Any] = {
         "request_id": request.request_id,
@@ -140,9 +149,14 @@ def request_out(ctx: Ctx, request: Request, *, duplicate: bool = False) -> dict[
         out["scope"] = request.scope.value
     # The operator's own record of who asked on the subject's behalf: it tells nothing about
     # the subject, so it is shown before verification too.
-    agent = ctx.runtime.requests.agent_of(request.request_id)
-    if agent is not None:
-        out["agent"] = agent
+    if request.has_agent:
+        agent = (
+            agents.get(request.request_id)
+            if agents is not None
+            else ctx.runtime.requests.agent_of(request.request_id)
+        )
+        if agent is not None:
+            out["agent"] = agent
     if request.acknowledge_by is not None:
         out["acknowledge_by"] = _t(request.acknowledge_by)
     if request.purposes is not None:
@@ -236,11 +250,11 @@ def list_requests(
     after = None
     if cursor is not None:
         after = str_position(cursor, "after", REQUEST_ID)
-    items = ctx.runtime.requests.listing(
+    items, agents = ctx.runtime.requests.listing(
         status=status.value if status else None, after=after, limit=limit
     )
     nxt = encode_cursor({"after": items[-1].request_id}) if len(items) == limit else None
-    return page([request_out(ctx, r) for r in items], nxt)
+    return page([request_out(ctx, r, agents=agents) for r in items], nxt)
 
 
 def verify_request(request_id: str, body: VerificationIn, ctx: Ctx) -> dict[str, Any]:
@@ -294,12 +308,21 @@ def request_result(
     if request.verified_at is None:
         raise ResultNotReady(f"request {request_id} is not verified")
     with rt.store.write() as conn:
-        audit.record(
-            conn,
-            AuditAction.REQUEST_RESULT_READ,
-            actor=ctx.actor,
-            subject_id=request.subject_id,
-            details={"request_id": request_id},
+        # The level its subject needs as it is now: one who became US-CA after the
+        # verification is not disclosed at `reasonable`.
+        request = rt.requests.required_now(conn, request, actor=ctx.actor)
+        if level_met(request):
+            audit.record(
+                conn,
+                AuditAction.REQUEST_RESULT_READ,
+                actor=ctx.actor,
+                subject_id=request.subject_id,
+                details={"request_id": request_id},
+            )
+    if not level_met(request):
+        raise ResultNotReady(
+            f"request {request_id} is verified below the level its subject now needs "
+            f"({request.required.value})"
         )
     if request.type not in DOWNLOADABLE or request.subject_id is None:
         return {
@@ -310,6 +333,11 @@ def request_result(
             **(request.result or {}),
             "downstream": rt.requests.acks(request_id),
         }
+    with rt.store.read() as conn:
+        # Before the first byte: an erased subject's report is a 410, not a broken stream;
+        # its categories report too, rather than one drawn from what the erasure retained
+        # (docs/decisions.md).
+        rt.subjects.keys.sealer(conn, request.subject_id)
     if request.scope is Scope.CATEGORIES:
         # What is held, from where, why and for whom: no value of it (regs §7062(b)).
         return categories.report(
@@ -320,9 +348,6 @@ def request_result(
             request.subject_id,
             request_id=request_id,
         )
-    with rt.store.read() as conn:
-        # Before the first byte: an erased subject's report is a 410, not a broken stream.
-        rt.subjects.keys.sealer(conn, request.subject_id)
     csv = request.format == "csv" or (accept or "").startswith("text/csv")
     with rt.store.read() as conn:
         purposes = rt.purposes.all(conn)

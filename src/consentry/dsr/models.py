@@ -173,6 +173,8 @@ class Request:
     step: Step
     reason: str | None
     result: dict[str, Any] | None
+    # Whether an authorised agent made it (its name and proof are sealed apart: records.Notes).
+    has_agent: bool = False
 
     @property
     def required_level(self) -> Level:

@@ -72,6 +72,7 @@ def request_of(row: AnyRow) -> Request:
         step=Step(row.step),
         reason=row.reason,
         result=json.loads(row.result) if row.result else None,
+        has_agent=row.agent_ct is not None,
     )
 
 
@@ -108,7 +109,11 @@ class Notes:
         row = sql.get_request(conn, request_id)
         if row is None or row.agent_ct is None:
             return None
-        return dict(json.loads(self._sealer.open(bytes(row.agent_ct), _agent_aad(request_id))))
+        return self.open_agent(request_id, bytes(row.agent_ct))
+
+    def open_agent(self, request_id: str, sealed: bytes) -> dict[str, Any]:
+        """The agent sealed in a request row's `agent_ct` (read with the row: no query)."""
+        return dict(json.loads(self._sealer.open(sealed, _agent_aad(request_id))))
 
 
 def advance(
@@ -157,6 +162,42 @@ def advance(
         | (details or {}),
     )
     return updated(request, changes)
+
+
+def raise_required(
+    conn: Connection,
+    request: Request,
+    jurisdiction: str | None,
+    *,
+    actor: str,
+    floor: Level = Level.NONE,
+) -> Request:
+    """`request` with its stored level raised, when lower, to `floor` and to what its type
+    needs for a subject under `jurisdiction` as it is now (the subject's on record): a
+    subject who became US-CA after receipt is not disclosed at the level fixed then. Audited."""
+    needed = required_level(request.type, {jurisdiction} if jurisdiction else set(), request.scope)
+    level = max(request.required, needed, floor, key=lambda lv: lv.rank)
+    if level is request.required:
+        return request
+    now = clock.now()
+    sql.update_request(conn, request.request_id, {"required_level": level.value, "updated_at": now})
+    audit.record(
+        conn,
+        AuditAction.REQUEST_LEVEL_RAISED,
+        actor=actor,
+        subject_id=request.subject_id,
+        details={
+            "request_id": request.request_id,
+            "from": request.required.value,
+            "required_level": level.value,
+        },
+    )
+    return dataclasses.replace(request, required=level, updated_at=now)
+
+
+def level_met(request: Request) -> bool:
+    """Whether the request's verification reaches the level it needs."""
+    return (request.verification_level or Level.NONE).rank >= request.required.rank
 
 
 def updated(request: Request, changes: dict[str, Any]) -> Request:
@@ -280,6 +321,7 @@ def insert(
         step=Step.NEW,
         reason=None,
         result=None,
+        has_agent=new.agent is not None,
     )
 
 

@@ -26,7 +26,16 @@ from consentry.dsr.models import (
     Verification,
     required_level,
 )
-from consentry.dsr.records import NewRequest, Notes, advance, insert, load, request_of, updated
+from consentry.dsr.records import (
+    NewRequest,
+    Notes,
+    advance,
+    insert,
+    load,
+    raise_required,
+    request_of,
+    updated,
+)
 from consentry.errors import (
     DecisionNotPending,
     InvalidRequest,
@@ -136,6 +145,9 @@ class Requests:
                 if not marketing and not limits:
                     same = self._duplicate(conn, new, subject_id, keys, actor=actor)
                     if same is not None:
+                        # The open one needs what this one would have (a Californian's data
+                        # is not disclosed at the level an EU request was received at).
+                        same = raise_required(conn, same, None, actor=actor, floor=required)
                         return same, True
             request = insert(
                 conn, self.notes, new, subject_id, keys, required=required, actor=actor
@@ -187,10 +199,19 @@ class Requests:
         with self.store.read() as conn:
             return load(conn, request_id)
 
-    def listing(self, *, status: str | None, after: str | None, limit: int) -> list[Request]:
+    def listing(
+        self, *, status: str | None, after: str | None, limit: int
+    ) -> tuple[list[Request], dict[str, dict[str, Any]]]:
+        """A page of requests, and the authorised agents of those an agent made, opened from
+        the same rows (one query for the page)."""
         with self.store.read() as conn:
             rows = sql.list_requests(conn, status=status, after=after, limit=limit)
-        return [request_of(r) for r in rows]
+        agents = {
+            str(r.request_id): self.notes.open_agent(str(r.request_id), bytes(r.agent_ct))
+            for r in rows
+            if r.agent_ct is not None
+        }
+        return [request_of(r) for r in rows], agents
 
     def acks(self, request_id: str) -> list[dict[str, Any]]:
         """Per system the request sent notices to: its latest notice, and when it had
@@ -401,6 +422,7 @@ class Requests:
         self, conn: Connection, request: Request, verification: Verification, *, actor: str
     ) -> Request:
         level = verification.level
+        request = self.required_now(conn, request, actor=actor)
         if request.type is RequestType.RECTIFICATION:
             self._independent(conn, request, verification)
         best = max(level, request.verification_level or Level.NONE, key=lambda lv: lv.rank)
@@ -439,6 +461,15 @@ class Requests:
             | {"verification_level": best.value, "verified_at": clock.now()},
         )
         return self._on_verified(conn, request, actor=actor)
+
+    def required_now(self, conn: Connection, request: Request, *, actor: str) -> Request:
+        """`request` needing at least what its type needs for its subject's jurisdiction as
+        it is now (records.raise_required): checked at verification and at disclosure."""
+        if request.subject_id is None:
+            return request
+        jurisdiction = self.subjects.get(conn, request.subject_id).jurisdiction
+        where = jurisdiction.value if jurisdiction is not None else None
+        return raise_required(conn, request, where, actor=actor)
 
     def _independent(self, conn: Connection, request: Request, verification: Verification) -> None:
         """Regs §7060(h): a rectification is verified with information other than the value

@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from consentry.audit.log import SYSTEM_ACTOR
 from consentry.dsr import awaiting, rectification
 from consentry.dsr.erasure import Erasure
-from consentry.dsr.models import FINAL, Request, RequestType, Status, Step
-from consentry.dsr.records import Notes, advance, load
+from consentry.dsr.models import DOWNLOADABLE, FINAL, Request, RequestType, Status, Step
+from consentry.dsr.records import Notes, advance, level_met, load
 from consentry.dsr.requests import Requests
 from consentry.errors import ConsentryError
 from consentry.storage import requests as sql
@@ -149,7 +149,7 @@ class Runner:
             return None
         subject_id = request.subject_id
         step = request.step
-        if subject_id is None:
+        if subject_id is None or self._below_level(conn, request):
             return None
         if request.type is RequestType.ERASURE and step is Step.NEW:
             # Verified but not shredded (a process stopped in between): shred now.
@@ -192,6 +192,14 @@ class Runner:
             # as the shredding left it: there is nothing new for the consent cache.
             changed.append(subject_id)
         return request
+
+    def _below_level(self, conn: Connection, request: Request) -> bool:
+        """Whether an access or portability request, verified, falls short of the level its
+        subject needs now (became US-CA since): it waits, `verified` below the level it
+        shows, for an operator's verification; nothing is disclosed meanwhile."""
+        if request.type not in DOWNLOADABLE or request.step is not Step.NEW:
+            return False
+        return not level_met(self.requests.required_now(conn, request, actor=ACTOR))
 
     def _fail(self, conn: Connection, request_id: str, code: str) -> None:
         request = load(conn, request_id, lock=True)
