@@ -94,3 +94,54 @@ def test_other_persons_data_is_redacted_and_the_subjects_own_stays(ready: TestCl
     assert "Art. 20(4)" in portable["others_data"]
     rows = list(csv.DictReader(io.StringIO(result(ready, ADA, "portability", "text/csv"))))
     assert {r["event_id"]: json.loads(r["properties"]) for r in rows} == expected
+
+
+PARENT = {
+    "by": "parent@example.com",
+    "phone": "+44 7700 900456",
+    "child_account": "CUST-2002",
+    "note": "Confirmed by parent@example.com; reply to ada@example.com or 07700 900123.",
+    "checks": ["card", {"called": "+44 7700 900456"}, 3, None],
+    "bob@example.com": "signed",
+}
+PARENT_REDACTED = {
+    "by": "<EMAIL>",
+    "phone": "<PHONE>",
+    "child_account": "<OTHER_PERSON>",
+    "note": "Confirmed by <EMAIL>; reply to ada@example.com or 07700 900123.",
+    "checks": ["card", {"called": "<PHONE>"}, 3, None],
+    "<EMAIL>": "signed",
+}
+
+
+def test_other_persons_data_in_consent_evidence_is_redacted(ready: TestClient) -> None:
+    """API.md, Access result: consent history "with ... evidence", other persons' data inside
+    the result left out or redacted (Art. 15(4)): a parent's address, number or another
+    subject's identifier in a grant's evidence is redacted in the report and the portable
+    copy, at any depth and in keys; the subject's own identities stay. The operator's history
+    endpoint keeps the evidence as it was given (proof of consent)."""
+    grant(ready, BOB, "analytics")
+    resp = ready.post(
+        "/v1/consents",
+        headers=auth(),
+        json={
+            "subject": ADA,
+            "purposes": {"analytics": "granted"},
+            "source": "app",
+            "notice": {"id": "main", "version": "1"},
+            "jurisdiction": "EU",
+            "age_band": "under_13",
+            "evidence": {"parental_authorization": PARENT, "ip": "192.0.2.10"},
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    subject_id = resp.json()["subject_id"]
+    expected = {"parental_authorization": PARENT_REDACTED, "ip": "192.0.2.10"}
+    for kind in ("access", "portability"):
+        body = result(ready, ADA, kind)
+        for needle in ("parent@example.com", "bob@example.com", "900456", "CUST-2002"):
+            assert needle not in body
+        evidence = [e["evidence"] for e in json.loads(body)["consent_history"]]
+        assert evidence == [expected]
+    history = ready.get(f"/v1/subjects/{subject_id}/consent/history", headers=auth()).json()
+    assert history["items"][-1]["evidence"]["parental_authorization"] == PARENT

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -120,13 +120,28 @@ def sensitive_use_permitted(purpose: Purpose) -> bool:
     return purpose.strictly_necessary or purpose.legal_basis in SENSITIVE_USE_BASES
 
 
+def sensitive_limit_holds(subject: SubjectConsent | None) -> bool:
+    """Whether the subject asked to limit the use of their sensitive personal information
+    (CCPA §1798.121): what a decision on such data depends on beside the purpose."""
+    return subject is not None and subject.sensitive_limited
+
+
 def sensitive_allowed(purpose: Purpose, subject: SubjectConsent | None) -> bool:
     """May `purpose` process this subject's sensitive personal information? Always, unless
     the subject asked to limit its use (CCPA §1798.121); then only a §7027(m) use. Decides
     what ingest keeps, what reads show and what deliveries carry."""
-    if subject is None or not subject.sensitive_limited:
-        return True
-    return sensitive_use_permitted(purpose)
+    return not sensitive_limit_holds(subject) or sensitive_use_permitted(purpose)
+
+
+def sensitive_purposes(
+    keys: Iterable[str], purposes: Mapping[str, Purpose], subject: SubjectConsent | None
+) -> list[str] | None:
+    """Of the purposes `keys` (in their order), those that may process this subject's
+    sensitive personal information; None when every one may (no limit holds), so a caller
+    can tell a field kept for all of them from one narrowed."""
+    if not sensitive_limit_holds(subject):
+        return None
+    return [key for key in keys if sensitive_allowed(purposes[key], subject)]
 
 
 def special_category_purpose(purpose: Purpose) -> bool:

@@ -118,20 +118,10 @@ def check(
                 payload.occurred_at,
                 payload.subject_pseudonym,
                 allowed,
-                visible_now(payload, allowed, _sensitive_for(state, purposes, allowed)),
+                visible_now(payload, allowed, policy.sensitive_purposes(allowed, purposes, state)),
             )
         )
     return Checked(kept, events, dropped, held, refused)
-
-
-def _sensitive_for(
-    state: SubjectConsent | None, purposes: dict[str, Purpose], allowed: list[str]
-) -> list[str] | None:
-    """The purposes that may carry the subject's sensitive personal information (None: all,
-    no limit holds)."""
-    if state is None or not state.sensitive_limited:
-        return None
-    return [p for p in allowed if policy.sensitive_allowed(purposes[p], state)]
 
 
 def _held(state: SubjectConsent, purposes_json: str) -> bool:

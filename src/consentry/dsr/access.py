@@ -1,7 +1,7 @@
 """Access (Art. 15) and portability (Art. 20): everything stored about a subject (the portable
-copy: what the subject provided, on consent or contract), other persons' data redacted,
-streamed a page of events at a time, so a subject with many events never needs them all in
-memory."""
+copy: what the subject provided, on consent or contract), other persons' data in events and
+consent evidence redacted, streamed a page of events at a time, so a subject with many events
+never needs them all in memory."""
 
 from __future__ import annotations
 
@@ -176,6 +176,13 @@ class Reports:
         identities = self.subjects.identities(conn, subject_id)
         history = ledger.history(conn, subject_id, sealer, after_version=0, limit=1_000_000)
         state = ledger.load(conn, subject_id)
+        entries = [ledger.entry_out(e) for e in history]
+        # Evidence is the operator's free JSON: a parent's address, a witness's number
+        # (Art. 15(4)). The consent history endpoint keeps it whole, as proof of consent.
+        others = Others(conn, self.subjects, subject_id, identities, self.phone_region)
+        redacted = others.values([entry["evidence"] for entry in entries])
+        for entry, evidence in zip(entries, redacted, strict=True):
+            entry["evidence"] = evidence
         return {
             "request_id": request_id,
             "subject_found": True,
@@ -195,7 +202,7 @@ class Reports:
             },
             "restricted": state.restricted,
             "objected": sorted(state.objected),
-            "consent_history": [ledger.entry_out(e) for e in history],
+            "consent_history": entries,
         }
 
     def _purposes(

@@ -1,5 +1,5 @@
-"""Other persons' data inside a subject's events (Art. 15(4), 20(4)): redacted from the access
-report and the portable copy, the subject's own identities kept."""
+"""Other persons' data inside a subject's events and consent evidence (Art. 15(4), 20(4)):
+redacted from the access report and the portable copy, the subject's own identities kept."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from consentry.subjects.resolve import Subjects
 
 OTHER_PERSON = "<OTHER_PERSON>"
 NOTE = (
-    "Other persons' data inside your events is left out of this copy (Art. 15(4), Art. 20(4)): "
-    "e-mail addresses and phone numbers other than yours are replaced by <EMAIL> and <PHONE>, "
-    "and a value that is another person's identifier by <OTHER_PERSON>."
+    "Other persons' data inside your events and the evidence of your consents is left out of "
+    "this copy (Art. 15(4), Art. 20(4)): e-mail addresses and phone numbers other than yours "
+    "are replaced by <EMAIL> and <PHONE>, and a value that is another person's identifier by "
+    "<OTHER_PERSON>."
 )
 # Whole personal values are looked up as these: e-mail addresses and phone numbers are found
 # inside any text by the recognizers, these identifiers have no shape to be found by. Values
@@ -68,17 +69,14 @@ class Others:
         """Redact in place the properties of a page of report items; `personal`: the names
         of each item's personal values (its schema's `user.*` fields, sealed or tokenised),
         the only ones looked up as identifiers, once for the whole page."""
-        values = {
-            value
-            for item, names in zip(items, personal, strict=True)
-            for name in names
-            if isinstance(value := item["properties"].get(name), str)
-        }
-        candidates = {v: ids for v in values if (ids := self._whole(v))}
-        others = self._subjects.others(
-            self._conn, self._subject_id, [i for ids in candidates.values() for i in ids]
+        known = self._known(
+            {
+                value
+                for item, names in zip(items, personal, strict=True)
+                for name in names
+                if isinstance(value := item["properties"].get(name), str)
+            }
         )
-        known = {v for v, ids in candidates.items() if not others.isdisjoint(ids)}
         # Values repeat across a page ("web", a URL): each distinct one is scanned once.
         scanned: dict[str, str] = {}
         for item, names in zip(items, personal, strict=True):
@@ -93,6 +91,51 @@ class Others:
                 if text is None:
                     text = scanned[value] = self._text(value)
                 properties[name] = text
+
+    def values(self, values: Sequence[Any]) -> list[Any]:
+        """Redacted copies of free JSON values of the subject's result (the evidence of
+        consent entries), at any depth: no schema says which of their strings are about a
+        person, so each string, object keys included, is looked up whole as an identifier
+        (one look-up for all of them) and scanned."""
+        strings: set[str] = set()
+        for value in values:
+            _strings(value, strings)
+        known = self._known(strings)
+        scanned: dict[str, str] = {}
+
+        def redacted(value: Any) -> Any:
+            if isinstance(value, str):
+                if value in known:
+                    return OTHER_PERSON
+                text = scanned.get(value)
+                if text is None:
+                    text = scanned[value] = self._text(value)
+                return text
+            if isinstance(value, list):
+                return [redacted(v) for v in value]
+            if isinstance(value, dict):
+                out: dict[str, Any] = {}
+                for key, item in value.items():
+                    name = redacted(key)
+                    # Two keys redacted alike both stay: neither value is dropped.
+                    n = 2
+                    unique = name
+                    while unique in out:
+                        unique = f"{name} ({n})"
+                        n += 1
+                    out[unique] = redacted(item)
+                return out
+            return value
+
+        return [redacted(v) for v in values]
+
+    def _known(self, values: set[str]) -> set[str]:
+        """Which of `values` are, whole, an identifier of another person."""
+        candidates = {v: ids for v in values if (ids := self._whole(v))}
+        others = self._subjects.others(
+            self._conn, self._subject_id, [i for ids in candidates.values() for i in ids]
+        )
+        return {v for v, ids in candidates.items() if not others.isdisjoint(ids)}
 
     def _whole(self, value: str) -> list[Identity]:
         """The identifiers `value` may be, none when it is one of the subject's own."""
@@ -130,3 +173,16 @@ class Others:
             except InvalidIdentity:
                 continue
         return False
+
+
+def _strings(value: Any, into: set[str]) -> None:
+    """Every string in a JSON value, object keys included, added to `into`."""
+    if isinstance(value, str):
+        into.add(value)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, into)
+    elif isinstance(value, dict):
+        into.update(value)
+        for item in value.values():
+            _strings(item, into)

@@ -56,7 +56,7 @@ class Planner:
     ) -> Plan:
         if has_special:
             return _make_plan(fields, allowed, present, purposes, state)
-        key = (id(fields), tuple(allowed), present, state.sensitive_limited)
+        key = (id(fields), tuple(allowed), present, policy.sensitive_limit_holds(state))
         entry = self._plans.get(key)
         if entry is not None and entry[0] is fields:
             return entry[1]
@@ -89,12 +89,12 @@ def _make_plan(
         serving = allowed if spec.purposes is None else allowed & spec.purposes
         if spec.special:
             serving = {p for p in serving if policy.special_category_allowed(purposes[p], state)}
-        limited = spec.sensitive and state.sensitive_limited
-        if limited:
-            serving = {p for p in serving if policy.sensitive_allowed(purposes[p], state)}
+        limited = policy.sensitive_purposes(serving, purposes, state) if spec.sensitive else None
+        if limited is not None:
+            serving = set(limited)
         if not serving:
             continue
-        if spec.purposes is not None or spec.special or limited:
+        if spec.purposes is not None or spec.special or limited is not None:
             restricted[name] = sorted(serving)
         if spec.treatment is Treatment.KEEP:
             keep.append((name, spec.sealed))
