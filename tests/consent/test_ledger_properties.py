@@ -1,8 +1,9 @@
-"""Property tests (hypothesis): the ledger fold and `policy.decide` against a model of the calls.
+"""Property tests (hypothesis): the ledger fold against a model of the calls.
 
 In process, on SQLite: any sequence of grants, denials, withdrawals and time jumps folds to the
 last decision per purpose (grants lapse after their ttl, denials never), versions strictly
-increase; and `decide` applies its reasons in the documented order.
+increase, and the decisions over the fold are those of the model (the pure policy properties
+are in test_policy.py).
 """
 
 from __future__ import annotations
@@ -19,16 +20,10 @@ from hypothesis import strategies as st
 from consentry import clock
 from consentry.consent import ledger, notices, policy
 from consentry.consent.models import (
-    AgeBand,
     LedgerEntry,
-    LegalBasis,
-    Purpose,
-    PurposeState,
     Reason,
     Source,
     State,
-    SubjectConsent,
-    UsCaModel,
 )
 from consentry.consent.service import ConsentWrite
 from consentry.runtime import Runtime
@@ -208,78 +203,3 @@ def test_fold_keeps_the_entry_with_the_highest_version(
             entry.at,
             entry.expires_at,
         )
-
-
-NOW = datetime(2026, 6, 1, tzinfo=UTC)
-PURPOSE = st.builds(
-    Purpose,
-    key=st.just("p"),
-    name=st.just("P"),
-    legal_basis=st.sampled_from(list(LegalBasis)),
-    retention_days=st.just(30),
-    sale_or_share=st.booleans(),
-    us_ca_model=st.sampled_from(list(UsCaModel)),
-)
-PURPOSE_STATE = st.builds(
-    PurposeState,
-    state=st.sampled_from(list(State)),
-    updated_at=st.just(NOW - timedelta(days=10)),
-    expires_at=st.one_of(
-        st.none(),
-        st.integers(-5, 5).map(lambda d: NOW + timedelta(days=d, seconds=1) if d else NOW),
-    ),
-    source=st.sampled_from(list(Source)),
-    notice_sha256=st.none(),
-    explicit=st.booleans(),
-)
-SUBJECT = st.builds(
-    SubjectConsent,
-    subject_id=st.just("sub_p"),
-    version=st.integers(0, 1000),
-    purposes=st.one_of(st.just({}), PURPOSE_STATE.map(lambda s: {"p": s})),
-    jurisdiction=st.sampled_from([None, "EU", "UK", "US-CA", "US", "OTHER"]),
-    age_band=st.sampled_from(list(AgeBand)),
-    gpc=st.booleans(),
-    erased=st.booleans(),
-    restricted=st.booleans(),
-    objected=st.sampled_from([frozenset(), frozenset({"p"}), frozenset({"other"})]),
-)
-ALLOWING = {Reason.GRANTED, Reason.NOT_REQUIRED, Reason.NOT_OPTED_OUT}
-
-
-@settings(max_examples=300, deadline=None)
-@given(purpose=PURPOSE, subject=st.one_of(st.none(), SUBJECT))
-def test_decide_applies_its_reasons_in_order(
-    purpose: Purpose, subject: SubjectConsent | None
-) -> None:
-    """policy.decide: erased > restricted > objected > not_required > (consent: never_asked
-    or not_opted_out, denied, expired, granted); allowed exactly for granted, not_required and
-    not_opted_out; legal basis and version echoed."""
-    decision = policy.decide(purpose, subject, NOW)
-    state = subject or SubjectConsent(subject_id="")
-    current = state.purposes.get("p")
-    opt_out = (
-        state.jurisdiction == "US-CA"
-        and purpose.us_ca_model is UsCaModel.OPT_OUT
-        and not (purpose.sale_or_share and state.age_band.lowest_age < 16)
-    )
-    if state.erased:
-        expected = Reason.SUBJECT_ERASED
-    elif state.restricted:
-        expected = Reason.RESTRICTED
-    elif "p" in state.objected:
-        expected = Reason.OBJECTED
-    elif purpose.legal_basis is not LegalBasis.CONSENT:
-        expected = Reason.NOT_REQUIRED
-    elif current is None:
-        expected = Reason.NOT_OPTED_OUT if opt_out else Reason.NEVER_ASKED
-    elif current.state is not State.GRANTED:
-        expected = Reason.DENIED
-    elif current.expires_at is not None and current.expires_at <= NOW:
-        expected = Reason.EXPIRED
-    else:
-        expected = Reason.GRANTED
-    assert decision.reason is expected
-    assert decision.allowed is (expected in ALLOWING)
-    assert decision.legal_basis is purpose.legal_basis
-    assert decision.version == state.version

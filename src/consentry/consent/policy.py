@@ -5,18 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from consentry.consent.models import (
     AgeBand,
     Decision,
     LegalBasis,
+    Notice,
     Purpose,
     Reason,
+    Source,
     State,
     SubjectConsent,
     UsCaModel,
 )
+from consentry.errors import (
+    ExplicitConsentRequired,
+    NoticeMismatch,
+    NoticeRequired,
+    ParentalAuthorizationRequired,
+)
+from consentry.subjects.models import DEFAULT_JURISDICTION, IdentityType, Jurisdiction, SubjectRef
 
 T = TypeVar("T")
 US_CA = "US-CA"
@@ -26,6 +35,11 @@ CCPA_OPT_IN_AGE = 16
 # every other jurisdiction uses CONSENTRY_DIGITAL_CONSENT_AGE. "EU" names no member state,
 # so the Art. 8(1) ages of member states cannot be told apart (docs/decisions.md).
 DIGITAL_CONSENT_AGES = {"UK": 13}
+# ePrivacy Art. 5(3) covers reading and storing on the terminal: cookie and device ids.
+TERMINAL_IDENTITIES = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID})
+EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
+# Sources from which a sale/share grant never overrides an earlier GPC opt-out (API.md).
+NO_GPC_OVERRIDE = frozenset({Source.TCF, Source.IMPORT})
 
 
 def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> Decision:  # noqa: PLR0911 - a ladder of legal rules, first match wins
@@ -41,9 +55,10 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
     def decision(allowed: bool, reason: Reason) -> Decision:
         return Decision(allowed, reason, basis, state.version)
 
-    if state.erased:
-        return decision(False, Reason.SUBJECT_ERASED)
-    if state.restricted or purpose.key in state.restricted_purposes:
+    refusal = subject_refusal(state)
+    if refusal is not None:
+        return decision(False, refusal)
+    if purpose.key in state.restricted_purposes:
         return decision(False, Reason.RESTRICTED)
     if purpose.key in state.objected:
         return decision(False, Reason.OBJECTED)
@@ -59,6 +74,70 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
     if current.expires_at is not None and current.expires_at <= now:
         return decision(False, Reason.EXPIRED)
     return decision(True, Reason.GRANTED)
+
+
+def subject_refusal(state: SubjectConsent) -> Reason | None:
+    """What ends every use of the subject's data whatever the purpose: an erasure, then a
+    restriction of all processing (Art. 18). Its value is also the code refusing an event."""
+    if state.erased:
+        return Reason.SUBJECT_ERASED
+    if state.restricted:
+        return Reason.RESTRICTED
+    return None
+
+
+def token_stale(token_version: int, state: SubjectConsent) -> bool:
+    """Whether a consent token issued at ledger version `token_version` is behind the
+    subject's state: its events are refused (stale_consent_token)."""
+    return token_version < state.version
+
+
+def delivery_held(state: SubjectConsent, event_purposes: Iterable[str]) -> bool:
+    """Whether a delivery not allowed now waits instead of being dropped: the subject
+    restricted all processing, or one of the event's purposes pending an objection (Art. 18);
+    an erased subject's deliveries are never held."""
+    if state.erased:
+        return False
+    if state.restricted:
+        return True
+    return not state.restricted_purposes.isdisjoint(event_purposes)
+
+
+def terminal_only(ref: SubjectRef) -> bool:
+    """Whether an event names its subject only by what is read from the terminal (cookie and
+    device ids): what ePrivacy Art. 5(3) covers."""
+    return bool(ref.identities) and all(i.type in TERMINAL_IDENTITIES for i in ref.identities)
+
+
+def eprivacy_applies(state: SubjectConsent) -> bool:
+    """Whether the subject's jurisdiction (unknown: EU) is one where ePrivacy Art. 5(3) holds."""
+    jurisdiction = Jurisdiction(state.jurisdiction) if state.jurisdiction else DEFAULT_JURISDICTION
+    return jurisdiction in EPRIVACY_AREAS
+
+
+def event_purposes(
+    keys: Iterable[str],
+    purposes: Mapping[str, Purpose],
+    state: SubjectConsent,
+    terminal: bool,
+    now: datetime,
+) -> tuple[list[str], str | None]:
+    """(the purposes, of an event type's `keys` that exist, an event may be stored for; or
+    the code refusing it). An event known only by terminal ids in an ePrivacy area serves
+    only consent or strictly necessary purposes (Art. 5(3)): none left is
+    eprivacy_consent_required. Then `decide` per purpose; none allowed is expired_consent
+    when a grant expired, else no_consent."""
+    candidates = [purposes[key] for key in keys if key in purposes]
+    if terminal and eprivacy_applies(state):
+        candidates = [p for p in candidates if p.needs_consent or p.strictly_necessary]
+        if not candidates:
+            return [], "eprivacy_consent_required"
+    decisions = {p.key: decide(p, state, now) for p in candidates}
+    allowed = [key for key, d in decisions.items() if d.allowed]
+    if allowed:
+        return allowed, None
+    expired = any(d.reason is Reason.EXPIRED for d in decisions.values())
+    return [], "expired_consent" if expired else "no_consent"
 
 
 # GDPR Art. 9 and 10 data, as fideslang names it (API.md, Event schemas and events).
@@ -162,6 +241,29 @@ def special_category_allowed(purpose: Purpose, subject: SubjectConsent | None) -
     return current is not None and current.explicit
 
 
+def field_purposes(
+    allowed: Iterable[str],
+    own: frozenset[str] | None,
+    *,
+    special: bool,
+    sensitive: bool,
+    purposes: Mapping[str, Purpose],
+    state: SubjectConsent,
+) -> tuple[set[str], bool]:
+    """(the purposes one field of an event may serve, of the event's `allowed` ones; whether
+    that is narrowed from the event's, so it is shown only to them). A field with its own
+    purposes serves those the subject allows; a special-category field (Art. 9/10) only
+    purposes with a condition, `a` needing an explicit grant; sensitive personal information,
+    once the subject limited its use (CCPA §1798.121), only §7027(m) uses."""
+    serving = set(allowed) if own is None else set(allowed) & own
+    if special:
+        serving = {p for p in serving if special_category_allowed(purposes[p], state)}
+    limited = sensitive_purposes(serving, purposes, state) if sensitive else None
+    if limited is not None:
+        serving = set(limited)
+    return serving, own is not None or special or limited is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Remembered(Generic[T]):
     """A decision kept for reuse with what it was made from: it holds while the subject's
@@ -222,6 +324,58 @@ def sale_opted_out(
         if minor and decide(purpose, state, now).reason is not Reason.GRANTED:
             return True
     return False
+
+
+def gpc_refuses_grant(
+    purpose: Purpose, source: Source, *, gpc_now: bool, gpc_before: bool, opt_in_confirmed: bool
+) -> bool:
+    """Whether a grant of `purpose` is refused by a GPC opt-out (API.md, Consent): only a
+    sale_or_share purpose, with a GPC signal in the same call or on record. A signal in the
+    same call always wins; one on record yields only to a grant whose evidence confirms the
+    opt-in (opt_in_confirmed) and whose source is neither a TC string nor an import."""
+    if not purpose.sale_or_share or not (gpc_now or gpc_before):
+        return False
+    return gpc_now or not opt_in_confirmed or source in NO_GPC_OVERRIDE
+
+
+def check_grant(
+    purpose: Purpose,
+    notice: Notice | None,
+    *,
+    explicit: bool,
+    evidence: Mapping[str, Any],
+    band: AgeBand,
+    jurisdiction: str,
+    default_age: int,
+) -> None:
+    """A grant of a consent purpose stands only on the notice the customer saw, covering it
+    (NoticeRequired, NoticeMismatch); explicit, with evidence, for special-category data on
+    condition `a` (ExplicitConsentRequired, Art. 9(2)(a)); with a parent's authorisation
+    below the age of digital consent (ParentalAuthorizationRequired, Art. 8(1))."""
+    if notice is None:
+        raise NoticeRequired(
+            f"granting {purpose.key!r} needs the notice the customer saw", purpose=purpose.key
+        )
+    if purpose.key not in notice.purposes:
+        raise NoticeMismatch(
+            f"notice {notice.notice_id} version {notice.version} does not cover {purpose.key!r}",
+            purpose=purpose.key,
+        )
+    if purpose.special_category_condition == "a" and not (explicit and evidence):
+        raise ExplicitConsentRequired(
+            f"{purpose.key!r} processes special-category data on explicit consent "
+            "(Art. 9(2)(a)): send explicit: true with evidence",
+            purpose=purpose.key,
+        )
+    if parental_authorization_needed(band, jurisdiction, default_age) and not evidence.get(
+        "parental_authorization"
+    ):
+        age = digital_consent_age(jurisdiction, default_age)
+        raise ParentalAuthorizationRequired(
+            f"below the age of {age} ({jurisdiction}) a grant needs "
+            "evidence.parental_authorization",
+            purpose=purpose.key,
+        )
 
 
 def digital_consent_age(jurisdiction: str, default: int) -> int:

@@ -18,7 +18,6 @@ from consentry.consent.models import (
     Decision,
     Intent,
     LedgerEntry,
-    Notice,
     Purpose,
     Reason,
     Source,
@@ -27,16 +26,12 @@ from consentry.consent.models import (
 )
 from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import (
-    ExplicitConsentRequired,
     InvalidAgeBand,
     InvalidConsentState,
     InvalidJurisdiction,
     InvalidRequest,
     InvalidSource,
     NothingToRecord,
-    NoticeMismatch,
-    NoticeRequired,
-    ParentalAuthorizationRequired,
     SubjectErased,
     UnknownPurpose,
 )
@@ -46,9 +41,6 @@ from consentry.storage import consent as sql
 from consentry.storage.engine import Store
 from consentry.subjects.models import Jurisdiction, SubjectRef
 from consentry.subjects.resolve import Subjects
-
-# Sources from which a sale/share grant never overrides an earlier GPC opt-out (API.md).
-_NO_GPC_OVERRIDE = {Source.TCF, Source.IMPORT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,25 +130,38 @@ class ConsentService:
             if resolution.created
             else self.cache.fresh(conn, subject_id, remember=False)
         )
-        gpc_on_record = write.gpc or prior.gpc
         band = age_band or prior.age_band
         # The write's jurisdiction, else the subject's, else EU (API.md, Conventions).
         where = (jurisdiction or resolution.subject.effective_jurisdiction).value
+        evidence = write.evidence or {}
+        confirmed = evidence.get("opt_in_confirmed") is True
         gpc_honored = write.gpc
         kept: list[Intent] = []
         for intent in intents.values():
             purpose = purposes[intent.purpose]
-            if intent.state is State.GRANTED and purpose.sale_or_share and gpc_on_record:
-                confirmed = bool((write.evidence or {}).get("opt_in_confirmed") is True)
-                if write.gpc or not confirmed or intent.source in _NO_GPC_OVERRIDE:
-                    gpc_honored = True
-                    continue
+            if intent.state is State.GRANTED and policy.gpc_refuses_grant(
+                purpose,
+                intent.source,
+                gpc_now=write.gpc,
+                gpc_before=prior.gpc,
+                opt_in_confirmed=confirmed,
+            ):
+                gpc_honored = True
+                continue
             if intent.source is Source.GPC and signals.gpc_on_record(prior, intent.purpose):
                 # A browser repeats its GPC signal on every request: a signal that changes
                 # nothing adds no entry and no version (tokens stay fresh).
                 continue
             if intent.state is State.GRANTED and purpose.needs_consent:
-                self._check_grant(purpose, notice, write, band, where)
+                policy.check_grant(
+                    purpose,
+                    notice,
+                    explicit=write.explicit,
+                    evidence=evidence,
+                    band=band,
+                    jurisdiction=where,
+                    default_age=self.settings.digital_consent_age,
+                )
             kept.append(intent)
 
         self._consents_anew(conn, subject_id, erasure, kept, actor)
@@ -363,42 +368,6 @@ class ConsentService:
             lifetime=timedelta(seconds=self.settings.token_ttl_seconds),
             not_after=min(ends, default=None),
         )
-
-    def _check_grant(
-        self,
-        purpose: Purpose,
-        notice: Notice | None,
-        write: ConsentWrite,
-        band: AgeBand,
-        jurisdiction: str,
-    ) -> None:
-        evidence = write.evidence or {}
-        if notice is None:
-            raise NoticeRequired(
-                f"granting {purpose.key!r} needs the notice the customer saw", purpose=purpose.key
-            )
-        if purpose.key not in notice.purposes:
-            raise NoticeMismatch(
-                f"notice {notice.notice_id} version {notice.version} does not cover "
-                f"{purpose.key!r}",
-                purpose=purpose.key,
-            )
-        if purpose.special_category_condition == "a" and not (write.explicit and evidence):
-            raise ExplicitConsentRequired(
-                f"{purpose.key!r} processes special-category data on explicit consent "
-                "(Art. 9(2)(a)): send explicit: true with evidence",
-                purpose=purpose.key,
-            )
-        default_age = self.settings.digital_consent_age
-        if policy.parental_authorization_needed(
-            band, jurisdiction, default_age
-        ) and not evidence.get("parental_authorization"):
-            age = policy.digital_consent_age(jurisdiction, default_age)
-            raise ParentalAuthorizationRequired(
-                f"below the age of {age} ({jurisdiction}) a grant needs "
-                "evidence.parental_authorization",
-                purpose=purpose.key,
-            )
 
 
 def _intents(

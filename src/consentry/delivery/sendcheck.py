@@ -88,7 +88,7 @@ def check(
                 ]
                 known = memo[key] = policy.remember(allowed, state, purposes, system, now)
             allowed = known.value
-            if not allowed and _held(state, row.purposes):
+            if not allowed and policy.delivery_held(state, msgspec.json.decode(row.purposes)):
                 # Restricted (Art. 18), or a purpose held while an objection is decided: the
                 # row waits, unsent, until the restriction is lifted or the decision made.
                 held.append(row.seq)
@@ -122,14 +122,6 @@ def check(
             )
         )
     return Checked(kept, events, dropped, held, refused)
-
-
-def _held(state: SubjectConsent, purposes_json: str) -> bool:
-    if state.erased:
-        return False
-    if state.restricted:
-        return True
-    return bool(set(msgspec.json.decode(purposes_json)) & set(state.restricted_purposes))
 
 
 def _sealer(subject_keys: SubjectKeys, conn: Connection, subject_id: str) -> Sealer | None:

@@ -74,10 +74,8 @@ def _make_plan(
     purposes: dict[str, Purpose],
     state: SubjectConsent,
 ) -> Plan:
-    """A field with its own purposes is kept when the subject allows one of them; a special
-    category field (Art. 9/10) only for purposes with a condition, `a` needing an explicit
-    grant; sensitive personal information, once the subject limited its use (CCPA
-    §1798.121), only for §7027(m) uses; a dropped field never."""
+    """Each present field kept for the purposes policy.field_purposes lets it serve (none: not
+    kept); a dropped field never."""
     allowed = set(allowed_purposes)
     keep: list[tuple[str, bool]] = []
     treat: list[tuple[str, Treatment, bool]] = []
@@ -86,15 +84,17 @@ def _make_plan(
         spec = fields[name]
         if spec.treatment is Treatment.DROP:
             continue
-        serving = allowed if spec.purposes is None else allowed & spec.purposes
-        if spec.special:
-            serving = {p for p in serving if policy.special_category_allowed(purposes[p], state)}
-        limited = policy.sensitive_purposes(serving, purposes, state) if spec.sensitive else None
-        if limited is not None:
-            serving = set(limited)
+        serving, narrowed = policy.field_purposes(
+            allowed,
+            spec.purposes,
+            special=spec.special,
+            sensitive=spec.sensitive,
+            purposes=purposes,
+            state=state,
+        )
         if not serving:
             continue
-        if spec.purposes is not None or spec.special or limited is not None:
+        if narrowed:
             restricted[name] = sorted(serving)
         if spec.treatment is Treatment.KEEP:
             keep.append((name, spec.sealed))

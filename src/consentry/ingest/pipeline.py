@@ -18,7 +18,7 @@ from consentry import clock, jsonlimits
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import policy
-from consentry.consent.models import Purpose, Reason, SubjectConsent
+from consentry.consent.models import Purpose, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
 from consentry.delivery.outbox import Outbox
@@ -38,7 +38,7 @@ from consentry.keys.envelope import Sealer, nonces
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
-from consentry.subjects.models import IdentityType, Jurisdiction, SubjectRef
+from consentry.subjects.models import SubjectRef
 from consentry.subjects.refs import subject_ref
 from consentry.subjects.resolve import Subjects
 
@@ -46,9 +46,6 @@ _MEMO_SIZE = 200_000
 _ATTEMPTS = 3
 # The codes API.md tests before duplicate_event.
 _BEFORE_DUPLICATE = frozenset({"invalid_event", "unknown_event_type"})
-# ePrivacy Art. 5(3) covers reading and storing on the terminal: cookie and device ids.
-_TERMINAL_IDS = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID})
-_EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
 # Values treated before the transaction: (treatment, field, value) -> treated value.
 _Ready = dict[tuple[Treatment, str, Any], Any]
 
@@ -250,11 +247,11 @@ class Pipeline:
     ) -> tuple[list[str], str | None]:
         """The purposes the event may be stored for, or the code refusing it; remembered per
         (subject, event type, terminal-only) while it holds."""
-        terminal = w.ref is not None and _terminal_only(w.ref)
+        terminal = w.ref is not None and policy.terminal_only(w.ref)
         key = (state.subject_id, schema.schema.event_type, terminal)
         known = self._decisions.get(key)
         if known is None or not known.holds(state, purposes, schema, now):
-            answer = _purposes_for(schema, purposes, state, terminal, now)
+            answer = policy.event_purposes(schema.schema.purposes, purposes, state, terminal, now)
             known = self._decisions[key] = policy.remember(answer, state, purposes, schema, now)
         return known.value
 
@@ -389,17 +386,16 @@ class Pipeline:
                 w.purposes, w.code = self._decision(w, w.schema, state, purposes, now)
 
     def _refusal(self, w: _Work, state: SubjectConsent, now: datetime) -> str | None:
-        if state.erased:
-            return "subject_erased"
-        if state.restricted:
-            return "restricted"
+        refusal = policy.subject_refusal(state)
+        if refusal is not None:
+            return refusal.value
         token = w.event.consent_token if w.event else None
         if token is not None:
             try:
                 claims = self.tokens.claims(token, state.subject_id, now)
             except TokenRefused as refused:
                 return refused.code
-            if int(claims["ver"]) < state.version:
+            if policy.token_stale(int(claims["ver"]), state):
                 return "stale_consent_token"
         return None
 
@@ -571,36 +567,6 @@ def _mark_duplicates(work: list[_Work]) -> None:
 
 def _ref_order(ref: SubjectRef) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((i.type.value, i.value) for i in ref.identities))
-
-
-def _purposes_for(
-    schema: CompiledSchema,
-    purposes: dict[str, Purpose],
-    state: SubjectConsent,
-    terminal_only: bool,
-    now: datetime,
-) -> tuple[list[str], str | None]:
-    """(the purposes an event may be stored for, or the code that refuses it)."""
-    candidates = [purposes[p] for p in schema.schema.purposes if p in purposes]
-    if terminal_only and _in_eprivacy_area(state):
-        candidates = [p for p in candidates if p.needs_consent or p.strictly_necessary]
-        if not candidates:
-            return [], "eprivacy_consent_required"
-    decisions = {p.key: policy.decide(p, state, now) for p in candidates}
-    allowed = [key for key, d in decisions.items() if d.allowed]
-    if allowed:
-        return allowed, None
-    expired = any(d.reason is Reason.EXPIRED for d in decisions.values())
-    return [], "expired_consent" if expired else "no_consent"
-
-
-def _terminal_only(ref: SubjectRef) -> bool:
-    return bool(ref.identities) and all(i.type in _TERMINAL_IDS for i in ref.identities)
-
-
-def _in_eprivacy_area(state: SubjectConsent) -> bool:
-    jurisdiction = Jurisdiction(state.jurisdiction) if state.jurisdiction else Jurisdiction.EU
-    return jurisdiction in _EPRIVACY_AREAS
 
 
 def _summary(work: Sequence[_Work]) -> dict[str, Any]:

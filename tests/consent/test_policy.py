@@ -1,0 +1,416 @@
+"""Property tests (hypothesis) of consent/policy.py, pure functions over in-memory state: the
+decision ladder, erased and restricted, ePrivacy, Art. 9, GPC, children, expiry, grant checks.
+
+Each test states the rule again in its own words (the oracle) and holds the function to it on
+any purpose and subject state hypothesis makes up.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consentry.consent import policy
+from consentry.consent.models import (
+    AgeBand,
+    LegalBasis,
+    Notice,
+    Purpose,
+    PurposeState,
+    Reason,
+    Source,
+    State,
+    SubjectConsent,
+    UsCaModel,
+)
+from consentry.errors import (
+    ExplicitConsentRequired,
+    NoticeMismatch,
+    NoticeRequired,
+    ParentalAuthorizationRequired,
+)
+from consentry.subjects.models import Identity, IdentityType, SubjectRef
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+KEYS = ("p", "q", "r")
+JURISDICTIONS = [None, "EU", "UK", "US-CA", "US", "OTHER"]
+ALLOWING = {Reason.GRANTED, Reason.NOT_REQUIRED, Reason.NOT_OPTED_OUT}
+MANY = settings(max_examples=300, deadline=None)
+
+
+def purpose_named(key: str) -> st.SearchStrategy[Purpose]:
+    return st.builds(
+        Purpose,
+        key=st.just(key),
+        name=st.just(key.upper()),
+        legal_basis=st.sampled_from(list(LegalBasis)),
+        retention_days=st.just(30),
+        sale_or_share=st.booleans(),
+        direct_marketing=st.booleans(),
+        strictly_necessary=st.booleans(),
+        special_category_condition=st.sampled_from([None, "a", "b", "h"]),
+        us_ca_model=st.sampled_from(list(UsCaModel)),
+    )
+
+
+PURPOSE = purpose_named("p")
+PURPOSES = st.tuples(*(purpose_named(k) for k in KEYS)).map(lambda ps: {p.key: p for p in ps})
+PURPOSE_STATE = st.builds(
+    PurposeState,
+    state=st.sampled_from(list(State)),
+    updated_at=st.just(NOW - timedelta(days=10)),
+    expires_at=st.one_of(
+        st.none(),
+        st.integers(-5, 5).map(lambda d: NOW + timedelta(days=d, seconds=1) if d else NOW),
+    ),
+    source=st.sampled_from(list(Source)),
+    notice_sha256=st.none(),
+    explicit=st.booleans(),
+)
+PURPOSE_SUBSET = st.frozensets(st.sampled_from((*KEYS, "other")))
+SUBJECT = st.builds(
+    SubjectConsent,
+    subject_id=st.just("sub_p"),
+    version=st.integers(0, 1000),
+    purposes=st.dictionaries(st.sampled_from(KEYS), PURPOSE_STATE, max_size=3),
+    jurisdiction=st.sampled_from(JURISDICTIONS),
+    age_band=st.sampled_from(list(AgeBand)),
+    gpc=st.booleans(),
+    erased=st.booleans(),
+    restricted=st.booleans(),
+    objected=PURPOSE_SUBSET,
+    restricted_purposes=PURPOSE_SUBSET,
+    sensitive_limited=st.booleans(),
+)
+IDENTITIES = st.lists(
+    st.sampled_from(list(IdentityType)).map(lambda t: Identity(t, f"{t.value}-1")), max_size=3
+)
+
+
+def expected_reason(purpose: Purpose, state: SubjectConsent) -> Reason:  # noqa: PLR0911 - the ladder restated
+    """The ladder of API.md: erased > restricted > objected > not_required > (consent:
+    never_asked or not_opted_out, denied, expired, granted)."""
+    current = state.purposes.get(purpose.key)
+    opt_out = (
+        state.jurisdiction == "US-CA"
+        and purpose.us_ca_model is UsCaModel.OPT_OUT
+        and not (purpose.sale_or_share and state.age_band.lowest_age < 16)
+    )
+    if state.erased:
+        return Reason.SUBJECT_ERASED
+    if state.restricted or purpose.key in state.restricted_purposes:
+        return Reason.RESTRICTED
+    if purpose.key in state.objected:
+        return Reason.OBJECTED
+    if purpose.legal_basis is not LegalBasis.CONSENT:
+        return Reason.NOT_REQUIRED
+    if current is None:
+        return Reason.NOT_OPTED_OUT if opt_out else Reason.NEVER_ASKED
+    if current.state is not State.GRANTED:
+        return Reason.DENIED
+    if current.expires_at is not None and current.expires_at <= NOW:
+        return Reason.EXPIRED
+    return Reason.GRANTED
+
+
+@MANY
+@given(purpose=PURPOSE, subject=st.one_of(st.none(), SUBJECT))
+def test_decide_applies_its_reasons_in_order(
+    purpose: Purpose, subject: SubjectConsent | None
+) -> None:
+    """policy.decide: the ladder above; allowed exactly for granted, not_required and
+    not_opted_out; legal basis and version echoed."""
+    decision = policy.decide(purpose, subject, NOW)
+    state = subject or SubjectConsent(subject_id="")
+    expected = expected_reason(purpose, state)
+    assert decision.reason is expected
+    assert decision.allowed is (expected in ALLOWING)
+    assert decision.legal_basis is purpose.legal_basis
+    assert decision.version == state.version
+
+
+@MANY
+@given(purpose=PURPOSE, subject=SUBJECT, token_version=st.integers(0, 1000))
+def test_erased_and_restricted_end_every_purpose(
+    purpose: Purpose, subject: SubjectConsent, token_version: int
+) -> None:
+    """An erased subject's data serves nothing (subject_erased), then a restriction of all
+    processing (restricted), whatever the purpose or its legal basis; an event under a token
+    older than the ledger is stale."""
+    refusal = policy.subject_refusal(subject)
+    if subject.erased:
+        assert refusal is Reason.SUBJECT_ERASED
+    elif subject.restricted:
+        assert refusal is Reason.RESTRICTED
+    else:
+        assert refusal is None
+    if refusal is not None:
+        assert policy.decide(purpose, subject, NOW).reason is refusal
+        assert refusal.value in {"subject_erased", "restricted"}
+    assert policy.token_stale(token_version, subject) is (token_version < subject.version)
+
+
+@MANY
+@given(subject=SUBJECT, event_purposes=st.lists(st.sampled_from(KEYS), max_size=3))
+def test_a_delivery_waits_while_a_restriction_holds(
+    subject: SubjectConsent, event_purposes: list[str]
+) -> None:
+    """Art. 18: a delivery waits while the subject restricted all processing or one of the
+    event's purposes; an erased subject's deliveries are dropped, never held."""
+    held = policy.delivery_held(subject, event_purposes)
+    restricted = subject.restricted or bool(subject.restricted_purposes & set(event_purposes))
+    assert held is (not subject.erased and restricted)
+
+
+@MANY
+@given(identities=IDENTITIES)
+def test_terminal_only_means_cookie_and_device_ids_alone(identities: list[Identity]) -> None:
+    """ePrivacy Art. 5(3) covers what is read from the terminal: an event named only by
+    cookie or device ids (at least one)."""
+    terminal = {IdentityType.COOKIE_ID, IdentityType.DEVICE_ID}
+    expected = bool(identities) and {i.type for i in identities} <= terminal
+    assert policy.terminal_only(SubjectRef(identities=tuple(identities))) is expected
+    assert policy.terminal_only(SubjectRef(subject_id="sub_p")) is False
+
+
+@MANY
+@given(
+    keys=st.lists(st.sampled_from((*KEYS, "gone")), unique=True, max_size=4),
+    purposes=PURPOSES,
+    subject=SUBJECT,
+    terminal=st.booleans(),
+)
+def test_eprivacy_keeps_terminal_events_to_consent_or_strictly_necessary(
+    keys: list[str], purposes: dict[str, Purpose], subject: SubjectConsent, terminal: bool
+) -> None:
+    """An event known only by terminal ids of a subject in the EU or UK (unknown counts as
+    EU) serves only consent or strictly necessary purposes; none such is
+    eprivacy_consent_required. Otherwise the event serves the purposes `decide` allows, in
+    the event type's order; none is expired_consent when a grant expired, else no_consent."""
+    allowed, code = policy.event_purposes(keys, purposes, subject, terminal, NOW)
+    candidates = [purposes[k] for k in keys if k in purposes]
+    eprivacy = terminal and subject.jurisdiction in {None, "EU", "UK"}
+    assert policy.eprivacy_applies(subject) is (subject.jurisdiction in {None, "EU", "UK"})
+    if eprivacy:
+        candidates = [
+            p for p in candidates if p.legal_basis is LegalBasis.CONSENT or p.strictly_necessary
+        ]
+    reasons = {p.key: expected_reason(p, subject) for p in candidates}
+    if eprivacy and not candidates:
+        assert (allowed, code) == ([], "eprivacy_consent_required")
+        return
+    expected = [key for key, reason in reasons.items() if reason in ALLOWING]
+    assert allowed == expected
+    if expected:
+        assert code is None
+    elif Reason.EXPIRED in reasons.values():
+        assert code == "expired_consent"
+    else:
+        assert code == "no_consent"
+
+
+@MANY
+@given(purpose=PURPOSE, subject=st.one_of(st.none(), SUBJECT))
+def test_special_category_data_needs_a_condition_and_for_a_an_explicit_grant(
+    purpose: Purpose, subject: SubjectConsent | None
+) -> None:
+    """Art. 9(2): only a purpose naming a condition processes special-category data; on
+    condition `a` (explicit consent) only while the subject's grant of it is explicit."""
+    current = (subject or SubjectConsent(subject_id="")).purposes.get(purpose.key)
+    condition = purpose.special_category_condition
+    if condition is None:
+        expected = False
+    elif condition == "a":
+        expected = current is not None and current.explicit
+    else:
+        expected = True
+    assert policy.special_category_allowed(purpose, subject) is expected
+
+
+@MANY
+@given(
+    allowed=st.sets(st.sampled_from(KEYS)),
+    own=st.one_of(st.none(), st.frozensets(st.sampled_from(KEYS))),
+    special=st.booleans(),
+    sensitive=st.booleans(),
+    purposes=PURPOSES,
+    subject=SUBJECT,
+)
+def test_a_field_serves_only_purposes_its_rules_allow(
+    allowed: set[str],
+    own: frozenset[str] | None,
+    special: bool,
+    sensitive: bool,
+    purposes: dict[str, Purpose],
+    subject: SubjectConsent,
+) -> None:
+    """A field with its own purposes serves those of them the event may serve; a
+    special-category field only Art. 9(2) purposes (`a`: an explicit grant); sensitive
+    personal information, once the subject limited it (CCPA §1798.121), only §7027(m) uses:
+    neither selling, sharing nor marketing, and contract, legal obligation, vital interests
+    or strictly necessary. Narrowed (shown to those purposes alone) when any rule applies."""
+    serving, narrowed = policy.field_purposes(
+        allowed, own, special=special, sensitive=sensitive, purposes=purposes, state=subject
+    )
+    expected = set(allowed) if own is None else allowed & own
+    for key in sorted(expected):
+        purpose, held = purposes[key], subject.purposes.get(key)
+        condition = purpose.special_category_condition
+        art9 = condition is not None and (condition != "a" or (held is not None and held.explicit))
+        permitted = not (purpose.sale_or_share or purpose.direct_marketing) and (
+            purpose.strictly_necessary
+            or purpose.legal_basis
+            in {LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIGATION, LegalBasis.VITAL_INTERESTS}
+        )
+        if (special and not art9) or (sensitive and subject.sensitive_limited and not permitted):
+            expected.discard(key)
+    assert serving == expected
+    assert narrowed is (own is not None or special or (sensitive and subject.sensitive_limited))
+
+
+@MANY
+@given(
+    purpose=PURPOSE,
+    source=st.sampled_from(list(Source)),
+    gpc_now=st.booleans(),
+    gpc_before=st.booleans(),
+    confirmed=st.booleans(),
+)
+def test_gpc_refuses_a_sale_or_share_grant_unless_confirmed(
+    purpose: Purpose, source: Source, gpc_now: bool, gpc_before: bool, confirmed: bool
+) -> None:
+    """API.md, Consent: a GPC signal refuses grants of sale_or_share purposes; one in the same
+    call always, one on record unless the grant's evidence confirms the opt-in and it came
+    neither from a TC string nor an import. Other purposes GPC never touches."""
+    refused = policy.gpc_refuses_grant(
+        purpose, source, gpc_now=gpc_now, gpc_before=gpc_before, opt_in_confirmed=confirmed
+    )
+    if not purpose.sale_or_share or not (gpc_now or gpc_before):
+        assert refused is False
+    elif gpc_now:
+        assert refused is True
+    else:
+        assert refused is (not confirmed or source in {Source.TCF, Source.IMPORT})
+
+
+@MANY
+@given(purposes=PURPOSES, subject=SUBJECT)
+def test_gpc_on_record_opts_out_of_sale_even_for_a_purpose_never_asked(
+    purposes: dict[str, Purpose], subject: SubjectConsent
+) -> None:
+    """CCPA §1798.120: a GPC opt-out on record covers a sale_or_share purpose with no entry
+    (also one created after the signal); a denial, withdrawal or objection opts out too."""
+    opted_out = policy.sale_opted_out(purposes.values(), subject, NOW)
+    for purpose in purposes.values():
+        if not purpose.sale_or_share:
+            continue
+        held = subject.purposes.get(purpose.key)
+        if (held is None and subject.gpc) or purpose.key in subject.objected:
+            assert opted_out
+        if held is not None and held.state is not State.GRANTED:
+            assert opted_out
+    if not any(p.sale_or_share for p in purposes.values()):
+        assert not opted_out
+
+
+@MANY
+@given(
+    band=st.sampled_from(list(AgeBand)),
+    jurisdiction=st.sampled_from(["EU", "UK", "US-CA", "US", "OTHER"]),
+    default_age=st.integers(13, 16),
+    purpose=PURPOSE,
+)
+def test_children(band: AgeBand, jurisdiction: str, default_age: int, purpose: Purpose) -> None:
+    """Art. 8(1): below the age of digital consent (13 in the UK, the setting elsewhere;
+    `unknown` counts as adult) a grant needs a parent. CCPA §1798.120(c): a US-CA subject
+    under 16 is never sold or shared under the opt-out model."""
+    age = 13 if jurisdiction == "UK" else default_age
+    lowest = {"unknown": 18, "under_13": 0, "13_15": 13, "16_17": 16, "adult": 18}[band.value]
+    assert policy.digital_consent_age(jurisdiction, default_age) == age
+    needed = policy.parental_authorization_needed(band, jurisdiction, default_age)
+    assert needed is (lowest < age)
+    notice = Notice("privacy", "1", "0" * 64, frozenset({purpose.key}))
+    evidence = {"method": "form"}
+
+    def grant(parent: bool) -> None:
+        policy.check_grant(
+            purpose,
+            notice,
+            explicit=True,
+            evidence=evidence | ({"parental_authorization": "form"} if parent else {}),
+            band=band,
+            jurisdiction=jurisdiction,
+            default_age=default_age,
+        )
+
+    grant(parent=True)
+    if needed:
+        with pytest.raises(ParentalAuthorizationRequired):
+            grant(parent=False)
+    else:
+        grant(parent=False)
+    child = SubjectConsent("sub_c", jurisdiction="US-CA", age_band=band)
+    opt_out = purpose.us_ca_model is UsCaModel.OPT_OUT
+    expected = opt_out and not (purpose.sale_or_share and lowest < 16)
+    assert policy.opt_out_model_applies(purpose, child) is expected
+
+
+@MANY
+@given(purpose=PURPOSE, explicit=st.booleans(), with_evidence=st.booleans(), covered=st.booleans())
+def test_a_grant_stands_on_the_notice_and_explicit_consent(
+    purpose: Purpose, explicit: bool, with_evidence: bool, covered: bool
+) -> None:
+    """A grant needs the notice the customer saw, covering the purpose, and for condition `a`
+    explicit: true with evidence, checked in that order."""
+    evidence = {"method": "checkbox"} if with_evidence else {}
+    notice = Notice("privacy", "1", "0" * 64, frozenset({purpose.key} if covered else {"x"}))
+
+    def grant(seen: Notice | None) -> None:
+        policy.check_grant(
+            purpose,
+            seen,
+            explicit=explicit,
+            evidence=evidence,
+            band=AgeBand.ADULT,
+            jurisdiction="EU",
+            default_age=16,
+        )
+
+    with pytest.raises(NoticeRequired):
+        grant(None)
+    if not covered:
+        with pytest.raises(NoticeMismatch):
+            grant(notice)
+    elif purpose.special_category_condition == "a" and not (explicit and with_evidence):
+        with pytest.raises(ExplicitConsentRequired):
+            grant(notice)
+    else:
+        grant(notice)
+
+
+@MANY
+@given(
+    purpose=PURPOSE,
+    subject=SUBJECT,
+    later=st.integers(0, 12 * 24).map(lambda h: timedelta(hours=h)),
+)
+def test_a_grant_lapses_at_its_expiry_and_what_was_remembered_with_it(
+    purpose: Purpose, subject: SubjectConsent, later: timedelta
+) -> None:
+    """API.md, Retention: a grant allows until its expires_at, not at it; a decision kept for
+    reuse (policy.remember) holds no longer than the first grant it was made from expires."""
+    at = NOW + later
+    current = subject.purposes.get(purpose.key)
+    reason = policy.decide(purpose, subject, at).reason
+    if reason in {Reason.GRANTED, Reason.EXPIRED} and current is not None:
+        expires = current.expires_at
+        assert (reason is Reason.EXPIRED) is (expires is not None and expires <= at)
+    # A remembered decision holds for the very objects it was made from.
+    registry: dict[str, Purpose] = {purpose.key: purpose}
+    kept = policy.remember(reason, subject, registry, None, NOW)
+    ends = [p.expires_at for p in subject.purposes.values() if p.expires_at and p.expires_at > NOW]
+    assert kept.until == (min(ends) if ends else None)
+    assert kept.holds(subject, registry, None, at) is (not ends or at < min(ends))
