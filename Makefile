@@ -53,6 +53,7 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 format: install-dev
 	$(BIN)/ruff format src tests

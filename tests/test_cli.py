@@ -1,10 +1,11 @@
-"""The `consentry` command: api-key create/list/revoke, settings, and serve as a real process."""
+"""The `consentry` command: api-key create/list/revoke, settings, serve as a real process, docs."""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -441,3 +442,24 @@ def test_the_port_claim_holds_the_port_until_serving_ends(shared: bool) -> None:
             workers._claims.remove(lock)
             lock.close()
     _bind_as_another_program(port)
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        return [(path, command)]
+    return [found for name, sub in subcommands.items() for found in _commands(sub, (*path, name))]
+
+
+def test_every_command_and_option_is_documented() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    sections = dict(re.findall(r"^## `consentry ([a-z -]+)`\n(.*?)(?=^## |\Z)", text, re.M | re.S))
+    commands = _commands(typer.main.get_command(app))
+    assert len(commands) >= 10
+    for path, command in commands:
+        name = " ".join(path)
+        assert name in sections, f"`consentry {name}` is missing from docs/cli.md"
+        for param in command.params:
+            shown = param.opts[0] if param.param_type_name == "option" else param.metavar
+            documented = re.search(rf"`{re.escape(shown)}[ `]", sections[name])
+            assert documented, f"{name} {shown} is missing from docs/cli.md"

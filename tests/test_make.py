@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_TOOLS = ("pytest", "hypothesis", "ruff", "mypy", "presidio-analyzer")
+DEV_TOOLS = ("pytest", "hypothesis", "ruff", "mypy", "import-linter", "presidio-analyzer")
 
 
 def _names(requirements: list[str]) -> set[str]:
@@ -22,7 +22,16 @@ def test_the_runtime_dependencies_hold_no_development_tool() -> None:
     runtime = _names(project["dependencies"])
     for tool in DEV_TOOLS:
         assert tool not in runtime
-    assert {"pytest", "mypy", "ruff"} <= _names(project["optional-dependencies"]["dev"])
+    assert {"pytest", "mypy", "ruff", "import-linter"} <= _names(
+        project["optional-dependencies"]["dev"]
+    )
+
+
+def test_lint_checks_the_import_rules(checkout: Path) -> None:
+    dry = subprocess.run(
+        ["make", "-n", "lint"], cwd=checkout, check=True, capture_output=True, text=True
+    ).stdout
+    assert ".venv/bin/lint-imports" in dry
 
 
 @pytest.fixture
