@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy import Connection
 
+from consentry.audit import log as audit_log
 from consentry.audit.heads import HeadSigner
 from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
@@ -65,7 +66,8 @@ class Runtime:
         self.settings = settings
         ensure_data_dir(settings.data_dir)
         self.kek = KeyEncryptionKey.load(settings.master_key, settings.data_dir)
-        self.store = Store(database_url(settings))
+        # Every write transaction appends the audit entries it queued, last, with it.
+        self.store = Store(database_url(settings), before_commit=[audit_log.flush])
         try:
             upgrade(self.store)
             self.subject_keys = SubjectKeys(self.kek)

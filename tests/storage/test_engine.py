@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from consentry import clock
+from consentry.audit import log as audit_log
+from consentry.audit.events import AuditAction
 from consentry.errors import StorageUnavailable
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -24,6 +25,7 @@ from consentry.storage import audit as audit_sql
 from consentry.storage import engine as engine_module
 from consentry.storage import subjects as subjects_sql
 from consentry.storage.engine import SQLITE_FILE, Store, database_url, ensure_data_dir
+from consentry.storage.errors import ConstraintViolation
 from consentry.storage.schema import identities, subject_keys, subjects
 from consentry.storage.schema import metadata as schema_metadata
 
@@ -78,7 +80,7 @@ def test_sqlite_connections_use_wal_secure_delete_and_foreign_keys(sqlite_runtim
 
 
 def test_sqlite_enforces_foreign_keys(sqlite_runtime: Runtime) -> None:
-    with pytest.raises(IntegrityError), sqlite_runtime.store.write() as conn:
+    with pytest.raises(ConstraintViolation), sqlite_runtime.store.write() as conn:
         subjects_sql.insert_identity(
             conn, "sub_000000000000000000000000", "email", b"\x01" * 32, b"ct", clock.now()
         )
@@ -157,6 +159,27 @@ def test_a_write_commits_when_the_block_ends(runtime: Runtime) -> None:
         subjects_sql.insert_subject(conn, "sub_committed", None, clock.now())
     with runtime.store.read() as conn:
         assert subjects_sql.get_subject(conn, "sub_committed") is not None
+
+
+def create_and_audit(store: Store, subject_id: str) -> None:
+    with store.write() as conn:
+        subjects_sql.insert_subject(conn, subject_id, None, clock.now())
+        audit_log.record(conn, AuditAction.SUBJECT_CREATED, actor="test")
+
+
+def test_only_the_runtime_registers_the_audit_hook(sqlite_runtime: Runtime) -> None:
+    """Importing the audit log registers nothing in storage: a Store built without the hook
+    refuses to commit queued audit work rather than drop it (an action without its entry)."""
+    assert sqlite_runtime.store.before_commit == [audit_log.flush]
+    bare = Store(sqlite_runtime.store.url)
+    try:
+        assert bare.before_commit == []
+        with pytest.raises(RuntimeError, match="no hook"):
+            create_and_audit(bare, "sub_unaudited")
+    finally:
+        bare.close()
+    with sqlite_runtime.store.read() as conn:
+        assert subjects_sql.get_subject(conn, "sub_unaudited") is None
 
 
 def test_concurrent_read_modify_writes_lose_nothing(runtime: Runtime) -> None:

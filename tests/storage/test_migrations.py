@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
+from consentry.audit import merkle
+from consentry.audit.tree import open_tree
 from consentry.storage.engine import Store
 from consentry.storage.migrate import alembic_config, upgrade
 from consentry.storage.schema import audit_state, metadata
@@ -175,3 +178,36 @@ def test_0009_numbers_existing_notices_in_created_order_and_goes_back(empty_stor
     assert kept == 3
     command.upgrade(config, "head")
     assert schema_diffs(empty_store) == []
+
+
+def test_0007_builds_the_tree_of_entries_logged_before_it(empty_store: Store) -> None:
+    """The frozen computation of 0007 gives the frontier and stored subtrees the audit
+    domain's Merkle tree gives, so proofs over the older entries verify."""
+    config = alembic_config(empty_store)
+    command.upgrade(config, "0006")
+    size = 37
+    leaves = [hashlib.sha256(f"entry {i}".encode()).digest() for i in range(size)]
+    with empty_store.write() as conn:
+        for idx, leaf in enumerate(leaves):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_entries (idx, at, actor, action, subject_id, details, "
+                    "leaf_hash) VALUES (:i, '2026-11-20T10:00:00.000000Z', 'system', "
+                    "'test:entry', NULL, '{}', :h)"
+                ),
+                {"i": idx, "h": leaf.hex()},
+            )
+        conn.execute(text("UPDATE audit_state SET size = :n WHERE id = 1"), {"n": size})
+    command.upgrade(config, "0007")
+    expected = merkle.MerkleTree()
+    expected.append_many(leaves)
+    with empty_store.read() as conn:
+        tree = open_tree(conn)
+        assert tree.frontier == expected.frontier
+        stored = conn.execute(text("SELECT level, idx FROM audit_nodes ORDER BY level, idx"))
+        assert [tuple(r) for r in stored] == [(4, 0), (4, 1), (5, 0)]
+        for first in (1, 16, 20, 33):
+            proof = tree.consistency_proof(first)
+            assert proof == expected.consistency_proof(first)
+        proof = tree.inclusion_proof(5)
+    assert merkle.verify_inclusion(leaves[5], 5, size, proof, expected.root())

@@ -15,11 +15,11 @@ from consentry import clock
 from consentry.audit import merkle
 from consentry.audit.events import AuditAction
 from consentry.audit.models import AuditEntry, canonical_json, leaf_hash_of
-from consentry.audit.tree import split_frontier
+from consentry.audit.tree import SqlNodeStore, split_frontier
 from consentry.errors import AuditTreeDamaged
 from consentry.keys.envelope import Sealer
 from consentry.storage import audit as sql
-from consentry.storage.engine import BEFORE_COMMIT, pending
+from consentry.storage.engine import pending
 
 SYSTEM_ACTOR = "system"
 
@@ -64,7 +64,8 @@ def record_many(conn: Connection, drafts: Sequence[Draft]) -> None:
 def flush(conn: Connection) -> None:
     """Append the transaction's queued entries with consecutive indexes and grow the Merkle
     tree by them: O(log n) per entry, from the frontier kept in the state row, never by
-    rehashing the log. Runs last in every write transaction (BEFORE_COMMIT)."""
+    rehashing the log. Runs last in every write transaction (runtime.py makes it one of the
+    store's before-commit hooks)."""
     queue = pending(conn)
     if not queue:
         return
@@ -92,9 +93,7 @@ def flush(conn: Connection) -> None:
         )
     sql.insert_entries(conn, rows)
     try:
-        tree = merkle.MerkleTree.from_frontier(
-            first, split_frontier(frontier), sql.SqlNodeStore(conn)
-        )
+        tree = merkle.MerkleTree.from_frontier(first, split_frontier(frontier), SqlNodeStore(conn))
     except ValueError as exc:
         # Refused, not patched over: appending to a damaged tree would hide the damage.
         raise AuditTreeDamaged(f"the stored frontier does not fit a log of {first}") from exc
@@ -111,9 +110,6 @@ def _body(draft: Draft) -> dict[str, Any]:
         sealed = draft.sealer.seal(canonical_json(draft.personal).encode(), aad)
         body["sealed"] = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
     return body
-
-
-BEFORE_COMMIT.append(flush)
 
 
 def entries(

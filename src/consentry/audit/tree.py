@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Connection
 
 from consentry.audit import merkle
 from consentry.errors import AuditTreeDamaged, ProofOutOfRange, TreeSizeUnknown
 from consentry.storage import audit as sql
+
+# Subtrees below this level are not stored: one of 2**level leaves is cheaper to rehash from
+# the entries' leaf hashes (at most 8 here) than to write a row for on every append.
+STORED_FROM_LEVEL = 4
+
+
+class SqlNodeStore:
+    """The audit tree's NodeStore: leaves are the entries' leaf hashes, subtrees of 16 leaves
+    and more are rows of audit_nodes, smaller ones are rehashed from their leaves. Writes go
+    through the caller's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get_many(self, keys: Iterable[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        """The stored hashes among `keys` in at most two queries; absent keys are left out."""
+        low = [(level, idx) for level, idx in keys if level < STORED_FROM_LEVEL]
+        high = [(level, idx) for level, idx in keys if level >= STORED_FROM_LEVEL]
+        found: dict[merkle.NodeKey, bytes] = {}
+        if low:
+            leaves = sql.leaf_hashes(
+                self._conn,
+                sorted({i for lv, idx in low for i in range(idx << lv, (idx + 1) << lv)}),
+            )
+            for level, idx in low:
+                hashes = [leaves.get(i) for i in range(idx << level, (idx + 1) << level)]
+                if all(h is not None for h in hashes):
+                    found[(level, idx)] = _perfect_root(hashes)  # type: ignore[arg-type]
+        if high:
+            found.update(sql.stored_nodes(self._conn, high))
+        return found
+
+    def put_many(self, items: Iterable[tuple[merkle.NodeKey, bytes]]) -> None:
+        """Insert the nodes among `items` that are kept (see STORED_FROM_LEVEL)."""
+        kept = [(key, value) for key, value in items if key[0] >= STORED_FROM_LEVEL]
+        if kept:
+            sql.insert_nodes(self._conn, kept)
+
+
+def _perfect_root(hashes: list[bytes]) -> bytes:
+    while len(hashes) > 1:
+        hashes = [merkle.node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+    return hashes[0]
 
 
 def split_frontier(frontier: bytes) -> list[bytes]:
@@ -20,9 +65,7 @@ def open_tree(conn: Connection, *, lock: bool = False) -> merkle.MerkleTree:
     append can commit in between (a head signed from it names a size and root that stay true)."""
     size, frontier = sql.lock_tree(conn) if lock else sql.tree_state(conn)
     try:
-        return merkle.MerkleTree.from_frontier(
-            size, split_frontier(frontier), sql.SqlNodeStore(conn)
-        )
+        return merkle.MerkleTree.from_frontier(size, split_frontier(frontier), SqlNodeStore(conn))
     except ValueError as exc:
         raise AuditTreeDamaged(f"the stored frontier does not fit a log of {size} entries") from exc
 

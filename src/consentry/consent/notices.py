@@ -6,7 +6,6 @@ import hashlib
 import json
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from consentry import clock
 from consentry.audit import log as audit
@@ -16,6 +15,7 @@ from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import NoticeVersionConflict, UnknownNotice, UnknownPurpose
 from consentry.storage import consent as sql
 from consentry.storage.configuration import bump_config_version
+from consentry.storage.errors import ConstraintViolation
 
 
 def text_sha256(text: str) -> str:
@@ -54,7 +54,7 @@ def publish(
                         "created_at": clock.now(),
                     },
                 )
-        except IntegrityError:
+        except ConstraintViolation:
             # Another request published this version first: judge against what it stored.
             existing = sql.get_notice(conn, notice_id, version)
     if existing is not None:

@@ -7,7 +7,6 @@ from dataclasses import asdict, replace
 from functools import cache
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from consentry import clock
 from consentry.audit import log as audit
@@ -23,6 +22,7 @@ from consentry.errors import InvalidPurpose, LegalBasisLocked, TooManyPurposes, 
 from consentry.storage import consent as sql
 from consentry.storage.configuration import bump_config_version
 from consentry.storage.engine import AnyRow
+from consentry.storage.errors import ConstraintViolation
 
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Stored events carry their purposes as bits of one signed 64-bit integer.
@@ -82,7 +82,7 @@ class PurposeRegistry:
         try:
             with conn.begin_nested():
                 return self._put(conn, purpose, actor)
-        except IntegrityError:
+        except ConstraintViolation:
             # Another request created the same purpose first: this one replaces it.
             return self._put(conn, purpose, actor)
 

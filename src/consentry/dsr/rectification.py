@@ -8,7 +8,6 @@ import hmac
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
@@ -16,6 +15,7 @@ from consentry.dsr.downstream import Downstream
 from consentry.dsr.models import NoticeKind
 from consentry.errors import IdentityConflict, IntegrityMismatch
 from consentry.storage import erasure as sql
+from consentry.storage.errors import ConstraintViolation
 from consentry.subjects.models import Identity, IdentityType
 from consentry.subjects.resolve import Subjects
 
@@ -52,7 +52,7 @@ def rectify(
                     subjects.blind_index.of(new),
                     sealer.seal(new.value.encode(), aad),
                 )
-        except IntegrityError:
+        except ConstraintViolation:
             raise IdentityConflict("the new value is another subject's identity") from None
         audit.record(
             conn,

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 from consentry.audit.log import SYSTEM_ACTOR
 from consentry.dsr import awaiting, rectification
@@ -20,6 +19,7 @@ from consentry.dsr.requests import Requests
 from consentry.errors import ConsentryError
 from consentry.storage import requests as sql
 from consentry.storage.engine import Store
+from consentry.storage.errors import StorageFailure
 
 log = logging.getLogger(__name__)
 ACTOR = SYSTEM_ACTOR
@@ -126,8 +126,8 @@ class Runner:
             except Exception as exc:
                 # Rolled back to its savepoint: the requests beside it still commit, this one
                 # is tried again at the next pass. The type only: a message may quote data.
-                cause = exc.orig if isinstance(exc, DBAPIError) else exc
-                log.warning("a request step failed: %s", type(cause).__name__)
+                cause = exc.driver_error if isinstance(exc, StorageFailure) else type(exc).__name__
+                log.warning("a request step failed: %s", cause)
                 return steps
             if after is None:
                 return steps

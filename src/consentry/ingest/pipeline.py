@@ -12,7 +12,6 @@ from typing import Any, cast
 
 import msgspec
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consentry import clock, jsonlimits
 from consentry.audit import log as audit
@@ -38,6 +37,7 @@ from consentry.keys.envelope import Sealer, nonces
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
+from consentry.storage.errors import ConstraintViolation, OperationalFailure, SerializationFailure
 from consentry.subjects.models import SubjectRef
 from consentry.subjects.refs import subject_ref
 from consentry.subjects.resolve import Subjects
@@ -156,7 +156,7 @@ class Pipeline:
             try:
                 self._transact(work, actor, ready)
                 break
-            except (IntegrityError, OperationalError) as exc:
+            except (ConstraintViolation, OperationalFailure) as exc:
                 # Another batch stored the same event id, token or new person first, or the
                 # database broke a lock cycle: the whole batch is decided again, from scratch.
                 if attempt == _ATTEMPTS - 1 or not _retryable(exc):
@@ -548,10 +548,7 @@ def _certify(work: list[_Work], batch: decode.Batch) -> None:
 
 
 def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    # PostgreSQL: deadlock_detected, serialization_failure.
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in {"40P01", "40001"}
+    return isinstance(exc, ConstraintViolation | SerializationFailure)
 
 
 def _mark_duplicates(work: list[_Work]) -> None:

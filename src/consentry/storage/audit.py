@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -17,7 +17,6 @@ from sqlalchemy import (
     update,
 )
 
-from consentry.audit.merkle import node_hash
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import audit_entries, audit_heads, audit_nodes, audit_state
 
@@ -89,67 +88,37 @@ def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     conn.execute(insert(_entries_as_text), list(rows))
 
 
-# Subtrees below this level are not stored: one of 2**level leaves is cheaper to rehash from
-# the entries' leaf hashes (at most 8 here) than to write a row for on every append.
-STORED_FROM_LEVEL = 4
+def leaf_hashes(conn: Connection, indexes: Sequence[int]) -> dict[int, bytes]:
+    """The leaf hashes of the entries at `indexes` (those that exist)."""
+    stmt = select(audit_entries.c.idx, audit_entries.c.leaf_hash).where(
+        audit_entries.c.idx.in_(indexes)
+    )
+    return {int(idx): bytes.fromhex(leaf) for idx, leaf in conn.execute(stmt)}
 
 
-class SqlNodeStore:
-    """The audit tree's NodeStore: leaves are the entries' leaf hashes, subtrees of 16 leaves
-    and more are rows of audit_nodes, smaller ones are rehashed from their leaves. Writes go
-    through the caller's transaction."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def get_many(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
-        """The stored hashes among `keys` in at most two queries; absent keys are left out."""
-        low = [(level, idx) for level, idx in keys if level < STORED_FROM_LEVEL]
-        high = [(level, idx) for level, idx in keys if level >= STORED_FROM_LEVEL]
-        found: dict[NodeKey, bytes] = {}
-        if low:
-            leaves = self._leaves(
-                sorted({i for lv, idx in low for i in range(idx << lv, (idx + 1) << lv)})
-            )
-            for level, idx in low:
-                hashes = [leaves.get(i) for i in range(idx << level, (idx + 1) << level)]
-                if all(h is not None for h in hashes):
-                    found[(level, idx)] = _perfect_root(hashes)  # type: ignore[arg-type]
-        if high:
-            # OR of primary-key equalities as plain text: both back-ends answer it with one
-            # index probe per node (a row-value IN scans on SQLite), and text skips the
-            # statement compiler, which would see a new shape for nearly every proof.
-            where = " OR ".join(f"(level = :l{n} AND idx = :i{n})" for n in range(len(high)))
-            params: dict[str, int] = {}
-            for n, (level, idx) in enumerate(high):
-                params[f"l{n}"], params[f"i{n}"] = level, idx
-            # Only generated placeholders are formatted in; the values are bound.
-            sql_text = text(f"SELECT level, idx, hash FROM audit_nodes WHERE {where}")  # noqa: S608
-            for level, idx, value in self._conn.execute(sql_text, params):
-                found[(int(level), int(idx))] = bytes(value)
-        return found
-
-    def put_many(self, items: Iterable[tuple[NodeKey, bytes]]) -> None:
-        """Insert the nodes among `items` that are kept (see STORED_FROM_LEVEL)."""
-        rows = [
-            {"level": level, "idx": idx, "hash": value}
-            for (level, idx), value in items
-            if level >= STORED_FROM_LEVEL
-        ]
-        if rows:
-            self._conn.execute(insert(audit_nodes), rows)
-
-    def _leaves(self, indexes: list[int]) -> dict[int, bytes]:
-        stmt = select(audit_entries.c.idx, audit_entries.c.leaf_hash).where(
-            audit_entries.c.idx.in_(indexes)
-        )
-        return {int(idx): bytes.fromhex(leaf) for idx, leaf in self._conn.execute(stmt)}
+def stored_nodes(conn: Connection, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+    """The rows of audit_nodes among `keys` (level, idx), in one query."""
+    if not keys:
+        return {}
+    # OR of primary-key equalities as plain text: both back-ends answer it with one index
+    # probe per node (a row-value IN scans on SQLite), and text skips the statement
+    # compiler, which would see a new shape for nearly every proof.
+    where = " OR ".join(f"(level = :l{n} AND idx = :i{n})" for n in range(len(keys)))
+    params: dict[str, int] = {}
+    for n, (level, idx) in enumerate(keys):
+        params[f"l{n}"], params[f"i{n}"] = level, idx
+    # Only generated placeholders are formatted in; the values are bound.
+    sql_text = text(f"SELECT level, idx, hash FROM audit_nodes WHERE {where}")  # noqa: S608
+    return {
+        (int(level), int(idx)): bytes(value) for level, idx, value in conn.execute(sql_text, params)
+    }
 
 
-def _perfect_root(hashes: list[bytes]) -> bytes:
-    while len(hashes) > 1:
-        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
-    return hashes[0]
+def insert_nodes(conn: Connection, nodes: Sequence[tuple[NodeKey, bytes]]) -> None:
+    conn.execute(
+        insert(audit_nodes),
+        [{"level": lv, "idx": idx, "hash": value} for (lv, idx), value in nodes],
+    )
 
 
 def list_entries(

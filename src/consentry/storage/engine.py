@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from consentry.errors import StorageUnavailable
 from consentry.settings import Settings
+from consentry.storage.errors import translate
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,14 @@ SQLITE_FILE = "consentry.db"
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 
-# Work queued by a write transaction to run just before it commits (the audit log's appends):
-# taking the log's lock last keeps every transaction's lock order the same, so none deadlock.
-BEFORE_COMMIT: list[Callable[[Connection], None]] = []
 _PENDING = "consentry.pending"
 _SAVEPOINTS = "consentry.savepoints"
 
 
 def pending(conn: Connection) -> list[Any]:
-    """The write transaction's queue for BEFORE_COMMIT work; a rolled-back savepoint drops
-    what was queued inside it. Raises TypeError outside a write transaction."""
+    """The write transaction's queue for its before-commit hooks (`Store.before_commit`); a
+    rolled-back savepoint drops what was queued inside it. Raises TypeError outside a write
+    transaction."""
     queue = conn.info.get(_PENDING)
     if queue is None:
         raise TypeError("work queued for commit needs a write transaction (Store.write)")
@@ -86,11 +85,17 @@ class Store:
     BEGIN IMMEDIATE, so they never fail half-way on a busy database.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, before_commit: Sequence[Callable[[Connection], None]] = ()
+    ) -> None:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self.engine = _create_engine(url, self.dialect)
+        # Work each write transaction runs last, just before it commits (the audit log's
+        # appends, registered by runtime.py): taking the log's lock last keeps every
+        # transaction's lock order the same, so none deadlock.
+        self.before_commit = list(before_commit)
         database = make_url(url).database if self.dialect == "sqlite" else None
         # A file to read without a transaction (not an in-memory database).
         self._peek_path = database if database and database != ":memory:" else None
@@ -129,15 +134,15 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits when the block ends and rolls back on any exception;
-        BEFORE_COMMIT work queued in it runs inside it, last."""
+        the before-commit hooks run inside it, last."""
         if self._write_lock is None:
             with self._connect() as conn, conn.begin():
-                yield from _queued(conn)
+                yield from _queued(conn, self.before_commit)
             return
         if self._checkpointer is not None:
             self._checkpointer.turn.wait(_TURN_WAIT)
         with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
-            yield from _queued(conn)
+            yield from _queued(conn, self.before_commit)
         if self._checkpointer is not None:
             self._checkpointer.wrote()
 
@@ -353,13 +358,18 @@ class _Checkpointer:
         return 1.0 if busy else self.INTERVAL
 
 
-def _queued(conn: Connection) -> Iterator[Connection]:
+def _queued(
+    conn: Connection, hooks: Sequence[Callable[[Connection], None]]
+) -> Iterator[Connection]:
     conn.info[_PENDING] = []
     conn.info[_SAVEPOINTS] = []
     try:
         yield conn
-        for hook in BEFORE_COMMIT:
+        for hook in hooks:
             hook(conn)
+        if conn.info[_PENDING]:
+            # Committing would drop the queued work (an action without its audit entry).
+            raise RuntimeError("work was queued for commit but no hook of this Store takes it")
     finally:
         conn.info.pop(_PENDING, None)
         conn.info.pop(_SAVEPOINTS, None)
@@ -386,9 +396,11 @@ def _create_engine(url: str, dialect: str) -> Engine:
     if dialect == "postgresql":
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         _track_savepoints(engine)
+        event.listen(engine, "handle_error", translate)
         return engine
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     _track_savepoints(engine)
+    event.listen(engine, "handle_error", translate)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from consentry import clock
 from consentry.audit import log as audit
@@ -19,6 +18,7 @@ from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import erasure as erasure_sql
 from consentry.storage import subjects as sql
+from consentry.storage.errors import ConstraintViolation
 from consentry.subjects.blind_index import BlindIndex
 from consentry.subjects.models import (
     Identity,
@@ -163,7 +163,7 @@ class Subjects:
                     else:
                         subject = self.get(conn, str(subject_id))
                     self._add_identities(conn, subject.subject_id, missing, actor=actor)
-            except IntegrityError:
+            except ConstraintViolation:
                 if new_id is not None:
                     self.keys.forget(new_id)
                 continue

@@ -7,10 +7,10 @@ Create Date: 2026-11-23 09:12:04.118200
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from alembic import op
-
-from consentry.audit.merkle import InMemoryNodeStore, MerkleTree
 
 revision = "0007"
 down_revision = "0006"
@@ -51,12 +51,11 @@ def _build_tree() -> None:
     """Hash the entries logged before this revision into the tree, so proofs cover them."""
     conn = op.get_bind()
     leaves = conn.execute(sa.text("SELECT leaf_hash FROM audit_entries ORDER BY idx")).scalars()
-    store = InMemoryNodeStore()
-    tree = MerkleTree(store)
-    tree.append_many(bytes.fromhex(leaf) for leaf in leaves)
+    levels = _perfect_subtrees([bytes.fromhex(leaf) for leaf in leaves])
     nodes = [
         {"level": level, "idx": idx, "hash": value}
-        for (level, idx), value in store.get_many(_interior_keys(tree.size)).items()
+        for level in range(_STORED_FROM_LEVEL, len(levels))
+        for idx, value in enumerate(levels[level])
     ]
     if nodes:
         table = sa.table(
@@ -68,18 +67,38 @@ def _build_tree() -> None:
         op.bulk_insert(table, nodes)
     conn.execute(
         sa.text("UPDATE audit_state SET frontier = :frontier WHERE id = 1"),
-        {"frontier": b"".join(tree.frontier)},
+        {"frontier": b"".join(_frontier(levels, len(levels[0]) if levels else 0))},
     )
 
 
-def _interior_keys(size: int) -> list[tuple[int, int]]:
-    # Levels 4 and up: storage/audit.py rehashes smaller subtrees from their leaves.
-    keys: list[tuple[int, int]] = []
-    level = 4
-    while size >> level:
-        keys.extend((level, idx) for idx in range(size >> level))
-        level += 1
-    return keys
+# Frozen here, as this revision computed them, so that the migration never changes with the
+# audit domain's code (RFC 9162 §2.1 hashing; levels 4 and up are stored, smaller subtrees
+# are rehashed from their leaves).
+_STORED_FROM_LEVEL = 4
+
+
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _perfect_subtrees(leaves: list[bytes]) -> list[list[bytes]]:
+    """Every perfect subtree's hash: [level][index], level 0 being the leaf hashes."""
+    levels = [leaves] if leaves else []
+    while levels and len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append([_node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    return levels
+
+
+def _frontier(levels: list[list[bytes]], size: int) -> list[bytes]:
+    """The roots of the perfect subtrees the tree of `size` leaves splits into, largest first."""
+    roots: list[bytes] = []
+    start = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            roots.append(levels[level][start >> level])
+            start += 1 << level
+    return roots
 
 
 def downgrade() -> None:
