@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from consentry import clock
 from consentry.runtime import Runtime
+from consentry.storage import keys as keys_sql
+from consentry.storage import reads as reads_sql
 from consentry.storage import subjects as subjects_sql
 from consentry.storage.errors import (
     ConstraintViolation,
@@ -64,3 +68,30 @@ def test_a_postgresql_lock_timeout_is_an_operational_failure(runtime: Runtime) -
     with pytest.raises(OperationalFailure) as caught, runtime.store.write() as conn:
         conn.execute(text(raise_state))
     assert not isinstance(caught.value, SerializationFailure)
+
+
+def test_storage_races_it_settles_itself_stay_quiet(runtime: Runtime) -> None:
+    """Inserts that lose a race on purpose (key material, a day's privacy spend) are settled
+    inside storage: the named error they meet is caught there, never reaching the caller."""
+    now = clock.now()
+    with runtime.store.write() as conn:
+        keys_sql.insert_material_if_absent(conn, "race", b"first", "kek", now)
+        keys_sql.insert_material_if_absent(conn, "race", b"second", "kek", now)
+        wrapped = conn.execute(
+            text("SELECT wrapped_key FROM key_material WHERE name = 'race'")
+        ).scalar_one()
+    assert bytes(wrapped) == b"first"
+
+    planted: list[bool] = []
+
+    def another_query_opens_the_day(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO dp_spend") and not planted:
+            planted.append(True)
+            cursor.execute(
+                "INSERT INTO dp_spend (key_id, day, spent) VALUES ('k_race', '2026-12-03', 0)"
+            )
+
+    with runtime.store.write() as conn:
+        event.listen(conn, "before_cursor_execute", another_query_opens_the_day)
+        assert isinstance(reads_sql.spend(conn, "k_race", "2026-12-03", 1.0, 10.0), bool)
+    assert planted

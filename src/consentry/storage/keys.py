@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
 
 from consentry.storage.engine import AnyRow
+from consentry.storage.errors import ConstraintViolation
 from consentry.storage.schema import key_material, signing_keys, subject_keys
 
 
@@ -61,7 +61,7 @@ def insert_material_if_absent(
                     name=name, wrapped_key=wrapped, kek_id=kek_id, created_at=now
                 )
             )
-    except IntegrityError:
+    except ConstraintViolation:
         pass
 
 

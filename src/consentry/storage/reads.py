@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
 
 from consentry.storage.engine import AnyRow
+from consentry.storage.errors import ConstraintViolation
 from consentry.storage.schema import config_state, dp_spend, exports
 
 _EXCLUDED = "reads_excluded"
@@ -297,7 +297,7 @@ def spend(conn: Connection, key_id: str, day: str, epsilon: float, budget: float
     try:
         with conn.begin_nested():
             conn.execute(insert(dp_spend).values(key_id=key_id, day=day, spent=epsilon))
-    except IntegrityError:
+    except ConstraintViolation:
         # Another query of the same key opened the day first: spend against its row.
         return bool(conn.execute(stmt).rowcount)
     return True
