@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from consentry.errors import StorageUnavailable
 from consentry.settings import Settings
-from consentry.storage.errors import translate
+from consentry.storage.errors import OperationalFailure, translate
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,9 @@ class Store:
     def _connect(self, *, immediate: bool = False) -> Iterator[Connection]:
         try:
             conn = self.engine.connect()
-        except OperationalError as exc:
+        except (OperationalError, OperationalFailure) as exc:
+            # OperationalFailure: the first connection's own queries (the dialect's set-up)
+            # pass through the engine's error translation.
             raise StorageUnavailable("the database cannot be reached") from exc
         try:
             if immediate:

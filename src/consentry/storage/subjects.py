@@ -80,7 +80,7 @@ def insert_identity(
     value_ct: bytes,
     now: datetime,
 ) -> None:
-    """Insert one identity; IntegrityError when another transaction stored it first."""
+    """Insert one identity; ConstraintViolation when another transaction stored it first."""
     conn.execute(
         insert(identities).values(
             subject_id=subject_id,
