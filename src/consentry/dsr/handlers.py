@@ -18,6 +18,7 @@ from consentry.dsr.access import Provided
 from consentry.dsr.models import (
     DOWNLOADABLE,
     Level,
+    MatchedEvidence,
     Request,
     RequestType,
     Scope,
@@ -34,17 +35,13 @@ from consentry.subjects.handlers import SubjectRefIn
 from consentry.subjects.models import IdentityType, Jurisdiction
 from consentry.subjects.normalise import normalise
 
-# The shape of the ids dsr.requests.new_request_id makes: a list cursor holds one.
-
-
-# What a verification matched besides identity types (dsr.models.MATCHED_EVIDENCE).
-Evidence = Literal["account_login", "document", "shared_secret", "transaction"]
-
 
 class VerificationIn(Body):
     method: str = Field(min_length=1, max_length=64)
     level: Literal["reasonable", "high"]
-    matched: list[IdentityType | Evidence] | None = Field(default=None, min_length=1, max_length=10)
+    matched: list[IdentityType | MatchedEvidence] | None = Field(
+        default=None, min_length=1, max_length=10
+    )
 
     def to_verification(self) -> Verification:
         matched = None if self.matched is None else tuple(str(m) for m in self.matched)
@@ -140,7 +137,7 @@ def request_out(
         "extended": request.extended_at is not None,
         "verification": {
             "level": request.verification_level.value if request.verification_level else None,
-            "required": request.required_level.value,
+            "required": request.required.value,
             "verified_at": _t(request.verified_at),
         },
         "completed_at": _t(request.completed_at),

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 
 class RequestType(StrEnum):
@@ -110,13 +110,13 @@ def required_level(
 
 # What a verification may say it matched: an identity type, or evidence that is none of the
 # subject's identity values. A rectification must name it (regs §7060(h)).
-MATCHED_EVIDENCE = frozenset({"account_login", "document", "shared_secret", "transaction"})
+MatchedEvidence = Literal["account_login", "document", "shared_secret", "transaction"]
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
     """How the requester was verified: the method, the level it reaches, and what it matched
-    (identity types or MATCHED_EVIDENCE), when the verifier says."""
+    (identity types or MatchedEvidence), when the verifier says."""
 
     method: str
     level: Level
@@ -175,10 +175,6 @@ class Request:
     result: dict[str, Any] | None
     # Whether an authorised agent made it (its name and proof are sealed apart: records.Notes).
     has_agent: bool = False
-
-    @property
-    def required_level(self) -> Level:
-        return self.required
 
     @property
     def is_open(self) -> bool:

@@ -31,6 +31,7 @@ from consentry.dsr.records import (
     Notes,
     advance,
     insert,
+    level_met,
     load,
     raise_required,
     request_of,
@@ -441,7 +442,7 @@ class Requests:
             subject_id=request.subject_id,
             details=details,
         )
-        met = best.rank >= request.required_level.rank
+        met = level_met(updated(request, changes))
         if met and request.verified_at is None and request.step is Step.NOTIFIED:
             # Its own work done unverified (a direct-marketing objection): verification now
             # only shows whom it waits for; its status stays.
@@ -465,7 +466,10 @@ class Requests:
     def required_now(self, conn: Connection, request: Request, *, actor: str) -> Request:
         """`request` needing at least what its type needs for its subject's jurisdiction as
         it is now (records.raise_required): checked at verification and at disclosure."""
-        if request.subject_id is None:
+        if request.subject_id is None or request.required is required_level(
+            request.type, {"US-CA"}, request.scope
+        ):
+            # Already what any jurisdiction could ask of it: nothing to read.
             return request
         jurisdiction = self.subjects.get(conn, request.subject_id).jurisdiction
         where = jurisdiction.value if jurisdiction is not None else None
@@ -517,16 +521,16 @@ class Requests:
         if request.type is RequestType.RECTIFICATION:
             changes = self.notes.read(conn, request.request_id).get("changes", [])
             rectification.check(conn, self.subjects, subject_id, changes)
+        if request.type is RequestType.RESTRICTION:
+            restriction.restrict(
+                conn,
+                self.downstream,
+                subject_id,
+                ground=request.ground,
+                request_id=request.request_id,
+                actor=actor,
+            )
         if request.type in (RequestType.RESTRICTION, RequestType.LIMIT):
-            if request.type is RequestType.RESTRICTION:
-                restriction.restrict(
-                    conn,
-                    self.downstream,
-                    subject_id,
-                    ground=request.ground,
-                    request_id=request.request_id,
-                    actor=actor,
-                )
             # A limit has held since receipt: a verification given with it only ends it here.
             result = _LIMITED if request.type is RequestType.LIMIT else None
             return awaiting.finish(conn, self.downstream, request, actor=actor, result=result)
