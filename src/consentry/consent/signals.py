@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from consentry.consent import tcf
+from consentry.consent import tcf, tcf_segments
 from consentry.consent.models import Intent, Purpose, Source, State, SubjectConsent
 from consentry.errors import InvalidTCF
 
@@ -65,16 +65,10 @@ def tcf_signal(tc_string: str, purposes: Mapping[str, Purpose]) -> TCFSignal:
 
 def vendor_runs(vendors: frozenset[int]) -> str:
     """A vendor set in "1-5,8" run notation, as the subject row keeps it."""
-    parts: list[str] = []
-    ordered = sorted(vendors)
-    start = 0
-    for index, vendor in enumerate(ordered):
-        if index + 1 < len(ordered) and ordered[index + 1] == vendor + 1:
-            continue
-        first = ordered[start]
-        parts.append(str(first) if first == vendor else f"{first}-{vendor}")
-        start = index + 1
-    return ",".join(parts)
+    return ",".join(
+        str(first) if first == last else f"{first}-{last}"
+        for first, last in tcf_segments.runs(sorted(vendors))
+    )
 
 
 def vendor_set(runs: str | None) -> frozenset[int] | None:

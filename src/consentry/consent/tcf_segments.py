@@ -208,14 +208,15 @@ def read_vendor_section(reader: BitReader, field: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-def _runs(ordered: list[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
+def runs(ordered: list[int]) -> list[tuple[int, int]]:
+    """Sorted ids as (first, last) runs of consecutive ids."""
+    found: list[tuple[int, int]] = []
     for item in ordered:
-        if runs and runs[-1][1] + 1 == item:
-            runs[-1] = (runs[-1][0], item)
+        if found and found[-1][1] + 1 == item:
+            found[-1] = (found[-1][0], item)
         else:
-            runs.append((item, item))
-    return runs
+            found.append((item, item))
+    return found
 
 
 def _write_ranges(writer: BitWriter, entries: list[tuple[int, int]], field: str) -> None:
@@ -234,7 +235,7 @@ def write_vendor_section(writer: BitWriter, ids: frozenset[int], field: str) -> 
         raise TCFEncodeError(f"{field} vendor ids must be between 1 and {MAX_VENDOR_ID}")
     max_id = ordered[-1] if ordered else 0
     writer.uint(max_id, 16, f"{field} MaxVendorId")
-    runs = _runs(ordered)
+    spans = runs(ordered)
     # The reference library estimates the range form while walking ids 1..MaxVendorId:
     # 29 header bits, then 17 bits when a multi-id run opens and 16 when any run closes
     # (so a single id is counted as 16 although it takes 17), and it compares the
@@ -243,10 +244,10 @@ def write_vendor_section(writer: BitWriter, ids: frozenset[int], field: str) -> 
     # the comparison reduces to: estimated cost of all runs < MaxVendorId + 4. Mirroring
     # that (rather than picking the truly shorter form) is what makes strings it produced
     # re-encode byte for byte.
-    cost = sum(16 if start == end else 33 for start, end in runs)
+    cost = sum(16 if start == end else 33 for start, end in spans)
     if max_id > 45 and cost < max_id + 4:
         writer.flag(True)
-        _write_ranges(writer, runs, field)
+        _write_ranges(writer, spans, field)
     else:
         writer.flag(False)
         writer.id_set(ordered, max_id, field)

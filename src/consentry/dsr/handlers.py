@@ -335,6 +335,8 @@ def request_result(
         # its categories report too, rather than one drawn from what the erasure retained
         # (docs/decisions.md).
         rt.subjects.keys.sealer(conn, request.subject_id)
+        purposes = rt.purposes.all(conn)
+        schemas = rt.schemas.all(conn) if request.type is RequestType.PORTABILITY else None
     if request.scope is Scope.CATEGORIES:
         # What is held, from where, why and for whom: no value of it (regs §7062(b)).
         return categories.report(
@@ -345,17 +347,14 @@ def request_result(
             request.subject_id,
             request_id=request_id,
         )
-    csv = request.format == "csv" or (accept or "").startswith("text/csv")
-    with rt.store.read() as conn:
-        purposes = rt.purposes.all(conn)
-        provided = Provided(purposes, rt.schemas.all(conn))
-    if request.type is RequestType.PORTABILITY and csv:
+    if schemas is None:
+        body = rt.reports.access(request.subject_id, purposes, request_id=request_id)
+        return StreamingResponse(body, media_type="application/json")
+    provided = Provided(purposes, schemas)
+    if request.format == "csv" or (accept or "").startswith("text/csv"):
         body = rt.reports.portable_csv(request.subject_id, provided)
         return StreamingResponse(body, media_type="text/csv")
-    if request.type is RequestType.PORTABILITY:
-        body = rt.reports.portable_json(request.subject_id, provided, request_id=request_id)
-    else:
-        body = rt.reports.access(request.subject_id, purposes, request_id=request_id)
+    body = rt.reports.portable_json(request.subject_id, provided, request_id=request_id)
     return StreamingResponse(body, media_type="application/json")
 
 

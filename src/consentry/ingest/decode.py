@@ -21,12 +21,13 @@ _EXPECTED = re.compile(r"Expected `([^`]*)`, got `([^`]*)`")
 # How far ahead of the server's clock an occurred_at may be (API.md, Retention): clocks drift,
 # but a later time would stretch the retention counted from it.
 MAX_AHEAD = timedelta(minutes=5)
+_AHEAD_MINUTES = int(MAX_AHEAD.total_seconds() // 60)
 
 # What each per-event code means, as the result's `detail` when no field is named.
 DETAILS = {
     "invalid_event": (
         "an event needs event_id (at most 128 characters), event_type, occurred_at with a "
-        "time zone (at most 5 minutes ahead of the server's clock), and subject"
+        f"time zone (at most {_AHEAD_MINUTES} minutes ahead of the server's clock), and subject"
     ),
     "unknown_event_type": "no schema for this event_type",
     "duplicate_event": "this event_id is already stored, or was accepted earlier in the batch",
@@ -129,8 +130,7 @@ def incomplete(event: Event, latest: datetime) -> str | None:
 def _out_of_range(at: datetime, latest: datetime) -> str | None:
     reason = clock.unstorable(at)
     if reason is None and at > latest:
-        minutes = int(MAX_AHEAD.total_seconds() // 60)
-        reason = f"is more than {minutes} minutes ahead of the server's clock"
+        reason = f"is more than {_AHEAD_MINUTES} minutes ahead of the server's clock"
     return None if reason is None else f"occurred_at {reason}"
 
 
