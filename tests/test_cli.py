@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from consentry import workers
 from consentry.auth import api_keys
-from consentry.bench import sections
+from consentry.bench import server
 from consentry.cli import app
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -238,7 +238,7 @@ def test_serve_workers_listen_each_and_are_replaced(env: dict[str, str]) -> None
     )
     try:
         deadline = time.monotonic() + 60
-        while sections.listeners(port) < 2:
+        while server.listeners(port) < 2:
             assert time.monotonic() < deadline, "the workers did not start"
             assert proc.poll() is None
             time.sleep(0.2)
@@ -247,7 +247,7 @@ def test_serve_workers_listen_each_and_are_replaced(env: dict[str, str]) -> None
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 60
-        while sections.listeners(port) < 2 or workers[0] in _children(proc.pid):
+        while server.listeners(port) < 2 or workers[0] in _children(proc.pid):
             assert time.monotonic() < deadline, "the dead worker was not replaced"
             time.sleep(0.2)
         for _ in range(4):
@@ -263,7 +263,7 @@ def test_serve_workers_listen_each_and_are_replaced(env: dict[str, str]) -> None
         assert proc.wait(timeout=30) == 0
     # The supervisor joined its workers before it exited.
     assert [pid for pid in alive if b"spawn_main" in _cmdline(pid)] == []
-    assert sections.listeners(port) == 0
+    assert server.listeners(port) == 0
 
 
 def _consentry() -> str:

@@ -51,7 +51,8 @@ from consentry.reads.query import Reads
 from consentry.reads.view import SubjectNames
 from consentry.reads.visibility import Visibility
 from consentry.settings import Settings
-from consentry.storage.engine import Store, database_url, ensure_data_dir
+from consentry.storage.dialect import database_url, ensure_data_dir
+from consentry.storage.engine import Store
 from consentry.storage.migrate import upgrade
 from consentry.subjects.blind_index import BlindIndex
 from consentry.subjects.resolve import Subjects

@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from consentry.auth.models import ROLE_PERMISSIONS, Permission, Role
+from consentry.auth.models import Role
 from tests.conftest import auth
 
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code"}
@@ -78,28 +78,6 @@ def test_roles_are_enforced_per_route(client: TestClient) -> None:
     assert client.post("/v1/subjects", headers=auth(collector), json=subject).status_code == 201
     assert client.get("/v1/audit/entries", headers=auth(auditor)).status_code == 200
     assert_problem(client.get("/v1/audit/entries", headers=auth(collector)), 403, "forbidden")
-
-
-def test_role_table_matches_the_contract() -> None:
-    """API.md: admin may do everything; dpo everything but key management; the others
-    only their own column."""
-    assert ROLE_PERMISSIONS[Role.ADMIN] == frozenset(Permission)
-    assert ROLE_PERMISSIONS[Role.DPO] == frozenset(Permission) - {Permission.KEYS_MANAGE}
-    assert Permission.REQUESTS_MANAGE in ROLE_PERMISSIONS[Role.OPERATOR]
-    assert Permission.CONSENT_WRITE not in ROLE_PERMISSIONS[Role.OPERATOR]
-    assert {Permission.CONSENT_WRITE, Permission.EVENTS_WRITE, Permission.PORTAL_LINKS} <= (
-        ROLE_PERMISSIONS[Role.COLLECTOR]
-    )
-    assert Permission.DATA_READ in ROLE_PERMISSIONS[Role.ANALYST]
-    assert Permission.AUDIT_READ not in ROLE_PERMISSIONS[Role.ANALYST]
-    assert {Permission.AUDIT_READ, Permission.ROPA_READ, Permission.COMPLIANCE_READ} <= (
-        ROLE_PERMISSIONS[Role.AUDITOR]
-    )
-    assert Permission.DATA_READ not in ROLE_PERMISSIONS[Role.AUDITOR]
-    assert Permission.DETOKENIZE in ROLE_PERMISSIONS[Role.DPO]
-    for role in (Role.OPERATOR, Role.COLLECTOR, Role.ANALYST, Role.AUDITOR):
-        assert Permission.DETOKENIZE not in ROLE_PERMISSIONS[role]
-        assert Permission.KEYS_MANAGE not in ROLE_PERMISSIONS[role]
 
 
 def test_list_shape_and_cursor_pagination(client: TestClient) -> None:

@@ -24,7 +24,8 @@ from consentry.settings import Settings
 from consentry.storage import audit as audit_sql
 from consentry.storage import engine as engine_module
 from consentry.storage import subjects as subjects_sql
-from consentry.storage.engine import SQLITE_FILE, Store, database_url, ensure_data_dir
+from consentry.storage.dialect import SQLITE_FILE, database_url, ensure_data_dir
+from consentry.storage.engine import Store
 from consentry.storage.errors import ConstraintViolation
 from consentry.storage.schema import identities, subject_keys, subjects
 from consentry.storage.schema import metadata as schema_metadata

@@ -16,12 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from consentry.app import create_app
-from consentry.errors import IdentityConflict
+from consentry.errors import IdentityConflict, KeyUnwrapFailed
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage.schema import audit_entries, identities, subject_keys, subjects
 from consentry.subjects.models import Identity, IdentityType, Resolution
 from consentry.subjects.refs import subject_ref
+from consentry.subjects.resolve import identity_aad
 from tests.conftest import ADMIN_KEY, MASTER_KEY, auth, fresh_pg_database
 
 UNKNOWN_ID = "sub_000000000000000000000000"
@@ -122,6 +123,22 @@ def test_adding_a_phone_to_a_known_email_links_it(client: TestClient) -> None:
         "email",
         "phone",
     ]
+
+
+def test_a_sealed_identity_is_bound_to_its_subject_and_type(client: TestClient) -> None:
+    subject_id = post(client, email("cara@example.com")).json()["subject_id"]
+    rt = runtime_of(client)
+    with rt.store.read() as conn:
+        query = select(identities.c.value_ct).where(identities.c.subject_id == subject_id)
+        sealed = bytes(conn.execute(query).scalar_one())
+        sealer = rt.subjects.keys.sealer(conn, subject_id)
+    # The spelling is stored (every sealed identity is bound to it): it never changes.
+    assert identity_aad(subject_id, "email") == f"consentry:identity:{subject_id}:email".encode()
+    assert sealer.open(sealed, identity_aad(subject_id, "email")) == b"cara@example.com"
+    with pytest.raises(KeyUnwrapFailed):
+        sealer.open(sealed, identity_aad(subject_id, "phone"))
+    with pytest.raises(KeyUnwrapFailed):
+        sealer.open(sealed, identity_aad(UNKNOWN_ID, "email"))
 
 
 def test_identities_of_two_subjects_conflict(client: TestClient) -> None:

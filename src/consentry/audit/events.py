@@ -1,4 +1,4 @@
-"""The one enum of audit action names (`domain:object:action`)."""
+"""The one enum of audit action names (`domain:action` or `domain:object:action`: docs/audit.md)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from consentry.audit.tree import SqlNodeStore, split_frontier
 from consentry.errors import AuditTreeDamaged
 from consentry.keys.envelope import Sealer
 from consentry.storage import audit as sql
-from consentry.storage.engine import pending
+from consentry.storage.hooks import pending
 
 SYSTEM_ACTOR = "system"
 

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import msgspec
 
 from consentry import clock
@@ -26,7 +18,7 @@ from consentry.audit import log as audit_log
 from consentry.audit import tree as audit_tree
 from consentry.audit.events import AuditAction
 from consentry.audit.verify import verify_log
-from consentry.bench import load
+from consentry.bench import load, server
 from consentry.bench.data import ADMIN_KEY, World, batches, customers, event, make_settings
 from consentry.bench.redaction import figures as redaction_figures
 from consentry.consent import policy
@@ -101,8 +93,8 @@ def consent_check(world: World, samples: int, http_seconds: float) -> dict[str, 
         json.dumps({"subject": {"subject_id": s}, "purpose": "analytics"}).encode()
         for s in ids[:100]
     )
-    with _server(world) as port:
-        outcome = _load(
+    with server.Server(world) as port:
+        outcome = server.send(
             load.Load(
                 port,
                 "/v1/consents/check",
@@ -110,7 +102,7 @@ def consent_check(world: World, samples: int, http_seconds: float) -> dict[str, 
                 bodies,
                 http_seconds,
                 4,
-                warmup=_warmup(http_seconds),
+                warmup=server.warmup(http_seconds),
             )
         )
     return {
@@ -125,10 +117,17 @@ def http_ingest(world: World, seconds: float) -> dict[str, Any]:
     """The real server on loopback, concurrent clients, batches of 500."""
     # Every request carries new event ids: a repeated batch would be cheap duplicates.
     template = tuple(batches(world, 20, 500, "http"))
-    with _server(world) as port:
-        outcome = _load(
+    with server.Server(world) as port:
+        outcome = server.send(
             load.Load(
-                port, "/v1/events", ADMIN_KEY, template, seconds, 4, b'"http-', _warmup(seconds)
+                port,
+                "/v1/events",
+                ADMIN_KEY,
+                template,
+                seconds,
+                4,
+                b'"http-',
+                server.warmup(seconds),
             )
         )
     latencies = outcome.latencies
@@ -203,88 +202,6 @@ def redaction(seconds: float) -> dict[str, Any]:
     """Messages per second and recall/precision over the labelled corpus in tests/, overall
     and per kind; Presidio's beside them when it is installed."""
     return redaction_figures(seconds)
-
-
-# One worker process per core of the machine the figures are for.
-SERVER_WORKERS = int(os.environ.get("CONSENTRY_BENCH_WORKERS", "2"))
-
-
-def listeners(port: int) -> int:
-    """How many sockets listen on this TCP port (Linux: /proc/net/tcp and tcp6)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as lines:
-            for line in list(lines)[1:]:
-                fields = line.split()
-                # local_address is HEXIP:HEXPORT; state 0A is LISTEN.
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    count += 1
-    return count
-
-
-class _server:
-    """`consentry serve` on a free loopback port over the world's data directory."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> int:
-        """The port the server listens on, once every worker does."""
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        settings = self.world.settings
-        env = {
-            **os.environ,
-            "CONSENTRY_DATA_DIR": str(settings.data_dir),
-            "CONSENTRY_ADMIN_KEY": ADMIN_KEY,
-            "CONSENTRY_MASTER_KEY": settings.master_key,
-            "CONSENTRY_LOG_LEVEL": "warning",
-            "CONSENTRY_WORKERS": str(SERVER_WORKERS),
-        }
-        exe = Path(sys.executable).parent / "consentry"
-        self.proc = subprocess.Popen(
-            [str(exe), "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            # Every worker listens on a socket of its own once its app has started: clients
-            # connecting earlier would all land on the first one up.
-            if listeners(port) >= SERVER_WORKERS:
-                try:
-                    httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
-                    return port
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError("the server did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
-def _warmup(seconds: float) -> float:
-    """Load sent before counting starts: a third of the measured time, at most 2 s."""
-    return min(2.0, seconds / 3)
-
-
-def _load(spec: load.Load) -> load.Outcome:
-    outcome = load.run(spec)
-    if outcome.failure is not None:
-        raise RuntimeError(outcome.failure)
-    if not outcome.requests:
-        raise RuntimeError(f"no request to {spec.path} was answered")
-    return outcome
-
-
-Section = Callable[..., dict[str, Any]]
 
 
 def audit(entries: int, verify_size: int, samples: int) -> dict[str, Any]:

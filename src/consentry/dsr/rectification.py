@@ -17,7 +17,7 @@ from consentry.errors import IdentityConflict, IntegrityMismatch
 from consentry.storage import erasure as sql
 from consentry.storage.errors import ConstraintViolation
 from consentry.subjects.models import Identity, IdentityType
-from consentry.subjects.resolve import Subjects
+from consentry.subjects.resolve import Subjects, identity_aad
 
 
 def check(
@@ -43,14 +43,13 @@ def rectify(
     sealer = subjects.keys.sealer(conn, subject_id)
     for change, row in _matches(conn, subjects, subject_id, changes):
         new = Identity(IdentityType(change["type"]), change["value"])
-        aad = f"consentry:identity:{subject_id}:{new.type.value}".encode()
         try:
             with conn.begin_nested():
                 sql.update_identity(
                     conn,
                     int(row.identity_id),
                     subjects.blind_index.of(new),
-                    sealer.seal(new.value.encode(), aad),
+                    sealer.seal(new.value.encode(), identity_aad(subject_id, new.type.value)),
                 )
         except ConstraintViolation:
             raise IdentityConflict("the new value is another subject's identity") from None
@@ -87,8 +86,7 @@ def _matches(
         for row in rows:
             if row.type != change["type"]:
                 continue
-            aad = f"consentry:identity:{subject_id}:{row.type}".encode()
-            old = sealer.open(bytes(row.value_ct), aad)
+            old = sealer.open(bytes(row.value_ct), identity_aad(subject_id, row.type))
             if hmac.compare_digest(hashlib.sha256(old).hexdigest(), change["old_sha256"].lower()):
                 found.append((change | {"_old": old}, row))
                 break

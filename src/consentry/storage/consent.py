@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from consentry.storage.engine import AnyRow, Store, driver_statements
+from consentry.storage.dialect import driver_statements
+from consentry.storage.engine import AnyRow, Store
 from consentry.storage.schema import consent_ledger, notices, purposes, subjects
 
 # What consent decisions need of a subject besides its ledger.

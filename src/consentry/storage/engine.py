@@ -11,71 +11,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event, make_url, text
+from sqlalchemy import Connection, Row, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from consentry.errors import StorageUnavailable
-from consentry.settings import Settings
-from consentry.storage.errors import OperationalFailure, translate
+from consentry.storage.dialect import create_store_engine
+from consentry.storage.errors import OperationalFailure
+from consentry.storage.hooks import queued
 
 log = logging.getLogger(__name__)
 
-SQLITE_FILE = "consentry.db"
-
 # A result row of any width: columns are read by name.
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
-
-
-_PENDING = "consentry.pending"
-_SAVEPOINTS = "consentry.savepoints"
-
-
-def pending(conn: Connection) -> list[Any]:
-    """The write transaction's queue for its before-commit hooks (`Store.before_commit`); a
-    rolled-back savepoint drops what was queued inside it. Raises TypeError outside a write
-    transaction."""
-    queue = conn.info.get(_PENDING)
-    if queue is None:
-        raise TypeError("work queued for commit needs a write transaction (Store.write)")
-    return queue  # type: ignore[no-any-return]
-
-
-# The parameter markers of the drivers: sqlite3 (qmark), psycopg (format, pyformat).
-_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def driver_statements(template: str) -> dict[str, str]:
-    """A statement sent straight to the driver (hot paths skip SQLAlchemy's compilation),
-    spelled for each paramstyle: `{p}` marks a parameter. Templates are constants; values
-    always travel as parameters."""
-    return {style: template.replace("{p}", marker) for style, marker in _MARKERS.items()}
-
-
-def insert_statements(table: str, columns: Sequence[str], tail: str = "") -> dict[str, str]:
-    """`INSERT INTO table (columns) VALUES (...)` for each paramstyle, rows as tuples."""
-    marks = ", ".join(["{p}"] * len(columns))
-    # Table and column names are the callers' constants.
-    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"  # noqa: S608
-    return driver_statements(statement)
-
-
-def database_url(settings: Settings) -> str:
-    """The SQLAlchemy URL for the configured database (psycopg 3 for PostgreSQL)."""
-    if not settings.db:
-        return f"sqlite:///{settings.data_dir / SQLITE_FILE}"
-    if settings.db.startswith("postgresql://"):
-        return "postgresql+psycopg://" + settings.db.removeprefix("postgresql://")
-    return settings.db
-
-
-def ensure_data_dir(path: Path) -> None:
-    """Create the data directory readable by its owner only."""
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)
 
 
 class Store:
@@ -91,7 +41,7 @@ class Store:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
-        self.engine = _create_engine(url, self.dialect)
+        self.engine = create_store_engine(url, self.dialect)
         # Work each write transaction runs last, just before it commits (the audit log's
         # appends, registered by runtime.py): taking the log's lock last keeps every
         # transaction's lock order the same, so none deadlock.
@@ -137,12 +87,12 @@ class Store:
         the before-commit hooks run inside it, last."""
         if self._write_lock is None:
             with self._connect() as conn, conn.begin():
-                yield from _queued(conn, self.before_commit)
+                yield from queued(conn, self.before_commit)
             return
         if self._checkpointer is not None:
             self._checkpointer.turn.wait(_TURN_WAIT)
         with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
-            yield from _queued(conn, self.before_commit)
+            yield from queued(conn, self.before_commit)
         if self._checkpointer is not None:
             self._checkpointer.wrote()
 
@@ -358,74 +308,3 @@ class _Checkpointer:
         finally:
             self.turn.set()
         return 1.0 if busy else self.INTERVAL
-
-
-def _queued(
-    conn: Connection, hooks: Sequence[Callable[[Connection], None]]
-) -> Iterator[Connection]:
-    conn.info[_PENDING] = []
-    conn.info[_SAVEPOINTS] = []
-    try:
-        yield conn
-        for hook in hooks:
-            hook(conn)
-        if conn.info[_PENDING]:
-            # Committing would drop the queued work (an action without its audit entry).
-            raise RuntimeError("work was queued for commit but no hook of this Store takes it")
-    finally:
-        conn.info.pop(_PENDING, None)
-        conn.info.pop(_SAVEPOINTS, None)
-
-
-def _track_savepoints(engine: Engine) -> None:
-    @event.listens_for(engine, "savepoint")
-    def _on_savepoint(conn: Connection, _name: str) -> None:
-        if _PENDING in conn.info:
-            conn.info[_SAVEPOINTS].append(len(conn.info[_PENDING]))
-
-    @event.listens_for(engine, "rollback_savepoint")
-    def _on_rollback(conn: Connection, _name: str, _context: Any) -> None:
-        if _PENDING in conn.info and conn.info[_SAVEPOINTS]:
-            del conn.info[_PENDING][conn.info[_SAVEPOINTS].pop() :]
-
-    @event.listens_for(engine, "release_savepoint")
-    def _on_release(conn: Connection, _name: str, _context: Any) -> None:
-        if _PENDING in conn.info and conn.info[_SAVEPOINTS]:
-            conn.info[_SAVEPOINTS].pop()
-
-
-def _create_engine(url: str, dialect: str) -> Engine:
-    if dialect == "postgresql":
-        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        _track_savepoints(engine)
-        event.listen(engine, "handle_error", translate)
-        return engine
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    _track_savepoints(engine)
-    event.listen(engine, "handle_error", translate)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Hand transaction control to SQLAlchemy's "begin" event below.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            # Deleted personal data is overwritten, not left in free pages.
-            "secure_delete=ON",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-            "cache_size=-65536",
-            # Checkpoints run in the Store's own thread (_Checkpointer), not in commits.
-            "wal_autocheckpoint=0",
-        ):
-            cur.execute(f"PRAGMA {pragma}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("consentry_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from consentry.storage.engine import AnyRow, insert_statements
+from consentry.storage.dialect import insert_statements
+from consentry.storage.engine import AnyRow
 from consentry.storage.schema import event_schemas, token_vault
 
 

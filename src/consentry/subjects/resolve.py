@@ -196,7 +196,7 @@ class Subjects:
         return [
             Identity(
                 IdentityType(row.type),
-                sealer.open(row.value_ct, _aad(subject_id, row.type)).decode(),
+                sealer.open(row.value_ct, identity_aad(subject_id, row.type)).decode(),
             )
             for row in sql.list_identities(conn, subject_id)
         ]
@@ -206,7 +206,7 @@ class Subjects:
         return [
             Identity(
                 IdentityType(row.type),
-                sealer.open(bytes(row.value_ct), _aad(subject_id, row.type)).decode(),
+                sealer.open(bytes(row.value_ct), identity_aad(subject_id, row.type)).decode(),
             )
             for row in rows
         ]
@@ -255,7 +255,7 @@ class Subjects:
                 subject_id,
                 identity.type.value,
                 self.blind_index.of(identity),
-                sealer.seal(identity.value.encode(), _aad(subject_id, identity.type.value)),
+                sealer.seal(identity.value.encode(), identity_aad(subject_id, identity.type.value)),
                 now,
             )
             audit.record(
@@ -281,5 +281,7 @@ def _subject(row: Any) -> Subject:
     return Subject(row.subject_id, jurisdiction, row.created_at)
 
 
-def _aad(subject_id: str, type_: str) -> bytes:
+def identity_aad(subject_id: str, type_: str) -> bytes:
+    """What a sealed identity value is bound to (stored: the spelling never changes): moved to
+    another subject or type, it no longer opens."""
     return f"consentry:identity:{subject_id}:{type_}".encode()
