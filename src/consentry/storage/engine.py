@@ -32,6 +32,7 @@ AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 _PENDING = "consentry.pending"
 _SAVEPOINTS = "consentry.savepoints"
+_AFTER = "consentry.after_commit"
 
 
 def pending(conn: Connection) -> list[Any]:
@@ -42,6 +43,18 @@ def pending(conn: Connection) -> list[Any]:
     if queue is None:
         raise TypeError("work queued for commit needs a write transaction (Store.write)")
     return queue  # type: ignore[no-any-return]
+
+
+def after_commit(conn: Connection, key: object, work: Callable[[], None]) -> None:
+    """Run `work` once the write transaction has committed, never when it rolls back; work
+    queued again under the same `key` runs once. It runs even when the savepoint it was queued
+    in rolled back, so it must read what was committed rather than carry what was written (the
+    consent cache: it must never hold a state a rolled-back transaction produced). Raises
+    TypeError outside a write transaction."""
+    queue = conn.info.get(_AFTER)
+    if queue is None:
+        raise TypeError("work queued after commit needs a write transaction (Store.write)")
+    queue.setdefault(key, work)
 
 
 # The parameter markers of the drivers: sqlite3 (qmark), psycopg (format, pyformat).
@@ -61,6 +74,15 @@ def insert_statements(table: str, columns: Sequence[str], tail: str = "") -> dic
     # Table and column names are the callers' constants.
     statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"  # noqa: S608
     return driver_statements(statement)
+
+
+def driver_in(conn: Connection, head: str, values: list[str], tail: str = "") -> Sequence[Any]:
+    """`head IN (values)tail`, without SQLAlchemy's statement compilation (per batch, a
+    statement with a thousand parameters costs more to compile than to run)."""
+    if conn.dialect.paramstyle == "qmark":
+        sql = f"{head} IN ({','.join('?' * len(values))}){tail}"
+        return conn.exec_driver_sql(sql, tuple(values)).all()
+    return conn.exec_driver_sql(f"{head} = ANY(%s){tail}", (values,)).all()
 
 
 def database_url(settings: Settings) -> str:
@@ -134,17 +156,21 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits when the block ends and rolls back on any exception;
-        the before-commit hooks run inside it, last."""
+        the before-commit hooks run inside it, last; the after-commit work (`after_commit`)
+        once it has committed, outside it."""
+        after: dict[object, Callable[[], None]] = {}
         if self._write_lock is None:
             with self._connect() as conn, conn.begin():
-                yield from _queued(conn, self.before_commit)
-            return
-        if self._checkpointer is not None:
-            self._checkpointer.turn.wait(_TURN_WAIT)
-        with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
-            yield from _queued(conn, self.before_commit)
-        if self._checkpointer is not None:
-            self._checkpointer.wrote()
+                yield from _queued(conn, self.before_commit, after)
+        else:
+            if self._checkpointer is not None:
+                self._checkpointer.turn.wait(_TURN_WAIT)
+            with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
+                yield from _queued(conn, self.before_commit, after)
+            if self._checkpointer is not None:
+                self._checkpointer.wrote()
+        for work in after.values():
+            work()
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
@@ -361,10 +387,14 @@ class _Checkpointer:
 
 
 def _queued(
-    conn: Connection, hooks: Sequence[Callable[[Connection], None]]
+    conn: Connection,
+    hooks: Sequence[Callable[[Connection], None]],
+    after: dict[object, Callable[[], None]],
 ) -> Iterator[Connection]:
     conn.info[_PENDING] = []
     conn.info[_SAVEPOINTS] = []
+    # The caller's own dict: `conn.info` belongs to the pooled connection and is cleared here.
+    conn.info[_AFTER] = after
     try:
         yield conn
         for hook in hooks:
@@ -375,6 +405,7 @@ def _queued(
     finally:
         conn.info.pop(_PENDING, None)
         conn.info.pop(_SAVEPOINTS, None)
+        conn.info.pop(_AFTER, None)
 
 
 def _track_savepoints(engine: Engine) -> None:
