@@ -23,6 +23,7 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage import audit as audit_sql
 from consentry.storage import engine as engine_module
+from consentry.storage import hooks
 from consentry.storage import subjects as subjects_sql
 from consentry.storage.dialect import SQLITE_FILE, database_url, ensure_data_dir
 from consentry.storage.engine import Store
@@ -160,6 +161,40 @@ def test_a_write_commits_when_the_block_ends(runtime: Runtime) -> None:
         subjects_sql.insert_subject(conn, "sub_committed", None, clock.now())
     with runtime.store.read() as conn:
         assert subjects_sql.get_subject(conn, "sub_committed") is not None
+
+
+def test_after_commit_work_runs_once_committed_and_never_after_a_rollback(
+    runtime: Runtime,
+) -> None:
+    store = runtime.store
+    seen: list[tuple[str, bool]] = []
+
+    def committed(subject_id: str) -> Callable[[], None]:
+        def look() -> None:
+            with store.read() as conn:
+                seen.append((subject_id, subjects_sql.get_subject(conn, subject_id) is not None))
+
+        return look
+
+    with store.write() as conn:
+        subjects_sql.insert_subject(conn, "sub_after", None, clock.now())
+        hooks.after_commit(conn, "sub_after", committed("sub_after"))
+        # Queued again under the same key: runs once.
+        hooks.after_commit(conn, "sub_after", committed("sub_after"))
+        assert seen == []
+    assert seen == [("sub_after", True)]
+
+    def insert_then_fail() -> None:
+        with store.write() as conn:
+            subjects_sql.insert_subject(conn, "sub_after_gone", None, clock.now())
+            hooks.after_commit(conn, "sub_after_gone", committed("sub_after_gone"))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        insert_then_fail()
+    assert seen == [("sub_after", True)]
+    with store.read() as conn, pytest.raises(TypeError):
+        hooks.after_commit(conn, "read", committed("sub_after"))
 
 
 def create_and_audit(store: Store, subject_id: str) -> None:

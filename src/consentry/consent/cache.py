@@ -2,12 +2,14 @@
 
 Every ledger write puts its new state here before the call returns; at start the cache is
 rebuilt from the ledger. Across processes it stays exact by the version rule (DESIGN.md):
-`fresh()` compares the cached version with the subject row's, one primary-key read.
+`fresh()` compares the cached version with the subject row's, one primary-key read, and
+`for_commit()` is the consistency rule itself, for a write that acts on subjects' consent.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from itertools import groupby
 
 from sqlalchemy import Connection
@@ -60,6 +62,15 @@ class ConsentCache:
         if remember:
             self.put(state)
         return state
+
+    def for_commit(self, conn: Connection, subject_ids: Iterable[str]) -> dict[str, SubjectConsent]:
+        """The consistency rule (DESIGN.md): inside the write transaction that will act on
+        them, each subject's state at exactly the version read now, under a share lock on
+        PostgreSQL so that no withdrawal or mark can commit before this transaction does.
+        Unknown subjects are absent from the answer."""
+        ids = sorted(set(subject_ids))
+        versions = sql.subject_versions(conn, ids, share=conn.dialect.name == "postgresql")
+        return {s: self.fresh(conn, s, versions[s]) for s in ids if s in versions}
 
     def rebuild(self, conn: Connection) -> int:
         """Fold the whole ledger into a new cache; returns the number of subjects held."""

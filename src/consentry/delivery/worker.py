@@ -35,7 +35,6 @@ from consentry.settings import Settings
 from consentry.storage import delivery as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import AnyRow, Store
-from consentry.storage.ingest import subject_versions
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +272,7 @@ class DeliveryWorker:
 
     def _states(self, conn: Connection, rows: Sequence[AnyRow]) -> dict[str, SubjectConsent]:
         """Each subject's state at its version read now, as the pipeline reads it."""
-        ids = sorted({r.subject_id for r in rows})
-        versions = subject_versions(conn, ids, share=self.store.dialect == "postgresql")
-        return {s: self.consent.cache.fresh(conn, s, v) for s, v in versions.items()}
+        return self.consent.cache.for_commit(conn, (r.subject_id for r in rows))
 
     def _reschedule(
         self, conn: Connection, system: System, rows: Sequence[AnyRow], error: str, now: datetime

@@ -23,8 +23,9 @@ from consentry.ingest.schemas import CompiledSchema
 from consentry.ingest.sealing import open_values
 from consentry.ingest.treatments import TOKEN_PREFIX, token_aad
 from consentry.keys.envelope import Sealer
-from consentry.storage import erasure as sql
+from consentry.storage import ingest as events_sql
 from consentry.storage import requests as requests_sql
+from consentry.storage import retained as retained_sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.models import Identity
 from consentry.subjects.resolve import Subjects
@@ -114,7 +115,7 @@ class Reports:
                     "ground": r.ground,
                     "until": clock.rfc3339(r.until),
                 }
-                for r in sql.subject_retained(conn, subject_id)
+                for r in retained_sql.subject_retained(conn, subject_id)
             ]
             head["requests"] = [
                 {
@@ -250,7 +251,7 @@ class Reports:
         others = Others(conn, self.subjects, subject_id, own, self.phone_region)
         after = 0
         while True:
-            rows = sql.access_event_rows(conn, subject_id, after_seq=after, limit=PAGE)
+            rows = events_sql.access_event_rows(conn, subject_id, after_seq=after, limit=PAGE)
             if not rows:
                 return
             items, personal = _page(conn, rows, sealer, provided)
@@ -279,7 +280,7 @@ def _page(
     }
     tokens = {
         r.token: sealer.open(bytes(r.value_ct), token_aad(r.token)).decode()
-        for r in sql.vault_rows(conn, sorted(wanted))
+        for r in events_sql.vault_rows(conn, sorted(wanted))
     }
     items = []
     personal: list[set[str]] = []

@@ -12,7 +12,9 @@ from consentry.dsr.access import RIGHTS
 from consentry.dsr.downstream import Downstream
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import SchemaRegistry
-from consentry.storage import erasure as sql
+from consentry.storage import consent as consent_sql
+from consentry.storage import ingest as events_sql
+from consentry.storage import subjects as subjects_sql
 from consentry.storage.engine import Store
 from consentry.subjects.models import IDENTITY_CATEGORIES
 
@@ -31,9 +33,9 @@ def report(
     their legal basis and retention, and the recipients (by name, region and safeguard).
     Read from the store without opening anything sealed: the subject's key is not needed."""
     with store.read() as conn:
-        kinds = sql.event_kinds(conn, subject_id)
-        identity_types = {row.type for row in sql.identity_rows(conn, subject_id)}
-        ledger = sql.ledger_rows(conn, subject_id)
+        kinds = events_sql.event_kinds(conn, subject_id)
+        identity_types = {row.type for row in subjects_sql.identity_rows(conn, subject_id)}
+        ledger = consent_sql.subject_entries(conn, subject_id)
         known = schemas.all(conn)
         registry = purposes.all(conn)
         recipients = downstream.recipients(conn, subject_id)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.consent import marks
 from consentry.consent.service import ConsentService
 from consentry.dsr import retention
 from consentry.dsr.downstream import Downstream
@@ -22,8 +23,11 @@ from consentry.ingest import minimise, sealing
 from consentry.ingest.minimise import purpose_mask
 from consentry.keys.envelope import Sealer
 from consentry.settings import Settings
+from consentry.storage import consent as consent_sql
 from consentry.storage import erasure as sql
+from consentry.storage import ingest as events_sql
 from consentry.storage import requests as requests_sql
+from consentry.storage import subjects as subjects_sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.resolve import Subjects
 
@@ -58,12 +62,12 @@ class Erasure:
         """Mark the subject erased (checks answer subject_erased, events are refused), re-seal
         what must be kept under the retention key, leave keyed-hash tombstones of its
         identities, destroy its data key. Returns `retained`. Idempotent."""
-        row = sql.subject_row(conn, subject_id, lock=True)
+        row = subjects_sql.get_subject(conn, subject_id, lock=True)
         if row is None or row.erasure == "erased":
             return []
         purposes = self.consent.registry.all(conn)
         jurisdiction = row.jurisdiction or "EU"
-        rows = sql.identity_rows(conn, subject_id)
+        rows = subjects_sql.identity_rows(conn, subject_id)
         try:
             sealer = self.subjects.keys.sealer(conn, subject_id)
             identities = [
@@ -86,19 +90,8 @@ class Erasure:
         )
         now = clock.now()
         blind = [bytes(r.blind_index) for r in rows]
-        sql.insert_tombstones(conn, [self.subjects.tombstone(b) for b in blind], now)
-        sql.set_subject(
-            conn,
-            subject_id,
-            # The vendor consents of the latest TC string go too: a person met again starts
-            # with none (TCF vendors get nothing until a new TC string).
-            {
-                "erasure": "erased",
-                "restricted": False,
-                "restricted_purposes": None,
-                "tcf_vendors": None,
-            },
-        )
+        subjects_sql.insert_tombstones(conn, [self.subjects.tombstone(b) for b in blind], now)
+        marks.erased(conn, self.consent, subject_id)
         self.subjects.keys.destroy(conn, subject_id)
         details = {"request_id": request_id}
         audit.record(
@@ -125,7 +118,7 @@ class Erasure:
         """Delete the subject's rows (events, vault entries, identities, ledger evidence, the
         notes of its requests), cancel its pending deliveries and ask every system that
         received its data to purge it; returns the systems that must acknowledge."""
-        row = sql.subject_row(conn, subject_id)
+        row = subjects_sql.get_subject(conn, subject_id)
         counts = sql.delete_subject_data(conn, subject_id)
         requests_sql.clear_notes(conn, subject_id)
         # What reaches downstream systems is audited where it happens (delivery).
@@ -157,17 +150,17 @@ class Erasure:
         well within CONSENTRY_WITHDRAWAL_PURGE_HOURS, for withdrawals older than `settle`."""
         done = {"withdrawals": 0, "deleted": 0, "narrowed": 0}
         with self.store.write() as conn:
-            after = sql.counter(conn, _PURGE_COUNTER)
+            after = requests_sql.counter(conn, _PURGE_COUNTER)
             # The watermark only passes entries old enough that every entry numbered before
             # them has committed (PostgreSQL numbers entries at insert, not at commit).
-            rows = sql.withdrawals_since(conn, after, clock.now() - settle, limit)
+            rows = consent_sql.withdrawals_since(conn, after, clock.now() - settle, limit)
             for row in rows:
                 deleted, narrowed = self._purge_one(conn, row, actor)
                 done["withdrawals"] += 1
                 done["deleted"] += deleted
                 done["narrowed"] += narrowed
             if rows:
-                sql.set_counter(conn, _PURGE_COUNTER, int(rows[-1].entry_id))
+                requests_sql.set_counter(conn, _PURGE_COUNTER, int(rows[-1].entry_id))
         if done["deleted"] or done["narrowed"]:
             self.store.checkpoint()
         return done
@@ -176,7 +169,11 @@ class Erasure:
         """Withdrawals not yet purged although older than the purge deadline."""
         cutoff = clock.now() - timedelta(hours=self.settings.withdrawal_purge_hours)
         with self.store.read() as conn:
-            return len(sql.withdrawals_since(conn, sql.counter(conn, _PURGE_COUNTER), cutoff))
+            return len(
+                consent_sql.withdrawals_since(
+                    conn, requests_sql.counter(conn, _PURGE_COUNTER), cutoff
+                )
+            )
 
     def _purge_one(self, conn: Connection, row: AnyRow, actor: str) -> tuple[int, int]:
         subject_id, purpose = row.subject_id, row.purpose
@@ -187,7 +184,7 @@ class Erasure:
         after = 0
         while True:
             # Events stored after the withdrawal (under a later grant) are not touched.
-            page = sql.events_with_purpose(
+            page = events_sql.events_with_purpose(
                 conn, subject_id, purpose, received_by=row.at, after_seq=after, limit=500
             )
             for event in page:
@@ -207,8 +204,8 @@ class Erasure:
             if len(page) < 500:
                 break
             after = int(page[-1].seq)
-        sql.update_events(conn, narrowed)
-        sql.delete_events_by_seq(conn, deleted)
+        events_sql.update_events(conn, narrowed)
+        events_sql.delete_events_by_seq(conn, deleted)
         if deleted or narrowed:
             audit.record(
                 conn,

@@ -8,16 +8,20 @@ from sqlalchemy import Connection
 
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.consent import marks
+from consentry.consent.service import ConsentService
 from consentry.errors import SubjectNotFound
-from consentry.storage import erasure as sql
+from consentry.storage import subjects as sql
 
 
-def limit(conn: Connection, subject_id: str, *, request_id: str, actor: str) -> None:
+def limit(
+    conn: Connection, consent: ConsentService, subject_id: str, *, request_id: str, actor: str
+) -> None:
     """The limit holds from this transaction's commit: the subject's consent version moves
     with it, so every cache and every batch in flight decides again (DESIGN.md)."""
-    if sql.subject_row(conn, subject_id, lock=True) is None:
+    if sql.get_subject(conn, subject_id, lock=True) is None:
         raise SubjectNotFound(f"no subject {subject_id}", subject_id=subject_id)
-    sql.set_subject(conn, subject_id, {"sensitive_limited": True})
+    marks.sensitive_limited(conn, consent, subject_id)
     audit.record(
         conn,
         AuditAction.SUBJECT_SENSITIVE_LIMITED,

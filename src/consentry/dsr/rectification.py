@@ -14,7 +14,7 @@ from consentry.audit.events import AuditAction
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.models import NoticeKind
 from consentry.errors import IdentityConflict, IntegrityMismatch
-from consentry.storage import erasure as sql
+from consentry.storage import subjects as sql
 from consentry.storage.errors import ConstraintViolation
 from consentry.subjects.models import Identity, IdentityType
 from consentry.subjects.resolve import Subjects, identity_aad

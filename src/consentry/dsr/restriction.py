@@ -10,12 +10,14 @@ from sqlalchemy import Connection
 
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.consent import marks
 from consentry.consent.models import LegalBasis, Purpose
+from consentry.consent.service import ConsentService
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.models import NoticeKind
 from consentry.errors import NotRestricted, SubjectNotFound
 from consentry.keys.envelope import Sealer
-from consentry.storage import erasure as sql
+from consentry.storage import subjects as sql
 from consentry.storage.engine import AnyRow
 
 # Art. 21(1): the purposes an objection covers when it names none.
@@ -37,6 +39,7 @@ def split_direct_marketing(
 
 def restrict(
     conn: Connection,
+    consent: ConsentService,
     downstream: Downstream,
     subject_id: str,
     *,
@@ -46,7 +49,7 @@ def restrict(
 ) -> list[str]:
     """Only store the subject's data from now on; returns the systems told (`restriction`)."""
     _row(conn, subject_id)
-    sql.set_subject(conn, subject_id, {"restricted": True})
+    marks.restricted(conn, consent, subject_id, True)
     audit.record(
         conn,
         AuditAction.SUBJECT_RESTRICTED,
@@ -61,6 +64,7 @@ def restrict(
 
 def lift(
     conn: Connection,
+    consent: ConsentService,
     downstream: Downstream,
     subject_id: str,
     *,
@@ -77,7 +81,7 @@ def lift(
     row = _row(conn, subject_id)
     if not row.restricted:
         raise NotRestricted(f"subject {subject_id} is not restricted", subject_id=subject_id)
-    sql.set_subject(conn, subject_id, {"restricted": False})
+    marks.restricted(conn, consent, subject_id, False)
     audit.record(
         conn,
         AuditAction.SUBJECT_RESTRICTION_LIFTED,
@@ -98,7 +102,13 @@ def lift(
 
 
 def object_to(
-    conn: Connection, subject_id: str, keys: list[str], *, request_id: str, actor: str
+    conn: Connection,
+    consent: ConsentService,
+    subject_id: str,
+    keys: list[str],
+    *,
+    request_id: str,
+    actor: str,
 ) -> None:
     """Objections that hold (direct marketing, or upheld): checks answer `objected`."""
     if not keys:
@@ -106,9 +116,7 @@ def object_to(
     row = _row(conn, subject_id)
     objected = _set(row.objected) | set(keys)
     pending = _set(row.restricted_purposes) - set(keys)
-    sql.set_subject(
-        conn, subject_id, {"objected": _json(objected), "restricted_purposes": _json(pending)}
-    )
+    marks.objections(conn, consent, subject_id, objected=objected, held=pending)
     audit.record(
         conn,
         AuditAction.SUBJECT_OBJECTED,
@@ -137,12 +145,18 @@ def notify_objection(
 
 
 def hold_pending(
-    conn: Connection, subject_id: str, keys: list[str], *, request_id: str, actor: str
+    conn: Connection,
+    consent: ConsentService,
+    subject_id: str,
+    keys: list[str],
+    *,
+    request_id: str,
+    actor: str,
 ) -> None:
     """Restrict the purposes of an objection until an operator decides (Art. 18(1)(d))."""
     row = _row(conn, subject_id)
     pending = _set(row.restricted_purposes) | set(keys)
-    sql.set_subject(conn, subject_id, {"restricted_purposes": _json(pending)})
+    marks.objections(conn, consent, subject_id, held=pending)
     audit.record(
         conn,
         AuditAction.SUBJECT_RESTRICTED,
@@ -152,16 +166,14 @@ def hold_pending(
     )
 
 
-def release(conn: Connection, subject_id: str, key: str) -> None:
+def release(conn: Connection, consent: ConsentService, subject_id: str, key: str) -> None:
     """An objection overridden: the purpose is no longer held."""
     row = _row(conn, subject_id)
-    sql.set_subject(
-        conn, subject_id, {"restricted_purposes": _json(_set(row.restricted_purposes) - {key})}
-    )
+    marks.objections(conn, consent, subject_id, held=_set(row.restricted_purposes) - {key})
 
 
 def _row(conn: Connection, subject_id: str) -> AnyRow:
-    row = sql.subject_row(conn, subject_id, lock=True)
+    row = sql.get_subject(conn, subject_id, lock=True)
     if row is None:
         raise SubjectNotFound(f"no subject {subject_id}", subject_id=subject_id)
     return row
@@ -169,7 +181,3 @@ def _row(conn: Connection, subject_id: str) -> AnyRow:
 
 def _set(raw: str | None) -> set[str]:
     return set(json.loads(raw)) if raw else set()
-
-
-def _json(values: set[str]) -> str | None:
-    return json.dumps(sorted(values)) if values else None

@@ -15,7 +15,9 @@ from consentry.consent import ledger
 from consentry.consent.models import LedgerEntry, LegalBasis, Purpose
 from consentry.ingest import sealing
 from consentry.keys.envelope import Sealer
-from consentry.storage import erasure as sql
+from consentry.storage import consent as consent_sql
+from consentry.storage import ingest as events_sql
+from consentry.storage import retained as retained_sql
 from consentry.storage.engine import AnyRow
 from consentry.subjects.models import Jurisdiction
 
@@ -60,7 +62,7 @@ def plan(
     """The items to keep, read (and opened) under the subject's key while it still exists."""
     now = clock.now()
     kept: list[Kept] = []
-    rows = sql.ledger_rows(conn, subject_id)
+    rows = consent_sql.subject_entries(conn, subject_id)
     if rows:
         entries = [_entry(ledger.entry_of(row, sealer)) for row in rows]
         hashes = sorted({i["blind_index"] for i in identities})
@@ -79,7 +81,9 @@ def plan(
     for key, purpose in sorted(obligations.items()):
         after = 0
         while True:
-            page = sql.events_with_purpose(conn, subject_id, key, after_seq=after, limit=1000)
+            page = events_sql.events_with_purpose(
+                conn, subject_id, key, after_seq=after, limit=1000
+            )
             for row in page:
                 kept.append(_event(row, sealer, purpose, jurisdiction))
             if len(page) < 1000:
@@ -93,7 +97,7 @@ def plan(
             continue
         # Only a purpose that processed the person's data (a contract with them, an
         # obligation about them) is a ground to keep who they are.
-        if not sql.events_with_purpose(conn, subject_id, key, after_seq=0, limit=1):
+        if not events_sql.events_with_purpose(conn, subject_id, key, after_seq=0, limit=1):
             continue
         ground = ART17_3_B if basis is LegalBasis.LEGAL_OBLIGATION else CONTRACT_ONGOING
         values = [{"type": i["type"], "value": i["value"]} for i in identities]
@@ -143,7 +147,7 @@ def seal(
                 "created_at": now,
             }
         )
-    sql.insert_retained(conn, rows)
+    retained_sql.insert_retained(conn, rows)
     return summary(kept)
 
 

@@ -100,25 +100,21 @@ class Runner:
         waiting = list(reversed(request_ids))
         batch = _BATCH_SECONDS if self.store.dialect == "sqlite" else 0.0
         while waiting:
-            changed: list[str] = []
             with self.store.write() as conn:
                 started = time.monotonic()
-                steps += self._run(conn, waiting.pop(), changed)
+                steps += self._run(conn, waiting.pop())
                 while waiting and time.monotonic() - started < batch:
-                    steps += self._run(conn, waiting.pop(), changed)
-            for subject_id in dict.fromkeys(changed):
-                self.requests.refresh(subject_id)
+                    steps += self._run(conn, waiting.pop())
         return steps
 
-    def _run(self, conn: Connection, request_id: str, changed: list[str]) -> int:
-        """Take the request through as many steps as it can go now; returns how many. The
-        subjects whose state a step changed are added to `changed` (the consent cache reads
-        them again once the transaction has committed)."""
+    def _run(self, conn: Connection, request_id: str) -> int:
+        """Take the request through as many steps as it can go now; returns how many (a mark
+        a step writes reaches the consent cache once the transaction commits: consent/marks)."""
         steps = 0
         for _ in range(4):
             try:
                 with conn.begin_nested():
-                    after = self._step(conn, request_id, changed)
+                    after = self._step(conn, request_id)
             except ConsentryError as exc:
                 with conn.begin_nested():
                     self._fail(conn, request_id, exc.code)
@@ -137,7 +133,7 @@ class Runner:
                 return steps
         return steps
 
-    def _step(self, conn: Connection, request_id: str, changed: list[str]) -> Request | None:
+    def _step(self, conn: Connection, request_id: str) -> Request | None:
         """The request after its next step, None when it has none to take now."""
         purged = False
         request = load(conn, request_id, lock=True)
@@ -187,10 +183,6 @@ class Runner:
             return None
         if purged:
             self._purged = True
-        else:
-            # The purge deletes rows but leaves the subject's row (and its consent version)
-            # as the shredding left it: there is nothing new for the consent cache.
-            changed.append(subject_id)
         return request
 
     def _below_level(self, conn: Connection, request: Request) -> bool:

@@ -355,13 +355,8 @@ class Pipeline:
 
     def _states(self, conn: Connection, work: list[_Work]) -> dict[str, SubjectConsent]:
         """Each subject's state at the version read now, inside the batch's transaction."""
-        ids = sorted({w.subject_id for w in work if w.code is None and w.subject_id})
-        versions = sql.subject_versions(conn, ids, share=self.store.dialect == "postgresql")
-        states = {}
-        for subject_id in ids:
-            if subject_id not in versions:
-                continue
-            states[subject_id] = self.consent.cache.fresh(conn, subject_id, versions[subject_id])
+        ids = {w.subject_id for w in work if w.code is None and w.subject_id}
+        states = self.consent.cache.for_commit(conn, ids)
         for w in work:
             if w.code is None and w.subject_id not in states:
                 w.code, w.detail = "invalid_event", "subject: no subject with this subject_id"

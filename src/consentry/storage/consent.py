@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from consentry.storage.dialect import driver_statements
+from consentry.storage.dialect import driver_in, driver_statements
 from consentry.storage.engine import AnyRow, Store
 from consentry.storage.schema import consent_ledger, notices, purposes, subjects
 
@@ -114,6 +115,16 @@ def set_subject_attributes(conn: Connection, subject_id: str, values: dict[str, 
         conn.execute(update(subjects).where(subjects.c.subject_id == subject_id).values(**values))
 
 
+def mark_subject(conn: Connection, subject_id: str, values: dict[str, Any]) -> None:
+    """Change the subject's row and give the change a consent version of its own, so every
+    cache and every batch in flight sees it (the consistency rule, DESIGN.md)."""
+    conn.execute(
+        update(subjects)
+        .where(subjects.c.subject_id == subject_id)
+        .values(consent_version=subjects.c.consent_version + 1, **values)
+    )
+
+
 def subject_attributes(conn: Connection, subject_id: str) -> AnyRow | None:
     return conn.execute(_SUBJECT_ATTRIBUTES, {"b_subject_id": subject_id}).first()
 
@@ -121,6 +132,22 @@ def subject_attributes(conn: Connection, subject_id: str) -> AnyRow | None:
 def subject_version(conn: Connection, subject_id: str) -> int | None:
     value = conn.execute(_SUBJECT_VERSION, {"b_subject_id": subject_id}).scalar_one_or_none()
     return None if value is None else int(value)
+
+
+def subject_versions(
+    conn: Connection, subject_ids: Sequence[str], *, share: bool
+) -> dict[str, int]:
+    """Consent versions of the subjects, read under a share lock on PostgreSQL so that no
+    withdrawal can commit between this read and the batch's commit (DESIGN.md)."""
+    if not subject_ids:
+        return {}
+    rows = driver_in(
+        conn,
+        "SELECT subject_id, consent_version FROM subjects WHERE subject_id",
+        list(subject_ids),
+        " FOR SHARE" if share else "",
+    )
+    return {row[0]: int(row[1]) for row in rows}
 
 
 def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -196,4 +223,26 @@ def all_entries(conn: Connection, batch: int = 10_000) -> Iterator[AnyRow]:
 
 def all_subject_attributes(conn: Connection) -> Sequence[AnyRow]:
     stmt = select(*_ATTRIBUTES).where(subjects.c.consent_version > 0)
+    return conn.execute(stmt).all()
+
+
+def withdrawals_since(
+    conn: Connection, after_entry: int, until: datetime, limit: int = 1000
+) -> Sequence[AnyRow]:
+    """Withdrawals and denials recorded up to `until`, after ledger entry `after_entry`."""
+    stmt = (
+        select(
+            consent_ledger.c.entry_id,
+            consent_ledger.c.subject_id,
+            consent_ledger.c.purpose,
+            consent_ledger.c.at,
+        )
+        .where(
+            consent_ledger.c.entry_id > after_entry,
+            consent_ledger.c.at <= until,
+            consent_ledger.c.state.in_(["withdrawn", "denied"]),
+        )
+        .order_by(consent_ledger.c.entry_id)
+        .limit(limit)
+    )
     return conn.execute(stmt).all()

@@ -35,6 +35,15 @@ def insert_statements(table: str, columns: Sequence[str], tail: str = "") -> dic
     return driver_statements(statement)
 
 
+def driver_in(conn: Connection, head: str, values: list[str], tail: str = "") -> Sequence[Any]:
+    """`head IN (values)tail`, without SQLAlchemy's statement compilation (per batch, a
+    statement with a thousand parameters costs more to compile than to run)."""
+    if conn.dialect.paramstyle == "qmark":
+        sql = f"{head} IN ({','.join('?' * len(values))}){tail}"
+        return conn.exec_driver_sql(sql, tuple(values)).all()
+    return conn.exec_driver_sql(f"{head} = ANY(%s){tail}", (values,)).all()
+
+
 def database_url(settings: Settings) -> str:
     """The SQLAlchemy URL for the configured database (psycopg 3 for PostgreSQL)."""
     if not settings.db:

@@ -84,17 +84,21 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits when the block ends and rolls back on any exception;
-        the before-commit hooks run inside it, last."""
+        the before-commit hooks run inside it, last; the after-commit work (`after_commit`)
+        once it has committed, outside it."""
+        after: dict[object, Callable[[], None]] = {}
         if self._write_lock is None:
             with self._connect() as conn, conn.begin():
-                yield from queued(conn, self.before_commit)
-            return
-        if self._checkpointer is not None:
-            self._checkpointer.turn.wait(_TURN_WAIT)
-        with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
-            yield from queued(conn, self.before_commit)
-        if self._checkpointer is not None:
-            self._checkpointer.wrote()
+                yield from queued(conn, self.before_commit, after)
+        else:
+            if self._checkpointer is not None:
+                self._checkpointer.turn.wait(_TURN_WAIT)
+            with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
+                yield from queued(conn, self.before_commit, after)
+            if self._checkpointer is not None:
+                self._checkpointer.wrote()
+        for work in after.values():
+            work()
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:

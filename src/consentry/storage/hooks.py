@@ -1,5 +1,5 @@
-"""Before-commit hooks: the write transaction's queue of work for its hooks (the audit
-log's appends), kept in step with savepoints."""
+"""Commit hooks: the write transaction's queue of work for its before-commit hooks (the audit
+log's appends), kept in step with savepoints, and the work run once it has committed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, event
 
 _PENDING = "consentry.pending"
 _SAVEPOINTS = "consentry.savepoints"
+_AFTER = "consentry.after_commit"
 
 
 def pending(conn: Connection) -> list[Any]:
@@ -22,10 +23,29 @@ def pending(conn: Connection) -> list[Any]:
     return queue  # type: ignore[no-any-return]
 
 
-def queued(conn: Connection, hooks: Sequence[Callable[[Connection], None]]) -> Iterator[Connection]:
-    """Yields `conn` with an empty queue, then runs the hooks, which must take all of it."""
+def after_commit(conn: Connection, key: object, work: Callable[[], None]) -> None:
+    """Run `work` once the write transaction has committed, never when it rolls back; work
+    queued again under the same `key` runs once. It runs even when the savepoint it was queued
+    in rolled back, so it must read what was committed rather than carry what was written (the
+    consent cache: it must never hold a state a rolled-back transaction produced). Raises
+    TypeError outside a write transaction."""
+    queue = conn.info.get(_AFTER)
+    if queue is None:
+        raise TypeError("work queued after commit needs a write transaction (Store.write)")
+    queue.setdefault(key, work)
+
+
+def queued(
+    conn: Connection,
+    hooks: Sequence[Callable[[Connection], None]],
+    after: dict[object, Callable[[], None]],
+) -> Iterator[Connection]:
+    """Yields `conn` with an empty queue, then runs the hooks, which must take all of it;
+    `after` collects the after-commit work (the caller runs it once committed)."""
     conn.info[_PENDING] = []
     conn.info[_SAVEPOINTS] = []
+    # The caller's own dict: `conn.info` belongs to the pooled connection and is cleared here.
+    conn.info[_AFTER] = after
     try:
         yield conn
         for hook in hooks:
@@ -36,6 +56,7 @@ def queued(conn: Connection, hooks: Sequence[Callable[[Connection], None]]) -> I
     finally:
         conn.info.pop(_PENDING, None)
         conn.info.pop(_SAVEPOINTS, None)
+        conn.info.pop(_AFTER, None)
 
 
 def track_savepoints(engine: Engine) -> None:

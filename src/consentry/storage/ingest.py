@@ -1,4 +1,4 @@
-"""SQL for event schemas and the token vault."""
+"""SQL for event schemas, the token vault and stored events."""
 
 from __future__ import annotations
 
@@ -6,11 +6,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    delete,
+    insert,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 
-from consentry.storage.dialect import insert_statements
+from consentry.storage.dialect import driver_in, insert_statements
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import event_schemas, token_vault
+from consentry.storage.schema import event_schemas, events, token_vault
 
 
 def list_schemas(conn: Connection) -> Sequence[AnyRow]:
@@ -56,33 +66,8 @@ def stored_event_ids(conn: Connection, event_ids: Sequence[str]) -> set[str]:
     """Which of these event ids are stored already (the hot path: straight to the driver)."""
     if not event_ids:
         return set()
-    rows = _driver_in(conn, "SELECT event_id FROM events WHERE event_id", list(event_ids))
+    rows = driver_in(conn, "SELECT event_id FROM events WHERE event_id", list(event_ids))
     return {row[0] for row in rows}
-
-
-def subject_versions(
-    conn: Connection, subject_ids: Sequence[str], *, share: bool
-) -> dict[str, int]:
-    """Consent versions of the subjects, read under a share lock on PostgreSQL so that no
-    withdrawal can commit between this read and the batch's commit (DESIGN.md)."""
-    if not subject_ids:
-        return {}
-    rows = _driver_in(
-        conn,
-        "SELECT subject_id, consent_version FROM subjects WHERE subject_id",
-        list(subject_ids),
-        " FOR SHARE" if share else "",
-    )
-    return {row[0]: int(row[1]) for row in rows}
-
-
-def _driver_in(conn: Connection, head: str, values: list[str], tail: str = "") -> Sequence[Any]:
-    """`head IN (values)tail`, without SQLAlchemy's statement compilation (per batch, a
-    statement with a thousand parameters costs more to compile than to run)."""
-    if conn.dialect.paramstyle == "qmark":
-        sql = f"{head} IN ({','.join('?' * len(values))}){tail}"
-        return conn.exec_driver_sql(sql, tuple(values)).all()
-    return conn.exec_driver_sql(f"{head} = ANY(%s){tail}", (values,)).all()
 
 
 EVENT_COLUMNS = (
@@ -111,3 +96,111 @@ def insert_events(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
     parameter processing (a third of the batch's time otherwise)."""
     if rows:
         conn.exec_driver_sql(_INSERT_EVENTS[conn.dialect.paramstyle], list(rows))
+
+
+def access_event_rows(
+    conn: Connection, subject_id: str, *, after_seq: int, limit: int
+) -> Sequence[AnyRow]:
+    """A page of the subject's events for an access report, times as their stored RFC 3339
+    text (the report's spelling), keyset on `seq`."""
+    return conn.execute(
+        _ACCESS_PAGE, {"subject_id": subject_id, "after_seq": after_seq, "limit": limit}
+    ).all()
+
+
+# Built once: the statement and its cache key are reused by every page.
+_ACCESS_PAGE = (
+    select(
+        events.c.seq,
+        events.c.event_id,
+        events.c.event_type,
+        type_coerce(events.c.occurred_at, String).label("occurred_at"),
+        type_coerce(events.c.received_at, String).label("received_at"),
+        events.c.purposes,
+        events.c.properties,
+        events.c.sealed,
+        events.c.field_purposes,
+    )
+    .where(events.c.subject_id == bindparam("subject_id"), events.c.seq > bindparam("after_seq"))
+    .order_by(events.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
+def event_kinds(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    """The distinct (event_type, purposes) of the subject's events (a categories report)."""
+    stmt = (
+        select(events.c.event_type, events.c.purposes)
+        .where(events.c.subject_id == subject_id)
+        .distinct()
+    )
+    return conn.execute(stmt).all()
+
+
+def events_with_purpose(
+    conn: Connection,
+    subject_id: str,
+    purpose: str,
+    *,
+    received_by: datetime | None = None,
+    after_seq: int,
+    limit: int,
+) -> Sequence[AnyRow]:
+    """The subject's events stored for `purpose` (by `received_by`), a page after
+    `after_seq`."""
+    stmt = (
+        select(
+            events.c.seq,
+            events.c.event_id,
+            events.c.event_type,
+            events.c.occurred_at,
+            events.c.received_at,
+            events.c.purposes,
+            events.c.properties,
+            events.c.sealed,
+            events.c.field_purposes,
+        )
+        .where(
+            events.c.subject_id == subject_id,
+            events.c.seq > after_seq,
+            true() if received_by is None else events.c.received_at <= received_by,
+            # `purposes` is a JSON list of keys; keys never hold a quote.
+            events.c.purposes.contains(f'"{purpose}"'),
+        )
+        .order_by(events.c.seq)
+        .limit(limit)
+    )
+    return conn.execute(stmt).all()
+
+
+def update_events(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Each change is `seq` and the columns it sets; one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        columns = tuple(sorted(k for k in change if k != "seq"))
+        groups.setdefault(columns, []).append(
+            {"b_seq": change["seq"]} | {f"b_{k}": change[k] for k in columns}
+        )
+    for columns, rows in groups.items():
+        stmt = (
+            update(events)
+            .where(events.c.seq == bindparam("b_seq"))
+            .values({k: bindparam(f"b_{k}") for k in columns})
+        )
+        conn.execute(stmt, rows)
+
+
+def delete_events_by_seq(conn: Connection, seqs: Sequence[int]) -> int:
+    if not seqs:
+        return 0
+    return int(conn.execute(delete(events).where(events.c.seq.in_(list(seqs)))).rowcount)
+
+
+def vault_rows(conn: Connection, tokens: Sequence[str]) -> Sequence[AnyRow]:
+    """The vault entries of these tokens (an access report shows tokenised values)."""
+    if not tokens:
+        return []
+    stmt = select(token_vault.c.token, token_vault.c.value_ct).where(
+        token_vault.c.token.in_(list(tokens))
+    )
+    return conn.execute(stmt).all()

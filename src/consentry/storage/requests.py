@@ -1,4 +1,4 @@
-"""SQL for data-subject requests."""
+"""SQL for data-subject requests and the counters of their background work."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Update, and_, bindparam, insert, or_, select, update
 
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import requests
+from consentry.storage.schema import dsr_state, requests
 
 # Statuses of requests the runner may have work for.
 _ACTIVE = ("verified", "in_progress", "awaiting_downstream", "overdue")
@@ -117,3 +117,16 @@ def past_due(conn: Connection, now: datetime, open_statuses: Sequence[str]) -> l
 def clear_notes(conn: Connection, subject_id: str) -> None:
     """Drop the sealed notes of the subject's requests (they may hold identity values)."""
     conn.execute(update(requests).where(requests.c.subject_id == subject_id).values(notes_ct=None))
+
+
+def counter(conn: Connection, name: str) -> int:
+    value = conn.execute(select(dsr_state.c.value).where(dsr_state.c.name == name)).scalar()
+    return int(value) if value is not None else 0
+
+
+def set_counter(conn: Connection, name: str, value: int) -> None:
+    done = conn.execute(
+        update(dsr_state).where(dsr_state.c.name == name).values(value=value)
+    ).rowcount
+    if not done:
+        conn.execute(insert(dsr_state).values(name=name, value=value))

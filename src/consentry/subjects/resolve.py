@@ -16,7 +16,6 @@ from consentry.audit.events import AuditAction
 from consentry.errors import IdentityConflict, SubjectNotFound
 from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
-from consentry.storage import erasure as erasure_sql
 from consentry.storage import subjects as sql
 from consentry.storage.errors import ConstraintViolation
 from consentry.subjects.blind_index import BlindIndex
@@ -57,12 +56,12 @@ class Subjects:
     def tombstoned(self, conn: Connection, idents: Sequence[Identity]) -> bool:
         """Whether any of these identities belonged to a person since erased."""
         hashes = [self.tombstone(self.blind_index.of(i)) for i in idents]
-        return bool(erasure_sql.known_tombstones(conn, hashes))
+        return bool(sql.known_tombstones(conn, hashes))
 
     def clear_tombstone(self, conn: Connection, subject_id: str, *, actor: str) -> None:
         """The person consented anew: their identities are no longer refused."""
         hashes = [self.tombstone(b) for b in sql.blind_indexes(conn, subject_id)]
-        erasure_sql.delete_tombstones(conn, hashes)
+        sql.delete_tombstones(conn, hashes)
         sql.clear_erasure(conn, subject_id)
         audit.record(
             conn, AuditAction.SUBJECT_TOMBSTONE_CLEARED, actor=actor, subject_id=subject_id
@@ -182,7 +181,7 @@ class Subjects:
         for start in range(0, len(items), _LOOKUP_SLICE):
             part = [(i, b, self.tombstone(b)) for i, b in items[start : start + _LOOKUP_SLICE]]
             owners = sql.find_by_blind_index(conn, [(i.type.value, b) for i, b, _ in part])
-            tombs = erasure_sql.known_tombstones(conn, [t for _, _, t in part])
+            tombs = sql.known_tombstones(conn, [t for _, _, t in part])
             found |= {
                 i
                 for i, b, t in part

@@ -1,0 +1,80 @@
+"""Marks on a subject that consent decisions read (erased, restricted, objected, held,
+sensitive-limited): written with a consent version of their own, and put in the consent cache
+once the transaction that wrote them has committed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from consentry.storage import consent as sql
+from consentry.storage.hooks import after_commit
+
+if TYPE_CHECKING:
+    from consentry.consent.service import ConsentService
+
+
+def erased(conn: Connection, consent: ConsentService, subject_id: str) -> None:
+    """Checks answer subject_erased and events are refused. The vendor consents of the latest
+    TC string go too: a person met again starts with none (TCF vendors get nothing until a
+    new TC string)."""
+    _mark(
+        conn,
+        consent,
+        subject_id,
+        {
+            "erasure": "erased",
+            "restricted": False,
+            "restricted_purposes": None,
+            "tcf_vendors": None,
+        },
+    )
+
+
+def restricted(conn: Connection, consent: ConsentService, subject_id: str, value: bool) -> None:
+    """Restricted (Art. 18): the subject's data is only stored; False lifts it."""
+    _mark(conn, consent, subject_id, {"restricted": value})
+
+
+def objections(
+    conn: Connection,
+    consent: ConsentService,
+    subject_id: str,
+    *,
+    objected: Collection[str] | None = None,
+    held: Collection[str] | None = None,
+) -> None:
+    """The purposes objected to (the objection holds) and those held until an operator
+    decides (Art. 18(1)(d)), each the whole new set; None leaves that set as it is."""
+    values: dict[str, Any] = {}
+    if objected is not None:
+        values["objected"] = _json(objected)
+    if held is not None:
+        values["restricted_purposes"] = _json(held)
+    _mark(conn, consent, subject_id, values)
+
+
+def sensitive_limited(conn: Connection, consent: ConsentService, subject_id: str) -> None:
+    """The use of sensitive personal information is limited (CCPA §1798.121)."""
+    _mark(conn, consent, subject_id, {"sensitive_limited": True})
+
+
+def _mark(
+    conn: Connection, consent: ConsentService, subject_id: str, values: dict[str, Any]
+) -> None:
+    sql.mark_subject(conn, subject_id, values)
+
+    def refresh() -> None:
+        # Read after the commit: the cache never holds what a rolled-back write produced.
+        with consent.store.read() as read:
+            consent.cache.fresh(read, subject_id)
+
+    # Once per subject and transaction, however many marks it wrote.
+    after_commit(conn, ("consent.cache", subject_id), refresh)
+
+
+def _json(values: Collection[str]) -> str | None:
+    return json.dumps(sorted(set(values))) if values else None
