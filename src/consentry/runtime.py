@@ -94,23 +94,6 @@ class Runtime:
                 self.purposes.all(conn)
                 held = self.consent_cache.rebuild(conn)
             log.info("consent cache rebuilt from the ledger: %d subjects", held)
-            self.consent = ConsentService(
-                settings,
-                self.store,
-                self.subjects,
-                self.purposes,
-                self.consent_cache,
-                self.signing_keys,
-            )
-            self.pipeline = Pipeline(
-                self.store,
-                self.subjects,
-                self.schemas,
-                self.consent,
-                self.treatments,
-                TokenVerifier(self.signing_keys, settings.issuer, self.reload_signing_keys),
-                settings.default_phone_region,
-            )
             self.datamap = DataMap(self.kek)
             pseudonyms = Pseudonyms(delivery_key)
             self.outbox = Outbox(
@@ -119,7 +102,25 @@ class Runtime:
             self.rights_notices = RightsNotices(
                 self.store, self.datamap, pseudonyms, settings.retry_base_seconds
             )
-            self.pipeline.outbox = self.outbox
+            self.consent = ConsentService(
+                settings,
+                self.store,
+                self.subjects,
+                self.purposes,
+                self.consent_cache,
+                self.signing_keys,
+            )
+            # Accepted events go to the delivery outbox in the transaction that stores them.
+            self.pipeline = Pipeline(
+                self.store,
+                self.subjects,
+                self.schemas,
+                self.consent,
+                self.treatments,
+                TokenVerifier(self.signing_keys, settings.issuer, self.reload_signing_keys),
+                settings.default_phone_region,
+                self.outbox,
+            )
             self.reads = Reads(
                 self.store,
                 self.purposes,
