@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 
-from sqlalchemy import Connection
-
 from consentry.audit import log as audit_log
 from consentry.audit.heads import HeadSigner
 from consentry.auth.api_keys import Authenticator
@@ -95,23 +93,6 @@ class Runtime:
                 self.purposes.all(conn)
                 held = self.consent_cache.rebuild(conn)
             log.info("consent cache rebuilt from the ledger: %d subjects", held)
-            self.consent = ConsentService(
-                settings,
-                self.store,
-                self.subjects,
-                self.purposes,
-                self.consent_cache,
-                self.signing_keys,
-            )
-            self.pipeline = Pipeline(
-                self.store,
-                self.subjects,
-                self.schemas,
-                self.consent,
-                self.treatments,
-                TokenVerifier(self.signing_keys, settings.issuer, self.reload_signing_keys),
-                settings.default_phone_region,
-            )
             self.datamap = DataMap(self.kek)
             pseudonyms = Pseudonyms(delivery_key)
             self.outbox = Outbox(
@@ -120,7 +101,31 @@ class Runtime:
             self.rights_notices = RightsNotices(
                 self.store, self.datamap, pseudonyms, settings.retry_base_seconds
             )
-            self.pipeline.outbox = self.outbox
+            # Requests and withdrawals reach downstream systems through the outbox and the
+            # rights notices.
+            self.downstream: Downstream = DeliveryDownstream(
+                self.datamap, self.outbox, self.rights_notices
+            )
+            self.consent = ConsentService(
+                settings,
+                self.store,
+                self.subjects,
+                self.purposes,
+                self.consent_cache,
+                self.signing_keys,
+                self.downstream,
+            )
+            # Accepted events go to the delivery outbox in the transaction that stores them.
+            self.pipeline = Pipeline(
+                self.store,
+                self.subjects,
+                self.schemas,
+                self.consent,
+                self.treatments,
+                TokenVerifier(self.signing_keys, settings.issuer, self.reload_signing_keys),
+                settings.default_phone_region,
+                self.outbox,
+            )
             self.reads = Reads(
                 self.store,
                 self.purposes,
@@ -132,11 +137,6 @@ class Runtime:
                 min_group_subjects=settings.min_group_subjects,
             )
             self.exports = Exports(self.store, self.reads)
-            self.consent.on_opt_out = self._opted_out
-            # Requests reach downstream systems through the outbox and the rights notices.
-            self.downstream: Downstream = DeliveryDownstream(
-                self.datamap, self.outbox, self.rights_notices
-            )
             self.erasure = Erasure(
                 settings, self.store, self.subjects, self.consent, self.downstream, retention_key
             )
@@ -158,15 +158,6 @@ class Runtime:
         except BaseException:
             self.store.close()
             raise
-
-    def _opted_out(
-        self, conn: Connection, subject_id: str, purposes: list[str], actor: str
-    ) -> None:
-        """A withdrawal or denial: its pending deliveries go, its recipients are told."""
-        self.outbox.cancel(conn, subject_id, purposes, actor=actor)
-        self.rights_notices.withdrawn(
-            conn, subject_id, purposes, self.purposes.all(conn), actor=actor
-        )
 
     def delivery_worker(self, sink: Sink | None = None) -> DeliveryWorker:
         """A worker over this runtime's outbox (not started)."""

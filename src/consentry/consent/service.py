@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -13,18 +13,19 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.consent import ledger, notices, policy, signals, tokens
 from consentry.consent.cache import ConsentCache
+from consentry.consent.checks import Checks
 from consentry.consent.models import (
     AgeBand,
-    Decision,
     Intent,
     LedgerEntry,
     Purpose,
-    Reason,
     Source,
     State,
     SubjectConsent,
 )
 from consentry.consent.purposes import PurposeRegistry
+from consentry.dsr.downstream import Downstream
+from consentry.dsr.models import NoticeKind
 from consentry.errors import (
     InvalidAgeBand,
     InvalidConsentState,
@@ -64,15 +65,10 @@ class ConsentResult:
     token: tokens.ConsentToken
 
 
-# Told of every withdrawal or denial inside its transaction: (conn, subject_id, purposes, actor).
-OptOutHook = Callable[[Connection, str, list[str], str], None]
-
-
-class ConsentService:
-    """Consent writes, withdrawals, checks and tokens over the ledger and the cache."""
-
-    # Set by the Runtime: pending deliveries are cancelled before the opt-out returns.
-    on_opt_out: OptOutHook | None = None
+class ConsentService(Checks):
+    """Consent writes and withdrawals over the ledger and the cache (and, from Checks, the
+    checks and tokens). A denial or withdrawal reaches downstream systems through the same
+    port as a request: pending deliveries cancelled, recipients told."""
 
     def __init__(
         self,
@@ -82,13 +78,10 @@ class ConsentService:
         registry: PurposeRegistry,
         cache: ConsentCache,
         signing: SigningKeys,
+        downstream: Downstream,
     ) -> None:
-        self.settings = settings
-        self.store = store
-        self.subjects = subjects
-        self.registry = registry
-        self.cache = cache
-        self.signing = signing
+        super().__init__(settings, store, subjects, registry, cache, signing)
+        self.downstream = downstream
 
     def record(self, write: ConsentWrite, *, actor: str) -> ConsentResult:
         """Record grants and denials, TC string and GPC signal included, in one transaction;
@@ -190,7 +183,7 @@ class ConsentService:
         if attributes and not kept:
             # An attribute change alone still changes decisions: give it a version of its own.
             sql.lock_subject_version(conn, subject_id, 1)
-        self._opted_out(conn, subject_id, appended, actor)
+        self._opted_out(conn, subject_id, appended, purposes, actor)
         self.registry.mark_used(conn, sorted({i.purpose for i in kept}), purposes)
         return self._finish(conn, prior, appended, gpc_honored, now, purposes)
 
@@ -247,87 +240,34 @@ class ConsentService:
         )
         if not intents:
             sql.lock_subject_version(conn, subject_id, 1)
-        self._opted_out(conn, subject_id, appended, actor)
+        self._opted_out(conn, subject_id, appended, purposes, actor)
         self.registry.mark_used(conn, sorted(intents), purposes)
         return self._finish(conn, prior, appended, gpc, now, purposes)
 
     def _opted_out(
-        self, conn: Connection, subject_id: str, appended: list[LedgerEntry], actor: str
+        self,
+        conn: Connection,
+        subject_id: str,
+        appended: list[LedgerEntry],
+        purposes: dict[str, Purpose],
+        actor: str,
     ) -> None:
-        """Tell the hook of the purposes this call denied or withdrew, in its transaction."""
+        """The purposes this call denied or withdrew, in its transaction: their pending
+        deliveries go, and the systems that received data for them are told, to pass it on
+        when one was a sale or share."""
         denied = sorted({e.purpose for e in appended if e.state is not State.GRANTED})
-        if denied and self.on_opt_out is not None:
-            self.on_opt_out(conn, subject_id, denied, actor)
-
-    def gpc_would_change(self, ref: SubjectRef) -> bool:
-        """Whether a GPC signal for `ref` would change the ledger (one read, no write): a
-        browser repeats the signal on every request."""
-        with self.store.read() as conn:
-            subject = self.subjects.find(conn, ref)
-            if subject is None:
-                return True
-            state = self.cache.fresh(conn, subject.subject_id)
-            return signals.gpc_changes(state, self.registry.all(conn))
-
-    def check_held(self, ref: SubjectRef, purpose_key: str) -> Decision | None:
-        """The decision without a transaction, when the subject is named by id and its state
-        and the purposes are held at the versions one statement reads now (SQLite); None
-        when `check` must decide."""
-        if ref.subject_id is None:
-            return None
-        peeked = sql.peek_versions(self.store, ref.subject_id)
-        if peeked is None:
-            return None
-        version, config = peeked
-        purposes = self.registry.at(config)
-        if purposes is None or purpose_key not in purposes:
-            return None
-        state = None if version is None else self.cache.get(ref.subject_id)
-        if version is not None and (state is None or state.version != version):
-            return None
-        return policy.decide(purposes[purpose_key], state, clock.now())
-
-    def check_now(self, ref: SubjectRef, purpose_key: str) -> Decision:
-        """`check` in its own read, or without one when `check_held` can answer."""
-        held = self.check_held(ref, purpose_key)
-        if held is not None:
-            return held
-        with self.store.read() as conn:
-            return self.check(conn, ref, purpose_key)
-
-    def check(self, conn: Connection, ref: SubjectRef, purpose_key: str) -> Decision:
-        """The decision for one purpose now; an unknown person is `never_asked`."""
-        subject_id = ref.subject_id
-        if subject_id is None:
-            found = self.subjects.find(conn, ref)
-            subject_id = found.subject_id if found else None
-        if subject_id is None:
-            # Nobody known; but identities of a person erased answer subject_erased.
-            gone = bool(ref.identities) and self.subjects.tombstoned(conn, ref.identities)
-            state = SubjectConsent(subject_id="", erased=True) if gone else None
-            return policy.decide(self.registry.get(conn, purpose_key), state, clock.now())
-        version, config = sql.versions(conn, subject_id)
-        purpose = self.registry.all(conn, config).get(purpose_key)
-        if purpose is None:
-            raise UnknownPurpose(f"no purpose {purpose_key!r}", purpose=purpose_key)
-        state = self.cache.fresh(conn, subject_id, version) if version is not None else None
-        return policy.decide(purpose, state, clock.now())
-
-    def state(self, conn: Connection, subject_id: str) -> SubjectConsent:
-        """The subject's current state; SubjectErased for an erased subject, whose consent is
-        neither shown nor vouched for by a token (what is kept as proof is listed by the
-        erasure's result)."""
-        self.subjects.get(conn, subject_id)
-        state = self.cache.fresh(conn, subject_id)
-        if state.erased:
-            raise SubjectErased(f"subject {subject_id} has been erased", subject_id=subject_id)
-        return state
-
-    def token(
-        self, conn: Connection, subject_id: str
-    ) -> tuple[SubjectConsent, tokens.ConsentToken]:
-        state = self.state(conn, subject_id)
-        return state, self._token(state, self.registry.all(conn), clock.now())
+        if not denied:
+            return
+        self.downstream.cancel_pending(conn, subject_id, denied, actor=actor)
+        self.downstream.notify(
+            conn,
+            subject_id,
+            NoticeKind.CONSENT_WITHDRAWN,
+            request_id=None,
+            purposes=denied,
+            actor=actor,
+            forward=any(purposes[p].sale_or_share for p in denied if p in purposes),
+        )
 
     def _finish(
         self,
@@ -344,30 +284,6 @@ class ConsentService:
         state = ledger.fold(prior.subject_id, appended, attributes, base=prior)
         token = self._token(state, purposes, now)
         return ConsentResult(state, gpc_honored, token)
-
-    def _token(
-        self, state: SubjectConsent, purposes: dict[str, Purpose], now: datetime
-    ) -> tokens.ConsentToken:
-        # `pur` names what the customer granted and still holds, nothing merely not opted out.
-        granted = {
-            key: state.purposes[key]
-            for key, purpose in purposes.items()
-            if purpose.needs_consent and policy.decide(purpose, state, now).reason is Reason.GRANTED
-        }
-        latest = max(granted.values(), key=lambda p: p.updated_at, default=None)
-        # A token never vouches for a grant past its expiry (API.md, Retention: expiry).
-        ends = [p.expires_at for p in granted.values() if p.expires_at is not None]
-        return tokens.issue(
-            self.signing,
-            issuer=self.settings.issuer,
-            subject_id=state.subject_id,
-            purposes=sorted(granted),
-            version=state.version,
-            notice_sha256=latest.notice_sha256 if latest else None,
-            now=now,
-            lifetime=timedelta(seconds=self.settings.token_ttl_seconds),
-            not_after=min(ends, default=None),
-        )
 
 
 def _intents(

@@ -1,6 +1,6 @@
-"""The data map and delivery behind the requests' downstream port (dsr/downstream.py):
-pending deliveries cancelled from the outbox, rights notices queued to every system that
-received the subject's data, acknowledgements read from the notices."""
+"""The data map and delivery behind the downstream port of requests and withdrawals
+(dsr/downstream.py): pending deliveries cancelled from the outbox, rights notices queued to
+every system that received the subject's data, acknowledgements read from the notices."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from consentry.delivery.notices import ACKNOWLEDGED, NoticeType, RightsNotices
+from consentry.delivery.notices import ACKNOWLEDGED, RightsNotices
 from consentry.delivery.outbox import Outbox
 from consentry.dsr.models import NoticeKind
 from consentry.governance.datamap import DataMap
@@ -63,19 +63,21 @@ class DeliveryDownstream:
         actor: str,
         corrected: Sequence[tuple[str, str]] = (),
         jurisdiction: str | None = None,
+        forward: bool = False,
     ) -> list[str]:
         sealer = self.outbox.subject_keys.sealer(conn, subject_id) if corrected else None
         ids = set(
             self.notices.queue(
                 conn,
                 subject_id,
-                NoticeType(kind.value),
+                kind,
                 actor=actor,
                 purposes=purposes,
                 request_id=request_id,
                 corrected=corrected,
                 sealer=sealer,
                 jurisdiction=jurisdiction,
+                forward=forward,
             )
         )
         if not ids:

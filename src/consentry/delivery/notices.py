@@ -9,7 +9,6 @@ import random
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -18,9 +17,9 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.consent.models import Purpose
 from consentry.delivery.outbox import Pseudonyms
 from consentry.delivery.sinks import Sink, signature
+from consentry.dsr.models import NoticeKind
 from consentry.errors import RightsNoticeNotFound
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import DEFAULT_ACK_HOURS
@@ -33,15 +32,6 @@ from consentry.subjects.models import IDENTITY_CATEGORIES, Jurisdiction
 MAX_DELAY_SECONDS = 300.0
 MANUAL = "manual"
 ACKNOWLEDGED = "acknowledged"
-
-
-class NoticeType(StrEnum):
-    PURGE_REQUEST = "purge_request"
-    CONSENT_WITHDRAWN = "consent_withdrawn"
-    RESTRICTION = "restriction"
-    RESTRICTION_LIFTED = "restriction_lifted"
-    RECTIFICATION = "rectification"
-    OBJECTION = "objection"
 
 
 def notice_aad(notice_id: str) -> bytes:
@@ -70,7 +60,7 @@ class RightsNotices:
         self,
         conn: Connection,
         subject_id: str,
-        kind: NoticeType,
+        kind: NoticeKind,
         *,
         actor: str,
         purposes: Sequence[str] | None = None,
@@ -116,7 +106,7 @@ class RightsNotices:
                     "purposes": None if concerned is None else json.dumps(concerned),
                     "forward": forward
                     or (
-                        kind is NoticeType.PURGE_REQUEST
+                        kind is NoticeKind.PURGE_REQUEST
                         and jurisdiction == Jurisdiction.US_CA.value
                         and system is not None
                         and system.ccpa_role is not None
@@ -144,27 +134,6 @@ class RightsNotices:
                 },
             )
         return [str(r["notice_id"]) for r in rows]
-
-    def withdrawn(
-        self,
-        conn: Connection,
-        subject_id: str,
-        withdrawn: Sequence[str],
-        purposes: dict[str, Purpose],
-        *,
-        actor: str,
-    ) -> list[str]:
-        """`consent_withdrawn` to the systems that received data for those purposes; to be
-        passed on (`forward`) when one of them is a sale or share."""
-        forward = any(purposes[p].sale_or_share for p in withdrawn if p in purposes)
-        return self.queue(
-            conn,
-            subject_id,
-            NoticeType.CONSENT_WITHDRAWN,
-            actor=actor,
-            purposes=withdrawn,
-            forward=forward,
-        )
 
     def body(self, row: AnyRow, sealer: Sealer | None = None) -> bytes:
         """The notice as API.md spells it; its sealed part is opened with `sealer` (the
@@ -284,5 +253,5 @@ def purge_request(
     """The erasure's step: a `purge_request` to every system that received the subject's
     data, in the caller's transaction; the request completes when each is acknowledged."""
     return notices.queue(
-        conn, subject_id, NoticeType.PURGE_REQUEST, actor=actor, request_id=request_id
+        conn, subject_id, NoticeKind.PURGE_REQUEST, actor=actor, request_id=request_id
     )

@@ -9,7 +9,7 @@ import hmac
 import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection
@@ -21,7 +21,7 @@ from consentry.consent.models import Purpose, SubjectConsent
 from consentry.governance import transfers
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import Refusal, Region, System
-from consentry.ingest.schemas import CompiledSchema
+from consentry.ingest.ports import AcceptedEvent
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import datamap as map_sql
 from consentry.storage import delivery as sql
@@ -66,21 +66,6 @@ def payload_aad_prefix(system_id: str) -> bytes:
     return f"consentry:outbox:{system_id}:".encode()
 
 
-class Accepted(Protocol):
-    """An accepted event as the ingest pipeline holds it."""
-
-    @property
-    def event_id(self) -> str | None: ...
-    @property
-    def subject_id(self) -> str | None: ...
-    @property
-    def purposes(self) -> list[str]: ...
-    @property
-    def schema(self) -> CompiledSchema | None: ...
-    @property
-    def event(self) -> Any: ...
-
-
 class Pseudonyms:
     """HMAC-SHA256 of the subject id under a key derived per system, so two recipients
     cannot join what they receive, and none can reverse it."""
@@ -118,24 +103,22 @@ class Outbox:
         # Set when rows are written, so a worker in this process looks sooner.
         self.wake = threading.Event()
 
-    def systems(self, conn: Connection, version: int) -> dict[str, System]:
-        """The systems deliveries may go to, at configuration `version` (read by the caller's
-        batch already): none means the batch has nothing to enqueue."""
-        return self.datamap.all(conn, version)
-
     def enqueue(
         self,
         conn: Connection,
-        systems: Mapping[str, System],
-        accepted: Sequence[Accepted],
-        kept: Sequence[Mapping[str, list[str] | None]],
-        treated: Sequence[Mapping[str, Any]],
+        accepted: Sequence[AcceptedEvent],
+        *,
+        version: int,
         states: Mapping[str, SubjectConsent],
         purposes: Mapping[str, Purpose],
     ) -> None:
-        """One row per accepted event and allowed system sharing a purpose with it; refused
-        deliveries are counted and audited per reason."""
-        if not systems or not accepted:
+        """One row per accepted event and allowed system (in the data map at configuration
+        `version`) sharing a purpose with it; refused deliveries are counted and audited per
+        reason. The ingest pipeline's Deliveries port."""
+        if not accepted:
+            return
+        systems = self.datamap.all(conn, version)
+        if not systems:
             return
         now = clock.now()
         stamp = clock.rfc3339(now)
@@ -146,12 +129,10 @@ class Outbox:
         refused: dict[tuple[str, str], int] = defaultdict(int)
         rows: list[tuple[object, ...]] = []
         every = list(purposes.values())
-        for w, fields, values in zip(accepted, kept, treated, strict=True):
-            subject_id, schema = str(w.subject_id), w.schema
-            if schema is None:
-                continue
+        for event in accepted:
+            subject_id = event.subject_id
             for system in systems.values():
-                shared = [p for p in w.purposes if p in system.purposes]
+                shared = [p for p in event.purposes if p in system.purposes]
                 if not shared:
                     continue
                 key = (system.system_id, subject_id)
@@ -163,15 +144,15 @@ class Outbox:
                 if reason is not None:
                     refused[(system.system_id, reason.value)] += 1
                     continue
-                props, restricted = _visible(system, schema, fields, values, shared, declared)
+                props, restricted = _visible(system, event, shared, declared)
                 body = Payload(
-                    str(w.event_id),
-                    schema.schema.event_type,
-                    clock.rfc3339(w.event.occurred_at),
+                    event.event_id,
+                    event.event_type,
+                    clock.rfc3339(event.occurred_at),
                     names[key],
                     props,
                     restricted,
-                    [n for n in props if schema.fields[n].sensitive],
+                    [n for n in props if n in event.sensitive],
                 )
                 sealer = self.subject_keys.sealer(conn, subject_id)
                 sealed = sealer.seal(
@@ -246,9 +227,7 @@ def record_refusals(conn: Connection, refused: Mapping[tuple[str, str], int]) ->
 
 def _visible(
     system: System,
-    schema: CompiledSchema,
-    fields: Mapping[str, list[str] | None],
-    values: Mapping[str, Any],
+    event: AcceptedEvent,
     shared: list[str],
     declared: dict[tuple[str, str], bool],
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -256,14 +235,14 @@ def _visible(
     only to some purposes) one of those purposes among the shared ones."""
     props: dict[str, Any] = {}
     restricted: dict[str, list[str]] = {}
-    for name, value in values.items():
-        category = schema.fields[name].category
+    for name, value in event.values.items():
+        category = event.categories[name]
         key = (system.system_id, category)
         if key not in declared:
             declared[key] = system.declares(category)
         if not declared[key]:
             continue
-        only = fields.get(name)
+        only = event.fields.get(name)
         if only is not None:
             serving = [p for p in only if p in shared]
             if not serving:

@@ -1,8 +1,10 @@
-"""The port through which requests reach downstream systems: cancel a subject's pending
-deliveries, send rights notices (Art. 19), learn which systems have acknowledged them.
+"""The port through which requests, and consent withdrawals, reach downstream systems: cancel
+a subject's pending deliveries, send rights notices (Art. 19), learn which systems have
+acknowledged them.
 
-Requests need only this Protocol; the data map and delivery implement it. `NoSystems` is the
-implementation for a store without a data map: nothing to cancel, nobody to tell.
+Requests and the consent service (a withdrawal or denial) need only this Protocol; the data map
+and delivery implement it. `NoSystems` is the implementation for a store without a data map:
+nothing to cancel, nobody to tell.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Downstream(Protocol):
         actor: str,
         corrected: Sequence[tuple[str, str]] = (),
         jurisdiction: str | None = None,
+        forward: bool = False,
     ) -> list[str]:
         """Queue a `kind` notice to every system that received the subject's data (for
         `purposes`, None: any); returns the ids of the systems that must acknowledge it.
@@ -41,7 +44,8 @@ class Downstream(Protocol):
         a rectification's (identity type, new value) pairs, each sent only to systems that
         declare its data category. `jurisdiction`: the subject's, for the rules that depend on
         it (a US-CA purge request is forwarded by service providers, contractors and third
-        parties)."""
+        parties). `forward`: every recipient is to pass the notice on (a withdrawal of a
+        sale or share)."""
         ...
 
     def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
@@ -86,6 +90,7 @@ class NoSystems:
         actor: str,
         corrected: Sequence[tuple[str, str]] = (),
         jurisdiction: str | None = None,
+        forward: bool = False,
     ) -> list[str]:
         return []
 

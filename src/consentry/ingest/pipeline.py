@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection
@@ -20,20 +20,19 @@ from consentry.consent import policy
 from consentry.consent.models import Purpose, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
-from consentry.delivery.outbox import Outbox
 from consentry.errors import (
     ConsentryError,
     IdentityConflict,
     StorageUnavailable,
     SubjectNotFound,
 )
-from consentry.ingest import decode, minimise, sealing
-from consentry.ingest.decode import Event
-from consentry.ingest.minimise import Plan, Planner
+from consentry.ingest import decode
 from consentry.ingest.models import Treatment
+from consentry.ingest.ports import Deliveries
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
-from consentry.ingest.treatments import Item, PureTreater, Treater
-from consentry.keys.envelope import Sealer, nonces
+from consentry.ingest.shaping import Decided, Shaper
+from consentry.ingest.treatments import Treater
+from consentry.ingest.work import Ready, Work
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
@@ -46,51 +45,6 @@ _MEMO_SIZE = 200_000
 _ATTEMPTS = 3
 # The codes API.md tests before duplicate_event.
 _BEFORE_DUPLICATE = frozenset({"invalid_event", "unknown_event_type"})
-# Values treated before the transaction: (treatment, field, value) -> treated value.
-_Ready = dict[tuple[Treatment, str, Any], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Shaped:
-    """How one accepted event is stored: its plan, its row (in storage.ingest.EVENT_COLUMNS
-    order but for received_at, added at the insert), and its kept values in clear and to be
-    sealed (for the delivery outbox)."""
-
-    plan: Plan
-    row: tuple[object, ...]
-    clear: dict[str, Any]
-    personal: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Early:
-    """An event shaped before the batch's transaction. It stands only where the transaction
-    decides the same purposes against the very same state, purposes and schema objects: the
-    state object is replaced whenever the subject's consent version moves."""
-
-    state: SubjectConsent
-    purposes: dict[str, Purpose]
-    schema: CompiledSchema
-    allowed: list[str]
-    shaped: _Shaped
-
-
-@dataclass(slots=True)
-class _Work:
-    """One event on its way through the pipeline."""
-
-    position: int
-    event_id: str | None
-    code: str | None = None
-    # Which field and rule, when the code alone does not say (never a value that was sent).
-    detail: str | None = None
-    event: Event | None = None
-    ref: SubjectRef | None = None
-    schema: CompiledSchema | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
-    subject_id: str | None = None
-    purposes: list[str] = field(default_factory=list)
-    early: _Early | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +59,6 @@ class EventResult:
 class Pipeline:
     """Turns a raw batch body into stored, consented, minimised events and per-event results."""
 
-    # Set by the Runtime: accepted events go to the delivery outbox in the same transaction.
-    outbox: Outbox | None = None
-
     def __init__(
         self,
         store: Store,
@@ -117,16 +68,16 @@ class Pipeline:
         treaters: dict[Treatment, Treater],
         tokens: TokenVerifier,
         default_region: str,
+        deliveries: Deliveries,
     ) -> None:
         self.store = store
         self.subjects = subjects
         self.schemas = schemas
         self.consent = consent
-        self.treaters = treaters
         self.tokens = tokens
         self.default_region = default_region
-        self.planner = Planner()
-        self._pure = {k: cast(PureTreater, t) for k, t in treaters.items() if t.pure}
+        # Accepted events are stored, and handed on for delivery, by the write step.
+        self.shaper = Shaper(subjects.keys, treaters, deliveries)
         # The last answer per (subject, schema, terminal-only): most events meet a state the
         # pipeline has already decided for.
         self._decisions: dict[
@@ -173,7 +124,7 @@ class Pipeline:
             for w in work
         ]
 
-    def _prepare(self, work: list[_Work]) -> _Ready:
+    def _prepare(self, work: list[Work]) -> Ready:
         """What needs neither the transaction nor anybody's consent, done before it (so
         processes writing one database in turn do it side by side): each event's properties
         decoded against its schema as last loaded, and the values of pure treatments
@@ -181,23 +132,18 @@ class Pipeline:
         the one it was decoded against is decoded again, and a value not treated here is
         treated there; nothing here decides what is stored."""
         schemas = self.schemas.last()
-        ready: _Ready = {}
+        ready: Ready = {}
         if not schemas:
             return ready
         for w in work:
             if w.code is not None or w.event is None:
                 continue
             schema = schemas.get(str(w.event.event_type))
-            if schema is None or _decode_properties(w, schema) is not None:
-                continue
-            for name, value in w.properties.items():
-                treatment = schema.fields[name].treatment
-                pure = self._pure.get(treatment)
-                if pure is not None and (treatment, name, value) not in ready:
-                    ready[(treatment, name, value)] = pure.one(name, value)
+            if schema is not None and _decode_properties(w, schema) is None:
+                self.shaper.treat_ready(w, schema, ready)
         return ready
 
-    def _shape_early(self, work: list[_Work], ready: _Ready) -> None:
+    def _shape_early(self, work: list[Work], ready: Ready) -> None:
         """Events whose subject's consent state and key this process already holds are
         decided, minimised, treated and sealed here, before the transaction, so that
         processes writing one database in turn do this side by side. Nothing here decides
@@ -208,7 +154,7 @@ class Pipeline:
         if not purposes:
             return
         now = clock.now()
-        found = []
+        decided: list[Decided] = []
         for w in work:
             if w.code is not None or w.schema is None or w.ref is None:
                 continue
@@ -220,26 +166,13 @@ class Pipeline:
             if state is None or sealer is None or self._refusal(w, state, now) is not None:
                 continue
             allowed, code = self._decision(w, w.schema, state, purposes, now)
-            if code is not None:
-                continue
-            plan = self._plan(w, w.schema, allowed, purposes, state)
-            values = {}
-            for name, treatment, _sealed in plan.treat:
-                key = (treatment, name, w.properties[name])
-                if key not in ready:
-                    break
-                values[name] = ready[key]
-            else:
-                found.append((w, w.schema, state, allowed, plan, values, sealer))
-        for (w, schema, state, allowed, plan, values, sealer), nonce in zip(
-            found, nonces(len(found)), strict=True
-        ):
-            shaped = _shape(w, plan, values, sealer, nonce)
-            w.early = _Early(state, purposes, schema, allowed, shaped)
+            if code is None:
+                decided.append((w, w.schema, state, allowed, sealer))
+        self.shaper.shape_early(decided, purposes, ready)
 
     def _decision(
         self,
-        w: _Work,
+        w: Work,
         schema: CompiledSchema,
         state: SubjectConsent,
         purposes: dict[str, Purpose],
@@ -255,19 +188,7 @@ class Pipeline:
             known = self._decisions[key] = policy.remember(answer, state, purposes, schema, now)
         return known.value
 
-    def _plan(
-        self,
-        w: _Work,
-        schema: CompiledSchema,
-        allowed: list[str],
-        purposes: dict[str, Purpose],
-        state: SubjectConsent,
-    ) -> Plan:
-        return self.planner.plan(
-            schema.fields, schema.has_special, allowed, tuple(w.properties), purposes, state
-        )
-
-    def _transact(self, work: list[_Work], actor: str, ready: _Ready) -> None:
+    def _transact(self, work: list[Work], actor: str, ready: Ready) -> None:
         """Decide and store the batch in one transaction."""
         with self.store.write() as conn:
             # One read of the configuration version serves the whole batch.
@@ -278,18 +199,18 @@ class Pipeline:
             states = self._states(conn, work)
             self._decide(work, states, purposes)
             _mark_duplicates(work)
-            self._store(conn, work, states, purposes, version, ready)
+            self.shaper.store(conn, work, states, purposes, version, ready)
             accepted = [w for w in work if w.code is None]
             if accepted:
                 used = sorted({p for w in accepted for p in w.purposes})
                 self.consent.registry.mark_used(conn, used, purposes)
             audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
 
-    def _parse(self, position: int, raw: msgspec.Raw, latest: datetime) -> _Work:
+    def _parse(self, position: int, raw: msgspec.Raw, latest: datetime) -> Work:
         event, detail = decode.event(raw, latest)
         if event is None:
-            return _Work(position, decode.event_id_of(raw), "invalid_event", detail)
-        work = _Work(position, event.event_id, event=event)
+            return Work(position, decode.event_id_of(raw), "invalid_event", detail)
+        work = Work(position, event.event_id, event=event)
         subject = event.subject
         if detail is not None or subject is None:
             work.code, work.detail = "invalid_event", detail
@@ -305,7 +226,7 @@ class Pipeline:
         return work
 
     def _classify(
-        self, conn: Connection, work: list[_Work], schemas: dict[str, CompiledSchema]
+        self, conn: Connection, work: list[Work], schemas: dict[str, CompiledSchema]
     ) -> None:
         """unknown_event_type, duplicate_event, then the schema's field codes, in that order."""
         stored = sql.stored_event_ids(
@@ -327,7 +248,7 @@ class Pipeline:
             else:
                 w.code = _decode_properties(w, schema)
 
-    def _resolve(self, conn: Connection, work: list[_Work], actor: str) -> None:
+    def _resolve(self, conn: Connection, work: list[Work], actor: str) -> None:
         """Subjects of the batch: known ones by one look-up, new people created once each."""
         for w in work:
             if w.code is None and w.ref is not None and w.ref.subject_id is not None:
@@ -353,7 +274,7 @@ class Pipeline:
                     w.code = "invalid_event"
                     w.detail = "subject: the identities belong to different subjects"
 
-    def _states(self, conn: Connection, work: list[_Work]) -> dict[str, SubjectConsent]:
+    def _states(self, conn: Connection, work: list[Work]) -> dict[str, SubjectConsent]:
         """Each subject's state at the version read now, inside the batch's transaction."""
         ids = {w.subject_id for w in work if w.code is None and w.subject_id}
         states = self.consent.cache.for_commit(conn, ids)
@@ -364,7 +285,7 @@ class Pipeline:
 
     def _decide(
         self,
-        work: list[_Work],
+        work: list[Work],
         states: dict[str, SubjectConsent],
         purposes: dict[str, Purpose],
     ) -> None:
@@ -380,7 +301,7 @@ class Pipeline:
             if w.code is None:
                 w.purposes, w.code = self._decision(w, w.schema, state, purposes, now)
 
-    def _refusal(self, w: _Work, state: SubjectConsent, now: datetime) -> str | None:
+    def _refusal(self, w: Work, state: SubjectConsent, now: datetime) -> str | None:
         refusal = policy.subject_refusal(state)
         if refusal is not None:
             return refusal.value
@@ -394,125 +315,8 @@ class Pipeline:
                 return "stale_consent_token"
         return None
 
-    def _store(
-        self,
-        conn: Connection,
-        work: list[_Work],
-        states: dict[str, SubjectConsent],
-        purposes: dict[str, Purpose],
-        version: int,
-        ready: _Ready,
-    ) -> None:
-        accepted = [w for w in work if w.code is None]
-        if not accepted:
-            return
-        shaped = [_early(w, states, purposes) for w in accepted]
-        late = [n for n, s in enumerate(shaped) if s is None]
-        if late:
-            redone = self._shape_late(conn, [accepted[n] for n in late], states, purposes, ready)
-            for n, one in zip(late, redone, strict=True):
-                shaped[n] = one
-        done = [s for s in shaped if s is not None]
-        # Taken in the transaction, after the states were read: the withdrawal purge counts an
-        # event received at or before a withdrawal as stored under the consent it withdrew.
-        received_at = (clock.rfc3339(clock.now()),)
-        sql.insert_events(conn, [s.row[:4] + received_at + s.row[4:] for s in done])
-        systems = {} if self.outbox is None else self.outbox.systems(conn, version)
-        if self.outbox is not None and systems:
-            fields = [s.plan.fields for s in done]
-            kept = [s.clear | s.personal for s in done]
-            self.outbox.enqueue(conn, systems, accepted, fields, kept, states, purposes)
 
-    def _shape_late(
-        self,
-        conn: Connection,
-        accepted: list[_Work],
-        states: dict[str, SubjectConsent],
-        purposes: dict[str, Purpose],
-        ready: _Ready,
-    ) -> list[_Shaped]:
-        """Accepted events not shaped before the transaction (or whose early shape no longer
-        stands): planned, treated and sealed here."""
-        sealers = {
-            s: self.subjects.keys.sealer(conn, s) for s in {str(w.subject_id) for w in accepted}
-        }
-        plans: list[Plan] = []
-        treated: list[dict[str, Any]] = [{} for _ in accepted]
-        # Each treatment other than keep runs once per batch over every value it must treat
-        # (pure ones mostly ran before the transaction: `ready`).
-        queues: dict[Treatment, list[tuple[int, str, Item]]] = defaultdict(list)
-        for n, w in enumerate(accepted):
-            schema = w.schema
-            if schema is None:
-                raise ValueError("only classified events are stored")
-            subject_id = str(w.subject_id)
-            plan = self._plan(w, schema, w.purposes, purposes, states[subject_id])
-            plans.append(plan)
-            done = treated[n]
-            for name, treatment, _sealed in plan.treat:
-                value = w.properties[name]
-                if treatment in self._pure and (treatment, name, value) in ready:
-                    done[name] = ready[(treatment, name, value)]
-                    continue
-                item = Item(subject_id, name, value, sealers[subject_id])
-                queues[treatment].append((n, name, item))
-        for treatment, queue in queues.items():
-            results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
-            for (n, name, _), value in zip(queue, results, strict=True):
-                treated[n][name] = value
-        return [
-            _shape(w, plan, values, sealers[str(w.subject_id)], nonce)
-            for w, plan, values, nonce in zip(
-                accepted, plans, treated, nonces(len(accepted)), strict=True
-            )
-        ]
-
-
-def _early(
-    w: _Work, states: dict[str, SubjectConsent], purposes: dict[str, Purpose]
-) -> _Shaped | None:
-    """The event's early shape, if it still stands (see _Early)."""
-    early = w.early
-    if (
-        early is None
-        or early.state is not states.get(str(w.subject_id))
-        or early.purposes is not purposes
-        or early.schema is not w.schema
-        or early.allowed != w.purposes
-    ):
-        return None
-    return early.shaped
-
-
-def _shape(w: _Work, plan: Plan, values: dict[str, Any], sealer: Sealer, nonce: bytes) -> _Shaped:
-    """The event's row: kept values in clear, personal ones sealed under the subject's key."""
-    event, schema = w.event, w.schema
-    if event is None or event.occurred_at is None or schema is None or w.ref is None:
-        raise ValueError("only classified events are stored")
-    if w.event_id is None:
-        raise ValueError("only events with an id are stored")
-    subject_id = str(w.subject_id or w.ref.subject_id)
-    clear, personal = minimise.split(plan, w.properties, values)
-    sealed = None
-    if personal:
-        sealed = sealer.seal(minimise.encode_bytes(personal), sealing.event_aad(w.event_id), nonce)
-    row = (
-        w.event_id,
-        schema.schema.event_type,
-        schema.schema.version,
-        clock.rfc3339(event.occurred_at),
-        subject_id,
-        plan.purposes_json,
-        minimise.encode(clear),
-        sealed,
-        plan.field_purposes_json,
-        plan.purpose_bits,
-        minimise.subject_key(subject_id),
-    )
-    return _Shaped(plan, row, clear, personal)
-
-
-def _decode_properties(w: _Work, schema: CompiledSchema) -> str | None:
+def _decode_properties(w: Work, schema: CompiledSchema) -> str | None:
     """The event's properties decoded against `schema` into w.properties (and w.schema);
     the field's code (and w.detail) when they do not fit it."""
     if w.event is None:
@@ -530,7 +334,7 @@ def _decode_properties(w: _Work, schema: CompiledSchema) -> str | None:
     return None
 
 
-def _certify(work: list[_Work], batch: decode.Batch) -> None:
+def _certify(work: list[Work], batch: decode.Batch) -> None:
     """The JSON rules (consentry.jsonlimits) over the events that did not decode whole against
     a schema. One that did is within them already: every value decoded into a typed field, so
     nothing in it nests deeper than the event's own shape, and integers are bounded by the
@@ -546,7 +350,7 @@ def _retryable(exc: Exception) -> bool:
     return isinstance(exc, ConstraintViolation | SerializationFailure)
 
 
-def _mark_duplicates(work: list[_Work]) -> None:
+def _mark_duplicates(work: list[Work]) -> None:
     """A later copy of an event accepted earlier in the batch is `duplicate_event`; a copy of
     a refused event is judged on its own."""
     accepted: set[str] = set()
@@ -561,7 +365,7 @@ def _ref_order(ref: SubjectRef) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((i.type.value, i.value) for i in ref.identities))
 
 
-def _summary(work: Sequence[_Work]) -> dict[str, Any]:
+def _summary(work: Sequence[Work]) -> dict[str, Any]:
     rejected: dict[str, int] = defaultdict(int)
     for w in work:
         if w.code:

@@ -62,6 +62,10 @@ class CompiledSchema:
     fields: Mapping[str, FieldSpec]
     # Special-category fields make minimisation depend on the subject's explicit grants.
     has_special: bool
+    # Each field's data category, and the fields of sensitive personal information (for
+    # the delivery of each accepted event, held once per schema).
+    categories: Mapping[str, str]
+    sensitive: frozenset[str]
 
 
 def parse(
@@ -126,6 +130,8 @@ def compile_schema(schema: EventSchema) -> CompiledSchema:
         msgspec.json.Decoder(struct),
         {spec.name: spec for spec in schema.fields},
         any(spec.special for spec in schema.fields),
+        {spec.name: spec.category for spec in schema.fields},
+        frozenset(spec.name for spec in schema.fields if spec.sensitive),
     )
 
 

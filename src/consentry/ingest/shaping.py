@@ -1,0 +1,218 @@
+"""The pipeline's write step: accepted events planned (minimised), treated and sealed into
+rows, stored with the batch, and handed on for delivery in the same transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.consent.models import Purpose, SubjectConsent
+from consentry.ingest import minimise, sealing
+from consentry.ingest.minimise import Plan, Planner
+from consentry.ingest.models import Treatment
+from consentry.ingest.ports import AcceptedEvent, Deliveries
+from consentry.ingest.schemas import CompiledSchema
+from consentry.ingest.treatments import Item, PureTreater, Treater
+from consentry.ingest.work import Early, Ready, Shaped, Work
+from consentry.keys.envelope import Sealer, nonces
+from consentry.keys.subject_keys import SubjectKeys
+from consentry.storage import ingest as sql
+
+# An event decided before the transaction: its schema, state, allowed purposes and sealer.
+Decided = tuple[Work, CompiledSchema, SubjectConsent, list[str], Sealer]
+
+
+class Shaper:
+    """Turns decided events into stored rows and deliveries."""
+
+    def __init__(
+        self, keys: SubjectKeys, treaters: Mapping[Treatment, Treater], deliveries: Deliveries
+    ) -> None:
+        self.keys = keys
+        self.treaters = treaters
+        self.deliveries = deliveries
+        self.planner = Planner()
+        self.pure = {k: cast(PureTreater, t) for k, t in treaters.items() if t.pure}
+
+    def plan(
+        self,
+        w: Work,
+        schema: CompiledSchema,
+        allowed: list[str],
+        purposes: dict[str, Purpose],
+        state: SubjectConsent,
+    ) -> Plan:
+        return self.planner.plan(
+            schema.fields, schema.has_special, allowed, tuple(w.properties), purposes, state
+        )
+
+    def treat_ready(self, w: Work, schema: CompiledSchema, ready: Ready) -> None:
+        """The event's values of pure treatments (pseudonymise, redact) treated into `ready`."""
+        for name, value in w.properties.items():
+            treatment = schema.fields[name].treatment
+            pure = self.pure.get(treatment)
+            if pure is not None and (treatment, name, value) not in ready:
+                ready[(treatment, name, value)] = pure.one(name, value)
+
+    def shape_early(
+        self, decided: list[Decided], purposes: dict[str, Purpose], ready: Ready
+    ) -> None:
+        """Events decided before the transaction, planned and sealed there too (w.early) when
+        each value they treat is in `ready`."""
+        found = []
+        for w, schema, state, allowed, sealer in decided:
+            plan = self.plan(w, schema, allowed, purposes, state)
+            values = {}
+            for name, treatment, _sealed in plan.treat:
+                key = (treatment, name, w.properties[name])
+                if key not in ready:
+                    break
+                values[name] = ready[key]
+            else:
+                found.append((w, schema, state, allowed, plan, values, sealer))
+        for (w, schema, state, allowed, plan, values, sealer), nonce in zip(
+            found, nonces(len(found)), strict=True
+        ):
+            shaped = _shape(w, allowed, plan, values, sealer, nonce)
+            w.early = Early(state, purposes, schema, allowed, shaped)
+
+    def store(
+        self,
+        conn: Connection,
+        work: list[Work],
+        states: dict[str, SubjectConsent],
+        purposes: dict[str, Purpose],
+        version: int,
+        ready: Ready,
+    ) -> None:
+        """The batch's accepted events stored, and handed on for delivery."""
+        accepted = [w for w in work if w.code is None]
+        if not accepted:
+            return
+        shaped = [_early(w, states, purposes) for w in accepted]
+        late = [n for n, s in enumerate(shaped) if s is None]
+        if late:
+            redone = self._shape_late(conn, [accepted[n] for n in late], states, purposes, ready)
+            for n, one in zip(late, redone, strict=True):
+                shaped[n] = one
+        done = [s for s in shaped if s is not None]
+        # Taken in the transaction, after the states were read: the withdrawal purge counts an
+        # event received at or before a withdrawal as stored under the consent it withdrew.
+        received_at = (clock.rfc3339(clock.now()),)
+        sql.insert_events(conn, [s.row[:4] + received_at + s.row[4:] for s in done])
+        self.deliveries.enqueue(
+            conn,
+            [s.accepted for s in done],
+            version=version,
+            states=states,
+            purposes=purposes,
+        )
+
+    def _shape_late(
+        self,
+        conn: Connection,
+        accepted: list[Work],
+        states: dict[str, SubjectConsent],
+        purposes: dict[str, Purpose],
+        ready: Ready,
+    ) -> list[Shaped]:
+        """Accepted events not shaped before the transaction (or whose early shape no longer
+        stands): planned, treated and sealed here."""
+        sealers = {s: self.keys.sealer(conn, s) for s in {str(w.subject_id) for w in accepted}}
+        plans: list[Plan] = []
+        treated: list[dict[str, Any]] = [{} for _ in accepted]
+        # Each treatment other than keep runs once per batch over every value it must treat
+        # (pure ones mostly ran before the transaction: `ready`).
+        queues: dict[Treatment, list[tuple[int, str, Item]]] = defaultdict(list)
+        for n, w in enumerate(accepted):
+            schema = w.schema
+            if schema is None:
+                raise ValueError("only classified events are stored")
+            subject_id = str(w.subject_id)
+            plan = self.plan(w, schema, w.purposes, purposes, states[subject_id])
+            plans.append(plan)
+            done = treated[n]
+            for name, treatment, _sealed in plan.treat:
+                value = w.properties[name]
+                if treatment in self.pure and (treatment, name, value) in ready:
+                    done[name] = ready[(treatment, name, value)]
+                    continue
+                item = Item(subject_id, name, value, sealers[subject_id])
+                queues[treatment].append((n, name, item))
+        for treatment, queue in queues.items():
+            results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
+            for (n, name, _), value in zip(queue, results, strict=True):
+                treated[n][name] = value
+        return [
+            _shape(w, w.purposes, plan, values, sealers[str(w.subject_id)], nonce)
+            for w, plan, values, nonce in zip(
+                accepted, plans, treated, nonces(len(accepted)), strict=True
+            )
+        ]
+
+
+def _early(
+    w: Work, states: dict[str, SubjectConsent], purposes: dict[str, Purpose]
+) -> Shaped | None:
+    """The event's early shape, if it still stands (see Early)."""
+    early = w.early
+    if (
+        early is None
+        or early.state is not states.get(str(w.subject_id))
+        or early.purposes is not purposes
+        or early.schema is not w.schema
+        or early.allowed != w.purposes
+    ):
+        return None
+    return early.shaped
+
+
+def _shape(
+    w: Work,
+    allowed: list[str],
+    plan: Plan,
+    values: dict[str, Any],
+    sealer: Sealer,
+    nonce: bytes,
+) -> Shaped:
+    """The event's row: kept values in clear, personal ones sealed under the subject's key;
+    and what delivery is handed of it (stored for the purposes `allowed`)."""
+    event, schema = w.event, w.schema
+    if event is None or event.occurred_at is None or schema is None or w.ref is None:
+        raise ValueError("only classified events are stored")
+    if w.event_id is None:
+        raise ValueError("only events with an id are stored")
+    subject_id = str(w.subject_id or w.ref.subject_id)
+    clear, personal = minimise.split(plan, w.properties, values)
+    sealed = None
+    if personal:
+        sealed = sealer.seal(minimise.encode_bytes(personal), sealing.event_aad(w.event_id), nonce)
+    row = (
+        w.event_id,
+        schema.schema.event_type,
+        schema.schema.version,
+        clock.rfc3339(event.occurred_at),
+        subject_id,
+        plan.purposes_json,
+        minimise.encode(clear),
+        sealed,
+        plan.field_purposes_json,
+        plan.purpose_bits,
+        minimise.subject_key(subject_id),
+    )
+    accepted = AcceptedEvent(
+        w.event_id,
+        schema.schema.event_type,
+        event.occurred_at,
+        subject_id,
+        allowed,
+        plan.fields,
+        clear | personal,
+        schema.categories,
+        schema.sensitive,
+    )
+    return Shaped(row, accepted)
