@@ -63,8 +63,8 @@ def test_only_subtrees_of_16_leaves_and_more_are_stored(runtime: Runtime) -> Non
         memory = in_memory(conn)
         # A level-2 subtree (4 leaves) is rehashed from the entries' leaf hashes.
         found = store.get_many([(2, 1), (0, 5), (tree.STORED_FROM_LEVEL, 0)])
-    assert levels
-    assert min(levels) >= tree.STORED_FROM_LEVEL
+    # Level 4 (16 leaves) is the lowest row kept: the stored format.
+    assert min(levels) == tree.STORED_FROM_LEVEL == 4
     assert found[(0, 5)] == _subtree(memory, 0, 5)
     assert found[(2, 1)] == _subtree(memory, 2, 1)
     assert found[(tree.STORED_FROM_LEVEL, 0)] == _subtree(memory, tree.STORED_FROM_LEVEL, 0)
@@ -75,11 +75,16 @@ def _subtree(memory: merkle.MerkleTree, level: int, idx: int) -> bytes:
     return memory.store.get_many([(level, idx)])[(level, idx)]
 
 
-def test_a_missing_subtree_is_left_out(runtime: Runtime) -> None:
+def test_a_subtree_not_whole_yet_is_left_out(runtime: Runtime) -> None:
     with runtime.store.read() as conn:
         size = tree.open_tree(conn).size
-        found = tree.SqlNodeStore(conn).get_many([(2, size // 4 + 10), (6, size + 10)])
-    assert found == {}
+    fill(runtime, 4 - size % 4 + 2)
+    with runtime.store.read() as conn:
+        size = tree.open_tree(conn).size
+        assert size % 4 == 2
+        # The last 4-leaf subtree has 2 of its leaves; the next ones none.
+        partial, beyond = (2, size // 4), (6, size // 64 + 1)
+        assert tree.SqlNodeStore(conn).get_many([partial, beyond]) == {}
 
 
 @pytest.mark.parametrize(
