@@ -42,18 +42,6 @@ def test_health_and_openapi_need_no_key(client: TestClient) -> None:
     assert client.get("/.well-known/jwks.json").json()["keys"]
 
 
-def test_missing_key_is_401(client: TestClient) -> None:
-    body = assert_problem(client.get("/v1/me"), 401, "unauthenticated")
-    assert "Bearer" in str(body["detail"])
-
-
-@pytest.mark.parametrize("header", ["Bearer nope", "Basic abc", "Bearer", "Bearer csk_x_y", ""])
-def test_invalid_key_is_401(client: TestClient, header: str) -> None:
-    resp = client.get("/v1/me", headers={"Authorization": header})
-    assert_problem(resp, 401, "unauthenticated")
-    assert resp.headers["www-authenticate"] == "Bearer"
-
-
 def test_admin_key_from_settings_is_admin(client: TestClient) -> None:
     assert client.get("/v1/me", headers=auth()).json()["role"] == "admin"
 

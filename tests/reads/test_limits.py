@@ -15,7 +15,7 @@ from tests.conftest import auth
 from tests.ingest.test_pipeline import event, grant, send, who
 from tests.reads.conftest import view
 from tests.reads.test_query import dsr
-from tests.reads.test_shown import download, jsonl
+from tests.reads.test_view import download, jsonl
 
 
 def runtime(client: TestClient) -> Runtime:

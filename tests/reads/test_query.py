@@ -1,13 +1,12 @@
-"""Purpose-scoped reads (both back-ends): counts, event pages and exports see only what the
+"""Purpose-scoped reads (both back-ends): counts and event pages (exports: test_exports.py) see
+only what the
 consent that holds at the moment of the read allows, and report their policy version. The
 minimum group size is turned off here (1): these tests count three subjects (see
 test_groups.py for the rule)."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import statistics
 from datetime import timedelta
@@ -200,41 +199,6 @@ def test_event_pages_refuse_bad_input(stored: TestClient) -> None:
         ({"purpose": "nope"}, 422, "unknown_purpose"),
     ]:
         assert_problem(stored.get("/v1/events", headers=auth(), params=params), status, code)
-
-
-def test_export_made_before_an_opt_out_omits_the_subject(stored: TestClient) -> None:
-    resp = stored.post("/v1/exports", headers=auth(), json={"purpose": "analytics"})
-    assert resp.status_code == 200, resp.text
-    made = resp.json()
-    assert made["status"] == "completed"
-    assert made["rows_at_creation"] == 6
-    withdraw(stored, "bo", "analytics")
-    download = stored.get(f"/v1/exports/{made['export_id']}/download", headers=auth())
-    assert download.status_code == 200
-    assert download.headers["content-type"].startswith("application/x-ndjson")
-    assert int(download.headers["x-consentry-policy-version"]) > made["policy_version"]
-    lines = [json.loads(line) for line in download.text.splitlines()]
-    assert len(lines) == 3
-    assert not any(line["event_id"].startswith("bo-") for line in lines)
-
-
-def test_csv_export_and_ownership(stored: TestClient) -> None:
-    analyst = make_key(stored, "analyst")
-    made = stored.post(
-        "/v1/exports",
-        headers=auth(analyst),
-        json={"purpose": "analytics", "format": "csv", "event_type": "page_view"},
-    ).json()
-    body = stored.get(f"/v1/exports/{made['export_id']}/download", headers=auth(analyst)).text
-    rows = list(csv.DictReader(io.StringIO(body)))
-    assert len(rows) == 6
-    assert json.loads(rows[0]["properties"])["url"].startswith("/p/")
-    other = make_key(stored, "analyst")
-    resp = stored.get(f"/v1/exports/{made['export_id']}", headers=auth(other))
-    assert_problem(resp, 404, "export_not_found")
-    # The DPO sees every export.
-    dpo = make_key(stored, "dpo")
-    assert stored.get(f"/v1/exports/{made['export_id']}", headers=auth(dpo)).status_code == 200
 
 
 def test_reads_are_audited_and_need_data_read(stored: TestClient) -> None:

@@ -1,7 +1,8 @@
-"""What a read shows (API.md "What a read shows"), both back-ends: every field the reading
-purpose may see, sealed values opened with the subject's key; pseudonyms, tokens and redacted
-text as stored; fields of other purposes and special categories left out unless the purpose
-qualifies; nothing of an erased subject, in event pages and export downloads alike."""
+"""reads/view.py, what a read shows (API.md "What a read shows"), both back-ends: every field
+the reading purpose may see, sealed values opened with the subject's key; pseudonyms, tokens
+and redacted text as stored; fields of other purposes and special categories left out unless
+the purpose qualifies; nothing of an erased subject, in event pages and export downloads
+alike."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from consentry.reads.view import SubjectNames
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from tests.conftest import auth
@@ -214,3 +216,16 @@ def test_a_schema_narrowed_since_hides_what_it_no_longer_allows(shop: TestClient
     body = {"purpose": "analytics", "event_type": "page_view", "group_by": ["page"]}
     resp = shop.post("/v1/query", headers=auth(), json=body)
     assert resp.status_code == 422, resp.text
+
+
+def test_a_subjects_name_is_keyed_and_differs_per_purpose() -> None:
+    names = SubjectNames(b"k" * 32)
+    ana = names.of("analytics", "sub_0123456789abcdef0123")
+    assert ana == names.of("analytics", "sub_0123456789abcdef0123")
+    assert len(ana) == 32
+    assert ana != names.of("marketing", "sub_0123456789abcdef0123")
+    assert ana != names.of("analytics", "sub_0123456789abcdef0124")
+    # Another key, another name: not a hash anyone can recompute from the subject id.
+    assert ana != SubjectNames(b"j" * 32).of("analytics", "sub_0123456789abcdef0123")
+    # Stable across instances with the same key (reads in other processes agree).
+    assert ana == SubjectNames(b"k" * 32).of("analytics", "sub_0123456789abcdef0123")

@@ -1,8 +1,8 @@
-"""A real server on 127.0.0.1 (in this process, so its log records are seen), spoken to over
-raw sockets, with each of our protocol classes (httptools and h11): a request head not sent
-whole within the head timeout is answered 408 `head_timeout` and the connection closed,
-counted from the connection's opening or from the end of its previous response; a client that
-leaves in the middle of its body is no error in the log."""
+"""http/protocol.py: a real server on 127.0.0.1 (in this process, so its log records are
+seen), spoken to over raw sockets, with each of our protocol classes (httptools and h11): a
+request head not sent whole within the head timeout is answered 408 `head_timeout` and the
+connection closed, counted from the connection's opening or from the end of its previous
+response; a client that leaves in the middle of its body is no error in the log."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from consentry.app import create_app
-from consentry.http.protocol import h11_protocol, httptools_protocol
+from consentry.http.protocol import h11_protocol, httptools_protocol, protocol_class
 from consentry.settings import Settings
 from tests.conftest import ADMIN_KEY, MASTER_KEY
 from tests.http.test_server import KEY, problem_of
@@ -170,3 +170,11 @@ def test_a_client_leaving_mid_body_is_no_error(
     time.sleep(0.7)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [(r.name, r.getMessage()) for r in errors]
+
+
+def test_the_protocol_is_uvicorns_auto_choice_with_the_head_timeout() -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: PLC0415
+
+    chosen = protocol_class(2.5)
+    assert issubclass(chosen, HttpToolsProtocol)
+    assert h11_protocol(2.5).head_timeout == 2.5

@@ -1,4 +1,5 @@
-"""A system's endpoints reach public addresses only (both back-ends): loopback, link-local and
+"""governance/endpoints.py: a system's endpoints reach public addresses only (the rule itself
+without I/O; stored systems on both back-ends): loopback, link-local and
 private hosts are refused as `endpoint_not_allowed` unless CONSENTRY_ALLOW_PRIVATE_ENDPOINTS,
 and the delivery worker checks the address again before it connects."""
 
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from consentry.app import create_app
 from consentry.delivery.sinks import WebhookSink
+from consentry.errors import EndpointNotAllowed
 from consentry.governance import endpoints
 from consentry.governance.handlers import endpoint_resolver
 from consentry.settings import Settings
@@ -166,3 +168,130 @@ def test_a_url_the_delivery_client_cannot_send_to_is_invalid(
         resp = put(private_ok, "crm", CRM | {field: url})
         body = assert_problem(resp, 422, "invalid_endpoint")
         assert body["field"] == field
+
+
+PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "2606:4700:4700::1111"]
+NOT_PUBLIC = [
+    "127.0.0.1",
+    "0.0.0.0",  # noqa: S104 - an address refused, not bound
+    "10.1.2.3",
+    "172.31.0.1",
+    "192.168.0.1",
+    "169.254.1.1",
+    "100.64.0.1",
+    "192.0.2.1",
+    "224.0.0.1",
+    "255.255.255.255",
+    "::1",
+    "::",
+    "fe80::1",
+    "fd12::1",
+    "ff02::1",
+    "2001:db8::1",
+    "fec0::1",
+    "64:ff9b::808:808",
+    "64:ff9b:1::808:808",
+    "::8.8.8.8",
+]
+
+
+@pytest.mark.parametrize("text", PUBLIC)
+def test_a_public_unicast_address_is_allowed(text: str) -> None:
+    assert endpoints.address_allowed(ipaddress.ip_address(text))
+
+
+@pytest.mark.parametrize("text", NOT_PUBLIC)
+def test_a_non_public_address_is_refused(text: str) -> None:
+    assert not endpoints.address_allowed(ipaddress.ip_address(text))
+
+
+@pytest.mark.parametrize("text", ["8.8.8.8", "127.0.0.1", "10.0.0.1", "100.64.0.1"])
+def test_an_embedded_ipv4_address_decides(text: str) -> None:
+    v4 = ipaddress.IPv4Address(text)
+    mapped = ipaddress.IPv6Address(f"::ffff:{text}")
+    sixtofour = ipaddress.IPv6Address(f"2002:{int(v4) >> 16:x}:{int(v4) & 0xFFFF:x}::1")
+    verdict = endpoints.address_allowed(v4)
+    assert endpoints.address_allowed(mapped) is verdict
+    assert endpoints.address_allowed(sixtofour) is verdict
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("10.0.0.1", "10.0.0.1"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        ("[fe80::1%eth0]", "fe80::1"),
+        ("crm.example.com", None),
+        ("10.0.0.1.example.com", None),
+    ],
+)
+def test_literal_reads_an_address_written_out(host: str, address: str | None) -> None:
+    found = endpoints.literal(host)
+    assert (str(found) if found is not None else None) == address
+
+
+def resolver_of(*answers: str) -> endpoints.Resolver:
+    def resolve(host: str, port: int) -> list[endpoints.IPAddress]:
+        return [ipaddress.ip_address(a) for a in answers]
+
+    return resolve
+
+
+def test_connect_addresses_are_the_checked_answers() -> None:
+    assert endpoints.connect_addresses("crm.example.com", 443, resolver=resolver_of(*PUBLIC)) == (
+        PUBLIC
+    )
+    assert endpoints.connect_addresses("8.8.8.8", 443, resolver=resolver_of("10.0.0.1")) == [
+        "8.8.8.8"
+    ]
+
+
+@pytest.mark.parametrize("answers", [("10.0.0.1",), ("8.8.8.8", "127.0.0.1"), ()])
+def test_one_non_public_answer_or_none_refuses_the_connection(answers: tuple[str, ...]) -> None:
+    with pytest.raises(EndpointNotAllowed):
+        endpoints.connect_addresses("crm.example.com", 443, resolver=resolver_of(*answers))
+
+
+def test_allow_private_connects_anywhere_resolved() -> None:
+    found = endpoints.connect_addresses(
+        "crm.example.com", 443, allow_private=True, resolver=resolver_of("10.0.0.1")
+    )
+    assert found == ["10.0.0.1"]
+
+
+def test_check_urls_names_the_field_that_reaches_a_private_address() -> None:
+    urls = {"endpoint": "https://crm.example.com/hook", "rights_endpoint": "http://10.0.0.2/r"}
+    with pytest.raises(EndpointNotAllowed) as caught:
+        endpoints.check_urls(urls, allow_private=False, resolver=resolver_of("8.8.8.8"))
+    assert caught.value.context["field"] == "rights_endpoint"
+    endpoints.check_urls(urls, allow_private=True, resolver=resolver_of("8.8.8.8"))
+    endpoints.check_urls({"endpoint": None}, allow_private=False)
+
+
+def test_check_urls_resolves_names_with_the_default_port() -> None:
+    asked: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[endpoints.IPAddress]:
+        asked.append((host, port))
+        return [ipaddress.ip_address("8.8.8.8")]
+
+    endpoints.check_urls(
+        {
+            "a": "https://a.example.com/x",
+            "b": "http://b.example.com:8080/y",
+            "c": "http://c.example.com/",
+        },
+        allow_private=False,
+        resolver=resolve,
+    )
+    assert sorted(asked) == [("a.example.com", 443), ("b.example.com", 8080), ("c.example.com", 80)]
+
+
+def test_a_name_that_does_not_resolve_is_accepted_when_stored() -> None:
+    def fails(host: str, port: int) -> list[endpoints.IPAddress]:
+        raise OSError("no such name")
+
+    endpoints.check_stored("crm.example.com", 443, "endpoint", resolver=fails)
+    with pytest.raises(OSError, match="no such name"):
+        endpoints.connect_addresses("crm.example.com", 443, resolver=fails)
