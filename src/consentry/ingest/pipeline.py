@@ -148,7 +148,7 @@ class Pipeline:
         decided, minimised, treated and sealed here, before the transaction, so that
         processes writing one database in turn do this side by side. Nothing here decides
         what is stored: the transaction reads every subject's version, decides again, and
-        keeps an early row only where nothing it was worked out from has changed (_Early);
+        keeps an early row only where nothing it was worked out from has changed (work.Early);
         it works out the rest itself."""
         purposes = self.consent.registry.cached()
         if not purposes:
