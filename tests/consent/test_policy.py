@@ -318,6 +318,20 @@ def test_gpc_on_record_opts_out_of_sale_even_for_a_purpose_never_asked(
 
 @MANY
 @given(
+    purposes=PURPOSES,
+    denied=st.lists(st.sampled_from([*KEYS, "gone"]), unique=True, max_size=4),
+)
+def test_a_withdrawal_is_passed_on_when_it_ends_a_sale_or_share(
+    purposes: dict[str, Purpose], denied: list[str]
+) -> None:
+    """CCPA §1798.135: a withdrawal notice is forwarded when a purpose withdrawn is a sale or
+    share; a purpose no longer registered forwards nothing."""
+    expected = any(k in purposes and purposes[k].sale_or_share for k in denied)
+    assert policy.withdrawal_forwarded(denied, purposes) is expected
+
+
+@MANY
+@given(
     band=st.sampled_from(list(AgeBand)),
     jurisdiction=st.sampled_from(["EU", "UK", "US-CA", "US", "OTHER"]),
     default_age=st.integers(13, 16),

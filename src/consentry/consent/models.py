@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class LegalBasis(StrEnum):
@@ -172,3 +174,27 @@ class Decision:
     reason: Reason
     legal_basis: LegalBasis
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered(Generic[T]):
+    """A decision kept for reuse with what it was made from: it holds while the subject's
+    state, the purposes and the context it was decided in (a schema, a system) are the very
+    objects it was made from (a change to any of them makes new ones), and until the first
+    grant it relied on expires."""
+
+    value: T
+    state: SubjectConsent
+    purposes: dict[str, Purpose]
+    context: object
+    until: datetime | None
+
+    def holds(
+        self, state: SubjectConsent, purposes: dict[str, Purpose], context: object, now: datetime
+    ) -> bool:
+        return (
+            self.state is state
+            and self.purposes is purposes
+            and self.context is context
+            and (self.until is None or now < self.until)
+        )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from consentry.consent.models import (
     AgeBand,
@@ -14,6 +13,7 @@ from consentry.consent.models import (
     Notice,
     Purpose,
     Reason,
+    Remembered,
     Source,
     State,
     SubjectConsent,
@@ -264,30 +264,6 @@ def field_purposes(
     return serving, own is not None or special or limited is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Remembered(Generic[T]):
-    """A decision kept for reuse with what it was made from: it holds while the subject's
-    state, the purposes and the context it was decided in (a schema, a system) are the very
-    objects it was made from (a change to any of them makes new ones), and until the first
-    grant it relied on expires."""
-
-    value: T
-    state: SubjectConsent
-    purposes: dict[str, Purpose]
-    context: object
-    until: datetime | None
-
-    def holds(
-        self, state: SubjectConsent, purposes: dict[str, Purpose], context: object, now: datetime
-    ) -> bool:
-        return (
-            self.state is state
-            and self.purposes is purposes
-            and self.context is context
-            and (self.until is None or now < self.until)
-        )
-
-
 def remember(
     value: T, state: SubjectConsent, purposes: dict[str, Purpose], context: object, now: datetime
 ) -> Remembered[T]:
@@ -324,6 +300,12 @@ def sale_opted_out(
         if minor and decide(purpose, state, now).reason is not Reason.GRANTED:
             return True
     return False
+
+
+def withdrawal_forwarded(denied: Iterable[str], purposes: Mapping[str, Purpose]) -> bool:
+    """A withdrawal's notice is to be passed on (CCPA §1798.135: to those the data was sold or
+    shared with) when one of the purposes withdrawn is a sale or share."""
+    return any(purposes[p].sale_or_share for p in denied if p in purposes)
 
 
 def gpc_refuses_grant(

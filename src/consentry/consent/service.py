@@ -266,7 +266,7 @@ class ConsentService(Checks):
             request_id=None,
             purposes=denied,
             actor=actor,
-            forward=any(purposes[p].sale_or_share for p in denied if p in purposes),
+            forward=policy.withdrawal_forwarded(denied, purposes),
         )
 
     def _finish(

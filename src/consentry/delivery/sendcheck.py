@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import Connection
 
 from consentry.consent import policy
-from consentry.consent.models import Purpose, SubjectConsent
+from consentry.consent.models import Purpose, Remembered, SubjectConsent
 from consentry.delivery.outbox import PAYLOAD, Delivered, payload_aad_prefix, visible_now
 from consentry.errors import ConsentryError
 from consentry.governance import transfers
@@ -26,7 +26,7 @@ NO_CONSENT = "no_consent"
 
 
 # Per (system, subject, purposes): the purposes a row may still be sent for.
-Answers = dict[tuple[str, str, str], policy.Remembered[list[str]]]
+Answers = dict[tuple[str, str, str], Remembered[list[str]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from consentry import clock, jsonlimits
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import policy
-from consentry.consent.models import Purpose, SubjectConsent
+from consentry.consent.models import Purpose, Remembered, SubjectConsent
 from consentry.consent.service import ConsentService, ConsentWrite
 from consentry.consent.tokens import TokenRefused, TokenVerifier
 from consentry.errors import (
@@ -80,9 +80,7 @@ class Pipeline:
         self.shaper = Shaper(subjects.keys, treaters, deliveries)
         # The last answer per (subject, schema, terminal-only): most events meet a state the
         # pipeline has already decided for.
-        self._decisions: dict[
-            tuple[str, str, bool], policy.Remembered[tuple[list[str], str | None]]
-        ] = {}
+        self._decisions: dict[tuple[str, str, bool], Remembered[tuple[list[str], str | None]]] = {}
 
     def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
         """Process one batch; each event is accepted or rejected with its code, in order."""

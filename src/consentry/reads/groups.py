@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy import Connection
 
 from consentry.errors import TooManyGroups
-from consentry.ingest.sealing import AAD_PREFIX
+from consentry.ingest.sealing import event_aad
 from consentry.reads.view import View
 from consentry.reads.visibility import Excluded
 from consentry.storage import reads as sql
@@ -136,7 +136,7 @@ def opened_tallies(
                     continue
                 values = _JSON.decode(properties) if clear else {}
                 if blob is not None:
-                    values.update(_JSON.decode(sealer.open(blob, AAD_PREFIX + event_id.encode())))
+                    values.update(_JSON.decode(sealer.open(blob, event_aad(event_id))))
                 shows, held = subject_id in special, subject_id in limited
                 hidden = (
                     plain[shows, held]

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema
-from consentry.ingest.sealing import AAD_PREFIX
+from consentry.ingest.sealing import event_aad
 from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.reads.visibility import Excluded
@@ -153,7 +153,7 @@ class View:
             sealer = sealers.get(subject_id)
             if sealer is None:
                 continue
-            opened = None if sealed is None else sealer.open(sealed, AAD_PREFIX + event_id.encode())
+            opened = None if sealed is None else sealer.open(sealed, event_aad(event_id))
             hidden = hidden_of(event_type, only, subject_id in special, subject_id in limited)
             rules = rules_of(event_type)
             # Stored under the current schema: every field is one the schema names.
