@@ -88,7 +88,7 @@ class Runtime:
             self.purposes = PurposeRegistry()
             self.schemas = SchemaRegistry()
             self.treatments = treatments.registry(pseudonym_key, token_index_key)
-            self.consent_cache = ConsentCache()
+            self.consent_cache = ConsentCache(self.store)
             with self.store.read() as conn:
                 self.purposes.all(conn)
                 held = self.consent_cache.rebuild(conn)

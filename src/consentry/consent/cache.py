@@ -4,12 +4,14 @@ Every ledger write puts its new state here before the call returns; at start the
 rebuilt from the ledger. Across processes it stays exact by the version rule (DESIGN.md):
 `fresh()` compares the cached version with the subject row's, one primary-key read, and
 `for_commit()` is the consistency rule itself, for a write that acts on subjects' consent.
+A state read inside a write transaction is never remembered (it may roll back): the subjects
+it concerned are loaded again once the transaction has committed (`after_commit`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from itertools import groupby
 
 from sqlalchemy import Connection
@@ -17,12 +19,16 @@ from sqlalchemy import Connection
 from consentry.consent import ledger
 from consentry.consent.models import SubjectConsent
 from consentry.storage import consent as sql
+from consentry.storage.engine import Store
+from consentry.storage.hooks import after_commit
 
 
 class ConsentCache:
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
         self._states: dict[str, SubjectConsent] = {}
         self._lock = threading.Lock()
+        # Read again once a write has committed (`after_commit`).
+        self._store = store
 
     def __len__(self) -> int:
         return len(self._states)
@@ -33,7 +39,8 @@ class ConsentCache:
 
     def put(self, state: SubjectConsent) -> None:
         """Keep `state` unless a newer version is already cached (writers may finish out of
-        order)."""
+        order); at an equal version `state` replaces the cached one. Only committed states
+        come here."""
         with self._lock:
             current = self._states.get(state.subject_id)
             if current is None or current.version <= state.version:
@@ -70,7 +77,44 @@ class ConsentCache:
         Unknown subjects are absent from the answer."""
         ids = sorted(set(subject_ids))
         versions = sql.subject_versions(conn, ids, share=conn.dialect.name == "postgresql")
-        return {s: self.fresh(conn, s, versions[s]) for s in ids if s in versions}
+        states: dict[str, SubjectConsent] = {}
+        behind: list[str] = []
+        for subject_id in ids:
+            version = versions.get(subject_id)
+            if version is None:
+                continue
+            cached = self._states.get(subject_id)
+            if cached is None or cached.version < version:
+                behind.append(subject_id)
+            # Not remembered: this transaction may have marked the subject and may still roll
+            # back (the whole of it, or the savepoint of the mark).
+            states[subject_id] = self.fresh(conn, subject_id, version, remember=False)
+        if behind:
+            self.after_commit(conn, behind)
+        return states
+
+    def after_commit(
+        self, conn: Connection, subject_ids: Collection[str], *, changed: bool = False
+    ) -> None:
+        """Load these subjects' states again once the write transaction `conn` has committed
+        (the cache warms without ever holding what a rolled-back write produced). `changed`:
+        this transaction changed them, so they are reloaded and replace what is cached even
+        at an equal version; otherwise only those still behind the row are. All of one
+        transaction's subjects are read in one read transaction."""
+        work = after_commit(conn, ("consent.cache", self), _Reload(self))
+        (work.changed if changed else work.behind).update(subject_ids)
+
+    def _reload(self, changed: Collection[str], behind: Collection[str]) -> None:
+        ids = sorted(set(changed) | set(behind))
+        with self._store.read() as read:
+            versions = sql.subject_versions(read, ids, share=False)
+            for subject_id in ids:
+                if subject_id not in versions:
+                    continue
+                if subject_id in changed:
+                    self.put(ledger.load(read, subject_id))
+                else:
+                    self.fresh(read, subject_id, versions[subject_id])
 
     def rebuild(self, conn: Connection) -> int:
         """Fold the whole ledger into a new cache; returns the number of subjects held."""
@@ -85,3 +129,16 @@ class ConsentCache:
         with self._lock:
             self._states = states
         return len(states)
+
+
+class _Reload:
+    """The after-commit work of one write transaction for the cache: the subjects to read
+    again, gathered however many marks and batches the transaction wrote."""
+
+    def __init__(self, cache: ConsentCache) -> None:
+        self.cache = cache
+        self.changed: set[str] = set()
+        self.behind: set[str] = set()
+
+    def __call__(self) -> None:
+        self.cache._reload(self.changed, self.behind)

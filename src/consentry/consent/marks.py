@@ -1,6 +1,7 @@
 """Marks on a subject that consent decisions read (erased, restricted, objected, held,
 sensitive-limited): written with a consent version of their own, and put in the consent cache
-once the transaction that wrote them has committed."""
+once the transaction that wrote them has committed; `touched` does the same for any other
+change that gives the subject's row a new consent version."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from consentry.storage import consent as sql
-from consentry.storage.hooks import after_commit
 
 if TYPE_CHECKING:
     from consentry.consent.service import ConsentService
@@ -62,18 +62,21 @@ def sensitive_limited(conn: Connection, consent: ConsentService, subject_id: str
     _mark(conn, consent, subject_id, {"sensitive_limited": True})
 
 
+def touched(conn: Connection, consent: ConsentService, subject_id: str) -> None:
+    """The subject's row got a new consent version in this write transaction (a mark, a
+    jurisdiction set, an erasure mark lifted): its state is read again and cached once the
+    transaction has committed, before the call that wrote it returns."""
+    # Read after the commit, replacing what is cached even at an equal version: the cache
+    # never holds what a rolled-back write (or savepoint) produced. Once per subject and
+    # transaction, however many marks it wrote.
+    consent.cache.after_commit(conn, [subject_id], changed=True)
+
+
 def _mark(
     conn: Connection, consent: ConsentService, subject_id: str, values: dict[str, Any]
 ) -> None:
     sql.mark_subject(conn, subject_id, values)
-
-    def refresh() -> None:
-        # Read after the commit: the cache never holds what a rolled-back write produced.
-        with consent.store.read() as read:
-            consent.cache.fresh(read, subject_id)
-
-    # Once per subject and transaction, however many marks it wrote.
-    after_commit(conn, ("consent.cache", subject_id), refresh)
+    touched(conn, consent, subject_id)
 
 
 def _json(values: Collection[str]) -> str | None:

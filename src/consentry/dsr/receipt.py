@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.consent import marks
 from consentry.consent.service import ConsentService
 from consentry.dsr import awaiting, duplicates, limit, restriction
 from consentry.dsr.downstream import Downstream
@@ -19,7 +20,7 @@ from consentry.dsr.records import NewRequest, Notes, insert, raise_required
 from consentry.dsr.verification import LIMITED, Verifier
 from consentry.errors import InvalidRequest, UnknownPurpose
 from consentry.storage.engine import Store
-from consentry.subjects.models import SubjectRef
+from consentry.subjects.models import Jurisdiction, Subject, SubjectRef
 from consentry.subjects.resolve import Subjects
 
 
@@ -74,6 +75,15 @@ class Receipt:
             )
         return same
 
+    def _settle(
+        self, conn: Connection, subject: Subject, jurisdiction: Jurisdiction, *, actor: str
+    ) -> None:
+        """The subject under the request's jurisdiction; a change gives the subject a new
+        consent version (decisions depend on it), cached once the transaction commits."""
+        settled = self.subjects.settle_jurisdiction(conn, subject, jurisdiction, actor=actor)
+        if settled.jurisdiction != subject.jurisdiction:
+            marks.touched(conn, self.consent, subject.subject_id)
+
     def create(self, new: NewRequest, *, actor: str) -> tuple[Request, bool]:
         """(the request, whether it is an open one of the same subject asking the same,
         returned again: dsr/duplicates.py). Nothing is disclosed nor destroyed before the
@@ -100,7 +110,7 @@ class Receipt:
             jurisdictions = {new.jurisdiction.value} | ({on_record.value} if on_record else set())
             required = required_level(new.type, jurisdictions, new.scope)
             if subject is not None and subject_id is not None:
-                self.subjects.settle_jurisdiction(conn, subject, new.jurisdiction, actor=actor)
+                self._settle(conn, subject, new.jurisdiction, actor=actor)
                 # A direct-marketing objection or a limit must take effect on receipt,
                 # whatever is open.
                 if not marketing and not limits:

@@ -4,13 +4,15 @@ log's appends), kept in step with savepoints, and the work run once it has commi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, event
 
 _PENDING = "consentry.pending"
 _SAVEPOINTS = "consentry.savepoints"
 _AFTER = "consentry.after_commit"
+
+W = TypeVar("W", bound=Callable[[], None])
 
 
 def pending(conn: Connection) -> list[Any]:
@@ -23,16 +25,17 @@ def pending(conn: Connection) -> list[Any]:
     return queue  # type: ignore[no-any-return]
 
 
-def after_commit(conn: Connection, key: object, work: Callable[[], None]) -> None:
+def after_commit(conn: Connection, key: object, work: W) -> W:
     """Run `work` once the write transaction has committed, never when it rolls back; work
-    queued again under the same `key` runs once. It runs even when the savepoint it was queued
+    queued again under the same `key` runs once: the work queued first under it is returned
+    (so a caller may add to it). It runs even when the savepoint it was queued
     in rolled back, so it must read what was committed rather than carry what was written (the
     consent cache: it must never hold a state a rolled-back transaction produced). Raises
     TypeError outside a write transaction."""
     queue = conn.info.get(_AFTER)
     if queue is None:
         raise TypeError("work queued after commit needs a write transaction (Store.write)")
-    queue.setdefault(key, work)
+    return queue.setdefault(key, work)  # type: ignore[no-any-return]
 
 
 def queued(
