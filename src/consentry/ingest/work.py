@@ -31,8 +31,8 @@ class Shaped(msgspec.Struct, frozen=True, gc=False):
     personal: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Early:
+# A struct for the same reason as Shaped (one per event shaped early, kept or not).
+class Early(msgspec.Struct, frozen=True, gc=False):
     """An event shaped before the batch's transaction. It stands only where the transaction
     decides the same purposes against the very same state, purposes and schema objects: the
     state object is replaced whenever the subject's consent version moves."""
