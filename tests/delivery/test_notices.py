@@ -11,12 +11,13 @@ import time
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 from typer.testing import CliRunner
 
 from consentry import clock
 from consentry.cli import app
 from consentry.delivery.notices import purge_request
+from consentry.dsr.models import NoticeKind
 from consentry.storage.schema import rights_notices
 from tests.conftest import MASTER_KEY, auth
 from tests.delivery.receiver import receiver
@@ -205,3 +206,49 @@ def test_a_system_taken_off_the_map_still_gets_its_notice_by_hand(gateway: TestC
     assert [(n["system_id"], n["type"], n["status"]) for n in notices] == [
         ("crm", "consent_withdrawn", "manual")
     ]
+
+
+def test_notify_answers_from_what_it_queued_without_reading_notices_back(
+    gateway: TestClient,
+) -> None:
+    """A withdrawal's notify runs in the opt-out's write transaction: it names the systems
+    it queued notices to without reading the subject's notices (every one it ever had)."""
+    subject_id = grant(gateway, who("ana"), "analytics")["subject_id"]
+    with receiver() as hook, receiver() as rights:
+        add(gateway, "crm", system(hook.url, rights_endpoint=rights.url))
+        add(gateway, "paper", system(hook.url))
+        send(gateway, [page_view("e1")])
+        worker(gateway).run_once()
+    rt = runtime_of(gateway)
+    with rt.store.write() as conn:
+        earlier = purge_request(rt.rights_notices, conn, subject_id, "req_1", actor="test")
+    assert len(earlier) == 2
+    statements: list[str] = []
+
+    def seen(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        statements.append(statement.lower())
+
+    with rt.store.write() as conn:
+        event.listen(conn, "before_cursor_execute", seen)
+        systems = rt.downstream.notify(
+            conn,
+            subject_id,
+            NoticeKind.CONSENT_WITHDRAWN,
+            request_id=None,
+            purposes=["analytics"],
+            actor="test",
+        )
+        event.remove(conn, "before_cursor_execute", seen)
+    assert systems == ["crm", "paper"]
+    assert any(s.startswith("insert into rights_notices") for s in statements)
+    assert not [s for s in statements if s.startswith("select") and "rights_notices" in s]
+    with rt.store.write() as conn:
+        queued = rt.rights_notices.queue(
+            conn, subject_id, NoticeKind.OBJECTION, actor="test", purposes=["marketing"]
+        )
+        assert queued == []
+        queued = rt.rights_notices.queue(conn, subject_id, NoticeKind.OBJECTION, actor="test")
+    with rt.store.read() as conn:
+        stored = rt.rights_notices.of(conn, subject_id=subject_id)
+    assert [(n["notice_id"], n["system_id"]) for n in stored[-2:]] == [tuple(q) for q in queued]
+    assert [q.system_id for q in queued] == ["crm", "paper"]

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from consentry.consent.models import Purpose, SubjectConsent
 from consentry.consent.tokens import TokenVerifier
 from consentry.ingest.pipeline import Pipeline
-from consentry.ingest.ports import AcceptedEvent
+from consentry.ingest.ports import AcceptedEvent, Deliveries
 from consentry.runtime import Runtime
 from tests.ingest.test_pipeline import event, grant, who
 
@@ -46,7 +46,7 @@ class Recorded:
         self.calls.append((list(accepted), version, set(states), set(purposes)))
 
 
-def pipeline_with(rt: Runtime, port: Recorded) -> Pipeline:
+def pipeline_with(rt: Runtime, port: Deliveries) -> Pipeline:
     tokens = TokenVerifier(rt.signing_keys, rt.settings.issuer, rt.reload_signing_keys)
     return Pipeline(
         rt.store,
@@ -108,3 +108,46 @@ def test_accepted_events_reach_the_port_typed_and_refused_ones_do_not(
         assert version >= 1
         assert subject_id in states
         assert {"analytics", "personalization"} <= purposes
+
+
+@dataclass
+class Unread:
+    """A Deliveries port with nowhere to deliver to (as the outbox with no systems): it keeps
+    what it is handed and reads none of it."""
+
+    handed: list[Sequence[AcceptedEvent]] = field(default_factory=list)
+
+    def enqueue(
+        self,
+        conn: Connection,
+        accepted: Sequence[AcceptedEvent],
+        *,
+        version: int,
+        states: Mapping[str, SubjectConsent],
+        purposes: Mapping[str, Purpose],
+    ) -> None:
+        self.handed.append(accepted)
+
+
+def test_an_accepted_event_is_built_for_delivery_only_when_the_port_reads_it(
+    ready: TestClient,
+) -> None:
+    rt: Runtime = ready.app.state.runtime  # type: ignore[attr-defined]
+    grant(ready, who("ana"), "analytics", "personalization")
+    port = Unread()
+    pipeline = pipeline_with(rt, port)
+    results = pipeline.ingest(
+        body(event("b1", who("ana"), properties=PROPS), event("b2", who("ana"))), actor="test"
+    )
+    assert [r.status for r in results] == ["accepted", "accepted"]
+    [handed] = port.handed
+    assert len(handed) == 2
+    # Nothing is held built: each read builds the event anew, so a port that reads none
+    # (no systems in the data map) costs the batch nothing per event.
+    first = handed[0]
+    assert first is not handed[0]
+    assert first == handed[0]
+    assert [a.event_id for a in handed] == ["b1", "b2"]
+    assert [a.event_id for a in handed[1:]] == ["b2"]
+    assert first.values["url"] == "/home"
+    assert "email" in first.values

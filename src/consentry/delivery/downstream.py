@@ -66,24 +66,21 @@ class DeliveryDownstream:
         forward: bool = False,
     ) -> list[str]:
         sealer = self.outbox.subject_keys.sealer(conn, subject_id) if corrected else None
-        ids = set(
-            self.notices.queue(
-                conn,
-                subject_id,
-                kind,
-                actor=actor,
-                purposes=purposes,
-                request_id=request_id,
-                corrected=corrected,
-                sealer=sealer,
-                jurisdiction=jurisdiction,
-                forward=forward,
-            )
+        # The systems come from what was queued: reading them back would read every notice
+        # the subject ever had, inside the caller's (an opt-out's) write transaction.
+        queued = self.notices.queue(
+            conn,
+            subject_id,
+            kind,
+            actor=actor,
+            purposes=purposes,
+            request_id=request_id,
+            corrected=corrected,
+            sealer=sealer,
+            jurisdiction=jurisdiction,
+            forward=forward,
         )
-        if not ids:
-            return []
-        queued = self.notices.of(conn, request_id=request_id, subject_id=subject_id)
-        return sorted({n["system_id"] for n in queued if n["notice_id"] in ids})
+        return sorted({q.system_id for q in queued})
 
     def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
         # A system has acknowledged when every notice of the request sent to it has: an

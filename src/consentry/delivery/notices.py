@@ -9,7 +9,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import Connection
@@ -32,6 +32,13 @@ from consentry.subjects.models import IDENTITY_CATEGORIES, Jurisdiction
 MAX_DELAY_SECONDS = 300.0
 MANUAL = "manual"
 ACKNOWLEDGED = "acknowledged"
+
+
+class Queued(NamedTuple):
+    """A notice just queued, and the system it is to."""
+
+    notice_id: str
+    system_id: str
 
 
 def notice_aad(notice_id: str) -> bytes:
@@ -69,14 +76,14 @@ class RightsNotices:
         corrected: Sequence[tuple[str, str]] = (),
         sealer: Sealer | None = None,
         jurisdiction: str | None = None,
-    ) -> list[str]:
+    ) -> list[Queued]:
         """A notice to each system that received the subject's data (for one of `purposes`,
         or for any when None); a system without a rights endpoint gets one to acknowledge by
         hand. `corrected`: (identity type, new value) pairs of a rectification; each system's
         notice carries those of the categories it declares, sealed under `sealer` (the
         subject's key) until it is sent. A `purge_request` about a US-CA subject's data is to be
         passed on (`forward`) by a system with a CCPA role (§1798.105(c), regs §7022(b)).
-        Returns the notice ids."""
+        Returns the notices queued, one per system, in system order."""
         systems = self.datamap.all(conn)
         now = clock.now()
         rows = []
@@ -133,7 +140,7 @@ class RightsNotices:
                     "systems": [r["system_id"] for r in rows],
                 },
             )
-        return [str(r["notice_id"]) for r in rows]
+        return [Queued(str(r["notice_id"]), str(r["system_id"])) for r in rows]
 
     def body(self, row: AnyRow, sealer: Sealer | None = None) -> bytes:
         """The notice as API.md spells it; its sealed part is opened with `sealer` (the
@@ -252,6 +259,7 @@ def purge_request(
 ) -> list[str]:
     """The erasure's step: a `purge_request` to every system that received the subject's
     data, in the caller's transaction; the request completes when each is acknowledged."""
-    return notices.queue(
+    queued = notices.queue(
         conn, subject_id, NoticeKind.PURGE_REQUEST, actor=actor, request_id=request_id
     )
+    return [q.notice_id for q in queued]

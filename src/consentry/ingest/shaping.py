@@ -4,8 +4,8 @@ rows, stored with the batch, and handed on for delivery in the same transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast, overload
 
 from sqlalchemy import Connection
 
@@ -77,7 +77,7 @@ class Shaper:
         for (w, schema, state, allowed, plan, values, sealer), nonce in zip(
             found, nonces(len(found)), strict=True
         ):
-            shaped = _shape(w, allowed, plan, values, sealer, nonce)
+            shaped = _shape(w, plan, values, sealer, nonce)
             w.early = Early(state, purposes, schema, allowed, shaped)
 
     def store(
@@ -106,7 +106,7 @@ class Shaper:
         sql.insert_events(conn, [s.row[:4] + received_at + s.row[4:] for s in done])
         self.deliveries.enqueue(
             conn,
-            [s.accepted for s in done],
+            Handed(accepted, done),
             version=version,
             states=states,
             purposes=purposes,
@@ -148,7 +148,7 @@ class Shaper:
             for (n, name, _), value in zip(queue, results, strict=True):
                 treated[n][name] = value
         return [
-            _shape(w, w.purposes, plan, values, sealers[str(w.subject_id)], nonce)
+            _shape(w, plan, values, sealers[str(w.subject_id)], nonce)
             for w, plan, values, nonce in zip(
                 accepted, plans, treated, nonces(len(accepted)), strict=True
             )
@@ -173,14 +173,12 @@ def _early(
 
 def _shape(
     w: Work,
-    allowed: list[str],
     plan: Plan,
     values: dict[str, Any],
     sealer: Sealer,
     nonce: bytes,
 ) -> Shaped:
-    """The event's row: kept values in clear, personal ones sealed under the subject's key;
-    and what delivery is handed of it (stored for the purposes `allowed`)."""
+    """The event's row: kept values in clear, personal ones sealed under the subject's key."""
     event, schema = w.event, w.schema
     if event is None or event.occurred_at is None or schema is None or w.ref is None:
         raise ValueError("only classified events are stored")
@@ -204,15 +202,50 @@ def _shape(
         plan.purpose_bits,
         minimise.subject_key(subject_id),
     )
-    accepted = AcceptedEvent(
-        w.event_id,
+    return Shaped(row, plan, clear, personal)
+
+
+class Handed(Sequence[AcceptedEvent]):
+    """The batch's stored events as the Deliveries port is handed them, each built only when
+    it is read: most data maps have no systems, and then the port reads none of them."""
+
+    __slots__ = ("_shaped", "_work")
+
+    def __init__(self, work: list[Work], shaped: list[Shaped]) -> None:
+        self._work = work
+        self._shaped = shaped
+
+    def __len__(self) -> int:
+        return len(self._shaped)
+
+    @overload
+    def __getitem__(self, index: int) -> AcceptedEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[AcceptedEvent]: ...
+    def __getitem__(self, index: int | slice) -> AcceptedEvent | Sequence[AcceptedEvent]:
+        if isinstance(index, slice):
+            return Handed(self._work[index], self._shaped[index])
+        return _accepted(self._work[index], self._shaped[index])
+
+    def __iter__(self) -> Iterator[AcceptedEvent]:
+        return map(_accepted, self._work, self._shaped)
+
+
+def _accepted(w: Work, shaped: Shaped) -> AcceptedEvent:
+    """What delivery is handed of a stored event: stored for the purposes the batch allowed
+    (w.purposes: an early shape stands only for those), its kept values treated, in clear."""
+    event, schema = w.event, w.schema
+    if event is None or event.occurred_at is None or schema is None:
+        raise ValueError("only classified events are stored")
+    row = shaped.row
+    return AcceptedEvent(
+        cast(str, row[0]),
         schema.schema.event_type,
         event.occurred_at,
-        subject_id,
-        allowed,
-        plan.fields,
-        clear | personal,
+        cast(str, row[4]),
+        w.purposes,
+        shaped.plan.fields,
+        shaped.clear | shaped.personal,
         schema.categories,
         schema.sensitive,
     )
-    return Shaped(row, accepted)

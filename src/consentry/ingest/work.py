@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from consentry.consent.models import Purpose, SubjectConsent
 from consentry.ingest.decode import Event
+from consentry.ingest.minimise import Plan
 from consentry.ingest.models import Treatment
-from consentry.ingest.ports import AcceptedEvent
 from consentry.ingest.schemas import CompiledSchema
 from consentry.subjects.models import SubjectRef
 
@@ -16,17 +18,21 @@ from consentry.subjects.models import SubjectRef
 Ready = dict[tuple[Treatment, str, Any], Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Shaped:
+# A struct: one is built per accepted event (and per early shape, kept or not); it refers
+# to nothing that refers back to it, so the collector need not track it (gc=False).
+class Shaped(msgspec.Struct, frozen=True, gc=False):
     """How one accepted event is stored: its row (in storage.ingest.EVENT_COLUMNS order but
-    for received_at, added at the insert), and what is handed on for delivery."""
+    for received_at, added at the insert), its plan, and its kept values in clear and to be
+    sealed (delivery is handed them only when the data map has systems, see shaping.py)."""
 
     row: tuple[object, ...]
-    accepted: AcceptedEvent
+    plan: Plan
+    clear: dict[str, Any]
+    personal: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Early:
+# A struct for the same reason as Shaped (one per event shaped early, kept or not).
+class Early(msgspec.Struct, frozen=True, gc=False):
     """An event shaped before the batch's transaction. It stands only where the transaction
     decides the same purposes against the very same state, purposes and schema objects: the
     state object is replaced whenever the subject's consent version moves."""
