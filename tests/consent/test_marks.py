@@ -5,6 +5,7 @@ data-subject requests refresh nothing themselves."""
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
 from consentry.consent import ledger, marks
@@ -13,6 +14,7 @@ from consentry.dsr.requests import NewRequest
 from consentry.runtime import Runtime
 from consentry.storage import consent as sql
 from consentry.subjects.models import Identity, IdentityType, Jurisdiction, SubjectRef
+from tests.conftest import auth
 
 ACTOR = "marks-test"
 
@@ -102,6 +104,23 @@ def test_a_request_that_changes_the_jurisdiction_refreshes_the_cache(runtime: Ru
         assert cached is not None
         assert cached.jurisdiction == where.value
         assert_cache_is_the_row(runtime, subject_id)
+
+
+def test_a_subject_given_a_jurisdiction_over_http_is_cached_with_it(client: TestClient) -> None:
+    """POST /v1/subjects naming a known subject and a new jurisdiction: the cache holds the
+    new consent version when the call returns."""
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    subject_id = known(rt, "noor")
+    answer = client.post(
+        "/v1/subjects",
+        json={"subject": {"subject_id": subject_id}, "jurisdiction": "US-CA"},
+        headers=auth(),
+    )
+    assert answer.status_code == 200, answer.text
+    cached = rt.consent.cache.get(subject_id)
+    assert cached is not None
+    assert cached.jurisdiction == "US-CA"
+    assert_cache_is_the_row(rt, subject_id)
 
 
 def test_a_state_read_in_a_rolled_back_write_is_never_cached(runtime: Runtime) -> None:

@@ -16,7 +16,7 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.dsr import erasure as erasure_module
 from consentry.settings import Settings
-from consentry.storage.schema import events, subjects
+from consentry.storage.schema import consent_ledger, events, subjects
 from consentry.storage.schema import retained as retained_table
 from tests.conftest import auth
 from tests.consent.helpers import install_clock
@@ -411,3 +411,25 @@ def test_an_erased_subjects_categories_report_answers_as_its_data_report(
         # Its key is gone: neither report is built from what the erasure retained.
         assert_problem(resp, 410, "subject_key_destroyed")
         assert SECRET_TEXT not in resp.text
+
+
+def test_erasure_strips_the_ledgers_evidence_and_keeps_its_entries(ready: TestClient) -> None:
+    """The ledger is append-only: an erasure keeps its entries (what was agreed, when) and
+    strips the evidence they held about the person."""
+    subject = email("ines")
+    subject_id = grant(ready, subject, "analytics", "marketing")
+    rt = runtime_of(ready)
+    with rt.store.read() as conn:
+        before = conn.execute(
+            select(consent_ledger.c.evidence_ct).where(consent_ledger.c.subject_id == subject_id)
+        ).all()
+    assert before
+    assert all(row.evidence_ct is not None for row in before)
+    _erase(ready, subject)
+    run(ready)
+    with rt.store.read() as conn:
+        after = conn.execute(
+            select(consent_ledger.c.evidence_ct).where(consent_ledger.c.subject_id == subject_id)
+        ).all()
+    assert len(after) >= len(before)
+    assert all(row.evidence_ct is None for row in after)

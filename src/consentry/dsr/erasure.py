@@ -120,6 +120,7 @@ class Erasure:
         received its data to purge it; returns the systems that must acknowledge."""
         row = subjects_sql.get_subject(conn, subject_id)
         counts = sql.delete_subject_data(conn, subject_id)
+        consent_sql.strip_evidence(conn, subject_id)
         requests_sql.clear_notes(conn, subject_id)
         # What reaches downstream systems is audited where it happens (delivery).
         self.downstream.cancel_pending(conn, subject_id, None, actor=actor)

@@ -246,3 +246,13 @@ def withdrawals_since(
         .limit(limit)
     )
     return conn.execute(stmt).all()
+
+
+def strip_evidence(conn: Connection, subject_id: str) -> None:
+    """Strip what the subject's ledger entries hold about the person (their evidence, re-sealed
+    beforehand when kept); the entries themselves stay (append-only)."""
+    conn.execute(
+        update(consent_ledger)
+        .where(consent_ledger.c.subject_id == subject_id, consent_ledger.c.evidence_ct.is_not(None))
+        .values(evidence_ct=None)
+    )

@@ -8,6 +8,7 @@ from fastapi import Response
 from pydantic import Field
 
 from consentry import clock
+from consentry.consent import marks
 from consentry.http.auth import Ctx
 from consentry.http.schemas import Body
 from consentry.subjects.models import Jurisdiction, Subject, SubjectRef
@@ -49,7 +50,11 @@ def create_subject(body: SubjectIn, ctx: Ctx, response: Response) -> dict[str, A
     ref = body.subject.to_ref(rt.settings.default_phone_region)
     with rt.store.write() as conn:
         resolution = rt.subjects.resolve(conn, ref, actor=ctx.actor, jurisdiction=body.jurisdiction)
-        types = rt.subjects.identity_types(conn, resolution.subject.subject_id)
+        subject_id = resolution.subject.subject_id
+        if body.jurisdiction is not None and not resolution.created:
+            # A jurisdiction set on a known subject takes a consent version: cached on commit.
+            marks.touched(conn, rt.consent, subject_id)
+        types = rt.subjects.identity_types(conn, subject_id)
     response.status_code = 201 if resolution.created else 200
     return {**subject_out(resolution.subject, types), "created": resolution.created}
 
