@@ -1,6 +1,5 @@
 """The request lifecycle through the HTTP API on both back-ends: deadlines, verification,
-duplicates, extension, rejection, access and portability, downstream acknowledgements (a
-fake of the dsr port), withdrawal purge."""
+duplicates, extension, rejection, access and portability, withdrawal purge."""
 
 from __future__ import annotations
 
@@ -14,10 +13,9 @@ from fastapi.testclient import TestClient
 from consentry import clock
 from consentry.dsr import deadlines
 from consentry.dsr import erasure as erasure_module
-from consentry.dsr.models import NoticeKind
 from consentry.subjects.models import Jurisdiction
 from tests.conftest import auth
-from tests.dsr.conftest import FakeSystems, check, email, grant, request, run, runtime_of, send
+from tests.dsr.conftest import check, email, grant, request, run, send
 from tests.http.test_conventions import assert_problem
 
 
@@ -156,47 +154,6 @@ def test_overdue_set_by_the_scheduler(ready: TestClient, monkeypatch: pytest.Mon
     assert (
         ready.get(f"/v1/requests/{created['request_id']}", headers=auth()).json()["status"]
         == "overdue"
-    )
-
-
-def test_awaiting_downstream_until_each_system_acknowledges(ready: TestClient) -> None:
-    rt = runtime_of(ready)
-    fake = FakeSystems()
-    rt.requests.downstream = rt.erasure.downstream = fake
-    subject = email("dora")
-    grant(ready, subject, "analytics")
-    created = request(
-        ready,
-        {
-            "type": "erasure",
-            "subject": subject,
-            "jurisdiction": "EU",
-            "verification": {"method": "x", "level": "high"},
-        },
-    )
-    rid = created["request_id"]
-    run(ready)
-    state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
-    assert state["status"] == "awaiting_downstream"
-    assert {d["system_id"] for d in state["downstream"]} == {"crm", "warehouse"}
-    fake.acked.add("warehouse")  # acknowledged through its rights endpoint
-    run(ready)
-    assert (
-        ready.get(f"/v1/requests/{rid}", headers=auth()).json()["status"] == "awaiting_downstream"
-    )
-    assert_problem(
-        ready.post(f"/v1/requests/{rid}/acks", headers=auth(), json={"system_id": "nope"}),
-        409,
-        "unexpected_acknowledgement",
-    )
-    done = ready.post(f"/v1/requests/{rid}/acks", headers=auth(), json={"system_id": "crm"}).json()
-    assert done["status"] == "completed"
-    assert [k for _, k in fake.sent] == [NoticeKind.PURGE_REQUEST]
-    # Answered once: a second acknowledgement is owed nothing.
-    assert_problem(
-        ready.post(f"/v1/requests/{rid}/acks", headers=auth(), json={"system_id": "crm"}),
-        409,
-        "unexpected_acknowledgement",
     )
 
 
