@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -19,13 +18,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from consentry import workers
 from consentry.auth import api_keys
 from consentry.bench import server
 from consentry.cli import app
 from consentry.runtime import Runtime
 from consentry.settings import Settings
-from consentry.workers import claim_port
 from tests.conftest import MASTER_KEY
 from tests.servers import free_port
 
@@ -391,57 +388,6 @@ def test_two_servers_started_together_on_one_port_leave_one(tmp_path: Path) -> N
             p.wait(timeout=30)
             if p.stderr is not None:
                 p.stderr.close()
-
-
-def _abstract_names() -> set[str]:
-    lines = Path("/proc/net/unix").read_text().splitlines()[1:]
-    return {fields[-1] for line in lines if len(fields := line.split()) >= 8}
-
-
-def _bind_as_another_program(port: int) -> None:
-    # As most servers bind (uvicorn, http.server, nginx): SO_REUSEADDR, no SO_REUSEPORT.
-    with socket.socket() as other:
-        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        other.bind(("127.0.0.1", port))
-        other.listen()
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract sockets: Linux")
-@pytest.mark.parametrize("shared", [False, True])
-def test_the_port_claim_holds_the_port_until_serving_ends(shared: bool) -> None:
-    """The socket that checked the port is the one kept: from the claim on (through the
-    migrations, before any worker listens) no other program binds there, while our own
-    workers (SO_REUSEPORT) still do."""
-    port = free_port()
-    sock = claim_port("127.0.0.1", port, shared=shared)
-    try:
-        assert f"@consentry-serve-{os.getuid()}-{port}" in _abstract_names()
-        with pytest.raises(OSError, match="Address already in use") as taken:
-            _bind_as_another_program(port)
-        assert taken.value.errno == errno.EADDRINUSE
-        if shared:
-            worker = socket.socket()
-            worker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            worker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            worker.bind(("127.0.0.1", port))
-            worker.listen()
-            worker.close()
-            # Between two workers, with none listening, the reservation still holds the port.
-            with pytest.raises(OSError, match="Address already in use"):
-                _bind_as_another_program(port)
-        else:
-            # One server: it listens from the claim on, and connections wait for uvicorn.
-            with socket.create_connection(("127.0.0.1", port), timeout=5):
-                pass
-        with pytest.raises(OSError, match="another `consentry serve` runs on this port"):
-            claim_port("127.0.0.1", port, shared=shared)
-    finally:
-        sock.close()
-        # The lock is the process's for its life; this test process lets it go by hand.
-        for lock in [c for c in workers._claims if f"-{port}" in str(c.getsockname())]:
-            workers._claims.remove(lock)
-            lock.close()
-    _bind_as_another_program(port)
 
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:

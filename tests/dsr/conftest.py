@@ -1,14 +1,18 @@
 """Fixtures for data-subject requests: a store with a notice and an event schema whose fields
-are kept in clear, sealed, tokenised; the runner driven by the test (no background thread)."""
+are kept in clear, sealed, tokenised; the runner driven by the test (no background thread); a
+fake of the dsr port."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection
 
+from consentry.dsr.models import NoticeKind
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from tests.conftest import auth
@@ -127,3 +131,73 @@ def result(
     resp = client.get(f"/v1/requests/{rid}/result", headers=auth() | {"Accept": accept})
     assert resp.status_code == 200, resp.text
     return resp.text
+
+
+class FakeSystems:
+    """A fake of the dsr port (our own interface): two systems received the data; each
+    notice is acknowledged once (through the rights endpoint: `acked`, or by hand)."""
+
+    def __init__(self) -> None:
+        self.acked: set[str] = set()
+        self.sent: list[tuple[str, NoticeKind]] = []
+        self.notices: list[dict[str, Any]] = []
+
+    def cancel_pending(
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None, *, actor: str
+    ) -> int:
+        return 2
+
+    def notify(
+        self,
+        conn: Connection,
+        subject_id: str,
+        kind: NoticeKind,
+        *,
+        request_id: str | None,
+        purposes: Sequence[str] | None,
+        actor: str,
+        corrected: Sequence[tuple[str, str]] = (),
+        jurisdiction: str | None = None,
+    ) -> list[str]:
+        self.sent.append((subject_id, kind))
+        for system_id in ("crm", "warehouse"):
+            self.notices.append(
+                {"request_id": request_id, "system_id": system_id, "type": kind.value}
+                | {"acknowledged_at": None}
+            )
+        return ["crm", "warehouse"]
+
+    def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        for n in self.notices:
+            if n["system_id"] in self.acked and n["acknowledged_at"] is None:
+                n["acknowledged_at"] = "2026-11-20T10:00:00Z"
+        mine = [n for n in self.notices if n["request_id"] == request_id]
+        return [
+            {
+                "system_id": system_id,
+                "kind": [n for n in mine if n["system_id"] == system_id][-1]["type"],
+                "sent_at": "2026-11-20T09:00:00Z",
+                "acknowledged_at": None
+                if any(n["acknowledged_at"] is None for n in mine if n["system_id"] == system_id)
+                else "2026-11-20T10:00:00Z",
+            }
+            for system_id in sorted({n["system_id"] for n in mine})
+        ]
+
+    def recipients(self, conn: Connection, subject_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def notices_of(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def acknowledge(self, conn: Connection, request_id: str, system_id: str, *, actor: str) -> int:
+        waiting = [
+            n
+            for n in self.notices
+            if n["request_id"] == request_id
+            and n["system_id"] == system_id
+            and n["acknowledged_at"] is None
+        ]
+        for n in waiting:
+            n["acknowledged_at"] = "2026-11-20T10:00:00Z"
+        return len(waiting)
