@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from consentry.consent import ledger, notices
@@ -52,9 +53,13 @@ def other(settings: Settings, published: Runtime) -> Iterator[Runtime]:
         rt.close()
 
 
+@hypothesis_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(versions=st.lists(st.integers(0, 1000), min_size=1, max_size=12, unique=True))
-def test_the_newest_version_put_is_kept_whatever_the_order(versions: list[int]) -> None:
-    cache = ConsentCache()
+def test_the_newest_version_put_is_kept_whatever_the_order(
+    sqlite_runtime: Runtime, versions: list[int]
+) -> None:
+    # A new cache per example; the store is only read after a commit, never here.
+    cache = ConsentCache(sqlite_runtime.store)
     for v in versions:
         cache.put(SubjectConsent(subject_id="sub_a", version=v, jurisdiction=f"v{v}"))
     held = cache.get("sub_a")
@@ -103,7 +108,7 @@ def test_a_rebuild_holds_what_the_writes_cached(published: Runtime, other: Runti
     other.consent.withdraw(person("eve"), None, "web", gpc=False, actor="test")
     with published.store.read() as conn:
         expected = {s: published.consent_cache.fresh(conn, s) for s in ids}
-        rebuilt = ConsentCache()
+        rebuilt = ConsentCache(published.store)
         # What was held before the rebuild does not survive it.
         rebuilt.put(SubjectConsent(subject_id="sub_gone", version=1))
         assert rebuilt.rebuild(conn) == len(ids)
