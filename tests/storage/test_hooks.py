@@ -131,3 +131,23 @@ def test_after_commit_work_runs_even_when_its_savepoint_rolled_back(store: Store
         savepoint.rollback()
         assert seen == []
     assert seen == [["committed"]]
+
+
+def test_failing_after_commit_work_leaves_the_write_committed(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After-commit work only warms caches: its failure is logged (by type) and the committed
+    write returns normally, so no caller retries what has been done."""
+    ran: list[str] = []
+
+    def failing() -> None:
+        raise RuntimeError("sub_secret@example.com")
+
+    with store.write() as conn:
+        conn.exec_driver_sql("INSERT INTO hook_rows (k) VALUES ('kept')")
+        hooks.after_commit(conn, "fails", failing)
+        hooks.after_commit(conn, "runs", lambda: ran.append("after"))
+    assert keys(store) == ["kept"]
+    assert ran == ["after"]
+    assert "RuntimeError" in caplog.text
+    assert "example.com" not in caplog.text

@@ -98,7 +98,13 @@ class Store:
             if self._checkpointer is not None:
                 self._checkpointer.wrote()
         for work in after.values():
-            work()
+            try:
+                work()
+            except Exception as exc:
+                # After-commit work only warms (the consent cache, which the version rule
+                # corrects at its next read): its failure must not turn a committed write
+                # into an error the caller would retry. The type only: no value is logged.
+                log.warning("after-commit work failed: %s", type(exc).__name__)
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
