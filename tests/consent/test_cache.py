@@ -114,3 +114,27 @@ def test_a_rebuild_holds_what_the_writes_cached(published: Runtime, other: Runti
         assert rebuilt.rebuild(conn) == len(ids)
     assert {s: rebuilt.get(s) for s in ids} == expected
     assert rebuilt.get("sub_gone") is None
+
+
+def test_new_subjects_are_read_once_and_cached_once_committed(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest batch's new people: their states are read in the transaction and, once it
+    has committed at those versions, cached as read (no second read per subject)."""
+    loads: list[str] = []
+    real = ledger.load
+
+    def counting(conn: object, subject_id: str) -> SubjectConsent:
+        loads.append(subject_id)
+        return real(conn, subject_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ledger, "load", counting)
+    with runtime.store.write() as conn:
+        ids = []
+        for n in range(5):
+            ref = SubjectRef(identities=(normalise(IdentityType.EMAIL, f"new{n}@example.com"),))
+            ids.append(runtime.subjects.resolve(conn, ref, actor="test").subject.subject_id)
+        read = runtime.consent.cache.for_commit(conn, ids)
+        assert all(runtime.consent.cache.get(s) is None for s in ids)
+    assert sorted(loads) == sorted(ids)
+    assert {s: runtime.consent.cache.get(s) for s in ids} == read

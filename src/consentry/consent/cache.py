@@ -78,19 +78,25 @@ class ConsentCache:
         ids = sorted(set(subject_ids))
         versions = sql.subject_versions(conn, ids, share=conn.dialect.name == "postgresql")
         states: dict[str, SubjectConsent] = {}
-        behind: list[str] = []
+        behind: dict[str, SubjectConsent] = {}
         for subject_id in ids:
             version = versions.get(subject_id)
             if version is None:
                 continue
             cached = self._states.get(subject_id)
+            # Not remembered now: this transaction may have marked the subject and may still
+            # roll back (the whole of it, or the savepoint of the mark).
+            state = self.fresh(conn, subject_id, version, remember=False)
             if cached is None or cached.version < version:
-                behind.append(subject_id)
-            # Not remembered: this transaction may have marked the subject and may still roll
-            # back (the whole of it, or the savepoint of the mark).
-            states[subject_id] = self.fresh(conn, subject_id, version, remember=False)
+                behind[subject_id] = state
+            states[subject_id] = state
         if behind:
-            self.after_commit(conn, behind)
+            work = self._work(conn)
+            if conn.in_nested_transaction():
+                # A savepoint may still roll back what this state was read from: read again.
+                work.behind.update(dict.fromkeys(behind))
+            else:
+                work.behind.update(behind)
         return states
 
     def after_commit(
@@ -101,20 +107,34 @@ class ConsentCache:
         this transaction changed them, so they are reloaded and replace what is cached even
         at an equal version; otherwise only those still behind the row are. All of one
         transaction's subjects are read in one read transaction."""
-        work = after_commit(conn, ("consent.cache", self), _Reload(self))
-        (work.changed if changed else work.behind).update(subject_ids)
+        work = self._work(conn)
+        if changed:
+            work.changed.update(subject_ids)
+        else:
+            work.behind.update(dict.fromkeys(subject_ids))
 
-    def _reload(self, changed: Collection[str], behind: Collection[str]) -> None:
+    def _work(self, conn: Connection) -> _Reload:
+        work = after_commit(conn, ("consent.cache", self), _Reload(self))
+        assert isinstance(work, _Reload)  # noqa: S101 - one kind of work under this key
+        return work
+
+    def _reload(self, changed: Collection[str], behind: dict[str, SubjectConsent | None]) -> None:
         ids = sorted(set(changed) | set(behind))
         with self._store.read() as read:
             versions = sql.subject_versions(read, ids, share=False)
             for subject_id in ids:
-                if subject_id not in versions:
+                version = versions.get(subject_id)
+                if version is None:
                     continue
+                read_before = behind.get(subject_id)
                 if subject_id in changed:
                     self.put(ledger.load(read, subject_id))
+                elif read_before is not None and read_before.version == version:
+                    # Read in the transaction, now committed at that very version: no read
+                    # again (new subjects of an ingest batch are all behind).
+                    self.put(read_before)
                 else:
-                    self.fresh(read, subject_id, versions[subject_id])
+                    self.fresh(read, subject_id, version)
 
     def rebuild(self, conn: Connection) -> int:
         """Fold the whole ledger into a new cache; returns the number of subjects held."""
@@ -138,7 +158,8 @@ class _Reload:
     def __init__(self, cache: ConsentCache) -> None:
         self.cache = cache
         self.changed: set[str] = set()
-        self.behind: set[str] = set()
+        # Subjects behind the row, with the state read in the transaction (None: none).
+        self.behind: dict[str, SubjectConsent | None] = {}
 
     def __call__(self) -> None:
         self.cache._reload(self.changed, self.behind)

@@ -65,7 +65,8 @@ def sensitive_limited(conn: Connection, consent: ConsentService, subject_id: str
 def touched(conn: Connection, consent: ConsentService, subject_id: str) -> None:
     """The subject's row got a new consent version in this write transaction (a mark, a
     jurisdiction set, an erasure mark lifted): its state is read again and cached once the
-    transaction has committed, before the call that wrote it returns."""
+    transaction has committed, before the call that wrote it returns (unless that read fails:
+    logged, and the version rule corrects the cache at its next read)."""
     # Read after the commit, replacing what is cached even at an equal version: the cache
     # never holds what a rolled-back write (or savepoint) produced. Once per subject and
     # transaction, however many marks it wrote.

@@ -212,6 +212,8 @@ class Handed(Sequence[AcceptedEvent]):
     __slots__ = ("_shaped", "_work")
 
     def __init__(self, work: list[Work], shaped: list[Shaped]) -> None:
+        if len(work) != len(shaped):
+            raise ValueError("every stored event is handed with its work item")
         self._work = work
         self._shaped = shaped
 
@@ -228,7 +230,7 @@ class Handed(Sequence[AcceptedEvent]):
         return _accepted(self._work[index], self._shaped[index])
 
     def __iter__(self) -> Iterator[AcceptedEvent]:
-        return map(_accepted, self._work, self._shaped)
+        return (_accepted(w, s) for w, s in zip(self._work, self._shaped, strict=True))
 
 
 def _accepted(w: Work, shaped: Shaped) -> AcceptedEvent:

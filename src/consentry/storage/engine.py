@@ -103,8 +103,10 @@ class Store:
             except Exception as exc:
                 # After-commit work only warms (the consent cache, which the version rule
                 # corrects at its next read): its failure must not turn a committed write
-                # into an error the caller would retry. The type only: no value is logged.
-                log.warning("after-commit work failed: %s", type(exc).__name__)
+                # into an error the caller would retry. Types only: no value is logged.
+                log.error(
+                    "after-commit work %s failed: %s", type(work).__name__, type(exc).__name__
+                )
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:

@@ -51,7 +51,7 @@ def create_subject(body: SubjectIn, ctx: Ctx, response: Response) -> dict[str, A
     with rt.store.write() as conn:
         resolution = rt.subjects.resolve(conn, ref, actor=ctx.actor, jurisdiction=body.jurisdiction)
         subject_id = resolution.subject.subject_id
-        if body.jurisdiction is not None and not resolution.created:
+        if resolution.jurisdiction_changed:
             # A jurisdiction set on a known subject takes a consent version: cached on commit.
             marks.touched(conn, rt.consent, subject_id)
         types = rt.subjects.identity_types(conn, subject_id)

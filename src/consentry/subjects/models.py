@@ -74,3 +74,5 @@ class Resolution:
 
     subject: Subject
     created: bool
+    # A known subject given another jurisdiction (a new consent version).
+    jurisdiction_changed: bool = False

@@ -102,9 +102,12 @@ class Subjects:
             subject, created = self.get(conn, ref.subject_id), False
         else:
             subject, created = self._by_identities(conn, ref.identities, actor, jurisdiction)
+        changed = False
         if jurisdiction is not None and not created:
-            subject = self.settle_jurisdiction(conn, subject, jurisdiction, actor=actor)
-        return Resolution(subject=subject, created=created)
+            settled = self.settle_jurisdiction(conn, subject, jurisdiction, actor=actor)
+            changed = settled.jurisdiction != subject.jurisdiction
+            subject = settled
+        return Resolution(subject=subject, created=created, jurisdiction_changed=changed)
 
     def settle_jurisdiction(
         self, conn: Connection, subject: Subject, jurisdiction: Jurisdiction, *, actor: str
