@@ -1,11 +1,13 @@
 """The one place personal data is destroyed: erasure by crypto-shredding, the physical delete
-that follows it, and the smaller erasure a consent withdrawal calls for."""
+that follows it, the smaller erasure a consent withdrawal calls for, and the retention
+sweep's."""
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -14,6 +16,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import marks
+from consentry.consent.models import Purpose
 from consentry.consent.service import ConsentService
 from consentry.dsr import retention
 from consentry.dsr.downstream import Downstream
@@ -222,6 +225,66 @@ class Erasure:
             )
             # Recipients were sent `consent_withdrawn` by the withdrawal itself.
         return len(deleted), len(narrowed)
+
+    def expire(
+        self,
+        conn: Connection,
+        rows: Sequence[AnyRow],
+        known: dict[str, Purpose],
+        *,
+        as_of: datetime,
+        held: dict[str, frozenset[str] | None],
+    ) -> dict[str, int]:
+        """The retention sweep's destroying (API.md, Retention): each event loses the
+        purposes whose retention ended by `as_of`, and the fields that served only them; one
+        left with none is deleted. `held` names the subjects under a restriction (Art. 18):
+        None for the whole subject, else the purposes held pending an objection; what they
+        hold is left as it is and counted as skipped."""
+        deleted: list[int] = []
+        narrowed: list[dict[str, Any]] = []
+        skipped = 0
+        sealers: dict[str, Sealer | None] = {}
+        for event in rows:
+            stored: list[str] = json.loads(event.purposes)
+            ended = [
+                p
+                for p in stored
+                if p in known
+                and retention.retention_ends(event.occurred_at, event.received_at, known[p])
+                <= as_of
+            ]
+            if not ended:
+                continue
+            if event.subject_id in held:
+                hold = held[event.subject_id]
+                free = [] if hold is None else [p for p in ended if p not in hold]
+                if len(free) < len(ended):
+                    skipped += 1
+                if not free:
+                    continue
+                ended = free
+            kept = [p for p in stored if p not in ended]
+            if not kept:
+                deleted.append(int(event.seq))
+                continue
+            sealer = None
+            if event.sealed is not None:
+                if event.subject_id not in sealers:
+                    try:
+                        sealers[event.subject_id] = self.subjects.keys.sealer(
+                            conn, event.subject_id
+                        )
+                    except SubjectKeyDestroyed:
+                        # Unreadable already (crypto-shredded); its rows go with the erasure.
+                        sealers[event.subject_id] = None
+                sealer = sealers[event.subject_id]
+            values = _narrowed(event, kept, sealer)
+            # Reads find events by their purpose bits: the ended purposes go too.
+            values["purpose_bits"] = purpose_mask(known[p] for p in kept if p in known)
+            narrowed.append(values | {"seq": int(event.seq)})
+        events_sql.update_events(conn, narrowed)
+        events_sql.delete_events_by_seq(conn, deleted)
+        return {"deleted": len(deleted), "narrowed": len(narrowed), "skipped_restricted": skipped}
 
 
 def _narrowed(event: AnyRow, kept: list[str], sealer: Sealer | None) -> dict[str, Any]:
