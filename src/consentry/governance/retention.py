@@ -101,25 +101,28 @@ class RetentionSweeper:
             self._thread.join(timeout=30)
             self._thread = None
 
-    def due(self) -> bool:
-        """Whether a sweep should run now: one was interrupted, or none started within the
-        last half interval (each worker process wakes on its own clock)."""
-        with self.store.read() as conn:
-            if sql.running(conn) is not None:
-                return True
-            latest = sql.latest_start(conn)
-        return latest is None or latest <= clock.now() - timedelta(seconds=self.interval / 2)
-
     def sweep(
-        self, actor: str = SYSTEM_ACTOR, progress: Callable[[Progress], None] | None = None
+        self,
+        actor: str = SYSTEM_ACTOR,
+        progress: Callable[[Progress], None] | None = None,
+        *,
+        fresh_for: float = 0.0,
     ) -> Sweep:
-        """Run the sweep interrupted earlier, or a new one, to its end. Each transaction
-        deletes and narrows the events of a window of seqs and moves the cursor and the counts
-        with them, so a sweep stopped anywhere resumes without losing or counting twice."""
+        """Run the sweep interrupted earlier, or a new one, to its end; with `fresh_for`, no
+        new one when another started within that many seconds (worker processes each wake on
+        their own clock: the first one sweeps). Each transaction deletes and narrows the
+        events of a window of seqs and moves the cursor and the counts with them, so a sweep
+        stopped anywhere resumes without losing or counting twice."""
         with self._lock:
             with self.store.write() as conn:
                 sql.lock(conn)
-                row = sql.running(conn) or sql.start(conn, clock.now())
+                row = sql.running(conn)
+                if row is None:
+                    last = sql.latest(conn)
+                    since = clock.now() - timedelta(seconds=fresh_for)
+                    if fresh_for and last is not None and last.started_at > since:
+                        return Sweep(int(last.sweep_id), _counts(last))
+                    row = sql.start(conn, clock.now())
             outcome = Sweep(int(row.sweep_id))
             while True:
                 report = self._batch(outcome, actor)
@@ -132,14 +135,14 @@ class RetentionSweeper:
             with self.store.read() as conn:
                 final = sql.get(conn, outcome.sweep_id)
             if final is not None:
-                outcome.counts = {name: int(final._mapping[name]) for name in sql.COUNTS}
+                outcome.counts = _counts(final)
             if outcome.counts.get("deleted") or outcome.counts.get("narrowed"):
                 # What was deleted leaves no older page image in the WAL (SQLite).
                 self.store.checkpoint()
             return outcome
 
     def _retention_step(self, actor: str) -> Mapping[str, int]:
-        return self.sweep(actor).as_json()
+        return self.sweep(actor, fresh_for=self.interval / 2).as_json()
 
     def _batch(self, outcome: Sweep, actor: str) -> Progress | None:
         """One transaction of the sweep; None when another process finished it."""
@@ -151,7 +154,7 @@ class RetentionSweeper:
                 return None
             upto = min(int(row.after_seq) + self.span, int(row.until_seq))
             counts = self._expire(conn, row, upto)
-            totals = {n: int(row._mapping[n]) + counts.get(n, 0) for n in sql.COUNTS}
+            totals = {n: v + counts.get(n, 0) for n, v in _counts(row).items()}
             finished = upto >= int(row.until_seq)
             sql.advance(conn, outcome.sweep_id, upto, counts, clock.now() if finished else None)
             if finished:
@@ -189,18 +192,22 @@ class RetentionSweeper:
     def _resize(self, held_ms: float) -> None:
         """The next window: larger while transactions are short, smaller once one is long."""
         if held_ms > self.TARGET_MS:
-            self.span = max(self.MIN_SPAN, int(self.span * self.TARGET_MS / held_ms))
+            smaller = max(self.MIN_SPAN, int(self.span * self.TARGET_MS / held_ms))
+            self.span = min(self.max_span, smaller)
         elif held_ms < self.TARGET_MS / 2:
             self.span = min(self.max_span, self.span * 2)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if self.due():
-                    self.run_steps(SYSTEM_ACTOR)
+                self.run_steps(SYSTEM_ACTOR)
             except Exception as exc:
                 # The type only: a message may quote data. The next pass resumes it.
                 log.error("retention sweep failed: %s", type(exc).__name__)
+
+
+def _counts(row: AnyRow) -> dict[str, int]:
+    return {name: int(row._mapping[name]) for name in sql.COUNTS}
 
 
 def _held(rows: Mapping[str, tuple[bool, str]]) -> dict[str, frozenset[str] | None]:

@@ -33,8 +33,10 @@ def running(conn: Connection) -> AnyRow | None:
     return conn.execute(stmt).first()
 
 
-def latest_start(conn: Connection) -> datetime | None:
-    return conn.execute(select(func.max(retention_sweeps.c.started_at))).scalar()
+def latest(conn: Connection) -> AnyRow | None:
+    """The sweep started last."""
+    stmt = select(retention_sweeps).order_by(retention_sweeps.c.sweep_id.desc()).limit(1)
+    return conn.execute(stmt).first()
 
 
 def start(conn: Connection, now: datetime) -> AnyRow:
