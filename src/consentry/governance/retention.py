@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -182,10 +182,13 @@ class RetentionSweeper:
             return {}
         # Only events at least as old as the shortest retention can have reached an end.
         cutoff = row.as_of - timedelta(days=min(p.retention_days for p in known.values()))
-        events = sql.candidates(conn, int(row.after_seq), upto, cutoff)
+        events = sql.window(conn, int(row.after_seq), upto, cutoff)
         if not events:
             return {}
-        held = _held(sql.restrictions(conn, sorted({e.subject_id for e in events})))
+
+        def held(subject_ids: Collection[str]) -> dict[str, frozenset[str] | None]:
+            return _held(sql.restrictions(conn, sorted(subject_ids)))
+
         counts = self.erasure.expire(conn, events, known, as_of=row.as_of, held=held)
         return counts | {"examined": len(events)}
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, true, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
+from consentry.storage.dialect import driver_in, driver_statements
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import events, retention_sweeps, subjects
+from consentry.storage.schema import events, retention_sweeps, utc_text
 
 # PostgreSQL: one sweep transaction at a time across processes (SQLite has one writer).
 _ADVISORY_KEY = 7307616770
@@ -78,53 +80,72 @@ def get(conn: Connection, sweep_id: int) -> AnyRow | None:
     return conn.execute(stmt).first()
 
 
-# Built once; on PostgreSQL the rows are locked (a withdrawal purge narrowing one meanwhile
-# would be undone by this sweep's update otherwise).
-_CANDIDATES = (
-    select(
+_WINDOW = driver_statements(
+    "SELECT seq, subject_id, occurred_at, received_at, purposes FROM events"
+    " WHERE seq > {p} AND seq <= {p} AND (occurred_at <= {p} OR received_at <= {p})"
+    " ORDER BY seq"
+)
+
+
+def window(conn: Connection, after: int, upto: int, cutoff: datetime) -> Sequence[Any]:
+    """Events of the seq window (after, upto] received or dated by `cutoff` (only those can
+    have reached the end of a retention period), as (seq, subject_id, occurred_at,
+    received_at, purposes) with the times in their stored text, whose order is time order:
+    the sweep reads a million of them, so nothing is parsed that need not be. On PostgreSQL
+    the rows are locked: a withdrawal purge narrowing one meanwhile would be undone by this
+    sweep's update otherwise."""
+    sql = _WINDOW[conn.dialect.paramstyle]
+    if conn.dialect.name == "postgresql":
+        sql += " FOR UPDATE"
+    text_cutoff = utc_text(cutoff)
+    return conn.exec_driver_sql(sql, (after, upto, text_cutoff, text_cutoff)).all()
+
+
+def full_rows(conn: Connection, seqs: Sequence[int]) -> Sequence[AnyRow]:
+    """The events of these seqs with everything a narrowing rewrites."""
+    if not seqs:
+        return []
+    stmt = select(
         events.c.seq,
         events.c.event_id,
-        events.c.subject_id,
-        events.c.occurred_at,
-        events.c.received_at,
         events.c.purposes,
         events.c.properties,
         events.c.sealed,
         events.c.field_purposes,
-    )
-    .where(
-        events.c.seq > bindparam("after"),
-        events.c.seq <= bindparam("upto"),
-        or_(
-            events.c.occurred_at <= bindparam("cutoff"),
-            events.c.received_at <= bindparam("cutoff"),
-        ),
-    )
-    .order_by(events.c.seq)
-    .with_for_update()
-)
+    ).where(events.c.seq.in_(list(seqs)))
+    return conn.execute(stmt).all()
 
 
-def candidates(conn: Connection, after: int, upto: int, cutoff: datetime) -> Sequence[AnyRow]:
-    """Events of the seq window (after, upto] received or dated by `cutoff`: only those can
-    have reached the end of a retention period (the caller decides per purpose)."""
-    return conn.execute(_CANDIDATES, {"after": after, "upto": upto, "cutoff": cutoff}).all()
+def delete_events(conn: Connection, seqs: Sequence[int]) -> int:
+    """Delete the events of these seqs (a statement sent straight to the driver: compiling
+    one with thousands of parameters costs more than running it)."""
+    if not seqs:
+        return 0
+    if conn.dialect.paramstyle == "qmark":
+        total = 0
+        # SQLite allows 32,766 parameters to a statement.
+        for start in range(0, len(seqs), 30_000):
+            part = tuple(seqs[start : start + 30_000])
+            marks = ",".join("?" * len(part))
+            total += conn.exec_driver_sql(
+                f"DELETE FROM events WHERE seq IN ({marks})",  # noqa: S608 - markers only
+                part,
+            ).rowcount
+        return total
+    return int(
+        conn.exec_driver_sql("DELETE FROM events WHERE seq = ANY(%s)", (list(seqs),)).rowcount
+    )
 
 
 def restrictions(conn: Connection, subject_ids: Sequence[str]) -> dict[str, tuple[bool, str]]:
     """Of these subjects, those under a restriction: (whole subject restricted, the JSON list
-    of purposes restricted pending an objection or "")."""
+    of purposes restricted pending an objection or ""). Read with FOR SHARE on PostgreSQL, so
+    that no restriction commits between this read and the sweep's delete."""
     if not subject_ids:
         return {}
-    stmt = (
-        select(subjects.c.subject_id, subjects.c.restricted, subjects.c.restricted_purposes)
-        .where(
-            subjects.c.subject_id.in_(list(subject_ids)),
-            or_(subjects.c.restricted == true(), subjects.c.restricted_purposes.is_not(None)),
-        )
-        .with_for_update(read=True)
-    )
-    return {
-        row.subject_id: (bool(row.restricted), row.restricted_purposes or "")
-        for row in conn.execute(stmt)
-    }
+    head = "SELECT subject_id, restricted, restricted_purposes FROM subjects WHERE subject_id"
+    tail = " AND (restricted OR restricted_purposes IS NOT NULL)"
+    if conn.dialect.name == "postgresql":
+        tail += " FOR SHARE"
+    rows = driver_in(conn, head, list(subject_ids), tail)
+    return {row[0]: (bool(row[1]), row[2] or "") for row in rows}
