@@ -63,7 +63,7 @@ class RetentionSweeper:
 
     # Each transaction is sized (in seqs of events) so that it holds the writer about this
     # long: well under the 50 ms a sweep may hold it at a time (API.md, issue 16).
-    TARGET_MS = 15.0
+    TARGET_MS = 20.0
     MIN_SPAN = 16
 
     def __init__(
