@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from consentry import clock
+from consentry.app import create_app
 from consentry.cli import app
 from consentry.governance.retention import Progress
 from consentry.runtime import Runtime
@@ -271,3 +273,19 @@ def test_cli_sweep_prints_what_it_deleted_and_narrowed(
     resp = client.get("/v1/audit/entries", headers=auth(), params={"limit": 1000})
     swept = [e for e in resp.json()["items"] if e["action"] == "events:retention:swept"]
     assert swept[0]["actor"] == "cli"
+
+
+def test_the_server_sweeps_every_interval(settings: Settings) -> None:
+    quick = dataclasses.replace(settings, retention_sweep_seconds=0.1)
+    with TestClient(create_app(quick)) as client:
+        _prepare(client)
+        _customer(client, "fay", clock.now(), {"old": 100, "new": 1})
+        rt = _runtime(client)
+        deadline = time.monotonic() + 10
+        while "fay-old" in _stored(rt) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(_stored(rt)) == ["fay-new"]
+        resp = client.get("/v1/audit/entries", headers=auth(), params={"limit": 1000})
+        swept = [e for e in resp.json()["items"] if e["action"] == "events:retention:swept"]
+        assert {e["actor"] for e in swept} == {"system"}
+        assert sum(e["details"]["deleted"] for e in swept) == 1
