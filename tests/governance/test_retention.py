@@ -23,6 +23,8 @@ from consentry.cli import app
 from consentry.governance.retention import Progress
 from consentry.runtime import Runtime
 from consentry.settings import Settings
+from consentry.storage import retention as retention_sql
+from consentry.storage.errors import SerializationFailure
 from consentry.storage.schema import events
 from tests.conftest import MASTER_KEY, auth
 from tests.consent.helpers import install_clock
@@ -289,3 +291,27 @@ def test_the_server_sweeps_every_interval(settings: Settings) -> None:
         swept = [e for e in resp.json()["items"] if e["action"] == "events:retention:swept"]
         assert {e["actor"] for e in swept} == {"system"}
         assert sum(e["details"]["deleted"] for e in swept) == 1
+
+
+def test_a_window_aborted_to_break_a_lock_cycle_is_run_again(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL aborts one transaction of a lock cycle (an erasure holding a subject whose
+    events a window holds): the window is run again, its counts once."""
+    fake = install_clock(monkeypatch)
+    _prepare(client)
+    _customer(client, "gus", fake(), AGES)
+    window = retention_sql.window
+    calls = []
+
+    def aborted_once(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise SerializationFailure("DeadlockDetected")
+        return window(*args)
+
+    monkeypatch.setattr(retention_sql, "window", aborted_once)
+    done = _runtime(client).retention.sweep()
+    assert len(calls) == 2
+    assert done.counts == {"examined": 2, "deleted": 1, "narrowed": 1, "skipped_restricted": 0}
+    assert _swept(client) == [{"deleted": 1, "narrowed": 1, "skipped_restricted": 0}]

@@ -23,9 +23,12 @@ from consentry.consent.purposes import PurposeRegistry
 from consentry.dsr.erasure import Erasure
 from consentry.storage import retention as sql
 from consentry.storage.engine import AnyRow, Store
+from consentry.storage.errors import SerializationFailure
 
 log = logging.getLogger(__name__)
 
+# Tries of one transaction that PostgreSQL aborted to break a lock cycle.
+_ATTEMPTS = 5
 # A step of the sweep: given the actor, does its work and returns its counts.
 Step = Callable[[str], Mapping[str, int]]
 
@@ -125,7 +128,7 @@ class RetentionSweeper:
                     row = sql.start(conn, clock.now())
             outcome = Sweep(int(row.sweep_id))
             while True:
-                report = self._batch(outcome, actor)
+                report = self._retried(outcome, actor)
                 if report is None:
                     break
                 if progress is not None:
@@ -143,6 +146,19 @@ class RetentionSweeper:
 
     def _retention_step(self, actor: str) -> Mapping[str, int]:
         return self.sweep(actor, fresh_for=self.interval / 2).as_json()
+
+    def _retried(self, outcome: Sweep, actor: str) -> Progress | None:
+        """A transaction of the sweep, run again when PostgreSQL broke a lock cycle with it
+        (an erasure holding a subject whose events the window holds): it rolled back whole,
+        its counts with it."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._batch(outcome, actor)
+            except SerializationFailure:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        return None
 
     def _batch(self, outcome: Sweep, actor: str) -> Progress | None:
         """One transaction of the sweep; None when another process finished it."""
