@@ -315,3 +315,22 @@ def test_a_window_aborted_to_break_a_lock_cycle_is_run_again(
     assert len(calls) == 2
     assert done.counts == {"examined": 2, "deleted": 1, "narrowed": 1, "skipped_restricted": 0}
     assert _swept(client) == [{"deleted": 1, "narrowed": 1, "skipped_restricted": 0}]
+
+
+def test_a_stopping_server_leaves_the_sweep_between_windows(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = install_clock(monkeypatch)
+    _prepare(client)
+    _customer(client, "hal", fake(), {f"old{n}": 100 for n in range(8)})
+    sweeper = _runtime(client).retention
+    sweeper.span = sweeper.max_span = 2
+    first = sweeper.sweep(progress=lambda at: sweeper.stop())
+    assert first.batches == 1
+    assert _swept(client) == []
+    # Started again (with the interval 0 of these tests, no thread), sweeps go on.
+    sweeper.start()
+    done = sweeper.sweep()
+    assert done.sweep_id == first.sweep_id
+    assert done.counts["deleted"] == 8
+    assert _swept(client) == [{"deleted": 8, "narrowed": 0, "skipped_restricted": 0}]

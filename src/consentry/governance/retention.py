@@ -92,13 +92,16 @@ class RetentionSweeper:
         return {name: dict(step(actor)) for name, step in self.steps}
 
     def start(self) -> None:
+        """Sweep every `interval` seconds from now (none when it is 0); sweeps run again
+        after a `stop()`."""
+        self._stop.clear()
         if self.interval <= 0 or self._thread is not None:
             return
-        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="retention-sweep", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """End the thread; a sweep under way stops between two transactions."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -133,7 +136,8 @@ class RetentionSweeper:
                     break
                 if progress is not None:
                     progress(report)
-                if report.finished:
+                if report.finished or self._stop.is_set():
+                    # Stopping (the server shuts down): the next sweep resumes here.
                     break
             with self.store.read() as conn:
                 final = sql.get(conn, outcome.sweep_id)
