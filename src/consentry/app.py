@@ -33,6 +33,9 @@ def create_app(settings: Settings) -> FastAPI:
         # Data-subject requests go on in the background, resuming whatever a stopped
         # process left half done (their state is in the database).
         runtime.runner.start()
+        # Retention sweeps every CONSENTRY_RETENTION_SWEEP_SECONDS, resuming one a stopped
+        # process left half done.
+        runtime.retention.start()
         try:
             yield
         finally:

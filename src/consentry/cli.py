@@ -14,6 +14,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from consentry import clock
@@ -27,6 +28,7 @@ from consentry.auth.models import Role
 from consentry.bench import harness
 from consentry.delivery.worker import resend
 from consentry.errors import ConsentryError
+from consentry.governance.retention import Progress as SweepProgress
 from consentry.http.protocol import protocol_class
 from consentry.keys.envelope import write_private_file
 from consentry.runtime import Runtime, tune_gc
@@ -48,6 +50,8 @@ audit_app = _group("Verify the audit log; print its latest signed head.")
 app.add_typer(audit_app, name="audit")
 requests_app = _group("Data-subject requests: run a pass of the runner.")
 app.add_typer(requests_app, name="requests")
+retention_app = _group("Retention: sweep events whose retention ended.")
+app.add_typer(retention_app, name="retention")
 
 CLI_ACTOR = "cli"
 ADMIN_KEY_FILE = "admin.key"
@@ -170,7 +174,7 @@ def bench(
     """Measure speed against the targets, on fictional data.
 
     Sections (--section): ingest, consent_check, http_ingest, opt_out, redaction (beside
-    Presidio when the dev extra is installed), delivery, audit, query, erasure."""
+    Presidio when the dev extra is installed), delivery, audit, query, erasure, retention."""
     results = harness.run(quick=quick, only=section)
     harness.show(results, Console())
     if json_path is not None:
@@ -263,6 +267,45 @@ def requests_run() -> None:
     finally:
         runtime.close()
     typer.echo(json.dumps(done, sort_keys=True))
+
+
+@retention_app.command("sweep")
+def retention_sweep() -> None:
+    """Run a retention sweep to its end (or finish one a stopped process left): events whose
+    retention ended for every purpose are deleted, others lose the purposes whose retention
+    ended; restricted subjects are skipped. Prints what it deleted and narrowed."""
+    runtime = Runtime(_store_settings())
+    try:
+        with Progress(
+            TextColumn("sweeping"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[deleted]} deleted, {task.fields[narrowed]} narrowed"),
+            console=console,
+            disable=not console.is_terminal,
+        ) as bar:
+            task = bar.add_task("sweep", total=None, deleted=0, narrowed=0)
+
+            def show(at: SweepProgress) -> None:
+                bar.update(
+                    task,
+                    total=max(at.until_seq, 1),
+                    completed=at.after_seq,
+                    deleted=at.counts["deleted"],
+                    narrowed=at.counts["narrowed"],
+                )
+
+            done = runtime.retention.sweep(CLI_ACTOR, show)
+            others = {name: step(CLI_ACTOR) for name, step in runtime.retention.steps[1:]}
+    finally:
+        runtime.close()
+    counts = done.counts
+    typer.echo(
+        f"Retention sweep {done.sweep_id}: deleted {counts['deleted']} events, narrowed "
+        f"{counts['narrowed']}, skipped {counts['skipped_restricted']} of restricted subjects"
+    )
+    for name, figures in others.items():
+        typer.echo(f"{name}: {json.dumps(dict(figures), sort_keys=True)}")
 
 
 @audit_app.command("verify")

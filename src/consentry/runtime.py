@@ -26,6 +26,7 @@ from consentry.dsr.requests import Requests
 from consentry.dsr.runner import Runner
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import Region
+from consentry.governance.retention import RetentionSweeper
 from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
@@ -155,6 +156,9 @@ class Runtime:
             self.runner = Runner(
                 self.store, self.requests, self.erasure, notes, settings.dsr_poll_seconds
             )
+            self.retention = RetentionSweeper(
+                self.store, self.erasure, self.purposes, settings.retention_sweep_seconds
+            )
         except BaseException:
             self.store.close()
             raise
@@ -179,6 +183,7 @@ class Runtime:
 
     def close(self) -> None:
         self.runner.stop()
+        self.retention.stop()
         self.store.close()
 
 

@@ -196,6 +196,15 @@ class Settings:
             "address."
         ),
     )
+    retention_sweep_seconds: float = field(
+        default=3600.0,
+        metadata=_doc(
+            "Seconds between retention sweeps in `consentry serve` (events whose retention "
+            "ended for every purpose are deleted, others lose the purposes whose retention "
+            "ended); one sweep at a time across worker processes. 0: no background sweep "
+            "(`consentry retention sweep` runs one)."
+        ),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -256,6 +265,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "dsr_poll_seconds": (0, 3600),
     "body_timeout_seconds": (0.1, 600),
     "head_timeout_seconds": (0.1, 600),
+    "retention_sweep_seconds": (0, 7 * 86_400),
 }
 
 

@@ -102,6 +102,7 @@ STORED = frozenset(
         "subject:tombstone:cleared",
         "data:retained",
         "events:withdrawal:purged",
+        "events:retention:swept",
     }
 )
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
-from consentry.bench import delivery, harness, reads, redaction, sections
+from consentry.bench import delivery, harness, reads, redaction, retention, sections
 from consentry.bench.data import World, build, make_settings
 from consentry.cli import app
 from consentry.ingest.redact import Kind
@@ -131,3 +132,21 @@ def test_redaction_section_without_presidio_gives_ours(monkeypatch: pytest.Monke
     assert figures["presidio"] == "not installed"
     assert not any(key.startswith("presidio_") for key in figures)
     assert figures["EMAIL_recall"] == 1.0
+
+
+def test_retention_section_sweeps_the_expired_half_beside_ingest(world: World) -> None:
+    figures = retention.retention(world, 2_000)
+    assert figures["stored_events"] == 2_000
+    # The older half is past every retention; the newer half and the ingest beside it stay.
+    assert figures["deleted"] == 1_000
+    assert figures["swept_events_per_s"] > 0
+    assert figures["swept_events_per_cpu_s"] >= figures["swept_events_per_s"]
+    assert figures["max_lock_ms"] > 0
+    with world.runtime.store.read() as conn:
+        left = conn.execute(text("SELECT event_id FROM events WHERE event_id LIKE 'ret-%'"))
+        assert sorted(int(r[0][4:]) for r in left) == list(range(1_000, 2_000))
+    assert figures["baseline_events_per_s"] > 0
+    assert set(harness.verdicts({"retention": figures})) == {
+        "retention.swept_events_per_s",
+        "retention.max_lock_ms",
+    }

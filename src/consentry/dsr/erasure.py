@@ -1,11 +1,13 @@
 """The one place personal data is destroyed: erasure by crypto-shredding, the physical delete
-that follows it, and the smaller erasure a consent withdrawal calls for."""
+that follows it, the smaller erasure a consent withdrawal calls for, and the retention
+sweep's."""
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -14,6 +16,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import marks
+from consentry.consent.models import Purpose
 from consentry.consent.service import ConsentService
 from consentry.dsr import retention
 from consentry.dsr.downstream import Downstream
@@ -27,6 +30,7 @@ from consentry.storage import consent as consent_sql
 from consentry.storage import erasure as sql
 from consentry.storage import ingest as events_sql
 from consentry.storage import requests as requests_sql
+from consentry.storage import retention as retention_sql
 from consentry.storage import subjects as subjects_sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.resolve import Subjects
@@ -222,6 +226,87 @@ class Erasure:
             )
             # Recipients were sent `consent_withdrawn` by the withdrawal itself.
         return len(deleted), len(narrowed)
+
+    def expire(
+        self,
+        conn: Connection,
+        rows: Sequence[tuple[Any, ...]],
+        known: dict[str, Purpose],
+        *,
+        as_of: datetime,
+        held: Callable[[Collection[str]], dict[str, frozenset[str] | None]],
+    ) -> dict[str, int]:
+        """The retention sweep's destroying (API.md, Retention): each event loses the
+        purposes whose retention ended by `as_of`, and the fields that served only them; one
+        left with none is deleted. Rows are (seq, subject_id, occurred_at, received_at,
+        purposes) with the times in their stored text (text order is time order). `held`
+        names, of the subjects given, those under a restriction (Art. 18): None for the whole
+        subject, else the purposes held pending an objection; what they hold is left as it is
+        and counted as skipped."""
+        cutoffs = {
+            key: clock.rfc3339(retention.retention_cutoff(as_of, p)) for key, p in known.items()
+        }
+        lists: dict[str, list[str]] = {}
+        ending: list[tuple[int, str, list[str], list[str]]] = []
+        for seq, subject_id, occurred, received, purposes in rows:
+            start = min(occurred, received)
+            stored = lists.get(purposes)
+            if stored is None:
+                stored = lists[purposes] = json.loads(purposes)
+            ended = [p for p in stored if p in cutoffs and start <= cutoffs[p]]
+            if ended:
+                ending.append((int(seq), subject_id, stored, ended))
+        holds = held({subject_id for _, subject_id, _, _ in ending}) if ending else {}
+        deleted: list[int] = []
+        narrowing: dict[int, list[str]] = {}
+        skipped = 0
+        for seq, subject_id, stored, ending_now in ending:
+            ended = ending_now
+            if subject_id in holds:
+                hold = holds[subject_id]
+                ended = [] if hold is None else [p for p in ending_now if p not in hold]
+                if len(ended) < len(ending_now):
+                    skipped += 1
+                if not ended:
+                    continue
+            kept = [p for p in stored if p not in ended]
+            if kept:
+                narrowing[seq] = kept
+            else:
+                deleted.append(seq)
+        narrowed = self._narrow(conn, narrowing, known, {r[0]: r[1] for r in rows})
+        events_sql.update_events(conn, narrowed)
+        retention_sql.delete_events(conn, deleted)
+        return {"deleted": len(deleted), "narrowed": len(narrowed), "skipped_restricted": skipped}
+
+    def _narrow(
+        self,
+        conn: Connection,
+        narrowing: dict[int, list[str]],
+        known: dict[str, Purpose],
+        subject_of: dict[int, str],
+    ) -> list[dict[str, Any]]:
+        """The new values of events keeping only `narrowing[seq]` of their purposes."""
+        changes = []
+        sealers: dict[str, Sealer | None] = {}
+        for event in retention_sql.full_rows(conn, list(narrowing)):
+            seq = int(event.seq)
+            kept = narrowing[seq]
+            subject_id = subject_of[seq]
+            sealer = None
+            if event.sealed is not None:
+                if subject_id not in sealers:
+                    try:
+                        sealers[subject_id] = self.subjects.keys.sealer(conn, subject_id)
+                    except SubjectKeyDestroyed:
+                        # Unreadable already (crypto-shredded); its rows go with the erasure.
+                        sealers[subject_id] = None
+                sealer = sealers[subject_id]
+            values = _narrowed(event, kept, sealer)
+            # Reads find events by their purpose bits: the ended purposes go too.
+            values["purpose_bits"] = purpose_mask(known[p] for p in kept if p in known)
+            changes.append(values | {"seq": seq})
+        return changes
 
 
 def _narrowed(event: AnyRow, kept: list[str], sealer: Sealer | None) -> dict[str, Any]:

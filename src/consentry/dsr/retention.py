@@ -122,6 +122,13 @@ def retention_ends(occurred_at: datetime, received_at: datetime, purpose: Purpos
     return min(occurred_at, received_at) + timedelta(days=purpose.retention_days)
 
 
+def retention_cutoff(as_of: datetime, purpose: Purpose) -> datetime:
+    """The latest start (the earlier of occurred_at and receipt) whose retention for
+    `purpose` has ended by `as_of`: `retention_ends(o, r, purpose) <= as_of` exactly when
+    `min(o, r) <= retention_cutoff(as_of, purpose)` (the sweep compares stored times so)."""
+    return as_of - timedelta(days=purpose.retention_days)
+
+
 def _obligation(purpose: Purpose) -> str:
     """The legal obligation an art17_3_b item is kept for, as its purpose names it."""
     return purpose.description or purpose.name

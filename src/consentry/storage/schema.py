@@ -514,3 +514,24 @@ dsr_state = Table(
     Column("name", String(32), primary_key=True),
     Column("value", BigInt, nullable=False),
 )
+
+# Retention sweeps (governance/retention.py): the running one (finished_at NULL) is where an
+# interrupted sweep resumes; its counts advance with the cursor, in the transaction that does
+# the work they count.
+retention_sweeps = Table(
+    "retention_sweeps",
+    metadata,
+    Column("sweep_id", BigInt, primary_key=True, autoincrement=True),
+    Column("started_at", UTCTime(), nullable=False),
+    # The moment the sweep judges retention at, kept when it resumes: counts stay exact.
+    Column("as_of", UTCTime(), nullable=False),
+    # Events up to this seq (the last stored when it started) are swept; `after_seq` is the
+    # cursor.
+    Column("until_seq", BigInt, nullable=False),
+    Column("after_seq", BigInt, nullable=False),
+    Column("examined", BigInt, nullable=False),
+    Column("deleted", BigInt, nullable=False),
+    Column("narrowed", BigInt, nullable=False),
+    Column("skipped_restricted", BigInt, nullable=False),
+    Column("finished_at", UTCTime(), nullable=True),
+)
