@@ -102,6 +102,8 @@ STORED = frozenset(
         "subject:tombstone:cleared",
         "data:retained",
         "events:withdrawal:purged",
+        "consent:expired",
+        "events:expiry:purged",
     }
 )
 

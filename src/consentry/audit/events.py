@@ -67,3 +67,5 @@ class AuditAction(StrEnum):
     SUBJECT_TOMBSTONE_CLEARED = "subject:tombstone:cleared"
     DATA_RETAINED = "data:retained"
     EVENTS_WITHDRAWAL_PURGED = "events:withdrawal:purged"
+    CONSENT_EXPIRED = "consent:expired"
+    EVENTS_EXPIRY_PURGED = "events:expiry:purged"
