@@ -260,7 +260,8 @@ def delivery_resend(
 @requests_app.command("run")
 def requests_run() -> None:
     """One pass of the request runner: overdue marks, each verified request's next steps,
-    the withdrawal purge (what the server's background runner does every few seconds)."""
+    the withdrawal purge, consent expiry (what the server's background runner does every few
+    seconds)."""
     runtime = Runtime(_store_settings())
     try:
         done = runtime.runner.run_pending()

@@ -9,6 +9,7 @@ from consentry.audit import log as audit_log
 from consentry.audit.heads import HeadSigner
 from consentry.auth.api_keys import Authenticator
 from consentry.consent.cache import ConsentCache
+from consentry.consent.expiry import Expiry
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
@@ -153,8 +154,15 @@ class Runtime:
                 self.subjects,
                 settings.public_url or f"http://{settings.host}:{settings.port}",
             )
+            # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
+            self.expiry = Expiry(self.store, self.consent, self.erasure)
             self.runner = Runner(
-                self.store, self.requests, self.erasure, notes, settings.dsr_poll_seconds
+                self.store,
+                self.requests,
+                self.erasure,
+                notes,
+                settings.dsr_poll_seconds,
+                expiry=self.expiry,
             )
             self.retention = RetentionSweeper(
                 self.store, self.erasure, self.purposes, settings.retention_sweep_seconds

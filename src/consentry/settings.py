@@ -134,8 +134,8 @@ class Settings:
         default=2.0,
         metadata=_doc(
             "Seconds between passes of the background runner of data-subject requests "
-            "(deadlines, erasure steps, acknowledgements, withdrawal purge). 0: no background "
-            "runner (`consentry requests run` does a pass)."
+            "(deadlines, erasure steps, acknowledgements, withdrawal purge, consent expiry). 0: "
+            "no background runner (`consentry requests run` does a pass)."
         ),
     )
     log_level: str = field(

@@ -103,6 +103,8 @@ STORED = frozenset(
         "data:retained",
         "events:withdrawal:purged",
         "events:retention:swept",
+        "consent:expired",
+        "events:expiry:purged",
     }
 )
 

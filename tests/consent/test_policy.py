@@ -7,13 +7,14 @@ any purpose and subject state hypothesis makes up.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentry.consent import policy
+from consentry.consent import policy, signals
 from consentry.consent.models import (
     AgeBand,
     LegalBasis,
@@ -109,6 +110,8 @@ def expected_reason(purpose: Purpose, state: SubjectConsent) -> Reason:  # noqa:
         return Reason.NOT_REQUIRED
     if current is None:
         return Reason.NOT_OPTED_OUT if opt_out else Reason.NEVER_ASKED
+    if current.state is State.EXPIRED:
+        return Reason.EXPIRED
     if current.state is not State.GRANTED:
         return Reason.DENIED
     if current.expires_at is not None and current.expires_at <= NOW:
@@ -310,7 +313,7 @@ def test_gpc_on_record_opts_out_of_sale_even_for_a_purpose_never_asked(
         held = subject.purposes.get(purpose.key)
         if (held is None and subject.gpc) or purpose.key in subject.objected:
             assert opted_out
-        if held is not None and held.state is not State.GRANTED:
+        if held is not None and held.state in {State.DENIED, State.WITHDRAWN}:
             assert opted_out
     if not any(p.sale_or_share for p in purposes.values()):
         assert not opted_out
@@ -428,3 +431,42 @@ def test_a_grant_lapses_at_its_expiry_and_what_was_remembered_with_it(
     ends = [p.expires_at for p in subject.purposes.values() if p.expires_at and p.expires_at > NOW]
     assert kept.until == (min(ends) if ends else None)
     assert kept.holds(subject, registry, None, at) is (not ends or at < min(ends))
+
+
+@MANY
+@given(purposes=PURPOSES, subject=SUBJECT)
+def test_recording_an_expiry_changes_no_decision(
+    purposes: dict[str, Purpose], subject: SubjectConsent
+) -> None:
+    """`lapsed_grants` names the consent purposes whose latest entry is a grant lapsed by now,
+    earliest first; replacing each by the `expired` entry the sweep writes changes no
+    decision, no sale/share opt-out and no GPC bookkeeping: the check says expired from
+    expires_at on, whenever the sweep runs. A lapsed grant is no opt-out."""
+    lapsed = policy.lapsed_grants(subject, purposes, NOW)
+    assert [at for _, at in lapsed] == sorted(at for _, at in lapsed)
+    for key, current in subject.purposes.items():
+        due = (
+            current.state is State.GRANTED
+            and current.expires_at is not None
+            and current.expires_at <= NOW
+            and key in purposes
+            and purposes[key].legal_basis is LegalBasis.CONSENT
+        )
+        assert (key in dict(lapsed)) is due
+    recorded = dataclasses.replace(
+        subject,
+        purposes=subject.purposes
+        | {
+            key: PurposeState(State.EXPIRED, at, None, Source.EXPIRY, None, False)
+            for key, at in lapsed
+        },
+    )
+    assert policy.lapsed_grants(recorded, purposes, NOW) == []
+    for purpose in purposes.values():
+        assert policy.decide(purpose, recorded, NOW) == policy.decide(purpose, subject, NOW)
+        assert signals.gpc_on_record(recorded, purpose.key) is signals.gpc_on_record(
+            subject, purpose.key
+        )
+    assert policy.sale_opted_out(purposes.values(), recorded, NOW) is policy.sale_opted_out(
+        purposes.values(), subject, NOW
+    )

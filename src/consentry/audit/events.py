@@ -68,3 +68,5 @@ class AuditAction(StrEnum):
     DATA_RETAINED = "data:retained"
     EVENTS_WITHDRAWAL_PURGED = "events:withdrawal:purged"
     EVENTS_RETENTION_SWEPT = "events:retention:swept"
+    CONSENT_EXPIRED = "consent:expired"
+    EVENTS_EXPIRY_PURGED = "events:expiry:purged"

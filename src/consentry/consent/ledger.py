@@ -34,6 +34,7 @@ _ACTIONS = {
     State.GRANTED: AuditAction.CONSENT_GRANTED,
     State.DENIED: AuditAction.CONSENT_DENIED,
     State.WITHDRAWN: AuditAction.CONSENT_WITHDRAWN,
+    State.EXPIRED: AuditAction.CONSENT_EXPIRED,
 }
 
 
@@ -103,9 +104,11 @@ def append(
     jurisdiction: str | None,
     explicit: bool,
     evidence: dict[str, Any] | None,
-    sealer: Sealer,
+    sealer: Sealer | None,
 ) -> list[LedgerEntry]:
-    """Append one entry per intent with consecutive new versions, each audited.
+    """Append one entry per intent with consecutive new versions, each audited, dated `now`
+    unless the intent names when it took effect (an expiry). `sealer`: the subject's key,
+    needed only with evidence.
 
     Only grants expire (after the purpose's consent_ttl_days); denials and withdrawals never.
     """
@@ -127,7 +130,7 @@ def append(
             purpose=intent.purpose,
             state=intent.state,
             source=intent.source,
-            at=now,
+            at=now if intent.at is None else intent.at,
             expires_at=expires,
             version=version,
             notice_id=with_notice.notice_id if with_notice else None,
@@ -214,9 +217,11 @@ def entry_of(row: AnyRow, sealer: Sealer | None = None) -> LedgerEntry:
     )
 
 
-def _row(entry: LedgerEntry, sealer: Sealer) -> dict[str, Any]:
+def _row(entry: LedgerEntry, sealer: Sealer | None) -> dict[str, Any]:
     evidence_ct = None
     if entry.evidence:
+        if sealer is None:
+            raise TypeError("evidence is sealed under the subject's key: pass its sealer")
         plain = json.dumps(entry.evidence, sort_keys=True).encode()
         evidence_ct = sealer.seal(plain, _evidence_aad(entry.subject_id, entry.version))
     return {

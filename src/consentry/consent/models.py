@@ -30,6 +30,8 @@ class State(StrEnum):
     GRANTED = "granted"
     DENIED = "denied"
     WITHDRAWN = "withdrawn"
+    # A grant that lapsed at its expires_at, written by the expiry sweep (consent/expiry.py).
+    EXPIRED = "expired"
 
 
 class Source(StrEnum):
@@ -44,6 +46,8 @@ class Source(StrEnum):
     GPC = "gpc"
     TCF = "tcf"
     PORTAL = "portal"
+    # The expiry sweep; never accepted from a caller.
+    EXPIRY = "expiry"
 
 
 class AgeBand(StrEnum):
@@ -113,6 +117,8 @@ class Intent:
     purpose: str
     state: State
     source: Source
+    # When it took effect, if not when it is recorded (an expiry: at the grant's expires_at).
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from consentry.consent.models import (
     LegalBasis,
     Notice,
     Purpose,
+    PurposeState,
     Reason,
     Remembered,
     Source,
@@ -40,6 +41,8 @@ TERMINAL_IDENTITIES = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID}
 EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
 # Sources from which a sale/share grant never overrides an earlier GPC opt-out (API.md).
 NO_GPC_OVERRIDE = frozenset({Source.TCF, Source.IMPORT})
+# The states in which the person said no: a denial or a withdrawal (an expiry is not one).
+OPTED_OUT = frozenset({State.DENIED, State.WITHDRAWN})
 
 
 def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> Decision:  # noqa: PLR0911 - a ladder of legal rules, first match wins
@@ -69,11 +72,39 @@ def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> D
         if opt_out_model_applies(purpose, state):
             return decision(True, Reason.NOT_OPTED_OUT)
         return decision(False, Reason.NEVER_ASKED)
+    if current.state is State.EXPIRED or grant_lapsed(current, now):
+        return decision(False, Reason.EXPIRED)
     if current.state is not State.GRANTED:
         return decision(False, Reason.DENIED)
-    if current.expires_at is not None and current.expires_at <= now:
-        return decision(False, Reason.EXPIRED)
     return decision(True, Reason.GRANTED)
+
+
+def grant_lapsed(current: PurposeState, now: datetime) -> bool:
+    """Whether `current` is a grant whose expires_at has come: from then it no longer allows,
+    whether or not the expiry sweep has written its `expired` entry yet."""
+    return (
+        current.state is State.GRANTED
+        and current.expires_at is not None
+        and current.expires_at <= now
+    )
+
+
+def lapsed_grants(
+    state: SubjectConsent, purposes: Mapping[str, Purpose], now: datetime
+) -> list[tuple[str, datetime]]:
+    """(purpose, expires_at) of each consent purpose whose latest entry is a grant that has
+    lapsed by `now`, earliest first: what the expiry sweep records as `expired` (dated at its
+    expires_at). A grant of a purpose not based on consent lapses unrecorded: its processing
+    never rested on it."""
+    lapsed = [
+        (key, current.expires_at)
+        for key, current in state.purposes.items()
+        if current.expires_at is not None
+        and grant_lapsed(current, now)
+        and key in purposes
+        and purposes[key].needs_consent
+    ]
+    return sorted(lapsed, key=lambda item: (item[1], item[0]))
 
 
 def subject_refusal(state: SubjectConsent) -> Reason | None:
@@ -295,7 +326,9 @@ def sale_opted_out(
             return True
         if current is None and state.gpc:
             return True
-        if current is not None and current.state is not State.GRANTED:
+        # A lapsed grant is not an opt-out (the person never said no); for a minor it is
+        # no grant either (below).
+        if current is not None and current.state in OPTED_OUT:
             return True
         if minor and decide(purpose, state, now).reason is not Reason.GRANTED:
             return True
@@ -306,6 +339,12 @@ def withdrawal_forwarded(denied: Iterable[str], purposes: Mapping[str, Purpose])
     """A withdrawal's notice is to be passed on (CCPA §1798.135: to those the data was sold or
     shared with) when one of the purposes withdrawn is a sale or share."""
     return any(purposes[p].sale_or_share for p in denied if p in purposes)
+
+
+def expiry_forwarded(expired: Iterable[str], purposes: Mapping[str, Purpose]) -> bool:
+    """An expiry's notice is passed on as a withdrawal's is: once a sale or share grant has
+    lapsed, those the data was sold or shared with may no longer use it either."""
+    return withdrawal_forwarded(expired, purposes)
 
 
 def gpc_refuses_grant(

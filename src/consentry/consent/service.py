@@ -346,8 +346,14 @@ def _member(kind: type[E], value: str, name: str, error: type[InvalidRequest]) -
         raise error(f"{name} is one of {allowed}") from None
 
 
+# Only the expiry sweep writes expiry entries: a caller cannot date one.
+_CALLER_SOURCES = tuple(member.value for member in Source if member is not Source.EXPIRY)
+
+
 def _source(value: str) -> Source:
-    return _member(Source, value, "source", InvalidSource)
+    if value not in _CALLER_SOURCES:
+        raise InvalidSource(f"source is one of {', '.join(_CALLER_SOURCES)}")
+    return Source(value)
 
 
 def _jurisdiction(value: str | None) -> Jurisdiction | None:

@@ -93,9 +93,10 @@ def gpc_intents(purposes: Mapping[str, Purpose]) -> list[Intent]:
 
 def gpc_on_record(state: SubjectConsent, purpose: str) -> bool:
     """Whether a GPC denial of `purpose` would change nothing: the subject's GPC opt-out is
-    on record and the purpose is not granted."""
+    on record and the purpose is denied or withdrawn (a lapsed grant is no opt-out: the
+    signal records one)."""
     current = state.purposes.get(purpose)
-    return state.gpc and current is not None and current.state is not State.GRANTED
+    return state.gpc and current is not None and current.state in {State.DENIED, State.WITHDRAWN}
 
 
 def gpc_changes(state: SubjectConsent, purposes: Mapping[str, Purpose]) -> bool:

@@ -1,6 +1,6 @@
 """The one place personal data is destroyed: erasure by crypto-shredding, the physical delete
-that follows it, the smaller erasure a consent withdrawal calls for, and the retention
-sweep's."""
+that follows it, the smaller erasure a consent withdrawal (or a grant's expiry) calls for,
+and the retention sweep's."""
 
 from __future__ import annotations
 
@@ -180,8 +180,52 @@ class Erasure:
                 )
             )
 
+    def purge_expired(
+        self,
+        conn: Connection,
+        subject_id: str,
+        purpose: str,
+        *,
+        received_by: datetime,
+        entry_id: int,
+        actor: str,
+    ) -> tuple[int, int]:
+        """The withdrawal purge for a lapsed grant (consent/expiry.py), in the caller's
+        transaction: events received by `received_by` and stored only for `purpose` are
+        deleted, others lose it and the fields that served only it. Returns (deleted,
+        narrowed)."""
+        return self._purge(
+            conn,
+            subject_id,
+            purpose,
+            received_by=received_by,
+            entry_id=entry_id,
+            actor=actor,
+            action=AuditAction.EVENTS_EXPIRY_PURGED,
+        )
+
     def _purge_one(self, conn: Connection, row: AnyRow, actor: str) -> tuple[int, int]:
-        subject_id, purpose = row.subject_id, row.purpose
+        return self._purge(
+            conn,
+            row.subject_id,
+            row.purpose,
+            received_by=row.at,
+            entry_id=int(row.entry_id),
+            actor=actor,
+            action=AuditAction.EVENTS_WITHDRAWAL_PURGED,
+        )
+
+    def _purge(
+        self,
+        conn: Connection,
+        subject_id: str,
+        purpose: str,
+        *,
+        received_by: datetime,
+        entry_id: int,
+        actor: str,
+        action: AuditAction,
+    ) -> tuple[int, int]:
         deleted: list[int] = []
         narrowed: list[dict[str, Any]] = []
         sealer: Sealer | None = None
@@ -190,7 +234,7 @@ class Erasure:
         while True:
             # Events stored after the withdrawal (under a later grant) are not touched.
             page = events_sql.events_with_purpose(
-                conn, subject_id, purpose, received_by=row.at, after_seq=after, limit=500
+                conn, subject_id, purpose, received_by=received_by, after_seq=after, limit=500
             )
             for event in page:
                 kept = [p for p in json.loads(event.purposes) if p != purpose]
@@ -214,17 +258,18 @@ class Erasure:
         if deleted or narrowed:
             audit.record(
                 conn,
-                AuditAction.EVENTS_WITHDRAWAL_PURGED,
+                action,
                 actor=actor,
                 subject_id=subject_id,
                 details={
                     "purpose": purpose,
-                    "entry_id": int(row.entry_id),
+                    "entry_id": entry_id,
                     "deleted": len(deleted),
                     "narrowed": len(narrowed),
                 },
             )
-            # Recipients were sent `consent_withdrawn` by the withdrawal itself.
+            # Recipients were sent `consent_withdrawn` (`consent_expired`) by the withdrawal
+            # (the expiry) itself.
         return len(deleted), len(narrowed)
 
     def expire(

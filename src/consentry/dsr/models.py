@@ -147,6 +147,7 @@ class NoticeKind(StrEnum):
     RECTIFICATION = "rectification"
     OBJECTION = "objection"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    CONSENT_EXPIRED = "consent_expired"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Runs verified requests in the background, a step per transaction, resuming from the step
-stored with each request after a restart; also the scheduler (overdue, withdrawal purge)."""
+stored with each request after a restart; also the scheduler (overdue, withdrawal purge,
+consent expiry)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from consentry import clock
 from consentry.audit.log import SYSTEM_ACTOR
+from consentry.consent.expiry import Expiry
 from consentry.dsr import awaiting, rectification
 from consentry.dsr.erasure import Erasure
 from consentry.dsr.models import DOWNLOADABLE, FINAL, Request, RequestType, Status, Step
@@ -36,9 +39,17 @@ class Runner:
     moving the request on from the step it was read at."""
 
     def __init__(
-        self, store: Store, requests: Requests, erasure: Erasure, notes: Notes, interval: float
+        self,
+        store: Store,
+        requests: Requests,
+        erasure: Erasure,
+        notes: Notes,
+        interval: float,
+        *,
+        expiry: Expiry | None = None,
     ) -> None:
         self.store = store
+        self.expiry = expiry
         self.requests = requests
         self.erasure = erasure
         self.notes = notes
@@ -61,7 +72,8 @@ class Runner:
             self._thread = None
 
     def run_pending(self) -> dict[str, Any]:
-        """One pass: overdue marks, each runnable request's next steps, withdrawal purge."""
+        """One pass: overdue marks, each runnable request's next steps, withdrawal purge,
+        consent expiry."""
         with self._lock:
             done: dict[str, Any] = {"overdue": self.requests.mark_overdue(actor=ACTOR)}
             self._purged = False
@@ -80,6 +92,9 @@ class Runner:
                 # Once per pass: what the erasures deleted leaves no page image in the WAL.
                 self.store.checkpoint()
             done["withdrawals"] = self.erasure.purge_withdrawals(actor=ACTOR)
+            if self.expiry is not None:
+                # Last: a pass that fails here has done the rest (it is tried again next pass).
+                done["expired"] = self.expiry.expire_due(clock.now(), actor=ACTOR)
             return done
 
     def _loop(self) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
 
 from consentry.storage.dialect import driver_in, driver_statements
 from consentry.storage.engine import AnyRow, Store
-from consentry.storage.schema import consent_ledger, notices, purposes, subjects
+from consentry.storage.schema import consent_ledger, dsr_state, notices, purposes, subjects
 
 # What consent decisions need of a subject besides its ledger.
 _ATTRIBUTES = (
@@ -256,3 +256,89 @@ def strip_evidence(conn: Connection, subject_id: str) -> None:
         .where(consent_ledger.c.subject_id == subject_id, consent_ledger.c.evidence_ct.is_not(None))
         .values(evidence_ct=None)
     )
+
+
+# The expiry sweep's place in the ledger: the (expires_at, entry_id) of the last grant it
+# handled, in dsr_state beside the other background counters.
+_EXPIRY_AT = "consent_expiry_at_us"
+_EXPIRY_ENTRY = "consent_expiry_entry"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _superseded(entry: Any) -> Any:
+    """A later entry of the same subject and purpose exists (the fold's index answers it)."""
+    later = consent_ledger.alias("later")
+    return exists().where(
+        later.c.subject_id == entry.c.subject_id,
+        later.c.purpose == entry.c.purpose,
+        later.c.version > entry.c.version,
+    )
+
+
+def due_expiries(
+    conn: Connection, after: tuple[datetime, int] | None, now: datetime, limit: int
+) -> Sequence[AnyRow]:
+    """Grants whose expires_at has come by `now` and that are still their purpose's latest
+    entry, after `after` (an (expires_at, entry_id) cursor), in that order: `entry_id`,
+    `subject_id`, `purpose`, `expires_at`. Only grants have an expires_at."""
+    stmt = select(
+        consent_ledger.c.entry_id,
+        consent_ledger.c.subject_id,
+        consent_ledger.c.purpose,
+        consent_ledger.c.expires_at,
+    ).where(
+        consent_ledger.c.expires_at <= now,
+        consent_ledger.c.state == "granted",
+        ~_superseded(consent_ledger),
+    )
+    if after is not None:
+        at, entry_id = after
+        stmt = stmt.where(
+            (consent_ledger.c.expires_at > at)
+            | ((consent_ledger.c.expires_at == at) & (consent_ledger.c.entry_id > entry_id))
+        )
+    stmt = stmt.order_by(consent_ledger.c.expires_at, consent_ledger.c.entry_id).limit(limit)
+    return conn.execute(stmt).all()
+
+
+def expiry_cursor(conn: Connection) -> tuple[datetime, int] | None:
+    """Where the expiry sweep stopped: (expires_at, entry_id) of the last grant it handled."""
+    stmt = select(dsr_state.c.name, dsr_state.c.value).where(
+        dsr_state.c.name.in_([_EXPIRY_AT, _EXPIRY_ENTRY])
+    )
+    rows = {str(name): int(value) for name, value in conn.execute(stmt)}
+    if _EXPIRY_AT not in rows:
+        return None
+    at = _EPOCH + timedelta(microseconds=int(rows[_EXPIRY_AT]))
+    return at, int(rows.get(_EXPIRY_ENTRY, 0))
+
+
+def set_expiry_cursor(conn: Connection, at: datetime, entry_id: int) -> None:
+    for name, value in (
+        (_EXPIRY_AT, (at - _EPOCH) // timedelta(microseconds=1)),
+        (_EXPIRY_ENTRY, entry_id),
+    ):
+        done = conn.execute(
+            update(dsr_state).where(dsr_state.c.name == name).values(value=value)
+        ).rowcount
+        if not done:
+            conn.execute(insert(dsr_state).values(name=name, value=value))
+
+
+def due_for_reconsent(conn: Connection, now: datetime) -> dict[str, int]:
+    """Per consent purpose, the subjects (not erased) whose latest entry of it is an expiry,
+    or a grant lapsed by `now` whose expiry is not recorded yet: those to ask again."""
+    stmt = (
+        select(consent_ledger.c.purpose, func.count())
+        .join(subjects, subjects.c.subject_id == consent_ledger.c.subject_id)
+        .join(purposes, purposes.c.key == consent_ledger.c.purpose)
+        .where(
+            (consent_ledger.c.state == "expired")
+            | ((consent_ledger.c.state == "granted") & (consent_ledger.c.expires_at <= now)),
+            purposes.c.legal_basis == "consent",
+            or_(subjects.c.erasure.is_(None), subjects.c.erasure != "erased"),
+            ~_superseded(consent_ledger),
+        )
+        .group_by(consent_ledger.c.purpose)
+    )
+    return {str(purpose): int(count) for purpose, count in conn.execute(stmt)}

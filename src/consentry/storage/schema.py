@@ -275,6 +275,8 @@ consent_ledger = Table(
     UniqueConstraint("subject_id", "version"),
     # The fold reads only the latest entry per purpose.
     Index(None, "subject_id", "purpose", "version"),
+    # The expiry sweep reads grants by the time they lapse (consent/expiry.py).
+    Index(None, "expires_at"),
 )
 
 event_schemas = Table(

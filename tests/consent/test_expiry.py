@@ -1,0 +1,333 @@
+"""Consent expiry acted on (both back-ends, through HTTP and the CLI): a lapsed grant becomes
+an `expired` entry dated at its expires_at, its recipient is told on a real loopback receiver,
+its events are purged or narrowed; once only, also after a pass that failed half-way."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from consentry import clock
+from consentry.app import create_app
+from consentry.cli import app
+from consentry.consent.expiry import Expiry
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+from consentry.storage import consent as consent_sql
+from consentry.storage.schema import events
+from tests.conftest import MASTER_KEY, auth
+from tests.delivery.receiver import receiver
+
+NOTICE = {"id": "main", "version": "1"}
+SCHEMA: dict[str, Any] = {
+    "purposes": ["analytics", "personalization"],
+    "fields": {
+        "url": {"type": "string", "category": "system.operations", "treatment": "keep"},
+        "offer": {
+            "type": "string",
+            "category": "system.operations",
+            "treatment": "keep",
+            "purposes": ["personalization"],
+        },
+        "note": {
+            "type": "string",
+            "category": "system.operations",
+            "treatment": "keep",
+            "purposes": ["analytics"],
+        },
+    },
+}
+TOKEN_TTL = 3 * 86_400
+
+
+@pytest.fixture
+def expiry_settings(settings: Settings) -> Settings:
+    """No background runner nor delivery worker (the test drives both); tokens live longer
+    than the one-day grants, so the token's bound shows; receivers on loopback."""
+    return dataclasses.replace(
+        settings,
+        dsr_poll_seconds=0,
+        delivery_worker=False,
+        retry_base_seconds=0.05,
+        token_ttl_seconds=TOKEN_TTL,
+        allow_private_endpoints=True,
+    )
+
+
+@pytest.fixture
+def gateway(expiry_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(expiry_settings)) as client:
+        for key, name, days in (
+            ("analytics", "Analytics", 1),
+            ("personalization", "Personalisation", 2),
+        ):
+            resp = client.put(
+                f"/v1/purposes/{key}",
+                headers=auth(),
+                json={
+                    "name": name,
+                    "legal_basis": "consent",
+                    "retention_days": 365,
+                    "consent_ttl_days": days,
+                },
+            )
+            assert resp.status_code in {200, 201}, resp.text
+        resp = client.put(
+            "/v1/notices/main",
+            headers=auth(),
+            json={
+                "version": "1",
+                "text": "Notice.",
+                "purposes": ["analytics", "personalization"],
+            },
+        )
+        assert resp.status_code == 201, resp.text
+        assert client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA).status_code == 201
+        yield client
+
+
+def runtime_of(client: TestClient) -> Runtime:
+    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    assert isinstance(rt, Runtime)
+    return rt
+
+
+def who(name: str) -> dict[str, Any]:
+    return {"identities": [{"type": "email", "value": f"{name}@example.com"}]}
+
+
+def grant(client: TestClient, name: str, *purposes: str) -> dict[str, Any]:
+    resp = client.post(
+        "/v1/consents",
+        headers=auth(),
+        json={
+            "subject": who(name),
+            "purposes": dict.fromkeys(purposes, "granted"),
+            "source": "web",
+            "notice": NOTICE,
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def send(client: TestClient, name: str, event_id: str) -> list[str]:
+    event = {
+        "event_id": event_id,
+        "event_type": "page_view",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "subject": who(name),
+        "properties": {"url": "/home", "offer": "spring", "note": "liked"},
+    }
+    resp = client.post("/v1/events", headers=auth(), json={"events": [event]})
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["results"][0].get("purposes", []))
+
+
+def check(client: TestClient, name: str, purpose: str) -> str:
+    resp = client.post(
+        "/v1/consents/check", headers=auth(), json={"subject": who(name), "purpose": purpose}
+    )
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["reason"])
+
+
+def history(client: TestClient, subject_id: str) -> list[dict[str, Any]]:
+    resp = client.get(f"/v1/subjects/{subject_id}/consent/history?limit=100", headers=auth())
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["items"])
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def cli_pass(settings: Settings) -> dict[str, Any]:
+    """`consentry requests run` on the same store: one pass of the runner."""
+    env = {
+        "CONSENTRY_DATA_DIR": str(settings.data_dir),
+        "CONSENTRY_MASTER_KEY": MASTER_KEY,
+        "CONSENTRY_DB": settings.db,
+        "CONSENTRY_ALLOW_PRIVATE_ENDPOINTS": "true",
+    }
+    result = CliRunner().invoke(app, ["requests", "run"], env=env)
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.output.strip().splitlines()[-1]))
+
+
+def add_crm(client: TestClient, endpoint: str, rights_endpoint: str) -> None:
+    resp = client.put(
+        "/v1/systems/crm",
+        headers=auth(),
+        json={
+            "name": "CRM",
+            "kind": "webhook",
+            "endpoint": endpoint,
+            "purposes": ["analytics"],
+            "data_categories": ["system.operations"],
+            "region": "EU",
+            "transfer_mechanism": "none",
+            "dpa_signed": True,
+            "rights_endpoint": rights_endpoint,
+        },
+    )
+    assert resp.status_code == 201, resp.text
+
+
+def test_a_lapsed_grant_is_recorded_told_and_purged_once(
+    gateway: TestClient, expiry_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = runtime_of(gateway)
+    with receiver() as hook, receiver() as rights:
+        add_crm(gateway, hook.url, rights.url)
+        first = grant(gateway, "ana", "analytics")
+        subject_id = first["subject_id"]
+        expires = at(first["purposes"]["analytics"]["expires_at"])
+        # A token never vouches for a grant past its expiry: exp is the grant's expires_at
+        # (whole seconds), not iat + the token lifetime of three days.
+        claims = jwt.decode(first["token"], options={"verify_signature": False})
+        assert claims["exp"] == int(expires.timestamp()) < claims["iat"] + TOKEN_TTL
+        assert at(first["token_expires_at"]) <= expires
+        assert send(gateway, "ana", "only") == ["analytics"]
+        grant(gateway, "ana", "personalization")
+        assert send(gateway, "ana", "both") == ["analytics", "personalization"]
+        # Nobody dates an expiry but the sweep.
+        forged = gateway.post(
+            "/v1/consents/withdraw",
+            headers=auth(),
+            json={"subject": who("ana"), "purposes": ["analytics"], "source": "expiry"},
+        )
+        assert forged.status_code == 422, forged.text
+        assert forged.json()["code"] == "invalid_source"
+        worker = rt.delivery_worker()
+        assert worker.run_once() == 2
+        pseudonym = hook.events()[0]["subject_pseudonym"]
+
+        real_now = clock.now
+        later = real_now() + timedelta(days=1, hours=1)
+        monkeypatch.setattr(clock, "now", lambda: later)
+        # The check says expired from expires_at on, before any sweep; the summary's query
+        # counts the subject as due for re-consent already.
+        assert check(gateway, "ana", "analytics") == "expired"
+        with rt.store.read() as conn:
+            assert consent_sql.due_for_reconsent(conn, later) == {"analytics": 1}
+
+        done = cli_pass(expiry_settings)["expired"]
+        assert done == {"expired": 1, "subjects": 1, "notices": 1, "deleted": 1, "narrowed": 1}
+
+        entries = history(gateway, subject_id)
+        last = entries[-1]
+        assert (last["purpose"], last["state"], last["source"]) == (
+            "analytics",
+            "expired",
+            "expiry",
+        )
+        # Dated when the grant lapsed, not when the pass ran; the latest version.
+        assert at(last["at"]) == expires < later
+        assert last["version"] == max(e["version"] for e in entries)
+        assert last["expires_at"] is None
+        assert check(gateway, "ana", "analytics") == "expired"
+        assert check(gateway, "ana", "personalization") == "granted"
+        state = gateway.get(f"/v1/subjects/{subject_id}/consent", headers=auth()).json()
+        assert state["purposes"]["analytics"]["state"] == "expired"
+        assert state["version"] == last["version"]
+
+        worker.run_once()
+        assert rights.bodies() == [
+            {
+                "type": "consent_expired",
+                "subject_pseudonym": pseudonym,
+                "system_id": "crm",
+                "purposes": ["analytics"],
+            }
+        ]
+        with rt.store.read() as conn:
+            rows = {
+                r.event_id: r
+                for r in conn.execute(select(events).where(events.c.subject_id == subject_id))
+            }
+        # Stored only for analytics: gone. Stored for personalization too: it loses analytics
+        # and the field that served only analytics.
+        assert set(rows) == {"both"}
+        assert json.loads(rows["both"].purposes) == ["personalization"]
+        assert json.loads(rows["both"].properties) == {"url": "/home", "offer": "spring"}
+
+        # Again, in the server's runner: nothing more is written, nobody told twice.
+        again = rt.runner.run_pending()["expired"]
+        assert again == dict.fromkeys(done, 0)
+        assert history(gateway, subject_id) == entries
+        worker.run_once()
+        assert len(rights.bodies()) == 1
+
+    actions = [
+        e["action"]
+        for e in gateway.get(
+            f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
+        ).json()["items"]
+    ]
+    assert actions.count("consent:expired") == 1
+    assert actions.count("events:expiry:purged") == 1
+    # A later grant supersedes the expiry as usual; the subject is no longer due.
+    regrant = grant(gateway, "ana", "analytics")
+    assert check(gateway, "ana", "analytics") == "granted"
+    assert history(gateway, subject_id)[-1]["state"] == "granted"
+    assert regrant["version"] > last["version"]
+    with rt.store.read() as conn:
+        assert consent_sql.due_for_reconsent(conn, clock.now()) == {}
+
+
+def test_a_pass_that_fails_half_way_writes_each_expiry_once(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three subjects granting at one instant (their grants of a purpose lapse together:
+    the sweep's cursor breaks ties by entry), two lapsed grants each, read a grant per page:
+    a pass that fails at the second subject, then a full pass, record every expiry once (on
+    PostgreSQL the first subject's transaction had committed; on SQLite it rolled back with
+    the rest)."""
+    names = ["ada", "bea", "cy"]
+    instant = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: instant)
+    ids = [grant(gateway, name, "analytics", "personalization")["subject_id"] for name in names]
+    rt = runtime_of(gateway)
+    later = instant + timedelta(days=3)
+    expiry = Expiry(rt.store, rt.consent, rt.erasure, page=1)
+
+    class FailsAtTheSecond:
+        """The real purge, failing (as a crash would) at the second subject."""
+
+        def purge_expired(
+            self, conn: Any, subject_id: str, purpose: str, **kw: Any
+        ) -> tuple[int, int]:
+            if subject_id == ids[1]:
+                raise RuntimeError("crash")
+            return rt.erasure.purge_expired(conn, subject_id, purpose, **kw)
+
+    expiry.purge = FailsAtTheSecond()
+    with pytest.raises(RuntimeError):
+        expiry.expire_due(later)
+    expiry.purge = rt.erasure
+    done = expiry.expire_due(later)
+    assert done["subjects"] in {2, 3}  # the first subject's may have committed
+    assert expiry.expire_due(later)["expired"] == 0
+    for subject_id in ids:
+        expired = [e for e in history(gateway, subject_id) if e["state"] == "expired"]
+        assert sorted(e["purpose"] for e in expired) == ["analytics", "personalization"]
+        # In ledger order: one version each, after the grants.
+        assert [e["source"] for e in expired] == ["expiry", "expiry"]
+    with rt.store.read() as conn:
+        assert consent_sql.due_for_reconsent(conn, later) == {
+            "analytics": 3,
+            "personalization": 3,
+        }
+        cursor = consent_sql.expiry_cursor(conn)
+    assert cursor is not None
+    assert cursor[0] <= later
