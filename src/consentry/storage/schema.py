@@ -514,3 +514,42 @@ dsr_state = Table(
     Column("name", String(32), primary_key=True),
     Column("value", BigInt, nullable=False),
 )
+
+# Each subject's current state per purpose (its latest ledger entry), kept in the transaction
+# of every ledger write, so counts by purpose and state never fold the ledger.
+consent_current = Table(
+    "consent_current",
+    metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    Column("state", String(12), nullable=False),
+    Column("expires_at", UTCTime(), nullable=True),
+    Column("version", BigInt, nullable=False),
+    Index(None, "purpose", "state", "expires_at"),
+)
+
+# Each subject's compliance status as computed at consent `version` over purposes of
+# `basis` (a digest of what statuses depend on), valid until `changes_at` (its earliest grant
+# expiry): a row not valid now is computed again when read (consent/compliance.py).
+subject_status = Table(
+    "subject_status",
+    metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("version", BigInt, nullable=False),
+    Column("basis", String(16), nullable=False),
+    Column("changes_at", UTCTime(), nullable=True),
+    # Counting by status reads this index alone.
+    Index(None, "status", "basis", "changes_at"),
+)
+
+# Events accepted and refused per day of receipt and refusal code ("" when accepted), added
+# to once per batch in its transaction.
+event_counts = Table(
+    "event_counts",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("outcome", String(8), primary_key=True),
+    Column("code", String(48), primary_key=True),
+    Column("n", BigInt, nullable=False),
+)

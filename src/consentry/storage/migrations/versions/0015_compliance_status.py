@@ -1,0 +1,79 @@
+"""consent_current, subject_status, event_counts: compliance status and the summary's counts
+
+Revision ID: 0015
+Revises: 0012
+Create Date: 2026-12-04 06:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+_UTC = sa.String(length=27)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "consent_current",
+        sa.Column("subject_id", sa.String(length=40), nullable=False),
+        sa.Column("purpose", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("expires_at", _UTC, nullable=True),
+        sa.Column("version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("subject_id", "purpose", name=op.f("pk_consent_current")),
+    )
+    op.create_index(
+        op.f("ix_consent_current_purpose_state_expires_at"),
+        "consent_current",
+        ["purpose", "state", "expires_at"],
+    )
+    op.create_table(
+        "subject_status",
+        sa.Column("subject_id", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("basis", sa.String(length=16), nullable=False),
+        sa.Column("changes_at", _UTC, nullable=True),
+        sa.PrimaryKeyConstraint("subject_id", name=op.f("pk_subject_status")),
+    )
+    op.create_index(
+        op.f("ix_subject_status_status_basis_changes_at"),
+        "subject_status",
+        ["status", "basis", "changes_at"],
+    )
+    op.create_table(
+        "event_counts",
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("outcome", sa.String(length=8), nullable=False),
+        sa.Column("code", sa.String(length=48), nullable=False),
+        sa.Column("n", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("day", "outcome", "code", name=op.f("pk_event_counts")),
+    )
+    # The current state of every subject and purpose: the ledger's latest entry of each.
+    op.execute(
+        "INSERT INTO consent_current (subject_id, purpose, state, expires_at, version) "
+        "SELECT l.subject_id, l.purpose, l.state, l.expires_at, l.version "
+        "FROM consent_ledger l JOIN (SELECT subject_id, purpose, max(version) AS version "
+        "FROM consent_ledger GROUP BY subject_id, purpose) m "
+        "ON l.subject_id = m.subject_id AND l.purpose = m.purpose AND l.version = m.version"
+    )
+    # Statuses are rules, not SQL: every subject with a consent history gets a row no basis
+    # matches, so its first reading computes it (consent/compliance.py) and stores it.
+    op.execute(
+        "INSERT INTO subject_status (subject_id, status, version, basis, changes_at) "
+        "SELECT subject_id, 'NOT_ASKED', 0, '', NULL FROM subjects WHERE consent_version > 0"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("event_counts")
+    op.drop_index(op.f("ix_subject_status_status_basis_changes_at"), table_name="subject_status")
+    op.drop_table("subject_status")
+    op.drop_index(op.f("ix_consent_current_purpose_state_expires_at"), table_name="consent_current")
+    op.drop_table("consent_current")
