@@ -14,6 +14,7 @@ from rich.table import Table
 
 from consentry import __version__
 from consentry.bench import delivery, reads, sections
+from consentry.bench import summary as summary_section
 from consentry.bench.data import build
 from consentry.runtime import tune_gc
 
@@ -27,6 +28,7 @@ SECTIONS = (
     "audit",
     "query",
     "erasure",
+    "summary",
 )
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
@@ -56,6 +58,7 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("erasure", "local_completion_ms"): ("<", 2_000),
     ("erasure", "erasures_per_s"): (">=", 100),
     ("erasure", "access_events_per_s"): (">=", 50_000),
+    ("summary", "summary_ms"): ("<", 200),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -80,6 +83,8 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "erasure_big": 2_000 if quick else 10_000,
         "erasure_subjects": 100 if quick else 1_000,
         "access_events": 20_000 if quick else 100_000,
+        "summary_subjects": 10_000 if quick else 100_000,
+        "summary_events": 100_000 if quick else 1_000_000,
     }
     tune_gc()
     world = build(size["subjects"])
@@ -119,6 +124,10 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = delivery.delivery(world, size["ingest_batches"], size["seconds"])
             elif name == "query":
                 results[name] = reads.query(world, size["query_events"], 7)
+            elif name == "summary":
+                results[name] = summary_section.summary(
+                    world, size["summary_subjects"], size["summary_events"]
+                )
             elif name == "audit":
                 results[name] = sections.audit(
                     size["audit_entries"], size["audit_verify_size"], 2_000

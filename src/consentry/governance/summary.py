@@ -16,6 +16,7 @@ from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import InvalidWindow
 from consentry.storage import compliance as sql
 from consentry.storage.engine import Store
+from consentry.subjects.models import Jurisdiction
 
 # A daily series longer than this is refused: ten years of points is already a large answer.
 MAX_SERIES_DAYS = 3660
@@ -55,18 +56,18 @@ def coverage(r: Reading) -> dict[str, dict[str, int]]:
     """Per consent-based purpose, subjects by their current state (a grant past its expiry is
     expired; erased subjects are not counted)."""
     every, erased = sql.coverage(r.conn, r.now)
-    total, _ = sql.subject_count(r.conn)
-    people = total - sql.erased_count(r.conn)
+    people = sql.subject_count(r.conn) - sql.erased_count(r.conn)
     out = {
-        k: dict.fromkeys(_COVERAGE_KEYS, 0)
-        for k, p in sorted(r.purposes.items())
+        key: dict.fromkeys(_COVERAGE_KEYS, 0)
+        for key, p in sorted(r.purposes.items())
         if p.needs_consent
     }
-    for rows, sign in ((every, 1), (erased, -1)):
-        for purpose, state, lapsed, n in rows:
-            if purpose in out:
-                key = "expired" if state == "granted" and lapsed else str(state)
-                out[purpose][key] += sign * int(n)
+    for purpose, state, n in every:
+        if purpose in out:
+            out[purpose][state] += n
+    for purpose, state, lapsed, n in erased:
+        if purpose in out:
+            out[purpose]["expired" if state == "granted" and lapsed else str(state)] -= int(n)
     for counts in out.values():
         counts["never_asked"] = people - sum(counts.values())
     return out
@@ -77,12 +78,23 @@ def status_counts(r: Reading) -> dict[str, int]:
     the stale ones again first); a subject with none never had a consent write or mark, so
     its status is that of a subject with no history in its jurisdiction."""
     out = dict.fromkeys((s.value for s in ComplianceStatus), 0)
-    for status, n in sql.status_counts(r.conn, compliance.basis(r.purposes), r.now).items():
+    stored, rated = sql.status_counts(r.conn, compliance.basis(r.purposes))
+    for status, n in stored.items():
         out[status] = out.get(status, 0) + n
-    for jurisdiction, n in sql.unrated(r.conn).items():
-        blank = SubjectConsent(subject_id="", jurisdiction=jurisdiction)
-        out[compliance.assess("", blank, r.purposes, r.now).status.value] += n
+    blank = {j: _blank(r, j) for j in (None, *(j.value for j in Jurisdiction))}
+    unrated = sql.subject_count(r.conn) - rated
+    if unrated and len(set(blank.values())) == 1:
+        out[blank[None].value] += unrated
+    elif unrated:
+        # Only the jurisdiction tells them apart (the CCPA's opt-out model): count by it.
+        for jurisdiction, n in sql.unrated(r.conn).items():
+            out[blank.get(jurisdiction, blank[None]).value] += n
     return out
+
+
+def _blank(r: Reading, jurisdiction: str | None) -> ComplianceStatus:
+    state = SubjectConsent(subject_id="", jurisdiction=jurisdiction)
+    return compliance.assess("", state, r.purposes, r.now).status
 
 
 def events(r: Reading) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Insert,
     Table,
@@ -15,7 +16,6 @@ from sqlalchemy import (
     case,
     func,
     literal,
-    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,9 +27,12 @@ from consentry.storage.schema import (
     event_counts,
     subject_status,
     subjects,
+    tallies,
 )
 
 ERASED = "ERASED"
+COVERAGE = "coverage:"
+STATUS = "status:"
 
 
 def _upsert(
@@ -54,37 +57,105 @@ def _upsert(
     conn.execute(conflict, list(rows))
 
 
+SHARDS = 8
+
+
+def shard(subject_id: str) -> int:
+    """Which of a count's shards a subject adds to (stable across processes)."""
+    return zlib.crc32(subject_id.encode()) % SHARDS
+
+
+def add_tallies(conn: Connection, deltas: dict[tuple[str, str, int], int]) -> None:
+    """Add `deltas` ((scope, name, shard) -> change) to the running counts, in key order so
+    that concurrent writers take their row locks in the same order."""
+    rows = [
+        {"scope": scope, "name": name, "shard": part, "n": n}
+        for (scope, name, part), n in sorted(deltas.items())
+        if n
+    ]
+    _upsert(conn, tallies, rows, ["scope", "name", "shard"], {"n": lambda x: tallies.c.n + x.n})
+
+
+def tally_rows(conn: Connection, prefix: str) -> list[tuple[str, str, int]]:
+    """(scope, name, n) summed over shards, of the scopes starting with `prefix`."""
+    t = tallies.c
+    stmt = (
+        select(t.scope, t.name, func.sum(t.n))
+        .where(t.scope.startswith(prefix, autoescape=True))
+        .group_by(t.scope, t.name)
+    )
+    return [(str(a), str(b), int(n)) for a, b, n in conn.execute(stmt).all()]
+
+
 def set_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Ledger entries just appended become their purposes' current state (a newer version
-    already there stays)."""
+    already there stays), and the coverage counts follow. Callers hold the subjects' row
+    locks (the ledger's version rule), so the state read here cannot change meanwhile."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: int(r["version"])):
         latest[(row["subject_id"], row["purpose"])] = {
             k: row[k] for k in ("subject_id", "purpose", "state", "expires_at", "version")
         }
+    if not latest:
+        return
     c = consent_current.c
+    people = sorted({subject_id for subject_id, _ in latest})
+    before = {
+        (r.subject_id, r.purpose): r
+        for r in conn.execute(
+            select(c.subject_id, c.purpose, c.state, c.version).where(c.subject_id.in_(people))
+        ).all()
+    }
+    deltas: dict[tuple[str, str, int], int] = defaultdict(int)
+    changed = []
+    for key, row in latest.items():
+        old = before.get(key)
+        if old is not None and int(old.version) >= int(row["version"]):
+            continue
+        part = shard(row["subject_id"])
+        if old is not None:
+            deltas[(COVERAGE + row["purpose"], str(old.state), part)] -= 1
+        deltas[(COVERAGE + row["purpose"], row["state"], part)] += 1
+        changed.append(row)
     _upsert(
         conn,
         consent_current,
-        list(latest.values()),
+        changed,
         ["subject_id", "purpose"],
         {k: (lambda x, k=k: x[k]) for k in ("state", "expires_at", "version")},
-        lambda x: c.version < x.version,
     )
+    add_tallies(conn, deltas)
 
 
 def set_status(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Store statuses (subject_id, status, version, basis, changes_at); one computed at an
-    older consent version than the stored one is dropped."""
+    """Store statuses (subject_id, status, version, basis, changes_at) and count them; one
+    computed at an older consent version than the stored one is dropped. The stored rows
+    are read under their lock (PostgreSQL), so a concurrent writer waits and counts after."""
+    if not rows:
+        return
     s = subject_status.c
+    ids = sorted({r["subject_id"] for r in rows})
+    stmt = select(s.subject_id, s.status, s.basis, s.version).where(s.subject_id.in_(ids))
+    before = {r.subject_id: r for r in conn.execute(stmt.with_for_update()).all()}
+    deltas: dict[tuple[str, str, int], int] = defaultdict(int)
+    changed = []
+    for row in sorted(rows, key=lambda r: str(r["subject_id"])):
+        old = before.get(row["subject_id"])
+        if old is not None and int(old.version) > int(row["version"]):
+            continue
+        part = shard(row["subject_id"])
+        if old is not None:
+            deltas[(STATUS + str(old.basis), str(old.status), part)] -= 1
+        deltas[(STATUS + row["basis"], row["status"], part)] += 1
+        changed.append(row)
     _upsert(
         conn,
         subject_status,
-        rows,
+        changed,
         ["subject_id"],
         {k: (lambda x, k=k: x[k]) for k in ("status", "version", "basis", "changes_at")},
-        lambda x: s.version <= x.version,
     )
+    add_tallies(conn, deltas)
 
 
 def add_event_counts(conn: Connection, day: str, counts: dict[tuple[str, str], int]) -> None:
@@ -103,48 +174,60 @@ def add_event_counts(conn: Connection, day: str, counts: dict[tuple[str, str], i
     )
 
 
-def _valid(basis: str, now: datetime) -> ColumnElement[bool]:
-    s = subject_status.c
-    return and_(s.basis == basis, or_(s.changes_at.is_(None), s.changes_at > now))
-
-
 def stale_statuses(conn: Connection, basis: str, now: datetime, limit: int) -> list[str]:
-    """Subjects whose stored status is not valid now (other basis, a grant lapsed since)."""
+    """Subjects whose stored status is not valid now: computed over another basis (looked
+    for only when the counts say there are some), or a grant of theirs lapsed since."""
     s = subject_status.c
-    stmt = select(s.subject_id).where(~_valid(basis, now)).limit(limit)
-    return list(conn.execute(stmt).scalars())
+    lapsed = select(s.subject_id).where(s.changes_at <= now).limit(limit)
+    found = list(conn.execute(lapsed).scalars())
+    others = sum(n for scope, _, n in tally_rows(conn, STATUS) if scope != STATUS + basis)
+    if others > 0 and len(found) < limit:
+        other = select(s.subject_id).where(s.basis != basis).limit(limit - len(found))
+        found += [i for i in conn.execute(other).scalars() if i not in found]
+    return found
 
 
-def status_counts(conn: Connection, basis: str, now: datetime) -> dict[str, int]:
-    """Subjects per stored status, of the statuses valid now."""
-    s = subject_status.c
-    stmt = select(s.status, func.count()).where(_valid(basis, now)).group_by(s.status)
-    return {str(status): int(n) for status, n in conn.execute(stmt).all()}
+def status_counts(conn: Connection, basis: str) -> tuple[dict[str, int], int]:
+    """(subjects per stored status over `basis`, subjects with a stored status at all)."""
+    counts: dict[str, int] = defaultdict(int)
+    rated = 0
+    for scope, name, n in tally_rows(conn, STATUS):
+        rated += n
+        if scope == STATUS + basis:
+            counts[name] += n
+    return dict(counts), rated
 
 
-def subject_count(conn: Connection) -> tuple[int, int]:
-    """(subjects, of them those with a stored status)."""
-    total = conn.execute(select(func.count()).select_from(subjects)).scalar_one()
-    rated = conn.execute(select(func.count()).select_from(subject_status)).scalar_one()
-    return int(total), int(rated)
+def subject_count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(subjects)).scalar_one())
 
 
-def coverage(conn: Connection, now: datetime) -> tuple[list[AnyRow], list[AnyRow]]:
-    """(purpose, state, lapsed, n) over every current state, and the same over erased
-    subjects only (to take away: an erased subject is no longer counted)."""
+def coverage(conn: Connection, now: datetime) -> tuple[list[tuple[str, str, int]], list[AnyRow]]:
+    """((purpose, state, n) counted over every subject, with grants lapsed by `now` counted
+    as "expired"; the same as rows (purpose, state, lapsed, n) over erased subjects only,
+    to take away: an erased subject is no longer counted)."""
     c = consent_current.c
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for scope, name, n in tally_rows(conn, COVERAGE):
+        out[(scope.removeprefix(COVERAGE), name)] += n
+    stmt = (
+        select(c.purpose, func.count())
+        .where(c.state == "granted", c.expires_at <= now)
+        .group_by(c.purpose)
+    )
+    for purpose, n in conn.execute(stmt).all():
+        out[(str(purpose), "granted")] -= int(n)
+        out[(str(purpose), "expired")] += int(n)
     lapsed = case((and_(c.expires_at.is_not(None), c.expires_at <= now), 1), else_=0).label(
         "lapsed"
     )
-    columns = (c.purpose, c.state, lapsed, func.count().label("n"))
-    every = select(*columns).group_by(c.purpose, c.state, lapsed)
     erased = (
-        select(*columns)
+        select(c.purpose, c.state, lapsed, func.count().label("n"))
         .join(subject_status, subject_status.c.subject_id == c.subject_id)
         .where(subject_status.c.status == ERASED)
         .group_by(c.purpose, c.state, lapsed)
     )
-    return list(conn.execute(every).all()), list(conn.execute(erased).all())
+    return [(p, st, n) for (p, st), n in out.items()], list(conn.execute(erased).all())
 
 
 def erased_count(conn: Connection) -> int:
@@ -206,3 +289,16 @@ def unrated(conn: Connection) -> dict[str | None, int]:
         .group_by(s.jurisdiction)
     )
     return {None if j is None else str(j): int(n) for j, n in conn.execute(stmt).all()}
+
+
+_LOADABLE = {
+    t.name: t
+    for t in (subjects, consent_ledger, consent_current, subject_status, event_counts, tallies)
+}
+
+
+def load_rows(conn: Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows as they are into one of the tables the summary reads (the benchmark loads
+    a large store directly; the product writes them through the functions above)."""
+    if rows:
+        conn.execute(_LOADABLE[table].insert(), list(rows))

@@ -525,7 +525,8 @@ consent_current = Table(
     Column("state", String(12), nullable=False),
     Column("expires_at", UTCTime(), nullable=True),
     Column("version", BigInt, nullable=False),
-    Index(None, "purpose", "state", "expires_at"),
+    # Grants past their expiry are found by range, not by scanning every subject.
+    Index(None, "state", "expires_at"),
 )
 
 # Each subject's compliance status as computed at consent `version` over purposes of
@@ -539,8 +540,23 @@ subject_status = Table(
     Column("version", BigInt, nullable=False),
     Column("basis", String(16), nullable=False),
     Column("changes_at", UTCTime(), nullable=True),
-    # Counting by status reads this index alone.
-    Index(None, "status", "basis", "changes_at"),
+    # Rows to compute again are found by range: past their time, or of another basis.
+    Index(None, "changes_at"),
+    Index(None, "basis"),
+    Index(None, "status"),
+)
+
+# Running counts kept with consent_current and subject_status, in the same transactions, so
+# the summary reads a few rows however many subjects there are: `scope` "coverage:<purpose>"
+# counts current states (`name`), "status:<basis>" stored statuses. Each count is split over
+# a few `shard`s by subject, so concurrent writers for different people seldom wait on one row.
+tallies = Table(
+    "tallies",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("name", String(16), primary_key=True),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInt, nullable=False),
 )
 
 # Events accepted and refused per day of receipt and refusal code ("" when accepted), added

@@ -29,9 +29,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subject_id", "purpose", name=op.f("pk_consent_current")),
     )
     op.create_index(
-        op.f("ix_consent_current_purpose_state_expires_at"),
-        "consent_current",
-        ["purpose", "state", "expires_at"],
+        op.f("ix_consent_current_state_expires_at"), "consent_current", ["state", "expires_at"]
     )
     op.create_table(
         "subject_status",
@@ -42,10 +40,15 @@ def upgrade() -> None:
         sa.Column("changes_at", _UTC, nullable=True),
         sa.PrimaryKeyConstraint("subject_id", name=op.f("pk_subject_status")),
     )
-    op.create_index(
-        op.f("ix_subject_status_status_basis_changes_at"),
-        "subject_status",
-        ["status", "basis", "changes_at"],
+    for column in ("changes_at", "basis", "status"):
+        op.create_index(op.f(f"ix_subject_status_{column}"), "subject_status", [column])
+    op.create_table(
+        "tallies",
+        sa.Column("scope", sa.String(length=80), nullable=False),
+        sa.Column("name", sa.String(length=16), nullable=False),
+        sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("n", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "name", "shard", name=op.f("pk_tallies")),
     )
     op.create_table(
         "event_counts",
@@ -69,11 +72,22 @@ def upgrade() -> None:
         "INSERT INTO subject_status (subject_id, status, version, basis, changes_at) "
         "SELECT subject_id, 'NOT_ASKED', 0, '', NULL FROM subjects WHERE consent_version > 0"
     )
+    op.execute(
+        "INSERT INTO tallies (scope, name, shard, n) "
+        "SELECT 'coverage:' || purpose, state, 0, count(*) FROM consent_current "
+        "GROUP BY purpose, state"
+    )
+    op.execute(
+        "INSERT INTO tallies (scope, name, shard, n) "
+        "SELECT 'status:', status, 0, count(*) FROM subject_status GROUP BY status"
+    )
 
 
 def downgrade() -> None:
     op.drop_table("event_counts")
-    op.drop_index(op.f("ix_subject_status_status_basis_changes_at"), table_name="subject_status")
+    op.drop_table("tallies")
+    for column in ("changes_at", "basis", "status"):
+        op.drop_index(op.f(f"ix_subject_status_{column}"), table_name="subject_status")
     op.drop_table("subject_status")
-    op.drop_index(op.f("ix_consent_current_purpose_state_expires_at"), table_name="consent_current")
+    op.drop_index(op.f("ix_consent_current_state_expires_at"), table_name="consent_current")
     op.drop_table("consent_current")
