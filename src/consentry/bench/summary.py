@@ -124,9 +124,21 @@ def _load(world: World, subjects: int, events: int) -> None:
     for d in range(DAYS):
         when = (now - timedelta(days=d)).date().isoformat()
         counts += [
-            {"day": when, "outcome": "accepted", "code": "", "n": per_day * 9 // 10},
-            {"day": when, "outcome": "rejected", "code": "no_consent", "n": per_day // 20},
-            {"day": when, "outcome": "rejected", "code": "invalid_event", "n": per_day // 20},
+            {"day": when, "outcome": "accepted", "code": "", "shard": 0, "n": per_day * 9 // 10},
+            {
+                "day": when,
+                "outcome": "rejected",
+                "code": "no_consent",
+                "shard": 0,
+                "n": per_day // 20,
+            },
+            {
+                "day": when,
+                "outcome": "rejected",
+                "code": "invalid_event",
+                "shard": 0,
+                "n": per_day // 20,
+            },
         ]
     with rt.store.write() as conn:
         sql.load_rows(conn, "event_counts", counts)

@@ -56,6 +56,20 @@ def basis(purposes: Mapping[str, Purpose]) -> str:
     """A digest of what statuses depend on beside a subject's state: which purposes there
     are, their legal basis and the CCPA rules that make a never-asked purpose allowed. A
     stored status computed over another digest is computed again."""
+    # The registry hands out one mapping per configuration version: digest it once.
+    held = _BASIS.get(id(purposes))
+    if held is not None and held[0] is purposes:
+        return held[1]
+    digest = _digest(purposes)
+    _BASIS.clear()
+    _BASIS[id(purposes)] = (purposes, digest)
+    return digest
+
+
+_BASIS: dict[int, tuple[Mapping[str, Purpose], str]] = {}
+
+
+def _digest(purposes: Mapping[str, Purpose]) -> str:
     parts = sorted(
         f"{p.key}:{p.legal_basis.value}:{p.us_ca_model.value}:{int(p.sale_or_share)}"
         for p in purposes.values()

@@ -63,11 +63,12 @@ def coverage(r: Reading) -> dict[str, dict[str, int]]:
         if p.needs_consent
     }
     for purpose, state, n in every:
-        if purpose in out:
+        if state in out.get(purpose, {}):
             out[purpose][state] += n
     for purpose, state, lapsed, n in erased:
-        if purpose in out:
-            out[purpose]["expired" if state == "granted" and lapsed else str(state)] -= int(n)
+        key = "expired" if state == "granted" and lapsed else str(state)
+        if key in out.get(purpose, {}):
+            out[purpose][key] -= int(n)
     for counts in out.values():
         counts["never_asked"] = people - sum(counts.values())
     return out

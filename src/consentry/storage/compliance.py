@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Insert,
     Table,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -35,25 +36,30 @@ COVERAGE = "coverage:"
 STATUS = "status:"
 
 
+# Built once per dialect and table: building an upsert costs more than running it.
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
 def _upsert(
     conn: Connection,
     table: Table,
     rows: Sequence[dict[str, Any]],
     keys: list[str],
     update: dict[str, Any],
-    where: Any = None,
 ) -> None:
-    """Insert `rows`, or update the existing ones (`update`, `where` over `excluded`)."""
+    """Insert `rows`, or update the existing ones (`update`: column -> function of
+    `excluded`). One statement per table: a table always takes the same `keys` and `update`."""
     if not rows:
         return
-    maker = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt: Any = maker(table)
-    values = {k: (v(stmt.excluded) if callable(v) else v) for k, v in update.items()}
-    conflict: Insert = stmt.on_conflict_do_update(
-        index_elements=keys,
-        set_=values,
-        where=None if where is None else where(stmt.excluded),
-    )
+    dialect = conn.dialect.name
+    conflict = _UPSERTS.get((dialect, table.name))
+    if conflict is None:
+        maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt: Any = maker(table)
+        values = {k: v(stmt.excluded) for k, v in update.items()}
+        conflict = _UPSERTS[(dialect, table.name)] = stmt.on_conflict_do_update(
+            index_elements=keys, set_=values
+        )
     conn.execute(conflict, list(rows))
 
 
@@ -87,6 +93,25 @@ def tally_rows(conn: Connection, prefix: str) -> list[tuple[str, str, int]]:
     return [(str(a), str(b), int(n)) for a, b, n in conn.execute(stmt).all()]
 
 
+_CURRENT_BEFORE = select(
+    consent_current.c.subject_id,
+    consent_current.c.purpose,
+    consent_current.c.state,
+    consent_current.c.version,
+).where(consent_current.c.subject_id.in_(bindparam("ids", expanding=True)))
+_STATUS_BEFORE = (
+    select(
+        subject_status.c.subject_id,
+        subject_status.c.status,
+        subject_status.c.basis,
+        subject_status.c.version,
+        subject_status.c.changes_at,
+    )
+    .where(subject_status.c.subject_id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+
+
 def set_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Ledger entries just appended become their purposes' current state (a newer version
     already there stays), and the coverage counts follow. Callers hold the subjects' row
@@ -98,13 +123,9 @@ def set_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         }
     if not latest:
         return
-    c = consent_current.c
     people = sorted({subject_id for subject_id, _ in latest})
     before = {
-        (r.subject_id, r.purpose): r
-        for r in conn.execute(
-            select(c.subject_id, c.purpose, c.state, c.version).where(c.subject_id.in_(people))
-        ).all()
+        (r.subject_id, r.purpose): r for r in conn.execute(_CURRENT_BEFORE, {"ids": people}).all()
     }
     deltas: dict[tuple[str, str, int], int] = defaultdict(int)
     changed = []
@@ -129,19 +150,25 @@ def set_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 def set_status(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Store statuses (subject_id, status, version, basis, changes_at) and count them; one
-    computed at an older consent version than the stored one is dropped. The stored rows
+    computed at an older consent version than the stored one is dropped, and so is one
+    equal to the stored one (its version then stays that of the last change). The stored rows
     are read under their lock (PostgreSQL), so a concurrent writer waits and counts after."""
     if not rows:
         return
-    s = subject_status.c
     ids = sorted({r["subject_id"] for r in rows})
-    stmt = select(s.subject_id, s.status, s.basis, s.version).where(s.subject_id.in_(ids))
-    before = {r.subject_id: r for r in conn.execute(stmt.with_for_update()).all()}
+    before = {r.subject_id: r for r in conn.execute(_STATUS_BEFORE, {"ids": ids}).all()}
     deltas: dict[tuple[str, str, int], int] = defaultdict(int)
     changed = []
     for row in sorted(rows, key=lambda r: str(r["subject_id"])):
         old = before.get(row["subject_id"])
         if old is not None and int(old.version) > int(row["version"]):
+            continue
+        if old is not None and (old.status, old.basis, old.changes_at) == (
+            row["status"],
+            row["basis"],
+            row["changes_at"],
+        ):
+            # Unchanged: every version since the stored one has this same status.
             continue
         part = shard(row["subject_id"])
         if old is not None:
@@ -159,9 +186,10 @@ def set_status(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def add_event_counts(conn: Connection, day: str, counts: dict[tuple[str, str], int]) -> None:
-    """Add one batch's counts per (outcome, code) to `day`'s."""
+    """Add one batch's counts per (outcome, code) to `day`'s, on a shard picked at random."""
+    part = random.randrange(SHARDS)  # noqa: S311 - spreads writers, nothing secret
     rows = [
-        {"day": day, "outcome": outcome, "code": code, "n": n}
+        {"day": day, "outcome": outcome, "code": code, "shard": part, "n": n}
         for (outcome, code), n in sorted(counts.items())
         if n
     ]
@@ -169,7 +197,7 @@ def add_event_counts(conn: Connection, day: str, counts: dict[tuple[str, str], i
         conn,
         event_counts,
         rows,
-        ["day", "outcome", "code"],
+        ["day", "outcome", "code", "shard"],
         {"n": lambda x: event_counts.c.n + x.n},
     )
 

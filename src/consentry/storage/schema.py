@@ -560,12 +560,14 @@ tallies = Table(
 )
 
 # Events accepted and refused per day of receipt and refusal code ("" when accepted), added
-# to once per batch in its transaction.
+# to once per batch in its transaction, on one of a few shards picked per batch (concurrent
+# batches seldom wait on one row).
 event_counts = Table(
     "event_counts",
     metadata,
     Column("day", String(10), primary_key=True),
     Column("outcome", String(8), primary_key=True),
     Column("code", String(48), primary_key=True),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
     Column("n", BigInt, nullable=False),
 )

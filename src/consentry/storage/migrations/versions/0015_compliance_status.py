@@ -55,8 +55,9 @@ def upgrade() -> None:
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("outcome", sa.String(length=8), nullable=False),
         sa.Column("code", sa.String(length=48), nullable=False),
+        sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("n", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.PrimaryKeyConstraint("day", "outcome", "code", name=op.f("pk_event_counts")),
+        sa.PrimaryKeyConstraint("day", "outcome", "code", "shard", name=op.f("pk_event_counts")),
     )
     # The current state of every subject and purpose: the ledger's latest entry of each.
     op.execute(
