@@ -4,6 +4,8 @@ with the status its ledger gives."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
 from sqlalchemy import text
 
@@ -75,6 +77,16 @@ def test_0015_builds_current_consent_and_stale_statuses(empty_store: Store) -> N
         "expired": 0,
         "never_asked": 1,
     }
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    daily = summary.summary(empty_store, PurposeRegistry(), day, day, daily=True)
+    assert daily["series"] == [
+        {
+            "day": "2026-11-20",
+            "events": {"accepted": 0, "rejected": 0},
+            "grants": 3,
+            "opt_outs": 1,
+        }
+    ]
     with empty_store.read() as conn:
         bases = conn.execute(text("SELECT DISTINCT basis FROM subject_status")).scalars().all()
     assert bases != [""]  # computed once, and stored

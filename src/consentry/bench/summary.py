@@ -111,6 +111,9 @@ def _load(world: World, subjects: int, events: int) -> None:
         deltas: dict[tuple[str, str, int], int] = defaultdict(int)
         for row in current:
             deltas[(sql.COVERAGE + row["purpose"], row["state"], sql.shard(row["subject_id"]))] += 1
+        for row in ledger:
+            day = sql.CONSENTS + row["at"].date().isoformat()
+            deltas[(day, row["state"], sql.shard(row["subject_id"]))] += 1
         for row in status:
             deltas[(sql.STATUS + basis, row["status"], sql.shard(row["subject_id"]))] += 1
         with rt.store.write() as conn:

@@ -135,8 +135,7 @@ def series(r: Reading) -> list[dict[str, Any]]:
     for day, outcome, n in sql.event_days(r.conn, first.isoformat(), last.isoformat()):
         if day in events:
             events[day][str(outcome)] += int(n)
-    end = _midnight(last + timedelta(days=1))
-    for day, state, n in sql.consent_days(r.conn, _midnight(first), end):
+    for day, state, n in sql.consent_days(r.conn, first.isoformat(), last.isoformat()):
         if day in changes:
             changes[day]["grants" if state == "granted" else "opt_outs"] += int(n)
     return [{"day": d, "events": events[d], **changes[d]} for d in days]

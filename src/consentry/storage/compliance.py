@@ -6,7 +6,7 @@ import random
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -16,7 +16,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    literal,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,6 +33,7 @@ from consentry.storage.schema import (
 ERASED = "ERASED"
 COVERAGE = "coverage:"
 STATUS = "status:"
+CONSENTS = "consents:"
 
 
 # Built once per dialect and table: building an upsert costs more than running it.
@@ -114,7 +114,8 @@ _STATUS_BEFORE = (
 
 def set_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Ledger entries just appended become their purposes' current state (a newer version
-    already there stays), and the coverage counts follow. Callers hold the subjects' row
+    already there stays), and the coverage counts follow, as do the counts of entries per
+    day and state. Callers hold the subjects' row
     locks (the ledger's version rule), so the state read here cannot change meanwhile."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: int(r["version"])):
@@ -128,6 +129,9 @@ def set_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         (r.subject_id, r.purpose): r for r in conn.execute(_CURRENT_BEFORE, {"ids": people}).all()
     }
     deltas: dict[tuple[str, str, int], int] = defaultdict(int)
+    for row in rows:
+        day = CONSENTS + row["at"].astimezone(UTC).date().isoformat()
+        deltas[(day, row["state"], shard(row["subject_id"]))] += 1
     changed = []
     for key, row in latest.items():
         old = before.get(key)
@@ -282,17 +286,19 @@ def first_day(conn: Connection) -> str | None:
     return None if value is None else str(value)
 
 
-def consent_days(conn: Connection, start: datetime | None, end: datetime | None) -> list[AnyRow]:
-    """(day, state, n): ledger entries per day of recording and state, from `start` to
-    before `end`."""
-    led = consent_ledger.c
-    day = func.substr(led.at, literal(1), literal(10)).label("day")
-    stmt = select(day, led.state, func.count().label("n")).group_by(day, led.state)
-    if start is not None:
-        stmt = stmt.where(led.at >= start)
-    if end is not None:
-        stmt = stmt.where(led.at < end)
-    return list(conn.execute(stmt).all())
+def consent_days(conn: Connection, first: str, last: str) -> list[tuple[str, str, int]]:
+    """(day, state, n): ledger entries per day of their time and state, from `first` to
+    `last` (days as text), from the running counts."""
+    t = tallies.c
+    stmt = (
+        select(t.scope, t.name, func.sum(t.n))
+        .where(t.scope >= CONSENTS + first, t.scope <= CONSENTS + last)
+        .group_by(t.scope, t.name)
+    )
+    return [
+        (str(scope).removeprefix(CONSENTS), str(name), int(n))
+        for scope, name, n in conn.execute(stmt).all()
+    ]
 
 
 def _days(stmt: Any, column: Any, first: str | None, last: str | None) -> Any:

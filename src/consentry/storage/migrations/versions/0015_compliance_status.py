@@ -82,6 +82,11 @@ def upgrade() -> None:
         "INSERT INTO tallies (scope, name, shard, n) "
         "SELECT 'status:', status, 0, count(*) FROM subject_status GROUP BY status"
     )
+    op.execute(
+        "INSERT INTO tallies (scope, name, shard, n) "
+        "SELECT 'consents:' || substr(at, 1, 10), state, 0, count(*) FROM consent_ledger "
+        "GROUP BY substr(at, 1, 10), state"
+    )
 
 
 def downgrade() -> None:
