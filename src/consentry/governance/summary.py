@@ -44,19 +44,21 @@ def window(start: datetime | None, end: datetime | None) -> Window:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """What every section reads: one read transaction, the purposes, now and the window."""
+    """What every section reads: one read transaction, the purposes, now, the window, and
+    how many subjects there are (counted once)."""
 
     conn: Connection
     purposes: dict[str, Purpose]
     now: datetime
     window: Window
+    subjects: int
 
 
 def coverage(r: Reading) -> dict[str, dict[str, int]]:
     """Per consent-based purpose, subjects by their current state (a grant past its expiry is
     expired; erased subjects are not counted)."""
     every, erased = sql.coverage(r.conn, r.now)
-    people = sql.subject_count(r.conn) - sql.erased_count(r.conn)
+    people = r.subjects - sql.erased_count(r.conn)
     out = {
         key: dict.fromkeys(_COVERAGE_KEYS, 0)
         for key, p in sorted(r.purposes.items())
@@ -83,7 +85,7 @@ def status_counts(r: Reading) -> dict[str, int]:
     for status, n in stored.items():
         out[status] = out.get(status, 0) + n
     blank = {j: _blank(r, j) for j in (None, *(j.value for j in Jurisdiction))}
-    unrated = sql.subject_count(r.conn) - rated
+    unrated = r.subjects - rated
     if unrated and len(set(blank.values())) == 1:
         out[blank[None].value] += unrated
     elif unrated:
@@ -166,7 +168,7 @@ def summary(
         purposes = registry.all(conn)
     compliance.refresh_stale(store, purposes, now)
     with store.read() as conn:
-        reading = Reading(conn, purposes, now, span)
+        reading = Reading(conn, purposes, now, span, sql.subject_count(conn))
         out = {name: section(reading) for name, section in SECTIONS}
         if daily:
             out["series"] = series(reading)
