@@ -79,6 +79,11 @@ def test_every_status_per_subject_and_in_the_summary(
     created = client.post("/v1/subjects", headers=auth(), json={"subject": ref("none")})
     assert created.status_code in {200, 201}, created.text
     ids["none"] = created.json()["subject_id"]
+    # Known only by its jurisdiction, never by a consent write: advertising is allowed.
+    body = {"subject": ref("ca"), "jurisdiction": "US-CA"}
+    created = client.post("/v1/subjects", headers=auth(), json=body)
+    assert created.status_code == 201, created.text
+    ids["ca"] = created.json()["subject_id"]
 
     cal = compliance(client, ids["cal"])
     assert cal["status"] == "NOT_OPTED_OUT"
@@ -109,11 +114,12 @@ def test_every_status_per_subject_and_in_the_summary(
         "gone": "ERASED",
         "cal": "PARTIAL_OPT_IN",
         "none": "NOT_ASKED",
+        "ca": "PARTIAL_OPT_IN",
     }
     body = summary(client)
     assert _nonzero(body["status_counts"]) == {
         "FULLY_OPTED_IN": 1,
-        "PARTIAL_OPT_IN": 2,
+        "PARTIAL_OPT_IN": 3,
         "FULLY_OPTED_OUT": 1,
         "RESTRICTED": 1,
         "ERASED": 1,
@@ -121,8 +127,8 @@ def test_every_status_per_subject_and_in_the_summary(
     }
     assert set(body["coverage"]) == set(CONSENT_PURPOSES)
     # The erased subject is no longer counted anywhere in coverage.
-    assert body["coverage"]["analytics"] == _cov(granted=4, denied=1, never_asked=1)
-    assert body["coverage"]["advertising"] == _cov(granted=1, withdrawn=1, never_asked=4)
+    assert body["coverage"]["analytics"] == _cov(granted=4, denied=1, never_asked=2)
+    assert body["coverage"]["advertising"] == _cov(granted=1, withdrawn=1, never_asked=5)
 
     # A new consent-based purpose: nobody has been asked about it yet.
     resp = client.put(
@@ -133,7 +139,7 @@ def test_every_status_per_subject_and_in_the_summary(
     assert resp.status_code == 201, resp.text
     assert compliance(client, ids["full"])["status"] == "PARTIAL_OPT_IN"
     counts = summary(client)["status_counts"]
-    assert (counts["FULLY_OPTED_IN"], counts["PARTIAL_OPT_IN"]) == (0, 3)
+    assert (counts["FULLY_OPTED_IN"], counts["PARTIAL_OPT_IN"]) == (0, 4)
 
     # Every grant lapses (395 days): statuses and coverage follow the clock, with no write.
     clock.advance(days=400)
@@ -145,17 +151,19 @@ def test_every_status_per_subject_and_in_the_summary(
         "gone": "ERASED",
         "cal": "FULLY_OPTED_OUT",
         "none": "NOT_ASKED",
+        "ca": "PARTIAL_OPT_IN",
     }
     body = summary(client)
     assert _nonzero(body["status_counts"]) == {
         "EXPIRED": 2,
         "FULLY_OPTED_OUT": 2,
+        "PARTIAL_OPT_IN": 1,
         "RESTRICTED": 1,
         "ERASED": 1,
         "NOT_ASKED": 1,
     }
-    assert body["coverage"]["analytics"] == _cov(expired=4, denied=1, never_asked=1)
-    assert body["coverage"]["surveys"] == _cov(never_asked=6)
+    assert body["coverage"]["analytics"] == _cov(expired=4, denied=1, never_asked=2)
+    assert body["coverage"]["surveys"] == _cov(never_asked=7)
 
 
 def test_compliance_reads_follow_the_consent_reads(client: TestClient) -> None:
