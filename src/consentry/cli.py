@@ -174,7 +174,7 @@ def bench(
     """Measure speed against the targets, on fictional data.
 
     Sections (--section): ingest, consent_check, http_ingest, opt_out, redaction (beside
-    Presidio when the dev extra is installed), delivery, audit, query, erasure, retention."""
+    Presidio when the dev extra is installed), delivery, audit, query, erasure, retention, summary."""
     results = harness.run(quick=quick, only=section)
     harness.show(results, Console())
     if json_path is not None:

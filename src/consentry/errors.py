@@ -482,3 +482,10 @@ class PortalLinkInvalid(Forbidden):
 
     code = "portal_link_invalid"
     title = "The portal link is not valid"
+
+
+class InvalidWindow(InvalidRequest):
+    """A summary window whose `from` is after its `to` (API.md, Operations: summary)."""
+
+    code = "invalid_window"
+    title = "Invalid time window"

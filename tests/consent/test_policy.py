@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from consentry.consent import policy, signals
 from consentry.consent.models import (
     AgeBand,
+    ComplianceStatus,
     LegalBasis,
     Notice,
     Purpose,
@@ -470,3 +471,88 @@ def test_recording_an_expiry_changes_no_decision(
     assert policy.sale_opted_out(purposes.values(), recorded, NOW) is policy.sale_opted_out(
         purposes.values(), subject, NOW
     )
+
+CONSENT_REASONS = [r for r in Reason if r is not Reason.NOT_REQUIRED]
+
+
+def expected_status(reasons: list[Reason]) -> ComplianceStatus:  # noqa: PLR0911 - the list restated
+    """API.md, Consent: the statuses over the consent-based purposes' check reasons."""
+    found = set(reasons)
+    allowed = found & {Reason.GRANTED, Reason.NOT_OPTED_OUT}
+    if Reason.SUBJECT_ERASED in found:
+        return ComplianceStatus.ERASED
+    if found == {Reason.RESTRICTED}:
+        return ComplianceStatus.RESTRICTED
+    if found and found == allowed:
+        if found == {Reason.GRANTED}:
+            return ComplianceStatus.FULLY_OPTED_IN
+        return ComplianceStatus.NOT_OPTED_OUT
+    if allowed:
+        return ComplianceStatus.PARTIAL_OPT_IN
+    if found & {Reason.DENIED, Reason.OBJECTED}:
+        return ComplianceStatus.FULLY_OPTED_OUT
+    if Reason.EXPIRED in found:
+        return ComplianceStatus.EXPIRED
+    if Reason.RESTRICTED in found:
+        return ComplianceStatus.RESTRICTED
+    return ComplianceStatus.NOT_ASKED
+
+
+@MANY
+@given(reasons=st.lists(st.sampled_from(CONSENT_REASONS), max_size=6))
+def test_a_compliance_status_is_what_its_reasons_say(reasons: list[Reason]) -> None:
+    status = policy.compliance_status(reasons)
+    assert status is expected_status(reasons)
+    # Order and repetition of purposes change nothing.
+    assert policy.compliance_status(sorted(set(reasons))) is status
+
+
+@MANY
+@given(purposes=PURPOSES, subject=st.one_of(st.none(), SUBJECT))
+def test_a_subject_status_rests_on_the_checks_of_its_consent_purposes(
+    purposes: dict[str, Purpose], subject: SubjectConsent | None
+) -> None:
+    reasons = policy.compliance_reasons(purposes, subject, NOW)
+    consent = {k for k, p in purposes.items() if p.needs_consent}
+    assert set(reasons) == consent
+    assert all(reasons[k] is policy.decide(purposes[k], subject, NOW).reason for k in consent)
+    status = policy.compliance_status(reasons.values())
+    state = subject or SubjectConsent(subject_id="")
+    if not consent:
+        assert status is ComplianceStatus.NOT_ASKED
+    elif state.erased:
+        assert status is ComplianceStatus.ERASED
+    elif state.restricted:
+        assert status is ComplianceStatus.RESTRICTED
+    if status is ComplianceStatus.FULLY_OPTED_IN:
+        assert all(policy.decide(purposes[k], subject, NOW).allowed for k in consent)
+    if status in {ComplianceStatus.FULLY_OPTED_OUT, ComplianceStatus.EXPIRED}:
+        assert not any(policy.decide(purposes[k], subject, NOW).allowed for k in consent)
+
+
+@MANY
+@given(purposes=PURPOSES, subject=st.one_of(st.none(), SUBJECT))
+def test_may_ask_again_a_year_after_the_latest_sale_opt_out_in_california(
+    purposes: dict[str, Purpose], subject: SubjectConsent | None
+) -> None:
+    at = policy.may_ask_again_at(purposes.values(), subject)
+    outs = [
+        subject.purposes[k].updated_at
+        for k, p in purposes.items()
+        if subject is not None
+        and p.sale_or_share
+        and k in subject.purposes
+        and subject.purposes[k].state is not State.GRANTED
+    ]
+    if subject is None or subject.jurisdiction != "US-CA" or not outs:
+        assert at is None
+    else:
+        assert at == max(outs).replace(year=max(outs).year + 1)
+
+
+def test_may_ask_again_after_a_leap_day_opt_out_waits_the_full_year() -> None:
+    leap = datetime(2028, 2, 29, 12, tzinfo=UTC)
+    ads = Purpose("ads", "Ads", LegalBasis.CONSENT, 30, sale_or_share=True)
+    out = PurposeState(State.DENIED, leap, None, Source.WEB, None, False)
+    state = SubjectConsent("sub_p", 1, {"ads": out}, jurisdiction="US-CA")
+    assert policy.may_ask_again_at([ads], state) == datetime(2029, 3, 1, 12, tzinfo=UTC)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from consentry import __version__
 from consentry.bench import delivery, reads, retention, sections
+from consentry.bench import summary as summary_section
 from consentry.bench.data import build
 from consentry.runtime import tune_gc
 
@@ -28,6 +29,7 @@ SECTIONS = (
     "query",
     "erasure",
     "retention",
+    "summary",
 )
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
@@ -59,6 +61,7 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("erasure", "access_events_per_s"): (">=", 50_000),
     ("retention", "swept_events_per_s"): (">=", 100_000),
     ("retention", "max_lock_ms"): ("<", 50),
+    ("summary", "summary_ms"): ("<", 200),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -84,6 +87,8 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "erasure_subjects": 100 if quick else 1_000,
         "access_events": 20_000 if quick else 100_000,
         "retention_events": 100_000 if quick else 1_000_000,
+        "summary_subjects": 10_000 if quick else 100_000,
+        "summary_events": 100_000 if quick else 1_000_000,
     }
     tune_gc()
     world = build(size["subjects"])
@@ -125,6 +130,10 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
                 results[name] = reads.query(world, size["query_events"], 7)
             elif name == "retention":
                 results[name] = retention.retention(world, size["retention_events"])
+            elif name == "summary":
+                results[name] = summary_section.summary(
+                    world, size["summary_subjects"], size["summary_events"]
+                )
             elif name == "audit":
                 results[name] = sections.audit(
                     size["audit_entries"], size["audit_verify_size"], 2_000

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from consentry import clock
-from consentry.consent import policy, signals, tokens
+from consentry.consent import compliance, policy, signals, tokens
 from consentry.consent.cache import ConsentCache
 from consentry.consent.models import Decision, Purpose, Reason, SubjectConsent
 from consentry.consent.purposes import PurposeRegistry
@@ -103,6 +103,14 @@ class Checks:
         if state.erased:
             raise SubjectErased(f"subject {subject_id} has been erased", subject_id=subject_id)
         return state
+
+    def compliance(self, conn: Connection, subject_id: str) -> compliance.Compliance:
+        """The subject's compliance status now, from the check's reason per consent-based
+        purpose. An erased subject is ERASED, with no purposes: what it had consented to is
+        neither shown nor counted any more (docs/decisions.md)."""
+        self.subjects.get(conn, subject_id)
+        state = self.cache.fresh(conn, subject_id)
+        return compliance.assess(subject_id, state, self.registry.all(conn), clock.now())
 
     def token(
         self, conn: Connection, subject_id: str

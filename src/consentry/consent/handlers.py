@@ -184,6 +184,21 @@ def get_consent(subject_id: str, ctx: Ctx) -> dict[str, Any]:
     return state_out(state)
 
 
+def get_compliance(subject_id: str, ctx: Ctx) -> dict[str, Any]:
+    """The subject's compliance status over the consent-based purposes, and each one's reason."""
+    with ctx.runtime.store.read() as conn:
+        found = ctx.runtime.consent.compliance(conn, subject_id)
+    out: dict[str, Any] = {
+        "subject_id": found.subject_id,
+        "status": found.status.value,
+        "purposes": {key: reason.value for key, reason in found.reasons.items()},
+        "version": found.version,
+    }
+    if found.may_ask_again_at is not None:
+        out["may_ask_again_at"] = clock.rfc3339(found.may_ask_again_at)
+    return out
+
+
 def get_history(
     subject_id: str,
     ctx: Ctx,

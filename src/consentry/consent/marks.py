@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from consentry import clock
+from consentry.consent import compliance
 from consentry.storage import consent as sql
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ def touched(conn: Connection, consent: ConsentService, subject_id: str) -> None:
     # never holds what a rolled-back write (or savepoint) produced. Once per subject and
     # transaction, however many marks it wrote.
     consent.cache.after_commit(conn, [subject_id], changed=True)
+    # The stored compliance status changes in the same transaction as what it is made of.
+    compliance.refresh(conn, [subject_id], consent.registry.all(conn), clock.now())
 
 
 def _mark(

@@ -75,6 +75,19 @@ class Reason(StrEnum):
     OBJECTED = "objected"
 
 
+class ComplianceStatus(StrEnum):
+    """A subject's standing over the consent-based purposes (API.md, Consent: compliance)."""
+
+    FULLY_OPTED_IN = "FULLY_OPTED_IN"
+    NOT_OPTED_OUT = "NOT_OPTED_OUT"
+    PARTIAL_OPT_IN = "PARTIAL_OPT_IN"
+    FULLY_OPTED_OUT = "FULLY_OPTED_OUT"
+    EXPIRED = "EXPIRED"
+    NOT_ASKED = "NOT_ASKED"
+    RESTRICTED = "RESTRICTED"
+    ERASED = "ERASED"
+
+
 SPECIAL_CATEGORY_CONDITIONS = frozenset("abcdefghij")
 
 

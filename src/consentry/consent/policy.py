@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from consentry.consent.models import (
     AgeBand,
+    ComplianceStatus,
     Decision,
     LegalBasis,
     Notice,
@@ -42,7 +43,10 @@ EPRIVACY_AREAS = frozenset({Jurisdiction.EU, Jurisdiction.UK})
 # Sources from which a sale/share grant never overrides an earlier GPC opt-out (API.md).
 NO_GPC_OVERRIDE = frozenset({Source.TCF, Source.IMPORT})
 # The states in which the person said no: a denial or a withdrawal (an expiry is not one).
-OPTED_OUT = frozenset({State.DENIED, State.WITHDRAWN})
+OPTED_OUT_STATES = frozenset({State.DENIED, State.WITHDRAWN})
+# Reasons a consent-based purpose may process data for, and those that say the subject said no.
+CONSENT_ALLOWS = frozenset({Reason.GRANTED, Reason.NOT_OPTED_OUT})
+OPTED_OUT_REASONS = frozenset({Reason.DENIED, Reason.OBJECTED})
 
 
 def decide(purpose: Purpose, subject: SubjectConsent | None, now: datetime) -> Decision:  # noqa: PLR0911 - a ladder of legal rules, first match wins
@@ -328,7 +332,7 @@ def sale_opted_out(
             return True
         # A lapsed grant is not an opt-out (the person never said no); for a minor it is
         # no grant either (below).
-        if current is not None and current.state in OPTED_OUT:
+        if current is not None and current.state in OPTED_OUT_STATES:
             return True
         if minor and decide(purpose, state, now).reason is not Reason.GRANTED:
             return True
@@ -419,3 +423,77 @@ def tcf_vendor_consented(vendor_id: int, subject: SubjectConsent | None) -> bool
     if subject is None or subject.tcf_vendors is None:
         return False
     return vendor_id in subject.tcf_vendors
+
+
+def compliance_reasons(
+    purposes: Mapping[str, Purpose], subject: SubjectConsent | None, now: datetime
+) -> dict[str, Reason]:
+    """The check's reason for each consent-based purpose: what a compliance status is over."""
+    return {
+        key: decide(purpose, subject, now).reason
+        for key, purpose in sorted(purposes.items())
+        if purpose.needs_consent
+    }
+
+
+def compliance_status(reasons: Iterable[Reason]) -> ComplianceStatus:  # noqa: PLR0911 - a ladder, first match wins
+    """A subject's status over the check reasons of the consent-based purposes (API.md,
+    Consent). ERASED and RESTRICTED (every purpose restricted) first; then by what is allowed:
+    all granted FULLY_OPTED_IN, all allowed with some only not opted out NOT_OPTED_OUT, some
+    PARTIAL_OPT_IN; none allowed: FULLY_OPTED_OUT once any was denied, withdrawn or objected
+    to, else EXPIRED once a grant lapsed, else RESTRICTED when some purpose is held, else
+    NOT_ASKED (also when there is no consent-based purpose at all)."""
+    found = [r for r in reasons if r is not Reason.NOT_REQUIRED]
+    if Reason.SUBJECT_ERASED in found:
+        return ComplianceStatus.ERASED
+    if not found:
+        return ComplianceStatus.NOT_ASKED
+    if all(r is Reason.RESTRICTED for r in found):
+        return ComplianceStatus.RESTRICTED
+    allowed = [r for r in found if r in CONSENT_ALLOWS]
+    if len(allowed) == len(found):
+        if all(r is Reason.GRANTED for r in found):
+            return ComplianceStatus.FULLY_OPTED_IN
+        return ComplianceStatus.NOT_OPTED_OUT
+    if allowed:
+        return ComplianceStatus.PARTIAL_OPT_IN
+    if any(r in OPTED_OUT_REASONS for r in found):
+        return ComplianceStatus.FULLY_OPTED_OUT
+    if Reason.EXPIRED in found:
+        return ComplianceStatus.EXPIRED
+    if Reason.RESTRICTED in found:
+        return ComplianceStatus.RESTRICTED
+    return ComplianceStatus.NOT_ASKED
+
+
+def next_expiry(subject: SubjectConsent | None, now: datetime) -> datetime | None:
+    """The earliest moment after `now` at which one of the subject's grants lapses: until
+    then, every decision over its state stays as it is now."""
+    if subject is None:
+        return None
+    ends = [p.expires_at for p in subject.purposes.values() if p.expires_at and p.expires_at > now]
+    return min(ends, default=None)
+
+
+def may_ask_again_at(
+    purposes: Iterable[Purpose], subject: SubjectConsent | None
+) -> datetime | None:
+    """For a US-CA subject who opted out of a sale or share: 12 months after the latest such
+    opt-out, the earliest they may be asked to opt back in (§1798.135(c)(4)); else None.
+    The latest opt-out counts, so a repeated opt-out restarts the wait."""
+    if subject is None or subject.jurisdiction != US_CA:
+        return None
+    outs = [
+        current.updated_at
+        for purpose in purposes
+        if purpose.sale_or_share
+        and (current := subject.purposes.get(purpose.key)) is not None
+        and current.state is not State.GRANTED
+    ]
+    if not outs:
+        return None
+    latest = max(outs)
+    try:
+        return latest.replace(year=latest.year + 1)
+    except ValueError:  # 29 February: the wait ends on 1 March, never before 12 months
+        return latest.replace(year=latest.year + 1, month=3, day=1)

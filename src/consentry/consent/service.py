@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from consentry import clock
-from consentry.consent import ledger, notices, policy, signals, tokens
+from consentry.consent import compliance, ledger, notices, policy, signals, tokens
 from consentry.consent.cache import ConsentCache
 from consentry.consent.checks import Checks
 from consentry.consent.models import (
@@ -282,6 +282,7 @@ class ConsentService(Checks):
         # are the whole state: no need to read the ledger back.
         attributes = sql.subject_attributes(conn, prior.subject_id)
         state = ledger.fold(prior.subject_id, appended, attributes, base=prior)
+        compliance.store(conn, state, purposes, now)
         token = self._token(state, purposes, now)
         return ConsentResult(state, gpc_honored, token)
 

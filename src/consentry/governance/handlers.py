@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import Depends, Path, Query, Request, Response
@@ -10,12 +10,12 @@ from pydantic import Field, StrictBool, StrictInt
 
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
-from consentry.governance import endpoints, ropa
+from consentry.governance import endpoints, ropa, summary
 from consentry.governance.datamap import parse, to_definition
 from consentry.governance.models import System
 from consentry.http.auth import Ctx
 from consentry.http.pagination import page
-from consentry.http.schemas import Body
+from consentry.http.schemas import Body, Instant
 from consentry.storage import datamap as sql
 
 SystemId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -132,3 +132,14 @@ def acknowledge_notice(notice_id: NoticeId, ctx: Ctx) -> Response:
     with ctx.runtime.store.write() as conn:
         ctx.runtime.rights_notices.acknowledge(conn, notice_id, actor=ctx.actor)
     return Response(status_code=204)
+
+
+def get_summary(
+    ctx: Ctx,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
+    series: Annotated[Literal["day"] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Consent coverage, compliance statuses and events counted, over a window."""
+    rt = ctx.runtime
+    return summary.summary(rt.store, rt.purposes, start, end, daily=series == "day")

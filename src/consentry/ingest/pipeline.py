@@ -33,6 +33,7 @@ from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.ingest.shaping import Decided, Shaper
 from consentry.ingest.treatments import Treater
 from consentry.ingest.work import Ready, Work
+from consentry.storage import compliance as counts
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import Store
@@ -203,6 +204,8 @@ class Pipeline:
                 used = sorted({p for w in accepted for p in w.purposes})
                 self.consent.registry.mark_used(conn, used, purposes)
             audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
+            # The summary's counts, once per batch, refused batches included.
+            counts.add_event_counts(conn, clock.now().date().isoformat(), _counts(work))
 
     def _parse(self, position: int, raw: msgspec.Raw, latest: datetime) -> Work:
         event, detail = decode.event(raw, latest)
@@ -361,6 +364,14 @@ def _mark_duplicates(work: list[Work]) -> None:
 
 def _ref_order(ref: SubjectRef) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((i.type.value, i.value) for i in ref.identities))
+
+
+def _counts(work: Sequence[Work]) -> dict[tuple[str, str], int]:
+    """Events per (outcome, code), the code "" for accepted ones."""
+    found: dict[tuple[str, str], int] = defaultdict(int)
+    for w in work:
+        found[("rejected", w.code) if w.code else ("accepted", "")] += 1
+    return found
 
 
 def _summary(work: Sequence[Work]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
 
+from consentry.storage import compliance
 from consentry.storage.dialect import driver_in, driver_statements
 from consentry.storage.engine import AnyRow, Store
 from consentry.storage.schema import consent_ledger, dsr_state, notices, purposes, subjects
@@ -153,7 +154,9 @@ def subject_versions(
 def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Append ledger entries in one statement; returns their ids in the order given."""
     stmt = insert(consent_ledger).returning(consent_ledger.c.entry_id, sort_by_parameter_order=True)
-    return [int(entry_id) for entry_id in conn.execute(stmt, list(rows)).scalars()]
+    ids = [int(entry_id) for entry_id in conn.execute(stmt, list(rows)).scalars()]
+    compliance.set_current(conn, rows)
+    return ids
 
 
 def latest_entries(conn: Connection, subject_id: str, up_to: int) -> Sequence[AnyRow]:

@@ -536,4 +536,60 @@ retention_sweeps = Table(
     Column("narrowed", BigInt, nullable=False),
     Column("skipped_restricted", BigInt, nullable=False),
     Column("finished_at", UTCTime(), nullable=True),
+
+# Each subject's current state per purpose (its latest ledger entry), kept in the transaction
+# of every ledger write, so counts by purpose and state never fold the ledger.
+consent_current = Table(
+    "consent_current",
+    metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    Column("state", String(12), nullable=False),
+    Column("expires_at", UTCTime(), nullable=True),
+    Column("version", BigInt, nullable=False),
+    # Grants past their expiry are found by range, not by scanning every subject.
+    Index(None, "state", "expires_at"),
+)
+
+# Each subject's compliance status as computed at consent `version` over purposes of
+# `basis` (a digest of what statuses depend on), valid until `changes_at` (its earliest grant
+# expiry): a row not valid now is computed again when read (consent/compliance.py).
+subject_status = Table(
+    "subject_status",
+    metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("version", BigInt, nullable=False),
+    Column("basis", String(16), nullable=False),
+    Column("changes_at", UTCTime(), nullable=True),
+    # Rows to compute again are found by range: past their time, or of another basis.
+    Index(None, "changes_at"),
+    Index(None, "basis"),
+    Index(None, "status"),
+)
+
+# Running counts kept with consent_current and subject_status, in the same transactions, so
+# the summary reads a few rows however many subjects there are: `scope` "coverage:<purpose>"
+# counts current states (`name`), "status:<basis>" stored statuses. Each count is split over
+# a few `shard`s by subject, so concurrent writers for different people seldom wait on one row.
+tallies = Table(
+    "tallies",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("name", String(16), primary_key=True),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInt, nullable=False),
+)
+
+# Events accepted and refused per day of receipt and refusal code ("" when accepted), added
+# to once per batch in its transaction, on one of a few shards picked per batch (concurrent
+# batches seldom wait on one row).
+event_counts = Table(
+    "event_counts",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("outcome", String(8), primary_key=True),
+    Column("code", String(48), primary_key=True),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInt, nullable=False),
 )

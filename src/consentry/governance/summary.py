@@ -1,0 +1,183 @@
+"""The compliance summary: a composition of sections, each one function over one reading."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.consent import compliance
+from consentry.consent.models import ComplianceStatus, Purpose, SubjectConsent
+from consentry.consent.purposes import PurposeRegistry
+from consentry.errors import InvalidWindow
+from consentry.storage import compliance as sql
+from consentry.storage.engine import Store
+from consentry.subjects.models import Jurisdiction
+
+# A daily series longer than this is refused: ten years of points is already a large answer.
+MAX_SERIES_DAYS = 3660
+_COVERAGE_KEYS = ("granted", "denied", "withdrawn", "expired", "never_asked")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The days counted: from `first` to `last` (UTC days, both included; None: open)."""
+
+    first: date | None
+    last: date | None
+
+
+def window(start: datetime | None, end: datetime | None) -> Window:
+    """The whole UTC days a `?from=&to=` window touches (counts are kept per day);
+    InvalidWindow when `from` is after `to`."""
+    if start is not None and end is not None and start > end:
+        raise InvalidWindow("`from` must not be after `to`")
+    return Window(
+        start.astimezone(UTC).date() if start else None,
+        end.astimezone(UTC).date() if end else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What every section reads: one read transaction, the purposes, now, the window, and
+    how many subjects there are (counted once)."""
+
+    conn: Connection
+    purposes: dict[str, Purpose]
+    now: datetime
+    window: Window
+    subjects: int
+
+
+def coverage(r: Reading) -> dict[str, dict[str, int]]:
+    """Per consent-based purpose, subjects by their current state (a grant past its expiry is
+    expired; erased subjects are not counted)."""
+    every, erased = sql.coverage(r.conn, r.now)
+    people = r.subjects - sql.erased_count(r.conn)
+    out = {
+        key: dict.fromkeys(_COVERAGE_KEYS, 0)
+        for key, p in sorted(r.purposes.items())
+        if p.needs_consent
+    }
+    for purpose, state, n in every:
+        if state in out.get(purpose, {}):
+            out[purpose][state] += n
+    for purpose, state, lapsed, n in erased:
+        key = "expired" if state == "granted" and lapsed else str(state)
+        if key in out.get(purpose, {}):
+            out[purpose][key] -= int(n)
+    for counts in out.values():
+        counts["never_asked"] = people - sum(counts.values())
+    return out
+
+
+def status_counts(r: Reading) -> dict[str, int]:
+    """Subjects per compliance status. Stored statuses are valid now (`summary` computed
+    the stale ones again first); a subject with none never had a consent write or mark, so
+    its status is that of a subject with no history in its jurisdiction."""
+    out = dict.fromkeys((s.value for s in ComplianceStatus), 0)
+    stored, rated = sql.status_counts(r.conn, compliance.basis(r.purposes))
+    for status, n in stored.items():
+        out[status] = out.get(status, 0) + n
+    blank = {j: _blank(r, j) for j in (None, *(j.value for j in Jurisdiction))}
+    unrated = r.subjects - rated
+    if unrated and len(set(blank.values())) == 1:
+        out[blank[None].value] += unrated
+    elif unrated:
+        # Only the jurisdiction tells them apart (the CCPA's opt-out model): count by it.
+        for jurisdiction, n in sql.unrated(r.conn).items():
+            out[blank.get(jurisdiction, blank[None]).value] += n
+    return out
+
+
+def _blank(r: Reading, jurisdiction: str | None) -> ComplianceStatus:
+    state = SubjectConsent(subject_id="", jurisdiction=jurisdiction)
+    return compliance.assess("", state, r.purposes, r.now).status
+
+
+def events(r: Reading) -> dict[str, Any]:
+    """Events accepted, and refused per code, on the window's days."""
+    accepted = 0
+    rejected: dict[str, int] = {}
+    for outcome, code, n in sql.event_totals(r.conn, *_days(r.window)):
+        if outcome == "accepted":
+            accepted += int(n)
+        else:
+            rejected[str(code)] = rejected.get(str(code), 0) + int(n)
+    return {"accepted": accepted, "rejected": dict(sorted(rejected.items()))}
+
+
+def since(r: Reading) -> str | None:
+    """The start of the first day counted: the window's, or without `from` the first day
+    with counts (None before any)."""
+    first = r.window.first
+    if first is None:
+        found = sql.first_day(r.conn)
+        first = date.fromisoformat(found) if found else None
+    return None if first is None else clock.rfc3339(_midnight(first))
+
+
+def series(r: Reading) -> list[dict[str, Any]]:
+    """One point per day of the window (without bounds: from the first day counted to
+    today): events accepted and refused, consent grants and opt-outs (denials, withdrawals)
+    recorded that day."""
+    found = sql.first_day(r.conn)
+    first = r.window.first or (date.fromisoformat(found) if found else r.now.date())
+    last = r.window.last or r.now.date()
+    if (last - first).days >= MAX_SERIES_DAYS:
+        raise InvalidWindow(f"a daily series covers at most {MAX_SERIES_DAYS} days")
+    days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    events: dict[str, dict[str, int]] = {d: {"accepted": 0, "rejected": 0} for d in days}
+    changes: dict[str, dict[str, int]] = {d: {"grants": 0, "opt_outs": 0} for d in days}
+    for day, outcome, n in sql.event_days(r.conn, first.isoformat(), last.isoformat()):
+        if day in events:
+            events[day][str(outcome)] += int(n)
+    for day, state, n in sql.consent_days(r.conn, first.isoformat(), last.isoformat()):
+        if day in changes:
+            changes[day]["grants" if state == "granted" else "opt_outs"] += int(n)
+    return [{"day": d, "events": events[d], **changes[d]} for d in days]
+
+
+# The summary's sections in answer order: one line each (requests, keys, incidents and
+# the re-consent count join here).
+SECTIONS: tuple[tuple[str, Callable[[Reading], Any]], ...] = (
+    ("coverage", coverage),
+    ("status_counts", status_counts),
+    ("events", events),
+    ("since", since),
+)
+
+
+def summary(
+    store: Store,
+    registry: PurposeRegistry,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    daily: bool,
+) -> dict[str, Any]:
+    """The compliance summary over the window from `start` to `end`; `daily` adds `series`."""
+    span = window(start, end)
+    now = clock.now()
+    with store.read() as conn:
+        purposes = registry.all(conn)
+    compliance.refresh_stale(store, purposes, now)
+    with store.read() as conn:
+        reading = Reading(conn, purposes, now, span, sql.subject_count(conn))
+        out = {name: section(reading) for name, section in SECTIONS}
+        if daily:
+            out["series"] = series(reading)
+    return out
+
+
+def _days(w: Window) -> tuple[str | None, str | None]:
+    return (w.first.isoformat() if w.first else None, w.last.isoformat() if w.last else None)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
