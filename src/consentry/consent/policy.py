@@ -380,3 +380,13 @@ def tcf_vendor_consented(vendor_id: int, subject: SubjectConsent | None) -> bool
     if subject is None or subject.tcf_vendors is None:
         return False
     return vendor_id in subject.tcf_vendors
+
+
+def update_reaches(state: str, *, gate_refuses: bool, holds_data: bool) -> bool:
+    """Whether a purpose's new `state` goes to a system in a `consent_updated` (API.md, Consent
+    propagation): through an open gate always; through a refusing one (transfer, DPA, sale or
+    share) only a denial, withdrawal or expiry, and only to a system that already holds the
+    subject's data, which must stop using it whatever the gate says of new data."""
+    if not gate_refuses:
+        return True
+    return holds_data and state != State.GRANTED.value

@@ -56,12 +56,22 @@ class RightsNotices:
     """Queues notices in the caller's transaction; `send_due` delivers them (the worker)."""
 
     def __init__(
-        self, store: Store, datamap: DataMap, pseudonyms: Pseudonyms, retry_base: float
+        self,
+        store: Store,
+        datamap: DataMap,
+        pseudonyms: Pseudonyms,
+        retry_base: float,
+        send_timeout: float = 10.0,
     ) -> None:
         self.store = store
         self.datamap = datamap
         self.pseudonyms = pseudonyms
         self.retry_base = retry_base
+        # How long a claimed notice is left to its sender (as the outbox's stale claims): a
+        # send ends, answered or timed out, well within it, so no other worker sends the same
+        # notice while it is on the wire, and the next one about the subject (which waits
+        # for its acknowledgement) can never overtake a copy still travelling.
+        self.lease = timedelta(seconds=send_timeout * 2 + 30)
 
     def queue(
         self,
@@ -156,6 +166,8 @@ class RightsNotices:
             out["purposes"] = json.loads(row.purposes)
         if row.forward:
             out["forward"] = True
+        if row.version is not None:
+            out["version"] = int(row.version)
         if row.sealed is not None and sealer is not None:
             out["corrected"] = msgspec.json.decode(
                 sealer.open(bytes(row.sealed), notice_aad(row.notice_id))
@@ -191,10 +203,12 @@ class RightsNotices:
             # then never go out.
             sealed = {r.subject_id for r in due if r.sealed is not None}
             sealers = keys.open_many(conn, sealed) if keys is not None and sealed else {}
-            # Claimed by moving next_at on: a crash mid-send retries after the interval.
+            # Claimed by moving next_at past the lease: a sender that dies mid-send leaves it
+            # to be sent again after that; a failed send sets the backoff below.
             for row in due:
-                later = now + timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
-                sql.update_notice(conn, row.notice_id, next_at=later, attempts=row.attempts + 1)
+                sql.update_notice(
+                    conn, row.notice_id, next_at=now + self.lease, attempts=row.attempts + 1
+                )
         for row in due:
             system = systems.get(row.system_id)
             if system is None or system.rights_endpoint is None:
@@ -207,7 +221,8 @@ class RightsNotices:
                 if outcome.ok:
                     acknowledged += self._acknowledge(conn, row, audit.SYSTEM_ACTOR, clock.now())
                 else:
-                    sql.update_notice(conn, row.notice_id, last_error=outcome.error)
+                    delay = timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
+                    sql.retry_notice(conn, row.notice_id, clock.now() + delay, outcome.error)
         return acknowledged
 
     def acknowledge(self, conn: Connection, notice_id: str, *, actor: str) -> None:

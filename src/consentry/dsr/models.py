@@ -147,6 +147,8 @@ class NoticeKind(StrEnum):
     RECTIFICATION = "rectification"
     OBJECTION = "objection"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    # Consent propagation: a ledger change, to a system with `consent_events`.
+    CONSENT_UPDATED = "consent_updated"
 
 
 @dataclass(frozen=True, slots=True)
