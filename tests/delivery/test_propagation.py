@@ -198,9 +198,9 @@ def test_neither_a_dead_sender_nor_a_second_one_breaks_the_order(
 
 def test_gates_stop_grants_but_a_withdrawal_reaches_a_holder(gateway: TestClient) -> None:
     """A system outside the transfer rules that never got data gets nothing, not even a
-    denial; a system that holds the subject's data and then loses its DPA gets no grant, but
-    the denial in the same change, and a later withdrawal, reach it. Refusals are counted and
-    audited as deliveries' are."""
+    denial. A system that holds the subject's data and then loses its DPA gets no grant, not
+    even one queued before (decided again at send time), but the denial queued with it, and a
+    later withdrawal, reach it. Refusals are counted and audited as deliveries' are."""
     with receiver() as hook, receiver() as held, receiver() as blocked:
         body = system(
             hook.url,
@@ -221,13 +221,17 @@ def test_gates_stop_grants_but_a_withdrawal_reaches_a_holder(gateway: TestClient
                 consent_events=True,
             ),
         )
-        granted = grant(gateway, who("ana"), "analytics")["version"]
+        first = grant(gateway, who("ana"), "analytics")
+        granted, subject_id = first["version"], first["subject_id"]
         assert send(gateway, [page_view("e1")])[0]["status"] == "accepted"
         drain(gateway, held, 1)
         assert len(hook.events()) == 1  # crm now holds ana's data; faraway does not
+        # Queued while crm's DPA holds, sent after it lapsed: the grants are withheld, the
+        # second update (a grant only) whole, and it holds back nothing behind it.
+        changed = consent(gateway, personalization="granted", analytics="denied")
+        consent(gateway, analytics="granted")
         resp = gateway.put("/v1/systems/crm", headers=auth(), json=body | {"dpa_signed": False})
         assert resp.status_code == 200, resp.text
-        changed = consent(gateway, personalization="granted", analytics="denied")
         withdrawn = withdraw(gateway, "personalization")
         drain(gateway, held, 4)
         # The denial is also a withdrawal of what crm received (its rights notice first).
@@ -244,12 +248,24 @@ def test_gates_stop_grants_but_a_withdrawal_reaches_a_holder(gateway: TestClient
         ]
         worker(gateway).run_once()
         assert blocked.attempts == 0
+        rt = runtime_of(gateway)
+        with rt.store.read() as conn:
+            listed = rt.rights_notices.of(conn, subject_id=subject_id)
+        assert [(n["system_id"], n["type"], n["status"], n["overdue"]) for n in listed] == [
+            ("crm", "consent_updated", "acknowledged", False),
+            ("crm", "consent_withdrawn", "acknowledged", False),
+            ("crm", "consent_updated", "acknowledged", False),
+            ("crm", "consent_updated", "withheld", False),
+            ("crm", "consent_updated", "acknowledged", False),
+        ]
         crm = gateway.get("/v1/systems/crm", headers=auth()).json()["delivery"]
-        assert crm["refused"] == {"dpa_missing": 1}
+        assert crm["refused"] == {"dpa_missing": 2}
         far = gateway.get("/v1/systems/faraway", headers=auth()).json()["delivery"]
-        assert far["refused"] == {"transfer_blocked": 4}
+        assert far["refused"] == {"transfer_blocked": 5}
         entries = gateway.get("/v1/audit/entries", headers=auth()).json()["items"]
         refused = [e["details"] for e in entries if e["action"] == "delivery:refused"]
         far_only = {"faraway": {"transfer_blocked": 1}}
-        # The grant, the event, the change with the grant crm may not get, the withdrawal.
-        assert refused == [far_only, far_only, far_only | {"crm": {"dpa_missing": 1}}, far_only]
+        crm_only = {"crm": {"dpa_missing": 1}}
+        # The grant, the event, the change, the second grant, the withdrawal; then the sends
+        # that withheld the grants from crm.
+        assert refused == [far_only] * 5 + [crm_only] * 2

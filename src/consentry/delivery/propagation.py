@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,8 +23,13 @@ from consentry.consent.models import LedgerEntry, Purpose, SubjectConsent
 from consentry.delivery.outbox import record_refusals
 from consentry.dsr.models import NoticeKind
 from consentry.governance import transfers
-from consentry.governance.models import Region, System
+from consentry.governance.models import Refusal, Region, System
 from consentry.storage import delivery as sql
+from consentry.storage.engine import AnyRow
+
+# A consent_updated whose every purpose a gate withheld at send time: never sent, and no
+# longer holding back the notices queued after it.
+WITHHELD = "withheld"
 
 
 def changes(entries: Sequence[LedgerEntry]) -> tuple[dict[str, str], int]:
@@ -70,12 +76,7 @@ def queue_updates(
         if gate is not None:
             if holders is None:
                 holders = set(sql.recipients_of(conn, state.subject_id))
-            holds = system_id in holders
-            passing = {
-                p: s
-                for p, s in served.items()
-                if policy.update_reaches(s, gate_refuses=True, holds_data=holds)
-            }
+            passing = _through(served, system_id in holders)
             if passing != served:
                 refused[(system_id, gate.value)] += 1
             served = passing
@@ -116,3 +117,38 @@ def queue_updates(
     if refused:
         record_refusals(conn, refused)
     return [str(r["system_id"]) for r in rows]
+
+
+def _through(served: Mapping[str, str], holds_data: bool) -> dict[str, str]:
+    """What of an update passes a gate that refuses the subject's data to the system."""
+    return {
+        p: s
+        for p, s in served.items()
+        if policy.update_reaches(s, gate_refuses=True, holds_data=holds_data)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """The delivery gates decided again when a `consent_updated` is about to be sent, as a
+    delivery's are: a system whose DPA lapsed, or whose DPF certification ran out, since the
+    update was queued gets no grant from it."""
+
+    state_of: Callable[[Connection, str], SubjectConsent]
+    purposes_of: Callable[[Connection], Mapping[str, Purpose]]
+    exporter: Region
+
+    def passing(
+        self, conn: Connection, row: AnyRow, system: System, now: datetime
+    ) -> tuple[dict[str, str], Refusal | None]:
+        """What of the queued update may go now, and the refusal that withheld the rest
+        (None when nothing was withheld)."""
+        served: dict[str, str] = json.loads(row.purposes)
+        every = list(self.purposes_of(conn).values())
+        state = self.state_of(conn, row.subject_id)
+        gate = transfers.refusal(system, state, every, self.exporter, now)
+        if gate is None:
+            return served, None
+        holds = system.system_id in sql.recipients_of(conn, row.subject_id)
+        passing = _through(served, holds)
+        return passing, (gate if passing != served else None)
