@@ -101,7 +101,11 @@ class Runtime:
                 self.datamap, self.subject_keys, pseudonyms, Region(settings.exporter)
             )
             self.rights_notices = RightsNotices(
-                self.store, self.datamap, pseudonyms, settings.retry_base_seconds
+                self.store,
+                self.datamap,
+                pseudonyms,
+                settings.retry_base_seconds,
+                send_timeout=settings.delivery_timeout_seconds,
             )
             # Requests and withdrawals reach downstream systems through the outbox and the
             # rights notices.

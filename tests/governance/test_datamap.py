@@ -40,7 +40,13 @@ def test_create_read_replace_delete(client: TestClient) -> None:
     body = created.json()
     secret = body.pop("signing_secret")
     assert len(secret) >= 43
-    assert body == {"system_id": "crm", **CRM, "tia_ref": None, "tcf_vendor_id": None}
+    assert body == {
+        "system_id": "crm",
+        **CRM,
+        "tia_ref": None,
+        "tcf_vendor_id": None,
+        "consent_events": False,
+    }
     replaced = put(client, "crm", CRM | {"ack_hours": 24})
     assert replaced.status_code == 200
     assert "signing_secret" not in replaced.json()
@@ -93,6 +99,22 @@ def test_a_system_names_its_tcf_vendor_id(client: TestClient) -> None:
     assert client.get("/v1/systems/crm", headers=auth()).json()["tcf_vendor_id"] is None
 
 
+def test_a_system_asks_for_consent_events(client: TestClient) -> None:
+    """API.md, Consent propagation: `consent_events` (default false) is kept, shown in the
+    data map and changed; it is sent to the rights endpoint, so it needs one."""
+    created = put(client, "crm", CRM | {"consent_events": True})
+    assert created.status_code == 201, created.text
+    assert created.json()["consent_events"] is True
+    listed = client.get("/v1/systems", headers=auth()).json()["items"]
+    assert [s["consent_events"] for s in listed] == [True]
+    assert client.get("/v1/systems/crm", headers=auth()).json()["consent_events"] is True
+    assert put(client, "crm", CRM).json()["consent_events"] is False
+    assert client.get("/v1/systems/crm", headers=auth()).json()["consent_events"] is False
+    without = CRM | {"consent_events": True, "rights_endpoint": None}
+    assert_problem(put(client, "crm", without), 422, "invalid_system")
+    assert client.get("/v1/systems/crm", headers=auth()).json()["consent_events"] is False
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [
@@ -119,6 +141,8 @@ def test_a_system_names_its_tcf_vendor_id(client: TestClient) -> None:
         ({"tcf_vendor_id": "755"}, "invalid_request"),
         ({"tcf_vendor_id": True}, "invalid_request"),
         ({"tcf_vendor_id": 7.5}, "invalid_request"),
+        ({"consent_events": "yes"}, "invalid_request"),
+        ({"consent_events": True, "rights_endpoint": None}, "invalid_system"),
     ],
 )
 def test_invalid_systems_are_refused(client: TestClient, change: dict[str, Any], code: str) -> None:

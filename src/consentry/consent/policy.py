@@ -497,3 +497,12 @@ def may_ask_again_at(
         return latest.replace(year=latest.year + 1)
     except ValueError:  # 29 February: the wait ends on 1 March, never before 12 months
         return latest.replace(year=latest.year + 1, month=3, day=1)
+
+def update_reaches(state: str, *, gate_refuses: bool, holds_data: bool) -> bool:
+    """Whether a purpose's new `state` goes to a system in a `consent_updated` (API.md, Consent
+    propagation): through an open gate always; through a refusing one (transfer, DPA, sale or
+    share) only a denial, withdrawal or expiry, and only to a system that already holds the
+    subject's data, which must stop using it whatever the gate says of new data."""
+    if not gate_refuses:
+        return True
+    return holds_data and state != State.GRANTED.value

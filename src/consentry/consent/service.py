@@ -68,7 +68,8 @@ class ConsentResult:
 class ConsentService(Checks):
     """Consent writes and withdrawals over the ledger and the cache (and, from Checks, the
     checks and tokens). A denial or withdrawal reaches downstream systems through the same
-    port as a request: pending deliveries cancelled, recipients told."""
+    port as a request: pending deliveries cancelled, recipients told; every ledger change
+    goes to it too (`consent_changed`: systems asking for consent events)."""
 
     def __init__(
         self,
@@ -185,7 +186,7 @@ class ConsentService(Checks):
             sql.lock_subject_version(conn, subject_id, 1)
         self._opted_out(conn, subject_id, appended, purposes, actor)
         self.registry.mark_used(conn, sorted({i.purpose for i in kept}), purposes)
-        return self._finish(conn, prior, appended, gpc_honored, now, purposes)
+        return self._finish(conn, prior, appended, gpc_honored, now, purposes, actor)
 
     def _consents_anew(
         self, conn: Connection, subject_id: str, erasure: str | None, kept: list[Intent], actor: str
@@ -242,7 +243,7 @@ class ConsentService(Checks):
             sql.lock_subject_version(conn, subject_id, 1)
         self._opted_out(conn, subject_id, appended, purposes, actor)
         self.registry.mark_used(conn, sorted(intents), purposes)
-        return self._finish(conn, prior, appended, gpc, now, purposes)
+        return self._finish(conn, prior, appended, gpc, now, purposes, actor)
 
     def _opted_out(
         self,
@@ -277,12 +278,16 @@ class ConsentService(Checks):
         gpc_honored: bool,
         now: datetime,
         purposes: dict[str, Purpose],
+        actor: str,
     ) -> ConsentResult:
         # `prior` was read under the subject's row lock, so it and what this call appended
         # are the whole state: no need to read the ledger back.
         attributes = sql.subject_attributes(conn, prior.subject_id)
         state = ledger.fold(prior.subject_id, appended, attributes, base=prior)
         compliance.store(conn, state, purposes, now)
+        # Queued under the subject's row lock, in the ledger write's transaction: the
+        # notices of one subject are numbered in ledger order.
+        self.downstream.consent_changed(conn, state, appended, purposes, actor=actor)
         token = self._token(state, purposes, now)
         return ConsentResult(state, gpc_honored, token)
 

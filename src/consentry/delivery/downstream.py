@@ -1,14 +1,17 @@
-"""The data map and delivery behind the downstream port of requests and withdrawals
+"""The data map and delivery behind the downstream port of requests and consent changes
 (dsr/downstream.py): pending deliveries cancelled from the outbox, rights notices queued to
-every system that received the subject's data, acknowledgements read from the notices."""
+every system that received the subject's data, consent updates to systems asking for them,
+acknowledgements read from the notices."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
+from consentry.consent.models import LedgerEntry, Purpose, SubjectConsent
+from consentry.delivery import propagation
 from consentry.delivery.notices import ACKNOWLEDGED, RightsNotices
 from consentry.delivery.outbox import Outbox
 from consentry.dsr.models import NoticeKind
@@ -81,6 +84,25 @@ class DeliveryDownstream:
             forward=forward,
         )
         return sorted({q.system_id for q in queued})
+
+    def consent_changed(
+        self,
+        conn: Connection,
+        state: SubjectConsent,
+        entries: Sequence[LedgerEntry],
+        purposes: Mapping[str, Purpose],
+        *,
+        actor: str,
+    ) -> list[str]:
+        return propagation.queue_updates(
+            conn,
+            self.datamap.all(conn),
+            state,
+            entries,
+            purposes,
+            self.outbox.exporter,
+            actor=actor,
+        )
 
     def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
         # A system has acknowledged when every notice of the request sent to it has: an

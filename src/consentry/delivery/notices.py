@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -17,12 +18,13 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.delivery.outbox import Pseudonyms
+from consentry.delivery.outbox import Pseudonyms, record_refusals
+from consentry.delivery.propagation import WITHHELD, Gates
 from consentry.delivery.sinks import Sink, signature
 from consentry.dsr.models import NoticeKind
 from consentry.errors import RightsNoticeNotFound
 from consentry.governance.datamap import DataMap
-from consentry.governance.models import DEFAULT_ACK_HOURS
+from consentry.governance.models import DEFAULT_ACK_HOURS, System
 from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import delivery as sql
@@ -56,12 +58,22 @@ class RightsNotices:
     """Queues notices in the caller's transaction; `send_due` delivers them (the worker)."""
 
     def __init__(
-        self, store: Store, datamap: DataMap, pseudonyms: Pseudonyms, retry_base: float
+        self,
+        store: Store,
+        datamap: DataMap,
+        pseudonyms: Pseudonyms,
+        retry_base: float,
+        send_timeout: float = 10.0,
     ) -> None:
         self.store = store
         self.datamap = datamap
         self.pseudonyms = pseudonyms
         self.retry_base = retry_base
+        # How long a claimed notice is left to its sender (as the outbox's stale claims): a
+        # send ends, answered or timed out, well within it, so no other worker sends the same
+        # notice while it is on the wire, and the next one about the subject (which waits
+        # for its acknowledgement) can never overtake a copy still travelling.
+        self.lease = timedelta(seconds=send_timeout * 2 + 30)
 
     def queue(
         self,
@@ -156,15 +168,24 @@ class RightsNotices:
             out["purposes"] = json.loads(row.purposes)
         if row.forward:
             out["forward"] = True
+        if row.version is not None:
+            out["version"] = int(row.version)
         if row.sealed is not None and sealer is not None:
             out["corrected"] = msgspec.json.decode(
                 sealer.open(bytes(row.sealed), notice_aad(row.notice_id))
             )
         return msgspec.json.encode(out)
 
-    def send_due(self, sink: Sink, limit: int = 100, keys: SubjectKeys | None = None) -> int:
+    def send_due(
+        self,
+        sink: Sink,
+        limit: int = 100,
+        keys: SubjectKeys | None = None,
+        gates: Gates | None = None,
+    ) -> int:
         """Send the notices that are due, one POST each; returns how many were acknowledged.
-        Marks overdue ones (audited once). `keys` opens the sealed part of a notice."""
+        Marks overdue ones (audited once). `keys` opens the sealed part of a notice; `gates`
+        decide a `consent_updated` again (what they withhold is counted as refused)."""
         now = clock.now()
         acknowledged = 0
         with self.store.write() as conn:
@@ -181,6 +202,8 @@ class RightsNotices:
             # Of a system's pending notices about one subject only the oldest is due (a
             # lifting never overtakes its restriction): chosen in SQL, before the limit.
             due = sql.due_notices(conn, now, limit)
+            if gates is not None:
+                due = _gated(conn, due, systems, gates, now)
             secrets = {
                 r.system_id: self.datamap.signing_secret(conn, r.system_id)
                 for r in due
@@ -191,10 +214,12 @@ class RightsNotices:
             # then never go out.
             sealed = {r.subject_id for r in due if r.sealed is not None}
             sealers = keys.open_many(conn, sealed) if keys is not None and sealed else {}
-            # Claimed by moving next_at on: a crash mid-send retries after the interval.
+            # Claimed by moving next_at past the lease: a sender that dies mid-send leaves it
+            # to be sent again after that; a failed send sets the backoff below.
             for row in due:
-                later = now + timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
-                sql.update_notice(conn, row.notice_id, next_at=later, attempts=row.attempts + 1)
+                sql.update_notice(
+                    conn, row.notice_id, next_at=now + self.lease, attempts=row.attempts + 1
+                )
         for row in due:
             system = systems.get(row.system_id)
             if system is None or system.rights_endpoint is None:
@@ -207,7 +232,8 @@ class RightsNotices:
                 if outcome.ok:
                     acknowledged += self._acknowledge(conn, row, audit.SYSTEM_ACTOR, clock.now())
                 else:
-                    sql.update_notice(conn, row.notice_id, last_error=outcome.error)
+                    delay = timedelta(seconds=backoff(self.retry_base, row.attempts + 1))
+                    sql.retry_notice(conn, row.notice_id, clock.now() + delay, outcome.error)
         return acknowledged
 
     def acknowledge(self, conn: Connection, notice_id: str, *, actor: str) -> None:
@@ -248,10 +274,44 @@ class RightsNotices:
                 "sent_at": clock.rfc3339(r.created_at),
                 "due_at": clock.rfc3339(r.due_at),
                 "acknowledged_at": clock.rfc3339(r.acknowledged_at) if r.acknowledged_at else None,
-                "overdue": r.status != ACKNOWLEDGED and r.due_at < now,
+                "overdue": r.status in {sql.PENDING, MANUAL} and r.due_at < now,
             }
             for r in sql.notices_where(conn, request_id=request_id, subject_id=subject_id)
         ]
+
+
+def _gated(
+    conn: Connection,
+    due: Sequence[AnyRow],
+    systems: dict[str, System],
+    gates: Gates,
+    now: datetime,
+) -> list[AnyRow]:
+    """The due notices, each `consent_updated` narrowed to what the gates let through now (a
+    narrowed one is stored narrowed, so its retries send the same); one left with nothing is
+    withheld, never sent. What was withheld is counted and audited as a refused delivery."""
+    out: list[AnyRow] = []
+    refused: dict[tuple[str, str], int] = defaultdict(int)
+    for row in due:
+        system = systems.get(row.system_id)
+        if row.type != NoticeKind.CONSENT_UPDATED.value or system is None:
+            out.append(row)
+            continue
+        passing, gate = gates.passing(conn, row, system, now)
+        if gate is None:
+            out.append(row)
+            continue
+        refused[(row.system_id, gate.value)] += 1
+        if not passing:
+            sql.update_notice(conn, row.notice_id, status=WITHHELD)
+            continue
+        sql.update_notice(conn, row.notice_id, purposes=json.dumps(passing, sort_keys=True))
+        narrowed = sql.get_notice(conn, row.notice_id)
+        if narrowed is not None:
+            out.append(narrowed)
+    if refused:
+        record_refusals(conn, refused)
+    return out
 
 
 def purge_request(

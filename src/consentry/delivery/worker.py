@@ -26,6 +26,7 @@ from consentry.delivery.outbox import (
     Outbox,
     record_refusals,
 )
+from consentry.delivery.propagation import Gates
 from consentry.delivery.sendcheck import Answers, check
 from consentry.delivery.sinks import Sink, WebhookSink, signature
 from consentry.governance.datamap import DataMap
@@ -122,6 +123,12 @@ class DeliveryWorker:
         self._answers: Answers = {}
         # A claim older than this belongs to a worker that died while sending.
         self._stale = timedelta(seconds=settings.delivery_timeout_seconds * 2 + 30)
+        # A consent update's gates, decided again when it is sent.
+        self.gates = Gates(
+            lambda conn, subject_id: consent.cache.fresh(conn, subject_id, remember=False),
+            consent.registry.all,
+            outbox.exporter,
+        )
 
     def start(self) -> None:
         """Release claims left by a stopped process, then deliver in the background."""
@@ -143,7 +150,7 @@ class DeliveryWorker:
         """Deliver every due row once (each system until it has nothing due) and send due
         rights notices; returns how many events were delivered."""
         delivered = sum(self.drain(system_id) for system_id in self._due())
-        self.notices.send_due(self.sink, keys=self.subject_keys)
+        self.notices.send_due(self.sink, keys=self.subject_keys, gates=self.gates)
         return delivered
 
     def release_stale(self, before: datetime | None = None) -> int:
@@ -353,7 +360,7 @@ class DeliveryWorker:
 
     def _notice_lane(self, key: str) -> None:
         try:
-            self.notices.send_due(self.sink, keys=self.subject_keys)
+            self.notices.send_due(self.sink, keys=self.subject_keys, gates=self.gates)
         except Exception as exc:  # retried on the next pass
             log.error("rights notices failed: %s", type(exc).__name__)
         finally:

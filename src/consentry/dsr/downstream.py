@@ -9,11 +9,12 @@ nothing to cancel, nobody to tell.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from consentry.consent.models import LedgerEntry, Purpose, SubjectConsent
 from consentry.dsr.models import NoticeKind
 
 
@@ -46,6 +47,21 @@ class Downstream(Protocol):
         it (a US-CA purge request is forwarded by service providers, contractors and third
         parties). `forward`: every recipient is to pass the notice on (a withdrawal of a
         sale or share)."""
+        ...
+
+    def consent_changed(
+        self,
+        conn: Connection,
+        state: SubjectConsent,
+        entries: Sequence[LedgerEntry],
+        purposes: Mapping[str, Purpose],
+        *,
+        actor: str,
+    ) -> list[str]:
+        """A ledger change: `entries` just appended (any state: granted, denied, withdrawn,
+        expired), leaving the subject at `state`. Every writer of ledger entries calls this in
+        the transaction that appends them, so that systems asking for consent events get a
+        `consent_updated` in ledger order. Returns the ids of the systems it was queued to."""
         ...
 
     def acknowledgements(self, conn: Connection, request_id: str) -> list[dict[str, Any]]:
@@ -91,6 +107,17 @@ class NoSystems:
         corrected: Sequence[tuple[str, str]] = (),
         jurisdiction: str | None = None,
         forward: bool = False,
+    ) -> list[str]:
+        return []
+
+    def consent_changed(
+        self,
+        conn: Connection,
+        state: SubjectConsent,
+        entries: Sequence[LedgerEntry],
+        purposes: Mapping[str, Purpose],
+        *,
+        actor: str,
     ) -> list[str]:
         return []
 

@@ -148,6 +148,8 @@ class NoticeKind(StrEnum):
     OBJECTION = "objection"
     CONSENT_WITHDRAWN = "consent_withdrawn"
     CONSENT_EXPIRED = "consent_expired"
+    # Consent propagation: a ledger change, to a system with `consent_events`.
+    CONSENT_UPDATED = "consent_updated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,7 @@ def parse(
         else _endpoint(body["rights_endpoint"], SystemKind.WEBHOOK, "rights_endpoint"),
         ack_hours=int(body.get("ack_hours") or DEFAULT_ACK_HOURS),
         tcf_vendor_id=body.get("tcf_vendor_id"),
+        consent_events=_consent_events(body),
     )
 
 
@@ -116,6 +117,7 @@ def to_definition(system: System) -> dict[str, Any]:
         "rights_endpoint": system.rights_endpoint,
         "ack_hours": system.ack_hours,
         "tcf_vendor_id": system.tcf_vendor_id,
+        "consent_events": system.consent_events,
     }
 
 
@@ -215,8 +217,18 @@ def _load(conn: Connection) -> dict[str, System]:
             ack_hours=int(d["ack_hours"]),
             # Definitions stored before the field existed have none.
             tcf_vendor_id=d.get("tcf_vendor_id"),
+            consent_events=bool(d.get("consent_events", False)),
         )
     return out
+
+
+def _consent_events(body: Mapping[str, Any]) -> bool:
+    """`consent_events` is sent to the rights endpoint: asked for without one, it would be
+    sent nowhere while the data map said otherwise."""
+    wanted = bool(body.get("consent_events", False))
+    if wanted and body.get("rights_endpoint") is None:
+        raise InvalidSystem("consent_events needs a rights_endpoint to send them to")
+    return wanted
 
 
 def _aad(system_id: str) -> bytes:

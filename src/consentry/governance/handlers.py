@@ -39,6 +39,7 @@ class SystemIn(Body):
     ack_hours: StrictInt | None = Field(default=None, ge=1, le=8760)
     # A GVL vendor id (VendorConsents holds ids 1-65535).
     tcf_vendor_id: StrictInt | None = Field(default=None, ge=1, le=65535)
+    consent_events: StrictBool = False
 
 
 def system_out(system: System) -> dict[str, Any]:

@@ -80,6 +80,9 @@ class System:
     # The system's IAB TCF Global Vendor List id: it gets a subject's data only while that
     # vendor has consent in the subject's latest TC string.
     tcf_vendor_id: int | None = None
+    # Whether it gets a `consent_updated` at its rights endpoint for every ledger change of a
+    # purpose it serves (delivery/propagation.py).
+    consent_events: bool = False
 
     def declares(self, category: str) -> bool:
         """Whether a field of `category` may go to this system: fideslang prefixes match, so

@@ -210,6 +210,14 @@ def update_notice(conn: Connection, notice_id: str, **values: Any) -> int:
     return int(conn.execute(stmt.values(**values)).rowcount)
 
 
+def retry_notice(conn: Connection, notice_id: str, at: datetime, error: str | None) -> int:
+    """A failed send: the notice is due again `at`, unless it was answered meanwhile (by hand)."""
+    stmt = update(rights_notices).where(
+        rights_notices.c.notice_id == notice_id, rights_notices.c.status == PENDING
+    )
+    return int(conn.execute(stmt.values(next_at=at, last_error=error)).rowcount)
+
+
 def get_notice(conn: Connection, notice_id: str) -> AnyRow | None:
     stmt = select(rights_notices).where(rights_notices.c.notice_id == notice_id)
     return conn.execute(stmt).first()

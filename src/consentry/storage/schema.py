@@ -442,6 +442,9 @@ rights_notices = Table(
     # What the notice carries that is personal (a rectification's corrected values), sealed
     # under the subject's data key: an erasure makes it unreadable with the rest.
     Column("sealed", LargeBinary, nullable=True),
+    # A `consent_updated` notice's subject ledger version (its body's `version`); null for the
+    # other types.
+    Column("version", BigInt, nullable=True),
     Index(None, "status", "next_at"),
     Index(None, "request_id"),
     Index(None, "subject_id", "system_id", "seq"),
