@@ -20,6 +20,7 @@ DOMAINS = frozenset(
         "data",
         "delivery",
         "events",
+        "incident",
         "keys",
         "notice",
         "portal",
@@ -102,6 +103,9 @@ STORED = frozenset(
         "subject:tombstone:cleared",
         "data:retained",
         "events:withdrawal:purged",
+        "incident:created",
+        "incident:notified",
+        "incident:closed",
     }
 )
 

@@ -67,3 +67,6 @@ class AuditAction(StrEnum):
     SUBJECT_TOMBSTONE_CLEARED = "subject:tombstone:cleared"
     DATA_RETAINED = "data:retained"
     EVENTS_WITHDRAWAL_PURGED = "events:withdrawal:purged"
+    INCIDENT_CREATED = "incident:created"
+    INCIDENT_NOTIFIED = "incident:notified"
+    INCIDENT_CLOSED = "incident:closed"
