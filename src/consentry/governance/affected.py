@@ -74,11 +74,14 @@ def count(
             if key in purposes and purposes[key].bit >= 0:
                 mask |= 1 << purposes[key].bit
         if scope.data_directory:
-            # Consentry's own store holds every stored event, whatever its purpose.
+            # Consentry's own store held every stored event, whatever its purpose, and every
+            # delivery passed through it.
             found |= sql.event_subjects(conn, None, start, end)
-        elif mask:
-            found |= sql.event_subjects(conn, mask, start, end)
-        if scope.systems:
+            found |= sql.outbox_subjects(conn, None, start, end)
+            found |= sql.recipient_subjects(conn, None, start, end)
+        else:
+            if mask:
+                found |= sql.event_subjects(conn, mask, start, end)
             found |= sql.outbox_subjects(conn, scope.systems, start, end)
             found |= sql.recipient_subjects(conn, scope.systems, start, end)
         actions = [a.value for a in TRACES]

@@ -131,34 +131,25 @@ def event_subjects(conn: Connection, mask: int | None, start: datetime, end: dat
 
 
 def outbox_subjects(
-    conn: Connection, systems: Collection[str], start: datetime, end: datetime
+    conn: Connection, systems: Collection[str] | None, start: datetime, end: datetime
 ) -> set[str]:
-    """Subjects with deliveries queued (not yet delivered, or given up) for these systems."""
-    stmt = (
-        select(outbox.c.subject_id)
-        .distinct()
-        .where(
-            outbox.c.system_id.in_(list(systems)),
-            outbox.c.created_at >= start,
-            outbox.c.created_at <= end,
-        )
-    )
+    """Subjects with deliveries queued within [start, end] (not yet delivered, or given up)
+    for these systems (None: for any)."""
+    stmt = select(outbox.c.subject_id).distinct()
+    stmt = stmt.where(outbox.c.created_at >= start, outbox.c.created_at <= end)
+    if systems is not None:
+        stmt = stmt.where(outbox.c.system_id.in_(list(systems)))
     return {str(s) for s in conn.execute(stmt).scalars()}
 
 
 def recipient_subjects(
-    conn: Connection, systems: Collection[str], start: datetime, end: datetime
+    conn: Connection, systems: Collection[str] | None, start: datetime, end: datetime
 ) -> set[str]:
-    """Subjects whose data first reached these systems within [start, end]."""
-    stmt = (
-        select(recipients.c.subject_id)
-        .distinct()
-        .where(
-            recipients.c.system_id.in_(list(systems)),
-            recipients.c.first_at >= start,
-            recipients.c.first_at <= end,
-        )
-    )
+    """Subjects whose data first reached these systems (None: any) within [start, end]."""
+    stmt = select(recipients.c.subject_id).distinct()
+    stmt = stmt.where(recipients.c.first_at >= start, recipients.c.first_at <= end)
+    if systems is not None:
+        stmt = stmt.where(recipients.c.system_id.in_(list(systems)))
     return {str(s) for s in conn.execute(stmt).scalars()}
 
 
