@@ -4,11 +4,11 @@ owed notice by when, the exemptions, lateness and what the record still lacks.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
+from typing import Any
 
 from consentry.errors import InvalidIncident
+from consentry.governance.models import Exemption, Facts, Nature, Notice, Recipient, Risk, Role
 
 # Art. 33(1): the supervisory authority within 72 hours of becoming aware.
 AUTHORITY_HOURS = 72
@@ -23,40 +23,6 @@ US_CA_AG_THRESHOLD = 500
 IMMEDIATE_GRACE = timedelta(hours=24)
 
 
-class Nature(StrEnum):
-    CONFIDENTIALITY = "confidentiality"
-    INTEGRITY = "integrity"
-    AVAILABILITY = "availability"
-
-
-class Risk(StrEnum):
-    NONE = "none"
-    RISK = "risk"
-    HIGH = "high"
-
-
-class Role(StrEnum):
-    CONTROLLER = "controller"
-    PROCESSOR = "processor"
-
-
-class Recipient(StrEnum):
-    AUTHORITY = "authority"
-    SUBJECTS = "subjects"
-    CONTROLLER = "controller"
-    PUBLIC = "public"
-    CA_ATTORNEY_GENERAL = "ca_attorney_general"
-    DATA_OWNER = "data_owner"
-
-
-class Exemption(StrEnum):
-    """Why subjects need no notice of a high-risk breach (Art. 34(3)(a)-(c))."""
-
-    ENCRYPTED = "encrypted"
-    MEASURES = "measures"
-    PUBLIC_NOTICE = "disproportionate_effort"
-
-
 # Art. 33(3)(a)-(d) contents, in the order the record lists what is missing.
 CONTENTS = (
     "facts",
@@ -67,31 +33,6 @@ CONTENTS = (
     "measures",
     "dpo_contact",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the rules read of an incident (free text only as present or absent)."""
-
-    detected_at: datetime
-    aware_at: datetime
-    nature: Nature
-    risk: Risk
-    role: Role
-    data_encrypted: bool
-    # Effective: as reported, or true because the development key file was exposed.
-    keys_compromised: bool
-    measures_given: bool = False
-    high_risk_no_longer_likely: bool = False
-    disproportionate_effort: bool = False
-    us_ca_count: int | None = None
-    us_ca_acquired: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    recipient: Recipient
-    at: datetime
 
 
 def check_times(
@@ -225,3 +166,24 @@ def owed(f: Facts, notices: Sequence[Notice]) -> list[Recipient]:
 def to_complete(present: dict[str, bool]) -> list[str]:
     """The Art. 33(3) contents the record lacks, in CONTENTS order."""
     return [name for name in CONTENTS if not present.get(name, False)]
+
+
+def facts_of(
+    detected_at: datetime, aware_at: datetime, record: dict[str, Any], measures_given: bool
+) -> Facts:
+    """The Facts of a stored incident record (its JSON part) and whether it has measures."""
+    us_ca = record["us_ca_residents"]
+    return Facts(
+        detected_at=detected_at,
+        aware_at=aware_at,
+        nature=Nature(record["nature"]),
+        risk=Risk(record["risk"]),
+        role=Role(record["controller_role"]),
+        data_encrypted=record["data_encrypted"],
+        keys_compromised=record["keys_compromised"],
+        measures_given=measures_given,
+        high_risk_no_longer_likely=record["high_risk_no_longer_likely"],
+        disproportionate_effort=record["disproportionate_effort"],
+        us_ca_count=None if us_ca is None else us_ca["count"],
+        us_ca_acquired=False if us_ca is None else us_ca["acquired_unencrypted_or_with_key"],
+    )

@@ -11,10 +11,8 @@ from pydantic import Field, StrictBool, StrictInt
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
 from consentry.governance import endpoints, ropa
-from consentry.governance.breach import Nature, Risk, Role
 from consentry.governance.datamap import parse, to_definition
-from consentry.governance.incidents import NewIncident, NewNotification
-from consentry.governance.models import System
+from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body, Instant
@@ -208,7 +206,6 @@ def create_incident(body: IncidentIn, ctx: Ctx, response: Response) -> dict[str,
     new = NewIncident(
         detected_at=body.detected_at,
         aware_at=body.aware_at,
-        description=body.description,
         nature=Nature(body.nature),
         data_categories=tuple(body.data_categories),
         risk=Risk(body.risk),

@@ -7,7 +7,6 @@ import json
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,12 +28,11 @@ from consentry.errors import (
 )
 from consentry.governance import affected as affected_of
 from consentry.governance import breach
-from consentry.governance.breach import Facts, Nature, Notice, Recipient, Risk, Role
 from consentry.governance.datamap import DataMap
+from consentry.governance.models import NewIncident, NewNotification, Notice, Recipient, Risk, Role
 from consentry.keys.envelope import Sealer
 from consentry.storage import incidents as sql
 from consentry.storage.engine import AnyRow, Store
-from consentry.subjects.models import SubjectRef
 from consentry.subjects.resolve import Subjects
 
 INCIDENT_ID = re.compile(r"inc_[0-9a-f]{24}")
@@ -47,40 +45,6 @@ TEXTS = (
     "dpo_contact",
     "not_notifiable_reason",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NewIncident:
-    """An incident as reported (API.md, Operations: Incidents)."""
-
-    detected_at: datetime
-    aware_at: datetime
-    description: str
-    nature: Nature
-    data_categories: tuple[str, ...]
-    risk: Risk
-    keys_compromised: bool
-    data_encrypted: bool = True
-    role: Role = Role.CONTROLLER
-    systems: tuple[str, ...] = ()
-    window: tuple[datetime, datetime] | None = None
-    subjects: tuple[SubjectRef, ...] = ()
-    subjects_estimate: int | None = None
-    records_estimate: int | None = None
-    texts: dict[str, str] = field(default_factory=dict)
-    disproportionate_effort: bool = False
-    high_risk_no_longer_likely: bool = False
-    # The incident reached Consentry's data directory (its database file, its key file).
-    data_directory: bool = False
-    us_ca_residents: tuple[int, bool] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewNotification:
-    to: str
-    at: datetime
-    reference: str | None = None
-    delay_reasons: tuple[str, ...] = ()
 
 
 class Incidents:
@@ -160,7 +124,9 @@ class Incidents:
             }
             texts: dict[str, Any] = {k: v for k, v in new.texts.items() if v}
             texts["subject_ids"] = sorted(named)
-            facts = _facts(new.detected_at, new.aware_at, record, texts)
+            facts = breach.facts_of(
+                new.detected_at, new.aware_at, record, bool(texts.get("measures"))
+            )
             sql.insert_incident(
                 conn,
                 {
@@ -226,7 +192,7 @@ class Incidents:
                 )
             notices = _notices_by_incident(conn, [incident_id]).get(incident_id, [])
             # The deadlines read no free text.
-            facts = _facts(row.detected_at, row.aware_at, json.loads(row.record), {})
+            facts = breach.facts_of(row.detected_at, row.aware_at, json.loads(row.record), False)
             due = breach.due_for(recipient, facts, [_notice(n) for n in notices])
             late = breach.is_late(recipient, new.at, due)
             if late and not new.delay_reasons:
@@ -267,7 +233,9 @@ class Incidents:
                 raise IncidentClosed(f"incident {incident_id} is closed", incident_id=incident_id)
             notices = _notices_by_incident(conn, [incident_id]).get(incident_id, [])
             texts = self._open(incident_id, bytes(row.sealed))
-            facts = _facts(row.detected_at, row.aware_at, json.loads(row.record), texts)
+            facts = breach.facts_of(
+                row.detected_at, row.aware_at, json.loads(row.record), bool(texts.get("measures"))
+            )
             owed = breach.owed(facts, [_notice(n) for n in notices])
             late = any(bool(n.late) for n in notices)
             if (late or owed) and not late_reason:
@@ -300,7 +268,7 @@ class Incidents:
             notices = _notices_by_incident(conn, [row.incident_id]).get(row.incident_id, [])
         record = json.loads(row.record)
         texts = self._open(row.incident_id, bytes(row.sealed))
-        facts = _facts(row.detected_at, row.aware_at, record, texts)
+        facts = breach.facts_of(row.detected_at, row.aware_at, record, bool(texts.get("measures")))
         given = [_notice(n) for n in notices]
         exemption = breach.exemption(facts, given) if facts.risk is Risk.HIGH else None
         present = {name: bool(texts.get(name)) for name in breach.CONTENTS}
@@ -396,26 +364,6 @@ def _notices_by_incident(conn: Connection, incident_ids: list[str]) -> dict[str,
     for row in sql.notifications_of(conn, incident_ids):
         out.setdefault(row.incident_id, []).append(row)
     return out
-
-
-def _facts(
-    detected_at: datetime, aware_at: datetime, record: dict[str, Any], texts: dict[str, Any]
-) -> Facts:
-    us_ca = record["us_ca_residents"]
-    return Facts(
-        detected_at=detected_at,
-        aware_at=aware_at,
-        nature=Nature(record["nature"]),
-        risk=Risk(record["risk"]),
-        role=Role(record["controller_role"]),
-        data_encrypted=record["data_encrypted"],
-        keys_compromised=record["keys_compromised"],
-        measures_given=bool(texts.get("measures")),
-        high_risk_no_longer_likely=record["high_risk_no_longer_likely"],
-        disproportionate_effort=record["disproportionate_effort"],
-        us_ca_count=None if us_ca is None else us_ca["count"],
-        us_ca_acquired=False if us_ca is None else us_ca["acquired_unencrypted_or_with_key"],
-    )
 
 
 def _notice(row: AnyRow) -> Notice:
