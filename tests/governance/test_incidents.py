@@ -15,6 +15,7 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.settings import Settings
 from tests.conftest import auth
+from tests.delivery.test_delivery import runtime_of
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DETECTED = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -93,6 +94,13 @@ def test_controller_deadline_notifications_close_and_audit(
     ]
     assert record["not_notified"] == ["authority"]
     assert client.get(f"/v1/incidents/{iid}", headers=auth()).json() == record
+    # Staff's free text is sealed in the register, never stored in clear.
+    with runtime_of(client).store.read() as conn:
+        rows = conn.exec_driver_sql("SELECT record, sealed FROM incidents").all()
+    assert len(rows) == 1
+    assert "Ana" not in rows[0][0]
+    assert b"Ana" not in bytes(rows[0][1])
+    assert "laptop" not in rows[0][0]
 
     # On time, then a follow-up to the same authority: both kept, the first unchanged.
     first = notify(client, iid, {"to": "authority", "at": at(NOW), "reference": "CASE-1"})
@@ -200,6 +208,9 @@ def test_subjects_notice_and_its_exemptions(
     # (b) measures that make the high risk no longer likely, recorded as such.
     measures = high | {"nature": "integrity", "measures": "Backups restored and verified."}
     assert create(client, measures)["subjects_notice_required"] is True
+    # The flag alone, with no measures recorded, spares nobody.
+    unfounded = high | {"nature": "integrity", "high_risk_no_longer_likely": True}
+    assert create(client, unfounded)["subjects_notice_required"] is True
     spared = create(client, measures | {"high_risk_no_longer_likely": True})
     assert spared["subjects_notice_exemption"] == "measures"
     assert spared["subjects_notice_required"] is False
