@@ -260,6 +260,10 @@ def notify_incident(
     return ctx.runtime.incidents.notify(incident_id, new, actor=ctx.actor)
 
 
-def close_incident(incident_id: IncidentId, body: CloseIn, ctx: Ctx) -> dict[str, Any]:
+def close_incident(
+    incident_id: IncidentId, ctx: Ctx, body: CloseIn | None = None
+) -> dict[str, Any]:
     """Close an incident; a notice given late, or owed and not given, needs a reason."""
-    return ctx.runtime.incidents.close(incident_id, body.late_reason, actor=ctx.actor)
+    # The body is optional: an incident with nothing late closes without one.
+    late_reason = None if body is None else body.late_reason
+    return ctx.runtime.incidents.close(incident_id, late_reason, actor=ctx.actor)
