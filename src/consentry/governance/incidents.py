@@ -83,11 +83,10 @@ class Incidents:
         keys_reason = "reported" if new.keys_compromised else None
         if keys_reason is None and self.file_key and new.data_directory:
             keys_reason = "development_key_file"
-        with self.store.write() as conn:
-            systems = self.datamap.all(conn)
-            for system_id in new.systems:
-                if system_id not in systems:
-                    raise UnknownSystem(f"no system {system_id!r}", system_id=system_id)
+        # Counted in a read transaction: a scan of the events must not hold the write lock
+        # (on SQLite every other write would wait for it).
+        with self.store.read() as conn:
+            self._check_systems(conn, new.systems)
             named, unknown = affected_of.named(conn, self.subjects, new.subjects)
             affected = affected_of.count(
                 conn,
@@ -96,6 +95,9 @@ class Incidents:
                 affected_of.Scope(new.systems, new.window, new.data_directory, named, unknown),
                 now,
             )
+        with self.store.write() as conn:
+            # A system deleted meanwhile is unknown now.
+            self._check_systems(conn, new.systems)
             record = {
                 "nature": new.nature.value,
                 "risk": new.risk.value,
@@ -155,6 +157,12 @@ class Incidents:
                 },
             )
             return self._out(conn, _load(conn, incident_id))
+
+    def _check_systems(self, conn: Connection, system_ids: Sequence[str]) -> None:
+        systems = self.datamap.all(conn)
+        for system_id in system_ids:
+            if system_id not in systems:
+                raise UnknownSystem(f"no system {system_id!r}", system_id=system_id)
 
     def get(self, incident_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
