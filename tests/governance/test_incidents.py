@@ -300,6 +300,9 @@ def test_bad_input_each_has_its_code(client: TestClient, frozen: dict[str, datet
     refused(_raw(client, incident(risk="severe")), 422, "invalid_request")
     refused(_raw(client, incident(keys_compromised="no")), 422, "invalid_request")
     refused(_raw(client, incident(surprise=1)), 422, "unknown_field")
+    # Times without a zone, or that cannot be stored, are the shape's fault.
+    refused(_raw(client, incident(detected_at="2026-11-30T08:00:00")), 422, "invalid_request")
+    refused(_raw(client, incident(aware_at="0999-12-31T23:59:59Z")), 422, "invalid_request")
     without = incident()
     del without["keys_compromised"]
     refused(_raw(client, without), 422, "invalid_request")
