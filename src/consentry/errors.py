@@ -489,3 +489,57 @@ class InvalidWindow(InvalidRequest):
 
     code = "invalid_window"
     title = "Invalid time window"
+
+class InvalidIncident(InvalidRequest):
+    """An incident's times in the future or out of order (context `field` and `rule`)."""
+
+    code = "invalid_incident"
+    title = "Invalid incident"
+
+
+class NotNotifiableReasonRequired(InvalidIncident):
+    """Risk `none` (no notice to the authority, Art. 33(1)) is recorded only with its reason."""
+
+    code = "not_notifiable_reason_required"
+    title = "A reason is required when the breach is not notifiable"
+
+
+class UnknownSystem(InvalidRequest):
+    code = "unknown_system"
+    title = "Unknown system"
+
+
+class IncidentNotFound(NotFound):
+    code = "incident_not_found"
+    title = "Incident not found"
+
+
+class IncidentClosed(Conflict):
+    code = "incident_closed"
+    title = "The incident is closed"
+
+
+class InvalidNotification(InvalidRequest):
+    """A notification dated in the future or before the breach was detected."""
+
+    code = "invalid_notification"
+    title = "Invalid notification"
+
+
+class UnknownNotificationRecipient(InvalidNotification):
+    code = "unknown_notification_recipient"
+    title = "Unknown notification recipient"
+
+
+class DelayReasonsRequired(InvalidNotification):
+    """A notice given after its deadline carries the reasons for the delay (Art. 33(1))."""
+
+    code = "delay_reasons_required"
+    title = "Delay reasons required"
+
+
+class LateReasonRequired(InvalidRequest):
+    """Closing an incident whose notice was late, or never given, needs a `late_reason`."""
+
+    code = "late_reason_required"
+    title = "Late reason required"

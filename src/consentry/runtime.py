@@ -26,6 +26,7 @@ from consentry.dsr.records import Notes
 from consentry.dsr.requests import Requests
 from consentry.dsr.runner import Runner
 from consentry.governance.datamap import DataMap
+from consentry.governance.incidents import Incidents
 from consentry.governance.models import Region
 from consentry.governance.retention import RetentionSweeper
 from consentry.ingest import treatments
@@ -35,6 +36,7 @@ from consentry.keys.envelope import KeyEncryptionKey
 from consentry.keys.material import (
     BLIND_INDEX,
     DELIVERY_PSEUDONYM,
+    INCIDENT_NOTES,
     PORTAL_LINKS,
     PSEUDONYM,
     READ_PSEUDONYM,
@@ -83,6 +85,7 @@ class Runtime:
                 retention_key = named_secret(conn, self.kek, RETENTION)
                 notes_key = named_secret(conn, self.kek, REQUEST_NOTES)
                 portal_key = named_secret(conn, self.kek, PORTAL_LINKS)
+                incident_key = named_secret(conn, self.kek, INCIDENT_NOTES)
                 self.signing_keys.load(conn)
             self.heads = HeadSigner(self.store, self.signing_keys, settings.audit_head_ms / 1000)
             self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys, tombstone_key)
@@ -170,6 +173,16 @@ class Runtime:
             )
             self.retention = RetentionSweeper(
                 self.store, self.erasure, self.purposes, settings.retention_sweep_seconds
+            )
+            # The breach register; with no CONSENTRY_MASTER_KEY the key-encryption key is the
+            # file in the data directory (API.md, Keys).
+            self.incidents = Incidents(
+                self.store,
+                incident_key,
+                self.datamap,
+                self.purposes,
+                self.subjects,
+                file_key=not settings.master_key,
             )
         except BaseException:
             self.store.close()

@@ -20,6 +20,7 @@ DOMAINS = frozenset(
         "data",
         "delivery",
         "events",
+        "incident",
         "keys",
         "notice",
         "portal",
@@ -105,6 +106,9 @@ STORED = frozenset(
         "events:retention:swept",
         "consent:expired",
         "events:expiry:purged",
+        "incident:created",
+        "incident:notified",
+        "incident:closed",
     }
 )
 

@@ -70,3 +70,6 @@ class AuditAction(StrEnum):
     EVENTS_RETENTION_SWEPT = "events:retention:swept"
     CONSENT_EXPIRED = "consent:expired"
     EVENTS_EXPIRY_PURGED = "events:expiry:purged"
+    INCIDENT_CREATED = "incident:created"
+    INCIDENT_NOTIFIED = "incident:notified"
+    INCIDENT_CLOSED = "incident:closed"

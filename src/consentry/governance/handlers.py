@@ -12,11 +12,12 @@ from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
 from consentry.governance import endpoints, ropa, summary
 from consentry.governance.datamap import parse, to_definition
-from consentry.governance.models import System
+from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
 from consentry.http.auth import Ctx
-from consentry.http.pagination import page
+from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body, Instant
 from consentry.storage import datamap as sql
+from consentry.subjects.handlers import SubjectRefIn
 
 SystemId = Annotated[str, Path(min_length=1, max_length=64)]
 NoticeId = Annotated[str, Path(min_length=1, max_length=40)]
@@ -144,3 +145,136 @@ def get_summary(
     """Consent coverage, compliance statuses and events counted, over a window."""
     rt = ctx.runtime
     return summary.summary(rt.store, rt.purposes, start, end, daily=series == "day")
+
+IncidentId = Annotated[str, Path(min_length=1, max_length=40)]
+# Staff's free text: up to 20,000 characters each.
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+Count = Annotated[StrictInt, Field(ge=0, le=10**12)]
+
+
+class WindowIn(Body):
+    from_: Instant = Field(alias="from")
+    to: Instant
+
+
+class UsCaResidentsIn(Body):
+    count: Count
+    acquired_unencrypted_or_with_key: StrictBool
+
+
+class IncidentIn(Body):
+    detected_at: Instant
+    aware_at: Instant
+    description: Text
+    nature: Literal["confidentiality", "integrity", "availability"]
+    data_categories: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        max_length=200
+    )
+    risk: Literal["none", "risk", "high"]
+    systems: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=200
+    )
+    window: WindowIn | None = None
+    subjects: list[SubjectRefIn] | None = Field(default=None, max_length=1000)
+    subjects_estimate: Count | None = None
+    records_estimate: Count | None = None
+    keys_compromised: StrictBool
+    data_encrypted: StrictBool = True
+    controller_role: Literal["controller", "processor"] = "controller"
+    facts: Text | None = None
+    likely_consequences: Text | None = None
+    measures: Text | None = None
+    dpo_contact: Text | None = None
+    not_notifiable_reason: Text | None = None
+    disproportionate_effort: StrictBool = False
+    high_risk_no_longer_likely: StrictBool = False
+    data_directory: StrictBool = False
+    us_ca_residents: UsCaResidentsIn | None = None
+
+
+class NotificationIn(Body):
+    to: str = Field(max_length=32)
+    at: Instant
+    reference: Text | None = None
+    delay_reasons: list[Text] | None = Field(default=None, min_length=1, max_length=20)
+
+
+class CloseIn(Body):
+    late_reason: Text | None = None
+
+
+def create_incident(body: IncidentIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Record a breach (Art. 33(5)) with its deadlines and the subjects it affected."""
+    region = ctx.runtime.settings.default_phone_region
+    texts = {
+        "description": body.description,
+        "facts": body.facts,
+        "likely_consequences": body.likely_consequences,
+        "measures": body.measures,
+        "dpo_contact": body.dpo_contact,
+        "not_notifiable_reason": body.not_notifiable_reason,
+    }
+    new = NewIncident(
+        detected_at=body.detected_at,
+        aware_at=body.aware_at,
+        nature=Nature(body.nature),
+        data_categories=tuple(body.data_categories),
+        risk=Risk(body.risk),
+        keys_compromised=body.keys_compromised,
+        data_encrypted=body.data_encrypted,
+        role=Role(body.controller_role),
+        systems=tuple(dict.fromkeys(body.systems or ())),
+        window=None if body.window is None else (body.window.from_, body.window.to),
+        subjects=tuple(s.to_ref(region) for s in body.subjects or ()),
+        subjects_estimate=body.subjects_estimate,
+        records_estimate=body.records_estimate,
+        texts={k: v for k, v in texts.items() if v},
+        disproportionate_effort=body.disproportionate_effort,
+        high_risk_no_longer_likely=body.high_risk_no_longer_likely,
+        data_directory=body.data_directory,
+        us_ca_residents=None
+        if body.us_ca_residents is None
+        else (body.us_ca_residents.count, body.us_ca_residents.acquired_unencrypted_or_with_key),
+    )
+    response.status_code = 201
+    return ctx.runtime.incidents.create(new, actor=ctx.actor)
+
+
+def list_incidents(
+    ctx: Ctx,
+    status: Annotated[Literal["open", "closed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """The breach register in the order incidents were recorded, optionally of one status."""
+    after = 0 if cursor is None else int_position(cursor, "after")
+    items, last = ctx.runtime.incidents.listing(status=status, after=after, limit=limit)
+    return page(items, None if last is None else encode_cursor({"after": last}))
+
+
+def get_incident(incident_id: IncidentId, ctx: Ctx) -> dict[str, Any]:
+    """An incident with its deadlines, notifications and what its record still lacks."""
+    return ctx.runtime.incidents.get(incident_id)
+
+
+def notify_incident(
+    incident_id: IncidentId, body: NotificationIn, ctx: Ctx, response: Response
+) -> dict[str, Any]:
+    """Record a notification of an incident (append-only); a late one says why."""
+    new = NewNotification(
+        to=body.to,
+        at=body.at,
+        reference=body.reference,
+        delay_reasons=tuple(body.delay_reasons or ()),
+    )
+    response.status_code = 201
+    return ctx.runtime.incidents.notify(incident_id, new, actor=ctx.actor)
+
+
+def close_incident(
+    incident_id: IncidentId, ctx: Ctx, body: CloseIn | None = None
+) -> dict[str, Any]:
+    """Close an incident; a notice given late, or owed and not given, needs a reason."""
+    # The body is optional: an incident with nothing late closes without one.
+    late_reason = None if body is None else body.late_reason
+    return ctx.runtime.incidents.close(incident_id, late_reason, actor=ctx.actor)

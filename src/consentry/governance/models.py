@@ -1,10 +1,13 @@
-"""Data map types: regions, transfer mechanisms, CCPA roles and the system record (no I/O)."""
+"""Governance types (no I/O): the data map's regions, transfer mechanisms, CCPA roles and system
+record; the breach register's natures, risks, recipients and incidents."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
+
+from consentry.subjects.models import SubjectRef
 
 
 class Region(StrEnum):
@@ -88,3 +91,95 @@ class System:
         """Whether a field of `category` may go to this system: fideslang prefixes match, so
         `user.contact` covers `user.contact.email`."""
         return any(category == c or category.startswith(c + ".") for c in self.data_categories)
+
+
+class Nature(StrEnum):
+    CONFIDENTIALITY = "confidentiality"
+    INTEGRITY = "integrity"
+    AVAILABILITY = "availability"
+
+
+class Risk(StrEnum):
+    NONE = "none"
+    RISK = "risk"
+    HIGH = "high"
+
+
+class Role(StrEnum):
+    CONTROLLER = "controller"
+    PROCESSOR = "processor"
+
+
+class Recipient(StrEnum):
+    AUTHORITY = "authority"
+    SUBJECTS = "subjects"
+    CONTROLLER = "controller"
+    PUBLIC = "public"
+    CA_ATTORNEY_GENERAL = "ca_attorney_general"
+    DATA_OWNER = "data_owner"
+
+
+class Exemption(StrEnum):
+    """Why subjects need no notice of a high-risk breach (Art. 34(3)(a)-(c))."""
+
+    ENCRYPTED = "encrypted"
+    MEASURES = "measures"
+    PUBLIC_NOTICE = "disproportionate_effort"
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the rules read of an incident (free text only as present or absent)."""
+
+    detected_at: datetime
+    aware_at: datetime
+    nature: Nature
+    risk: Risk
+    role: Role
+    data_encrypted: bool
+    # Effective: as reported, or true because the development key file was exposed.
+    keys_compromised: bool
+    measures_given: bool = False
+    high_risk_no_longer_likely: bool = False
+    disproportionate_effort: bool = False
+    us_ca_count: int | None = None
+    us_ca_acquired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    recipient: Recipient
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    """An incident as reported (API.md, Operations: Incidents)."""
+
+    detected_at: datetime
+    aware_at: datetime
+    nature: Nature
+    data_categories: tuple[str, ...]
+    risk: Risk
+    keys_compromised: bool
+    data_encrypted: bool = True
+    role: Role = Role.CONTROLLER
+    systems: tuple[str, ...] = ()
+    window: tuple[datetime, datetime] | None = None
+    subjects: tuple[SubjectRef, ...] = ()
+    subjects_estimate: int | None = None
+    records_estimate: int | None = None
+    texts: dict[str, str] = field(default_factory=dict)
+    disproportionate_effort: bool = False
+    high_risk_no_longer_likely: bool = False
+    # The incident reached Consentry's data directory (its database file, its key file).
+    data_directory: bool = False
+    us_ca_residents: tuple[int, bool] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    to: str
+    at: datetime
+    reference: str | None = None
+    delay_reasons: tuple[str, ...] = ()

@@ -159,6 +159,29 @@ ROUTES: tuple[Route, ...] = (
         P.REQUESTS_MANAGE,
         "requests",
     ),
+    Route("POST", "/v1/incidents", governance.create_incident, P.INCIDENTS_MANAGE, "incidents"),
+    Route("GET", "/v1/incidents", governance.list_incidents, P.INCIDENTS_MANAGE, "incidents"),
+    Route(
+        "GET",
+        "/v1/incidents/{incident_id}",
+        governance.get_incident,
+        P.INCIDENTS_MANAGE,
+        "incidents",
+    ),
+    Route(
+        "POST",
+        "/v1/incidents/{incident_id}/notifications",
+        governance.notify_incident,
+        P.INCIDENTS_MANAGE,
+        "incidents",
+    ),
+    Route(
+        "POST",
+        "/v1/incidents/{incident_id}/close",
+        governance.close_incident,
+        P.INCIDENTS_MANAGE,
+        "incidents",
+    ),
 )
 
 

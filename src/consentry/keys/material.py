@@ -25,6 +25,9 @@ TOMBSTONE = "tombstone"
 REQUEST_NOTES = "request_notes"
 # Signs portal links (dsr/entry.py): only Consentry mints and opens them.
 PORTAL_LINKS = "portal_links"
+# Seals the free text of the breach register (descriptions, facts, reasons: they may name
+# people).
+INCIDENT_NOTES = "incident_notes"
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:

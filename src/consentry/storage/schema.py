@@ -539,6 +539,7 @@ retention_sweeps = Table(
     Column("narrowed", BigInt, nullable=False),
     Column("skipped_restricted", BigInt, nullable=False),
     Column("finished_at", UTCTime(), nullable=True),
+)
 
 # Each subject's current state per purpose (its latest ledger entry), kept in the transaction
 # of every ledger write, so counts by purpose and state never fold the ledger.
@@ -595,4 +596,41 @@ event_counts = Table(
     Column("code", String(48), primary_key=True),
     Column("shard", Integer, primary_key=True, autoincrement=False),
     Column("n", BigInt, nullable=False),
+)
+
+# The breach register (governance/incidents.py). Staff's free text (description, facts, ...),
+# which may name people, is in `sealed` under a named secret; `record` holds the rest as JSON.
+incidents = Table(
+    "incidents",
+    metadata,
+    # Strictly growing: the order of the register (lists, "created since").
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("incident_id", String(40), nullable=False, unique=True),
+    Column("status", String(8), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("detected_at", UTCTime(), nullable=False),
+    Column("aware_at", UTCTime(), nullable=False),
+    # Art. 33(1): null for risk none and for a processor (its controller notifies).
+    Column("authority_due_at", UTCTime(), nullable=True),
+    Column("closed_at", UTCTime(), nullable=True),
+    Column("record", Text, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Index(None, "status", "authority_due_at"),
+)
+
+# Notifications of an incident, append-only: rows are inserted, never changed or removed.
+incident_notifications = Table(
+    "incident_notifications",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("incident_id", String(40), nullable=False),
+    Column("recipient", String(24), nullable=False),
+    Column("at", UTCTime(), nullable=False),
+    Column("recorded_at", UTCTime(), nullable=False),
+    # Its deadline when it had one, and whether it came after it.
+    Column("due_at", UTCTime(), nullable=True),
+    Column("late", Boolean, nullable=False),
+    # The reference and the delay reasons, sealed like the incident's free text.
+    Column("sealed", LargeBinary, nullable=False),
+    Index(None, "incident_id", "seq"),
 )

@@ -1,0 +1,101 @@
+"""An incident's `affected`: the distinct subjects whose data was stored for or delivered to its
+systems in its window, counted from what Consentry stored and sent (events, the outbox, the
+record of recipients) and from the audit log, which remembers events purged since."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from consentry.audit.events import AuditAction
+from consentry.consent.models import Purpose
+from consentry.governance.models import System
+from consentry.storage import incidents as sql
+from consentry.storage.engine import AnyRow
+from consentry.subjects.models import SubjectRef
+from consentry.subjects.resolve import Subjects
+
+# Audit entries that show a subject's data sent to a system (a rights notice carries the
+# subject's pseudonym and what changed) or stored for a purpose until then (a purge, an
+# erasure's delete), at their time: they still count once the events themselves are gone.
+TRACES = (
+    AuditAction.RIGHTS_NOTICE_QUEUED,
+    AuditAction.EVENTS_WITHDRAWAL_PURGED,
+    AuditAction.SUBJECT_DATA_DELETED,
+)
+# The start of time for a count without a window (the earliest storable time).
+EVER = datetime(1000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where and when the incident reached: systems of the data map, Consentry's own data
+    directory, a window (None: everything up to now), and the subjects the report names."""
+
+    systems: Sequence[str]
+    window: tuple[datetime, datetime] | None
+    data_directory: bool
+    named: set[str]
+    unknown_named: int
+
+
+def named(conn: Connection, subjects: Subjects, refs: Sequence[SubjectRef]) -> tuple[set[str], int]:
+    """Subjects the report names: their ids, and how many references name nobody known here
+    (each still a person affected). Nobody is created by naming them."""
+    ids = {r.subject_id for r in refs if r.subject_id is not None}
+    by_identities = [r for r in refs if r.subject_id is None]
+    owners = subjects.known_owners(conn, by_identities) if by_identities else {}
+    ids |= {owner for owner in owners.values() if owner is not None}
+    unknown = sum(1 for r in by_identities if owners.get(r) is None)
+    return ids, unknown
+
+
+def count(
+    conn: Connection,
+    systems: Mapping[str, System],
+    purposes: Mapping[str, Purpose],
+    scope: Scope,
+    now: datetime,
+) -> int | None:
+    """The number of distinct subjects affected; None when the report gives no systems, no
+    data directory and no subjects to count from."""
+    if not (scope.systems or scope.data_directory or scope.named or scope.unknown_named):
+        return None
+    found = set(scope.named)
+    if scope.systems or scope.data_directory:
+        start, end = scope.window or (EVER, now)
+        served = {p for s in scope.systems for p in systems[s].purposes}
+        mask = 0
+        for key in served:
+            if key in purposes and purposes[key].bit >= 0:
+                mask |= 1 << purposes[key].bit
+        if scope.data_directory:
+            # Consentry's own store held every stored event, whatever its purpose, and every
+            # delivery passed through it.
+            found |= sql.event_subjects(conn, None, start, end)
+            found |= sql.outbox_subjects(conn, None, start, end)
+            found |= sql.recipient_subjects(conn, None, start, end)
+        else:
+            if mask:
+                found |= sql.event_subjects(conn, mask, start, end)
+            found |= sql.outbox_subjects(conn, scope.systems, start, end)
+            found |= sql.recipient_subjects(conn, scope.systems, start, end)
+        actions = [a.value for a in TRACES]
+        for row in sql.audit_traces(conn, actions, start, end):
+            if _traced(row, set(scope.systems), served, scope.data_directory):
+                found.add(str(row.subject_id))
+    return len(found) + scope.unknown_named
+
+
+def _traced(row: AnyRow, systems: set[str], purposes: set[str], data_directory: bool) -> bool:
+    details = json.loads(row.details)
+    if row.action == AuditAction.RIGHTS_NOTICE_QUEUED:
+        return bool(systems & set(details.get("systems") or []))
+    if row.action == AuditAction.EVENTS_WITHDRAWAL_PURGED:
+        return data_directory or details.get("purpose") in purposes
+    # An erasure's delete: the subject's data was in the data directory until then.
+    return data_directory
