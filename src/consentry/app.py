@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from consentry import __version__
 from consentry.http import errors, openapi, routes
 from consentry.http.middleware import BodyLimits
+from consentry.http.timing import RequestTimer
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 
@@ -33,9 +34,11 @@ def create_app(settings: Settings) -> FastAPI:
         # Data-subject requests go on in the background, resuming whatever a stopped
         # process left half done (their state is in the database).
         runtime.runner.start()
+        runtime.alerts.start()
         try:
             yield
         finally:
+            runtime.alerts.stop()
             signer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await signer
@@ -61,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_timeout_seconds,
     )
+    # Outermost, so that refusals by the body limits are timed too.
+    app.add_middleware(RequestTimer)
     return app
 
 

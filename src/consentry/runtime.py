@@ -44,6 +44,7 @@ from consentry.keys.material import (
 )
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
+from consentry.operations.alerts import Alerts
 from consentry.reads.exports import Exports
 from consentry.reads.query import Reads
 from consentry.reads.view import SubjectNames
@@ -155,6 +156,7 @@ class Runtime:
             self.runner = Runner(
                 self.store, self.requests, self.erasure, notes, settings.dsr_poll_seconds
             )
+            self.alerts = Alerts(settings, self.store)
         except BaseException:
             self.store.close()
             raise
@@ -179,6 +181,7 @@ class Runtime:
 
     def close(self) -> None:
         self.runner.stop()
+        self.alerts.stop()
         self.store.close()
 
 

@@ -67,3 +67,4 @@ class AuditAction(StrEnum):
     SUBJECT_TOMBSTONE_CLEARED = "subject:tombstone:cleared"
     DATA_RETAINED = "data:retained"
     EVENTS_WITHDRAWAL_PURGED = "events:withdrawal:purged"
+    CONSENT_PROCESSED_WITHOUT = "consent:processed_without"

@@ -19,6 +19,7 @@ from consentry.http.auth import AUTHENTICATED, Authorize
 from consentry.http.jsonroute import JsonRoute
 from consentry.ingest import handlers as ingest
 from consentry.keys import handlers as keys
+from consentry.operations import handlers as operations
 from consentry.reads import handlers as reads
 from consentry.subjects import handlers as subjects
 
@@ -36,6 +37,8 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, PUBLIC, "operations"),
+    # Its own access rule (a metrics token, a key, or loopback): operations/handlers.py.
+    Route("GET", "/metrics", operations.metrics, PUBLIC, "operations"),
     Route("GET", "/.well-known/jwks.json", keys.jwks, PUBLIC, "keys"),
     Route("GET", "/v1/me", auth.me, AUTHENTICATED, "auth"),
     Route("POST", "/v1/api-keys", auth.create_key, P.KEYS_MANAGE, "auth"),
