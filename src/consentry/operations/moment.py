@@ -18,6 +18,9 @@ from consentry.consent.models import Purpose, SubjectConsent
 from consentry.storage import operations as sql
 
 Use = tuple[str, tuple[str, ...]]
+# Uses found allowed, with the state and purposes they were decided from and until when the
+# answer holds (the first grant it relied on expiring): kept by one read across its chunks.
+Allowed = dict[Use, tuple[SubjectConsent, tuple[Purpose, ...], datetime | None]]
 
 
 def unconsented(
@@ -25,9 +28,12 @@ def unconsented(
     states: Mapping[str, SubjectConsent],
     purposes: Mapping[str, Purpose],
     now: datetime,
+    allowed: Allowed | None = None,
 ) -> set[Use]:
     """The (subject_id, purposes) uses some purpose of which the subject does not allow now
-    (an unknown subject or purpose allows nothing); each distinct use decided once."""
+    (an unknown subject or purpose allows nothing); each distinct use decided once. With
+    `allowed` (one read's, never shared), a use found allowed before from the very same state
+    and purpose objects, before its first grant expires, is not decided again."""
     stopped: set[Use] = set()
     seen: set[Use] = set()
     for use in uses:
@@ -36,10 +42,22 @@ def unconsented(
         seen.add(use)
         subject_id, keys = use
         state = states.get(subject_id)
-        if state is None or not all(
-            p in purposes and policy.decide(purposes[p], state, now).allowed for p in keys
-        ):
+        if state is None or any(p not in purposes for p in keys):
             stopped.add(use)
+            continue
+        used = tuple(purposes[p] for p in keys)
+        known = allowed.get(use) if allowed is not None else None
+        if (
+            known is not None
+            and known[0] is state
+            and all(a is b for a, b in zip(known[1], used, strict=True))
+            and (known[2] is None or now < known[2])
+        ):
+            continue
+        if not all(policy.decide(p, state, now).allowed for p in used):
+            stopped.add(use)
+        elif allowed is not None:
+            allowed[use] = (state, used, policy.remember(None, state, {}, None, now).until)
     return stopped
 
 

@@ -18,6 +18,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.errors import ExportNotFound, ExportNotReady
+from consentry.operations import moment
 from consentry.reads.query import Reads, Scope, record_stopped
 from consentry.storage import reads as sql
 from consentry.storage.engine import AnyRow, Store
@@ -156,6 +157,7 @@ class Exports:
         chunk = self.chunk
         filters = scope.filters()
         view = None
+        allowed: moment.Allowed = {}
         while True:
             with self.store.read(snapshot=True) as conn:
                 version = sql.policy_version(conn)
@@ -164,7 +166,8 @@ class Exports:
                 if view is None:
                     view = self.reads.view(conn, scope.purpose)
                 visibility = self.reads.visibility
-                stopped = visibility.stopped(conn, scope.purpose, {row[4] for row in rows})
+                subjects = {row[4] for row in rows}
+                stopped = visibility.stopped(conn, scope.purpose, subjects, allowed)
                 shown = [row for row in rows if row[4] not in stopped] if stopped else rows
                 items = view.items(conn, shown, excluded, raw=True)
             if stopped:
