@@ -112,9 +112,19 @@ def test_stale_paths_are_stopped_counted_audited_and_alerted(
         # Three months on: the keys are due and ana's withdrawal is long past its purge date.
         at(monkeypatch, start + timedelta(days=91))
         later = {m["groupLabels"]["alertname"]: m["status"] for m in alerts.evaluate()}
+        # The purge passes ana's withdrawal: that alert resolves, the keys stay due.
+        rt.erasure.purge_withdrawals(actor="test")
+        purged = {m["groupLabels"]["alertname"]: m["status"] for m in alerts.evaluate()}
         alerts.stop()
     assert later == {"key_rotation_due": "firing", "withdrawal_purge_overdue": "firing"}
-    assert [b["status"] for b in hook.bodies()] == ["firing", "resolved", "firing", "firing"]
+    assert purged == {"withdrawal_purge_overdue": "resolved"}
+    assert [b["status"] for b in hook.bodies()] == [
+        "firing",
+        "resolved",
+        "firing",
+        "firing",
+        "resolved",
+    ]
     assert fired == hook.bodies()[0]
     assert fired["version"] == "4"
     assert fired["groupKey"] == '{}:{alertname="processed_without_consent"}'

@@ -166,16 +166,6 @@ class Erasure:
             self.store.checkpoint()
         return done
 
-    def withdrawal_backlog(self) -> int:
-        """Withdrawals not yet purged although older than the purge deadline."""
-        cutoff = clock.now() - timedelta(hours=self.settings.withdrawal_purge_hours)
-        with self.store.read() as conn:
-            return len(
-                consent_sql.withdrawals_since(
-                    conn, requests_sql.counter(conn, _PURGE_COUNTER), cutoff
-                )
-            )
-
     def _purge_one(self, conn: Connection, row: AnyRow, actor: str) -> tuple[int, int]:
         subject_id, purpose = row.subject_id, row.purpose
         deleted: list[int] = []
