@@ -33,12 +33,22 @@ class Route:
     endpoint: Callable[..., Any]
     permission: P | str | None
     tag: str
+    # A dependency of its own in place of the key check for `permission` (it still refuses a
+    # key without it).
+    access: Callable[..., Any] | None = None
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, PUBLIC, "operations"),
-    # Its own access rule (a metrics token, a key, or loopback): operations/handlers.py.
-    Route("GET", "/metrics", operations.metrics, PUBLIC, "operations"),
+    # Also a metrics token, or a loopback client: operations/handlers.py.
+    Route(
+        "GET",
+        "/metrics",
+        operations.metrics,
+        P.COMPLIANCE_READ,
+        "operations",
+        operations.MetricsAccess(P.COMPLIANCE_READ),
+    ),
     Route("GET", "/.well-known/jwks.json", keys.jwks, PUBLIC, "keys"),
     Route("GET", "/v1/me", auth.me, AUTHENTICATED, "auth"),
     Route("POST", "/v1/api-keys", auth.create_key, P.KEYS_MANAGE, "auth"),
@@ -162,6 +172,8 @@ def register(app: FastAPI) -> None:
     app.router.route_class = JsonRoute
     for route in ROUTES:
         dependencies = [] if route.permission is None else [Depends(Authorize(route.permission))]
+        if route.access is not None:
+            dependencies = [Depends(route.access)]
         app.add_api_route(
             route.path,
             route.endpoint,
