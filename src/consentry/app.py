@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from consentry import __version__
 from consentry.http import errors, openapi, routes
 from consentry.http.middleware import BodyLimits
+from consentry.http.timing import RequestTimer
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 
@@ -36,9 +37,11 @@ def create_app(settings: Settings) -> FastAPI:
         # Retention sweeps every CONSENTRY_RETENTION_SWEEP_SECONDS, resuming one a stopped
         # process left half done.
         runtime.retention.start()
+        runtime.alerts.start()
         try:
             yield
         finally:
+            runtime.alerts.stop()
             signer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await signer
@@ -64,6 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_timeout_seconds,
     )
+    # Outermost, so that refusals by the body limits are timed too.
+    app.add_middleware(RequestTimer)
     return app
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -150,9 +151,19 @@ def serve(
     Runtime(settings).close()
     # Workers read their settings from the environment, with the key announced above.
     os.environ["CONSENTRY_ADMIN_KEY"] = settings.admin_key
+    # Each worker writes its counters into this directory, emptied now (counts of an earlier
+    # run would be summed in), before any worker starts; a scrape sums them.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
     code = worker_processes.serve(sock, host, port, workers, settings.log_level)
     if code:
         raise typer.Exit(code)
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    path = settings.data_dir / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700, parents=True)
+    return path
 
 
 def worker_app() -> FastAPI:
@@ -174,7 +185,8 @@ def bench(
     """Measure speed against the targets, on fictional data.
 
     Sections (--section): ingest, consent_check, http_ingest, opt_out, redaction (beside
-    Presidio when the dev extra is installed), delivery, audit, query, erasure, retention, summary."""
+    Presidio when the dev extra is installed), delivery, audit, query, erasure, retention,
+    summary."""
     results = harness.run(quick=quick, only=section)
     harness.show(results, Console())
     if json_path is not None:

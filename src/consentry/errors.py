@@ -490,6 +490,7 @@ class InvalidWindow(InvalidRequest):
     code = "invalid_window"
     title = "Invalid time window"
 
+
 class InvalidIncident(InvalidRequest):
     """An incident's times in the future or out of order (context `field` and `rule`)."""
 

@@ -48,6 +48,7 @@ from consentry.keys.material import (
 )
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
+from consentry.operations.alerts import Alerts
 from consentry.reads.exports import Exports
 from consentry.reads.query import Reads
 from consentry.reads.view import SubjectNames
@@ -60,6 +61,19 @@ from consentry.subjects.blind_index import BlindIndex
 from consentry.subjects.resolve import Subjects
 
 log = logging.getLogger(__name__)
+# The named secrets the domains are built with (keys/material.py).
+_SECRETS = (
+    BLIND_INDEX,
+    PSEUDONYM,
+    TOKEN_INDEX,
+    DELIVERY_PSEUDONYM,
+    READ_PSEUDONYM,
+    TOMBSTONE,
+    RETENTION,
+    REQUEST_NOTES,
+    PORTAL_LINKS,
+    INCIDENT_NOTES,
+)
 
 
 class Runtime:
@@ -76,30 +90,23 @@ class Runtime:
             self.subject_keys = SubjectKeys(self.kek)
             self.signing_keys = SigningKeys(self.kek)
             with self.store.write() as conn:
-                blind_key = named_secret(conn, self.kek, BLIND_INDEX)
-                pseudonym_key = named_secret(conn, self.kek, PSEUDONYM)
-                token_index_key = named_secret(conn, self.kek, TOKEN_INDEX)
-                delivery_key = named_secret(conn, self.kek, DELIVERY_PSEUDONYM)
-                read_key = named_secret(conn, self.kek, READ_PSEUDONYM)
-                tombstone_key = named_secret(conn, self.kek, TOMBSTONE)
-                retention_key = named_secret(conn, self.kek, RETENTION)
-                notes_key = named_secret(conn, self.kek, REQUEST_NOTES)
-                portal_key = named_secret(conn, self.kek, PORTAL_LINKS)
-                incident_key = named_secret(conn, self.kek, INCIDENT_NOTES)
+                secret = {name: named_secret(conn, self.kek, name) for name in _SECRETS}
                 self.signing_keys.load(conn)
             self.heads = HeadSigner(self.store, self.signing_keys, settings.audit_head_ms / 1000)
-            self.subjects = Subjects(BlindIndex(blind_key), self.subject_keys, tombstone_key)
+            self.subjects = Subjects(
+                BlindIndex(secret[BLIND_INDEX]), self.subject_keys, secret[TOMBSTONE]
+            )
             self.authenticator = Authenticator(settings.admin_key)
             self.purposes = PurposeRegistry()
             self.schemas = SchemaRegistry()
-            self.treatments = treatments.registry(pseudonym_key, token_index_key)
+            self.treatments = treatments.registry(secret[PSEUDONYM], secret[TOKEN_INDEX])
             self.consent_cache = ConsentCache(self.store)
             with self.store.read() as conn:
                 self.purposes.all(conn)
                 held = self.consent_cache.rebuild(conn)
             log.info("consent cache rebuilt from the ledger: %d subjects", held)
             self.datamap = DataMap(self.kek)
-            pseudonyms = Pseudonyms(delivery_key)
+            pseudonyms = Pseudonyms(secret[DELIVERY_PSEUDONYM])
             self.outbox = Outbox(
                 self.datamap, self.subject_keys, pseudonyms, Region(settings.exporter)
             )
@@ -140,16 +147,21 @@ class Runtime:
                 self.purposes,
                 self.schemas,
                 Visibility(self.consent_cache),
-                SubjectNames(read_key),
+                SubjectNames(secret[READ_PSEUDONYM]),
                 self.subject_keys,
                 dp_budget=settings.dp_budget,
                 min_group_subjects=settings.min_group_subjects,
             )
             self.exports = Exports(self.store, self.reads)
             self.erasure = Erasure(
-                settings, self.store, self.subjects, self.consent, self.downstream, retention_key
+                settings,
+                self.store,
+                self.subjects,
+                self.consent,
+                self.downstream,
+                secret[RETENTION],
             )
-            notes = Notes(notes_key)
+            notes = Notes(secret[REQUEST_NOTES])
             self.requests = Requests(
                 self.store, self.subjects, self.consent, self.downstream, self.erasure, notes
             )
@@ -157,7 +169,7 @@ class Runtime:
                 self.store, self.subjects, self.downstream, settings.default_phone_region
             )
             self.portal_links = PortalLinks(
-                portal_key,
+                secret[PORTAL_LINKS],
                 self.subjects,
                 settings.public_url or f"http://{settings.host}:{settings.port}",
             )
@@ -174,16 +186,18 @@ class Runtime:
             self.retention = RetentionSweeper(
                 self.store, self.erasure, self.purposes, settings.retention_sweep_seconds
             )
+            self.retention.add_step("expiry", lambda actor: self.expiry.expire_due(actor=actor))
             # The breach register; with no CONSENTRY_MASTER_KEY the key-encryption key is the
             # file in the data directory (API.md, Keys).
             self.incidents = Incidents(
                 self.store,
-                incident_key,
+                secret[INCIDENT_NOTES],
                 self.datamap,
                 self.purposes,
                 self.subjects,
                 file_key=not settings.master_key,
             )
+            self.alerts = Alerts(settings, self.store)
         except BaseException:
             self.store.close()
             raise
@@ -209,6 +223,7 @@ class Runtime:
     def close(self) -> None:
         self.runner.stop()
         self.retention.stop()
+        self.alerts.stop()
         self.store.close()
 
 

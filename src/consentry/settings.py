@@ -206,6 +206,44 @@ class Settings:
         ),
     )
 
+    key_rotation_days: int = field(
+        default=90,
+        metadata=_doc(
+            "Days after which the master key or the active signing key is due for rotation "
+            "(`consentry_key_age_seconds`, alert `key_rotation_due`)."
+        ),
+    )
+    metrics_token: str = field(
+        default="",
+        metadata=_doc(
+            "A bearer token that may scrape `/metrics` (beside API keys with "
+            "`compliance:read`). Empty: only such keys, and loopback clients when "
+            "CONSENTRY_METRICS_LOOPBACK is on.",
+            secret=True,
+        ),
+    )
+    metrics_loopback: bool = field(
+        default=True,
+        metadata=_doc(
+            "Let a client on the loopback address scrape `/metrics` without a key, unless the "
+            "request came through a proxy (it carries Forwarded or X-Forwarded-For)."
+        ),
+    )
+    alert_webhook: str = field(
+        default="",
+        metadata=_doc(
+            "URL that receives alerts in Alertmanager's webhook format (version 4), firing and "
+            "resolved; loopback and private addresses are allowed (the operator's own "
+            "Alertmanager). Empty: no alerts are sent (`docs/alerts.yml` holds the same rules "
+            "for Prometheus).",
+            secret=True,
+        ),
+    )
+    alert_interval_seconds: float = field(
+        default=5.0,
+        metadata=_doc("Seconds between evaluations of the alert rules for the alert webhook."),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Read CONSENTRY_<FIELD> variables; raise InvalidSetting naming a bad one."""
@@ -236,6 +274,8 @@ class Settings:
             raise InvalidSetting("CONSENTRY_EXPORTER must be one of " + ", ".join(_REGIONS))
         if self.db and not self.db.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise InvalidSetting("CONSENTRY_DB must be a sqlite: or postgresql: URL")
+        if self.alert_webhook and not self.alert_webhook.startswith(("http://", "https://")):
+            raise InvalidSetting("CONSENTRY_ALERT_WEBHOOK must be an http:// or https:// URL")
 
     def described(self) -> list[tuple[str, str, str]]:
         """(variable, shown value, description) for every field, secrets redacted."""
@@ -266,6 +306,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "body_timeout_seconds": (0.1, 600),
     "head_timeout_seconds": (0.1, 600),
     "retention_sweep_seconds": (0, 7 * 86_400),
+    "key_rotation_days": (1, 3650),
+    "alert_interval_seconds": (0.1, 3600),
 }
 
 

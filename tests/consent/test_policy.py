@@ -472,6 +472,7 @@ def test_recording_an_expiry_changes_no_decision(
         purposes.values(), subject, NOW
     )
 
+
 CONSENT_REASONS = [r for r in Reason if r is not Reason.NOT_REQUIRED]
 
 

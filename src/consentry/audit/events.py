@@ -73,3 +73,4 @@ class AuditAction(StrEnum):
     INCIDENT_CREATED = "incident:created"
     INCIDENT_NOTIFIED = "incident:notified"
     INCIDENT_CLOSED = "incident:closed"
+    CONSENT_PROCESSED_WITHOUT = "consent:processed_without"

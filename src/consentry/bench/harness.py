@@ -6,6 +6,7 @@ import json
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,42 +103,28 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }
+    measure: dict[str, Callable[[], Any]] = {
+        "ingest": lambda: sections.ingest(world, size["ingest_batches"]),
+        "consent_check": lambda: sections.consent_check(
+            world, size["check_samples"], size["seconds"]
+        ),
+        "http_ingest": lambda: sections.http_ingest(world, size["seconds"]),
+        "opt_out": lambda: sections.opt_out(world, size["opt_out_subjects"]),
+        "erasure": lambda: sections.erasure(
+            world, size["erasure_big"], size["erasure_subjects"], 50, size["access_events"]
+        ),
+        "redaction": lambda: sections.redaction(size["seconds"] / 3),
+        "delivery": lambda: delivery.delivery(world, size["ingest_batches"], size["seconds"]),
+        "query": lambda: reads.query(world, size["query_events"], 7),
+        "retention": lambda: retention.retention(world, size["retention_events"]),
+        "summary": lambda: summary_section.summary(
+            world, size["summary_subjects"], size["summary_events"]
+        ),
+        "audit": lambda: sections.audit(size["audit_entries"], size["audit_verify_size"], 2_000),
+    }
     try:
         for name in chosen:
-            if name == "ingest":
-                results[name] = sections.ingest(world, size["ingest_batches"])
-            elif name == "consent_check":
-                results[name] = sections.consent_check(
-                    world, size["check_samples"], size["seconds"]
-                )
-            elif name == "http_ingest":
-                results[name] = sections.http_ingest(world, size["seconds"])
-            elif name == "opt_out":
-                results[name] = sections.opt_out(world, size["opt_out_subjects"])
-            elif name == "erasure":
-                results[name] = sections.erasure(
-                    world,
-                    size["erasure_big"],
-                    size["erasure_subjects"],
-                    50,
-                    size["access_events"],
-                )
-            elif name == "redaction":
-                results[name] = sections.redaction(size["seconds"] / 3)
-            elif name == "delivery":
-                results[name] = delivery.delivery(world, size["ingest_batches"], size["seconds"])
-            elif name == "query":
-                results[name] = reads.query(world, size["query_events"], 7)
-            elif name == "retention":
-                results[name] = retention.retention(world, size["retention_events"])
-            elif name == "summary":
-                results[name] = summary_section.summary(
-                    world, size["summary_subjects"], size["summary_events"]
-                )
-            elif name == "audit":
-                results[name] = sections.audit(
-                    size["audit_entries"], size["audit_verify_size"], 2_000
-                )
+            results[name] = measure[name]()
     finally:
         world.runtime.close()
         shutil.rmtree(world.settings.data_dir, ignore_errors=True)

@@ -128,6 +128,8 @@ class Expiry:
         if state.erased:
             # Its data is gone and its recipients were asked to purge everything.
             return
+        # Its compliance status, and `consent_updated` to the systems asking for changes.
+        self.consent.appended(conn, state, appended, purposes, now, actor)
         keys = [entry.purpose for entry in appended]
         downstream = self.consent.downstream
         downstream.cancel_pending(conn, subject_id, keys, actor=actor)

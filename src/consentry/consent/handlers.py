@@ -25,6 +25,7 @@ from consentry.errors import PurposeNotFound
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body
+from consentry.operations import counters
 from consentry.subjects.handlers import SubjectRefIn
 
 GpcHeader = Annotated[str | None, Header(alias="Sec-GPC")]
@@ -169,6 +170,7 @@ async def check_consent(body: CheckIn, ctx: Ctx) -> dict[str, Any]:
     decision = rt.consent.check_held(ref, body.purpose)
     if decision is None:
         decision = await run_in_threadpool(rt.consent.check_now, ref, body.purpose)
+    counters.count_check(decision.reason.value)
     return {
         "allowed": decision.allowed,
         "legal_basis": decision.legal_basis.value,

@@ -27,7 +27,9 @@ from consentry.consent.models import (
     SubjectConsent,
 )
 from consentry.keys.envelope import Sealer
+from consentry.operations import counters
 from consentry.storage import consent as sql
+from consentry.storage import hooks
 from consentry.storage.engine import AnyRow
 
 _ACTIONS = {
@@ -163,7 +165,18 @@ def append(
             for entry in stored
         ],
     )
+    hooks.after_commit(conn, _Changes, _Changes()).states.extend(e.state.value for e in stored)
     return stored
+
+
+class _Changes:
+    """A transaction's ledger entries, counted (by state) once it has committed."""
+
+    def __init__(self) -> None:
+        self.states: list[str] = []
+
+    def __call__(self) -> None:
+        counters.count_changes(self.states)
 
 
 def vendor_attributes(

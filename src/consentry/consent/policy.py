@@ -498,6 +498,7 @@ def may_ask_again_at(
     except ValueError:  # 29 February: the wait ends on 1 March, never before 12 months
         return latest.replace(year=latest.year + 1, month=3, day=1)
 
+
 def update_reaches(state: str, *, gate_refuses: bool, holds_data: bool) -> bool:
     """Whether a purpose's new `state` goes to a system in a `consent_updated` (API.md, Consent
     propagation): through an open gate always; through a refusing one (transfer, DPA, sale or

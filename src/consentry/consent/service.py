@@ -280,16 +280,30 @@ class ConsentService(Checks):
         purposes: dict[str, Purpose],
         actor: str,
     ) -> ConsentResult:
-        # `prior` was read under the subject's row lock, so it and what this call appended
-        # are the whole state: no need to read the ledger back.
+        state = self.appended(conn, prior, appended, purposes, now, actor)
+        token = self._token(state, purposes, now)
+        return ConsentResult(state, gpc_honored, token)
+
+    def appended(
+        self,
+        conn: Connection,
+        prior: SubjectConsent,
+        appended: list[LedgerEntry],
+        purposes: Mapping[str, Purpose],
+        now: datetime,
+        actor: str,
+    ) -> SubjectConsent:
+        """What follows every ledger write, in its transaction: the state after `appended`,
+        its compliance status kept, its changes queued to the systems that ask for them."""
+        # `prior` was read under the subject's row lock, so it and what was appended are the
+        # whole state: no need to read the ledger back.
         attributes = sql.subject_attributes(conn, prior.subject_id)
         state = ledger.fold(prior.subject_id, appended, attributes, base=prior)
         compliance.store(conn, state, purposes, now)
         # Queued under the subject's row lock, in the ledger write's transaction: the
         # notices of one subject are numbered in ledger order.
         self.downstream.consent_changed(conn, state, appended, purposes, actor=actor)
-        token = self._token(state, purposes, now)
-        return ConsentResult(state, gpc_honored, token)
+        return state
 
 
 def _intents(

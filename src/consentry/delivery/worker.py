@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.consent.models import SubjectConsent
+from consentry.consent.models import Purpose, SubjectConsent
 from consentry.consent.service import ConsentService
 from consentry.delivery.notices import RightsNotices, backoff
 from consentry.delivery.outbox import (
@@ -32,6 +32,7 @@ from consentry.delivery.sinks import Sink, WebhookSink, signature
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import System, SystemKind
 from consentry.keys.subject_keys import SubjectKeys
+from consentry.operations import counters, moment
 from consentry.settings import Settings
 from consentry.storage import delivery as sql
 from consentry.storage.configuration import config_version
@@ -202,6 +203,7 @@ class DeliveryWorker:
         outcome = self.sink.send(system.endpoint, body, signature(claimed.secret, body))
         now = clock.now()
         if outcome.ok:
+            counters.count_deliveries(system.system_id, "delivered", len(claimed.rows))
             return _Sent([r.seq for r in claimed.rows])
         with self.store.write() as conn:
             self._reschedule(conn, system, claimed.rows, outcome.error or "failed", now)
@@ -240,8 +242,10 @@ class DeliveryWorker:
                 self._answers,
             )
             kept, events, refused = checked.kept, checked.events, checked.refused
+            kept, events, stopped = _verified(conn, system_id, kept, events, states, purposes, now)
+            counters.count_deliveries(system_id, "refused", len(checked.dropped) + len(stopped))
             # One statement for the acknowledged rows and the dropped ones.
-            sql.delete_rows(conn, gone + checked.dropped)
+            sql.delete_rows(conn, gone + checked.dropped + stopped)
             if checked.held:
                 held = set(checked.held)
                 sql.reschedule(
@@ -302,6 +306,8 @@ class DeliveryWorker:
                 }
             )
         sql.reschedule(conn, changes)
+        counters.count_deliveries(system.system_id, "failed", len(rows) - dead)
+        counters.count_deliveries(system.system_id, "dead", dead)
         if dead:
             audit.record(
                 conn,
@@ -366,6 +372,34 @@ class DeliveryWorker:
         finally:
             with self._lock:
                 self._busy.discard(key)
+
+
+def _verified(
+    conn: Connection,
+    system_id: str,
+    kept: list[AnyRow],
+    events: list[Delivered],
+    states: dict[str, SubjectConsent],
+    purposes: dict[str, Purpose],
+    now: datetime,
+) -> tuple[list[AnyRow], list[Delivered], list[int]]:
+    """The batch as it may be sent, after the moment-of-use check (operations/moment.py)
+    against the states read in this transaction, and the rows it stopped (counted, audited)."""
+    uses = [(r.subject_id, tuple(e.purposes)) for r, e in zip(kept, events, strict=True)]
+    found = moment.unconsented(uses, states, purposes, now)
+    if not found:
+        return kept, events, []
+    stopped = [r.seq for r, use in zip(kept, uses, strict=True) if use in found]
+    moment.record(
+        conn,
+        f"delivery:{system_id}",
+        events=len(stopped),
+        subjects=len({s for s, _ in found}),
+        actor=audit.SYSTEM_ACTOR,
+        now=now,
+    )
+    pairs = [(r, e) for r, e, use in zip(kept, events, uses, strict=True) if use not in found]
+    return [r for r, _ in pairs], [e for _, e in pairs], stopped
 
 
 def resend(store: Store, system_id: str | None, *, actor: str) -> int:

@@ -170,16 +170,6 @@ class Erasure:
             self.store.checkpoint()
         return done
 
-    def withdrawal_backlog(self) -> int:
-        """Withdrawals not yet purged although older than the purge deadline."""
-        cutoff = clock.now() - timedelta(hours=self.settings.withdrawal_purge_hours)
-        with self.store.read() as conn:
-            return len(
-                consent_sql.withdrawals_since(
-                    conn, requests_sql.counter(conn, _PURGE_COUNTER), cutoff
-                )
-            )
-
     def purge_expired(
         self,
         conn: Connection,

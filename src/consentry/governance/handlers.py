@@ -146,6 +146,7 @@ def get_summary(
     rt = ctx.runtime
     return summary.summary(rt.store, rt.purposes, start, end, daily=series == "day")
 
+
 IncidentId = Annotated[str, Path(min_length=1, max_length=40)]
 # Staff's free text: up to 20,000 characters each.
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]

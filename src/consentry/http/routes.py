@@ -19,6 +19,7 @@ from consentry.http.auth import AUTHENTICATED, Authorize
 from consentry.http.jsonroute import JsonRoute
 from consentry.ingest import handlers as ingest
 from consentry.keys import handlers as keys
+from consentry.operations import handlers as operations
 from consentry.reads import handlers as reads
 from consentry.subjects import handlers as subjects
 
@@ -32,10 +33,22 @@ class Route:
     endpoint: Callable[..., Any]
     permission: P | str | None
     tag: str
+    # A dependency of its own in place of the key check for `permission` (it still refuses a
+    # key without it).
+    access: Callable[..., Any] | None = None
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, PUBLIC, "operations"),
+    # Also a metrics token, or a loopback client: operations/handlers.py.
+    Route(
+        "GET",
+        "/metrics",
+        operations.metrics,
+        P.COMPLIANCE_READ,
+        "operations",
+        operations.MetricsAccess(P.COMPLIANCE_READ),
+    ),
     Route("GET", "/.well-known/jwks.json", keys.jwks, PUBLIC, "keys"),
     Route("GET", "/v1/me", auth.me, AUTHENTICATED, "auth"),
     Route("POST", "/v1/api-keys", auth.create_key, P.KEYS_MANAGE, "auth"),
@@ -190,6 +203,8 @@ def register(app: FastAPI) -> None:
     app.router.route_class = JsonRoute
     for route in ROUTES:
         dependencies = [] if route.permission is None else [Depends(Authorize(route.permission))]
+        if route.access is not None:
+            dependencies = [Depends(route.access)]
         app.add_api_route(
             route.path,
             route.endpoint,

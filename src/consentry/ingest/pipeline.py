@@ -33,6 +33,7 @@ from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.ingest.shaping import Decided, Shaper
 from consentry.ingest.treatments import Treater
 from consentry.ingest.work import Ready, Work
+from consentry.operations import counters
 from consentry.storage import compliance as counts
 from consentry.storage import ingest as sql
 from consentry.storage.configuration import config_version
@@ -114,6 +115,7 @@ class Pipeline:
                         "the batch met concurrent writes; send it again"
                     ) from exc
                 work = [self._parse(i, raw, latest) for i, raw in enumerate(batch.events)]
+        counters.count_events(w.code for w in work)
         return [
             EventResult(w.event_id, "accepted", w.purposes)
             if w.code is None

@@ -18,7 +18,8 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.errors import ExportNotFound, ExportNotReady
-from consentry.reads.query import Reads, Scope
+from consentry.operations import moment
+from consentry.reads.query import Reads, Scope, record_stopped
 from consentry.storage import reads as sql
 from consentry.storage.engine import AnyRow, Store
 
@@ -125,13 +126,13 @@ class Exports:
                 actor=actor,
                 details={"export_id": export.export_id, "policy_version": version},
             )
-        return version, self._content(export, scope)
+        return version, self._content(export, scope, actor)
 
-    def _content(self, export: Export, scope: Scope) -> Iterator[bytes]:
+    def _content(self, export: Export, scope: Scope, actor: str) -> Iterator[bytes]:
         """The download a chunk of events at a time (one write each, not one per line)."""
         if export.format == "csv":
             yield _csv_line(CSV_COLUMNS)
-        for items in self._chunks(scope):
+        for items in self._chunks(scope, actor):
             if export.format == "csv":
                 yield b"".join(
                     _csv_line(
@@ -149,13 +150,14 @@ class Exports:
             elif items:
                 yield b"\n".join([_ENCODE.encode(item) for item in items]) + b"\n"
 
-    def _chunks(self, scope: Scope) -> Iterator[list[dict[str, Any]]]:
+    def _chunks(self, scope: Scope, actor: str) -> Iterator[list[dict[str, Any]]]:
         """The events as the purpose sees them, a chunk at a time, each chunk read with
         consent as it stands then; each subject's key unwrapped once for the whole download."""
         after = 0
         chunk = self.chunk
         filters = scope.filters()
         view = None
+        allowed: moment.Allowed = {}
         while True:
             with self.store.read(snapshot=True) as conn:
                 version = sql.policy_version(conn)
@@ -163,7 +165,14 @@ class Exports:
                 rows = sql.page(conn, filters, excluded.keys, after, chunk)
                 if view is None:
                     view = self.reads.view(conn, scope.purpose)
-                items = view.items(conn, rows, excluded, raw=True)
+                visibility = self.reads.visibility
+                subjects = {row[4] for row in rows}
+                stopped = visibility.stopped(conn, scope.purpose, subjects, allowed)
+                shown = [row for row in rows if row[4] not in stopped] if stopped else rows
+                items = view.items(conn, shown, excluded, raw=True)
+            if stopped:
+                with self.store.write() as conn:
+                    record_stopped(conn, scope.purpose.key, rows, stopped, actor)
             yield items
             if len(rows) < chunk:
                 return

@@ -22,12 +22,13 @@ from consentry.errors import FieldNotReadable, InvalidQuery, PrivacyBudgetExhaus
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.keys.subject_keys import SubjectKeys
+from consentry.operations import moment
 from consentry.reads import dp, groups
 from consentry.reads.groups import Tally
 from consentry.reads.view import KEYS_HELD, SubjectNames, View
 from consentry.reads.visibility import Visibility
 from consentry.storage import reads as sql
-from consentry.storage.engine import Store
+from consentry.storage.engine import AnyRow, Store
 
 MAX_GROUP_BY = 5
 MAX_PAGE = 1_000
@@ -223,8 +224,12 @@ class Reads:
             rows = sql.page(conn, scope.filters(), excluded.keys, after, limit + 1)
             more = len(rows) > limit
             rows = rows[:limit]
-            items = self.view(conn, scope.purpose).items(conn, rows, excluded)
+            stopped = self.visibility.stopped(conn, scope.purpose, {row[4] for row in rows})
+            shown = [row for row in rows if row[4] not in stopped] if stopped else rows
+            items = self.view(conn, scope.purpose).items(conn, shown, excluded)
         with self.store.write() as conn:
+            if stopped:
+                record_stopped(conn, scope.purpose.key, rows, stopped, actor)
             details = scope.described() | {"events": len(items), "policy_version": version}
             audit.record(conn, AuditAction.DATA_READ, actor=actor, details=details)
         return items, int(rows[-1].seq) if more else None, version
@@ -261,6 +266,20 @@ class Reads:
         if not any(spec.sealed or spec.special or spec.sensitive for spec in specs):
             return None
         return frozenset(spec.name for spec in specs if spec.sealed)
+
+
+def record_stopped(
+    conn: Connection, purpose: str, rows: Sequence[AnyRow], stopped: set[str], actor: str
+) -> None:
+    """Count and audit the rows of `stopped` subjects a read left out at the moment of use."""
+    moment.record(
+        conn,
+        f"read:{purpose}",
+        events=sum(1 for row in rows if row[4] in stopped),
+        subjects=len(stopped),
+        actor=actor,
+        now=clock.now(),
+    )
 
 
 def _no_union(tallies: Sequence[Tally]) -> int:

@@ -20,6 +20,8 @@ from consentry.consent import policy
 from consentry.consent.cache import ConsentCache
 from consentry.consent.models import Purpose
 from consentry.ingest.minimise import subject_key
+from consentry.operations import moment
+from consentry.storage import consent as consent_sql
 from consentry.storage import reads as sql
 
 
@@ -76,3 +78,22 @@ class Visibility:
         with self._lock:
             self._known[purpose.key] = result
         return result
+
+    def stopped(
+        self,
+        conn: Connection,
+        purpose: Purpose,
+        subject_ids: set[str],
+        allowed: moment.Allowed | None = None,
+    ) -> set[str]:
+        """The moment-of-use check of rows about to be returned (operations/moment.py): the
+        subjects among them whose state, read in `conn` now, does not allow `purpose`.
+        `allowed`: the read's own answers, kept across its chunks."""
+        if not subject_ids:
+            return set()
+        now = clock.now()
+        versions = consent_sql.subject_versions(conn, sorted(subject_ids), share=False)
+        states = {s: self._cache.fresh(conn, s, versions[s]) for s in subject_ids if s in versions}
+        uses = [(s, (purpose.key,)) for s in subject_ids]
+        found = moment.unconsented(uses, states, {purpose.key: purpose}, now, allowed)
+        return {s for s, _ in found}

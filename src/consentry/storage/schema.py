@@ -634,3 +634,31 @@ incident_notifications = Table(
     Column("sealed", LargeBinary, nullable=False),
     Index(None, "incident_id", "seq"),
 )
+
+# Alerts sent to the alert webhook: each alert's state, shared by every worker process, so
+# that one of them sends each change once (operations/alerts.py).
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # pending (the condition holds, not yet for long enough), firing, resolved
+    Column("status", String(12), nullable=False),
+    Column("since", UTCTime(), nullable=False),
+    Column("starts_at", UTCTime(), nullable=True),
+    Column("ends_at", UTCTime(), nullable=True),
+    Column("value", Float, nullable=False),
+    # Whether the webhook has (or is being sent) the latest change of the alert.
+    Column("sent", Boolean, nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+)
+
+# Deliveries and reads stopped at the moment of use for want of consent: counted in the
+# transaction that audits them (every worker sees the same total, restarts lose nothing).
+processed_without_consent = Table(
+    "processed_without_consent",
+    metadata,
+    # "delivery:<system_id>" or "read:<purpose>"
+    Column("use", String(80), primary_key=True),
+    Column("count", BigInt, nullable=False),
+    Column("last_at", UTCTime(), nullable=False),
+)

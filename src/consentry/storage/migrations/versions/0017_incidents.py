@@ -13,7 +13,7 @@ from alembic import op
 from consentry.storage.schema import UTCTime
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Operations: current figures from the database, process counters, `/metrics` and alerts."""

@@ -1,0 +1,132 @@
+"""Current operational figures read from the database: what `/metrics`, the alerts and the
+compliance summary report. Each is a function of (conn, now), returning plain values; every
+worker process reads the same ones."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from consentry.storage import operations as sql
+
+# The dsr_state counter under which the withdrawal purge keeps its watermark (dsr/erasure.py).
+PURGE_COUNTER = "withdrawal_purge"
+# A rights notice's status once its recipient acknowledged it (delivery/notices.py).
+ACKNOWLEDGED = "acknowledged"
+# A US-CA acknowledgement counts as due when it falls due within this (regs §7021).
+ACK_DUE_WITHIN = timedelta(days=1)
+# A DPF certification counts as expiring within this.
+EXPIRING_WITHIN = timedelta(days=30)
+# A processed_without_consent stop keeps its alert firing this long.
+PROCESSED_WITHOUT_WINDOW = timedelta(hours=1)
+PENDING = "pending"
+SENDING = "sending"
+DEAD = "dead"
+
+
+def requests_open(conn: Connection) -> dict[str, int]:
+    """Open data-subject requests (not completed, rejected or failed) by type."""
+    return sql.open_requests_by_type(conn)
+
+
+def requests_overdue(conn: Connection, now: datetime) -> int:
+    """Open requests past their due date."""
+    return sql.overdue_requests(conn, now)
+
+
+def acknowledgements_due(conn: Connection, now: datetime) -> int:
+    """Requests (US-CA: those with an `acknowledge_by`) still only received whose
+    acknowledgement is due within a day, or was due already."""
+    return sql.acknowledgements_due(conn, now + ACK_DUE_WITHIN)
+
+
+def withdrawal_purge_overdue(conn: Connection, now: datetime, purge_hours: int) -> int:
+    """Withdrawals and denials older than the purge deadline that the purge has not passed."""
+    return sql.withdrawals_waiting(conn, PURGE_COUNTER, now - timedelta(hours=purge_hours))
+
+
+def rights_acks_overdue(conn: Connection, now: datetime) -> int:
+    """Rights notices (purges, withdrawals, rectifications) past their acknowledgement date."""
+    return sql.rights_notices_overdue(conn, now, ACKNOWLEDGED)
+
+
+@dataclass(frozen=True, slots=True)
+class Deliveries:
+    """Outbox rows per system: waiting or being sent, and dead-lettered."""
+
+    pending: dict[str, int] = field(default_factory=dict)
+    dead: dict[str, int] = field(default_factory=dict)
+
+
+def deliveries(conn: Connection) -> Deliveries:
+    pending: dict[str, int] = {}
+    dead: dict[str, int] = {}
+    for row in sql.outbox_counts(conn):
+        into = dead if row.status == DEAD else pending
+        into[row.system_id] = into.get(row.system_id, 0) + int(row.n)
+    return Deliveries(pending, dead)
+
+
+def audit_entries(conn: Connection) -> int:
+    """Entries in the audit log."""
+    return sql.audit_size(conn)
+
+
+def key_ages(conn: Connection, now: datetime) -> dict[str, float]:
+    """Seconds since the master key (as its first use by this database) and the active
+    signing key were made; a key not made yet is absent."""
+    ages: dict[str, float] = {}
+    for name, made in (
+        ("master", sql.master_key_first_use(conn)),
+        ("signing", sql.active_signing_key_created(conn)),
+    ):
+        if made is not None:
+            ages[name] = max(0.0, (now - made).total_seconds())
+    return ages
+
+
+def keys_due(conn: Connection, now: datetime, rotation_days: int) -> list[str]:
+    """The keys due for rotation: older than `rotation_days`."""
+    limit = rotation_days * 86_400
+    return sorted(k for k, age in key_ages(conn, now).items() if age >= limit)
+
+
+def dpf_expiring(conn: Connection, now: datetime) -> dict[str, date]:
+    """Systems whose Data Privacy Framework certification ends within 30 days, or has ended,
+    with its date. (The data map records a DPA as signed or not, without an end date: a
+    missing DPA already blocks deliveries, `dpa_missing`.)"""
+    limit = (now + EXPIRING_WITHIN).date()
+    out: dict[str, date] = {}
+    for row in sql.system_definitions(conn):
+        until = json.loads(row.definition).get("dpf_certified_until")
+        if until and date.fromisoformat(until) <= limit:
+            out[row.system_id] = date.fromisoformat(until)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """Deliveries and reads stopped at the moment of use for want of consent: the total, per
+    use (`delivery:<system_id>`, `read:<purpose>`), and the latest."""
+
+    total: int = 0
+    by_use: dict[str, int] = field(default_factory=dict)
+    last_at: datetime | None = None
+
+
+def processed_without_consent(conn: Connection) -> Stopped:
+    by_use: dict[str, int] = {}
+    last: datetime | None = None
+    for row in sql.processed_without_consent_counts(conn):
+        by_use[row.use] = int(row.n)
+        last = row.last_at if last is None else max(last, row.last_at)
+    return Stopped(sum(by_use.values()), by_use, last)
+
+
+def processed_without_consent_recent(conn: Connection, now: datetime) -> int:
+    """1 when a delivery or a read was stopped within the last hour, else 0."""
+    last = processed_without_consent(conn).last_at
+    return int(last is not None and now - last <= PROCESSED_WITHOUT_WINDOW)

@@ -1,0 +1,63 @@
+"""`GET /metrics`: who may scrape it (decisions.md), and the scrape itself."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from fastapi import Request, Response
+
+from consentry import clock
+from consentry.auth.models import Permission
+from consentry.errors import Unauthenticated
+from consentry.http.auth import Authorize, RuntimeDep, get_runtime
+from consentry.operations import metrics as exposition
+from consentry.settings import Settings
+from consentry.storage.engine import Store
+
+_FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def metrics(runtime: RuntimeDep) -> Response:
+    """The gateway's metrics in the Prometheus text format, all worker processes summed."""
+    body = _scrape(runtime.store, runtime.settings)
+    return Response(body, media_type=exposition.CONTENT_TYPE)
+
+
+class MetricsAccess:
+    """The route's dependency: the metrics token, an API key holding `permission`, or (when
+    allowed) a loopback client that no proxy forwarded."""
+
+    def __init__(self, permission: Permission) -> None:
+        self._key = Authorize(permission)
+
+    async def __call__(self, request: Request) -> None:
+        settings = get_runtime(request).settings
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        presented = presented.strip()
+        token = settings.metrics_token
+        if scheme.lower() == "bearer" and presented:
+            if token and hmac.compare_digest(presented.encode(), token.encode()):
+                return
+            await self._key(request)
+            return
+        if settings.metrics_loopback and _loopback(request) and not _forwarded(request):
+            return
+        raise Unauthenticated("send Authorization: Bearer <metrics token or api key>")
+
+
+def _loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _forwarded(request: Request) -> bool:
+    return any(name in request.headers for name in _FORWARDED)
+
+
+def _scrape(store: Store, settings: Settings) -> bytes:
+    with store.read() as conn:
+        return exposition.render(conn, clock.now(), settings.withdrawal_purge_hours)

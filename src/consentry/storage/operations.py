@@ -1,0 +1,151 @@
+"""SQL for the operational figures (metrics, alerts), the alert states and the count of
+deliveries and reads stopped for want of consent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, or_, select, update
+
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import (
+    alert_states,
+    audit_entries,
+    consent_ledger,
+    dsr_state,
+    key_material,
+    outbox,
+    processed_without_consent,
+    requests,
+    rights_notices,
+    signing_keys,
+    systems,
+)
+
+# Request statuses that end a request.
+_CLOSED = ("completed", "rejected", "failed")
+
+
+def open_requests_by_type(conn: Connection) -> dict[str, int]:
+    stmt = (
+        select(requests.c.type, func.count())
+        .where(requests.c.status.not_in(_CLOSED))
+        .group_by(requests.c.type)
+    )
+    return {str(t): int(n) for t, n in conn.execute(stmt).all()}
+
+
+def overdue_requests(conn: Connection, now: datetime) -> int:
+    """Open requests past their due date (marked overdue or not yet)."""
+    stmt = select(func.count()).where(
+        requests.c.status.not_in(_CLOSED),
+        or_(requests.c.status == "overdue", requests.c.due_at < now),
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def acknowledgements_due(conn: Connection, until: datetime) -> int:
+    """Requests still only received whose acknowledgement is due by `until` (or was)."""
+    stmt = select(func.count()).where(
+        requests.c.status == "received",
+        requests.c.acknowledge_by.is_not(None),
+        requests.c.acknowledge_by <= until,
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def withdrawals_waiting(conn: Connection, counter: str, until: datetime) -> int:
+    """Withdrawals and denials recorded up to `until` that the purge (its watermark kept in
+    dsr_state under `counter`) has not passed yet."""
+    after = select(func.coalesce(func.max(dsr_state.c.value), 0)).where(dsr_state.c.name == counter)
+    stmt = select(func.count()).where(
+        consent_ledger.c.entry_id > after.scalar_subquery(),
+        consent_ledger.c.at <= until,
+        consent_ledger.c.state.in_(["withdrawn", "denied"]),
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def rights_notices_overdue(conn: Connection, now: datetime, acknowledged: str) -> int:
+    stmt = select(func.count()).where(
+        rights_notices.c.status != acknowledged, rights_notices.c.due_at < now
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def outbox_counts(conn: Connection) -> Sequence[AnyRow]:
+    """(system_id, status, count) of every outbox row."""
+    stmt = select(outbox.c.system_id, outbox.c.status, func.count().label("n")).group_by(
+        outbox.c.system_id, outbox.c.status
+    )
+    return conn.execute(stmt).all()
+
+
+def audit_size(conn: Connection) -> int:
+    size = conn.execute(select(func.coalesce(func.max(audit_entries.c.idx) + 1, 0))).scalar()
+    return int(size or 0)
+
+
+def active_signing_key_created(conn: Connection) -> datetime | None:
+    stmt = select(func.max(signing_keys.c.created_at)).where(signing_keys.c.active.is_(True))
+    value: datetime | None = conn.execute(stmt).scalar()
+    return value
+
+
+def master_key_first_use(conn: Connection) -> datetime | None:
+    """When the current key-encryption key first wrapped a named secret: the earliest
+    creation among the secrets wrapped under the newest secret's key."""
+    newest = select(key_material.c.kek_id).order_by(key_material.c.created_at.desc()).limit(1)
+    stmt = select(func.min(key_material.c.created_at)).where(
+        key_material.c.kek_id == newest.scalar_subquery()
+    )
+    value: datetime | None = conn.execute(stmt).scalar()
+    return value
+
+
+def system_definitions(conn: Connection) -> Sequence[AnyRow]:
+    return conn.execute(
+        select(systems.c.system_id, systems.c.definition).order_by(systems.c.system_id)
+    ).all()
+
+
+def count_processed_without_consent(conn: Connection, use: str, count: int, now: datetime) -> None:
+    """Add `count` to the stops of `use` ("delivery:<system>" or "read:<purpose>")."""
+    done = conn.execute(
+        update(processed_without_consent)
+        .where(processed_without_consent.c.use == use)
+        .values(count=processed_without_consent.c.count + count, last_at=now)
+    ).rowcount
+    if not done:
+        conn.execute(insert(processed_without_consent).values(use=use, count=count, last_at=now))
+
+
+def processed_without_consent_counts(conn: Connection) -> Sequence[AnyRow]:
+    """(use, n, last_at) of every use stopped at least once."""
+    table = processed_without_consent
+    return conn.execute(select(table.c.use, table.c["count"].label("n"), table.c.last_at)).all()
+
+
+def alert_rows(conn: Connection, *, lock: bool = False) -> dict[str, AnyRow]:
+    stmt = select(alert_states)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {str(row.name): row for row in conn.execute(stmt).all()}
+
+
+def put_alert(conn: Connection, values: dict[str, Any], *, exists: bool) -> None:
+    if exists:
+        conn.execute(
+            update(alert_states).where(alert_states.c.name == values["name"]).values(**values)
+        )
+    else:
+        conn.execute(insert(alert_states).values(**values))
+
+
+def lock_alerts(conn: Connection) -> None:
+    """Serialise evaluations across processes on PostgreSQL (SQLite's writer lock already
+    does): the first row of the table, or the table itself while it is empty."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE alert_states IN SHARE ROW EXCLUSIVE MODE")

@@ -1,0 +1,95 @@
+"""`/metrics` of a real `consentry serve --workers 2` (both back-ends): requests spread over
+both worker processes on fresh connections, and one scrape counts them all (each worker's
+own counts, read from its file, add up to the scrape's). A loopback client scrapes without a
+key unless a proxy forwarded it."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from consentry.settings import Settings
+from tests.conftest import ADMIN_KEY, MASTER_KEY
+from tests.operations.scrape import samples, value
+from tests.servers import free_port, serving
+
+REQUESTS = 40
+LATENCY = "consentry_request_duration_seconds_count"
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _healthz_per_worker(directory: Path) -> dict[str, float]:
+    """Each worker's own count of GET /healthz, from its histogram file."""
+    counts = {}
+    for path in directory.glob("histogram_*.db"):
+        metrics = MultiProcessCollector.merge([str(path)], accumulate=True)
+        counts[path.stem.split("_")[1]] = sum(
+            s.value
+            for m in metrics
+            for s in m.samples
+            if s.name == LATENCY and s.labels.get("route") == "/healthz"
+        )
+    return counts
+
+
+def test_a_scrape_of_two_workers_sums_both(settings: Settings) -> None:
+    port = free_port()
+    data = settings.data_dir
+    env = os.environ | {
+        "CONSENTRY_DATA_DIR": str(data),
+        "CONSENTRY_DB": settings.db,
+        "CONSENTRY_MASTER_KEY": MASTER_KEY,
+        "CONSENTRY_ADMIN_KEY": ADMIN_KEY,
+        "CONSENTRY_DSR_POLL_SECONDS": "0",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # Counts of an earlier run in the directory would be summed in: serve empties it.
+    (data / "metrics").mkdir(parents=True)
+    (data / "metrics" / "counter_1.db").write_bytes(b"left over")
+    base = f"http://127.0.0.1:{port}"
+    with serving(port, env, workers=2, stop_seconds=30):
+        assert not (data / "metrics" / "counter_1.db").exists()
+        status, first = _get(f"{base}/metrics")
+        assert status == 200
+        before = value(
+            samples(first.decode()), LATENCY, method="GET", route="/healthz", status="200"
+        )
+        # A fresh connection each: the kernel spreads them over both workers.
+        for _ in range(REQUESTS):
+            assert _get(f"{base}/healthz")[0] == 200
+        status, body = _get(f"{base}/metrics")
+        assert status == 200
+        scraped = samples(body.decode())
+        total = value(scraped, LATENCY, method="GET", route="/healthz", status="200")
+        per_worker = _healthz_per_worker(data / "metrics")
+        # Through a proxy on the same host, loopback is no longer proof of who asks.
+        forwarded = _get(f"{base}/metrics", {"X-Forwarded-For": "203.0.113.9"})
+        assert forwarded[0] == 401
+        assert json.loads(forwarded[1])["code"] == "unauthenticated"
+        keyed = _get(f"{base}/metrics", {"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert keyed[0] == 200
+    assert total - before == REQUESTS
+    served = {pid: n for pid, n in per_worker.items() if n}
+    assert len(served) == 2, per_worker
+    assert sum(per_worker.values()) == total
+    # The figures read from the database are in the scrape once, not once per worker.
+    assert sum(1 for name, _ in scraped if name == "consentry_audit_entries") == 1
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
