@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from consentry.governance import summary
+from consentry.operations import summary
 from consentry.runtime import Runtime
 from tests.consent.test_concurrency import THREADS, change, new_subject, runtime
 
@@ -26,7 +26,9 @@ def test_counts_stay_exact_under_concurrent_writers(runtime: Runtime) -> None:
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(work, range(THREADS)))
 
-    body = summary.summary(runtime.store, runtime.purposes, None, None, daily=False)
+    body = summary.summary(
+        runtime.store, runtime.purposes, None, None, daily=False, rotation_days=90
+    )
     coverage: Counter[tuple[str, str]] = Counter()
     statuses: Counter[str] = Counter()
     with runtime.store.read() as conn:

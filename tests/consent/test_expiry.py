@@ -23,7 +23,7 @@ from consentry.consent.expiry import Expiry
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage import consent as consent_sql
-from consentry.storage.schema import events
+from consentry.storage.schema import events, subject_status
 from tests.conftest import MASTER_KEY, auth
 from tests.delivery.receiver import receiver
 
@@ -164,7 +164,20 @@ def cli_pass(settings: Settings) -> dict[str, Any]:
     return dict(json.loads(result.output.strip().splitlines()[-1]))
 
 
-def add_crm(client: TestClient, endpoint: str, rights_endpoint: str) -> None:
+def due(client: TestClient) -> dict[str, Any]:
+    """The summary's count of subjects due for re-consent (of this file's purposes; every
+    other consent purpose counts 0)."""
+    resp = client.get("/v1/compliance/summary", headers=auth())
+    assert resp.status_code == 200, resp.text
+    found = resp.json()["reconsent_due"]
+    ours = {"analytics", "personalization"}
+    assert not any(n for key, n in found["by_purpose"].items() if key not in ours)
+    return {"subjects": found["subjects"], "by_purpose": {k: found["by_purpose"][k] for k in ours}}
+
+
+def add_crm(
+    client: TestClient, endpoint: str, rights_endpoint: str, *, consent_events: bool = False
+) -> None:
     resp = client.put(
         "/v1/systems/crm",
         headers=auth(),
@@ -178,6 +191,7 @@ def add_crm(client: TestClient, endpoint: str, rights_endpoint: str) -> None:
             "transfer_mechanism": "none",
             "dpa_signed": True,
             "rights_endpoint": rights_endpoint,
+            "consent_events": consent_events,
         },
     )
     assert resp.status_code == 201, resp.text
@@ -218,8 +232,7 @@ def test_a_lapsed_grant_is_recorded_told_and_purged_once(
         # The check says expired from expires_at on, before any sweep; the summary's query
         # counts the subject as due for re-consent already.
         assert check(gateway, "ana", "analytics") == "expired"
-        with rt.store.read() as conn:
-            assert consent_sql.due_for_reconsent(conn, later) == {"analytics": 1}
+        assert due(gateway) == {"subjects": 1, "by_purpose": {"analytics": 1, "personalization": 0}}
 
         done = cli_pass(expiry_settings)["expired"]
         assert done == {"expired": 1, "subjects": 1, "notices": 1, "deleted": 1, "narrowed": 1}
@@ -281,8 +294,7 @@ def test_a_lapsed_grant_is_recorded_told_and_purged_once(
     assert check(gateway, "ana", "analytics") == "granted"
     assert history(gateway, subject_id)[-1]["state"] == "granted"
     assert regrant["version"] > last["version"]
-    with rt.store.read() as conn:
-        assert consent_sql.due_for_reconsent(conn, clock.now()) == {}
+    assert due(gateway) == {"subjects": 0, "by_purpose": {"analytics": 0, "personalization": 0}}
 
 
 def test_a_pass_that_fails_half_way_writes_each_expiry_once(
@@ -323,11 +335,44 @@ def test_a_pass_that_fails_half_way_writes_each_expiry_once(
         assert sorted(e["purpose"] for e in expired) == ["analytics", "personalization"]
         # In ledger order: one version each, after the grants.
         assert [e["source"] for e in expired] == ["expiry", "expiry"]
+    assert due(gateway) == {"subjects": 3, "by_purpose": {"analytics": 3, "personalization": 3}}
     with rt.store.read() as conn:
-        assert consent_sql.due_for_reconsent(conn, later) == {
-            "analytics": 3,
-            "personalization": 3,
-        }
         cursor = consent_sql.expiry_cursor(conn)
     assert cursor is not None
     assert cursor[0] <= later
+
+
+def test_an_expiry_in_the_sweep_is_propagated_and_changes_the_status(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run as a step of the retention sweep, a lapsed grant's `expired` entry reaches a system
+    asking for consent changes as a `consent_updated` after the grant's, and the subject's
+    compliance status follows."""
+    rt = runtime_of(gateway)
+    with receiver() as hook, receiver() as rights:
+        add_crm(gateway, hook.url, rights.url, consent_events=True)
+        first = grant(gateway, "ana", "analytics", "personalization")
+        subject_id = first["subject_id"]
+        path = f"/v1/subjects/{subject_id}/compliance"
+        assert gateway.get(path, headers=auth()).json()["purposes"]["analytics"] == "granted"
+        later = clock.now() + timedelta(days=1, hours=1)
+        monkeypatch.setattr(clock, "now", lambda: later)
+        steps = rt.retention.run_steps("test")
+        assert steps["expiry"]["expired"] == 1
+        expired = history(gateway, subject_id)[-1]
+        assert (expired["purpose"], expired["state"]) == ("analytics", "expired")
+        assert gateway.get(path, headers=auth()).json()["purposes"]["analytics"] == "expired"
+        # The stored status (what the summary counts) was kept in the expiry's transaction.
+        with rt.store.read() as conn:
+            stored = conn.execute(
+                select(subject_status.c.version).where(subject_status.c.subject_id == subject_id)
+            ).scalar_one()
+        assert stored == expired["version"]
+        worker = rt.delivery_worker()
+        for _ in range(3):
+            worker.run_once()
+        updates = [b for b in rights.bodies() if b["type"] == "consent_updated"]
+        assert [(b["purposes"], b["version"]) for b in updates] == [
+            ({"analytics": "granted"}, first["version"]),
+            ({"analytics": "expired"}, expired["version"]),
+        ]

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import text
 
 from consentry.consent.purposes import PurposeRegistry
-from consentry.governance import summary
+from consentry.operations import summary
 from consentry.storage.engine import Store
 from consentry.storage.migrate import alembic_config
 from tests.storage.test_migrations import empty_store, schema_diffs
@@ -65,7 +65,9 @@ def test_0015_builds_current_consent_and_stale_statuses(empty_store: Store) -> N
     assert sorted(tuple(r) for r in stale) == [("sub_1", ""), ("sub_2", "")]
 
     command.upgrade(config, "head")
-    body = summary.summary(empty_store, PurposeRegistry(), None, None, daily=False)
+    body = summary.summary(
+        empty_store, PurposeRegistry(), None, None, daily=False, rotation_days=90
+    )
     assert {k: n for k, n in body["status_counts"].items() if n} == {
         "PARTIAL_OPT_IN": 2,
         "NOT_ASKED": 1,
@@ -78,7 +80,7 @@ def test_0015_builds_current_consent_and_stale_statuses(empty_store: Store) -> N
         "never_asked": 1,
     }
     day = datetime(2026, 11, 20, tzinfo=UTC)
-    daily = summary.summary(empty_store, PurposeRegistry(), day, day, daily=True)
+    daily = summary.summary(empty_store, PurposeRegistry(), day, day, daily=True, rotation_days=90)
     assert daily["series"] == [
         {
             "day": "2026-11-20",

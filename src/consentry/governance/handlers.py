@@ -10,7 +10,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
-from consentry.governance import endpoints, ropa, summary
+from consentry.governance import endpoints, ropa
 from consentry.governance.datamap import parse, to_definition
 from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
 from consentry.http.auth import Ctx
@@ -134,17 +134,6 @@ def acknowledge_notice(notice_id: NoticeId, ctx: Ctx) -> Response:
     with ctx.runtime.store.write() as conn:
         ctx.runtime.rights_notices.acknowledge(conn, notice_id, actor=ctx.actor)
     return Response(status_code=204)
-
-
-def get_summary(
-    ctx: Ctx,
-    start: Annotated[Instant | None, Query(alias="from")] = None,
-    end: Annotated[Instant | None, Query(alias="to")] = None,
-    series: Annotated[Literal["day"] | None, Query()] = None,
-) -> dict[str, Any]:
-    """Consent coverage, compliance statuses and events counted, over a window."""
-    rt = ctx.runtime
-    return summary.summary(rt.store, rt.purposes, start, end, daily=series == "day")
 
 
 IncidentId = Annotated[str, Path(min_length=1, max_length=40)]

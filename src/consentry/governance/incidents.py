@@ -332,6 +332,11 @@ def open_incidents(conn: Connection) -> int:
     return sql.count_open(conn)
 
 
+def recorded(conn: Connection) -> int:
+    """How many incidents were ever recorded (consentry_incidents_recorded_total)."""
+    return sql.count_all(conn)
+
+
 def next_deadline(conn: Connection, now: datetime) -> datetime | None:
     """The nearest authority deadline of an open incident not yet notified by `now` (a passed
     one included), for consentry_incident_deadline_seconds and the summary."""

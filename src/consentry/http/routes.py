@@ -91,7 +91,7 @@ ROUTES: tuple[Route, ...] = (
         P.CONSENT_READ,
         "consent",
     ),
-    Route("GET", "/v1/compliance/summary", governance.get_summary, P.COMPLIANCE_READ, "operations"),
+    Route("GET", "/v1/compliance/summary", operations.get_summary, P.COMPLIANCE_READ, "operations"),
     Route("GET", "/v1/schemas", ingest.list_schemas, P.CONFIG_READ, "events"),
     Route("GET", "/v1/schemas/{event_type}", ingest.get_schema, P.CONFIG_READ, "events"),
     Route("PUT", "/v1/schemas/{event_type}", ingest.put_schema, P.CONFIG_WRITE, "events"),

@@ -80,6 +80,18 @@ RULES: tuple[Rule, ...] = (
         lambda c, n, s: figures.rights_acks_overdue(c, n),
     ),
     Rule(
+        "incident_created",
+        "critical",
+        "A personal data breach was recorded: its notification clock runs (Art. 33).",
+        lambda c, n, s: figures.incidents_created_recent(c, n),
+    ),
+    Rule(
+        "incident_deadline_near",
+        "critical",
+        "An open incident's notice to the supervisory authority is due within 12 hours.",
+        lambda c, n, s: figures.incident_deadline_near(c, n),
+    ),
+    Rule(
         "key_rotation_due",
         "warning",
         "The master or signing key is older than CONSENTRY_KEY_ROTATION_DAYS.",

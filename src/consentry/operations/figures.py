@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from consentry.governance import incidents
 from consentry.storage import operations as sql
 
 # The dsr_state counter under which the withdrawal purge keeps its watermark (dsr/erasure.py).
@@ -22,6 +23,10 @@ ACK_DUE_WITHIN = timedelta(days=1)
 EXPIRING_WITHIN = timedelta(days=30)
 # A processed_without_consent stop keeps its alert firing this long.
 PROCESSED_WITHOUT_WINDOW = timedelta(hours=1)
+# A recorded incident keeps its `incident_created` alert firing this long.
+INCIDENT_CREATED_WINDOW = timedelta(hours=1)
+# An authority deadline this close, or passed, raises `incident_deadline_near`.
+DEADLINE_NEAR = timedelta(hours=12)
 PENDING = "pending"
 SENDING = "sending"
 DEAD = "dead"
@@ -130,3 +135,31 @@ def processed_without_consent_recent(conn: Connection, now: datetime) -> int:
     """1 when a delivery or a read was stopped within the last hour, else 0."""
     last = processed_without_consent(conn).last_at
     return int(last is not None and now - last <= PROCESSED_WITHOUT_WINDOW)
+
+
+def incidents_open(conn: Connection) -> int:
+    """Open incidents in the breach register."""
+    return incidents.open_incidents(conn)
+
+
+def incidents_recorded(conn: Connection) -> int:
+    """Incidents ever recorded (a count that only grows)."""
+    return incidents.recorded(conn)
+
+
+def incident_deadline_seconds(conn: Connection, now: datetime) -> float | None:
+    """Seconds to the nearest authority deadline of an open incident not yet notified
+    (negative once passed); None when no such deadline runs."""
+    at = incidents.next_deadline(conn, now)
+    return None if at is None else (at - now).total_seconds()
+
+
+def incidents_created_recent(conn: Connection, now: datetime) -> int:
+    """Incidents recorded within the last hour."""
+    return len(incidents.created_since(conn, now - INCIDENT_CREATED_WINDOW))
+
+
+def incident_deadline_near(conn: Connection, now: datetime) -> int:
+    """1 when an open incident's notice to the authority is due within 12 hours or overdue."""
+    left = incident_deadline_seconds(conn, now)
+    return int(left is not None and left < DEADLINE_NEAR.total_seconds())

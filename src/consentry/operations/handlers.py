@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from typing import Annotated, Any, Literal
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 
 from consentry import clock
 from consentry.auth.models import Permission
 from consentry.errors import Unauthenticated
-from consentry.http.auth import Authorize, RuntimeDep, get_runtime
+from consentry.http.auth import Authorize, Ctx, RuntimeDep, get_runtime
+from consentry.http.schemas import Instant
 from consentry.operations import metrics as exposition
+from consentry.operations import summary
 from consentry.settings import Settings
 from consentry.storage.engine import Store
 
@@ -22,6 +25,25 @@ def metrics(runtime: RuntimeDep) -> Response:
     """The gateway's metrics in the Prometheus text format, all worker processes summed."""
     body = _scrape(runtime.store, runtime.settings)
     return Response(body, media_type=exposition.CONTENT_TYPE)
+
+
+def get_summary(
+    ctx: Ctx,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
+    series: Annotated[Literal["day"] | None, Query()] = None,
+) -> dict[str, Any]:
+    """What the DPO must show, over a window: coverage, statuses, events, requests, keys,
+    incidents, re-consent due."""
+    rt = ctx.runtime
+    return summary.summary(
+        rt.store,
+        rt.purposes,
+        start,
+        end,
+        daily=series == "day",
+        rotation_days=rt.settings.key_rotation_days,
+    )
 
 
 class MetricsAccess:

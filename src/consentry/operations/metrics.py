@@ -90,6 +90,26 @@ class _Figures(Collector):
             "key",
             figures.key_ages(conn, now),
         )
+        recorded = CounterMetricFamily(
+            "consentry_incidents_recorded", "Incidents recorded in the breach register."
+        )
+        recorded.add_metric([], figures.incidents_recorded(conn))
+        yield recorded
+        yield _gauge(
+            "consentry_incidents_open",
+            "Open incidents in the breach register.",
+            None,
+            figures.incidents_open(conn),
+        )
+        deadline = GaugeMetricFamily(
+            "consentry_incident_deadline_seconds",
+            "Seconds to the nearest authority deadline of an open incident not yet notified "
+            "(negative once passed; absent when none runs).",
+        )
+        left = figures.incident_deadline_seconds(conn, now)
+        if left is not None:
+            deadline.add_metric([], left)
+        yield deadline
         yield _gauge(
             "consentry_dpf_expiring",
             "Systems whose DPF certification ends within 30 days (1 each).",

@@ -15,7 +15,9 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +27,7 @@ from consentry.storage.schema import (
     consent_current,
     consent_ledger,
     event_counts,
+    purposes,
     subject_status,
     subjects,
     tallies,
@@ -260,6 +263,23 @@ def coverage(conn: Connection, now: datetime) -> tuple[list[tuple[str, str, int]
         .group_by(c.purpose, c.state, lapsed)
     )
     return [(p, st, n) for (p, st), n in out.items()], list(conn.execute(erased).all())
+
+
+def reconsent_due(conn: Connection, now: datetime) -> tuple[dict[str, int], int]:
+    """Subjects to ask again: per consent purpose, those (not erased) whose current state of
+    it is an expiry or a grant lapsed by `now`; and how many subjects that is in all."""
+    c = consent_current.c
+    erased = exists().where(
+        subject_status.c.subject_id == c.subject_id, subject_status.c.status == ERASED
+    )
+    due = and_(
+        or_(c.state == "expired", and_(c.state == "granted", c.expires_at <= now)),
+        c.purpose.in_(select(purposes.c.key).where(purposes.c.legal_basis == "consent")),
+        ~erased,
+    )
+    per = conn.execute(select(c.purpose, func.count()).where(due).group_by(c.purpose)).all()
+    people = conn.execute(select(func.count(c.subject_id.distinct())).where(due)).scalar_one()
+    return {str(p): int(n) for p, n in per}, int(people)
 
 
 def erased_count(conn: Connection) -> int:

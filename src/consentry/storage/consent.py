@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
 
 from consentry.storage import compliance
 from consentry.storage.dialect import driver_in, driver_statements
@@ -326,22 +326,3 @@ def set_expiry_cursor(conn: Connection, at: datetime, entry_id: int) -> None:
         ).rowcount
         if not done:
             conn.execute(insert(dsr_state).values(name=name, value=value))
-
-
-def due_for_reconsent(conn: Connection, now: datetime) -> dict[str, int]:
-    """Per consent purpose, the subjects (not erased) whose latest entry of it is an expiry,
-    or a grant lapsed by `now` whose expiry is not recorded yet: those to ask again."""
-    stmt = (
-        select(consent_ledger.c.purpose, func.count())
-        .join(subjects, subjects.c.subject_id == consent_ledger.c.subject_id)
-        .join(purposes, purposes.c.key == consent_ledger.c.purpose)
-        .where(
-            (consent_ledger.c.state == "expired")
-            | ((consent_ledger.c.state == "granted") & (consent_ledger.c.expires_at <= now)),
-            purposes.c.legal_basis == "consent",
-            or_(subjects.c.erasure.is_(None), subjects.c.erasure != "erased"),
-            ~_superseded(consent_ledger),
-        )
-        .group_by(consent_ledger.c.purpose)
-    )
-    return {str(purpose): int(count) for purpose, count in conn.execute(stmt)}

@@ -75,6 +75,10 @@ def count_open(conn: Connection) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
+def count_all(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(incidents)).scalar_one())
+
+
 def next_authority_deadline(conn: Connection, now: datetime) -> datetime | None:
     """The earliest authority deadline of an open incident whose authority had no notice by
     `now` (a passed one included: it is the most urgent)."""

@@ -63,7 +63,17 @@ def test_events_windows_and_daily_series(
         "rejected": {"no_consent": 3, "unknown_event_type": 1},
     }
     assert body["since"] == f"{day1}T00:00:00.000000Z"
-    assert set(body) == {"coverage", "status_counts", "events", "since"}
+    assert set(body) == {
+        "coverage",
+        "status_counts",
+        "events",
+        "processed_without_consent",
+        "requests",
+        "keys",
+        "incidents",
+        "reconsent_due",
+        "since",
+    }
 
     # A window counts the whole UTC days it touches.
     late = summary(client, **{"from": f"{day2}T10:00:00Z", "to": f"{day2}T11:00:00+00:00"})

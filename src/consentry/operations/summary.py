@@ -14,6 +14,7 @@ from consentry.consent import compliance
 from consentry.consent.models import ComplianceStatus, Purpose, SubjectConsent
 from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import InvalidWindow
+from consentry.operations import figures
 from consentry.storage import compliance as sql
 from consentry.storage.engine import Store
 from consentry.subjects.models import Jurisdiction
@@ -52,6 +53,7 @@ class Reading:
     now: datetime
     window: Window
     subjects: int
+    rotation_days: int
 
 
 def coverage(r: Reading) -> dict[str, dict[str, int]]:
@@ -143,12 +145,60 @@ def series(r: Reading) -> list[dict[str, Any]]:
     return [{"day": d, "events": events[d], **changes[d]} for d in days]
 
 
-# The summary's sections in answer order: one line each (requests, keys, incidents and
-# the re-consent count join here).
+def processed_without_consent(r: Reading) -> int:
+    """Deliveries and reads stopped at the moment of use for want of consent (must be 0)."""
+    return figures.processed_without_consent(r.conn).total
+
+
+def requests(r: Reading) -> dict[str, Any]:
+    """Open data-subject requests, those past their due date, and the open ones by type."""
+    by_type = figures.requests_open(r.conn)
+    return {
+        "open": sum(by_type.values()),
+        "overdue": figures.requests_overdue(r.conn, r.now),
+        "by_type": dict(sorted(by_type.items())),
+    }
+
+
+def keys(r: Reading) -> dict[str, Any]:
+    """Whole days since the master and the active signing key were made (null: none yet),
+    and the keys due for rotation (CONSENTRY_KEY_ROTATION_DAYS)."""
+    ages = figures.key_ages(r.conn, r.now)
+    return {
+        "master_age_days": _days_of(ages.get("master")),
+        "signing_age_days": _days_of(ages.get("signing")),
+        "rotation_due": figures.keys_due(r.conn, r.now, r.rotation_days),
+    }
+
+
+def incidents(r: Reading) -> dict[str, Any]:
+    """Open incidents and the nearest authority deadline not yet met (null: none runs)."""
+    left = figures.incident_deadline_seconds(r.conn, r.now)
+    at = None if left is None else r.now + timedelta(seconds=left)
+    return {
+        "open": figures.incidents_open(r.conn),
+        "next_deadline": None if at is None else clock.rfc3339(at),
+    }
+
+
+def reconsent_due(r: Reading) -> dict[str, Any]:
+    """Subjects to ask again for consent (a grant of theirs lapsed): in all, and per consent
+    purpose."""
+    per, people = sql.reconsent_due(r.conn, r.now)
+    asked = [k for k, p in sorted(r.purposes.items()) if p.needs_consent]
+    return {"subjects": people, "by_purpose": {k: per.get(k, 0) for k in asked}}
+
+
+# The summary's sections in answer order: one line each.
 SECTIONS: tuple[tuple[str, Callable[[Reading], Any]], ...] = (
     ("coverage", coverage),
     ("status_counts", status_counts),
     ("events", events),
+    ("processed_without_consent", processed_without_consent),
+    ("requests", requests),
+    ("keys", keys),
+    ("incidents", incidents),
+    ("reconsent_due", reconsent_due),
     ("since", since),
 )
 
@@ -160,6 +210,7 @@ def summary(
     end: datetime | None,
     *,
     daily: bool,
+    rotation_days: int,
 ) -> dict[str, Any]:
     """The compliance summary over the window from `start` to `end`; `daily` adds `series`."""
     span = window(start, end)
@@ -168,7 +219,7 @@ def summary(
         purposes = registry.all(conn)
     compliance.refresh_stale(store, purposes, now)
     with store.read() as conn:
-        reading = Reading(conn, purposes, now, span, sql.subject_count(conn))
+        reading = Reading(conn, purposes, now, span, sql.subject_count(conn), rotation_days)
         out = {name: section(reading) for name, section in SECTIONS}
         if daily:
             out["series"] = series(reading)
@@ -181,3 +232,7 @@ def _days(w: Window) -> tuple[str | None, str | None]:
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
+
+
+def _days_of(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds // 86_400)
