@@ -20,6 +20,7 @@ from consentry.dsr.models import DOWNLOADABLE, FINAL, Request, RequestType, Stat
 from consentry.dsr.records import Notes, advance, level_met, load
 from consentry.dsr.requests import Requests
 from consentry.errors import ConsentryError
+from consentry.periodic import Periodic
 from consentry.storage import requests as sql
 from consentry.storage.engine import Store
 from consentry.storage.errors import StorageFailure
@@ -55,21 +56,14 @@ class Runner:
         self.notes = notes
         self.interval = interval
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("dsr-runner", interval, self.run_pending)
         self._purged = False
 
     def start(self) -> None:
-        if self.interval <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="dsr-runner", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._periodic.stop()
 
     def run_pending(self) -> dict[str, Any]:
         """One pass: overdue marks, each runnable request's next steps, withdrawal purge,
@@ -96,14 +90,6 @@ class Runner:
                 # Last: a pass that fails here has done the rest (it is tried again next pass).
                 done["expired"] = self.expiry.expire_due(clock.now(), actor=ACTOR)
             return done
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_pending()
-            except Exception:
-                # The type only: a message may quote data. The next pass tries again.
-                log.exception("data-subject request pass failed")
 
     def _run_page(self, request_ids: list[str]) -> int:
         """Take each request through as many steps as it can go now; returns the steps

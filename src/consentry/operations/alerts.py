@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.operations import figures
+from consentry.periodic import Periodic
 from consentry.settings import Settings
 from consentry.storage import operations as sql
 from consentry.storage.engine import AnyRow, Store
@@ -122,21 +122,17 @@ class Alerts:
         self.settings = settings
         self.store = store
         self.rules = rules
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic(
+            "consentry-alerts", settings.alert_interval_seconds, self.evaluate
+        )
         self._client: httpx.Client | None = None
 
     def start(self) -> None:
-        if not self.settings.alert_webhook or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="consentry-alerts", daemon=True)
-        self._thread.start()
+        if self.settings.alert_webhook:
+            self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._periodic.stop()
         if self._client is not None:
             self._client.close()
 
@@ -209,13 +205,6 @@ class Alerts:
             return True
         log.warning("alert webhook answered %d", response.status_code)
         return False
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.alert_interval_seconds):
-            try:
-                self.evaluate()
-            except Exception as exc:  # the evaluator outlives any one failure
-                log.error("alert evaluation failed: %s", type(exc).__name__)
 
 
 def _step(conn: Connection, rule: Rule, row: AnyRow | None, value: float, now: datetime) -> None:
