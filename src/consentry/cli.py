@@ -318,7 +318,7 @@ def retention_sweep() -> None:
         f"{counts['narrowed']}, skipped {counts['skipped_restricted']} of restricted subjects"
     )
     for name, figures in others.items():
-        typer.echo(f"{name}: {json.dumps(dict(figures), sort_keys=True)}")
+        typer.echo(f"{name}: " + ", ".join(f"{n} {what}" for what, n in sorted(figures.items())))
 
 
 @audit_app.command("verify")

@@ -267,6 +267,8 @@ def test_cli_sweep_prints_what_it_deleted_and_narrowed(
     result = CliRunner().invoke(app, ["retention", "sweep"], env=env)
     assert result.exit_code == 0, result.output
     assert "deleted 1 events, narrowed 1, skipped 0 of restricted subjects" in result.output
+    # Consent expiry is a step of every sweep.
+    assert "expiry: 0 deleted, 0 expired, 0 narrowed, 0 notices, 0 subjects" in result.output
     # Not a terminal: no progress bar drawn.
     assert "sweeping" not in result.output
     assert _stored(_runtime(client)) == {"eve-mid": NARROW, "eve-new": FULL}
