@@ -46,8 +46,11 @@ bench: install-dev
 system-deps:
 	scripts/system-deps
 
+# Test files are spread over TEST_WORKERS processes (each its own PostgreSQL cluster), a
+# whole file to one process; TEST_WORKERS=0 runs them in this one.
+TEST_WORKERS ?= 2
 test: install-dev system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff format --check src tests
