@@ -219,24 +219,35 @@ class RetentionSweeper:
         return Progress(outcome.sweep_id, upto, int(row.until_seq), totals, held_ms, finished)
 
     def _plan_ahead(self, outcome: Sweep) -> _Plan | None:
-        """The next window decided in a read transaction (SQLite: beside the writer)."""
+        """The next window read in a read transaction (SQLite: beside the writer), decided
+        once it has ended (an open read would hold back the WAL's checkpoint meanwhile)."""
         with self.store.read() as conn:
             row = sql.running(conn)
             if row is None or int(row.sweep_id) != outcome.sweep_id:
                 return None
-            return self._plan(conn, row, self.purposes.all(conn))
+            known = self.purposes.all(conn)
+            after, upto, events = self._window(conn, row, known)
+        return _Plan(
+            after, upto, known, Erasure.ending(events, known, as_of=row.as_of), len(events)
+        )
 
     def _plan(self, conn: Connection, row: AnyRow, known: dict[str, Purpose]) -> _Plan:
         """The next window after the cursor and its events whose retention ended."""
+        after, upto, events = self._window(conn, row, known)
+        return _Plan(
+            after, upto, known, Erasure.ending(events, known, as_of=row.as_of), len(events)
+        )
+
+    def _window(
+        self, conn: Connection, row: AnyRow, known: dict[str, Purpose]
+    ) -> tuple[int, int, Sequence[Any]]:
         after = int(row.after_seq)
         upto = min(after + self.span, int(row.until_seq))
         if not known:
-            return _Plan(after, upto, known, [], 0)
+            return after, upto, []
         # Only events at least as old as the shortest retention can have reached an end.
         cutoff = row.as_of - timedelta(days=min(p.retention_days for p in known.values()))
-        events = sql.window(conn, after, upto, cutoff)
-        ending = Erasure.ending(events, known, as_of=row.as_of)
-        return _Plan(after, upto, known, ending, len(events))
+        return after, upto, sql.window(conn, after, upto, cutoff)
 
     def _expire(self, conn: Connection, planned: _Plan) -> dict[str, int]:
         if not planned.ending:
