@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 _PURGE_COUNTER = "withdrawal_purge"
 # How long a withdrawal waits before the purge reads past it (longer than any transaction).
 SETTLE = timedelta(minutes=1)
+
+
+class Ending(NamedTuple):
+    """An event some of whose purposes reached the end of their retention."""
+
+    seq: int
+    subject_id: str
+    purposes: list[str]
+    ended: list[str]
 
 
 class Erasure:
@@ -262,37 +271,55 @@ class Erasure:
             # (the expiry) itself.
         return len(deleted), len(narrowed)
 
-    def expire(
-        self,
-        conn: Connection,
-        rows: Sequence[tuple[Any, ...]],
-        known: dict[str, Purpose],
-        *,
-        as_of: datetime,
-        held: Callable[[Collection[str]], dict[str, frozenset[str] | None]],
-    ) -> dict[str, int]:
-        """The retention sweep's destroying (API.md, Retention): each event loses the
-        purposes whose retention ended by `as_of`, and the fields that served only them; one
-        left with none is deleted. Rows are (seq, subject_id, occurred_at, received_at,
-        purposes) with the times in their stored text (text order is time order). `held`
-        names, of the subjects given, those under a restriction (Art. 18): None for the whole
-        subject, else the purposes held pending an objection; what they hold is left as it is
-        and counted as skipped."""
+    @staticmethod
+    def ending(
+        rows: Sequence[tuple[Any, ...]], known: dict[str, Purpose], *, as_of: datetime
+    ) -> list[Ending]:
+        """Of these events, those with a purpose whose retention ended by `as_of`, and those
+        purposes (API.md, Retention). Rows are (seq, subject_id, occurred_at, received_at,
+        purposes) with the times in their stored text (text order is time order). Reads
+        nothing: the sweep may decide a window before it takes the writer."""
         cutoffs = {
             key: clock.rfc3339(retention.retention_cutoff(as_of, p)) for key, p in known.items()
         }
-        lists: dict[str, list[str]] = {}
-        ending: list[tuple[int, str, list[str], list[str]]] = []
+        # Per stored purpose list (few distinct ones): its purposes with a retention, the
+        # earliest and the latest of their cutoffs, so most events take two comparisons.
+        kinds: dict[str, tuple[list[str], list[str], str, str]] = {}
+        ending: list[Ending] = []
         for seq, subject_id, occurred, received, purposes in rows:
+            kind = kinds.get(purposes)
+            if kind is None:
+                stored = json.loads(purposes)
+                timed = [p for p in stored if p in cutoffs]
+                times = [cutoffs[p] for p in timed] or [""]
+                kind = kinds[purposes] = (stored, timed, min(times), max(times))
+            stored, timed, first, last = kind
             start = min(occurred, received)
-            stored = lists.get(purposes)
-            if stored is None:
-                stored = lists[purposes] = json.loads(purposes)
-            ended = [p for p in stored if p in cutoffs and start <= cutoffs[p]]
-            if ended:
-                ending.append((int(seq), subject_id, stored, ended))
-        holds = held({subject_id for _, subject_id, _, _ in ending}) if ending else {}
-        deleted: list[int] = []
+            if start > last:
+                continue
+            ended = timed if start <= first else [p for p in timed if start <= cutoffs[p]]
+            ending.append(Ending(int(seq), subject_id, stored, ended))
+        return ending
+
+    def expire(
+        self,
+        conn: Connection,
+        ending: Sequence[Ending],
+        known: dict[str, Purpose],
+        *,
+        held: Callable[[Collection[str]], dict[str, frozenset[str] | None]],
+    ) -> dict[str, int]:
+        """The retention sweep's destroying: each event of `ending` (see `ending`) loses the
+        purposes that ended, and the fields that served only them; one left with none is
+        deleted. `ending` may have been read before this transaction: purposes only ever
+        leave an event, so one whose purposes all ended then still has them all ended, and
+        what an event narrowed is taken from its row as read here (a purge since is kept);
+        an event gone meanwhile (erased) is not counted. `held` names, of the subjects
+        given, those under a restriction (Art. 18): None for the whole subject, else the
+        purposes held pending an objection; what they hold is left as it is and counted as
+        skipped."""
+        holds = held({e.subject_id for e in ending}) if ending else {}
+        deleting: list[int] = []
         narrowing: dict[int, list[str]] = {}
         skipped = 0
         for seq, subject_id, stored, ending_now in ending:
@@ -304,15 +331,16 @@ class Erasure:
                     skipped += 1
                 if not ended:
                     continue
-            kept = [p for p in stored if p not in ended]
-            if kept:
-                narrowing[seq] = kept
+            if len(ended) < len(stored):
+                narrowing[seq] = ended
             else:
-                deleted.append(seq)
-        narrowed = self._narrow(conn, narrowing, known, {r[0]: r[1] for r in rows})
+                deleting.append(seq)
+        narrowed, emptied = self._narrow(
+            conn, narrowing, known, {e.seq: e.subject_id for e in ending}
+        )
         events_sql.update_events(conn, narrowed)
-        retention_sql.delete_events(conn, deleted)
-        return {"deleted": len(deleted), "narrowed": len(narrowed), "skipped_restricted": skipped}
+        deleted = retention_sql.delete_events(conn, deleting + emptied)
+        return {"deleted": deleted, "narrowed": len(narrowed), "skipped_restricted": skipped}
 
     def _narrow(
         self,
@@ -320,13 +348,19 @@ class Erasure:
         narrowing: dict[int, list[str]],
         known: dict[str, Purpose],
         subject_of: dict[int, str],
-    ) -> list[dict[str, Any]]:
-        """The new values of events keeping only `narrowing[seq]` of their purposes."""
+    ) -> tuple[list[dict[str, Any]], list[int]]:
+        """The new values of events losing `narrowing[seq]` of their purposes as stored now,
+        and the events left with none (to delete)."""
         changes = []
+        emptied = []
         sealers: dict[str, Sealer | None] = {}
         for event in retention_sql.full_rows(conn, list(narrowing)):
             seq = int(event.seq)
-            kept = narrowing[seq]
+            ended = narrowing[seq]
+            kept = [p for p in json.loads(event.purposes) if p not in ended]
+            if not kept:
+                emptied.append(seq)
+                continue
             subject_id = subject_of[seq]
             sealer = None
             if event.sealed is not None:
@@ -341,7 +375,7 @@ class Erasure:
             # Reads find events by their purpose bits: the ended purposes go too.
             values["purpose_bits"] = purpose_mask(known[p] for p in kept if p in known)
             changes.append(values | {"seq": seq})
-        return changes
+        return changes, emptied
 
 
 def _narrowed(event: AnyRow, kept: list[str], sealer: Sealer | None) -> dict[str, Any]:

@@ -19,8 +19,9 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.audit.log import SYSTEM_ACTOR
+from consentry.consent.models import Purpose
 from consentry.consent.purposes import PurposeRegistry
-from consentry.dsr.erasure import Erasure
+from consentry.dsr.erasure import Ending, Erasure
 from consentry.storage import retention as sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.storage.errors import SerializationFailure
@@ -43,6 +44,18 @@ class Progress:
     counts: dict[str, int]
     held_ms: float
     finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A window of seqs (after, upto] and its events whose retention ended, as read with
+    the purposes `known`; `examined`: the events old enough to be looked at."""
+
+    after: int
+    upto: int
+    known: dict[str, Purpose]
+    ending: list[Ending]
+    examined: int
 
 
 @dataclass(slots=True)
@@ -165,15 +178,24 @@ class RetentionSweeper:
         return None
 
     def _batch(self, outcome: Sweep, actor: str) -> Progress | None:
-        """One transaction of the sweep; None when another process finished it."""
+        """One transaction of the sweep; None when another process finished it. On SQLite
+        the window is read and decided first, in a read transaction, so the writer is held
+        only to delete and narrow (a window another process took meanwhile is read again
+        under it); on PostgreSQL it is read under its row locks."""
+        planned = self._plan_ahead(outcome) if self.store.dialect == "sqlite" else None
         with self.store.write() as conn:
-            entered = time.perf_counter()
             sql.lock(conn)
+            # The writer is held from here (SQLite: BEGIN IMMEDIATE has returned;
+            # PostgreSQL: the sweep's lock is taken) until the commit.
+            entered = time.perf_counter()
             row = sql.running(conn)
             if row is None or int(row.sweep_id) != outcome.sweep_id:
                 return None
-            upto = min(int(row.after_seq) + self.span, int(row.until_seq))
-            counts = self._expire(conn, row, upto)
+            known = self.purposes.all(conn)
+            if planned is None or planned.after != int(row.after_seq) or planned.known != known:
+                planned = self._plan(conn, row, known)
+            counts = self._expire(conn, planned)
+            upto = planned.upto
             totals = {n: v + counts.get(n, 0) for n, v in _counts(row).items()}
             finished = upto >= int(row.until_seq)
             sql.advance(conn, outcome.sweep_id, upto, counts, clock.now() if finished else None)
@@ -196,21 +218,46 @@ class RetentionSweeper:
         outcome.batches += 1
         return Progress(outcome.sweep_id, upto, int(row.until_seq), totals, held_ms, finished)
 
-    def _expire(self, conn: Connection, row: AnyRow, upto: int) -> dict[str, int]:
-        known = self.purposes.all(conn)
+    def _plan_ahead(self, outcome: Sweep) -> _Plan | None:
+        """The next window read in a read transaction (SQLite: beside the writer), decided
+        once it has ended (an open read would hold back the WAL's checkpoint meanwhile)."""
+        with self.store.read() as conn:
+            row = sql.running(conn)
+            if row is None or int(row.sweep_id) != outcome.sweep_id:
+                return None
+            known = self.purposes.all(conn)
+            after, upto, events = self._window(conn, row, known)
+        return _Plan(
+            after, upto, known, Erasure.ending(events, known, as_of=row.as_of), len(events)
+        )
+
+    def _plan(self, conn: Connection, row: AnyRow, known: dict[str, Purpose]) -> _Plan:
+        """The next window after the cursor and its events whose retention ended."""
+        after, upto, events = self._window(conn, row, known)
+        return _Plan(
+            after, upto, known, Erasure.ending(events, known, as_of=row.as_of), len(events)
+        )
+
+    def _window(
+        self, conn: Connection, row: AnyRow, known: dict[str, Purpose]
+    ) -> tuple[int, int, Sequence[Any]]:
+        after = int(row.after_seq)
+        upto = min(after + self.span, int(row.until_seq))
         if not known:
-            return {}
+            return after, upto, []
         # Only events at least as old as the shortest retention can have reached an end.
         cutoff = row.as_of - timedelta(days=min(p.retention_days for p in known.values()))
-        events = sql.window(conn, int(row.after_seq), upto, cutoff)
-        if not events:
-            return {}
+        return after, upto, sql.window(conn, after, upto, cutoff)
+
+    def _expire(self, conn: Connection, planned: _Plan) -> dict[str, int]:
+        if not planned.ending:
+            return {"examined": planned.examined}
 
         def held(subject_ids: Collection[str]) -> dict[str, frozenset[str] | None]:
             return _held(sql.restrictions(conn, sorted(subject_ids)))
 
-        counts = self.erasure.expire(conn, events, known, as_of=row.as_of, held=held)
-        return counts | {"examined": len(events)}
+        counts = self.erasure.expire(conn, planned.ending, planned.known, held=held)
+        return counts | {"examined": planned.examined}
 
     def _resize(self, held_ms: float) -> None:
         """The next window: larger while transactions are short, smaller once one is long."""
