@@ -174,6 +174,19 @@ def recipients_of(conn: Connection, subject_id: str) -> dict[str, set[str]]:
     return out
 
 
+def notices_of_type(
+    conn: Connection, subject_id: str, kind: str, before: int | None = None
+) -> Sequence[AnyRow]:
+    """(system_id, purposes, status) of the subject's notices of type `kind`, of those queued
+    before the notice numbered `before` when given."""
+    stmt = select(
+        rights_notices.c.system_id, rights_notices.c.purposes, rights_notices.c.status
+    ).where(rights_notices.c.subject_id == subject_id, rights_notices.c.type == kind)
+    if before is not None:
+        stmt = stmt.where(rights_notices.c.seq < before)
+    return conn.execute(stmt).all()
+
+
 def insert_notices(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(insert(rights_notices), list(rows))
