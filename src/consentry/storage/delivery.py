@@ -15,6 +15,11 @@ from consentry.storage.schema import outbox, recipients, rights_notices, utc_tex
 PENDING = "pending"
 SENDING = "sending"
 DEAD = "dead"
+# A rights notice with no rights endpoint to send it to, to be acknowledged by hand.
+MANUAL = "manual"
+# The rights notices awaiting an acknowledgement (the only ones that can be overdue): not
+# acknowledged, nor withheld (delivery/propagation.py: never sent, so never answered).
+AWAITING_ACK = (PENDING, MANUAL)
 
 OUTBOX_COLUMNS = (
     "system_id",
@@ -249,7 +254,7 @@ def notices_where(
 
 def newly_overdue(conn: Connection, now: datetime) -> Sequence[AnyRow]:
     stmt = select(rights_notices).where(
-        rights_notices.c.status.in_([PENDING, "manual"]),
+        rights_notices.c.status.in_(AWAITING_ACK),
         rights_notices.c.overdue_at.is_(None),
         rights_notices.c.due_at < now,
     )
