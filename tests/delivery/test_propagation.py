@@ -269,3 +269,72 @@ def test_gates_stop_grants_but_a_withdrawal_reaches_a_holder(gateway: TestClient
         # The grant, the event, the change, the second grant, the withdrawal; then the sends
         # that withheld the grants from crm.
         assert refused == [far_only] * 5 + [crm_only] * 2
+
+
+def test_a_system_that_got_a_grant_hears_of_its_end_through_a_closed_gate(
+    gateway: TestClient,
+) -> None:
+    """A system that received only a `consent_updated` granting a purpose (no event, so no
+    delivery recorded it as a recipient) holds the subject's pseudonym and consent: once a gate
+    closes, the denials and withdrawals still reach it, grants no longer. A GPC opt-out reaches
+    the third party that got the grant (sale or share gate); a denial queued while crm's DPA
+    held is still sent after it lapsed (send time), and so is a withdrawal queued after."""
+    with receiver() as hook, receiver() as rights, receiver() as adtech_rights:
+        body = system(
+            hook.url,
+            purposes=["analytics", "personalization"],
+            rights_endpoint=rights.url,
+            consent_events=True,
+            vendor="Example CRM Ltd",
+        )
+        add(gateway, "crm", body)
+        add(
+            gateway,
+            "adtech",
+            system(
+                hook.url,
+                purposes=["advertising"],
+                rights_endpoint=adtech_rights.url,
+                consent_events=True,
+                ccpa_role="third_party",
+            ),
+        )
+        first = record(
+            gateway, analytics="granted", personalization="granted", advertising="granted"
+        )
+        drain(gateway, rights, 1)
+        drain(gateway, adtech_rights, 1)
+        denied = consent(gateway, analytics="denied")
+        resp = gateway.put("/v1/systems/crm", headers=auth(), json=body | {"dpa_signed": False})
+        assert resp.status_code == 200, resp.text
+        regranted = consent(gateway, analytics="granted")
+        withdrawn = withdraw(gateway, "personalization")
+        resp = gateway.post(
+            "/v1/consents",
+            headers={**auth(), "Sec-GPC": "1"},
+            json={"subject": who("ana"), "purposes": {}, "source": "web"},
+        )
+        assert resp.status_code == 200, resp.text
+        opted_out = resp.json()
+        assert opted_out["purposes"]["advertising"]["state"] == "denied"
+        drain(gateway, rights, 3)
+        drain(gateway, adtech_rights, 2)
+        assert hook.events() == []
+        assert [(u["purposes"], u["version"]) for u in updates(rights)] == [
+            ({"analytics": "granted", "personalization": "granted"}, first["version"]),
+            ({"analytics": "denied"}, denied),
+            ({"personalization": "withdrawn"}, withdrawn),
+        ]
+        assert [(u["purposes"], u["version"]) for u in updates(adtech_rights)] == [
+            ({"advertising": "granted"}, first["version"]),
+            ({"advertising": "denied"}, opted_out["version"]),
+        ]
+        rt = runtime_of(gateway)
+        with rt.store.read() as conn:
+            listed = rt.rights_notices.of(conn, subject_id=first["subject_id"])
+        crm = [n["status"] for n in listed if n["system_id"] == "crm"]
+        # The grant recorded after the lapse was kept from crm when it was queued (refused).
+        assert crm == ["acknowledged"] * 3
+        assert denied < regranted < withdrawn
+        refused = gateway.get("/v1/systems/crm", headers=auth()).json()["delivery"]["refused"]
+        assert refused == {"dpa_missing": 1}

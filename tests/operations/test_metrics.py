@@ -5,15 +5,21 @@ is labelled by route template, no label holds personal data, only allowed caller
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from consentry import clock
+from consentry.operations.alerts import Alerts
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
-from tests.delivery.test_delivery import add, page_view, system, worker
+from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
+from tests.delivery.test_propagation import record, updates
 from tests.ingest.test_pipeline import grant, send, who
 from tests.operations.conftest import METRICS_TOKEN
 from tests.operations.scrape import Samples, families, samples, value
@@ -147,3 +153,56 @@ def _words(expr: str) -> set[str]:
                 out.add(word)
             word = ""
     return out
+
+
+def test_only_notices_awaiting_an_answer_count_as_overdue(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `consent_updated` withheld at send time (crm's DPA lapsed after it was queued) is
+    never sent, so never answered: past its due date it counts neither in
+    `consentry_rights_acknowledgements_overdue` nor for the `rights_ack_overdue` alert. A
+    notice still waiting for a receiver that keeps failing counts, and fires the alert."""
+    rt = runtime_of(gateway)
+    with receiver() as hook, receiver() as rights, receiver(default=503) as failing:
+        body = system(
+            hook.url,
+            purposes=["analytics", "personalization"],
+            rights_endpoint=rights.url,
+            consent_events=True,
+            vendor="Example CRM Ltd",
+        )
+        add(gateway, "crm", body)
+        subject_id = record(gateway, analytics="granted")["subject_id"]
+        worker(gateway).run_once()
+        record(gateway, personalization="granted")
+        resp = gateway.put("/v1/systems/crm", headers=auth(), json=body | {"dpa_signed": False})
+        assert resp.status_code == 200, resp.text
+        worker(gateway).run_once()
+        assert len(updates(rights)) == 1
+        with rt.store.read() as conn:
+            listed = rt.rights_notices.of(conn, subject_id=subject_id)
+        assert [n["status"] for n in listed] == ["acknowledged", "withheld"]
+
+        alerts = Alerts(dataclasses.replace(rt.settings, alert_webhook=hook.url), rt.store)
+        start = clock.now()
+        monkeypatch.setattr(clock, "now", lambda: start + timedelta(days=30))
+        _, found = scrape(gateway)
+        assert value(found, "consentry_rights_acknowledgements_overdue") == 0
+        fired = {m["groupLabels"]["alertname"] for m in alerts.evaluate()}
+        assert "rights_ack_overdue" not in fired
+
+        monkeypatch.setattr(clock, "now", lambda: start)
+        add(
+            gateway,
+            "slow",
+            system(hook.url, rights_endpoint=failing.url, consent_events=True),
+        )
+        record(gateway, analytics="denied")
+        worker(gateway).run_once()
+        assert failing.attempts >= 1
+        monkeypatch.setattr(clock, "now", lambda: start + timedelta(days=30))
+        _, found = scrape(gateway)
+        assert value(found, "consentry_rights_acknowledgements_overdue") == 1
+        fired = {m["groupLabels"]["alertname"] for m in alerts.evaluate()}
+        alerts.stop()
+        assert "rights_ack_overdue" in fired

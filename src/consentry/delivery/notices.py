@@ -32,7 +32,7 @@ from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.models import IDENTITY_CATEGORIES, Jurisdiction
 
 MAX_DELAY_SECONDS = 300.0
-MANUAL = "manual"
+MANUAL = sql.MANUAL
 ACKNOWLEDGED = "acknowledged"
 
 
@@ -274,7 +274,7 @@ class RightsNotices:
                 "sent_at": clock.rfc3339(r.created_at),
                 "due_at": clock.rfc3339(r.due_at),
                 "acknowledged_at": clock.rfc3339(r.acknowledged_at) if r.acknowledged_at else None,
-                "overdue": r.status in {sql.PENDING, MANUAL} and r.due_at < now,
+                "overdue": r.status in sql.AWAITING_ACK and r.due_at < now,
             }
             for r in sql.notices_where(conn, request_id=request_id, subject_id=subject_id)
         ]

@@ -19,7 +19,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import policy
-from consentry.consent.models import LedgerEntry, Purpose, SubjectConsent
+from consentry.consent.models import LedgerEntry, Purpose, State, SubjectConsent
 from consentry.delivery.outbox import record_refusals
 from consentry.dsr.models import NoticeKind
 from consentry.governance import transfers
@@ -75,7 +75,7 @@ def queue_updates(
         gate = transfers.refusal(system, state, every, exporter, now)
         if gate is not None:
             if holders is None:
-                holders = set(sql.recipients_of(conn, state.subject_id))
+                holders = holders_of(conn, state.subject_id)
             passing = _through(served, system_id in holders)
             if passing != served:
                 refused[(system_id, gate.value)] += 1
@@ -119,6 +119,18 @@ def queue_updates(
     return [str(r["system_id"]) for r in rows]
 
 
+def holders_of(conn: Connection, subject_id: str, before: int | None = None) -> set[str]:
+    """The systems that hold the subject's data: those its events reached, and those sent (or
+    being sent: queued, not withheld) a `consent_updated` of the subject carrying a grant,
+    which names the subject by its pseudonym; of the notices queued before the notice
+    numbered `before` when given (at send time, what went before it in ledger order)."""
+    held = set(sql.recipients_of(conn, subject_id))
+    for row in sql.notices_of_type(conn, subject_id, NoticeKind.CONSENT_UPDATED.value, before):
+        if row.status != WITHHELD and State.GRANTED.value in json.loads(row.purposes).values():
+            held.add(str(row.system_id))
+    return held
+
+
 def _through(served: Mapping[str, str], holds_data: bool) -> dict[str, str]:
     """What of an update passes a gate that refuses the subject's data to the system."""
     return {
@@ -149,6 +161,6 @@ class Gates:
         gate = transfers.refusal(system, state, every, self.exporter, now)
         if gate is None:
             return served, None
-        holds = system.system_id in sql.recipients_of(conn, row.subject_id)
+        holds = system.system_id in holders_of(conn, row.subject_id, before=row.seq)
         passing = _through(served, holds)
         return passing, (gate if passing != served else None)

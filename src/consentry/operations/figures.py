@@ -15,8 +15,6 @@ from consentry.storage import operations as sql
 
 # The dsr_state counter under which the withdrawal purge keeps its watermark (dsr/erasure.py).
 PURGE_COUNTER = "withdrawal_purge"
-# A rights notice's status once its recipient acknowledged it (delivery/notices.py).
-ACKNOWLEDGED = "acknowledged"
 # A US-CA acknowledgement counts as due when it falls due within this (regs §7021).
 ACK_DUE_WITHIN = timedelta(days=1)
 # A DPF certification counts as expiring within this.
@@ -55,7 +53,7 @@ def withdrawal_purge_overdue(conn: Connection, now: datetime, purge_hours: int) 
 
 def rights_acks_overdue(conn: Connection, now: datetime) -> int:
     """Rights notices (purges, withdrawals, rectifications) past their acknowledgement date."""
-    return sql.rights_notices_overdue(conn, now, ACKNOWLEDGED)
+    return sql.rights_notices_overdue(conn, now)
 
 
 @dataclass(frozen=True, slots=True)

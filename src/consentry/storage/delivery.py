@@ -15,6 +15,11 @@ from consentry.storage.schema import outbox, recipients, rights_notices, utc_tex
 PENDING = "pending"
 SENDING = "sending"
 DEAD = "dead"
+# A rights notice with no rights endpoint to send it to, to be acknowledged by hand.
+MANUAL = "manual"
+# The rights notices awaiting an acknowledgement (the only ones that can be overdue): not
+# acknowledged, nor withheld (delivery/propagation.py: never sent, so never answered).
+AWAITING_ACK = (PENDING, MANUAL)
 
 OUTBOX_COLUMNS = (
     "system_id",
@@ -174,6 +179,19 @@ def recipients_of(conn: Connection, subject_id: str) -> dict[str, set[str]]:
     return out
 
 
+def notices_of_type(
+    conn: Connection, subject_id: str, kind: str, before: int | None = None
+) -> Sequence[AnyRow]:
+    """(system_id, purposes, status) of the subject's notices of type `kind`, of those queued
+    before the notice numbered `before` when given."""
+    stmt = select(
+        rights_notices.c.system_id, rights_notices.c.purposes, rights_notices.c.status
+    ).where(rights_notices.c.subject_id == subject_id, rights_notices.c.type == kind)
+    if before is not None:
+        stmt = stmt.where(rights_notices.c.seq < before)
+    return conn.execute(stmt).all()
+
+
 def insert_notices(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(insert(rights_notices), list(rows))
@@ -236,7 +254,7 @@ def notices_where(
 
 def newly_overdue(conn: Connection, now: datetime) -> Sequence[AnyRow]:
     stmt = select(rights_notices).where(
-        rights_notices.c.status.in_([PENDING, "manual"]),
+        rights_notices.c.status.in_(AWAITING_ACK),
         rights_notices.c.overdue_at.is_(None),
         rights_notices.c.due_at < now,
     )

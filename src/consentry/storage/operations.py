@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
 
+from consentry.storage.delivery import AWAITING_ACK
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import (
     alert_states,
@@ -68,9 +69,10 @@ def withdrawals_waiting(conn: Connection, counter: str, until: datetime) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def rights_notices_overdue(conn: Connection, now: datetime, acknowledged: str) -> int:
+def rights_notices_overdue(conn: Connection, now: datetime) -> int:
+    """Rights notices awaiting an acknowledgement past their due date."""
     stmt = select(func.count()).where(
-        rights_notices.c.status != acknowledged, rights_notices.c.due_at < now
+        rights_notices.c.status.in_(AWAITING_ACK), rights_notices.c.due_at < now
     )
     return int(conn.execute(stmt).scalar_one())
 
