@@ -138,6 +138,13 @@ def delivery_held(state: SubjectConsent, event_purposes: Iterable[str]) -> bool:
     return not state.restricted_purposes.isdisjoint(event_purposes)
 
 
+def purge_held(state: SubjectConsent, purpose: str) -> bool:
+    """Whether the purge of a lapsed grant's events waits: the subject restricted all
+    processing, or the purpose is held while an objection is decided (Art. 18: the data may
+    only be stored), as the retention sweep holds them; an erased subject's never waits."""
+    return delivery_held(state, [purpose])
+
+
 def terminal_only(ref: SubjectRef) -> bool:
     """Whether an event names its subject only by what is read from the terminal (cookie and
     device ids): what ePrivacy Art. 5(3) covers."""
