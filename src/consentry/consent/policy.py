@@ -487,7 +487,8 @@ def may_ask_again_at(
 ) -> datetime | None:
     """For a US-CA subject who opted out of a sale or share: 12 months after the latest such
     opt-out, the earliest they may be asked to opt back in (§1798.135(c)(4)); else None.
-    The latest opt-out counts, so a repeated opt-out restarts the wait."""
+    The latest opt-out counts, so a repeated opt-out restarts the wait; a lapsed grant (its
+    `expired` entry) is no opt-out."""
     if subject is None or subject.jurisdiction != US_CA:
         return None
     outs = [
@@ -495,7 +496,7 @@ def may_ask_again_at(
         for purpose in purposes
         if purpose.sale_or_share
         and (current := subject.purposes.get(purpose.key)) is not None
-        and current.state is not State.GRANTED
+        and current.state in OPTED_OUT_STATES
     ]
     if not outs:
         return None
