@@ -376,3 +376,61 @@ def test_an_expiry_in_the_sweep_is_propagated_and_changes_the_status(
             ({"analytics": "granted"}, first["version"]),
             ({"analytics": "expired"}, expired["version"]),
         ]
+
+
+def test_a_restricted_subjects_events_outlast_its_expiry_until_the_lifting(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Art. 18: the expiry of a restricted subject's grant is recorded and told, but its events
+    are only stored while the restriction holds (as the retention sweep holds them); the
+    first sweep after the lifting purges them, once."""
+    rt = runtime_of(gateway)
+    subject_id = grant(gateway, "ana", "analytics", "personalization")["subject_id"]
+    assert send(gateway, "ana", "both") == ["analytics", "personalization"]
+    resp = gateway.post(
+        "/v1/requests",
+        headers=auth(),
+        json={
+            "type": "restriction",
+            "subject": who("ana"),
+            "jurisdiction": "EU",
+            "ground": "18_1_c",
+            "verification": {"method": "account_login", "level": "reasonable"},
+        },
+    )
+    assert resp.status_code in {200, 201, 202}, resp.text
+    grant(gateway, "bob", "analytics")
+    assert send(gateway, "bob", "bob-only") == ["analytics"]
+
+    def stored() -> dict[str, list[str]]:
+        with rt.store.read() as conn:
+            rows = conn.execute(select(events.c.event_id, events.c.purposes)).all()
+        return {r.event_id: json.loads(r.purposes) for r in rows}
+
+    now = {"t": clock.now() + timedelta(days=3)}
+    monkeypatch.setattr(clock, "now", lambda: now["t"])
+    steps = rt.retention.run_steps("test")["expiry"]
+    # Both of ana's grants and bob's lapsed: all recorded; only bob's event is purged.
+    assert (steps["expired"], steps["subjects"], steps["deleted"]) == (3, 2, 1)
+    assert [e["state"] for e in history(gateway, subject_id)][-2:] == ["expired", "expired"]
+    assert stored() == {"both": ["analytics", "personalization"]}
+    # Held while the restriction lasts, pass after pass.
+    assert rt.retention.run_steps("test")["expiry"]["deleted"] == 0
+    assert stored() == {"both": ["analytics", "personalization"]}
+
+    url = f"/v1/subjects/{subject_id}/restriction"
+    body = {"reason": "accuracy confirmed", "subject_informed_at": "2026-11-23T10:00:00Z"}
+    assert gateway.request("DELETE", url, headers=auth(), json=body).status_code == 200
+    now["t"] += timedelta(minutes=1)
+    after = rt.retention.run_steps("test")["expiry"]
+    assert (after["expired"], after["deleted"]) == (0, 1)
+    assert stored() == {}
+    assert rt.retention.run_steps("test")["expiry"]["deleted"] == 0
+    purged = [
+        e["details"]["purpose"]
+        for e in gateway.get(
+            f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
+        ).json()["items"]
+        if e["action"] == "events:expiry:purged"
+    ]
+    assert sorted(purged) == ["analytics", "personalization"]  # one purge each

@@ -11,10 +11,10 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from consentry.consent import policy, signals
+from consentry.consent import compliance, policy, signals
 from consentry.consent.models import (
     AgeBand,
     ComplianceStatus,
@@ -423,7 +423,9 @@ def test_a_grant_lapses_at_its_expiry_and_what_was_remembered_with_it(
     at = NOW + later
     current = subject.purposes.get(purpose.key)
     reason = policy.decide(purpose, subject, at).reason
-    if reason in {Reason.GRANTED, Reason.EXPIRED} and current is not None:
+    granted = current is not None and current.state is State.GRANTED
+    # (An `expired` entry says expired with no expires_at of its own.)
+    if reason in {Reason.GRANTED, Reason.EXPIRED} and current is not None and granted:
         expires = current.expires_at
         assert (reason is Reason.EXPIRED) is (expires is not None and expires <= at)
     # A remembered decision holds for the very objects it was made from.
@@ -471,6 +473,48 @@ def test_recording_an_expiry_changes_no_decision(
     assert policy.sale_opted_out(purposes.values(), recorded, NOW) is policy.sale_opted_out(
         purposes.values(), subject, NOW
     )
+
+
+# A Californian's sale/share grant, lapsed a day ago and not yet recorded by the sweep.
+ADS = Purpose("ads", "Ads", LegalBasis.CONSENT, 30, sale_or_share=True)
+LAPSED = SubjectConsent(
+    "sub_p",
+    3,
+    {
+        "ads": PurposeState(
+            State.GRANTED,
+            NOW - timedelta(days=30),
+            NOW - timedelta(days=1),
+            Source.WEB,
+            None,
+            False,
+        )
+    },
+    jurisdiction="US-CA",
+)
+
+
+@MANY
+@given(purposes=PURPOSES, subject=SUBJECT)
+@example(purposes={"ads": ADS}, subject=LAPSED)
+def test_recording_an_expiry_changes_no_compliance_field(
+    purposes: dict[str, Purpose], subject: SubjectConsent
+) -> None:
+    """The subject's compliance (status, reasons, may_ask_again_at, changes_at) is the same
+    before and after the sweep writes its `expired` entries: a lapsed grant is no CCPA opt-out
+    either, so it starts no 12-month wait."""
+    lapsed = policy.lapsed_grants(subject, purposes, NOW)
+    recorded = dataclasses.replace(
+        subject,
+        purposes=subject.purposes
+        | {
+            key: PurposeState(State.EXPIRED, at, None, Source.EXPIRY, None, False)
+            for key, at in lapsed
+        },
+    )
+    before = compliance.assess(subject.subject_id, subject, purposes, NOW)
+    after = compliance.assess(subject.subject_id, recorded, purposes, NOW)
+    assert after == dataclasses.replace(before, version=recorded.version)
 
 
 CONSENT_REASONS = [r for r in Reason if r is not Reason.NOT_REQUIRED]
@@ -533,6 +577,13 @@ def test_a_subject_status_rests_on_the_checks_of_its_consent_purposes(
 
 @MANY
 @given(purposes=PURPOSES, subject=st.one_of(st.none(), SUBJECT))
+@example(
+    purposes={"ads": ADS},
+    subject=dataclasses.replace(
+        LAPSED,
+        purposes={"ads": PurposeState(State.EXPIRED, NOW, None, Source.EXPIRY, None, False)},
+    ),
+)
 def test_may_ask_again_a_year_after_the_latest_sale_opt_out_in_california(
     purposes: dict[str, Purpose], subject: SubjectConsent | None
 ) -> None:
@@ -543,7 +594,7 @@ def test_may_ask_again_a_year_after_the_latest_sale_opt_out_in_california(
         if subject is not None
         and p.sale_or_share
         and k in subject.purposes
-        and subject.purposes[k].state is not State.GRANTED
+        and subject.purposes[k].state in {State.DENIED, State.WITHDRAWN}
     ]
     if subject is None or subject.jurisdiction != "US-CA" or not outs:
         assert at is None

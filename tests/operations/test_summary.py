@@ -90,10 +90,60 @@ def test_events_windows_and_daily_series(
             "events": {"accepted": 0, "rejected": 0},
             "grants": 0,
             "opt_outs": 0,
+            "expiries": 0,
         },
-        {"day": day1, "events": {"accepted": 2, "rejected": 2}, "grants": 1, "opt_outs": 0},
-        {"day": day2, "events": {"accepted": 0, "rejected": 2}, "grants": 0, "opt_outs": 1},
+        {
+            "day": day1,
+            "events": {"accepted": 2, "rejected": 2},
+            "grants": 1,
+            "opt_outs": 0,
+            "expiries": 0,
+        },
+        {
+            "day": day2,
+            "events": {"accepted": 0, "rejected": 2},
+            "grants": 0,
+            "opt_outs": 1,
+            "expiries": 0,
+        },
     ]
+
+
+def test_the_series_starts_at_the_first_consent_change_and_counts_expiries_apart(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `from`, the series (and `since`) start at the first day anything was counted,
+    a consent change before any event included; a lapsed grant's expiry is no opt-out: it is
+    counted under `expiries`, on the day the grant lapsed."""
+    clock = install_clock(monkeypatch)
+    publish(client)
+    assert client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA).status_code == 201
+    first = clock()
+    granted = record(client, "ana", {"analytics": "granted"})
+    record(client, "bob", {"analytics": "denied"})
+    clock.advance(days=2)
+    send(client, clock(), [("ana", "page_view")])
+    day0 = first.date().isoformat()
+    body = summary(client, series="day")
+    assert body["since"] == f"{day0}T00:00:00.000000Z"
+    assert body["series"][0] == {
+        "day": day0,
+        "events": {"accepted": 0, "rejected": 0},
+        "grants": 1,
+        "opt_outs": 1,
+        "expiries": 0,
+    }
+    assert [p["events"]["accepted"] for p in body["series"]] == [0, 0, 1]
+
+    lapses = datetime.fromisoformat(granted["purposes"]["analytics"]["expires_at"])
+    clock.moment = lapses + timedelta(days=1)
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    assert runtime.expiry.expire_due()["expired"] == 1
+    points = summary(client, series="day")["series"]
+    assert len(points) == (clock().date() - first.date()).days + 1
+    assert sum(p["opt_outs"] for p in points) == 1
+    assert [p["day"] for p in points if p["expiries"]] == [lapses.date().isoformat()]
+    assert sum(p["expiries"] for p in points) == 1
 
 
 def test_bad_windows_and_roles(client: TestClient) -> None:

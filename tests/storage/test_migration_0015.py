@@ -1,10 +1,10 @@
 """Migration 0015 on both back-ends: the current consent per subject and purpose is built from
-the ledger written before it, and every subject with a history is counted by the summary
-with the status its ledger gives."""
+the ledger written before it, every subject with a history is counted by the summary with
+the status its ledger gives, and the events stored before it count as accepted."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from sqlalchemy import text
@@ -30,7 +30,17 @@ def test_0015_builds_current_consent_and_stale_statuses(empty_store: Store) -> N
         ("sub_1", 3, "marketing", "granted", T3, LATER),
         ("sub_2", 1, "analytics", "granted", T1, LATER),
     ]
+    received = [T1, T2, "2026-11-21T23:59:59.999999Z"]
     with empty_store.write() as conn:
+        for seq, at in enumerate(received, 1):
+            conn.execute(
+                text(
+                    "INSERT INTO events (event_id, event_type, schema_version, occurred_at, "
+                    "received_at, subject_id, purposes, properties) "
+                    "VALUES (:e, 'page_view', 1, :a, :a, 'sub_1', '[\"analytics\"]', '{}')"
+                ),
+                {"e": f"ev-{seq}", "a": at},
+            )
         for subject_id, version in subjects:
             conn.execute(
                 text(
@@ -79,15 +89,27 @@ def test_0015_builds_current_consent_and_stale_statuses(empty_store: Store) -> N
         "expired": 0,
         "never_asked": 1,
     }
+    # Events stored before the upgrade are counted as accepted on the day they were received.
+    assert body["events"] == {"accepted": 3, "rejected": {}}
     day = datetime(2026, 11, 20, tzinfo=UTC)
-    daily = summary.summary(empty_store, PurposeRegistry(), day, day, daily=True, rotation_days=90)
+    daily = summary.summary(
+        empty_store, PurposeRegistry(), day, day + timedelta(days=1), daily=True, rotation_days=90
+    )
     assert daily["series"] == [
         {
             "day": "2026-11-20",
-            "events": {"accepted": 0, "rejected": 0},
+            "events": {"accepted": 2, "rejected": 0},
             "grants": 3,
             "opt_outs": 1,
-        }
+            "expiries": 0,
+        },
+        {
+            "day": "2026-11-21",
+            "events": {"accepted": 1, "rejected": 0},
+            "grants": 0,
+            "opt_outs": 0,
+            "expiries": 0,
+        },
     ]
     with empty_store.read() as conn:
         bases = conn.execute(text("SELECT DISTINCT basis FROM subject_status")).scalars().all()

@@ -1,5 +1,6 @@
 """Consent expiry acted on: each lapsed grant becomes an `expired` ledger entry dated at its
-expires_at, its recipients are told (`consent_expired`) and its events are purged."""
+expires_at, its recipients are told (`consent_expired`) and its events are purged (after the
+lifting of any restriction holding them)."""
 
 from __future__ import annotations
 
@@ -74,11 +75,13 @@ class Expiry:
         grant's expires_at) for each consent purpose whose latest entry is a grant lapsed by
         `now` (default: the clock's now), a version each, audited (`consent:expired`); its
         pending deliveries cancelled; a `consent_expired` notice to every system that received
-        its data for them; its events stored only for them deleted, others narrowed. Returns
-        counts: `expired` (entries), `subjects`, `notices` (systems told), `deleted`,
-        `narrowed` (events)."""
+        its data for them; its events stored only for them deleted, others narrowed, unless a
+        restriction holds them (Art. 18): that purge waits, and the first pass after the
+        lifting does it. Returns counts: `expired` (entries), `subjects`, `notices` (systems
+        told), `deleted`, `narrowed` (events)."""
         now = clock.now() if now is None else now
         done = {"expired": 0, "subjects": 0, "notices": 0, "deleted": 0, "narrowed": 0}
+        self._release(actor, done)
         batch = self.batch_seconds if self.store.dialect == "sqlite" else 0.0
         while True:
             with self.store.read() as conn:
@@ -144,6 +147,10 @@ class Expiry:
         )
         done["notices"] += len(told)
         for entry in appended:
+            if policy.purge_held(state, entry.purpose):
+                # Restricted: the data may only be stored; purged after the lifting.
+                sql.hold_expiry_purge(conn, entry.entry_id, now)
+                continue
             # No grant of the purpose came after the lapsed one (it is the latest): whatever
             # is stored for it was stored under that grant.
             deleted, narrowed = self.purge.purge_expired(
@@ -156,6 +163,32 @@ class Expiry:
             )
             done["deleted"] += deleted
             done["narrowed"] += narrowed
+
+    def _release(self, actor: str, done: dict[str, int]) -> None:
+        """The purges held back by a restriction since lifted: done now, each in its
+        subject's transaction (events received after the expiry were stored under a later
+        grant, and are kept)."""
+        with self.store.read() as conn:
+            held = sql.held_expiry_purges(conn)
+        for entry_id, subject_id, purpose, received_by in held:
+            with self.store.write() as conn:
+                sql.lock_subject(conn, subject_id)
+                state = self.consent.cache.fresh(conn, subject_id, remember=False)
+                if not state.erased and policy.purge_held(state, purpose):
+                    continue
+                if not sql.release_expiry_purge(conn, entry_id) or state.erased:
+                    # Released by another process, or erased: its events went with it.
+                    continue
+                deleted, narrowed = self.purge.purge_expired(
+                    conn,
+                    subject_id,
+                    purpose,
+                    received_by=received_by,
+                    entry_id=entry_id,
+                    actor=actor,
+                )
+                done["deleted"] += deleted
+                done["narrowed"] += narrowed
 
     def _move_cursor(self, conn: Connection, at: datetime, entry_id: int) -> None:
         try:

@@ -138,6 +138,13 @@ def delivery_held(state: SubjectConsent, event_purposes: Iterable[str]) -> bool:
     return not state.restricted_purposes.isdisjoint(event_purposes)
 
 
+def purge_held(state: SubjectConsent, purpose: str) -> bool:
+    """Whether the purge of a lapsed grant's events waits: the subject restricted all
+    processing, or the purpose is held while an objection is decided (Art. 18: the data may
+    only be stored), as the retention sweep holds them; an erased subject's never waits."""
+    return delivery_held(state, [purpose])
+
+
 def terminal_only(ref: SubjectRef) -> bool:
     """Whether an event names its subject only by what is read from the terminal (cookie and
     device ids): what ePrivacy Art. 5(3) covers."""
@@ -480,7 +487,8 @@ def may_ask_again_at(
 ) -> datetime | None:
     """For a US-CA subject who opted out of a sale or share: 12 months after the latest such
     opt-out, the earliest they may be asked to opt back in (§1798.135(c)(4)); else None.
-    The latest opt-out counts, so a repeated opt-out restarts the wait."""
+    The latest opt-out counts, so a repeated opt-out restarts the wait; a lapsed grant (its
+    `expired` entry) is no opt-out."""
     if subject is None or subject.jurisdiction != US_CA:
         return None
     outs = [
@@ -488,7 +496,7 @@ def may_ask_again_at(
         for purpose in purposes
         if purpose.sale_or_share
         and (current := subject.purposes.get(purpose.key)) is not None
-        and current.state is not State.GRANTED
+        and current.state in OPTED_OUT_STATES
     ]
     if not outs:
         return None

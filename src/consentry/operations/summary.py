@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from consentry import clock
-from consentry.consent import compliance
-from consentry.consent.models import ComplianceStatus, Purpose, SubjectConsent
+from consentry.consent import compliance, policy
+from consentry.consent.models import ComplianceStatus, Purpose, State, SubjectConsent
 from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import InvalidWindow
 from consentry.operations import figures
@@ -116,32 +116,43 @@ def events(r: Reading) -> dict[str, Any]:
 
 def since(r: Reading) -> str | None:
     """The start of the first day counted: the window's, or without `from` the first day
-    with counts (None before any)."""
-    first = r.window.first
-    if first is None:
-        found = sql.first_day(r.conn)
-        first = date.fromisoformat(found) if found else None
+    with counts, of events or of consent changes (None before any)."""
+    first = r.window.first or _first_counted(r.conn)
     return None if first is None else clock.rfc3339(_midnight(first))
+
+
+def _first_counted(conn: Connection) -> date | None:
+    """The first day ingest counted events or a consent change was counted for."""
+    found = [day for day in (sql.first_day(conn), sql.first_consent_day(conn)) if day]
+    return date.fromisoformat(min(found)) if found else None
+
+
+# A ledger entry's state -> the series point's key: a lapsed grant is no opt-out.
+_SERIES_KEYS = {
+    State.GRANTED.value: "grants",
+    State.EXPIRED.value: "expiries",
+} | {state.value: "opt_outs" for state in policy.OPTED_OUT_STATES}
 
 
 def series(r: Reading) -> list[dict[str, Any]]:
     """One point per day of the window (without bounds: from the first day counted to
-    today): events accepted and refused, consent grants and opt-outs (denials, withdrawals)
-    recorded that day."""
-    found = sql.first_day(r.conn)
-    first = r.window.first or (date.fromisoformat(found) if found else r.now.date())
+    today): events accepted and refused, consent grants, opt-outs (denials, withdrawals) and
+    expiries (grants lapsed that day) recorded."""
+    first = r.window.first or _first_counted(r.conn) or r.now.date()
     last = r.window.last or r.now.date()
     if (last - first).days >= MAX_SERIES_DAYS:
         raise InvalidWindow(f"a daily series covers at most {MAX_SERIES_DAYS} days")
     days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
     events: dict[str, dict[str, int]] = {d: {"accepted": 0, "rejected": 0} for d in days}
-    changes: dict[str, dict[str, int]] = {d: {"grants": 0, "opt_outs": 0} for d in days}
+    changes: dict[str, dict[str, int]] = {
+        d: {"grants": 0, "opt_outs": 0, "expiries": 0} for d in days
+    }
     for day, outcome, n in sql.event_days(r.conn, first.isoformat(), last.isoformat()):
         if day in events:
             events[day][str(outcome)] += int(n)
     for day, state, n in sql.consent_days(r.conn, first.isoformat(), last.isoformat()):
-        if day in changes:
-            changes[day]["grants" if state == "granted" else "opt_outs"] += int(n)
+        if day in changes and state in _SERIES_KEYS:
+            changes[day][_SERIES_KEYS[state]] += int(n)
     return [{"day": d, "events": events[d], **changes[d]} for d in days]
 
 

@@ -306,6 +306,14 @@ def first_day(conn: Connection) -> str | None:
     return None if value is None else str(value)
 
 
+def first_consent_day(conn: Connection) -> str | None:
+    """The first day a ledger entry was counted for (its `consents:` tally), as text."""
+    t = tallies.c
+    stmt = select(func.min(t.scope)).where(t.scope.startswith(CONSENTS, autoescape=True))
+    value = conn.execute(stmt).scalar_one_or_none()
+    return None if value is None else str(value).removeprefix(CONSENTS)
+
+
 def consent_days(conn: Connection, first: str, last: str) -> list[tuple[str, str, int]]:
     """(day, state, n): ledger entries per day of their time and state, from `first` to
     `last` (days as text), from the running counts."""

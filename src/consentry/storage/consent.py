@@ -326,3 +326,46 @@ def set_expiry_cursor(conn: Connection, at: datetime, entry_id: int) -> None:
         ).rowcount
         if not done:
             conn.execute(insert(dsr_state).values(name=name, value=value))
+
+
+# Expiry purges held back by a restriction (Art. 18): one dsr_state row per expired entry,
+# named by its entry id, valued at the time by which its events were received (µs).
+_HELD = "expiry_held:"
+
+
+def hold_expiry_purge(conn: Connection, entry_id: int, received_by: datetime) -> None:
+    """Remember that the purge of expired entry `entry_id` waits for a lifting."""
+    value = (received_by - _EPOCH) // timedelta(microseconds=1)
+    name = f"{_HELD}{entry_id}"
+    if not conn.execute(
+        update(dsr_state).where(dsr_state.c.name == name).values(value=value)
+    ).rowcount:
+        conn.execute(insert(dsr_state).values(name=name, value=value))
+
+
+def held_expiry_purges(conn: Connection) -> list[tuple[int, str, str, datetime]]:
+    """The purges held back: (entry_id, subject_id, purpose, received_by), by entry."""
+    stmt = select(dsr_state.c.name, dsr_state.c.value).where(
+        dsr_state.c.name.startswith(_HELD, autoescape=True)
+    )
+    received = {int(str(name)[len(_HELD) :]): int(value) for name, value in conn.execute(stmt)}
+    if not received:
+        return []
+    entries = select(
+        consent_ledger.c.entry_id, consent_ledger.c.subject_id, consent_ledger.c.purpose
+    ).where(consent_ledger.c.entry_id.in_(sorted(received)))
+    return sorted(
+        (
+            int(row.entry_id),
+            str(row.subject_id),
+            str(row.purpose),
+            _EPOCH + timedelta(microseconds=received[int(row.entry_id)]),
+        )
+        for row in conn.execute(entries)
+    )
+
+
+def release_expiry_purge(conn: Connection, entry_id: int) -> bool:
+    """Forget a held purge; False when another process released it first."""
+    stmt = dsr_state.delete().where(dsr_state.c.name == f"{_HELD}{entry_id}")
+    return bool(conn.execute(stmt).rowcount)

@@ -87,6 +87,14 @@ def upgrade() -> None:
         "SELECT 'consents:' || substr(at, 1, 10), state, 0, count(*) FROM consent_ledger "
         "GROUP BY substr(at, 1, 10), state"
     )
+    # The events stored before it, accepted on the day of their receipt (times are UTC text).
+    # Refused ones were never stored, and events already deleted (erasure, purges) are gone:
+    # neither can be counted.
+    op.execute(
+        "INSERT INTO event_counts (day, outcome, code, shard, n) "
+        "SELECT substr(received_at, 1, 10), 'accepted', '', 0, count(*) FROM events "
+        "GROUP BY substr(received_at, 1, 10)"
+    )
 
 
 def downgrade() -> None:
