@@ -123,6 +123,44 @@ def test_affected_counts_what_was_stored_and_delivered_in_the_window(
     assert affected(gateway) is None
 
 
+def test_affected_counts_expiry_purges_and_purges_after_the_window(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moment = {"now": INSIDE}
+    monkeypatch.setattr(clock, "now", lambda: moment["now"])
+    purpose = {
+        "name": "Analytics",
+        "legal_basis": "consent",
+        "retention_days": 365,
+        "consent_ttl_days": 1,
+    }
+    resp = gateway.put("/v1/purposes/analytics", headers=auth(), json=purpose)
+    assert resp.status_code in {200, 201}, resp.text
+    for name in ("ana", "bob"):
+        grant(gateway, who(name), "analytics")
+        view(gateway, f"e-{name}", name, INSIDE)
+    # bob withdraws after the window, before his grant lapses: purged after the window.
+    moment["now"] = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+    withdraw_and_purge(gateway, "bob")
+    # dee's only event is stored after the window; her grant lapses too.
+    moment["now"] = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
+    grant(gateway, who("dee"), "analytics")
+    view(gateway, "e-dee", "dee", moment["now"])
+    # ana's and dee's grants lapse: the expiry purges their events (after the window).
+    moment["now"] = AFTER
+    assert runtime_of(gateway).expiry.expire_due(AFTER)["deleted"] == 2
+    with runtime_of(gateway).store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar() == 0
+    # The warehouse is mapped once the events are gone: nothing was queued or sent to it.
+    add(gateway, "warehouse", system("https://warehouse.example.com/in"))
+    moment["now"] = NOW
+    # ana (expiry purge) and bob (withdrawal purge), both after the window of events stored
+    # in it; not dee, whose events were first stored after it.
+    assert affected(gateway, systems=["warehouse"], window=WINDOW) == 2
+    assert affected(gateway, data_directory=True, window=WINDOW) == 2
+    assert affected(gateway, systems=["warehouse"]) == 3
+
+
 def test_what_the_register_offers_other_parts(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,7 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.settings import Settings
 from tests.conftest import auth
-from tests.delivery.test_delivery import runtime_of
+from tests.delivery.test_delivery import add, runtime_of, system
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DETECTED = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -200,10 +200,11 @@ def test_subjects_notice_and_its_exemptions(
 ) -> None:
     high = incident(risk="high")
     # Art. 34(3)(a): confidentiality only, encrypted, keys safe: no notice to the subjects.
-    sealed = create(client, high)
+    sealed = create(client, high | {"data_encrypted": True})
     assert sealed["subjects_notice_required"] is False
     assert sealed["subjects_notice_exemption"] == "encrypted"
-    assert create(client, high | {"keys_compromised": True})["subjects_notice_required"] is True
+    stolen_key = high | {"data_encrypted": True, "keys_compromised": True}
+    assert create(client, stolen_key)["subjects_notice_required"] is True
     assert create(client, high | {"data_encrypted": False})["subjects_notice_required"] is True
     integrity = create(client, high | {"nature": "integrity"})
     assert integrity["subjects_notice_required"] is True
@@ -239,9 +240,41 @@ def test_development_key_file_counts_as_compromised(
         assert touched["keys_compromised"] is True
         assert touched["keys_compromised_reason"] == "development_key_file"
         assert touched["subjects_notice_required"] is True
-        elsewhere = create(client, incident(risk="high"))
+        elsewhere = create(client, incident(risk="high", data_encrypted=True))
         assert elsewhere["keys_compromised"] is False
         assert elsewhere["subjects_notice_required"] is False
+
+
+def test_data_encrypted_is_assumed_only_for_consentrys_own_store(
+    client: TestClient, frozen: dict[str, datetime]
+) -> None:
+    """Consentry seals what it stores, not what it delivered: a breach at a system is taken
+    as of unencrypted data unless the report says otherwise."""
+    add(client, "warehouse", system("https://warehouse.example.com/in"))
+    high = incident(risk="high")
+    at_system = create(client, high | {"systems": ["warehouse"]})
+    assert at_system["data_encrypted"] is False
+    assert at_system["subjects_notice_required"] is True
+    assert at_system["subjects_notice_exemption"] is None
+    assert at_system["not_notified"] == ["authority", "subjects"]
+    # Residents' data read at the system counts as acquired unencrypted (§1798.82).
+    residents = {"count": 900, **_acquired(False)}
+    read = create(client, incident(systems=["warehouse"], us_ca_residents=residents))
+    assert read["us_ca_residents_due_at"] == at(DETECTED + timedelta(days=30))
+    # Only Consentry's own store: what it holds is sealed.
+    own = create(client, high | {"data_directory": True})
+    assert own["data_encrypted"] is True
+    assert own["subjects_notice_exemption"] == "encrypted"
+    assert own["subjects_notice_required"] is False
+    # The store and a system, or neither named: not assumed.
+    both = create(client, high | {"data_directory": True, "systems": ["warehouse"]})
+    assert both["data_encrypted"] is False
+    assert both["subjects_notice_required"] is True
+    assert create(client, high)["data_encrypted"] is False
+    # Said so by the report: as reported.
+    stated = create(client, high | {"systems": ["warehouse"], "data_encrypted": True})
+    assert stated["data_encrypted"] is True
+    assert stated["subjects_notice_exemption"] == "encrypted"
 
 
 def test_us_ca_deadlines(client: TestClient, frozen: dict[str, datetime]) -> None:
@@ -264,7 +297,8 @@ def test_us_ca_deadlines(client: TestClient, frozen: dict[str, datetime]) -> Non
     assert few["us_ca_residents_due_at"] is not None
     assert few["us_ca_ag_due_at"] is None
     # Encrypted data whose key is safe was not acquired "unencrypted or with its key"...
-    safe = create(client, incident(us_ca_residents={"count": 900, **_acquired(False)}))
+    sealed = {"count": 900, **_acquired(False)}
+    safe = create(client, incident(data_encrypted=True, us_ca_residents=sealed))
     assert safe["us_ca_residents_due_at"] is None
     # ...but unencrypted data that was read is, whatever the flag says.
     plain = incident(data_encrypted=False, us_ca_residents={"count": 900, **_acquired(False)})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -229,6 +229,7 @@ class Erasure:
         narrowed: list[dict[str, Any]] = []
         sealer: Sealer | None = None
         known = self.consent.registry.all(conn)
+        since: datetime | None = None
         after = 0
         while True:
             # Events stored after the withdrawal (under a later grant) are not touched.
@@ -236,6 +237,8 @@ class Erasure:
                 conn, subject_id, purpose, received_by=received_by, after_seq=after, limit=500
             )
             for event in page:
+                start = min(event.occurred_at, event.received_at)
+                since = start if since is None else min(since, start)
                 kept = [p for p in json.loads(event.purposes) if p != purpose]
                 if not kept:
                     deleted.append(int(event.seq))
@@ -265,6 +268,7 @@ class Erasure:
                     "entry_id": entry_id,
                     "deleted": len(deleted),
                     "narrowed": len(narrowed),
+                    **_stored_since(since),
                 },
             )
             # Recipients were sent `consent_withdrawn` (`consent_expired`) by the withdrawal
@@ -376,6 +380,16 @@ class Erasure:
             values["purpose_bits"] = purpose_mask(known[p] for p in kept if p in known)
             changes.append(values | {"seq": seq})
         return changes, emptied
+
+
+def _stored_since(since: datetime | None) -> dict[str, str]:
+    """The day the earliest purged event occurred or was received: an incident counts the
+    subject when its window ends after it (governance/affected.py). The day, not the instant:
+    enough for that, and the audit log keeps no finer trace of what the person did."""
+    if since is None:
+        return {}
+    day = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"stored_since": clock.rfc3339(day)}
 
 
 def _narrowed(event: AnyRow, kept: list[str], sealer: Sealer | None) -> dict[str, Any]:

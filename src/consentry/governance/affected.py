@@ -19,12 +19,16 @@ from consentry.storage.engine import AnyRow
 from consentry.subjects.models import SubjectRef
 from consentry.subjects.resolve import Subjects
 
-# Audit entries that show a subject's data sent to a system (a rights notice carries the
-# subject's pseudonym and what changed) or stored for a purpose until then (a purge, an
-# erasure's delete), at their time: they still count once the events themselves are gone.
-TRACES = (
-    AuditAction.RIGHTS_NOTICE_QUEUED,
+# Audit entries that show a subject's data sent to a system in the window: a rights notice
+# carries the subject's pseudonym and the systems told.
+SENT = (AuditAction.RIGHTS_NOTICE_QUEUED,)
+# Audit entries that show a subject's data stored for a purpose (or in the data directory)
+# until then: a withdrawal's or an expiry's purge, an erasure's delete. They still count once
+# the events themselves are gone, so a purge counts at or after the window's start, however
+# long after its end (the incident is recorded later than the purge, not the window).
+PURGED = (
     AuditAction.EVENTS_WITHDRAWAL_PURGED,
+    AuditAction.EVENTS_EXPIRY_PURGED,
     AuditAction.SUBJECT_DATA_DELETED,
 )
 # The start of time for a count without a window (the earliest storable time).
@@ -84,18 +88,27 @@ def count(
                 found |= sql.event_subjects(conn, mask, start, end)
             found |= sql.outbox_subjects(conn, scope.systems, start, end)
             found |= sql.recipient_subjects(conn, scope.systems, start, end)
-        actions = [a.value for a in TRACES]
-        for row in sql.audit_traces(conn, actions, start, end):
-            if _traced(row, set(scope.systems), served, scope.data_directory):
+        sent = sql.audit_traces(conn, [a.value for a in SENT], start, end)
+        purged = sql.audit_traces(conn, [a.value for a in PURGED], start, None)
+        for row in [*sent, *purged]:
+            if _traced(row, set(scope.systems), served, scope.data_directory, end):
                 found.add(str(row.subject_id))
     return len(found) + scope.unknown_named
 
 
-def _traced(row: AnyRow, systems: set[str], purposes: set[str], data_directory: bool) -> bool:
+def _traced(
+    row: AnyRow, systems: set[str], purposes: set[str], data_directory: bool, end: datetime
+) -> bool:
     details = json.loads(row.details)
     if row.action == AuditAction.RIGHTS_NOTICE_QUEUED:
         return bool(systems & set(details.get("systems") or []))
-    if row.action == AuditAction.EVENTS_WITHDRAWAL_PURGED:
+    if row.action in (AuditAction.EVENTS_WITHDRAWAL_PURGED, AuditAction.EVENTS_EXPIRY_PURGED):
+        # Events first stored after the window were never in it. A purge recorded without
+        # the day (before it was recorded) counts: over-counting is the safer error.
+        since = details.get("stored_since")
+        if since is not None and datetime.fromisoformat(since) > end:
+            return False
         return data_directory or details.get("purpose") in purposes
-    # An erasure's delete: the subject's data was in the data directory until then.
+    # An erasure's delete: the subject's data was in the data directory until then (when it
+    # was first stored is not recorded: an erasure after the window counts).
     return data_directory

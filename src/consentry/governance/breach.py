@@ -58,6 +58,15 @@ def check_times(
         )
 
 
+def data_encrypted(reported: bool | None, *, systems: bool, data_directory: bool) -> bool:
+    """As reported; unsaid, true only for a breach of Consentry's own store alone (what it
+    stores is sealed), false once a system is named (what it delivered is not sealed by it)
+    or nothing says where the data was (docs/decisions.md)."""
+    if reported is not None:
+        return reported
+    return data_directory and not systems
+
+
 def authority_due(f: Facts) -> datetime | None:
     """Art. 33(1): a controller notifies the authority within 72 h unless the breach is
     unlikely to result in a risk (a processor tells its controller instead)."""

@@ -10,7 +10,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
-from consentry.governance import endpoints, ropa
+from consentry.governance import breach, endpoints, ropa
 from consentry.governance.datamap import parse, to_definition
 from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
 from consentry.http.auth import Ctx
@@ -169,7 +169,7 @@ class IncidentIn(Body):
     subjects_estimate: Count | None = None
     records_estimate: Count | None = None
     keys_compromised: StrictBool
-    data_encrypted: StrictBool = True
+    data_encrypted: StrictBool | None = None
     controller_role: Literal["controller", "processor"] = "controller"
     facts: Text | None = None
     likely_consequences: Text | None = None
@@ -211,7 +211,9 @@ def create_incident(body: IncidentIn, ctx: Ctx, response: Response) -> dict[str,
         data_categories=tuple(body.data_categories),
         risk=Risk(body.risk),
         keys_compromised=body.keys_compromised,
-        data_encrypted=body.data_encrypted,
+        data_encrypted=breach.data_encrypted(
+            body.data_encrypted, systems=bool(body.systems), data_directory=body.data_directory
+        ),
         role=Role(body.controller_role),
         systems=tuple(dict.fromkeys(body.systems or ())),
         window=None if body.window is None else (body.window.from_, body.window.to),

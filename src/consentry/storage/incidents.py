@@ -158,16 +158,17 @@ def recipient_subjects(
 
 
 def audit_traces(
-    conn: Connection, actions: Collection[str], start: datetime, end: datetime
+    conn: Connection, actions: Collection[str], start: datetime, end: datetime | None
 ) -> Sequence[AnyRow]:
     """(subject_id, action, details) of the audit entries of these actions about a subject
-    within [start, end]."""
+    within [start, end] (None: any time from `start` on)."""
     stmt = select(
         audit_entries.c.subject_id, audit_entries.c.action, audit_entries.c.details
     ).where(
         audit_entries.c.action.in_(list(actions)),
         audit_entries.c.subject_id.is_not(None),
         audit_entries.c.at >= start,
-        audit_entries.c.at <= end,
     )
+    if end is not None:
+        stmt = stmt.where(audit_entries.c.at <= end)
     return conn.execute(stmt).all()
