@@ -7,6 +7,8 @@ once it has held 5 s, then its resolution, and other alerts as the clock moves."
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy import insert, select
 from consentry import clock
 from consentry.operations.alerts import Alerts
 from consentry.reads.visibility import Excluded
+from consentry.storage import operations as sql
 from consentry.storage import reads as reads_sql
 from consentry.storage.schema import outbox
 from tests.conftest import auth
@@ -159,3 +162,38 @@ def at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
 
 def _t(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def test_two_first_stops_of_one_use_at_once_are_both_counted(gateway: TestClient) -> None:
+    """The first stop of a use creates its count: two at once (the second waiting on the
+    first's transaction) must add up, not fail the second (its read, export or claim)."""
+    rt = runtime_of(gateway)
+    now = clock.now()
+    counted, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        with rt.store.write() as conn:
+            sql.count_processed_without_consent(conn, "read:analytics", 1, now)
+            counted.set()
+            release.wait(10)
+
+    def second() -> None:
+        try:
+            with rt.store.write() as conn:
+                sql.count_processed_without_consent(conn, "read:analytics", 2, now)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert counted.wait(10)
+    b = threading.Thread(target=second)
+    b.start()
+    time.sleep(0.3)  # the second is waiting on the first's row (or writer lock)
+    release.set()
+    a.join()
+    b.join()
+    assert not errors, repr(errors[0])[:300]
+    _, found = scrape(gateway)
+    assert value(found, "consentry_processed_without_consent_total") == 3

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import (
@@ -112,14 +113,21 @@ def system_definitions(conn: Connection) -> Sequence[AnyRow]:
 
 
 def count_processed_without_consent(conn: Connection, use: str, count: int, now: datetime) -> None:
-    """Add `count` to the stops of `use` ("delivery:<system>" or "read:<purpose>")."""
-    done = conn.execute(
-        update(processed_without_consent)
-        .where(processed_without_consent.c.use == use)
-        .values(count=processed_without_consent.c.count + count, last_at=now)
-    ).rowcount
-    if not done:
-        conn.execute(insert(processed_without_consent).values(use=use, count=count, last_at=now))
+    """Add `count` to the stops of `use` ("delivery:<system>" or "read:<purpose>"). One upsert:
+    two first stops of a use at once both add (an update then an insert would have the second
+    insert fail on PostgreSQL)."""
+    table = processed_without_consent
+    maker = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = maker(table).values(use=use, count=count, last_at=now)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c.use],
+            set_={
+                "count": table.c["count"] + stmt.excluded["count"],
+                "last_at": stmt.excluded.last_at,
+            },
+        )
+    )
 
 
 def processed_without_consent_counts(conn: Connection) -> Sequence[AnyRow]:
