@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from consentry import clock
-from consentry.operations.alerts import Alerts
+from consentry.operations.alerts import Alerts, Rule
 from consentry.reads.visibility import Excluded
 from consentry.storage import operations as sql
 from consentry.storage import reads as reads_sql
@@ -197,3 +197,64 @@ def test_two_first_stops_of_one_use_at_once_are_both_counted(gateway: TestClient
     assert not errors, repr(errors[0])[:300]
     _, found = scrape(gateway)
     assert value(found, "consentry_processed_without_consent_total") == 3
+
+
+def test_figures_are_read_before_the_alert_states_are_locked(gateway: TestClient) -> None:
+    """The figures (a dozen counts, the outbox's over all its rows) are read outside the
+    writer's lock: a writer started while they are read goes through at once."""
+    rt = runtime_of(gateway)
+    through: list[bool] = []
+
+    def write_meanwhile(conn: Any, now: datetime, settings: Any) -> float:
+        def step() -> None:
+            with rt.store.write() as other:
+                sql.lock_alerts(other)
+
+        writer = threading.Thread(target=step)
+        writer.start()
+        writer.join(1.0)
+        through.append(not writer.is_alive())
+        return 0.0
+
+    rule = Rule("probe", "warning", "A figure that writes meanwhile.", write_meanwhile)
+    Alerts(rt.settings, rt.store, (rule,)).evaluate()
+    assert through == [True]
+
+
+class _Recorded(Alerts):
+    """The evaluator with its webhook replaced by a list (or by a send that fails)."""
+
+    def __init__(self, *args: Any, fail: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail = fail
+        self.got: list[tuple[str, str]] = []
+        self.sending, self.release = threading.Event(), threading.Event()
+
+    def _post(self, message: dict[str, Any]) -> bool:
+        if self.fail:
+            self.sending.set()
+            self.release.wait(10)
+            return False
+        self.got.append((message["groupLabels"]["alertname"], message["status"]))
+        return True
+
+
+def test_a_reading_older_than_the_alerts_state_leaves_it_alone(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Figures are read before the lock: a worker that read them before another worker's
+    later pass moved the alert on, and steps after it, must not move it back."""
+    rt = runtime_of(gateway)
+    figure = {"value": 1.0}
+    rule = Rule("probe", "warning", "A figure the test sets.", lambda c, n, s: figure["value"])
+    alerts = _Recorded(rt.settings, rt.store, (rule,))
+    start = clock.now()
+    at(monkeypatch, start)
+    alerts.evaluate()  # firing (no hold)
+    figure["value"] = 0.0
+    at(monkeypatch, start + timedelta(seconds=10))
+    alerts.evaluate()  # resolved
+    figure["value"] = 1.0  # what a slower worker read at +5 s, stepped only now
+    at(monkeypatch, start + timedelta(seconds=5))
+    alerts.evaluate()
+    assert alerts.got == [("probe", "firing"), ("probe", "resolved")]
