@@ -258,3 +258,28 @@ def test_a_reading_older_than_the_alerts_state_leaves_it_alone(
     at(monkeypatch, start + timedelta(seconds=5))
     alerts.evaluate()
     assert alerts.got == [("probe", "firing"), ("probe", "resolved")]
+
+
+def test_a_failed_send_leaves_a_later_change_of_the_alert_alone(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A claims "firing" and its send fails after worker B has moved the alert to
+    resolved and sent that: A's failure marks only the change it claimed unsent, so
+    "resolved" is not sent twice."""
+    rt = runtime_of(gateway)
+    figure = {"value": 1.0}
+    rule = Rule("probe", "warning", "A figure the test sets.", lambda c, n, s: figure["value"])
+    a = _Recorded(rt.settings, rt.store, (rule,), fail=True)
+    b = _Recorded(rt.settings, rt.store, (rule,))
+    start = clock.now()
+    at(monkeypatch, start)
+    sending = threading.Thread(target=a.evaluate)
+    sending.start()
+    assert a.sending.wait(10)  # A claimed "firing" and is sending it
+    figure["value"] = 0.0
+    at(monkeypatch, start + timedelta(seconds=10))
+    b.evaluate()  # B: firing -> resolved, sent
+    a.release.set()  # A's send fails
+    sending.join()
+    b.evaluate()
+    assert b.got == [("probe", "resolved")]

@@ -163,7 +163,7 @@ class Alerts:
                 sent.append(message)
                 continue
             with self.store.write() as conn:
-                sql.put_alert(conn, {"name": row.name, "sent": False}, exists=True)
+                sql.unclaim_alert(conn, row.name, row.status, row.since)
         return sent
 
     def message(self, row: AnyRow) -> dict[str, Any]:

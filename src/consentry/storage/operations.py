@@ -152,6 +152,20 @@ def put_alert(conn: Connection, values: dict[str, Any], *, exists: bool) -> None
         conn.execute(insert(alert_states).values(**values))
 
 
+def unclaim_alert(conn: Connection, name: str, status: str, since: datetime) -> None:
+    """Mark the change (`status` since `since`) of alert `name` unsent again, if the alert
+    still holds it: a later change, claimed and sent by another process, is left alone."""
+    conn.execute(
+        update(alert_states)
+        .where(
+            alert_states.c.name == name,
+            alert_states.c.status == status,
+            alert_states.c.since == since,
+        )
+        .values(sent=False)
+    )
+
+
 def lock_alerts(conn: Connection) -> None:
     """Serialise evaluations across processes on PostgreSQL (SQLite's writer lock already
     does): the first row of the table, or the table itself while it is empty."""
