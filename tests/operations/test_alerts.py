@@ -182,7 +182,7 @@ def test_two_first_stops_of_one_use_at_once_are_both_counted(gateway: TestClient
         try:
             with rt.store.write() as conn:
                 sql.count_processed_without_consent(conn, "read:analytics", 2, now)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     a = threading.Thread(target=first)
