@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from consentry.storage.consent import WITHDRAWALS
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import (
     alert_states,
@@ -25,23 +26,21 @@ from consentry.storage.schema import (
     systems,
 )
 
-# Request statuses that end a request.
-_CLOSED = ("completed", "rejected", "failed")
 
-
-def open_requests_by_type(conn: Connection) -> dict[str, int]:
+def open_requests_by_type(conn: Connection, closed: Sequence[str]) -> dict[str, int]:
+    """Requests whose status is not one of `closed` (the statuses that end one), by type."""
     stmt = (
         select(requests.c.type, func.count())
-        .where(requests.c.status.not_in(_CLOSED))
+        .where(requests.c.status.not_in(closed))
         .group_by(requests.c.type)
     )
     return {str(t): int(n) for t, n in conn.execute(stmt).all()}
 
 
-def overdue_requests(conn: Connection, now: datetime) -> int:
-    """Open requests past their due date (marked overdue or not yet)."""
+def overdue_requests(conn: Connection, now: datetime, closed: Sequence[str]) -> int:
+    """Open requests (status not in `closed`) past their due date (marked overdue or not yet)."""
     stmt = select(func.count()).where(
-        requests.c.status.not_in(_CLOSED),
+        requests.c.status.not_in(closed),
         or_(requests.c.status == "overdue", requests.c.due_at < now),
     )
     return int(conn.execute(stmt).scalar_one())
@@ -64,7 +63,7 @@ def withdrawals_waiting(conn: Connection, counter: str, until: datetime) -> int:
     stmt = select(func.count()).where(
         consent_ledger.c.entry_id > after.scalar_subquery(),
         consent_ledger.c.at <= until,
-        consent_ledger.c.state.in_(["withdrawn", "denied"]),
+        consent_ledger.c.state.in_(WITHDRAWALS),
     )
     return int(conn.execute(stmt).scalar_one())
 
