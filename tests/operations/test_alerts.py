@@ -239,25 +239,32 @@ class _Recorded(Alerts):
         return True
 
 
-def test_a_reading_older_than_the_alerts_state_leaves_it_alone(
-    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Figures are read before the lock: a worker that read them before another worker's
-    later pass moved the alert on, and steps after it, must not move it back."""
+def test_a_reading_older_than_the_alerts_state_leaves_it_alone(gateway: TestClient) -> None:
+    """Figures are read before the lock: worker A reads its figure, worker B reads a later one
+    and moves the alert on (firing -> resolved) before A takes the lock; A leaves it alone
+    rather than fire it again from its older reading."""
     rt = runtime_of(gateway)
-    figure = {"value": 1.0}
-    rule = Rule("probe", "warning", "A figure the test sets.", lambda c, n, s: figure["value"])
-    alerts = _Recorded(rt.settings, rt.store, (rule,))
-    start = clock.now()
-    at(monkeypatch, start)
-    alerts.evaluate()  # firing (no hold)
-    figure["value"] = 0.0
-    at(monkeypatch, start + timedelta(seconds=10))
-    alerts.evaluate()  # resolved
-    figure["value"] = 1.0  # what a slower worker read at +5 s, stepped only now
-    at(monkeypatch, start + timedelta(seconds=5))
-    alerts.evaluate()
-    assert alerts.got == [("probe", "firing"), ("probe", "resolved")]
+    read, release = threading.Event(), threading.Event()
+
+    def slow_reading(conn: Any, now: datetime, settings: Any) -> float:
+        read.set()
+        release.wait(10)
+        return 1.0
+
+    def probe(figure: Any) -> Rule:
+        return Rule("probe", "warning", "A figure the test sets.", figure)
+
+    first = _Recorded(rt.settings, rt.store, (probe(lambda c, n, s: 1.0),))
+    first.evaluate()  # firing (no hold)
+    a = _Recorded(rt.settings, rt.store, (probe(slow_reading),))
+    b = _Recorded(rt.settings, rt.store, (probe(lambda c, n, s: 0.0),))
+    evaluating = threading.Thread(target=a.evaluate)
+    evaluating.start()
+    assert read.wait(10)  # A has read its figure (1) and not yet taken the lock
+    b.evaluate()  # B reads 0: firing -> resolved, sent
+    release.set()
+    evaluating.join()
+    assert (first.got, b.got, a.got) == ([("probe", "firing")], [("probe", "resolved")], [])
 
 
 def test_a_failed_send_leaves_a_later_change_of_the_alert_alone(

@@ -141,16 +141,18 @@ class Alerts:
         what failed to send before); returns the messages the webhook acknowledged."""
         now = clock.now()
         # The figures first, outside the writer's lock (a dozen counts, every few seconds in
-        # every worker); the lock only to move the states on.
+        # every worker), with the states they were read beside; the lock only to move them on.
         with self.store.read() as conn:
+            seen = {name: _version(row) for name, row in sql.alert_rows(conn).items()}
             values = {r.name: float(r.figure(conn, now, self.settings)) for r in self.rules}
         with self.store.write() as conn:
             sql.lock_alerts(conn)
             rows = sql.alert_rows(conn, lock=True)
             for rule in self.rules:
                 row = rows.get(rule.name)
-                # Another worker's later reading already moved this alert on: ours is older.
-                if row is None or row.updated_at <= now:
+                # Another worker moved this alert on since our figures were read: its reading
+                # is at least as recent, ours is left alone (the next pass reads again).
+                if _version(row) == seen.get(rule.name):
                     _step(conn, rule, row, values[rule.name], now)
             # Claimed for sending here: another process sees them as sent.
             unsent = [r for r in sql.alert_rows(conn).values() if not r.sent]
@@ -211,6 +213,12 @@ class Alerts:
             return True
         log.warning("alert webhook answered %d", response.status_code)
         return False
+
+
+def _version(row: AnyRow | None) -> tuple[Any, ...] | None:
+    """What changes whenever an evaluation moves an alert on (a claim or a failed send does
+    not change it)."""
+    return None if row is None else (row.status, row.since, row.updated_at)
 
 
 def _step(conn: Connection, rule: Rule, row: AnyRow | None, value: float, now: datetime) -> None:
