@@ -151,19 +151,41 @@ def serve(
     Runtime(settings).close()
     # Workers read their settings from the environment, with the key announced above.
     os.environ["CONSENTRY_ADMIN_KEY"] = settings.admin_key
-    # Each worker writes its counters into this directory, emptied now (counts of an earlier
-    # run would be summed in), before any worker starts; a scrape sums them.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
-    code = worker_processes.serve(sock, host, port, workers, settings.log_level)
+    # Each worker writes its counters into this run's directory, made before any worker
+    # starts; a scrape sums them. Removed when the run ends.
+    metrics = _metrics_dir(settings)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    try:
+        code = worker_processes.serve(sock, host, port, workers, settings.log_level)
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
     if code:
         raise typer.Exit(code)
 
 
 def _metrics_dir(settings: Settings) -> Path:
-    path = settings.data_dir / "metrics"
+    """This run's directory of counts, `<data dir>/metrics/<pid>`, empty (counts of an earlier
+    run would be summed in). Another server on the same data directory keeps its own; those of
+    runs whose process has ended are removed."""
+    root = settings.data_dir / "metrics"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name.isdigit() and not _running(int(entry.name)):
+            shutil.rmtree(entry, ignore_errors=True)
+    path = root / str(os.getpid())
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(mode=0o700, parents=True)
+    path.mkdir(mode=0o700)
     return path
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def worker_app() -> FastAPI:

@@ -226,7 +226,9 @@ class Settings:
         default=True,
         metadata=_doc(
             "Let a client on the loopback address scrape `/metrics` without a key, unless the "
-            "request came through a proxy (it carries Forwarded or X-Forwarded-For)."
+            "request came through a proxy (it carries Forwarded or X-Forwarded-For). A reverse "
+            "proxy on the same host must add X-Forwarded-For (or Forwarded, X-Real-IP), or "
+            "this must be off: otherwise anyone it forwards scrapes as a loopback client."
         ),
     )
     alert_webhook: str = field(

@@ -7,6 +7,8 @@ once it has held 5 s, then its resolution, and other alerts as the clock moves."
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,8 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from consentry import clock
-from consentry.operations.alerts import Alerts
+from consentry.operations.alerts import Alerts, Rule
 from consentry.reads.visibility import Excluded
+from consentry.storage import operations as sql
 from consentry.storage import reads as reads_sql
 from consentry.storage.schema import outbox
 from tests.conftest import auth
@@ -159,3 +162,131 @@ def at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
 
 def _t(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def test_two_first_stops_of_one_use_at_once_are_both_counted(gateway: TestClient) -> None:
+    """The first stop of a use creates its count: two at once (the second waiting on the
+    first's transaction) must add up, not fail the second (its read, export or claim)."""
+    rt = runtime_of(gateway)
+    now = clock.now()
+    counted, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        with rt.store.write() as conn:
+            sql.count_processed_without_consent(conn, "read:analytics", 1, now)
+            counted.set()
+            release.wait(10)
+
+    def second() -> None:
+        try:
+            with rt.store.write() as conn:
+                sql.count_processed_without_consent(conn, "read:analytics", 2, now)
+        except BaseException as exc:
+            errors.append(exc)
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert counted.wait(10)
+    b = threading.Thread(target=second)
+    b.start()
+    time.sleep(0.3)  # the second is waiting on the first's row (or writer lock)
+    release.set()
+    a.join()
+    b.join()
+    assert not errors, repr(errors[0])[:300]
+    _, found = scrape(gateway)
+    assert value(found, "consentry_processed_without_consent_total") == 3
+
+
+def test_figures_are_read_before_the_alert_states_are_locked(gateway: TestClient) -> None:
+    """The figures (a dozen counts, the outbox's over all its rows) are read outside the
+    writer's lock: a writer started while they are read goes through at once."""
+    rt = runtime_of(gateway)
+    through: list[bool] = []
+
+    def write_meanwhile(conn: Any, now: datetime, settings: Any) -> float:
+        def step() -> None:
+            with rt.store.write() as other:
+                sql.lock_alerts(other)
+
+        writer = threading.Thread(target=step)
+        writer.start()
+        writer.join(1.0)
+        through.append(not writer.is_alive())
+        return 0.0
+
+    rule = Rule("probe", "warning", "A figure that writes meanwhile.", write_meanwhile)
+    Alerts(rt.settings, rt.store, (rule,)).evaluate()
+    assert through == [True]
+
+
+class _Recorded(Alerts):
+    """The evaluator with its webhook replaced by a list (or by a send that fails)."""
+
+    def __init__(self, *args: Any, fail: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail = fail
+        self.got: list[tuple[str, str]] = []
+        self.sending, self.release = threading.Event(), threading.Event()
+
+    def _post(self, message: dict[str, Any]) -> bool:
+        if self.fail:
+            self.sending.set()
+            self.release.wait(10)
+            return False
+        self.got.append((message["groupLabels"]["alertname"], message["status"]))
+        return True
+
+
+def test_a_reading_older_than_the_alerts_state_leaves_it_alone(gateway: TestClient) -> None:
+    """Figures are read before the lock: worker A reads its figure, worker B reads a later one
+    and moves the alert on (firing -> resolved) before A takes the lock; A leaves it alone
+    rather than fire it again from its older reading."""
+    rt = runtime_of(gateway)
+    read, release = threading.Event(), threading.Event()
+
+    def slow_reading(conn: Any, now: datetime, settings: Any) -> float:
+        read.set()
+        release.wait(10)
+        return 1.0
+
+    def probe(figure: Any) -> Rule:
+        return Rule("probe", "warning", "A figure the test sets.", figure)
+
+    first = _Recorded(rt.settings, rt.store, (probe(lambda c, n, s: 1.0),))
+    first.evaluate()  # firing (no hold)
+    a = _Recorded(rt.settings, rt.store, (probe(slow_reading),))
+    b = _Recorded(rt.settings, rt.store, (probe(lambda c, n, s: 0.0),))
+    evaluating = threading.Thread(target=a.evaluate)
+    evaluating.start()
+    assert read.wait(10)  # A has read its figure (1) and not yet taken the lock
+    b.evaluate()  # B reads 0: firing -> resolved, sent
+    release.set()
+    evaluating.join()
+    assert (first.got, b.got, a.got) == ([("probe", "firing")], [("probe", "resolved")], [])
+
+
+def test_a_failed_send_leaves_a_later_change_of_the_alert_alone(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A claims "firing" and its send fails after worker B has moved the alert to
+    resolved and sent that: A's failure marks only the change it claimed unsent, so
+    "resolved" is not sent twice."""
+    rt = runtime_of(gateway)
+    figure = {"value": 1.0}
+    rule = Rule("probe", "warning", "A figure the test sets.", lambda c, n, s: figure["value"])
+    a = _Recorded(rt.settings, rt.store, (rule,), fail=True)
+    b = _Recorded(rt.settings, rt.store, (rule,))
+    start = clock.now()
+    at(monkeypatch, start)
+    sending = threading.Thread(target=a.evaluate)
+    sending.start()
+    assert a.sending.wait(10)  # A claimed "firing" and is sending it
+    figure["value"] = 0.0
+    at(monkeypatch, start + timedelta(seconds=10))
+    b.evaluate()  # B: firing -> resolved, sent
+    a.release.set()  # A's send fails
+    sending.join()
+    b.evaluate()
+    assert b.got == [("probe", "resolved")]

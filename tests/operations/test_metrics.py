@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
 
 from consentry import clock
 from consentry.operations.alerts import Alerts
+from consentry.storage import delivery as delivery_sql
+from consentry.storage.schema import outbox
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
 from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
@@ -206,3 +209,44 @@ def test_only_notices_awaiting_an_answer_count_as_overdue(
         fired = {m["groupLabels"]["alertname"] for m in alerts.evaluate()}
         alerts.stop()
         assert "rights_ack_overdue" in fired
+
+
+def test_a_delivery_claim_that_rolls_back_counts_nothing(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliveries are counted once their transaction has committed: a claim that refuses a
+    row and then rolls back adds nothing to `consentry_deliveries_total`; the claim that
+    commits counts the refusal once."""
+    rt = runtime_of(gateway)
+    grant(gateway, who("ana"), "analytics")
+    with receiver() as r:
+        add(gateway, "warehouse", system(r.url))
+        assert [x["status"] for x in send(gateway, [page_view("e1")])] == ["accepted"]
+        with rt.store.read() as conn:
+            queued = conn.execute(select(outbox).where(outbox.c.event_id == "e1")).one()
+        withdrawn = gateway.post(
+            "/v1/consents/withdraw",
+            headers=auth(),
+            json={"subject": who("ana"), "purposes": ["analytics"], "source": "web"},
+        )
+        assert withdrawn.status_code == 200
+        # Queued again as if the withdrawal had missed it: the claim refuses it.
+        with rt.store.write() as conn:
+            conn.execute(insert(outbox).values(**queued._mapping))
+        _, before = scrape(gateway)
+        w = worker(gateway)
+
+        def fails(*_: Any) -> None:
+            raise RuntimeError("the claim's transaction fails after counting")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(delivery_sql, "add_recipients", fails)
+            with pytest.raises(RuntimeError):
+                w.run_once()
+        _, rolled_back = scrape(gateway)
+        assert w.run_once() == 0
+        _, committed = scrape(gateway)
+        assert r.events() == []
+    refused = {"system_id": "warehouse", "outcome": "refused"}
+    assert delta(before, rolled_back, "consentry_deliveries_total", **refused) == 0
+    assert delta(before, committed, "consentry_deliveries_total", **refused) == 1

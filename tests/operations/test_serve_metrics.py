@@ -1,12 +1,14 @@
 """`/metrics` of a real `consentry serve --workers 2` (both back-ends): requests spread over
 both worker processes on fresh connections, and one scrape counts them all (each worker's
-own counts, read from its file, add up to the scrape's). A loopback client scrapes without a
+own counts, read from its file, add up to the scrape's), in a directory of the run's own that
+another server's run on the same data directory keeps. A loopback client scrapes without a
 key unless a proxy forwarded it."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -63,12 +65,21 @@ def test_a_scrape_of_two_workers_sums_both(settings: Settings) -> None:
         "CONSENTRY_DSR_POLL_SECONDS": "0",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    # Counts of an earlier run in the directory would be summed in: serve empties it.
-    (data / "metrics").mkdir(parents=True)
-    (data / "metrics" / "counter_1.db").write_bytes(b"left over")
+    # Each run counts in a directory of its own: one of a run that has ended is removed (its
+    # counts would be summed in were its pid used again), one of another server still running
+    # on the same data directory (this process stands in for it) is left alone.
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    for run in (ended.pid, os.getpid()):
+        (data / "metrics" / str(run)).mkdir(parents=True)
+        (data / "metrics" / str(run) / "counter_1.db").write_bytes(b"left over")
+    other = data / "metrics" / str(os.getpid()) / "counter_1.db"
     base = f"http://127.0.0.1:{port}"
-    with serving(port, env, workers=2, stop_seconds=30):
-        assert not (data / "metrics" / "counter_1.db").exists()
+    with serving(port, env, workers=2, stop_seconds=30) as server:
+        assert other.exists()
+        assert not (data / "metrics" / str(ended.pid)).exists()
+        directory = data / "metrics" / str(server.pid)
+        assert directory.is_dir()
         status, first = _get(f"{base}/metrics")
         assert status == 200
         before = value(
@@ -82,19 +93,21 @@ def test_a_scrape_of_two_workers_sums_both(settings: Settings) -> None:
                 codes = list(pool.map(lambda _: _get(f"{base}/healthz")[0], range(BURST)))
                 assert codes == [200] * BURST
                 sent += BURST
-                if sent >= BURST * 4 and len(_served(data / "metrics")) == 2:
+                if sent >= BURST * 4 and len(_served(directory)) == 2:
                     break
         status, body = _get(f"{base}/metrics")
         assert status == 200
         scraped = samples(body.decode())
         total = value(scraped, LATENCY, method="GET", route="/healthz", status="200")
-        per_worker = _healthz_per_worker(data / "metrics")
+        per_worker = _healthz_per_worker(directory)
         # Through a proxy on the same host, loopback is no longer proof of who asks.
         forwarded = _get(f"{base}/metrics", {"X-Forwarded-For": "203.0.113.9"})
         assert forwarded[0] == 401
         assert json.loads(forwarded[1])["code"] == "unauthenticated"
         keyed = _get(f"{base}/metrics", {"Authorization": f"Bearer {ADMIN_KEY}"})
         assert keyed[0] == 200
+    assert not directory.exists()  # removed when the run ended
+    assert other.exists()
     assert total - before == sent
     assert len({pid: n for pid, n in per_worker.items() if n}) == 2, per_worker
     assert sum(per_worker.values()) == total

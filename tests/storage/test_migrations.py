@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
@@ -20,7 +21,7 @@ from sqlalchemy import inspect, select, text
 from consentry.audit import merkle
 from consentry.audit.tree import open_tree
 from consentry.storage.engine import Store
-from consentry.storage.migrate import alembic_config, upgrade
+from consentry.storage.migrate import MIGRATIONS, alembic_config, upgrade
 from consentry.storage.schema import audit_state, metadata
 
 _names = itertools.count()
@@ -211,3 +212,20 @@ def test_0007_builds_the_tree_of_entries_logged_before_it(empty_store: Store) ->
             assert proof == expected.consistency_proof(first)
         proof = tree.inclusion_proof(5)
     assert merkle.verify_inclusion(leaves[5], 5, size, proof, expected.root())
+
+
+def test_the_chain_is_linear_and_each_docstring_names_its_parent() -> None:
+    """0001 <- 0002 <- ... <- head, numbered in order; each file's "Revises:" line says the
+    revision it really follows (a reader of the file trusts it)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = list(reversed(list(ScriptDirectory.from_config(config).walk_revisions())))
+    assert [s.revision for s in scripts] == [f"{n:04d}" for n in range(1, len(scripts) + 1)]
+    for script in scripts:
+        doc = script.module.__doc__ or ""
+        said = [
+            line.removeprefix("Revises:").strip()
+            for line in doc.splitlines()
+            if line.startswith("Revises:")
+        ]
+        assert said == [script.down_revision or ""], script.revision

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from consentry.keys.subject_keys import SubjectKeys
 from consentry.operations import counters, moment
 from consentry.settings import Settings
 from consentry.storage import delivery as sql
+from consentry.storage import hooks
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import AnyRow, Store
 
@@ -58,6 +60,23 @@ class _Body(msgspec.Struct):
 
 
 _BODY = msgspec.json.Encoder()
+
+
+class _Counted:
+    """A transaction's deliveries by (system, outcome), counted once it has committed: a
+    claim or a reschedule that rolls back counts nothing."""
+
+    def __init__(self) -> None:
+        self.events: Counter[tuple[str, str]] = Counter()
+
+    def __call__(self) -> None:
+        for (system_id, outcome), n in self.events.items():
+            counters.count_deliveries(system_id, outcome, n)
+
+
+def _count(conn: Connection, system_id: str, outcome: str, n: int) -> None:
+    if n:
+        hooks.after_commit(conn, _Counted, _Counted()).events[(system_id, outcome)] += n
 
 
 # How long a restricted subject's row waits before it is looked at again.
@@ -243,7 +262,7 @@ class DeliveryWorker:
             )
             kept, events, refused = checked.kept, checked.events, checked.refused
             kept, events, stopped = _verified(conn, system_id, kept, events, states, purposes, now)
-            counters.count_deliveries(system_id, "refused", len(checked.dropped) + len(stopped))
+            _count(conn, system_id, "refused", len(checked.dropped) + len(stopped))
             # One statement for the acknowledged rows and the dropped ones.
             sql.delete_rows(conn, gone + checked.dropped + stopped)
             if checked.held:
@@ -306,8 +325,8 @@ class DeliveryWorker:
                 }
             )
         sql.reschedule(conn, changes)
-        counters.count_deliveries(system.system_id, "failed", len(rows) - dead)
-        counters.count_deliveries(system.system_id, "dead", dead)
+        _count(conn, system.system_id, "failed", len(rows) - dead)
+        _count(conn, system.system_id, "dead", dead)
         if dead:
             audit.record(
                 conn,

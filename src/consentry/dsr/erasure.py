@@ -20,7 +20,7 @@ from consentry.consent.models import Purpose
 from consentry.consent.service import ConsentService
 from consentry.dsr import retention
 from consentry.dsr.downstream import Downstream
-from consentry.dsr.models import NoticeKind
+from consentry.dsr.models import PURGE_COUNTER, NoticeKind
 from consentry.errors import SubjectKeyDestroyed
 from consentry.ingest import minimise, sealing
 from consentry.ingest.minimise import purpose_mask
@@ -36,7 +36,6 @@ from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.resolve import Subjects
 
 log = logging.getLogger(__name__)
-_PURGE_COUNTER = "withdrawal_purge"
 # How long a withdrawal waits before the purge reads past it (longer than any transaction).
 SETTLE = timedelta(minutes=1)
 
@@ -164,7 +163,7 @@ class Erasure:
         well within CONSENTRY_WITHDRAWAL_PURGE_HOURS, for withdrawals older than `settle`."""
         done = {"withdrawals": 0, "deleted": 0, "narrowed": 0}
         with self.store.write() as conn:
-            after = requests_sql.counter(conn, _PURGE_COUNTER)
+            after = requests_sql.counter(conn, PURGE_COUNTER)
             # The watermark only passes entries old enough that every entry numbered before
             # them has committed (PostgreSQL numbers entries at insert, not at commit).
             rows = consent_sql.withdrawals_since(conn, after, clock.now() - settle, limit)
@@ -174,7 +173,7 @@ class Erasure:
                 done["deleted"] += deleted
                 done["narrowed"] += narrowed
             if rows:
-                requests_sql.set_counter(conn, _PURGE_COUNTER, int(rows[-1].entry_id))
+                requests_sql.set_counter(conn, PURGE_COUNTER, int(rows[-1].entry_id))
         if done["deleted"] or done["narrowed"]:
             self.store.checkpoint()
         return done

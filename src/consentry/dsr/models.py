@@ -35,6 +35,10 @@ S = Status
 FINAL = frozenset({S.COMPLETED, S.REJECTED, S.FAILED})
 OPEN = frozenset(Status) - FINAL
 
+# The dsr_state counter under which the withdrawal purge keeps its watermark (dsr/erasure.py;
+# operations/figures.py reads how far it got).
+PURGE_COUNTER = "withdrawal_purge"
+
 # The state machine (API.md): each status and the statuses it may move to. A request past
 # its deadline is `overdue` until it ends; work goes on underneath (see records.advance).
 # A request whose notices went to systems that received the subject's data (Art. 19) waits

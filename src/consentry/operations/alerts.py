@@ -1,9 +1,9 @@
 """Alerts without Prometheus: each rule is one figure (operations/figures.py) that must stay 0;
 an evaluator reads them every few seconds and sends each change (firing, resolved) to
 `CONSENTRY_ALERT_WEBHOOK` in Alertmanager's webhook format. The state of every alert is kept
-in the database and changed under the writer's lock, so with several worker processes each
-change is sent once; a send that fails is tried again at the next evaluation.
-`docs/alerts.yml` holds the same rules for Prometheus."""
+in the database and changed under the writer's lock (the figures are read before it is
+taken), so with several worker processes each change is sent once; a send that fails is tried
+again at the next evaluation. `docs/alerts.yml` holds the same rules for Prometheus."""
 
 from __future__ import annotations
 
@@ -140,12 +140,20 @@ class Alerts:
         """Read every rule's figure, move the alerts' states on, and send what changed (and
         what failed to send before); returns the messages the webhook acknowledged."""
         now = clock.now()
+        # The figures first, outside the writer's lock (a dozen counts, every few seconds in
+        # every worker), with the states they were read beside; the lock only to move them on.
+        with self.store.read() as conn:
+            seen = {name: _version(row) for name, row in sql.alert_rows(conn).items()}
+            values = {r.name: float(r.figure(conn, now, self.settings)) for r in self.rules}
         with self.store.write() as conn:
             sql.lock_alerts(conn)
             rows = sql.alert_rows(conn, lock=True)
             for rule in self.rules:
-                value = float(rule.figure(conn, now, self.settings))
-                _step(conn, rule, rows.get(rule.name), value, now)
+                row = rows.get(rule.name)
+                # Another worker moved this alert on since our figures were read: its reading
+                # is at least as recent, ours is left alone (the next pass reads again).
+                if _version(row) == seen.get(rule.name):
+                    _step(conn, rule, row, values[rule.name], now)
             # Claimed for sending here: another process sees them as sent.
             unsent = [r for r in sql.alert_rows(conn).values() if not r.sent]
             for row in unsent:
@@ -157,7 +165,7 @@ class Alerts:
                 sent.append(message)
                 continue
             with self.store.write() as conn:
-                sql.put_alert(conn, {"name": row.name, "sent": False}, exists=True)
+                sql.unclaim_alert(conn, row.name, row.status, row.since)
         return sent
 
     def message(self, row: AnyRow) -> dict[str, Any]:
@@ -205,6 +213,12 @@ class Alerts:
             return True
         log.warning("alert webhook answered %d", response.status_code)
         return False
+
+
+def _version(row: AnyRow | None) -> tuple[Any, ...] | None:
+    """What changes whenever an evaluation moves an alert on (a claim or a failed send does
+    not change it)."""
+    return None if row is None else (row.status, row.since, row.updated_at)
 
 
 def _step(conn: Connection, rule: Rule, row: AnyRow | None, value: float, now: datetime) -> None:

@@ -10,11 +10,10 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from consentry.dsr.models import FINAL, PURGE_COUNTER
 from consentry.governance import incidents
 from consentry.storage import operations as sql
 
-# The dsr_state counter under which the withdrawal purge keeps its watermark (dsr/erasure.py).
-PURGE_COUNTER = "withdrawal_purge"
 # A US-CA acknowledgement counts as due when it falls due within this (regs §7021).
 ACK_DUE_WITHIN = timedelta(days=1)
 # A DPF certification counts as expiring within this.
@@ -28,16 +27,18 @@ DEADLINE_NEAR = timedelta(hours=12)
 PENDING = "pending"
 SENDING = "sending"
 DEAD = "dead"
+# Request statuses that end a request.
+_CLOSED = sorted(s.value for s in FINAL)
 
 
 def requests_open(conn: Connection) -> dict[str, int]:
     """Open data-subject requests (not completed, rejected or failed) by type."""
-    return sql.open_requests_by_type(conn)
+    return sql.open_requests_by_type(conn, _CLOSED)
 
 
 def requests_overdue(conn: Connection, now: datetime) -> int:
     """Open requests past their due date."""
-    return sql.overdue_requests(conn, now)
+    return sql.overdue_requests(conn, now, _CLOSED)
 
 
 def acknowledgements_due(conn: Connection, now: datetime) -> int:

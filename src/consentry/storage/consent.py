@@ -229,6 +229,10 @@ def all_subject_attributes(conn: Connection) -> Sequence[AnyRow]:
     return conn.execute(stmt).all()
 
 
+# The ledger states the withdrawal purge acts on (and whose backlog the metrics count).
+WITHDRAWALS = ("withdrawn", "denied")
+
+
 def withdrawals_since(
     conn: Connection, after_entry: int, until: datetime, limit: int = 1000
 ) -> Sequence[AnyRow]:
@@ -243,7 +247,7 @@ def withdrawals_since(
         .where(
             consent_ledger.c.entry_id > after_entry,
             consent_ledger.c.at <= until,
-            consent_ledger.c.state.in_(["withdrawn", "denied"]),
+            consent_ledger.c.state.in_(WITHDRAWALS),
         )
         .order_by(consent_ledger.c.entry_id)
         .limit(limit)

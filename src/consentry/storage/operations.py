@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
+from consentry.storage.consent import WITHDRAWALS
 from consentry.storage.delivery import AWAITING_ACK
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import (
@@ -25,23 +27,21 @@ from consentry.storage.schema import (
     systems,
 )
 
-# Request statuses that end a request.
-_CLOSED = ("completed", "rejected", "failed")
 
-
-def open_requests_by_type(conn: Connection) -> dict[str, int]:
+def open_requests_by_type(conn: Connection, closed: Sequence[str]) -> dict[str, int]:
+    """Requests whose status is not one of `closed` (the statuses that end one), by type."""
     stmt = (
         select(requests.c.type, func.count())
-        .where(requests.c.status.not_in(_CLOSED))
+        .where(requests.c.status.not_in(closed))
         .group_by(requests.c.type)
     )
     return {str(t): int(n) for t, n in conn.execute(stmt).all()}
 
 
-def overdue_requests(conn: Connection, now: datetime) -> int:
-    """Open requests past their due date (marked overdue or not yet)."""
+def overdue_requests(conn: Connection, now: datetime, closed: Sequence[str]) -> int:
+    """Open requests (status not in `closed`) past their due date (marked overdue or not yet)."""
     stmt = select(func.count()).where(
-        requests.c.status.not_in(_CLOSED),
+        requests.c.status.not_in(closed),
         or_(requests.c.status == "overdue", requests.c.due_at < now),
     )
     return int(conn.execute(stmt).scalar_one())
@@ -64,7 +64,7 @@ def withdrawals_waiting(conn: Connection, counter: str, until: datetime) -> int:
     stmt = select(func.count()).where(
         consent_ledger.c.entry_id > after.scalar_subquery(),
         consent_ledger.c.at <= until,
-        consent_ledger.c.state.in_(["withdrawn", "denied"]),
+        consent_ledger.c.state.in_(WITHDRAWALS),
     )
     return int(conn.execute(stmt).scalar_one())
 
@@ -114,14 +114,21 @@ def system_definitions(conn: Connection) -> Sequence[AnyRow]:
 
 
 def count_processed_without_consent(conn: Connection, use: str, count: int, now: datetime) -> None:
-    """Add `count` to the stops of `use` ("delivery:<system>" or "read:<purpose>")."""
-    done = conn.execute(
-        update(processed_without_consent)
-        .where(processed_without_consent.c.use == use)
-        .values(count=processed_without_consent.c.count + count, last_at=now)
-    ).rowcount
-    if not done:
-        conn.execute(insert(processed_without_consent).values(use=use, count=count, last_at=now))
+    """Add `count` to the stops of `use` ("delivery:<system>" or "read:<purpose>"). One upsert:
+    two first stops of a use at once both add (an update then an insert would have the second
+    insert fail on PostgreSQL)."""
+    table = processed_without_consent
+    maker = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = maker(table).values(use=use, count=count, last_at=now)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c.use],
+            set_={
+                "count": table.c["count"] + stmt.excluded["count"],
+                "last_at": stmt.excluded.last_at,
+            },
+        )
+    )
 
 
 def processed_without_consent_counts(conn: Connection) -> Sequence[AnyRow]:
@@ -144,6 +151,20 @@ def put_alert(conn: Connection, values: dict[str, Any], *, exists: bool) -> None
         )
     else:
         conn.execute(insert(alert_states).values(**values))
+
+
+def unclaim_alert(conn: Connection, name: str, status: str, since: datetime) -> None:
+    """Mark the change (`status` since `since`) of alert `name` unsent again, if the alert
+    still holds it: a later change, claimed and sent by another process, is left alone."""
+    conn.execute(
+        update(alert_states)
+        .where(
+            alert_states.c.name == name,
+            alert_states.c.status == status,
+            alert_states.c.since == since,
+        )
+        .values(sent=False)
+    )
 
 
 def lock_alerts(conn: Connection) -> None:

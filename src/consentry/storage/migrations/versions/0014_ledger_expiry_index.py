@@ -1,7 +1,7 @@
 """consent_ledger: an index on expires_at, which the expiry sweep reads grants by
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-04 06:00:00.000000
 """
 

@@ -1,7 +1,7 @@
 """consent_current, subject_status, event_counts: compliance status and the summary's counts
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-04 06:00:00.000000
 """
 

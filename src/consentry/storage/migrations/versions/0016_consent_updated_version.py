@@ -1,7 +1,7 @@
 """rights notices: the subject's ledger version a `consent_updated` notice reports
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-04 06:00:00.000000
 """
 

@@ -1,7 +1,7 @@
 """incidents: the breach register and its append-only notifications
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-04 06:00:00.000000
 """
 

@@ -1,7 +1,7 @@
 """alert states of the alert webhook; deliveries and reads stopped for want of consent
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0017
 Create Date: 2026-12-04 06:00:00.000000
 """
 
