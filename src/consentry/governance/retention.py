@@ -5,7 +5,6 @@ crash, one sweep at a time across processes, every sweep audited with its counts
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -22,11 +21,10 @@ from consentry.audit.log import SYSTEM_ACTOR
 from consentry.consent.models import Purpose
 from consentry.consent.purposes import PurposeRegistry
 from consentry.dsr.erasure import Ending, Erasure
+from consentry.periodic import Periodic
 from consentry.storage import retention as sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.storage.errors import SerializationFailure
-
-log = logging.getLogger(__name__)
 
 # Tries of one transaction that PostgreSQL aborted to break a lock cycle.
 _ATTEMPTS = 5
@@ -92,8 +90,7 @@ class RetentionSweeper:
         self.span = 1024
         self.max_span = 65_536
         self.steps: list[tuple[str, Step]] = [("retention", self._retention_step)]
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("retention-sweep", interval, self.run_steps)
         self._lock = threading.Lock()
 
     def add_step(self, name: str, step: Step) -> None:
@@ -107,18 +104,11 @@ class RetentionSweeper:
     def start(self) -> None:
         """Sweep every `interval` seconds from now (none when it is 0); sweeps run again
         after a `stop()`."""
-        self._stop.clear()
-        if self.interval <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="retention-sweep", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self) -> None:
         """End the thread; a sweep under way stops between two transactions."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._periodic.stop()
 
     def sweep(
         self,
@@ -149,7 +139,7 @@ class RetentionSweeper:
                     break
                 if progress is not None:
                     progress(report)
-                if report.finished or self._stop.is_set():
+                if report.finished or self._periodic.stopping.is_set():
                     # Stopping (the server shuts down): the next sweep resumes here.
                     break
             with self.store.read() as conn:
@@ -266,14 +256,6 @@ class RetentionSweeper:
             self.span = min(self.max_span, smaller)
         elif held_ms < self.TARGET_MS / 2:
             self.span = min(self.max_span, self.span * 2)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_steps(SYSTEM_ACTOR)
-            except Exception as exc:
-                # The type only: a message may quote data. The next pass resumes it.
-                log.error("retention sweep failed: %s", type(exc).__name__)
 
 
 def _counts(row: AnyRow) -> dict[str, int]:
