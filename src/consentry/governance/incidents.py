@@ -343,9 +343,13 @@ def next_deadline(conn: Connection, now: datetime) -> datetime | None:
     return sql.next_authority_deadline(conn, now)
 
 
+def count_created_since(conn: Connection, since: datetime) -> int:
+    """How many incidents were recorded at or after `since` (the incident_created alert)."""
+    return sql.count_created_since(conn, since)
+
+
 def created_since(conn: Connection, since: datetime) -> list[dict[str, Any]]:
-    """Incidents recorded at or after `since`, oldest first, without their free text (for the
-    incident_created alert)."""
+    """Incidents recorded at or after `since`, oldest first, without their free text."""
     out = []
     for row in sql.created_since(conn, since):
         record = json.loads(row.record)

@@ -155,7 +155,7 @@ def incident_deadline_seconds(conn: Connection, now: datetime) -> float | None:
 
 def incidents_created_recent(conn: Connection, now: datetime) -> int:
     """Incidents recorded within the last hour."""
-    return len(incidents.created_since(conn, now - INCIDENT_CREATED_WINDOW))
+    return incidents.count_created_since(conn, now - INCIDENT_CREATED_WINDOW)
 
 
 def incident_deadline_near(conn: Connection, now: datetime) -> int:

@@ -55,6 +55,11 @@ def list_incidents(
     return conn.execute(stmt).all()
 
 
+def count_created_since(conn: Connection, since: datetime) -> int:
+    stmt = select(func.count()).select_from(incidents).where(incidents.c.created_at >= since)
+    return int(conn.execute(stmt).scalar_one())
+
+
 def created_since(conn: Connection, since: datetime) -> Sequence[AnyRow]:
     stmt = select(incidents).where(incidents.c.created_at >= since).order_by(incidents.c.seq)
     return conn.execute(stmt).all()
