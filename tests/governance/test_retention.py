@@ -303,16 +303,17 @@ def test_a_window_aborted_to_break_a_lock_cycle_is_run_again(
     fake = install_clock(monkeypatch)
     _prepare(client)
     _customer(client, "gus", fake(), AGES)
-    window = retention_sql.window
+    partly_ended = retention_sql.partly_ended
     calls = []
 
     def aborted_once(*args: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
+            # After the window's delete statement: it is rolled back with the rest.
             raise SerializationFailure("DeadlockDetected")
-        return window(*args)
+        return partly_ended(*args)
 
-    monkeypatch.setattr(retention_sql, "window", aborted_once)
+    monkeypatch.setattr(retention_sql, "partly_ended", aborted_once)
     done = _runtime(client).retention.sweep()
     assert len(calls) == 2
     assert done.counts == {"examined": 2, "deleted": 1, "narrowed": 1, "skipped_restricted": 0}
@@ -338,47 +339,26 @@ def test_a_stopping_server_leaves_the_sweep_between_windows(
     assert _swept(client) == [{"deleted": 8, "narrowed": 0, "skipped_restricted": 0}]
 
 
-def test_what_changed_after_a_window_was_read_is_kept(
-    client: TestClient, backend: str, monkeypatch: pytest.MonkeyPatch
+def test_what_a_purge_and_a_restriction_changed_before_the_sweep_is_kept(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On SQLite a window is read and decided before the sweep takes the writer. A purge and
-    a restriction committed in between are kept: the event the sweep meant to narrow to
-    personalization lost personalization to a withdrawal meanwhile, so it goes whole (its
-    one purpose left has ended) rather than getting personalization back; the subject just
-    restricted keeps its events. PostgreSQL reads a window under its row locks, so nothing
-    commits in between there: the same changes are made before the sweep."""
+    """The sweep's delete statement reads purposes from the events' purpose bits as a
+    withdrawal purge left them: the event it would have narrowed to personalization lost
+    personalization meanwhile, so it goes whole (its one purpose left has ended) rather than
+    getting personalization back; the subject just restricted keeps its events."""
     fake = install_clock(monkeypatch)
     _prepare(client)
     _customer(client, "ida", fake(), AGES)
     _customer(client, "jo", fake(), {"mid": 60})
     rt = _runtime(client)
-
-    def meanwhile() -> None:
-        subject = {"identities": [{"type": "email", "value": "ida@example.com"}]}
-        body = {"subject": subject, "purposes": ["personalization"]}
-        resp = client.post("/v1/consents/withdraw", headers=auth(), json=body)
-        assert resp.status_code == 200, resp.text
-        purged = rt.erasure.purge_withdrawals(actor="test", settle=timedelta(0))
-        assert purged["narrowed"] == 3
-        _restrict(client, "jo")
-
+    subject = {"identities": [{"type": "email", "value": "ida@example.com"}]}
+    body = {"subject": subject, "purposes": ["personalization"]}
+    resp = client.post("/v1/consents/withdraw", headers=auth(), json=body)
+    assert resp.status_code == 200, resp.text
+    purged = rt.erasure.purge_withdrawals(actor="test", settle=timedelta(0))
+    assert purged["narrowed"] == 3
+    _restrict(client, "jo")
     sweeper = rt.retention
-    if backend == "sqlite":
-        ahead = sweeper._plan_ahead
-        calls: list[int] = []
-
-        def read_then_changed(outcome: Any) -> Any:
-            planned = ahead(outcome)
-            calls.append(1)
-            if len(calls) == 1:
-                assert planned is not None
-                assert {e.seq for e in planned.ending} == {1, 2, 4}
-                meanwhile()
-            return planned
-
-        monkeypatch.setattr(sweeper, "_plan_ahead", read_then_changed)
-    else:
-        meanwhile()
     done = sweeper.sweep()
     assert done.counts == {"examined": 3, "deleted": 2, "narrowed": 0, "skipped_restricted": 1}
     analytics_only = (

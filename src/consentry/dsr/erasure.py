@@ -304,6 +304,21 @@ class Erasure:
             ending.append(Ending(int(seq), subject_id, stored, ended))
         return ending
 
+    @staticmethod
+    def running(known: dict[str, Purpose], *, as_of: datetime) -> retention_sql.Running:
+        """The purposes still within their retention at `as_of`, by an event's start, as
+        purpose bits (for the sweep's statements): the rule of `ending`, spelled for SQL."""
+        cutoffs: dict[str, int] = {}
+        for purpose in known.values():
+            cutoff = clock.rfc3339(retention.retention_cutoff(as_of, purpose))
+            cutoffs[cutoff] = cutoffs.get(cutoff, 0) | purpose_mask([purpose])
+        steps = []
+        bits = 0
+        for cutoff in sorted(cutoffs):
+            bits |= cutoffs[cutoff]
+            steps.append((cutoff, bits))
+        return retention_sql.Running(tuple(reversed(steps)))
+
     def expire(
         self,
         conn: Connection,

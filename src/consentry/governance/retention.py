@@ -18,9 +18,8 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.audit.log import SYSTEM_ACTOR
-from consentry.consent.models import Purpose
 from consentry.consent.purposes import PurposeRegistry
-from consentry.dsr.erasure import Ending, Erasure
+from consentry.dsr.erasure import Erasure
 from consentry.periodic import Periodic
 from consentry.storage import retention as sql
 from consentry.storage.engine import AnyRow, Store
@@ -42,18 +41,6 @@ class Progress:
     counts: dict[str, int]
     held_ms: float
     finished: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A window of seqs (after, upto] and its events whose retention ended, as read with
-    the purposes `known`; `examined`: the events old enough to be looked at."""
-
-    after: int
-    upto: int
-    known: dict[str, Purpose]
-    ending: list[Ending]
-    examined: int
 
 
 @dataclass(slots=True)
@@ -79,6 +66,8 @@ class RetentionSweeper:
     # long: well under the 50 ms a sweep may hold it at a time (API.md, issue 16).
     TARGET_MS = 20.0
     MIN_SPAN = 16
+    # Longer than a writer waiting for the lock sleeps between tries (storage/engine.py).
+    PAUSE = 0.002
 
     def __init__(
         self, store: Store, erasure: Erasure, purposes: PurposeRegistry, interval: float
@@ -139,8 +128,10 @@ class RetentionSweeper:
                     break
                 if progress is not None:
                     progress(report)
-                if report.finished or self._periodic.stopping.is_set():
-                    # Stopping (the server shuts down): the next sweep resumes here.
+                # Stopping (the server shuts down): the next sweep resumes here. Between two
+                # transactions the writer is left free a moment: a writer waiting in another
+                # process or thread (ingest) takes it then.
+                if report.finished or self._periodic.stopping.wait(self.PAUSE):
                     break
             with self.store.read() as conn:
                 final = sql.get(conn, outcome.sweep_id)
@@ -168,11 +159,7 @@ class RetentionSweeper:
         return None
 
     def _batch(self, outcome: Sweep, actor: str) -> Progress | None:
-        """One transaction of the sweep; None when another process finished it. On SQLite
-        the window is read and decided first, in a read transaction, so the writer is held
-        only to delete and narrow (a window another process took meanwhile is read again
-        under it); on PostgreSQL it is read under its row locks."""
-        planned = self._plan_ahead(outcome) if self.store.dialect == "sqlite" else None
+        """One transaction of the sweep; None when another process finished it."""
         with self.store.write() as conn:
             sql.lock(conn)
             # The writer is held from here (SQLite: BEGIN IMMEDIATE has returned;
@@ -181,11 +168,8 @@ class RetentionSweeper:
             row = sql.running(conn)
             if row is None or int(row.sweep_id) != outcome.sweep_id:
                 return None
-            known = self.purposes.all(conn)
-            if planned is None or planned.after != int(row.after_seq) or planned.known != known:
-                planned = self._plan(conn, row, known)
-            counts = self._expire(conn, planned)
-            upto = planned.upto
+            upto = min(int(row.after_seq) + self.span, int(row.until_seq))
+            counts = self._expire(conn, row, upto)
             totals = {n: v + counts.get(n, 0) for n, v in _counts(row).items()}
             finished = upto >= int(row.until_seq)
             sql.advance(conn, outcome.sweep_id, upto, counts, clock.now() if finished else None)
@@ -208,46 +192,31 @@ class RetentionSweeper:
         outcome.batches += 1
         return Progress(outcome.sweep_id, upto, int(row.until_seq), totals, held_ms, finished)
 
-    def _plan_ahead(self, outcome: Sweep) -> _Plan | None:
-        """The next window read in a read transaction (SQLite: beside the writer), decided
-        once it has ended (an open read would hold back the WAL's checkpoint meanwhile)."""
-        with self.store.read() as conn:
-            row = sql.running(conn)
-            if row is None or int(row.sweep_id) != outcome.sweep_id:
-                return None
-            known = self.purposes.all(conn)
-            after, upto, events = self._window(conn, row, known)
-        return _Plan(
-            after, upto, known, Erasure.ending(events, known, as_of=row.as_of), len(events)
-        )
-
-    def _plan(self, conn: Connection, row: AnyRow, known: dict[str, Purpose]) -> _Plan:
-        """The next window after the cursor and its events whose retention ended."""
-        after, upto, events = self._window(conn, row, known)
-        return _Plan(
-            after, upto, known, Erasure.ending(events, known, as_of=row.as_of), len(events)
-        )
-
-    def _window(
-        self, conn: Connection, row: AnyRow, known: dict[str, Purpose]
-    ) -> tuple[int, int, Sequence[Any]]:
-        after = int(row.after_seq)
-        upto = min(after + self.span, int(row.until_seq))
+    def _expire(self, conn: Connection, row: AnyRow, upto: int) -> dict[str, int]:
+        """The window (cursor, upto]: its events none of whose purposes is still within its
+        retention are deleted by one statement (most of them, in a store that fills and
+        empties with time); the others with a purpose that ended (kept for another purpose,
+        or a restricted subject's) are read, narrowed or skipped by dsr/erasure.py."""
+        known = self.purposes.all(conn)
         if not known:
-            return after, upto, []
-        # Only events at least as old as the shortest retention can have reached an end.
-        cutoff = row.as_of - timedelta(days=min(p.retention_days for p in known.values()))
-        return after, upto, sql.window(conn, after, upto, cutoff)
+            return {"examined": 0}
+        after = int(row.after_seq)
+        running = Erasure.running(known, as_of=row.as_of)
+        # Only events started by the latest cutoff (the shortest retention) are looked at.
+        examined = sql.old_enough(conn, after, upto, running.steps[0][0])
+        deleted = sql.delete_ended(conn, after, upto, running)
+        ending = Erasure.ending(
+            sql.partly_ended(conn, after, upto, running), known, as_of=row.as_of
+        )
+        counts = {"examined": examined, "deleted": deleted}
+        if ending:
 
-    def _expire(self, conn: Connection, planned: _Plan) -> dict[str, int]:
-        if not planned.ending:
-            return {"examined": planned.examined}
+            def held(subject_ids: Collection[str]) -> dict[str, frozenset[str] | None]:
+                return _held(sql.restrictions(conn, sorted(subject_ids)))
 
-        def held(subject_ids: Collection[str]) -> dict[str, frozenset[str] | None]:
-            return _held(sql.restrictions(conn, sorted(subject_ids)))
-
-        counts = self.erasure.expire(conn, planned.ending, planned.known, held=held)
-        return counts | {"examined": planned.examined}
+            rest = self.erasure.expire(conn, ending, known, held=held)
+            counts = {n: counts.get(n, 0) + rest.get(n, 0) for n in sql.COUNTS}
+        return counts
 
     def _resize(self, held_ms: float) -> None:
         """The next window: larger while transactions are short, smaller once one is long."""

@@ -4,14 +4,15 @@ seq window and the restrictions of their subjects."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from consentry.storage.dialect import driver_in, driver_statements
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import events, retention_sweeps, utc_text
+from consentry.storage.schema import RESTRICTED, UTCTime, events, retention_sweeps
 
 # PostgreSQL: one sweep transaction at a time across processes (SQLite has one writer).
 _ADVISORY_KEY = 7307616770
@@ -24,15 +25,17 @@ def lock(conn: Connection) -> None:
         conn.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_KEY})"))
 
 
+_RUNNING = (
+    select(retention_sweeps)
+    .where(retention_sweeps.c.finished_at.is_(None))
+    .order_by(retention_sweeps.c.sweep_id)
+    .limit(1)
+)
+
+
 def running(conn: Connection) -> AnyRow | None:
     """The sweep started and not finished (at most one: sweeps start under `lock`)."""
-    stmt = (
-        select(retention_sweeps)
-        .where(retention_sweeps.c.finished_at.is_(None))
-        .order_by(retention_sweeps.c.sweep_id)
-        .limit(1)
-    )
-    return conn.execute(stmt).first()
+    return conn.execute(_RUNNING).first()
 
 
 def latest(conn: Connection) -> AnyRow | None:
@@ -58,6 +61,17 @@ def start(conn: Connection, now: datetime) -> AnyRow:
     return row
 
 
+_ADVANCE = (
+    update(retention_sweeps)
+    .where(retention_sweeps.c.sweep_id == bindparam("id"))
+    .values(
+        after_seq=bindparam("after"),
+        finished_at=bindparam("finished", type_=UTCTime()),
+        **{name: retention_sweeps.c[name] + bindparam(f"add_{name}") for name in COUNTS},
+    )
+)
+
+
 def advance(
     conn: Connection,
     sweep_id: int,
@@ -65,14 +79,10 @@ def advance(
     counts: dict[str, int],
     finished: datetime | None,
 ) -> None:
-    """Move the cursor and add the counts of the work done in this transaction."""
-    col = retention_sweeps.c
-    values = {name: col[name] + counts.get(name, 0) for name in COUNTS}
-    conn.execute(
-        update(retention_sweeps)
-        .where(col.sweep_id == sweep_id)
-        .values(after_seq=after_seq, finished_at=finished, **values)
-    )
+    """Move the cursor and add the counts of the work done in this transaction (one statement
+    built once: the sweep runs it hundreds of times)."""
+    params = {f"add_{name}": counts.get(name, 0) for name in COUNTS}
+    conn.execute(_ADVANCE, {"id": sweep_id, "after": after_seq, "finished": finished, **params})
 
 
 def get(conn: Connection, sweep_id: int) -> AnyRow | None:
@@ -80,25 +90,77 @@ def get(conn: Connection, sweep_id: int) -> AnyRow | None:
     return conn.execute(stmt).first()
 
 
-_WINDOW = driver_statements(
-    "SELECT seq, subject_id, occurred_at, received_at, purposes FROM events"
+@dataclass(frozen=True, slots=True)
+class Running:
+    """Which purposes of an event are still within their retention, by when it started (the
+    earlier of occurred_at and receipt, as stored text): `steps` are (cutoff, bits), latest
+    cutoff first; an event started after a step's cutoff (and no later step's) keeps those
+    purpose bits running; one started by the last cutoff keeps none."""
+
+    steps: tuple[tuple[str, int], ...]
+
+    def case(self) -> tuple[str, list[Any]]:
+        """`CASE` giving a stored event's running bits, and its parameters. An event starts
+        after a cutoff when both its times do (SQLite's min() of two columns costs some
+        microseconds an event, more than the rest of the sweep's statement)."""
+        when = "WHEN occurred_at > {p} AND received_at > {p} THEN {p}"
+        params: list[Any] = [v for cutoff, bits in self.steps for v in (cutoff, cutoff, bits)]
+        return f"CASE {' '.join([when] * len(self.steps))} ELSE 0 END", params
+
+
+def _spelled(conn: Connection, template: str) -> str:
+    return driver_statements(template)[conn.dialect.paramstyle]
+
+
+def delete_ended(conn: Connection, after: int, upto: int, running: Running) -> int:
+    """Delete, in the seq window (after, upto], the events none of whose purposes is still
+    running, of subjects under no restriction: one statement, no row read into Python. An
+    event with no purpose bits is left to `partly_ended`. On PostgreSQL each row is locked
+    and its condition read again should another transaction change it meanwhile."""
+    if not running.steps:
+        return 0
+    case, params = running.case()
+    # The statement's text is constants and markers: values travel as parameters.
+    template = (
+        "DELETE FROM events WHERE seq > {p} AND seq <= {p} AND purpose_bits <> 0"  # noqa: S608
+        f" AND (purpose_bits & {case}) = 0"
+        f" AND subject_id NOT IN (SELECT subject_id FROM subjects WHERE {RESTRICTED})"
+    )
+    sql = _spelled(conn, template)
+    return int(conn.exec_driver_sql(sql, (after, upto, *params)).rowcount)
+
+
+def partly_ended(conn: Connection, after: int, upto: int, running: Running) -> Sequence[Any]:
+    """What `delete_ended` left of the window's events with a purpose whose retention ended
+    (those keeping other purposes, those of restricted subjects, those without purpose bits),
+    as (seq, subject_id, occurred_at, received_at, purposes) with the times in their stored
+    text. On PostgreSQL the rows are locked: a withdrawal purge narrowing one meanwhile would
+    be undone by the sweep's update otherwise."""
+    if not running.steps:
+        return []
+    case, params = running.case()
+    latest = running.steps[0][0]
+    template = (
+        "SELECT seq, subject_id, occurred_at, received_at, purposes FROM events"  # noqa: S608
+        " WHERE seq > {p} AND seq <= {p} AND (occurred_at <= {p} OR received_at <= {p})"
+        f" AND (purpose_bits = 0 OR (purpose_bits & ~({case})) <> 0) ORDER BY seq"
+    )
+    sql = _spelled(conn, template)
+    if conn.dialect.name == "postgresql":
+        sql += " FOR UPDATE"
+    return conn.exec_driver_sql(sql, (after, upto, latest, latest, *params)).all()
+
+
+_OLD_ENOUGH = driver_statements(
+    "SELECT count(*) FROM events"
     " WHERE seq > {p} AND seq <= {p} AND (occurred_at <= {p} OR received_at <= {p})"
-    " ORDER BY seq"
 )
 
 
-def window(conn: Connection, after: int, upto: int, cutoff: datetime) -> Sequence[Any]:
-    """Events of the seq window (after, upto] received or dated by `cutoff` (only those can
-    have reached the end of a retention period), as (seq, subject_id, occurred_at,
-    received_at, purposes) with the times in their stored text, whose order is time order:
-    the sweep reads a million of them, so nothing is parsed that need not be. On PostgreSQL
-    the rows are locked: a withdrawal purge narrowing one meanwhile would be undone by this
-    sweep's update otherwise."""
-    sql = _WINDOW[conn.dialect.paramstyle]
-    if conn.dialect.name == "postgresql":
-        sql += " FOR UPDATE"
-    text_cutoff = utc_text(cutoff)
-    return conn.exec_driver_sql(sql, (after, upto, text_cutoff, text_cutoff)).all()
+def old_enough(conn: Connection, after: int, upto: int, cutoff: str) -> int:
+    """How many events of the window started by `cutoff` (stored text)."""
+    sql = _OLD_ENOUGH[conn.dialect.paramstyle]
+    return int(conn.exec_driver_sql(sql, (after, upto, cutoff, cutoff)).scalar() or 0)
 
 
 def full_rows(conn: Connection, seqs: Sequence[int]) -> Sequence[AnyRow]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 
 from consentry import clock
@@ -39,6 +40,9 @@ metadata = MetaData(
 
 
 _UTC_TEXT_LENGTH = len("2026-01-01T00:00:00.000000Z")
+# A subject under a restriction (Art. 18), whole or pending an objection: the condition of
+# the partial index on subjects, which statements excluding those subjects spell so.
+RESTRICTED = "restricted OR restricted_purposes IS NOT NULL"
 
 
 def utc_text(value: datetime) -> str:
@@ -94,6 +98,13 @@ subjects = Table(
     # The GVL vendors with consent in the subject's latest TC string, in "1-5,8" run
     # notation ("" none); NULL while no TC string was recorded (consent/signals.py).
     Column("tcf_vendors", Text, nullable=True),
+    # The few subjects under a restriction, which the retention sweep's statements exclude.
+    Index(
+        "ix_subjects_restricted",
+        "subject_id",
+        sqlite_where=text(RESTRICTED),
+        postgresql_where=text(RESTRICTED),
+    ),
 )
 
 identities = Table(
