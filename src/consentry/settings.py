@@ -222,6 +222,14 @@ class Settings:
             secret=True,
         ),
     )
+    trust_proxy: bool = field(
+        default=False,
+        metadata=_doc(
+            "The pages (dashboard, portal) are served over TLS only, loopback excepted: on, "
+            "a request counts as TLS when the proxy in front says so (X-Forwarded-Proto: "
+            "https). Only for a proxy that sets that header itself on every request."
+        ),
+    )
     metrics_loopback: bool = field(
         default=True,
         metadata=_doc(

@@ -1,0 +1,72 @@
+"""The dashboard's view: the compliance summary (the same call `GET /v1/compliance/summary`
+answers with, so the numbers agree), shaped for the page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from consentry import clock
+from consentry.operations import summary
+from consentry.runtime import Runtime
+from consentry.web import charts
+
+# The charts' window: the last 30 days, today included.
+SERIES_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    purpose: str
+    counts: dict[str, int]
+    granted_share: str  # "42.0%", or "n/a" before anyone is counted
+
+
+def view(runtime: Runtime) -> dict[str, Any]:
+    """Everything the dashboard shows, from one summary over the last SERIES_DAYS days."""
+    now = clock.now()
+    start = now - timedelta(days=SERIES_DAYS - 1)
+    data = summary.summary(
+        runtime.store,
+        runtime.purposes,
+        start,
+        None,
+        daily=True,
+        rotation_days=runtime.settings.key_rotation_days,
+    )
+    points = data["series"]
+    days = [p["day"] for p in points]
+    grants = sum(p["grants"] for p in points)
+    opt_outs = sum(p["opt_outs"] for p in points)
+    consent_lines = [
+        charts.Line("Grants", [p["grants"] for p in points]),
+        charts.Line("Opt-outs", [p["opt_outs"] for p in points]),
+        charts.Line("Expiries", [p["expiries"] for p in points]),
+    ]
+    event_lines = [
+        charts.Line("Accepted", [p["events"]["accepted"] for p in points]),
+        charts.Line("Refused", [p["events"]["rejected"] for p in points]),
+    ]
+    return {
+        "summary": data,
+        "coverage": [_coverage(k, v) for k, v in data["coverage"].items()],
+        "opt_out_rate": _share(opt_outs, grants + opt_outs),
+        "grants": grants,
+        "opt_outs": opt_outs,
+        "days": days,
+        "consent_chart": charts.lines("consent", "Consent changes per day", days, consent_lines),
+        "consent_legend": charts.legend(consent_lines),
+        "consent_lines": consent_lines,
+        "event_chart": charts.lines("events", "Events per day", days, event_lines),
+        "event_legend": charts.legend(event_lines),
+        "event_lines": event_lines,
+    }
+
+
+def _coverage(purpose: str, counts: dict[str, int]) -> Coverage:
+    return Coverage(purpose, counts, _share(counts["granted"], sum(counts.values())))
+
+
+def _share(part: int, whole: int) -> str:
+    return "n/a" if whole == 0 else f"{100 * part / whole:.1f}%"

@@ -1,0 +1,61 @@
+"""What every page response carries, and where pages may be served: over TLS, loopback
+excepted (API.md, Operations: People)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.requests import Request
+
+# No inline script or style anywhere, no framing, nothing from another host.
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # Pages show personal data and hold forms' CSRF tokens: neither a browser nor a proxy keeps
+    # a copy.
+    "Cache-Control": "no-store",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def loopback(request: Request) -> bool:
+    """Whether the client is this machine, reached directly (no proxy in between)."""
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def over_tls(request: Request, *, trust_proxy: bool) -> bool:
+    """Whether the browser reached us over TLS: the connection's scheme, or the scheme the
+    proxy in front says when `trust_proxy` (CONSENTRY_TRUST_PROXY)."""
+    if request.url.scheme == "https":
+        return True
+    if trust_proxy:
+        forwarded = request.headers.get("x-forwarded-proto", "")
+        return forwarded.split(",")[0].strip().lower() == "https"
+    return False
+
+
+def transport_allowed(request: Request, *, trust_proxy: bool) -> bool:
+    """Pages are served over TLS; a loopback client no proxy forwarded is the one exception."""
+    if over_tls(request, trust_proxy=trust_proxy):
+        return True
+    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    return loopback(request) and not forwarded
