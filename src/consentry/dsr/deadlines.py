@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from consentry.errors import ExtensionNotAllowed
 from consentry.subjects.models import Jurisdiction
@@ -69,3 +70,25 @@ def extended(
     if days is not None or months is None or not 1 <= months <= MAX_EXTENSION_MONTHS:
         raise ExtensionNotAllowed("this deadline is extended by months, 1 or 2 (Art. 12(3))")
     return add_months(due, months)
+
+
+# The backlog's middle band (API.md, Pages: "on track / due within 5 days / overdue").
+DUE_SOON = timedelta(days=5)
+
+
+class Standing(StrEnum):
+    """Where an open request stands against its deadline."""
+
+    ON_TRACK = "on_track"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+
+
+def standing(due: datetime, now: datetime, *, marked_overdue: bool = False) -> Standing:
+    """Past `due` (or marked overdue by the runner): overdue; due within DUE_SOON of `now`:
+    due soon; else on track. operations/figures.backlog counts by the same bounds."""
+    if marked_overdue or due < now:
+        return Standing.OVERDUE
+    if due - now <= DUE_SOON:
+        return Standing.DUE_SOON
+    return Standing.ON_TRACK

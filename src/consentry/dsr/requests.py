@@ -81,6 +81,12 @@ class Requests:
         }
         return [request_of(r) for r in rows], agents
 
+    def backlog(self, limit: int) -> list[Request]:
+        """Open requests, the nearest deadline first, at most `limit`."""
+        with self.store.read() as conn:
+            rows = sql.backlog(conn, _OPEN, limit)
+        return [request_of(r) for r in rows]
+
     def acks(self, request_id: str) -> list[dict[str, Any]]:
         """Per system the request sent notices to: its latest notice, and when it had
         acknowledged them all."""

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from consentry.dsr.deadlines import DUE_SOON, Standing
 from consentry.dsr.models import FINAL, PURGE_COUNTER
 from consentry.governance import incidents
 from consentry.storage import operations as sql
@@ -39,6 +40,21 @@ def requests_open(conn: Connection) -> dict[str, int]:
 def requests_overdue(conn: Connection, now: datetime) -> int:
     """Open requests past their due date."""
     return sql.overdue_requests(conn, now, _CLOSED)
+
+
+def backlog(conn: Connection, now: datetime) -> dict[str, dict[str, int]]:
+    """Open requests per type by standing (dsr/deadlines.standing): overdue as
+    `requests_overdue` counts them, due within DUE_SOON, or on track."""
+    out = {}
+    for kind, (late, soon, later) in sorted(
+        sql.backlog_counts(conn, now, now + DUE_SOON, _CLOSED).items()
+    ):
+        out[kind] = {
+            Standing.ON_TRACK.value: later,
+            Standing.DUE_SOON.value: soon,
+            Standing.OVERDUE.value: late,
+        }
+    return out
 
 
 def acknowledgements_due(conn: Connection, now: datetime) -> int:

@@ -47,6 +47,25 @@ def overdue_requests(conn: Connection, now: datetime, closed: Sequence[str]) -> 
     return int(conn.execute(stmt).scalar_one())
 
 
+def backlog_counts(
+    conn: Connection, now: datetime, soon: datetime, closed: Sequence[str]
+) -> dict[str, tuple[int, int, int]]:
+    """Open requests per type: (past their due date as `overdue_requests` counts them, due by
+    `soon`, due later)."""
+    late = or_(requests.c.status == "overdue", requests.c.due_at < now)
+    stmt = (
+        select(
+            requests.c.type,
+            func.count().filter(late),
+            func.count().filter(~late, requests.c.due_at <= soon),
+            func.count().filter(~late, requests.c.due_at > soon),
+        )
+        .where(requests.c.status.not_in(closed))
+        .group_by(requests.c.type)
+    )
+    return {str(t): (int(a), int(b), int(c)) for t, a, b, c in conn.execute(stmt)}
+
+
 def acknowledgements_due(conn: Connection, until: datetime) -> int:
     """Requests still only received whose acknowledgement is due by `until` (or was)."""
     stmt = select(func.count()).where(

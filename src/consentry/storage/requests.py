@@ -78,6 +78,17 @@ def list_requests(
     return conn.execute(stmt).all()
 
 
+def backlog(conn: Connection, open_statuses: Sequence[str], limit: int) -> Sequence[AnyRow]:
+    """Open requests, the nearest deadline first (the dashboard's backlog)."""
+    stmt = (
+        select(requests)
+        .where(requests.c.status.in_(list(open_statuses)))
+        .order_by(requests.c.due_at, requests.c.request_id)
+        .limit(limit)
+    )
+    return conn.execute(stmt).all()
+
+
 def subject_requests(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
     stmt = (
         select(requests).where(requests.c.subject_id == subject_id).order_by(requests.c.received_at)

@@ -4,16 +4,28 @@ answers with, so the numbers agree), shaped for the page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from consentry import clock
-from consentry.operations import summary
+from consentry.dsr.deadlines import Standing, standing
+from consentry.dsr.models import Request, Status
+from consentry.operations import figures, summary
 from consentry.runtime import Runtime
 from consentry.web import charts
 
 # The charts' window: the last 30 days, today included.
 SERIES_DAYS = 30
+# Open requests the backlog lists (the nearest deadlines first); the counts cover them all.
+BACKLOG_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Open requests by type and standing, and the first BACKLOG_ROWS of them."""
+
+    counts: dict[str, dict[str, int]]
+    rows: list[tuple[Request, Standing]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,7 @@ def view(runtime: Runtime) -> dict[str, Any]:
     ]
     return {
         "summary": data,
+        "backlog": backlog(runtime, now),
         "coverage": [_coverage(k, v) for k, v in data["coverage"].items()],
         "opt_out_rate": _share(opt_outs, grants + opt_outs),
         "grants": grants,
@@ -70,3 +83,15 @@ def _coverage(purpose: str, counts: dict[str, int]) -> Coverage:
 
 def _share(part: int, whole: int) -> str:
     return "n/a" if whole == 0 else f"{100 * part / whole:.1f}%"
+
+
+def backlog(runtime: Runtime, now: datetime) -> Backlog:
+    """The request backlog as the dashboard shows it: per type, on track / due within 5 days
+    / overdue (dsr/deadlines.standing)."""
+    rows = [
+        (r, standing(r.due_at, now, marked_overdue=r.status is Status.OVERDUE))
+        for r in runtime.requests.backlog(BACKLOG_ROWS)
+    ]
+    with runtime.store.read() as conn:
+        counts = figures.backlog(conn, now)
+    return Backlog(counts, rows)

@@ -1,0 +1,75 @@
+"""The dashboard's view on both back-ends: its figures are the compliance summary's, and the
+request backlog stands each open request against its deadline (on track, due within 5 days,
+overdue) in the counts and in the rows alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consentry.dsr.deadlines import Standing, standing
+from consentry.web import dashboard
+from consentry.web.pages import _ENV
+from tests.conftest import auth
+from tests.consent.helpers import FakeClock, install_clock
+from tests.dsr.conftest import email, grant, request, runtime_of
+
+
+def _access(client: TestClient, name: str, jurisdiction: str = "EU") -> str:
+    grant(client, email(name), "analytics")
+    body = {"type": "access", "subject": email(name), "jurisdiction": jurisdiction}
+    return str(request(client, body)["request_id"])
+
+
+def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = install_clock(monkeypatch)
+    late = _access(ready, "ada")  # EU: a month
+    fake.advance(days=27)
+    soon = _access(ready, "bo")
+    erasure = request(ready, {"type": "erasure", "subject": email("bo"), "jurisdiction": "EU"})
+    fake.advance(days=26)
+    # ada's month has passed; bo's requests are due in 4 or 5 days.
+    fresh = _access(ready, "cy", "US-CA")  # 45 days
+    rt = runtime_of(ready)
+
+    view = dashboard.view(rt)
+    api = ready.get("/v1/compliance/summary", headers=auth(), params={"series": "day"}).json()
+    assert view["summary"]["coverage"] == api["coverage"]
+    assert view["summary"]["requests"] == api["requests"]
+    assert view["summary"]["status_counts"] == api["status_counts"]
+    assert len(view["days"]) == dashboard.SERIES_DAYS
+
+    backlog = view["backlog"]
+    assert backlog.counts == {
+        "access": {"on_track": 1, "due_soon": 1, "overdue": 1},
+        "erasure": {"on_track": 0, "due_soon": 1, "overdue": 0},
+    }
+    assert api["requests"]["overdue"] == 1
+    rows = {r.request_id: where for r, where in backlog.rows}
+    assert rows == {
+        late: Standing.OVERDUE,
+        soon: Standing.DUE_SOON,
+        erasure["request_id"]: Standing.DUE_SOON,
+        fresh: Standing.ON_TRACK,
+    }
+    # Nearest deadline first.
+    assert [r.request_id for r, _ in backlog.rows][0] == late
+
+    page = _ENV.get_template("dashboard.html").render(
+        static="/static", brand="Consentry", role="dpo", csrf="x", **view
+    )
+    assert f'<tr data-request="{late}">' in page
+    assert '<tr data-type="access"><th scope="row">access</th><td>3</td><td>1</td>' in page
+
+
+def test_standing_bounds() -> None:
+    now = FakeClock()()
+    assert standing(now - timedelta(seconds=1), now) is Standing.OVERDUE
+    assert standing(now, now) is Standing.DUE_SOON
+    assert standing(now + timedelta(days=5), now) is Standing.DUE_SOON
+    assert standing(now + timedelta(days=5, seconds=1), now) is Standing.ON_TRACK
+    assert standing(now + timedelta(days=30), now, marked_overdue=True) is Standing.OVERDUE
