@@ -57,7 +57,7 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
         fresh: Standing.ON_TRACK,
     }
     # Nearest deadline first.
-    assert [r.request_id for r, _ in backlog.rows][0] == late
+    assert backlog.rows[0][0].request_id == late
 
     page = _ENV.get_template("dashboard.html").render(
         static="/static", brand="Consentry", role="dpo", csrf="x", **view
