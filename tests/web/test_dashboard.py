@@ -64,6 +64,9 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
     )
     assert f'<tr data-request="{late}">' in page
     assert '<tr data-type="access"><th scope="row">access</th><td>3</td><td>1</td>' in page
+    entries = ready.get("/v1/audit/entries", headers=auth(), params={"limit": 1}).json()
+    assert view["audit_entries"] >= entries["items"][0]["index"] + 1
+    assert f'<p data-figure="audit_entries">{view["audit_entries"]} entries.</p>' in page
 
 
 def test_standing_bounds() -> None:

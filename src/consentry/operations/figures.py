@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from consentry.dsr.deadlines import DUE_SOON, Standing
 from consentry.dsr.models import FINAL, PURGE_COUNTER
 from consentry.governance import incidents
+from consentry.storage import datamap as datamap_sql
 from consentry.storage import operations as sql
 
 # A US-CA acknowledgement counts as due when it falls due within this (regs §7021).
@@ -88,6 +89,11 @@ def deliveries(conn: Connection) -> Deliveries:
         into = dead if row.status == DEAD else pending
         into[row.system_id] = into.get(row.system_id, 0) + int(row.n)
     return Deliveries(pending, dead)
+
+
+def delivery_refusals(conn: Connection) -> dict[str, dict[str, int]]:
+    """Events not delivered per system and reason (transfer_blocked, dpa_missing, ...)."""
+    return datamap_sql.all_refusals(conn)
 
 
 def audit_entries(conn: Connection) -> int:

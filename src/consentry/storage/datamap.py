@@ -60,6 +60,17 @@ def count_refusals(conn: Connection, counts: Mapping[tuple[str, str], int]) -> N
             )
 
 
+def all_refusals(conn: Connection) -> dict[str, dict[str, int]]:
+    """Events not delivered, per system and reason (transfer_blocked, dpa_missing, ...)."""
+    stmt = select(
+        delivery_refusals.c.system_id, delivery_refusals.c.reason, delivery_refusals.c.count
+    ).order_by(delivery_refusals.c.system_id, delivery_refusals.c.reason)
+    out: dict[str, dict[str, int]] = {}
+    for system_id, reason, n in conn.execute(stmt):
+        out.setdefault(str(system_id), {})[str(reason)] = int(n)
+    return out
+
+
 def refusals(conn: Connection, system_id: str) -> dict[str, int]:
     stmt = select(delivery_refusals.c.reason, delivery_refusals.c.count).where(
         delivery_refusals.c.system_id == system_id

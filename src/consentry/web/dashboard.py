@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from consentry import clock
+from consentry.audit import heads
 from consentry.dsr.deadlines import Standing, standing
 from consentry.dsr.models import Request, Status
+from consentry.governance.models import Refusal
 from consentry.operations import figures, summary
 from consentry.runtime import Runtime
 from consentry.web import charts
@@ -18,6 +20,19 @@ from consentry.web import charts
 SERIES_DAYS = 30
 # Open requests the backlog lists (the nearest deadlines first); the counts cover them all.
 BACKLOG_ROWS = 200
+TRANSFER_BLOCKED = Refusal.TRANSFER_BLOCKED.value
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A system's deliveries: waiting or being sent, given up, and events not delivered
+    (those a transfer rule blocked, and for any reason)."""
+
+    system_id: str
+    pending: int
+    dead: int
+    transfer_blocked: int
+    refused: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +75,27 @@ def view(runtime: Runtime) -> dict[str, Any]:
         charts.Line("Accepted", [p["events"]["accepted"] for p in points]),
         charts.Line("Refused", [p["events"]["rejected"] for p in points]),
     ]
+    with runtime.store.read() as conn:
+        outbox = figures.deliveries(conn)
+        refused = figures.delivery_refusals(conn)
+        head = heads.latest(conn)
+        entries = figures.audit_entries(conn)
+    systems = sorted(set(outbox.pending) | set(outbox.dead) | set(refused))
     return {
         "summary": data,
         "backlog": backlog(runtime, now),
+        "deliveries": [
+            Delivery(
+                s,
+                outbox.pending.get(s, 0),
+                outbox.dead.get(s, 0),
+                refused.get(s, {}).get(TRANSFER_BLOCKED, 0),
+                sum(refused.get(s, {}).values()),
+            )
+            for s in systems
+        ],
+        "head": head,
+        "audit_entries": entries,
         "coverage": [_coverage(k, v) for k, v in data["coverage"].items()],
         "opt_out_rate": _share(opt_outs, grants + opt_outs),
         "grants": grants,
