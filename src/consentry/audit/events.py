@@ -74,3 +74,4 @@ class AuditAction(StrEnum):
     INCIDENT_NOTIFIED = "incident:notified"
     INCIDENT_CLOSED = "incident:closed"
     CONSENT_PROCESSED_WITHOUT = "consent:processed_without"
+    CONSENT_REPORT_READ = "consent:report:read"

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import Header, Path, Query, Response
+import msgspec
+from fastapi import Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import Field, StrictBool, StrictInt
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from consentry import clock
-from consentry.consent import ledger, notices
+from consentry.consent import ledger, notices, report
 from consentry.consent.models import (
     LegalBasis,
     Purpose,
     PurposeState,
+    Source,
+    State,
     SubjectConsent,
     UsCaModel,
 )
 from consentry.consent.service import ConsentResult, ConsentWrite
 from consentry.consent.signals import gpc_header
 from consentry.consent.tokens import ConsentToken
-from consentry.errors import PurposeNotFound
+from consentry.errors import InvalidWindow, PurposeNotFound
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
-from consentry.http.schemas import Body
+from consentry.http.schemas import Body, Instant
 from consentry.operations import counters
 from consentry.subjects.handlers import SubjectRefIn
 
@@ -266,3 +271,46 @@ def result_out(result: ConsentResult) -> dict[str, Any]:
         "gpc_honored": result.gpc_honored,
         **token_out(result.token),
     }
+
+
+def consent_report(
+    ctx: Ctx,
+    request: Request,
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[State | None, Query()] = None,
+    source: Annotated[Source | None, Query()] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+) -> Response:
+    """Consent ledger entries by purpose, state, source and time (`from` included, `to` not):
+    a page of JSON, or the whole report as CSV by Accept or ?format=csv. Audited."""
+    if start is not None and end is not None and start > end:
+        raise InvalidWindow("`from` must not be after `to`")
+    wanted = report.ReportFilter(
+        purpose, state.value if state else None, source.value if source else None, start, end
+    )
+    store = ctx.runtime.store
+    wants_csv = format == "csv" or (
+        format is None and "text/csv" in request.headers.get("accept", "")
+    )
+    if wants_csv:
+        lines = report.csv_lines(store, wanted, actor=ctx.actor)
+        # The audit entry is written before the first byte, so a refused write fails the call.
+        first = next(lines)
+        return StreamingResponse(
+            iterate_in_threadpool(_chain(first, lines)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="consent-report.csv"'},
+        )
+    after = 0 if cursor is None else int_position(cursor, "after")
+    items = report.page(store, wanted, after=after, limit=limit, actor=ctx.actor)
+    nxt = encode_cursor({"after": items[-1]["entry_id"]}) if len(items) == limit else None
+    return Response(msgspec.json.encode(page(items, nxt)), media_type="application/json")
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest

@@ -152,6 +152,11 @@ SUCCESSES: dict[str, dict[int, str]] = {
 _TEXT: dict[str, Any] = {"schema": {"type": "string"}}
 # 200 answers that are not (only) JSON, by handler: what selects each, and the media types.
 MEDIA: dict[str, tuple[str, tuple[str, ...]]] = {
+    "consent_report": (
+        "A page of ledger entries as JSON by default; the whole report as CSV with "
+        "`Accept: text/csv` or `?format=csv`",
+        ("application/json", "text/csv"),
+    ),
     "get_ropa": (
         "JSON by default; CSV with `Accept: text/csv` or `?format=csv`",
         ("application/json", "text/csv"),

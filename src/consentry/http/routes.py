@@ -67,6 +67,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/consents", consent.record_consent, P.CONSENT_WRITE, "consent"),
     Route("POST", "/v1/consents/withdraw", consent.withdraw_consent, P.CONSENT_WRITE, "consent"),
     Route("POST", "/v1/consents/check", consent.check_consent, P.CONSENT_CHECK, "consent"),
+    Route("GET", "/v1/consents/report", consent.consent_report, P.COMPLIANCE_READ, "consent"),
     Route(
         "GET", "/v1/subjects/{subject_id}/consent", consent.get_consent, P.CONSENT_READ, "consent"
     ),

@@ -373,3 +373,45 @@ def release_expiry_purge(conn: Connection, entry_id: int) -> bool:
     """Forget a held purge; False when another process released it first."""
     stmt = dsr_state.delete().where(dsr_state.c.name == f"{_HELD}{entry_id}")
     return bool(conn.execute(stmt).rowcount)
+
+
+REPORT_COLUMNS = (
+    "entry_id",
+    "at",
+    "subject_id",
+    "purpose",
+    "state",
+    "source",
+    "notice_id",
+    "notice_version",
+    "jurisdiction",
+    "expires_at",
+)
+
+
+def ledger_report(
+    conn: Connection,
+    *,
+    purpose: str | None,
+    state: str | None,
+    source: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    after: int,
+    limit: int,
+) -> Sequence[AnyRow]:
+    """Ledger entries in entry order after `after`, of those filters (`start` included, `end`
+    not), without evidence: REPORT_COLUMNS."""
+    c = consent_ledger.c
+    stmt = select(*(c[name] for name in REPORT_COLUMNS)).where(c.entry_id > after)
+    if purpose is not None:
+        stmt = stmt.where(c.purpose == purpose)
+    if state is not None:
+        stmt = stmt.where(c.state == state)
+    if source is not None:
+        stmt = stmt.where(c.source == source)
+    if start is not None:
+        stmt = stmt.where(c.at >= start)
+    if end is not None:
+        stmt = stmt.where(c.at < end)
+    return conn.execute(stmt.order_by(c.entry_id).limit(limit)).all()
