@@ -272,7 +272,10 @@ def install(app: FastAPI) -> None:
                 redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
                 redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
                 with_google_fonts=False,
-            )
+            ),
+            # ReDoc's sidebar shows Redocly's logo from cdn.redoc.ly, whatever its options:
+            # the browser is told to load no image from another host (ReDoc hides it then).
+            headers={"Content-Security-Policy": "img-src 'self' data:"},
         )
 
     app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False)
@@ -286,11 +289,11 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _in_english(page: HTMLResponse) -> HTMLResponse:
+def _in_english(page: HTMLResponse, headers: dict[str, str] | None = None) -> HTMLResponse:
     """The page with `<html lang="en">`: FastAPI's templates name no language, which screen
     readers need to pick a voice (WCAG 3.1.1)."""
     html = bytes(page.body).decode().replace("<html>", '<html lang="en">', 1)
-    return HTMLResponse(html, status_code=page.status_code)
+    return HTMLResponse(html, status_code=page.status_code, headers=headers)
 
 
 def document(app: FastAPI) -> dict[str, Any]:
