@@ -46,10 +46,17 @@ bench: install-dev
 system-deps:
 	scripts/system-deps
 
+# The browser tests' JavaScript (axe-core), as package-lock.json pins it: installed on a clean
+# clone and again when the lock file changes, not on every run.
+NPM := node_modules/.installed-npm
+$(NPM): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # Test files are spread over TEST_WORKERS processes (each its own PostgreSQL cluster), a
 # whole file to one process; TEST_WORKERS=0 runs them in this one.
 TEST_WORKERS ?= 2
-test: install-dev system-deps
+test: install-dev system-deps $(NPM)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
@@ -63,4 +70,4 @@ format: install-dev
 	$(BIN)/ruff check --fix src tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_TOOLS = ("pytest", "hypothesis", "ruff", "mypy", "import-linter", "presidio-analyzer")
+DEV_TOOLS = (
+    "pytest",
+    "hypothesis",
+    "ruff",
+    "mypy",
+    "import-linter",
+    "presidio-analyzer",
+    "playwright",
+)
 
 
 def _names(requirements: list[str]) -> set[str]:
@@ -36,10 +46,10 @@ def test_lint_checks_the_import_rules(checkout: Path) -> None:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """The Makefile and pyproject.toml beside a venv whose python and consentry only log
-    what they are asked to do."""
-    shutil.copy(ROOT / "Makefile", tmp_path)
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    """The Makefile, pyproject.toml and the npm files beside a venv whose python and consentry
+    only log what they are asked to do."""
+    for name in ("Makefile", "pyproject.toml", "package.json", "package-lock.json"):
+        shutil.copy(ROOT / name, tmp_path)
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     for name in ("python", "consentry"):
@@ -107,3 +117,27 @@ def test_a_changed_pyproject_installs_again(checkout: Path) -> None:
     assert "python -m pip install --quiet -e ." in again
     assert len(list((checkout / ".venv").glob(".installed-*"))) == 1
     assert _make(checkout, "install-dev") == ["python -m pip install --quiet -e .[dev]"]
+
+
+def _dry(checkout: Path, target: str) -> str:
+    return subprocess.run(
+        ["make", "-n", target], cwd=checkout, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_test_installs_the_npm_packages_before_pytest_and_only_when_the_lock_changed(
+    checkout: Path,
+) -> None:
+    npm_ci = "npm ci --no-audit --no-fund"
+    dry = _dry(checkout, "test")
+    assert npm_ci in dry
+    assert dry.index(npm_ci) < dry.index("-m pytest")
+    # What `npm ci` leaves (node_modules and the stamp): the next run installs nothing.
+    stamp = checkout / "node_modules" / ".installed-npm"
+    stamp.parent.mkdir()
+    stamp.touch()
+    assert npm_ci not in _dry(checkout, "test")
+    # A newer package-lock.json installs again.
+    later = time.time() + 10
+    os.utime(checkout / "package-lock.json", (later, later))
+    assert npm_ci in _dry(checkout, "test")

@@ -61,6 +61,7 @@ def test_doc_pages_load_nothing_from_another_host(client: TestClient, page: str)
     for url in scripts:
         assert "javascript" in client.get(url).headers["content-type"]
     assert "/openapi.json" in html
+    assert '<html lang="en">' in html
 
 
 def test_swagger_ui_keeps_no_key_and_calls_no_validator(client: TestClient) -> None:
