@@ -477,6 +477,13 @@ class LinkLevelNotAllowed(InvalidRequest):
     title = "A portal link at that level needs re-authentication"
 
 
+class PortalSessionInvalid(Unauthenticated):
+    """No portal session, or one that ended (idle, past its lifetime, or signed out)."""
+
+    code = "portal_session_invalid"
+    title = "The portal session has ended"
+
+
 class PortalLinkInvalid(Forbidden):
     """A portal link that is not one Consentry signed, or is past its 15 minutes."""
 

@@ -22,6 +22,7 @@ from consentry.dsr.access import Reports
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.entry import PortalLinks
 from consentry.dsr.erasure import Erasure
+from consentry.dsr.portal import PortalSessions
 from consentry.dsr.records import Notes
 from consentry.dsr.requests import Requests
 from consentry.dsr.runner import Runner
@@ -38,6 +39,7 @@ from consentry.keys.material import (
     DELIVERY_PSEUDONYM,
     INCIDENT_NOTES,
     PORTAL_LINKS,
+    PORTAL_SESSIONS,
     PSEUDONYM,
     READ_PSEUDONYM,
     REQUEST_NOTES,
@@ -72,6 +74,7 @@ _SECRETS = (
     RETENTION,
     REQUEST_NOTES,
     PORTAL_LINKS,
+    PORTAL_SESSIONS,
     INCIDENT_NOTES,
 )
 
@@ -173,6 +176,7 @@ class Runtime:
                 self.subjects,
                 settings.public_url or f"http://{settings.host}:{settings.port}",
             )
+            self.portal_sessions = PortalSessions(self.store, secret[PORTAL_SESSIONS])
             # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
             self.expiry = Expiry(self.store, self.consent, self.erasure)
             self.runner = Runner(

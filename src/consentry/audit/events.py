@@ -57,6 +57,8 @@ class AuditAction(StrEnum):
     REQUEST_DECISION = "request:objection:decided"
     REQUEST_RESULT_READ = "request:result:read"
     PORTAL_LINK_CREATED = "portal:link:created"
+    PORTAL_SESSION_OPENED = "portal:session:opened"
+    PORTAL_SESSION_CLOSED = "portal:session:closed"
     SUBJECT_ERASED = "subject:erased"
     SUBJECT_DATA_DELETED = "subject:data:deleted"
     SUBJECT_RESTRICTED = "subject:restricted"

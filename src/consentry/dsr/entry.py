@@ -77,6 +77,8 @@ class PortalEntry:
     subject_id: str
     verification: Verification | None
     expires_at: datetime
+    # A minted link's id: it opens one portal session only (dsr/portal.py).
+    link_id: str | None = None
 
 
 class PortalLinks:
@@ -154,4 +156,7 @@ class PortalLinks:
             verification = Verification(
                 str(claims.get("mth", "")), level, tuple(matched) if matched else None
             )
-        return PortalEntry(str(claims["sub"]), verification, expires)
+        link_id = claims.get("jti")
+        return PortalEntry(
+            str(claims["sub"]), verification, expires, str(link_id) if link_id else None
+        )

@@ -25,6 +25,8 @@ TOMBSTONE = "tombstone"
 REQUEST_NOTES = "request_notes"
 # Signs portal links (dsr/entry.py): only Consentry mints and opens them.
 PORTAL_LINKS = "portal_links"
+# Derives portal sessions' CSRF tokens from their session tokens (dsr/portal.py).
+PORTAL_SESSIONS = "portal_sessions"
 # Seals the free text of the breach register (descriptions, facts, reasons: they may name
 # people).
 INCIDENT_NOTES = "incident_notes"

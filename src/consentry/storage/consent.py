@@ -415,3 +415,9 @@ def ledger_report(
     if end is not None:
         stmt = stmt.where(c.at < end)
     return conn.execute(stmt.order_by(c.entry_id).limit(limit)).all()
+
+
+def notices_newest_first(conn: Connection) -> Sequence[AnyRow]:
+    """Every notice (id, version, sha256, text, purposes), the newest first."""
+    stmt = select(notices).order_by(notices.c.created_at.desc(), notices.c.notice_id)
+    return conn.execute(stmt).all()

@@ -673,3 +673,22 @@ processed_without_consent = Table(
     Column("count", BigInt, nullable=False),
     Column("last_at", UTCTime(), nullable=False),
 )
+
+# A customer's portal session (dsr/portal.py): found by the hash of its token; the verification
+# its entry carried goes into the requests made through it. `link_id`: the minted link that
+# opened it, which opens no second session.
+portal_sessions = Table(
+    "portal_sessions",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("subject_id", String(40), nullable=False),
+    Column("entry", String(16), nullable=False),
+    Column("method", String(64), nullable=True),
+    Column("level", String(12), nullable=True),
+    Column("matched", Text, nullable=True),
+    Column("link_id", String(32), nullable=True, unique=True),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("idle_until", UTCTime(), nullable=False),
+    Column("expires_at", UTCTime(), nullable=False),
+    Index(None, "expires_at"),
+)
