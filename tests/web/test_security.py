@@ -13,17 +13,21 @@ from starlette.responses import Response
 
 from consentry.settings import Settings
 from consentry.web import routes
+from consentry.web.routes import Form
 from consentry.web.pages import render
 from consentry.web.security import CSP
 
 
-async def hello(request: Request) -> Response:
-    return render(request, "problem.html", brand="Consentry", title="Hello", detail="Hi", back=None)
+def hello(request: Request, form: Form) -> Response:
+    detail = form.get("name", "Hi")
+    return render(
+        request, "problem.html", brand="Consentry", title="Hello", detail=detail, back=None
+    )
 
 
 def _client(settings: Settings, client: tuple[str, int], base: str) -> TestClient:
     app = FastAPI()
-    routes.register(app, settings, {("GET", "/hello"): hello})
+    routes.register(app, settings, {("GET", "/hello"): hello, ("POST", "/hello"): hello})
     return TestClient(app, base_url=base, client=client)
 
 
@@ -78,3 +82,21 @@ def test_assets_are_served_with_the_page_headers(plain: Settings) -> None:
     assert resp.headers["content-type"].startswith("text/css")
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert "focus-visible" in resp.text
+
+
+def test_forms_are_read_and_bad_ones_refused(plain: Settings) -> None:
+    client = _client(plain, ("127.0.0.1", 5000), "http://127.0.0.1:8000")
+    assert (
+        '<p role="alert">Ada &amp; Bo</p>' in client.post("/hello", data={"name": "Ada & Bo"}).text
+    )
+    as_json = client.post("/hello", json={"name": "x"})
+    assert as_json.status_code == 400
+    not_utf8 = client.post(
+        "/hello", content=b"name=%FF", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert not_utf8.status_code == 400
+    too_many = "&".join(f"f{n}=1" for n in range(60))
+    crowded = client.post(
+        "/hello", content=too_many, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert crowded.status_code == 400

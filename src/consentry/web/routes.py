@@ -3,12 +3,15 @@ excepted)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
@@ -18,7 +21,13 @@ from consentry.web.pages import STATIC_URL, render
 from consentry.web.security import HEADERS, transport_allowed
 
 STATIC = Path(str(files("consentry.web") / "static"))
-Page = Callable[[Request], Awaitable[Response]]
+# A page: the request and its form (an urlencoded POST body; empty for a GET), run in a
+# worker thread (pages read and write the store).
+Form = Mapping[str, str]
+Page = Callable[[Request, Form], Response]
+# Form fields: how many, and how long each may be.
+_MAX_FIELDS = 50
+_MAX_FIELD = 10_000
 
 
 class _Static(StaticFiles):
@@ -31,25 +40,74 @@ class _Static(StaticFiles):
         return response
 
 
-def guarded(page: Page, settings: Settings) -> Page:
-    """`page`, refused with a problem page unless reached over TLS or from loopback."""
+def guarded(page: Page, settings: Settings) -> Callable[[Request], Any]:
+    """`page` as an endpoint, refused with a problem page unless reached over TLS or from
+    loopback; its form read first."""
 
     async def endpoint(request: Request) -> Response:
         if not transport_allowed(request, trust_proxy=settings.trust_proxy):
-            return render(
+            return problem(
                 request,
-                "problem.html",
-                status=403,
-                brand=settings_brand(settings),
-                title="A secure connection is needed",
-                detail="These pages are served over HTTPS only. Open this address with https://.",
-                back=None,
+                settings,
+                403,
+                "A secure connection is needed",
+                "These pages are served over HTTPS only. Open this address with https://.",
             )
-        return await page(request)
+        form: dict[str, str] = {}
+        if request.method == "POST":
+            parsed = _form(await request.body(), request.headers.get("content-type", ""))
+            if parsed is None:
+                return problem(
+                    request, settings, 400, "The form could not be read", "Send the form again."
+                )
+            form = parsed
+        return await run_in_threadpool(page, request, form)
 
     endpoint.__name__ = page.__name__
     endpoint.__doc__ = page.__doc__
     return endpoint
+
+
+def problem(
+    request: Request,
+    settings: Settings,
+    status: int,
+    title: str,
+    detail: str,
+    back: str | None = None,
+) -> Response:
+    """A page saying what went wrong, and where to go back to."""
+    return render(
+        request,
+        "problem.html",
+        status=status,
+        brand=settings_brand(settings),
+        title=title,
+        detail=detail,
+        back=back,
+    )
+
+
+def _form(body: bytes, content_type: str) -> dict[str, str] | None:
+    """An urlencoded form's fields (the first value of each); None when it is not one."""
+    if body and not content_type.startswith("application/x-www-form-urlencoded"):
+        return None
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        return None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if len(value) > _MAX_FIELD or "\x00" in value:
+            return None
+        form.setdefault(name, value)
+    return form
 
 
 def settings_brand(settings: Settings) -> str:
