@@ -1,4 +1,5 @@
-"""`consentry serve` as a real process on a free loopback port, for tests that speak HTTP to it."""
+"""Servers for tests on free loopback ports: `consentry serve` as a real process, for tests that
+speak HTTP to it; an SMTP server that keeps what it receives."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 def free_port() -> int:
@@ -51,3 +55,30 @@ def serving(
     finally:
         proc.terminate()
         proc.wait(timeout=stop_seconds)
+
+
+class Mailbox:
+    """What an SMTP server on loopback received: one envelope per mail."""
+
+    def __init__(self) -> None:
+        self.received: list[Envelope] = []
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        self.received.append(envelope)
+        return "250 OK"
+
+    def texts(self) -> list[str]:
+        """Each mail as its whole text (headers and body)."""
+        return [bytes(e.content or b"").decode() for e in self.received]
+
+
+@contextlib.contextmanager
+def smtp_server(port: int) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1:`port` while the block runs."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()

@@ -14,6 +14,7 @@ from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
 from consentry.delivery.downstream import DeliveryDownstream
+from consentry.delivery.mail import Mail, smtp_transport
 from consentry.delivery.notices import RightsNotices
 from consentry.delivery.outbox import Outbox, Pseudonyms
 from consentry.delivery.sinks import Sink
@@ -37,6 +38,7 @@ from consentry.keys.material import (
     BLIND_INDEX,
     DELIVERY_PSEUDONYM,
     INCIDENT_NOTES,
+    MAIL,
     PORTAL_LINKS,
     PSEUDONYM,
     READ_PSEUDONYM,
@@ -73,6 +75,7 @@ _SECRETS = (
     REQUEST_NOTES,
     PORTAL_LINKS,
     INCIDENT_NOTES,
+    MAIL,
 )
 
 
@@ -173,6 +176,15 @@ class Runtime:
                 self.subjects,
                 settings.public_url or f"http://{settings.host}:{settings.port}",
             )
+            # Mail goes out from a durable queue, sealed until sent.
+            self.mail = Mail(
+                self.store,
+                secret[MAIL],
+                settings.mail_from,
+                smtp_transport(settings.smtp_url, settings.delivery_timeout_seconds),
+                settings.retry_base_seconds,
+                send_timeout=settings.delivery_timeout_seconds,
+            )
             # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
             self.expiry = Expiry(self.store, self.consent, self.erasure)
             self.runner = Runner(
@@ -224,6 +236,7 @@ class Runtime:
         self.runner.stop()
         self.retention.stop()
         self.alerts.stop()
+        self.mail.stop()
         self.store.close()
 
 

@@ -25,6 +25,8 @@ TOMBSTONE = "tombstone"
 REQUEST_NOTES = "request_notes"
 # Signs portal links (dsr/entry.py): only Consentry mints and opens them.
 PORTAL_LINKS = "portal_links"
+# Seals outgoing mail (delivery/mail.py): its recipient, subject and text, until it is sent.
+MAIL = "mail"
 # Seals the free text of the breach register (descriptions, facts, reasons: they may name
 # people).
 INCIDENT_NOTES = "incident_notes"
