@@ -20,6 +20,7 @@ from consentry.delivery.outbox import Outbox, Pseudonyms
 from consentry.delivery.sinks import Sink
 from consentry.delivery.worker import DeliveryWorker
 from consentry.dsr.access import Reports
+from consentry.dsr.codes import PortalCodes
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.entry import PortalLinks
 from consentry.dsr.erasure import Erasure
@@ -39,6 +40,7 @@ from consentry.keys.material import (
     DELIVERY_PSEUDONYM,
     INCIDENT_NOTES,
     MAIL,
+    PORTAL_CODES,
     PORTAL_LINKS,
     PSEUDONYM,
     READ_PSEUDONYM,
@@ -76,6 +78,7 @@ _SECRETS = (
     PORTAL_LINKS,
     INCIDENT_NOTES,
     MAIL,
+    PORTAL_CODES,
 )
 
 
@@ -176,7 +179,7 @@ class Runtime:
                 self.subjects,
                 settings.public_url or f"http://{settings.host}:{settings.port}",
             )
-            # Mail goes out from a durable queue, sealed until sent.
+            # Mail (portal codes) goes out from a durable queue, sealed until sent.
             self.mail = Mail(
                 self.store,
                 secret[MAIL],
@@ -184,6 +187,9 @@ class Runtime:
                 smtp_transport(settings.smtp_url, settings.delivery_timeout_seconds),
                 settings.retry_base_seconds,
                 send_timeout=settings.delivery_timeout_seconds,
+            )
+            self.portal_codes = PortalCodes(
+                self.store, secret[PORTAL_CODES], self.subjects, self.mail, settings.brand_name
             )
             # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
             self.expiry = Expiry(self.store, self.consent, self.erasure)

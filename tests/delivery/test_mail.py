@@ -17,7 +17,7 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage.schema import outgoing_mail
 from tests.consent.helpers import install_clock
-from tests.dsr.mailcodes import everything_stored, with_mail
+from tests.dsr.mailcodes import CLIENT, code_in, everything_stored, known, with_mail
 from tests.servers import Mailbox, free_port, smtp_server
 
 LINA = "lina.mail@example.com"
@@ -88,6 +88,29 @@ def test_mail_queued_in_a_transaction_rolled_back_is_never_sent(
     assert rows(runtime) == []
     assert runtime.mail.send_due() == Sent()
     assert mailbox.received == []
+
+
+def test_a_code_mailed_while_the_server_is_down_arrives_once_it_is_up(
+    runtime: Runtime, mail_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = install_clock(monkeypatch)
+    known(runtime, LINA)
+    runtime.portal_codes.request(LINA, client=CLIENT)
+    assert runtime.mail.send_due() == Sent(retried=1)
+    assert rows(runtime) == [("pending", 1, True)]
+    with smtp_server(mail_port) as mailbox:
+        # Not before its backoff (under CONSENTRY_RETRY_BASE_SECONDS, 1 s) ...
+        assert runtime.mail.send_due() == Sent()
+        fake.advance(seconds=1)
+        # ... then sent.
+        assert runtime.mail.send_due() == Sent(sent=1)
+        assert [m.rcpt_tos for m in mailbox.received] == [[LINA]]
+    assert rows(runtime) == [("sent", 2, False)]
+    code = code_in(mailbox.texts()[0])
+    assert runtime.portal_codes.check(LINA, code, client=CLIENT).subject_id
+    stored = everything_stored(runtime)
+    assert "lina.mail" not in stored
+    assert code not in stored
 
 
 def test_mail_past_its_use_is_given_up_and_emptied(
