@@ -4,13 +4,16 @@ once sent or given up."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from consentry import clock
+from consentry.app import create_app
 from consentry.delivery.mail import MAX_ATTEMPTS, MailServer, Sent
 from consentry.errors import InvalidSetting
 from consentry.runtime import Runtime
@@ -175,3 +178,23 @@ def test_the_mail_server_is_read_from_its_url(url: str, server: MailServer) -> N
 def test_a_mail_server_url_without_a_host_is_refused() -> None:
     with pytest.raises(InvalidSetting, match="CONSENTRY_SMTP_URL"):
         MailServer.from_url("smtp://")
+
+
+def test_the_server_sends_mail_in_the_background(settings: Settings, mailbox: Mailbox) -> None:
+    with TestClient(create_app(settings)) as client:
+        rt = client.app.state.runtime  # type: ignore[attr-defined]
+        assert isinstance(rt, Runtime)
+        queue(rt)
+        deadline = time.monotonic() + 10
+        while not mailbox.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.rcpt_tos for m in mailbox.received] == [[LINA]]
+    assert rows_after(settings) == [("sent", 1, False)]
+
+
+def rows_after(settings: Settings) -> list[tuple[str, int, bool]]:
+    rt = Runtime(settings)
+    try:
+        return rows(rt)
+    finally:
+        rt.close()

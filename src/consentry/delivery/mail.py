@@ -173,6 +173,10 @@ class Mail:
         its use. A mail sent or given up keeps no content."""
         if self.transport is None:
             return Sent()
+        # The sender looks every second: with nothing waiting, a read, not a write.
+        with self.store.read() as conn:
+            if not sql.anything_pending(conn):
+                return Sent()
         now = clock.now()
         with self.store.write() as conn:
             given_up = sql.give_up_expired(conn, now)

@@ -20,6 +20,12 @@ def insert_mail(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(outgoing_mail).values(**row))
 
 
+def anything_pending(conn: Connection) -> bool:
+    """Whether any mail waits to be sent (one look at the status index)."""
+    stmt = select(outgoing_mail.c.seq).where(outgoing_mail.c.status == PENDING).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
 def claim_due(conn: Connection, now: datetime, until: datetime, limit: int) -> list[AnyRow]:
     """Take up to `limit` pending mails due at `now`, oldest first: each is left to its sender
     until `until` (a sender that dies mid-send leaves it to be sent again after that) and
