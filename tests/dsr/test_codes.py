@@ -112,6 +112,16 @@ def test_three_wrong_tries_spend_the_code(runtime: Runtime, mailbox: Mailbox) ->
         runtime.portal_codes.check(LINA, code, client=CLIENT)
 
 
+def test_a_new_code_replaces_the_earlier_one(runtime: Runtime, mailbox: Mailbox) -> None:
+    known(runtime, LINA)
+    first = mailed_code(runtime, mailbox, LINA)
+    second = mailed_code(runtime, mailbox, LINA)
+    if first != second:
+        with pytest.raises(PortalCodeInvalid):
+            runtime.portal_codes.check(LINA, first, client=CLIENT)
+    assert runtime.portal_codes.check(LINA, second, client=CLIENT).subject_id
+
+
 def test_an_expired_code_is_refused(
     runtime: Runtime, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

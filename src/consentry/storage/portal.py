@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import portal_attempts, portal_codes
@@ -15,9 +16,15 @@ FAILURE = "failure"
 
 
 def replace_code(conn: Connection, row: dict[str, Any]) -> None:
-    """The address's one live code: any earlier one is gone."""
-    conn.execute(delete(portal_codes).where(portal_codes.c.address_hash == row["address_hash"]))
-    conn.execute(insert(portal_codes).values(**row))
+    """The address's one live code: any earlier one is gone. One upsert: two requests for
+    the same address at once both succeed, the later one's code standing (a delete then an
+    insert would have the second insert fail on PostgreSQL)."""
+    maker = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = maker(portal_codes).values(**row)
+    replaced = {k: stmt.excluded[k] for k in row if k != "address_hash"}
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=[portal_codes.c.address_hash], set_=replaced)
+    )
 
 
 def code_of(conn: Connection, address_hash: bytes) -> AnyRow | None:
