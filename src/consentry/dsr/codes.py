@@ -65,7 +65,9 @@ class PortalCodes:
     refused code is counted even though the call raises. Addresses, client addresses and
     codes are kept only as HMACs under a named secret; the mail itself is sealed."""
 
-    def __init__(self, store: Store, secret: bytes, subjects: Subjects, mailer: Mailer, brand: str):
+    def __init__(
+        self, store: Store, secret: bytes, subjects: Subjects, mailer: Mailer, brand: str
+    ) -> None:
         self.store = store
         self._mac = hmac.new(secret, digestmod=hashlib.sha256)
         self.subjects = subjects
