@@ -69,3 +69,27 @@ def test_secrets_are_redacted_when_shown() -> None:
     assert shown["CONSENTRY_ADMIN_KEY"] == REDACTED
     assert shown["CONSENTRY_DB"] == f"postgresql://app:{REDACTED}@db.example.com:5432/consentry"
     assert Settings.from_env({}).described()[2][1] == "(unset)"
+
+
+def test_the_mail_server_password_is_redacted_when_shown() -> None:
+    settings = Settings.from_env(
+        {"CONSENTRY_SMTP_URL": "smtp+starttls://mailer:very-secret-pw@smtp.example.com:587"}
+    )
+    shown = {name: value for name, value, _ in settings.described()}
+    assert "very-secret" not in repr(shown)
+    assert shown["CONSENTRY_SMTP_URL"] == f"smtp+starttls://mailer:{REDACTED}@smtp.example.com:587"
+    assert shown["CONSENTRY_MAIL_FROM"] == "privacy@localhost"
+    assert shown["CONSENTRY_BRAND_NAME"] == "Consentry"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CONSENTRY_SMTP_URL", "http://smtp.example.com"),
+        ("CONSENTRY_MAIL_FROM", "nobody"),
+        ("CONSENTRY_BRAND_NAME", "Shop\r\nBcc: x@example.com"),
+    ],
+)
+def test_bad_mail_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(InvalidSetting, match=name):
+        Settings.from_env({name: value})

@@ -38,9 +38,12 @@ def create_app(settings: Settings) -> FastAPI:
         # process left half done.
         runtime.retention.start()
         runtime.alerts.start()
+        # Mail (portal codes) is sent in the background while a mail server is configured.
+        runtime.mail.start()
         try:
             yield
         finally:
+            runtime.mail.stop()
             runtime.alerts.stop()
             signer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

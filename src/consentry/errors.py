@@ -491,6 +491,29 @@ class PortalLinkInvalid(Forbidden):
     title = "The portal link is not valid"
 
 
+class PortalCodeInvalid(Forbidden):
+    """A portal code that is wrong, past its 10 minutes, spent after 3 tries, or was never
+    sent: the same answer whichever it is, and whether or not the address is known."""
+
+    code = "portal_code_invalid"
+    title = "The code is not valid"
+
+
+class PortalCodesDisabled(NotFound):
+    """E-mail codes asked for while no mail server is configured (CONSENTRY_SMTP_URL)."""
+
+    code = "portal_codes_disabled"
+    title = "E-mail codes are not offered"
+
+
+class RateLimited(ConsentryError):
+    """Over a limit (portal codes: 5 requests an hour, a one-hour block after 10 failures in
+    a day); `retry_after` says in how many seconds to try again."""
+
+    code = "rate_limited"
+    title = "Too many requests"
+
+
 class InvalidWindow(InvalidRequest):
     """A summary window whose `from` is after its `to` (API.md, Operations: summary)."""
 

@@ -14,11 +14,13 @@ from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
 from consentry.delivery.downstream import DeliveryDownstream
+from consentry.delivery.mail import Mail, smtp_transport
 from consentry.delivery.notices import RightsNotices
 from consentry.delivery.outbox import Outbox, Pseudonyms
 from consentry.delivery.sinks import Sink
 from consentry.delivery.worker import DeliveryWorker
 from consentry.dsr.access import Reports
+from consentry.dsr.codes import PortalCodes
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.entry import PortalLinks
 from consentry.dsr.erasure import Erasure
@@ -38,6 +40,8 @@ from consentry.keys.material import (
     BLIND_INDEX,
     DELIVERY_PSEUDONYM,
     INCIDENT_NOTES,
+    MAIL,
+    PORTAL_CODES,
     PORTAL_LINKS,
     PORTAL_SESSIONS,
     PSEUDONYM,
@@ -76,6 +80,8 @@ _SECRETS = (
     PORTAL_LINKS,
     PORTAL_SESSIONS,
     INCIDENT_NOTES,
+    MAIL,
+    PORTAL_CODES,
 )
 
 
@@ -177,6 +183,18 @@ class Runtime:
                 settings.public_url or f"http://{settings.host}:{settings.port}",
             )
             self.portal_sessions = PortalSessions(self.store, secret[PORTAL_SESSIONS])
+            # Mail (portal codes) goes out from a durable queue, sealed until sent.
+            self.mail = Mail(
+                self.store,
+                secret[MAIL],
+                settings.mail_from,
+                smtp_transport(settings.smtp_url, settings.delivery_timeout_seconds),
+                settings.retry_base_seconds,
+                send_timeout=settings.delivery_timeout_seconds,
+            )
+            self.portal_codes = PortalCodes(
+                self.store, secret[PORTAL_CODES], self.subjects, self.mail, settings.brand_name
+            )
             # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
             self.expiry = Expiry(self.store, self.consent, self.erasure)
             self.runner = Runner(
@@ -228,6 +246,7 @@ class Runtime:
         self.runner.stop()
         self.retention.stop()
         self.alerts.stop()
+        self.mail.stop()
         self.store.close()
 
 

@@ -15,6 +15,9 @@ PREFIX = "CONSENTRY_"
 # governance.models.Region, spelled here so settings import nothing of the domains.
 _REGIONS = ("EU", "EEA", "UK", "CH", "US", "CA", "JP", "KR", "BR", "IN", "AU", "SG", "OTHER")
 REDACTED = "**********"
+_SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
+# The settings that are URLs: shown with their password redacted, the rest kept.
+_URLS = frozenset({"db", "smtp_url"})
 
 
 def _doc(description: str, *, secret: bool = False) -> dict[str, Any]:
@@ -151,8 +154,8 @@ class Settings:
     retry_base_seconds: float = field(
         default=1.0,
         metadata=_doc(
-            "First retry interval of a failed delivery or rights notice, in seconds; it doubles "
-            "with each attempt (with jitter) up to 5 minutes."
+            "First retry interval of a failed delivery, rights notice or mail, in seconds; it "
+            "doubles with each attempt (with jitter) up to 5 minutes."
         ),
     )
     delivery_max_attempts: int = field(
@@ -254,6 +257,28 @@ class Settings:
         metadata=_doc("Seconds between evaluations of the alert rules for the alert webhook."),
     )
 
+    smtp_url: str = field(
+        default="",
+        metadata=_doc(
+            "The mail server that sends portal codes: `smtp://host:port` (plain, for a relay "
+            "on the same host), `smtp+starttls://user:pass@host:587` or "
+            "`smtps://user:pass@host:465`. Empty: no mail is sent and the portal offers no "
+            "e-mail code entry.",
+            secret=True,
+        ),
+    )
+    mail_from: str = field(
+        default="privacy@localhost",
+        metadata=_doc("The sender address (`From`) of the mail Consentry sends (portal codes)."),
+    )
+    brand_name: str = field(
+        default="Consentry",
+        metadata=_doc(
+            "The product or company name customers know, used in the text of the mail "
+            "Consentry sends them (portal codes)."
+        ),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Read CONSENTRY_<FIELD> variables; raise InvalidSetting naming a bad one."""
@@ -284,6 +309,14 @@ class Settings:
             raise InvalidSetting("CONSENTRY_EXPORTER must be one of " + ", ".join(_REGIONS))
         if self.db and not self.db.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise InvalidSetting("CONSENTRY_DB must be a sqlite: or postgresql: URL")
+        if self.smtp_url and not self.smtp_url.startswith(_SMTP_SCHEMES):
+            raise InvalidSetting(
+                "CONSENTRY_SMTP_URL must be an smtp://, smtp+starttls:// or smtps:// URL"
+            )
+        if "@" not in self.mail_from or any(c in self.mail_from for c in "\r\n"):
+            raise InvalidSetting("CONSENTRY_MAIL_FROM must be an e-mail address")
+        if any(c in self.brand_name for c in "\r\n") or not self.brand_name.strip():
+            raise InvalidSetting("CONSENTRY_BRAND_NAME must be one line of text")
         if self.alert_webhook and not self.alert_webhook.startswith(("http://", "https://")):
             raise InvalidSetting("CONSENTRY_ALERT_WEBHOOK must be an http:// or https:// URL")
 
@@ -346,7 +379,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 def _redact(name: str, value: object) -> str:
     if not value:
         return "(unset)"
-    if name == "db":
+    if name in _URLS:
         # The URL's shape helps an operator; its password does not belong on a screen.
         return re.sub(r"://([^:/@]*):[^@]*@", rf"://\1:{REDACTED}@", str(value))
     return REDACTED

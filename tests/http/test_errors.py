@@ -62,6 +62,13 @@ def test_the_problem_body_is_the_one_shape_with_only_safe_context() -> None:
     }
 
 
+def test_rate_limited_says_when_to_try_again() -> None:
+    response = http_errors.problem(e.RateLimited("too many", retry_after=42))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "42"
+    assert json.loads(bytes(response.body))["retry_after"] == 42
+
+
 def test_a_lone_surrogate_in_a_detail_still_renders() -> None:
     body = problem_bytes(e.InvalidRequest("bad value \ud800"))
     assert body.isascii()

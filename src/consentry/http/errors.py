@@ -43,6 +43,7 @@ STATUS: dict[type[e.ConsentryError], int] = {
     e.InvalidSetting: 500,
     e.StorageUnavailable: 503,
     e.PrivacyBudgetExhausted: 429,
+    e.RateLimited: 429,
 }
 
 
@@ -61,6 +62,8 @@ def problem(error: e.ConsentryError, *, errors: list[dict[str, Any]] | None = No
         # The rest of a body that came too slowly may still arrive: the connection cannot
         # carry another request after it.
         headers = {"Connection": "close"}
+    if isinstance(error, e.RateLimited):
+        headers = {"Retry-After": str(error.context.get("retry_after", 1))}
     return Response(
         problem_bytes(error, errors=errors),
         status_code=status,

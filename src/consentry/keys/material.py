@@ -27,6 +27,11 @@ REQUEST_NOTES = "request_notes"
 PORTAL_LINKS = "portal_links"
 # Derives portal sessions' CSRF tokens from their session tokens (dsr/portal.py).
 PORTAL_SESSIONS = "portal_sessions"
+# Seals outgoing mail (delivery/mail.py): its recipient, subject and text, until it is sent.
+MAIL = "mail"
+# Keys the hashes of portal codes, of the addresses they were sent to and of client addresses
+# (dsr/codes.py): a 6-digit code hashed without a secret is found by trying them all.
+PORTAL_CODES = "portal_codes"
 # Seals the free text of the breach register (descriptions, facts, reasons: they may name
 # people).
 INCIDENT_NOTES = "incident_notes"

@@ -674,6 +674,53 @@ processed_without_consent = Table(
     Column("last_at", UTCTime(), nullable=False),
 )
 
+# Mail waiting to be sent (delivery/mail.py): the recipient, subject and text sealed under a
+# named secret, and emptied (`sealed` null) once the mail is sent or given up.
+outgoing_mail = Table(
+    "outgoing_mail",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("mail_id", String(40), nullable=False, unique=True),
+    # pending (to send, or being sent), sent, failed (given up)
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", UTCTime(), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    # Past it the mail is no use (its code has expired): given up rather than sent.
+    Column("expires_at", UTCTime(), nullable=False),
+    Column("finished_at", UTCTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Column("sealed", LargeBinary, nullable=True),
+    Index(None, "status", "next_at"),
+)
+
+# Portal codes (dsr/codes.py): one live code per address, known by a keyed hash of the
+# address; the code itself only as an HMAC under a named secret.
+portal_codes = Table(
+    "portal_codes",
+    metadata,
+    Column("code_id", String(40), primary_key=True),
+    Column("address_hash", LargeBinary, nullable=False, unique=True),
+    Column("subject_id", String(40), nullable=False),
+    Column("code_mac", LargeBinary, nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("expires_at", UTCTime(), nullable=False),
+)
+
+# What the portal code limits count: code requests and failed checks, per keyed hash of an
+# e-mail address or of a client address, whether or not the address belongs to anyone.
+portal_attempts = Table(
+    "portal_attempts",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("key_hash", LargeBinary, nullable=False),
+    # request or failure
+    Column("kind", String(12), nullable=False),
+    Column("at", UTCTime(), nullable=False),
+    Index(None, "key_hash", "kind", "at"),
+)
+
 # A customer's portal session (dsr/portal.py): found by the hash of its token; the verification
 # its entry carried goes into the requests made through it. `link_id`: the minted link that
 # opened it, which opens no second session.

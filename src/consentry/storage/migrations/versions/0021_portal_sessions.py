@@ -1,7 +1,7 @@
 """customers' portal sessions
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-04 13:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from consentry.storage.schema import UTCTime
 
-revision = "0022"
-down_revision = "0021"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
