@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from consentry.settings import Settings
 from consentry.web import routes
-from consentry.web.routes import Form
 from consentry.web.pages import render
+from consentry.web.routes import Form
 from consentry.web.security import CSP
 
 
