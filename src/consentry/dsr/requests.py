@@ -81,6 +81,12 @@ class Requests:
         }
         return [request_of(r) for r in rows], agents
 
+    def of_subject(self, subject_id: str) -> list[Request]:
+        """The subject's requests, the oldest first (the portal lists them)."""
+        with self.store.read() as conn:
+            rows = sql.subject_requests(conn, subject_id)
+        return [request_of(r) for r in rows]
+
     def backlog(self, limit: int) -> list[Request]:
         """Open requests, the nearest deadline first, at most `limit`."""
         with self.store.read() as conn:

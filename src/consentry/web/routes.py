@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
+from consentry.errors import ConsentryError
+from consentry.http.errors import status_of
 from consentry.settings import Settings
 from consentry.web.pages import STATIC_URL, render
 from consentry.web.security import HEADERS, transport_allowed
@@ -61,7 +63,11 @@ def guarded(page: Page, settings: Settings) -> Callable[[Request], Any]:
                     request, settings, 400, "The form could not be read", "Send the form again."
                 )
             form = parsed
-        return await run_in_threadpool(page, request, form)
+        try:
+            return await run_in_threadpool(page, request, form)
+        except ConsentryError as error:
+            # A page answers with a page: what went wrong, in words, with its status.
+            return problem(request, settings, status_of(type(error)), error.title, str(error))
 
     endpoint.__name__ = page.__name__
     endpoint.__doc__ = page.__doc__
@@ -111,8 +117,8 @@ def _form(body: bytes, content_type: str) -> dict[str, str] | None:
 
 
 def settings_brand(settings: Settings) -> str:
-    """The product name the pages show."""
-    return "Consentry"
+    """The product name the pages show (CONSENTRY_BRAND_NAME)."""
+    return settings.brand_name
 
 
 def register(app: FastAPI, settings: Settings, pages: dict[tuple[str, str], Page]) -> None:

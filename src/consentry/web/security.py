@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 # No inline script or style anywhere, no framing, nothing from another host.
 CSP = "; ".join(
@@ -59,3 +60,22 @@ def transport_allowed(request: Request, *, trust_proxy: bool) -> bool:
         return True
     forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
     return loopback(request) and not forwarded
+
+
+def set_session_cookie(
+    response: Response, request: Request, name: str, token: str, *, path: str, trust_proxy: bool
+) -> None:
+    """A session cookie: HttpOnly, SameSite=Strict, Secure over TLS (a loopback page over
+    plain HTTP could not keep a Secure cookie), for `path` only, ending with the browser."""
+    response.set_cookie(
+        name,
+        token,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=over_tls(request, trust_proxy=trust_proxy),
+    )
+
+
+def clear_session_cookie(response: Response, name: str, *, path: str) -> None:
+    response.delete_cookie(name, path=path, httponly=True, samesite="strict")

@@ -1,0 +1,273 @@
+"""The customer privacy portal (API.md, Pages: /portal): entry by a minted link or an e-mail
+code, each purpose with the notice text it was granted under and a toggle writing the
+ledger, the customer's requests (access, a copy of their data, erasure after a confirmation)
+and their status. No personal value in any URL; every page `Cache-Control: no-store`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from consentry import clock
+from consentry.consent import choices
+from consentry.consent.service import ConsentWrite
+from consentry.consent.signals import gpc_header
+from consentry.dsr.entry import Entry
+from consentry.dsr.models import RequestType
+from consentry.dsr.portal import PortalSession
+from consentry.dsr.records import NewRequest
+from consentry.errors import ConsentryError, PortalSessionInvalid, RateLimited, SubjectErased
+from consentry.http.errors import status_of
+from consentry.runtime import Runtime
+from consentry.subjects.models import SubjectRef
+from consentry.web.pages import render
+from consentry.web.routes import Form, Page, problem, settings_brand
+from consentry.web.security import HEADERS, clear_session_cookie, set_session_cookie
+
+COOKIE = "consentry_portal"
+PATH = "/portal"
+ACTOR = "portal"
+# What a customer may ask for here, and how each is named to them.
+ASKABLE = {
+    RequestType.ACCESS: "A report of the data held about me",
+    RequestType.PORTABILITY: "A copy of my data to take elsewhere",
+    RequestType.ERASURE: "Erase my data",
+}
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _see_other(request: Request, url: str) -> Response:
+    return RedirectResponse(url, status_code=303, headers=HEADERS)
+
+
+def _session(request: Request, rt: Runtime) -> PortalSession | None:
+    try:
+        return rt.portal_sessions.check(request.cookies.get(COOKIE))
+    except PortalSessionInvalid:
+        return None
+
+
+def _failed(
+    request: Request, rt: Runtime, error: ConsentryError, back: str | None = PATH
+) -> Response:
+    response = problem(request, rt.settings, status_of(type(error)), error.title, str(error), back)
+    if isinstance(error, RateLimited) and error.context.get("retry_after"):
+        response.headers["Retry-After"] = str(error.context["retry_after"])
+    return response
+
+
+def _enter(request: Request, rt: Runtime, token: str) -> Response:
+    response = _see_other(request, PATH)
+    set_session_cookie(
+        response, request, COOKIE, token, path=PATH, trust_proxy=rt.settings.trust_proxy
+    )
+    return response
+
+
+def portal(request: Request, form: Form) -> Response:
+    """The portal: a link's way in, the way in by e-mail code, or the customer's own page."""
+    rt = _runtime(request)
+    link = request.query_params.get("link")
+    if link is not None:
+        # The token leaves the address bar at once: the answer is a redirect to /portal.
+        try:
+            entry = rt.portal_links.open(link)
+            token, _ = rt.portal_sessions.open(entry, Entry.MINTED_LINK, link_id=entry.link_id)
+        except ConsentryError as error:
+            return _failed(request, rt, error, back=None)
+        return _enter(request, rt, token)
+    session = _session(request, rt)
+    if session is None:
+        return _page(request, rt, "portal_entry.html", codes=rt.portal_codes.enabled)
+    return _home(request, rt, session)
+
+
+def _page(
+    request: Request, rt: Runtime, template: str, *, status: int = 200, **context: Any
+) -> Response:
+    settings = rt.settings
+    return render(
+        request,
+        template,
+        status=status,
+        brand=settings_brand(settings),
+        **context,
+    )
+
+
+def _home(request: Request, rt: Runtime, session: PortalSession) -> Response:
+    now = clock.now()
+    requests = rt.requests.of_subject(session.subject_id)
+    try:
+        with rt.store.read() as conn:
+            mine = choices.choices(conn, rt.purposes, rt.consent, session.subject_id, now)
+    except SubjectErased:
+        # Nothing is left to choose: what remains is the record of the requests.
+        return _page(
+            request,
+            rt,
+            "portal_erased.html",
+            requests=list(reversed(requests)),
+            askable=ASKABLE,
+            csrf=session.csrf,
+        )
+    return _page(
+        request,
+        rt,
+        "portal.html",
+        choices=mine,
+        requests=list(reversed(requests)),
+        askable=ASKABLE,
+        csrf=session.csrf,
+        level=session.verification.level.value if session.verification else "none",
+    )
+
+
+def request_code(request: Request, form: Form) -> Response:
+    """Send a 6-digit code to the address typed, if it is one on record (the same answer
+    either way)."""
+    rt = _runtime(request)
+    address = form.get("email", "").strip()
+    try:
+        sent = rt.portal_codes.request(address, client=_client(request))
+    except ConsentryError as error:
+        return _failed(request, rt, error)
+    return _page(request, rt, "portal_code.html", email=address, expires_at=sent.expires_at)
+
+
+def check_code(request: Request, form: Form) -> Response:
+    """The code typed: the portal opens, or the code is refused."""
+    rt = _runtime(request)
+    address = form.get("email", "").strip()
+    try:
+        entry = rt.portal_codes.check(
+            address, form.get("code", "").strip(), client=_client(request)
+        )
+        token, _ = rt.portal_sessions.open(entry, Entry.CODE)
+    except ConsentryError as error:
+        return _failed(request, rt, error)
+    return _enter(request, rt, token)
+
+
+def change_consent(request: Request, form: Form) -> Response:
+    """A toggle: grant a purpose under its newest notice, or withdraw it (source `web`; a
+    browser's Global Privacy Control signal is honoured)."""
+    rt = _runtime(request)
+    session = _checked(request, rt, form)
+    if isinstance(session, Response):
+        return session
+    purpose = form.get("purpose", "")
+    gpc = gpc_header(request.headers.get("sec-gpc"))
+    ref = SubjectRef(subject_id=session.subject_id)
+    try:
+        if form.get("choice") == "granted":
+            with rt.store.read() as conn:
+                offered = {
+                    c.key: c.offered
+                    for c in choices.choices(
+                        conn, rt.purposes, rt.consent, session.subject_id, clock.now()
+                    )
+                }
+            notice = offered.get(purpose)
+            write = ConsentWrite(
+                ref=ref,
+                purposes={purpose: "granted"},
+                source="web",
+                notice=(notice[0], notice[1]) if notice else None,
+                gpc=gpc,
+            )
+            rt.consent.record(write, actor=ACTOR)
+        elif form.get("choice") == "withdrawn":
+            rt.consent.withdraw(ref, [purpose], "web", gpc=gpc, actor=ACTOR)
+        else:
+            return problem(
+                request, rt.settings, 400, "Choose grant or withdraw", "Send the form again.", PATH
+            )
+    except ConsentryError as error:
+        return _failed(request, rt, error)
+    return _see_other(request, f"{PATH}#purpose-{purpose}")
+
+
+def ask(request: Request, form: Form) -> Response:
+    """A request for access, a copy, or erasure; erasure asks to be confirmed first."""
+    rt = _runtime(request)
+    session = _checked(request, rt, form)
+    if isinstance(session, Response):
+        return session
+    try:
+        kind = RequestType(form.get("type", ""))
+    except ValueError:
+        kind = None
+    if kind not in ASKABLE:
+        return problem(
+            request,
+            rt.settings,
+            400,
+            "Unknown request",
+            "Choose one of the requests offered.",
+            PATH,
+        )
+    if kind is RequestType.ERASURE and form.get("confirm") != "yes":
+        return _page(request, rt, "portal_confirm.html", csrf=session.csrf)
+    with rt.store.read() as conn:
+        subject = rt.subjects.get(conn, session.subject_id)
+    new = NewRequest(
+        type=kind,
+        ref=SubjectRef(subject_id=session.subject_id),
+        jurisdiction=subject.effective_jurisdiction,
+        verification=session.verification,
+    )
+    try:
+        rt.requests.create(new, actor=ACTOR)
+    except ConsentryError as error:
+        return _failed(request, rt, error)
+    return _see_other(request, f"{PATH}#requests")
+
+
+def sign_out(request: Request, form: Form) -> Response:
+    """End the portal session."""
+    rt = _runtime(request)
+    session = _checked(request, rt, form)
+    if isinstance(session, Response):
+        return session
+    rt.portal_sessions.close(request.cookies.get(COOKIE))
+    response = _page(request, rt, "portal_signed_out.html")
+    clear_session_cookie(response, COOKIE, path=PATH)
+    return response
+
+
+def _checked(request: Request, rt: Runtime, form: Form) -> PortalSession | Response:
+    """The session of a form, its CSRF token checked; a problem page otherwise."""
+    session = _session(request, rt)
+    if session is None:
+        return _failed(request, rt, PortalSessionInvalid("open the portal again"))
+    if not rt.portal_sessions.csrf_ok(session, form.get("csrf")):
+        return problem(
+            request,
+            rt.settings,
+            403,
+            "The form has expired",
+            "Reload the page and try again.",
+            PATH,
+        )
+    return session
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+PAGES: dict[tuple[str, str], Page] = {
+    ("GET", PATH): portal,
+    ("POST", f"{PATH}/code"): request_code,
+    ("POST", f"{PATH}/code/check"): check_code,
+    ("POST", f"{PATH}/consent"): change_consent,
+    ("POST", f"{PATH}/requests"): ask,
+    ("POST", f"{PATH}/signout"): sign_out,
+}
