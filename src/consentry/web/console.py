@@ -1,0 +1,211 @@
+"""The dashboard's pages (API.md, Pages: /dashboard): the figures, the request backlog with an
+action on each request, the consent report with its filters and CSV. Each page reads the same
+service calls as the API; each action validates its form with the API's own body model and
+calls the same method, as the signed-in person (`person:<id>` in the audit log)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from consentry import clock
+from consentry.auth.models import Permission
+from consentry.consent import report
+from consentry.dsr.handlers import DecisionIn, ExtendIn, RejectIn, VerificationIn
+from consentry.dsr.records import REQUEST_ID
+from consentry.people.models import Session
+from consentry.web import dashboard
+from consentry.web.pages import render
+from consentry.web.routes import Form, Page, problem, settings_brand
+from consentry.web.security import HEADERS
+from consentry.web.staff import may, runtime_of, see_other, signed_in
+
+REPORT_ROWS = 100
+
+
+def _actor(session: Session) -> str:
+    return f"person:{session.person_id}"
+
+
+def _page(request: Request, session: Session, template: str, *, status: int = 200, **context: Any) -> Response:
+    rt = runtime_of(request)
+    return render(
+        request,
+        template,
+        status=status,
+        brand=settings_brand(rt.settings),
+        role=session.role.value,
+        csrf=session.csrf_token,
+        can_act=may(session, Permission.REQUESTS_MANAGE),
+        can_report=may(session, Permission.CONSENT_READ),
+        **context,
+    )
+
+
+def dashboard_page(request: Request, form: Form) -> Response:
+    """The dashboard: every figure, the backlog, deliveries, the audit log."""
+    session = signed_in(request)
+    if session is None:
+        return see_other("/signin")
+    return _page(request, session, "dashboard.html", **dashboard.view(runtime_of(request)))
+
+
+def _filters(request: Request) -> report.ReportFilter | str:
+    """The report's filters from the query, or what is wrong with them."""
+    q = request.query_params
+
+    def when(name: str) -> datetime | None:
+        value = q.get(name, "")
+        return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+    try:
+        start, end = when("from"), when("to")
+    except ValueError:
+        return "Dates are written YYYY-MM-DD."
+    state = q.get("state") or None
+    if state not in {None, "granted", "denied", "withdrawn", "expired"}:
+        return "Choose a state from the list."
+    if start and end and start > end:
+        return "The first day is after the last."
+    return report.ReportFilter(q.get("purpose") or None, state, q.get("source") or None, start, end)
+
+
+def report_page(request: Request, form: Form) -> Response:
+    """The consent report: the first entries of the filters chosen, and a CSV of them all."""
+    session = signed_in(request)
+    if session is None:
+        return see_other("/signin")
+    rt = runtime_of(request)
+    if not may(session, Permission.CONSENT_READ):
+        return problem(request, rt.settings, 403, "Not for your role", "Ask a DPO.", "/dashboard")
+    wanted = _filters(request)
+    if isinstance(wanted, str):
+        return problem(request, rt.settings, 422, "The filters are not right", wanted, "/dashboard/consents")
+    rows = report.page(rt.store, wanted, after=0, limit=REPORT_ROWS, actor=_actor(session))
+    with rt.store.read() as conn:
+        purposes = sorted(rt.purposes.all(conn))
+    return _page(
+        request,
+        session,
+        "consents.html",
+        rows=rows,
+        limit=REPORT_ROWS,
+        purposes=purposes,
+        query=request.url.query,
+        chosen=request.query_params,
+    )
+
+
+def report_csv(request: Request, form: Form) -> Response:
+    """The whole consent report of the filters chosen, as CSV."""
+    session = signed_in(request)
+    if session is None:
+        return see_other("/signin")
+    rt = runtime_of(request)
+    wanted = _filters(request)
+    if not may(session, Permission.CONSENT_READ) or isinstance(wanted, str):
+        return problem(request, rt.settings, 403, "Not available", "Check the filters and your role.", "/dashboard")
+    lines = report.csv_lines(rt.store, wanted, actor=_actor(session))
+    first = next(lines)
+
+    def body() -> Any:
+        yield first
+        yield from lines
+
+    headers = {**HEADERS, "Content-Disposition": 'attachment; filename="consent-report.csv"'}
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _action(
+    model: type[BaseModel], act: Callable[[Any, str, BaseModel, str], object], fields: Callable[[Form], dict[str, Any]]
+) -> Page:
+    """A backlog action: the session and its CSRF token, the role's right to act, the form
+    validated by the API's body model, then the same call the API makes."""
+
+    def page(request: Request, form: Form) -> Response:
+        session = signed_in(request)
+        if session is None:
+            return see_other("/signin")
+        rt = runtime_of(request)
+        if not rt.people.csrf_ok(session, form.get("csrf", "")):
+            return problem(request, rt.settings, 403, "The form has expired", "Reload the page.", "/dashboard")
+        if not may(session, Permission.REQUESTS_MANAGE):
+            return problem(request, rt.settings, 403, "Not for your role", "An auditor sees but does not act.", "/dashboard")
+        request_id = form.get("request_id", "")
+        if not REQUEST_ID.fullmatch(request_id):
+            return problem(request, rt.settings, 404, "No such request", "Reload the page.", "/dashboard")
+        try:
+            body = model.model_validate(fields(form))
+        except ValidationError as error:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            return problem(request, rt.settings, 422, "The form is not complete", detail, "/dashboard#h-requests")
+        act(rt.requests, request_id, body, _actor(session))
+        return see_other(f"/dashboard#request-{request_id}")
+
+    return page
+
+
+def _verify(requests: Any, request_id: str, body: Any, actor: str) -> object:
+    return requests.verify(request_id, body.to_verification(), actor=actor)
+
+
+def _extend(requests: Any, request_id: str, body: Any, actor: str) -> object:
+    return requests.extend(
+        request_id,
+        months=body.months,
+        days=body.days,
+        reason=body.reason,
+        subject_notified_at=body.subject_notified_at,
+        actor=actor,
+    )
+
+
+def _reject(requests: Any, request_id: str, body: Any, actor: str) -> object:
+    return requests.reject(request_id, body.reason, actor=actor)
+
+
+def _decide(requests: Any, request_id: str, body: Any, actor: str) -> object:
+    return requests.decide(request_id, body.purpose, body.outcome, body.grounds, actor=actor)
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.strip().isdigit() else None
+
+
+PAGES: dict[tuple[str, str], Page] = {
+    ("GET", "/dashboard"): dashboard_page,
+    ("GET", "/dashboard/consents"): report_page,
+    ("GET", "/dashboard/consents.csv"): report_csv,
+    ("POST", "/dashboard/requests/verify"): _action(
+        VerificationIn,
+        _verify,
+        lambda f: {"method": f.get("method", ""), "level": f.get("level", "")},
+    ),
+    ("POST", "/dashboard/requests/extend"): _action(
+        ExtendIn,
+        _extend,
+        lambda f: {
+            "months": _int(f.get("months", "")),
+            "days": _int(f.get("days", "")),
+            "reason": f.get("reason", ""),
+            "subject_notified_at": clock.rfc3339(clock.now()),
+        },
+    ),
+    ("POST", "/dashboard/requests/reject"): _action(
+        RejectIn, _reject, lambda f: {"reason": f.get("reason", "")}
+    ),
+    ("POST", "/dashboard/requests/decide"): _action(
+        DecisionIn,
+        _decide,
+        lambda f: {
+            "purpose": f.get("purpose", ""),
+            "outcome": f.get("outcome", ""),
+            "grounds": f.get("grounds", ""),
+        },
+    ),
+}
