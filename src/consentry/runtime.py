@@ -37,6 +37,8 @@ from consentry.keys.material import (
     BLIND_INDEX,
     DELIVERY_PSEUDONYM,
     INCIDENT_NOTES,
+    PEOPLE_INDEX,
+    PEOPLE_NOTES,
     PORTAL_LINKS,
     PSEUDONYM,
     READ_PSEUDONYM,
@@ -49,6 +51,7 @@ from consentry.keys.material import (
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.operations.alerts import Alerts
+from consentry.people.service import People
 from consentry.reads.exports import Exports
 from consentry.reads.query import Reads
 from consentry.reads.view import SubjectNames
@@ -73,6 +76,8 @@ _SECRETS = (
     REQUEST_NOTES,
     PORTAL_LINKS,
     INCIDENT_NOTES,
+    PEOPLE_INDEX,
+    PEOPLE_NOTES,
 )
 
 
@@ -168,11 +173,10 @@ class Runtime:
             self.reports = Reports(
                 self.store, self.subjects, self.downstream, settings.default_phone_region
             )
-            self.portal_links = PortalLinks(
-                secret[PORTAL_LINKS],
-                self.subjects,
-                settings.public_url or f"http://{settings.host}:{settings.port}",
-            )
+            public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+            self.portal_links = PortalLinks(secret[PORTAL_LINKS], self.subjects, public_url)
+            # People who sign in to the pages (their enrolment links point at public_url).
+            self.people = People(self.store, secret[PEOPLE_INDEX], secret[PEOPLE_NOTES], public_url)
             # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
             self.expiry = Expiry(self.store, self.consent, self.erasure)
             self.runner = Runner(
