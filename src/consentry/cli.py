@@ -32,6 +32,7 @@ from consentry.errors import ConsentryError
 from consentry.governance.retention import Progress as SweepProgress
 from consentry.http.protocol import protocol_class
 from consentry.keys.envelope import write_private_file
+from consentry.people.models import PersonRole
 from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
 
@@ -53,6 +54,8 @@ requests_app = _group("Data-subject requests: run a pass of the runner.")
 app.add_typer(requests_app, name="requests")
 retention_app = _group("Retention: sweep events whose retention ended.")
 app.add_typer(retention_app, name="retention")
+user_app = _group("People who sign in to the pages: create, list, disable.")
+app.add_typer(user_app, name="user")
 
 CLI_ACTOR = "cli"
 ADMIN_KEY_FILE = "admin.key"
@@ -270,6 +273,58 @@ def api_key_revoke(
     finally:
         runtime.close()
     typer.echo(f"Revoked API key {record.key_id}")
+
+
+@user_app.command("create")
+def user_create(
+    role: Annotated[PersonRole, typer.Option(help="What the person may do on the pages.")],
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="The person's e-mail address.")],
+) -> None:
+    """Create an account and print its one-time enrolment link (valid 24 hours), where the
+    person sets a password and a TOTP second factor."""
+    runtime = Runtime(_store_settings())
+    try:
+        enrolment = runtime.people.create(email, role, actor=CLI_ACTOR)
+    finally:
+        runtime.close()
+    typer.echo(f"Created {enrolment.person_id} with role {role.value}.")
+    typer.echo(f"Enrolment link (valid until {clock.rfc3339(enrolment.expires_at)}, once):")
+    typer.echo(enrolment.url)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List accounts: id, role, status, e-mail."""
+    runtime = Runtime(_store_settings())
+    try:
+        everyone = runtime.people.everyone()
+    finally:
+        runtime.close()
+    table = Table("person_id", "role", "status", "email", "created_at")
+    for person in everyone:
+        table.add_row(
+            person.person_id,
+            person.role.value,
+            person.status.value,
+            person.email,
+            clock.rfc3339(person.created_at),
+        )
+    Console().print(table)
+
+
+@user_app.command("disable")
+def user_disable(
+    person_id: Annotated[
+        str, typer.Option("--id", metavar="ID", help="The person's id, as `user list` shows it.")
+    ],
+) -> None:
+    """Disable an account for good; its sessions end at once."""
+    runtime = Runtime(_store_settings())
+    try:
+        person = runtime.people.disable(person_id, actor=CLI_ACTOR)
+    finally:
+        runtime.close()
+    typer.echo(f"Disabled {person.person_id}")
 
 
 @delivery_app.command("resend")

@@ -574,3 +574,73 @@ class LateReasonRequired(InvalidRequest):
 
     code = "late_reason_required"
     title = "Late reason required"
+
+
+# People who sign in to the pages (people/).
+
+
+class InvalidEmail(InvalidRequest):
+    code = "invalid_email"
+    title = "Not an e-mail address"
+
+
+class PersonExists(Conflict):
+    """An account for that e-mail address exists already (one account per address)."""
+
+    code = "person_exists"
+    title = "An account for that e-mail exists"
+
+
+class PersonNotFound(NotFound):
+    code = "person_not_found"
+    title = "Person not found"
+
+
+class EnrolmentInvalid(ConsentryError):
+    """An enrolment link that is unknown, expired or used: one answer for all three, so a
+    link's state tells nothing about the account."""
+
+    code = "enrolment_invalid"
+    title = "The enrolment link is not valid"
+
+
+class EnrolmentOutOfOrder(Conflict):
+    """The second factor is confirmed after the password is set, never before."""
+
+    code = "enrolment_out_of_order"
+    title = "Set a password first"
+
+
+class PasswordRejected(InvalidRequest):
+    """A password the policy refuses; `reason`: too_short, too_long or contains_email."""
+
+    code = "password_rejected"
+    title = "Password refused"
+
+
+class TotpCodeInvalid(InvalidRequest):
+    """At enrolment: the code is not the authenticator's current one (or was used)."""
+
+    code = "totp_code_invalid"
+    title = "The code is not valid"
+
+
+class SignInFailed(Unauthenticated):
+    """Unknown e-mail, wrong password or wrong code: one answer for all, on purpose."""
+
+    code = "sign_in_failed"
+    title = "Sign-in failed"
+
+
+class AccountLocked(ConsentryError):
+    """Too many failed sign-ins in a row; `unlocks_at` says when it may be tried again."""
+
+    code = "account_locked"
+    title = "Account locked"
+
+
+class SessionInvalid(Unauthenticated):
+    """No session, or one that ended (signed out, idle, past its lifetime, person disabled)."""
+
+    code = "session_invalid"
+    title = "Sign in again"

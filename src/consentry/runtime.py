@@ -41,6 +41,8 @@ from consentry.keys.material import (
     DELIVERY_PSEUDONYM,
     INCIDENT_NOTES,
     MAIL,
+    PEOPLE_INDEX,
+    PEOPLE_NOTES,
     PORTAL_CODES,
     PORTAL_LINKS,
     PORTAL_SESSIONS,
@@ -55,6 +57,7 @@ from consentry.keys.material import (
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.operations.alerts import Alerts
+from consentry.people.service import People
 from consentry.reads.exports import Exports
 from consentry.reads.query import Reads
 from consentry.reads.view import SubjectNames
@@ -82,6 +85,8 @@ _SECRETS = (
     INCIDENT_NOTES,
     MAIL,
     PORTAL_CODES,
+    PEOPLE_INDEX,
+    PEOPLE_NOTES,
 )
 
 
@@ -177,11 +182,8 @@ class Runtime:
             self.reports = Reports(
                 self.store, self.subjects, self.downstream, settings.default_phone_region
             )
-            self.portal_links = PortalLinks(
-                secret[PORTAL_LINKS],
-                self.subjects,
-                settings.public_url or f"http://{settings.host}:{settings.port}",
-            )
+            public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+            self.portal_links = PortalLinks(secret[PORTAL_LINKS], self.subjects, public_url)
             self.portal_sessions = PortalSessions(self.store, secret[PORTAL_SESSIONS])
             # Mail (portal codes) goes out from a durable queue, sealed until sent.
             self.mail = Mail(
@@ -195,6 +197,8 @@ class Runtime:
             self.portal_codes = PortalCodes(
                 self.store, secret[PORTAL_CODES], self.subjects, self.mail, settings.brand_name
             )
+            # People who sign in to the pages (their enrolment links point at public_url).
+            self.people = People(self.store, secret[PEOPLE_INDEX], secret[PEOPLE_NOTES], public_url)
             # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
             self.expiry = Expiry(self.store, self.consent, self.erasure)
             self.runner = Runner(

@@ -61,7 +61,8 @@ class Settings:
     public_url: str = field(
         default="",
         metadata=_doc(
-            "Base URL of the links Consentry makes (portal links), as customers reach it. "
+            "Base URL of the links Consentry makes (portal links, enrolment links), as customers "
+            "and staff reach it. "
             "Empty: `http://HOST:PORT`."
         ),
     )

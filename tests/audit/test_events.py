@@ -23,6 +23,7 @@ DOMAINS = frozenset(
         "incident",
         "keys",
         "notice",
+        "person",
         "portal",
         "purpose",
         "request",
@@ -113,6 +114,14 @@ STORED = frozenset(
         "incident:created",
         "incident:notified",
         "incident:closed",
+        "person:created",
+        "person:password:set",
+        "person:totp:confirmed",
+        "person:signed_in",
+        "person:sign_in:failed",
+        "person:locked",
+        "person:signed_out",
+        "person:disabled",
     }
 )
 

@@ -81,3 +81,11 @@ class AuditAction(StrEnum):
     INCIDENT_CLOSED = "incident:closed"
     CONSENT_PROCESSED_WITHOUT = "consent:processed_without"
     CONSENT_REPORT_READ = "consent:report:read"
+    PERSON_CREATED = "person:created"
+    PERSON_PASSWORD_SET = "person:password:set"  # noqa: S105 - an action name, not a password
+    PERSON_TOTP_CONFIRMED = "person:totp:confirmed"
+    PERSON_SIGNED_IN = "person:signed_in"
+    PERSON_SIGN_IN_FAILED = "person:sign_in:failed"
+    PERSON_LOCKED = "person:locked"
+    PERSON_SIGNED_OUT = "person:signed_out"
+    PERSON_DISABLED = "person:disabled"

@@ -44,6 +44,10 @@ STATUS: dict[type[e.ConsentryError], int] = {
     e.StorageUnavailable: 503,
     e.PrivacyBudgetExhausted: 429,
     e.RateLimited: 429,
+    # Too many failed sign-ins: try again later (Retry-After-like `unlocks_at`), like a rate
+    # limit; 423 is WebDAV's lock of a resource, not of an account.
+    e.AccountLocked: 429,
+    e.EnrolmentInvalid: 410,
 }
 
 

@@ -35,6 +35,10 @@ PORTAL_CODES = "portal_codes"
 # Seals the free text of the breach register (descriptions, facts, reasons: they may name
 # people).
 INCIDENT_NOTES = "incident_notes"
+# Keys the blind index of the e-mail addresses of people who sign in to the pages (people/).
+PEOPLE_INDEX = "people_index"
+# Seals those people's e-mail addresses and TOTP secrets, each bound to its person.
+PEOPLE_NOTES = "people_notes"
 
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:

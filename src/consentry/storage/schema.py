@@ -739,3 +739,63 @@ portal_sessions = Table(
     Column("expires_at", UTCTime(), nullable=False),
     Index(None, "expires_at"),
 )
+
+# People who sign in to the pages (people/): the e-mail only as a keyed blind index (look-up)
+# and sealed under a named secret bound to the person id (display); the TOTP secret sealed
+# likewise; the password as an argon2id hash.
+people = Table(
+    "people",
+    metadata,
+    Column("person_id", String(40), primary_key=True),
+    Column("role", String(16), nullable=False),
+    # pending (enrolment not finished), active, disabled
+    Column("status", String(12), nullable=False),
+    Column("email_index", LargeBinary(32), nullable=False, unique=True),
+    Column("email_ct", LargeBinary, nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("totp_ct", LargeBinary, nullable=True),
+    # The last TOTP time step accepted: a code is accepted once.
+    Column("totp_last_step", BigInt, nullable=True),
+    # Consecutive failed sign-ins since the last success or lock.
+    Column("failed_count", Integer, nullable=False),
+    Column("locked_until", UTCTime(), nullable=True),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+    Column("enrolled_at", UTCTime(), nullable=True),
+    Column("disabled_at", UTCTime(), nullable=True),
+)
+
+# One-time enrolment links, by the SHA-256 of their token (the token itself is never stored).
+person_enrolments = Table(
+    "person_enrolments",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column(
+        "person_id",
+        String(40),
+        ForeignKey("people.person_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("expires_at", UTCTime(), nullable=False),
+    Column("used_at", UTCTime(), nullable=True),
+)
+
+# Signed-in sessions of the pages, by the SHA-256 of their token.
+person_sessions = Table(
+    "person_sessions",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column(
+        "person_id",
+        String(40),
+        ForeignKey("people.person_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("last_seen_at", UTCTime(), nullable=False),
+    # The absolute end, whatever the activity.
+    Column("expires_at", UTCTime(), nullable=False),
+)

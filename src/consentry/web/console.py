@@ -32,7 +32,9 @@ def _actor(session: Session) -> str:
     return f"person:{session.person_id}"
 
 
-def _page(request: Request, session: Session, template: str, *, status: int = 200, **context: Any) -> Response:
+def _page(
+    request: Request, session: Session, template: str, *, status: int = 200, **context: Any
+) -> Response:
     rt = runtime_of(request)
     return render(
         request,
@@ -85,7 +87,9 @@ def report_page(request: Request, form: Form) -> Response:
         return problem(request, rt.settings, 403, "Not for your role", "Ask a DPO.", "/dashboard")
     wanted = _filters(request)
     if isinstance(wanted, str):
-        return problem(request, rt.settings, 422, "The filters are not right", wanted, "/dashboard/consents")
+        return problem(
+            request, rt.settings, 422, "The filters are not right", wanted, "/dashboard/consents"
+        )
     rows = report.page(rt.store, wanted, after=0, limit=REPORT_ROWS, actor=_actor(session))
     with rt.store.read() as conn:
         purposes = sorted(rt.purposes.all(conn))
@@ -109,7 +113,14 @@ def report_csv(request: Request, form: Form) -> Response:
     rt = runtime_of(request)
     wanted = _filters(request)
     if not may(session, Permission.CONSENT_READ) or isinstance(wanted, str):
-        return problem(request, rt.settings, 403, "Not available", "Check the filters and your role.", "/dashboard")
+        return problem(
+            request,
+            rt.settings,
+            403,
+            "Not available",
+            "Check the filters and your role.",
+            "/dashboard",
+        )
     lines = report.csv_lines(rt.store, wanted, actor=_actor(session))
     first = next(lines)
 
@@ -122,7 +133,9 @@ def report_csv(request: Request, form: Form) -> Response:
 
 
 def _action(
-    model: type[BaseModel], act: Callable[[Any, str, BaseModel, str], object], fields: Callable[[Form], dict[str, Any]]
+    model: type[BaseModel],
+    act: Callable[[Any, str, BaseModel, str], object],
+    fields: Callable[[Form], dict[str, Any]],
 ) -> Page:
     """A backlog action: the session and its CSRF token, the role's right to act, the form
     validated by the API's body model, then the same call the API makes."""
@@ -133,17 +146,37 @@ def _action(
             return see_other("/signin")
         rt = runtime_of(request)
         if not rt.people.csrf_ok(session, form.get("csrf", "")):
-            return problem(request, rt.settings, 403, "The form has expired", "Reload the page.", "/dashboard")
+            return problem(
+                request, rt.settings, 403, "The form has expired", "Reload the page.", "/dashboard"
+            )
         if not may(session, Permission.REQUESTS_MANAGE):
-            return problem(request, rt.settings, 403, "Not for your role", "An auditor sees but does not act.", "/dashboard")
+            return problem(
+                request,
+                rt.settings,
+                403,
+                "Not for your role",
+                "An auditor sees but does not act.",
+                "/dashboard",
+            )
         request_id = form.get("request_id", "")
         if not REQUEST_ID.fullmatch(request_id):
-            return problem(request, rt.settings, 404, "No such request", "Reload the page.", "/dashboard")
+            return problem(
+                request, rt.settings, 404, "No such request", "Reload the page.", "/dashboard"
+            )
         try:
             body = model.model_validate(fields(form))
         except ValidationError as error:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            return problem(request, rt.settings, 422, "The form is not complete", detail, "/dashboard#h-requests")
+            detail = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+            )
+            return problem(
+                request,
+                rt.settings,
+                422,
+                "The form is not complete",
+                detail,
+                "/dashboard#h-requests",
+            )
         act(rt.requests, request_id, body, _actor(session))
         return see_other(f"/dashboard#request-{request_id}")
 

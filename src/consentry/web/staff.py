@@ -151,7 +151,9 @@ def enrol_password(request: Request, form: Form) -> Response:
             )
         setup = rt.people.set_password(token, form.get("password", ""))
     except PasswordRejected as error:
-        return _page(request, "enrol.html", status=422, token=token, email=person.email, error=str(error))
+        return _page(
+            request, "enrol.html", status=422, token=token, email=person.email, error=str(error)
+        )
     except EnrolmentInvalid as error:
         return _failed(request, error)
     return _page(request, "enrol_totp.html", token=token, setup=setup, error=None)

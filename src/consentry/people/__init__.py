@@ -1,0 +1,1 @@
+"""People who sign in to the pages: accounts, enrolment, passwords, TOTP, sessions."""
