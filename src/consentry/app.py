@@ -16,7 +16,9 @@ from consentry.http.middleware import BodyLimits
 from consentry.http.timing import RequestTimer
 from consentry.runtime import Runtime
 from consentry.settings import Settings
+from consentry.web import console as web_console
 from consentry.web import portal as web_portal
+from consentry.web import staff as web_staff
 from consentry.web import routes as web_routes
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     routes.register(app)
-    web_routes.register(app, settings, web_portal.PAGES)
+    web_routes.register(app, settings, web_portal.PAGES | web_staff.PAGES | web_console.PAGES)
     openapi.install(app)
     app.add_middleware(
         BodyLimits,
