@@ -18,8 +18,8 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.web import console as web_console
 from consentry.web import portal as web_portal
-from consentry.web import staff as web_staff
 from consentry.web import routes as web_routes
+from consentry.web import staff as web_staff
 
 log = logging.getLogger(__name__)
 

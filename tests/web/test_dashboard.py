@@ -60,9 +60,15 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
     assert backlog.rows[0][0].request_id == late
 
     page = _ENV.get_template("dashboard.html").render(
-        static="/static", brand="Consentry", role="dpo", csrf="x", **view
+        static="/static",
+        brand="Consentry",
+        role="dpo",
+        csrf="x",
+        can_act=True,
+        can_report=True,
+        **view,
     )
-    assert f'<tr data-request="{late}">' in page
+    assert f'<tr data-request="{late}" id="request-{late}">' in page
     assert '<tr data-type="access"><th scope="row">access</th><td>3</td><td>1</td>' in page
     entries = ready.get("/v1/audit/entries", headers=auth(), params={"limit": 1}).json()
     assert view["audit_entries"] >= entries["items"][0]["index"] + 1
