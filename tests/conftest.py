@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterator
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 
 from consentry.app import create_app
+from consentry.people import passwords
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage.engine import Store
@@ -32,6 +35,18 @@ _db_names = itertools.count()
 hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its smallest cost in tests (the product keeps argon2-cffi's defaults, which
+    take some 50 ms a hash on purpose): tests sign in hundreds of times. Hashes made with the
+    product's parameters still verify (argon2 reads them from the hash)."""
+    monkeypatch.setattr(
+        passwords,
+        "PasswordHasher",
+        functools.partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 
 from consentry.errors import AccountLocked, SignInFailed
 from consentry.keys.material import PEOPLE_INDEX, PEOPLE_NOTES, named_secret
+from consentry.people import passwords
 from consentry.people.models import PersonRole
 from consentry.people.service import People
 from consentry.runtime import Runtime
@@ -197,13 +198,19 @@ def test_a_hash_with_old_parameters_is_replaced_at_sign_in(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = install_clock(monkeypatch)
-    weak = _people(runtime, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    # The suite's hasher is the cheapest (tests/conftest.py); an older one cheaper still.
+    weak = _people(runtime, PasswordHasher(time_cost=1, memory_cost=512, parallelism=1))
     ada = enrol(weak, fake)
     before = person_row(runtime.store, ada.person_id).password_hash
-    assert before.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+    assert before.startswith("$argon2id$v=19$m=512,t=1,p=1$")
     runtime.people.sign_in(EMAIL, PASSWORD, code(ada.secret, fake), client=CLIENT)
     after = person_row(runtime.store, ada.person_id).password_hash
-    assert after.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert after.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
     fake.advance(seconds=30)
     runtime.people.sign_in(EMAIL, PASSWORD, code(ada.secret, fake), client=CLIENT)
     assert person_row(runtime.store, ada.person_id).password_hash == after
+
+
+def test_the_product_hashes_with_argon2_cffis_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passwords, "PasswordHasher", PasswordHasher)
+    assert passwords.Passwords().hash(PASSWORD).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
