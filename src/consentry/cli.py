@@ -131,9 +131,8 @@ def serve(
     # Plain lines, never wrapped, so the URLs and the key can be copied whole.
     typer.echo(f"Consentry on {base}  (data: {settings.data_dir.resolve()})")
     typer.echo(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
-    typer.echo(
-        f"  Dashboard: {base}/dashboard   (first person: consentry user create --role dpo --email you@example.com)"
-    )
+    typer.echo(f"  Dashboard: {base}/dashboard")
+    typer.echo("             (the first person: consentry user create --role dpo --email EMAIL)")
     typer.echo(f"  Portal:    {base}/portal")
     typer.echo(f"  Admin key: {key_hint}")
     typer.echo(f"  Try:       curl -H 'Authorization: Bearer <admin key>' {base}/v1/me")

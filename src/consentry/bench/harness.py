@@ -16,6 +16,7 @@ from rich.table import Table
 from consentry import __version__
 from consentry.bench import delivery, reads, retention, sections
 from consentry.bench import summary as summary_section
+from consentry.bench import web as web_section
 from consentry.bench.data import build
 from consentry.runtime import tune_gc
 
@@ -31,6 +32,7 @@ SECTIONS = (
     "erasure",
     "retention",
     "summary",
+    "web",
 )
 # (section, key): (comparison, target) as the issues state them.
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
@@ -63,6 +65,8 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("retention", "swept_events_per_s"): (">=", 100_000),
     ("retention", "max_lock_ms"): ("<", 50),
     ("summary", "summary_ms"): ("<", 200),
+    ("web", "dashboard_ms"): ("<", 300),
+    ("web", "portal_ms"): ("<", 100),
 }
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -120,6 +124,7 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "summary": lambda: summary_section.summary(
             world, size["summary_subjects"], size["summary_events"]
         ),
+        "web": lambda: web_section.web(world, size["summary_subjects"], size["summary_events"]),
         "audit": lambda: sections.audit(size["audit_entries"], size["audit_verify_size"], 2_000),
     }
     try:
