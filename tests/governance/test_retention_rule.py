@@ -197,6 +197,7 @@ def test_another_processs_writer_gets_in_between_the_sweeps_transactions(
         writes = receiving.recv() if receiving.poll(60) else []
         other.join(60)
     assert done.counts["deleted"] == 6000
-    assert done.batches == 150
+    # Windows of 40 (fewer when a transaction took long: the sweep sizes them by time).
+    assert done.batches >= 150
     during = [w for w in writes if started < w < ended]
     assert len(during) > done.batches // 3

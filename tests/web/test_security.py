@@ -54,6 +54,8 @@ def test_a_loopback_client_gets_pages_over_plain_http(plain: Settings) -> None:
         (("203.0.113.9", 5000), {}),
         # A proxy on this machine forwarding someone else: not a loopback visitor.
         (("127.0.0.1", 5000), {"X-Forwarded-For": "203.0.113.9"}),
+        (("127.0.0.1", 5000), {"X-Real-IP": "203.0.113.9"}),
+        (("::1", 5000), {"Forwarded": "for=203.0.113.9"}),
         # Without CONSENTRY_TRUST_PROXY, what a client says of the scheme is not believed.
         (("203.0.113.9", 5000), {"X-Forwarded-Proto": "https"}),
     ],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response
@@ -12,13 +11,12 @@ from consentry import clock
 from consentry.auth.models import Permission
 from consentry.errors import Unauthenticated
 from consentry.http.auth import Authorize, Ctx, RuntimeDep, get_runtime
+from consentry.http.clients import forwarded, loopback
 from consentry.http.schemas import Instant
 from consentry.operations import metrics as exposition
 from consentry.operations import summary
 from consentry.settings import Settings
 from consentry.storage.engine import Store
-
-_FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 def metrics(runtime: RuntimeDep) -> Response:
@@ -63,21 +61,9 @@ class MetricsAccess:
                 return
             await self._key(request)
             return
-        if settings.metrics_loopback and _loopback(request) and not _forwarded(request):
+        if settings.metrics_loopback and loopback(request) and not forwarded(request):
             return
         raise Unauthenticated("send Authorization: Bearer <metrics token or api key>")
-
-
-def _loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _forwarded(request: Request) -> bool:
-    return any(name in request.headers for name in _FORWARDED)
 
 
 def _scrape(store: Store, settings: Settings) -> bytes:

@@ -3,10 +3,10 @@ excepted (API.md, Operations: People)."""
 
 from __future__ import annotations
 
-import ipaddress
-
 from starlette.requests import Request
 from starlette.responses import Response
+
+from consentry.http.clients import forwarded, loopback
 
 # No inline script or style anywhere, no framing, nothing from another host.
 CSP = "; ".join(
@@ -34,15 +34,6 @@ HEADERS = {
 }
 
 
-def loopback(request: Request) -> bool:
-    """Whether the client is this machine, reached directly (no proxy in between)."""
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def over_tls(request: Request, *, trust_proxy: bool) -> bool:
     """Whether the browser reached us over TLS: the connection's scheme, or the scheme the
     proxy in front says when `trust_proxy` (CONSENTRY_TRUST_PROXY)."""
@@ -58,8 +49,7 @@ def transport_allowed(request: Request, *, trust_proxy: bool) -> bool:
     """Pages are served over TLS; a loopback client no proxy forwarded is the one exception."""
     if over_tls(request, trust_proxy=trust_proxy):
         return True
-    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
-    return loopback(request) and not forwarded
+    return loopback(request) and not forwarded(request)
 
 
 def set_session_cookie(
