@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consentry import __version__
-from consentry.http import errors, openapi, routes
+from consentry.http import errors, logs, openapi, routes
 from consentry.http.middleware import BodyLimits
 from consentry.http.timing import RequestTimer
 from consentry.runtime import Runtime
@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    logs.install()
     routes.register(app)
     web_routes.register(app, settings, web_portal.PAGES | web_staff.PAGES | web_console.PAGES)
     openapi.install(app)

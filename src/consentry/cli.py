@@ -144,6 +144,9 @@ def serve(
             port=port,
             log_level=settings.log_level,
             http=protocol_class(settings.head_timeout_seconds),
+            # X-Forwarded-Proto and -For are believed only with CONSENTRY_TRUST_PROXY (uvicorn
+            # would believe any proxy on this machine by default).
+            proxy_headers=settings.trust_proxy,
         )
         server = uvicorn.Server(config)
         # As uvicorn.run does, on the socket that claimed the port.

@@ -231,7 +231,9 @@ class Settings:
         metadata=_doc(
             "The pages (dashboard, portal) are served over TLS only, loopback excepted: on, "
             "a request counts as TLS when the proxy in front says so (X-Forwarded-Proto: "
-            "https). Only for a proxy that sets that header itself on every request."
+            "https), and uvicorn takes the client address from X-Forwarded-For. Off, no "
+            "forwarding header is believed. Only for a proxy that sets those headers itself "
+            "on every request."
         ),
     )
     metrics_loopback: bool = field(

@@ -107,12 +107,15 @@ def run_worker(host: str, port: int, log_level: str) -> None:
     """One worker process: its own listening socket, the app of `consentry.cli.worker_app`."""
     sock = listening_socket(host, port)
     # The worker's app reads its settings from the same environment (cli.worker_app).
-    head_timeout = Settings.from_env(os.environ).head_timeout_seconds
+    settings = Settings.from_env(os.environ)
     config = uvicorn.Config(
         "consentry.cli:worker_app",
         factory=True,
         log_level=log_level,
-        http=protocol_class(head_timeout),
+        http=protocol_class(settings.head_timeout_seconds),
+        # X-Forwarded-Proto and -For are believed only with CONSENTRY_TRUST_PROXY (uvicorn
+        # would believe any proxy on this machine by default).
+        proxy_headers=settings.trust_proxy,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -66,10 +66,14 @@ def test_sessions_end_idle_at_their_lifetime_and_on_sign_out(
     with pytest.raises(PortalSessionInvalid):
         sessions.check(idle)
 
-    subject_id, out, _ = _opened(ready, "dee")
+    subject_id, out, link = _opened(ready, "dee")
     sessions.close(out)
     with pytest.raises(PortalSessionInvalid):
         sessions.check(out)
+    # Signed out within the link's 15 minutes: whoever finds the link gets nothing.
+    found = rt.portal_links.open(link)
+    with pytest.raises(PortalLinkInvalid):
+        sessions.open(found, Entry.MINTED_LINK, link_id=found.link_id)
     with pytest.raises(PortalSessionInvalid):
         sessions.check(None)
     with pytest.raises(PortalSessionInvalid):

@@ -183,3 +183,50 @@ def test_roles_and_actions(ready: TestClient, monkeypatch: pytest.MonkeyPatch) -
     assert [r[0] for r in rows[1:]] == [str(e["entry_id"]) for e in api["items"]]
     bad = officer.get("/dashboard/consents", params={"from": "yesterday"})
     assert bad.status_code == 422
+
+    # Extending: numbers as typed, and the day the person was told, checked by the API's model.
+    for months in ("\u00b2", "9" * 5000, "-1"):
+        odd = officer.post(
+            "/dashboard/requests/extend",
+            data={
+                "csrf": csrf,
+                "request_id": rid,
+                "months": months,
+                "reason": "complex",
+                "notified_on": "2026-12-04",
+            },
+        )
+        assert odd.status_code in {409, 422}, (months, odd.status_code)
+    undated = officer.post(
+        "/dashboard/requests/extend",
+        data={
+            "csrf": csrf,
+            "request_id": rid,
+            "months": "1",
+            "reason": "complex",
+            "notified_on": "",
+        },
+    )
+    assert undated.status_code == 422
+    extended = officer.post(
+        "/dashboard/requests/extend",
+        data={
+            "csrf": csrf,
+            "request_id": rid,
+            "months": "1",
+            "reason": "many systems hold the data",
+            "notified_on": fake().date().isoformat(),
+        },
+        follow_redirects=False,
+    )
+    assert extended.status_code == 303, extended.text
+    assert ready.get(f"/v1/requests/{rid}", headers=auth()).json()["extended"] is True
+
+    # The report is for compliance readers: the auditor too, not an operator.
+    assert watcher.get("/dashboard/consents").status_code == 200
+    operator = enrol(people, fake, email="ops@example.com", role=PersonRole.OPERATOR)
+    hand = visitor(ready)
+    assert _sign_in(hand, operator.email, operator.secret, fake) == 303
+    assert hand.get("/dashboard/consents").status_code == 403
+    assert hand.get("/dashboard/consents.csv").status_code == 403
+    assert "/dashboard/consents" not in hand.get("/dashboard").text

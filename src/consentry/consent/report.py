@@ -16,10 +16,14 @@ from sqlalchemy import Connection
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
+from consentry.auth.models import Permission
 from consentry.storage import consent as sql
 from consentry.storage.engine import AnyRow, Store
 
 COLUMNS = sql.REPORT_COLUMNS
+# Who may read it, through the API and the dashboard alike: the compliance readers (admin,
+# dpo, auditor), not an operator.
+PERMISSION = Permission.COMPLIANCE_READ
 # Rows read per transaction while a CSV streams.
 CSV_PAGE = 1000
 # A spreadsheet runs a cell starting so as a formula: such cells get a leading apostrophe.

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.dsr.entry import Entry, PortalEntry
+from consentry.dsr.entry import LINK_LIFETIME, Entry, PortalEntry
 from consentry.dsr.models import Level, Verification
 from consentry.errors import PortalLinkInvalid, PortalSessionInvalid
 from consentry.storage import portal_sessions as sql
@@ -65,7 +65,7 @@ class PortalSessions:
         }
         try:
             with self.store.write() as conn:
-                sql.remove_ended(conn, now)
+                sql.remove_ended(conn, now, now - LINK_LIFETIME)
                 sql.insert_session(conn, values)
                 audit.record(
                     conn,
@@ -95,12 +95,13 @@ class PortalSessions:
         return _session(row, self.csrf_of(token))
 
     def close(self, token: str | None) -> None:
-        """Sign out: the session ends now (nothing when there is none)."""
+        """Sign out: the session ends now (nothing when there is none or it had ended). Its
+        row is kept until the link that opened it has expired, so that link opens nothing."""
         if not token:
             return
         with self.store.write() as conn:
             row = sql.get(conn, _hash(token))
-            if row is not None and sql.remove(conn, _hash(token)):
+            if row is not None and sql.end(conn, _hash(token), clock.now()):
                 audit.record(
                     conn,
                     AuditAction.PORTAL_SESSION_CLOSED,

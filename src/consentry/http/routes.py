@@ -12,6 +12,7 @@ from consentry.audit import handlers as audit
 from consentry.auth import handlers as auth
 from consentry.auth.models import Permission as P
 from consentry.consent import handlers as consent
+from consentry.consent import report
 from consentry.dsr import handlers as dsr
 from consentry.governance import handlers as governance
 from consentry.http import health
@@ -67,7 +68,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/consents", consent.record_consent, P.CONSENT_WRITE, "consent"),
     Route("POST", "/v1/consents/withdraw", consent.withdraw_consent, P.CONSENT_WRITE, "consent"),
     Route("POST", "/v1/consents/check", consent.check_consent, P.CONSENT_CHECK, "consent"),
-    Route("GET", "/v1/consents/report", consent.consent_report, P.COMPLIANCE_READ, "consent"),
+    Route("GET", "/v1/consents/report", consent.consent_report, report.PERMISSION, "consent"),
     Route(
         "GET", "/v1/subjects/{subject_id}/consent", consent.get_consent, P.CONSENT_READ, "consent"
     ),

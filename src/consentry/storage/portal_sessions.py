@@ -30,14 +30,20 @@ def touch(conn: Connection, token_hash: bytes, idle_until: datetime) -> None:
     conn.execute(stmt)
 
 
-def remove(conn: Connection, token_hash: bytes) -> int:
-    stmt = delete(portal_sessions).where(portal_sessions.c.token_hash == token_hash)
+def end(conn: Connection, token_hash: bytes, now: datetime) -> int:
+    """End a session now (sign-out); its row stays while its link could still be opened."""
+    stmt = (
+        update(portal_sessions)
+        .where(portal_sessions.c.token_hash == token_hash, portal_sessions.c.expires_at > now)
+        .values(expires_at=now, idle_until=now)
+    )
     return int(conn.execute(stmt).rowcount)
 
 
-def remove_ended(conn: Connection, now: datetime) -> int:
-    """Delete sessions past their end, idle or absolute; a link's row goes with its session
-    (the link itself ended 15 minutes after it was minted, long before)."""
+def remove_ended(conn: Connection, now: datetime, opened_before: datetime) -> int:
+    """Delete sessions past their end, idle or absolute, opened before `opened_before`: by
+    then the link that opened one can no longer be opened, so its id need not be kept."""
     c = portal_sessions.c
-    stmt = delete(portal_sessions).where((c.expires_at <= now) | (c.idle_until <= now))
+    ended = (c.expires_at <= now) | (c.idle_until <= now)
+    stmt = delete(portal_sessions).where(ended, c.created_at < opened_before)
     return int(conn.execute(stmt).rowcount)

@@ -120,6 +120,14 @@ def delete_ended(conn: Connection, after: int, upto: int, running: Running) -> i
     if not running.steps:
         return 0
     case, params = running.case()
+    if conn.dialect.name == "postgresql":
+        # The window's subjects are held FOR SHARE first (a new statement, so a restriction
+        # committed before it is seen by the delete): none is restricted between the two.
+        conn.exec_driver_sql(
+            "SELECT 1 FROM subjects WHERE subject_id IN"
+            " (SELECT subject_id FROM events WHERE seq > %s AND seq <= %s) FOR SHARE",
+            (after, upto),
+        )
     # The statement's text is constants and markers: values travel as parameters.
     template = (
         "DELETE FROM events WHERE seq > {p} AND seq <= {p} AND purpose_bits <> 0"  # noqa: S608

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from consentry import clock
 from consentry.auth.models import Permission
 from consentry.consent import report
 from consentry.dsr.handlers import DecisionIn, ExtendIn, RejectIn, VerificationIn
@@ -44,7 +43,7 @@ def _page(
         role=session.role.value,
         csrf=session.csrf_token,
         can_act=may(session, Permission.REQUESTS_MANAGE),
-        can_report=may(session, Permission.CONSENT_READ),
+        can_report=may(session, report.PERMISSION),
         **context,
     )
 
@@ -83,7 +82,7 @@ def report_page(request: Request, form: Form) -> Response:
     if session is None:
         return see_other("/signin")
     rt = runtime_of(request)
-    if not may(session, Permission.CONSENT_READ):
+    if not may(session, report.PERMISSION):
         return problem(request, rt.settings, 403, "Not for your role", "Ask a DPO.", "/dashboard")
     wanted = _filters(request)
     if isinstance(wanted, str):
@@ -112,7 +111,7 @@ def report_csv(request: Request, form: Form) -> Response:
         return see_other("/signin")
     rt = runtime_of(request)
     wanted = _filters(request)
-    if not may(session, Permission.CONSENT_READ) or isinstance(wanted, str):
+    if not may(session, report.PERMISSION) or isinstance(wanted, str):
         return problem(
             request,
             rt.settings,
@@ -206,8 +205,19 @@ def _decide(requests: Any, request_id: str, body: Any, actor: str) -> object:
     return requests.decide(request_id, body.purpose, body.outcome, body.grounds, actor=actor)
 
 
-def _int(value: str) -> int | None:
-    return int(value) if value.strip().isdigit() else None
+def _int(value: str) -> int | str | None:
+    """A whole number as typed (the model refuses anything else); None when left empty."""
+    value = value.strip()
+    if not value:
+        return None
+    return int(value) if value.isascii() and value.isdecimal() and len(value) <= 6 else value
+
+
+def _day(value: str) -> str:
+    """A date typed as YYYY-MM-DD, as the start of that day in UTC (the model refuses
+    anything else)."""
+    value = value.strip()
+    return f"{value}T00:00:00Z" if len(value) == 10 else value
 
 
 PAGES: dict[tuple[str, str], Page] = {
@@ -226,7 +236,7 @@ PAGES: dict[tuple[str, str], Page] = {
             "months": _int(f.get("months", "")),
             "days": _int(f.get("days", "")),
             "reason": f.get("reason", ""),
-            "subject_notified_at": clock.rfc3339(clock.now()),
+            "subject_notified_at": _day(f.get("notified_on", "")),
         },
     ),
     ("POST", "/dashboard/requests/reject"): _action(
