@@ -64,6 +64,13 @@ class Vault:
         mac.update(b"person-email\x00" + email.encode())
         return mac.digest()
 
+    def client_tag(self, client: str) -> str:
+        """What the audit log keeps of a client address: a keyed hash (an address is personal
+        data), the same for the same address, so repeated attempts from one place show."""
+        mac = self._index.copy()
+        mac.update(b"client\x00" + client.encode())
+        return mac.hexdigest()[:32]
+
     def seal_email(self, person_id: str, email: str) -> bytes:
         return self._sealer.seal(email.encode(), _aad("email", person_id))
 

@@ -79,9 +79,10 @@ class People:
         """A new session when the password and a TOTP code not used before both match an
         active account. SignInFailed, the same for any cause; AccountLocked (`unlocks_at`)
         after 5 failures in a row, for 15 minutes. `client` (the remote address, say) is
-        kept in the audit log."""
+        kept in the audit log as a keyed hash only."""
+        tag = self._vault.client_tag(client)
         return signin.sign_in(
-            self._store, self._vault, self._passwords, email, password, code, client=client
+            self._store, self._vault, self._passwords, email, password, code, client=tag
         )
 
     def check(self, token: str) -> Session | None:
@@ -97,8 +98,8 @@ class People:
         return session
 
     def sign_out(self, token: str, *, client: str) -> bool:
-        """End the session; False when there was none."""
-        return sessions.sign_out(self._store, token, client=client)
+        """End the session; False when there was none. `client` as for sign_in."""
+        return sessions.sign_out(self._store, token, client=self._vault.client_tag(client))
 
     @staticmethod
     def csrf_ok(session: Session, presented: str) -> bool:
