@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Scope
 
 from consentry.errors import ConsentryError
@@ -123,7 +124,8 @@ def settings_brand(settings: Settings) -> str:
 
 def register(app: FastAPI, settings: Settings, pages: dict[tuple[str, str], Page]) -> None:
     """Serve the assets and `pages` ((method, path) -> handler), each behind the transport
-    rule; pages are not API operations, so they stay out of the OpenAPI document."""
+    rule. Pages are plain routes, not API operations: they stay out of the OpenAPI document
+    and of the API's JSON body handling (they read urlencoded forms)."""
     app.mount(STATIC_URL, _Static(directory=STATIC), name="web-static")
     for (method, path), page in pages.items():
-        app.add_api_route(path, guarded(page, settings), methods=[method], include_in_schema=False)
+        app.router.routes.append(Route(path, guarded(page, settings), methods=[method]))
