@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry import clock
 from consentry.dsr.deadlines import Standing, standing
 from consentry.web import dashboard
 from consentry.web.pages import _ENV
@@ -82,3 +83,45 @@ def test_standing_bounds() -> None:
     assert standing(now + timedelta(days=5), now) is Standing.DUE_SOON
     assert standing(now + timedelta(days=5, seconds=1), now) is Standing.ON_TRACK
     assert standing(now + timedelta(days=30), now, marked_overdue=True) is Standing.OVERDUE
+
+
+def test_open_incidents_show_the_clocks_still_running(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = install_clock(monkeypatch)
+    aware = fake() - timedelta(hours=2)
+    body = {
+        "detected_at": clock.rfc3339(aware - timedelta(hours=1)),
+        "aware_at": clock.rfc3339(aware),
+        "description": "A laptop with an export was stolen.",
+        "nature": "confidentiality",
+        "data_categories": ["user.contact.email"],
+        "risk": "risk",
+        "keys_compromised": False,
+    }
+    made = ready.post("/v1/incidents", headers=auth(), json=body)
+    assert made.status_code == 201, made.text
+    incident_id = made.json()["incident_id"]
+    rt = runtime_of(ready)
+
+    (shown,) = dashboard.view(rt)["incidents"]
+    assert shown.incident_id == incident_id
+    assert [(c.label, c.left) for c in shown.clocks] == [
+        ("Supervisory authority (Art. 33(1))", "2 d 22 h 0 min left")
+    ]
+    fake.advance(hours=71)
+    (late,) = dashboard.incident_clocks(rt, fake())
+    assert late.clocks[0].left == "overdue by 1 h 0 min"
+    # Notified: that clock stops.
+    told = {"to": "authority", "at": clock.rfc3339(fake()), "delay_reasons": ["found late"]}
+    resp = ready.post(f"/v1/incidents/{incident_id}/notifications", headers=auth(), json=told)
+    assert resp.status_code in {200, 201}, resp.text
+    (stopped,) = dashboard.incident_clocks(rt, fake())
+    assert stopped.clocks == []
+
+
+def test_time_left_reads_plainly() -> None:
+    now = FakeClock()()
+    assert dashboard.time_left(now + timedelta(minutes=5, seconds=59), now) == "0 h 5 min left"
+    assert dashboard.time_left(now + timedelta(days=3, hours=4), now) == "3 d 4 h 0 min left"
+    assert dashboard.time_left(now - timedelta(minutes=90), now) == "overdue by 1 h 30 min"

@@ -35,6 +35,37 @@ class Delivery:
     refused: int
 
 
+# An open incident's clocks: each deadline field of its record, whom it is owed to, and
+# the recipients (breach.owed) whose notice stops it.
+CLOCKS = (
+    ("authority_due_at", "Supervisory authority (Art. 33(1))", {"authority"}),
+    ("controller_due", "Controller (Art. 33(2))", {"controller"}),
+    ("data_owner_due", "Owner of the data (Cal. Civ. Code 1798.82(b))", {"data_owner"}),
+    ("us_ca_residents_due_at", "California residents (1798.82(a))", {"subjects", "public"}),
+    ("us_ca_ag_due_at", "California Attorney General (1798.82(f))", {"ca_attorney_general"}),
+)
+# Open incidents the dashboard lists.
+INCIDENT_ROWS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """A deadline still running: to whom, when, and the time left as the page first shows
+    it (static/countdown.js keeps it going)."""
+
+    label: str
+    due: str
+    left: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentClocks:
+    incident_id: str
+    nature: str
+    risk: str
+    clocks: list[Clock]
+
+
 @dataclass(frozen=True, slots=True)
 class Backlog:
     """Open requests by type and standing, and the first BACKLOG_ROWS of them."""
@@ -95,6 +126,7 @@ def view(runtime: Runtime) -> dict[str, Any]:
             for s in systems
         ],
         "head": head,
+        "incidents": incident_clocks(runtime, now),
         "audit_entries": entries,
         "coverage": [_coverage(k, v) for k, v in data["coverage"].items()],
         "opt_out_rate": _share(opt_outs, grants + opt_outs),
@@ -128,3 +160,30 @@ def backlog(runtime: Runtime, now: datetime) -> Backlog:
     with runtime.store.read() as conn:
         counts = figures.backlog(conn, now)
     return Backlog(counts, rows)
+
+
+def incident_clocks(runtime: Runtime, now: datetime) -> list[IncidentClocks]:
+    """Open incidents with the deadlines whose notice has not been given (the register's
+    own `not_notified`), nearest first within each."""
+    items, _ = runtime.incidents.listing(status="open", after=0, limit=INCIDENT_ROWS)
+    out = []
+    for item in items:
+        owed = set(item["not_notified"])
+        clocks = [
+            Clock(label, item[field], time_left(datetime.fromisoformat(item[field]), now))
+            for field, label, recipients in CLOCKS
+            if item.get(field) and owed & recipients
+        ]
+        clocks.sort(key=lambda c: c.due)
+        out.append(IncidentClocks(item["incident_id"], item["nature"], item["risk"], clocks))
+    return out
+
+
+def time_left(due: datetime, now: datetime) -> str:
+    """ "3 d 4 h 5 min left", or "overdue by ..." (static/countdown.js writes the same)."""
+    seconds = int((due - now).total_seconds())
+    minutes = abs(seconds) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    text = (f"{days} d " if days else "") + f"{hours} h {mins} min"
+    return f"{text} left" if seconds >= 0 else f"overdue by {text}"
