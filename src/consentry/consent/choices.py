@@ -5,6 +5,7 @@ a new grant is given under."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from consentry.consent.checks import Checks
 from consentry.consent.models import Purpose, State
 from consentry.consent.purposes import PurposeRegistry
 from consentry.storage import consent as sql
+from consentry.storage.engine import AnyRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +49,7 @@ def choices(
         current = held.state if held else None
         if held and current is State.GRANTED and held.expires_at and held.expires_at <= now:
             current = State.EXPIRED
-        offered = next(
-            (
-                (str(r.notice_id), str(r.version), str(r.text))
-                for r in newest
-                if key in json.loads(r.purposes)
-            ),
-            None,
-        )
+        offered = _offered(newest, key)
         out.append(
             Choice(
                 key,
@@ -72,3 +67,19 @@ def choices(
 
 def _plain(purpose: Purpose) -> str:
     return purpose.description or f"{purpose.name}: kept {purpose.retention_days} days."
+
+
+def offered(conn: Connection, key: str) -> tuple[str, str, str] | None:
+    """The notice a grant of `key` is given under: the newest naming it (id, version, text)."""
+    return _offered(sql.notices_newest_first(conn), key)
+
+
+def _offered(newest: Sequence[AnyRow], key: str) -> tuple[str, str, str] | None:
+    return next(
+        (
+            (str(r.notice_id), str(r.version), str(r.text))
+            for r in newest
+            if key in json.loads(r.purposes)
+        ),
+        None,
+    )

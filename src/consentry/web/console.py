@@ -6,7 +6,7 @@ calls the same method, as the signed-in person (`person:<id>` in the audit log).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -15,14 +15,15 @@ from starlette.responses import Response, StreamingResponse
 
 from consentry.auth.models import Permission
 from consentry.consent import report
+from consentry.consent.models import Source, State
 from consentry.dsr.handlers import DecisionIn, ExtendIn, RejectIn, VerificationIn
 from consentry.dsr.records import REQUEST_ID
 from consentry.people.models import Session
 from consentry.web import dashboard
 from consentry.web.pages import render
-from consentry.web.routes import Form, Page, problem, settings_brand
+from consentry.web.routes import Form, Page, problem, see_other, settings_brand
 from consentry.web.security import HEADERS
-from consentry.web.staff import may, runtime_of, see_other, signed_in
+from consentry.web.staff import may, runtime_of, signed_in
 
 REPORT_ROWS = 100
 
@@ -61,19 +62,23 @@ def _filters(request: Request) -> report.ReportFilter | str:
     q = request.query_params
 
     def when(name: str) -> datetime | None:
+        """A day from the form's date field, as its start in UTC."""
         value = q.get(name, "")
-        return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+        return datetime.combine(date.fromisoformat(value), time(), UTC) if value else None
 
     try:
         start, end = when("from"), when("to")
     except ValueError:
         return "Dates are written YYYY-MM-DD."
-    state = q.get("state") or None
-    if state not in {None, "granted", "denied", "withdrawn", "expired"}:
-        return "Choose a state from the list."
+    try:
+        # The API's own types: a state or source it knows, or none.
+        state = State(q["state"]).value if q.get("state") else None
+        source = Source(q["source"]).value if q.get("source") else None
+    except ValueError:
+        return "Choose a state and a source from the lists."
     if start and end and start > end:
         return "The first day is after the last."
-    return report.ReportFilter(q.get("purpose") or None, state, q.get("source") or None, start, end)
+    return report.ReportFilter(q.get("purpose") or None, state, source, start, end)
 
 
 def report_page(request: Request, form: Form) -> Response:
@@ -99,6 +104,8 @@ def report_page(request: Request, form: Form) -> Response:
         rows=rows,
         limit=REPORT_ROWS,
         purposes=purposes,
+        states=[s.value for s in State],
+        sources=[s.value for s in Source],
         query=request.url.query,
         chosen=request.query_params,
     )

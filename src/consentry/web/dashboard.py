@@ -111,10 +111,11 @@ def view(runtime: Runtime) -> dict[str, Any]:
         refused = figures.delivery_refusals(conn)
         head = heads.latest(conn)
         entries = figures.audit_entries(conn)
+        counts = figures.backlog(conn, now)
     systems = sorted(set(outbox.pending) | set(outbox.dead) | set(refused))
     return {
         "summary": data,
-        "backlog": backlog(runtime, now),
+        "backlog": backlog(runtime, now, counts),
         "deliveries": [
             Delivery(
                 s,
@@ -150,15 +151,14 @@ def _share(part: int, whole: int) -> str:
     return "n/a" if whole == 0 else f"{100 * part / whole:.1f}%"
 
 
-def backlog(runtime: Runtime, now: datetime) -> Backlog:
-    """The request backlog as the dashboard shows it: per type, on track / due within 5 days
-    / overdue (dsr/deadlines.standing)."""
+def backlog(runtime: Runtime, now: datetime, counts: dict[str, dict[str, int]]) -> Backlog:
+    """The request backlog as the dashboard shows it: `counts` per type, on track / due within
+    5 days / overdue (operations/figures.backlog), and the open requests nearest their
+    deadline, each stood by dsr/deadlines.standing."""
     rows = [
         (r, standing(r.due_at, now, marked_overdue=r.status is Status.OVERDUE))
         for r in runtime.requests.backlog(BACKLOG_ROWS)
     ]
-    with runtime.store.read() as conn:
-        counts = figures.backlog(conn, now)
     return Backlog(counts, rows)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from consentry import clock
 from consentry.consent import choices
@@ -23,8 +23,8 @@ from consentry.http.errors import status_of
 from consentry.runtime import Runtime
 from consentry.subjects.models import SubjectRef
 from consentry.web.pages import render
-from consentry.web.routes import Form, Page, problem, settings_brand
-from consentry.web.security import HEADERS, clear_session_cookie, set_session_cookie
+from consentry.web.routes import Form, Page, client_address, problem, see_other, settings_brand
+from consentry.web.security import clear_session_cookie, set_session_cookie
 
 COOKIE = "consentry_portal"
 PATH = "/portal"
@@ -40,10 +40,6 @@ ASKABLE = {
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
-
-
-def _see_other(request: Request, url: str) -> Response:
-    return RedirectResponse(url, status_code=303, headers=HEADERS)
 
 
 def _session(request: Request, rt: Runtime) -> PortalSession | None:
@@ -63,7 +59,7 @@ def _failed(
 
 
 def _enter(request: Request, rt: Runtime, token: str) -> Response:
-    response = _see_other(request, PATH)
+    response = see_other(PATH)
     set_session_cookie(
         response, request, COOKIE, token, path=PATH, trust_proxy=rt.settings.trust_proxy
     )
@@ -135,7 +131,7 @@ def request_code(request: Request, form: Form) -> Response:
     rt = _runtime(request)
     address = form.get("email", "").strip()
     try:
-        sent = rt.portal_codes.request(address, client=_client(request))
+        sent = rt.portal_codes.request(address, client=client_address(request))
     except ConsentryError as error:
         return _failed(request, rt, error)
     return _page(request, rt, "portal_code.html", email=address, expires_at=sent.expires_at)
@@ -147,7 +143,7 @@ def check_code(request: Request, form: Form) -> Response:
     address = form.get("email", "").strip()
     try:
         entry = rt.portal_codes.check(
-            address, form.get("code", "").strip(), client=_client(request)
+            address, form.get("code", "").strip(), client=client_address(request)
         )
         token, _ = rt.portal_sessions.open(entry, Entry.CODE)
     except ConsentryError as error:
@@ -168,13 +164,7 @@ def change_consent(request: Request, form: Form) -> Response:
     try:
         if form.get("choice") == "granted":
             with rt.store.read() as conn:
-                offered = {
-                    c.key: c.offered
-                    for c in choices.choices(
-                        conn, rt.purposes, rt.consent, session.subject_id, clock.now()
-                    )
-                }
-            notice = offered.get(purpose)
+                notice = choices.offered(conn, purpose)
             write = ConsentWrite(
                 ref=ref,
                 purposes={purpose: "granted"},
@@ -191,7 +181,7 @@ def change_consent(request: Request, form: Form) -> Response:
             )
     except ConsentryError as error:
         return _failed(request, rt, error)
-    return _see_other(request, f"{PATH}#purpose-{purpose}")
+    return see_other(f"{PATH}#purpose-{purpose}")
 
 
 def ask(request: Request, form: Form) -> Response:
@@ -227,7 +217,7 @@ def ask(request: Request, form: Form) -> Response:
         rt.requests.create(new, actor=ACTOR)
     except ConsentryError as error:
         return _failed(request, rt, error)
-    return _see_other(request, f"{PATH}#requests")
+    return see_other(f"{PATH}#requests")
 
 
 def sign_out(request: Request, form: Form) -> Response:
@@ -257,10 +247,6 @@ def _checked(request: Request, rt: Runtime, form: Form) -> PortalSession | Respo
             PATH,
         )
     return session
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 PAGES: dict[tuple[str, str], Page] = {

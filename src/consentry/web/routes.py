@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
@@ -73,6 +73,17 @@ def guarded(page: Page, settings: Settings) -> Callable[[Request], Any]:
     endpoint.__name__ = page.__name__
     endpoint.__doc__ = page.__doc__
     return endpoint
+
+
+def see_other(url: str) -> Response:
+    """A redirect after a form (303: the browser GETs `url`), with the page headers."""
+    return RedirectResponse(url, status_code=303, headers=HEADERS)
+
+
+def client_address(request: Request) -> str:
+    """The client's address (a proxy's X-Forwarded-For only with CONSENTRY_TRUST_PROXY: uvicorn
+    is configured so)."""
+    return request.client.host if request.client else ""
 
 
 def problem(

@@ -9,9 +9,9 @@ import hmac
 import secrets
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from consentry.auth.models import ROLE_PERMISSIONS, Permission, Role
+from consentry.auth.models import Permission, Role, allows
 from consentry.errors import (
     AccountLocked,
     ConsentryError,
@@ -24,8 +24,8 @@ from consentry.http.errors import status_of
 from consentry.people.models import Session
 from consentry.runtime import Runtime
 from consentry.web.pages import render
-from consentry.web.routes import Form, Page, problem, settings_brand
-from consentry.web.security import HEADERS, clear_session_cookie, set_session_cookie
+from consentry.web.routes import Form, Page, client_address, problem, see_other, settings_brand
+from consentry.web.security import clear_session_cookie, set_session_cookie
 
 COOKIE = "consentry_session"
 # The sign-in form's own token (login CSRF), in a cookie of its own and in the form.
@@ -46,20 +46,12 @@ def signed_in(request: Request) -> Session | None:
 
 def may(session: Session, permission: Permission) -> bool:
     """Whether the person's role holds `permission` (the API keys' roles, API.md)."""
-    return permission in ROLE_PERMISSIONS[Role(session.role.value)]
-
-
-def see_other(url: str) -> Response:
-    return RedirectResponse(url, status_code=303, headers=HEADERS)
+    return allows(Role(session.role.value), permission)
 
 
 def _page(request: Request, template: str, *, status: int = 200, **context: object) -> Response:
     rt = runtime_of(request)
     return render(request, template, status=status, brand=settings_brand(rt.settings), **context)
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def sign_in_page(request: Request, form: Form) -> Response:
@@ -90,7 +82,7 @@ def sign_in(request: Request, form: Form) -> Response:
             form.get("email", ""),
             form.get("password", ""),
             form.get("code", "").strip(),
-            client=_client(request),
+            client=client_address(request),
         )
     except SignInFailed:
         return _sign_in_form(
@@ -118,7 +110,7 @@ def sign_out(request: Request, form: Form) -> Response:
     if session is not None:
         if not rt.people.csrf_ok(session, form.get("csrf", "")):
             return problem(request, rt.settings, 403, "The form has expired", "Reload the page.")
-        rt.people.sign_out(request.cookies.get(COOKIE, ""), client=_client(request))
+        rt.people.sign_out(request.cookies.get(COOKIE, ""), client=client_address(request))
     response = see_other("/signin")
     clear_session_cookie(response, COOKIE, path="/")
     return response
