@@ -50,7 +50,7 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
         "erasure": {"on_track": 0, "due_soon": 1, "overdue": 0},
     }
     assert api["requests"]["overdue"] == 1
-    rows = {r.request_id: where for r, where in backlog.rows}
+    rows = {r.request.request_id: r.standing for r in backlog.rows}
     assert rows == {
         late: Standing.OVERDUE,
         soon: Standing.DUE_SOON,
@@ -58,7 +58,7 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
         fresh: Standing.ON_TRACK,
     }
     # Nearest deadline first.
-    assert backlog.rows[0][0].request_id == late
+    assert backlog.rows[0].request.request_id == late
 
     page = _ENV.get_template("dashboard.html").render(
         static="/static",

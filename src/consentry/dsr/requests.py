@@ -4,6 +4,7 @@ request, and the overdue scheduler."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +99,19 @@ class Requests:
         acknowledged them all."""
         with self.store.read() as conn:
             return self.downstream.acknowledgements(conn, request_id)
+
+    def unanswered(self, request_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Per request of `request_ids`, the systems that have not acknowledged all of its
+        notices (an operator may acknowledge for them), in one read."""
+        with self.store.read() as conn:
+            return {
+                request_id: [
+                    a["system_id"]
+                    for a in self.downstream.acknowledgements(conn, request_id)
+                    if a["acknowledged_at"] is None
+                ]
+                for request_id in request_ids
+            }
 
     def agent_of(self, request_id: str) -> dict[str, Any] | None:
         """The authorised agent who made the request, with the proof given, or None."""

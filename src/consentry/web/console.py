@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from consentry.auth.models import Permission
 from consentry.consent import report
 from consentry.consent.models import Source, State
-from consentry.dsr.handlers import DecisionIn, ExtendIn, RejectIn, VerificationIn
+from consentry.dsr.handlers import AckIn, DecisionIn, ExtendIn, RejectIn, VerificationIn
 from consentry.dsr.records import REQUEST_ID
 from consentry.people.models import Session
 from consentry.web import dashboard
@@ -212,6 +212,10 @@ def _decide(requests: Any, request_id: str, body: Any, actor: str) -> object:
     return requests.decide(request_id, body.purpose, body.outcome, body.grounds, actor=actor)
 
 
+def _acknowledge(requests: Any, request_id: str, body: Any, actor: str) -> object:
+    return requests.acknowledge(request_id, body.system_id, actor=actor, via="manual")
+
+
 def _int(value: str) -> int | str | None:
     """A whole number as typed (the model refuses anything else); None when left empty."""
     value = value.strip()
@@ -245,6 +249,9 @@ PAGES: dict[tuple[str, str], Page] = {
             "reason": f.get("reason", ""),
             "subject_notified_at": _day(f.get("notified_on", "")),
         },
+    ),
+    ("POST", "/dashboard/requests/acknowledge"): _action(
+        AckIn, _acknowledge, lambda f: {"system_id": f.get("system_id", "")}
     ),
     ("POST", "/dashboard/requests/reject"): _action(
         RejectIn, _reject, lambda f: {"reason": f.get("reason", "")}

@@ -21,6 +21,8 @@ SERIES_DAYS = 30
 # Open requests the backlog lists (the nearest deadlines first); the counts cover them all.
 BACKLOG_ROWS = 200
 TRANSFER_BLOCKED = Refusal.TRANSFER_BLOCKED.value
+# Open requests that may be waiting for downstream systems' acknowledgements.
+WAITING = frozenset({Status.AWAITING_DOWNSTREAM, Status.OVERDUE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +69,21 @@ class IncidentClocks:
 
 
 @dataclass(frozen=True, slots=True)
+class Row:
+    """An open request as the backlog lists it: its standing, and the systems that have
+    not acknowledged its notices."""
+
+    request: Request
+    standing: Standing
+    unanswered: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Backlog:
     """Open requests by type and standing, and the first BACKLOG_ROWS of them."""
 
     counts: dict[str, dict[str, int]]
-    rows: list[tuple[Request, Standing]]
+    rows: list[Row]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +167,18 @@ def backlog(runtime: Runtime, now: datetime, counts: dict[str, dict[str, int]]) 
     """The request backlog as the dashboard shows it: `counts` per type, on track / due within
     5 days / overdue (operations/figures.backlog), and the open requests nearest their
     deadline, each stood by dsr/deadlines.standing."""
+    requests = runtime.requests.backlog(BACKLOG_ROWS)
+    # Only a request that has sent notices waits for acknowledgements.
+    unanswered = runtime.requests.unanswered(
+        [r.request_id for r in requests if r.status in WAITING]
+    )
     rows = [
-        (r, standing(r.due_at, now, marked_overdue=r.status is Status.OVERDUE))
-        for r in runtime.requests.backlog(BACKLOG_ROWS)
+        Row(
+            r,
+            standing(r.due_at, now, marked_overdue=r.status is Status.OVERDUE),
+            unanswered.get(r.request_id, []),
+        )
+        for r in requests
     ]
     return Backlog(counts, rows)
 
