@@ -23,7 +23,7 @@ from consentry import workers as worker_processes
 from consentry.app import create_app
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.audit.verify import verify_log
+from consentry.audit.verify import verify_now
 from consentry.auth import api_keys
 from consentry.auth.models import Role
 from consentry.bench import harness
@@ -417,13 +417,16 @@ def audit_verify(
 
     Exits 0 with a summary, or 1 naming the first entry or head that does not match.
     """
+    heads = [_read_checkpoint(path) for path in checkpoint or []]
     runtime = Runtime(_store_settings())
     try:
-        _audit_own_read(runtime, AuditAction.AUDIT_VERIFIED)
-        heads = [_read_checkpoint(path) for path in checkpoint or []]
-        report = verify_log(runtime.store, runtime.signing_keys, heads)
+        report, unaudited = verify_now(
+            runtime.store, runtime.signing_keys, actor=CLI_ACTOR, checkpoints=heads
+        )
     finally:
         runtime.close()
+    if unaudited:
+        console.print(f"[yellow]warning[/yellow] this read was not audited: {unaudited}")
     if report.ok:
         typer.echo(f"ok: {report.summary()}")
         return

@@ -192,6 +192,13 @@ def test_the_command_exits_0_then_names_the_first_bad_entry(tmp_path: Path) -> N
     result = runner.invoke(app, ["audit", "verify"], env=env)
     assert result.exit_code == 1
     assert result.output.startswith("FAILED: entry 1: ")
+    # Each run is kept, what it found with it: the dashboard shows the last.
+    with sqlite3.connect(tmp_path / "data" / "consentry.db") as db:
+        kept = db.execute(
+            "SELECT actor, ok, problem FROM audit_verifications ORDER BY id"
+        ).fetchall()
+    assert [(actor, ok) for actor, ok, _ in kept] == [("cli", 1), ("cli", 0)]
+    assert kept[1][2].startswith("entry 1: ")
 
 
 @pytest.mark.parametrize("content", ["not json", "[1, 2]"])

@@ -1,16 +1,23 @@
-"""`consentry audit verify`: recompute every leaf and the tree, check every signed head."""
+"""`consentry audit verify` and the dashboard's "verify now": recompute every leaf and the
+tree, check every signed head; each verification is kept, so the dashboard shows the last."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from consentry.audit import merkle
+from sqlalchemy import Connection
+
+from consentry import clock
+from consentry.audit import log, merkle
 from consentry.audit.auditor import verify_head
+from consentry.audit.events import AuditAction
 from consentry.audit.heads import TreeHead
 from consentry.audit.models import leaf_digest_of
+from consentry.errors import ConsentryError
 from consentry.keys.signing import SigningKeys
 from consentry.storage import audit as sql
 from consentry.storage.engine import Store
@@ -61,6 +68,66 @@ class _Head:
     head: TreeHead | Mapping[str, Any]
     size: int
     root_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """A verification as kept: when, by whom, what it checked, and its first problem."""
+
+    verified_at: datetime
+    actor: str
+    entries: int
+    heads: int
+    root_hash: str
+    ok: bool
+    problem: str | None
+
+
+def verify_now(
+    store: Store,
+    keys: SigningKeys,
+    *,
+    actor: str,
+    checkpoints: Sequence[Mapping[str, Any]] = (),
+) -> tuple[Report, str | None]:
+    """`verify_log` as `actor`, kept as the last verification. The read is audited first (reads
+    of the log are audited); a log too damaged to take that entry is verified all the same,
+    and the second value is then the code of why the read went unaudited."""
+    unaudited = None
+    try:
+        with store.write() as conn:
+            log.record(conn, AuditAction.AUDIT_VERIFIED, actor=actor)
+    except ConsentryError as exc:
+        unaudited = exc.code
+    report = verify_log(store, keys, checkpoints)
+    with store.write() as conn:
+        sql.insert_verification(
+            conn,
+            verified_at=clock.now(),
+            actor=actor,
+            entries=report.entries,
+            heads=report.heads,
+            root_hash=report.root_hash,
+            ok=report.ok,
+            problem=str(report.problems[0])[:500] if report.problems else None,
+        )
+    return report, unaudited
+
+
+def last_verification(conn: Connection) -> Verification | None:
+    """The verification made last, or None before the first."""
+    row = sql.latest_verification(conn)
+    if row is None:
+        return None
+    return Verification(
+        row.verified_at,
+        row.actor,
+        row.entries,
+        row.heads,
+        row.root_hash,
+        bool(row.ok),
+        row.problem,
+    )
 
 
 def verify_log(

@@ -18,7 +18,13 @@ from sqlalchemy import (
 )
 
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import audit_entries, audit_heads, audit_nodes, audit_state
+from consentry.storage.schema import (
+    audit_entries,
+    audit_heads,
+    audit_nodes,
+    audit_state,
+    audit_verifications,
+)
 
 NodeKey = tuple[int, int]
 
@@ -196,3 +202,16 @@ def scan_heads(conn: Connection, *, batch: int = 10_000) -> Iterator[AnyRow]:
             return
         yield from rows
         after = rows[-1].id
+
+
+# --- verifications of the whole log ---------------------------------------------------------
+
+
+def insert_verification(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(audit_verifications).values(**values))
+
+
+def latest_verification(conn: Connection) -> AnyRow | None:
+    """The verification made last."""
+    stmt = select(audit_verifications).order_by(audit_verifications.c.id.desc()).limit(1)
+    return conn.execute(stmt).first()

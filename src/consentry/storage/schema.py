@@ -218,6 +218,22 @@ audit_heads = Table(
     Index(None, "size"),
 )
 
+# Each verification of the whole log (`consentry audit verify`, the dashboard's "verify now"):
+# when, by whom, what it checked and what it found (the first problem only), so the dashboard
+# shows the last one. No personal data: actors are key, person or command ids.
+audit_verifications = Table(
+    "audit_verifications",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("verified_at", UTCTime(), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("entries", BigInt, nullable=False),
+    Column("heads", BigInt, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("problem", String(500), nullable=True),
+)
+
 # Bumped by every change of configuration (purposes, notices, ...), so every process can tell
 # that its in-memory copy is stale with one primary-key read.
 config_state = Table(

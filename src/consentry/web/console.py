@@ -13,12 +13,14 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from consentry.audit.verify import verify_now
 from consentry.auth.models import Permission
 from consentry.consent import report
 from consentry.consent.models import Source, State
 from consentry.dsr.handlers import AckIn, DecisionIn, ExtendIn, RejectIn, VerificationIn
 from consentry.dsr.records import REQUEST_ID
 from consentry.people.models import Session
+from consentry.runtime import Runtime
 from consentry.web import dashboard
 from consentry.web.pages import render
 from consentry.web.routes import Form, Page, problem, see_other, settings_brand
@@ -45,6 +47,7 @@ def _page(
         csrf=session.csrf_token,
         can_act=may(session, Permission.REQUESTS_MANAGE),
         can_report=may(session, report.PERMISSION),
+        can_verify=may(session, Permission.AUDIT_READ),
         **context,
     )
 
@@ -138,6 +141,42 @@ def report_csv(request: Request, form: Form) -> Response:
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
+def _acting(
+    request: Request, form: Form, permission: Permission
+) -> tuple[Runtime, Session] | Response:
+    """A form sent by a signed-in person whose role holds `permission`, with the session's
+    CSRF token; otherwise the page to answer with."""
+    session = signed_in(request)
+    if session is None:
+        return see_other("/signin")
+    rt = runtime_of(request)
+    if not rt.people.csrf_ok(session, form.get("csrf", "")):
+        return problem(
+            request, rt.settings, 403, "The form has expired", "Reload the page.", "/dashboard"
+        )
+    if not may(session, permission):
+        return problem(
+            request,
+            rt.settings,
+            403,
+            "Not for your role",
+            "Your role does not allow this.",
+            "/dashboard",
+        )
+    return rt, session
+
+
+def verify_audit(request: Request, form: Form) -> Response:
+    """Verify the whole audit log now (as `consentry audit verify`); the dashboard then shows
+    this verification as the last."""
+    acting = _acting(request, form, Permission.AUDIT_READ)
+    if isinstance(acting, Response):
+        return acting
+    rt, session = acting
+    verify_now(rt.store, rt.signing_keys, actor=_actor(session))
+    return see_other("/dashboard#h-audit")
+
+
 def _action(
     model: type[BaseModel],
     act: Callable[[Any, str, BaseModel, str], object],
@@ -147,23 +186,10 @@ def _action(
     validated by the API's body model, then the same call the API makes."""
 
     def page(request: Request, form: Form) -> Response:
-        session = signed_in(request)
-        if session is None:
-            return see_other("/signin")
-        rt = runtime_of(request)
-        if not rt.people.csrf_ok(session, form.get("csrf", "")):
-            return problem(
-                request, rt.settings, 403, "The form has expired", "Reload the page.", "/dashboard"
-            )
-        if not may(session, Permission.REQUESTS_MANAGE):
-            return problem(
-                request,
-                rt.settings,
-                403,
-                "Not for your role",
-                "An auditor sees but does not act.",
-                "/dashboard",
-            )
+        acting = _acting(request, form, Permission.REQUESTS_MANAGE)
+        if isinstance(acting, Response):
+            return acting
+        rt, session = acting
         request_id = form.get("request_id", "")
         if not REQUEST_ID.fullmatch(request_id):
             return problem(
@@ -235,6 +261,7 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/dashboard"): dashboard_page,
     ("GET", "/dashboard/consents"): report_page,
     ("GET", "/dashboard/consents.csv"): report_csv,
+    ("POST", "/dashboard/audit/verify"): verify_audit,
     ("POST", "/dashboard/requests/verify"): _action(
         VerificationIn,
         _verify,

@@ -9,6 +9,7 @@ from typing import Any
 
 from consentry import clock
 from consentry.audit import heads
+from consentry.audit.verify import last_verification
 from consentry.dsr.deadlines import Standing, standing
 from consentry.dsr.models import Request, Status
 from consentry.governance.models import Refusal
@@ -122,6 +123,7 @@ def view(runtime: Runtime) -> dict[str, Any]:
         outbox = figures.deliveries(conn)
         refused = figures.delivery_refusals(conn)
         head = heads.latest(conn)
+        verification = last_verification(conn)
         entries = figures.audit_entries(conn)
         counts = figures.backlog(conn, now)
     systems = sorted(set(outbox.pending) | set(outbox.dead) | set(refused))
@@ -139,6 +141,8 @@ def view(runtime: Runtime) -> dict[str, Any]:
             for s in systems
         ],
         "head": head,
+        "verification": verification,
+        "verified_ago": time_ago(verification.verified_at, now) if verification else None,
         "incidents": incident_clocks(runtime, now),
         "audit_entries": entries,
         "coverage": [_coverage(k, v) for k, v in data["coverage"].items()],
@@ -200,11 +204,19 @@ def incident_clocks(runtime: Runtime, now: datetime) -> list[IncidentClocks]:
     return out
 
 
+def _span(seconds: int) -> str:
+    """ "3 d 4 h 5 min" (whole minutes; days only when there are some)."""
+    days, rest = divmod(abs(seconds) // 60, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    return (f"{days} d " if days else "") + f"{hours} h {mins} min"
+
+
+def time_ago(then: datetime, now: datetime) -> str:
+    """ "3 d 4 h 5 min ago" (a moment ahead of `now`, clocks out of step: "0 h 0 min ago")."""
+    return f"{_span(max(0, int((now - then).total_seconds())))} ago"
+
+
 def time_left(due: datetime, now: datetime) -> str:
     """ "3 d 4 h 5 min left", or "overdue by ..." (static/countdown.js writes the same)."""
     seconds = int((due - now).total_seconds())
-    minutes = abs(seconds) // 60
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    text = (f"{days} d " if days else "") + f"{hours} h {mins} min"
-    return f"{text} left" if seconds >= 0 else f"overdue by {text}"
+    return f"{_span(seconds)} left" if seconds >= 0 else f"overdue by {_span(seconds)}"
