@@ -16,6 +16,15 @@ PREFIX = "CONSENTRY_"
 _REGIONS = ("EU", "EEA", "UK", "CH", "US", "CA", "JP", "KR", "BR", "IN", "AU", "SG", "OTHER")
 REDACTED = "**********"
 _SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
+# The logo files the pages may show, by suffix (web/brand.py serves them with these types).
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+}
+LOGO_MAX_BYTES = 256 * 1024
 # The settings that are URLs: shown with their password redacted, the rest kept.
 _URLS = frozenset({"db", "smtp_url"})
 
@@ -277,8 +286,22 @@ class Settings:
     brand_name: str = field(
         default="Consentry",
         metadata=_doc(
-            "The product or company name customers know, used in the text of the mail "
-            "Consentry sends them (portal codes)."
+            "The product or company name customers know: shown on every page and used in the "
+            "text of the mail Consentry sends them (portal codes)."
+        ),
+    )
+    brand_logo: str = field(
+        default="",
+        metadata=_doc(
+            "A logo file the pages show beside the brand name: PNG, JPEG, WebP or SVG, at most "
+            "256 KiB, read once at start and served at /brand/logo."
+        ),
+    )
+    privacy_policy_url: str = field(
+        default="",
+        metadata=_doc(
+            "The privacy policy every page links to: an https:// address, or a path on this "
+            "host. Empty: no link."
         ),
     )
 
@@ -320,8 +343,36 @@ class Settings:
             raise InvalidSetting("CONSENTRY_MAIL_FROM must be an e-mail address")
         if any(c in self.brand_name for c in "\r\n") or not self.brand_name.strip():
             raise InvalidSetting("CONSENTRY_BRAND_NAME must be one line of text")
+        self._check_brand()
         if self.alert_webhook and not self.alert_webhook.startswith(("http://", "https://")):
             raise InvalidSetting("CONSENTRY_ALERT_WEBHOOK must be an http:// or https:// URL")
+
+    def _check_brand(self) -> None:
+        """The logo can be shown; the policy link leads to https or this host and nowhere
+        else (no `javascript:`, nothing that leaves the attribute)."""
+        if self.brand_logo:
+            self._check_logo(Path(self.brand_logo))
+        policy = self.privacy_policy_url
+        if policy and (
+            not (policy.startswith("https://") or re.fullmatch(r"/(?!/)\S*", policy))
+            or re.search(r"[\s\"'<>\\]", policy)
+        ):
+            raise InvalidSetting(
+                "CONSENTRY_PRIVACY_POLICY_URL must be an https:// address or a path starting with /"
+            )
+
+    @staticmethod
+    def _check_logo(path: Path) -> None:
+        if path.suffix.lower() not in LOGO_TYPES:
+            raise InvalidSetting(
+                "CONSENTRY_BRAND_LOGO must be a " + ", ".join(sorted(LOGO_TYPES)) + " file"
+            )
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise InvalidSetting(f"CONSENTRY_BRAND_LOGO cannot be read: {exc.strerror}") from exc
+        if not path.is_file() or not 0 < size <= LOGO_MAX_BYTES:
+            raise InvalidSetting("CONSENTRY_BRAND_LOGO must be a file of 1 byte to 256 KiB")
 
     def described(self) -> list[tuple[str, str, str]]:
         """(variable, shown value, description) for every field, secrets redacted."""

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from consentry import clock
 from consentry.dsr.deadlines import Standing, standing
 from consentry.web import dashboard
+from consentry.web.brand import Brand
 from consentry.web.pages import _ENV
 from tests.conftest import auth
 from tests.consent.helpers import FakeClock, install_clock
@@ -62,7 +63,7 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
 
     page = _ENV.get_template("dashboard.html").render(
         static="/static",
-        brand="Consentry",
+        brand=Brand("Consentry", None, None),
         role="dpo",
         csrf="x",
         can_act=True,

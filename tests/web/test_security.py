@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from consentry.settings import Settings
 from consentry.web import routes
+from consentry.web.brand import Brand
 from consentry.web.pages import render
 from consentry.web.routes import Form
 from consentry.web.security import CSP
@@ -21,7 +22,12 @@ from consentry.web.security import CSP
 def hello(request: Request, form: Form) -> Response:
     detail = form.get("name", "Hi")
     return render(
-        request, "problem.html", brand="Consentry", title="Hello", detail=detail, back=None
+        request,
+        "problem.html",
+        brand=Brand("Consentry", None, None),
+        title="Hello",
+        detail=detail,
+        back=None,
     )
 
 

@@ -22,8 +22,9 @@ from consentry.dsr.records import REQUEST_ID
 from consentry.people.models import Session
 from consentry.runtime import Runtime
 from consentry.web import dashboard
+from consentry.web.brand import brand_of
 from consentry.web.pages import render
-from consentry.web.routes import Form, Page, problem, see_other, settings_brand
+from consentry.web.routes import Form, Page, problem, see_other
 from consentry.web.security import HEADERS
 from consentry.web.staff import may, runtime_of, signed_in
 
@@ -42,7 +43,7 @@ def _page(
         request,
         template,
         status=status,
-        brand=settings_brand(rt.settings),
+        brand=brand_of(rt.settings),
         role=session.role.value,
         csrf=session.csrf_token,
         can_act=may(session, Permission.REQUESTS_MANAGE),

@@ -22,8 +22,9 @@ from consentry.errors import ConsentryError, PortalSessionInvalid, RateLimited, 
 from consentry.http.errors import status_of
 from consentry.runtime import Runtime
 from consentry.subjects.models import SubjectRef
+from consentry.web.brand import brand_of
 from consentry.web.pages import render
-from consentry.web.routes import Form, Page, client_address, problem, see_other, settings_brand
+from consentry.web.routes import Form, Page, client_address, problem, see_other
 from consentry.web.security import clear_session_cookie, set_session_cookie
 
 COOKIE = "consentry_portal"
@@ -92,7 +93,7 @@ def _page(
         request,
         template,
         status=status,
-        brand=settings_brand(settings),
+        brand=brand_of(settings),
         **context,
     )
 

@@ -20,6 +20,7 @@ from starlette.types import Scope
 from consentry.errors import ConsentryError
 from consentry.http.errors import status_of
 from consentry.settings import Settings
+from consentry.web.brand import brand_of, logo_route
 from consentry.web.pages import STATIC_URL, render
 from consentry.web.security import HEADERS, transport_allowed
 
@@ -99,7 +100,7 @@ def problem(
         request,
         "problem.html",
         status=status,
-        brand=settings_brand(settings),
+        brand=brand_of(settings),
         title=title,
         detail=detail,
         back=back,
@@ -128,15 +129,13 @@ def _form(body: bytes, content_type: str) -> dict[str, str] | None:
     return form
 
 
-def settings_brand(settings: Settings) -> str:
-    """The product name the pages show (CONSENTRY_BRAND_NAME)."""
-    return settings.brand_name
-
-
 def register(app: FastAPI, settings: Settings, pages: dict[tuple[str, str], Page]) -> None:
     """Serve the assets and `pages` ((method, path) -> handler), each behind the transport
     rule. Pages are plain routes, not API operations: they stay out of the OpenAPI document
     and of the API's JSON body handling (they read urlencoded forms)."""
     app.mount(STATIC_URL, _Static(directory=STATIC), name="web-static")
+    logo = logo_route(settings)
+    if logo is not None:
+        app.router.routes.append(logo)
     for (method, path), page in pages.items():
         app.router.routes.append(Route(path, guarded(page, settings), methods=[method]))

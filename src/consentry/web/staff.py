@@ -23,8 +23,9 @@ from consentry.errors import (
 from consentry.http.errors import status_of
 from consentry.people.models import Session
 from consentry.runtime import Runtime
+from consentry.web.brand import brand_of
 from consentry.web.pages import render
-from consentry.web.routes import Form, Page, client_address, problem, see_other, settings_brand
+from consentry.web.routes import Form, Page, client_address, problem, see_other
 from consentry.web.security import clear_session_cookie, set_session_cookie
 
 COOKIE = "consentry_session"
@@ -51,7 +52,7 @@ def may(session: Session, permission: Permission) -> bool:
 
 def _page(request: Request, template: str, *, status: int = 200, **context: object) -> Response:
     rt = runtime_of(request)
-    return render(request, template, status=status, brand=settings_brand(rt.settings), **context)
+    return render(request, template, status=status, brand=brand_of(rt.settings), **context)
 
 
 def sign_in_page(request: Request, form: Form) -> Response:
