@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,26 +17,15 @@ from tests.conftest import auth
 from tests.dsr.conftest import email, grant, runtime_of
 from tests.dsr.mailcodes import code_in, with_mail
 from tests.dsr.test_entry import mint
-from tests.servers import Mailbox, free_port, smtp_server
+from tests.mailserver import Mailbox
 
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
-
-
-@pytest.fixture
-def mail_port() -> int:
-    return free_port()
 
 
 @pytest.fixture
 def settings(settings: Settings, mail_port: int) -> Settings:
     base = dataclasses.replace(settings, dsr_poll_seconds=0, allow_private_endpoints=True)
     return with_mail(base, mail_port)
-
-
-@pytest.fixture
-def mailbox(mail_port: int) -> Iterator[Mailbox]:
-    with smtp_server(mail_port) as box:
-        yield box
 
 
 @pytest.fixture
