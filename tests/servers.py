@@ -1,6 +1,6 @@
 """Real servers on free loopback ports for tests: `consentry serve` as a process, or
-`create_app(settings)` under uvicorn in a thread of the test process, for tests that speak HTTP;
-an SMTP server that keeps what it receives."""
+`create_app(settings)` under uvicorn in a thread of the test process, for tests that speak HTTP
+(the SMTP server is in tests/mailserver.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 
 from consentry.app import create_app
@@ -109,30 +107,3 @@ def serving_app(settings: Settings, *, start_seconds: float = 30) -> Iterator[Li
         thread.join(timeout=start_seconds)
         sock.close()
         assert not thread.is_alive(), "the server did not stop"
-
-
-class Mailbox:
-    """What an SMTP server on loopback received: one envelope per mail."""
-
-    def __init__(self) -> None:
-        self.received: list[Envelope] = []
-
-    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
-        self.received.append(envelope)
-        return "250 OK"
-
-    def texts(self) -> list[str]:
-        """Each mail as its whole text (headers and body)."""
-        return [bytes(e.content or b"").decode() for e in self.received]
-
-
-@contextlib.contextmanager
-def smtp_server(port: int) -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1:`port` while the block runs."""
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox
-    finally:
-        controller.stop()

@@ -19,7 +19,6 @@ from consentry.delivery.notices import RightsNotices
 from consentry.delivery.outbox import Outbox, Pseudonyms
 from consentry.delivery.sinks import Sink
 from consentry.delivery.worker import DeliveryWorker
-from consentry.dsr.access import Reports
 from consentry.dsr.codes import PortalCodes
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.entry import PortalLinks
@@ -27,6 +26,7 @@ from consentry.dsr.erasure import Erasure
 from consentry.dsr.portal import PortalSessions
 from consentry.dsr.records import Notes
 from consentry.dsr.requests import Requests
+from consentry.dsr.results import Results
 from consentry.dsr.runner import Runner
 from consentry.governance.datamap import DataMap
 from consentry.governance.incidents import Incidents
@@ -179,8 +179,16 @@ class Runtime:
             self.requests = Requests(
                 self.store, self.subjects, self.consent, self.downstream, self.erasure, notes
             )
-            self.reports = Reports(
-                self.store, self.subjects, self.downstream, settings.default_phone_region
+            # Reports and copies, read by the API and by the customer's portal under the same
+            # rules.
+            self.results = Results(
+                self.store,
+                self.requests,
+                self.subjects,
+                self.purposes,
+                self.schemas,
+                self.downstream,
+                settings.default_phone_region,
             )
             public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
             self.portal_links = PortalLinks(secret[PORTAL_LINKS], self.subjects, public_url)

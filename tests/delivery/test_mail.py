@@ -4,8 +4,6 @@ once sent or given up."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -21,25 +19,14 @@ from consentry.settings import Settings
 from consentry.storage.schema import outgoing_mail
 from tests.consent.helpers import install_clock
 from tests.dsr.mailcodes import CLIENT, code_in, everything_stored, known, with_mail
-from tests.servers import Mailbox, free_port, smtp_server
+from tests.mailserver import Mailbox, smtp_server
 
 LINA = "lina.mail@example.com"
 
 
 @pytest.fixture
-def mail_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
 def settings(settings: Settings, mail_port: int) -> Settings:
     return with_mail(settings, mail_port)
-
-
-@pytest.fixture
-def mailbox(mail_port: int) -> Iterator[Mailbox]:
-    with smtp_server(mail_port) as box:
-        yield box
 
 
 def queue(rt: Runtime, minutes: float = 10) -> str:
@@ -185,9 +172,7 @@ def test_the_server_sends_mail_in_the_background(settings: Settings, mailbox: Ma
         rt = client.app.state.runtime  # type: ignore[attr-defined]
         assert isinstance(rt, Runtime)
         queue(rt)
-        deadline = time.monotonic() + 10
-        while not mailbox.received and time.monotonic() < deadline:
-            time.sleep(0.05)
+        mailbox.wait_for(1, seconds=10)
         assert [m.rcpt_tos for m in mailbox.received] == [[LINA]]
     assert rows_after(settings) == [("sent", 1, False)]
 

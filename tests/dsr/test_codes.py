@@ -6,7 +6,7 @@ stored or audited in clear."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -28,26 +28,15 @@ from tests.dsr.mailcodes import (
     sqlite_bytes,
     with_mail,
 )
-from tests.servers import Mailbox, free_port, smtp_server
+from tests.mailserver import Mailbox
 
 LINA = "lina.codes@example.com"
 NOBODY = "nobody.codes@example.com"
 
 
 @pytest.fixture
-def mail_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
 def settings(settings: Settings, mail_port: int) -> Settings:
     return with_mail(settings, mail_port)
-
-
-@pytest.fixture
-def mailbox(mail_port: int) -> Iterator[Mailbox]:
-    with smtp_server(mail_port) as box:
-        yield box
 
 
 def mailed_code(rt: Runtime, mailbox: Mailbox, address: str, client: str = CLIENT) -> str:

@@ -6,8 +6,8 @@ need the session's CSRF token, and every page is no-store."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,29 +15,19 @@ from fastapi.testclient import TestClient
 
 from consentry.settings import Settings
 from tests.conftest import auth
-from tests.dsr.conftest import email, grant, runtime_of
+from tests.consent.helpers import install_clock
+from tests.dsr.conftest import SCHEMA, email, grant, request, run, runtime_of, send
 from tests.dsr.mailcodes import code_in, with_mail
 from tests.dsr.test_entry import mint
-from tests.servers import Mailbox, free_port, smtp_server
+from tests.mailserver import Mailbox
 
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
-
-
-@pytest.fixture
-def mail_port() -> int:
-    return free_port()
 
 
 @pytest.fixture
 def settings(settings: Settings, mail_port: int) -> Settings:
     base = dataclasses.replace(settings, dsr_poll_seconds=0, allow_private_endpoints=True)
     return with_mail(base, mail_port)
-
-
-@pytest.fixture
-def mailbox(mail_port: int) -> Iterator[Mailbox]:
-    with smtp_server(mail_port) as box:
-        yield box
 
 
 @pytest.fixture
@@ -230,3 +220,153 @@ def test_signing_out_ends_the_session(shop: TestClient) -> None:
     assert out.status_code == 200
     assert "signed out" in out.text
     assert "Send me a code" in browser.get("/portal").text
+
+
+def _download(browser: TestClient, csrf: str, request_id: str) -> Any:
+    return browser.post("/portal/download", data={"csrf": csrf, "request": request_id})
+
+
+def _downloads(page: str) -> list[str]:
+    return re.findall(r'<tr data-download="([^"]+)">', page)
+
+
+def _result_reads(client: TestClient, subject_id: str) -> list[dict[str, Any]]:
+    entries = client.get(
+        "/v1/audit/entries", headers=auth(), params={"subject_id": subject_id, "limit": 1000}
+    ).json()["items"]
+    return [e for e in entries if e["action"] == "request:result:read"]
+
+
+@pytest.fixture
+def chat(shop: TestClient) -> TestClient:
+    """The shop, with an event schema: the subject's events are part of their data."""
+    assert shop.put("/v1/schemas/chat", headers=auth(), json=SCHEMA).status_code == 201
+    return shop
+
+
+def test_the_owner_downloads_their_copy_the_same_bytes_as_the_api(
+    chat: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One instant throughout: the report says when it was generated.
+    install_clock(monkeypatch)
+    subject_id = grant(chat, email("fay"), "analytics")
+    send(chat, email("fay"), 2, "fay", topic="returns", message="Where is my parcel, Fay asks")
+    browser, _ = _enter_by_link(
+        chat, "fay", verification={"method": "reauthenticated", "level": "high"}
+    )
+    page = browser.get("/portal").text
+    csrf = _csrf(page)
+    assert "Nothing to download yet" in page
+    for kind in ("portability", "access"):
+        made = browser.post(
+            "/portal/requests", data={"csrf": csrf, "type": kind}, follow_redirects=False
+        )
+        assert made.status_code == 303
+    made = {
+        r["type"]: r["request_id"] for r in chat.get("/v1/requests", headers=auth()).json()["items"]
+    }
+
+    # Not completed yet: no download offered, and one asked for is refused with a page.
+    assert _downloads(browser.get("/portal").text) == []
+    early = _download(browser, csrf, made["portability"])
+    assert early.status_code == 409
+    assert early.headers["content-type"].startswith("text/html")
+    assert "The request has no result yet" in early.text
+    assert _result_reads(chat, subject_id) == []
+
+    run(chat)
+    page = browser.get("/portal").text
+    assert sorted(_downloads(page)) == sorted(made.values())
+    for kind, name in (("portability", "my-data"), ("access", "my-data-report")):
+        rid = made[kind]
+        got = _download(browser, csrf, rid)
+        assert got.status_code == 200, got.text
+        assert got.headers["content-disposition"] == f'attachment; filename="{name}-{rid}.json"'
+        assert got.headers["cache-control"] == "no-store"
+        assert got.headers["content-type"].startswith("application/json")
+        assert "unsafe-inline" not in got.headers["content-security-policy"]
+        api = chat.get(f"/v1/requests/{rid}/result", headers=auth())
+        assert api.status_code == 200
+        assert got.content == api.content
+        copy = json.loads(got.content)
+        assert copy["subject_id"] == subject_id
+        assert {"type": "email", "value": "fay@example.com"} in copy["identities"]
+        assert "Where is my parcel" in got.text
+    # Each read is audited; the portal's as the portal's.
+    actors = [e["actor"] for e in _result_reads(chat, subject_id)]
+    assert len(actors) == 4
+    assert actors.count("portal") == 2
+    # Nothing personal in the address the browser posted to, nor in the file's name.
+    assert got.url.path == "/portal/download"
+    assert "fay" not in got.headers["content-disposition"]
+
+
+def test_a_download_is_for_the_owner_of_a_completed_report_only(chat: TestClient) -> None:
+    fay = grant(chat, email("fay"), "analytics")
+    grant(chat, email("gus"), "analytics")
+    high = {"method": "reauthenticated", "level": "high"}
+    fays, _ = _enter_by_link(chat, "fay", verification=high)
+    fay_csrf = _csrf(fays.get("/portal").text)
+    assert fays.post("/portal/requests", data={"csrf": fay_csrf, "type": "access"}).is_success
+    run(chat)
+    (rid,) = _downloads(fays.get("/portal").text)
+
+    # Another customer's session: the request is not theirs, and that is all they learn.
+    guss, _ = _enter_by_link(chat, "gus", verification=high)
+    gus_csrf = _csrf(guss.get("/portal").text)
+    theirs = _download(guss, gus_csrf, rid)
+    assert theirs.status_code == 404
+    assert "fay" not in theirs.text
+    assert "Fay" not in theirs.text
+    nothing = _download(guss, gus_csrf, "req_does_not_exist")
+    assert nothing.status_code == 404
+    assert [e["actor"] for e in _result_reads(chat, fay)] == []
+
+    # Without the form's token, or without a session: refused, nothing read.
+    assert _download(fays, "0" * 64, rid).status_code == 403
+    assert _download(visitor(chat), fay_csrf, rid).status_code == 401
+    assert _result_reads(chat, fay) == []
+
+    # An erasure has no file: nothing to download. Once it has run, the data is gone: the
+    # portal's erased page, with the API's 410.
+    erase = {"csrf": fay_csrf, "type": "erasure", "confirm": "yes"}
+    assert fays.post("/portal/requests", data=erase).is_success
+    erasure = [r["request_id"] for r in chat.get("/v1/requests", headers=auth()).json()["items"]]
+    erasure.remove(rid)
+    assert _download(fays, fay_csrf, erasure[0]).status_code == 404
+    run(chat)
+    gone = _download(fays, fay_csrf, rid)
+    assert gone.status_code == 410
+    assert "Your data has been erased" in gone.text
+    assert chat.get(f"/v1/requests/{rid}/result", headers=auth()).status_code == 410
+    assert "Download my data" not in fays.get("/portal").text
+
+
+def test_a_copy_asked_for_as_csv_downloads_as_csv(
+    chat: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_clock(monkeypatch)
+    grant(chat, email("hal"), "analytics")
+    send(chat, email("hal"), 3, "hal", topic="billing", message="Hal's invoice")
+    rid = request(
+        chat,
+        {
+            "type": "portability",
+            "subject": email("hal"),
+            "jurisdiction": "EU",
+            "format": "csv",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )["request_id"]
+    run(chat)
+    browser, _ = _enter_by_link(chat, "hal")
+    page = browser.get("/portal").text
+    assert _downloads(page) == [rid]
+    assert "(CSV)" in page
+    got = _download(browser, _csrf(page), rid)
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"].startswith("text/csv")
+    assert got.headers["content-disposition"] == f'attachment; filename="my-data-{rid}.csv"'
+    assert got.headers["cache-control"] == "no-store"
+    assert got.content == chat.get(f"/v1/requests/{rid}/result", headers=auth()).content
+    assert got.text.count("hal-") == 3

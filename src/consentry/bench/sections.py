@@ -314,7 +314,8 @@ def erasure(world: World, big: int, subjects: int, per_subject: int, access: int
     _fill(world, reader, access, "acc")
     started = time.perf_counter()
     size = sum(
-        len(chunk) for chunk in rt.reports.access(reader, rt.purposes.cached(), request_id="bench")
+        len(chunk)
+        for chunk in rt.results.reports.access(reader, rt.purposes.cached(), request_id="bench")
     )
     access_rate = access / (time.perf_counter() - started)
     victims, _ = customers(rt, "erase", subjects, withdraw=False)

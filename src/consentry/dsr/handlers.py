@@ -11,10 +11,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field, StrictInt
 
 from consentry import clock
-from consentry.audit import log as audit
-from consentry.audit.events import AuditAction
-from consentry.dsr import categories
-from consentry.dsr.access import Provided
 from consentry.dsr.models import (
     DOWNLOADABLE,
     Level,
@@ -25,9 +21,9 @@ from consentry.dsr.models import (
     Status,
     Verification,
 )
-from consentry.dsr.records import REQUEST_ID, level_met
+from consentry.dsr.records import REQUEST_ID
 from consentry.dsr.requests import NewRequest
-from consentry.errors import AgentProofRequired, InvalidRequest, ResultNotReady
+from consentry.errors import AgentProofRequired, InvalidRequest
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, page, str_position
 from consentry.http.schemas import Body, Instant
@@ -298,64 +294,12 @@ def request_result(
     request_id: str, ctx: Ctx, accept: Annotated[str | None, Header()] = None
 ) -> Any:
     """The result of a completed request: the report or copy (streamed), or what was done."""
-    rt = ctx.runtime
-    request = rt.requests.get(request_id)
-    if request.status is not Status.COMPLETED and request.type not in {RequestType.ERASURE}:
-        raise ResultNotReady(f"request {request_id} is {request.status.value}")
-    if request.verified_at is None:
-        raise ResultNotReady(f"request {request_id} is not verified")
-    with rt.store.write() as conn:
-        # The level its subject needs as it is now: one who became US-CA after the
-        # verification is not disclosed at `reasonable`.
-        request = rt.requests.required_now(conn, request, actor=ctx.actor)
-        if level_met(request):
-            audit.record(
-                conn,
-                AuditAction.REQUEST_RESULT_READ,
-                actor=ctx.actor,
-                subject_id=request.subject_id,
-                details={"request_id": request_id},
-            )
-    if not level_met(request):
-        raise ResultNotReady(
-            f"request {request_id} is verified below the level its subject now needs "
-            f"({request.required.value})"
-        )
-    if request.type not in DOWNLOADABLE or request.subject_id is None:
-        return {
-            "request_id": request_id,
-            "type": request.type.value,
-            "status": request.status.value,
-            "subject_found": request.subject_id is not None,
-            **(request.result or {}),
-            "downstream": rt.requests.acks(request_id),
-        }
-    with rt.store.read() as conn:
-        # Before the first byte: an erased subject's report is a 410, not a broken stream;
-        # its categories report too, rather than one drawn from what the erasure retained
-        # (docs/decisions.md).
-        rt.subjects.keys.sealer(conn, request.subject_id)
-        purposes = rt.purposes.all(conn)
-        schemas = rt.schemas.all(conn) if request.type is RequestType.PORTABILITY else None
-    if request.scope is Scope.CATEGORIES:
-        # What is held, from where, why and for whom: no value of it (regs §7062(b)).
-        return categories.report(
-            rt.store,
-            rt.downstream,
-            rt.schemas,
-            rt.purposes,
-            request.subject_id,
-            request_id=request_id,
-        )
-    if schemas is None:
-        body = rt.reports.access(request.subject_id, purposes, request_id=request_id)
-        return StreamingResponse(body, media_type="application/json")
-    provided = Provided(purposes, schemas)
-    if request.format == "csv" or (accept or "").startswith("text/csv"):
-        body = rt.reports.portable_csv(request.subject_id, provided)
-        return StreamingResponse(body, media_type="text/csv")
-    body = rt.reports.portable_json(request.subject_id, provided, request_id=request_id)
-    return StreamingResponse(body, media_type="application/json")
+    result = ctx.runtime.results.read(
+        request_id, actor=ctx.actor, csv=(accept or "").startswith("text/csv")
+    )
+    if result.stream is None:
+        return result.document
+    return StreamingResponse(result.stream, media_type=result.media_type)
 
 
 def lift_restriction(subject_id: str, body: LiftIn, ctx: Ctx) -> dict[str, Any]:

@@ -1,31 +1,39 @@
 """The customer privacy portal (API.md, Pages: /portal): entry by a minted link or an e-mail
 code, each purpose with the notice text it was granted under and a toggle writing the
 ledger, the customer's requests (access, a copy of their data, erasure after a confirmation)
-and their status. No personal value in any URL; every page `Cache-Control: no-store`."""
+and their status, and the download of each completed report or copy. No personal value in any
+URL; every page and file `Cache-Control: no-store`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from consentry import clock
 from consentry.consent import choices
 from consentry.consent.service import ConsentWrite
 from consentry.consent.signals import gpc_header
 from consentry.dsr.entry import Entry
-from consentry.dsr.models import RequestType
+from consentry.dsr.models import DOWNLOADABLE, RequestType, Status
+from consentry.dsr.models import Request as DataRequest
 from consentry.dsr.portal import PortalSession
 from consentry.dsr.records import NewRequest
-from consentry.errors import ConsentryError, PortalSessionInvalid, RateLimited, SubjectErased
+from consentry.errors import (
+    ConsentryError,
+    PortalSessionInvalid,
+    RateLimited,
+    SubjectErased,
+    SubjectKeyDestroyed,
+)
 from consentry.http.errors import status_of
 from consentry.runtime import Runtime
 from consentry.subjects.models import SubjectRef
 from consentry.web.brand import brand_of
 from consentry.web.pages import render
 from consentry.web.routes import Form, Page, client_address, problem, see_other
-from consentry.web.security import clear_session_cookie, set_session_cookie
+from consentry.web.security import HEADERS, clear_session_cookie, set_session_cookie
 
 COOKIE = "consentry_portal"
 PATH = "/portal"
@@ -36,6 +44,8 @@ ASKABLE = {
     RequestType.PORTABILITY: "A copy of my data to take elsewhere",
     RequestType.ERASURE: "Erase my data",
 }
+# A downloaded file's name, before its request id (nothing personal in it).
+DOWNLOAD_NAMES = {RequestType.ACCESS: "my-data-report", RequestType.PORTABILITY: "my-data"}
 
 
 def _runtime(request: Request) -> Runtime:
@@ -105,24 +115,42 @@ def _home(request: Request, rt: Runtime, session: PortalSession) -> Response:
         with rt.store.read() as conn:
             mine = choices.choices(conn, rt.purposes, rt.consent, session.subject_id, now)
     except SubjectErased:
-        # Nothing is left to choose: what remains is the record of the requests.
-        return _page(
-            request,
-            rt,
-            "portal_erased.html",
-            requests=list(reversed(requests)),
-            askable=ASKABLE,
-            csrf=session.csrf,
-        )
+        return _erased(request, rt, session, requests)
     return _page(
         request,
         rt,
         "portal.html",
         choices=mine,
         requests=list(reversed(requests)),
+        downloads=[
+            r for r in reversed(requests) if r.type in DOWNLOADABLE and r.status is Status.COMPLETED
+        ],
         askable=ASKABLE,
         csrf=session.csrf,
         level=session.verification.level.value if session.verification else "none",
+    )
+
+
+def _erased(
+    request: Request,
+    rt: Runtime,
+    session: PortalSession,
+    requests: list[DataRequest] | None = None,
+    *,
+    status: int = 200,
+) -> Response:
+    """Nothing is left to choose nor to download: what remains is the record of the
+    requests."""
+    if requests is None:
+        requests = rt.requests.of_subject(session.subject_id)
+    return _page(
+        request,
+        rt,
+        "portal_erased.html",
+        status=status,
+        requests=list(reversed(requests)),
+        askable=ASKABLE,
+        csrf=session.csrf,
     )
 
 
@@ -221,6 +249,29 @@ def ask(request: Request, form: Form) -> Response:
     return see_other(f"{PATH}#requests")
 
 
+def download(request: Request, form: Form) -> Response:
+    """The customer's own completed report or copy, as a file: the result the API serves for
+    that request (dsr/results.py), streamed. A form (POST) rather than a link: the read is
+    audited, so it is an action and carries the session's CSRF token; the request id is the
+    only thing it names, and no URL, history or cache keeps it."""
+    rt = _runtime(request)
+    session = _checked(request, rt, form)
+    if isinstance(session, Response):
+        return session
+    try:
+        result = rt.results.read(
+            form.get("request", ""), actor=ACTOR, subject_id=session.subject_id
+        )
+    except (SubjectErased, SubjectKeyDestroyed):
+        # As the API's 410: the data is gone (its key destroyed), and the page says so.
+        return _erased(request, rt, session, status=410)
+    except ConsentryError as error:
+        return _failed(request, rt, error)
+    name = f"{DOWNLOAD_NAMES[result.type]}-{result.request_id}.{result.extension}"
+    headers = HEADERS | {"Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(result.chunks(), media_type=result.media_type, headers=headers)
+
+
 def sign_out(request: Request, form: Form) -> Response:
     """End the portal session."""
     rt = _runtime(request)
@@ -256,5 +307,6 @@ PAGES: dict[tuple[str, str], Page] = {
     ("POST", f"{PATH}/code/check"): check_code,
     ("POST", f"{PATH}/consent"): change_consent,
     ("POST", f"{PATH}/requests"): ask,
+    ("POST", f"{PATH}/download"): download,
     ("POST", f"{PATH}/signout"): sign_out,
 }
