@@ -12,7 +12,13 @@ import httpx2 as httpx
 from consentry.client import calls
 from consentry.client import transport as wire
 from consentry.client.async_batcher import AsyncEventBatcher
-from consentry.client.batches import ResultsHook, Retry
+from consentry.client.audit import AsyncAudit
+from consentry.client.batches import ResultsHook, Retry, prepared
+from consentry.client.datamap import AsyncSystems
+from consentry.client.keys import AsyncApiKeys
+from consentry.client.operations import AsyncComplianceReports, AsyncIncidents
+from consentry.client.reads import AsyncReads
+from consentry.client.resource import AsyncResource
 from consentry.client.types import (
     CheckResult,
     Compliance,
@@ -36,15 +42,7 @@ from consentry.client.types import (
 )
 
 
-class _Resource:
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
-
-    async def _call(self, call: calls.Call) -> Any:
-        return await self._client.exchange(call)
-
-
-class Consents(_Resource):
+class Consents(AsyncResource):
     async def grant(
         self,
         subject: SubjectLike,
@@ -111,10 +109,12 @@ class Consents(_Resource):
         return cast(Compliance, await self._call(calls.compliance(subject_id)))
 
 
-class Events(_Resource):
+class Events(AsyncResource):
     async def send(self, events: Sequence[Event], *, gpc: bool = False) -> EventsResult:
-        """`POST /v1/events`: one batch, sent once, as given (no ids added, no retry)."""
-        return cast(EventsResult, await self._call(calls.send_events(events, gpc=gpc)))
+        """`POST /v1/events`: one batch, sent once (no retry); an event without an event_id
+        gets a UUID, which its result names."""
+        ready = [prepared(e) for e in events]
+        return cast(EventsResult, await self._call(calls.send_events(ready, gpc=gpc)))
 
     async def list(
         self,
@@ -152,7 +152,7 @@ class Events(_Resource):
         )
 
 
-class Purposes(_Resource):
+class Purposes(AsyncResource):
     async def list(self) -> Page[Purpose]:
         return cast(Page[Purpose], await self._call(calls.list_purposes()))
 
@@ -164,7 +164,7 @@ class Purposes(_Resource):
         return cast(Purpose, await self._call(calls.put_purpose(key, definition)))
 
 
-class Notices(_Resource):
+class Notices(AsyncResource):
     async def put(
         self, notice_id: str, *, version: str, text: str, purposes: Sequence[str]
     ) -> Notice:
@@ -173,7 +173,7 @@ class Notices(_Resource):
         return cast(Notice, await self._call(call))
 
 
-class Schemas(_Resource):
+class Schemas(AsyncResource):
     async def list(self) -> Page[Schema]:
         return cast(Page[Schema], await self._call(calls.list_schemas()))
 
@@ -191,7 +191,7 @@ class Schemas(_Resource):
         return cast(Schema, await self._call(call))
 
 
-class Subjects(_Resource):
+class Subjects(AsyncResource):
     async def resolve(self, subject: SubjectLike, *, jurisdiction: str | None = None) -> Subject:
         """`POST /v1/subjects`: the subject these identities name, created when unknown."""
         call = calls.resolve_subject(subject, jurisdiction=jurisdiction)
@@ -210,7 +210,7 @@ class Subjects(_Resource):
         return cast(RestrictionLifted, await self._call(call))
 
 
-class PortalLinks(_Resource):
+class PortalLinks(AsyncResource):
     async def create(
         self, subject: SubjectLike, *, verification: Verification | None = None
     ) -> PortalLink:
@@ -219,7 +219,7 @@ class PortalLinks(_Resource):
         return cast(PortalLink, await self._call(call))
 
 
-class Requests(_Resource):
+class Requests(AsyncResource):
     async def create(
         self,
         type: str,
@@ -306,54 +306,6 @@ class Requests(_Resource):
         return cast(str, await self._call(calls.request_result(request_id, csv=True)))
 
 
-class Incidents(_Resource):
-    async def create(self, record: Mapping[str, Any]) -> JSONObject:
-        """`POST /v1/incidents` with detected_at, aware_at, description, nature, ..."""
-        return cast(JSONObject, await self._call(calls.create_incident(record)))
-
-    async def list(
-        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
-    ) -> Page[JSONObject]:
-        call = calls.list_incidents(status=status, limit=limit, cursor=cursor)
-        return cast(Page[JSONObject], await self._call(call))
-
-    async def get(self, incident_id: str) -> JSONObject:
-        return cast(JSONObject, await self._call(calls.get_incident(incident_id)))
-
-    async def notify(
-        self,
-        incident_id: str,
-        *,
-        to: str,
-        at: datetime | str,
-        reference: str | None = None,
-        delay_reasons: Sequence[str] | None = None,
-    ) -> JSONObject:
-        """`POST /v1/incidents/{id}/notifications` (append-only)."""
-        call = calls.notify_incident(
-            incident_id, to=to, at=at, reference=reference, delay_reasons=delay_reasons
-        )
-        return cast(JSONObject, await self._call(call))
-
-    async def close(self, incident_id: str, *, late_reason: str | None = None) -> JSONObject:
-        return cast(
-            JSONObject, await self._call(calls.close_incident(incident_id, late_reason=late_reason))
-        )
-
-
-class ComplianceReports(_Resource):
-    async def summary(
-        self,
-        *,
-        from_: datetime | str | None = None,
-        to: datetime | str | None = None,
-        series: Literal["day"] | None = None,
-    ) -> JSONObject:
-        """`GET /v1/compliance/summary`, over a window when given."""
-        call = calls.compliance_summary(from_=from_, to=to, series=series)
-        return cast(JSONObject, await self._call(call))
-
-
 class AsyncClient:
     """The Consentry API over HTTP for asyncio: `AsyncClient(base_url, api_key)`, used with
     `async with` or `await close()`. Errors as `Client`'s."""
@@ -381,8 +333,12 @@ class AsyncClient:
         self.subjects = Subjects(self)
         self.portal_links = PortalLinks(self)
         self.requests = Requests(self)
-        self.incidents = Incidents(self)
-        self.compliance = ComplianceReports(self)
+        self.reads = AsyncReads(self)
+        self.systems = AsyncSystems(self)
+        self.audit = AsyncAudit(self)
+        self.api_keys = AsyncApiKeys(self)
+        self.incidents = AsyncIncidents(self)
+        self.compliance = AsyncComplianceReports(self)
 
     async def exchange(self, call: calls.Call) -> Any:
         """Send one call once: its answer, or ConsentryAPIError / ConsentryConnectionError."""

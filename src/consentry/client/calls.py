@@ -1,6 +1,7 @@
-"""Every call the client makes, as data: method, path, body and query of one endpoint
-(API.md). The sync and async clients both send these, so each endpoint's shape lives here
-once."""
+"""A call as data (method, path, body, query of one endpoint of API.md), and the calls of
+consent, configuration, events, subjects and requests. The sync and async clients both send
+these, so each endpoint's shape is written once; the other resources' calls sit in their own
+modules (reads.py, audit.py, datamap.py, keys.py, operations.py)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ class Call:
     accept: str = "application/json"
 
 
-def _p(segment: str) -> str:
+def p(segment: str) -> str:
     """One path segment, escaped: an id never turns into a different path."""
     return quote(segment, safe="")
 
 
-def _time(value: datetime | str) -> str:
+def rfc3339(value: datetime | str) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("times carry a time zone (API.md: RFC 3339 UTC)")
@@ -37,15 +38,21 @@ def _time(value: datetime | str) -> str:
     return value
 
 
-def _query(**values: Any) -> Query:
+def query_of(**values: Any) -> Query:
+    """A query string from keyword values: None left out, `from_` sent as `from`, times as
+    RFC 3339."""
     return {
-        k.rstrip("_"): (_time(v) if isinstance(v, datetime) else v)
+        k.rstrip("_"): (rfc3339(v) if isinstance(v, datetime) else v)
         for k, v in values.items()
         if v is not None
     }
 
 
-def _drop_none(**values: Any) -> dict[str, Any]:
+def time_or_none(value: datetime | str | None) -> str | None:
+    return None if value is None else rfc3339(value)
+
+
+def drop_none(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -81,7 +88,7 @@ def grant(
     if isinstance(notice, tuple):
         notice = {"id": notice[0], "version": notice[1]}
     body = {"subject": subject_ref(subject), "purposes": states, "source": source}
-    body |= _drop_none(
+    body |= drop_none(
         notice=notice,
         jurisdiction=jurisdiction,
         tcf=tcf,
@@ -106,20 +113,20 @@ def check(subject: SubjectLike, purpose: str) -> Call:
 
 
 def consent_state(subject_id: str) -> Call:
-    return Call("GET", f"/v1/subjects/{_p(subject_id)}/consent")
+    return Call("GET", f"/v1/subjects/{p(subject_id)}/consent")
 
 
 def consent_history(subject_id: str, *, limit: int | None, cursor: str | None) -> Call:
-    path = f"/v1/subjects/{_p(subject_id)}/consent/history"
-    return Call("GET", path, query=_query(limit=limit, cursor=cursor))
+    path = f"/v1/subjects/{p(subject_id)}/consent/history"
+    return Call("GET", path, query=query_of(limit=limit, cursor=cursor))
 
 
 def consent_token(subject_id: str) -> Call:
-    return Call("GET", f"/v1/subjects/{_p(subject_id)}/consent/token")
+    return Call("GET", f"/v1/subjects/{p(subject_id)}/consent/token")
 
 
 def compliance(subject_id: str) -> Call:
-    return Call("GET", f"/v1/subjects/{_p(subject_id)}/compliance")
+    return Call("GET", f"/v1/subjects/{p(subject_id)}/compliance")
 
 
 # Purposes, notices, schemas
@@ -130,16 +137,16 @@ def list_purposes() -> Call:
 
 
 def get_purpose(key: str) -> Call:
-    return Call("GET", f"/v1/purposes/{_p(key)}")
+    return Call("GET", f"/v1/purposes/{p(key)}")
 
 
 def put_purpose(key: str, definition: Mapping[str, Any]) -> Call:
-    return Call("PUT", f"/v1/purposes/{_p(key)}", dict(definition))
+    return Call("PUT", f"/v1/purposes/{p(key)}", dict(definition))
 
 
 def put_notice(notice_id: str, *, version: str, text: str, purposes: Sequence[str]) -> Call:
     body = {"version": version, "text": text, "purposes": list(purposes)}
-    return Call("PUT", f"/v1/notices/{_p(notice_id)}", body)
+    return Call("PUT", f"/v1/notices/{p(notice_id)}", body)
 
 
 def list_schemas() -> Call:
@@ -147,14 +154,14 @@ def list_schemas() -> Call:
 
 
 def get_schema(event_type: str) -> Call:
-    return Call("GET", f"/v1/schemas/{_p(event_type)}")
+    return Call("GET", f"/v1/schemas/{p(event_type)}")
 
 
 def put_schema(
     event_type: str, *, purposes: Sequence[str], fields: Mapping[str, Mapping[str, Any]]
 ) -> Call:
     body = {"purposes": list(purposes), "fields": {k: dict(v) for k, v in fields.items()}}
-    return Call("PUT", f"/v1/schemas/{_p(event_type)}", body)
+    return Call("PUT", f"/v1/schemas/{p(event_type)}", body)
 
 
 # Events
@@ -176,7 +183,7 @@ def list_events(
     limit: int | None,
     cursor: str | None,
 ) -> Call:
-    query = _query(
+    query = query_of(
         purpose=purpose, event_type=event_type, from_=from_, to=to, limit=limit, cursor=cursor
     )
     return Call("GET", "/v1/events", query=query)
@@ -186,16 +193,16 @@ def list_events(
 
 
 def resolve_subject(subject: SubjectLike, *, jurisdiction: str | None) -> Call:
-    body = {"subject": subject_ref(subject)} | _drop_none(jurisdiction=jurisdiction)
+    body = {"subject": subject_ref(subject)} | drop_none(jurisdiction=jurisdiction)
     return Call("POST", "/v1/subjects", body)
 
 
 def get_subject(subject_id: str) -> Call:
-    return Call("GET", f"/v1/subjects/{_p(subject_id)}")
+    return Call("GET", f"/v1/subjects/{p(subject_id)}")
 
 
 def portal_link(subject: SubjectLike, *, verification: Verification | None) -> Call:
-    body = {"subject": subject_ref(subject)} | _drop_none(verification=verification)
+    body = {"subject": subject_ref(subject)} | drop_none(verification=verification)
     return Call("POST", "/v1/portal-links", body)
 
 
@@ -210,20 +217,20 @@ def create_request(
     options: Mapping[str, Any],
 ) -> Call:
     body = {"type": type_, "subject": subject_ref(subject), "jurisdiction": jurisdiction}
-    body |= _drop_none(**options)
+    body |= drop_none(**options)
     return Call("POST", "/v1/requests", body)
 
 
 def get_request(request_id: str) -> Call:
-    return Call("GET", f"/v1/requests/{_p(request_id)}")
+    return Call("GET", f"/v1/requests/{p(request_id)}")
 
 
 def list_requests(*, status: str | None, limit: int | None, cursor: str | None) -> Call:
-    return Call("GET", "/v1/requests", query=_query(status=status, limit=limit, cursor=cursor))
+    return Call("GET", "/v1/requests", query=query_of(status=status, limit=limit, cursor=cursor))
 
 
 def _on_request(request_id: str, action: str, body: Mapping[str, Any]) -> Call:
-    return Call("POST", f"/v1/requests/{_p(request_id)}/{action}", dict(body))
+    return Call("POST", f"/v1/requests/{p(request_id)}/{action}", dict(body))
 
 
 def verify_request(request_id: str, verification: Verification) -> Call:
@@ -238,8 +245,8 @@ def extend_request(
     reason: str,
     subject_notified_at: datetime | str,
 ) -> Call:
-    body = _drop_none(months=months, days=days)
-    body |= {"reason": reason, "subject_notified_at": _time(subject_notified_at)}
+    body = drop_none(months=months, days=days)
+    body |= {"reason": reason, "subject_notified_at": rfc3339(subject_notified_at)}
     return _on_request(request_id, "extend", body)
 
 
@@ -258,50 +265,9 @@ def decide_objection(request_id: str, *, purpose: str, outcome: str, grounds: st
 
 def request_result(request_id: str, *, csv: bool = False) -> Call:
     accept = "text/csv" if csv else "application/json"
-    return Call("GET", f"/v1/requests/{_p(request_id)}/result", accept=accept)
+    return Call("GET", f"/v1/requests/{p(request_id)}/result", accept=accept)
 
 
 def lift_restriction(subject_id: str, *, reason: str, subject_informed_at: datetime | str) -> Call:
-    body = {"reason": reason, "subject_informed_at": _time(subject_informed_at)}
-    return Call("DELETE", f"/v1/subjects/{_p(subject_id)}/restriction", body)
-
-
-# Incidents and the compliance summary
-
-
-def create_incident(record: Mapping[str, Any]) -> Call:
-    return Call("POST", "/v1/incidents", dict(record))
-
-
-def list_incidents(*, status: str | None, limit: int | None, cursor: str | None) -> Call:
-    return Call("GET", "/v1/incidents", query=_query(status=status, limit=limit, cursor=cursor))
-
-
-def get_incident(incident_id: str) -> Call:
-    return Call("GET", f"/v1/incidents/{_p(incident_id)}")
-
-
-def notify_incident(
-    incident_id: str,
-    *,
-    to: str,
-    at: datetime | str,
-    reference: str | None,
-    delay_reasons: Sequence[str] | None,
-) -> Call:
-    body = {"to": to, "at": _time(at)} | _drop_none(
-        reference=reference, delay_reasons=None if delay_reasons is None else list(delay_reasons)
-    )
-    return Call("POST", f"/v1/incidents/{_p(incident_id)}/notifications", body)
-
-
-def close_incident(incident_id: str, *, late_reason: str | None) -> Call:
-    return Call(
-        "POST", f"/v1/incidents/{_p(incident_id)}/close", _drop_none(late_reason=late_reason)
-    )
-
-
-def compliance_summary(
-    *, from_: datetime | str | None, to: datetime | str | None, series: str | None
-) -> Call:
-    return Call("GET", "/v1/compliance/summary", query=_query(from_=from_, to=to, series=series))
+    body = {"reason": reason, "subject_informed_at": rfc3339(subject_informed_at)}
+    return Call("DELETE", f"/v1/subjects/{p(subject_id)}/restriction", body)

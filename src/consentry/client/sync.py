@@ -11,8 +11,14 @@ import httpx2 as httpx
 
 from consentry.client import calls
 from consentry.client import transport as wire
+from consentry.client.audit import Audit
 from consentry.client.batcher import EventBatcher
-from consentry.client.batches import ResultsHook, Retry
+from consentry.client.batches import ResultsHook, Retry, prepared
+from consentry.client.datamap import Systems
+from consentry.client.keys import ApiKeys
+from consentry.client.operations import ComplianceReports, Incidents
+from consentry.client.reads import Reads
+from consentry.client.resource import Resource
 from consentry.client.types import (
     CheckResult,
     Compliance,
@@ -36,15 +42,7 @@ from consentry.client.types import (
 )
 
 
-class _Resource:
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def _call(self, call: calls.Call) -> Any:
-        return self._client.exchange(call)
-
-
-class Consents(_Resource):
+class Consents(Resource):
     def grant(
         self,
         subject: SubjectLike,
@@ -109,10 +107,12 @@ class Consents(_Resource):
         return cast(Compliance, self._call(calls.compliance(subject_id)))
 
 
-class Events(_Resource):
+class Events(Resource):
     def send(self, events: Sequence[Event], *, gpc: bool = False) -> EventsResult:
-        """`POST /v1/events`: one batch, sent once, as given (no ids added, no retry)."""
-        return cast(EventsResult, self._call(calls.send_events(events, gpc=gpc)))
+        """`POST /v1/events`: one batch, sent once (no retry); an event without an event_id
+        gets a UUID, which its result names."""
+        ready = [prepared(e) for e in events]
+        return cast(EventsResult, self._call(calls.send_events(ready, gpc=gpc)))
 
     def list(
         self,
@@ -150,7 +150,7 @@ class Events(_Resource):
         )
 
 
-class Purposes(_Resource):
+class Purposes(Resource):
     def list(self) -> Page[Purpose]:
         return cast(Page[Purpose], self._call(calls.list_purposes()))
 
@@ -162,14 +162,14 @@ class Purposes(_Resource):
         return cast(Purpose, self._call(calls.put_purpose(key, definition)))
 
 
-class Notices(_Resource):
+class Notices(Resource):
     def put(self, notice_id: str, *, version: str, text: str, purposes: Sequence[str]) -> Notice:
         """`PUT /v1/notices/{id}`: publish a version; the answer has the text's sha256."""
         call = calls.put_notice(notice_id, version=version, text=text, purposes=purposes)
         return cast(Notice, self._call(call))
 
 
-class Schemas(_Resource):
+class Schemas(Resource):
     def list(self) -> Page[Schema]:
         return cast(Page[Schema], self._call(calls.list_schemas()))
 
@@ -187,7 +187,7 @@ class Schemas(_Resource):
         return cast(Schema, self._call(call))
 
 
-class Subjects(_Resource):
+class Subjects(Resource):
     def resolve(self, subject: SubjectLike, *, jurisdiction: str | None = None) -> Subject:
         """`POST /v1/subjects`: the subject these identities name, created when unknown."""
         call = calls.resolve_subject(subject, jurisdiction=jurisdiction)
@@ -206,7 +206,7 @@ class Subjects(_Resource):
         return cast(RestrictionLifted, self._call(call))
 
 
-class PortalLinks(_Resource):
+class PortalLinks(Resource):
     def create(
         self, subject: SubjectLike, *, verification: Verification | None = None
     ) -> PortalLink:
@@ -215,7 +215,7 @@ class PortalLinks(_Resource):
         return cast(PortalLink, self._call(call))
 
 
-class Requests(_Resource):
+class Requests(Resource):
     def create(
         self,
         type: str,
@@ -300,54 +300,6 @@ class Requests(_Resource):
         return cast(str, self._call(calls.request_result(request_id, csv=True)))
 
 
-class Incidents(_Resource):
-    def create(self, record: Mapping[str, Any]) -> JSONObject:
-        """`POST /v1/incidents` with detected_at, aware_at, description, nature, ..."""
-        return cast(JSONObject, self._call(calls.create_incident(record)))
-
-    def list(
-        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
-    ) -> Page[JSONObject]:
-        call = calls.list_incidents(status=status, limit=limit, cursor=cursor)
-        return cast(Page[JSONObject], self._call(call))
-
-    def get(self, incident_id: str) -> JSONObject:
-        return cast(JSONObject, self._call(calls.get_incident(incident_id)))
-
-    def notify(
-        self,
-        incident_id: str,
-        *,
-        to: str,
-        at: datetime | str,
-        reference: str | None = None,
-        delay_reasons: Sequence[str] | None = None,
-    ) -> JSONObject:
-        """`POST /v1/incidents/{id}/notifications` (append-only)."""
-        call = calls.notify_incident(
-            incident_id, to=to, at=at, reference=reference, delay_reasons=delay_reasons
-        )
-        return cast(JSONObject, self._call(call))
-
-    def close(self, incident_id: str, *, late_reason: str | None = None) -> JSONObject:
-        return cast(
-            JSONObject, self._call(calls.close_incident(incident_id, late_reason=late_reason))
-        )
-
-
-class ComplianceReports(_Resource):
-    def summary(
-        self,
-        *,
-        from_: datetime | str | None = None,
-        to: datetime | str | None = None,
-        series: Literal["day"] | None = None,
-    ) -> JSONObject:
-        """`GET /v1/compliance/summary`, over a window when given."""
-        call = calls.compliance_summary(from_=from_, to=to, series=series)
-        return cast(JSONObject, self._call(call))
-
-
 class Client:
     """The Consentry API over HTTP: `Client(base_url, api_key)`. Use it as a context manager,
     or `close()` it. Every refusal raises ConsentryAPIError with the problem's `code`; a call
@@ -376,6 +328,10 @@ class Client:
         self.subjects = Subjects(self)
         self.portal_links = PortalLinks(self)
         self.requests = Requests(self)
+        self.reads = Reads(self)
+        self.systems = Systems(self)
+        self.audit = Audit(self)
+        self.api_keys = ApiKeys(self)
         self.incidents = Incidents(self)
         self.compliance = ComplianceReports(self)
 

@@ -59,17 +59,22 @@ def answer(response: httpx.Response) -> Any:
         raise api_error(response)
     if response.status_code == 204 or not response.content:
         return None
-    kind = response.headers.get("content-type", "")
-    if "json" in kind:
+    if is_json(response):
         return response.json()
     return response.text
+
+
+def is_json(response: httpx.Response) -> bool:
+    """application/json or a +json type (problem+json); not JSON Lines."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
 
 
 def api_error(response: httpx.Response) -> ConsentryAPIError:
     """The problem+json of a refusal, or `http_<status>` when the answer is something else."""
     retry_after = _seconds(response.headers.get("retry-after"))
     problem: Any = None
-    if "json" in response.headers.get("content-type", ""):
+    if is_json(response):
         try:
             problem = response.json()
         except ValueError:

@@ -204,3 +204,70 @@ class PortalLink(TypedDict):
     url: str
     expires_at: str
     level: str | None
+
+
+class QueryAnswer(TypedDict):
+    """`POST /v1/query`: rows of `{<group_by fields>, "value"}`; `dp_epsilon` on a noisy
+    answer, `suppressed` (`{"groups", "value"?}`) when small groups were left out."""
+
+    rows: list[JSONObject]
+    policy_version: int
+    dp_epsilon: NotRequired[float]
+    suppressed: NotRequired[JSONObject]
+
+
+class Export(TypedDict):
+    export_id: str
+    status: str
+    purpose: str
+    format: str
+    filters: JSONObject
+    policy_version: int
+    rows_at_creation: int
+    created_at: str
+    completed_at: str | None
+
+
+class AuditEntry(TypedDict):
+    index: int
+    at: str
+    actor: str
+    action: str
+    subject_id: str | None
+    details: JSONObject
+    leaf_hash: str
+
+
+class AuditHead(TypedDict):
+    size: int
+    root_hash: str
+    signed_at: str
+    signature: str
+    kid: str
+
+
+class InclusionProof(TypedDict):
+    leaf_index: int
+    tree_size: int
+    audit_path: list[str]
+
+
+class ConsistencyProof(TypedDict):
+    first: int
+    second: int
+    consistency_path: list[str]
+
+
+class ApiKey(TypedDict):
+    key_id: str
+    role: str
+    label: str
+    created_at: str
+    revoked_at: str | None
+    key: NotRequired[str]
+
+
+class Me(TypedDict):
+    key_id: str
+    role: str
+    permissions: list[str]
