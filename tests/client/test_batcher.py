@@ -3,6 +3,7 @@ whole-batch refusals raised, lost answers resent without a duplicate, nothing dr
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -171,3 +172,55 @@ def test_an_event_that_is_not_json_is_refused_at_add(client: Client, consenting:
             batcher.add({**page_view(consenting), "occurred_at": datetime(2026, 1, 1)})
         batcher.add(page_view(consenting, 1))
     assert (batcher.accepted, batcher.rejected) == (1, 0)
+
+
+class FailsFirst(httpx.BaseTransport):
+    """A proxy in front of the gateway that answers the first batch with its own 502 page."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.failed = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/events" and not self.failed:
+            self.failed += 1
+            return httpx.Response(502, headers={"content-type": "text/html"}, text="<h1>502</h1>")
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_5xx_is_retried_and_a_page_is_not_a_problem(gateway: LiveServer, consenting: str) -> None:
+    with Client(gateway.url, ADMIN_KEY, transport=FailsFirst()) as behind_proxy:
+        with pytest.raises(ConsentryAPIError) as once:
+            behind_proxy.events.send([page_view(consenting)])
+        assert (once.value.status, once.value.code) == (502, "http_502")
+        with behind_proxy.events.batcher(max_events=2, retry=QUICK) as batcher:
+            batcher.add(page_view(consenting, 1))
+            batcher.add(page_view(consenting, 2))
+    assert (batcher.accepted, batcher.retries) == (2, 0)  # the 502 went to `send` above
+
+
+def test_the_backoff_stays_within_its_bounds() -> None:
+    retry = Retry(attempts=8, base_seconds=0.25, max_delay_seconds=4.0)
+    rng = random.Random(7)  # noqa: S311 - repeatable draws, not secrets
+    for n in range(1, 8):
+        ceiling = min(4.0, 0.25 * 2 ** (n - 1))
+        waits = [retry.delay(n, rng) for _ in range(200)]
+        assert ceiling / 2 <= min(waits) <= max(waits) <= ceiling
+    with pytest.raises(ValueError, match="attempts"):
+        Retry(attempts=0)
+
+
+def test_a_hook_may_add_from_the_sending_thread(client: Client, consenting: str) -> None:
+    follow_ups = iter(range(3))
+
+    def follow_up(results: list[EventResult]) -> None:
+        n = next(follow_ups, None)
+        if n is not None:
+            batcher.add(page_view(consenting, 100 + n))
+
+    with client.events.batcher(max_events=1, on_results=follow_up) as batcher:
+        batcher.add(page_view(consenting, 1))
+    assert batcher.accepted == 4

@@ -56,9 +56,9 @@ class EventBatcher:
         self._rng = random.Random()  # noqa: S311 - jitter, not a secret
         self._tally = Tally(on_results)
         # `_lock` guards the queue and the state; `_sending` keeps batches in order, one at a
-        # time, and is always taken before `_lock`.
+        # time, and is always taken before `_lock` (reentrant: `on_results` may `add`).
         self._lock = threading.Lock()
-        self._sending = threading.Lock()
+        self._sending = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._pending: list[tuple[float, dict[str, Any]]] = []
         self._failure: ConsentryClientError | None = None
