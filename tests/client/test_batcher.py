@@ -192,14 +192,17 @@ class FailsFirst(httpx.BaseTransport):
 
 
 def test_a_5xx_is_retried_and_a_page_is_not_a_problem(gateway: LiveServer, consenting: str) -> None:
+    with (
+        Client(gateway.url, ADMIN_KEY, transport=FailsFirst()) as behind_proxy,
+        pytest.raises(ConsentryAPIError) as once,
+    ):
+        behind_proxy.events.send([page_view(consenting)])
+    assert (once.value.status, once.value.code) == (502, "http_502")
     with Client(gateway.url, ADMIN_KEY, transport=FailsFirst()) as behind_proxy:
-        with pytest.raises(ConsentryAPIError) as once:
-            behind_proxy.events.send([page_view(consenting)])
-        assert (once.value.status, once.value.code) == (502, "http_502")
         with behind_proxy.events.batcher(max_events=2, retry=QUICK) as batcher:
-            batcher.add(page_view(consenting, 1))
-            batcher.add(page_view(consenting, 2))
-    assert (batcher.accepted, batcher.retries) == (2, 0)  # the 502 went to `send` above
+            ids = [batcher.add(page_view(consenting, n)) for n in range(2)]
+        assert (batcher.accepted, batcher.retries, batcher.refused) == (2, 1, [])
+        assert sorted(i for i in stored_ids(behind_proxy) if i in ids) == sorted(ids)
 
 
 def test_the_backoff_stays_within_its_bounds() -> None:
