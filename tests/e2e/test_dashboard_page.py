@@ -142,6 +142,15 @@ def test_enrol_sign_in_and_act_from_the_dashboard(
     assert got["verification"]["level"] == "reasonable"
     assert got["verification"]["verified_at"] is not None
 
+    # The audit log, verified from the keyboard: the dashboard then shows that verification.
+    expect(page.locator('[data-figure="verification"]')).to_have_text("Never verified.")
+    page.get_by_role("button", name="Verify now").focus()
+    page.keyboard.press("Enter")
+    shown = page.locator('[data-figure="verification"]')
+    expect(shown).to_contain_text("Intact")
+    expect(shown).to_contain_text("person:")
+    axe(page)
+
     page.get_by_role("link", name="Consent report").click()
     expect(page.get_by_role("heading", name="Consent report")).to_be_visible()
     axe(page)
