@@ -28,6 +28,7 @@ from consentry.audit.verify import verify_now
 from consentry.auth import api_keys
 from consentry.auth.models import Role
 from consentry.bench import harness
+from consentry.client import ConsentryClientError
 from consentry.delivery.worker import resend
 from consentry.demo import session as demo_session
 from consentry.demo.server import DemoError
@@ -297,6 +298,9 @@ def demo(
         demo_session.execute(plan, os.environ, out)
     except DemoError as exc:
         console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    except ConsentryClientError as exc:
+        console.print(f"[red]error[/red] the server answered {exc.code}: {exc}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print("Stopped.")

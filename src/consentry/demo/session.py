@@ -130,7 +130,8 @@ def execute(plan: Plan, environ: Mapping[str, str], console: Console) -> None:
         _closing(console, gateway)
         if plan.stay and gateway.server is not None:
             console.print("The server stays up until Ctrl-C.", markup=False)
-            threading.Event().wait()
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
 
 
 def _closing(console: Console, gateway: Gateway) -> None:
