@@ -8,7 +8,7 @@ SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
 RUNTIME := $(VENV)/.installed-runtime-$(SUM)
 DEV := $(VENV)/.installed-dev-$(SUM)
 
-.PHONY: install install-dev serve test lint system-deps format bench clean
+.PHONY: install install-dev serve demo test lint system-deps format bench clean
 
 # What serving needs, and nothing else (no linters, type checker or Presidio).
 install: $(RUNTIME)
@@ -39,6 +39,11 @@ endif
 
 serve: install
 	$(BIN)/consentry serve
+
+# A gateway of its own (./consentry-demo-data, a free port) with simulated traffic
+# (docs/demo.md); DEMO_ARGS passes options, e.g. DEMO_ARGS="--duration 30 --seed 7".
+demo: install
+	$(BIN)/consentry demo $(DEMO_ARGS)
 
 bench: install-dev
 	$(BIN)/consentry bench $(BENCH_ARGS)

@@ -76,6 +76,11 @@ def test_serve_installs_only_the_runtime_and_once(checkout: Path) -> None:
     assert _make(checkout, "serve") == ["consentry serve"]
 
 
+def test_demo_needs_only_what_serving_needs(checkout: Path) -> None:
+    _make(checkout, "serve")
+    assert _make(checkout, "demo") == ["consentry demo"]
+
+
 def test_test_after_serve_adds_the_dev_extra_and_serve_stays_instant(checkout: Path) -> None:
     _make(checkout, "serve")
     added = _make(checkout, "install-dev")

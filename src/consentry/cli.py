@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +28,10 @@ from consentry.audit.verify import verify_now
 from consentry.auth import api_keys
 from consentry.auth.models import Role
 from consentry.bench import harness
+from consentry.client import ConsentryClientError
 from consentry.delivery.worker import resend
+from consentry.demo import session as demo_session
+from consentry.demo.server import DemoError
 from consentry.errors import ConsentryError
 from consentry.governance.retention import Progress as SweepProgress
 from consentry.http.protocol import protocol_class
@@ -222,6 +226,89 @@ def bench(
     harness.show(results, Console())
     if json_path is not None:
         harness.write(results, json_path)
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float, typer.Option(metavar="SECONDS", help="How long traffic streams.", min=1)
+    ] = 60,
+    rate: Annotated[
+        float, typer.Option(metavar="N", help="Events sent per second (a target).", min=1)
+    ] = 200,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="The same seed, the same customers and sequence.")
+    ] = 1,
+    customers: Annotated[
+        int, typer.Option(metavar="N", help="Fictional customers.", min=10, max=1_000_000)
+    ] = 3000,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Use this running server (with --key) instead of starting one; it must "
+            "allow loopback receivers (CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1).",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(metavar="KEY", help="The admin key of the --url server.")
+    ] = None,
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            metavar="PATH",
+            help="The demo server's data directory, emptied at start (only if a demo made it).",
+        ),
+    ] = Path("consentry-demo-data"),
+    settle: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS", help="At most this long, after streaming, for erasures to finish."
+        ),
+    ] = 30,
+    stay: Annotated[
+        bool | None,
+        typer.Option(
+            "--stay/--no-stay",
+            help="Keep the demo's server up after the summary, until Ctrl-C (default: on a "
+            "terminal).",
+        ),
+    ] = None,
+) -> None:
+    """Start a gateway with downstream systems and stream simulated contact-centre and web
+    traffic through it; show what is accepted, refused, delivered and blocked, then a
+    summary, the dashboard and an enrolment link."""
+    if url is not None and not key:
+        raise typer.BadParameter("--url needs --key (an admin key of that server)")
+    out = Console()
+    plan = demo_session.Plan(
+        duration=duration,
+        rate=rate,
+        seed=seed,
+        customers=customers,
+        settle=settle,
+        url=url,
+        key=key,
+        data_dir=data_dir,
+        stay=out.is_terminal if stay is None else stay,
+    )
+    # A `kill` ends the demo as Ctrl-C does: the server and the receivers are stopped first.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        demo_session.execute(plan, os.environ, out)
+    except DemoError as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    except ConsentryClientError as exc:
+        console.print(f"[red]error[/red] the server answered {exc.code}: {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print("Stopped.")
+        raise typer.Exit(130) from None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command("settings")

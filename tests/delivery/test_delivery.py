@@ -141,6 +141,9 @@ def test_delivery_rules(
         else:
             assert r.attempts == 0
             assert got == {"pending": 0, "dead": 0, "refused": {reason: 1}}
+            # The compliance summary sums the refusals of every system, per reason.
+            summary = gateway.get("/v1/compliance/summary", headers=auth()).json()
+            assert summary["deliveries"] == {"pending": 0, "dead": 0, "refused": {reason: 1}}
             actions = [
                 e
                 for e in gateway.get("/v1/audit/entries", headers=auth()).json()["items"]

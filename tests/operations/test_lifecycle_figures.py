@@ -45,7 +45,7 @@ def test_requests_keys_and_incidents_in_the_summary_the_scrape_and_the_alerts(
     monkeypatch.setattr(clock, "now", lambda: moment["now"])
     body = summary(gateway)
     assert body["processed_without_consent"] == 0
-    assert body["requests"] == {"open": 0, "overdue": 0, "by_type": {}}
+    assert body["requests"] == {"open": 0, "overdue": 0, "by_type": {}, "completed": {}}
     assert body["keys"] == {"master_age_days": 0, "signing_age_days": 0, "rotation_due": []}
     assert body["incidents"] == {"open": 0, "next_deadline": None}
     _, found = scrape(gateway)
@@ -60,7 +60,12 @@ def test_requests_keys_and_incidents_in_the_summary_the_scrape_and_the_alerts(
         json={"type": "access", "subject": who("ana"), "jurisdiction": "EU"},
     )
     assert asked.status_code == 202, asked.text
-    assert summary(gateway)["requests"] == {"open": 1, "overdue": 0, "by_type": {"access": 1}}
+    assert summary(gateway)["requests"] == {
+        "open": 1,
+        "overdue": 0,
+        "by_type": {"access": 1},
+        "completed": {},
+    }
 
     # Aware 62 hours ago: the authority must be told within 10 hours (Art. 33(1)).
     aware = start - timedelta(hours=62)
@@ -107,12 +112,31 @@ def test_requests_keys_and_incidents_in_the_summary_the_scrape_and_the_alerts(
         "firing"
     ] * 2
     body = summary(gateway)
-    assert body["requests"] == {"open": 1, "overdue": 1, "by_type": {"access": 1}}
+    assert body["requests"] == {"open": 1, "overdue": 1, "by_type": {"access": 1}, "completed": {}}
     assert body["keys"] == {
         "master_age_days": 91,
         "signing_age_days": 91,
         "rotation_due": ["master", "signing"],
     }
+
+
+def test_completed_requests_by_type_in_the_summary(gateway: TestClient) -> None:
+    # A limit request completes at once (CCPA §1798.121); an access request stays open.
+    for kind in ("limit", "access"):
+        asked = gateway.post(
+            "/v1/requests",
+            headers=auth(),
+            json={"type": kind, "subject": who("ana"), "jurisdiction": "US-CA"},
+        )
+        assert asked.status_code == 202, asked.text
+    body = summary(gateway)
+    assert body["requests"] == {
+        "open": 1,
+        "overdue": 0,
+        "by_type": {"access": 1},
+        "completed": {"limit": 1},
+    }
+    assert body["deliveries"] == {"pending": 0, "dead": 0, "refused": {}}
 
 
 def _at(text: str) -> datetime:

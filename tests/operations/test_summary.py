@@ -69,6 +69,7 @@ def test_events_windows_and_daily_series(
         "events",
         "processed_without_consent",
         "requests",
+        "deliveries",
         "keys",
         "incidents",
         "reconsent_due",

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection
 
 from consentry.dsr.deadlines import DUE_SOON, Standing
-from consentry.dsr.models import FINAL, PURGE_COUNTER
+from consentry.dsr.models import FINAL, PURGE_COUNTER, Status
 from consentry.governance import incidents
 from consentry.storage import datamap as datamap_sql
 from consentry.storage import operations as sql
@@ -36,6 +36,11 @@ _CLOSED = sorted(s.value for s in FINAL)
 def requests_open(conn: Connection) -> dict[str, int]:
     """Open data-subject requests (not completed, rejected or failed) by type."""
     return sql.open_requests_by_type(conn, _CLOSED)
+
+
+def requests_completed(conn: Connection) -> dict[str, int]:
+    """Data-subject requests completed, ever, by type."""
+    return sql.requests_by_type_in(conn, [Status.COMPLETED.value])
 
 
 def requests_overdue(conn: Connection, now: datetime) -> int:
@@ -83,6 +88,7 @@ class Deliveries:
 
 
 def deliveries(conn: Connection) -> Deliveries:
+    """Outbox rows per system, waiting (or being sent) and dead-lettered."""
     pending: dict[str, int] = {}
     dead: dict[str, int] = {}
     for row in sql.outbox_counts(conn):

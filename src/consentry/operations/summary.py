@@ -162,12 +162,29 @@ def processed_without_consent(r: Reading) -> int:
 
 
 def requests(r: Reading) -> dict[str, Any]:
-    """Open data-subject requests, those past their due date, and the open ones by type."""
+    """Open data-subject requests, those past their due date, the open ones by type, and
+    those completed (ever) by type."""
     by_type = figures.requests_open(r.conn)
     return {
         "open": sum(by_type.values()),
         "overdue": figures.requests_overdue(r.conn, r.now),
         "by_type": dict(sorted(by_type.items())),
+        "completed": dict(sorted(figures.requests_completed(r.conn).items())),
+    }
+
+
+def deliveries(r: Reading) -> dict[str, Any]:
+    """Over every system: deliveries waiting (or being sent) and dead-lettered now, and the
+    events never delivered, ever, per reason (transfer_blocked, dpa_missing, ...)."""
+    outbox = figures.deliveries(r.conn)
+    refused: dict[str, int] = {}
+    for reasons in figures.delivery_refusals(r.conn).values():
+        for reason, n in reasons.items():
+            refused[reason] = refused.get(reason, 0) + n
+    return {
+        "pending": sum(outbox.pending.values()),
+        "dead": sum(outbox.dead.values()),
+        "refused": dict(sorted(refused.items())),
     }
 
 
@@ -207,6 +224,7 @@ SECTIONS: tuple[tuple[str, Callable[[Reading], Any]], ...] = (
     ("events", events),
     ("processed_without_consent", processed_without_consent),
     ("requests", requests),
+    ("deliveries", deliveries),
     ("keys", keys),
     ("incidents", incidents),
     ("reconsent_due", reconsent_due),

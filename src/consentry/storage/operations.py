@@ -38,6 +38,16 @@ def open_requests_by_type(conn: Connection, closed: Sequence[str]) -> dict[str, 
     return {str(t): int(n) for t, n in conn.execute(stmt).all()}
 
 
+def requests_by_type_in(conn: Connection, statuses: Sequence[str]) -> dict[str, int]:
+    """Requests whose status is one of `statuses`, by type."""
+    stmt = (
+        select(requests.c.type, func.count())
+        .where(requests.c.status.in_(statuses))
+        .group_by(requests.c.type)
+    )
+    return {str(t): int(n) for t, n in conn.execute(stmt).all()}
+
+
 def overdue_requests(conn: Connection, now: datetime, closed: Sequence[str]) -> int:
     """Open requests (status not in `closed`) past their due date (marked overdue or not yet)."""
     stmt = select(func.count()).where(
