@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -201,3 +202,38 @@ def test_another_processs_writer_gets_in_between_the_sweeps_transactions(
     assert done.batches >= 150
     during = [w for w in writes if started < w < ended]
     assert len(during) > done.batches // 3
+
+
+def test_with_no_writer_waiting_the_sweep_does_not_pause(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer is left free between two transactions only while another writer waits
+    for it: with nobody waiting, the sweep's transactions follow each other at once."""
+    fake = install_clock(monkeypatch)
+    now = fake()
+    runtime = sqlite_runtime
+    with runtime.store.write() as conn:
+        runtime.purposes.put(conn, Purpose("alpha", "Alpha", LegalBasis.CONSENT, 1), actor="test")
+        bits = purpose_mask([runtime.purposes.all(conn)["alpha"]])
+        at = clock.rfc3339(now - timedelta(days=2))
+        subject_id = next(iter(SUBJECTS))
+        rows = [
+            (f"ev-{n}", "t", 1, at, at, subject_id, '["alpha"]', "{}", None, None, bits, 1)
+            for n in range(400)
+        ]
+        ingest_sql.insert_events(conn, rows)
+    sweeper = runtime.retention
+    sweeper.span = sweeper.max_span = 40
+    pauses: list[float] = []
+
+    class Recording(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            pauses.append(timeout or 0.0)
+            return super().wait(timeout)
+
+    monkeypatch.setattr(sweeper._periodic, "stopping", Recording())
+    done = sweeper.sweep()
+    assert done.counts["deleted"] == 400
+    assert done.batches >= 10
+    assert pauses
+    assert set(pauses) == {0.0}

@@ -403,6 +403,62 @@ def test_a_writer_of_another_process_is_waited_for(
         os.close(other)
 
 
+def write_once(store: Store) -> None:
+    with store.write() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+def test_a_writer_waiting_in_a_thread_or_another_process_is_seen(
+    sqlite_runtime: Runtime,
+) -> None:
+    """`writer_wanted()` is true while a writer waits for the writer's place, in a thread of
+    this process (for the in-process lock) or in another process (polling the lock file),
+    and false once nobody waits: a long series of transactions pauses only then."""
+    store = sqlite_runtime.store
+    assert store.writer_wanted() is False
+    lock_path = str(store.url).removeprefix("sqlite:///") + "-writer"
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write():
+            started.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert started.wait(5)
+        assert store.writer_wanted() is False
+        waiter = threading.Thread(target=write_once, args=(store,))
+        waiter.start()
+        deadline = time.monotonic() + 5
+        while not store.writer_wanted() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert store.writer_wanted() is True
+    finally:
+        release.set()
+        holder.join(5)
+    waiter.join(5)
+    assert store.writer_wanted() is False
+    # Another process's writer (its own Store) waiting on the lock file held here.
+    other = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    second = Store(store.url)
+    try:
+        thread = threading.Thread(target=write_once, args=(second,))
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not store.writer_wanted() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert store.writer_wanted() is True
+        fcntl.flock(other, fcntl.LOCK_UN)
+        thread.join(5)
+        assert store.writer_wanted() is False
+    finally:
+        os.close(other)
+        second.close()
+
+
 def read_size(store: Store) -> int:
     with store.read() as conn:
         return audit_sql.log_size(conn)

@@ -129,9 +129,12 @@ class RetentionSweeper:
                 if progress is not None:
                     progress(report)
                 # Stopping (the server shuts down): the next sweep resumes here. Between two
-                # transactions the writer is left free a moment: a writer waiting in another
-                # process or thread (ingest) takes it then.
-                if report.finished or self._periodic.stopping.wait(self.PAUSE):
+                # transactions the writer is left free a moment when a writer is waiting for
+                # it in another process or thread (ingest): it takes it then.
+                if report.finished:
+                    break
+                pause = self.PAUSE if self.store.writer_wanted() else 0.0
+                if self._periodic.stopping.wait(pause):
                     break
             with self.store.read() as conn:
                 final = sql.get(conn, outcome.sweep_id)

@@ -41,6 +41,9 @@ class Store:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # Threads of this process waiting for _write_lock (writer_wanted).
+        self._waiting = 0
+        self._counting = threading.Lock()
         self.engine = create_store_engine(url, self.dialect)
         # Work each write transaction runs last, just before it commits (the audit log's
         # appends, registered by runtime.py): taking the log's lock last keeps every
@@ -149,11 +152,34 @@ class Store:
         # The WAL keeps older page images until the next truncation.
         log.warning("WAL not truncated: another checkpoint or a reader held it")
 
+    def writer_wanted(self) -> bool:
+        """Whether a writer is waiting for the writer's place now, in this process or
+        another (SQLite): a long series of transactions leaves the place free a moment
+        between two only then. PostgreSQL has no one writer: always True."""
+        if self._write_lock is None:
+            return True
+        if self._waiting:
+            return True
+        return self._writer is not None and self._writer.wanted()
+
     @contextmanager
     def _writers_held(self) -> Iterator[None]:
         """SQLite: the writer's place in this process, then across processes."""
-        with self._write_lock or contextlib.nullcontext(), self._writer or contextlib.nullcontext():
+        if self._write_lock is None:
             yield
+            return
+        with self._counting:
+            self._waiting += 1
+        try:
+            self._write_lock.acquire()
+        finally:
+            with self._counting:
+                self._waiting -= 1
+        try:
+            with self._writer or contextlib.nullcontext():
+                yield
+        finally:
+            self._write_lock.release()
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -187,41 +213,77 @@ class _WriterLock:
     """The database's writer, across processes (`serve --workers`): an flock on a file beside
     the database, taken before BEGIN IMMEDIATE. A process waiting for it retries every
     millisecond, where SQLite's own busy handler sleeps up to 100 ms between tries and leaves
-    the file idle meanwhile. Gives up after TIMEOUT seconds (StorageUnavailable)."""
+    the file idle meanwhile. Gives up after TIMEOUT seconds (StorageUnavailable).
+
+    While it waits, a process holds a shared flock on a second file (`-waiting`), so that
+    `wanted()` tells whether anyone is waiting for the writer."""
 
     TIMEOUT = 30.0
     _POLL = 0.001
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._fd: int | None = None
+        # The lock file; the waiting file as waiters hold it; the waiting file as `wanted()`
+        # tries it (flocks of two descriptors of one process conflict, of one do not).
+        self._fds: tuple[int, int, int] | None = None
         self._pid = 0
 
-    def __enter__(self) -> None:
-        if self._fd is None or self._pid != os.getpid():
+    def _open(self) -> tuple[int, int, int]:
+        if self._fds is None or self._pid != os.getpid():
             # A forked child opens its own: an flock is shared by copies of one descriptor.
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            waiting = self._path + "-waiting"
+            self._fds = (
+                os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600),
+                os.open(waiting, os.O_RDWR | os.O_CREAT, 0o600),
+                os.open(waiting, os.O_RDWR | os.O_CREAT, 0o600),
+            )
             self._pid = os.getpid()
+        return self._fds
+
+    def __enter__(self) -> None:
+        fd, waiting, _ = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
         deadline = time.monotonic() + self.TIMEOUT
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StorageUnavailable(
-                        "the database is busy: another writer holds it"
-                    ) from None
-                time.sleep(self._POLL)
+        # Threads of one process take the writer one at a time (Store._write_lock), so one
+        # descriptor per process serves them.
+        fcntl.flock(waiting, fcntl.LOCK_SH)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StorageUnavailable(
+                            "the database is busy: another writer holds it"
+                        ) from None
+                    time.sleep(self._POLL)
+        finally:
+            fcntl.flock(waiting, fcntl.LOCK_UN)
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._fds is not None:
+            fcntl.flock(self._fds[0], fcntl.LOCK_UN)
+
+    def wanted(self) -> bool:
+        """Whether a process (this one included) is waiting for the writer now."""
+        _, _, probe = self._open()
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return False
 
     def close(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)
-        self._fd = None
+        if self._fds is not None and self._pid == os.getpid():
+            for fd in self._fds:
+                os.close(fd)
+        self._fds = None
 
 
 # Store.checkpoint()'s tries, while another process's checkpoint is running.
