@@ -4,10 +4,12 @@ that never hold back a withdrawal."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -304,3 +306,40 @@ def test_notices_are_read_by_browser_keys(client: TestClient) -> None:
     assert (resp.json()["version"], resp.json()["text"]) == ("2", "Notice v2.")
     assert client.get("/v1/notices/site?version=1", headers=h).json()["text"] == "Notice v1."
     assert client.get("/v1/notices/nope", headers=h).json()["code"] == "notice_not_found"
+
+
+def test_a_beacon_carries_its_key_and_subject_in_the_query(client: TestClient) -> None:
+    key = mint(client, ORIGIN)
+    schema = {
+        "purposes": ["security"],
+        "fields": {
+            "page": {"type": "string", "category": "system.operations", "treatment": "keep"}
+        },
+    }
+    assert client.put("/v1/schemas/page_hide", headers=auth(), json=schema).status_code == 201
+    batch = {
+        "events": [
+            {
+                "event_id": "beacon-1",
+                "event_type": "page_hide",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "subject": {"identities": [{"type": "device_id", "value": "dev-1"}]},
+                "properties": {"page": "/"},
+            }
+        ]
+    }
+    query = urlencode({"consentry_key": key, "consentry_subject": "device_id=dev-1"})
+    plain = {"Content-Type": "text/plain;charset=UTF-8", "Origin": ORIGIN}
+    body = json.dumps(batch)
+    resp = client.post(f"/v1/events?{query}", headers=plain, content=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["results"][0]["event_id"] == "beacon-1"
+    # The same rules as the headers: its origins only, its subject only.
+    elsewhere = client.post(f"/v1/events?{query}", headers={**plain, "Origin": OTHER}, content=body)
+    assert elsewhere.status_code == 403
+    other = urlencode({"consentry_key": key, "consentry_subject": "device_id=dev-2"})
+    assert client.post(f"/v1/events?{other}", headers=plain, content=body).status_code == 403
+    # text/plain is taken only from a beacon, and a key in the query only by the events route.
+    assert client.post("/v1/events", headers=plain, content=body).status_code == 415
+    resp = client.post(f"/v1/consents?{query}", headers={"Origin": ORIGIN}, json=deny("dev-1"))
+    assert resp.status_code == 401

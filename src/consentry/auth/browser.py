@@ -13,6 +13,11 @@ from consentry.subjects.models import Identity, IdentityType
 from consentry.subjects.refs import subject_ref
 
 HEADER = "X-Consentry-Subject"
+# navigator.sendBeacon sets no header: an events batch sent that way carries the key and the
+# subject in the query string (which the access log drops), its JSON as text/plain.
+BEACON_PATH = "/v1/events"
+BEACON_KEY = "consentry_key"
+BEACON_SUBJECT = "consentry_subject"
 # The identities a browser may name its visitor by; the rest need a secret key.
 TYPES = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID, IdentityType.CUSTOMER_ID})
 PROOF = "identity_proof"

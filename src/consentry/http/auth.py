@@ -62,8 +62,13 @@ class Authorize:
     async def __call__(self, request: Request) -> Principal:
         runtime = get_runtime(request)
         publishable = request.headers.get(KEY_HEADER)
+        subject = request.headers.get(browser.HEADER)
+        if publishable is None and self.browser_scope is Scope.EVENTS:
+            # A beacon sets no header (auth/browser.py).
+            publishable = request.query_params.get(browser.BEACON_KEY)
+            subject = request.query_params.get(browser.BEACON_SUBJECT)
         if publishable is not None:
-            principal = await self._browser(request, runtime, publishable.strip())
+            principal = await self._browser(request, runtime, publishable.strip(), subject)
         else:
             principal = await self._secret(request, runtime)
         request.state.principal = principal
@@ -85,7 +90,9 @@ class Authorize:
         await self._limit(request, runtime.limits.key, principal.key_id)
         return principal
 
-    async def _browser(self, request: Request, runtime: Runtime, presented: str) -> Principal:
+    async def _browser(
+        self, request: Request, runtime: Runtime, presented: str, subject: str | None
+    ) -> Principal:
         if "authorization" in request.headers:
             raise Unauthenticated(f"send one key: Authorization or {KEY_HEADER}, not both")
         if not presented:
@@ -115,10 +122,9 @@ class Authorize:
         await self._limit(request, runtime.limits.browser, f"{principal.key_id} {client}")
         if self.browser_scope is not Scope.NONE:
             body = await request.body()
-            header = request.headers.get(browser.HEADER)
             path_id = request.path_params.get("subject_id")
             await run_in_threadpool(
-                _check_subject, runtime, self.browser_scope, header, body, path_id
+                _check_subject, runtime, self.browser_scope, subject, body, path_id
             )
         return principal
 
