@@ -46,7 +46,8 @@ def test_admin_key_from_settings_is_admin(client: TestClient) -> None:
     assert client.get("/v1/me", headers=auth()).json()["role"] == "admin"
 
 
-@pytest.mark.parametrize("role", [r.value for r in Role if r is not Role.ADMIN])
+# Browser keys are never bearer keys: tests/http/test_browser_routes.py walks them.
+@pytest.mark.parametrize("role", [r.value for r in Role if r not in {Role.ADMIN, Role.BROWSER}])
 def test_only_admin_manages_keys(client: TestClient, role: str) -> None:
     key = make_key(client, role)
     assert client.get("/v1/me", headers=auth(key)).json()["role"] == role

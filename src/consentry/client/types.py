@@ -264,6 +264,7 @@ class ApiKey(TypedDict):
     label: str
     created_at: str
     revoked_at: str | None
+    origins: NotRequired[list[str]]  # a browser key's web origins
     key: NotRequired[str]
 
 

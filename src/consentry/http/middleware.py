@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import email.message
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from consentry.auth.browser import BEACON_KEY, BEACON_PATH
 from consentry.errors import BodyTimeout, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from consentry.http.errors import problem
 
@@ -40,7 +42,9 @@ class BodyLimits:
             await problem(self._too_large())(scope, receive, send)
             return
         types = [value for name, value in scope["headers"] if name == b"content-type"]
-        not_json = scope["path"].startswith("/v1/") and not (len(types) == 1 and _is_json(types[0]))
+        not_json = scope["path"].startswith("/v1/") and not (
+            len(types) == 1 and (_is_json(types[0]) or _beacon(scope, types[0]))
+        )
         if not_json and declared not in (None, b"0"):
             await problem(_not_json())(scope, receive, send)
             return
@@ -92,6 +96,17 @@ def _is_json(content_type: bytes) -> bool:
         return False
     subtype = message.get_content_subtype()
     return subtype == "json" or subtype.endswith("+json")
+
+
+def _beacon(scope: Scope, content_type: bytes) -> bool:
+    """An events batch sent by navigator.sendBeacon: text/plain (the only JSON-carrying type a
+    beacon sends without a preflight), its browser key in the query string (http/auth.py)."""
+    if scope["path"] != BEACON_PATH:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type.decode("latin-1")
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return message.get_content_type() == "text/plain" and BEACON_KEY in query
 
 
 def _not_json() -> UnsupportedMediaType:
