@@ -262,7 +262,12 @@ test("a known customer's GPC signal is recorded at init", async () => {
   const [consent] = p.gateway.requests;
   assert.deepEqual(consent.body.subject, { identities: [{ type: "customer_id", value: "C-1001" }] });
   assert.deepEqual(consent.body.purposes, {});
-  assert.equal(consent.init.headers["X-Consentry-Identity-Proof"], "ab".repeat(32));
+  const named = new URLSearchParams(consent.init.headers["X-Consentry-Subject"]);
+  assert.deepEqual(Object.fromEntries(named), {
+    customer_id: "C-1001",
+    identity_proof: "ab".repeat(32),
+    expires_at: "2026-12-05T12:00:00Z",
+  });
   assert.deepEqual(p.storage.log, []); // the site names the customer: no storage at all
 });
 
@@ -299,8 +304,24 @@ test("a CMP's TC string is passed on, and a decision in the CMP is recorded", as
   assert.equal(p.sdk.state().tcf, true);
 });
 
-test("on page hide what is queued leaves by beacon", async () => {
+test("on page hide what is queued leaves at once, by keepalive fetch", async () => {
   const p = page();
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  p.sdk.track("page_view", { n: 1 });
+  p.sdk.track("page_view", { n: 2 });
+  p.hide();
+  const last = p.gateway.requests.at(-1);
+  assert.equal(last.path, "/v1/events");
+  assert.equal(last.init.keepalive, true);
+  assert.equal(last.body.events.length, 2);
+  assert.deepEqual(p.beacons, []);
+  await p.tick();
+  assert.equal(p.gateway.stored.length, 2); // and not sent twice
+});
+
+test("without keepalive, page hide sends a beacon naming key and subject in its query", async () => {
+  const p = page({ keepalive: false });
   await p.ready;
   await p.sdk.set({ analytics: "granted" });
   p.sdk.track("page_view", { n: 1 });
@@ -308,12 +329,16 @@ test("on page hide what is queued leaves by beacon", async () => {
   p.hide();
   assert.equal(p.beacons.length, 1);
   const { url, blob } = p.beacons[0];
-  assert.equal(url, `https://gateway.example.com/v1/events?key=${KEY}`);
-  assert.equal(blob.type, "text/plain");
+  const { origin, pathname, searchParams } = new URL(url);
+  assert.equal(origin + pathname, "https://gateway.example.com/v1/events");
+  assert.equal(searchParams.get("key"), KEY);
+  const cookie = p.gateway.requests[0].body.subject.identities[0].value;
+  assert.equal(searchParams.get("subject"), `cookie_id=${cookie}`);
+  assert.equal(blob.type, "text/plain"); // a simple request: no preflight
   const body = JSON.parse(await blob.text());
   assert.equal(body.events.length, 2);
   await p.tick();
-  assert.equal(p.gateway.paths().includes("POST /v1/events"), false); // not sent twice
+  assert.equal(p.gateway.paths().includes("POST /v1/events"), false);
 });
 
 test("a gateway that is down keeps the batch for a later try", async () => {

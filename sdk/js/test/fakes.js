@@ -67,6 +67,13 @@ class Gateway {
       return { status: 503, body: { code: "unavailable" } };
     }
     if (headers["X-Consentry-Key"] !== KEY) return { status: 401, body: { code: "unauthorized" } };
+    // As auth/browser.py does: every subject of the request is the one the header names.
+    const named = new URLSearchParams(headers["X-Consentry-Subject"]);
+    const refs = body ? (body.events || [body]).map((b) => b.subject).filter(Boolean) : [];
+    for (const ref of refs) {
+      const id = ref.identities[0];
+      if (named.get(id.type) !== id.value) return { status: 403, body: { code: "subject_not_allowed" } };
+    }
     const gpc = body && body.gpc === true;
     if (method === "POST" && path === "/v1/consents") {
       const ledger = this.ledger(body.subject);
@@ -154,7 +161,7 @@ class Storage {
 }
 
 /** A page: an SDK instance over fakes. `gpc`, `stored` (storage items), `tcf` (a CMP). */
-function page({ gateway = new Gateway(), gpc = false, stored, tcf, options } = {}) {
+function page({ gateway = new Gateway(), gpc = false, stored, tcf, options, keepalive = true } = {}) {
   const storage = new Storage(stored);
   const timers = [];
   const beacons = [];
@@ -171,6 +178,7 @@ function page({ gateway = new Gateway(), gpc = false, stored, tcf, options } = {
     storage: () => storage,
     navigator: gpc ? { globalPrivacyControl: true } : {},
     window: win,
+    keepalive,
     sendBeacon: (url, blob) => {
       beacons.push({ url, blob });
       return true;

@@ -36,6 +36,7 @@
       return {
         fetch: root.fetch && root.fetch.bind(root),
         sendBeacon: nav.sendBeacon && nav.sendBeacon.bind(nav),
+        keepalive: typeof Request === "function" && "keepalive" in Request.prototype,
         storage: function () {
           return root.localStorage;
         },
@@ -79,13 +80,26 @@
       return { identities: [visitor] };
     }
 
-    function headers() {
-      var h = { "Content-Type": "application/json", "X-Consentry-Key": cfg.key };
-      if (cfg.subject.identity_proof) {
-        h["X-Consentry-Identity-Proof"] = cfg.subject.identity_proof;
-        h["X-Consentry-Identity-Expires"] = cfg.subject.expires_at;
+    // The one subject a browser key may act on, as the gateway reads it (urlencoded pairs).
+    function named() {
+      var pairs = [[visitor.type, visitor.value]];
+      if (visitor.type === "customer_id") {
+        pairs.push(["identity_proof", cfg.subject.identity_proof]);
+        pairs.push(["expires_at", cfg.subject.expires_at]);
       }
-      return h;
+      return pairs
+        .map(function (p) {
+          return p[0] + "=" + encodeURIComponent(p[1] || "");
+        })
+        .join("&");
+    }
+
+    function headers() {
+      return {
+        "Content-Type": "application/json",
+        "X-Consentry-Key": cfg.key,
+        "X-Consentry-Subject": named(),
+      };
     }
 
     function Failure(status, problem) {
@@ -275,12 +289,13 @@
       });
     }
 
-    // On page hide: what is queued leaves now, by beacon (or keepalive fetch without one).
+    // On page hide what is queued leaves at once: by fetch with keepalive, which outlives the
+    // page and carries the key's headers; by beacon where keepalive is missing (the key and
+    // subject then go in the query, as a beacon sends no headers).
     function leave() {
       if (!known || !outbox.length) return;
       var events = outbox.filter(allowed);
       outbox = [];
-      var url = cfg.endpoint + "/v1/events?key=" + encodeURIComponent(cfg.key);
       while (events.length) {
         var n = events.length;
         var text = JSON.stringify(wire(events.slice(0, n)));
@@ -289,13 +304,17 @@
           text = JSON.stringify(wire(events.slice(0, n)));
         }
         var chunk = events.splice(0, n);
-        var sent = false;
-        try {
-          sent = !!env.sendBeacon && env.sendBeacon(url, new Blob([text], { type: "text/plain" }));
-        } catch (e) {
-          sent = false;
-        }
-        if (!sent) send(chunk, true);
+        if (env.keepalive || !env.sendBeacon || !beacon(text)) send(chunk, true);
+      }
+    }
+
+    function beacon(text) {
+      var url = cfg.endpoint + "/v1/events?key=" + encodeURIComponent(cfg.key);
+      url += "&subject=" + encodeURIComponent(named());
+      try {
+        return env.sendBeacon(url, new Blob([text], { type: "text/plain" }));
+      } catch (e) {
+        return false;
       }
     }
 
