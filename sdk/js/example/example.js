@@ -68,18 +68,19 @@
     var input = event.target;
     var purpose = input.dataset.purpose;
     var name = input.parentNode.textContent.trim();
+    var wanted = input.checked;
     input.disabled = true;
-    var done = input.checked
+    var done = wanted
       ? Consentry.set(Object.fromEntries([[purpose, "granted"]]), { notice: NOTICE })
       : Consentry.withdraw([purpose]);
     done
       .then(function (state) {
         var on = state.granted.indexOf(purpose) >= 0;
-        if (input.checked && !on) say(name + " stays off: your browser asked us not to sell or share.");
+        if (wanted && !on) say(name + " stays off: your browser asked us not to sell or share.");
         else say(name + (on ? " is on." : " is off."));
       })
       .catch(function (error) {
-        input.checked = !input.checked;
+        input.checked = !wanted;
         say(name + " could not be changed (" + error.code + "). Please try again.");
       })
       .then(function () {
