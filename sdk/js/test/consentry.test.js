@@ -383,3 +383,16 @@ test("the default instance is the module, and init needs an endpoint and a key",
   assert.throws(() => Consentry.create({}).track("page_view"), /call init\(\) first/);
   assert.ok(jwt({}).split(".").length === 3);
 });
+
+test("an id the site keeps itself names the visitor, and the SDK stores nothing", async () => {
+  const p = page({ options: { subject: { device_id: "device-7f3a" } } });
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  p.sdk.track("page_view", {});
+  await p.sdk.flush();
+  const [consent, events] = p.gateway.requests;
+  assert.deepEqual(consent.body.subject, { identities: [{ type: "device_id", value: "device-7f3a" }] });
+  assert.equal(consent.init.headers["X-Consentry-Subject"], "device_id=device-7f3a");
+  assert.deepEqual(events.body.events[0].subject, consent.body.subject);
+  assert.deepEqual(p.storage.log, []);
+});

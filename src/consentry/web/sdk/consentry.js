@@ -390,8 +390,9 @@
         var stored = null;
         if (s.customer_id) {
           visitor = { type: "customer_id", value: String(s.customer_id) };
-        } else if (s.cookie_id) {
-          visitor = { type: "cookie_id", value: String(s.cookie_id) };
+        } else if (s.cookie_id || s.device_id) {
+          var type = s.cookie_id ? "cookie_id" : "device_id";
+          visitor = { type: type, value: String(s[type]) };
         } else {
           managed = true;
           stored = load();
