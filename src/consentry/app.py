@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from consentry import __version__
 from consentry.http import errors, logs, openapi, routes
+from consentry.http.cors import Cors
 from consentry.http.middleware import BodyLimits
 from consentry.http.timing import RequestTimer
 from consentry.runtime import Runtime
@@ -76,6 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_timeout_seconds,
     )
+    # Preflights are answered before the body limits (they have no body).
+    app.add_middleware(Cors)
     # Outermost, so that refusals by the body limits are timed too.
     app.add_middleware(RequestTimer)
     return app

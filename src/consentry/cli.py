@@ -26,6 +26,7 @@ from consentry.audit.events import AuditAction
 from consentry.audit.verify import verify_now
 from consentry.auth import api_keys
 from consentry.auth.models import Role
+from consentry.auth.origins import development
 from consentry.bench import harness
 from consentry.delivery.worker import resend
 from consentry.errors import ConsentryError
@@ -46,6 +47,10 @@ def _group(help_text: str) -> typer.Typer:
 app = _group("Consentry: consent-aware privacy gateway.")
 api_key_app = _group("Create, list and revoke API keys.")
 app.add_typer(api_key_app, name="api-key")
+identity_secret_app = _group(
+    "Secrets a site vouches for its visitors' customer_id with (browser keys' identity_proof)."
+)
+app.add_typer(identity_secret_app, name="identity-secret")
 delivery_app = _group("Downstream deliveries: resend dead letters.")
 app.add_typer(delivery_app, name="delivery")
 audit_app = _group("Verify the audit log; print its latest signed head.")
@@ -239,15 +244,35 @@ def api_key_create(
     label: Annotated[
         str, typer.Option(metavar="TEXT", help="A note saying who holds the key.")
     ] = "",
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="ORIGIN",
+            help="A web origin a browser key is honoured from (repeat for more): "
+            "https://host[:port]; http only for localhost, 127.0.0.1 and [::1] (development).",
+        ),
+    ] = None,
 ) -> None:
     """Mint an API key; it is printed alone on the last line, and only this once."""
     runtime = Runtime(_store_settings())
     try:
         with runtime.store.write() as conn:
-            record, key = api_keys.create(conn, role, label, actor=CLI_ACTOR)
+            record, key = api_keys.create(conn, role, label, actor=CLI_ACTOR, origins=origin or [])
+    except ConsentryError as error:
+        typer.echo(f"{error.code}: {error.detail}", err=True)
+        raise typer.Exit(1) from None
     finally:
         runtime.close()
-    typer.echo(f"Created API key {record.key_id} with role {record.role} (shown once):")
+    if record.role is Role.BROWSER:
+        typer.echo(f"Origins: {', '.join(record.origins)}")
+        if any(development(o) for o in record.origins):
+            typer.echo("Note: http:// origins are for development on this machine only.", err=True)
+        typer.echo(
+            f"Created publishable key {record.key_id} (a page sends it as X-Consentry-Key; "
+            "it is not a secret):"
+        )
+    else:
+        typer.echo(f"Created API key {record.key_id} with role {record.role} (shown once):")
     typer.echo(key)
 
 
@@ -279,6 +304,61 @@ def api_key_revoke(
     finally:
         runtime.close()
     typer.echo(f"Revoked API key {record.key_id}")
+
+
+@identity_secret_app.command("create")
+def identity_secret_create(
+    label: Annotated[
+        str, typer.Option(metavar="TEXT", help="A note saying which site holds the secret.")
+    ] = "",
+) -> None:
+    """Mint an identity secret; it is printed alone on the last line, and only this once. The
+    site's server computes identity_proof = HMAC-SHA256 hex of customer_id + "." + expires_at
+    under it."""
+    runtime = Runtime(_store_settings())
+    try:
+        with runtime.store.write() as conn:
+            record, secret = runtime.identity_secrets.create(conn, label, actor=CLI_ACTOR)
+    except ConsentryError as error:
+        typer.echo(f"{error.code}: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"Created identity secret {record.secret_id} (keep it on the server; shown once):")
+    typer.echo(secret)
+
+
+@identity_secret_app.command("list")
+def identity_secret_list() -> None:
+    """List identity secrets (ids, labels, when created and revoked; never the secrets)."""
+    runtime = Runtime(_store_settings())
+    try:
+        with runtime.store.read() as conn:
+            found = runtime.identity_secrets.list(conn)
+    finally:
+        runtime.close()
+    table = Table("secret_id", "label", "created_at", "revoked_at")
+    for s in found:
+        revoked = clock.rfc3339(s.revoked_at) if s.revoked_at else ""
+        table.add_row(s.secret_id, s.label, clock.rfc3339(s.created_at), revoked)
+    Console().print(table)
+
+
+@identity_secret_app.command("revoke")
+def identity_secret_revoke(
+    secret_id: Annotated[str, typer.Argument(metavar="SECRET_ID", help="The secret's id.")],
+) -> None:
+    """Revoke an identity secret: proofs made under it are refused from then on."""
+    runtime = Runtime(_store_settings())
+    try:
+        with runtime.store.write() as conn:
+            record = runtime.identity_secrets.revoke(conn, secret_id, actor=CLI_ACTOR)
+    except ConsentryError as error:
+        typer.echo(f"{error.code}: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"Revoked identity secret {record.secret_id}")
 
 
 @user_app.command("create")

@@ -122,6 +122,27 @@ class Forbidden(ConsentryError):
     title = "The API key's role lacks this right"
 
 
+class OriginNotAllowed(Forbidden):
+    """A browser key used without an Origin, or from one it does not list."""
+
+    code = "origin_not_allowed"
+    title = "The key is not honoured from this origin"
+
+
+class SubjectNotAllowed(Forbidden):
+    """A browser key's request names another subject than the one it vouches for."""
+
+    code = "subject_not_allowed"
+    title = "The key may act only for the subject the request names"
+
+
+class InvalidIdentityProof(Forbidden):
+    """A customer_id's identity_proof that is wrong, expired or too far ahead."""
+
+    code = "invalid_identity_proof"
+    title = "Invalid identity proof"
+
+
 class NotFound(ConsentryError):
     code = "not_found"
     title = "Not found"
@@ -140,6 +161,16 @@ class PurposeNotFound(NotFound):
 class ApiKeyNotFound(NotFound):
     code = "api_key_not_found"
     title = "API key not found"
+
+
+class NoticeNotFound(NotFound):
+    code = "notice_not_found"
+    title = "Notice not found"
+
+
+class IdentitySecretNotFound(NotFound):
+    code = "identity_secret_not_found"
+    title = "Identity secret not found"
 
 
 class MethodNotAllowed(ConsentryError):

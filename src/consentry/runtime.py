@@ -8,6 +8,8 @@ import logging
 from consentry.audit import log as audit_log
 from consentry.audit.heads import HeadSigner
 from consentry.auth.api_keys import Authenticator
+from consentry.auth.identity import IdentitySecrets
+from consentry.auth.limits import Limits
 from consentry.consent.cache import ConsentCache
 from consentry.consent.expiry import Expiry
 from consentry.consent.purposes import PurposeRegistry
@@ -110,7 +112,7 @@ class Runtime:
             self.subjects = Subjects(
                 BlindIndex(secret[BLIND_INDEX]), self.subject_keys, secret[TOMBSTONE]
             )
-            self.authenticator = Authenticator(settings.admin_key)
+            self._open_callers(settings)
             self.purposes = PurposeRegistry()
             self.schemas = SchemaRegistry()
             self.treatments = treatments.registry(secret[PSEUDONYM], secret[TOKEN_INDEX])
@@ -235,6 +237,14 @@ class Runtime:
         except BaseException:
             self.store.close()
             raise
+
+    def _open_callers(self, settings: Settings) -> None:
+        """Who may call, and how often."""
+        self.authenticator = Authenticator(settings.admin_key)
+        # Sites vouch for their visitors' customer_ids under these (browser keys).
+        self.identity_secrets = IdentitySecrets(self.store, self.kek)
+        # Per process (docs/decisions.md).
+        self.limits = Limits.of(settings)
 
     def delivery_worker(self, sink: Sink | None = None) -> DeliveryWorker:
         """A worker over this runtime's outbox (not started)."""

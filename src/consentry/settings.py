@@ -235,6 +235,31 @@ class Settings:
             secret=True,
         ),
     )
+    rate_limit: float = field(
+        default=0.0,
+        metadata=_doc(
+            "Requests a second each secret API key may make (bursts of two seconds' worth), "
+            "counted by each worker process; over it, 429 `rate_limited` with Retry-After. "
+            "0: no limit. Withdrawals, consent writes that only deny or carry GPC, and "
+            "objection requests are never limited."
+        ),
+    )
+    browser_rate_limit: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Requests a second a browser key may make from each client address (its visitors "
+            "share the key, so each is counted apart), counted by each worker process, with "
+            "the same exceptions as CONSENTRY_RATE_LIMIT. 0: no limit."
+        ),
+    )
+    portal_rate_limit: float = field(
+        default=5.0,
+        metadata=_doc(
+            "Requests a second each portal session may make, counted by each worker process; "
+            "over it, a page saying when to try again (429, Retry-After). Withdrawing a "
+            "consent is never limited. 0: no limit."
+        ),
+    )
     trust_proxy: bool = field(
         default=False,
         metadata=_doc(
@@ -387,6 +412,9 @@ class Settings:
 # The inclusive range of each numeric setting.
 _RANGES: dict[str, tuple[float, float]] = {
     "port": (1, 65535),
+    "rate_limit": (0, 100_000),
+    "browser_rate_limit": (0, 100_000),
+    "portal_rate_limit": (0, 100_000),
     "workers": (1, 64),
     "dp_budget": (0.001, 1000),
     "min_group_subjects": (1, 1_000_000),

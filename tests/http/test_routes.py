@@ -45,7 +45,10 @@ def keys(client: TestClient) -> dict[Role, str]:
     made = {Role.ADMIN: ADMIN_KEY}
     for role in Role:
         if role is not Role.ADMIN:
-            resp = client.post("/v1/api-keys", headers=auth(), json={"role": role, "label": "t"})
+            body = {"role": role, "label": "t"}
+            if role is Role.BROWSER:
+                body["origins"] = ["https://shop.example.com"]
+            resp = client.post("/v1/api-keys", headers=auth(), json=body)
             assert resp.status_code == 201, resp.text
             made[role] = resp.json()["key"]
     return made
@@ -89,6 +92,10 @@ def test_every_route_is_served_behind_its_permission(
     assert anonymous.status_code == 401, anonymous.text  # type: ignore[attr-defined]
     for role, key in keys.items():
         resp = call(client, route, auth(key))
+        if role is Role.BROWSER:
+            # A publishable key is never a bearer key (tests/http/test_browser_routes.py).
+            assert resp.status_code == 401, resp.text  # type: ignore[attr-defined]
+            continue
         allowed = route.permission == AUTHENTICATED or (
             isinstance(route.permission, Permission) and route.permission in ROLE_PERMISSIONS[role]
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -15,6 +17,7 @@ from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.auth.models import ApiKey, Principal, Role
+from consentry.auth.origins import origins_of
 from consentry.errors import ApiKeyNotFound, InvalidRequest
 from consentry.storage import api_keys as sql
 from consentry.storage.engine import AnyRow, Store
@@ -29,21 +32,28 @@ def _hash(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def create(conn: Connection, role: Role, label: str, *, actor: str) -> tuple[ApiKey, str]:
-    """Mint a key; return its record and the key itself (the only time it exists in clear)."""
+def create(
+    conn: Connection, role: Role, label: str, *, actor: str, origins: Sequence[str] = ()
+) -> tuple[ApiKey, str]:
+    """Mint a key; return its record and the key itself (the only time it exists in clear).
+    A browser key needs its web origins; no other role takes any."""
     if len(label) > MAX_LABEL:
         raise InvalidRequest(f"label longer than {MAX_LABEL} characters")
+    listed: tuple[str, ...] = ()
+    if role is Role.BROWSER:
+        listed = origins_of(origins)
+    elif origins:
+        raise InvalidRequest("only a browser key has origins")
     key_id = secrets.token_hex(8)
     key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     now = clock.now()
-    sql.insert_key(conn, key_id, role.value, label, _hash(key), now)
-    audit.record(
-        conn,
-        AuditAction.APIKEY_CREATED,
-        actor=actor,
-        details={"key_id": key_id, "role": role.value, "label": label},
-    )
-    return ApiKey(key_id, role, label, now, None), key
+    stored = json.dumps(list(listed)) if role is Role.BROWSER else None
+    sql.insert_key(conn, key_id, role.value, label, _hash(key), now, stored)
+    details: dict[str, object] = {"key_id": key_id, "role": role.value, "label": label}
+    if listed:
+        details["origins"] = list(listed)
+    audit.record(conn, AuditAction.APIKEY_CREATED, actor=actor, details=details)
+    return ApiKey(key_id, role, label, now, None, listed), key
 
 
 def authenticate(conn: Connection, presented: str, admin_key: str) -> Principal | None:
@@ -60,7 +70,7 @@ def authenticate(conn: Connection, presented: str, admin_key: str) -> Principal 
         return None
     if not hmac.compare_digest(bytes(row.key_hash), _hash(presented)):
         return None
-    return Principal(row.key_id, Role(row.role))
+    return Principal(row.key_id, Role(row.role), frozenset(_origins(row)))
 
 
 def list_keys(conn: Connection, *, after: tuple[datetime, str] | None, limit: int) -> list[ApiKey]:
@@ -81,7 +91,19 @@ def revoke(conn: Connection, key_id: str, *, actor: str) -> ApiKey:
 
 
 def _record(row: AnyRow) -> ApiKey:
-    return ApiKey(row.key_id, Role(row.role), row.label, row.created_at, row.revoked_at)
+    return ApiKey(
+        row.key_id, Role(row.role), row.label, row.created_at, row.revoked_at, _origins(row)
+    )
+
+
+def _origins(row: AnyRow) -> tuple[str, ...]:
+    return tuple(json.loads(row.origins)) if row.origins else ()
+
+
+def live_origins(conn: Connection) -> frozenset[str]:
+    """Every origin some browser key not revoked lists (what a CORS preflight may be
+    answered for)."""
+    return frozenset(o for listed in sql.live_origins(conn) for o in json.loads(listed))
 
 
 class Authenticator:
@@ -93,6 +115,7 @@ class Authenticator:
         self._admin_key = admin_key
         self._ttl = ttl
         self._known: dict[bytes, tuple[Principal, float]] = {}
+        self._origins: tuple[frozenset[str], float] | None = None
         self._lock = threading.Lock()
 
     def remembered(self, presented: str) -> Principal | None:
@@ -119,3 +142,26 @@ class Authenticator:
     def forget(self, key_id: str) -> None:
         with self._lock:
             self._known = {d: v for d, v in self._known.items() if v[0].key_id != key_id}
+            self._origins = None
+
+    def remembered_origins(self) -> frozenset[str] | None:
+        """The origins of the live browser keys, read less than `ttl` seconds ago, else None."""
+        with self._lock:
+            held = self._origins
+        return held[0] if held is not None and held[1] > time.monotonic() else None
+
+    def origins(self, store: Store) -> frozenset[str]:
+        """Every origin a live browser key lists, read again after `ttl` seconds (a key made or
+        revoked in this process counts at once)."""
+        held = self.remembered_origins()
+        if held is not None:
+            return held
+        with store.read() as conn:
+            found = live_origins(conn)
+        with self._lock:
+            self._origins = (found, time.monotonic() + self._ttl)
+        return found
+
+    def key_created(self) -> None:
+        with self._lock:
+            self._origins = None

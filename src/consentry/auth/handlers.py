@@ -11,6 +11,7 @@ from pydantic import Field
 from consentry import clock
 from consentry.auth import api_keys
 from consentry.auth.models import ROLE_PERMISSIONS, ApiKey, Role
+from consentry.auth.origins import MAX_ORIGINS
 from consentry.errors import InvalidCursor
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, decode_cursor, encode_cursor, page
@@ -20,16 +21,21 @@ from consentry.http.schemas import Body
 class ApiKeyIn(Body):
     role: Role
     label: str = Field(default="", max_length=api_keys.MAX_LABEL)
+    # A browser key's web origins (https, or http on loopback in development).
+    origins: list[str] = Field(default_factory=list, max_length=MAX_ORIGINS)
 
 
 def key_out(key: ApiKey) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "key_id": key.key_id,
         "role": key.role.value,
         "label": key.label,
         "created_at": clock.rfc3339(key.created_at),
         "revoked_at": clock.rfc3339(key.revoked_at) if key.revoked_at else None,
     }
+    if key.role is Role.BROWSER:
+        out["origins"] = list(key.origins)
+    return out
 
 
 def me(ctx: Ctx) -> dict[str, Any]:
@@ -45,7 +51,10 @@ def me(ctx: Ctx) -> dict[str, Any]:
 def create_key(body: ApiKeyIn, ctx: Ctx, response: Response) -> dict[str, Any]:
     """Mint an API key; the `key` field is shown this once and stored only as a hash."""
     with ctx.runtime.store.write() as conn:
-        record, key = api_keys.create(conn, body.role, body.label, actor=ctx.actor)
+        record, key = api_keys.create(
+            conn, body.role, body.label, actor=ctx.actor, origins=body.origins
+        )
+    ctx.runtime.authenticator.key_created()
     response.status_code = 201
     return {**key_out(record), "key": key}
 

@@ -14,12 +14,15 @@ class Role(StrEnum):
     COLLECTOR = "collector"
     ANALYST = "analyst"
     AUDITOR = "auditor"
+    # Publishable, origin-bound, sent as X-Consentry-Key from a web page (API.md, Browser SDK).
+    BROWSER = "browser"
 
 
 class Permission(StrEnum):
     KEYS_MANAGE = "keys:manage"  # API keys, key rotation
     CONFIG_WRITE = "config:write"  # purposes, notices, schemas, systems
     CONFIG_READ = "config:read"
+    PURPOSES_READ = "purposes:read"  # purposes and notices: what a visitor is asked about
     CONSENT_WRITE = "consent:write"  # grant, deny, withdraw
     CONSENT_CHECK = "consent:check"
     CONSENT_READ = "consent:read"  # a subject's state and history
@@ -39,25 +42,23 @@ class Permission(StrEnum):
 
 P = Permission
 
+# Every role that reads the configuration reads purposes and notices with it.
+_CONFIG = frozenset({P.CONFIG_READ, P.PURPOSES_READ})
+
 # API.md, Conventions: admin may do everything; dpo everything but key management.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.DPO: frozenset(Permission) - {P.KEYS_MANAGE},
-    Role.OPERATOR: frozenset(
-        {P.REQUESTS_MANAGE, P.CONSENT_READ, P.CONSENT_CHECK, P.SUBJECTS_READ, P.CONFIG_READ}
+    Role.OPERATOR: _CONFIG | {P.REQUESTS_MANAGE, P.CONSENT_READ, P.CONSENT_CHECK, P.SUBJECTS_READ},
+    Role.COLLECTOR: _CONFIG
+    | {P.CONSENT_WRITE, P.CONSENT_CHECK, P.EVENTS_WRITE, P.SUBJECTS_WRITE, P.PORTAL_LINKS},
+    Role.ANALYST: _CONFIG | {P.DATA_READ},
+    Role.AUDITOR: _CONFIG | {P.AUDIT_READ, P.ROPA_READ, P.COMPLIANCE_READ},
+    # Publishable: purposes and notices, and consent, token and events of the one subject a
+    # request names (http/auth.py scopes each route a browser key may reach to that subject).
+    Role.BROWSER: frozenset(
+        {P.PURPOSES_READ, P.CONSENT_WRITE, P.CONSENT_CHECK, P.CONSENT_READ, P.EVENTS_WRITE}
     ),
-    Role.COLLECTOR: frozenset(
-        {
-            P.CONSENT_WRITE,
-            P.CONSENT_CHECK,
-            P.EVENTS_WRITE,
-            P.SUBJECTS_WRITE,
-            P.PORTAL_LINKS,
-            P.CONFIG_READ,
-        }
-    ),
-    Role.ANALYST: frozenset({P.DATA_READ, P.CONFIG_READ}),
-    Role.AUDITOR: frozenset({P.AUDIT_READ, P.ROPA_READ, P.COMPLIANCE_READ, P.CONFIG_READ}),
 }
 
 
@@ -71,6 +72,8 @@ class Principal:
 
     key_id: str
     role: Role
+    # The web origins a browser key is honoured from (empty for every other role).
+    origins: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -87,3 +90,4 @@ class ApiKey:
     label: str
     created_at: datetime
     revoked_at: datetime | None
+    origins: tuple[str, ...] = ()

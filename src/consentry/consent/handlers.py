@@ -134,6 +134,24 @@ def put_notice(notice_id: NoticeId, body: NoticeIn, ctx: Ctx, response: Response
     }
 
 
+def get_notice(
+    notice_id: NoticeId,
+    ctx: Ctx,
+    version: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> dict[str, Any]:
+    """A notice's text, its SHA-256 and the purposes it covers: the newest version, or
+    `?version=`."""
+    with ctx.runtime.store.read() as conn:
+        notice, text = notices.read(conn, notice_id, version)
+    return {
+        "notice_id": notice.notice_id,
+        "version": notice.version,
+        "sha256": notice.sha256,
+        "purposes": sorted(notice.purposes),
+        "text": text,
+    }
+
+
 def record_consent(body: ConsentIn, ctx: Ctx, sec_gpc: GpcHeader = None) -> dict[str, Any]:
     """Record consent decisions (and a TC string, and GPC) for a subject."""
     rt = ctx.runtime

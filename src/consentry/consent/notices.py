@@ -12,7 +12,7 @@ from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.models import Notice
 from consentry.consent.purposes import PurposeRegistry
-from consentry.errors import NoticeVersionConflict, UnknownNotice, UnknownPurpose
+from consentry.errors import NoticeNotFound, NoticeVersionConflict, UnknownNotice, UnknownPurpose
 from consentry.storage import consent as sql
 from consentry.storage.configuration import bump_config_version
 from consentry.storage.errors import ConstraintViolation
@@ -83,3 +83,16 @@ def get(conn: Connection, notice_id: str, version: str) -> Notice:
             f"no notice {notice_id} version {version}", notice_id=notice_id, version=version
         )
     return Notice(row.notice_id, row.version, row.sha256, frozenset(json.loads(row.purposes)))
+
+
+def read(conn: Connection, notice_id: str, version: str | None) -> tuple[Notice, str]:
+    """A notice and its text: the version asked for, or the newest."""
+    if version is None:
+        row = sql.newest_notice(conn, notice_id)
+    else:
+        row = sql.get_notice(conn, notice_id, version)
+    if row is None:
+        named = f"notice {notice_id}" + (f" version {version}" if version else "")
+        raise NoticeNotFound(f"no {named}", notice_id=notice_id)
+    notice = Notice(row.notice_id, row.version, row.sha256, frozenset(json.loads(row.purposes)))
+    return notice, str(row.text)

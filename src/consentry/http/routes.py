@@ -10,6 +10,8 @@ from fastapi import Depends, FastAPI
 
 from consentry.audit import handlers as audit
 from consentry.auth import handlers as auth
+from consentry.auth import limits
+from consentry.auth.browser import Scope
 from consentry.auth.models import Permission as P
 from consentry.consent import handlers as consent
 from consentry.consent import report
@@ -37,6 +39,11 @@ class Route:
     # A dependency of its own in place of the key check for `permission` (it still refuses a
     # key without it).
     access: Callable[..., Any] | None = None
+    # Reachable with a browser key, for the subject named as this says (auth/browser.py);
+    # None: never with a browser key.
+    browser: Scope | None = None
+    # The requests of this route that are never rate-limited (auth/limits.py).
+    opt_out: limits.OptOut | None = None
 
 
 ROUTES: tuple[Route, ...] = (
@@ -61,16 +68,66 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/audit/head", audit.get_head, P.AUDIT_READ, "audit"),
     Route("GET", "/v1/audit/proof/inclusion", audit.get_inclusion_proof, P.AUDIT_READ, "audit"),
     Route("GET", "/v1/audit/proof/consistency", audit.get_consistency_proof, P.AUDIT_READ, "audit"),
-    Route("GET", "/v1/purposes", consent.list_purposes, P.CONFIG_READ, "purposes"),
-    Route("GET", "/v1/purposes/{key}", consent.get_purpose, P.CONFIG_READ, "purposes"),
+    Route(
+        "GET",
+        "/v1/purposes",
+        consent.list_purposes,
+        P.PURPOSES_READ,
+        "purposes",
+        browser=Scope.NONE,
+    ),
+    Route(
+        "GET",
+        "/v1/purposes/{key}",
+        consent.get_purpose,
+        P.PURPOSES_READ,
+        "purposes",
+        browser=Scope.NONE,
+    ),
     Route("PUT", "/v1/purposes/{key}", consent.put_purpose, P.CONFIG_WRITE, "purposes"),
+    Route(
+        "GET",
+        "/v1/notices/{notice_id}",
+        consent.get_notice,
+        P.PURPOSES_READ,
+        "purposes",
+        browser=Scope.NONE,
+    ),
     Route("PUT", "/v1/notices/{notice_id}", consent.put_notice, P.CONFIG_WRITE, "purposes"),
-    Route("POST", "/v1/consents", consent.record_consent, P.CONSENT_WRITE, "consent"),
-    Route("POST", "/v1/consents/withdraw", consent.withdraw_consent, P.CONSENT_WRITE, "consent"),
-    Route("POST", "/v1/consents/check", consent.check_consent, P.CONSENT_CHECK, "consent"),
+    Route(
+        "POST",
+        "/v1/consents",
+        consent.record_consent,
+        P.CONSENT_WRITE,
+        "consent",
+        browser=Scope.BODY,
+        opt_out=limits.consent_opt_out,
+    ),
+    Route(
+        "POST",
+        "/v1/consents/withdraw",
+        consent.withdraw_consent,
+        P.CONSENT_WRITE,
+        "consent",
+        browser=Scope.BODY,
+        opt_out=limits.withdrawal,
+    ),
+    Route(
+        "POST",
+        "/v1/consents/check",
+        consent.check_consent,
+        P.CONSENT_CHECK,
+        "consent",
+        browser=Scope.BODY,
+    ),
     Route("GET", "/v1/consents/report", consent.consent_report, report.PERMISSION, "consent"),
     Route(
-        "GET", "/v1/subjects/{subject_id}/consent", consent.get_consent, P.CONSENT_READ, "consent"
+        "GET",
+        "/v1/subjects/{subject_id}/consent",
+        consent.get_consent,
+        P.CONSENT_READ,
+        "consent",
+        browser=Scope.PATH,
     ),
     Route(
         "GET",
@@ -85,6 +142,7 @@ ROUTES: tuple[Route, ...] = (
         consent.get_token,
         P.CONSENT_CHECK,
         "consent",
+        browser=Scope.PATH,
     ),
     Route(
         "GET",
@@ -98,7 +156,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/schemas/{event_type}", ingest.get_schema, P.CONFIG_READ, "events"),
     Route("PUT", "/v1/schemas/{event_type}", ingest.put_schema, P.CONFIG_WRITE, "events"),
     Route("POST", "/v1/tokens/detokenize", ingest.detokenize_values, P.DETOKENIZE, "events"),
-    Route("POST", "/v1/events", ingest.post_events, P.EVENTS_WRITE, "events"),
+    Route("POST", "/v1/events", ingest.post_events, P.EVENTS_WRITE, "events", browser=Scope.EVENTS),
     Route("GET", "/v1/systems", governance.list_systems, P.CONFIG_READ, "data map"),
     Route("GET", "/v1/systems/{system_id}", governance.get_system, P.CONFIG_READ, "data map"),
     Route("PUT", "/v1/systems/{system_id}", governance.put_system, P.CONFIG_WRITE, "data map"),
@@ -125,7 +183,14 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/exports", reads.post_export, P.DATA_READ, "reads"),
     Route("GET", "/v1/exports/{export_id}", reads.get_export, P.DATA_READ, "reads"),
     Route("GET", "/v1/exports/{export_id}/download", reads.download_export, P.DATA_READ, "reads"),
-    Route("POST", "/v1/requests", dsr.create_request, P.REQUESTS_MANAGE, "requests"),
+    Route(
+        "POST",
+        "/v1/requests",
+        dsr.create_request,
+        P.REQUESTS_MANAGE,
+        "requests",
+        opt_out=limits.objection,
+    ),
     Route("GET", "/v1/requests", dsr.list_requests, P.REQUESTS_MANAGE, "requests"),
     Route("GET", "/v1/requests/{request_id}", dsr.get_request, P.REQUESTS_MANAGE, "requests"),
     Route(
@@ -204,7 +269,15 @@ def register(app: FastAPI) -> None:
     """Add every route of the table to `app`, each behind its permission check."""
     app.router.route_class = JsonRoute
     for route in ROUTES:
-        dependencies = [] if route.permission is None else [Depends(Authorize(route.permission))]
+        dependencies = (
+            []
+            if route.permission is None
+            else [
+                Depends(
+                    Authorize(route.permission, browser_scope=route.browser, opt_out=route.opt_out)
+                )
+            ]
+        )
         if route.access is not None:
             dependencies = [Depends(route.access)]
         app.add_api_route(

@@ -188,3 +188,31 @@ def _join(left: str, right: str) -> str:
     if not right:
         return left
     return f"{left}{right}" if right.startswith("[") else f"{left}.{right}"
+
+
+class _Subjected(msgspec.Struct):
+    """An event read for its subject alone (what a browser key's batch is scoped by)."""
+
+    subject: Ref | None = None
+
+
+_SUBJECTED = msgspec.json.Decoder(_Subjected)
+
+
+def subjects(body: bytes) -> list[tuple[str | None, list[tuple[str, str]] | None] | None]:
+    """Each event's subject reference as (subject_id, identity pairs); None for an event whose
+    subject cannot be read (the pipeline refuses it as invalid_event). A batch that cannot be
+    read at all raises as `batch` does."""
+    out: list[tuple[str | None, list[tuple[str, str]] | None] | None] = []
+    for raw in batch(body).events:
+        try:
+            ref = _SUBJECTED.decode(raw).subject
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            out.append(None)
+            continue
+        if ref is None:
+            out.append(None)
+            continue
+        pairs = None if ref.identities is None else [(i.type, i.value) for i in ref.identities]
+        out.append((ref.subject_id, pairs))
+    return out

@@ -12,13 +12,32 @@ from consentry.storage.schema import UTCTime, api_keys
 
 
 def insert_key(
-    conn: Connection, key_id: str, role: str, label: str, key_hash: bytes, now: datetime
+    conn: Connection,
+    key_id: str,
+    role: str,
+    label: str,
+    key_hash: bytes,
+    now: datetime,
+    origins: str | None = None,
 ) -> None:
     conn.execute(
         insert(api_keys).values(
-            key_id=key_id, role=role, label=label, key_hash=key_hash, created_at=now
+            key_id=key_id,
+            role=role,
+            label=label,
+            key_hash=key_hash,
+            created_at=now,
+            origins=origins,
         )
     )
+
+
+def live_origins(conn: Connection) -> Sequence[str]:
+    """The origins (JSON lists) of every browser key not revoked."""
+    stmt = select(api_keys.c.origins).where(
+        api_keys.c.origins.is_not(None), api_keys.c.revoked_at.is_(None)
+    )
+    return [str(v) for v in conn.execute(stmt).scalars()]
 
 
 def get_key(conn: Connection, key_id: str) -> AnyRow | None:

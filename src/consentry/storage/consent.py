@@ -86,6 +86,17 @@ def get_notice(conn: Connection, notice_id: str, version: str) -> AnyRow | None:
     return conn.execute(stmt).first()
 
 
+def newest_notice(conn: Connection, notice_id: str) -> AnyRow | None:
+    """The notice's latest version (id, version, sha256, text, purposes)."""
+    stmt = (
+        select(notices)
+        .where(notices.c.notice_id == notice_id)
+        .order_by(notices.c.created_at.desc(), notices.c.version.desc())
+        .limit(1)
+    )
+    return conn.execute(stmt).first()
+
+
 def insert_notice(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(notices).values(**values))
 

@@ -167,6 +167,21 @@ api_keys = Table(
     Column("key_hash", LargeBinary(32), nullable=False),
     Column("created_at", UTCTime(), nullable=False),
     Column("revoked_at", UTCTime(), nullable=True),
+    # A browser key's web origins, as a JSON list; NULL for every other role.
+    Column("origins", Text, nullable=True),
+)
+
+# Secrets a site vouches for a visitor's customer_id with (auth/identity.py): sealed under the
+# KEK (the HMAC needs the secret itself), never in clear.
+identity_secrets = Table(
+    "identity_secrets",
+    metadata,
+    Column("secret_id", String(32), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("secret_ct", LargeBinary, nullable=False),
+    Column("kek_id", String(16), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("revoked_at", UTCTime(), nullable=True),
 )
 
 audit_entries = Table(
