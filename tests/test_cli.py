@@ -409,3 +409,49 @@ def test_every_command_and_option_is_documented() -> None:
             shown = param.opts[0] if param.param_type_name == "option" else param.metavar
             documented = re.search(rf"`{re.escape(shown)}[ `]", sections[name])
             assert documented, f"{name} {shown} is missing from docs/cli.md"
+
+
+def test_api_key_create_makes_a_browser_key_bound_to_its_origins(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    args = ["api-key", "create", "--role", "browser", "--origin", "https://shop.example.com"]
+    result = runner.invoke(app, [*args, "--origin", "http://localhost:5173"], env=env)
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("csk_")
+    assert "https://shop.example.com, http://localhost:5173" in result.output
+    runtime = Runtime(Settings.from_env(env))
+    try:
+        with runtime.store.read() as conn:
+            principal = api_keys.authenticate(conn, key, admin_key="")
+    finally:
+        runtime.close()
+    assert principal is not None
+    assert principal.role == "browser"
+    assert principal.origins == {"https://shop.example.com", "http://localhost:5173"}
+    for bad in (["--role", "browser"], [*args[2:], "--origin", "http://shop.example.com"]):
+        refused = runner.invoke(app, ["api-key", "create", *bad], env=env)
+        assert refused.exit_code == 1
+        assert "invalid_request" in refused.output
+    refused = runner.invoke(
+        app,
+        ["api-key", "create", "--role", "collector", "--origin", "https://a.example.com"],
+        env=env,
+    )
+    assert refused.exit_code == 1
+
+
+def test_identity_secret_create_list_and_revoke(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(app, ["identity-secret", "create", "--label", "shop"], env=env)
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip().splitlines()[-1]
+    assert secret.startswith("cis_")
+    secret_id = secret.split("_")[1]
+    listed = runner.invoke(app, ["identity-secret", "list"], env=env, terminal_width=200)
+    assert secret_id in listed.output
+    assert secret not in listed.output
+    revoked = runner.invoke(app, ["identity-secret", "revoke", secret_id], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    missing = runner.invoke(app, ["identity-secret", "revoke", "nope"], env=env)
+    assert missing.exit_code == 1
+    assert "identity_secret_not_found" in missing.output

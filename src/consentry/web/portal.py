@@ -6,6 +6,7 @@ URL; every page and file `Cache-Control: no-store`."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from starlette.requests import Request
@@ -92,6 +93,9 @@ def portal(request: Request, form: Form) -> Response:
     session = _session(request, rt)
     if session is None:
         return _page(request, rt, "portal_entry.html", codes=rt.portal_codes.enabled)
+    limited = _limited(request, rt)
+    if limited is not None:
+        return limited
     return _home(request, rt, session)
 
 
@@ -184,7 +188,8 @@ def change_consent(request: Request, form: Form) -> Response:
     """A toggle: grant a purpose under its newest notice, or withdraw it (source `web`; a
     browser's Global Privacy Control signal is honoured)."""
     rt = _runtime(request)
-    session = _checked(request, rt, form)
+    # Withdrawing is never held back (Art. 7(3)): no rate limit for it.
+    session = _checked(request, rt, form, limited=form.get("choice") != "withdrawn")
     if isinstance(session, Response):
         return session
     purpose = form.get("purpose", "")
@@ -284,11 +289,30 @@ def sign_out(request: Request, form: Form) -> Response:
     return response
 
 
-def _checked(request: Request, rt: Runtime, form: Form) -> PortalSession | Response:
-    """The session of a form, its CSRF token checked; a problem page otherwise."""
+def _limited(request: Request, rt: Runtime) -> Response | None:
+    """A page saying when to try again, when the session is over CONSENTRY_PORTAL_RATE_LIMIT;
+    else None. Sessions are known by a hash of their cookie."""
+    token = request.cookies.get(COOKIE, "")
+    wait = rt.limits.portal.take(hashlib.sha256(token.encode()).hexdigest())
+    if not wait:
+        return None
+    return _failed(
+        request, rt, RateLimited(f"Too many requests: try again in {wait} s.", retry_after=wait)
+    )
+
+
+def _checked(
+    request: Request, rt: Runtime, form: Form, *, limited: bool = True
+) -> PortalSession | Response:
+    """The session of a form, its CSRF token checked, within its rate limit unless `limited`
+    is off; a problem page otherwise."""
     session = _session(request, rt)
     if session is None:
         return _failed(request, rt, PortalSessionInvalid("open the portal again"))
+    if limited:
+        refused = _limited(request, rt)
+        if refused is not None:
+            return refused
     if not rt.portal_sessions.csrf_ok(session, form.get("csrf")):
         return problem(
             request,
