@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.conftest import auth
-from tests.e2e.browser import axe
+from tests.e2e.browser import axe, screenshot
 from tests.servers import LiveServer
 
 SITE_ROOT = Path(__file__).resolve().parents[2] / "sdk" / "js"
@@ -176,6 +176,7 @@ def test_nothing_before_consent_then_a_switch_writes_the_ledger_and_events_flow(
     assert sorted(shop.stored()) == ["basket_add", "page_view"]
     assert shop.paths()[:2] == ["POST /v1/consents", "POST /v1/events"]
     axe(page)
+    screenshot(page, "sdk-example")
 
 
 def test_gpc_is_recorded_and_shown(page: Page, shop: Shop) -> None:
@@ -305,3 +306,15 @@ def test_the_gateway_serves_the_sdk_to_any_page_as_script_and_module(
         shop.gateway,
     )
     assert loaded == ["function", "function", "function"]
+
+
+def test_what_is_queued_leaves_when_the_page_does(page: Page, shop: Shop) -> None:
+    _open(page, shop)
+    _switch(page, "Analytics")
+    page.evaluate("() => Consentry.flush()")
+    _until(lambda: shop.stored() == ["page_view"], "the page view")
+    page.get_by_role("button", name="Add the scarf to the basket").click()
+    # Queued for the flush interval; the visitor leaves before it ends.
+    page.get_by_role("link", name="Read the privacy notice (version 1)").click()
+    expect(page.get_by_role("heading", name="Privacy notice (version 1)")).to_be_visible()
+    _until(lambda: "basket_add" in shop.stored(), "the event sent as the page went")
