@@ -396,3 +396,44 @@ test("an id the site keeps itself names the visitor, and the SDK stores nothing"
   assert.deepEqual(events.body.events[0].subject, consent.body.subject);
   assert.deepEqual(p.storage.log, []);
 });
+
+test("a grant that lapsed is no refusal: the ids go, no refusal is kept", async () => {
+  const gateway = new Gateway();
+  const first = page({ gateway });
+  await first.ready;
+  await first.sdk.set({ analytics: "granted" });
+  const stored = { consentry: JSON.stringify(first.storage.record()) };
+  // Thirteen months later the grant has expired: the fresh token grants nothing.
+  const ledger = [...gateway.ledgers.values()][0];
+  gateway.write(ledger, { analytics: "expired" }, "expiry");
+
+  const again = page({ gateway, stored });
+  const state = await again.ready;
+  assert.equal(state.known, true);
+  assert.deepEqual(state.granted, []);
+  assert.equal(state.refused, false); // so the site asks again
+  assert.equal(again.storage.record(), undefined);
+});
+
+test("no fresh token to be had: the stale events are reported, the rest still go", async () => {
+  const p = page({ options: { batchSize: 1 } });
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  const errors = [];
+  p.sdk.on("error", (e) => errors.push(e.code));
+  p.gateway.stale = 1;
+  const { handle } = p.gateway;
+  p.gateway.handle = function (method, path, ...rest) {
+    if (method === "GET") return { status: 503, body: { code: "unavailable" } };
+    return handle.call(this, method, path, ...rest);
+  };
+  p.sdk.track("page_view", { n: 1 });
+  p.sdk.track("page_view", { n: 2 });
+  await p.sdk.flush();
+  await p.tick();
+  assert.deepEqual(errors, ["unavailable"]);
+  assert.deepEqual(
+    p.gateway.stored.map((e) => e.properties.n),
+    [2],
+  );
+});

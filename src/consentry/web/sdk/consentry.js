@@ -186,10 +186,16 @@
       if (answer.purposes) purposes = answer.purposes;
       if ("gpc_honored" in answer) honored = honored || answer.gpc_honored;
       known = true;
-      refused = claims.pur.length === 0;
+      var some = claims.pur.length > 0;
+      // A refusal is a denial or withdrawal with nothing granted; a grant that lapsed is not.
+      refused =
+        !some &&
+        Object.keys(purposes).some(function (k) {
+          return /^(denied|withdrawn)$/.test(purposes[k].state);
+        });
       if (managed) {
         // The cookie_id is kept only once a grant needs it; a refusal keeps no id at all.
-        save(refused ? { refused: true } : { cookie_id: visitor.value, subject_id: subjectId });
+        save(some ? { cookie_id: visitor.value, subject_id: subjectId } : refused && { refused: true });
       }
       var waiting = held;
       held = [];
@@ -259,14 +265,20 @@
             return r.status === "rejected" && FRESH[r.code] && (again[r.event_id] = true);
           });
           if (!stale.length || retried) return true;
-          return refresh().then(function () {
-            return send(
-              live.filter(function (e) {
-                return again[e.event_id];
-              }),
-              true
-            );
-          });
+          return refresh().then(
+            function () {
+              return send(
+                live.filter(function (e) {
+                  return again[e.event_id];
+                }),
+                true
+              );
+            },
+            function (err) {
+              fail(err); // no fresh token: those events go no further
+              return true;
+            }
+          );
         },
         function (err) {
           if (err.status && err.status < 500 && err.status !== 429) {
