@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from consentry.auth import identity
 from tests.conftest import auth
 from tests.e2e.browser import axe, screenshot
 from tests.servers import LiveServer
@@ -318,3 +320,49 @@ def test_what_is_queued_leaves_when_the_page_does(page: Page, shop: Shop) -> Non
     page.get_by_role("link", name="Read the privacy notice (version 1)").click()
     expect(page.get_by_role("heading", name="Privacy notice (version 1)")).to_be_visible()
     _until(lambda: "basket_add" in shop.stored(), "the event sent as the page went")
+
+
+def test_a_signed_in_customer_vouched_for_by_the_site(
+    page: Page, shop: Shop, live_server: LiveServer
+) -> None:
+    runtime = live_server.runtime
+    with runtime.store.write() as conn:
+        _, secret = runtime.identity_secrets.create(conn, "shop", actor="test")
+    expires_at = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    vouched = {
+        "customer_id": "C-1001",
+        "identity_proof": identity.proof(secret, "C-1001", expires_at),
+        "expires_at": expires_at,
+    }
+    page.context.add_init_script(GPC_SCRIPT)
+    shop.watch(page)
+    page.goto(f"{shop.origin}/example/notice.html")
+    page.add_script_tag(url="../consentry.js")
+    run = """async ([gateway, key, subject]) => {
+        const sdk = Consentry.create();
+        const errors = [];
+        sdk.on("error", (e) => errors.push(e.code));
+        const options = {endpoint: gateway, key, subject, events: {page_view: ["analytics"]}};
+        const first = await sdk.init(options);
+        if (!first.known) return {first, errors};
+        const granted = await sdk.set({analytics: "granted"}, {notice: {id: "web", version: "1"}});
+        sdk.track("page_view", {path: "/account"});
+        await sdk.flush();
+        return {first, granted, errors, kept: localStorage.length};
+    }"""
+    found = page.evaluate(run, [shop.gateway, shop.key, vouched])
+    # GPC from a known customer is their opt-out: recorded at init, before any choice.
+    assert found["first"]["known"] is True
+    assert found["first"]["gpc_honored"] is True
+    assert found["granted"]["granted"] == ["analytics"]
+    assert found["errors"] == []
+    assert found["kept"] == 0  # the site names the customer: nothing stored by the SDK
+    ledger = shop.consent(found["first"]["subject_id"])
+    assert ledger["advertising"]["source"] == "gpc"
+    _until(lambda: shop.stored() == ["page_view"], "the customer's event")
+
+    # A proof the site did not make is refused, and nothing is recorded.
+    forged = {**vouched, "identity_proof": "0" * 64}
+    refused = page.evaluate(run, [shop.gateway, shop.key, forged])
+    assert refused["errors"] == ["invalid_identity_proof"]
+    assert refused["first"]["known"] is False
