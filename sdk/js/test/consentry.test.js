@@ -437,3 +437,25 @@ test("no fresh token to be had: the stale events are reported, the rest still go
     [2],
   );
 });
+
+test("a customer whose subject_id the site gives has their state read at init", async () => {
+  const gateway = new Gateway();
+  const ledger = gateway.ledger({ identities: [{ type: "customer_id", value: "C-2002" }] });
+  gateway.write(ledger, { analytics: "granted" }, "web");
+  const subject = {
+    customer_id: "C-2002",
+    identity_proof: "cd".repeat(32),
+    expires_at: "2026-12-05T12:00:00Z",
+    subject_id: ledger.subject_id,
+  };
+  const p = page({ gateway, options: { subject } });
+  const state = await p.ready;
+  assert.deepEqual(state.granted, ["analytics"]);
+  p.sdk.track("page_view", {});
+  await p.sdk.flush();
+  assert.deepEqual(gateway.paths(), [
+    `GET /v1/subjects/${ledger.subject_id}/consent/token`,
+    "POST /v1/events",
+  ]);
+  assert.deepEqual(p.storage.log, []);
+});
