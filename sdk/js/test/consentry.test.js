@@ -459,3 +459,12 @@ test("a customer whose subject_id the site gives has their state read at init", 
   ]);
   assert.deepEqual(p.storage.log, []);
 });
+
+test("GPC from an anonymous visitor waits for their first choice, whoever keeps the id", async () => {
+  for (const subject of [undefined, { cookie_id: "site-cookie-1" }]) {
+    const p = page({ gpc: true, options: { subject } });
+    const state = await p.ready;
+    assert.equal(state.known, false);
+    assert.deepEqual(p.gateway.requests, []);
+  }
+});

@@ -435,7 +435,7 @@
           });
         }
         if (s.subject_id) subjectId = s.subject_id;
-        if (!managed && gpc()) {
+        if (visitor.type === "customer_id" && gpc()) {
           // A known person's GPC signal is an opt-out to record at once (CCPA regs §7025).
           return record({ purposes: {} }).catch(function (err) {
             fail(err);
