@@ -20,6 +20,7 @@ from starlette.types import Scope
 from consentry.errors import ConsentryError
 from consentry.http.errors import status_of
 from consentry.settings import Settings
+from consentry.web import browser_sdk
 from consentry.web.brand import brand_of, logo_route
 from consentry.web.pages import STATIC_URL, render
 from consentry.web.security import HEADERS, transport_allowed
@@ -130,10 +131,11 @@ def _form(body: bytes, content_type: str) -> dict[str, str] | None:
 
 
 def register(app: FastAPI, settings: Settings, pages: dict[tuple[str, str], Page]) -> None:
-    """Serve the assets and `pages` ((method, path) -> handler), each behind the transport
-    rule. Pages are plain routes, not API operations: they stay out of the OpenAPI document
-    and of the API's JSON body handling (they read urlencoded forms)."""
+    """Serve the assets, the browser SDK and `pages` ((method, path) -> handler), each page
+    behind the transport rule. Pages are plain routes, not API operations: they stay out of
+    the OpenAPI document and of the API's JSON body handling (they read urlencoded forms)."""
     app.mount(STATIC_URL, _Static(directory=STATIC), name="web-static")
+    app.router.routes.extend(browser_sdk.routes())
     logo = logo_route(settings)
     if logo is not None:
         app.router.routes.append(logo)

@@ -1,0 +1,1 @@
+../../src/consentry/web/sdk/consentry.js
