@@ -129,6 +129,15 @@ class OriginNotAllowed(Forbidden):
     title = "The key is not honoured from this origin"
 
 
+class ClaimNotAllowed(Forbidden):
+    """A grant through a browser key that claims what a visitor's browser cannot vouch for: a
+    source other than the visitor's own channels, or evidence (a parent's authorisation, a
+    confirmed opt-in) that only the site's server may attest."""
+
+    code = "claim_not_allowed"
+    title = "A browser key cannot vouch for this"
+
+
 class SubjectNotAllowed(Forbidden):
     """A browser key's request names another subject than the one it vouches for."""
 

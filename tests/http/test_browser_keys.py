@@ -343,3 +343,35 @@ def test_a_beacon_carries_its_key_and_subject_in_the_query(client: TestClient) -
     assert client.post("/v1/events", headers=plain, content=body).status_code == 415
     resp = client.post(f"/v1/consents?{query}", headers={"Origin": ORIGIN}, json=deny("dev-1"))
     assert resp.status_code == 401
+
+
+def test_a_grant_claims_only_what_a_browser_can_vouch_for(client: TestClient) -> None:
+    key = mint(client, ORIGIN)
+    mine = headers(key, "cookie_id=ck-mine")
+
+    def grant(**extra: Any) -> dict[str, Any]:
+        return {"subject": cookie("ck-mine"), "purposes": {"analytics": "granted"}} | extra
+
+    for body in (
+        grant(source="agent"),
+        grant(source="import"),
+        grant(),
+        grant(source="web", evidence={"parental_authorization": {"method": "card"}}),
+        grant(source="app", evidence={"opt_in_confirmed": True}),
+    ):
+        resp = client.post("/v1/consents", headers=mine, json=body)
+        assert resp.status_code == 403, body
+        assert resp.json()["code"] == "claim_not_allowed"
+        assert resp.headers["access-control-allow-origin"] == ORIGIN
+    # The visitor's own channel, no evidence: on to the ledger's own rules.
+    allowed = client.post("/v1/consents", headers=mine, json=grant(source="web"))
+    assert allowed.json()["code"] == "notice_required"
+    # Leaving is never held back: a denial or a withdrawal, whatever its source.
+    denial = deny("ck-mine") | {"source": "agent"}
+    assert client.post("/v1/consents", headers=mine, json=denial).status_code == 200
+    out = {"subject": cookie("ck-mine"), "purposes": "all", "source": "agent"}
+    assert client.post("/v1/consents/withdraw", headers=mine, json=out).status_code == 200
+    # A secret key attests what the site's server knows.
+    attested = grant(source="agent") | {"evidence": {"opt_in_confirmed": True}}
+    resp = client.post("/v1/consents", headers=auth(), json=attested)
+    assert resp.json().get("code") != "claim_not_allowed"

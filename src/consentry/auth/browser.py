@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl
 
-from consentry.errors import InvalidSubjectRef, SubjectNotAllowed
+from consentry.errors import ClaimNotAllowed, InvalidSubjectRef, SubjectNotAllowed
 from consentry.subjects.models import Identity, IdentityType
 from consentry.subjects.refs import subject_ref
 
@@ -20,6 +20,9 @@ BEACON_KEY = "consentry_key"
 BEACON_SUBJECT = "consentry_subject"
 # The identities a browser may name its visitor by; the rest need a secret key.
 TYPES = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID, IdentityType.CUSTOMER_ID})
+# The sources a grant through a browser key may give: the visitor's own channels.
+GRANT_SOURCES = frozenset({"web", "app", "gpc", "tcf"})
+GRANTED = "granted"
 PROOF = "identity_proof"
 EXPIRES = "expires_at"
 _MAX_HEADER = 4096
@@ -97,11 +100,33 @@ def vouched(header: str | None, verify: Verify) -> Vouched:
 
 def check_body(vouched_subject: Vouched, body: object) -> None:
     """A JSON body's `subject` must be the vouched subject (the handler refuses a body without
-    one)."""
-    if not isinstance(body, dict) or "subject" not in body:
+    one), and a grant claims no more than a browser can vouch for (`check_grant`)."""
+    if not isinstance(body, dict):
+        return
+    check_grant(body)
+    if "subject" not in body:
         return
     subject_id, pairs = _wire_ref(body["subject"])
     vouched_subject.covers(subject_id, pairs)
+
+
+def check_grant(body: dict[str, object]) -> None:
+    """A consent write through a browser key that grants anything: its source is one of the
+    visitor's own channels (GRANT_SOURCES) and it carries no `evidence` (a parent's
+    authorisation, a confirmed opt-in: only the site's server, with a secret key, may attest
+    those). Denials and withdrawals are never held back by this (Art. 7(3))."""
+    purposes = body.get("purposes")
+    if not (isinstance(purposes, dict) and GRANTED in purposes.values()):
+        return
+    source = body.get("source")
+    if source not in GRANT_SOURCES:
+        raise ClaimNotAllowed(
+            f"a grant through a browser key has source {', '.join(sorted(GRANT_SOURCES))}"
+        )
+    if body.get("evidence") is not None:
+        raise ClaimNotAllowed(
+            "a grant through a browser key carries no evidence: the site's server attests it"
+        )
 
 
 def check_events(
