@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from consentry.dsr.models import RequestType
+from consentry.dsr.models import Level, RequestType
 from consentry.errors import RequestNotFound, ResultNotReady
 from tests.conftest import auth
 from tests.consent.helpers import install_clock
@@ -48,7 +48,13 @@ def test_a_subject_reads_only_their_own_reports_and_copies(
         results.read(copy, actor="portal", subject_id=bo)
     assert _reads(ready, ada) == 0
 
-    got = results.read(copy, actor="portal", subject_id=ada)
+    # A reader who proved nothing in their session reads nothing, whoever verified the
+    # request, and no read is audited.
+    with pytest.raises(ResultNotReady):
+        results.read(copy, actor="portal", subject_id=ada)
+    assert _reads(ready, ada) == 0
+
+    got = results.read(copy, actor="portal", subject_id=ada, reader_level=Level.REASONABLE)
     assert (got.type, got.media_type, got.extension) == (RequestType.PORTABILITY, "text/csv", "csv")
     api = ready.get(f"/v1/requests/{copy}/result", headers=auth())
     assert b"".join(got.chunks()) == api.content
@@ -66,4 +72,5 @@ def test_a_subject_reads_only_their_own_reports_and_copies(
         b"".join(done.chunks())
         == ready.get(f"/v1/requests/{restriction}/result", headers=auth()).content
     )
-    assert results.read(bos_report, actor="portal", subject_id=bo).media_type == "application/json"
+    report = results.read(bos_report, actor="portal", subject_id=bo, reader_level=Level.REASONABLE)
+    assert report.media_type == "application/json"

@@ -346,7 +346,7 @@ def test_a_copy_asked_for_as_csv_downloads_as_csv(
     chat: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_clock(monkeypatch)
-    grant(chat, email("hal"), "analytics")
+    hal_id = grant(chat, email("hal"), "analytics")
     send(chat, email("hal"), 3, "hal", topic="billing", message="Hal's invoice")
     rid = request(
         chat,
@@ -359,9 +359,19 @@ def test_a_copy_asked_for_as_csv_downloads_as_csv(
         },
     )["request_id"]
     run(chat)
-    browser, _ = _enter_by_link(chat, "hal")
-    page = browser.get("/portal").text
+    # A link the site minted without re-authenticating: the session is not verified, so the
+    # operator's verification of the request does not disclose it to whoever holds the link.
+    unverified, _ = _enter_by_link(chat, "hal")
+    page = unverified.get("/portal").text
     assert _downloads(page) == [rid]
+    refused = _download(unverified, _csrf(page), rid)
+    assert refused.status_code == 409
+    assert "this session is verified at none" in refused.text
+    assert _result_reads(chat, hal_id) == []
+    browser, _ = _enter_by_link(
+        chat, "hal", verification={"method": "reauthenticated", "level": "high"}
+    )
+    page = browser.get("/portal").text
     assert "(CSV)" in page
     got = _download(browser, _csrf(page), rid)
     assert got.status_code == 200, got.text

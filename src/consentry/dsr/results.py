@@ -15,7 +15,7 @@ from consentry.consent.purposes import PurposeRegistry
 from consentry.dsr import categories
 from consentry.dsr.access import Provided, Reports
 from consentry.dsr.downstream import Downstream
-from consentry.dsr.models import DOWNLOADABLE, RequestType, Scope, Status
+from consentry.dsr.models import DOWNLOADABLE, Level, RequestType, Scope, Status
 from consentry.dsr.records import level_met
 from consentry.dsr.requests import Requests
 from consentry.errors import RequestNotFound, ResultNotReady
@@ -23,6 +23,10 @@ from consentry.ingest.schemas import SchemaRegistry
 from consentry.storage.engine import Store
 from consentry.subjects.resolve import Subjects
 
+# What a subject reading their own result must have proved in the session they read it in:
+# control of an identity on record (a mailed code, a link sent to them), beside the request's
+# own verification; a link minted with no verification discloses nothing (docs/decisions.md).
+READER_LEVEL = Level.REASONABLE
 JSON = "application/json"
 CSV = "text/csv"
 
@@ -80,6 +84,7 @@ class Results:
         actor: str,
         csv: bool = False,
         subject_id: str | None = None,
+        reader_level: Level = Level.NONE,
     ) -> Result:
         """The result of `request_id`, read by `actor`. ResultNotReady unless the request is
         completed (an erasure: verified) and verified to the level its subject needs now;
@@ -87,7 +92,10 @@ class Results:
         `subject_id`, a subject reading their own report or copy: a request of anyone else,
         or one with no file for a result, is RequestNotFound, as one that does not exist
         (the subject learns nothing of others' requests). A portability copy is CSV when
-        the request asked for CSV or `csv` is set, JSON otherwise."""
+        the request asked for CSV or `csv` is set, JSON otherwise. A subject reading their
+        own is themselves verified to `reader_level` (the portal session's way in), which must
+        reach READER_LEVEL (or the request's own level, if lower) whoever verified the
+        request: ResultNotReady otherwise."""
         request = self.requests.get(request_id)
         if subject_id is not None and (
             request.subject_id != subject_id or request.type not in DOWNLOADABLE
@@ -101,7 +109,10 @@ class Results:
             # The level its subject needs as it is now: one who became US-CA after the
             # verification is not disclosed at `reasonable`.
             request = self.requests.required_now(conn, request, actor=actor)
-            if level_met(request):
+            reader_met = subject_id is None or reader_level.rank >= min(
+                request.required.rank, READER_LEVEL.rank
+            )
+            if level_met(request) and reader_met:
                 audit.record(
                     conn,
                     AuditAction.REQUEST_RESULT_READ,
@@ -109,6 +120,12 @@ class Results:
                     subject_id=request.subject_id,
                     details={"request_id": request_id},
                 )
+        if not reader_met:
+            raise ResultNotReady(
+                "the report is disclosed to a session that proved control of an identity on "
+                f"record; this session is verified at {reader_level.value}",
+                required=READER_LEVEL.value,
+            )
         if not level_met(request):
             raise ResultNotReady(
                 f"request {request_id} is verified below the level its subject now needs "

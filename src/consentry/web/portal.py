@@ -17,7 +17,7 @@ from consentry.consent import choices
 from consentry.consent.service import ConsentWrite
 from consentry.consent.signals import gpc_header
 from consentry.dsr.entry import Entry
-from consentry.dsr.models import DOWNLOADABLE, RequestType, Status
+from consentry.dsr.models import DOWNLOADABLE, Level, RequestType, Status
 from consentry.dsr.models import Request as DataRequest
 from consentry.dsr.portal import PortalSession
 from consentry.dsr.records import NewRequest
@@ -265,7 +265,10 @@ def download(request: Request, form: Form) -> Response:
         return session
     try:
         result = rt.results.read(
-            form.get("request", ""), actor=ACTOR, subject_id=session.subject_id
+            form.get("request", ""),
+            actor=ACTOR,
+            subject_id=session.subject_id,
+            reader_level=session.verification.level if session.verification else Level.NONE,
         )
     except (SubjectErased, SubjectKeyDestroyed):
         # As the API's 410: the data is gone (its key destroyed), and the page says so.
