@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from consentry.auth.limits import TokenBuckets, consent_opt_out, objection, withdrawal
+from consentry.auth.limits import (
+    TokenBuckets,
+    consent_opt_out,
+    objection,
+    portal_opt_out,
+    withdrawal,
+)
 
 
 class Clock:
@@ -49,8 +55,14 @@ def test_a_rate_of_zero_is_no_limit_and_memory_is_bounded() -> None:
 def test_opt_outs_are_recognised_from_the_request() -> None:
     assert withdrawal({}, False)
     assert consent_opt_out({"purposes": {"analytics": "denied", "ads": "denied"}}, False)
-    assert consent_opt_out({"purposes": {"analytics": "granted"}, "gpc": True}, False)
-    assert consent_opt_out({"purposes": {"analytics": "granted"}}, True)  # Sec-GPC: 1
+    # GPC alone, in the body or as Sec-GPC: 1, is leaving; riding with a grant it is a grant.
+    assert consent_opt_out({"purposes": {}, "gpc": True}, False)
+    assert consent_opt_out({"purposes": {}}, True)
+    assert not consent_opt_out({"purposes": {"analytics": "granted"}, "gpc": True}, False)
+    assert not consent_opt_out({"purposes": {"analytics": "granted"}}, True)
+    assert not consent_opt_out({"purposes": {}, "tcf": "CP...", "gpc": True}, True)
+    assert portal_opt_out("withdrawn")
+    assert not portal_opt_out("granted")
     assert not consent_opt_out({"purposes": {"analytics": "granted"}}, False)
     assert not consent_opt_out({"purposes": {"a": "denied", "b": "granted"}}, False)
     assert not consent_opt_out({"purposes": {"a": "denied"}, "tcf": "CP..."}, False)

@@ -262,6 +262,14 @@ def test_over_the_limit_429_with_retry_after_but_never_a_withdrawal(limited: Tes
         assert limited.post("/v1/consents", headers=h, json=gpc).status_code == 200
     grant = {"subject": cookie("ck-busy"), "purposes": {"analytics": "granted"}, "source": "web"}
     assert limited.post("/v1/consents", headers=h, json=grant).status_code == 429
+    # A grant is a grant, GPC or a TC string riding with it: limited like any other.
+    for riding in ({"gpc": True}, {"tcf": "CQxyz", "source": "tcf", "purposes": {}}):
+        resp = limited.post("/v1/consents", headers=h, json=grant | riding)
+        assert resp.status_code == 429, riding
+    with_header = {**h, "Sec-GPC": "1"}
+    assert limited.post("/v1/consents", headers=with_header, json=grant).status_code == 429
+    alone = {"subject": cookie("ck-busy"), "purposes": {}, "source": "gpc"}
+    assert limited.post("/v1/consents", headers=with_header, json=alone).status_code == 200
     # Each client address has its own bucket: another visitor is not held back.
     other = TestClient(limited.app, client=("203.0.113.7", 50000))
     h2 = headers(key, "cookie_id=ck-calm")
@@ -352,7 +360,10 @@ def test_a_grant_claims_only_what_a_browser_can_vouch_for(client: TestClient) ->
     def grant(**extra: Any) -> dict[str, Any]:
         return {"subject": cookie("ck-mine"), "purposes": {"analytics": "granted"}} | extra
 
+    tcf = {"subject": cookie("ck-mine"), "tcf": "CQxyz", "purposes": {}}
     for body in (
+        tcf | {"source": "agent"},
+        tcf | {"source": "tcf", "age_band": "under_13", "evidence": {"parental_authorization": {}}},
         grant(source="agent"),
         grant(source="import"),
         grant(),

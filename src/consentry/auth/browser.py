@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl
 
+from consentry.auth.limits import grants
 from consentry.errors import ClaimNotAllowed, InvalidSubjectRef, SubjectNotAllowed
 from consentry.subjects.models import Identity, IdentityType
 from consentry.subjects.refs import subject_ref
@@ -22,7 +23,6 @@ BEACON_SUBJECT = "consentry_subject"
 TYPES = frozenset({IdentityType.COOKIE_ID, IdentityType.DEVICE_ID, IdentityType.CUSTOMER_ID})
 # The sources a grant through a browser key may give: the visitor's own channels.
 GRANT_SOURCES = frozenset({"web", "app", "gpc", "tcf"})
-GRANTED = "granted"
 PROOF = "identity_proof"
 EXPIRES = "expires_at"
 _MAX_HEADER = 4096
@@ -111,12 +111,11 @@ def check_body(vouched_subject: Vouched, body: object) -> None:
 
 
 def check_grant(body: dict[str, object]) -> None:
-    """A consent write through a browser key that grants anything: its source is one of the
-    visitor's own channels (GRANT_SOURCES) and it carries no `evidence` (a parent's
-    authorisation, a confirmed opt-in: only the site's server, with a secret key, may attest
-    those). Denials and withdrawals are never held back by this (Art. 7(3))."""
-    purposes = body.get("purposes")
-    if not (isinstance(purposes, dict) and GRANTED in purposes.values()):
+    """A consent write through a browser key that grants anything (a purpose, or a TC string):
+    its source is one of the visitor's own channels (GRANT_SOURCES) and it carries no
+    `evidence` (a parent's authorisation, a confirmed opt-in: only the site's server, with a
+    secret key, may attest those). Denials and withdrawals are never held back by this."""
+    if not grants(body):
         return
     source = body.get("source")
     if source not in GRANT_SOURCES:

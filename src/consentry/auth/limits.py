@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consentry.consent.models import State
 from consentry.settings import Settings
 
 # Buckets held at most; past it the least recently used go (a full bucket forgets nothing).
@@ -87,14 +88,30 @@ def withdrawal(_body: object, _gpc: bool) -> bool:
     return True
 
 
-def consent_opt_out(body: object, gpc: bool) -> bool:
-    """A consent write carrying GPC, or one that grants nothing: only denials, no TC string."""
-    if gpc or (isinstance(body, dict) and body.get("gpc") is True):
-        return True
-    if not isinstance(body, dict) or body.get("tcf") is not None:
+def grants(body: object) -> bool:
+    """Whether a consent write's JSON body grants anything: a purpose `granted`, or a TC
+    string (which may grant every purpose it covers)."""
+    if not isinstance(body, dict):
         return False
     purposes = body.get("purposes")
-    return isinstance(purposes, dict) and bool(purposes) and set(purposes.values()) == {"denied"}
+    granted = isinstance(purposes, dict) and State.GRANTED.value in purposes.values()
+    return granted or body.get("tcf") is not None
+
+
+def consent_opt_out(body: object, gpc: bool) -> bool:
+    """A consent write that grants nothing: denials, or a GPC signal alone (in its body or as
+    Sec-GPC: 1). A write that grants is a grant, GPC or not: it is limited, and the signal
+    goes again with the browser's next request (docs/decisions.md)."""
+    if not isinstance(body, dict) or grants(body):
+        return False
+    purposes = body.get("purposes")
+    denials = isinstance(purposes, dict) and bool(purposes)
+    return denials or gpc or body.get("gpc") is True
+
+
+def portal_opt_out(choice: str) -> bool:
+    """A portal toggle that withdraws (the portal's grant is limited like any other)."""
+    return choice == State.WITHDRAWN.value
 
 
 def objection(body: object, _gpc: bool) -> bool:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from consentry import clock
+from consentry.auth.limits import portal_opt_out
 from consentry.consent import choices
 from consentry.consent.service import ConsentWrite
 from consentry.consent.signals import gpc_header
@@ -189,7 +190,7 @@ def change_consent(request: Request, form: Form) -> Response:
     browser's Global Privacy Control signal is honoured)."""
     rt = _runtime(request)
     # Withdrawing is never held back (Art. 7(3)): no rate limit for it.
-    session = _checked(request, rt, form, limited=form.get("choice") != "withdrawn")
+    session = _checked(request, rt, form, limited=not portal_opt_out(form.get("choice", "")))
     if isinstance(session, Response):
         return session
     purpose = form.get("purpose", "")
