@@ -349,6 +349,9 @@ def test_a_beacon_carries_its_key_and_subject_in_the_query(client: TestClient) -
     assert client.post(f"/v1/events?{other}", headers=plain, content=body).status_code == 403
     # text/plain is taken only from a beacon, and a key in the query only by the events route.
     assert client.post("/v1/events", headers=plain, content=body).status_code == 415
+    # An empty key in the query is a beacon without a key: unauthenticated, not a bad type.
+    empty = client.post("/v1/events?consentry_key=", headers=plain, content=body)
+    assert empty.status_code == 401, empty.text
     resp = client.post(f"/v1/consents?{query}", headers={"Origin": ORIGIN}, json=deny("dev-1"))
     assert resp.status_code == 401
 

@@ -62,7 +62,9 @@ def test_every_page_shows_the_brand(branded: TestClient) -> None:
     assert logo.content == png()
     assert logo.headers["content-type"] == "image/png"
     assert logo.headers["x-content-type-options"] == "nosniff"
-    assert "default-src 'none'" in logo.headers["content-security-policy"]
+    assert logo.headers["content-security-policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    )
 
 
 def test_without_a_logo_or_a_policy_nothing_is_shown(client: TestClient) -> None:

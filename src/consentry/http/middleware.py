@@ -105,7 +105,7 @@ def _beacon(scope: Scope, content_type: bytes) -> bool:
         return False
     message = email.message.Message()
     message["content-type"] = content_type.decode("latin-1")
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     return message.get_content_type() == "text/plain" and BEACON_KEY in query
 
 

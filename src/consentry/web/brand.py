@@ -15,6 +15,7 @@ from consentry.settings import LOGO_TYPES, Settings
 from consentry.web.security import HEADERS
 
 LOGO_URL = "/brand/logo"
+LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,11 @@ def logo_route(settings: Settings) -> Route | None:
     content = path.read_bytes()
     media_type = LOGO_TYPES[path.suffix.lower()]
 
+    # An SVG opened on its own is a document of this origin: it may run nothing and reach
+    # nothing (a sandbox with no scripts, no requests).
+    headers = HEADERS | {"Content-Security-Policy": LOGO_CSP}
+
     async def logo(request: Request) -> Response:
-        return Response(content, media_type=media_type, headers=HEADERS)
+        return Response(content, media_type=media_type, headers=headers)
 
     return Route(LOGO_URL, logo, methods=["GET"])
