@@ -8,7 +8,15 @@ import time
 import httpx2 as httpx
 import pytest
 
-from consentry.client import AsyncClient, Client, ConsentryAPIError, Retry, identity
+from consentry.client import (
+    AsyncClient,
+    Client,
+    ConsentryAPIError,
+    ConsentryClientError,
+    Retry,
+    identity,
+)
+from consentry.client.types import EventResult
 from tests.client.conftest import NOTICE, page_view, person, stored_ids
 from tests.conftest import ADMIN_KEY
 from tests.servers import LiveServer
@@ -84,3 +92,69 @@ def test_the_batcher_resends_a_lost_answer_once(gateway: LiveServer, consenting:
     with Client(gateway.url, ADMIN_KEY) as client:
         stored = [i for i in stored_ids(client) if i in set(ids)]
     assert sorted(stored) == sorted(ids)
+
+
+class Stalls(httpx.AsyncBaseTransport):
+    """The real network, except that the answer to the first POST /v1/events, once the server
+    has stored the batch, never comes back (the caller gives up first)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.stalled = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path == "/v1/events" and not self.stalled:
+            await response.aread()
+            await response.aclose()
+            self.stalled += 1
+            await asyncio.sleep(60)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_a_flush_cancelled_by_a_timeout_keeps_its_batch(
+    gateway: LiveServer, consenting: str
+) -> None:
+    async def scenario() -> tuple[list[str], int, list[EventResult]]:
+        async with AsyncClient(gateway.url, ADMIN_KEY, transport=Stalls()) as api:
+            async with api.events.batcher(max_events=10, max_seconds=60) as batcher:
+                ids = [await batcher.add(page_view(consenting, n)) for n in range(3)]
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(batcher.flush(), 0.5)
+                assert batcher.pending == 3
+            # Resent on exit: stored by the cancelled attempt, so delivered, not refused.
+            return ids, batcher.accepted, batcher.refused
+
+    ids, accepted, refused = asyncio.run(scenario())
+    assert (accepted, refused) == (3, [])
+    with Client(gateway.url, ADMIN_KEY) as client:
+        stored = [i for i in stored_ids(client) if i in set(ids)]
+    assert sorted(stored) == sorted(ids)
+
+
+def test_a_hook_that_raises_in_the_background_stops_the_batcher_loudly(
+    gateway: LiveServer, consenting: str
+) -> None:
+    def broken(results: list[EventResult]) -> None:
+        raise RuntimeError("a bug in the hook")
+
+    async def scenario() -> None:
+        async with AsyncClient(gateway.url, ADMIN_KEY) as api:
+            batcher = api.events.batcher(max_seconds=0.05, on_results=broken)
+            batcher.start()
+            await batcher.add(page_view(consenting, 1))
+            deadline = time.monotonic() + 5
+            while batcher.batches == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert batcher.batches == 1  # sent by the background task, whose hook raised
+            with pytest.raises(ConsentryClientError, match="on_results") as failed:
+                await batcher.add(page_view(consenting, 2))
+            assert isinstance(failed.value.__cause__, RuntimeError)
+            assert (batcher.accepted, failed.value.undelivered) == (1, [])
+            with pytest.raises(ConsentryClientError, match="on_results"):
+                await batcher.close()
+
+    asyncio.run(scenario())

@@ -16,6 +16,7 @@ import pytest
 from consentry.client import (
     Client,
     ConsentryAPIError,
+    ConsentryClientError,
     ConsentryConnectionError,
     EventBatcher,
     Retry,
@@ -227,3 +228,63 @@ def test_a_hook_may_add_from_the_sending_thread(client: Client, consenting: str)
     with client.events.batcher(max_events=1, on_results=follow_up) as batcher:
         batcher.add(page_view(consenting, 1))
     assert batcher.accepted == 4
+
+
+class InterruptedOnce(httpx.BaseTransport):
+    """The real network, except that Ctrl-C comes while the answer to the first POST
+    /v1/events is on its way back: the server stored the batch, the caller never heard."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.interrupted = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.url.path == "/v1/events" and not self.interrupted:
+            response.read()
+            response.close()
+            self.interrupted += 1
+            raise KeyboardInterrupt
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_an_interrupted_batch_is_kept_and_counts_as_delivered_when_resent(
+    gateway: LiveServer, consenting: str
+) -> None:
+    with Client(gateway.url, ADMIN_KEY, transport=InterruptedOnce()) as api:
+        batcher = api.events.batcher(max_events=2, max_seconds=60, retry=QUICK)
+        ids = [f"evt-{uuid.uuid4()}" for _ in range(2)]
+        batcher.add(page_view(consenting, 1, event_id=ids[0]))
+        with pytest.raises(KeyboardInterrupt):
+            batcher.add(page_view(consenting, 2, event_id=ids[1]))  # fills the batch, sent here
+        assert batcher.pending == 2
+        batcher.close()
+        # The resend finds both stored by the interrupted attempt: delivered, not refused.
+        assert (batcher.accepted, batcher.rejected, batcher.refused) == (2, 0, [])
+        assert batcher.pending == 0
+        stored = [i for i in stored_ids(api) if i in set(ids)]
+        assert sorted(stored) == sorted(ids)  # each once
+
+
+def test_a_hook_that_raises_in_the_background_stops_the_batcher_loudly(
+    client: Client, consenting: str
+) -> None:
+    def broken(results: list[EventResult]) -> None:
+        raise RuntimeError("a bug in the hook")
+
+    batcher = client.events.batcher(max_events=500, max_seconds=0.05, on_results=broken)
+    batcher.start()
+    batcher.add(page_view(consenting, 1))
+    deadline = time.monotonic() + 5
+    while batcher.batches == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert batcher.batches == 1  # sent by the background thread, whose hook raised
+    with pytest.raises(ConsentryClientError, match="on_results") as failed:
+        batcher.close()
+    assert isinstance(failed.value.__cause__, RuntimeError)
+    assert (batcher.accepted, failed.value.undelivered) == (1, [])
+    with pytest.raises(ConsentryClientError, match="on_results"):
+        batcher.add(page_view(consenting, 2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consentry.client import Client, ConsentryAPIError, identity
+from consentry.client import Client, ConsentryAPIError, calls, identity
 from tests.client.conftest import NOTICE, page_view, person
 from tests.servers import LiveServer
 
@@ -102,3 +102,16 @@ def test_requests_subjects_and_portal_links(client: Client, consenting: str) -> 
     assert "coverage" in summary
     assert client.purposes.get("analytics")["legal_basis"] == "consent"
     assert client.schemas.get("page_view")["purposes"] == ["analytics"]
+
+
+@pytest.mark.parametrize("bad_id", ["", ".", ".."])
+def test_an_id_that_would_address_another_path_is_refused_before_sending(bad_id: str) -> None:
+    # Nothing listens on port 9: the refusal comes before any connection is tried.
+    with Client("http://127.0.0.1:9", "any-key") as nowhere:
+        with pytest.raises(ValueError, match="not an id"):
+            nowhere.consents.state(bad_id)
+        with pytest.raises(ValueError, match="not an id"):
+            nowhere.requests.get(bad_id)
+    # Dots inside an id are data, escaped as usual.
+    assert calls.p("..a") == "..a"
+    assert calls.p("a/../b") == "a%2F..%2Fb"

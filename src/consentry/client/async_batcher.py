@@ -5,30 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
-from consentry.client.batches import (
-    Delivery,
-    ResultsHook,
-    Retry,
-    Tally,
-    check_limits,
-    prepared,
-    unexpected,
-)
+from consentry.client.batches import Batches, Queued, ResultsHook, Retry, prepared
 from consentry.client.calls import Call
 from consentry.client.errors import ConsentryClientError
 from consentry.client.types import Event, EventResult
 
 
-class AsyncEventBatcher:
+class AsyncEventBatcher(Batches):
     """As EventBatcher (consentry.client.batcher), for one event loop: `await add(event)`
     queues an event (sending a full batch first), a task sends a batch once its oldest event
-    is `max_seconds` old, and leaving `async with` flushes. Not for use from other threads."""
+    is `max_seconds` old, and leaving `async with` flushes. Not for use from other threads.
+    A batch whose sending is cancelled (say `asyncio.wait_for(batcher.flush(), timeout)` timed
+    out) goes back to the front of the queue, to be sent again by the next flush or the exit."""
 
     def __init__(
         self,
@@ -40,42 +33,17 @@ class AsyncEventBatcher:
         on_results: ResultsHook | None = None,
         gpc: bool = False,
     ) -> None:
-        check_limits(max_events, max_seconds)
+        super().__init__(
+            max_events=max_events,
+            max_seconds=max_seconds,
+            retry=retry,
+            on_results=on_results,
+            gpc=gpc,
+        )
         self._exchange = exchange
-        self.max_events = max_events
-        self.max_seconds = max_seconds
-        self._retry = retry or Retry()
-        self._gpc = gpc
-        self._rng = random.Random()  # noqa: S311 - jitter, not a secret
-        self._tally = Tally(on_results)
         self._sending = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._pending: list[tuple[float, dict[str, Any]]] = []
-        self._failure: ConsentryClientError | None = None
-        self._undelivered: list[dict[str, Any]] = []
-        self._closing = False
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def accepted(self) -> int:
-        return self._tally.accepted
-
-    @property
-    def rejected(self) -> int:
-        return self._tally.rejected
-
-    @property
-    def refused(self) -> list[EventResult]:
-        """The results of refused events (with their `code`), oldest first."""
-        return self._tally.refused
-
-    @property
-    def batches(self) -> int:
-        return self._tally.batches
-
-    @property
-    def retries(self) -> int:
-        return self._tally.retries
 
     @property
     def pending(self) -> int:
@@ -105,7 +73,7 @@ class AsyncEventBatcher:
         self._raise_if_failed()
         if self._closing:
             raise RuntimeError("the batcher is closed")
-        self._pending.append((time.monotonic(), ready))
+        self._pending.append(Queued(time.monotonic(), ready))
         self._wake.set()
         if len(self._pending) >= self.max_events:
             await self._send(everything=False)
@@ -124,30 +92,23 @@ class AsyncEventBatcher:
             await self._task
         await self.flush()
 
-    def _raise_if_failed(self) -> None:
-        if self._failure is not None:
-            self._failure.undelivered = [*self._undelivered, *(e for _, e in self._pending)]
-            raise self._failure
-
     async def _send(self, *, everything: bool) -> None:
         async with self._sending:
-            while self._failure is None:
-                size = len(self._pending)
-                if size == 0 or (not everything and size < self.max_events):
-                    return
-                batch = [e for _, e in self._pending[: self.max_events]]
-                del self._pending[: self.max_events]
+            while (batch := self._take(everything=everything)) is not None:
                 try:
                     results = await self._deliver(batch)
                 except Exception as exc:  # whatever it was, the batch is kept
-                    failure = exc if isinstance(exc, ConsentryClientError) else unexpected(exc)
-                    self._failure = failure
-                    self._undelivered.extend(batch)
-                    self._raise_if_failed()
-                self._tally.tell(results)
+                    self._fail(exc, batch)
+                except BaseException:  # cancelled: kept for the next flush, then let through
+                    self._put_back(batch)
+                    raise
+                try:
+                    self._tally.tell(results)
+                except Exception as exc:
+                    self._hook_failed(exc)
 
-    async def _deliver(self, batch: list[dict[str, Any]]) -> list[EventResult]:
-        delivery = Delivery(batch, self._retry, self._rng, self._gpc)
+    async def _deliver(self, batch: list[Queued]) -> list[EventResult]:
+        delivery = self._delivery(batch)
         while True:
             try:
                 answer = await self._exchange(delivery.call)
@@ -164,7 +125,7 @@ class AsyncEventBatcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            wait = self._pending[0][0] + self.max_seconds - time.monotonic()
+            wait = self._pending[0].since + self.max_seconds - time.monotonic()
             if wait > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

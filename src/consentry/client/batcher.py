@@ -3,28 +3,19 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from consentry.client.batches import (
-    Delivery,
-    ResultsHook,
-    Retry,
-    Tally,
-    check_limits,
-    prepared,
-    unexpected,
-)
+from consentry.client.batches import Batches, Queued, ResultsHook, Retry, prepared
 from consentry.client.calls import Call
 from consentry.client.errors import ConsentryClientError
 from consentry.client.types import Event, EventResult
 
 
-class EventBatcher:
+class EventBatcher(Batches):
     """Queue events with `add`; they go to `POST /v1/events` in batches of `max_events`, or
     when the oldest has waited `max_seconds`, one batch at a time, in order.
 
@@ -35,7 +26,9 @@ class EventBatcher:
     last attempt, raises ConsentryAPIError or ConsentryConnectionError from the call that
     sent it, or, when the background thread sent it, from the next `add`, `flush` or the
     exit; its `undelivered` lists every accepted event not delivered, and the batcher takes
-    no more events."""
+    no more events. So does an `on_results` that raised (ConsentryClientError, the hook's
+    error as its cause). A batch whose sending is interrupted (KeyboardInterrupt) goes back
+    to the front of the queue, to be sent again by the next flush or the exit."""
 
     def __init__(
         self,
@@ -47,47 +40,20 @@ class EventBatcher:
         on_results: ResultsHook | None = None,
         gpc: bool = False,
     ) -> None:
-        check_limits(max_events, max_seconds)
+        super().__init__(
+            max_events=max_events,
+            max_seconds=max_seconds,
+            retry=retry,
+            on_results=on_results,
+            gpc=gpc,
+        )
         self._exchange = exchange
-        self.max_events = max_events
-        self.max_seconds = max_seconds
-        self._retry = retry or Retry()
-        self._gpc = gpc
-        self._rng = random.Random()  # noqa: S311 - jitter, not a secret
-        self._tally = Tally(on_results)
         # `_lock` guards the queue and the state; `_sending` keeps batches in order, one at a
         # time, and is always taken before `_lock` (reentrant: `on_results` may `add`).
         self._lock = threading.Lock()
         self._sending = threading.RLock()
         self._wake = threading.Condition(self._lock)
-        self._pending: list[tuple[float, dict[str, Any]]] = []
-        self._failure: ConsentryClientError | None = None
-        self._undelivered: list[dict[str, Any]] = []
-        self._closing = False
         self._thread: threading.Thread | None = None
-
-    # What was delivered
-
-    @property
-    def accepted(self) -> int:
-        return self._tally.accepted
-
-    @property
-    def rejected(self) -> int:
-        return self._tally.rejected
-
-    @property
-    def refused(self) -> list[EventResult]:
-        """The results of refused events (with their `code`), oldest first."""
-        return self._tally.refused
-
-    @property
-    def batches(self) -> int:
-        return self._tally.batches
-
-    @property
-    def retries(self) -> int:
-        return self._tally.retries
 
     @property
     def pending(self) -> int:
@@ -126,7 +92,7 @@ class EventBatcher:
             self._raise_if_failed()
             if self._closing:
                 raise RuntimeError("the batcher is closed")
-            self._pending.append((time.monotonic(), ready))
+            self._pending.append(Queued(time.monotonic(), ready))
             if len(self._pending) == 1:
                 self._wake.notify()
             full = len(self._pending) >= self.max_events
@@ -152,36 +118,31 @@ class EventBatcher:
 
     # Inside
 
-    def _raise_if_failed(self) -> None:
-        """Under `_lock`: the failure that stopped the batcher, with what it did not deliver."""
-        if self._failure is not None:
-            self._failure.undelivered = [*self._undelivered, *(e for _, e in self._pending)]
-            raise self._failure
-
     def _send(self, *, everything: bool) -> None:
         """Send queued batches in order: all of them, or only full ones."""
         with self._sending:
             while True:
                 with self._lock:
-                    if self._failure is not None:
-                        return
-                    size = len(self._pending)
-                    if size == 0 or (not everything and size < self.max_events):
-                        return
-                    batch = [e for _, e in self._pending[: self.max_events]]
-                    del self._pending[: self.max_events]
+                    batch = self._take(everything=everything)
+                if batch is None:
+                    return
                 try:
                     results = self._deliver(batch)
                 except Exception as exc:  # whatever it was, the batch is kept
-                    failure = exc if isinstance(exc, ConsentryClientError) else unexpected(exc)
                     with self._lock:
-                        self._failure = failure
-                        self._undelivered.extend(batch)
-                        self._raise_if_failed()
-                self._tally.tell(results)
+                        self._fail(exc, batch)
+                except BaseException:  # Ctrl-C: kept for the next flush, then let through
+                    with self._lock:
+                        self._put_back(batch)
+                    raise
+                try:
+                    self._tally.tell(results)
+                except Exception as exc:
+                    with self._lock:
+                        self._hook_failed(exc)
 
-    def _deliver(self, batch: list[dict[str, Any]]) -> list[EventResult]:
-        delivery = Delivery(batch, self._retry, self._rng, self._gpc)
+    def _deliver(self, batch: list[Queued]) -> list[EventResult]:
+        delivery = self._delivery(batch)
         while True:
             try:
                 answer = self._exchange(delivery.call)
@@ -201,7 +162,7 @@ class EventBatcher:
                     if self._closing or self._failure is not None:
                         return
                     if self._pending:
-                        wait = self._pending[0][0] + self.max_seconds - time.monotonic()
+                        wait = self._pending[0].since + self.max_seconds - time.monotonic()
                         if wait <= 0:
                             break
                         self._wake.wait(wait)

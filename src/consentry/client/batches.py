@@ -1,13 +1,14 @@
-"""What both batchers share: event ids given at `add`, the retry policy, one batch's
-attempts, and the reading of its answer (a retried duplicate counts as delivered)."""
+"""What both batchers share: event ids given at `add`, the retry policy, the queue and its
+counts, one batch's attempts, and the reading of its answer (a retried duplicate counts as
+delivered)."""
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 from consentry.client import calls
 from consentry.client.errors import (
@@ -56,10 +57,10 @@ def prepared(event: Event) -> dict[str, Any]:
     return out
 
 
-def unexpected(exc: Exception) -> ConsentryClientError:
+def unexpected(exc: Exception, what: str = "the batch could not be sent") -> ConsentryClientError:
     """A failure that is not the server's nor the network's (a bug, a hook that raised), as
     the error a batcher raises with what it did not deliver."""
-    error = ConsentryClientError(f"the batch could not be sent: {exc!r}")
+    error = ConsentryClientError(f"{what}: {exc!r}")
     error.__cause__ = exc
     return error
 
@@ -76,15 +77,22 @@ class Delivery:
     up with; and its answer read once it comes."""
 
     def __init__(
-        self, events: list[dict[str, Any]], retry: Retry, rng: random.Random, gpc: bool
+        self,
+        events: list[dict[str, Any]],
+        retry: Retry,
+        rng: random.Random,
+        gpc: bool,
+        stored_before: Collection[str] = (),
     ) -> None:
         self.events = events
         self.call = calls.send_events(events, gpc=gpc)
         self._retry = retry
         self._rng = rng
         self.sent = 0
-        # Whether an earlier attempt may have been stored although its answer was lost.
+        # Whether an earlier attempt may have been stored although its answer was lost: of
+        # this delivery (all its events), or of an interrupted one (`stored_before`, by id).
         self._maybe_stored = False
+        self._stored_before = frozenset(stored_before)
 
     def failed(self, error: ConsentryClientError) -> float:
         """Seconds to wait before the next attempt; raises `error` when there is none."""
@@ -111,11 +119,13 @@ class Delivery:
         means that attempt stored the event: it is delivered, not refused."""
         self.sent += 1
         results: list[EventResult] = list(answer["results"])
-        if not self._maybe_stored:
+        if not self._maybe_stored and not self._stored_before:
             return results
         out: list[EventResult] = []
         for result in results:
-            if result.get("code") == "duplicate_event":
+            if result.get("code") == "duplicate_event" and (
+                self._maybe_stored or str(result["event_id"]) in self._stored_before
+            ):
                 stored: EventResult = {
                     "event_id": result["event_id"],
                     "status": "accepted",
@@ -154,3 +164,106 @@ class Tally:
         """The caller's hook, outside the batcher's lock (it may read the batcher)."""
         if self.on_results is not None:
             self.on_results(results)
+
+
+class Queued(NamedTuple):
+    """An event waiting in a batcher: since when (time.monotonic()), and whether an attempt
+    interrupted on the way (Ctrl-C, a cancelled task) may have stored it already."""
+
+    since: float
+    event: dict[str, Any]
+    maybe_stored: bool = False
+
+
+class Batches:
+    """The state both batchers keep: the queue, the tally, the failure that stopped them, and
+    the moves on it. The sync batcher calls the methods that touch the queue under its lock."""
+
+    def __init__(
+        self,
+        *,
+        max_events: int,
+        max_seconds: float,
+        retry: Retry | None,
+        on_results: ResultsHook | None,
+        gpc: bool,
+    ) -> None:
+        check_limits(max_events, max_seconds)
+        self.max_events = max_events
+        self.max_seconds = max_seconds
+        self._retry = retry or Retry()
+        self._gpc = gpc
+        self._rng = random.Random()  # noqa: S311 - jitter, not a secret
+        self._tally = Tally(on_results)
+        self._pending: list[Queued] = []
+        self._failure: ConsentryClientError | None = None
+        self._undelivered: list[dict[str, Any]] = []
+        self._closing = False
+
+    # What was delivered
+
+    @property
+    def accepted(self) -> int:
+        return self._tally.accepted
+
+    @property
+    def rejected(self) -> int:
+        return self._tally.rejected
+
+    @property
+    def refused(self) -> list[EventResult]:
+        """The results of refused events (with their `code`), oldest first."""
+        return self._tally.refused
+
+    @property
+    def batches(self) -> int:
+        return self._tally.batches
+
+    @property
+    def retries(self) -> int:
+        return self._tally.retries
+
+    # The queue
+
+    def _raise_if_failed(self) -> None:
+        """The failure that stopped the batcher, with what it did not deliver."""
+        if self._failure is not None:
+            self._failure.undelivered = self._unsent()
+            raise self._failure
+
+    def _unsent(self) -> list[dict[str, Any]]:
+        return [*self._undelivered, *(q.event for q in self._pending)]
+
+    def _take(self, *, everything: bool) -> list[Queued] | None:
+        """The next batch off the queue: a full one, or (`everything`) whatever waits; None
+        when there is none to send, or the batcher has failed."""
+        size = len(self._pending)
+        if self._failure is not None or size == 0 or (not everything and size < self.max_events):
+            return None
+        batch = self._pending[: self.max_events]
+        del self._pending[: self.max_events]
+        return batch
+
+    def _delivery(self, batch: list[Queued]) -> Delivery:
+        stored = [str(q.event["event_id"]) for q in batch if q.maybe_stored]
+        return Delivery([q.event for q in batch], self._retry, self._rng, self._gpc, stored)
+
+    def _put_back(self, batch: list[Queued]) -> None:
+        """A batch whose sending was interrupted goes back to the front of the queue, each
+        event marked as maybe stored: its `duplicate_event` on the next attempt is delivery."""
+        self._pending[:0] = [q._replace(maybe_stored=True) for q in batch]
+
+    def _fail(self, exc: Exception, batch: list[Queued]) -> NoReturn:
+        """Stop on a batch that could not be delivered, and raise."""
+        failure = exc if isinstance(exc, ConsentryClientError) else unexpected(exc)
+        self._failure = failure
+        self._undelivered.extend(q.event for q in batch)
+        failure.undelivered = self._unsent()
+        raise failure
+
+    def _hook_failed(self, exc: Exception) -> NoReturn:
+        """Stop when `on_results` raised (its batch was delivered), and raise."""
+        failure = unexpected(exc, "on_results raised")
+        self._failure = failure
+        failure.undelivered = self._unsent()
+        raise failure

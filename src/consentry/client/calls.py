@@ -26,7 +26,11 @@ class Call:
 
 
 def p(segment: str) -> str:
-    """One path segment, escaped: an id never turns into a different path."""
+    """One path segment, escaped: an id never turns into a different path. An empty id, `.`
+    or `..` (which a URL reads as this folder or its parent, whatever the escaping) is
+    refused with ValueError before anything is sent."""
+    if segment in ("", ".", ".."):
+        raise ValueError(f"{segment!r} is not an id: it would address another path")
     return quote(segment, safe="")
 
 
