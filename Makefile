@@ -69,12 +69,12 @@ $(NPM): package-lock.json
 # whole file to one process; TEST_WORKERS=0 runs them in this one.
 TEST_WORKERS ?= 2
 test: install-dev system-deps $(NPM)
-	PYO3_PYTHON=$(BIN)/python $(CARGO) test --workspace --locked --quiet --manifest-path $(CORE_MANIFEST)
+	PYO3_PYTHON=$(abspath $(BIN)/python) $(CARGO) test --workspace --locked --quiet --manifest-path $(CORE_MANIFEST)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
 	$(CARGO) fmt --all --check --manifest-path $(CORE_MANIFEST)
-	PYO3_PYTHON=$(BIN)/python $(CARGO) clippy --workspace --all-targets --locked --quiet --manifest-path $(CORE_MANIFEST) -- -D warnings
+	PYO3_PYTHON=$(abspath $(BIN)/python) $(CARGO) clippy --workspace --all-targets --locked --quiet --manifest-path $(CORE_MANIFEST) -- -D warnings
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
