@@ -168,3 +168,15 @@ def test_lint_and_test_check_the_core_before_the_python(checkout: Path) -> None:
     test = _dry(checkout, "test")
     assert "cargo test --workspace" in test
     assert test.index("cargo test") < test.index("-m pytest")
+
+
+def test_the_build_backend_is_the_pinned_maturin_of_the_dev_extra() -> None:
+    """The native core is built by the maturin the development extra also installs (its
+    `maturin develop --skip-install` builds a checkout's core in place)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    backend = project["build-system"]["requires"]
+    assert project["build-system"]["build-backend"] == "maturin"
+    assert [r for r in project["project"]["optional-dependencies"]["dev"] if "maturin" in r] == [
+        r for r in backend if r.startswith("maturin==")
+    ]
+    assert project["tool"]["maturin"]["module-name"] == "consentry._core"
