@@ -99,23 +99,32 @@ class Tokenise:
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
         indexes = [self._value_index(item) for item in items]
         known = sql.tokens_by_index(conn, list(set(indexes)))
-        new_rows = []
+        new_rows: list[dict[str, Any]] = []
+        new_items = []
         now = clock.now()
         for item, index in zip(items, indexes, strict=True):
             if index in known:
                 continue
             token = TOKEN_PREFIX + secrets.token_urlsafe(16)
             known[index] = token
+            new_items.append(item)
             new_rows.append(
                 {
                     "token": token,
                     "subject_id": item.subject_id,
                     "field": item.field,
                     "value_index": index,
-                    "value_ct": item.sealer.seal(str(item.value).encode(), token_aad(token)),
                     "created_at": now,
                 }
             )
+        # The vault's values sealed in one call to the core, each under its subject's key.
+        sealed = native.seal_batch(
+            [item.sealer.native for item in new_items],
+            [str(item.value).encode() for item in new_items],
+            [token_aad(row["token"]) for row in new_rows],
+        )
+        for row, value_ct in zip(new_rows, sealed, strict=True):
+            row["value_ct"] = value_ct
         sql.insert_tokens(conn, new_rows)
         return [known[index] for index in indexes]
 
