@@ -7,14 +7,21 @@ BIN := $(VENV)/bin
 SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
 RUNTIME := $(VENV)/.installed-runtime-$(SUM)
 DEV := $(VENV)/.installed-dev-$(SUM)
+# The native core (core/, Rust, DESIGN.md "The native core"): maturin builds it into
+# src/consentry/_core*.so (release profile) at every `pip install -e .`; its stamp rebuilds it
+# when a Rust source, a Cargo.toml or Cargo.lock changes. Needs cargo and rustc.
+CARGO ?= cargo
+CORE_MANIFEST := core/Cargo.toml
+CORE_SOURCES := $(shell find core -path core/target -prune -o \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print)
+CORE := $(VENV)/.built-core
 
 .PHONY: install install-dev serve demo test lint system-deps format bench clean
 
 # What serving needs, and nothing else (no linters, type checker or Presidio).
-install: $(RUNTIME)
+install: $(RUNTIME) $(CORE)
 
 # The rest: tests, lint, the redaction bench's reference.
-install-dev: $(DEV)
+install-dev: $(DEV) $(CORE)
 
 # A venv for this version of pyproject.toml: what an earlier version installed is stale.
 define NEW_VENV
@@ -26,7 +33,7 @@ endef
 $(RUNTIME): pyproject.toml
 	$(NEW_VENV)
 	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	touch $@ $(CORE)
 
 # On a clean clone, the project is installed once, with the extra (which holds the runtime, so
 # both stamps are set); after `make serve`, only the extra is added.
@@ -35,7 +42,12 @@ ifeq ($(wildcard $(RUNTIME)),)
 	$(NEW_VENV)
 endif
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(RUNTIME) $@
+	touch $(RUNTIME) $@ $(CORE)
+
+# The core alone, rebuilt when its sources change (the install above built it and set the stamp).
+$(CORE): $(CORE_SOURCES)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
 
 serve: install
 	$(BIN)/consentry serve
@@ -62,17 +74,21 @@ $(NPM): package-lock.json
 # whole file to one process; TEST_WORKERS=0 runs them in this one.
 TEST_WORKERS ?= 2
 test: install-dev system-deps $(NPM)
+	PYO3_PYTHON=$(abspath $(BIN)/python) $(CARGO) test --workspace --locked --quiet --manifest-path $(CORE_MANIFEST)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
+	$(CARGO) fmt --all --check --manifest-path $(CORE_MANIFEST)
+	PYO3_PYTHON=$(abspath $(BIN)/python) $(CARGO) clippy --workspace --all-targets --locked --quiet --manifest-path $(CORE_MANIFEST) -- -D warnings
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo --no-cache
 
 format: install-dev
+	$(CARGO) fmt --all --manifest-path $(CORE_MANIFEST)
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache core/target src/consentry/_core*.so

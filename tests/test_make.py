@@ -146,3 +146,42 @@ def test_test_installs_the_npm_packages_before_pytest_and_only_when_the_lock_cha
     later = time.time() + 10
     os.utime(checkout / "package-lock.json", (later, later))
     assert npm_ci in _dry(checkout, "test")
+
+
+def test_a_changed_core_source_builds_the_core_again_and_only_it(checkout: Path) -> None:
+    source = checkout / "core" / "src" / "lib.rs"
+    source.parent.mkdir(parents=True)
+    source.write_text("")
+    _make(checkout, "install-dev")
+    # The install built the core: nothing more to do.
+    assert _make(checkout, "serve") == ["consentry serve"]
+    stamp = checkout / ".venv" / ".built-core"
+    earlier = time.time() - 10
+    os.utime(stamp, (earlier, earlier))
+    assert _make(checkout, "serve") == [
+        "python -m pip install --quiet --no-deps -e .",
+        "consentry serve",
+    ]
+    assert _make(checkout, "serve") == ["consentry serve"]
+
+
+def test_lint_and_test_check_the_core_before_the_python(checkout: Path) -> None:
+    lint = _dry(checkout, "lint")
+    assert "cargo fmt --all --check" in lint
+    assert "cargo clippy --workspace --all-targets" in lint
+    assert "-D warnings" in lint
+    test = _dry(checkout, "test")
+    assert "cargo test --workspace" in test
+    assert test.index("cargo test") < test.index("-m pytest")
+
+
+def test_the_build_backend_is_the_pinned_maturin_of_the_dev_extra() -> None:
+    """The native core is built by the maturin the development extra also installs (its
+    `maturin develop --skip-install` builds a checkout's core in place)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    backend = project["build-system"]["requires"]
+    assert project["build-system"]["build-backend"] == "maturin"
+    assert [r for r in project["project"]["optional-dependencies"]["dev"] if "maturin" in r] == [
+        r for r in backend if r.startswith("maturin==")
+    ]
+    assert project["tool"]["maturin"]["module-name"] == "consentry._core"

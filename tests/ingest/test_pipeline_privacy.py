@@ -20,6 +20,8 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.consent import notices
 from consentry.consent.service import ConsentWrite
+from consentry.ingest import sealing
+from consentry.ingest.treatments import Pseudonymise
 from consentry.keys.envelope import Sealer
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -267,6 +269,51 @@ def test_known_subjects_events_are_sealed_before_the_transaction(
         assert len(json.loads(properties)["email"]) == 64
         opened = json.loads(sealer.open(blob, f"consentry:event:{event_id}".encode()))
         assert opened == {"message": "ring <PHONE>"}
+
+
+def test_a_batch_is_sealed_and_pseudonymised_in_one_call_to_the_core_before_the_transaction(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The native core is called once per batch (not per event) for sealing and for each pure
+    treatment, outside the transaction when the subject's state and key are held."""
+    subject_id = _granted(runtime, "lee@example.com", "analytics")
+    runtime.pipeline.ingest(_page_views(subject_id, "a"), actor="t")
+    inside = threading.local()
+    sealed: list[tuple[bool, list[str]]] = []
+    treated: list[list[str]] = []
+    write = runtime.store.write
+
+    @contextlib.contextmanager
+    def watched_write() -> Iterator[Any]:
+        with write() as conn:
+            inside.yes = True
+            try:
+                yield conn
+            finally:
+                inside.yes = False
+
+    seal_events = sealing.seal_events
+
+    def watched_seal_events(
+        sealers: list[Sealer], plaintexts: list[bytes], event_ids: list[str]
+    ) -> list[bytes]:
+        sealed.append((getattr(inside, "yes", False), list(event_ids)))
+        return seal_events(sealers, plaintexts, event_ids)
+
+    many = Pseudonymise.many
+
+    def watched_many(self: Pseudonymise, fields: list[str], values: list[Any]) -> list[Any]:
+        treated.append(list(fields))
+        return many(self, fields, values)
+
+    monkeypatch.setattr(runtime.store, "write", watched_write)
+    monkeypatch.setattr(sealing, "seal_events", watched_seal_events)
+    monkeypatch.setattr(Pseudonymise, "many", watched_many)
+    results = runtime.pipeline.ingest(_page_views(subject_id, "b", count=20), actor="t")
+    assert [r.status for r in results] == ["accepted"] * 20
+    assert sealed == [(False, [f"b{n}" for n in range(20)])]
+    # Twenty events with one e-mail address: one value pseudonymised, once.
+    assert treated == [["email"]]
 
 
 def test_a_withdrawal_between_the_early_shape_and_the_transaction_wins(

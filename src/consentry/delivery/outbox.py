@@ -4,8 +4,6 @@ declares, and a subject pseudonym keyed per system (never a raw identity)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -14,7 +12,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection
 
-from consentry import clock
+from consentry import clock, native
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.models import Purpose, SubjectConsent
@@ -68,22 +66,22 @@ def payload_aad_prefix(system_id: str) -> bytes:
 
 class Pseudonyms:
     """HMAC-SHA256 of the subject id under a key derived per system, so two recipients
-    cannot join what they receive, and none can reverse it."""
+    cannot join what they receive, and none can reverse it (computed by the core:
+    core/src/pseudonym.rs, Pseudonymiser::for_system)."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[str, native.Pseudonymiser] = {}
         self._lock = threading.Lock()
 
     def of(self, system_id: str, subject_id: str) -> str:
         with self._lock:
             base = self._keys.get(system_id)
             if base is None:
-                key = hmac.digest(self._secret, b"system:" + system_id.encode(), "sha256")
-                base = self._keys[system_id] = hmac.new(key, digestmod=hashlib.sha256)
-        mac = base.copy()
-        mac.update(subject_id.encode())
-        return mac.hexdigest()
+                base = self._keys[system_id] = native.Pseudonymiser.for_system(
+                    self._secret, system_id
+                )
+        return base.subject(subject_id)
 
 
 class Outbox:

@@ -136,12 +136,14 @@ class Pipeline:
         ready: Ready = {}
         if not schemas:
             return ready
+        decoded = []
         for w in work:
             if w.code is not None or w.event is None:
                 continue
             schema = schemas.get(str(w.event.event_type))
             if schema is not None and _decode_properties(w, schema) is None:
-                self.shaper.treat_ready(w, schema, ready)
+                decoded.append((w, schema))
+        self.shaper.treat_ready(decoded, ready)
         return ready
 
     def _shape_early(self, work: list[Work], ready: Ready) -> None:

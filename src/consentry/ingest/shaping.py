@@ -18,7 +18,7 @@ from consentry.ingest.ports import AcceptedEvent, Deliveries
 from consentry.ingest.schemas import CompiledSchema
 from consentry.ingest.treatments import Item, PureTreater, Treater
 from consentry.ingest.work import Early, Ready, Shaped, Work
-from consentry.keys.envelope import Sealer, nonces
+from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import ingest as sql
 
@@ -50,13 +50,22 @@ class Shaper:
             schema.fields, schema.has_special, allowed, tuple(w.properties), purposes, state
         )
 
-    def treat_ready(self, w: Work, schema: CompiledSchema, ready: Ready) -> None:
-        """The event's values of pure treatments (pseudonymise, redact) treated into `ready`."""
-        for name, value in w.properties.items():
-            treatment = schema.fields[name].treatment
-            pure = self.pure.get(treatment)
-            if pure is not None and (treatment, name, value) not in ready:
-                ready[(treatment, name, value)] = pure.one(name, value)
+    def treat_ready(self, decoded: list[tuple[Work, CompiledSchema]], ready: Ready) -> None:
+        """The events' values of pure treatments (pseudonymise, redact) treated into `ready`,
+        each treatment once over the batch's distinct values."""
+        queues: dict[Treatment, dict[tuple[str, Any], None]] = defaultdict(dict)
+        for w, schema in decoded:
+            for name, value in w.properties.items():
+                treatment = schema.fields[name].treatment
+                if treatment in self.pure and (treatment, name, value) not in ready:
+                    queues[treatment][(name, value)] = None
+        for treatment, queue in queues.items():
+            fields = [name for name, _ in queue]
+            values = [value for _, value in queue]
+            for name, value, treated in zip(
+                fields, values, self.pure[treatment].many(fields, values), strict=True
+            ):
+                ready[(treatment, name, value)] = treated
 
     def shape_early(
         self, decided: list[Decided], purposes: dict[str, Purpose], ready: Ready
@@ -74,11 +83,11 @@ class Shaper:
                 values[name] = ready[key]
             else:
                 found.append((w, schema, state, allowed, plan, values, sealer))
-        for (w, schema, state, allowed, plan, values, sealer), nonce in zip(
-            found, nonces(len(found)), strict=True
-        ):
-            shaped = _shape(w, plan, values, sealer, nonce)
-            w.early = Early(state, purposes, schema, allowed, shaped)
+        shaped = _shape_all(
+            [(w, plan, values, sealer) for w, _, _, _, plan, values, sealer in found]
+        )
+        for (w, schema, state, allowed, _, _, _), one in zip(found, shaped, strict=True):
+            w.early = Early(state, purposes, schema, allowed, one)
 
     def store(
         self,
@@ -147,12 +156,12 @@ class Shaper:
             results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
             for (n, name, _), value in zip(queue, results, strict=True):
                 treated[n][name] = value
-        return [
-            _shape(w, plan, values, sealers[str(w.subject_id)], nonce)
-            for w, plan, values, nonce in zip(
-                accepted, plans, treated, nonces(len(accepted)), strict=True
-            )
-        ]
+        return _shape_all(
+            [
+                (w, plan, values, sealers[str(w.subject_id)])
+                for w, plan, values in zip(accepted, plans, treated, strict=True)
+            ]
+        )
 
 
 def _early(
@@ -171,26 +180,42 @@ def _early(
     return early.shaped
 
 
+def _shape_all(items: list[tuple[Work, Plan, dict[str, Any], Sealer]]) -> list[Shaped]:
+    """Each event's row, from its plan, treated values and subject's sealer: kept values in
+    clear, personal ones sealed under the subject's key, the batch's in one call to the core."""
+    split = [minimise.split(plan, w.properties, values) for w, plan, values, _ in items]
+    personal_at = [n for n, (_, personal) in enumerate(split) if personal]
+    blobs = sealing.seal_events(
+        [items[n][3] for n in personal_at],
+        [minimise.encode_bytes(split[n][1]) for n in personal_at],
+        [_event_id(items[n][0]) for n in personal_at],
+    )
+    sealed: list[bytes | None] = [None] * len(items)
+    for n, blob in zip(personal_at, blobs, strict=True):
+        sealed[n] = blob
+    return [
+        _shape(w, plan, clear, personal, blob)
+        for (w, plan, _, _), (clear, personal), blob in zip(items, split, sealed, strict=True)
+    ]
+
+
+def _event_id(w: Work) -> str:
+    if w.event_id is None:
+        raise ValueError("only events with an id are stored")
+    return w.event_id
+
+
 def _shape(
-    w: Work,
-    plan: Plan,
-    values: dict[str, Any],
-    sealer: Sealer,
-    nonce: bytes,
+    w: Work, plan: Plan, clear: dict[str, Any], personal: dict[str, Any], sealed: bytes | None
 ) -> Shaped:
-    """The event's row: kept values in clear, personal ones sealed under the subject's key."""
+    """The event's row: kept values in clear, personal ones in `sealed`."""
     event, schema = w.event, w.schema
     if event is None or event.occurred_at is None or schema is None or w.ref is None:
         raise ValueError("only classified events are stored")
-    if w.event_id is None:
-        raise ValueError("only events with an id are stored")
+    event_id = _event_id(w)
     subject_id = str(w.subject_id or w.ref.subject_id)
-    clear, personal = minimise.split(plan, w.properties, values)
-    sealed = None
-    if personal:
-        sealed = sealer.seal(minimise.encode_bytes(personal), sealing.event_aad(w.event_id), nonce)
     row = (
-        w.event_id,
+        event_id,
         schema.schema.event_type,
         schema.schema.version,
         clock.rfc3339(event.occurred_at),

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Connection
 
-from consentry import clock
+from consentry import clock, native
 from consentry.ingest.models import Treatment
 from consentry.ingest.redact import redact
 from consentry.keys.envelope import Sealer
@@ -44,8 +44,8 @@ class Treater(Protocol):
 class PureTreater(Treater, Protocol):
     """A treater whose `pure` is True."""
 
-    def one(self, field: str, value: Any) -> Any:
-        """The treated value."""
+    def many(self, fields: list[str], values: list[Any]) -> list[Any]:
+        """Each field's value treated, in order."""
 
 
 DROPPED = object()
@@ -69,21 +69,21 @@ class Drop:
 
 class Pseudonymise:
     """Keyed HMAC-SHA256 (never a plain or salted hash): stable across restarts and processes,
-    irreversible without the key, and the same value gives the same pseudonym per field."""
+    irreversible without the key, and the same value gives the same pseudonym per field. The
+    core computes it (core/src/pseudonym.rs: HMAC(key, field || 0x00 || str(value)), hex)."""
 
     kind: ClassVar[Treatment] = Treatment.PSEUDONYMISE
     pure: ClassVar[bool] = True
 
     def __init__(self, key: bytes) -> None:
-        self._base = hmac.new(key, digestmod=hashlib.sha256)
+        self._core = native.Pseudonymiser(key)
 
-    def one(self, field: str, value: Any) -> str:
-        mac = self._base.copy()
-        mac.update(field.encode() + b"\x00" + str(value).encode())
-        return mac.hexdigest()
+    def many(self, fields: list[str], values: list[Any]) -> list[Any]:
+        # A value's text is Python's str() of it (True -> "True", 1.0 -> "1.0"), as stored.
+        return self._core.fields(fields, [str(value) for value in values])
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
-        return [self.one(item.field, item.value) for item in items]
+        return self.many([item.field for item in items], [item.value for item in items])
 
 
 class Tokenise:
@@ -99,23 +99,32 @@ class Tokenise:
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
         indexes = [self._value_index(item) for item in items]
         known = sql.tokens_by_index(conn, list(set(indexes)))
-        new_rows = []
+        new_rows: list[dict[str, Any]] = []
+        new_items = []
         now = clock.now()
         for item, index in zip(items, indexes, strict=True):
             if index in known:
                 continue
             token = TOKEN_PREFIX + secrets.token_urlsafe(16)
             known[index] = token
+            new_items.append(item)
             new_rows.append(
                 {
                     "token": token,
                     "subject_id": item.subject_id,
                     "field": item.field,
                     "value_index": index,
-                    "value_ct": item.sealer.seal(str(item.value).encode(), token_aad(token)),
                     "created_at": now,
                 }
             )
+        # The vault's values sealed in one call to the core, each under its subject's key.
+        sealed = native.seal_batch(
+            [item.sealer.native for item in new_items],
+            [str(item.value).encode() for item in new_items],
+            [token_aad(row["token"]) for row in new_rows],
+        )
+        for row, value_ct in zip(new_rows, sealed, strict=True):
+            row["value_ct"] = value_ct
         sql.insert_tokens(conn, new_rows)
         return [known[index] for index in indexes]
 
@@ -131,8 +140,8 @@ class Redact:
     kind: ClassVar[Treatment] = Treatment.REDACT
     pure: ClassVar[bool] = True
 
-    def one(self, field: str, value: Any) -> Any:
-        return redact(value)
+    def many(self, fields: list[str], values: list[Any]) -> list[Any]:
+        return [redact(value) for value in values]
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
         return [redact(item.value) for item in items]

@@ -10,50 +10,42 @@ import re
 import secrets
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from consentry import native
 from consentry.errors import InvalidSetting, KeyUnwrapFailed
 
 log = logging.getLogger(__name__)
 
 MASTER_KEY_FILE = "master.key"
-_FORMAT = b"\x01"  # sealed blob layout version: 0x01 || nonce(12) || ciphertext+tag
-_NONCE = 12
 
 
 class Sealer:
-    """AES-256-GCM with a random nonce; the AAD binds each blob to where it belongs."""
+    """AES-256-GCM under one key, done by the native core (core/src/seal.rs: the stored layout
+    0x01 || nonce(12) || ciphertext+tag, nonces from the OS random source); the AAD binds each
+    blob to where it belongs."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("native",)
 
     def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise ValueError("AES-256 needs a 32-byte key")
-        self._aead = AESGCM(key)
+        """ValueError unless `key` is 32 bytes."""
+        # The core's sealer, for its batch functions (native.seal_events, native.seal_batch).
+        self.native = native.Sealer(key)
 
     def seal(self, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> bytes:
-        """`nonce`: 12 random bytes never used before (see nonces()); drawn here if None."""
-        if nonce is None:
-            nonce = secrets.token_bytes(_NONCE)
-        elif len(nonce) != _NONCE:
-            raise ValueError(f"an AES-GCM nonce here is {_NONCE} bytes")
-        return _FORMAT + nonce + self._aead.encrypt(nonce, plaintext, aad)
+        """Sealed under a fresh random nonce, or `nonce`: 12 bytes never used before (see
+        nonces()). Many values at once: native.seal_batch, one call."""
+        return self.native.seal(plaintext, aad, nonce)
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         """Decrypt; KeyUnwrapFailed when the blob or its AAD was altered or the key is wrong."""
-        if len(blob) < 1 + _NONCE + 16 or blob[:1] != _FORMAT:
-            raise KeyUnwrapFailed("sealed value has an unknown layout")
         try:
-            return self._aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad)
-        except InvalidTag:
-            raise KeyUnwrapFailed("sealed value does not open under this key") from None
+            return self.native.open(blob, aad)
+        except native.OpenError as refused:
+            raise KeyUnwrapFailed(str(refused)) from None
 
 
 def nonces(count: int) -> list[bytes]:
     """`count` random nonces for seal() from one read of the system's random source."""
-    pool = secrets.token_bytes(_NONCE * count)
-    return [pool[i : i + _NONCE] for i in range(0, _NONCE * count, _NONCE)]
+    return native.nonces(count)
 
 
 class KeyEncryptionKey(Sealer):

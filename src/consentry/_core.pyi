@@ -1,0 +1,47 @@
+"""Types of consentry._core, the PyO3 binding of the native core (core/, built by maturin).
+Import it through consentry.native, which names how to build it when it is missing."""
+
+FORMAT: int
+NONCE_LEN: int
+EVENT_AAD_PREFIX: bytes
+
+class OpenError(ValueError):
+    """A sealed value that does not open: unknown layout, altered blob or AAD, another key."""
+
+class Sealer:
+    """AES-256-GCM under one 32-byte key, in the stored format 0x01 || nonce(12) || ct || tag."""
+
+    def __init__(self, key: bytes) -> None: ...
+    def seal(self, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> bytes:
+        """Sealed under a fresh nonce from the OS random source, or `nonce` (12 bytes, one of
+        nonces(), never used before)."""
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        """The plaintext; OpenError when it does not open under this key and `aad`."""
+
+def seal_batch(sealers: list[Sealer], plaintexts: list[bytes], aads: list[bytes]) -> list[bytes]:
+    """Each plaintext sealed under its sealer and AAD, in order (GIL released)."""
+
+def seal_events(
+    sealers: list[Sealer], plaintexts: list[bytes], event_ids: list[str]
+) -> list[bytes]:
+    """Each event's personal values sealed under its subject's sealer and event_aad()."""
+
+def nonces(count: int) -> list[bytes]:
+    """`count` 12-byte nonces from one read of the OS random source."""
+
+def event_aad(event_id: str) -> bytes:
+    """b"consentry:event:" + the event id: what an event's sealed values are bound to."""
+
+class Pseudonymiser:
+    """Keyed HMAC-SHA256 pseudonyms under one key, lowercase hex."""
+
+    def __init__(self, key: bytes) -> None: ...
+    @staticmethod
+    def for_system(secret: bytes, system_id: str) -> Pseudonymiser:
+        """Under HMAC(secret, "system:" + system_id): one downstream system's key."""
+    def fields(self, fields: list[str], values: list[str]) -> list[str]:
+        """HMAC(key, field + "\\0" + value) of each pair, in order (GIL released)."""
+    def subjects(self, subject_ids: list[str]) -> list[str]:
+        """HMAC(key, subject_id) of each, in order (GIL released)."""
+    def subject(self, subject_id: str) -> str:
+        """HMAC(key, subject_id)."""

@@ -1,0 +1,34 @@
+"""The native core (core/, Rust), as Python sees it: consentry._core, built by maturin when the
+project is installed. Without it Consentry does not run: there is no slower Python copy of
+what the core does to fall back on."""
+
+from __future__ import annotations
+
+try:
+    from consentry._core import (
+        EVENT_AAD_PREFIX,
+        OpenError,
+        Pseudonymiser,
+        Sealer,
+        event_aad,
+        nonces,
+        seal_batch,
+        seal_events,
+    )
+except ImportError as missing:  # pragma: no cover - exercised by a subprocess test
+    raise ImportError(
+        "consentry._core, Consentry's native core, is not built. Build it with `make install` "
+        "(or `pip install -e .`, which runs maturin on core/; a Rust toolchain, cargo and "
+        "rustc, is needed), then start again."
+    ) from missing
+
+__all__ = [
+    "EVENT_AAD_PREFIX",
+    "OpenError",
+    "Pseudonymiser",
+    "Sealer",
+    "event_aad",
+    "nonces",
+    "seal_batch",
+    "seal_events",
+]
