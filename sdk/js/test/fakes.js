@@ -21,6 +21,7 @@ class Gateway {
     this.stored = [];
     this.stale = 0;
     this.down = 0;
+    this.hold = null; // (method, path) -> a promise the answer waits for (it is made at once)
   }
 
   ledger(ref) {
@@ -124,6 +125,8 @@ class Gateway {
       const body = init.body === undefined ? undefined : JSON.parse(init.body);
       this.requests.push({ method: init.method, path: pathname, search, body, init });
       const out = this.handle(init.method, pathname, body, init.headers);
+      const wait = this.hold && this.hold(init.method, pathname);
+      if (wait) await wait;
       return { ok: out.status < 400, status: out.status, text: async () => JSON.stringify(out.body) };
     };
   }

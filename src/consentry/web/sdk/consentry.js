@@ -30,6 +30,9 @@
     var failures = 0;
     var listeners = { change: [], error: [] };
     var catalogue = null;
+    var writing = null; // the latest consent write, settled either way: the next leaves after it
+    var told = false; // whether a consent write named this visitor to the gateway
+    var cuts = []; // each withdrawal made in the page: {list (null for all), open (unanswered)}
 
     function defaults() {
       var nav = root.navigator || {};
@@ -178,12 +181,54 @@
       };
     }
 
+    // Takes a withdrawal's purposes (null: all) out of the state held in the page.
+    function strike(list) {
+      function gone(p) {
+        return !list || list.indexOf(p) >= 0;
+      }
+      if (claims) {
+        claims = Object.assign({}, claims, {
+          pur: claims.pur.filter(function (p) {
+            return !gone(p);
+          }),
+        });
+      }
+      Object.keys(purposes).forEach(function (k) {
+        if (gone(k) && purposes[k].state === "granted") {
+          purposes[k] = Object.assign({}, purposes[k], { state: "withdrawn" });
+        }
+      });
+    }
+
+    // The answer to a request made now: a withdrawal made after it, or not answered yet,
+    // wins over what that answer says (Art. 7(3)).
+    function adopting() {
+      var from = cuts.length;
+      return function (answer) {
+        return adopt(answer, from);
+      };
+    }
+
+    // Consent writes leave one at a time, in the order the visitor made them.
+    function serial(fn) {
+      told = true;
+      var run = writing ? writing.then(fn) : fn();
+      var mark = (writing = run.then(idle, idle));
+      function idle() {
+        if (writing === mark) writing = null;
+      }
+      return run;
+    }
+
     // A consent answer (or a fresh token) becomes the state; events wait for nothing more.
-    function adopt(answer) {
+    function adopt(answer, from) {
       subjectId = answer.subject_id;
       token = answer.token;
       claims = decode(token);
       if (answer.purposes) purposes = answer.purposes;
+      cuts.forEach(function (cut, i) {
+        if (i >= from || cut.open) strike(cut.list);
+      });
       if ("gpc_honored" in answer) honored = honored || answer.gpc_honored;
       known = true;
       var some = claims.pur.length > 0;
@@ -231,8 +276,9 @@
 
     function refresh() {
       if (!subjectId) return Promise.reject(Failure(0, { code: "state_unknown" }));
+      var then = adopting();
       return call("GET", "/v1/subjects/" + encodeURIComponent(subjectId) + "/consent/token").then(
-        adopt
+        then
       );
     }
 
@@ -375,7 +421,10 @@
     }
 
     function record(extra) {
-      return call("POST", "/v1/consents", consentBody(extra)).then(adopt);
+      var then = adopting();
+      return serial(function () {
+        return call("POST", "/v1/consents", consentBody(extra)).then(then);
+      });
     }
 
     function ready() {
@@ -476,35 +525,45 @@
       withdraw: function (which) {
         ready();
         var all = which === "all";
-        if (managed && !subjectId) {
-          // Nobody to tell: the visitor granted nothing yet, and their id lives in memory only.
-          held = [];
-          known = refused = true;
-          save({ refused: true });
-          emit("change", snapshot());
-          return Promise.resolve(snapshot());
-        }
         var list = all ? null : [].concat(which || []);
-        if (claims) {
-          claims = Object.assign({}, claims, {
-            pur: all
-              ? []
-              : claims.pur.filter(function (p) {
-                  return list.indexOf(p) < 0;
-                }),
-          });
-        }
+        var cut = { list: list, open: true };
+        cuts.push(cut);
+        var then = adopting();
+        strike(list);
         outbox = outbox.filter(allowed);
         held = held.filter(function (e) {
           return !all && e.purposes.some(function (p) {
             return list.indexOf(p) < 0;
           });
         });
-        return call("POST", "/v1/consents/withdraw", {
-          subject: ref(),
-          purposes: all ? "all" : list,
-          source: "web",
-        }).then(adopt);
+        if (managed && !subjectId && !told) {
+          // Nobody to tell: the visitor asked nothing yet, and their id lives in memory only.
+          cut.open = false;
+          held = [];
+          known = refused = true;
+          save({ refused: true });
+          emit("change", snapshot());
+          return Promise.resolve(snapshot());
+        }
+        // A write still unanswered (a first grant): nothing is granted meanwhile, and this
+        // withdrawal leaves after it.
+        if (all && !claims) known = refused = true;
+        return serial(function () {
+          return call("POST", "/v1/consents/withdraw", {
+            subject: ref(),
+            purposes: all ? "all" : list,
+            source: "web",
+          }).then(
+            function (answer) {
+              cut.open = false;
+              return then(answer);
+            },
+            function (err) {
+              cut.open = false;
+              throw err;
+            }
+          );
+        });
       },
 
       /** What the latest consent token says, and whether a GPC signal was honoured. */
