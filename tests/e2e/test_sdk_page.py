@@ -390,3 +390,32 @@ def test_a_withdrawal_made_while_the_first_grant_is_unanswered_wins(page: Page, 
     assert "POST /v1/events" not in shop.paths()
     assert shop.stored() == []
     expect(page.get_by_role("switch", name="Analytics")).not_to_be_checked()
+
+
+_VISIBILITY = """(state) => {
+    Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_batch_sent_on_a_tab_switch_that_fails_is_sent_when_it_can_be(
+    page: Page, shop: Shop
+) -> None:
+    _open(page, shop)
+    _switch(page, "Analytics")
+    page.evaluate("() => Consentry.flush()")
+    _until(lambda: shop.stored() == ["page_view"], "the page view")
+
+    events = f"{shop.gateway}/v1/events"
+    page.route(events, lambda route: route.abort())
+    page.get_by_role("button", name="Add the scarf to the basket").click()
+    page.evaluate(_VISIBILITY, "hidden")  # a tab switch: the page lives on
+    page.wait_for_timeout(300)
+    assert shop.paths().count("POST /v1/events") == 2
+    page.unroute(events)
+    page.evaluate(_VISIBILITY, "visible")
+    for _ in range(50):  # the retry is on the SDK's timer (1 s backoff)
+        if "basket_add" in shop.stored():
+            break
+        page.wait_for_timeout(200)
+    assert sorted(shop.stored()) == ["basket_add", "page_view"]

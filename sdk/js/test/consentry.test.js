@@ -558,3 +558,76 @@ test("a fresh token that arrives after a withdrawal does not bring its purposes 
   await withdrawing;
   assert.deepEqual(p.sdk.state().granted, ["marketing"]);
 });
+
+test("a batch sent on page hide that the gateway could not take is kept and tried again", async () => {
+  const p = page();
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  p.sdk.track("page_view", { n: 1 });
+  p.sdk.track("page_view", { n: 2 });
+  p.gateway.down = 1;
+  p.hide(); // a tab switch: the page lives on
+  await settle();
+  assert.equal(p.gateway.stored.length, 0);
+  p.show();
+  await p.tick();
+  assert.deepEqual(
+    p.gateway.stored.map((e) => e.properties.n),
+    [1, 2],
+  );
+});
+
+test("a batch sent on page hide with a stale token is sent again with a fresh one", async () => {
+  const p = page();
+  await p.ready;
+  const { subject_id } = await p.sdk.set({ analytics: "granted" });
+  p.gateway.stale = 1;
+  p.sdk.track("page_view", {});
+  p.hide();
+  await settle();
+  assert.deepEqual(p.gateway.paths().slice(1), [
+    "POST /v1/events",
+    `GET /v1/subjects/${subject_id}/consent/token`,
+    "POST /v1/events",
+  ]);
+  assert.equal(p.gateway.stored.length, 1);
+});
+
+function large(p, count) {
+  for (let i = 0; i < count; i++) p.sdk.track("page_view", { n: i, note: "x".repeat(20000) });
+}
+
+test("on page hide, keepalive requests together stay under 60 KB; the rest go by beacon", async () => {
+  const p = page();
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  large(p, 6);
+  const before = p.gateway.requests.length;
+  p.hide();
+  const fetched = p.gateway.requests.slice(before);
+  const inFlight = fetched.reduce((sum, r) => sum + Buffer.byteLength(r.init.body), 0);
+  assert.ok(fetched.length >= 1 && fetched.every((r) => r.init.keepalive));
+  assert.ok(inFlight <= 60000, `${inFlight} bytes in keepalive requests`);
+  const beaconed = [];
+  for (const b of p.beacons) beaconed.push(...JSON.parse(await b.blob.text()).events);
+  const sent = fetched.flatMap((r) => r.body.events).concat(beaconed);
+  assert.deepEqual(
+    sent.map((e) => e.properties.n).sort(),
+    [0, 1, 2, 3, 4, 5],
+  );
+});
+
+test("on page hide, what neither keepalive nor a beacon takes stays queued", async () => {
+  const p = page({ beacon: false });
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  large(p, 6);
+  p.hide();
+  await settle();
+  assert.ok(p.gateway.stored.length < 6);
+  await p.tick();
+  assert.deepEqual(
+    p.gateway.stored.map((e) => e.properties.n).sort(),
+    [0, 1, 2, 3, 4, 5],
+  );
+});

@@ -164,7 +164,15 @@ class Storage {
 }
 
 /** A page: an SDK instance over fakes. `gpc`, `stored` (storage items), `tcf` (a CMP). */
-function page({ gateway = new Gateway(), gpc = false, stored, tcf, options, keepalive = true } = {}) {
+function page({
+  gateway = new Gateway(),
+  gpc = false,
+  stored,
+  tcf,
+  options,
+  keepalive = true,
+  beacon = true, // whether the browser takes a beacon (it refuses one past its budget)
+} = {}) {
   const storage = new Storage(stored);
   const timers = [];
   const beacons = [];
@@ -183,8 +191,8 @@ function page({ gateway = new Gateway(), gpc = false, stored, tcf, options, keep
     window: win,
     keepalive,
     sendBeacon: (url, blob) => {
-      beacons.push({ url, blob });
-      return true;
+      if (beacon) beacons.push({ url, blob });
+      return beacon;
     },
     uuid: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}`,
     now: () => Date.parse("2026-12-04T12:00:00Z"),
@@ -208,6 +216,10 @@ function page({ gateway = new Gateway(), gpc = false, stored, tcf, options, keep
     beacons,
     hide() {
       doc.visibilityState = "hidden";
+      handlers.visibilitychange();
+    },
+    show() {
+      doc.visibilityState = "visible";
       handlers.visibilitychange();
     },
     /** Run the timers due now (and those they set), then let the answers arrive. */

@@ -8,7 +8,7 @@
   var FRESH = { stale_consent_token: 1, expired_consent_token: 1 }; // refresh, retry once
   var HELD_MAX = 500; // events kept in memory while the state is unknown
   var OUTBOX_MAX = 2000;
-  var BEACON_MAX = 60000; // bytes: under the 64 KiB a page may leave in flight
+  var BEACON_MAX = 60000; // bytes: keepalive bodies in flight stay under the 64 KiB allowed
 
   function create(overrides) {
     var env = null;
@@ -30,6 +30,7 @@
     var failures = 0;
     var listeners = { change: [], error: [] };
     var catalogue = null;
+    var flying = 0; // bytes of keepalive bodies in flight
     var writing = null; // the latest consent write, settled either way: the next leaves after it
     var told = false; // whether a consent write named this visitor to the gateway
     var cuts = []; // each withdrawal made in the page: {list (null for all), open (unanswered)}
@@ -112,13 +113,24 @@
       return err;
     }
 
+    function bytes(text) {
+      return new TextEncoder().encode(text).length;
+    }
+
     function call(method, path, body) {
       var init = { method: method, headers: headers(), credentials: "omit" };
-      if (body !== undefined) init.body = JSON.stringify(body);
-      // keepalive lets a batch outlive the page, within the browser's 64 KiB budget.
-      init.keepalive = !init.body || init.body.length < BEACON_MAX;
+      var size = 0;
+      if (body !== undefined) size = bytes((init.body = JSON.stringify(body)));
+      // keepalive lets a request outlive the page, within the browser's 64 KiB budget for all
+      // of them together: past it, a request is an ordinary one.
+      init.keepalive = flying + size <= BEACON_MAX;
+      if (init.keepalive) flying += size;
+      function landed() {
+        if (init.keepalive) flying -= size;
+      }
       return env.fetch(cfg.endpoint + path, init).then(
         function (res) {
+          landed();
           return res.text().then(function (text) {
             var data = null;
             try {
@@ -131,6 +143,7 @@
           });
         },
         function () {
+          landed();
           throw Failure(0, null);
         }
       );
@@ -337,33 +350,50 @@
       );
     }
 
+    // A batch not sent yet goes back to the front of the outbox, for the timer (with backoff).
+    function keep(batch) {
+      outbox = batch.concat(outbox);
+      schedule(Math.min(30000, 1000 * Math.pow(2, Math.max(failures, 1) - 1)));
+    }
+
     function drain() {
       if (!outbox.length || !known) return Promise.resolve();
       var batch = outbox.splice(0, cfg.batchSize);
       return send(batch, false).then(function (done) {
         if (done) return drain();
-        outbox = batch.concat(outbox);
-        schedule(Math.min(30000, 1000 * Math.pow(2, failures - 1)));
+        keep(batch);
       });
     }
 
     // On page hide what is queued leaves at once: by fetch with keepalive, which outlives the
-    // page and carries the key's headers; by beacon where keepalive is missing (the key and
-    // subject then go in the query, as a beacon sends no headers).
+    // page and carries the key's headers, as long as the 64 KiB budget allows; then by beacon
+    // (the key and subject go in the query, as a beacon sends no headers). What neither takes,
+    // and a batch the gateway could not take, stays in the outbox: a page that was only
+    // hidden (a tab switch) sends it later as usual.
     function leave() {
       if (!known || !outbox.length) return;
       var events = outbox.filter(allowed);
       outbox = [];
       while (events.length) {
         var n = events.length;
-        var text = JSON.stringify(wire(events.slice(0, n)));
-        while (text.length > BEACON_MAX && n > 1) {
+        var text = JSON.stringify(wire(events));
+        while (bytes(text) > BEACON_MAX && n > 1) {
           n = Math.ceil(n / 2);
           text = JSON.stringify(wire(events.slice(0, n)));
         }
         var chunk = events.splice(0, n);
-        if (env.keepalive || !env.sendBeacon || !beacon(text)) send(chunk, true);
+        if (env.keepalive && flying + bytes(text) <= BEACON_MAX) {
+          send(chunk, false).then(back(chunk));
+        } else if (!env.sendBeacon || !beacon(text)) {
+          keep(chunk);
+        }
       }
+    }
+
+    function back(chunk) {
+      return function (done) {
+        if (!done) keep(chunk);
+      };
     }
 
     function beacon(text) {
