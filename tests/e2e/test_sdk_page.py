@@ -366,3 +366,56 @@ def test_a_signed_in_customer_vouched_for_by_the_site(
     refused = page.evaluate(run, [shop.gateway, shop.key, forged])
     assert refused["errors"] == ["invalid_identity_proof"]
     assert refused["first"]["known"] is False
+
+
+def test_a_withdrawal_made_while_the_first_grant_is_unanswered_wins(page: Page, shop: Shop) -> None:
+    _open(page, shop)
+    # The grant is in flight when "Withdraw everything" is pressed: a first-time visitor.
+    granted = page.evaluate(
+        """async () => {
+            const notice = {id: "web", version: "1"};
+            const granting = Consentry.set({analytics: "granted"}, {notice});
+            document.getElementById("withdraw-all").click();
+            return await granting;
+        }"""
+    )
+    expect(page.locator("#status")).to_have_text("Everything is off.")
+    assert granted["granted"] == []
+    assert shop.paths() == ["POST /v1/consents", "POST /v1/consents/withdraw"]
+    assert shop.consent(granted["subject_id"])["analytics"]["state"] == "withdrawn"
+    assert _storage(page)["local"] == {"consentry": '{"refused":true}'}
+    page.get_by_role("button", name="Add the scarf to the basket").click()
+    page.evaluate("() => Consentry.flush()")
+    page.wait_for_timeout(1500)
+    assert "POST /v1/events" not in shop.paths()
+    assert shop.stored() == []
+    expect(page.get_by_role("switch", name="Analytics")).not_to_be_checked()
+
+
+_VISIBILITY = """(state) => {
+    Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_batch_sent_on_a_tab_switch_that_fails_is_sent_when_it_can_be(
+    page: Page, shop: Shop
+) -> None:
+    _open(page, shop)
+    _switch(page, "Analytics")
+    page.evaluate("() => Consentry.flush()")
+    _until(lambda: shop.stored() == ["page_view"], "the page view")
+
+    events = f"{shop.gateway}/v1/events"
+    page.route(events, lambda route: route.abort())
+    page.get_by_role("button", name="Add the scarf to the basket").click()
+    page.evaluate(_VISIBILITY, "hidden")  # a tab switch: the page lives on
+    page.wait_for_timeout(300)
+    assert shop.paths().count("POST /v1/events") == 2
+    page.unroute(events)
+    page.evaluate(_VISIBILITY, "visible")
+    for _ in range(50):  # the retry is on the SDK's timer (1 s backoff)
+        if "basket_add" in shop.stored():
+            break
+        page.wait_for_timeout(200)
+    assert sorted(shop.stored()) == ["basket_add", "page_view"]

@@ -468,3 +468,166 @@ test("GPC from an anonymous visitor waits for their first choice, whoever keeps 
     assert.deepEqual(p.gateway.requests, []);
   }
 });
+
+test("a withdrawal while the first grant is unanswered is sent after it, and wins", async () => {
+  const p = page();
+  await p.ready;
+  p.sdk.track("page_view", { path: "/" });
+  const granting = p.sdk.set({ analytics: "granted" }); // in flight
+  const withdrawing = p.sdk.withdraw("all"); // clicked before the answer
+  assert.equal(p.sdk.state().refused, true);
+  const [granted, withdrawn] = await Promise.all([granting, withdrawing]);
+  assert.deepEqual(granted.granted, []); // the grant's answer brings nothing back
+  assert.deepEqual(withdrawn.granted, []);
+  assert.deepEqual(p.gateway.paths(), ["POST /v1/consents", "POST /v1/consents/withdraw"]);
+  const [grant, withdrawal] = p.gateway.requests;
+  assert.deepEqual(withdrawal.body.subject, grant.body.subject);
+  const ledger = [...p.gateway.ledgers.values()][0];
+  assert.equal(ledger.purposes.analytics.state, "withdrawn");
+  assert.deepEqual(p.storage.record(), { refused: true });
+  p.sdk.track("page_view", { path: "/" });
+  await p.tick();
+  await p.sdk.flush();
+  assert.equal(p.gateway.stored.length, 0);
+});
+
+test("a partial withdrawal before a grant's answer keeps the rest of the grant", async () => {
+  const p = page();
+  await p.ready;
+  p.sdk.track("page_view", {});
+  p.sdk.track("offer_seen", {});
+  const granting = p.sdk.set({ analytics: "granted", marketing: "granted" });
+  const withdrawing = p.sdk.withdraw(["analytics"]);
+  const granted = await granting;
+  assert.deepEqual(granted.granted, ["marketing"]);
+  assert.equal(granted.purposes.analytics.state, "withdrawn");
+  await withdrawing;
+  await p.sdk.flush();
+  assert.deepEqual(
+    p.gateway.stored.map((e) => e.event_type),
+    ["offer_seen"],
+  );
+  assert.equal([...p.gateway.ledgers.values()][0].purposes.analytics.state, "withdrawn");
+});
+
+test("consent writes leave one at a time, in the order they were made", async () => {
+  const p = page();
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  const order = [];
+  const { handle } = p.gateway;
+  p.gateway.handle = function (method, path, ...rest) {
+    order.push(path);
+    return handle.call(this, method, path, ...rest);
+  };
+  const a = p.sdk.withdraw(["analytics"]);
+  const b = p.sdk.set({ analytics: "granted" });
+  assert.deepEqual(order, ["/v1/consents/withdraw"]); // the grant waits for the answer
+  await Promise.all([a, b]);
+  assert.deepEqual(order, ["/v1/consents/withdraw", "/v1/consents"]);
+  assert.deepEqual(p.sdk.state().granted, ["analytics"]); // the later choice stands
+});
+
+test("a fresh token that arrives after a withdrawal does not bring its purposes back", async () => {
+  const p = page();
+  await p.ready;
+  await p.sdk.set({ analytics: "granted", marketing: "granted" });
+  p.gateway.stale = 2;
+  p.sdk.track("page_view", {});
+  p.sdk.track("offer_seen", {});
+  // The token refresh and the withdrawal are answered late: the refresh first.
+  const gates = {};
+  p.gateway.hold = (method, path) => {
+    if (method === "POST" && path === "/v1/events") return undefined;
+    return new Promise((resolve) => (gates[method] = resolve));
+  };
+  const flushing = p.sdk.flush();
+  await settle();
+  assert.ok(p.gateway.paths().at(-1).startsWith("GET /v1/subjects/"));
+  const withdrawing = p.sdk.withdraw(["analytics"]);
+  gates.GET();
+  await flushing;
+  assert.deepEqual(p.sdk.state().granted, ["marketing"]);
+  const retry = p.gateway.requests.at(-1);
+  assert.equal(retry.path, "/v1/events");
+  assert.deepEqual(
+    retry.body.events.map((e) => e.event_type),
+    ["offer_seen"],
+  );
+  gates.POST();
+  await withdrawing;
+  assert.deepEqual(p.sdk.state().granted, ["marketing"]);
+});
+
+test("a batch sent on page hide that the gateway could not take is kept and tried again", async () => {
+  const p = page();
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  p.sdk.track("page_view", { n: 1 });
+  p.sdk.track("page_view", { n: 2 });
+  p.gateway.down = 1;
+  p.hide(); // a tab switch: the page lives on
+  await settle();
+  assert.equal(p.gateway.stored.length, 0);
+  p.show();
+  await p.tick();
+  assert.deepEqual(
+    p.gateway.stored.map((e) => e.properties.n),
+    [1, 2],
+  );
+});
+
+test("a batch sent on page hide with a stale token is sent again with a fresh one", async () => {
+  const p = page();
+  await p.ready;
+  const { subject_id } = await p.sdk.set({ analytics: "granted" });
+  p.gateway.stale = 1;
+  p.sdk.track("page_view", {});
+  p.hide();
+  await settle();
+  assert.deepEqual(p.gateway.paths().slice(1), [
+    "POST /v1/events",
+    `GET /v1/subjects/${subject_id}/consent/token`,
+    "POST /v1/events",
+  ]);
+  assert.equal(p.gateway.stored.length, 1);
+});
+
+function large(p, count) {
+  for (let i = 0; i < count; i++) p.sdk.track("page_view", { n: i, note: "x".repeat(20000) });
+}
+
+test("on page hide, keepalive requests together stay under 60 KB; the rest go by beacon", async () => {
+  const p = page();
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  large(p, 6);
+  const before = p.gateway.requests.length;
+  p.hide();
+  const fetched = p.gateway.requests.slice(before);
+  const inFlight = fetched.reduce((sum, r) => sum + Buffer.byteLength(r.init.body), 0);
+  assert.ok(fetched.length >= 1 && fetched.every((r) => r.init.keepalive));
+  assert.ok(inFlight <= 60000, `${inFlight} bytes in keepalive requests`);
+  const beaconed = [];
+  for (const b of p.beacons) beaconed.push(...JSON.parse(await b.blob.text()).events);
+  const sent = fetched.flatMap((r) => r.body.events).concat(beaconed);
+  assert.deepEqual(
+    sent.map((e) => e.properties.n).sort(),
+    [0, 1, 2, 3, 4, 5],
+  );
+});
+
+test("on page hide, what neither keepalive nor a beacon takes stays queued", async () => {
+  const p = page({ beacon: false });
+  await p.ready;
+  await p.sdk.set({ analytics: "granted" });
+  large(p, 6);
+  p.hide();
+  await settle();
+  assert.ok(p.gateway.stored.length < 6);
+  await p.tick();
+  assert.deepEqual(
+    p.gateway.stored.map((e) => e.properties.n).sort(),
+    [0, 1, 2, 3, 4, 5],
+  );
+});

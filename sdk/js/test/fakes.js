@@ -21,6 +21,7 @@ class Gateway {
     this.stored = [];
     this.stale = 0;
     this.down = 0;
+    this.hold = null; // (method, path) -> a promise the answer waits for (it is made at once)
   }
 
   ledger(ref) {
@@ -124,6 +125,8 @@ class Gateway {
       const body = init.body === undefined ? undefined : JSON.parse(init.body);
       this.requests.push({ method: init.method, path: pathname, search, body, init });
       const out = this.handle(init.method, pathname, body, init.headers);
+      const wait = this.hold && this.hold(init.method, pathname);
+      if (wait) await wait;
       return { ok: out.status < 400, status: out.status, text: async () => JSON.stringify(out.body) };
     };
   }
@@ -161,7 +164,15 @@ class Storage {
 }
 
 /** A page: an SDK instance over fakes. `gpc`, `stored` (storage items), `tcf` (a CMP). */
-function page({ gateway = new Gateway(), gpc = false, stored, tcf, options, keepalive = true } = {}) {
+function page({
+  gateway = new Gateway(),
+  gpc = false,
+  stored,
+  tcf,
+  options,
+  keepalive = true,
+  beacon = true, // whether the browser takes a beacon (it refuses one past its budget)
+} = {}) {
   const storage = new Storage(stored);
   const timers = [];
   const beacons = [];
@@ -180,8 +191,8 @@ function page({ gateway = new Gateway(), gpc = false, stored, tcf, options, keep
     window: win,
     keepalive,
     sendBeacon: (url, blob) => {
-      beacons.push({ url, blob });
-      return true;
+      if (beacon) beacons.push({ url, blob });
+      return beacon;
     },
     uuid: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}`,
     now: () => Date.parse("2026-12-04T12:00:00Z"),
@@ -205,6 +216,10 @@ function page({ gateway = new Gateway(), gpc = false, stored, tcf, options, keep
     beacons,
     hide() {
       doc.visibilityState = "hidden";
+      handlers.visibilitychange();
+    },
+    show() {
+      doc.visibilityState = "visible";
       handlers.visibilitychange();
     },
     /** Run the timers due now (and those they set), then let the answers arrive. */

@@ -8,7 +8,7 @@
   var FRESH = { stale_consent_token: 1, expired_consent_token: 1 }; // refresh, retry once
   var HELD_MAX = 500; // events kept in memory while the state is unknown
   var OUTBOX_MAX = 2000;
-  var BEACON_MAX = 60000; // bytes: under the 64 KiB a page may leave in flight
+  var BEACON_MAX = 60000; // bytes: keepalive bodies in flight stay under the 64 KiB allowed
 
   function create(overrides) {
     var env = null;
@@ -30,6 +30,10 @@
     var failures = 0;
     var listeners = { change: [], error: [] };
     var catalogue = null;
+    var flying = 0; // bytes of keepalive bodies in flight
+    var writing = null; // the latest consent write, settled either way: the next leaves after it
+    var told = false; // whether a consent write named this visitor to the gateway
+    var cuts = []; // each withdrawal made in the page: {list (null for all), open (unanswered)}
 
     function defaults() {
       var nav = root.navigator || {};
@@ -109,13 +113,24 @@
       return err;
     }
 
+    function bytes(text) {
+      return new TextEncoder().encode(text).length;
+    }
+
     function call(method, path, body) {
       var init = { method: method, headers: headers(), credentials: "omit" };
-      if (body !== undefined) init.body = JSON.stringify(body);
-      // keepalive lets a batch outlive the page, within the browser's 64 KiB budget.
-      init.keepalive = !init.body || init.body.length < BEACON_MAX;
+      var size = 0;
+      if (body !== undefined) size = bytes((init.body = JSON.stringify(body)));
+      // keepalive lets a request outlive the page, within the browser's 64 KiB budget for all
+      // of them together: past it, a request is an ordinary one.
+      init.keepalive = flying + size <= BEACON_MAX;
+      if (init.keepalive) flying += size;
+      function landed() {
+        if (init.keepalive) flying -= size;
+      }
       return env.fetch(cfg.endpoint + path, init).then(
         function (res) {
+          landed();
           return res.text().then(function (text) {
             var data = null;
             try {
@@ -128,6 +143,7 @@
           });
         },
         function () {
+          landed();
           throw Failure(0, null);
         }
       );
@@ -178,12 +194,54 @@
       };
     }
 
+    // Takes a withdrawal's purposes (null: all) out of the state held in the page.
+    function strike(list) {
+      function gone(p) {
+        return !list || list.indexOf(p) >= 0;
+      }
+      if (claims) {
+        claims = Object.assign({}, claims, {
+          pur: claims.pur.filter(function (p) {
+            return !gone(p);
+          }),
+        });
+      }
+      Object.keys(purposes).forEach(function (k) {
+        if (gone(k) && purposes[k].state === "granted") {
+          purposes[k] = Object.assign({}, purposes[k], { state: "withdrawn" });
+        }
+      });
+    }
+
+    // The answer to a request made now: a withdrawal made after it, or not answered yet,
+    // wins over what that answer says (Art. 7(3)).
+    function adopting() {
+      var from = cuts.length;
+      return function (answer) {
+        return adopt(answer, from);
+      };
+    }
+
+    // Consent writes leave one at a time, in the order the visitor made them.
+    function serial(fn) {
+      told = true;
+      var run = writing ? writing.then(fn) : fn();
+      var mark = (writing = run.then(idle, idle));
+      function idle() {
+        if (writing === mark) writing = null;
+      }
+      return run;
+    }
+
     // A consent answer (or a fresh token) becomes the state; events wait for nothing more.
-    function adopt(answer) {
+    function adopt(answer, from) {
       subjectId = answer.subject_id;
       token = answer.token;
       claims = decode(token);
       if (answer.purposes) purposes = answer.purposes;
+      cuts.forEach(function (cut, i) {
+        if (i >= from || cut.open) strike(cut.list);
+      });
       if ("gpc_honored" in answer) honored = honored || answer.gpc_honored;
       known = true;
       var some = claims.pur.length > 0;
@@ -231,8 +289,9 @@
 
     function refresh() {
       if (!subjectId) return Promise.reject(Failure(0, { code: "state_unknown" }));
+      var then = adopting();
       return call("GET", "/v1/subjects/" + encodeURIComponent(subjectId) + "/consent/token").then(
-        adopt
+        then
       );
     }
 
@@ -291,33 +350,50 @@
       );
     }
 
+    // A batch not sent yet goes back to the front of the outbox, for the timer (with backoff).
+    function keep(batch) {
+      outbox = batch.concat(outbox);
+      schedule(Math.min(30000, 1000 * Math.pow(2, Math.max(failures, 1) - 1)));
+    }
+
     function drain() {
       if (!outbox.length || !known) return Promise.resolve();
       var batch = outbox.splice(0, cfg.batchSize);
       return send(batch, false).then(function (done) {
         if (done) return drain();
-        outbox = batch.concat(outbox);
-        schedule(Math.min(30000, 1000 * Math.pow(2, failures - 1)));
+        keep(batch);
       });
     }
 
     // On page hide what is queued leaves at once: by fetch with keepalive, which outlives the
-    // page and carries the key's headers; by beacon where keepalive is missing (the key and
-    // subject then go in the query, as a beacon sends no headers).
+    // page and carries the key's headers, as long as the 64 KiB budget allows; then by beacon
+    // (the key and subject go in the query, as a beacon sends no headers). What neither takes,
+    // and a batch the gateway could not take, stays in the outbox: a page that was only
+    // hidden (a tab switch) sends it later as usual.
     function leave() {
       if (!known || !outbox.length) return;
       var events = outbox.filter(allowed);
       outbox = [];
       while (events.length) {
         var n = events.length;
-        var text = JSON.stringify(wire(events.slice(0, n)));
-        while (text.length > BEACON_MAX && n > 1) {
+        var text = JSON.stringify(wire(events));
+        while (bytes(text) > BEACON_MAX && n > 1) {
           n = Math.ceil(n / 2);
           text = JSON.stringify(wire(events.slice(0, n)));
         }
         var chunk = events.splice(0, n);
-        if (env.keepalive || !env.sendBeacon || !beacon(text)) send(chunk, true);
+        if (env.keepalive && flying + bytes(text) <= BEACON_MAX) {
+          send(chunk, false).then(back(chunk));
+        } else if (!env.sendBeacon || !beacon(text)) {
+          keep(chunk);
+        }
       }
+    }
+
+    function back(chunk) {
+      return function (done) {
+        if (!done) keep(chunk);
+      };
     }
 
     function beacon(text) {
@@ -375,7 +451,10 @@
     }
 
     function record(extra) {
-      return call("POST", "/v1/consents", consentBody(extra)).then(adopt);
+      var then = adopting();
+      return serial(function () {
+        return call("POST", "/v1/consents", consentBody(extra)).then(then);
+      });
     }
 
     function ready() {
@@ -476,35 +555,45 @@
       withdraw: function (which) {
         ready();
         var all = which === "all";
-        if (managed && !subjectId) {
-          // Nobody to tell: the visitor granted nothing yet, and their id lives in memory only.
-          held = [];
-          known = refused = true;
-          save({ refused: true });
-          emit("change", snapshot());
-          return Promise.resolve(snapshot());
-        }
         var list = all ? null : [].concat(which || []);
-        if (claims) {
-          claims = Object.assign({}, claims, {
-            pur: all
-              ? []
-              : claims.pur.filter(function (p) {
-                  return list.indexOf(p) < 0;
-                }),
-          });
-        }
+        var cut = { list: list, open: true };
+        cuts.push(cut);
+        var then = adopting();
+        strike(list);
         outbox = outbox.filter(allowed);
         held = held.filter(function (e) {
           return !all && e.purposes.some(function (p) {
             return list.indexOf(p) < 0;
           });
         });
-        return call("POST", "/v1/consents/withdraw", {
-          subject: ref(),
-          purposes: all ? "all" : list,
-          source: "web",
-        }).then(adopt);
+        if (managed && !subjectId && !told) {
+          // Nobody to tell: the visitor asked nothing yet, and their id lives in memory only.
+          cut.open = false;
+          held = [];
+          known = refused = true;
+          save({ refused: true });
+          emit("change", snapshot());
+          return Promise.resolve(snapshot());
+        }
+        // A write still unanswered (a first grant): nothing is granted meanwhile, and this
+        // withdrawal leaves after it.
+        if (all && !claims) known = refused = true;
+        return serial(function () {
+          return call("POST", "/v1/consents/withdraw", {
+            subject: ref(),
+            purposes: all ? "all" : list,
+            source: "web",
+          }).then(
+            function (answer) {
+              cut.open = false;
+              return then(answer);
+            },
+            function (err) {
+              cut.open = false;
+              throw err;
+            }
+          );
+        });
       },
 
       /** What the latest consent token says, and whether a GPC signal was honoured. */
