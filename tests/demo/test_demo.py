@@ -119,7 +119,7 @@ def test_an_interrupted_demo_leaves_no_process_behind(tmp_path: Path, signum: in
             assert time.monotonic() < deadline, seen
             seen += lines.get(timeout=90)
         proc.send_signal(signum)
-        assert proc.wait(timeout=60) == 130
+        assert proc.wait(timeout=150) == 130
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -72,7 +72,9 @@ def backend_live_server(settings: Settings) -> Iterator[LiveServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+# One Chromium per test file: Playwright's sync API holds an asyncio loop running in this
+# thread while it lives, and the next file in the same worker may run its own (asyncio.run).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     require_browser_parts()
     from playwright.sync_api import sync_playwright  # noqa: PLC0415

@@ -8,8 +8,8 @@ from enum import StrEnum
 class AuditAction(StrEnum):
     APIKEY_CREATED = "apikey:created"
     APIKEY_REVOKED = "apikey:revoked"
-    IDENTITY_SECRET_CREATED = "identity_secret:created"  # noqa: S105 - an action's name
-    IDENTITY_SECRET_REVOKED = "identity_secret:revoked"  # noqa: S105 - an action's name
+    IDENTITY_SECRET_CREATED = "keys:identity_secret:created"  # noqa: S105 - an action's name
+    IDENTITY_SECRET_REVOKED = "keys:identity_secret:revoked"  # noqa: S105 - an action's name
     SUBJECT_CREATED = "subject:created"
     SUBJECT_IDENTITY_ADDED = "subject:identity:added"
     SUBJECT_JURISDICTION_SET = "subject:jurisdiction:set"
