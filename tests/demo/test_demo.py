@@ -99,6 +99,10 @@ def _lines(stream: object, into: queue.Queue[str]) -> None:
         into.put(line)
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_an_interrupted_demo_leaves_no_process_behind(tmp_path: Path, signum: int) -> None:
     proc = subprocess.Popen(
@@ -108,6 +112,9 @@ def test_an_interrupted_demo_leaves_no_process_behind(tmp_path: Path, signum: in
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As from a terminal: a suite started in the background (`make test &`) ignores SIGINT,
+        # and a child would inherit that.
+        preexec_fn=_interruptible,  # noqa: PLW1509 - no thread runs between fork and exec here
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True)
@@ -119,7 +126,7 @@ def test_an_interrupted_demo_leaves_no_process_behind(tmp_path: Path, signum: in
             assert time.monotonic() < deadline, seen
             seen += lines.get(timeout=90)
         proc.send_signal(signum)
-        assert proc.wait(timeout=150) == 130
+        assert proc.wait(timeout=60) == 130
     finally:
         if proc.poll() is None:
             proc.kill()
