@@ -226,7 +226,7 @@ def bench(
 
     Sections (--section): ingest, consent_check, http_ingest, opt_out, redaction (beside
     Presidio when the dev extra is installed), delivery, audit, query, erasure, retention,
-    summary."""
+    summary, web (the dashboard's and the portal's server time)."""
     results = harness.run(quick=quick, only=section)
     harness.show(results, Console())
     if json_path is not None:
