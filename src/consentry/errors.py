@@ -483,6 +483,13 @@ class ResultNotReady(Conflict):
     title = "The request has no result yet"
 
 
+class VerificationRunning(Conflict):
+    """A verification of the whole audit log asked for while this process runs one."""
+
+    code = "verification_running"
+    title = "The audit log is being verified"
+
+
 class UnexpectedAcknowledgement(Conflict):
     code = "unexpected_acknowledgement"
     title = "That system owes this request no acknowledgement"

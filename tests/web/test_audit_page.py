@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from consentry.audit import verify
 from consentry.people.models import PersonRole
 from tests.conftest import auth
 from tests.consent.helpers import install_clock
@@ -71,3 +72,25 @@ def test_verify_now_keeps_the_last_verification(
     shown = shown[: shown.index("</p>")]
     assert "<strong>Not intact</strong>: entry 1: " in shown
     assert 'class="bad"' in again.text[again.text.index("<h3>Last verification</h3>") :]
+
+
+def test_one_verification_at_a_time(ready: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second "verify now" while this process verifies the log is told so, and starts
+    nothing (no second read of the whole log, no second record)."""
+    fake = install_clock(monkeypatch)
+    rt = runtime_of(ready)
+    auditor = enrol(rt.people, fake, email="audit@example.com", role=PersonRole.AUDITOR)
+    watcher = visitor(ready)
+    assert _sign_in(watcher, auditor.email, auditor.secret, fake) == 303
+    csrf = _field(watcher.get("/dashboard").text, "csrf")
+    assert verify._running.acquire(blocking=False)  # a verification under way
+    try:
+        busy = watcher.post("/dashboard/audit/verify", data={"csrf": csrf})
+    finally:
+        verify._running.release()
+    assert busy.status_code == 409
+    assert "The audit log is being verified" in busy.text
+    with rt.store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_verifications")).scalar_one() == 0
+    done = watcher.post("/dashboard/audit/verify", data={"csrf": csrf}, follow_redirects=False)
+    assert done.status_code == 303

@@ -4,6 +4,7 @@ tree, check every signed head; each verification is kept, so the dashboard shows
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,12 +18,14 @@ from consentry.audit.auditor import verify_head
 from consentry.audit.events import AuditAction
 from consentry.audit.heads import TreeHead
 from consentry.audit.models import leaf_digest_of
-from consentry.errors import ConsentryError
+from consentry.errors import ConsentryError, VerificationRunning
 from consentry.keys.signing import SigningKeys
 from consentry.storage import audit as sql
 from consentry.storage.engine import Store
 
 MAX_PROBLEMS = 50
+# Held while this process verifies the whole log (verify_now).
+_running = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +95,19 @@ def verify_now(
 ) -> tuple[Report, str | None]:
     """`verify_log` as `actor`, kept as the last verification. The read is audited first (reads
     of the log are audited); a log too damaged to take that entry is verified all the same,
-    and the second value is then the code of why the read went unaudited."""
+    and the second value is then the code of why the read went unaudited. One at a time in a
+    process (a whole-log read is long): VerificationRunning while another runs."""
+    if not _running.acquire(blocking=False):
+        raise VerificationRunning("a verification of the whole log is running: see its result")
+    try:
+        return _verify_now(store, keys, actor, checkpoints)
+    finally:
+        _running.release()
+
+
+def _verify_now(
+    store: Store, keys: SigningKeys, actor: str, checkpoints: Sequence[Mapping[str, Any]]
+) -> tuple[Report, str | None]:
     unaudited = None
     try:
         with store.write() as conn:
