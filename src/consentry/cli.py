@@ -592,8 +592,7 @@ def audit_verify(
         )
     finally:
         runtime.close()
-    if unaudited:
-        console.print(f"[yellow]warning[/yellow] this read was not audited: {unaudited}")
+    _warn_unaudited(unaudited)
     if report.ok:
         typer.echo(f"ok: {report.summary()}")
         return
@@ -611,21 +610,18 @@ def audit_checkpoint() -> None:
     runtime = Runtime(_store_settings())
     try:
         head = runtime.heads.sign_now()
-        _audit_own_read(runtime, AuditAction.AUDIT_HEAD_READ, {"size": head.size})
+        unaudited = audit.record_read(
+            runtime.store, AuditAction.AUDIT_HEAD_READ, actor=CLI_ACTOR, details={"size": head.size}
+        )
     finally:
         runtime.close()
+    _warn_unaudited(unaudited)
     typer.echo(json.dumps(head.as_json(), sort_keys=True, separators=(",", ":")))
 
 
-def _audit_own_read(
-    runtime: Runtime, action: AuditAction, details: dict[str, Any] | None = None
-) -> None:
-    # Reads of the audit log are audited; a log too damaged to append to is still verified.
-    try:
-        with runtime.store.write() as conn:
-            audit.record(conn, action, actor=CLI_ACTOR, details=details)
-    except ConsentryError as exc:
-        console.print(f"[yellow]warning[/yellow] this read was not audited: {exc.code}")
+def _warn_unaudited(code: str | None) -> None:
+    if code:
+        console.print(f"[yellow]warning[/yellow] this read was not audited: {code}")
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:

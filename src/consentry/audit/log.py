@@ -16,9 +16,10 @@ from consentry.audit import merkle
 from consentry.audit.events import AuditAction
 from consentry.audit.models import AuditEntry, canonical_json, leaf_hash_of
 from consentry.audit.tree import SqlNodeStore, split_frontier
-from consentry.errors import AuditTreeDamaged
+from consentry.errors import AuditTreeDamaged, ConsentryError
 from consentry.keys.envelope import Sealer
 from consentry.storage import audit as sql
+from consentry.storage.engine import Store
 from consentry.storage.hooks import pending
 
 SYSTEM_ACTOR = "system"
@@ -52,6 +53,20 @@ def record(
     appended when the transaction commits, with it, or not at all; a rolled-back savepoint
     takes its entries with it."""
     record_many(conn, [Draft(action, actor, subject_id, details, personal, sealer)])
+
+
+def record_read(
+    store: Store, action: AuditAction, *, actor: str, details: dict[str, Any] | None = None
+) -> str | None:
+    """Audit a read of the log itself in a transaction of its own. A log too damaged to take
+    the entry is still read (that is how the damage is found): the code of why the read went
+    unaudited is returned then, None otherwise."""
+    try:
+        with store.write() as conn:
+            record(conn, action, actor=actor, details=details)
+    except ConsentryError as exc:
+        return exc.code
+    return None
 
 
 def record_many(conn: Connection, drafts: Sequence[Draft]) -> None:

@@ -18,7 +18,7 @@ from consentry.audit.auditor import verify_head
 from consentry.audit.events import AuditAction
 from consentry.audit.heads import TreeHead
 from consentry.audit.models import leaf_digest_of
-from consentry.errors import ConsentryError, VerificationRunning
+from consentry.errors import VerificationRunning
 from consentry.keys.signing import SigningKeys
 from consentry.storage import audit as sql
 from consentry.storage.engine import Store
@@ -108,12 +108,7 @@ def verify_now(
 def _verify_now(
     store: Store, keys: SigningKeys, actor: str, checkpoints: Sequence[Mapping[str, Any]]
 ) -> tuple[Report, str | None]:
-    unaudited = None
-    try:
-        with store.write() as conn:
-            log.record(conn, AuditAction.AUDIT_VERIFIED, actor=actor)
-    except ConsentryError as exc:
-        unaudited = exc.code
+    unaudited = log.record_read(store, AuditAction.AUDIT_VERIFIED, actor=actor)
     report = verify_log(store, keys, checkpoints)
     with store.write() as conn:
         sql.insert_verification(
