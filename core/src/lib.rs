@@ -11,6 +11,8 @@
 //! Every entry point works on batches: the binding releases the GIL and makes one call per
 //! batch.
 
+pub mod json;
 pub mod pseudonym;
 pub mod random;
 pub mod seal;
+pub mod shape;

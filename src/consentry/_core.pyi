@@ -1,6 +1,9 @@
 """Types of consentry._core, the PyO3 binding of the native core (core/, built by maturin).
 Import it through consentry.native, which names how to build it when it is missing."""
 
+from datetime import datetime
+from typing import Any
+
 FORMAT: int
 NONCE_LEN: int
 EVENT_AAD_PREFIX: bytes
@@ -45,3 +48,42 @@ class Pseudonymiser:
         """HMAC(key, subject_id) of each, in order (GIL released)."""
     def subject(self, subject_id: str) -> str:
         """HMAC(key, subject_id)."""
+
+class RowPlan:
+    """One shape of event's kept fields, (field, sealed) pairs from the values sent (`keep`)
+    and from the treated values (`treat`), and the columns every event of the shape shares."""
+
+    def __init__(
+        self,
+        keep: list[tuple[str, bool]],
+        treat: list[tuple[str, bool]],
+        purposes_json: str,
+        field_purposes_json: str | None,
+        purpose_bits: int,
+    ) -> None: ...
+
+def shape_events(
+    items: list[
+        tuple[
+            RowPlan,
+            dict[str, Any],
+            dict[str, Any],
+            Sealer,
+            str,
+            str,
+            int,
+            datetime,
+            str,
+        ]
+    ],
+) -> list[tuple[object, ...]]:
+    """Each event's row (plan, values sent, treated values, sealer, event_id, event_type,
+    schema version, occurred_at, subject_id): storage.ingest.EVENT_COLUMNS but received_at,
+    its kept values as stored JSON (sorted keys, msgspec's spelling), the personal ones sealed
+    under the event's AAD (GIL released). ValueError for a value stored JSON cannot hold."""
+
+def received(rows: list[tuple[object, ...]], received_at: str) -> list[tuple[object, ...]]:
+    """The rows of shape_events with received_at in its column, after occurred_at."""
+
+def subject_key(subject_id: str) -> int:
+    """events.subject_key: 60 bits of the id's random part (characters 4-18, hexadecimal)."""

@@ -9,11 +9,15 @@ try:
         EVENT_AAD_PREFIX,
         OpenError,
         Pseudonymiser,
+        RowPlan,
         Sealer,
         event_aad,
         nonces,
+        received,
         seal_batch,
         seal_events,
+        shape_events,
+        subject_key,
     )
 except ImportError as missing:  # pragma: no cover - exercised by a subprocess test
     raise ImportError(
@@ -26,9 +30,13 @@ __all__ = [
     "EVENT_AAD_PREFIX",
     "OpenError",
     "Pseudonymiser",
+    "RowPlan",
     "Sealer",
     "event_aad",
     "nonces",
+    "received",
     "seal_batch",
     "seal_events",
+    "shape_events",
+    "subject_key",
 ]

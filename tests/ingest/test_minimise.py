@@ -128,13 +128,20 @@ def test_subject_key_is_60_bits_of_the_id(random_part: str) -> None:
     assert key == int(random_part[:15], 16)
 
 
-def test_split_puts_sealed_values_apart_from_clear_ones() -> None:
+def test_delivery_is_handed_the_values_sent_of_kept_fields_and_the_treated_values_of_others() -> (
+    None
+):
     p = plan(["analytics", "personalization"])
     properties = {"url": "/a", "page": "/b", "offer": "x", "email": "e", "message": "m"}
     treated = {"email": "pse_1", "message": "<EMAIL>", "card": "tok_1"}
-    clear, personal = minimise.split(p, properties, treated)
-    assert clear == {"url": "/a", "email": "pse_1", "card": "tok_1"}
-    assert personal == {"page": "/b", "offer": "x", "message": "<EMAIL>"}
+    assert minimise.values(p, properties, treated) == {
+        "url": "/a",
+        "page": "/b",
+        "offer": "x",
+        "email": "pse_1",
+        "message": "<EMAIL>",
+        "card": "tok_1",
+    }
 
 
 def test_stored_json_has_sorted_keys_and_no_whitespace() -> None:

@@ -16,11 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from consentry import clock
+from consentry import clock, native
 from consentry.app import create_app
 from consentry.consent import notices
 from consentry.consent.service import ConsentWrite
-from consentry.ingest import sealing
 from consentry.ingest.treatments import Pseudonymise
 from consentry.keys.envelope import Sealer
 from consentry.runtime import Runtime
@@ -292,13 +291,11 @@ def test_a_batch_is_sealed_and_pseudonymised_in_one_call_to_the_core_before_the_
             finally:
                 inside.yes = False
 
-    seal_events = sealing.seal_events
+    shape_events = native.shape_events
 
-    def watched_seal_events(
-        sealers: list[Sealer], plaintexts: list[bytes], event_ids: list[str]
-    ) -> list[bytes]:
-        sealed.append((getattr(inside, "yes", False), list(event_ids)))
-        return seal_events(sealers, plaintexts, event_ids)
+    def watched_shape_events(items: list[tuple[Any, ...]]) -> list[tuple[object, ...]]:
+        sealed.append((getattr(inside, "yes", False), [item[4] for item in items]))
+        return shape_events(items)
 
     many = Pseudonymise.many
 
@@ -307,7 +304,7 @@ def test_a_batch_is_sealed_and_pseudonymised_in_one_call_to_the_core_before_the_
         return many(self, fields, values)
 
     monkeypatch.setattr(runtime.store, "write", watched_write)
-    monkeypatch.setattr(sealing, "seal_events", watched_seal_events)
+    monkeypatch.setattr(native, "shape_events", watched_shape_events)
     monkeypatch.setattr(Pseudonymise, "many", watched_many)
     results = runtime.pipeline.ingest(_page_views(subject_id, "b", count=20), actor="t")
     assert [r.status for r in results] == ["accepted"] * 20

@@ -1,13 +1,16 @@
 """The oracle for the native core's differential tests: sealing and pseudonyms as Consentry
-computed them in Python before the core (cryptography's AESGCM, the hmac module). Only tests
-use it; the product calls the core (consentry.native)."""
+computed them in Python before the core (cryptography's AESGCM, the hmac module, msgspec's
+JSON). Only tests use it; the product calls the core (consentry.native)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -47,3 +50,30 @@ def field_pseudonym(key: bytes, field: str, value: object) -> str:
 def system_pseudonym(secret: bytes, system_id: str, subject_id: str) -> str:
     key = hmac.digest(secret, b"system:" + system_id.encode(), "sha256")
     return hmac.new(key, subject_id.encode(), hashlib.sha256).hexdigest()
+
+
+def shaped_row(
+    keep: list[tuple[str, bool]],
+    treat: list[tuple[str, bool]],
+    properties: dict[str, Any],
+    treated: dict[str, Any],
+    subject_id: str,
+    occurred_at: datetime,
+) -> tuple[str, bytes | None, str, int]:
+    """(stored clear JSON, plaintext of the sealed values or None, occurred_at's stored text,
+    subject_key) of one event, as Consentry wrote them in Python before the core: msgspec's
+    JSON with sorted keys, the time in UTC with microseconds and a Z."""
+    clear: dict[str, Any] = {}
+    personal: dict[str, Any] = {}
+    for name, sealed in keep:
+        (personal if sealed else clear)[name] = properties[name]
+    for name, sealed in treat:
+        (personal if sealed else clear)[name] = treated[name]
+    encoder = msgspec.json.Encoder(order="sorted")
+    at = occurred_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return (
+        encoder.encode(clear).decode(),
+        encoder.encode(personal) if personal else None,
+        at + "Z",
+        int(subject_id[4:19], 16),
+    )

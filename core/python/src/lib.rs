@@ -2,6 +2,8 @@
 //! values, releases the GIL (`Python::detach`) for the work of a batch, and calls the core.
 //! What each function means is documented in the core and in `src/consentry/_core.pyi`.
 
+mod shape;
+
 use consentry_core::{pseudonym, seal};
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
@@ -49,7 +51,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Data {
     }
 }
 
-fn seal_error(e: seal::SealError) -> PyErr {
+pub(crate) fn seal_error(e: seal::SealError) -> PyErr {
     match e {
         seal::SealError::Random(e) => PyOSError::new_err(e.to_string()),
         seal::SealError::TooLong => PyValueError::new_err(e.to_string()),
@@ -72,8 +74,8 @@ fn bytes_list<'py>(py: Python<'py>, blobs: Vec<Vec<u8>>) -> Vec<Bound<'py, PyByt
 
 /// AES-256-GCM under one key, in Consentry's stored format (0x01 || nonce || ct || tag).
 #[pyclass(frozen, module = "consentry._core")]
-struct Sealer {
-    inner: seal::Sealer,
+pub(crate) struct Sealer {
+    pub(crate) inner: seal::Sealer,
 }
 
 #[pymethods]
@@ -226,6 +228,10 @@ impl Pseudonymiser {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sealer>()?;
     m.add_class::<Pseudonymiser>()?;
+    m.add_class::<shape::RowPlan>()?;
+    m.add_function(wrap_pyfunction!(shape::shape_events, m)?)?;
+    m.add_function(wrap_pyfunction!(shape::received, m)?)?;
+    m.add_function(wrap_pyfunction!(shape::subject_key, m)?)?;
     m.add("OpenError", m.py().get_type::<OpenError>())?;
     m.add_function(wrap_pyfunction!(seal_batch, m)?)?;
     m.add_function(wrap_pyfunction!(seal_events, m)?)?;

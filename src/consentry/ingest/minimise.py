@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from consentry import native
 from consentry.consent import policy
 from consentry.consent.models import Purpose, SubjectConsent
 from consentry.ingest.models import FieldSpec, Treatment
@@ -33,6 +34,8 @@ class Plan:
     field_purposes_json: str | None
     # Every kept field with the purposes it may be shown to (None: all of the event's).
     fields: dict[str, list[str] | None]
+    # The same plan in the core, which writes and seals the rows (ingest.shaping).
+    native: native.RowPlan
 
 
 class Planner:
@@ -100,14 +103,24 @@ def _make_plan(
             keep.append((name, spec.sealed))
         else:
             treat.append((name, spec.treatment, spec.sealed))
+    purposes_json = _JSON.encode(allowed_purposes).decode()
+    bits = purpose_mask(purposes[key] for key in allowed_purposes)
+    field_purposes_json = _JSON.encode(restricted).decode() if restricted else None
     return Plan(
         tuple(keep),
         tuple(treat),
-        _JSON.encode(allowed_purposes).decode(),
-        purpose_mask(purposes[key] for key in allowed_purposes),
-        _JSON.encode(restricted).decode() if restricted else None,
+        purposes_json,
+        bits,
+        field_purposes_json,
         {name: restricted.get(name) for name, _ in keep}
         | {n: restricted.get(n) for n, *_ in treat},
+        native.RowPlan(
+            list(keep),
+            [(name, sealed) for name, _, sealed in treat],
+            purposes_json,
+            field_purposes_json,
+            bits,
+        ),
     )
 
 
@@ -122,22 +135,20 @@ def purpose_mask(purposes: Iterable[Purpose]) -> int:
 
 
 def subject_key(subject_id: str) -> int:
-    """events.subject_key: 60 bits of the subject id's random part. Two subjects sharing a key
-    only ever exclude each other's events from reads, never include them (see reads)."""
-    return int(subject_id[4:19], 16)
+    """events.subject_key: 60 bits of the subject id's random part (the core's rule,
+    core/src/shape.rs, which also writes it at ingest). Two subjects sharing a key only ever
+    exclude each other's events from reads, never include them (see reads)."""
+    return native.subject_key(subject_id)
 
 
-def split(
-    plan: Plan, properties: dict[str, Any], treated: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(values stored in clear, personal values to seal), from the plan and treated values."""
-    clear: dict[str, Any] = {}
-    personal: dict[str, Any] = {}
-    for name, sealed in plan.keep:
-        (personal if sealed else clear)[name] = properties[name]
-    for name, _treatment, sealed in plan.treat:
-        (personal if sealed else clear)[name] = treated[name]
-    return clear, personal
+def values(plan: Plan, properties: dict[str, Any], treated: dict[str, Any]) -> dict[str, Any]:
+    """The event's kept values as delivery is handed them: the values sent of the fields kept
+    as they are, the treated values of the others (the core stores the same, core/src/shape.rs).
+    """
+    kept = {name: properties[name] for name, _sealed in plan.keep}
+    for name, _treatment, _sealed in plan.treat:
+        kept[name] = treated[name]
+    return kept
 
 
 def encode(values: dict[str, Any]) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast, overload
 
 from sqlalchemy import Connection
 
-from consentry import clock
+from consentry import clock, native
 from consentry.consent.models import Purpose, SubjectConsent
-from consentry.ingest import minimise, sealing
+from consentry.ingest import minimise
 from consentry.ingest.minimise import Plan, Planner
 from consentry.ingest.models import Treatment
 from consentry.ingest.ports import AcceptedEvent, Deliveries
@@ -111,8 +112,8 @@ class Shaper:
         done = [s for s in shaped if s is not None]
         # Taken in the transaction, after the states were read: the withdrawal purge counts an
         # event received at or before a withdrawal as stored under the consent it withdrew.
-        received_at = (clock.rfc3339(clock.now()),)
-        sql.insert_events(conn, [s.row[:4] + received_at + s.row[4:] for s in done])
+        received_at = clock.rfc3339(clock.now())
+        sql.insert_events(conn, native.received([s.row for s in done], received_at))
         self.deliveries.enqueue(
             conn,
             Handed(accepted, done),
@@ -183,51 +184,40 @@ def _early(
 def _shape_all(items: list[tuple[Work, Plan, dict[str, Any], Sealer]]) -> list[Shaped]:
     """Each event's row, from its plan, treated values and subject's sealer: kept values in
     clear, personal ones sealed under the subject's key, the batch's in one call to the core."""
-    split = [minimise.split(plan, w.properties, values) for w, plan, values, _ in items]
-    personal_at = [n for n, (_, personal) in enumerate(split) if personal]
-    blobs = sealing.seal_events(
-        [items[n][3] for n in personal_at],
-        [minimise.encode_bytes(split[n][1]) for n in personal_at],
-        [_event_id(items[n][0]) for n in personal_at],
+    rows = native.shape_events(
+        [_item(w, plan, treated, sealer) for w, plan, treated, sealer in items]
     )
-    sealed: list[bytes | None] = [None] * len(items)
-    for n, blob in zip(personal_at, blobs, strict=True):
-        sealed[n] = blob
     return [
-        _shape(w, plan, clear, personal, blob)
-        for (w, plan, _, _), (clear, personal), blob in zip(items, split, sealed, strict=True)
+        Shaped(row, plan, treated) for (_, plan, treated, _), row in zip(items, rows, strict=True)
     ]
 
 
-def _event_id(w: Work) -> str:
-    if w.event_id is None:
-        raise ValueError("only events with an id are stored")
-    return w.event_id
-
-
-def _shape(
-    w: Work, plan: Plan, clear: dict[str, Any], personal: dict[str, Any], sealed: bytes | None
-) -> Shaped:
-    """The event's row: kept values in clear, personal ones in `sealed`."""
+def _item(
+    w: Work, plan: Plan, treated: dict[str, Any], sealer: Sealer
+) -> tuple[
+    native.RowPlan, dict[str, Any], dict[str, Any], native.Sealer, str, str, int, datetime, str
+]:
+    """What the core needs of one event to write its row (see native.shape_events)."""
     event, schema = w.event, w.schema
-    if event is None or event.occurred_at is None or schema is None or w.ref is None:
+    if (
+        event is None
+        or event.occurred_at is None
+        or schema is None
+        or w.ref is None
+        or w.event_id is None
+    ):
         raise ValueError("only classified events are stored")
-    event_id = _event_id(w)
-    subject_id = str(w.subject_id or w.ref.subject_id)
-    row = (
-        event_id,
+    return (
+        plan.native,
+        w.properties,
+        treated,
+        sealer.native,
+        w.event_id,
         schema.schema.event_type,
         schema.schema.version,
-        clock.rfc3339(event.occurred_at),
-        subject_id,
-        plan.purposes_json,
-        minimise.encode(clear),
-        sealed,
-        plan.field_purposes_json,
-        plan.purpose_bits,
-        minimise.subject_key(subject_id),
+        event.occurred_at,
+        str(w.subject_id or w.ref.subject_id),
     )
-    return Shaped(row, plan, clear, personal)
 
 
 class Handed(Sequence[AcceptedEvent]):
@@ -272,7 +262,7 @@ def _accepted(w: Work, shaped: Shaped) -> AcceptedEvent:
         cast(str, row[4]),
         w.purposes,
         shaped.plan.fields,
-        shaped.clear | shaped.personal,
+        minimise.values(shaped.plan, w.properties, shaped.treated),
         schema.categories,
         schema.sensitive,
     )

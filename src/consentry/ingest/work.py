@@ -22,13 +22,12 @@ Ready = dict[tuple[Treatment, str, Any], Any]
 # to nothing that refers back to it, so the collector need not track it (gc=False).
 class Shaped(msgspec.Struct, frozen=True, gc=False):
     """How one accepted event is stored: its row (in storage.ingest.EVENT_COLUMNS order but
-    for received_at, added at the insert), its plan, and its kept values in clear and to be
-    sealed (delivery is handed them only when the data map has systems, see shaping.py)."""
+    for received_at, added at the insert), its plan, and its treated values (delivery is handed
+    its kept values only when the data map has systems, see shaping.py)."""
 
     row: tuple[object, ...]
     plan: Plan
-    clear: dict[str, Any]
-    personal: dict[str, Any]
+    treated: dict[str, Any]
 
 
 # A struct for the same reason as Shaped (one per event shaped early, kept or not).

@@ -1,0 +1,360 @@
+//! The stored JSON of an event's values (`events.properties`, and the plaintext of
+//! `events.sealed`): sorted keys, no whitespace, and each value spelled exactly as msgspec spells
+//! it, so that rows stored before the core and rows stored by it are the same bytes.
+//!
+//! - strings: `"` and `\` escaped, control characters as `\b \f \n \r \t` or `\u00XX`, every
+//!   other character (DEL, U+2028, emoji...) as its UTF-8;
+//! - floats: the shortest text that reads back as the same double, in decimal notation when
+//!   the decimal exponent is from -5 to 15 (`1.0`, `0.00001`, `9007199254740992.0`), else in
+//!   scientific notation without a `+` (`1e16`, `1.5e-6`);
+//! - times: RFC 3339 with the value's own offset (`Z` for UTC), microseconds only when not 0.
+
+use std::fmt::Write;
+
+/// `s` as a JSON string.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// An integer.
+pub fn write_i64(out: &mut Vec<u8>, value: i64) {
+    let mut text = String::with_capacity(20);
+    let _ = write!(text, "{value}");
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// `true` or `false`.
+pub fn write_bool(out: &mut Vec<u8>, value: bool) {
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
+/// A finite double (the schemas' decoders refuse the others); `None` for NaN or an infinity.
+pub fn write_f64(out: &mut Vec<u8>, value: f64) -> Option<()> {
+    if !value.is_finite() {
+        return None;
+    }
+    // Rust's `{:e}` is the shortest round-trip text, as `d.ddde-k`.
+    let sci = format!("{value:e}");
+    let (mantissa, exponent) = sci.split_once('e')?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if negative {
+        out.push(b'-');
+    }
+    if (-5..16).contains(&exponent) {
+        if exponent >= 0 {
+            let whole = usize::try_from(exponent).ok()? + 1;
+            if digits.len() <= whole {
+                out.extend_from_slice(digits.as_bytes());
+                out.resize(out.len() + whole - digits.len(), b'0');
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&digits.as_bytes()[..whole]);
+                out.push(b'.');
+                out.extend_from_slice(&digits.as_bytes()[whole..]);
+            }
+        } else {
+            let zeros = usize::try_from(-exponent).ok()? - 1;
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + zeros, b'0');
+            out.extend_from_slice(digits.as_bytes());
+        }
+    } else {
+        out.extend_from_slice(&digits.as_bytes()[..1]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits.as_bytes()[1..]);
+        }
+        let _ = write!(Text(out), "e{exponent}");
+    }
+    Some(())
+}
+
+/// A calendar time and its offset from UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Time {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub microsecond: u32,
+    /// Ahead of UTC, in seconds (negative west of Greenwich).
+    pub offset_seconds: i32,
+}
+
+/// A time as a JSON string, msgspec's spelling: its own offset at minute precision (`Z` when
+/// that is 0), microseconds only when not 0.
+pub fn write_time(out: &mut Vec<u8>, t: &Time) {
+    out.push(b'"');
+    write_calendar(out, t);
+    if t.microsecond != 0 {
+        let _ = write!(Text(out), ".{:06}", t.microsecond);
+    }
+    let minutes = t.offset_seconds / 60;
+    if minutes == 0 {
+        out.push(b'Z');
+    } else {
+        let sign = if minutes < 0 { '-' } else { '+' };
+        let minutes = minutes.abs();
+        let _ = write!(Text(out), "{sign}{:02}:{:02}", minutes / 60, minutes % 60);
+    }
+    out.push(b'"');
+}
+
+/// The time in UTC as a stored time's text (`events.occurred_at`): RFC 3339, microseconds
+/// always, `Z`. `None` when it falls outside years 1-9999 once in UTC.
+pub fn utc_text(t: &Time) -> Option<String> {
+    let utc = to_utc(t)?;
+    let mut out = Vec::with_capacity(27);
+    write_calendar(&mut out, &utc);
+    let _ = write!(Text(&mut out), ".{:06}Z", utc.microsecond);
+    String::from_utf8(out).ok()
+}
+
+fn write_calendar(out: &mut Vec<u8>, t: &Time) {
+    let _ = write!(
+        Text(out),
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second
+    );
+}
+
+/// The same instant with offset 0.
+pub fn to_utc(t: &Time) -> Option<Time> {
+    if t.offset_seconds == 0 {
+        return Some(*t);
+    }
+    let days = days_from_civil(t.year, t.month, t.day);
+    let seconds =
+        days * 86_400 + i64::from(t.hour) * 3_600 + i64::from(t.minute) * 60 + i64::from(t.second)
+            - i64::from(t.offset_seconds);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    Some(Time {
+        year,
+        month,
+        day,
+        hour: u8::try_from(second_of_day / 3_600).ok()?,
+        minute: u8::try_from(second_of_day % 3_600 / 60).ok()?,
+        second: u8::try_from(second_of_day % 60).ok()?,
+        microsecond: t.microsecond,
+        offset_seconds: 0,
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        i32::try_from(year).unwrap_or(i32::MAX),
+        u8::try_from(month).unwrap_or(0),
+        u8::try_from(day).unwrap_or(0),
+    )
+}
+
+/// `write!` into a byte buffer.
+struct Text<'a>(&'a mut Vec<u8>);
+
+impl Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(v: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(&mut out, v).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_as_msgspec_spells_them() {
+        for (v, text) in [
+            (1.0, "1.0"),
+            (1e16, "1e16"),
+            (1e15, "1000000000000000.0"),
+            (1.5e-5, "0.000015"),
+            (1e-5, "0.00001"),
+            (1.5e-6, "1.5e-6"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (1e300, "1e300"),
+            (123456789012345678.0, "1.2345678901234568e17"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (5e-324, "5e-324"),
+            (12.5, "12.5"),
+            (-12.5, "-12.5"),
+            (9007199254740992.0, "9007199254740992.0"),
+            (1.234e-5, "0.00001234"),
+            (-1.5e16, "-1.5e16"),
+        ] {
+            assert_eq!(float(v), text, "{v:?}");
+        }
+        assert!(write_f64(&mut Vec::new(), f64::NAN).is_none());
+        assert!(write_f64(&mut Vec::new(), f64::INFINITY).is_none());
+    }
+
+    #[test]
+    fn strings_escaped_as_msgspec_does() {
+        let mut out = Vec::new();
+        write_str(
+            &mut out,
+            "a\"\\\u{0}\u{1f}\u{7f}\u{2028}é\n\t\u{8}\u{c}\r\u{1b}😀",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"\\\\\\u0000\\u001f\u{7f}\u{2028}é\\n\\t\\b\\f\\r\\u001b😀\""
+        );
+    }
+
+    fn time(offset_seconds: i32, microsecond: u32) -> Time {
+        Time {
+            year: 2026,
+            month: 1,
+            day: 2,
+            hour: 3,
+            minute: 4,
+            second: 5,
+            microsecond,
+            offset_seconds,
+        }
+    }
+
+    fn time_text(t: &Time) -> String {
+        let mut out = Vec::new();
+        write_time(&mut out, t);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn times_with_their_offset() {
+        assert_eq!(time_text(&time(0, 0)), "\"2026-01-02T03:04:05Z\"");
+        assert_eq!(
+            time_text(&time(19_800, 120)),
+            "\"2026-01-02T03:04:05.000120+05:30\""
+        );
+        assert_eq!(
+            time_text(&time(-3_600, 123_456)),
+            "\"2026-01-02T03:04:05.123456-01:00\""
+        );
+        assert_eq!(time_text(&time(30, 0)), "\"2026-01-02T03:04:05Z\"");
+    }
+
+    #[test]
+    fn utc_text_moves_across_days_months_and_years() {
+        assert_eq!(
+            utc_text(&time(0, 0)).unwrap(),
+            "2026-01-02T03:04:05.000000Z"
+        );
+        assert_eq!(
+            utc_text(&time(14 * 3_600, 7)).unwrap(),
+            "2026-01-01T13:04:05.000007Z"
+        );
+        let new_year = Time {
+            year: 2025,
+            month: 12,
+            day: 31,
+            hour: 23,
+            minute: 30,
+            second: 0,
+            microsecond: 0,
+            offset_seconds: -3_600,
+        };
+        assert_eq!(utc_text(&new_year).unwrap(), "2026-01-01T00:30:00.000000Z");
+        let leap = Time {
+            year: 2024,
+            month: 3,
+            day: 1,
+            hour: 0,
+            minute: 15,
+            second: 0,
+            microsecond: 0,
+            offset_seconds: 3_600,
+        };
+        assert_eq!(utc_text(&leap).unwrap(), "2024-02-29T23:15:00.000000Z");
+        let first = Time {
+            year: 1,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            microsecond: 0,
+            offset_seconds: 3_600,
+        };
+        assert!(utc_text(&first).is_none());
+    }
+
+    #[test]
+    fn civil_days_round_trip() {
+        for days in (-719_162..2_932_896).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}

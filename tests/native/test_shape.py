@@ -1,0 +1,153 @@
+"""The core's rows (core/src/shape.rs and json.rs, through consentry.native.shape_events)
+against the Python that wrote every row stored before it (tests/native/reference.py): the same
+clear JSON byte for byte, the same sealed plaintext, occurred_at text and subject_key, for any
+plan and any value an event can hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consentry import native
+from tests.native import reference
+
+KEY = bytes(range(32))
+NAMES = ["a", "b", "c", "d", "e", "f", "g", "Zeta", "amount_2", "x_y"]
+ZONES = [UTC] + [
+    timezone(timedelta(minutes=m)) for m in (330, -60, 14 * 60, -12 * 60, 45, -(9 * 60 + 30))
+]
+times = st.datetimes(
+    min_value=datetime(1001, 1, 2),
+    max_value=datetime(9998, 12, 30),
+    timezones=st.sampled_from(ZONES),
+)
+values = st.one_of(
+    st.text(max_size=30),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    times,
+)
+subject_ids = st.text("0123456789abcdef", min_size=20, max_size=20).map(lambda r: f"sub_{r}")
+
+
+@st.composite
+def events(draw: st.DrawFn) -> tuple[Any, ...]:
+    names = draw(st.lists(st.sampled_from(NAMES), unique=True))
+    split = draw(st.integers(0, len(names)))
+    keep = [(n, draw(st.booleans())) for n in names[:split]]
+    treat = [(n, draw(st.booleans())) for n in names[split:]]
+    properties = {n: draw(values) for n in NAMES if draw(st.booleans()) or n in names[:split]}
+    treated = {n: draw(values) for n, _ in treat}
+    return keep, treat, properties, treated, draw(subject_ids), draw(times)
+
+
+def _row(event: tuple[Any, ...], event_id: str = "e1") -> tuple[object, ...]:
+    keep, treat, properties, treated, subject_id, occurred_at = event
+    plan = native.RowPlan(keep, treat, '["analytics"]', None, 5)
+    sealer = native.Sealer(KEY)
+    items = [(plan, properties, treated, sealer, event_id, "page_view", 3, occurred_at, subject_id)]
+    (row,) = native.shape_events(items)
+    return row
+
+
+@given(events())
+def test_the_core_writes_the_row_python_wrote(event: tuple[Any, ...]) -> None:
+    keep, treat, properties, treated, subject_id, occurred_at = event
+    clear, personal, at, key = reference.shaped_row(
+        keep, treat, properties, treated, subject_id, occurred_at
+    )
+    row = _row(event)
+    assert row[:7] == ("e1", "page_view", 3, at, subject_id, '["analytics"]', clear)
+    assert row[8:] == (None, 5, key)
+    if personal is None:
+        assert row[7] is None
+    else:
+        assert isinstance(row[7], bytes)
+        assert reference.open_(KEY, row[7], reference.event_aad("e1")) == personal
+
+
+def test_a_batch_seals_each_event_under_its_own_id_and_key() -> None:
+    plan = native.RowPlan([("email", True), ("page", False)], [], '["a"]', '{"page":["a"]}', 1)
+    other = bytes(range(1, 33))
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    items = [
+        (
+            plan,
+            {"email": f"p{n}@example.com", "page": "/"},
+            {},
+            native.Sealer(k),
+            f"e{n}",
+            "t",
+            1,
+            at,
+            "sub_00000000000000000000",
+        )
+        for n, k in enumerate([KEY, other, KEY])
+    ]
+    rows = native.shape_events(items)
+    assert [r[8] for r in rows] == ['{"page":["a"]}'] * 3
+    for n, (row, k) in enumerate(zip(rows, [KEY, other, KEY], strict=True)):
+        blob = row[7]
+        assert isinstance(blob, bytes)
+        assert reference.open_(k, blob, reference.event_aad(f"e{n}")) == (
+            f'{{"email":"p{n}@example.com"}}'.encode()
+        )
+    with pytest.raises(reference.Refused):
+        reference.open_(KEY, rows[0][7], reference.event_aad("e1"))  # type: ignore[arg-type]
+
+
+def test_received_at_goes_after_occurred_at() -> None:
+    row = _row(
+        (
+            [("a", False)],
+            [],
+            {"a": 1},
+            {},
+            "sub_00000000000000000000",
+            datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
+    (stamped,) = native.received([row], "2026-01-01T00:00:01.000000Z")
+    assert stamped[:4] == row[:4]
+    assert stamped[4] == "2026-01-01T00:00:01.000000Z"
+    assert stamped[5:] == row[4:]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (float("nan"), "not finite"),
+        (2**63, "beyond signed 64 bits"),
+        ([1], "not a value an event stores"),
+        (datetime(2026, 1, 1), "without a time zone"),
+    ],
+)
+def test_a_value_stored_json_cannot_hold_is_refused(value: object, error: str) -> None:
+    event = (
+        [("a", False)],
+        [],
+        {"a": value},
+        {},
+        "sub_00000000000000000000",
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    with pytest.raises((ValueError, TypeError), match=error):
+        _row(event)
+
+
+def test_a_kept_field_without_its_value_is_refused() -> None:
+    event = (
+        [],
+        [("a", False)],
+        {"a": "sent"},
+        {},
+        "sub_00000000000000000000",
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    with pytest.raises(ValueError, match="no value for the kept field a"):
+        _row(event)
