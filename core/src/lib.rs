@@ -8,6 +8,9 @@
 //! - [`pseudonym`]: keyed HMAC-SHA256 pseudonyms (a field's value, a subject named to one
 //!   downstream system), lowercase hex, exactly as stored and delivered today.
 //!
+//! - [`shape`] and [`json`]: an accepted event's row, its kept values split into clear and
+//!   sealed by its plan and written as the stored JSON, spelled as msgspec spelled it.
+//!
 //! Every entry point works on batches: the binding releases the GIL and makes one call per
 //! batch.
 
