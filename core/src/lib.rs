@@ -13,4 +13,5 @@
 
 pub mod pseudonym;
 pub mod random;
+pub mod redact;
 pub mod seal;
