@@ -45,3 +45,15 @@ class Pseudonymiser:
         """HMAC(key, subject_id) of each, in order (GIL released)."""
     def subject(self, subject_id: str) -> str:
         """HMAC(key, subject_id)."""
+
+def redact_many(values: list[str]) -> list[str]:
+    """Each value with its PII (e-mail, phone, card, IBAN, IP, SSN, NI number) replaced by
+    `<EMAIL>`, `<PHONE>`..., in order; a value holding none comes back as the same object.
+    One call per batch, GIL released."""
+
+def redact(value: str) -> str:
+    """One value redacted as redact_many does it."""
+
+def find(value: str) -> list[tuple[int, int, str]]:
+    """The PII spans of `value`: (start, end, kind name), in code points, in order and not
+    overlapping."""

@@ -12,9 +12,12 @@ try:
         Sealer,
         event_aad,
         nonces,
+        redact,
+        redact_many,
         seal_batch,
         seal_events,
     )
+    from consentry._core import find as redact_find
 except ImportError as missing:  # pragma: no cover - exercised by a subprocess test
     raise ImportError(
         "consentry._core, Consentry's native core, is not built. Build it with `make install` "
@@ -29,6 +32,9 @@ __all__ = [
     "Sealer",
     "event_aad",
     "nonces",
+    "redact",
+    "redact_find",
+    "redact_many",
     "seal_batch",
     "seal_events",
 ]
