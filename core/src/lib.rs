@@ -17,5 +17,6 @@
 pub mod json;
 pub mod pseudonym;
 pub mod random;
+pub mod redact;
 pub mod seal;
 pub mod shape;

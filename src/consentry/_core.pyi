@@ -87,3 +87,15 @@ def received(rows: list[tuple[object, ...]], received_at: str) -> list[tuple[obj
 
 def subject_key(subject_id: str) -> int:
     """events.subject_key: 60 bits of the id's random part (characters 4-18, hexadecimal)."""
+
+def redact_many(values: list[str]) -> list[str]:
+    """Each value with its PII (e-mail, phone, card, IBAN, IP, SSN, NI number) replaced by
+    `<EMAIL>`, `<PHONE>`..., in order; a value holding none comes back as the same object.
+    One call per batch, GIL released."""
+
+def redact(value: str) -> str:
+    """One value redacted as redact_many does it."""
+
+def find(value: str) -> list[tuple[int, int, str]]:
+    """The PII spans of `value`: (start, end, kind name), in code points, in order and not
+    overlapping."""

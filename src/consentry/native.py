@@ -14,11 +14,14 @@ try:
         event_aad,
         nonces,
         received,
+        redact,
+        redact_many,
         seal_batch,
         seal_events,
         shape_events,
         subject_key,
     )
+    from consentry._core import find as redact_find
 except ImportError as missing:  # pragma: no cover - exercised by a subprocess test
     raise ImportError(
         "consentry._core, Consentry's native core, is not built. Build it with `make install` "
@@ -35,6 +38,9 @@ __all__ = [
     "event_aad",
     "nonces",
     "received",
+    "redact",
+    "redact_find",
+    "redact_many",
     "seal_batch",
     "seal_events",
     "shape_events",

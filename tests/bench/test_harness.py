@@ -123,11 +123,21 @@ def test_redaction_section_gives_each_kind_ours_and_presidio_side_by_side() -> N
 def test_redaction_section_without_presidio_gives_ours(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "presidio_analyzer", None)
     redacted: list[str] = []
-    real = redaction.redact
-    # Our speed is the whole treatment's (redacted text included), not only the finding.
-    monkeypatch.setattr(redaction, "redact", lambda text: redacted.append(real(text)) or "")
+    batches: list[int] = []
+    real = redaction.redact_many
+
+    def timed(texts: list[str]) -> list[str]:
+        batches.append(len(texts))
+        out = real(texts)
+        redacted.extend(out)
+        return out
+
+    # Our speed is the whole treatment's (redacted text included), not only the finding, and
+    # the treatment's way: the corpus as one batch, one call to the core.
+    monkeypatch.setattr(redaction, "redact_many", timed)
     figures = redaction.figures(0.01)
     assert len(redacted) >= figures["messages"]
+    assert set(batches) == {figures["messages"]}
     assert sum("<EMAIL>" in text for text in redacted) >= 100
     assert figures["presidio"] == "not installed"
     assert not any(key.startswith("presidio_") for key in figures)

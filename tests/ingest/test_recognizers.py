@@ -1,5 +1,6 @@
-"""ingest/recognizers.py: each check that confirms or rejects a candidate redact.py finds
-(Luhn, ISO 13616 mod-97, SSA and HMRC rules, addresses, phone number metadata). No I/O."""
+"""The redaction oracle's checks (tests/native/redact_reference.py): each check that confirms or
+rejects a candidate (Luhn, ISO 13616 mod-97, SSA and HMRC rules, addresses, phone number
+metadata), as the core's checks must do them too. No I/O."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consentry.ingest import recognizers as r
-from consentry.ingest.recognizers import IBAN_LENGTHS, iban_ok, luhn_ok
+from tests.native import redact_reference as r
+from tests.native.redact_reference import IBAN_LENGTHS, iban_ok, luhn_ok
 
 IBANS = [
     "GB82WEST12345698765432",

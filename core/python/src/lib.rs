@@ -13,6 +13,8 @@ use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::PyBytes;
 use std::ops::Deref;
 
+mod redact;
+
 create_exception!(
     _core,
     OpenError,
@@ -243,5 +245,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("NONCE_LEN", seal::NONCE_LEN)?;
     m.add("FORMAT", seal::FORMAT)?;
+    redact::register(m)?;
     Ok(())
 }

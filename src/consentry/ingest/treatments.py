@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from consentry import clock, native
 from consentry.ingest.models import Treatment
-from consentry.ingest.redact import redact
+from consentry.ingest.redact import redact_many
 from consentry.keys.envelope import Sealer
 from consentry.storage import ingest as sql
 
@@ -141,10 +141,10 @@ class Redact:
     pure: ClassVar[bool] = True
 
     def many(self, fields: list[str], values: list[Any]) -> list[Any]:
-        return [redact(value) for value in values]
+        return redact_many(values)
 
     def treat(self, conn: Connection, items: Sequence[Item]) -> list[Any]:
-        return [redact(item.value) for item in items]
+        return redact_many([item.value for item in items])
 
 
 def token_aad(token: str) -> bytes:

@@ -1,9 +1,9 @@
-"""Free-text PII recognizers: the checks that confirm or reject each candidate redact.py finds.
-
-Candidates are cheap to find and often wrong (a 16-digit order number, a date, a time); each is
-confirmed by the rule that makes the identifier what it is: Luhn for cards, ISO 13616 mod-97
-for IBANs, `ipaddress` for IP addresses, the SSA and HMRC allocation rules for SSNs and NI
-numbers, the `phonenumbers` metadata for phone numbers.
+"""The oracle for the core's redaction (core/src/redact): free-text PII recognizers as Consentry
+ran them in Python before the core, one compiled regular-expression alternation (lookbehinds,
+backreferences and possessive repetition) whose candidates are confirmed by their checks (Luhn,
+ISO 13616 mod-97, `ipaddress`, the SSA and HMRC rules, the `phonenumbers` metadata). Only tests
+use it (tests/native/test_redact.py compares its spans with the core's; tests/ingest/
+test_recognizers.py tests its checks); the product calls the core (consentry.ingest.redact).
 """
 
 from __future__ import annotations
@@ -12,11 +12,16 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, ValidationResult
 
-_NOT_BEFORE = "_.+@>-"  # what may not precede a token (redact.START)
+from consentry.ingest.redact import Kind, Span
+
+# --- the checks ------------------------------------------------------------------------------
+
+_NOT_BEFORE = "_.+@>-"  # what may not precede a token (START below)
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LOCAL = frozenset("._%+'-")
 # Confirms a candidate text[start:end]: (start, end) of the PII, possibly moved, or None.
@@ -344,3 +349,163 @@ def _phone(text: str, start: int, end: int, *, international: bool) -> tuple[int
             ]
             return start, runs[count - 1].end()
     return None
+
+
+# --- the scan ------------------------------------------------------------------------------
+
+
+class Branch(NamedTuple):
+    """One kind of candidate: its first character, the rest of its pattern, its check."""
+
+    kind: Kind
+    first: str
+    rest: str
+    check: Validator
+    # Found at a character inside it ("@", ":", the first digit) and extended leftwards by its
+    # check, rather than where a token starts.
+    anchored: bool = False
+
+
+# Every candidate's first character is one of these; the scan skips all others in C, so text
+# without digits, "+", "(", "@" or ":" costs next to nothing.
+FIRST = r"[0-9+(@:]"
+# Candidates start where a token starts: not inside a word or a longer number ("ORD-2024-...",
+# "v1.2.3.4", "13/01/2024", but "http://192.0.2.1" is fine), nor right after a placeholder, so
+# that redacting twice changes nothing (starts_token is the same rule). Checked
+# once the first character is consumed, hence the widths of 2 and 3.
+START = r"(?<![\w.+@>-].)(?<![\w>]/.)"
+# ... and end where the token ends (a number may be followed by a full stop, not by ".5"). "<"
+# and ">" count as part of a word: redacted text must not give a candidate more room.
+_END = r"(?![\w<]|[./-][0-9<])"
+_LETTERS = r"(?<![\w.+@>-])[A-Za-z]{2}"  # two letters that start a token
+
+# In priority order: where two candidates start at the same place, the first that validates
+# wins (an IBAN over the digits inside it, a card or an SSN over a phone shape).
+BRANCHES: dict[str, Branch] = {
+    "EMAIL": Branch(
+        Kind.EMAIL, "@", r"[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}(?![\w<-]|\.[\w<-])", email, True
+    ),
+    "IP6": Branch(
+        Kind.IP,
+        ":",
+        r"(?:[0-9A-Fa-f]{0,4}:){1,6}+(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?"
+        r"(?![\w<:]|\.[0-9<])",
+        ip6,
+        True,
+    ),
+    "IBAN": Branch(
+        Kind.IBAN,
+        "[0-9]",
+        rf"(?<={_LETTERS}[0-9])[0-9](?:[ ]?[A-Za-z0-9]{{4}}){{2,8}}+(?:[ ]?[A-Za-z0-9]{{1,3}})?"
+        r"(?![\w<])",
+        iban,
+        True,
+    ),
+    "UK_NINO": Branch(
+        Kind.UK_NINO,
+        "[0-9]",
+        rf"(?:(?<={_LETTERS}[0-9])|(?<={_LETTERS} [0-9]))"
+        r"[0-9][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-Da-d](?![\w<])",
+        nino,
+        True,
+    ),
+    "CARD": Branch(
+        Kind.CARD,
+        "[0-9]",
+        r"(?:[0-9]{12,18}+|[0-9]{3}(?P<cs>[ -])[0-9]{4}(?P=cs)[0-9]{4}(?P=cs)[0-9]{1,4}"
+        r"(?:(?P=cs)[0-9]{1,3})?|[0-9]{3}(?P<ca>[ -])[0-9]{6}(?P=ca)[0-9]{4,5})" + _END,
+        card,
+    ),
+    "US_SSN": Branch(
+        Kind.US_SSN,
+        "[0-9]",
+        r"[0-9]{2}(?:(?P<ss>[- ])[0-9]{2}(?P=ss)|[0-9]{2})[0-9]{4}" + _END,
+        ssn,
+    ),
+    "IP4": Branch(Kind.IP, "[0-9]", r"[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![\w<]|\.[0-9<])", ip4),
+    "PHONE_INTL": Branch(
+        Kind.PHONE,
+        "[+0]",
+        # Not "00" right after another group of digits: "2223 0031 2200 3224" is one number.
+        r"(?:(?<=\+)|(?<![0-9][ ./-]0)(?<=0)0)[1-9][0-9]{0,2}(?:[ .-]?\(0\))?"
+        r"(?:[ ./-]?\(?[0-9]{1,6}+\)?){1,7}" + _END,
+        phone_international,
+    ),
+    "PHONE_NAT": Branch(
+        Kind.PHONE,
+        "[0-9(]",
+        r"(?:(?<=\()[0-9]{1,12}+|(?<=[0-9])[0-9]{0,11}+)"
+        r"(?:(?:\)[ ]?|\)?[ ./-]| / )[0-9]{1,12}+){0,5}" + _END,
+        phone_national,
+    ),
+}
+
+
+def _pattern(names: tuple[str, ...]) -> str:
+    """One alternation over `names` (in priority order), after the shared first character."""
+    anchored: list[str] = []
+    grouped: list[tuple[str, list[str]]] = []  # branches wanting the same first character
+    for name in names:
+        branch = BRANCHES[name]
+        body = f"(?P<{name}>{branch.rest})"
+        if branch.anchored:
+            anchored.append(f"(?<={branch.first}){body}")
+        elif grouped and grouped[-1][0] == branch.first:
+            grouped[-1][1].append(body)
+        else:
+            grouped.append((branch.first, [body]))
+    alternatives = anchored
+    if grouped:
+        token = "|".join(f"(?<={first})(?:{'|'.join(group)})" for first, group in grouped)
+        alternatives.append(f"{START}(?:{token})")
+    return f"{FIRST}(?:{'|'.join(alternatives)})"
+
+
+_ORDER = tuple(BRANCHES)
+_CANDIDATES = re.compile(_pattern(_ORDER))
+# Each branch alone, to try the later ones where an earlier one matched but did not validate.
+_ALONE = {name: re.compile(_pattern((name,))) for name in _ORDER}
+_LATER = {name: _ORDER[i + 1 :] for i, name in enumerate(_ORDER)}
+
+
+def find(text: str) -> list[Span]:
+    """The PII spans of `text`, in order and not overlapping. Never raises; linear time."""
+    spans: list[Span] = []
+    search = _CANDIDATES.search
+    pos = 0
+    while (m := search(text, pos)) is not None:
+        start = m.start()
+        name = m.lastgroup or ""
+        found = BRANCHES[name].check(text, start, m.end())
+        if found is None:
+            for later in _LATER[name]:
+                alone = _ALONE[later].match(text, start)
+                if alone is not None and (found := BRANCHES[later].check(text, start, alone.end())):
+                    name = later
+                    break
+        if found is None:
+            pos = start + 1
+            continue
+        first, end = found
+        # An anchored candidate is confirmed after what precedes its anchor was scanned: it
+        # takes over any span found there (the phone number that is an e-mail's local part).
+        while spans and spans[-1].end > first:
+            first = min(first, spans.pop().start)
+        spans.append(Span(first, end, BRANCHES[name].kind))
+        pos = end
+    return spans
+
+
+def redact(text: str) -> str:
+    """`text` with each PII span replaced by its placeholder (`<EMAIL>`, `<PHONE>`, ...)."""
+    spans = find(text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for span in spans:
+        parts.append(text[pos : span.start])
+        parts.append(f"<{span.kind}>")
+        pos = span.end
+    parts.append(text[pos:])
+    return "".join(parts)
