@@ -1,16 +1,18 @@
 """A real Apache Kafka broker (single-node KRaft, scripts/kafka) on loopback for the tests that
-ask for one (a plugin of tests/conftest.py): `kafka_bootstrap`, one broker for the session of
-each test process (started at its first use, stopped when the session ends), and `Broker`, a
-broker of a test's own that it may stop and start again (same ports, same data)."""
+ask for one (a plugin of tests/conftest.py): `kafka_broker` and `kafka_bootstrap`, one broker
+for the session of each test process (started at its first use, stopped when the session
+ends); `broker`, one of a test's own; `records`, what a topic holds."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "kafka"
@@ -54,8 +56,44 @@ def broker(folder: Path) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`127.0.0.1:PORT` of this test process's broker (under xdist, one per worker: each worker
-    is its own session)."""
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """This test process's broker (under xdist, one per worker: each worker is its own
+    session), started when a test first asks for it. A test that stops it starts it again
+    before it ends (`up()`: same ports, same data)."""
     with broker(tmp_path_factory.mktemp("kafka")) as running:
-        yield running.bootstrap
+        yield running
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_broker: Broker) -> str:
+    """`127.0.0.1:PORT` of this test process's broker."""
+    return kafka_broker.bootstrap
+
+
+def records(
+    bootstrap: str, topic: str, *, committed: bool = True, quiet: float = 2
+) -> list[Message]:
+    """Every record of the topic's first partition from its start (none when the topic does
+    not exist), read until nothing more comes for `quiet` seconds."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "tests-reader",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed" if committed else "read_uncommitted",
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    found: list[Message] = []
+    deadline = time.monotonic() + 30
+    last = time.monotonic()
+    try:
+        while time.monotonic() < deadline and time.monotonic() - last < quiet:
+            message = consumer.poll(0.2)
+            if message is None or message.error() is not None:
+                continue
+            found.append(message)
+            last = time.monotonic()
+    finally:
+        consumer.close()
+    return found

@@ -13,10 +13,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.kafka import SCRIPT
+from tests.kafka import SCRIPT, records
 
 pytestmark = pytest.mark.kafka
 
@@ -29,31 +29,8 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _read_all(bootstrap: str, topic: str, *, committed: bool, seconds: float = 2) -> list[bytes]:
-    """Every record value of the topic's one partition from its start, read until nothing
-    comes for `seconds`."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "reader",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed" if committed else "read_uncommitted",
-        }
-    )
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    values: list[bytes] = []
-    deadline = time.monotonic() + 30
-    quiet_since = time.monotonic()
-    try:
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < seconds:
-            message = consumer.poll(0.2)
-            if message is None or message.error() is not None:
-                continue
-            values.append(message.value() or b"")
-            quiet_since = time.monotonic()
-    finally:
-        consumer.close()
-    return values
+def _values(bootstrap: str, topic: str, *, committed: bool = True, quiet: float = 2) -> list[bytes]:
+    return [m.value() or b"" for m in records(bootstrap, topic, committed=committed, quiet=quiet)]
 
 
 def test_up_prints_the_bootstrap_line_and_down_stops_the_broker(tmp_path: Path) -> None:
@@ -98,9 +75,9 @@ def test_aborted_records_are_invisible_to_read_committed(kafka_bootstrap: str) -
     producer.produce(topic, key=b"a", value=b"committed")
     producer.commit_transaction(30)
 
-    assert _read_all(kafka_bootstrap, topic, committed=True) == [b"committed"]
+    assert _values(kafka_bootstrap, topic) == [b"committed"]
     # The aborted record is in the log all the same: only the isolation level hides it.
-    assert _read_all(kafka_bootstrap, topic, committed=False) == [b"aborted", b"committed"]
+    assert _values(kafka_bootstrap, topic, committed=False) == [b"aborted", b"committed"]
 
 
 def test_a_compacted_topic_keeps_the_last_value_of_each_key(kafka_bootstrap: str) -> None:
@@ -127,7 +104,7 @@ def test_a_compacted_topic_keeps_the_last_value_of_each_key(kafka_bootstrap: str
     for key, value in [("ana", "1"), ("ben", "1"), ("ana", "2"), ("ben", "2"), ("ana", "3")]:
         producer.produce(topic, key=key.encode(), value=value.encode())
         producer.flush(30)
-    before = _read_all(kafka_bootstrap, topic, committed=True)
+    before = _values(kafka_bootstrap, topic)
     assert before == [b"1", b"1", b"2", b"2", b"3"]
 
     # The active segment is never compacted: later records roll it (segment.ms is 100 ms)
@@ -138,7 +115,7 @@ def test_a_compacted_topic_keeps_the_last_value_of_each_key(kafka_bootstrap: str
         producer.produce(topic, key=b"filler", value=b"x")
         producer.flush(30)
         time.sleep(0.5)
-        after = _read_all(kafka_bootstrap, topic, committed=True, seconds=0.5)
+        after = _values(kafka_bootstrap, topic, quiet=0.5)
         if [v for v in after if v != b"x"] == [b"2", b"3"]:
             break
     assert [v for v in after if v != b"x"] == [b"2", b"3"]
