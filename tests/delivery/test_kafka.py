@@ -1,7 +1,7 @@
 """Deliveries to `kind: kafka` systems (delivery/kafka.py) on a real broker, both back-ends:
 records on the system's topic keyed by the subject's pseudonym, each the signed webhook body of
 one event; the same routing, minimisation and transfer rules as webhooks; a broker that is down
-means retries, not loss."""
+means retries, not loss; the sink connects only to an address it checked."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ import hmac
 import json
 import time
 import uuid
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry.delivery.kafka import KafkaSink
+from consentry.delivery.sinks import Outcome, Record
 from consentry.delivery.worker import DeliveryWorker
+from consentry.governance.endpoints import IPAddress
 from consentry.storage.schema import outbox
 from tests.conftest import auth
 from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
@@ -136,3 +140,35 @@ def test_a_broker_down_means_retries_not_loss(gateway: TestClient, kafka_broker:
     found = records(kafka_broker.bootstrap, topic)
     assert [json.loads(m.value() or b"")["events"][0]["event_id"] for m in found] == ["e1"]
     assert _delivery(gateway, "stream")["pending"] == 0
+
+
+def _one() -> list[Record]:
+    return [Record(b"key", b'{"type": "events"}', "0" * 64)]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "resolved", "error"),
+    [
+        ("kafka://127.0.0.1:9092/deliveries", None, "endpoint_not_allowed"),
+        ("kafka://kafka.example.com:9092/deliveries", "10.0.0.7", "endpoint_not_allowed"),
+        ("kafka://kafka.example.com:9092/deliveries", "fd00::7", "endpoint_not_allowed"),
+        ("kafka://kafka.example.com:9092/", "192.0.2.7", "invalid endpoint URL"),
+        ("https://kafka.example.com/deliveries", "192.0.2.7", "invalid endpoint URL"),
+    ],
+)
+def test_the_sink_checks_the_address_it_connects_to(
+    endpoint: str, resolved: str | None, error: str
+) -> None:
+    """Unless private endpoints are allowed, a name that resolves (now) to a non-public address
+    is not connected to; nothing is produced."""
+    calls: list[str] = []
+
+    def resolver(host: str, port: int) -> list[IPAddress]:
+        calls.append(host)
+        return [ip_address(resolved)] if resolved else []
+
+    sink = KafkaSink(0.5, resolver=resolver)
+    try:
+        assert sink.send_records(endpoint, _one()) == Outcome(False, error)
+    finally:
+        sink.close()

@@ -70,7 +70,9 @@ class KafkaSink:
         self._allow_private = allow_private
         self._resolver = resolver
         self._producers: dict[str, Producer] = {}
-        # A producer is used by one batch at a time (its flush waits for every record in it).
+        # A producer is used by one batch at a time (its flush waits for every record in it
+        # and a failure purges its queue); systems on other clusters are sent to meanwhile.
+        self._busy: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def send_records(self, endpoint: str, records: Sequence[Record]) -> Outcome:
@@ -78,17 +80,19 @@ class KafkaSink:
         never raises for a broker's fault."""
         try:
             host, port, topic = parse(endpoint)
-            address = endpoints.connect_addresses(
+            addresses = endpoints.connect_addresses(
                 host, port, allow_private=self._allow_private, resolver=self._resolver
-            )[0]
+            )
         except EndpointNotAllowed:
             return Outcome(False, EndpointNotAllowed.code)
         except ValueError:
             return Outcome(False, "invalid endpoint URL")
         except (OSError, UnicodeError):
             return Outcome(False, "name not resolved")
-        bootstrap = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        bootstrap = ",".join(f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in addresses)
         with self._lock:
+            busy = self._busy.setdefault(bootstrap, threading.Lock())
+        with busy:
             producer = self._producer(bootstrap)
             batch = _Batch(len(records))
             try:
@@ -104,7 +108,8 @@ class KafkaSink:
                 producer.poll(0)
             if batch.fatal:
                 # An idempotent producer that lost its state for good is replaced.
-                del self._producers[bootstrap]
+                with self._lock:
+                    del self._producers[bootstrap]
         if batch.error is not None:
             return Outcome(False, batch.error)
         if batch.pending:
@@ -127,10 +132,11 @@ class KafkaSink:
                 producer.poll(0.1)
 
     def _producer(self, bootstrap: str) -> Producer:
-        producer = self._producers.get(bootstrap)
+        with self._lock:
+            producer = self._producers.get(bootstrap)
         if producer is None:
             millis = int(self._timeout * 1000)
-            producer = self._producers[bootstrap] = Producer(
+            producer = Producer(
                 {
                     "bootstrap.servers": bootstrap,
                     "client.id": "consentry-delivery",
@@ -143,11 +149,16 @@ class KafkaSink:
                 },
                 logger=log,
             )
+            with self._lock:
+                self._producers[bootstrap] = producer
         return producer
 
     def close(self) -> None:
+        """Drop every producer; what is still queued is withdrawn (its rows are sent again
+        by the next worker)."""
         with self._lock:
-            for producer in self._producers.values():
-                producer.purge()
-                producer.flush(0)
+            producers = list(self._producers.values())
             self._producers.clear()
+        for producer in producers:
+            producer.purge()
+            producer.flush(0)
