@@ -15,7 +15,7 @@ CORE_MANIFEST := core/Cargo.toml
 CORE_SOURCES := $(shell find core -path core/target -prune -o \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print)
 CORE := $(VENV)/.built-core
 
-.PHONY: install install-dev serve demo test lint system-deps format bench clean
+.PHONY: install install-dev serve demo test lint system-deps kafka format bench clean
 
 # What serving needs, and nothing else (no linters, type checker or Presidio).
 install: $(RUNTIME) $(CORE)
@@ -70,10 +70,16 @@ $(NPM): package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# The Apache Kafka broker of the tests (tests/kafka.py, `scripts/kafka up`): the jars that
+# scripts/kafka-pom.xml pins, fetched by Maven into ${XDG_CACHE_HOME:-~/.cache}/consentry, outside
+# the repository. The stamp there holds the pom's checksum: fetched once, again when it changes.
+kafka: system-deps
+	scripts/kafka fetch
+
 # Test files are spread over TEST_WORKERS processes (each its own PostgreSQL cluster), a
 # whole file to one process; TEST_WORKERS=0 runs them in this one.
 TEST_WORKERS ?= 2
-test: install-dev system-deps $(NPM)
+test: install-dev system-deps kafka $(NPM)
 	PYO3_PYTHON=$(abspath $(BIN)/python) $(CARGO) test --workspace --locked --quiet --manifest-path $(CORE_MANIFEST)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 

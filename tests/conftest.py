@@ -27,8 +27,9 @@ ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789abcdef"
 MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW5vdC1mb3ItcHJvZC11c2U"
 TEMPLATE = "consentry_template"
 BACKENDS = ("sqlite", "postgresql")
-# The loopback SMTP server's fixtures (mail_port, mailbox), for every test that reads mail.
-pytest_plugins = ["tests.mailserver"]
+# The loopback SMTP server's fixtures (mail_port, mailbox), for every test that reads mail, and
+# the Kafka broker's (kafka_bootstrap), for every test that produces or consumes records.
+pytest_plugins = ["tests.mailserver", "tests.kafka"]
 
 _db_names = itertools.count()
 

@@ -19,7 +19,7 @@ from consentry.delivery.downstream import DeliveryDownstream
 from consentry.delivery.mail import Mail, smtp_transport
 from consentry.delivery.notices import RightsNotices
 from consentry.delivery.outbox import Outbox, Pseudonyms
-from consentry.delivery.sinks import Sink
+from consentry.delivery.sinks import RecordSink, Sink
 from consentry.delivery.worker import DeliveryWorker
 from consentry.dsr.codes import PortalCodes
 from consentry.dsr.downstream import Downstream
@@ -246,8 +246,11 @@ class Runtime:
         # Per process (docs/decisions.md).
         self.limits = Limits.of(settings)
 
-    def delivery_worker(self, sink: Sink | None = None) -> DeliveryWorker:
-        """A worker over this runtime's outbox (not started)."""
+    def delivery_worker(
+        self, sink: Sink | None = None, records: RecordSink | None = None
+    ) -> DeliveryWorker:
+        """A worker over this runtime's outbox (not started); `sink` and `records` replace
+        the webhook and Kafka sinks."""
         return DeliveryWorker(
             self.settings,
             self.store,
@@ -257,6 +260,7 @@ class Runtime:
             self.subject_keys,
             self.rights_notices,
             sink,
+            records,
         )
 
     def reload_signing_keys(self) -> None:

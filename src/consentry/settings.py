@@ -177,7 +177,10 @@ class Settings:
     )
     delivery_timeout_seconds: float = field(
         default=10.0,
-        metadata=_doc("How long a receiver may take to answer one delivery POST, in seconds."),
+        metadata=_doc(
+            "How long a receiver may take to answer one delivery POST, or a Kafka system's "
+            "broker to acknowledge a batch's records (there at least 5), in seconds."
+        ),
     )
     delivery_worker: bool = field(
         default=True,

@@ -1,6 +1,6 @@
 """delivery/worker.py end to end (both back-ends) with real receivers on loopback: retries
 with backoff, receivers that refuse or hang, dead letters and resends, restarts, a process
-dying between send and acknowledgement, systems of a kind the worker does not send to."""
+dying between send and acknowledgement (Kafka systems: tests/delivery/test_kafka.py)."""
 
 from __future__ import annotations
 
@@ -175,11 +175,3 @@ def test_a_send_not_yet_acknowledged_is_sent_again_in_order(
         assert [e["event_id"] for e in r.events()] == ["e1", "e2", "e3", "e4", "e3", "e4", "e5"]
         with rt.store.read() as conn:
             assert sql.counts(conn, "warehouse") == {}
-
-
-def test_systems_of_another_kind_wait(gateway: TestClient) -> None:
-    grant(gateway, who("ana"), "analytics")
-    add(gateway, "stream", system("kafka://127.0.0.1:9092/consented", kind="kafka"))
-    send(gateway, [page_view("e1")])
-    assert worker(gateway).run_once() == 0
-    assert gateway.get("/v1/systems/stream", headers=auth()).json()["delivery"]["pending"] == 1

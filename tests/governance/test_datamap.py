@@ -162,6 +162,24 @@ def test_kafka_endpoint_shape(client: TestClient) -> None:
         422,
         "invalid_endpoint",
     )
+    # One topic, named as Kafka allows, and a port.
+    for endpoint in (
+        "kafka://kafka.example.com/consented",
+        "kafka://kafka.example.com:9092/",
+        "kafka://kafka.example.com:9092/two/topics",
+        "kafka://kafka.example.com:9092/sp%20ace",
+        "kafka://kafka.example.com:9092/consented?acks=0",
+        f"kafka://kafka.example.com:9092/{'t' * 250}",
+    ):
+        assert_problem(
+            put(client, "stream2", kafka | {"endpoint": endpoint}), 422, "invalid_endpoint"
+        )
+    assert (
+        put(
+            client, "stream3", kafka | {"endpoint": f"kafka://k.example.com:9092/{'t' * 249}"}
+        ).status_code
+        == 201
+    )
 
 
 def test_only_admin_and_dpo_change_systems(client: TestClient) -> None:

@@ -1,12 +1,12 @@
-"""Where deliveries go: a small interface (one signed body to one destination) and the
-webhook sink; a Kafka sink fits the same interface."""
+"""Where deliveries go: two small interfaces (one signed body to one URL; signed records to
+one topic) and the webhook sink (the Kafka sink is delivery/kafka.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +30,23 @@ class Outcome:
 class Sink(Protocol):
     def send(self, endpoint: str, body: bytes, signature: str) -> Outcome:
         """Deliver one body; never raises for a receiver's fault."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record for a topic: its key, its value and the value's signature."""
+
+    key: bytes
+    value: bytes
+    signature: str
+
+
+class RecordSink(Protocol):
+    def send_records(self, endpoint: str, records: Sequence[Record]) -> Outcome:
+        """Deliver every record or report the batch failed; never raises for a receiver's
+        fault."""
 
     def close(self) -> None: ...
 

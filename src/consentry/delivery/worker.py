@@ -1,6 +1,7 @@
 """The delivery worker: takes due outbox rows per system, checks them again against consent
-and the transfer rules, sends them in signed batches, and retries with backoff until they are
-delivered or dead-lettered. State lives in the database, so a restart loses nothing."""
+and the transfer rules, sends them in signed batches (a webhook's POST, or records on a Kafka
+system's topic), and retries with backoff until they are delivered or dead-lettered. State
+lives in the database, so a restart loses nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.models import Purpose, SubjectConsent
 from consentry.consent.service import ConsentService
+from consentry.delivery.kafka import KafkaSink
 from consentry.delivery.notices import RightsNotices, backoff
 from consentry.delivery.outbox import (
     Delivered,
@@ -29,7 +31,7 @@ from consentry.delivery.outbox import (
 )
 from consentry.delivery.propagation import Gates
 from consentry.delivery.sendcheck import Answers, check
-from consentry.delivery.sinks import Sink, WebhookSink, signature
+from consentry.delivery.sinks import Record, RecordSink, Sink, WebhookSink, signature
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import System, SystemKind
 from consentry.keys.subject_keys import SubjectKeys
@@ -120,6 +122,7 @@ class DeliveryWorker:
         subject_keys: SubjectKeys,
         notices: RightsNotices,
         sink: Sink | None = None,
+        records: RecordSink | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -129,6 +132,9 @@ class DeliveryWorker:
         self.subject_keys = subject_keys
         self.notices = notices
         self.sink: Sink = sink or WebhookSink(
+            settings.delivery_timeout_seconds, allow_private=settings.allow_private_endpoints
+        )
+        self.records: RecordSink = records or KafkaSink(
             settings.delivery_timeout_seconds, allow_private=settings.allow_private_endpoints
         )
         self._stop = threading.Event()
@@ -165,6 +171,7 @@ class DeliveryWorker:
         if self._lanes is not None:
             self._lanes.shutdown(wait=True)
         self.sink.close()
+        self.records.close()
 
     def run_once(self) -> int:
         """Deliver every due row once (each system until it has nothing due) and send due
@@ -215,11 +222,15 @@ class DeliveryWorker:
         return delivered
 
     def _send(self, claimed: _Claimed) -> _Sent | None:
-        """POST the batch; on a 2xx what its acknowledgement must write, otherwise the rows
-        are rescheduled (or dead-lettered) and None."""
+        """POST the batch (or produce its records); on a 2xx (every record acknowledged) what
+        its acknowledgement must write, otherwise the rows are rescheduled (or dead-lettered)
+        and None."""
         system = claimed.system
-        body = _BODY.encode(_Body("events", system.system_id, claimed.events))
-        outcome = self.sink.send(system.endpoint, body, signature(claimed.secret, body))
+        if system.kind is SystemKind.KAFKA:
+            outcome = self.records.send_records(system.endpoint, _records(claimed))
+        else:
+            body = _BODY.encode(_Body("events", system.system_id, claimed.events))
+            outcome = self.sink.send(system.endpoint, body, signature(claimed.secret, body))
         now = clock.now()
         if outcome.ok:
             counters.count_deliveries(system.system_id, "delivered", len(claimed.rows))
@@ -238,7 +249,7 @@ class DeliveryWorker:
                 gone = sent.seqs
             version = config_version(conn)
             system = self.datamap.all(conn, version).get(system_id)
-            if system is None or system.kind is not SystemKind.WEBHOOK:
+            if system is None:
                 sql.delete_rows(conn, gone)
                 return None
             rows = sql.claim(conn, system_id, now, BATCH)
@@ -341,11 +352,7 @@ class DeliveryWorker:
             systems = self.datamap.all(conn)
             if not systems:
                 return []
-            return [
-                s
-                for s in sql.due_systems(conn, now)
-                if s in systems and systems[s].kind is SystemKind.WEBHOOK
-            ]
+            return [s for s in sql.due_systems(conn, now) if s in systems]
 
     def _loop(self) -> None:
         last_release = clock.now()
@@ -391,6 +398,20 @@ class DeliveryWorker:
         finally:
             with self._lock:
                 self._busy.discard(key)
+
+
+def _records(claimed: _Claimed) -> list[Record]:
+    """A Kafka system's batch as records: one an event, keyed by its subject pseudonym (so a
+    subject's events stay in order on one partition), its value the webhook body of that one
+    event, signed as a webhook body is."""
+    system_id = claimed.system.system_id
+    out = []
+    for event in claimed.events:
+        value = _BODY.encode(_Body("events", system_id, [event]))
+        out.append(
+            Record(event.subject_pseudonym.encode(), value, signature(claimed.secret, value))
+        )
+    return out
 
 
 def _verified(

@@ -46,6 +46,8 @@ from consentry.storage.configuration import bump_config_version
 
 SYSTEM_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _MAX_URL = 2000
+# A Kafka endpoint's path: one topic, named as Kafka allows (legal characters, at most 249).
+_TOPIC = re.compile(r"/[A-Za-z0-9._-]{1,249}")
 
 
 def parse(
@@ -252,7 +254,7 @@ def _endpoint(value: str, kind: SystemKind, name: str) -> str:
         and not parts.password
         and not parts.fragment
         and not any(c.isspace() or ord(c) < 32 for c in value)
-        and (kind is SystemKind.WEBHOOK or (port is not None and len(parts.path) > 1))
+        and (kind is SystemKind.WEBHOOK or _kafka_address(port, parts.path, parts.query))
     )
     if not ok:
         allowed = " or ".join(f"{s}://" for s in sorted(schemes))
@@ -261,6 +263,11 @@ def _endpoint(value: str, kind: SystemKind, name: str) -> str:
             field=name,
         )
     return value
+
+
+def _kafka_address(port: int | None, path: str, query: str) -> bool:
+    """A Kafka endpoint names its broker's port and one topic, and nothing else."""
+    return port is not None and not query and _TOPIC.fullmatch(path) is not None
 
 
 def _date(value: str) -> date:
