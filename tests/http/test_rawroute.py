@@ -4,6 +4,7 @@ documented and refused exactly as when FastAPI validated the body against its mo
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -193,3 +194,24 @@ def test_a_check_answers_its_four_fields(client: TestClient) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "application/json"
     assert set(resp.json()) == {"allowed", "legal_basis", "reason", "version"}
+
+
+def test_a_check_reads_no_environment_variable(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI's OpenTelemetry hook is off: it looked its providers up in the environment on
+    every request (the gateway's metrics are Prometheus's)."""
+    body = json.dumps({"subject": {"subject_id": "s1"}, "purpose": "analytics"})
+    client.post("/v1/consents/check", content=body, headers=auth() | JSON)
+    environ = type(os.environ)
+    read: list[str] = []
+    original = environ.__getitem__
+
+    def counted(self: Any, key: str) -> Any:
+        read.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(environ, "__getitem__", counted)
+    client.post("/v1/consents/check", content=body, headers=auth() | JSON)
+    monkeypatch.undo()
+    assert read == []
