@@ -66,6 +66,10 @@ def create_app(settings: Settings) -> FastAPI:
         # Served by openapi.install, with assets of our own rather than a CDN's.
         docs_url=None,
         redoc_url=None,
+        # No OpenTelemetry from FastAPI: the gateway's metrics are Prometheus's (`/metrics`,
+        # http/timing.py), and asking OpenTelemetry for its providers costs every request
+        # three environment look-ups (docs/decisions.md, "The HTTP hot paths without pydantic").
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     logs.install()

@@ -3,15 +3,24 @@ route that takes a body (enumerated from the app, so a new route is covered by i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from hypothesis import example, given
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from consentry.app import create_app
+from consentry.consent.handlers import CheckBody, CheckIn
+from consentry.errors import ConsentryError
+from consentry.http.bodies import BodyDecoder
 from consentry.settings import Settings
 from tests.conftest import ADMIN_KEY, MASTER_KEY, auth
 from tests.http.test_conventions import assert_problem
@@ -167,3 +176,57 @@ def test_one_media_type_verdict_on_every_body_route(
             assert resp.status_code < 500, (method, path, resp.text[:200])
         else:
             assert_problem(resp, 415, "unsupported_media_type")
+
+
+# The consent check's body, decoded by msgspec (http/bodies.py), against its pydantic model.
+_CHECK = BodyDecoder(CheckBody)
+_STRINGS = st.text(max_size=3) | st.text(alphabet="ab\x00😀", min_size=30, max_size=70)
+_SCALARS = st.none() | st.booleans() | st.integers(-5, 5) | _STRINGS
+_IDENTITY = st.dictionaries(st.sampled_from(["type", "value", "z"]), _SCALARS, max_size=3)
+_REF = st.dictionaries(
+    st.sampled_from(["subject_id", "identities", "x"]),
+    _SCALARS | st.lists(_IDENTITY | _SCALARS, max_size=2) | _IDENTITY,
+    max_size=3,
+)
+_CHECK_BODIES = st.dictionaries(
+    st.sampled_from(["subject", "purpose", "extra", "p\x00"]),
+    _SCALARS | _REF | st.lists(_SCALARS, max_size=1),
+    max_size=3,
+)
+
+
+def _pydantic_faults(value: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The errors FastAPI raised for a body of the model (it validates with from_attributes)."""
+    try:
+        CheckIn.model_validate(value, from_attributes=True)
+    except ValidationError as exc:
+        return [(e["type"], ("body", *e["loc"]), e["msg"]) for e in exc.errors()]
+    return []
+
+
+def _our_faults(value: dict[str, Any]) -> list[tuple[Any, ...]]:
+    try:
+        _CHECK.decode(json.dumps(value).encode())
+    except RequestValidationError as exc:
+        return [(e["type"], tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+    return []
+
+
+@given(_CHECK_BODIES)
+@example({"subject": {"subject_id": "s" * 64}, "purpose": "😀" * 64})
+@example({"subject": {"identities": [{"type": "email", "value": 1, "z": 2}, 5]}, "purpose": 1})
+@example({"subject": {"subject_id": "s\x00"}, "purpose": "p", "extra": 1})
+def test_the_check_struct_refuses_what_the_check_model_refuses(value: dict[str, Any]) -> None:
+    """Accepted by both or refused by both, with the same errors in the same order."""
+    assert _our_faults(value) == _pydantic_faults(value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "status", "code"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES]
+)
+def test_the_body_decoder_keeps_the_json_rules(
+    kind: str, body: bytes, status: int, code: str
+) -> None:
+    with pytest.raises(ConsentryError) as refused:
+        _CHECK.decode(body)
+    assert refused.value.code == code

@@ -34,14 +34,15 @@ SECTIONS = (
     "summary",
     "web",
 )
-# (section, key): (comparison, target) as the issues state them.
+# (section, key): (comparison, target) as the issues state them; the ingest, HTTP, check and
+# opt-out figures are issue 19's (Speed).
 TARGETS: dict[tuple[str, str], tuple[str, float]] = {
-    ("ingest", "pipeline_events_per_s"): (">=", 60_000),
-    ("ingest", "overhead_ratio"): ("<=", 2.0),
-    ("http_ingest", "events_per_s"): (">=", 30_000),
+    ("ingest", "pipeline_events_per_s"): (">=", 80_000),
+    ("ingest", "overhead_ratio"): ("<=", 1.5),
+    ("http_ingest", "events_per_s"): (">=", 40_000),
     ("http_ingest", "batch_p99_ms"): ("<", 150),
     ("consent_check", "inprocess_p99_us"): ("<", 20),
-    ("consent_check", "http_checks_per_s"): (">=", 3_000),
+    ("consent_check", "http_checks_per_s"): (">=", 15_000),
     ("opt_out", "leaked_events"): ("==", 0),
     ("opt_out", "withdraw_p99_ms"): ("<", 50),
     ("redaction", "messages_per_s"): (">=", 200_000),

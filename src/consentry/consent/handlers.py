@@ -31,7 +31,7 @@ from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body, Instant
 from consentry.operations import counters
-from consentry.subjects.handlers import SubjectRefIn
+from consentry.subjects.handlers import SubjectRefBody, SubjectRefIn
 
 GpcHeader = Annotated[str | None, Header(alias="Sec-GPC")]
 
@@ -81,9 +81,19 @@ class WithdrawIn(Body):
     source: str = Field(default="api", max_length=16)
 
 
+# The body of a consent check as documented (http/openapi.RAW_BODIES, no docstring: it would
+# become the schema's description); the route decodes it as CheckBody.
 class CheckIn(Body):
     subject: SubjectRefIn
     purpose: str = Field(max_length=64)
+
+
+class CheckBody(msgspec.Struct, forbid_unknown_fields=True):
+    """CheckIn as the route decodes it, from the raw body (http/bodies.py): the same fields,
+    in the same order, with the same rules."""
+
+    subject: SubjectRefBody
+    purpose: Annotated[str, msgspec.Meta(max_length=64)]
 
 
 def purpose_out(purpose: Purpose) -> dict[str, Any]:
@@ -184,7 +194,7 @@ def withdraw_consent(body: WithdrawIn, ctx: Ctx, sec_gpc: GpcHeader = None) -> d
     return result_out(result)
 
 
-async def check_consent(body: CheckIn, ctx: Ctx) -> dict[str, Any]:
+async def check_consent(_request: Request, ctx: Ctx, body: CheckBody) -> Response:
     """May this purpose process this subject's data now, and why."""
     rt = ctx.runtime
     ref = body.subject.to_ref(rt.settings.default_phone_region)
@@ -194,12 +204,13 @@ async def check_consent(body: CheckIn, ctx: Ctx) -> dict[str, Any]:
     if decision is None:
         decision = await run_in_threadpool(rt.consent.check_now, ref, body.purpose)
     counters.count_check(decision.reason.value)
-    return {
+    answer = {
         "allowed": decision.allowed,
         "legal_basis": decision.legal_basis.value,
         "reason": decision.reason.value,
         "version": decision.version,
     }
+    return Response(msgspec.json.encode(answer), media_type="application/json")
 
 
 def get_consent(subject_id: str, ctx: Ctx) -> dict[str, Any]:

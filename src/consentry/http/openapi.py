@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import HTMLResponse
 
 from consentry.auth.models import Permission
+from consentry.consent.handlers import CheckIn
 from consentry.http.errors import PROBLEM_JSON
 from consentry.http.routes import ROUTES, Route
 from consentry.ingest.decode import MAX_EVENTS
@@ -76,6 +77,7 @@ class EventResults(BaseModel):
 # Routes whose handler reads the raw body (no pydantic parameter): (body, 200 answer).
 RAW_BODIES: dict[tuple[str, str], tuple[type[BaseModel], type[BaseModel] | None]] = {
     ("POST", "/v1/events"): (EventBatchIn, EventResults),
+    ("POST", "/v1/consents/check"): (CheckIn, None),
 }
 
 SUMMARIES: dict[str, str] = {
@@ -325,6 +327,9 @@ def document(app: FastAPI) -> dict[str, Any]:
         _successes(operation, route)
         _security(operation, route)
         _errors(operation, route)
+    # In the URL table's order, whatever order the router tries them in (routes.register).
+    order = {route.path: n for n, route in reversed(list(enumerate(ROUTES)))}
+    doc["paths"] = dict(sorted(doc["paths"].items(), key=lambda item: order[item[0]]))
     # FastAPI's own validation-error shapes are never sent: every error is a Problem.
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -20,6 +20,7 @@ from consentry.governance import handlers as governance
 from consentry.http import health
 from consentry.http.auth import AUTHENTICATED, Authorize
 from consentry.http.jsonroute import JsonRoute
+from consentry.http.rawroute import RawRoute
 from consentry.ingest import handlers as ingest
 from consentry.keys import handlers as keys
 from consentry.operations import handlers as operations
@@ -44,6 +45,9 @@ class Route:
     browser: Scope | None = None
     # The requests of this route that are never rate-limited (auth/limits.py).
     opt_out: limits.OptOut | None = None
+    # A hot path: its handler takes (request, ctx, headers...) and reads the raw body itself
+    # (http/rawroute.py; its body is documented by http/openapi.RAW_BODIES).
+    raw: bool = False
 
 
 ROUTES: tuple[Route, ...] = (
@@ -119,6 +123,7 @@ ROUTES: tuple[Route, ...] = (
         P.CONSENT_CHECK,
         "consent",
         browser=Scope.BODY,
+        raw=True,
     ),
     Route("GET", "/v1/consents/report", consent.consent_report, report.PERMISSION, "consent"),
     Route(
@@ -156,7 +161,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/schemas/{event_type}", ingest.get_schema, P.CONFIG_READ, "events"),
     Route("PUT", "/v1/schemas/{event_type}", ingest.put_schema, P.CONFIG_WRITE, "events"),
     Route("POST", "/v1/tokens/detokenize", ingest.detokenize_values, P.DETOKENIZE, "events"),
-    Route("POST", "/v1/events", ingest.post_events, P.EVENTS_WRITE, "events", browser=Scope.EVENTS),
+    Route(
+        "POST",
+        "/v1/events",
+        ingest.post_events,
+        P.EVENTS_WRITE,
+        "events",
+        browser=Scope.EVENTS,
+        raw=True,
+    ),
     Route("GET", "/v1/systems", governance.list_systems, P.CONFIG_READ, "data map"),
     Route("GET", "/v1/systems/{system_id}", governance.get_system, P.CONFIG_READ, "data map"),
     Route("PUT", "/v1/systems/{system_id}", governance.put_system, P.CONFIG_WRITE, "data map"),
@@ -268,7 +281,9 @@ ROUTES: tuple[Route, ...] = (
 def register(app: FastAPI) -> None:
     """Add every route of the table to `app`, each behind its permission check."""
     app.router.route_class = JsonRoute
-    for route in ROUTES:
+    # The router tries routes in turn, each a regular expression: the hot paths are tried
+    # first (the OpenAPI document keeps this table's order: http/openapi.py).
+    for route in sorted(ROUTES, key=lambda r: not r.raw):
         dependencies = (
             []
             if route.permission is None
@@ -280,11 +295,12 @@ def register(app: FastAPI) -> None:
         )
         if route.access is not None:
             dependencies = [Depends(route.access)]
-        app.add_api_route(
+        app.router.add_api_route(
             route.path,
             route.endpoint,
             methods=[route.method],
             dependencies=dependencies,
             tags=[route.tag],
             summary=(route.endpoint.__doc__ or route.endpoint.__name__).split("\n")[0],
+            route_class_override=RawRoute if route.raw else None,
         )

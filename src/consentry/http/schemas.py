@@ -9,8 +9,11 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, model
 
 from consentry import clock
 
+# Why a body holding such a string is refused.
+UNSTORABLE = "strings may not contain NUL or lone surrogate characters"
 
-def _unstorable(value: Any) -> bool:
+
+def unstorable(value: Any) -> bool:
     """NUL (PostgreSQL text cannot hold it) or a lone surrogate (not UTF-8 at all), anywhere."""
     if isinstance(value, str):
         if "\x00" in value:
@@ -21,9 +24,9 @@ def _unstorable(value: Any) -> bool:
             return True
         return False
     if isinstance(value, dict):
-        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_unstorable(v) for v in value)
+        return any(unstorable(v) for v in value)
     return False
 
 
@@ -49,6 +52,6 @@ class Body(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        if _unstorable(data):
-            raise ValueError("strings may not contain NUL or lone surrogate characters")
+        if unstorable(data):
+            raise ValueError(UNSTORABLE)
         return data

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from fastapi import Response
 from pydantic import Field
 
@@ -23,6 +24,24 @@ class IdentityIn(Body):
 class SubjectRefIn(Body):
     subject_id: str | None = Field(default=None, max_length=64)
     identities: list[IdentityIn] | None = None
+
+    def to_ref(self, default_region: str) -> SubjectRef:
+        pairs = None if self.identities is None else [(i.type, i.value) for i in self.identities]
+        return subject_ref(self.subject_id, pairs, default_region)
+
+
+class IdentityBody(msgspec.Struct, forbid_unknown_fields=True):
+    """IdentityIn as a hot path decodes it (http/bodies.py): the same fields and rules."""
+
+    type: Annotated[str, msgspec.Meta(max_length=32)]
+    value: Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class SubjectRefBody(msgspec.Struct, forbid_unknown_fields=True):
+    """SubjectRefIn as a hot path decodes it (http/bodies.py): the same fields and rules."""
+
+    subject_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    identities: list[IdentityBody] | None = None
 
     def to_ref(self, default_region: str) -> SubjectRef:
         pairs = None if self.identities is None else [(i.type, i.value) for i in self.identities]
