@@ -60,15 +60,10 @@ pub fn write_f64(out: &mut Vec<u8>, value: f64) -> Option<()> {
     if !value.is_finite() {
         return None;
     }
-    // Rust's `{:e}` is the shortest round-trip text, as `d.ddde-k`.
-    let sci = format!("{value:e}");
-    let (mantissa, exponent) = sci.split_once('e')?;
-    let exponent: i32 = exponent.parse().ok()?;
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // ryu's shortest round-trip text (ties to even, as msgspec and Python's repr), read back
+    // as its digits and decimal exponent and written in msgspec's notation.
+    let mut buffer = ryu::Buffer::new();
+    let (digits, exponent, negative) = shortest(buffer.format_finite(value))?;
     if negative {
         out.push(b'-');
     }
@@ -101,6 +96,28 @@ pub fn write_f64(out: &mut Vec<u8>, value: f64) -> Option<()> {
     Some(())
 }
 
+/// (significant digits, decimal exponent of the first, negative?) of a number's text as ryu
+/// writes it (`1.5e-7`, `0.0001`, `123.0`, `1e16`).
+fn shortest(text: &str) -> Option<(String, i32, bool)> {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, scale) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = [whole, fraction].concat();
+    let leading = all.bytes().take_while(|b| *b == b'0').count();
+    let digits = all[leading..].trim_end_matches('0');
+    if digits.is_empty() {
+        return Some(("0".to_owned(), 0, negative));
+    }
+    let point = i32::try_from(whole.len()).ok()? - i32::try_from(leading).ok()?;
+    Some((digits.to_owned(), point - 1 + scale, negative))
+}
+
 /// A calendar time and its offset from UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Time {
@@ -115,7 +132,7 @@ pub struct Time {
     pub offset_seconds: i32,
 }
 
-/// A time as a JSON string, msgspec's spelling: its own offset at minute precision (`Z` when
+/// A time as a JSON string, msgspec's spelling: its own offset rounded to the minute (`Z` when
 /// that is 0), microseconds only when not 0.
 pub fn write_time(out: &mut Vec<u8>, t: &Time) {
     out.push(b'"');
@@ -123,12 +140,12 @@ pub fn write_time(out: &mut Vec<u8>, t: &Time) {
     if t.microsecond != 0 {
         let _ = write!(Text(out), ".{:06}", t.microsecond);
     }
-    let minutes = t.offset_seconds / 60;
+    // Rounded to the minute, a half minute down (an RFC 3339 offset has no seconds).
+    let minutes = (t.offset_seconds.abs() + 29) / 60;
     if minutes == 0 {
         out.push(b'Z');
     } else {
-        let sign = if minutes < 0 { '-' } else { '+' };
-        let minutes = minutes.abs();
+        let sign = if t.offset_seconds < 0 { '-' } else { '+' };
         let _ = write!(Text(out), "{sign}{:02}:{:02}", minutes / 60, minutes % 60);
     }
     out.push(b'"');
@@ -252,6 +269,14 @@ mod tests {
             (9007199254740992.0, "9007199254740992.0"),
             (1.234e-5, "0.00001234"),
             (-1.5e16, "-1.5e16"),
+            // Exact ties between two shortest spellings go to the even digit, as in Python.
+            (811212085039910.2, "811212085039910.2"),
+            (-1929377421321310.2, "-1929377421321310.2"),
+            (1e-7, "1e-7"),
+            (123.0, "123.0"),
+            (1e23, "1e23"),
+            (f64::MAX, "1.7976931348623157e308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
         ] {
             assert_eq!(float(v), text, "{v:?}");
         }
@@ -302,7 +327,22 @@ mod tests {
             time_text(&time(-3_600, 123_456)),
             "\"2026-01-02T03:04:05.123456-01:00\""
         );
-        assert_eq!(time_text(&time(30, 0)), "\"2026-01-02T03:04:05Z\"");
+        for (seconds, offset) in [
+            (30, "Z"),
+            (-30, "Z"),
+            (31, "+00:01"),
+            (90, "+00:01"),
+            (150, "+00:02"),
+            (-119, "-00:02"),
+            (-3_631, "-01:01"),
+            (18_059, "+05:01"),
+        ] {
+            assert_eq!(
+                time_text(&time(seconds, 0)),
+                format!("\"2026-01-02T03:04:05{offset}\""),
+                "{seconds}"
+            );
+        }
     }
 
     #[test]

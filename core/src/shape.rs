@@ -59,11 +59,14 @@ pub struct RowPlan {
 }
 
 impl RowPlan {
-    /// The plan of these kept fields (in any order; a name twice keeps its first).
-    pub fn new(mut fields: Vec<Kept>) -> Self {
+    /// The plan of these kept fields (in any order); `None` when a name comes twice (which
+    /// value would be stored, the one sent or the treated one, would be a guess).
+    pub fn new(mut fields: Vec<Kept>) -> Option<Self> {
         fields.sort_by(|a, b| a.name.cmp(&b.name));
-        fields.dedup_by(|later, first| later.name == first.name);
-        Self { fields }
+        if fields.windows(2).any(|pair| pair[0].name == pair[1].name) {
+            return None;
+        }
+        Some(Self { fields })
     }
 
     /// The kept fields in stored order.
@@ -178,7 +181,8 @@ mod tests {
             kept("email", Source::Treated, true),
             kept("amount", Source::Sent, false),
             kept("city", Source::Sent, true),
-        ]);
+        ])
+        .unwrap();
         let names: Vec<_> = plan.fields().iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["amount", "city", "email", "page"]);
         let (clear, personal) = encode(
@@ -196,14 +200,14 @@ mod tests {
 
     #[test]
     fn nothing_to_seal_and_nothing_kept() {
-        let plan = RowPlan::new(vec![kept("n", Source::Sent, false)]);
+        let plan = RowPlan::new(vec![kept("n", Source::Sent, false)]).unwrap();
         assert_eq!(
             encode(&plan, &[Value::Int(-3)]),
             ("{\"n\":-3}".into(), None)
         );
-        let empty = RowPlan::new(vec![]);
+        let empty = RowPlan::new(vec![]).unwrap();
         assert_eq!(encode(&empty, &[]), ("{}".into(), None));
-        let sealed_only = RowPlan::new(vec![kept("b", Source::Sent, true)]);
+        let sealed_only = RowPlan::new(vec![kept("b", Source::Sent, true)]).unwrap();
         assert_eq!(
             encode(&sealed_only, &[Value::Bool(true)]),
             ("{}".into(), Some("{\"b\":true}".into()))
@@ -212,9 +216,18 @@ mod tests {
 
     #[test]
     fn a_value_json_cannot_hold_is_refused() {
-        let plan = RowPlan::new(vec![kept("x", Source::Sent, false)]);
+        let plan = RowPlan::new(vec![kept("x", Source::Sent, false)]).unwrap();
         let refused = plan.encode(|_, out| out.put(&Value::Float(f64::NAN)));
         assert_eq!(refused.unwrap_err(), ShapeError::NotFinite("x".into()));
+    }
+
+    #[test]
+    fn a_field_named_twice_is_refused() {
+        assert!(RowPlan::new(vec![
+            kept("email", Source::Sent, false),
+            kept("email", Source::Treated, true),
+        ])
+        .is_none());
     }
 
     #[test]

@@ -71,6 +71,28 @@ def test_the_core_writes_the_row_python_wrote(event: tuple[Any, ...]) -> None:
         assert reference.open_(KEY, row[7], reference.event_aad("e1")) == personal
 
 
+@pytest.mark.parametrize(
+    "value",
+    [811212085039910.2, -1929377421321310.2, 1e16, 1.5e-6, 0.00001, 5e-324, 1.7976931348623157e308],
+)
+def test_floats_are_spelled_as_msgspec_spells_them_ties_included(value: float) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    event = ([("a", False)], [], {"a": value}, {}, "sub_00000000000000000000", at)
+    assert _row(event)[6] == reference.shaped_row(*event)[0]
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=1e13, max_value=1e17))
+def test_large_floats_where_ties_happen_are_spelled_as_msgspec_spells_them(value: float) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    event = ([("a", False)], [], {"a": value}, {}, "sub_00000000000000000000", at)
+    assert _row(event)[6] == reference.shaped_row(*event)[0]
+
+
+def test_a_field_named_twice_in_a_plan_is_refused() -> None:
+    with pytest.raises(ValueError, match="names a field twice"):
+        native.RowPlan([("email", False)], [("email", True)], "[]", None, 0)
+
+
 def test_a_batch_seals_each_event_under_its_own_id_and_key() -> None:
     plan = native.RowPlan([("email", True), ("page", False)], [], '["a"]', '{"page":["a"]}', 1)
     other = bytes(range(1, 33))

@@ -37,7 +37,7 @@ impl RowPlan {
         purposes_json: Py<PyAny>,
         field_purposes_json: Py<PyAny>,
         purpose_bits: Py<PyAny>,
-    ) -> Self {
+    ) -> PyResult<Self> {
         let kept = keep
             .into_iter()
             .map(|(name, sealed)| (name, Source::Sent, sealed))
@@ -52,19 +52,20 @@ impl RowPlan {
                 sealed,
             })
             .collect();
-        let inner = shape::RowPlan::new(kept);
+        let inner = shape::RowPlan::new(kept)
+            .ok_or_else(|| PyValueError::new_err("a row plan names a field twice"))?;
         let keys = inner
             .fields()
             .iter()
             .map(|k| PyString::intern(py, &k.name).unbind())
             .collect();
-        Self {
+        Ok(Self {
             inner,
             keys,
             purposes_json,
             field_purposes_json,
             purpose_bits,
-        }
+        })
     }
 }
 
