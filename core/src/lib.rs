@@ -11,6 +11,7 @@
 //! Every entry point works on batches: the binding releases the GIL and makes one call per
 //! batch.
 
+pub mod decode;
 pub mod pseudonym;
 pub mod random;
 pub mod seal;
