@@ -396,3 +396,19 @@ def test_the_json_rules_of_every_route_are_the_oracle_s(
     body = data.draw(bodies(fields))
     found, expected = jsonlimits.problem_of(body), oracle.problem_of(body)
     assert (type(found), found and found.detail) == (type(expected), expected and expected.detail)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), schemas)
+def test_browser_scoping_reads_the_subjects_as_the_oracle(
+    data: st.DataObject, fields: dict[str, list[tuple[str, str, bool]]]
+) -> None:
+    body = data.draw(bodies(fields))
+
+    def read(subjects: Any) -> Any:
+        try:
+            return subjects(body)
+        except ConsentryError as refused:
+            return (refused.code, refused.detail)
+
+    assert read(decode.subjects) == read(oracle.subjects)
