@@ -12,10 +12,10 @@ DEV := $(VENV)/.installed-dev-$(SUM)
 # when a Rust source, a Cargo.toml or Cargo.lock changes. Needs cargo and rustc.
 CARGO ?= cargo
 CORE_MANIFEST := core/Cargo.toml
-CORE_SOURCES := $(shell find core -path core/target -prune -o \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print)
+CORE_SOURCES := $(shell find core \( -path core/target -o -path core/fuzz \) -prune -o \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print)
 CORE := $(VENV)/.built-core
 
-.PHONY: install install-dev serve demo test lint system-deps kafka format bench clean
+.PHONY: install install-dev serve demo test lint system-deps kafka format bench fuzz clean
 
 # What serving needs, and nothing else (no linters, type checker or Presidio).
 install: $(RUNTIME) $(CORE)
@@ -82,6 +82,16 @@ TEST_WORKERS ?= 2
 test: install-dev system-deps kafka $(NPM)
 	PYO3_PYTHON=$(abspath $(BIN)/python) $(CARGO) test --workspace --locked --quiet --manifest-path $(CORE_MANIFEST)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# Fuzz the core's decoders (core/fuzz: cargo-fuzz and libFuzzer on a nightly toolchain), each
+# target for FUZZ_SECONDS; cargo-fuzz is installed from crates.io when missing. Not part of
+# `make test`: it would take minutes of its time.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd core && for target in $$($(CARGO) +nightly fuzz list); do \
+		$(CARGO) +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 lint: install-dev
 	$(CARGO) fmt --all --check --manifest-path $(CORE_MANIFEST)

@@ -99,3 +99,78 @@ def redact(value: str) -> str:
 def find(value: str) -> list[tuple[int, int, str]]:
     """The PII spans of `value`: (start, end, kind name), in code points, in order and not
     overlapping."""
+
+# Decoding an events batch (consentry_core::decode).
+MAX_EVENTS: int
+AHEAD_MINUTES: int
+MAX_JSON_DEPTH: int
+
+class BatchRefused(ValueError):
+    """A body refused whole; args are (code, detail), the code one of API.md's."""
+
+class Properties:
+    """An event schema compiled for its properties: (name, type, required) per field, in the
+    schema's order; the type one of string, integer, number, boolean, timestamp."""
+
+    def __init__(self, fields: list[tuple[str, str, bool]]) -> None: ...
+    def check(self, raw: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:
+        """(None, None, values) when the properties (JSON text) fit, else (code, detail, None)."""
+
+class Subject:
+    """Who an event is about, as sent."""
+
+    @property
+    def subject_id(self) -> str | None: ...
+    @property
+    def identities(self) -> list[tuple[str, str]] | None: ...
+
+class Event:
+    """An event's envelope; `properties` is the JSON text of its properties."""
+
+    @property
+    def event_id(self) -> str | None: ...
+    @property
+    def event_type(self) -> str | None: ...
+    @property
+    def occurred_at(self) -> datetime | None: ...
+    @property
+    def subject(self) -> Subject | None: ...
+    @property
+    def consent_token(self) -> str | None: ...
+    @property
+    def gpc(self) -> bool: ...
+    @property
+    def properties(self) -> bytes: ...
+
+def decode_batch(
+    body: bytes, latest: int, schemas: dict[str, Properties]
+) -> tuple[
+    bool,
+    list[
+        tuple[
+            str | None,
+            str | None,
+            Event | None,
+            tuple[str | None, str | None, dict[str, Any] | None] | None,
+            tuple[int, int],
+        ]
+    ],
+]:
+    """(gpc, one item per event): (event_id, invalid_event detail, event, its properties
+    against schemas[event_type], its span in the body). `latest` is the latest occurred_at
+    accepted in microseconds since the epoch. BatchRefused when refused whole (GIL released)."""
+
+def decode_event(raw: bytes, latest: int) -> tuple[str | None, str | None, Event | None]:
+    """One event alone: (event_id, invalid_event detail, event)."""
+
+def decode_subjects(
+    body: bytes,
+) -> list[tuple[str | None, list[tuple[str, str]] | None] | None]:
+    """Each event's (subject_id, identities), None where it cannot be read; BatchRefused as
+    decode_batch refuses a batch before reading its events."""
+
+def event_id_of(raw: bytes) -> str | None:
+    """The event_id of an event that does not decode (at most 128 characters)."""
+
+def json_problem(body: bytes) -> tuple[str, str] | None:
+    """(code, detail) of the first JSON rule of every route `body` breaks, or None."""

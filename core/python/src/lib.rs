@@ -2,6 +2,7 @@
 //! values, releases the GIL (`Python::detach`) for the work of a batch, and calls the core.
 //! What each function means is documented in the core and in `src/consentry/_core.pyi`.
 
+mod decode;
 mod shape;
 
 use consentry_core::{pseudonym, seal};
@@ -25,7 +26,7 @@ create_exception!(
 
 /// Bytes from Python: `bytes` and `bytearray` borrowed, any other buffer (a `memoryview` of a
 /// database column) copied.
-enum Data {
+pub(crate) enum Data {
     Backed(PyBackedBytes),
     Copied(Vec<u8>),
 }
@@ -228,6 +229,7 @@ impl Pseudonymiser {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    decode::register(m)?;
     m.add_class::<Sealer>()?;
     m.add_class::<Pseudonymiser>()?;
     m.add_class::<shape::RowPlan>()?;

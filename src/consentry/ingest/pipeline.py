@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection
 
-from consentry import clock, jsonlimits
+from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent import policy
@@ -86,12 +85,13 @@ class Pipeline:
 
     def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
         """Process one batch; each event is accepted or rejected with its code, in order."""
-        batch = decode.batch(body)
-        # One reading of the clock judges the whole batch's occurred_at.
+        # One reading of the clock judges the whole batch's occurred_at; each event's
+        # properties are checked against its schema as last loaded, in the same call.
         latest = clock.now() + decode.MAX_AHEAD
-        work = [self._parse(i, raw, latest) for i, raw in enumerate(batch.events)]
-        ready = self._prepare(work)
-        _certify(work, batch)
+        schemas = self.schemas.last()
+        batch = decode.batch(body, latest, {t: s.properties for t, s in schemas.items()})
+        work = [self._parse(i, item) for i, item in enumerate(batch.items)]
+        ready = self._prepare(work, batch, schemas)
         gpc_refs = [
             w.ref for w in work if w.ref and (gpc or batch.gpc or (w.event and w.event.gpc))
         ]
@@ -114,7 +114,7 @@ class Pipeline:
                     raise StorageUnavailable(
                         "the batch met concurrent writes; send it again"
                     ) from exc
-                work = [self._parse(i, raw, latest) for i, raw in enumerate(batch.events)]
+                work = [self._parse(i, item) for i, item in enumerate(batch.items)]
         counters.count_events(w.code for w in work)
         return [
             EventResult(w.event_id, "accepted", w.purposes)
@@ -125,14 +125,15 @@ class Pipeline:
             for w in work
         ]
 
-    def _prepare(self, work: list[Work]) -> Ready:
+    def _prepare(
+        self, work: list[Work], batch: decode.Batch, schemas: dict[str, CompiledSchema]
+    ) -> Ready:
         """What needs neither the transaction nor anybody's consent, done before it (so
         processes writing one database in turn do it side by side): each event's properties
-        decoded against its schema as last loaded, and the values of pure treatments
-        (pseudonymise, redact) treated. In the transaction an event whose schema is no longer
-        the one it was decoded against is decoded again, and a value not treated here is
-        treated there; nothing here decides what is stored."""
-        schemas = self.schemas.last()
+        as the batch's decoding checked them against its schema as last loaded (`schemas`),
+        and the values of pure treatments (pseudonymise, redact) treated. In the transaction
+        an event whose schema is no longer the one it was decoded against is decoded again,
+        and a value not treated here is treated there; nothing here decides what is stored."""
         ready: Ready = {}
         if not schemas:
             return ready
@@ -141,7 +142,8 @@ class Pipeline:
             if w.code is not None or w.event is None:
                 continue
             schema = schemas.get(str(w.event.event_type))
-            if schema is not None and _decode_properties(w, schema) is None:
+            checked = batch.items[w.position][3]
+            if schema is not None and checked is not None and _take(w, schema, checked) is None:
                 decoded.append((w, schema))
         self.shaper.treat_ready(decoded, ready)
         return ready
@@ -211,20 +213,17 @@ class Pipeline:
             # The summary's counts, once per batch, refused batches included.
             counts.add_event_counts(conn, clock.now().date().isoformat(), _counts(work))
 
-    def _parse(self, position: int, raw: msgspec.Raw, latest: datetime) -> Work:
-        event, detail = decode.event(raw, latest)
+    def _parse(self, position: int, item: decode.Item) -> Work:
+        event_id, detail, event, _checked, _span = item
         if event is None:
-            return Work(position, decode.event_id_of(raw), "invalid_event", detail)
-        work = Work(position, event.event_id, event=event)
+            return Work(position, event_id, "invalid_event", detail)
+        work = Work(position, event_id, event=event)
         subject = event.subject
         if detail is not None or subject is None:
             work.code, work.detail = "invalid_event", detail
             return work
-        pairs = None
-        if subject.identities is not None:
-            pairs = [(i.type, i.value) for i in subject.identities]
         try:
-            work.ref = subject_ref(subject.subject_id, pairs, self.default_region)
+            work.ref = subject_ref(subject.subject_id, subject.identities, self.default_region)
         except ConsentryError as exc:
             # The code names the rule; the error's own message may quote the identity.
             work.code, work.detail = "invalid_event", f"subject: {exc.code}"
@@ -326,29 +325,18 @@ def _decode_properties(w: Work, schema: CompiledSchema) -> str | None:
     the field's code (and w.detail) when they do not fit it."""
     if w.event is None:
         return "invalid_event"
-    try:
-        decoded = schema.decoder.decode(w.event.properties)
-    except msgspec.ValidationError as exc:
-        code, w.detail = decode.describe(str(exc), "properties")
+    return _take(w, schema, schema.properties.check(w.event.properties))
+
+
+def _take(w: Work, schema: CompiledSchema, checked: decode.Checked) -> str | None:
+    """What the core made of the event's properties against `schema`, taken into `w`."""
+    code, detail, values = checked
+    if values is None:
+        w.detail = detail
         return code
-    except (msgspec.DecodeError, RecursionError):
-        w.detail = "properties is not a JSON object the schema can read"
-        return "invalid_field"
     w.schema = schema
-    w.properties = {k: v for k, v in msgspec.structs.asdict(decoded).items() if v is not None}
+    w.properties = values
     return None
-
-
-def _certify(work: list[Work], batch: decode.Batch) -> None:
-    """The JSON rules (consentry.jsonlimits) over the events that did not decode whole against
-    a schema. One that did is within them already: every value decoded into a typed field, so
-    nothing in it nests deeper than the event's own shape, and integers are bounded by the
-    schema's decoder. A breach refuses the batch whole, as on every other route."""
-    for w in work:
-        if w.schema is None:
-            problem = jsonlimits.problem_of(bytes(batch.events[w.position]))
-            if problem is not None:
-                raise problem
 
 
 def _retryable(exc: Exception) -> bool:

@@ -1,5 +1,6 @@
-"""Event schemas: validated once, compiled once into a msgspec decoder that refuses unknown
-fields, and held in memory until the configuration version moves."""
+"""Event schemas: validated once, compiled once into the native core's schema of their
+properties (unknown fields refused, types checked), and held in memory until the
+configuration version moves."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 from sqlalchemy import Connection
 
-from consentry import clock, jsonlimits
+from consentry import clock, native
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.configuration import VersionedCopy
@@ -27,14 +26,6 @@ from consentry.storage.configuration import bump_config_version
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 MAX_FIELDS = 200
-_PYTHON_TYPES: dict[FieldType, Any] = {
-    FieldType.STRING: str,
-    # Stored and grouped as 64-bit integers: a larger one is refused, never turned into a float.
-    FieldType.INTEGER: Annotated[int, msgspec.Meta(ge=jsonlimits.INT_MIN, le=jsonlimits.INT_MAX)],
-    FieldType.NUMBER: float,
-    FieldType.BOOLEAN: bool,
-    FieldType.TIMESTAMP: datetime,
-}
 # Treatments that turn a value into something else only make sense for some types.
 _TREATABLE: dict[Treatment, frozenset[FieldType]] = {
     Treatment.KEEP: frozenset(FieldType),
@@ -55,10 +46,10 @@ def fideslang_categories() -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class CompiledSchema:
-    """A schema and the decoder of its `properties`."""
+    """A schema and its `properties` compiled in the core."""
 
     schema: EventSchema
-    decoder: msgspec.json.Decoder[Any]
+    properties: native.Properties
     fields: Mapping[str, FieldSpec]
     # Special-category fields make minimisation depend on the subject's explicit grants.
     has_special: bool
@@ -111,23 +102,11 @@ def parse(
 
 
 def compile_schema(schema: EventSchema) -> CompiledSchema:
-    """One msgspec Struct per schema: unknown fields refused, types checked, in C."""
-    struct_fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
-    for spec in schema.fields:
-        python_type = _PYTHON_TYPES[spec.type]
-        if spec.required:
-            struct_fields.append((spec.name, python_type))
-        else:
-            struct_fields.append((spec.name, python_type | None, None))
-    struct = msgspec.defstruct(
-        "Properties_" + re.sub(r"\W", "_", schema.event_type),
-        struct_fields,
-        forbid_unknown_fields=True,
-        kw_only=True,
-    )
+    """The schema's properties compiled once in the core (consentry_core::decode::schema):
+    unknown fields refused, types checked, integers within signed 64 bits, times with a zone."""
     return CompiledSchema(
         schema,
-        msgspec.json.Decoder(struct),
+        native.Properties([(spec.name, spec.type.value, spec.required) for spec in schema.fields]),
         {spec.name: spec for spec in schema.fields},
         any(spec.special for spec in schema.fields),
         {spec.name: spec.category for spec in schema.fields},
