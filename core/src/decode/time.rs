@@ -15,6 +15,8 @@ pub struct Time {
     pub offset: Option<i32>,
 }
 
+use crate::calendar::{civil_from_days, days_from_civil};
+
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 fn leap(year: i32) -> bool {
@@ -28,29 +30,6 @@ fn days_in(year: i32, month: u8) -> u8 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The year of a day counted from 1970-01-01.
-fn year_of(days: i64) -> i64 {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    yoe + era * 400 + i64::from(month <= 2)
 }
 
 impl Time {
@@ -71,7 +50,7 @@ impl Time {
     /// The year of the UTC form of an aware time (which may fall outside 1-9999).
     pub fn utc_year(&self) -> Option<i64> {
         self.epoch_micros()
-            .map(|us| year_of(us.div_euclid(MICROS_PER_DAY)))
+            .map(|us| civil_from_days(us.div_euclid(MICROS_PER_DAY)).0)
     }
 }
 
