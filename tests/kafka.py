@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "kafka"
+# What reading a topic may meet: its end, or no topic (nothing was ever sent to it).
+_EXPECTED = {KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART}
 
 
 class Broker:
@@ -48,8 +50,9 @@ class Broker:
 def broker(folder: Path) -> Iterator[Broker]:
     """A broker of its own, with its data in `folder`, stopped when the block ends."""
     running = Broker(folder)
-    running.up()
     try:
+        # Inside the block: an `up` that fails or times out may have left a broker running.
+        running.up()
         yield running
     finally:
         running.down()
@@ -74,13 +77,16 @@ def records(
     bootstrap: str, topic: str, *, committed: bool = True, quiet: float = 2
 ) -> list[Message]:
     """Every record of the topic's first partition from its start (none when the topic does
-    not exist), read until nothing more comes for `quiet` seconds."""
+    not exist), read until nothing more comes for `quiet` seconds; the test fails on any
+    error of the consumer but the end of the partition and an unknown topic."""
+    errors: list[KafkaError] = []
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": "tests-reader",
             "enable.auto.commit": False,
             "isolation.level": "read_committed" if committed else "read_uncommitted",
+            "error_cb": errors.append,
         }
     )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
@@ -90,10 +96,15 @@ def records(
     try:
         while time.monotonic() < deadline and time.monotonic() - last < quiet:
             message = consumer.poll(0.2)
-            if message is None or message.error() is not None:
-                continue
-            found.append(message)
-            last = time.monotonic()
+            error = None if message is None else message.error()
+            if error is not None:
+                errors.append(error)
+            elif message is not None:
+                found.append(message)
+                last = time.monotonic()
+            failed = [e for e in errors if e.code() not in _EXPECTED]
+            if failed:
+                pytest.fail(f"reading {topic} from {bootstrap}: {failed}")
     finally:
         consumer.close()
     return found

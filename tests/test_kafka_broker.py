@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.kafka import SCRIPT, records
+from tests.kafka import SCRIPT, Broker, broker, records
 
 pytestmark = pytest.mark.kafka
 
@@ -119,3 +119,52 @@ def test_a_compacted_topic_keeps_the_last_value_of_each_key(kafka_bootstrap: str
         if [v for v in after if v != b"x"] == [b"2", b"3"]:
             break
     assert [v for v in after if v != b"x"] == [b"2", b"3"]
+
+
+def test_a_broker_that_fails_to_start_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up` timing out may leave the Java process running: `broker()` stops it all the same."""
+    stopped: list[Path] = []
+
+    def times_out(self: Broker) -> str:
+        raise subprocess.TimeoutExpired("scripts/kafka up", 180)
+
+    monkeypatch.setattr(Broker, "up", times_out)
+    monkeypatch.setattr(Broker, "down", lambda self: stopped.append(self.folder))
+    with pytest.raises(subprocess.TimeoutExpired), broker(tmp_path):
+        pass
+    assert stopped == [tmp_path]
+
+
+@pytest.mark.parametrize("config", ["OTHER", "THIS"])
+def test_down_stops_only_this_folders_broker(tmp_path: Path, config: str) -> None:
+    """A pid file naming a process that is not this folder's broker (a broker gone, its id
+    given to another process) stops nothing."""
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    # A stand-in with a broker's class name on its command line, of another folder's
+    # server.properties, or of this one's but not a kafka.Kafka.
+    args = (
+        ["kafka.Kafka", str(tmp_path / "other" / "server.properties")]
+        if config == "OTHER"
+        else ["kafka.Other", str(folder / "server.properties")]
+    )
+    other = subprocess.Popen(["python3", "-c", "import time; time.sleep(60)", *args])
+    try:
+        (folder / "broker.pid").write_text(f"{other.pid}\n")
+        subprocess.run([str(SCRIPT), "down", str(folder)], check=True, timeout=60)
+        assert other.poll() is None
+        assert not (folder / "broker.pid").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_records_fails_on_a_consumer_error() -> None:
+    """Reading from a port where no broker listens is an error, not an empty topic."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(pytest.fail.Exception, match=r"_TRANSPORT|_ALL_BROKERS_DOWN"):
+        records(f"127.0.0.1:{port}", "nothing", quiet=1)

@@ -155,8 +155,11 @@ def test_invalid_system_id(client: TestClient) -> None:
 
 
 def test_kafka_endpoint_shape(client: TestClient) -> None:
-    kafka = CRM | {"kind": "kafka", "endpoint": "kafka://kafka.example.com:9092/consented"}
+    kafka = CRM | {"kind": "kafka", "endpoint": "kafkas://kafka.example.com:9093/consented"}
     assert put(client, "stream", kafka).status_code == 201
+    # Plaintext only to a private cluster, and only where private endpoints are allowed.
+    plain = kafka | {"endpoint": "kafka://kafka.example.com:9092/consented"}
+    assert_problem(put(client, "stream2", plain), 422, "endpoint_not_allowed")
     assert_problem(
         put(client, "stream2", kafka | {"endpoint": "https://x.example.com/"}),
         422,
@@ -170,13 +173,15 @@ def test_kafka_endpoint_shape(client: TestClient) -> None:
         "kafka://kafka.example.com:9092/sp%20ace",
         "kafka://kafka.example.com:9092/consented?acks=0",
         f"kafka://kafka.example.com:9092/{'t' * 250}",
+        "kafkas://kafka.example.com/consented",
+        "kafkas://kafka.example.com:9093/two/topics",
     ):
         assert_problem(
             put(client, "stream2", kafka | {"endpoint": endpoint}), 422, "invalid_endpoint"
         )
     assert (
         put(
-            client, "stream3", kafka | {"endpoint": f"kafka://k.example.com:9092/{'t' * 249}"}
+            client, "stream3", kafka | {"endpoint": f"kafkas://k.example.com:9093/{'t' * 249}"}
         ).status_code
         == 201
     )

@@ -295,3 +295,60 @@ def test_a_name_that_does_not_resolve_is_accepted_when_stored() -> None:
     endpoints.check_stored("crm.example.com", 443, "endpoint", resolver=fails)
     with pytest.raises(OSError, match="no such name"):
         endpoints.connect_addresses("crm.example.com", 443, resolver=fails)
+
+
+def test_a_plaintext_kafka_endpoint_reaches_only_a_private_cluster_when_allowed() -> None:
+    """kafka:// sends in clear: refused unless private endpoints are allowed, and then only to
+    non-public addresses (a name that does not resolve is accepted, as ever: the sink checks
+    it again); kafkas:// (TLS) is checked as an https URL is."""
+
+    def fails(host: str, port: int) -> list[endpoints.IPAddress]:
+        raise OSError("no such name")
+
+    plain = "kafka://kafka.example.com:9092/consented"
+    for allow_private, resolver in (
+        (False, resolver_of("10.0.0.1")),
+        (False, fails),
+        (True, resolver_of("8.8.8.8")),
+        (True, resolver_of("10.0.0.1", "8.8.8.8")),
+    ):
+        with pytest.raises(EndpointNotAllowed) as caught:
+            endpoints.check_urls(
+                {"endpoint": plain}, allow_private=allow_private, resolver=resolver
+            )
+        assert caught.value.context["field"] == "endpoint"
+    with pytest.raises(EndpointNotAllowed):
+        endpoints.check_urls({"endpoint": "kafka://8.8.8.8:9092/t"}, allow_private=True)
+    for resolver in (resolver_of("10.0.0.1", "fd00::1"), fails):
+        endpoints.check_urls({"endpoint": plain}, allow_private=True, resolver=resolver)
+
+    tls = "kafkas://kafka.example.com:9093/consented"
+    endpoints.check_urls({"endpoint": tls}, allow_private=False, resolver=resolver_of("8.8.8.8"))
+    with pytest.raises(EndpointNotAllowed):
+        endpoints.check_urls(
+            {"endpoint": tls}, allow_private=False, resolver=resolver_of("10.0.0.1")
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("kafka://k.example.com:9092/t.1", ("k.example.com", 9092, "t.1", False)),
+        ("kafkas://k.example.com:9093/t_2", ("k.example.com", 9093, "t_2", True)),
+        ("kafkas://[2001:db8::1]:9093/t-3", ("2001:db8::1", 9093, "t-3", True)),
+        ("kafka://k.example.com/t", None),
+        ("kafka://k.example.com:9092/", None),
+        ("kafka://k.example.com:9092/a/b", None),
+        ("kafka://k.example.com:9092/t?acks=0", None),
+        ("kafka+ssl://k.example.com:9092/t", None),
+        ("https://k.example.com:9092/t", None),
+    ],
+)
+def test_the_one_kafka_endpoint_parser(
+    value: str, parsed: tuple[str, int, str, bool] | None
+) -> None:
+    if parsed is None:
+        with pytest.raises(ValueError, match="kafka"):
+            endpoints.kafka_endpoint(value)
+    else:
+        assert endpoints.kafka_endpoint(value) == endpoints.KafkaEndpoint(*parsed)

@@ -31,6 +31,7 @@ from consentry.errors import (
     SystemNotFound,
     UnknownPurpose,
 )
+from consentry.governance import endpoints
 from consentry.governance.models import (
     DEFAULT_ACK_HOURS,
     CcpaRole,
@@ -46,8 +47,6 @@ from consentry.storage.configuration import bump_config_version
 
 SYSTEM_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _MAX_URL = 2000
-# A Kafka endpoint's path: one topic, named as Kafka allows (legal characters, at most 249).
-_TOPIC = re.compile(r"/[A-Za-z0-9._-]{1,249}")
 
 
 def parse(
@@ -238,13 +237,14 @@ def _aad(system_id: str) -> bytes:
 
 
 def _endpoint(value: str, kind: SystemKind, name: str) -> str:
-    """An absolute URL with a host: http(s) for webhooks, kafka://host:port/topic for Kafka."""
-    schemes = {"https", "http"} if kind is SystemKind.WEBHOOK else {"kafka"}
+    """An absolute URL with a host: http(s) for webhooks, kafka(s)://host:port/topic for Kafka
+    (endpoints.kafka_endpoint)."""
+    schemes = {"https", "http"} if kind is SystemKind.WEBHOOK else set(endpoints.KAFKA_SCHEMES)
     try:
         parts = urlsplit(value)
-        host, port = parts.hostname, parts.port
+        host, _port = parts.hostname, parts.port
     except ValueError:
-        host, port, parts = None, None, None
+        host, parts = None, None
     ok = (
         parts is not None
         and len(value) <= _MAX_URL
@@ -254,7 +254,7 @@ def _endpoint(value: str, kind: SystemKind, name: str) -> str:
         and not parts.password
         and not parts.fragment
         and not any(c.isspace() or ord(c) < 32 for c in value)
-        and (kind is SystemKind.WEBHOOK or _kafka_address(port, parts.path, parts.query))
+        and (kind is SystemKind.WEBHOOK or endpoints.is_kafka(value))
     )
     if not ok:
         allowed = " or ".join(f"{s}://" for s in sorted(schemes))
@@ -263,11 +263,6 @@ def _endpoint(value: str, kind: SystemKind, name: str) -> str:
             field=name,
         )
     return value
-
-
-def _kafka_address(port: int | None, path: str, query: str) -> bool:
-    """A Kafka endpoint names its broker's port and one topic, and nothing else."""
-    return port is not None and not query and _TOPIC.fullmatch(path) is not None
 
 
 def _date(value: str) -> date:

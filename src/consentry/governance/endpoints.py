@@ -1,15 +1,19 @@
 """Which addresses a system's endpoints may reach: public ones only (a loopback, link-local,
 private or otherwise non-public address is refused as `endpoint_not_allowed`), unless
 CONSENTRY_ALLOW_PRIVATE_ENDPOINTS says otherwise. Checked when a system is stored, and again
-by the delivery worker on the address it connects to (a name may resolve elsewhere later)."""
+by the delivery worker on the address it connects to (a name may resolve elsewhere later).
+Also the one parser of a Kafka endpoint (`kafka://` plaintext, `kafkas://` TLS) and where
+plaintext may go: to non-public addresses only (plaintext_allowed)."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -19,6 +23,10 @@ from consentry.errors import EndpointNotAllowed, InvalidEndpoint
 # How long storing a system waits for a name to resolve; past it the name counts as unresolved.
 RESOLVE_SECONDS = 2.0
 _PORTS = {"https": 443, "http": 80}
+# A Kafka endpoint's scheme: kafkas:// is TLS, kafka:// is plaintext (private clusters only).
+KAFKA_SCHEMES = {"kafka": False, "kafkas": True}
+# A Kafka endpoint's path: one topic, named as Kafka allows (legal characters, at most 249).
+_TOPIC = re.compile(r"/[A-Za-z0-9._-]{1,249}")
 _resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consentry-resolve")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -31,6 +39,52 @@ Resolver = Callable[[str, int], list[IPAddress]]
 _REFUSED_V6 = tuple(
     ipaddress.IPv6Network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "fec0::/10")
 )
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaEndpoint:
+    """`kafka://host:port/topic` (plaintext) or `kafkas://host:port/topic` (TLS)."""
+
+    host: str
+    port: int
+    topic: str
+    tls: bool
+
+
+def kafka_endpoint(value: str) -> KafkaEndpoint:
+    """The parts of a Kafka endpoint: its broker's host and port, and one topic, and nothing
+    else (no query); ValueError otherwise. The one parser of the shape: the data map refuses
+    any other when a system is stored, the Kafka sink reads its parts from here."""
+    parts = urlsplit(value)
+    host, port = parts.hostname, parts.port
+    if (
+        parts.scheme not in KAFKA_SCHEMES
+        or not host
+        or port is None
+        or parts.query
+        or _TOPIC.fullmatch(parts.path) is None
+    ):
+        raise ValueError("not a kafka(s)://host:port/topic endpoint")
+    return KafkaEndpoint(host, port, parts.path[1:], KAFKA_SCHEMES[parts.scheme])
+
+
+def is_kafka(value: str) -> bool:
+    """Whether `value` is a Kafka endpoint (kafka_endpoint parses it)."""
+    try:
+        kafka_endpoint(value)
+    except ValueError:
+        return False
+    return True
+
+
+def plaintext_allowed(addresses: Iterable[IPAddress | str]) -> bool:
+    """Plaintext (`kafka://`) reaches only non-public addresses, which are themselves reached
+    only with CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1: a public cluster is reached over TLS
+    (`kafkas://`), as personal data never crosses a public network in clear
+    (docs/decisions.md)."""
+    return not any(
+        address_allowed(a if not isinstance(a, str) else ipaddress.ip_address(a)) for a in addresses
+    )
 
 
 def address_allowed(address: IPAddress) -> bool:
@@ -65,15 +119,8 @@ def check_stored(host: str, port: int, field: str, resolver: Resolver = resolve)
     """EndpointNotAllowed when `host` is, or now resolves to, a non-public address. A name that
     does not resolve (or not within RESOLVE_SECONDS) is accepted: the worker checks again
     before every connection (docs/decisions.md)."""
-    address = literal(host)
-    if address is not None:
-        found = [address]
-    else:
-        try:
-            found = _resolver.submit(resolver, host, port).result(timeout=RESOLVE_SECONDS)
-        except (OSError, UnicodeError, FutureTimeout):
-            return
-    if not all(address_allowed(a) for a in found):
+    found = _resolved(host, port, resolver)
+    if found is not None and not all(address_allowed(a) for a in found):
         raise EndpointNotAllowed(
             f"{field} reaches a loopback, link-local or private address "
             "(CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1 allows it)",
@@ -81,13 +128,41 @@ def check_stored(host: str, port: int, field: str, resolver: Resolver = resolve)
         )
 
 
+def check_plaintext(
+    host: str, port: int, field: str, *, allow_private: bool, resolver: Resolver = resolve
+) -> None:
+    """EndpointNotAllowed for a plaintext (`kafka://`) endpoint unless private endpoints are
+    allowed and `host` is not, and does not now resolve to, a public address (plaintext_allowed;
+    an unresolved name is accepted, as by check_stored: the sink checks again)."""
+    found = _resolved(host, port, resolver) if allow_private else None
+    if not allow_private or (found is not None and not plaintext_allowed(found)):
+        raise EndpointNotAllowed(
+            f"{field} is plaintext (kafka://): only to a private cluster with "
+            "CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1; use kafkas:// (TLS)",
+            field=field,
+        )
+
+
+def _resolved(host: str, port: int, resolver: Resolver) -> list[IPAddress] | None:
+    """The address written out, or every address the name resolves to within RESOLVE_SECONDS;
+    None when it does not resolve in time."""
+    address = literal(host)
+    if address is not None:
+        return [address]
+    try:
+        return _resolver.submit(resolver, host, port).result(timeout=RESOLVE_SECONDS)
+    except (OSError, UnicodeError, FutureTimeout):
+        return None
+
+
 def check_urls(
     urls: Mapping[str, str | None], *, allow_private: bool, resolver: Resolver = resolve
 ) -> None:
     """Before a system is stored, outside any transaction (a name may take RESOLVE_SECONDS to
     resolve, and a write transaction must not wait on DNS): each http(s) URL is one the
-    delivery client can send to (InvalidEndpoint), and each host is public (check_stored)
-    unless `allow_private`. A URL of another shape is left to datamap.parse to refuse."""
+    delivery client can send to (InvalidEndpoint), each host is public (check_stored) unless
+    `allow_private`, and a plaintext Kafka endpoint is private and allowed (check_plaintext).
+    A URL of another shape is left to datamap.parse to refuse."""
     for field, value in urls.items():
         if value is None:
             continue
@@ -103,7 +178,11 @@ def check_urls(
                 raise InvalidEndpoint(
                     f"{field} is not a URL the delivery client can send to", field=field
                 ) from None
-        if not allow_private and host:
+        if not host:
+            continue
+        if parts.scheme == "kafka" and is_kafka(value):
+            check_plaintext(host, port or 0, field, allow_private=allow_private, resolver=resolver)
+        elif not allow_private:
             check_stored(host, port or _PORTS.get(parts.scheme, 80), field, resolver)
 
 
