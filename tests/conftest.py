@@ -28,7 +28,7 @@ MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW5vdC1mb3ItcHJvZC11c2U"
 TEMPLATE = "consentry_template"
 BACKENDS = ("sqlite", "postgresql")
 # The loopback SMTP server's fixtures (mail_port, mailbox), for every test that reads mail.
-pytest_plugins = ["tests.mailserver"]
+pytest_plugins = ["tests.mailserver", "tests.softhsm"]
 
 _db_names = itertools.count()
 
@@ -81,11 +81,31 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    """Settings for a fresh store on the back-end under test."""
+def key_source() -> str:
+    """Where the key-encryption key comes from: CONSENTRY_MASTER_KEY. The key and erasure
+    tests override this with ("env", "pkcs11") to run through a SoftHSM2 token as well."""
+    return "env"
+
+
+@pytest.fixture
+def settings(
+    backend: str, key_source: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Settings:
+    """Settings for a fresh store on the back-end and key source under test."""
     db = ""
     if backend == "postgresql":
         db = fresh_pg_database(request.getfixturevalue("pg_url"))
+    if key_source == "pkcs11":
+        token = request.getfixturevalue("softhsm")
+        return Settings(
+            data_dir=tmp_path / "data",
+            db=db,
+            admin_key=ADMIN_KEY,
+            pkcs11_module=token.module,
+            pkcs11_token=token.label,
+            pkcs11_pin=token.pin,
+            pkcs11_key_label=token.key_label(),
+        )
     return Settings(data_dir=tmp_path / "data", db=db, admin_key=ADMIN_KEY, master_key=MASTER_KEY)
 
 

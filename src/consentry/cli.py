@@ -36,7 +36,7 @@ from consentry.demo.server import DemoError
 from consentry.errors import ConsentryError
 from consentry.governance.retention import Progress as SweepProgress
 from consentry.http.protocol import protocol_class
-from consentry.keys.envelope import write_private_file
+from consentry.keys.sources import write_private_file
 from consentry.people.models import PersonRole
 from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
