@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ class SigningKeys:
         self._lock = threading.Lock()
         self._active: SigningKey | None = None
         self._published: list[dict[str, str]] = []
+        self._installed_at = 0.0
 
     def load(self, conn: Connection) -> None:
         """Read the keys, creating the first one on a fresh install (once, however many
@@ -121,6 +123,13 @@ class SigningKeys:
         with self._lock:
             self._active = active
             self._published = published
+            self._installed_at = time.monotonic()
+
+    def stale(self, seconds: float) -> bool:
+        """True when the keys were read more than `seconds` ago (another process may have
+        rotated them since)."""
+        with self._lock:
+            return time.monotonic() - self._installed_at > seconds
 
 
 def signing_aad(kid: str) -> bytes:
