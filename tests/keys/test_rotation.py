@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,21 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
+from consentry import clock
 from consentry.app import create_app
 from consentry.cli import app as cli
 from consentry.errors import InvalidSetting
 from consentry.keys.sources import MASTER_KEY_FILE
+from consentry.operations import figures
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage import keys as keys_sql
 from consentry.storage.dialect import database_url
 from consentry.storage.engine import Store
-from consentry.storage.schema import master_keys, retained, subject_keys
+from consentry.storage.schema import master_keys, retained, signing_keys, subject_keys
 from tests.conftest import auth
 from tests.dsr.conftest import email, grant, request, run, runtime_of, send
 from tests.dsr.conftest import ready as ready  # noqa: PLC0414 - the fixture, used here as well
@@ -323,3 +326,26 @@ def test_signing_rotation_is_audited_and_publishes_both_keys(
     assert [e["details"]["kid"] for e in entries if e["action"] == "keys:signing:rotated"] == [
         made["kid"]
     ]
+
+
+def test_rotation_due_clears_once_the_master_key_is_rotated(sqlite_settings: Settings) -> None:
+    settings = dataclasses.replace(sqlite_settings, master_key="")
+    rt = Runtime(settings)
+    try:
+        with rt.store.write() as conn:
+            old = clock.now() - timedelta(days=100)
+            conn.execute(update(master_keys).values(created_at=old))
+            conn.execute(update(signing_keys).values(created_at=old))
+        with rt.store.read() as conn:
+            assert figures.keys_due(conn, clock.now(), 90) == ["master", "signing"]
+    finally:
+        rt.close()
+    rotate(settings, "master", "--settle", "0")
+    rotate(settings, "signing")
+    rt = Runtime(settings)
+    try:
+        with rt.store.read() as conn:
+            assert figures.keys_due(conn, clock.now(), 90) == []
+            assert figures.key_ages(conn, clock.now())["master"] < 60
+    finally:
+        rt.close()
