@@ -26,6 +26,7 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.cli import app as cli
 from consentry.errors import InvalidSetting
+from consentry.keys.rotation import MasterRotation
 from consentry.keys.sources import MASTER_KEY_FILE
 from consentry.operations import figures
 from consentry.runtime import Runtime
@@ -42,9 +43,9 @@ from tests.reads.conftest import events as read_events
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-@pytest.fixture(params=("file",))
+@pytest.fixture(params=("file", "pkcs11"))
 def key_source(request: pytest.FixtureRequest) -> str:
-    """The development file: a key source the rotation can add a key to by itself."""
+    """The key sources a rotation adds a key to by itself: the development file and a token."""
     return str(request.param)
 
 
@@ -122,8 +123,10 @@ def test_everything_written_before_rotations_stays_readable_and_verifiable(
     assert master["kek_id"] != old_kek
     assert master["retired"] == [old_kek]
     assert master["rewrapped"] > 0
-    # The development file now holds the new key only.
-    assert len((settings.data_dir / MASTER_KEY_FILE).read_text().split()) == 1
+    if settings.pkcs11_module:
+        assert not (settings.data_dir / MASTER_KEY_FILE).exists()
+    else:  # the development file now holds the new key only
+        assert len((settings.data_dir / MASTER_KEY_FILE).read_text().split()) == 1
 
     with TestClient(create_app(settings)) as after:
         rt = runtime_of(after)
@@ -349,3 +352,20 @@ def test_rotation_due_clears_once_the_master_key_is_rotated(sqlite_settings: Set
             assert figures.key_ages(conn, clock.now())["master"] < 60
     finally:
         rt.close()
+
+
+def test_a_rotation_stopped_before_retiring_finishes_without_a_new_key(
+    sqlite_settings: Settings,
+) -> None:
+    settings = dataclasses.replace(sqlite_settings, master_key="")
+    _subjects(settings, 20)
+    rt = Runtime(settings)
+    try:
+        old = rt.kek.kek_id
+        rotation = MasterRotation(rt.store, rt.kek, actor="test", settle_seconds=0)
+        new = rotation.start()
+        rotation.rewrap()  # stopped here: everything re-wrapped, the old key not retired
+    finally:
+        rt.close()
+    done = rotate(settings, "master", "--settle", "0")
+    assert (done["kek_id"], done["retired"], done["rewrapped"]) == (new, [old], 0)

@@ -63,8 +63,9 @@ class MasterRotation:
 
     def start(self) -> str:
         """Put a new KEK in use, unless a rotation onto the active one is unfinished (then it
-        is resumed); returns the active KEK id."""
-        if self.pending() == 0:
+        is resumed: rows still under an older KEK, or an older KEK not retired yet); returns
+        the active KEK id."""
+        if self.pending() == 0 and len(self._kek.key_ids) == 1:
             self._kek.store.create()
             self._kek.refresh()
         with self._store.write() as conn:
