@@ -34,9 +34,7 @@ class TokenKey:
     def wrap(self, key: bytes, aad: bytes) -> bytes:
         iv = secrets.token_bytes(_IV)
         with self._lock:
-            sealed = self._handle.encrypt(
-                key, mechanism=self._gcm(), mechanism_param=self._p(iv, aad)
-            )
+            sealed = self._handle.encrypt(key, **self._gcm(iv, aad))
         return _VERSION + iv + bytes(sealed)
 
     def unwrap(self, blob: bytes, aad: bytes) -> bytes:
@@ -45,18 +43,15 @@ class TokenKey:
         iv = blob[1 : 1 + _IV]
         try:
             with self._lock:
-                opened = self._handle.decrypt(
-                    blob[1 + _IV :], mechanism=self._gcm(), mechanism_param=self._p(iv, aad)
-                )
+                opened = self._handle.decrypt(blob[1 + _IV :], **self._gcm(iv, aad))
         except self._module.PKCS11Error:
             raise KeyUnwrapFailed("the token refused to unwrap the key") from None
         return bytes(opened)
 
-    def _gcm(self) -> Any:
-        return self._module.Mechanism.AES_GCM
-
-    def _p(self, iv: bytes, aad: bytes) -> Any:
-        return self._module.mechanisms.GCMParams(iv, aad, 128)
+    def _gcm(self, iv: bytes, aad: bytes) -> dict[str, Any]:
+        """CKM_AES_GCM with this IV, the AAD and a 128-bit tag."""
+        params = self._module.mechanisms.GCMParams(iv, aad, 128)
+        return {"mechanism": self._module.Mechanism.AES_GCM, "mechanism_param": params}
 
 
 class Pkcs11Keys:
