@@ -27,9 +27,10 @@ ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789abcdef"
 MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LW5vdC1mb3ItcHJvZC11c2U"
 TEMPLATE = "consentry_template"
 BACKENDS = ("sqlite", "postgresql")
-# The loopback SMTP server's fixtures (mail_port, mailbox), for every test that reads mail, and
-# the Kafka broker's (kafka_bootstrap), for every test that produces or consumes records.
-pytest_plugins = ["tests.mailserver", "tests.kafka"]
+# The loopback SMTP server's fixtures (mail_port, mailbox), for every test that reads mail; the
+# Kafka broker's (kafka_bootstrap), for every test that produces or consumes records; and the
+# SoftHSM2 token's, for the key tests.
+pytest_plugins = ["tests.mailserver", "tests.kafka", "tests.softhsm"]
 
 _db_names = itertools.count()
 
@@ -82,11 +83,31 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    """Settings for a fresh store on the back-end under test."""
+def key_source() -> str:
+    """Where the key-encryption key comes from: CONSENTRY_MASTER_KEY. The key and erasure
+    tests override this with ("env", "pkcs11") to run through a SoftHSM2 token as well."""
+    return "env"
+
+
+@pytest.fixture
+def settings(
+    backend: str, key_source: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Settings:
+    """Settings for a fresh store on the back-end and key source under test."""
     db = ""
     if backend == "postgresql":
         db = fresh_pg_database(request.getfixturevalue("pg_url"))
+    if key_source == "pkcs11":
+        token = request.getfixturevalue("softhsm")
+        return Settings(
+            data_dir=tmp_path / "data",
+            db=db,
+            admin_key=ADMIN_KEY,
+            pkcs11_module=token.module,
+            pkcs11_token=token.label,
+            pkcs11_pin=token.pin,
+            pkcs11_key_label=token.key_label(),
+        )
     return Settings(data_dir=tmp_path / "data", db=db, admin_key=ADMIN_KEY, master_key=MASTER_KEY)
 
 

@@ -36,7 +36,9 @@ from consentry.demo.server import DemoError
 from consentry.errors import ConsentryError
 from consentry.governance.retention import Progress as SweepProgress
 from consentry.http.protocol import protocol_class
-from consentry.keys.envelope import write_private_file
+from consentry.keys.ring import REFRESH_SECONDS
+from consentry.keys.rotation import MasterRotation, rotate_signing
+from consentry.keys.sources import write_private_file
 from consentry.people.models import PersonRole
 from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
@@ -65,6 +67,10 @@ retention_app = _group("Retention: sweep events whose retention ended.")
 app.add_typer(retention_app, name="retention")
 user_app = _group("People who sign in to the pages: create, list, disable.")
 app.add_typer(user_app, name="user")
+keys_app = _group("Key-encryption and signing keys.")
+app.add_typer(keys_app, name="keys")
+rotate_app = _group("Rotate the master key (KEK) or the signing key, online.")
+keys_app.add_typer(rotate_app, name="rotate")
 
 CLI_ACTOR = "cli"
 ADMIN_KEY_FILE = "admin.key"
@@ -617,6 +623,65 @@ def audit_checkpoint() -> None:
         runtime.close()
     _warn_unaudited(unaudited)
     typer.echo(json.dumps(head.as_json(), sort_keys=True, separators=(",", ":")))
+
+
+@rotate_app.command("master")
+def keys_rotate_master(
+    batch: Annotated[
+        int, typer.Option(metavar="N", min=1, max=100_000, help="Rows per transaction.")
+    ] = 2_000,
+    settle: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=0,
+            help="Seconds to let running processes take up the new key before the old one is "
+            "retired.",
+        ),
+    ] = REFRESH_SECONDS * 1.5,
+) -> None:
+    """Re-wrap every subject key, named secret, signing key and stored secret under a new
+    key-encryption key, online, then retire the old key. Run it again to resume one that
+    was stopped."""
+    runtime = Runtime(_store_settings())
+    try:
+        rotation = MasterRotation(
+            runtime.store, runtime.kek, actor=CLI_ACTOR, batch=batch, settle_seconds=settle
+        )
+        kek_id = rotation.start()
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("re-wrapping under the new key", total=rotation.pending())
+            outcome = rotation.finish(lambda done: bar.advance(task, done))
+    finally:
+        runtime.close()
+    for kept in outcome.kept:
+        console.print(
+            f"[yellow]note[/yellow] nothing is wrapped under {kept} any more: remove that key "
+            "from CONSENTRY_MASTER_KEY"
+        )
+    typer.echo(
+        json.dumps(
+            {
+                "kek_id": kek_id,
+                "rewrapped": outcome.rewrapped,
+                "retired": list(outcome.retired) + list(outcome.kept),
+            },
+            sort_keys=True,
+        )
+    )
+
+
+@rotate_app.command("signing")
+def keys_rotate_signing() -> None:
+    """Make a new active signing key; earlier keys stay in the JWKS, so tokens and signed heads
+    made with them keep verifying."""
+    runtime = Runtime(_store_settings())
+    try:
+        with runtime.store.write() as conn:
+            kid = rotate_signing(conn, runtime.signing_keys, actor=CLI_ACTOR)
+    finally:
+        runtime.close()
+    typer.echo(json.dumps({"kid": kid}))
 
 
 def _warn_unaudited(code: str | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 
+from sqlalchemy import Connection
+
 from consentry.audit import log as audit_log
 from consentry.audit.heads import HeadSigner
 from consentry.auth.api_keys import Authenticator
@@ -37,7 +39,6 @@ from consentry.governance.retention import RetentionSweeper
 from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
-from consentry.keys.envelope import KeyEncryptionKey
 from consentry.keys.material import (
     BLIND_INDEX,
     DELIVERY_PSEUDONYM,
@@ -56,6 +57,8 @@ from consentry.keys.material import (
     TOMBSTONE,
     named_secret,
 )
+from consentry.keys.ring import KeyEncryptionKey, key_store
+from consentry.keys.rotation import note_master_key
 from consentry.keys.signing import SigningKeys
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.operations.alerts import Alerts
@@ -98,7 +101,8 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         ensure_data_dir(settings.data_dir)
-        self.kek = KeyEncryptionKey.load(settings.master_key, settings.data_dir)
+        # The key-encryption key ring, from the store the settings name (keys/ring.py).
+        self.kek = KeyEncryptionKey(key_store(settings))
         # Every write transaction appends the audit entries it queued, last, with it.
         self.store = Store(database_url(settings), before_commit=[audit_log.flush])
         try:
@@ -106,8 +110,7 @@ class Runtime:
             self.subject_keys = SubjectKeys(self.kek)
             self.signing_keys = SigningKeys(self.kek)
             with self.store.write() as conn:
-                secret = {name: named_secret(conn, self.kek, name) for name in _SECRETS}
-                self.signing_keys.load(conn)
+                secret = self._open_keys(conn)
             self.heads = HeadSigner(self.store, self.signing_keys, settings.audit_head_ms / 1000)
             self.subjects = Subjects(
                 BlindIndex(secret[BLIND_INDEX]), self.subject_keys, secret[TOMBSTONE]
@@ -231,12 +234,20 @@ class Runtime:
                 self.datamap,
                 self.purposes,
                 self.subjects,
-                file_key=not settings.master_key,
+                file_key=self.kek.store.name == "file",
             )
             self.alerts = Alerts(settings, self.store)
         except BaseException:
             self.store.close()
+            self.kek.close()
             raise
+
+    def _open_keys(self, conn: Connection) -> dict[str, bytes]:
+        """Note the master key in use, load the signing keys; the named secrets, by name."""
+        note_master_key(conn, self.kek)
+        secret = {name: named_secret(conn, self.kek, name) for name in _SECRETS}
+        self.signing_keys.load(conn)
+        return secret
 
     def _open_callers(self, settings: Settings) -> None:
         """Who may call, and how often."""
@@ -274,6 +285,7 @@ class Runtime:
         self.alerts.stop()
         self.mail.stop()
         self.store.close()
+        self.kek.close()
 
 
 def tune_gc() -> None:

@@ -61,8 +61,30 @@ class Settings:
         default="",
         metadata=_doc(
             "Key-encryption key, 32 bytes as base64url. Empty: generated into `master.key` "
-            "(0600) in the data directory with a warning; for development only.",
+            "(0600) in the data directory with a warning; for development only. During a "
+            "master rotation: the new key, a comma, the current one (docs/keys.md).",
             secret=True,
+        ),
+    )
+    pkcs11_module: str = field(
+        default="",
+        metadata=_doc(
+            "Path of a PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`). Set: the "
+            "key-encryption key lives in that token and never leaves it (CONSENTRY_MASTER_KEY "
+            "is then not used)."
+        ),
+    )
+    pkcs11_token: str = field(
+        default="", metadata=_doc("Label of the PKCS#11 token holding the key-encryption key.")
+    )
+    pkcs11_pin: str = field(
+        default="", metadata=_doc("User PIN of the PKCS#11 token.", secret=True)
+    )
+    pkcs11_key_label: str = field(
+        default="consentry-kek",
+        metadata=_doc(
+            "Label of the AES-256 key-encryption key in the token; created there on first "
+            "start when none has it."
         ),
     )
     host: str = field(default="127.0.0.1", metadata=_doc("Address `consentry serve` listens on."))
@@ -372,6 +394,10 @@ class Settings:
         if any(c in self.brand_name for c in "\r\n") or not self.brand_name.strip():
             raise InvalidSetting("CONSENTRY_BRAND_NAME must be one line of text")
         self._check_brand()
+        if self.pkcs11_module and not (self.pkcs11_token and self.pkcs11_pin):
+            raise InvalidSetting(
+                "CONSENTRY_PKCS11_MODULE needs CONSENTRY_PKCS11_TOKEN and CONSENTRY_PKCS11_PIN"
+            )
         if self.alert_webhook and not self.alert_webhook.startswith(("http://", "https://")):
             raise InvalidSetting("CONSENTRY_ALERT_WEBHOOK must be an http:// or https:// URL")
 

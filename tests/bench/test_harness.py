@@ -13,6 +13,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from consentry.bench import baseline, delivery, harness, reads, redaction, retention, sections
+from consentry.bench import keys as keys_section
 from consentry.bench.data import World, batches, build, make_settings
 from consentry.cli import app
 from consentry.ingest.redact import Kind
@@ -210,3 +211,13 @@ def test_retention_section_sweeps_the_expired_half_beside_ingest(world: World) -
         "retention.swept_events_per_s",
         "retention.max_lock_ms",
     }
+
+
+def test_keys_section_times_a_master_rotation() -> None:
+    figures = keys_section.keys(300)
+    assert figures["subject_keys"] == 300
+    # The subject keys and every named secret and signing key, all under the new KEK.
+    assert figures["rewrapped"] > 300
+    assert figures["rewrap_per_s"] > 0
+    assert figures["retired"] == 1
+    assert harness.TARGETS[("keys", "rewrap_per_s")] == (">=", 5_000)

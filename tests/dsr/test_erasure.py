@@ -28,6 +28,12 @@ MARKER = "zebra-lasagne-8471"
 SECRET_TEXT = "my parcel to 12 Quillfeather Lane never came"
 
 
+@pytest.fixture(params=("env", "pkcs11"))
+def key_source(request: pytest.FixtureRequest) -> str:
+    """Erasure runs with each key source: CONSENTRY_MASTER_KEY and a PKCS#11 token."""
+    return str(request.param)
+
+
 def _scan(data_dir: Path, needles: list[bytes]) -> list[tuple[str, bytes]]:
     found = []
     for path in data_dir.rglob("*"):

@@ -14,14 +14,16 @@ from pathlib import Path
 import pytest
 
 from consentry.errors import InvalidSetting, KeyUnwrapFailed
-from consentry.keys.envelope import MASTER_KEY_FILE, KeyEncryptionKey, Sealer, nonces
+from consentry.keys.envelope import Sealer, nonces
+from consentry.keys.ring import KeyEncryptionKey
+from consentry.keys.sources import MASTER_KEY_FILE, FileKeys
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.subjects.models import Identity, IdentityType
 from consentry.subjects.refs import subject_ref
 from tests.conftest import ADMIN_KEY, MASTER_KEY
 
-ENVELOPE_LOGGER = "consentry.keys.envelope"
+ENVELOPE_LOGGER = "consentry.keys.sources"
 
 
 def b64url(data: bytes) -> str:
@@ -138,7 +140,7 @@ def test_generated_master_key_is_reused_on_the_next_start(
 def test_generated_master_keys_differ_between_installs(tmp_path: Path) -> None:
     keys = []
     for name in ("one", "two"):
-        KeyEncryptionKey.load("", tmp_path / name)
+        KeyEncryptionKey(FileKeys(tmp_path / name))
         keys.append((tmp_path / name / MASTER_KEY_FILE).read_text())
     assert keys[0] != keys[1]
 
@@ -188,7 +190,12 @@ def test_a_different_master_key_fails_to_start_with_key_unwrap_failed(settings: 
     finally:
         first.close()
 
-    other = dataclasses.replace(settings, master_key=b64url(secrets.token_bytes(32)))
+    # Another key: another CONSENTRY_MASTER_KEY, or another key (label) in the token.
+    other = dataclasses.replace(
+        settings,
+        master_key=b64url(secrets.token_bytes(32)),
+        pkcs11_key_label=settings.pkcs11_key_label + "-other",
+    )
     with pytest.raises(KeyUnwrapFailed) as caught:
         Runtime(other)
     assert caught.value.code == "key_unwrap_failed"
@@ -275,7 +282,7 @@ def test_another_key_is_refused() -> None:
     with pytest.raises(KeyUnwrapFailed):
         Sealer(bytes(32)).open(blob, AAD)
     with pytest.raises(KeyUnwrapFailed):
-        KeyEncryptionKey(secrets.token_bytes(32)).open(blob, AAD)
+        KeyEncryptionKey.of(secrets.token_bytes(32)).open(blob, AAD)
 
 
 @pytest.mark.parametrize("length", [0, 16, 24, 31, 33])

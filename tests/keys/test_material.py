@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select, update
 
 from consentry.errors import KeyUnwrapFailed
-from consentry.keys.envelope import KeyEncryptionKey
 from consentry.keys.material import named_secret
+from consentry.keys.ring import KeyEncryptionKey
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage.schema import key_material
@@ -70,10 +70,10 @@ def test_a_secret_moved_to_another_name_does_not_open(runtime: Runtime) -> None:
 
 def test_another_master_key_is_named_not_guessed_at(runtime: Runtime) -> None:
     secret(runtime, "test_secret")
-    other = KeyEncryptionKey(secrets.token_bytes(32))
+    other = KeyEncryptionKey.of(secrets.token_bytes(32))
     with pytest.raises(KeyUnwrapFailed) as caught:
         secret(runtime, "test_secret", other)
-    assert "CONSENTRY_MASTER_KEY does not match" in caught.value.detail
+    assert "does not match this data directory" in caught.value.detail
 
 
 def test_concurrent_first_uses_agree_on_one_secret(runtime: Runtime) -> None:

@@ -21,9 +21,8 @@ from consentry.errors import (
     IdentitySecretNotFound,
     InvalidIdentityProof,
     InvalidRequest,
-    KeyUnwrapFailed,
 )
-from consentry.keys.envelope import KeyEncryptionKey
+from consentry.keys.ring import KeyEncryptionKey
 from consentry.storage import identity_secrets as sql
 from consentry.storage.engine import AnyRow, Store
 
@@ -49,7 +48,8 @@ def proof(secret: str, customer_id: str, expires_at: str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _aad(secret_id: str) -> bytes:
+def wrap_aad(secret_id: str) -> bytes:
+    """What binds an identity secret's blob to its row (re-wrapped by keys/rotation.py)."""
     return b"consentry:identity_secret:" + secret_id.encode()
 
 
@@ -76,8 +76,8 @@ class IdentitySecrets:
         secret_id = secrets.token_hex(8)
         secret = f"{PREFIX}{secret_id}_{secrets.token_urlsafe(32)}"
         now = clock.now()
-        sealed = self._kek.seal(secret.encode(), _aad(secret_id))
-        sql.insert_secret(conn, secret_id, label, sealed, self._kek.kek_id, now)
+        sealed, kek_id = self._kek.wrap(secret.encode(), wrap_aad(secret_id))
+        sql.insert_secret(conn, secret_id, label, sealed, kek_id, now)
         audit.record(
             conn,
             AuditAction.IDENTITY_SECRET_CREATED,
@@ -142,11 +142,7 @@ class IdentitySecrets:
             rows = sql.list_secrets(conn, live_only=True)
         opened = []
         for row in rows:
-            if row.kek_id != self._kek.kek_id:
-                raise KeyUnwrapFailed(
-                    f"identity secret {row.secret_id} is under another master key"
-                )
-            opened.append(self._kek.open(row.secret_ct, _aad(row.secret_id)))
+            opened.append(self._kek.open(row.secret_ct, wrap_aad(row.secret_id), row.kek_id))
         keys = tuple(opened)
         with self._lock:
             self._live = (keys, time.monotonic() + self._ttl)

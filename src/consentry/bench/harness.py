@@ -15,6 +15,7 @@ from rich.table import Table
 
 from consentry import __version__
 from consentry.bench import delivery, reads, retention, sections
+from consentry.bench import keys as keys_section
 from consentry.bench import summary as summary_section
 from consentry.bench import web as web_section
 from consentry.bench.data import build
@@ -31,6 +32,7 @@ SECTIONS = (
     "query",
     "erasure",
     "retention",
+    "keys",
     "summary",
     "web",
 )
@@ -65,6 +67,8 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("erasure", "access_events_per_s"): (">=", 50_000),
     ("retention", "swept_events_per_s"): (">=", 100_000),
     ("retention", "max_lock_ms"): ("<", 50),
+    # Subject keys re-wrapped a second by a master rotation, file key source (issue 21).
+    ("keys", "rewrap_per_s"): (">=", 5_000),
     ("summary", "summary_ms"): ("<", 200),
     ("web", "dashboard_ms"): ("<", 300),
     ("web", "portal_ms"): ("<", 100),
@@ -93,6 +97,7 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "erasure_subjects": 100 if quick else 1_000,
         "access_events": 20_000 if quick else 100_000,
         "retention_events": 100_000 if quick else 1_000_000,
+        "rotation_keys": 20_000 if quick else 100_000,
         "summary_subjects": 10_000 if quick else 100_000,
         "summary_events": 100_000 if quick else 1_000_000,
     }
@@ -122,6 +127,7 @@ def run(*, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
         "delivery": lambda: delivery.delivery(world, size["ingest_batches"], size["seconds"]),
         "query": lambda: reads.query(world, size["query_events"], 7),
         "retention": lambda: retention.retention(world, size["retention_events"]),
+        "keys": lambda: keys_section.keys(size["rotation_keys"]),
         "summary": lambda: summary_section.summary(
             world, size["summary_subjects"], size["summary_events"]
         ),

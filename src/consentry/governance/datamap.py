@@ -27,7 +27,6 @@ from consentry.errors import (
     InvalidRegion,
     InvalidSystem,
     InvalidTransferMechanism,
-    KeyUnwrapFailed,
     SystemNotFound,
     UnknownPurpose,
 )
@@ -41,7 +40,7 @@ from consentry.governance.models import (
     SystemKind,
 )
 from consentry.ingest.schemas import fideslang_categories
-from consentry.keys.envelope import KeyEncryptionKey
+from consentry.keys.ring import KeyEncryptionKey
 from consentry.storage import datamap as sql
 from consentry.storage.configuration import bump_config_version
 
@@ -149,8 +148,8 @@ class DataMap:
         secret: str | None = None
         if previous is None:
             secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-            sealed = self._kek.seal(secret.encode(), _aad(system.system_id))
-            sql.insert_system(conn, system.system_id, definition, sealed, self._kek.kek_id, now)
+            sealed, kek_id = self._kek.wrap(secret.encode(), wrap_aad(system.system_id))
+            sql.insert_system(conn, system.system_id, definition, sealed, kek_id, now)
         else:
             sql.update_system(conn, system.system_id, definition, now)
         bump_config_version(conn)
@@ -187,9 +186,7 @@ class DataMap:
         row = sql.get_system(conn, system_id)
         if row is None:
             raise SystemNotFound(f"no system {system_id!r}", system_id=system_id)
-        if row.kek_id != self._kek.kek_id:
-            raise KeyUnwrapFailed(f"the secret of system {system_id} is under another master key")
-        secret = self._kek.open(row.secret_ct, _aad(system_id))
+        secret = self._kek.open(row.secret_ct, wrap_aad(system_id), row.kek_id)
         with self._lock:
             self._secrets[system_id] = secret
         return secret
@@ -232,7 +229,8 @@ def _consent_events(body: Mapping[str, Any]) -> bool:
     return wanted
 
 
-def _aad(system_id: str) -> bytes:
+def wrap_aad(system_id: str) -> bytes:
+    """What binds a system secret's blob to its row (re-wrapped by keys/rotation.py)."""
     return b"consentry:system-secret:" + system_id.encode()
 
 

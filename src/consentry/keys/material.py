@@ -8,8 +8,7 @@ import secrets
 from sqlalchemy import Connection
 
 from consentry import clock
-from consentry.errors import KeyUnwrapFailed
-from consentry.keys.envelope import KeyEncryptionKey
+from consentry.keys.ring import KeyEncryptionKey
 from consentry.storage import keys as sql
 
 BLIND_INDEX = "blind_index"
@@ -43,17 +42,17 @@ PEOPLE_NOTES = "people_notes"
 
 def named_secret(conn: Connection, kek: KeyEncryptionKey, name: str) -> bytes:
     """The 32-byte secret called `name`, created on first use (race-safe across processes)."""
-    aad = b"consentry:material:" + name.encode()
+    aad = material_aad(name)
     row = sql.get_material(conn, name)
     if row is None:
-        wrapped = kek.seal(secrets.token_bytes(32), aad)
-        sql.insert_material_if_absent(conn, name, wrapped, kek.kek_id, clock.now())
+        wrapped, kek_id = kek.wrap(secrets.token_bytes(32), aad)
+        sql.insert_material_if_absent(conn, name, wrapped, kek_id, clock.now())
         row = sql.get_material(conn, name)
         if row is None:
             raise RuntimeError(f"secret {name} vanished while being created")
-    if row.kek_id != kek.kek_id:
-        raise KeyUnwrapFailed(
-            f"secret {name} is wrapped under another master key (kek_id {row.kek_id}); "
-            "CONSENTRY_MASTER_KEY does not match this data directory"
-        )
-    return kek.open(row.wrapped_key, aad)
+    return kek.open(row.wrapped_key, aad, row.kek_id)
+
+
+def material_aad(name: str) -> bytes:
+    """What binds a wrapped named secret to its name."""
+    return b"consentry:material:" + name.encode()

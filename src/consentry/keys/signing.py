@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.errors import KeyUnwrapFailed
-from consentry.keys.envelope import KeyEncryptionKey
+from consentry.keys.ring import KeyEncryptionKey
 from consentry.storage import keys as sql
 
 
@@ -51,6 +52,7 @@ class SigningKeys:
         self._lock = threading.Lock()
         self._active: SigningKey | None = None
         self._published: list[dict[str, str]] = []
+        self._installed_at = 0.0
 
     def load(self, conn: Connection) -> None:
         """Read the keys, creating the first one on a fresh install (once, however many
@@ -73,10 +75,8 @@ class SigningKeys:
         private = Ed25519PrivateKey.generate()
         jwk = public_jwk(private)
         raw = private.private_bytes_raw()
-        wrapped = self._kek.seal(raw, _aad(jwk["kid"]))
-        sql.insert_signing_key(
-            conn, jwk["kid"], json.dumps(jwk), wrapped, self._kek.kek_id, clock.now()
-        )
+        wrapped, kek_id = self._kek.wrap(raw, signing_aad(jwk["kid"]))
+        sql.insert_signing_key(conn, jwk["kid"], json.dumps(jwk), wrapped, kek_id, clock.now())
         self._install(sql.list_signing_keys(conn))
         return self.active
 
@@ -95,7 +95,7 @@ class SigningKeys:
         for row in sql.list_every_signing_key(conn):
             jwk = json.loads(row.public_jwk)
             try:
-                raw = self._kek.open(row.wrapped_private, _aad(row.kid))
+                raw = self._kek.open(row.wrapped_private, signing_aad(row.kid), row.kek_id)
                 genuine = public_jwk(Ed25519PrivateKey.from_private_bytes(raw))
             except (KeyUnwrapFailed, ValueError):
                 genuine = None
@@ -117,13 +117,21 @@ class SigningKeys:
             jwk = json.loads(row.public_jwk)
             published.append(jwk)
             if row.active:
-                raw = self._kek.open(row.wrapped_private, _aad(row.kid))
+                raw = self._kek.open(row.wrapped_private, signing_aad(row.kid), row.kek_id)
                 private = Ed25519PrivateKey.from_private_bytes(raw)
                 active = SigningKey(kid=row.kid, private=private, public_jwk=jwk)
         with self._lock:
             self._active = active
             self._published = published
+            self._installed_at = time.monotonic()
+
+    def stale(self, seconds: float) -> bool:
+        """True when the keys were read more than `seconds` ago (another process may have
+        rotated them since)."""
+        with self._lock:
+            return time.monotonic() - self._installed_at > seconds
 
 
-def _aad(kid: str) -> bytes:
+def signing_aad(kid: str) -> bytes:
+    """What binds a wrapped private signing key to its `kid`."""
     return b"consentry:signing-key:" + kid.encode()

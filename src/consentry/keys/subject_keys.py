@@ -14,7 +14,8 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.errors import SubjectKeyDestroyed
-from consentry.keys.envelope import KeyEncryptionKey, Sealer
+from consentry.keys.envelope import Sealer
+from consentry.keys.ring import KeyEncryptionKey
 from consentry.storage import keys as sql
 
 _CACHE_SIZE = 50_000
@@ -33,8 +34,8 @@ class SubjectKeys:
     def create(self, conn: Connection, subject_id: str) -> Sealer:
         """Generate and store a new key for a new subject."""
         key = secrets.token_bytes(32)
-        wrapped = self._kek.seal(key, _aad(subject_id))
-        sql.insert_subject_key(conn, subject_id, wrapped, self._kek.kek_id, clock.now())
+        wrapped, kek_id = self._kek.wrap(key, subject_key_aad(subject_id))
+        sql.insert_subject_key(conn, subject_id, wrapped, kek_id, clock.now())
         sealer = Sealer(key)
         self._remember(subject_id, sealer)
         return sealer
@@ -47,7 +48,7 @@ class SubjectKeys:
         row = sql.get_subject_key(conn, subject_id)
         if row is None:
             raise SubjectKeyDestroyed(f"the data key of subject {subject_id} has been destroyed")
-        sealer = Sealer(self._kek.open(row.wrapped_key, _aad(subject_id)))
+        sealer = Sealer(self._kek.open(row.wrapped_key, subject_key_aad(subject_id), row.kek_id))
         self._remember(subject_id, sealer)
         return sealer
 
@@ -59,7 +60,9 @@ class SubjectKeys:
         opened: dict[str, Sealer] = {}
         for start in range(0, len(wanted), _FETCH):
             for row in sql.get_subject_keys(conn, wanted[start : start + _FETCH]):
-                key = self._kek.open(bytes(row.wrapped_key), _aad(row.subject_id))
+                key = self._kek.open(
+                    bytes(row.wrapped_key), subject_key_aad(row.subject_id), row.kek_id
+                )
                 opened[row.subject_id] = Sealer(key)
         return opened
 
@@ -77,7 +80,7 @@ class SubjectKeys:
         row = sql.get_subject_key(conn, subject_id)
         if row is None:
             raise SubjectKeyDestroyed(f"the data key of subject {subject_id} has been destroyed")
-        key = self._kek.open(row.wrapped_key, _aad(subject_id))
+        key = self._kek.open(row.wrapped_key, subject_key_aad(subject_id), row.kek_id)
         derived = hmac.digest(key, b"consentry:keyed-hash", hashlib.sha256)
         return hmac.new(derived, data, hashlib.sha256).hexdigest()
 
@@ -99,5 +102,6 @@ class SubjectKeys:
                 self._cache.popitem(last=False)
 
 
-def _aad(subject_id: str) -> bytes:
+def subject_key_aad(subject_id: str) -> bytes:
+    """What binds a wrapped data key to its subject."""
     return b"consentry:subject-key:" + subject_id.encode()

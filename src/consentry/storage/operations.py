@@ -19,6 +19,7 @@ from consentry.storage.schema import (
     consent_ledger,
     dsr_state,
     key_material,
+    master_keys,
     outbox,
     processed_without_consent,
     requests,
@@ -126,13 +127,16 @@ def active_signing_key_created(conn: Connection) -> datetime | None:
 
 
 def master_key_first_use(conn: Connection) -> datetime | None:
-    """When the current key-encryption key first wrapped a named secret: the earliest
-    creation among the secrets wrapped under the newest secret's key."""
-    newest = select(key_material.c.kek_id).order_by(key_material.c.created_at.desc()).limit(1)
-    stmt = select(func.min(key_material.c.created_at)).where(
-        key_material.c.kek_id == newest.scalar_subquery()
-    )
-    value: datetime | None = conn.execute(stmt).scalar()
+    """When the newest key-encryption key not retired came into use (master_keys); for a
+    database that has not noted one yet, when the current key first wrapped a named secret."""
+    noted = select(func.max(master_keys.c.created_at)).where(master_keys.c.retired_at.is_(None))
+    value: datetime | None = conn.execute(noted).scalar()
+    if value is None:
+        newest = select(key_material.c.kek_id).order_by(key_material.c.created_at.desc()).limit(1)
+        stmt = select(func.min(key_material.c.created_at)).where(
+            key_material.c.kek_id == newest.scalar_subquery()
+        )
+        value = conn.execute(stmt).scalar()
     return value
 
 

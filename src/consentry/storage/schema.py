@@ -145,6 +145,16 @@ key_material = Table(
     Column("created_at", UTCTime(), nullable=False),
 )
 
+# Each key-encryption key this database has known: when it came into use (the master key's
+# age) and when a rotation retired it, nothing being wrapped under it any more.
+master_keys = Table(
+    "master_keys",
+    metadata,
+    Column("kek_id", String(16), primary_key=True),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("retired_at", UTCTime(), nullable=True),
+)
+
 signing_keys = Table(
     "signing_keys",
     metadata,

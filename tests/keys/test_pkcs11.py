@@ -1,0 +1,108 @@
+"""keys/pkcs11.py: a key-encryption key that never leaves a SoftHSM2 token."""
+
+from __future__ import annotations
+
+import pytest
+
+from consentry.errors import InvalidSetting, KeyUnwrapFailed
+from consentry.keys.pkcs11 import Pkcs11Keys
+from consentry.keys.ring import KeyEncryptionKey
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+from tests.softhsm import Token
+
+AAD = b"consentry:test"
+
+
+def store(token: Token, label: str | None = None) -> Pkcs11Keys:
+    return Pkcs11Keys(token.module, token.label, token.pin, label or token.key_label())
+
+
+def test_the_first_start_makes_one_key_that_cannot_leave_the_token(softhsm: Token) -> None:
+    import pkcs11  # noqa: PLC0415 - the tests' own look into the token
+
+    keys = store(softhsm)
+    try:
+        (first,) = keys.load()
+        (again,) = keys.load()
+        assert again.key_id == first.key_id
+        handle = first._handle  # type: ignore[attr-defined]
+        assert handle[pkcs11.Attribute.SENSITIVE] is True
+        assert handle[pkcs11.Attribute.EXTRACTABLE] is False
+        with pytest.raises(pkcs11.PKCS11Error):
+            handle[pkcs11.Attribute.VALUE]
+    finally:
+        keys.close()
+
+
+def test_wrap_and_unwrap_happen_in_the_token(softhsm: Token) -> None:
+    keys = store(softhsm)
+    try:
+        ring = KeyEncryptionKey(keys)
+        data_key = bytes(range(32))
+        blob, kek_id = ring.wrap(data_key, AAD)
+        assert blob[:1] == b"\x02"
+        assert data_key not in blob
+        assert ring.open(blob, AAD, kek_id) == data_key
+        with pytest.raises(KeyUnwrapFailed):
+            ring.open(blob, b"consentry:elsewhere", kek_id)
+        altered = blob[:-1] + bytes([blob[-1] ^ 1])
+        with pytest.raises(KeyUnwrapFailed):
+            ring.open(altered, AAD, kek_id)
+    finally:
+        keys.close()
+
+
+def test_a_new_version_becomes_active_and_the_old_one_still_unwraps(softhsm: Token) -> None:
+    keys = store(softhsm)
+    try:
+        ring = KeyEncryptionKey(keys)
+        blob, old = ring.wrap(b"k" * 32, AAD)
+        keys.create()
+        ring.refresh()
+        assert ring.kek_id != old
+        assert ring.key_ids == [ring.kek_id, old]
+        assert ring.open(blob, AAD, old) == b"k" * 32
+        assert keys.retire(old)
+        ring.refresh()
+        assert ring.key_ids == [ring.kek_id]
+        with pytest.raises(KeyUnwrapFailed):
+            ring.open(blob, AAD, old)
+    finally:
+        keys.close()
+
+
+def test_an_unknown_token_is_an_invalid_setting_that_shows_no_pin(softhsm: Token) -> None:
+    with pytest.raises(InvalidSetting) as caught:
+        Pkcs11Keys(softhsm.module, "no-such-token", softhsm.pin, "kek")
+    assert "no-such-token" in caught.value.detail
+    assert softhsm.pin not in caught.value.detail
+
+
+def test_no_key_encryption_key_is_written_to_the_data_directory(
+    softhsm: Token, sqlite_settings: Settings
+) -> None:
+    import dataclasses  # noqa: PLC0415
+
+    settings = dataclasses.replace(
+        sqlite_settings,
+        master_key="",
+        pkcs11_module=softhsm.module,
+        pkcs11_token=softhsm.label,
+        pkcs11_pin=softhsm.pin,
+        pkcs11_key_label=softhsm.key_label(),
+    )
+    runtime = Runtime(settings)
+    try:
+        assert runtime.kek.store.name == "pkcs11"
+    finally:
+        runtime.close()
+    assert not (settings.data_dir / "master.key").exists()
+
+
+def test_the_pin_is_redacted_where_settings_are_shown() -> None:
+    settings = Settings(pkcs11_module="/x.so", pkcs11_token="t", pkcs11_pin="135791")
+    shown = {name: value for name, value, _ in settings.described()}
+    assert shown["CONSENTRY_PKCS11_PIN"] != "135791"
+    with pytest.raises(InvalidSetting):
+        Settings.from_env({"CONSENTRY_PKCS11_MODULE": "/x.so"})
