@@ -118,6 +118,8 @@ class Replica:
         self.consumer = Consumer(group, logger=log)
         self.consumer.subscribe([topics.RAW])
         self.folder = ConsentFolder(brokers, runtime.consent_cache)
+        # Raw records settled so far (a figure for operators and tests).
+        self.settled = 0
 
     def run(self) -> None:
         """Batches until `stop` is set; a batch that fails is read again after a pause."""
@@ -150,6 +152,7 @@ class Replica:
         except BaseException:
             self._rewind(batch)
             raise
+        self.settled += len(batch)
         return len(batch)
 
     def _settle(self, batch: Sequence[Message]) -> None:
