@@ -202,10 +202,11 @@ class Settings:
     stream_id: str = field(
         default="",
         metadata=_doc(
-            "This stream replica's name, stable across restarts (its Kafka transactional id is "
-            "`consentry-stream-<name>`): a replica started again under the same name aborts "
-            "the transaction its predecessor left open at once. Empty: a new name each start "
-            "(an open transaction of a killed replica is then aborted after 10 seconds)."
+            "This stream replica's name, unique among replicas and stable across restarts (its "
+            "Kafka transactional id and static group member id are `consentry-stream-<name>`): "
+            "a replica started again under the same name aborts the transaction its "
+            "predecessor left open and takes its partitions back at once. Empty: a new name "
+            "each start (a killed replica's open transaction is then aborted after 10 seconds)."
         ),
     )
     stream_batch: int = field(

@@ -1,7 +1,12 @@
 """The opt-out rule across the stream (API.md, Stream mode; DESIGN.md, the consistency rule):
 a subject withdraws on the gateway while stream replicas consume its events; once the
 withdrawal has returned, no record for that subject and purpose is committed to a consented
-topic (read by a read_committed consumer)."""
+topic (read by a read_committed consumer).
+
+Committed when: each replica's Kafka commits are timed as they return (the broker has decided
+the transaction then; its records become visible to readers a moment later, once its markers
+are written, so the topic's last stable offset cannot time a commit exactly). A record past the
+topic's high watermark when the withdrawal returned was surely produced, so committed, later."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 from confluent_kafka import Consumer, IsolationLevel, Message, Producer, TopicPartition
@@ -16,6 +22,8 @@ from confluent_kafka.admin import AdminClient, NewPartitions, OffsetSpec
 from fastapi.testclient import TestClient
 
 from consentry.settings import Settings
+from consentry.stream.records import Out
+from consentry.stream.replica import Replica
 from tests.conftest import auth
 from tests.ingest.test_pipeline import grant, who
 from tests.stream.conftest import Running, raw
@@ -66,10 +74,25 @@ def _entry(message: Message) -> tuple[int, str]:
     return int(message.offset() or 0), str(json.loads(message.value() or b"{}")["event_id"])
 
 
-def _offset(admin: AdminClient, level: IsolationLevel) -> int:
+def _high_watermark(admin: AdminClient) -> int:
     tp = TopicPartition(TOPIC, 0)
-    found = admin.list_offsets({tp: OffsetSpec.latest()}, isolation_level=level)
+    found = admin.list_offsets(
+        {tp: OffsetSpec.latest()}, isolation_level=IsolationLevel.READ_UNCOMMITTED
+    )
     return int(found[tp].result(30).offset)
+
+
+def _time_commits(replica: Replica, commits: list[tuple[float, str]]) -> None:
+    """Each consented record of the replica's batches, with the moment its Kafka transaction's
+    commit returned (monotonic)."""
+    commit = replica.commit
+
+    def timed(out: Sequence[Out], batch: Sequence[Message]) -> None:
+        commit(out, batch)
+        at = time.monotonic()
+        commits.extend((at, json.loads(r.value)["event_id"]) for r in out if r.topic == TOPIC)
+
+    replica.commit = timed  # type: ignore[method-assign]
 
 
 def _feed(bootstrap: str, prefix: str, names: list[str], stop: threading.Event) -> None:
@@ -111,7 +134,9 @@ def test_no_consented_record_after_a_withdrawal_returns(
     for _ in range(count):
         replicas.append(Running(stream_settings))
     tail = Tail(kafka_bootstrap)
+    commits: list[tuple[float, str]] = []
     for running in replicas:
+        _time_commits(running.replica, commits)
         running.start()
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     stop = threading.Event()
@@ -119,8 +144,8 @@ def test_no_consented_record_after_a_withdrawal_returns(
         target=_feed, args=(kafka_bootstrap, prefix, [*names, "steady"], stop), daemon=True
     )
     feeder.start()
-    # Per subject: the last stable offset and the high watermark once its withdrawal returned.
-    returned: dict[str, tuple[int, int]] = {}
+    # Per subject: when its withdrawal returned, and the topic's high watermark then.
+    returned: dict[str, tuple[float, int]] = {}
     try:
         deadline = time.monotonic() + 60
         while any(r.replica.settled == 0 for r in replicas) and time.monotonic() < deadline:
@@ -136,10 +161,7 @@ def test_no_consented_record_after_a_withdrawal_returns(
                 json={"subject": who(name), "purposes": ["analytics"], "source": "web"},
             )
             assert resp.status_code == 200, resp.text
-            returned[name] = (
-                _offset(admin, IsolationLevel.READ_COMMITTED),
-                _offset(admin, IsolationLevel.READ_UNCOMMITTED),
-            )
+            returned[name] = (time.monotonic(), _high_watermark(admin))
         tail.poll(1.0)
     finally:
         stop.set()
@@ -148,16 +170,15 @@ def test_no_consented_record_after_a_withdrawal_returns(
     tail.consumer.close()
 
     for name in names:
-        stable, high = returned[name]
-        # One replica has one transaction open at a time: a record at or past the stable
-        # offset was committed after it was read. With two, only a record past the high
-        # watermark surely was (another replica's open transaction may hold the stable offset
-        # below records committed before).
-        bound = stable if count == 1 else high
+        at, high = returned[name]
         offsets = tail.of(f"{prefix}{name}-")
         assert len(offsets) >= 20, name
-        late = [o for o in offsets if o >= bound]
-        assert late == [], f"{name}: committed after the withdrawal returned at {bound}: {late}"
+        past = [o for o in offsets if o >= high]
+        assert past == [], f"{name}: produced after the withdrawal returned: {past}"
+        late = [e for t, e in commits if t > at and e.startswith(f"{prefix}{name}-")]
+        assert late == [], f"{name}: committed after the withdrawal returned: {late}"
+        # Every record the read_committed reader saw was timed (none escaped the count).
+        assert len(offsets) == sum(1 for _, e in commits if e.startswith(f"{prefix}{name}-"))
     # The stream went on for everybody else meanwhile, on every replica.
     assert len(tail.of(f"{prefix}steady-")) > 20
     assert all(r.replica.settled > 0 for r in replicas)

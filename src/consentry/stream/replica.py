@@ -32,6 +32,7 @@ TRANSACTION_TIMEOUT_MS = 10_000
 SESSION_TIMEOUT_MS = 10_000
 _BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 _TIMEOUT = 30.0
+_COMMIT_ATTEMPTS = 3
 
 
 class StreamFailed(Exception):
@@ -205,13 +206,25 @@ class Replica:
             producer.send_offsets_to_transaction(
                 _offsets(batch), self.consumer.consumer_group_metadata(), _TIMEOUT
             )
-            producer.commit_transaction(_TIMEOUT)
+            self._commit_transaction()
         except KafkaException as exc:
             error = exc.args[0]
-            if error.fatal() or (not error.txn_requires_abort() and not error.retriable()):
+            if error.fatal():
                 raise StreamFailed(f"the stream producer failed for good: {error}") from exc
             producer.abort_transaction(_TIMEOUT)
             raise
+
+    def _commit_transaction(self) -> None:
+        """Commit, again while the broker says trying again may succeed (librdkafka's rule:
+        a retriable commit error is retried, one that requires it is aborted)."""
+        for attempt in range(_COMMIT_ATTEMPTS):
+            try:
+                self.producer.commit_transaction(_TIMEOUT)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not error.retriable() or attempt == _COMMIT_ATTEMPTS - 1:
+                    raise
 
     def _produce(self, record: records.Out) -> None:
         while True:
