@@ -90,6 +90,8 @@ def outcome(
     one's code on the refused topic."""
     out = []
     stored = iter(accepted)
+    # Most batches hold several events of one subject: each pseudonym is computed once.
+    names: dict[tuple[str, str], str] = {}
     for message, result in zip(events, results, strict=True):
         if result.code is not None:
             out.append(refused(message, result.event_id, result.code))
@@ -97,7 +99,11 @@ def outcome(
         event = next(stored)
         for purpose in event.purposes:
             topic = topics.consented(purpose)
-            pseudonym = pseudonyms.of_topic(topic, event.subject_id)
+            pseudonym = names.get((topic, event.subject_id))
+            if pseudonym is None:
+                pseudonym = names[(topic, event.subject_id)] = pseudonyms.of_topic(
+                    topic, event.subject_id
+                )
             value = _JSON.encode(for_purpose(event, purpose, pseudonym))
             out.append(Out(topic, pseudonym.encode(), value))
     return out
