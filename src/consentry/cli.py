@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +43,7 @@ from consentry.keys.sources import write_private_file
 from consentry.people.models import PersonRole
 from consentry.runtime import Runtime, tune_gc
 from consentry.settings import Settings
+from consentry.stream import replica as stream_replica
 
 
 def _group(help_text: str) -> typer.Typer:
@@ -185,6 +187,31 @@ def serve(
         shutil.rmtree(metrics, ignore_errors=True)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def stream() -> None:
+    """Run a stream replica: consume consentry.raw on CONSENTRY_KAFKA_BROKERS, produce the
+    consented and refused records exactly once."""
+    settings = _store_settings()
+    if not settings.kafka_brokers:
+        typer.echo("consentry stream needs CONSENTRY_KAFKA_BROKERS (host:port,...)", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("consentry").setLevel(settings.log_level.upper())
+    tune_gc()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    runtime = Runtime(settings)
+    try:
+        typer.echo(f"Consentry stream replica on {settings.kafka_brokers}: consuming consentry.raw")
+        stream_replica.run(runtime, stop)
+    except stream_replica.StreamFailed as exc:
+        typer.echo(f"consentry stream stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
 
 
 def _metrics_dir(settings: Settings) -> Path:

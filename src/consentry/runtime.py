@@ -71,6 +71,7 @@ from consentry.settings import Settings
 from consentry.storage.dialect import database_url, ensure_data_dir
 from consentry.storage.engine import Store
 from consentry.storage.migrate import upgrade
+from consentry.stream.consents import KafkaConsentFeed
 from consentry.subjects.blind_index import BlindIndex
 from consentry.subjects.resolve import Subjects
 
@@ -98,6 +99,9 @@ _SECRETS = (
 class Runtime:
     """Everything a request or a command needs, built from Settings; `close()` releases it."""
 
+    # Stream mode's publisher of ledger changes (None without CONSENTRY_KAFKA_BROKERS).
+    consent_feed: KafkaConsentFeed | None = None
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         ensure_data_dir(settings.data_dir)
@@ -119,7 +123,8 @@ class Runtime:
             self.purposes = PurposeRegistry()
             self.schemas = SchemaRegistry()
             self.treatments = treatments.registry(secret[PSEUDONYM], secret[TOKEN_INDEX])
-            self.consent_cache = ConsentCache(self.store)
+            # Stream mode: every ledger change this process commits is published too.
+            self.consent_cache = ConsentCache(self.store, self._open_feed(settings))
             with self.store.read() as conn:
                 self.purposes.all(conn)
                 held = self.consent_cache.rebuild(conn)
@@ -257,6 +262,13 @@ class Runtime:
         # Per process (docs/decisions.md).
         self.limits = Limits.of(settings)
 
+    def _open_feed(self, settings: Settings) -> KafkaConsentFeed | None:
+        """Where ledger changes are published: the consents topic when brokers are set."""
+        self.consent_feed = (
+            KafkaConsentFeed(settings.kafka_brokers) if settings.kafka_brokers else None
+        )
+        return self.consent_feed
+
     def delivery_worker(
         self, sink: Sink | None = None, records: RecordSink | None = None
     ) -> DeliveryWorker:
@@ -284,6 +296,8 @@ class Runtime:
         self.retention.stop()
         self.alerts.stop()
         self.mail.stop()
+        if self.consent_feed is not None:
+            self.consent_feed.close()
         self.store.close()
         self.kek.close()
 

@@ -204,6 +204,44 @@ class Settings:
             "broker to acknowledge a batch's records (there at least 5), in seconds."
         ),
     )
+    kafka_brokers: str = field(
+        default="",
+        metadata=_doc(
+            "Kafka bootstrap servers (`host:port,host:port`) of the stream mode: "
+            "`consentry stream` consumes `consentry.raw` there, and every process with it set "
+            "publishes its ledger changes to the compacted topic `consentry.consents`. "
+            "Empty: no stream mode, nothing published."
+        ),
+    )
+    kafka_retention_hours: int = field(
+        default=168,
+        metadata=_doc(
+            "`retention.ms` of the consented topics `consentry.consented.<purpose>` in hours, "
+            "never more than the shortest retention of the purpose (applied when "
+            "`consentry stream` creates or finds them)."
+        ),
+    )
+    stream_id: str = field(
+        default="",
+        metadata=_doc(
+            "This stream replica's name, unique among replicas and stable across restarts (its "
+            "Kafka transactional id and static group member id are `consentry-stream-<name>`): "
+            "a replica started again under the same name aborts the transaction its "
+            "predecessor left open and takes its partitions back at once. Empty: a new name "
+            "each start (a killed replica's open transaction is then aborted after 10 seconds)."
+        ),
+    )
+    stream_batch: int = field(
+        default=500,
+        metadata=_doc("Raw records `consentry stream` decides in one batch, at most (1-1000)."),
+    )
+    stream_batch_ms: int = field(
+        default=50,
+        metadata=_doc(
+            "How long `consentry stream` waits to fill a batch before deciding what it has, "
+            "in milliseconds."
+        ),
+    )
     delivery_worker: bool = field(
         default=True,
         metadata=_doc(
@@ -462,6 +500,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "retention_sweep_seconds": (0, 7 * 86_400),
     "key_rotation_days": (1, 3650),
     "alert_interval_seconds": (0.1, 3600),
+    "kafka_retention_hours": (1, 24 * 3650),
+    "stream_batch": (1, 1000),
+    "stream_batch_ms": (1, 60_000),
 }
 
 

@@ -17,6 +17,7 @@ from itertools import groupby
 from sqlalchemy import Connection
 
 from consentry.consent import ledger
+from consentry.consent.feed import ConsentFeed
 from consentry.consent.models import SubjectConsent
 from consentry.storage import consent as sql
 from consentry.storage.engine import Store
@@ -24,11 +25,13 @@ from consentry.storage.hooks import after_commit
 
 
 class ConsentCache:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, feed: ConsentFeed | None = None) -> None:
         self._states: dict[str, SubjectConsent] = {}
         self._lock = threading.Lock()
         # Read again once a write has committed (`after_commit`).
         self._store = store
+        # Where the changes this process commits are published (stream mode), if anywhere.
+        self._feed = feed
 
     def __len__(self) -> int:
         return len(self._states)
@@ -45,6 +48,17 @@ class ConsentCache:
             current = self._states.get(state.subject_id)
             if current is None or current.version <= state.version:
                 self._states[state.subject_id] = state
+
+    def committed(self, state: SubjectConsent) -> None:
+        """A state this process has just committed: cached (as `put`) and published."""
+        self.put(state)
+        if self._feed is not None:
+            self._feed.publish([state])
+
+    def refresh(self, subject_ids: Collection[str]) -> None:
+        """Read these subjects again where the cache is behind their rows (a change published
+        by another process); a subject no longer stored is dropped."""
+        self._reload((), dict.fromkeys(subject_ids))
 
     def fresh(
         self,
@@ -120,21 +134,28 @@ class ConsentCache:
 
     def _reload(self, changed: Collection[str], behind: dict[str, SubjectConsent | None]) -> None:
         ids = sorted(set(changed) | set(behind))
+        published: list[SubjectConsent] = []
         with self._store.read() as read:
             versions = sql.subject_versions(read, ids, share=False)
             for subject_id in ids:
                 version = versions.get(subject_id)
                 if version is None:
+                    with self._lock:
+                        self._states.pop(subject_id, None)
                     continue
                 read_before = behind.get(subject_id)
                 if subject_id in changed:
-                    self.put(ledger.load(read, subject_id))
+                    state = ledger.load(read, subject_id)
+                    self.put(state)
+                    published.append(state)
                 elif read_before is not None and read_before.version == version:
                     # Read in the transaction, now committed at that very version: no read
                     # again (new subjects of an ingest batch are all behind).
                     self.put(read_before)
                 else:
                     self.fresh(read, subject_id, version)
+        if published and self._feed is not None:
+            self._feed.publish(published)
 
     def rebuild(self, conn: Connection) -> int:
         """Fold the whole ledger into a new cache; returns the number of subjects held."""

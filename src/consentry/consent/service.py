@@ -89,7 +89,7 @@ class ConsentService(Checks):
         the cache holds the new state before this returns."""
         with self.store.write() as conn:
             result = self._record(conn, write, actor)
-        self.cache.put(result.state)
+        self.cache.committed(result.state)
         return result
 
     def withdraw(
@@ -100,7 +100,7 @@ class ConsentService(Checks):
         returns, the new version is committed and cached, so no later decision allows it."""
         with self.store.write() as conn:
             result = self._withdraw(conn, ref, which, source, gpc=gpc, actor=actor)
-        self.cache.put(result.state)
+        self.cache.committed(result.state)
         return result
 
     def _record(self, conn: Connection, write: ConsentWrite, actor: str) -> ConsentResult:

@@ -55,6 +55,25 @@ class Delivered(msgspec.Struct):
     properties: dict[str, Any]
 
 
+def for_purpose(event: AcceptedEvent, purpose: str, pseudonym: str) -> Delivered:
+    """An accepted event as a delivery body's event for one purpose it was stored for (the
+    stream mode's consented topic of that purpose): the fields that purpose may see, the
+    subject named by `pseudonym`."""
+    shown = {}
+    for name, value in event.values.items():
+        only = event.fields.get(name)
+        if only is None or purpose in only:
+            shown[name] = value
+    return Delivered(
+        event.event_id,
+        event.event_type,
+        clock.rfc3339(event.occurred_at),
+        pseudonym,
+        [purpose],
+        shown,
+    )
+
+
 def payload_aad(system_id: str, event_id: str) -> bytes:
     return payload_aad_prefix(system_id) + event_id.encode()
 
@@ -73,6 +92,11 @@ class Pseudonyms:
         self._secret = secret
         self._keys: dict[str, native.Pseudonymiser] = {}
         self._lock = threading.Lock()
+
+    def of_topic(self, topic: str, subject_id: str) -> str:
+        """The subject's pseudonym on a stream-mode topic (keyed by the topic's name, under a
+        prefix no system id can take: `topic:`)."""
+        return self.of(f"topic:{topic}", subject_id)
 
     def of(self, system_id: str, subject_id: str) -> str:
         with self._lock:

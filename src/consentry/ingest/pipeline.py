@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from consentry.errors import (
 )
 from consentry.ingest import decode
 from consentry.ingest.models import Treatment
-from consentry.ingest.ports import Deliveries
+from consentry.ingest.ports import AcceptedEvent, Deliveries
 from consentry.ingest.schemas import CompiledSchema, SchemaRegistry
 from consentry.ingest.shaping import Decided, Shaper
 from consentry.ingest.treatments import Treater
@@ -57,6 +57,12 @@ class EventResult:
     detail: str | None = None
 
 
+# Called by the batch's write transaction once it has stored the batch, before it commits: the
+# per-event results and the accepted events (stream mode: its Kafka transaction commits here,
+# while the subjects' versions read by the batch are still held).
+Committing = Callable[[list[EventResult], Sequence[AcceptedEvent]], None]
+
+
 class Pipeline:
     """Turns a raw batch body into stored, consented, minimised events and per-event results."""
 
@@ -83,8 +89,17 @@ class Pipeline:
         # pipeline has already decided for.
         self._decisions: dict[tuple[str, str, bool], Remembered[tuple[list[str], str | None]]] = {}
 
-    def ingest(self, body: bytes, *, actor: str, gpc: bool = False) -> list[EventResult]:
-        """Process one batch; each event is accepted or rejected with its code, in order."""
+    def ingest(
+        self,
+        body: bytes,
+        *,
+        actor: str,
+        gpc: bool = False,
+        committing: Committing | None = None,
+    ) -> list[EventResult]:
+        """Process one batch; each event is accepted or rejected with its code, in order.
+        `committing`: called in the write transaction before it commits (see Committing);
+        it may be called again when the batch is decided again after a conflict."""
         # One reading of the clock judges the whole batch's occurred_at; each event's
         # properties are checked against its schema as last loaded, in the same call.
         latest = clock.now() + decode.MAX_AHEAD
@@ -105,7 +120,7 @@ class Pipeline:
         self._shape_early(work, ready)
         for attempt in range(_ATTEMPTS):
             try:
-                self._transact(work, actor, ready)
+                self._transact(work, actor, ready, committing)
                 break
             except (ConstraintViolation, OperationalFailure) as exc:
                 # Another batch stored the same event id, token or new person first, or the
@@ -116,14 +131,7 @@ class Pipeline:
                     ) from exc
                 work = [self._parse(i, item) for i, item in enumerate(batch.items)]
         counters.count_events(w.code for w in work)
-        return [
-            EventResult(w.event_id, "accepted", w.purposes)
-            if w.code is None
-            else EventResult(
-                w.event_id, "rejected", [], w.code, w.detail or decode.DETAILS.get(w.code)
-            )
-            for w in work
-        ]
+        return _results(work)
 
     def _prepare(
         self, work: list[Work], batch: decode.Batch, schemas: dict[str, CompiledSchema]
@@ -193,7 +201,9 @@ class Pipeline:
             known = self._decisions[key] = policy.remember(answer, state, purposes, schema, now)
         return known.value
 
-    def _transact(self, work: list[Work], actor: str, ready: Ready) -> None:
+    def _transact(
+        self, work: list[Work], actor: str, ready: Ready, committing: Committing | None = None
+    ) -> None:
         """Decide and store the batch in one transaction."""
         with self.store.write() as conn:
             # One read of the configuration version serves the whole batch.
@@ -204,7 +214,7 @@ class Pipeline:
             states = self._states(conn, work)
             self._decide(work, states, purposes)
             _mark_duplicates(work)
-            self.shaper.store(conn, work, states, purposes, version, ready)
+            stored = self.shaper.store(conn, work, states, purposes, version, ready)
             accepted = [w for w in work if w.code is None]
             if accepted:
                 used = sorted({p for w in accepted for p in w.purposes})
@@ -212,6 +222,8 @@ class Pipeline:
             audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
             # The summary's counts, once per batch, refused batches included.
             counts.add_event_counts(conn, clock.now().date().isoformat(), _counts(work))
+            if committing is not None:
+                committing(_results(work), stored)
 
     def _parse(self, position: int, item: decode.Item) -> Work:
         event_id, detail, event, _checked, _span = item
@@ -337,6 +349,15 @@ def _take(w: Work, schema: CompiledSchema, checked: decode.Checked) -> str | Non
     w.schema = schema
     w.properties = values
     return None
+
+
+def _results(work: Sequence[Work]) -> list[EventResult]:
+    return [
+        EventResult(w.event_id, "accepted", w.purposes)
+        if w.code is None
+        else EventResult(w.event_id, "rejected", [], w.code, w.detail or decode.DETAILS.get(w.code))
+        for w in work
+    ]
 
 
 def _retryable(exc: Exception) -> bool:

@@ -98,11 +98,12 @@ class Shaper:
         purposes: dict[str, Purpose],
         version: int,
         ready: Ready,
-    ) -> None:
-        """The batch's accepted events stored, and handed on for delivery."""
+    ) -> Sequence[AcceptedEvent]:
+        """The batch's accepted events stored, and handed on for delivery; returns them as
+        delivery is handed them."""
         accepted = [w for w in work if w.code is None]
         if not accepted:
-            return
+            return ()
         shaped = [_early(w, states, purposes) for w in accepted]
         late = [n for n, s in enumerate(shaped) if s is None]
         if late:
@@ -114,13 +115,15 @@ class Shaper:
         # event received at or before a withdrawal as stored under the consent it withdrew.
         received_at = clock.rfc3339(clock.now())
         sql.insert_events(conn, native.received([s.row for s in done], received_at))
+        handed = Handed(accepted, done)
         self.deliveries.enqueue(
             conn,
-            Handed(accepted, done),
+            handed,
             version=version,
             states=states,
             purposes=purposes,
         )
+        return handed
 
     def _shape_late(
         self,

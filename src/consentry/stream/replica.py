@@ -1,0 +1,279 @@
+"""`consentry stream`: one replica of the stream mode. It consumes `consentry.raw` in batches,
+runs each through the ingest pipeline (the same code as `POST /v1/events`) and, in one Kafka
+transaction per batch, produces the consented and refused records and commits the consumed
+offsets (exactly once). The Kafka transaction commits inside the pipeline's write transaction,
+while that transaction still holds the versions of the batch's subjects (`FOR SHARE` on
+PostgreSQL): a withdrawal waits for it, so once a withdrawal has returned no record decided
+before it can still be committed (DESIGN.md, the consistency rule)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+
+from consentry.errors import ConsentryError, StorageUnavailable
+from consentry.ingest.pipeline import EventResult
+from consentry.ingest.ports import AcceptedEvent
+from consentry.runtime import Runtime
+from consentry.stream import records, topics
+from consentry.stream.consents import ConsentFolder
+
+log = logging.getLogger(__name__)
+
+ACTOR = "stream"
+GROUP = "consentry-stream"
+# A killed replica's open transaction is aborted by the broker after this (unless a replica of
+# the same CONSENTRY_STREAM_ID starts first and aborts it at once).
+TRANSACTION_TIMEOUT_MS = 10_000
+SESSION_TIMEOUT_MS = 10_000
+_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+_TIMEOUT = 30.0
+_COMMIT_ATTEMPTS = 3
+
+
+class StreamFailed(Exception):
+    """The replica cannot go on (its producer was fenced or failed for good)."""
+
+
+class _Transaction:
+    """One batch's Kafka transaction, run from the pipeline's write transaction (its
+    `committing` hook): the batch's records produced and its offsets committed, once."""
+
+    def __init__(self, replica: Replica, batch: Sequence[Message], screened: records.Screened):
+        self.replica = replica
+        self.batch = batch
+        self.screened = screened
+        self.committed = False
+
+    def __call__(self, results: list[EventResult], accepted: Sequence[AcceptedEvent]) -> None:
+        if self.committed:
+            # The database write is being retried after its commit failed: the records and
+            # offsets are committed already (at most the store misses the batch, never Kafka
+            # a record twice).
+            return
+        out = records.outcome(self.screened.events, results, accepted, self.replica.pseudonyms)
+        self.commit(out)
+
+    def commit(self, out: list[records.Out]) -> None:
+        out = [
+            records.refused(m, records.event_id_of(m), code) for m, _, code in self.screened.refused
+        ] + out
+        self.replica.commit(out, self.batch)
+        self.committed = True
+
+
+class Replica:
+    """One stream replica over a runtime; `run()` until `stop` is set, `step()` one batch."""
+
+    def __init__(self, runtime: Runtime, stop: threading.Event | None = None) -> None:
+        settings = runtime.settings
+        if not settings.kafka_brokers:
+            raise StreamFailed("CONSENTRY_KAFKA_BROKERS is not set")
+        self.runtime = runtime
+        self.stop = stop or threading.Event()
+        self.pseudonyms = runtime.outbox.pseudonyms
+        self._batch = settings.stream_batch
+        self._wait = settings.stream_batch_ms / 1000
+        brokers = settings.kafka_brokers
+        self.topics = topics.Topics(brokers)
+        self.topics.ensure({topics.RAW: {}, topics.REFUSED: {}})
+        # Every purpose's consented topic now, so that no batch waits for one to be made.
+        self.topics.ensure(
+            {
+                topics.consented(p): self._consented_config(topics.consented(p))
+                for p in runtime.purposes.cached()
+            }
+        )
+        name = settings.stream_id or uuid.uuid4().hex
+        self.producer = Producer(
+            {
+                "bootstrap.servers": brokers,
+                "client.id": f"consentry-stream-{name}",
+                "transactional.id": f"consentry-stream-{name}",
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+            },
+            logger=log,
+        )
+        # Aborts what a predecessor of the same transactional id left open.
+        self.producer.init_transactions(_TIMEOUT)
+        group = {
+            "bootstrap.servers": brokers,
+            "group.id": GROUP,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            # A replica that died leaves the group within this (not the default 45 s).
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+        }
+        if settings.stream_id:
+            # Static membership: a replica started again under its name takes its partitions
+            # back without a rebalance.
+            group["group.instance.id"] = f"consentry-stream-{settings.stream_id}"
+        self.consumer = Consumer(group, logger=log)
+        self.consumer.subscribe([topics.RAW])
+        self.folder = ConsentFolder(brokers, runtime.consent_cache)
+        # Raw records settled so far (a figure for operators and tests).
+        self.settled = 0
+
+    def run(self) -> None:
+        """Batches until `stop` is set; a batch that fails is read again after a pause."""
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                self.step()
+                failures = 0
+            except StreamFailed:
+                raise
+            except Exception as exc:
+                pause = _BACKOFF_SECONDS[min(failures, len(_BACKOFF_SECONDS) - 1)]
+                failures += 1
+                log.warning("a stream batch failed (%s); read again in %.1f s", exc, pause)
+                self.stop.wait(pause)
+
+    def step(self) -> int:
+        """One batch: what arrived within CONSENTRY_STREAM_BATCH_MS, at most
+        CONSENTRY_STREAM_BATCH records; returns how many raw records it settled."""
+        self.folder.fold()
+        found = self.consumer.consume(num_messages=self._batch, timeout=self._wait)
+        batch = [m for m in found if m.error() is None]
+        for message in found:
+            if message.error() is not None:
+                log.warning("consuming %s: %s", topics.RAW, message.error())
+        if not batch:
+            return 0
+        try:
+            self._settle(batch)
+        except BaseException:
+            self._rewind(batch)
+            raise
+        self.settled += len(batch)
+        return len(batch)
+
+    def _settle(self, batch: Sequence[Message]) -> None:
+        screened = records.screen(batch)
+        transaction = _Transaction(self, batch, screened)
+        if not screened.events:
+            transaction.commit([])
+            return
+        try:
+            self.runtime.pipeline.ingest(screened.body(), actor=ACTOR, committing=transaction)
+        except StorageUnavailable:
+            if transaction.committed:
+                log.error("a stream batch was committed to Kafka but not stored")
+                return
+            raise
+        except ConsentryError as exc:
+            if transaction.committed:
+                log.error("a stream batch was committed to Kafka but not stored (%s)", exc.code)
+                return
+            if len(batch) == 1:
+                # A refusal of the whole batch (a rule of the batch, not of one event) for a
+                # batch of one record: that record is refused with its code.
+                _Transaction(
+                    self, batch, records.Screened([], [(batch[0], None, exc.code)])
+                ).commit([])
+                return
+            # Decided again one record at a time, so the refusal names its record alone.
+            for message in batch:
+                self._settle([message])
+        except Exception:
+            if transaction.committed:
+                log.exception("a stream batch was committed to Kafka but not stored")
+                return
+            raise
+
+    def commit(self, out: Sequence[records.Out], batch: Sequence[Message]) -> None:
+        """Produce `out` and commit the offsets after `batch` in one Kafka transaction."""
+        wanted = {
+            r.topic: self._consented_config(r.topic)
+            for r in out
+            if r.topic.startswith(topics.CONSENTED_PREFIX)
+        }
+        if wanted:
+            self.topics.ensure(wanted)
+        producer = self.producer
+        producer.begin_transaction()
+        try:
+            for record in out:
+                self._produce(record)
+            producer.send_offsets_to_transaction(
+                _offsets(batch), self.consumer.consumer_group_metadata(), _TIMEOUT
+            )
+            self._commit_transaction()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.fatal():
+                raise StreamFailed(f"the stream producer failed for good: {error}") from exc
+            producer.abort_transaction(_TIMEOUT)
+            raise
+
+    def _commit_transaction(self) -> None:
+        """Commit, again while the broker says trying again may succeed (librdkafka's rule:
+        a retriable commit error is retried, one that requires it is aborted)."""
+        for attempt in range(_COMMIT_ATTEMPTS):
+            try:
+                self.producer.commit_transaction(_TIMEOUT)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not error.retriable() or attempt == _COMMIT_ATTEMPTS - 1:
+                    raise
+
+    def _produce(self, record: records.Out) -> None:
+        while True:
+            try:
+                self.producer.produce(record.topic, value=record.value, key=record.key)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _consented_config(self, topic: str) -> dict[str, str]:
+        purpose = topic.removeprefix(topics.CONSENTED_PREFIX)
+        known = self.runtime.purposes.cached() or {}
+        days = known[purpose].retention_days if purpose in known else 1
+        hours = self.runtime.settings.kafka_retention_hours
+        return {"retention.ms": str(topics.consented_retention_ms(hours, days))}
+
+    def _rewind(self, batch: Sequence[Message]) -> None:
+        """The batch's partitions back to its first records, to be read again."""
+        first: dict[tuple[str, int], int] = {}
+        for m in batch:
+            key = (str(m.topic()), int(m.partition() or 0))
+            first[key] = min(first.get(key, int(m.offset() or 0)), int(m.offset() or 0))
+        for (topic, partition), offset in first.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                # No longer assigned: its new owner reads from the committed offset.
+                log.info("not rewound %s[%d]: %s", topic, partition, exc)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.folder.close()
+        self.producer.flush(5)
+
+
+def _offsets(batch: Sequence[Message]) -> list[TopicPartition]:
+    """The offsets to commit after `batch`: its last record's next, per partition."""
+    last: dict[tuple[str, int], int] = {}
+    for m in batch:
+        key = (str(m.topic()), int(m.partition() or 0))
+        last[key] = max(last.get(key, -1), int(m.offset() or 0))
+    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+
+
+def run(runtime: Runtime, stop: threading.Event) -> None:
+    """`consentry stream`: a replica until `stop` is set."""
+    replica = Replica(runtime, stop)
+    log.info("stream replica consuming %s", topics.RAW)
+    try:
+        replica.run()
+    finally:
+        replica.close()

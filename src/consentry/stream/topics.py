@@ -1,0 +1,83 @@
+"""The stream mode's topics (API.md, Stream mode): their names, and their creation with the
+configuration each needs (compaction for the consents topic, a bounded retention for the
+consented topics)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.cimpl import NewTopic
+
+log = logging.getLogger(__name__)
+
+RAW = "consentry.raw"
+REFUSED = "consentry.refused"
+CONSENTS = "consentry.consents"
+CONSENTED_PREFIX = "consentry.consented."
+_HOUR_MS = 3_600_000
+_DAY_MS = 24 * _HOUR_MS
+_TIMEOUT = 30.0
+
+
+def consented(purpose: str) -> str:
+    """The consented topic of a purpose."""
+    return CONSENTED_PREFIX + purpose
+
+
+def consented_retention_ms(hours: int, retention_days: int) -> int:
+    """`retention.ms` of a consented topic: CONSENTRY_KAFKA_RETENTION_HOURS, never more than the
+    purpose's own retention (a transport, not a store)."""
+    return min(hours * _HOUR_MS, max(retention_days, 1) * _DAY_MS)
+
+
+class Topics:
+    """Creates the topics the stream mode writes (once per process and topic); a topic that
+    exists keeps its partitions, and gets the configuration it must have."""
+
+    def __init__(self, brokers: str) -> None:
+        self._admin = AdminClient({"bootstrap.servers": brokers})
+        self._ready: set[str] = set()
+
+    def ensure(self, wanted: Mapping[str, dict[str, str]]) -> None:
+        """Each topic of `wanted` (name -> configuration) exists with that configuration."""
+        missing = {name: config for name, config in wanted.items() if name not in self._ready}
+        if not missing:
+            return
+        futures = self._admin.create_topics(
+            [NewTopic(name, config=config) for name, config in missing.items()],
+            request_timeout=_TIMEOUT,
+        )
+        existing = []
+        for name, future in futures.items():
+            try:
+                future.result(_TIMEOUT)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+                existing.append(name)
+        configured = [name for name in existing if missing[name]]
+        if configured:
+            resources = [
+                ConfigResource(
+                    ConfigResource.Type.TOPIC,
+                    name,
+                    incremental_configs=[
+                        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                        for key, value in missing[name].items()
+                    ],
+                )
+                for name in configured
+            ]
+            for future in self._admin.incremental_alter_configs(resources).values():
+                future.result(_TIMEOUT)
+        self._ready.update(missing)
+        log.info("stream topics ready: %s", ", ".join(sorted(missing)))
+
+
+def consents_config() -> dict[str, str]:
+    """The consents topic is compacted: the latest record of each subject stays."""
+    return {"cleanup.policy": "compact"}
