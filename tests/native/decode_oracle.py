@@ -342,6 +342,19 @@ Checked = tuple[str | None, str | None, dict[str, Any] | None]
 
 
 def check(schema: Schema, raw: bytes) -> Checked:
+    # API.md's order, which msgspec alone does not keep (it reports the first problem in the
+    # document): unknown_field, then missing_field, then invalid_field.
+    try:
+        sent = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        sent = None
+    if isinstance(sent, dict):
+        names = [name for name, _kind, _required in schema.fields]
+        if any(key not in names for key in sent):
+            return "unknown_field", "properties: a property not in the schema", None
+        for name, _kind, required in schema.fields:
+            if required and name not in sent:
+                return "missing_field", f"properties.{name} is required", None
     try:
         decoded = schema.decoder.decode(raw)
     except msgspec.ValidationError as exc:

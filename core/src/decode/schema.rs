@@ -111,8 +111,10 @@ impl Schema {
                 node.kind()
             )));
         };
-        let mut values: Values = vec![None; self.fields.len()];
+        // API.md's order: unknown_field, then missing_field, then invalid_field (each the
+        // first in the document, or in the schema for a missing one).
         let mut given = vec![false; self.fields.len()];
+        let mut at = Vec::with_capacity(pairs.len());
         for (key, value) in pairs {
             let Some(&i) = self.index.get(key.as_ref()) else {
                 // The key was sent by the client and may itself be personal: never repeated.
@@ -121,13 +123,8 @@ impl Schema {
                     detail: "properties: a property not in the schema".into(),
                 });
             };
-            let field = &self.fields[i];
             given[i] = true;
-            values[i] = if value.value == Value::Null && !field.required {
-                None
-            } else {
-                Some(convert(field, value)?)
-            };
+            at.push((i, value));
         }
         if let Some(field) = self
             .fields
@@ -139,6 +136,15 @@ impl Schema {
                 code: MISSING_FIELD,
                 detail: format!("properties.{} is required", field.name),
             });
+        }
+        let mut values: Values = vec![None; self.fields.len()];
+        for (i, value) in at {
+            let field = &self.fields[i];
+            values[i] = if value.value == Value::Null && !field.required {
+                None
+            } else {
+                Some(convert(field, value)?)
+            };
         }
         Ok(values)
     }
@@ -219,6 +225,17 @@ mod tests {
             values,
             vec![Some(Prop::Str("/".into())), Some(Prop::Int(2)), None]
         );
+    }
+
+    #[test]
+    fn unknown_then_missing_then_invalid_as_api_md_orders_them() {
+        let code = |t: &str| check(t).unwrap_err().code;
+        assert_eq!(
+            code(r#"{"count": "x", "zzz": 1, "url": "/"}"#),
+            UNKNOWN_FIELD
+        );
+        assert_eq!(code(r#"{"count": "x"}"#), MISSING_FIELD);
+        assert_eq!(code(r#"{"url": 5, "count": "x"}"#), INVALID_FIELD);
     }
 
     #[test]
