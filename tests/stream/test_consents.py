@@ -6,19 +6,28 @@ into its consent cache."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from fastapi.testclient import TestClient
 
 from consentry.consent import feed, ledger
+from consentry.consent.models import SubjectConsent
 from consentry.runtime import Runtime
 from consentry.settings import Settings
-from consentry.stream.consents import ConsentFolder
+from consentry.stream.consents import ConsentFolder, KafkaConsentFeed
 from tests.conftest import auth
 from tests.delivery.test_delivery import runtime_of
 from tests.ingest.test_pipeline import grant, who
@@ -185,3 +194,28 @@ def test_a_replica_folds_changes_into_its_cache(
         folder.close()
     finally:
         replica.close()
+
+
+class _Failing:
+    """A producer that refuses every record with a Kafka error (e.g. a record too large)."""
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "too large"))
+
+    def poll(self, timeout: float) -> int:
+        raise KafkaException(KafkaError(KafkaError._FATAL, "fatal"))
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+def test_a_publish_that_fails_never_raises_and_logs_no_value(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    published = KafkaConsentFeed(kafka_bootstrap)
+    published._producer = _Failing()  # type: ignore[assignment]
+    state = SubjectConsent("subject-1", 3)
+    with caplog.at_level(logging.WARNING, logger="consentry.stream.consents"):
+        published.publish([state])
+    assert "MSG_SIZE_TOO_LARGE" in caplog.text
+    assert "version" not in caplog.text

@@ -58,9 +58,14 @@ class Delivered(msgspec.Struct):
 def for_purpose(event: AcceptedEvent, purpose: str, pseudonym: str) -> Delivered:
     """An accepted event as a delivery body's event for one purpose it was stored for (the
     stream mode's consented topic of that purpose): the fields that purpose may see, the
-    subject named by `pseudonym`."""
+    subject named by `pseudonym`. No personal value in clear: a field the schema seals (or
+    one it does not name) is left out, since a topic's records outlive an erasure or a
+    withdrawal until purges wait for its retention (docs/decisions.md); pseudonyms and
+    tokens of fields that are not sealed stay."""
     shown = {}
     for name, value in event.values.items():
+        if name in event.sealed or name not in event.categories:
+            continue
         only = event.fields.get(name)
         if only is None or purpose in only:
             shown[name] = value

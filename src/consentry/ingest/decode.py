@@ -77,6 +77,9 @@ _REFUSALS: dict[str, type[ConsentryError]] = {
         BatchTooLarge,
     )
 }
+# Their codes: a rule of the body, so a record that alone breaks one is refused for good (the
+# stream mode); any other error is the system's and its batch is tried again.
+BODY_REFUSALS: frozenset[str] = frozenset(_REFUSALS)
 
 
 def refusal(refused: native.BatchRefused) -> ConsentryError:

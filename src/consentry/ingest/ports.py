@@ -31,6 +31,9 @@ class AcceptedEvent(msgspec.Struct, frozen=True, gc=False):
     # information (CCPA): the same mappings for every event of one schema.
     categories: Mapping[str, str]
     sensitive: frozenset[str]
+    # Its fields stored sealed under the subject's key (FieldSpec.sealed): personal values
+    # in clear here, never to leave the gateway unsealed.
+    sealed: frozenset[str]
 
 
 class Deliveries(Protocol):

@@ -57,6 +57,9 @@ class CompiledSchema:
     # the delivery of each accepted event, held once per schema).
     categories: Mapping[str, str]
     sensitive: frozenset[str]
+    # The fields stored sealed under the subject's key (FieldSpec.sealed): personal values
+    # kept in clear or redacted.
+    sealed: frozenset[str]
 
 
 def parse(
@@ -111,6 +114,7 @@ def compile_schema(schema: EventSchema) -> CompiledSchema:
         any(spec.special for spec in schema.fields),
         {spec.name: spec.category for spec in schema.fields},
         frozenset(spec.name for spec in schema.fields if spec.sensitive),
+        frozenset(spec.name for spec in schema.fields if spec.sealed),
     )
 
 

@@ -268,4 +268,5 @@ def _accepted(w: Work, shaped: Shaped) -> AcceptedEvent:
         minimise.values(shaped.plan, w.properties, shaped.treated),
         schema.categories,
         schema.sensitive,
+        schema.sealed,
     )

@@ -36,6 +36,12 @@ def _report(error: KafkaError | None, message: Message) -> None:
         log.warning("a ledger change was not published to %s: %s", message.topic(), error)
 
 
+def _failed(exc: KafkaException) -> None:
+    error = exc.args[0] if exc.args else None
+    name = error.name() if isinstance(error, KafkaError) else type(exc).__name__
+    log.warning("a ledger change was not published to %s: %s", topics.CONSENTS, name)
+
+
 class KafkaConsentFeed:
     """Publishes committed ledger changes (consent.feed.ConsentFeed): key the subject id, value
     the purposes' states and the version, an erased subject's tombstone. An idempotent
@@ -58,11 +64,16 @@ class KafkaConsentFeed:
             log.warning("the topic %s could not be made ready: %s", topics.CONSENTS, exc)
 
     def publish(self, states: Sequence[SubjectConsent]) -> None:
+        """Called after the ledger's commit: never raises (a change not published is logged,
+        by its error alone; a replica reads the database again at its next start)."""
         for state in states:
             found = feed.value(state)
             value = None if found is None else _JSON.encode(found)
             self._produce(state.subject_id.encode(), value)
-        self._producer.poll(0)
+        try:
+            self._producer.poll(0)
+        except KafkaException as exc:
+            _failed(exc)
 
     def _produce(self, key: bytes, value: bytes | None) -> None:
         for _ in range(int(_QUEUE_WAIT_SECONDS / 0.1)):
@@ -71,6 +82,9 @@ class KafkaConsentFeed:
                 return
             except BufferError:
                 self._producer.poll(0.1)
+            except KafkaException as exc:
+                _failed(exc)
+                return
         log.warning("a ledger change was not published to %s: queue full", topics.CONSENTS)
 
     def flush(self, timeout: float = 10.0) -> int:

@@ -65,9 +65,11 @@ def screen(messages: Sequence[Message]) -> Screened:
     return screened
 
 
-def refused(message: Message, event_id: str | None, code: str) -> Out:
-    """`{"event_id", "code"}` on the refused topic, keyed as the raw record was."""
-    return Out(topics.REFUSED, _key(message), _JSON.encode({"event_id": event_id, "code": code}))
+def refused(event_id: str | None, code: str) -> Out:
+    """`{"event_id", "code"}` on the refused topic, keyed by the event id (or not at all): the
+    raw record's key may be personal data (an e-mail address) and is never copied."""
+    key = None if event_id is None else event_id.encode()
+    return Out(topics.REFUSED, key, _JSON.encode({"event_id": event_id, "code": code}))
 
 
 def event_id_of(message: Message) -> str | None:
@@ -92,9 +94,9 @@ def outcome(
     stored = iter(accepted)
     # Most batches hold several events of one subject: each pseudonym is computed once.
     names: dict[tuple[str, str], str] = {}
-    for message, result in zip(events, results, strict=True):
+    for _message, result in zip(events, results, strict=True):
         if result.code is not None:
-            out.append(refused(message, result.event_id, result.code))
+            out.append(refused(result.event_id, result.code))
             continue
         event = next(stored)
         for purpose in event.purposes:
@@ -112,8 +114,3 @@ def outcome(
 def _value(message: Message) -> bytes:
     value = message.value()
     return value if isinstance(value, bytes) else (value or "").encode()
-
-
-def _key(message: Message) -> bytes | None:
-    key = message.key()
-    return key.encode() if isinstance(key, str) else key

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from consentry.errors import ConsentryError, StorageUnavailable
+from consentry.ingest.decode import BODY_REFUSALS
 from consentry.ingest.pipeline import EventResult
 from consentry.ingest.ports import AcceptedEvent
 from consentry.runtime import Runtime
@@ -33,6 +42,11 @@ SESSION_TIMEOUT_MS = 10_000
 _BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 _TIMEOUT = 30.0
 _COMMIT_ATTEMPTS = 3
+# All of a batch's Kafka work inside the database transaction (producing, the offsets, the
+# commit and its retries) ends within this, well under TRANSACTION_TIMEOUT_MS; then the Kafka
+# transaction is aborted (within _ABORT_SECONDS) and the batch read again.
+KAFKA_DEADLINE_SECONDS = 5.0
+_ABORT_SECONDS = 2.0
 
 
 class StreamFailed(Exception):
@@ -60,7 +74,7 @@ class _Transaction:
 
     def commit(self, out: list[records.Out]) -> None:
         out = [
-            records.refused(m, records.event_id_of(m), code) for m, _, code in self.screened.refused
+            records.refused(records.event_id_of(m), code) for m, _, code in self.screened.refused
         ] + out
         self.replica.commit(out, self.batch)
         self.committed = True
@@ -148,15 +162,21 @@ class Replica:
                 log.warning("consuming %s: %s", topics.RAW, message.error())
         if not batch:
             return 0
+        settled: list[Message] = []
         try:
-            self._settle(batch)
+            self._settle(batch, settled)
         except BaseException:
-            self._rewind(batch)
+            # Only what is not committed yet: a record settled on its own is not read again.
+            done = {id(m) for m in settled}
+            self._rewind([m for m in batch if id(m) not in done])
+            self.settled += len(settled)
             raise
         self.settled += len(batch)
         return len(batch)
 
-    def _settle(self, batch: Sequence[Message]) -> None:
+    def _settle(self, batch: Sequence[Message], settled: list[Message]) -> None:
+        """Settle `batch` in one Kafka transaction, or (a refusal of the whole body) one
+        record at a time; each record settled on its own is appended to `settled`."""
         screened = records.screen(batch)
         transaction = _Transaction(self, batch, screened)
         if not screened.events:
@@ -173,6 +193,10 @@ class Replica:
             if transaction.committed:
                 log.error("a stream batch was committed to Kafka but not stored (%s)", exc.code)
                 return
+            if exc.code not in BODY_REFUSALS:
+                # The system's failure (a key that does not open, storage...), not the
+                # records': the batch is read again, never refused for good.
+                raise
             if len(batch) == 1:
                 # A refusal of the whole batch (a rule of the batch, not of one event) for a
                 # batch of one record: that record is refused with its code.
@@ -182,7 +206,8 @@ class Replica:
                 return
             # Decided again one record at a time, so the refusal names its record alone.
             for message in batch:
-                self._settle([message])
+                self._settle([message], settled)
+                settled.append(message)
         except Exception:
             if transaction.committed:
                 log.exception("a stream batch was committed to Kafka but not stored")
@@ -199,39 +224,46 @@ class Replica:
         if wanted:
             self.topics.ensure(wanted)
         producer = self.producer
+        deadline = time.monotonic() + KAFKA_DEADLINE_SECONDS
         producer.begin_transaction()
         try:
             for record in out:
-                self._produce(record)
+                self._produce(record, deadline)
             producer.send_offsets_to_transaction(
-                _offsets(batch), self.consumer.consumer_group_metadata(), _TIMEOUT
+                _offsets(batch), self.consumer.consumer_group_metadata(), _left(deadline)
             )
-            self._commit_transaction()
+            self._commit_transaction(deadline)
         except KafkaException as exc:
             error = exc.args[0]
             if error.fatal():
                 raise StreamFailed(f"the stream producer failed for good: {error}") from exc
-            producer.abort_transaction(_TIMEOUT)
+            producer.abort_transaction(_ABORT_SECONDS)
             raise
 
-    def _commit_transaction(self) -> None:
+    def _commit_transaction(self, deadline: float) -> None:
         """Commit, again while the broker says trying again may succeed (librdkafka's rule:
-        a retriable commit error is retried, one that requires it is aborted)."""
+        a retriable commit error is retried, one that requires it is aborted), all before
+        `deadline`."""
         for attempt in range(_COMMIT_ATTEMPTS):
             try:
-                self.producer.commit_transaction(_TIMEOUT)
+                self.producer.commit_transaction(_left(deadline))
                 return
             except KafkaException as exc:
                 error = exc.args[0]
-                if not error.retriable() or attempt == _COMMIT_ATTEMPTS - 1:
+                last = attempt == _COMMIT_ATTEMPTS - 1 or time.monotonic() >= deadline
+                if not error.retriable() or last:
                     raise
 
-    def _produce(self, record: records.Out) -> None:
+    def _produce(self, record: records.Out, deadline: float) -> None:
         while True:
             try:
                 self.producer.produce(record.topic, value=record.value, key=record.key)
                 return
             except BufferError:
+                if time.monotonic() >= deadline:
+                    raise KafkaException(
+                        KafkaError(KafkaError._TIMED_OUT, "the producer's queue stayed full")
+                    ) from None
                 self.producer.poll(0.05)
 
     def _consented_config(self, topic: str) -> dict[str, str]:
@@ -258,6 +290,11 @@ class Replica:
         self.consumer.close()
         self.folder.close()
         self.producer.flush(5)
+
+
+def _left(deadline: float) -> float:
+    """The seconds left before `deadline` (a Kafka call given none fails at once)."""
+    return max(deadline - time.monotonic(), 0.001)
 
 
 def _offsets(batch: Sequence[Message]) -> list[TopicPartition]:
