@@ -93,3 +93,21 @@ def test_the_mail_server_password_is_redacted_when_shown() -> None:
 def test_bad_mail_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(InvalidSetting, match=name):
         Settings.from_env({name: value})
+
+
+def test_no_secret_setting_shows_in_the_settings_repr() -> None:
+    secrets_ = {
+        "db": "postgresql://app:db-pass-7700@127.0.0.1:5432/consentry",
+        "admin_key": "admin-key-7700",
+        "master_key": "master-key-7700",
+        "pkcs11_pin": "pin-7700-900123",
+        "metrics_token": "metrics-token-7700",
+        "alert_webhook": "http://alert-7700.example.com/hook",
+        "smtp_url": "smtp://mail:smtp-pass-7700@127.0.0.1:25",
+    }
+    made = dataclasses.replace(Settings(), **secrets_)
+    secret_fields = {f.name for f in dataclasses.fields(Settings) if f.metadata.get("secret")}
+    assert secret_fields <= set(secrets_)
+    for value in secrets_.values():
+        assert value not in repr(made)
+        assert value not in str(made)

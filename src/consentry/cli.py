@@ -38,7 +38,7 @@ from consentry.errors import ConsentryError
 from consentry.governance.retention import Progress as SweepProgress
 from consentry.http.protocol import protocol_class
 from consentry.keys.ring import REFRESH_SECONDS
-from consentry.keys.rotation import MasterRotation, rotate_signing
+from consentry.keys.rotation import GRACE_SECONDS, MasterRotation, rotate_signing
 from consentry.keys.sources import write_private_file
 from consentry.people.models import PersonRole
 from consentry.runtime import Runtime, tune_gc
@@ -666,14 +666,28 @@ def keys_rotate_master(
             "retired.",
         ),
     ] = REFRESH_SECONDS * 1.5,
+    grace: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=0,
+            help="Seconds an old key nothing is wrapped under is kept before a later run "
+            "destroys it (longer than any transaction).",
+        ),
+    ] = GRACE_SECONDS,
 ) -> None:
     """Re-wrap every subject key, named secret, signing key and stored secret under a new
-    key-encryption key, online, then retire the old key. Run it again to resume one that
-    was stopped."""
+    key-encryption key, online, then retire the old key: marked retiring first, destroyed by
+    a run once the grace period has passed. Run it again to resume one that was stopped."""
     runtime = Runtime(_store_settings())
     try:
         rotation = MasterRotation(
-            runtime.store, runtime.kek, actor=CLI_ACTOR, batch=batch, settle_seconds=settle
+            runtime.store,
+            runtime.kek,
+            actor=CLI_ACTOR,
+            batch=batch,
+            settle_seconds=settle,
+            grace_seconds=grace,
         )
         kek_id = rotation.start()
         with Progress(console=console, transient=True) as bar:
@@ -686,12 +700,18 @@ def keys_rotate_master(
             f"[yellow]note[/yellow] nothing is wrapped under {kept} any more: remove that key "
             "from CONSENTRY_MASTER_KEY"
         )
+    for retiring in outcome.retiring:
+        console.print(
+            f"[yellow]note[/yellow] {retiring} is retiring: run `consentry keys rotate master` "
+            f"again after {grace:g} seconds to destroy it"
+        )
     typer.echo(
         json.dumps(
             {
                 "kek_id": kek_id,
                 "rewrapped": outcome.rewrapped,
                 "retired": list(outcome.retired) + list(outcome.kept),
+                "retiring": list(outcome.retiring),
             },
             sort_keys=True,
         )

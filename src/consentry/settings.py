@@ -42,6 +42,7 @@ class Settings:
         metadata=_doc("Directory holding the SQLite store and generated development keys."),
     )
     db: str = field(
+        repr=False,
         default="",
         metadata=_doc(
             "Database URL. Empty: a SQLite file `consentry.db` in the data directory. "
@@ -50,6 +51,7 @@ class Settings:
         ),
     )
     admin_key: str = field(
+        repr=False,
         default="",
         metadata=_doc(
             "An API key accepted with role admin from start-up. Empty: `consentry serve` "
@@ -58,6 +60,7 @@ class Settings:
         ),
     )
     master_key: str = field(
+        repr=False,
         default="",
         metadata=_doc(
             "Key-encryption key, 32 bytes as base64url. Empty: generated into `master.key` "
@@ -78,7 +81,7 @@ class Settings:
         default="", metadata=_doc("Label of the PKCS#11 token holding the key-encryption key.")
     )
     pkcs11_pin: str = field(
-        default="", metadata=_doc("User PIN of the PKCS#11 token.", secret=True)
+        repr=False, default="", metadata=_doc("User PIN of the PKCS#11 token.", secret=True)
     )
     pkcs11_key_label: str = field(
         default="consentry-kek",
@@ -290,6 +293,7 @@ class Settings:
         ),
     )
     metrics_token: str = field(
+        repr=False,
         default="",
         metadata=_doc(
             "A bearer token that may scrape `/metrics` (beside API keys with "
@@ -343,6 +347,7 @@ class Settings:
         ),
     )
     alert_webhook: str = field(
+        repr=False,
         default="",
         metadata=_doc(
             "URL that receives alerts in Alertmanager's webhook format (version 4), firing and "
@@ -358,6 +363,7 @@ class Settings:
     )
 
     smtp_url: str = field(
+        repr=False,
         default="",
         metadata=_doc(
             "The mail server that sends portal codes: `smtp://host:port` (plain, for a relay "

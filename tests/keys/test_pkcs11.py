@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from multiprocessing.synchronize import Barrier
+from typing import Any
+
 import pytest
 
 from consentry.errors import InvalidSetting, KeyUnwrapFailed
@@ -106,3 +110,87 @@ def test_the_pin_is_redacted_where_settings_are_shown() -> None:
     assert shown["CONSENTRY_PKCS11_PIN"] != "135791"
     with pytest.raises(InvalidSetting):
         Settings.from_env({"CONSENTRY_PKCS11_MODULE": "/x.so"})
+
+
+def _first_start(token: Token, label: str, barrier: Barrier, blobs: Any, opened: Any) -> None:
+    """One process starting on the token: load the KEK, wrap, then open every process's blob."""
+    import os  # noqa: PLC0415
+
+    keys = store(token, label)
+    try:
+        barrier.wait()
+        ring = KeyEncryptionKey(keys)
+        blob, kek_id = ring.wrap(os.urandom(32), AAD)
+        blobs[os.getpid()] = (blob, kek_id)
+        barrier.wait()
+        for blob, kek_id in dict(blobs).values():
+            ring.open(blob, AAD, kek_id)
+        opened[os.getpid()] = True
+    finally:
+        keys.close()
+
+
+def test_processes_starting_together_on_an_empty_token_make_one_key(softhsm: Token) -> None:
+    import pkcs11  # noqa: PLC0415 - the tests' own look into the token
+
+    label = softhsm.key_label()
+    context = multiprocessing.get_context("spawn")
+    count = 4
+    with context.Manager() as manager:
+        blobs, opened = manager.dict(), manager.dict()
+        barrier = context.Barrier(count)
+        procs = [
+            context.Process(target=_first_start, args=(softhsm, label, barrier, blobs, opened))
+            for _ in range(count)
+        ]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0] * count
+        assert len(opened) == count
+        assert len({kek_id for _, kek_id in blobs.values()}) == 1
+    keys = store(softhsm, label)
+    try:
+        keys.load()
+        session = keys._session
+        found = list(session.get_objects({pkcs11.Attribute.LABEL: label}))
+        assert len(found) == 1
+    finally:
+        keys.close()
+
+
+def test_two_keys_of_one_id_in_the_token_are_refused(softhsm: Token) -> None:
+    import pkcs11  # noqa: PLC0415
+
+    keys = store(softhsm)
+    try:
+        (made,) = keys.load()
+        with keys._lock:
+            keys._session.generate_key(
+                pkcs11.KeyType.AES,
+                256,
+                label=keys._label,
+                id=made.object_id,  # type: ignore[attr-defined]
+                store=True,
+                template={pkcs11.Attribute.SENSITIVE: True, pkcs11.Attribute.EXTRACTABLE: False},
+            )
+        with pytest.raises(InvalidSetting) as caught:
+            keys.load()
+        assert "ambiguous" in caught.value.detail
+    finally:
+        keys.close()
+
+
+def test_two_rotations_at_once_make_one_new_key(softhsm: Token) -> None:
+    first = store(softhsm)
+    second = store(softhsm, first._label)
+    try:
+        (old,) = first.load()
+        made = first.create(replacing=old.key_id)
+        again = second.create(replacing=old.key_id)
+        assert again.key_id == made.key_id
+        assert [k.key_id for k in second.load()] == [made.key_id, old.key_id]
+    finally:
+        first.close()
+        second.close()

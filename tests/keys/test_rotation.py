@@ -26,8 +26,9 @@ from consentry import clock
 from consentry.app import create_app
 from consentry.cli import app as cli
 from consentry.errors import InvalidSetting
-from consentry.keys.rotation import MasterRotation
+from consentry.keys.rotation import GRACE_SECONDS, MasterRotation
 from consentry.keys.sources import MASTER_KEY_FILE
+from consentry.keys.subject_keys import subject_key_aad
 from consentry.operations import figures
 from consentry.runtime import Runtime
 from consentry.settings import Settings
@@ -118,7 +119,7 @@ def test_everything_written_before_rotations_stays_readable_and_verifiable(
     made = CliRunner().invoke(cli, ["identity-secret", "create", "--label", "shop"], env=env)
     assert made.exit_code == 0, made.output
 
-    master = rotate(settings, "master", "--settle", "0")
+    master = rotate(settings, "master", "--settle", "0", "--grace", "0")
     signing = rotate(settings, "signing")
     assert master["kek_id"] != old_kek
     assert master["retired"] == [old_kek]
@@ -242,7 +243,7 @@ def test_a_rotation_killed_half_way_resumes_with_ingest_running(
     count = 3_000
     _subjects(settings, count)
     old = runtime_of(ready).kek.kek_id
-    rotation = _spawn(settings, "master", "--batch", "5", "--settle", "0")
+    rotation = _spawn(settings, "master", "--batch", "5", "--settle", "0", "--grace", "0")
     # Ingest and erasure go on in this process while the rotation runs in another.
     sent = 0
     killed = False
@@ -276,7 +277,7 @@ def test_a_rotation_killed_half_way_resumes_with_ingest_running(
     run(ready)
     assert erased["request_id"]
 
-    again = _spawn(settings, "master", "--settle", "0")
+    again = _spawn(settings, "master", "--settle", "0", "--grace", "0")
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0
     outcome = json.loads(out.decode().strip().splitlines()[-1])
@@ -305,7 +306,7 @@ def test_an_env_key_source_rotates_onto_the_key_put_first(
     assert "CONSENTRY_MASTER_KEY=new,current" in refused.exception.detail
     both = dataclasses.replace(sqlite_settings, master_key=f"{new},{sqlite_settings.master_key}")
     result = CliRunner().invoke(
-        cli, ["keys", "rotate", "master", "--settle", "0"], env=env_of(both)
+        cli, ["keys", "rotate", "master", "--settle", "0", "--grace", "0"], env=env_of(both)
     )
     assert result.exit_code == 0, result.output
     done = json.loads(result.stdout.strip().splitlines()[-1])
@@ -343,7 +344,7 @@ def test_rotation_due_clears_once_the_master_key_is_rotated(sqlite_settings: Set
             assert figures.keys_due(conn, clock.now(), 90) == ["master", "signing"]
     finally:
         rt.close()
-    rotate(settings, "master", "--settle", "0")
+    rotate(settings, "master", "--settle", "0", "--grace", "0")
     rotate(settings, "signing")
     rt = Runtime(settings)
     try:
@@ -367,5 +368,58 @@ def test_a_rotation_stopped_before_retiring_finishes_without_a_new_key(
         rotation.rewrap()  # stopped here: everything re-wrapped, the old key not retired
     finally:
         rt.close()
-    done = rotate(settings, "master", "--settle", "0")
+    done = rotate(settings, "master", "--settle", "0", "--grace", "0")
     assert (done["kek_id"], done["retired"], done["rewrapped"]) == (new, [old], 0)
+
+
+def test_a_row_committed_under_the_old_key_after_the_rewrap_keeps_its_key(
+    settings: Settings,
+) -> None:
+    """A transaction opened before the rotation may commit a row wrapped under the old key
+    after the re-wrap pass: the old key is only marked retiring, and a later run re-wraps the
+    row, destroying the key only once the grace period has passed."""
+    settings = dataclasses.replace(settings, master_key="")
+    _subjects(settings, 3)
+    rt = Runtime(settings)
+    try:
+        old = rt.kek.kek_id
+        rotation = MasterRotation(rt.store, rt.kek, actor="test", settle_seconds=0)
+        new = rotation.start()
+        first = rotation.finish()
+        assert (first.retired, first.retiring) == ((), (old,))
+        assert old in rt.kek.key_ids
+
+        # The late commit: a subject key wrapped under the old KEK, written after the pass.
+        aad = subject_key_aad("sub-000001")
+        with rt.store.write() as conn:
+            row = conn.execute(
+                select(subject_keys).where(subject_keys.c.subject_id == "sub-000001")
+            ).one()
+            key = rt.kek.open(bytes(row.wrapped_key), aad, row.kek_id)
+            conn.execute(
+                update(subject_keys)
+                .where(subject_keys.c.subject_id == "sub-000001")
+                .values(wrapped_key=rt.kek.source(old).wrap(key, aad), kek_id=old)
+            )
+
+        second = MasterRotation(rt.store, rt.kek, actor="test", settle_seconds=0).finish()
+        assert (second.rewrapped, second.retired, second.retiring) == (1, (), (old,))
+        assert old in rt.kek.key_ids
+
+        with rt.store.write() as conn:  # the grace period has passed
+            conn.execute(
+                update(master_keys)
+                .where(master_keys.c.kek_id == old)
+                .values(retired_at=clock.now() - timedelta(seconds=GRACE_SECONDS + 1))
+            )
+        third = MasterRotation(rt.store, rt.kek, actor="test", settle_seconds=0).finish()
+        assert (third.kek_id, third.retired, third.retiring) == (new, (old,), ())
+        assert rt.kek.key_ids == [new]
+        with rt.store.read() as conn:
+            row = conn.execute(
+                select(subject_keys).where(subject_keys.c.subject_id == "sub-000001")
+            ).one()
+        assert row.kek_id == new
+        assert rt.kek.open(bytes(row.wrapped_key), aad, row.kek_id) == key
+    finally:
+        rt.close()

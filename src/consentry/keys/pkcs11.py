@@ -3,10 +3,15 @@ keys are wrapped and unwrapped by AES-256-GCM inside it (C_Encrypt, C_Decrypt)."
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import secrets
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from consentry.errors import InvalidSetting, KeyUnwrapFailed
@@ -15,12 +20,15 @@ from consentry.keys.sources import KeySource
 # Stored layout of a blob wrapped in a token: 0x02 || IV (12) || ciphertext+tag (16).
 _VERSION = b"\x02"
 _IV = 12
+# CKA_ID of a key made here: its version, a dot, 16 random bytes in hex, so two keys made at
+# once never share an id (and a kek_id); a bare version (b"1") is a key made before.
+_RANDOM_ID = 16
 
 
 class TokenKey:
     """One AES-256 key object in the token, found by its label and CKA_ID."""
 
-    __slots__ = ("_handle", "_lock", "_module", "key_id", "object_id")
+    __slots__ = ("_handle", "_lock", "_module", "key_id", "object_id", "version")
 
     def __init__(self, module: Any, handle: Any, lock: threading.Lock, name: bytes) -> None:
         self._module = module
@@ -30,6 +38,8 @@ class TokenKey:
         self.key_id = hashlib.sha256(
             b"consentry-kek-id-pkcs11\x00" + name + b"\x00" + self.object_id
         ).hexdigest()[:16]
+        number = self.object_id.split(b".", 1)[0]
+        self.version = int(number) if number.isdigit() else None
 
     def wrap(self, key: bytes, aad: bytes) -> bytes:
         iv = secrets.token_bytes(_IV)
@@ -57,11 +67,14 @@ class TokenKey:
 class Pkcs11Keys:
     """The token's AES keys labelled CONSENTRY_PKCS11_KEY_LABEL, versioned by CKA_ID (1, 2,
     ...; the highest is active); on first start one is made in the token (sensitive, not
-    extractable)."""
+    extractable). Keys are made under a lock file (in `lock_dir`, by default the temporary
+    directory) named after the token and label, so processes starting together make one."""
 
     name = "pkcs11"
 
-    def __init__(self, module_path: str, token: str, pin: str, label: str) -> None:
+    def __init__(
+        self, module_path: str, token: str, pin: str, label: str, lock_dir: Path | None = None
+    ) -> None:
         try:
             import pkcs11  # noqa: PLC0415 - optional at import time: only this source needs it
         except ImportError:
@@ -69,6 +82,9 @@ class Pkcs11Keys:
         self._module = pkcs11
         self._label = label
         self._name = token.encode() + b"\x00" + label.encode()
+        digest = hashlib.sha256(module_path.encode() + b"\x00" + self._name).hexdigest()[:16]
+        where = lock_dir if lock_dir is not None else Path(tempfile.gettempdir())
+        self._lock_path = where / f"consentry-pkcs11-{digest}.lock"
         self._opened = _open_session(pkcs11, module_path, token, pin)
         self._session = self._opened.session
         self._lock = self._opened.lock
@@ -77,23 +93,16 @@ class Pkcs11Keys:
     def load(self) -> Sequence[KeySource]:
         keys = self._keys()
         if not keys:
-            return [self.create()]
+            with self._creating():
+                keys = self._keys() or [self._generate(1)]
         return keys
 
-    def create(self) -> KeySource:
-        known = self._keys()
-        version = max((int(k.object_id) for k in known), default=0) + 1
-        attribute = self._module.Attribute
-        with self._lock:
-            handle = self._session.generate_key(
-                self._module.KeyType.AES,
-                256,
-                label=self._label,
-                id=str(version).encode(),
-                store=True,
-                template={attribute.SENSITIVE: True, attribute.EXTRACTABLE: False},
-            )
-        return TokenKey(self._module, handle, self._lock, self._name)
+    def create(self, replacing: str | None = None) -> KeySource:
+        with self._creating():
+            known = self._keys()
+            if replacing is not None and known and known[0].key_id != replacing:
+                return known[0]  # another run made a new key meanwhile: that one is active
+            return self._generate(max((k.version or 0 for k in known), default=0) + 1)
 
     def retire(self, key_id: str) -> bool:
         for key in self._keys():
@@ -107,8 +116,34 @@ class Pkcs11Keys:
             self._closed = True
             _release(self._opened)
 
+    def _generate(self, version: int) -> TokenKey:
+        attribute = self._module.Attribute
+        object_id = f"{version}.{secrets.token_hex(_RANDOM_ID)}".encode()
+        with self._lock:
+            handle = self._session.generate_key(
+                self._module.KeyType.AES,
+                256,
+                label=self._label,
+                id=object_id,
+                store=True,
+                template={attribute.SENSITIVE: True, attribute.EXTRACTABLE: False},
+            )
+        return TokenKey(self._module, handle, self._lock, self._name)
+
+    @contextmanager
+    def _creating(self) -> Iterator[None]:
+        """Held while a key is made: one process, one thread at a time for this token+label."""
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def _keys(self) -> list[TokenKey]:
-        """The labelled keys, newest (highest CKA_ID) first."""
+        """The labelled keys, newest (highest version) first; InvalidSetting when two share a
+        version (which is active would be a guess) or an id (blobs would name either)."""
         attribute = self._module.Attribute
         with self._lock:
             found = list(
@@ -120,8 +155,15 @@ class Pkcs11Keys:
                 )
             )
         keys = [TokenKey(self._module, handle, self._lock, self._name) for handle in found]
-        usable = [key for key in keys if key.object_id.isdigit()]
-        return sorted(usable, key=lambda key: int(key.object_id), reverse=True)
+        usable = [key for key in keys if key.version is not None]
+        for seen in ({k.key_id for k in usable}, {k.version for k in usable}):
+            if len(seen) != len(usable):
+                raise InvalidSetting(
+                    f"the PKCS#11 token holds {len(usable)} keys labelled {self._label!r} of "
+                    "which two share a version or an id: which one wraps is ambiguous; keep "
+                    "the one the database's rows name (kek_id) and remove the others"
+                )
+        return sorted(usable, key=lambda key: key.version or 0, reverse=True)
 
 
 class _Opened:

@@ -26,6 +26,7 @@ def key_store(settings: Settings) -> KeyStore:
             settings.pkcs11_token,
             settings.pkcs11_pin,
             settings.pkcs11_key_label,
+            lock_dir=settings.data_dir,
         )
     if settings.master_key:
         return EnvKeys(settings.master_key)
@@ -43,7 +44,7 @@ class _Fixed:
     def load(self) -> Sequence[KeySource]:
         return [self._key]
 
-    def create(self) -> KeySource:
+    def create(self, replacing: str | None = None) -> KeySource:
         raise KeyUnwrapFailed("a fixed key cannot be rotated")
 
     def retire(self, key_id: str) -> bool:

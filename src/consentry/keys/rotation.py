@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Connection
 
@@ -30,6 +31,11 @@ _AAD: dict[str, Callable[[str], bytes]] = {
     "systems": system_aad,
 }
 BATCH = 2_000
+# How long a KEK nothing is wrapped under stays in its store before a later `finish` destroys
+# it: longer than any transaction (a stream batch holds one for tens of seconds), so a row that
+# a transaction opened before the rotation wraps under the old key and commits after the
+# re-wrap pass is re-wrapped by that later run, never left under a destroyed key.
+GRACE_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,7 @@ class Outcome:
     rewrapped: int
     retired: tuple[str, ...]
     kept: tuple[str, ...]  # retired keys only the operator can remove (CONSENTRY_MASTER_KEY)
+    retiring: tuple[str, ...] = ()  # unused, kept until their grace period has passed
 
 
 class MasterRotation:
@@ -52,6 +59,7 @@ class MasterRotation:
         actor: str,
         batch: int = BATCH,
         settle_seconds: float = REFRESH_SECONDS * 1.5,
+        grace_seconds: float = GRACE_SECONDS,
     ) -> None:
         self._store = store
         self._kek = kek
@@ -60,13 +68,14 @@ class MasterRotation:
         # Long enough for every other process to see the new key as active and stop wrapping
         # under the old one (ring.REFRESH_SECONDS).
         self._settle = settle_seconds
+        self._grace = timedelta(seconds=grace_seconds)
 
     def start(self) -> str:
         """Put a new KEK in use, unless a rotation onto the active one is unfinished (then it
         is resumed: rows still under an older KEK, or an older KEK not retired yet); returns
         the active KEK id."""
         if self.pending() == 0 and len(self._kek.key_ids) == 1:
-            self._kek.store.create()
+            self._kek.store.create(replacing=self._kek.kek_id)
             self._kek.refresh()
         with self._store.write() as conn:
             note_master_key(conn, self._kek)
@@ -96,21 +105,29 @@ class MasterRotation:
 
     def finish(self, progress: Callable[[int], None] = lambda done: None) -> Outcome:
         """Wait for other processes to wrap under the new KEK, re-wrap what they wrapped under
-        the old one meanwhile, then retire every KEK nothing is wrapped under."""
+        the old one meanwhile, then retire in two steps every KEK nothing is wrapped under:
+        marked retiring (master_keys.retired_at) on the first run, destroyed by a run once
+        the grace period has passed since (a transaction still open may yet commit a row
+        wrapped under it; that run re-wraps such rows first)."""
         rewrapped = self.rewrap(progress)
         time.sleep(self._settle)
         rewrapped += self.rewrap(progress)
         active = self._kek.kek_id
         retired: list[str] = []
         kept: list[str] = []
+        retiring: list[str] = []
         with self._store.write() as conn:
             in_use = sql.wrapped_kek_ids(conn)
+            now = clock.now()
             for kek_id in self._kek.key_ids:
                 if kek_id == active or kek_id in in_use:
                     continue
+                since = sql.mark_master_key_retiring(conn, kek_id, now)
+                if now - since < self._grace:
+                    retiring.append(kek_id)
+                    continue
                 destroyed = self._kek.store.retire(kek_id)
                 (retired if destroyed else kept).append(kek_id)
-                sql.retire_master_key(conn, kek_id, clock.now())
                 audit.record(
                     conn,
                     AuditAction.MASTER_KEY_RETIRED,
@@ -118,7 +135,7 @@ class MasterRotation:
                     details={"kek_id": kek_id, "destroyed": destroyed},
                 )
         self._kek.refresh()
-        return Outcome(active, rewrapped, tuple(retired), tuple(kept))
+        return Outcome(active, rewrapped, tuple(retired), tuple(kept), tuple(retiring))
 
     def _pass(self, wrapped: sql.Wrapped, progress: Callable[[int], None]) -> int:
         aad = _AAD[wrapped.name]

@@ -46,8 +46,10 @@ class KeyStore(Protocol):
         """Every key held, the active one (which wraps new keys) first."""
         ...
 
-    def create(self) -> KeySource:
-        """Make a new key the active one (a master rotation's first step)."""
+    def create(self, replacing: str | None = None) -> KeySource:
+        """Make a new key the active one (a master rotation's first step); when `replacing`
+        is given and the active key is already another (a rotation run at the same time made
+        it), that key, not a new one."""
         ...
 
     def retire(self, key_id: str) -> bool:
@@ -92,7 +94,7 @@ class EnvKeys:
             LocalKey(decode_key(part, "CONSENTRY_MASTER_KEY")) for part in self._value.split(",")
         ]
 
-    def create(self) -> KeySource:
+    def create(self, replacing: str | None = None) -> KeySource:
         raise InvalidSetting(
             "CONSENTRY_MASTER_KEY holds no new key: put a new key first, the current one after "
             "a comma (CONSENTRY_MASTER_KEY=new,current), in every process, then rotate"
@@ -126,7 +128,7 @@ class FileKeys:
             )
         return [LocalKey(key) for key in self._keys()]
 
-    def create(self) -> KeySource:
+    def create(self, replacing: str | None = None) -> KeySource:
         key = secrets.token_bytes(32)
         self._write([key, *self._keys()])
         return LocalKey(key)

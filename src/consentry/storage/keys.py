@@ -212,12 +212,29 @@ def record_master_key(conn: Connection, kek_id: str, now: datetime) -> None:
         pass
 
 
-def retire_master_key(conn: Connection, kek_id: str, now: datetime) -> None:
+def mark_master_key_retiring(conn: Connection, kek_id: str, now: datetime) -> datetime:
+    """Note that nothing is wrapped under `kek_id` from `now` (its retirement starts), unless
+    noted before; returns since when it has been retiring."""
+    row = conn.execute(
+        select(master_keys.c.retired_at).where(master_keys.c.kek_id == kek_id)
+    ).first()
+    if row is not None and row.retired_at is not None:
+        since: datetime = row.retired_at
+        return since
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(master_keys).values(kek_id=kek_id, created_at=now, retired_at=now)
+                )
+        except ConstraintViolation:
+            pass
     conn.execute(
         update(master_keys)
         .where(master_keys.c.kek_id == kek_id, master_keys.c.retired_at.is_(None))
         .values(retired_at=now)
     )
+    return now
 
 
 def master_key_created(conn: Connection, kek_id: str) -> datetime | None:
