@@ -25,7 +25,11 @@ def keys(subjects: int) -> dict[str, Any]:
             with runtime.store.write() as conn:
                 for n in range(start, min(subjects, start + _CHUNK)):
                     runtime.subject_keys.create(conn, f"bench-key-{n:08d}")
-        rotation = MasterRotation(runtime.store, runtime.kek, actor="bench", settle_seconds=0)
+        # A store of its own with no other process: nothing can still be wrapping under the
+        # old KEK, so neither the settle time nor the grace period applies.
+        rotation = MasterRotation(
+            runtime.store, runtime.kek, actor="bench", settle_seconds=0, grace_seconds=0
+        )
         rotation.start()
         pending = rotation.pending()
         started = time.perf_counter()
