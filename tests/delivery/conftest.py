@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 
 from consentry.app import create_app
 from consentry.settings import Settings
-from tests.conftest import auth
-from tests.ingest.test_pipeline import CONSENT_PURPOSES, SCHEMA
+from tests.ingest.test_pipeline import with_page_views
 
 
 @pytest.fixture
@@ -31,10 +30,4 @@ def fast_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def gateway(fast_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(fast_settings)) as client:
-        client.put(
-            "/v1/notices/main",
-            headers=auth(),
-            json={"version": "1", "text": "Notice.", "purposes": CONSENT_PURPOSES},
-        )
-        assert client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA).status_code == 201
-        yield client
+        yield with_page_views(client)

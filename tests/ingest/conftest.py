@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import auth
-from tests.ingest.test_pipeline import CONSENT_PURPOSES, SCHEMA
+from tests.ingest.test_pipeline import with_page_views
 
 
 @pytest.fixture
 def ready(client: TestClient) -> TestClient:
-    client.put(
-        "/v1/notices/main",
-        headers=auth(),
-        json={"version": "1", "text": "Notice.", "purposes": CONSENT_PURPOSES},
-    )
-    assert client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA).status_code == 201
-    return client
+    return with_page_views(client)

@@ -49,6 +49,18 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def with_page_views(client: TestClient) -> TestClient:
+    """The gateway `client` serves, given the notice of CONSENT_PURPOSES and the page_view
+    schema (the set-up of most gateway fixtures)."""
+    client.put(
+        "/v1/notices/main",
+        headers=auth(),
+        json={"version": "1", "text": "Notice.", "purposes": CONSENT_PURPOSES},
+    )
+    assert client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA).status_code == 201
+    return client
+
+
 def who(name: str, kind: str = "email") -> dict[str, Any]:
     value = f"{name}@example.com" if kind == "email" else f"{kind}-{name}"
     return {"identities": [{"type": kind, "value": value}]}

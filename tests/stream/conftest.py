@@ -19,8 +19,8 @@ from consentry.app import create_app
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.stream.replica import Replica
-from tests.conftest import ADMIN_KEY, MASTER_KEY, auth, fresh_pg_database
-from tests.ingest.test_pipeline import CONSENT_PURPOSES, SCHEMA
+from tests.conftest import ADMIN_KEY, MASTER_KEY, fresh_pg_database
+from tests.ingest.test_pipeline import with_page_views
 
 
 @pytest.fixture
@@ -44,13 +44,7 @@ def stream_settings(pg_url: str, tmp_path: Path, kafka_bootstrap: str) -> Settin
 def gateway(stream_settings: Settings) -> Iterator[TestClient]:
     """The HTTP gateway, with the notice and the page_view schema."""
     with TestClient(create_app(stream_settings)) as client:
-        client.put(
-            "/v1/notices/main",
-            headers=auth(),
-            json={"version": "1", "text": "Notice.", "purposes": CONSENT_PURPOSES},
-        )
-        assert client.put("/v1/schemas/page_view", headers=auth(), json=SCHEMA).status_code == 201
-        yield client
+        yield with_page_views(client)
 
 
 @pytest.fixture
