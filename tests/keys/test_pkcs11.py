@@ -160,6 +160,27 @@ def test_processes_starting_together_on_an_empty_token_make_one_key(softhsm: Tok
         keys.close()
 
 
+def _start_and_stop(token: Token, label: str) -> str:
+    """A process starting on the token and stopping: the active key's id, or what failed."""
+    try:
+        keys = store(token, label)
+    except InvalidSetting as exc:
+        return str(exc)
+    try:
+        return keys.load()[0].key_id
+    finally:
+        keys.close()
+
+
+def test_many_processes_opening_the_token_at_once_all_find_it(softhsm: Token) -> None:
+    # A login rewrites a file-backed token's flags; a process opening the token meanwhile
+    # would not find it (NoSuchToken) without the token's lock file.
+    label = softhsm.key_label()
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
+        found = pool.starmap(_start_and_stop, [(softhsm, label)] * 48, chunksize=1)
+    assert len(set(found)) == 1, sorted(set(found))
+
+
 def test_two_keys_of_one_id_in_the_token_are_refused(softhsm: Token) -> None:
     import pkcs11  # noqa: PLC0415
 

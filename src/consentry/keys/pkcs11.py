@@ -67,8 +67,10 @@ class TokenKey:
 class Pkcs11Keys:
     """The token's AES keys labelled CONSENTRY_PKCS11_KEY_LABEL, versioned by CKA_ID (1, 2,
     ...; the highest is active); on first start one is made in the token (sensitive, not
-    extractable). Keys are made under a lock file (in `lock_dir`, by default the temporary
-    directory) named after the token and label, so processes starting together make one."""
+    extractable). The token is opened, and keys are made and destroyed, under a lock file (in
+    `lock_dir`, by default the temporary directory) named after the module and token: a
+    file-backed token (SoftHSM2) is rewritten by a login or a new key, and a process reading
+    it at that moment does not find it; and processes starting together make one key."""
 
     name = "pkcs11"
 
@@ -82,10 +84,11 @@ class Pkcs11Keys:
         self._module = pkcs11
         self._label = label
         self._name = token.encode() + b"\x00" + label.encode()
-        digest = hashlib.sha256(module_path.encode() + b"\x00" + self._name).hexdigest()[:16]
+        digest = hashlib.sha256(f"{module_path}\x00{token}".encode()).hexdigest()[:16]
         where = lock_dir if lock_dir is not None else Path(tempfile.gettempdir())
         self._lock_path = where / f"consentry-pkcs11-{digest}.lock"
-        self._opened = _open_session(pkcs11, module_path, token, pin)
+        with _token_lock(self._lock_path):
+            self._opened = _open_session(pkcs11, module_path, token, pin)
         self._session = self._opened.session
         self._lock = self._opened.lock
         self._closed = False
@@ -93,22 +96,23 @@ class Pkcs11Keys:
     def load(self) -> Sequence[KeySource]:
         keys = self._keys()
         if not keys:
-            with self._creating():
+            with _token_lock(self._lock_path):
                 keys = self._keys() or [self._generate(1)]
         return keys
 
     def create(self, replacing: str | None = None) -> KeySource:
-        with self._creating():
+        with _token_lock(self._lock_path):
             known = self._keys()
             if replacing is not None and known and known[0].key_id != replacing:
                 return known[0]  # another run made a new key meanwhile: that one is active
             return self._generate(max((k.version or 0 for k in known), default=0) + 1)
 
     def retire(self, key_id: str) -> bool:
-        for key in self._keys():
-            if key.key_id == key_id:
-                with self._lock:
-                    key._handle.destroy()
+        with _token_lock(self._lock_path):
+            for key in self._keys():
+                if key.key_id == key_id:
+                    with self._lock:
+                        key._handle.destroy()
         return True
 
     def close(self) -> None:
@@ -129,17 +133,6 @@ class Pkcs11Keys:
                 template={attribute.SENSITIVE: True, attribute.EXTRACTABLE: False},
             )
         return TokenKey(self._module, handle, self._lock, self._name)
-
-    @contextmanager
-    def _creating(self) -> Iterator[None]:
-        """Held while a key is made: one process, one thread at a time for this token+label."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
     def _keys(self) -> list[TokenKey]:
         """The labelled keys, newest (highest version) first; InvalidSetting when two share a
@@ -164,6 +157,18 @@ class Pkcs11Keys:
                     "the one the database's rows name (kek_id) and remove the others"
                 )
         return sorted(usable, key=lambda key: key.version or 0, reverse=True)
+
+
+@contextmanager
+def _token_lock(path: Path) -> Iterator[None]:
+    """Held while the token is opened or written: one process, one thread at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # flock: per open file, so per thread too
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class _Opened:
