@@ -277,15 +277,51 @@ def test_check_urls_resolves_names_with_the_default_port() -> None:
         return [ipaddress.ip_address("8.8.8.8")]
 
     endpoints.check_urls(
-        {
-            "a": "https://a.example.com/x",
-            "b": "http://b.example.com:8080/y",
-            "c": "http://c.example.com/",
-        },
+        {"a": "https://a.example.com/x", "b": "https://b.example.com:8080/y"},
         allow_private=False,
         resolver=resolve,
     )
-    assert sorted(asked) == [("a.example.com", 443), ("b.example.com", 8080), ("c.example.com", 80)]
+    assert sorted(asked) == [("a.example.com", 443), ("b.example.com", 8080)]
+    asked.clear()
+    with pytest.raises(EndpointNotAllowed):
+        endpoints.check_urls({"c": "http://c.example.com/"}, allow_private=True, resolver=resolve)
+    assert asked == [("c.example.com", 80)]
+
+
+def test_plaintext_http_reaches_only_a_private_receiver_when_allowed() -> None:
+    """Personal data never crosses a public network in clear: `http://` is refused to a
+    public address (and without CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1 at all), as `kafka://`."""
+    plain = {"endpoint": "http://crm.example.com/hook"}
+    for allow_private, address in ((False, "10.0.0.2"), (True, "8.8.8.8")):
+        with pytest.raises(EndpointNotAllowed, match=r"plaintext \(http://\)") as caught:
+            endpoints.check_urls(plain, allow_private=allow_private, resolver=resolver_of(address))
+        assert caught.value.context["field"] == "endpoint"
+    endpoints.check_urls(plain, allow_private=True, resolver=resolver_of("10.0.0.2"))
+    endpoints.check_urls(
+        {"endpoint": "https://crm.example.com/hook"},
+        allow_private=False,
+        resolver=resolver_of("8.8.8.8"),
+    )
+
+
+def test_the_worker_sends_plaintext_to_no_public_address() -> None:
+    """A name stored while it resolved to a private address, resolving to a public one too
+    when the worker sends (the loopback answer first): the plaintext request is not made."""
+    with receiver() as hook:
+        url = hook.url.replace("127.0.0.1", "crm.example.com")
+        sink = WebhookSink(2.0, allow_private=True, resolver=resolver_of("127.0.0.1", "8.8.8.8"))
+        try:
+            outcome = sink.send(url, b"{}", "sig")
+            assert (outcome.ok, outcome.error) == (False, "endpoint_not_allowed")
+        finally:
+            sink.close()
+        assert hook.attempts == 0
+        private = WebhookSink(2.0, allow_private=True, resolver=resolver_of("127.0.0.1"))
+        try:
+            assert private.send(url, b"{}", "sig").ok
+        finally:
+            private.close()
+        assert hook.attempts == 1
 
 
 def test_a_name_that_does_not_resolve_is_accepted_when_stored() -> None:

@@ -62,14 +62,16 @@ class _Unresolved(Exception):
 
 class _CheckedBackend(httpcore.NetworkBackend):
     """Connects by resolving the URL's name itself, checking every address (unless private
-    endpoints are allowed) and connecting to an address it checked, so a second DNS answer
-    cannot swap it (rebinding). The URL keeps its name: the pool keys connections by it, and
-    TLS sends it as SNI and checks the certificate against it."""
+    endpoints are allowed; for `plaintext`, that none is public) and connecting to an address
+    it checked, so a second DNS answer cannot swap it (rebinding). The URL keeps its name: the
+    pool keys connections by it, and TLS sends it as SNI and checks the certificate against
+    it."""
 
-    def __init__(self, allow_private: bool, resolver: endpoints.Resolver) -> None:
+    def __init__(self, allow_private: bool, resolver: endpoints.Resolver, plaintext: bool) -> None:
         self._inner = httpcore.SyncBackend()
         self._allow_private = allow_private
         self._resolver = resolver
+        self._plaintext = plaintext
 
     def connect_tcp(
         self,
@@ -85,6 +87,8 @@ class _CheckedBackend(httpcore.NetworkBackend):
             )
         except (OSError, UnicodeError):
             raise _Unresolved from None
+        if self._plaintext and not endpoints.plaintext_allowed(addresses):
+            raise EndpointNotAllowed("a plaintext (http://) endpoint reaches a public address")
         failure: Exception = httpcore.ConnectError("no address")
         for address in addresses:
             try:
@@ -160,7 +164,9 @@ _FAILURES: tuple[tuple[type[Exception], str], ...] = (
 
 
 class WebhookSink:
-    """POST with the signature header; pooled connections (per name); bounded by a timeout."""
+    """POST with the signature header; pooled connections (per name); bounded by a timeout.
+    `http://` goes through a client of its own whose every address is checked non-public
+    (endpoints.plaintext_allowed), as when the system was stored."""
 
     def __init__(
         self,
@@ -169,17 +175,21 @@ class WebhookSink:
         allow_private: bool = False,
         resolver: endpoints.Resolver = endpoints.resolve,
     ) -> None:
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            trust_env=False,
-            transport=_CheckedTransport(_CheckedBackend(allow_private, resolver)),
-        )
+        self._clients = {
+            plaintext: httpx.Client(
+                timeout=httpx.Timeout(timeout),
+                follow_redirects=False,
+                trust_env=False,
+                transport=_CheckedTransport(_CheckedBackend(allow_private, resolver, plaintext)),
+            )
+            for plaintext in (False, True)
+        }
 
     def send(self, endpoint: str, body: bytes, signature: str) -> Outcome:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
         try:
-            response = self._client.post(endpoint, content=body, headers=headers)
+            client = self._clients[httpx.URL(endpoint).scheme != "https"]
+            response = client.post(endpoint, content=body, headers=headers)
         except (EndpointNotAllowed, _Unresolved, httpx.InvalidURL, httpx.HTTPError) as exc:
             # An invalid URL is refused when stored; one stored before must not abort a pass.
             reason = next((r for kind, r in _FAILURES if isinstance(exc, kind)), None)
@@ -189,4 +199,5 @@ class WebhookSink:
         return Outcome(False, f"HTTP {response.status_code}")
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients.values():
+            client.close()

@@ -3,7 +3,7 @@ private or otherwise non-public address is refused as `endpoint_not_allowed`), u
 CONSENTRY_ALLOW_PRIVATE_ENDPOINTS says otherwise. Checked when a system is stored, and again
 by the delivery worker on the address it connects to (a name may resolve elsewhere later).
 Also the one parser of a Kafka endpoint (`kafka://` plaintext, `kafkas://` TLS) and where
-plaintext may go: to non-public addresses only (plaintext_allowed)."""
+plaintext (`http://`, `kafka://`) may go: to non-public addresses only (plaintext_allowed)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ RESOLVE_SECONDS = 2.0
 _PORTS = {"https": 443, "http": 80}
 # A Kafka endpoint's scheme: kafkas:// is TLS, kafka:// is plaintext (private clusters only).
 KAFKA_SCHEMES = {"kafka": False, "kafkas": True}
+# The schemes that carry personal data in clear: to non-public addresses only.
+PLAINTEXT_SCHEMES = frozenset({"http", "kafka"})
 # A Kafka endpoint's path: one topic, named as Kafka allows (legal characters, at most 249).
 _TOPIC = re.compile(r"/[A-Za-z0-9._-]{1,249}")
 _resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consentry-resolve")
@@ -78,10 +80,10 @@ def is_kafka(value: str) -> bool:
 
 
 def plaintext_allowed(addresses: Iterable[IPAddress | str]) -> bool:
-    """Plaintext (`kafka://`) reaches only non-public addresses, which are themselves reached
-    only with CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1: a public cluster is reached over TLS
-    (`kafkas://`), as personal data never crosses a public network in clear
-    (docs/decisions.md)."""
+    """Plaintext (`http://`, `kafka://`) reaches only non-public addresses, which are
+    themselves reached only with CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1: a public receiver or
+    cluster is reached over TLS (`https://`, `kafkas://`), as personal data never crosses a
+    public network in clear (docs/decisions.md)."""
     return not any(
         address_allowed(a if not isinstance(a, str) else ipaddress.ip_address(a)) for a in addresses
     )
@@ -129,16 +131,23 @@ def check_stored(host: str, port: int, field: str, resolver: Resolver = resolve)
 
 
 def check_plaintext(
-    host: str, port: int, field: str, *, allow_private: bool, resolver: Resolver = resolve
+    host: str,
+    port: int,
+    field: str,
+    *,
+    allow_private: bool,
+    resolver: Resolver = resolve,
+    scheme: str = "kafka",
 ) -> None:
-    """EndpointNotAllowed for a plaintext (`kafka://`) endpoint unless private endpoints are
-    allowed and `host` is not, and does not now resolve to, a public address (plaintext_allowed;
-    an unresolved name is accepted, as by check_stored: the sink checks again)."""
+    """EndpointNotAllowed for a plaintext (`http://`, `kafka://`) endpoint unless private
+    endpoints are allowed and `host` is not, and does not now resolve to, a public address
+    (plaintext_allowed; an unresolved name is accepted, as by check_stored: the sink checks
+    again)."""
     found = _resolved(host, port, resolver) if allow_private else None
     if not allow_private or (found is not None and not plaintext_allowed(found)):
         raise EndpointNotAllowed(
-            f"{field} is plaintext (kafka://): only to a private cluster with "
-            "CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1; use kafkas:// (TLS)",
+            f"{field} is plaintext ({scheme}://): only to a private address with "
+            f"CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1; use {scheme}s:// (TLS)",
             field=field,
         )
 
@@ -161,7 +170,8 @@ def check_urls(
     """Before a system is stored, outside any transaction (a name may take RESOLVE_SECONDS to
     resolve, and a write transaction must not wait on DNS): each http(s) URL is one the
     delivery client can send to (InvalidEndpoint), each host is public (check_stored) unless
-    `allow_private`, and a plaintext Kafka endpoint is private and allowed (check_plaintext).
+    `allow_private`, and a plaintext endpoint (`http://`, `kafka://`) is private and allowed
+    (check_plaintext).
     A URL of another shape is left to datamap.parse to refuse."""
     for field, value in urls.items():
         if value is None:
@@ -180,8 +190,15 @@ def check_urls(
                 ) from None
         if not host:
             continue
-        if parts.scheme == "kafka" and is_kafka(value):
-            check_plaintext(host, port or 0, field, allow_private=allow_private, resolver=resolver)
+        if parts.scheme == "http" or (parts.scheme == "kafka" and is_kafka(value)):
+            check_plaintext(
+                host,
+                port or _PORTS.get(parts.scheme, 0),
+                field,
+                allow_private=allow_private,
+                resolver=resolver,
+                scheme=parts.scheme,
+            )
         elif not allow_private:
             check_stored(host, port or _PORTS.get(parts.scheme, 80), field, resolver)
 
