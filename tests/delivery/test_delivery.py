@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from consentry.delivery.worker import DeliveryWorker
 from consentry.runtime import Runtime
+from consentry.storage.schema import outbox
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
 from tests.ingest.test_pipeline import event, grant, send, who
@@ -97,6 +99,25 @@ def test_routing_minimises_pseudonymises_and_signs(gateway: TestClient) -> None:
             "purposes",
             "properties",
         }
+
+
+def test_the_outbox_holds_no_value_in_clear(gateway: TestClient) -> None:
+    """A delivery waiting in the outbox is sealed under its subject's key: its row carries no
+    value of the event, personal or not, in clear (so erasing the key erases it too)."""
+    grant(gateway, who("ana"), "analytics")
+    with receiver() as a:
+        add(gateway, "warehouse", system(a.url))
+        assert send(gateway, [page_view("e1")])[0]["status"] == "accepted"
+        with runtime_of(gateway).store.read() as conn:
+            rows = conn.execute(select(outbox)).all()
+        assert len(rows) == 1
+        stored = b"".join(
+            value if isinstance(value, bytes) else str(value).encode() for value in rows[0]
+        )
+        for clear in (b"ana@example.com", b"7700", b"4111", b"/home", b"page_view", b"events"):
+            assert clear not in stored, clear
+        assert worker(gateway).run_once() == 1
+        assert a.events()[0]["properties"]["url"] == "/home"
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from consentry import clock
 from consentry.app import create_app
+from consentry.audit import log as audit_log
 from consentry.cli import app as cli
 from consentry.errors import InvalidSetting
 from consentry.keys.rotation import GRACE_SECONDS, MasterRotation
@@ -336,6 +337,7 @@ def test_rotation_due_clears_once_the_master_key_is_rotated(sqlite_settings: Set
     settings = dataclasses.replace(sqlite_settings, master_key="")
     rt = Runtime(settings)
     try:
+        old_kek = rt.kek.kek_id
         with rt.store.write() as conn:
             old = clock.now() - timedelta(days=100)
             conn.execute(update(master_keys).values(created_at=old))
@@ -344,15 +346,22 @@ def test_rotation_due_clears_once_the_master_key_is_rotated(sqlite_settings: Set
             assert figures.keys_due(conn, clock.now(), 90) == ["master", "signing"]
     finally:
         rt.close()
-    rotate(settings, "master", "--settle", "0", "--grace", "0")
+    done = rotate(settings, "master", "--settle", "0", "--grace", "0")
     rotate(settings, "signing")
     rt = Runtime(settings)
     try:
         with rt.store.read() as conn:
             assert figures.keys_due(conn, clock.now(), 90) == []
             assert figures.key_ages(conn, clock.now())["master"] < 60
+            logged = [e for e, _ in audit_log.entries(conn, limit=1000)]
     finally:
         rt.close()
+    # The rotation leaves its trace: the new key started, the old one retired (destroyed).
+    started = [e.details for e in logged if e.action == "keys:master:rotation_started"]
+    retired = [e.details for e in logged if e.action == "keys:master:retired"]
+    assert started == [{"kek_id": done["kek_id"], "source": "file"}]
+    assert retired == [{"kek_id": old_kek, "destroyed": True}]
+    assert done["retired"] == [old_kek]
 
 
 def test_a_rotation_stopped_before_retiring_finishes_without_a_new_key(

@@ -230,3 +230,17 @@ def test_roles_and_actions(ready: TestClient, monkeypatch: pytest.MonkeyPatch) -
     assert hand.get("/dashboard/consents").status_code == 403
     assert hand.get("/dashboard/consents.csv").status_code == 403
     assert "/dashboard/consents" not in hand.get("/dashboard").text
+
+
+def test_an_api_key_opens_no_page(client: TestClient) -> None:
+    """API.md: API keys do not open the pages; only a person's session does. The admin key
+    as a Bearer token gets the sign-in page's redirect on every page, GET and POST alike."""
+    from consentry.web.console import PAGES  # noqa: PLC0415 - the pages, found from the code
+
+    browser = visitor(client)
+    bearer = auth()
+    for method, path in PAGES:
+        resp = browser.request(method, path, headers=bearer, follow_redirects=False)
+        assert resp.status_code == 303, (method, path, resp.status_code)
+        assert resp.headers["location"] == "/signin", (method, path)
+        assert "Sign out" not in resp.text, (method, path)
