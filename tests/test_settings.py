@@ -104,6 +104,7 @@ def test_no_secret_setting_shows_in_the_settings_repr() -> None:
         "metrics_token": "metrics-token-7700",
         "alert_webhook": "http://alert-7700.example.com/hook",
         "smtp_url": "smtp://mail:smtp-pass-7700@127.0.0.1:25",
+        "kafka_sasl_password": "sasl-pass-7700",
     }
     made = dataclasses.replace(Settings(), **secrets_)
     secret_fields = {f.name for f in dataclasses.fields(Settings) if f.metadata.get("secret")}

@@ -71,6 +71,7 @@ from consentry.settings import Settings
 from consentry.storage.dialect import database_url, ensure_data_dir
 from consentry.storage.engine import Store
 from consentry.storage.migrate import upgrade
+from consentry.stream.cluster import client_config
 from consentry.stream.consents import KafkaConsentFeed
 from consentry.subjects.blind_index import BlindIndex
 from consentry.subjects.resolve import Subjects
@@ -265,7 +266,7 @@ class Runtime:
     def _open_feed(self, settings: Settings) -> KafkaConsentFeed | None:
         """Where ledger changes are published: the consents topic when brokers are set."""
         self.consent_feed = (
-            KafkaConsentFeed(settings.kafka_brokers) if settings.kafka_brokers else None
+            KafkaConsentFeed(client_config(settings)) if settings.kafka_brokers else None
         )
         return self.consent_feed
 

@@ -216,6 +216,45 @@ class Settings:
             "Empty: no stream mode, nothing published."
         ),
     )
+    kafka_security: str = field(
+        default="plaintext",
+        metadata=_doc(
+            "How the stream mode's clients reach CONSENTRY_KAFKA_BROKERS: `plaintext`, "
+            "`tls`, `sasl_tls` (TLS with a SASL login) or `sasl_plaintext`. Plaintext, with a "
+            "login or without, only to brokers at non-public addresses (raw events carry "
+            "personal data): a broker name resolving to a public address is refused at start."
+        ),
+    )
+    kafka_ca_file: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file of the certificate authorities the stream cluster's brokers are checked "
+            "against over TLS. Empty: the system's CA store."
+        ),
+    )
+    kafka_sasl_mechanism: str = field(
+        default="SCRAM-SHA-512",
+        metadata=_doc(
+            "The SASL mechanism of `sasl_tls` and `sasl_plaintext`: `PLAIN`, `SCRAM-SHA-256` "
+            "or `SCRAM-SHA-512`."
+        ),
+    )
+    kafka_sasl_username: str = field(
+        default="", metadata=_doc("The SASL user name of the stream mode's clients.")
+    )
+    kafka_sasl_password: str = field(
+        repr=False,
+        default="",
+        metadata=_doc("The SASL password of the stream mode's clients.", secret=True),
+    )
+    kafka_raw_retention_hours: int = field(
+        default=72,
+        metadata=_doc(
+            "`retention.ms` of `consentry.raw` in hours (applied when `consentry stream` "
+            "creates or finds it): raw events hold personal data in clear and no erasure "
+            "reaches them there, so they are kept only as long as replicas may be behind."
+        ),
+    )
     kafka_retention_hours: int = field(
         default=168,
         metadata=_doc(
@@ -442,8 +481,25 @@ class Settings:
             raise InvalidSetting(
                 "CONSENTRY_PKCS11_MODULE needs CONSENTRY_PKCS11_TOKEN and CONSENTRY_PKCS11_PIN"
             )
+        self._check_kafka()
         if self.alert_webhook and not self.alert_webhook.startswith(("http://", "https://")):
             raise InvalidSetting("CONSENTRY_ALERT_WEBHOOK must be an http:// or https:// URL")
+
+    def _check_kafka(self) -> None:
+        if self.kafka_security not in KAFKA_SECURITY:
+            raise InvalidSetting(
+                "CONSENTRY_KAFKA_SECURITY must be one of " + ", ".join(sorted(KAFKA_SECURITY))
+            )
+        if self.kafka_security.startswith("sasl"):
+            if self.kafka_sasl_mechanism not in _SASL_MECHANISMS:
+                raise InvalidSetting(
+                    "CONSENTRY_KAFKA_SASL_MECHANISM must be one of " + ", ".join(_SASL_MECHANISMS)
+                )
+            if not (self.kafka_sasl_username and self.kafka_sasl_password):
+                raise InvalidSetting(
+                    f"CONSENTRY_KAFKA_SECURITY={self.kafka_security} needs "
+                    "CONSENTRY_KAFKA_SASL_USERNAME and CONSENTRY_KAFKA_SASL_PASSWORD"
+                )
 
     def _check_brand(self) -> None:
         """The logo can be shown; the policy link leads to https or this host and nowhere
@@ -482,6 +538,15 @@ class Settings:
         return rows
 
 
+# CONSENTRY_KAFKA_SECURITY: librdkafka's security.protocol for each, and whether it is TLS.
+KAFKA_SECURITY: dict[str, tuple[str, bool]] = {
+    "plaintext": ("PLAINTEXT", False),
+    "tls": ("SSL", True),
+    "sasl_tls": ("SASL_SSL", True),
+    "sasl_plaintext": ("SASL_PLAINTEXT", False),
+}
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
 # The inclusive range of each numeric setting.
 _RANGES: dict[str, tuple[float, float]] = {
     "port": (1, 65535),
@@ -507,6 +572,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "key_rotation_days": (1, 3650),
     "alert_interval_seconds": (0.1, 3600),
     "kafka_retention_hours": (1, 24 * 3650),
+    "kafka_raw_retention_hours": (1, 24 * 30),
     "stream_batch": (1, 1000),
     "stream_batch_ms": (1, 60_000),
 }

@@ -171,7 +171,7 @@ def test_a_replica_folds_changes_into_its_cache(
     subject_id = grant(gateway, who("dora"), "analytics")["subject_id"]
     replica = Runtime(stream_settings)
     try:
-        folder = ConsentFolder(kafka_bootstrap, replica.consent_cache)
+        folder = ConsentFolder({"bootstrap.servers": kafka_bootstrap}, replica.consent_cache)
         before = replica.consent_cache.get(subject_id)
         assert before is not None
         resp = gateway.post(
@@ -212,7 +212,7 @@ class _Failing:
 def test_a_publish_that_fails_never_raises_and_logs_no_value(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    published = KafkaConsentFeed(kafka_bootstrap)
+    published = KafkaConsentFeed({"bootstrap.servers": kafka_bootstrap})
     published._producer = _Failing()  # type: ignore[assignment]
     state = SubjectConsent("subject-1", 3)
     with caplog.at_level(logging.WARNING, logger="consentry.stream.consents"):

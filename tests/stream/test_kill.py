@@ -101,7 +101,7 @@ def test_a_replica_killed_mid_batch_loses_and_repeats_nothing(
     grant(gateway, who("ana"), "analytics")
     grant(gateway, who("ben"), "analytics")
     name = f"kill-{uuid.uuid4().hex[:6]}"
-    Topics(kafka_bootstrap).ensure({topic: {} for topic in TOPICS})
+    Topics({"bootstrap.servers": kafka_bootstrap}).ensure({topic: {} for topic in TOPICS})
     committed = Output(kafka_bootstrap)
     progress = Output(kafka_bootstrap, committed=False)
     first = _replica(stream_settings, name)

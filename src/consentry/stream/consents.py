@@ -23,6 +23,7 @@ from consentry.consent import feed
 from consentry.consent.cache import ConsentCache
 from consentry.consent.models import SubjectConsent
 from consentry.stream import topics
+from consentry.stream.cluster import Config
 
 log = logging.getLogger(__name__)
 _JSON = msgspec.json.Encoder()
@@ -47,10 +48,10 @@ class KafkaConsentFeed:
     the purposes' states and the version, an erased subject's tombstone. An idempotent
     producer keeps one process's records of a subject in the order they were committed."""
 
-    def __init__(self, brokers: str) -> None:
+    def __init__(self, cluster: Config) -> None:
         self._producer = Producer(
-            {
-                "bootstrap.servers": brokers,
+            cluster
+            | {
                 "client.id": "consentry-consents",
                 "enable.idempotence": True,
                 "acks": "all",
@@ -59,7 +60,7 @@ class KafkaConsentFeed:
             logger=log,
         )
         try:
-            topics.Topics(brokers).ensure({topics.CONSENTS: topics.consents_config()})
+            topics.Topics(cluster).ensure({topics.CONSENTS: topics.consents_config()})
         except KafkaException as exc:
             log.warning("the topic %s could not be made ready: %s", topics.CONSENTS, exc)
 
@@ -102,11 +103,11 @@ class ConsentFolder:
     and reads again, from the database, each subject a record names whose cached state is
     behind its row."""
 
-    def __init__(self, brokers: str, cache: ConsentCache) -> None:
+    def __init__(self, cluster: Config, cache: ConsentCache) -> None:
         self._cache = cache
         self._consumer = Consumer(
-            {
-                "bootstrap.servers": brokers,
+            cluster
+            | {
                 "group.id": "consentry-consents-fold",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",

@@ -29,6 +29,7 @@ from consentry.ingest.pipeline import EventResult
 from consentry.ingest.ports import AcceptedEvent
 from consentry.runtime import Runtime
 from consentry.stream import records, topics
+from consentry.stream.cluster import client_config
 from consentry.stream.consents import ConsentFolder
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,11 @@ class Replica:
         self.pseudonyms = runtime.outbox.pseudonyms
         self._batch = settings.stream_batch
         self._wait = settings.stream_batch_ms / 1000
-        brokers = settings.kafka_brokers
-        self.topics = topics.Topics(brokers)
-        self.topics.ensure({topics.RAW: {}, topics.REFUSED: {}})
+        cluster = client_config(settings)
+        self.topics = topics.Topics(cluster)
+        self.topics.ensure(
+            {topics.RAW: topics.raw_config(settings.kafka_raw_retention_hours), topics.REFUSED: {}}
+        )
         # Every purpose's consented topic now, so that no batch waits for one to be made.
         self.topics.ensure(
             {
@@ -104,8 +107,8 @@ class Replica:
         )
         name = settings.stream_id or uuid.uuid4().hex
         self.producer = Producer(
-            {
-                "bootstrap.servers": brokers,
+            cluster
+            | {
                 "client.id": f"consentry-stream-{name}",
                 "transactional.id": f"consentry-stream-{name}",
                 "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
@@ -117,8 +120,7 @@ class Replica:
         )
         # Aborts what a predecessor of the same transactional id left open.
         self.producer.init_transactions(_TIMEOUT)
-        group = {
-            "bootstrap.servers": brokers,
+        group = cluster | {
             "group.id": GROUP,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -132,7 +134,7 @@ class Replica:
             group["group.instance.id"] = f"consentry-stream-{settings.stream_id}"
         self.consumer = Consumer(group, logger=log)
         self.consumer.subscribe([topics.RAW])
-        self.folder = ConsentFolder(brokers, runtime.consent_cache)
+        self.folder = ConsentFolder(cluster, runtime.consent_cache)
         # Raw records settled so far (a figure for operators and tests).
         self.settled = 0
 

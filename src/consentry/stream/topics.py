@@ -12,6 +12,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
+from consentry.stream.cluster import Config
+
 log = logging.getLogger(__name__)
 
 RAW = "consentry.raw"
@@ -34,12 +36,18 @@ def consented_retention_ms(hours: int, retention_days: int) -> int:
     return min(hours * _HOUR_MS, max(retention_days, 1) * _DAY_MS)
 
 
+def raw_config(hours: int) -> dict[str, str]:
+    """`consentry.raw`'s configuration: its records hold personal data in clear, which no
+    erasure reaches there, so they are kept CONSENTRY_KAFKA_RAW_RETENTION_HOURS only."""
+    return {"retention.ms": str(hours * _HOUR_MS)}
+
+
 class Topics:
     """Creates the topics the stream mode writes (once per process and topic); a topic that
     exists keeps its partitions, and gets the configuration it must have."""
 
-    def __init__(self, brokers: str) -> None:
-        self._admin = AdminClient({"bootstrap.servers": brokers})
+    def __init__(self, cluster: Config) -> None:
+        self._admin = AdminClient(cluster)
         self._ready: set[str] = set()
 
     def ensure(self, wanted: Mapping[str, dict[str, str]]) -> None:
