@@ -93,6 +93,8 @@ fuzz:
 		$(CARGO) +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 
+# The dependency audit (scripts/audit_dependencies.py, pip-audit against PyPI's advisory data)
+# fails on a known vulnerability and is skipped, with a message, when that data is unreachable.
 lint: install-dev
 	$(CARGO) fmt --all --check --manifest-path $(CORE_MANIFEST)
 	PYO3_PYTHON=$(abspath $(BIN)/python) $(CARGO) clippy --workspace --all-targets --locked --quiet --manifest-path $(CORE_MANIFEST) -- -D warnings
@@ -100,6 +102,7 @@ lint: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo --no-cache
+	$(BIN)/python scripts/audit_dependencies.py
 
 format: install-dev
 	$(CARGO) fmt --all --manifest-path $(CORE_MANIFEST)

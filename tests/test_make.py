@@ -44,6 +44,15 @@ def test_lint_checks_the_import_rules(checkout: Path) -> None:
     assert ".venv/bin/lint-imports" in dry
 
 
+def test_lint_audits_the_dependencies_with_the_pinned_pip_audit(checkout: Path) -> None:
+    dry = subprocess.run(
+        ["make", "-n", "lint"], cwd=checkout, check=True, capture_output=True, text=True
+    ).stdout
+    assert ".venv/bin/python scripts/audit_dependencies.py" in dry
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("pip-audit==") for r in dev["dev"])
+
+
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     """The Makefile, pyproject.toml and the npm files beside a venv whose python and consentry
