@@ -29,8 +29,9 @@ TEMPLATE = "consentry_template"
 BACKENDS = ("sqlite", "postgresql")
 # The loopback SMTP server's fixtures (mail_port, mailbox), for every test that reads mail; the
 # Kafka broker's (kafka_bootstrap), for every test that produces or consumes records; and the
-# SoftHSM2 token's, for the key tests.
-pytest_plugins = ["tests.mailserver", "tests.kafka", "tests.softhsm"]
+# SoftHSM2 token's, for the key tests. The log scan (tests/logscan.py) fails the run when a log
+# record of the session holds a fictional identity value.
+pytest_plugins = ["tests.mailserver", "tests.kafka", "tests.softhsm", "tests.logscan"]
 
 _db_names = itertools.count()
 
