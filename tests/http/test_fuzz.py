@@ -12,19 +12,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
-from consentry.app import create_app
-from consentry.settings import Settings
-from tests.conftest import ADMIN_KEY, MASTER_KEY, auth
+from tests.conftest import auth
+from tests.http.fuzzing import assert_answered, fuzz_app, schema, send
 from tests.http.test_bodies import body_routes, concrete
 
-PROBLEM_JSON = "application/problem+json"
 BOUNDED = fuzz_settings(
     max_examples=12,
     deadline=None,
@@ -34,61 +31,15 @@ BOUNDED = fuzz_settings(
 
 @pytest.fixture(scope="module")
 def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("fuzz") / "data",
-        admin_key=ADMIN_KEY,
-        master_key=MASTER_KEY,
-        dsr_poll_seconds=0,
-        delivery_worker=False,
-    )
-    with TestClient(create_app(settings)) as client:
-        # A schema, so batches reach the decoding of their events' properties.
-        schema = {
-            "purposes": ["analytics"],
-            "fields": {
-                "url": {"type": "string", "category": "system.operations", "treatment": "keep"},
-                "count": {"type": "integer", "category": "system.operations", "treatment": "keep"},
-            },
-        }
-        assert client.put("/v1/schemas/page_view", headers=auth(), json=schema).status_code == 201
+    with fuzz_app(tmp_path_factory.mktemp("fuzz") / "data") as client:
         yield client
-
-
-def assert_answered(status: int, content_type: str, what: object) -> None:
-    """A 4xx is problem+json with a code; nothing is a 5xx."""
-    assert status < 500, what
-    if status >= 400:
-        assert content_type == PROBLEM_JSON, what
-
-
-def _openapi() -> dict[str, Any]:
-    """The app's OpenAPI document as served (building the app opens nothing)."""
-    unopened = Settings(admin_key=ADMIN_KEY, master_key=MASTER_KEY)
-    return create_app(unopened).openapi()
-
-
-schema = schemathesis.openapi.from_dict(_openapi())
 
 
 @schema.parametrize()
 @BOUNDED
 def test_no_operation_answers_500(case: Any, fuzz_client: TestClient) -> None:
-    kwargs = case.as_transport_kwargs(headers=auth())
-    method, url = kwargs.pop("method"), kwargs.pop("url")
-    request: dict[str, Any] = {
-        "headers": {k: v for k, v in kwargs.get("headers", {}).items() if v is not None},
-        "params": kwargs.get("params"),
-    }
-    if "json" in kwargs:
-        request["content"] = json.dumps(kwargs["json"]).encode()
-        request["headers"].setdefault("Content-Type", "application/json")
-    elif kwargs.get("data") is not None:
-        data = kwargs["data"]
-        request["content"] = data if isinstance(data, bytes) else str(data).encode()
-    fuzz_client.cookies.clear()
-    fuzz_client.cookies.update(kwargs.get("cookies") or {})
-    resp = fuzz_client.request(method, url, **request)
-    assert_answered(resp.status_code, resp.headers.get("content-type", ""), (method, url))
+    """With the admin key; every other role's: tests/http/test_fuzz_roles.py."""
+    send(fuzz_client, case, auth())
 
 
 def _nested(depth: int, leaf: bytes, kinds: list[bool]) -> bytes:
