@@ -20,6 +20,8 @@ DEV_TOOLS = (
     "import-linter",
     "presidio-analyzer",
     "playwright",
+    "atheris",
+    "pip-audit",
 )
 
 
