@@ -4,11 +4,13 @@ read_committed consumer once aborted, compacted topics compacted)."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import re
 import socket
 import subprocess
 import time
+import types
 import uuid
 from pathlib import Path
 
@@ -168,3 +170,16 @@ def test_records_fails_on_a_consumer_error() -> None:
         port = s.getsockname()[1]
     with pytest.raises(pytest.fail.Exception, match=r"_TRANSPORT|_ALL_BROKERS_DOWN"):
         records(f"127.0.0.1:{port}", "nothing", quiet=1)
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """StorageTool reads `-t -...` as an option and refuses to format: an id that would start
+    with "-" (bytes from 0xf8) is drawn again."""
+    loader = importlib.machinery.SourceFileLoader("kafka_script", str(SCRIPT))
+    script = types.ModuleType(loader.name)
+    script.__file__ = str(SCRIPT)
+    loader.exec_module(script)
+    draws = iter([b"\xf8" * 16, b"\x01" * 16])
+    monkeypatch.setattr(script.os, "urandom", lambda n: next(draws))
+    cluster = script._cluster_id()
+    assert cluster == "AQEBAQEBAQEBAQEBAQEBAQ"

@@ -258,8 +258,9 @@ def bench(
     """Measure speed against the targets, on fictional data.
 
     Sections (--section): ingest, consent_check, http_ingest, opt_out, redaction (beside
-    Presidio when the dev extra is installed), delivery, audit, query, erasure, retention,
-    summary, web (the dashboard's and the portal's server time)."""
+    Presidio when the dev extra is installed), delivery, stream (one replica on a Kafka broker
+    it starts; skipped without Java or the jars of `make kafka`), audit, query, erasure,
+    retention, summary, web (the dashboard's and the portal's server time)."""
     results = harness.run(quick=quick, only=section)
     harness.show(results, Console())
     if json_path is not None:

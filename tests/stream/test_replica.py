@@ -23,6 +23,7 @@ from consentry.stream.replica import (
     TRANSACTION_TIMEOUT_MS,
     Replica,
     StreamFailed,
+    transactional_config,
 )
 from tests.conftest import auth
 from tests.ingest.test_pipeline import grant, send, who
@@ -304,3 +305,12 @@ def test_a_consented_record_carries_no_personal_value_in_clear(
     assert set(found["properties"]) == {"url", "email"}
     assert found["properties"]["email"] != "a@example.com"
     assert b"Leeds" not in b"".join(m.value() or b"" for m in analytics)
+
+
+def test_the_transactional_producer_retries_soon() -> None:
+    """A batch's offsets meet CONCURRENT_TRANSACTIONS while the broker writes the markers of the
+    batch before (milliseconds): librdkafka's first wait of 100 ms was most of a batch."""
+    config = transactional_config({"bootstrap.servers": "127.0.0.1:9092"}, "consentry-stream-a")
+    assert config["transactional.id"] == "consentry-stream-a"
+    assert config["retry.backoff.ms"] <= 20
+    assert config["transaction.timeout.ms"] == TRANSACTION_TIMEOUT_MS

@@ -29,7 +29,7 @@ from consentry.ingest.pipeline import EventResult
 from consentry.ingest.ports import AcceptedEvent
 from consentry.runtime import Runtime
 from consentry.stream import records, topics
-from consentry.stream.cluster import client_config
+from consentry.stream.cluster import Config, client_config
 from consentry.stream.consents import ConsentFolder
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,12 @@ _COMMIT_ATTEMPTS = 3
 # transaction is aborted (within _ABORT_SECONDS) and the batch read again.
 KAFKA_DEADLINE_SECONDS = 5.0
 _ABORT_SECONDS = 2.0
+# The first wait before a request is tried again (it doubles up to librdkafka's
+# retry.backoff.max.ms, 1 s). A batch's offsets are added to its transaction while the broker
+# is often still writing the markers of the one before, and it answers CONCURRENT_TRANSACTIONS
+# until done (a few milliseconds); at librdkafka's default of 100 ms that wait was a good part
+# of a batch (the Java client retries this one after 20 ms for the same reason).
+RETRY_BACKOFF_MS = 10
 
 
 class StreamFailed(Exception):
@@ -107,16 +113,7 @@ class Replica:
         )
         name = settings.stream_id or uuid.uuid4().hex
         self.producer = Producer(
-            cluster
-            | {
-                "client.id": f"consentry-stream-{name}",
-                "transactional.id": f"consentry-stream-{name}",
-                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-            },
-            logger=log,
+            transactional_config(cluster, f"consentry-stream-{name}"), logger=log
         )
         # Aborts what a predecessor of the same transactional id left open.
         self.producer.init_transactions(_TIMEOUT)
@@ -292,6 +289,20 @@ class Replica:
         self.consumer.close()
         self.folder.close()
         self.producer.flush(5)
+
+
+def transactional_config(cluster: Config, name: str) -> Config:
+    """A replica's transactional producer on `cluster` (`name` its client and transactional
+    id)."""
+    return cluster | {
+        "client.id": name,
+        "transactional.id": name,
+        "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "retry.backoff.ms": RETRY_BACKOFF_MS,
+    }
 
 
 def _left(deadline: float) -> float:
