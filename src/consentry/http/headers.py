@@ -8,7 +8,6 @@ import base64
 import hashlib
 import re
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The pages: no inline script or style anywhere, no framing, nothing from another host.
@@ -65,8 +64,10 @@ def over_tls(scope: Scope, *, trust_proxy: bool) -> bool:
     if scope.get("scheme") == "https":
         return True
     if trust_proxy:
-        said = Headers(scope=scope).get("x-forwarded-proto", "")
-        return said.split(",")[0].strip().lower() == "https"
+        for name, value in scope.get("headers", ()):
+            if name == b"x-forwarded-proto":
+                said: bytes = value
+                return said.split(b",")[0].strip().lower() == b"https"
     return False
 
 
@@ -116,6 +117,7 @@ class SecurityHeaders:
         self._plain = _raw(DEFAULTS)
         self._asset = _raw(DEFAULTS | {"Cache-Control": ASSET_CACHE})
         self._hsts = (b"strict-transport-security", HSTS.encode())
+        self._names = frozenset(name for name, _ in [*self._plain, self._hsts])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,8 +130,11 @@ class SecurityHeaders:
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: _Raw = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in extra if h[0] not in present)
+                present = self._names.intersection([name.lower() for name, _ in headers])
+                if present:
+                    headers.extend(h for h in extra if h[0] not in present)
+                else:
+                    headers.extend(extra)
                 message["headers"] = headers
             await send(message)
 
