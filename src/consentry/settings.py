@@ -98,7 +98,7 @@ class Settings:
         metadata=_doc(
             "Base URL of the links Consentry makes (portal links, enrolment links), as customers "
             "and staff reach it. "
-            "Empty: `http://HOST:PORT`."
+            "Empty: `http://HOST:PORT` (`https://` with CONSENTRY_SSL_CERTFILE)."
         ),
     )
     workers: int = field(
