@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,15 @@ def serving(
     cwd: Path | None = None,
     start_seconds: float = 60,
     stop_seconds: float = 60,
+    args: Sequence[str] = (),
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start `consentry serve` on `port`, wait until /healthz answers, stop it afterwards."""
+    """Start `consentry serve` on `port` (with `args`), wait until /healthz answers (over
+    https, verified with `tls`, when given), stop it afterwards."""
     consentry = Path(sys.executable).parent / "consentry"
+    health = f"{'https' if tls else 'http'}://127.0.0.1:{port}/healthz"
     proc = subprocess.Popen(
-        [str(consentry), "serve", "--port", str(port), "--workers", str(workers)],
+        [str(consentry), "serve", "--port", str(port), "--workers", str(workers), *args],
         env=dict(env),
         cwd=cwd,
         stdout=subprocess.DEVNULL,
@@ -52,7 +57,7 @@ def serving(
         deadline = time.monotonic() + start_seconds
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                with urllib.request.urlopen(health, timeout=2, context=tls):
                     break
             except OSError:
                 assert proc.poll() is None, "the server ended before it served"

@@ -13,11 +13,13 @@ from fastapi import FastAPI
 from consentry import __version__
 from consentry.http import errors, logs, openapi, routes
 from consentry.http.cors import Cors
+from consentry.http.headers import SecurityHeaders
 from consentry.http.middleware import BodyLimits
 from consentry.http.timing import RequestTimer
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.web import console as web_console
+from consentry.web import pages as web_pages
 from consentry.web import portal as web_portal
 from consentry.web import routes as web_routes
 from consentry.web import staff as web_staff
@@ -83,6 +85,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # Preflights are answered before the body limits (they have no body).
     app.add_middleware(Cors)
+    # Around everything that answers, refusals and preflights included.
+    app.add_middleware(
+        SecurityHeaders,
+        trust_proxy=settings.trust_proxy,
+        assets=(f"{web_pages.STATIC_URL}/", f"{openapi.ASSETS_URL}/"),
+    )
     # Outermost, so that refusals by the body limits are timed too.
     app.add_middleware(RequestTimer)
     return app

@@ -103,9 +103,10 @@ def _hint_new_data_dir(settings: Settings) -> None:
     )
 
 
-def _dev_admin_key(settings: Settings) -> tuple[Settings, str]:
+def _dev_admin_key(settings: Settings, **overrides: Any) -> tuple[Settings, str]:
     """The admin key to announce: CONSENTRY_ADMIN_KEY, or a development key kept in a 0600
-    file in the data directory (made on first start)."""
+    file in the data directory (made on first start); `overrides` as the command line set
+    them."""
     if settings.admin_key:
         return settings, "the value of CONSENTRY_ADMIN_KEY"
     path = settings.data_dir / ADMIN_KEY_FILE
@@ -113,7 +114,7 @@ def _dev_admin_key(settings: Settings) -> tuple[Settings, str]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         write_private_file(path, f"{api_keys.PREFIX}admin_{secrets.token_urlsafe(32)}\n")
     key = path.read_text().strip()
-    return Settings.from_env(os.environ, admin_key=key), key
+    return Settings.from_env(os.environ, admin_key=key, **overrides), key
 
 
 @app.command()
@@ -128,9 +129,29 @@ def serve(
         int | None,
         typer.Option(metavar="N", help="Worker processes (CONSENTRY_WORKERS).", min=1, max=64),
     ] = None,
+    ssl_certfile: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            help="Speak TLS with this PEM certificate (chain) (CONSENTRY_SSL_CERTFILE).",
+        ),
+    ] = None,
+    ssl_keyfile: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            help="The certificate's unencrypted PEM private key (CONSENTRY_SSL_KEYFILE).",
+        ),
+    ] = None,
 ) -> None:
-    """Start the gateway on uvicorn."""
-    settings = _settings()
+    """Start the gateway on uvicorn (TLS with --ssl-certfile and --ssl-keyfile)."""
+    tls = {
+        name: value
+        for name, value in (("ssl_certfile", ssl_certfile), ("ssl_keyfile", ssl_keyfile))
+        if value is not None
+    }
+    # The files are checked (readable, a certificate and its key) before anything starts.
+    settings = Settings.from_env(os.environ, **tls)
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
@@ -143,8 +164,8 @@ def serve(
         raise typer.Exit(1) from None
     _hint_new_data_dir(settings)
     logging.getLogger("consentry").setLevel(settings.log_level.upper())
-    settings, key_hint = _dev_admin_key(settings)
-    base = f"http://{host}:{port}"
+    settings, key_hint = _dev_admin_key(settings, **tls)
+    base = f"{'https' if settings.ssl_certfile else 'http'}://{host}:{port}"
     # Plain lines, never wrapped, so the URLs and the key can be copied whole.
     typer.echo(f"Consentry on {base}  (data: {settings.data_dir.resolve()})")
     typer.echo(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
@@ -164,6 +185,8 @@ def serve(
             # X-Forwarded-Proto and -For are believed only with CONSENTRY_TRUST_PROXY (uvicorn
             # would believe any proxy on this machine by default).
             proxy_headers=settings.trust_proxy,
+            ssl_certfile=settings.ssl_certfile or None,
+            ssl_keyfile=settings.ssl_keyfile or None,
         )
         server = uvicorn.Server(config)
         # As uvicorn.run does, on the socket that claimed the port.
@@ -175,8 +198,11 @@ def serve(
     # Migrations, the key-encryption key and the signing key are made once, here, so that
     # workers starting together never race to create them.
     Runtime(settings).close()
-    # Workers read their settings from the environment, with the key announced above.
+    # Workers read their settings from the environment, with the key announced above and the
+    # TLS files of the command line.
     os.environ["CONSENTRY_ADMIN_KEY"] = settings.admin_key
+    os.environ["CONSENTRY_SSL_CERTFILE"] = settings.ssl_certfile
+    os.environ["CONSENTRY_SSL_KEYFILE"] = settings.ssl_keyfile
     # Each worker writes its counters into this run's directory, made before any worker
     # starts; a scrape sums them. Removed when the run ends.
     metrics = _metrics_dir(settings)

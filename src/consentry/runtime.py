@@ -201,7 +201,7 @@ class Runtime:
                 self.downstream,
                 settings.default_phone_region,
             )
-            public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+            public_url = settings.base_url()
             self.portal_links = PortalLinks(secret[PORTAL_LINKS], self.subjects, public_url)
             self.portal_sessions = PortalSessions(self.store, secret[PORTAL_SESSIONS])
             # Mail (portal codes) goes out from a durable queue, sealed until sent.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,7 @@ class Settings:
         metadata=_doc(
             "Base URL of the links Consentry makes (portal links, enrolment links), as customers "
             "and staff reach it. "
-            "Empty: `http://HOST:PORT`."
+            "Empty: `http://HOST:PORT` (`https://` with CONSENTRY_SSL_CERTFILE)."
         ),
     )
     workers: int = field(
@@ -366,6 +367,22 @@ class Settings:
             "consent is never limited. 0: no limit."
         ),
     )
+    ssl_certfile: str = field(
+        default="",
+        metadata=_doc(
+            "A PEM certificate (chain) for `consentry serve` to speak TLS itself, for an install "
+            "without a proxy in front (`--ssl-certfile`); needs `CONSENTRY_SSL_KEYFILE`. The "
+            "pages then count as served over TLS and every answer carries HSTS. Empty: plain "
+            "HTTP."
+        ),
+    )
+    ssl_keyfile: str = field(
+        default="",
+        metadata=_doc(
+            "The certificate's private key, PEM, not encrypted (`--ssl-keyfile`); readable by "
+            "the server's user alone. Needs `CONSENTRY_SSL_CERTFILE`."
+        ),
+    )
     trust_proxy: bool = field(
         default=False,
         metadata=_doc(
@@ -482,6 +499,7 @@ class Settings:
                 "CONSENTRY_PKCS11_MODULE needs CONSENTRY_PKCS11_TOKEN and CONSENTRY_PKCS11_PIN"
             )
         self._check_kafka()
+        self._check_tls()
         if self.alert_webhook and not self.alert_webhook.startswith(("http://", "https://")):
             raise InvalidSetting("CONSENTRY_ALERT_WEBHOOK must be an http:// or https:// URL")
 
@@ -514,6 +532,43 @@ class Settings:
             raise InvalidSetting(
                 "CONSENTRY_PRIVACY_POLICY_URL must be an https:// address or a path starting with /"
             )
+
+    def _check_tls(self) -> None:
+        """Both TLS files or neither; each readable, and the key the certificate's, so that a
+        server never starts to fail at its first handshake."""
+        if not (self.ssl_certfile or self.ssl_keyfile):
+            return
+        if not (self.ssl_certfile and self.ssl_keyfile):
+            raise InvalidSetting(
+                "CONSENTRY_SSL_CERTFILE and CONSENTRY_SSL_KEYFILE (--ssl-certfile, --ssl-keyfile) "
+                "go together: set both, or neither"
+            )
+        for name, path in (("CERTFILE", self.ssl_certfile), ("KEYFILE", self.ssl_keyfile)):
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise InvalidSetting(
+                    f"CONSENTRY_SSL_{name} (--ssl-{name.lower()}) cannot be read: {path}: "
+                    f"{exc.strerror}"
+                ) from None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            # A password callback, so that an encrypted key fails here instead of prompting.
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, password=_no_password)
+        except (ssl.SSLError, ValueError) as exc:
+            raise InvalidSetting(
+                "CONSENTRY_SSL_CERTFILE and CONSENTRY_SSL_KEYFILE are not a PEM certificate and "
+                f"its unencrypted private key ({getattr(exc, 'reason', None) or exc})"
+            ) from None
+
+    def base_url(self) -> str:
+        """Where customers and staff reach the gateway: CONSENTRY_PUBLIC_URL, or
+        `http(s)://HOST:PORT` (https when `consentry serve` speaks TLS itself)."""
+        if self.public_url:
+            return self.public_url
+        scheme = "https" if self.ssl_certfile else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @staticmethod
     def _check_logo(path: Path) -> None:
@@ -598,6 +653,10 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     if isinstance(default, Path):
         return Path(raw)
     return raw
+
+
+def _no_password() -> str:
+    raise ValueError("the private key is encrypted")
 
 
 def _redact(name: str, value: object) -> str:

@@ -116,6 +116,8 @@ def run_worker(host: str, port: int, log_level: str) -> None:
         # X-Forwarded-Proto and -For are believed only with CONSENTRY_TRUST_PROXY (uvicorn
         # would believe any proxy on this machine by default).
         proxy_headers=settings.trust_proxy,
+        ssl_certfile=settings.ssl_certfile or None,
+        ssl_keyfile=settings.ssl_keyfile or None,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

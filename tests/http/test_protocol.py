@@ -92,6 +92,9 @@ def assert_head_timeout(answer: bytes, seconds: float) -> None:
     status, headers, problem = problem_of(answer)
     assert (status, problem["code"]) == (408, "head_timeout")
     assert headers["connection"] == "close"
+    # Written below the app, with the headers every answer carries (http/headers.py).
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-store"
     assert HEAD_SECONDS * 0.9 <= seconds < HEAD_SECONDS + 2
 
 

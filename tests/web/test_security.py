@@ -11,12 +11,13 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.responses import Response
 
+from consentry.http.headers import PAGE_CSP as CSP
+from consentry.http.headers import SecurityHeaders
 from consentry.settings import Settings
 from consentry.web import routes
 from consentry.web.brand import Brand
 from consentry.web.pages import render
 from consentry.web.routes import Form
-from consentry.web.security import CSP
 
 
 def hello(request: Request, form: Form) -> Response:
@@ -34,6 +35,7 @@ def hello(request: Request, form: Form) -> Response:
 def _client(settings: Settings, client: tuple[str, int], base: str) -> TestClient:
     app = FastAPI()
     routes.register(app, settings, {("GET", "/hello"): hello, ("POST", "/hello"): hello})
+    app.add_middleware(SecurityHeaders, trust_proxy=settings.trust_proxy, assets=("/static/",))
     return TestClient(app, base_url=base, client=client)
 
 
@@ -89,6 +91,9 @@ def test_assets_are_served_with_the_page_headers(plain: Settings) -> None:
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/css")
     assert resp.headers["x-content-type-options"] == "nosniff"
+    # Nothing personal: kept, but asked for again (by ETag) before each use.
+    assert resp.headers["cache-control"] == "no-cache"
+    assert "etag" in resp.headers
     assert "focus-visible" in resp.text
 
 

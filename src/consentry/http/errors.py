@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from consentry import errors as e
+from consentry.http.headers import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,11 @@ async def _on_disconnect(_request: Request, _exc: Exception) -> Response:
 async def _on_unexpected(_request: Request, exc: Exception) -> Response:
     # The type only: an exception's message may quote data it was handed.
     log.error("unexpected %s while serving a request", type(exc).__name__)
-    return problem(e.ConsentryError("an unexpected error occurred; it has been logged"))
+    response = problem(e.ConsentryError("an unexpected error occurred; it has been logged"))
+    # Answered outside the middleware that adds them to every other answer (Starlette's
+    # server-error middleware is the outermost).
+    response.headers.update(DEFAULTS)
+    return response
 
 
 def install(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse
 
 from consentry.auth.models import Permission
 from consentry.consent.handlers import CheckIn
+from consentry.http import headers
 from consentry.http.errors import PROBLEM_JSON
 from consentry.http.routes import ROUTES, Route
 from consentry.ingest.decode import MAX_EVENTS
@@ -267,7 +268,8 @@ def install(app: FastAPI) -> None:
                 # Swagger UI would keep it in localStorage, which any page of this origin (the
                 # portal, the dashboard) can read.
                 swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": False},
-            )
+            ),
+            inline_styles=False,
         )
 
     async def redoc(request: Request) -> HTMLResponse:
@@ -280,9 +282,8 @@ def install(app: FastAPI) -> None:
                 redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
                 with_google_fonts=False,
             ),
-            # ReDoc's sidebar shows Redocly's logo from cdn.redoc.ly, whatever its options:
-            # the browser is told to load no image from another host (ReDoc hides it then).
-            headers={"Content-Security-Policy": "img-src 'self' data:"},
+            # ReDoc (styled-components) writes its styles as <style> elements.
+            inline_styles=True,
         )
 
     app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False)
@@ -296,11 +297,16 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _in_english(page: HTMLResponse, headers: dict[str, str] | None = None) -> HTMLResponse:
-    """The page with `<html lang="en">`: FastAPI's templates name no language, which screen
-    readers need to pick a voice (WCAG 3.1.1)."""
+def _in_english(page: HTMLResponse, *, inline_styles: bool) -> HTMLResponse:
+    """The page with `<html lang="en">` (FastAPI's templates name no language, which screen
+    readers need to pick a voice, WCAG 3.1.1) and its content security policy."""
     html = bytes(page.body).decode().replace("<html>", '<html lang="en">', 1)
-    return HTMLResponse(html, status_code=page.status_code, headers=headers)
+    policy = headers.docs_csp(html, inline_styles=inline_styles)
+    return HTMLResponse(
+        html,
+        status_code=page.status_code,
+        headers=headers.PAGE_HEADERS | {"Content-Security-Policy": policy},
+    )
 
 
 def document(app: FastAPI) -> dict[str, Any]:

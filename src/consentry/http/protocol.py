@@ -13,6 +13,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from consentry.errors import ConsentryError, HeadTimeout, MalformedHTTP
 from consentry.http.errors import PROBLEM_JSON, problem_bytes, status_of
+from consentry.http.headers import raw_defaults
 
 _DETAIL = "the HTTP request could not be parsed (its request line, a header or its framing)"
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout"}
@@ -23,6 +24,7 @@ def _response(default_headers: list[tuple[bytes, bytes]], error: ConsentryError)
     body = problem_bytes(error)
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
     lines += [name + b": " + value + b"\r\n" for name, value in default_headers]
+    lines += [name + b": " + value + b"\r\n" for name, value in raw_defaults()]
     lines += [
         b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
         b"content-length: " + str(len(body)).encode() + b"\r\n",

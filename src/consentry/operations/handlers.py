@@ -10,7 +10,7 @@ from fastapi import Query, Request, Response
 from consentry import clock
 from consentry.auth.models import Permission
 from consentry.errors import Unauthenticated
-from consentry.http.auth import Authorize, Ctx, RuntimeDep, get_runtime
+from consentry.http.auth import KEY_HEADER, Authorize, Ctx, RuntimeDep, get_runtime
 from consentry.http.clients import forwarded, loopback
 from consentry.http.schemas import Instant
 from consentry.operations import metrics as exposition
@@ -53,6 +53,10 @@ class MetricsAccess:
 
     async def __call__(self, request: Request) -> None:
         settings = get_runtime(request).settings
+        if KEY_HEADER in request.headers:
+            # A browser key is refused as on every route it may not reach (403 forbidden).
+            await self._key(request)
+            return
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         presented = presented.strip()
         token = settings.metrics_token

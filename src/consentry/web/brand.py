@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from consentry.http.headers import PAGE_HEADERS
 from consentry.settings import LOGO_TYPES, Settings
-from consentry.web.security import HEADERS
 
 LOGO_URL = "/brand/logo"
 LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -44,7 +44,7 @@ def logo_route(settings: Settings) -> Route | None:
 
     # An SVG opened on its own is a document of this origin: it may run nothing and reach
     # nothing (a sandbox with no scripts, no requests).
-    headers = HEADERS | {"Content-Security-Policy": LOGO_CSP}
+    headers = PAGE_HEADERS | {"Content-Security-Policy": LOGO_CSP}
 
     async def logo(request: Request) -> Response:
         return Response(content, media_type=media_type, headers=headers)

@@ -19,13 +19,13 @@ from consentry.consent import report
 from consentry.consent.models import Source, State
 from consentry.dsr.handlers import AckIn, DecisionIn, ExtendIn, RejectIn, VerificationIn
 from consentry.dsr.records import REQUEST_ID
+from consentry.http.headers import PAGE_HEADERS
 from consentry.people.models import Session
 from consentry.runtime import Runtime
 from consentry.web import dashboard
 from consentry.web.brand import brand_of
 from consentry.web.pages import render
 from consentry.web.routes import Form, Page, problem, see_other
-from consentry.web.security import HEADERS
 from consentry.web.staff import may, runtime_of, signed_in
 
 REPORT_ROWS = 100
@@ -138,7 +138,7 @@ def report_csv(request: Request, form: Form) -> Response:
         yield first
         yield from lines
 
-    headers = {**HEADERS, "Content-Disposition": 'attachment; filename="consent-report.csv"'}
+    headers = {**PAGE_HEADERS, "Content-Disposition": 'attachment; filename="consent-report.csv"'}
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)
 
 

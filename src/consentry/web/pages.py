@@ -9,7 +9,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from consentry.web.security import HEADERS
+from consentry.http.headers import PAGE_HEADERS
 
 _ENV = Environment(
     loader=PackageLoader("consentry.web", "templates"),
@@ -26,4 +26,4 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
     with the page headers."""
     root = request.scope.get("root_path", "")
     body = _ENV.get_template(template).render(static=f"{root}{STATIC_URL}", **context)
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)

@@ -30,12 +30,13 @@ from consentry.errors import (
     SubjectKeyDestroyed,
 )
 from consentry.http.errors import status_of
+from consentry.http.headers import PAGE_HEADERS
 from consentry.runtime import Runtime
 from consentry.subjects.models import SubjectRef
 from consentry.web.brand import brand_of
 from consentry.web.pages import render
 from consentry.web.routes import Form, Page, client_address, problem, see_other
-from consentry.web.security import HEADERS, clear_session_cookie, set_session_cookie
+from consentry.web.security import clear_session_cookie, set_session_cookie
 
 COOKIE = "consentry_portal"
 PATH = "/portal"
@@ -277,7 +278,7 @@ def download(request: Request, form: Form) -> Response:
     except ConsentryError as error:
         return _failed(request, rt, error)
     name = f"{DOWNLOAD_NAMES[result.type]}-{result.request_id}.{result.extension}"
-    headers = HEADERS | {"Content-Disposition": f'attachment; filename="{name}"'}
+    headers = PAGE_HEADERS | {"Content-Disposition": f'attachment; filename="{name}"'}
     return StreamingResponse(result.chunks(), media_type=result.media_type, headers=headers)
 
 

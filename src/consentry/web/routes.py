@@ -15,15 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import Scope
 
 from consentry.errors import ConsentryError
 from consentry.http.errors import status_of
+from consentry.http.headers import PAGE_HEADERS
 from consentry.settings import Settings
 from consentry.web import browser_sdk
 from consentry.web.brand import brand_of, logo_route
 from consentry.web.pages import STATIC_URL, render
-from consentry.web.security import HEADERS, transport_allowed
+from consentry.web.security import transport_allowed
 
 STATIC = Path(str(files("consentry.web") / "static"))
 # A page: the request and its form (an urlencoded POST body; empty for a GET), run in a
@@ -33,16 +33,6 @@ Page = Callable[[Request, Form], Response]
 # Form fields: how many, and how long each may be.
 _MAX_FIELDS = 50
 _MAX_FIELD = 10_000
-
-
-class _Static(StaticFiles):
-    """The pages' assets, with the pages' headers (no framing, no sniffing)."""
-
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
-        for name in ("X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy"):
-            response.headers[name] = HEADERS[name]
-        return response
 
 
 def guarded(page: Page, settings: Settings) -> Callable[[Request], Any]:
@@ -79,7 +69,7 @@ def guarded(page: Page, settings: Settings) -> Callable[[Request], Any]:
 
 def see_other(url: str) -> Response:
     """A redirect after a form (303: the browser GETs `url`), with the page headers."""
-    return RedirectResponse(url, status_code=303, headers=HEADERS)
+    return RedirectResponse(url, status_code=303, headers=PAGE_HEADERS)
 
 
 def client_address(request: Request) -> str:
@@ -134,7 +124,7 @@ def register(app: FastAPI, settings: Settings, pages: dict[tuple[str, str], Page
     """Serve the assets, the browser SDK and `pages` ((method, path) -> handler), each page
     behind the transport rule. Pages are plain routes, not API operations: they stay out of
     the OpenAPI document and of the API's JSON body handling (they read urlencoded forms)."""
-    app.mount(STATIC_URL, _Static(directory=STATIC), name="web-static")
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="web-static")
     app.router.routes.extend(browser_sdk.routes())
     logo = logo_route(settings)
     if logo is not None:

@@ -1,48 +1,18 @@
-"""What every page response carries, and where pages may be served: over TLS, loopback
-excepted (API.md, Operations: People)."""
+"""Where pages may be served: over TLS, loopback excepted (API.md, Operations: People); and
+their session cookies. The headers every page carries are http/headers.py's PAGE_HEADERS."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from consentry.http import headers
 from consentry.http.clients import forwarded, loopback
-
-# No inline script or style anywhere, no framing, nothing from another host.
-CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    )
-)
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    # Pages show personal data and hold forms' CSRF tokens: neither a browser nor a proxy keeps
-    # a copy.
-    "Cache-Control": "no-store",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 
 
 def over_tls(request: Request, *, trust_proxy: bool) -> bool:
-    """Whether the browser reached us over TLS: the connection's scheme, or the scheme the
-    proxy in front says when `trust_proxy` (CONSENTRY_TRUST_PROXY)."""
-    if request.url.scheme == "https":
-        return True
-    if trust_proxy:
-        forwarded = request.headers.get("x-forwarded-proto", "")
-        return forwarded.split(",")[0].strip().lower() == "https"
-    return False
+    """Whether the browser reached us over TLS (http/headers.py holds the rule)."""
+    return headers.over_tls(request.scope, trust_proxy=trust_proxy)
 
 
 def transport_allowed(request: Request, *, trust_proxy: bool) -> bool:
