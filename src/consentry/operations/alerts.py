@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.operations import figures
-from consentry.periodic import Periodic
+from consentry.periodic import Lease, Periodic
 from consentry.settings import Settings
 from consentry.storage import operations as sql
 from consentry.storage.engine import AnyRow, Store
@@ -118,12 +118,18 @@ class Alerts:
     """`evaluate()` does one pass (for tests and commands); `start()` repeats it every
     `CONSENTRY_ALERT_INTERVAL_SECONDS` in a thread while a webhook is set."""
 
-    def __init__(self, settings: Settings, store: Store, rules: tuple[Rule, ...] = RULES) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        rules: tuple[Rule, ...] = RULES,
+        lease: Lease | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.rules = rules
         self._periodic = Periodic(
-            "consentry-alerts", settings.alert_interval_seconds, self.evaluate
+            "consentry-alerts", settings.alert_interval_seconds, self.evaluate, lease
         )
         self._client: httpx.Client | None = None
 

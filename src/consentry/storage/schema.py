@@ -687,6 +687,17 @@ incident_notifications = Table(
     Index(None, "incident_id", "seq"),
 )
 
+# Leases of the background jobs (storage/leases.py): the process running a pass of each job now,
+# across every process and machine on the database, until `expires_at` (seconds since the
+# epoch, by the database's clock) unless renewed.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(96), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 # Alerts sent to the alert webhook: each alert's state, shared by every worker process, so
 # that one of them sends each change once (operations/alerts.py).
 alert_states = Table(
