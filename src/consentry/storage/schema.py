@@ -710,8 +710,10 @@ alert_states = Table(
     Column("starts_at", UTCTime(), nullable=True),
     Column("ends_at", UTCTime(), nullable=True),
     Column("value", Float, nullable=False),
-    # Whether the webhook has (or is being sent) the latest change of the alert.
+    # Whether the webhook has the latest change of the alert.
     Column("sent", Boolean, nullable=False),
+    # While a process sends it: until when; a sender that dies leaves it to be sent after.
+    Column("claimed_until", UTCTime(), nullable=True),
     Column("updated_at", UTCTime(), nullable=False),
 )
 

@@ -1,4 +1,5 @@
-"""job leases: the process running a pass of each background job, until when
+"""job leases: the process running a pass of each background job, until when; alert
+changes claimed for sending until a time, not for ever
 
 Revision ID: 0026
 Revises: 0025
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from consentry.storage.schema import UTCTime
 
 revision = "0026"
 down_revision = "0025"
@@ -24,7 +27,10 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_job_leases")),
     )
+    op.add_column("alert_states", sa.Column("claimed_until", UTCTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("alert_states") as batch:
+        batch.drop_column("claimed_until")
     op.drop_table("job_leases")
