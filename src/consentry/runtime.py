@@ -70,6 +70,7 @@ from consentry.reads.visibility import Visibility
 from consentry.settings import Settings
 from consentry.storage.dialect import database_url, ensure_data_dir
 from consentry.storage.engine import Store
+from consentry.storage.leases import Leases
 from consentry.storage.migrate import upgrade
 from consentry.stream.cluster import client_config
 from consentry.stream.consents import KafkaConsentFeed
@@ -218,20 +219,7 @@ class Runtime:
             )
             # People who sign in to the pages (their enrolment links point at public_url).
             self.people = People(self.store, secret[PEOPLE_INDEX], secret[PEOPLE_NOTES], public_url)
-            # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
-            self.expiry = Expiry(self.store, self.consent, self.erasure)
-            self.runner = Runner(
-                self.store,
-                self.requests,
-                self.erasure,
-                notes,
-                settings.dsr_poll_seconds,
-                expiry=self.expiry,
-            )
-            self.retention = RetentionSweeper(
-                self.store, self.erasure, self.purposes, settings.retention_sweep_seconds
-            )
-            self.retention.add_step("expiry", lambda actor: self.expiry.expire_due(actor=actor))
+            self._open_jobs(settings, notes)
             # The breach register; with no CONSENTRY_MASTER_KEY the key-encryption key is the
             # file in the data directory (API.md, Keys).
             self.incidents = Incidents(
@@ -242,7 +230,7 @@ class Runtime:
                 self.subjects,
                 file_key=self.kek.store.name == "file",
             )
-            self.alerts = Alerts(settings, self.store)
+            self.alerts = Alerts(settings, self.store, lease=self.leases)
         except BaseException:
             self.store.close()
             self.kek.close()
@@ -254,6 +242,30 @@ class Runtime:
         secret = {name: named_secret(conn, self.kek, name) for name in _SECRETS}
         self.signing_keys.load(conn)
         return secret
+
+    def _open_jobs(self, settings: Settings, notes: Notes) -> None:
+        """The background jobs: a pass of each runs in one process at a time of all those
+        on the database, the holder of the job's lease (storage/leases.py)."""
+        self.leases = Leases(self.store, settings.job_lease_seconds)
+        # Lapsed grants are acted on at each pass of the runner (and by the retention sweep).
+        self.expiry = Expiry(self.store, self.consent, self.erasure)
+        self.runner = Runner(
+            self.store,
+            self.requests,
+            self.erasure,
+            notes,
+            settings.dsr_poll_seconds,
+            expiry=self.expiry,
+            lease=self.leases,
+        )
+        self.retention = RetentionSweeper(
+            self.store,
+            self.erasure,
+            self.purposes,
+            settings.retention_sweep_seconds,
+            self.leases,
+        )
+        self.retention.add_step("expiry", lambda actor: self.expiry.expire_due(actor=actor))
 
     def _open_callers(self, settings: Settings) -> None:
         """Who may call, and how often."""

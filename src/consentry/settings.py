@@ -320,8 +320,17 @@ class Settings:
         metadata=_doc(
             "Seconds between retention sweeps in `consentry serve` (events whose retention "
             "ended for every purpose are deleted, others lose the purposes whose retention "
-            "ended); one sweep at a time across worker processes. 0: no background sweep "
-            "(`consentry retention sweep` runs one)."
+            "ended); one sweep at a time across every process on the database. 0: no "
+            "background sweep (`consentry retention sweep` runs one)."
+        ),
+    )
+    job_lease_seconds: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds a background job's lease lasts unless renewed (the request runner, the "
+            "retention sweep, the alerts): of all the processes and machines on one database, "
+            "only its holder runs a pass of that job, renewing it every third of this while the "
+            "pass runs. A holder that dies leaves the job to the others after at most this long."
         ),
     )
 
@@ -624,6 +633,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "body_timeout_seconds": (0.1, 600),
     "head_timeout_seconds": (0.1, 600),
     "retention_sweep_seconds": (0, 7 * 86_400),
+    "job_lease_seconds": (1, 3600),
     "key_rotation_days": (1, 3650),
     "alert_interval_seconds": (0.1, 3600),
     "kafka_retention_hours": (1, 24 * 3650),

@@ -173,18 +173,18 @@ def test_a_cancelled_signer_returns_only_after_its_round_has_ended(runtime: Runt
     signer = runtime.heads
     entered = threading.Event()
     ended = threading.Event()
-    sign_now = signer.sign_now
+    sign_due = signer.sign_due
 
     def slow_sign() -> Any:
         entered.set()
         time.sleep(0.3)
         try:
-            return sign_now()
+            return sign_due()
         finally:
             ended.set()
 
     async def scenario() -> None:
-        signer.sign_now = slow_sign  # type: ignore[method-assign]
+        signer.sign_due = slow_sign  # type: ignore[method-assign]
         signer.interval = 0
         task = asyncio.create_task(signer.run())
         while not entered.is_set():

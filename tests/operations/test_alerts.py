@@ -290,3 +290,33 @@ def test_a_failed_send_leaves_a_later_change_of_the_alert_alone(
     sending.join()
     b.evaluate()
     assert b.got == [("probe", "resolved")]
+
+
+class _Killed(BaseException):
+    """The process ends here (SIGKILL): nothing after it runs."""
+
+
+class _Dies(_Recorded):
+    def _post(self, message: dict[str, Any]) -> bool:
+        raise _Killed
+
+
+def test_a_change_whose_sender_died_is_sent_by_another_once_its_claim_ran_out(
+    gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A claims "firing" and dies before sending it: worker B leaves it alone while
+    A's claim lasts, then sends it (at least once; never lost)."""
+    rt = runtime_of(gateway)
+    rule = Rule("probe", "warning", "A figure the test sets.", lambda c, n, s: 1.0)
+    a = _Dies(rt.settings, rt.store, (rule,))
+    b = _Recorded(rt.settings, rt.store, (rule,))
+    start = clock.now()
+    at(monkeypatch, start)
+    with pytest.raises(_Killed):
+        a.evaluate()
+    b.evaluate()
+    assert b.got == []
+    at(monkeypatch, start + a.claim + timedelta(seconds=1))
+    b.evaluate()
+    b.evaluate()
+    assert b.got == [("probe", "firing")]

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -49,17 +50,26 @@ def latest(conn: Connection) -> TreeHead | None:
     return None if row is None else TreeHead.from_row(row)
 
 
-def sign_if_grown(conn: Connection, keys: SigningKeys) -> TreeHead:
-    """Sign and store a head for the current tree unless the latest head already covers it;
-    return the latest head either way. Holds the appends' lock, so heads are stored in size
-    order and each names a size and root that were the log's when it was signed."""
+def sign_if_grown(conn: Connection, keys: SigningKeys, *, gap: float = 0.0) -> TreeHead:
+    """Sign and store a head for the current tree unless the latest head already covers it,
+    or (with `gap`) was signed less than `gap` seconds ago; return the latest head either way.
+    Holds the appends' lock, so heads are stored in size order and each names a size and root
+    that were the log's when it was signed, and two processes signing at once see each
+    other's head."""
     tree = open_tree(conn, lock=True)
     last = latest(conn)
     if last is not None and last.size == tree.size:
         return last
+    now = clock.now()
+    if (
+        last is not None
+        and gap
+        and now - datetime.fromisoformat(last.signed_at) < timedelta(seconds=gap)
+    ):
+        return last
     key = keys.active
     root = tree.root().hex()
-    signed_at = clock.rfc3339(clock.now())
+    signed_at = clock.rfc3339(now)
     if last is not None and signed_at <= last.signed_at:
         # One clock for every process is not guaranteed; heads never go back in time.
         signed_at = last.signed_at
@@ -76,8 +86,16 @@ def sign_if_grown(conn: Connection, keys: SigningKeys) -> TreeHead:
     return head
 
 
+# Of the interval, the least time between two background heads: a process's own heads come
+# an interval apart (and some), so only another process's head, signed in the same interval,
+# holds one back.
+_GAP = 0.9
+
+
 class HeadSigner:
-    """Signs a new head whenever the log has grown, checking every `interval` seconds."""
+    """Signs a new head whenever the log has grown, checking every `interval` seconds; with
+    several processes on one database, a head an interval at most (each process checks, so
+    heads go on while any process runs)."""
 
     def __init__(self, store: Store, keys: SigningKeys, interval: float) -> None:
         self._store = store
@@ -89,13 +107,19 @@ class HeadSigner:
         with self._store.write() as conn:
             return sign_if_grown(conn, self._keys)
 
+    def sign_due(self) -> TreeHead:
+        """The background round: a head for the log as it is now if it has grown and no
+        process has signed one within this interval; the latest head either way."""
+        with self._store.write() as conn:
+            return sign_if_grown(conn, self._keys, gap=self.interval * _GAP)
+
     async def run(self) -> None:
         """Sign in the background until cancelled; a failed round is logged and retried.
         Cancelled while a round is signing, it returns only once that round has ended: the
         thread holds a database connection, and the caller closes the store next."""
         while True:
             await asyncio.sleep(self.interval)
-            signing = asyncio.ensure_future(asyncio.to_thread(self.sign_now))
+            signing = asyncio.ensure_future(asyncio.to_thread(self.sign_due))
             try:
                 await asyncio.shield(signing)
             except asyncio.CancelledError:

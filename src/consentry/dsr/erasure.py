@@ -163,7 +163,8 @@ class Erasure:
         well within CONSENTRY_WITHDRAWAL_PURGE_HOURS, for withdrawals older than `settle`."""
         done = {"withdrawals": 0, "deleted": 0, "narrowed": 0}
         with self.store.write() as conn:
-            after = requests_sql.counter(conn, PURGE_COUNTER)
+            # Held until the commit: a purge in another process waits, then starts past these.
+            after = requests_sql.counter(conn, PURGE_COUNTER, lock=True)
             # The watermark only passes entries old enough that every entry numbered before
             # them has committed (PostgreSQL numbers entries at insert, not at commit).
             rows = consent_sql.withdrawals_since(conn, after, clock.now() - settle, limit)

@@ -307,12 +307,21 @@ class Requests:
         return request
 
     def mark_overdue(self, *, actor: str) -> int:
-        """The scheduler: every open request past its deadline becomes `overdue`."""
+        """The scheduler: every open request past its deadline becomes `overdue`, once: each is
+        read again under its row lock, so a request another process marked (or ended, or
+        extended) meanwhile is left alone. Returns how many this call marked."""
+        marked = 0
         with self.store.write() as conn:
-            late = sql.past_due(conn, clock.now(), _OPEN)
-            for request_id in late:
-                advance(conn, load(conn, request_id), Status.OVERDUE, actor=actor)
-        return len(late)
+            now = clock.now()
+            for request_id in sql.past_due(conn, now, _OPEN):
+                request = load(conn, request_id, lock=True)
+                if request.status is Status.OVERDUE or request.status not in OPEN:
+                    continue
+                if request.due_at >= now:
+                    continue
+                advance(conn, request, Status.OVERDUE, actor=actor)
+                marked += 1
+        return marked
 
     def required_now(self, conn: Connection, request: Request, *, actor: str) -> Request:
         """`request` needing at least what its type needs for its subject's jurisdiction as

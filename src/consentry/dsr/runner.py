@@ -20,7 +20,7 @@ from consentry.dsr.models import DOWNLOADABLE, FINAL, Request, RequestType, Stat
 from consentry.dsr.records import Notes, advance, level_met, load
 from consentry.dsr.requests import Requests
 from consentry.errors import ConsentryError
-from consentry.periodic import Periodic
+from consentry.periodic import Lease, Periodic
 from consentry.storage import requests as sql
 from consentry.storage.engine import Store
 from consentry.storage.errors import StorageFailure
@@ -36,8 +36,10 @@ _BATCH_SECONDS = 0.05
 
 class Runner:
     """`run_pending()` does one pass; `start()` repeats it every `interval` seconds in a
-    thread. Passes in one process never overlap; across processes a step is claimed by
-    moving the request on from the step it was read at."""
+    thread. Passes in one process never overlap; with a `lease`, background passes of all
+    the processes on the database never do either; and any pass (`consentry requests run`
+    beside a server) takes a step under the request's row lock, from the step it reads
+    there."""
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class Runner:
         interval: float,
         *,
         expiry: Expiry | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
         self.expiry = expiry
@@ -56,7 +59,7 @@ class Runner:
         self.notes = notes
         self.interval = interval
         self._lock = threading.Lock()
-        self._periodic = Periodic("dsr-runner", interval, self.run_pending)
+        self._periodic = Periodic("dsr-runner", interval, self.run_pending, lease)
         self._purged = False
 
     def start(self) -> None:

@@ -20,7 +20,7 @@ from consentry.audit.events import AuditAction
 from consentry.audit.log import SYSTEM_ACTOR
 from consentry.consent.purposes import PurposeRegistry
 from consentry.dsr.erasure import Erasure
-from consentry.periodic import Periodic
+from consentry.periodic import Lease, Periodic
 from consentry.storage import retention as sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.storage.errors import SerializationFailure
@@ -70,7 +70,12 @@ class RetentionSweeper:
     PAUSE = 0.002
 
     def __init__(
-        self, store: Store, erasure: Erasure, purposes: PurposeRegistry, interval: float
+        self,
+        store: Store,
+        erasure: Erasure,
+        purposes: PurposeRegistry,
+        interval: float,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
         self.erasure = erasure
@@ -79,7 +84,7 @@ class RetentionSweeper:
         self.span = 1024
         self.max_span = 65_536
         self.steps: list[tuple[str, Step]] = [("retention", self._retention_step)]
-        self._periodic = Periodic("retention-sweep", interval, self.run_steps)
+        self._periodic = Periodic("retention-sweep", interval, self.run_steps, lease)
         self._lock = threading.Lock()
 
     def add_step(self, name: str, step: Step) -> None:

@@ -2,8 +2,10 @@
 an evaluator reads them every few seconds and sends each change (firing, resolved) to
 `CONSENTRY_ALERT_WEBHOOK` in Alertmanager's webhook format. The state of every alert is kept
 in the database and changed under the writer's lock (the figures are read before it is
-taken), so with several worker processes each change is sent once; a send that fails is tried
-again at the next evaluation. `docs/alerts.yml` holds the same rules for Prometheus."""
+taken), so with several processes each change is sent once; a send that fails is tried again
+at the next evaluation, and one whose sender died once its claim has run out. In `consentry
+serve` one process at a time evaluates, the holder of the job's lease (storage/leases.py).
+`docs/alerts.yml` holds the same rules for Prometheus."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.operations import figures
-from consentry.periodic import Periodic
+from consentry.periodic import Lease, Periodic
 from consentry.settings import Settings
 from consentry.storage import operations as sql
 from consentry.storage.engine import AnyRow, Store
@@ -118,14 +120,22 @@ class Alerts:
     """`evaluate()` does one pass (for tests and commands); `start()` repeats it every
     `CONSENTRY_ALERT_INTERVAL_SECONDS` in a thread while a webhook is set."""
 
-    def __init__(self, settings: Settings, store: Store, rules: tuple[Rule, ...] = RULES) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        rules: tuple[Rule, ...] = RULES,
+        lease: Lease | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.rules = rules
         self._periodic = Periodic(
-            "consentry-alerts", settings.alert_interval_seconds, self.evaluate
+            "consentry-alerts", settings.alert_interval_seconds, self.evaluate, lease
         )
         self._client: httpx.Client | None = None
+        # How long a change claimed for sending is left to its sender: longer than a send.
+        self.claim = timedelta(seconds=settings.delivery_timeout_seconds * 2 + 30)
 
     def start(self) -> None:
         if self.settings.alert_webhook:
@@ -154,18 +164,22 @@ class Alerts:
                 # is at least as recent, ours is left alone (the next pass reads again).
                 if _version(row) == seen.get(rule.name):
                     _step(conn, rule, row, values[rule.name], now)
-            # Claimed for sending here: another process sees them as sent.
-            unsent = [r for r in sql.alert_rows(conn).values() if not r.sent]
+            # Claimed for sending here, for a while: another process leaves them alone until
+            # then, and sends them after should this one die before it has.
+            unsent = [r for r in sql.alert_rows(conn).values() if _free(r, now)]
             for row in unsent:
-                sql.put_alert(conn, {"name": row.name, "sent": True}, exists=True)
+                sql.claim_alert(conn, row.name, now + self.claim)
         sent = []
         for row in unsent:
             message = self.message(row)
-            if self._post(message):
-                sent.append(message)
-                continue
+            done = self._post(message)
             with self.store.write() as conn:
-                sql.unclaim_alert(conn, row.name, row.status, row.since)
+                if done:
+                    sql.sent_alert(conn, row.name, row.status, row.since)
+                else:
+                    sql.unclaim_alert(conn, row.name, row.status, row.since)
+            if done:
+                sent.append(message)
         return sent
 
     def message(self, row: AnyRow) -> dict[str, Any]:
@@ -215,6 +229,11 @@ class Alerts:
         return False
 
 
+def _free(row: AnyRow, now: datetime) -> bool:
+    """Whether the alert's latest change is to be sent, and no live sender has it."""
+    return not row.sent and (row.claimed_until is None or row.claimed_until <= now)
+
+
 def _version(row: AnyRow | None) -> tuple[Any, ...] | None:
     """What changes whenever an evaluation moves an alert on (a claim or a failed send does
     not change it)."""
@@ -233,9 +252,15 @@ def _step(conn: Connection, rule: Rule, row: AnyRow | None, value: float, now: d
         since = change["since"] if change else row.since  # type: ignore[union-attr]
         if now - since >= rule.hold:
             change = {"status": FIRING, "since": since, "starts_at": since, "ends_at": None}
-            change["sent"] = False
+            change |= {"sent": False, "claimed_until": None}
     elif value <= 0 and status == FIRING:
-        change = {"status": RESOLVED, "since": now, "ends_at": now, "sent": False}
+        change = {
+            "status": RESOLVED,
+            "since": now,
+            "ends_at": now,
+            "sent": False,
+            "claimed_until": None,
+        }
     elif value <= 0 and status == PENDING:
         change = {"status": RESOLVED, "since": now, "sent": True}
     if change is None:

@@ -253,9 +253,14 @@ def notices_where(
 
 
 def newly_overdue(conn: Connection, now: datetime) -> Sequence[AnyRow]:
+    """Notices past their due time not yet marked overdue; on PostgreSQL locked, skipping
+    those another process is marking now (and seeing those it marked as marked), so each is
+    marked, and audited, once."""
     stmt = select(rights_notices).where(
         rights_notices.c.status.in_(AWAITING_ACK),
         rights_notices.c.overdue_at.is_(None),
         rights_notices.c.due_at < now,
     )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
     return conn.execute(stmt).all()

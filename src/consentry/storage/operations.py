@@ -186,9 +186,26 @@ def put_alert(conn: Connection, values: dict[str, Any], *, exists: bool) -> None
         conn.execute(insert(alert_states).values(**values))
 
 
+def claim_alert(conn: Connection, name: str, until: datetime) -> None:
+    """The latest change of alert `name` is being sent, by this process, until `until`."""
+    conn.execute(
+        update(alert_states).where(alert_states.c.name == name).values(claimed_until=until)
+    )
+
+
+def sent_alert(conn: Connection, name: str, status: str, since: datetime) -> None:
+    """The change (`status` since `since`) of alert `name` was sent, if the alert still holds
+    it: a later change is left to be sent."""
+    _of_change(conn, name, status, since, sent=True, claimed_until=None)
+
+
 def unclaim_alert(conn: Connection, name: str, status: str, since: datetime) -> None:
-    """Mark the change (`status` since `since`) of alert `name` unsent again, if the alert
+    """The change (`status` since `since`) of alert `name` free to send again, if the alert
     still holds it: a later change, claimed and sent by another process, is left alone."""
+    _of_change(conn, name, status, since, claimed_until=None)
+
+
+def _of_change(conn: Connection, name: str, status: str, since: datetime, **values: object) -> None:
     conn.execute(
         update(alert_states)
         .where(
@@ -196,7 +213,7 @@ def unclaim_alert(conn: Connection, name: str, status: str, since: datetime) -> 
             alert_states.c.status == status,
             alert_states.c.since == since,
         )
-        .values(sent=False)
+        .values(**values)
     )
 
 

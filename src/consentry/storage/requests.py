@@ -130,8 +130,18 @@ def clear_notes(conn: Connection, subject_id: str) -> None:
     conn.execute(update(requests).where(requests.c.subject_id == subject_id).values(notes_ct=None))
 
 
-def counter(conn: Connection, name: str) -> int:
-    value = conn.execute(select(dsr_state.c.value).where(dsr_state.c.name == name)).scalar()
+def counter(conn: Connection, name: str, *, lock: bool = False) -> int:
+    """The counter's value (0 before its first set); with `lock`, held until this transaction
+    ends (the row made first if need be), so that one transaction at a time, across
+    processes, works from it and moves it on."""
+    stmt = select(dsr_state.c.value).where(dsr_state.c.name == name)
+    if lock and conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "INSERT INTO dsr_state (name, value) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        stmt = stmt.with_for_update()
+    value = conn.execute(stmt).scalar()
     return int(value) if value is not None else 0
 
 

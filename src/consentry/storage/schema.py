@@ -687,6 +687,17 @@ incident_notifications = Table(
     Index(None, "incident_id", "seq"),
 )
 
+# Leases of the background jobs (storage/leases.py): the process running a pass of each job now,
+# across every process and machine on the database, until `expires_at` (seconds since the
+# epoch, by the database's clock) unless renewed.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(96), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 # Alerts sent to the alert webhook: each alert's state, shared by every worker process, so
 # that one of them sends each change once (operations/alerts.py).
 alert_states = Table(
@@ -699,8 +710,10 @@ alert_states = Table(
     Column("starts_at", UTCTime(), nullable=True),
     Column("ends_at", UTCTime(), nullable=True),
     Column("value", Float, nullable=False),
-    # Whether the webhook has (or is being sent) the latest change of the alert.
+    # Whether the webhook has the latest change of the alert.
     Column("sent", Boolean, nullable=False),
+    # While a process sends it: until when; a sender that dies leaves it to be sent after.
+    Column("claimed_until", UTCTime(), nullable=True),
     Column("updated_at", UTCTime(), nullable=False),
 )
 
