@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def run(
             f"-max_total_time={max(1, round(seconds))}",
             f"-seed={seed}",
             "-max_len=4096",
-            "-rss_limit_mb=1024",
+            f"-rss_limit_mb={_rss_limit_mb()}",
             f"-artifact_prefix={tmp_path}/",
             str(corpus),
         ],
@@ -70,6 +71,14 @@ def run(
         check=False,
         timeout=seconds + 60,
     )
+
+
+def _rss_limit_mb(headroom: int = 1024) -> int:
+    """libFuzzer's memory limit for a child of this process: `headroom` MB over this process's
+    peak. Linux keeps a process's peak resident size across fork and exec, and libFuzzer
+    judges its child by that peak, so a child of a large test worker (gigabytes late in a
+    suite) would otherwise count as out of memory before its first input."""
+    return headroom + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def report(done: subprocess.CompletedProcess[str]) -> str:
