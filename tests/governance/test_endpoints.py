@@ -304,6 +304,46 @@ def test_plaintext_http_reaches_only_a_private_receiver_when_allowed() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "64:ff9b::808:808",
+        "64:ff9b:1::808:808",
+        "::808:808",
+        "2001:0:4136:e378::1",
+        "2002:808:808::1",
+        "::ffff:8.8.8.8",
+        "2001:db8::1",
+        "224.0.0.1",
+    ],
+)
+def test_plaintext_never_reaches_an_address_that_may_lead_outside(address: str) -> None:
+    """A translator's prefix (NAT64 on a DNS64 network, Teredo, 6to4) or an IPv4-compatible
+    address reaches the public internet though it is not `global` to the SSRF rule."""
+    assert not endpoints.plaintext_allowed([address])
+    assert not endpoints.plaintext_allowed(["10.0.0.2", address])
+    with pytest.raises(EndpointNotAllowed):
+        endpoints.check_urls(
+            {"endpoint": "http://crm.example.com/hook"},
+            allow_private=True,
+            resolver=resolver_of(address),
+        )
+    for private in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "100.64.0.1",
+        "169.254.0.1",
+        "::1",
+        "fd00::1",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+    ):
+        assert endpoints.plaintext_allowed([private]), private
+
+
 def test_the_worker_sends_plaintext_to_no_public_address() -> None:
     """A name stored while it resolved to a private address, resolving to a public one too
     when the worker sends (the loopback answer first): the plaintext request is not made."""

@@ -79,13 +79,41 @@ def is_kafka(value: str) -> bool:
     return True
 
 
+# Where plaintext may go: loopback, private (RFC 1918, RFC 6598 shared, IPv6 unique local)
+# and link-local networks, named one by one. Anything else, a translator's prefix (NAT64,
+# Teredo, 6to4) or an IPv4-compatible address included, may lead to the public internet.
+_PLAINTEXT_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
 def plaintext_allowed(addresses: Iterable[IPAddress | str]) -> bool:
-    """Plaintext (`http://`, `kafka://`) reaches only non-public addresses, which are
-    themselves reached only with CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1: a public receiver or
-    cluster is reached over TLS (`https://`, `kafkas://`), as personal data never crosses a
-    public network in clear (docs/decisions.md)."""
-    return not any(
-        address_allowed(a if not isinstance(a, str) else ipaddress.ip_address(a)) for a in addresses
+    """Plaintext (`http://`, `kafka://`) reaches only loopback, private and link-local
+    addresses (an IPv4-mapped one judged by its IPv4 address), which are themselves reached
+    only with CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1: a public receiver or cluster, or one behind
+    a translator, is reached over TLS (`https://`, `kafkas://`), as personal data never
+    crosses a public network in clear (docs/decisions.md)."""
+    return all(
+        _private(a if not isinstance(a, str) else ipaddress.ip_address(a)) for a in addresses
+    )
+
+
+def _private(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(
+        address in network for network in _PLAINTEXT_NETWORKS if network.version == address.version
     )
 
 

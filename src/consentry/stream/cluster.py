@@ -4,9 +4,13 @@ the rule that plaintext reaches no public address, as for deliveries (governance
 
 from __future__ import annotations
 
+import logging
+
 from consentry.errors import InvalidSetting
 from consentry.governance import endpoints
 from consentry.settings import KAFKA_SECURITY, Settings
+
+log = logging.getLogger(__name__)
 
 # librdkafka's configuration of a client, as confluent-kafka takes it.
 Config = dict[str, str | int | float | bool]
@@ -14,8 +18,8 @@ Config = dict[str, str | int | float | bool]
 
 def client_config(settings: Settings, resolver: endpoints.Resolver = endpoints.resolve) -> Config:
     """librdkafka's connection settings for the stream cluster; InvalidSetting when it would be
-    reached in plaintext at a public address (or a broker's name does not resolve then), or
-    its CA file cannot be read."""
+    reached in plaintext at an address that may be public (a name that does not resolve now
+    is let through, with a warning), or its CA file cannot be read."""
     protocol, tls = KAFKA_SECURITY[settings.kafka_security]
     brokers = settings.kafka_brokers
     if not tls:
@@ -48,12 +52,14 @@ def _check_plaintext(brokers: str, resolver: endpoints.Resolver) -> None:
         try:
             found = [address] if address is not None else resolver(host, int(port))
         except (OSError, UnicodeError):
-            raise InvalidSetting(
-                f"CONSENTRY_KAFKA_BROKERS: {host!r} does not resolve, and plaintext "
-                "(CONSENTRY_KAFKA_SECURITY) goes only to addresses known to be non-public"
-            ) from None
+            # Kafka may be restarting: a gateway must not stop for it (the consents feed only
+            # keeps caches fresh). A name is checked when it resolves at a start; librdkafka
+            # resolves it again later, which this check does not see (docs/stream.md).
+            log.warning("CONSENTRY_KAFKA_BROKERS: a broker name does not resolve now")
+            continue
         if not endpoints.plaintext_allowed(found):
             raise InvalidSetting(
-                f"CONSENTRY_KAFKA_BROKERS: {host!r} is a public address: the stream cluster is "
-                "reached there over TLS only (CONSENTRY_KAFKA_SECURITY=tls or sasl_tls)"
+                f"CONSENTRY_KAFKA_BROKERS: {host!r} is, or resolves to, an address that may be "
+                "public: the stream cluster is reached there over TLS only "
+                "(CONSENTRY_KAFKA_SECURITY=tls or sasl_tls)"
             )
