@@ -3,8 +3,9 @@ of bytes named "module:function", in a child process for a few seconds; the chil
 target's module with consentry's modules instrumented for coverage, so libFuzzer's mutations
 follow the branches of the decoder under test. A target raises only when it meets a bug (any
 exception but the refusal its decoder documents), which libFuzzer reports as a crash: the run
-fails with the input and the traceback. CI replays the same inputs (a fixed seed, see
-tests/conftest.py's "ci" profile); a developer's run draws new ones.
+fails with the input and the traceback. CI draws from a fixed seed (see tests/conftest.py's
+"ci" profile), so its runs try the start of one sequence of inputs, longer or shorter with the
+machine's speed; a developer's run draws new ones.
 
 The child: python -m tests.libfuzz MODULE:FUNCTION INSTRUMENTED,MODULES [libFuzzer flags] [corpus]
 """

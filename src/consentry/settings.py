@@ -381,8 +381,8 @@ class Settings:
         metadata=_doc(
             "A PEM certificate (chain) for `consentry serve` to speak TLS itself, for an install "
             "without a proxy in front (`--ssl-certfile`); needs `CONSENTRY_SSL_KEYFILE`. The "
-            "pages then count as served over TLS and every answer carries HSTS. Empty: plain "
-            "HTTP."
+            "pages then count as served over TLS and every answer of the app carries HSTS. "
+            "Empty: plain HTTP."
         ),
     )
     ssl_keyfile: str = field(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from consentry.errors import InvalidSetting, KeyUnwrapFailed
+from consentry.keys import pkcs11 as pkcs11_source
 from consentry.keys.pkcs11 import Pkcs11Keys
 from consentry.keys.ring import KeyEncryptionKey
 from consentry.runtime import Runtime
@@ -179,6 +181,25 @@ def test_many_processes_opening_the_token_at_once_all_find_it(softhsm: Token) ->
     with multiprocessing.get_context("spawn").Pool(8) as pool:
         found = pool.starmap(_start_and_stop, [(softhsm, label)] * 48, chunksize=1)
     assert len(set(found)) == 1, sorted(set(found))
+    keys = store(softhsm, label)
+    try:
+        assert found[0] == keys.load()[0].key_id
+    finally:
+        keys.close()
+
+
+def test_a_lock_file_held_too_long_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A process stuck in the token (a hung login) holding its lock file stops the others
+    with a clear error after a while, not for ever."""
+    path = tmp_path / "token.lock"
+    with (
+        pkcs11_source._token_lock(path),
+        pytest.raises(InvalidSetting, match="lock file"),
+        pkcs11_source._token_lock(path, wait=0.2),
+    ):
+        pass
+    with pkcs11_source._token_lock(path, wait=0.2):
+        pass
 
 
 def test_two_keys_of_one_id_in_the_token_are_refused(softhsm: Token) -> None:

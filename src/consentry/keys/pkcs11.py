@@ -9,6 +9,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,13 +160,29 @@ class Pkcs11Keys:
         return sorted(usable, key=lambda key: key.version or 0, reverse=True)
 
 
+# How long a process waits for the token's lock file before it gives up with InvalidSetting
+# (another process stuck in the module, a hung login, holds it).
+LOCK_WAIT_SECONDS = 60.0
+
+
 @contextmanager
-def _token_lock(path: Path) -> Iterator[None]:
+def _token_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     """Held while the token is opened or written: one process, one thread at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # flock: per open file, so per thread too
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise InvalidSetting(
+                        f"the PKCS#11 token's lock file {path} stayed held for {wait:g} s: "
+                        "another process is stuck in the token"
+                    ) from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)
