@@ -8,29 +8,12 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
 from multiprocessing.synchronize import Event
 
-import pytest
-
 from consentry.periodic import Periodic
-from consentry.settings import Settings
 from consentry.storage import leases
-from consentry.storage.dialect import database_url, ensure_data_dir
 from consentry.storage.engine import Store
 from consentry.storage.leases import Leases
-from consentry.storage.migrate import upgrade
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    ensure_data_dir(settings.data_dir)
-    opened = Store(database_url(settings))
-    upgrade(opened)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_one_holder_at_a_time_until_released_or_expired(store: Store) -> None:

@@ -4,28 +4,13 @@ transaction marks them, another finds none to mark, and after it has committed n
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
 from consentry import clock
-from consentry.settings import Settings
 from consentry.storage import delivery as sql
-from consentry.storage.dialect import database_url, ensure_data_dir
 from consentry.storage.engine import Store
-from consentry.storage.migrate import upgrade
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    ensure_data_dir(settings.data_dir)
-    opened = Store(database_url(settings))
-    upgrade(opened)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _notice(n: int) -> dict[str, object]:
