@@ -330,7 +330,9 @@ class Settings:
             "Seconds a background job's lease lasts unless renewed (the request runner, the "
             "retention sweep, the alerts): of all the processes and machines on one database, "
             "only its holder runs a pass of that job, renewing it every third of this while the "
-            "pass runs. A holder that dies leaves the job to the others after at most this long."
+            "pass runs. A holder that dies leaves the job to the others after at most this long "
+            "(one whose pass hangs keeps it). `consentry requests run` and `consentry retention "
+            "sweep` run without it."
         ),
     )
 

@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from consentry.app import create_app
-from consentry.audit import verify_consistency, verify_head, verify_inclusion
+from consentry.audit import heads, verify_consistency, verify_head, verify_inclusion
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from tests.conftest import auth
+from tests.consent.helpers import install_clock
 from tests.http.test_conventions import assert_problem, make_key
 
 
@@ -195,3 +196,22 @@ def test_a_cancelled_signer_returns_only_after_its_round_has_ended(runtime: Runt
         assert ended.is_set()
 
     asyncio.run(scenario())
+
+
+def test_a_clock_behind_the_last_head_holds_no_head_back(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process whose clock is behind the last head's `signed_at` (another host's clock runs
+    ahead, or this one stepped back) still signs the log's growth: the gap between background
+    heads is judged only by a clock that has passed the last head."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    fake = install_clock(monkeypatch)
+    grow(client, 1)
+    with runtime.store.write() as conn:
+        first = heads.sign_if_grown(conn, runtime.signing_keys, gap=0.27)
+    fake.advance(hours=-1)
+    grow(client, 1)
+    with runtime.store.write() as conn:
+        second = heads.sign_if_grown(conn, runtime.signing_keys, gap=0.27)
+    assert second.size > first.size
+    assert second.signed_at == first.signed_at  # heads never go back in time

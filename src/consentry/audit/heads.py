@@ -61,10 +61,12 @@ def sign_if_grown(conn: Connection, keys: SigningKeys, *, gap: float = 0.0) -> T
     if last is not None and last.size == tree.size:
         return last
     now = clock.now()
+    # Held back only by a head signed within `gap` by this clock: a clock behind the last
+    # head's (another host's, or stepped back) holds nothing back, or heads would stop.
     if (
         last is not None
         and gap
-        and now - datetime.fromisoformat(last.signed_at) < timedelta(seconds=gap)
+        and timedelta(0) <= now - datetime.fromisoformat(last.signed_at) < timedelta(seconds=gap)
     ):
         return last
     key = keys.active
