@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from consentry.app import create_app
 from consentry.errors import InvalidSetting
-from consentry.settings import LOGO_MAX_BYTES, Settings
+from consentry.settings import Settings
+from consentry.settings.rules import LOGO_MAX_BYTES
 from tests.web.test_portal import visitor
 
 

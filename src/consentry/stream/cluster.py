@@ -8,7 +8,8 @@ import logging
 
 from consentry.errors import InvalidSetting
 from consentry.governance import endpoints
-from consentry.settings import KAFKA_SECURITY, Settings
+from consentry.settings import Settings
+from consentry.settings.rules import KAFKA_SECURITY
 
 log = logging.getLogger(__name__)
 

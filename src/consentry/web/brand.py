@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from consentry.http.headers import PAGE_HEADERS
-from consentry.settings import LOGO_TYPES, Settings
+from consentry.settings import Settings
+from consentry.settings.rules import LOGO_TYPES
 
 LOGO_URL = "/brand/logo"
 LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from consentry.errors import InvalidSetting
+from consentry.settings import rules
+from consentry.settings.rules import PREFIX
 
-PREFIX = "CONSENTRY_"
-# governance.models.Region, spelled here so settings import nothing of the domains.
-_REGIONS = ("EU", "EEA", "UK", "CH", "US", "CA", "JP", "KR", "BR", "IN", "AU", "SG", "OTHER")
 REDACTED = "**********"
-_SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
-# The logo files the pages may show, by suffix (web/brand.py serves them with these types).
-LOGO_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".webp": "image/webp",
-    ".svg": "image/svg+xml",
-}
-LOGO_MAX_BYTES = 256 * 1024
 # The settings that are URLs: shown with their password redacted, the rest kept.
 _URLS = frozenset({"db", "smtp_url"})
 
@@ -482,96 +470,8 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        """Raise InvalidSetting when a value is out of its range."""
-        for name, (low, high) in _RANGES.items():
-            if not low <= getattr(self, name) <= high:
-                raise InvalidSetting(f"{PREFIX}{name.upper()} must be between {low:g} and {high:g}")
-        if self.max_body_bytes < 1024:
-            raise InvalidSetting("CONSENTRY_MAX_BODY_BYTES must be at least 1024")
-        if self.log_level not in {"debug", "info", "warning", "error"}:
-            raise InvalidSetting("CONSENTRY_LOG_LEVEL must be debug, info, warning or error")
-        if self.default_phone_region and not re.fullmatch(r"[A-Z]{2}", self.default_phone_region):
-            raise InvalidSetting("CONSENTRY_DEFAULT_PHONE_REGION must be two capital letters")
-        if self.exporter not in _REGIONS:
-            raise InvalidSetting("CONSENTRY_EXPORTER must be one of " + ", ".join(_REGIONS))
-        if self.db and not self.db.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
-            raise InvalidSetting("CONSENTRY_DB must be a sqlite: or postgresql: URL")
-        if self.smtp_url and not self.smtp_url.startswith(_SMTP_SCHEMES):
-            raise InvalidSetting(
-                "CONSENTRY_SMTP_URL must be an smtp://, smtp+starttls:// or smtps:// URL"
-            )
-        if "@" not in self.mail_from or any(c in self.mail_from for c in "\r\n"):
-            raise InvalidSetting("CONSENTRY_MAIL_FROM must be an e-mail address")
-        if any(c in self.brand_name for c in "\r\n") or not self.brand_name.strip():
-            raise InvalidSetting("CONSENTRY_BRAND_NAME must be one line of text")
-        self._check_brand()
-        if self.pkcs11_module and not (self.pkcs11_token and self.pkcs11_pin):
-            raise InvalidSetting(
-                "CONSENTRY_PKCS11_MODULE needs CONSENTRY_PKCS11_TOKEN and CONSENTRY_PKCS11_PIN"
-            )
-        self._check_kafka()
-        self._check_tls()
-        if self.alert_webhook and not self.alert_webhook.startswith(("http://", "https://")):
-            raise InvalidSetting("CONSENTRY_ALERT_WEBHOOK must be an http:// or https:// URL")
-
-    def _check_kafka(self) -> None:
-        if self.kafka_security not in KAFKA_SECURITY:
-            raise InvalidSetting(
-                "CONSENTRY_KAFKA_SECURITY must be one of " + ", ".join(sorted(KAFKA_SECURITY))
-            )
-        if self.kafka_security.startswith("sasl"):
-            if self.kafka_sasl_mechanism not in _SASL_MECHANISMS:
-                raise InvalidSetting(
-                    "CONSENTRY_KAFKA_SASL_MECHANISM must be one of " + ", ".join(_SASL_MECHANISMS)
-                )
-            if not (self.kafka_sasl_username and self.kafka_sasl_password):
-                raise InvalidSetting(
-                    f"CONSENTRY_KAFKA_SECURITY={self.kafka_security} needs "
-                    "CONSENTRY_KAFKA_SASL_USERNAME and CONSENTRY_KAFKA_SASL_PASSWORD"
-                )
-
-    def _check_brand(self) -> None:
-        """The logo can be shown; the policy link leads to https or this host and nowhere
-        else (no `javascript:`, nothing that leaves the attribute)."""
-        if self.brand_logo:
-            self._check_logo(Path(self.brand_logo))
-        policy = self.privacy_policy_url
-        if policy and (
-            not (policy.startswith("https://") or re.fullmatch(r"/(?!/)\S*", policy))
-            or re.search(r"[\s\"'<>\\]", policy)
-        ):
-            raise InvalidSetting(
-                "CONSENTRY_PRIVACY_POLICY_URL must be an https:// address or a path starting with /"
-            )
-
-    def _check_tls(self) -> None:
-        """Both TLS files or neither; each readable, and the key the certificate's, so that a
-        server never starts to fail at its first handshake."""
-        if not (self.ssl_certfile or self.ssl_keyfile):
-            return
-        if not (self.ssl_certfile and self.ssl_keyfile):
-            raise InvalidSetting(
-                "CONSENTRY_SSL_CERTFILE and CONSENTRY_SSL_KEYFILE (--ssl-certfile, --ssl-keyfile) "
-                "go together: set both, or neither"
-            )
-        for name, path in (("CERTFILE", self.ssl_certfile), ("KEYFILE", self.ssl_keyfile)):
-            try:
-                with open(path, "rb"):
-                    pass
-            except OSError as exc:
-                raise InvalidSetting(
-                    f"CONSENTRY_SSL_{name} (--ssl-{name.lower()}) cannot be read: {path}: "
-                    f"{exc.strerror}"
-                ) from None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        try:
-            # A password callback, so that an encrypted key fails here instead of prompting.
-            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, password=_no_password)
-        except (ssl.SSLError, ValueError) as exc:
-            raise InvalidSetting(
-                "CONSENTRY_SSL_CERTFILE and CONSENTRY_SSL_KEYFILE are not a PEM certificate and "
-                f"its unencrypted private key ({getattr(exc, 'reason', None) or exc})"
-            ) from None
+        """Raise InvalidSetting naming the first setting that breaks its rule (rules.py)."""
+        rules.check(self)
 
     def base_url(self) -> str:
         """Where customers and staff reach the gateway: CONSENTRY_PUBLIC_URL, or
@@ -581,19 +481,6 @@ class Settings:
         scheme = "https" if self.ssl_certfile else "http"
         return f"{scheme}://{self.host}:{self.port}"
 
-    @staticmethod
-    def _check_logo(path: Path) -> None:
-        if path.suffix.lower() not in LOGO_TYPES:
-            raise InvalidSetting(
-                "CONSENTRY_BRAND_LOGO must be a " + ", ".join(sorted(LOGO_TYPES)) + " file"
-            )
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise InvalidSetting(f"CONSENTRY_BRAND_LOGO cannot be read: {exc.strerror}") from exc
-        if not path.is_file() or not 0 < size <= LOGO_MAX_BYTES:
-            raise InvalidSetting("CONSENTRY_BRAND_LOGO must be a file of 1 byte to 256 KiB")
-
     def described(self) -> list[tuple[str, str, str]]:
         """(variable, shown value, description) for every field, secrets redacted."""
         rows = []
@@ -602,47 +489,6 @@ class Settings:
             shown = _redact(f.name, value) if f.metadata["secret"] else str(value)
             rows.append((PREFIX + f.name.upper(), shown, str(f.metadata["description"])))
         return rows
-
-
-# CONSENTRY_KAFKA_SECURITY: librdkafka's security.protocol for each, and whether it is TLS.
-KAFKA_SECURITY: dict[str, tuple[str, bool]] = {
-    "plaintext": ("PLAINTEXT", False),
-    "tls": ("SSL", True),
-    "sasl_tls": ("SASL_SSL", True),
-    "sasl_plaintext": ("SASL_PLAINTEXT", False),
-}
-_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-
-# The inclusive range of each numeric setting.
-_RANGES: dict[str, tuple[float, float]] = {
-    "port": (1, 65535),
-    "rate_limit": (0, 100_000),
-    "browser_rate_limit": (0, 100_000),
-    "portal_rate_limit": (0, 100_000),
-    "workers": (1, 64),
-    "dp_budget": (0.001, 1000),
-    "min_group_subjects": (1, 1_000_000),
-    # GDPR Art. 8: member states set it between 13 and 16.
-    "digital_consent_age": (13, 16),
-    "token_ttl_seconds": (60, 31 * 86_400),
-    "retry_base_seconds": (0.01, 300),
-    "delivery_max_attempts": (1, 100),
-    "delivery_timeout_seconds": (0.1, 300),
-    "audit_head_ms": (100, 1000),
-    "consent_proof_days": (1, 36_500),
-    "withdrawal_purge_hours": (1, 24 * 30),
-    "dsr_poll_seconds": (0, 3600),
-    "body_timeout_seconds": (0.1, 600),
-    "head_timeout_seconds": (0.1, 600),
-    "retention_sweep_seconds": (0, 7 * 86_400),
-    "job_lease_seconds": (1, 3600),
-    "key_rotation_days": (1, 3650),
-    "alert_interval_seconds": (0.1, 3600),
-    "kafka_retention_hours": (1, 24 * 3650),
-    "kafka_raw_retention_hours": (1, 24 * 30),
-    "stream_batch": (1, 1000),
-    "stream_batch_ms": (1, 60_000),
-}
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
@@ -665,10 +511,6 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     if isinstance(default, Path):
         return Path(raw)
     return raw
-
-
-def _no_password() -> str:
-    raise ValueError("the private key is encrypted")
 
 
 def _redact(name: str, value: object) -> str:
