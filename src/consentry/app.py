@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consentry import __version__
+from consentry.governance.datamap import plaintext_systems
 from consentry.http import errors, logs, openapi, routes
 from consentry.http.cors import Cors
 from consentry.http.headers import SecurityHeaders
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         app.state.runtime = runtime
+        _warn_plaintext_systems(runtime)
         worker = runtime.delivery_worker() if settings.delivery_worker else None
         if worker is not None:
             worker.start()
@@ -102,3 +104,19 @@ def _sign_last_head(runtime: Runtime) -> None:
         runtime.heads.sign_now()
     except Exception:  # shutting down regardless; the next start signs the head
         log.exception("signing the last audit tree head failed")
+
+
+def _warn_plaintext_systems(runtime: Runtime) -> None:
+    """Systems stored with `http://` while it reached any host: without private endpoints
+    allowed, every send to them is refused (`endpoint_not_allowed`); say so at start."""
+    if runtime.settings.allow_private_endpoints:
+        return
+    with runtime.store.read() as conn:
+        found = plaintext_systems(runtime.datamap.all(conn))
+    if found:
+        log.warning(
+            "systems with http:// endpoints get nothing (endpoint_not_allowed): %s; give them "
+            "https:// (or, for receivers on a private network, set "
+            "CONSENTRY_ALLOW_PRIVATE_ENDPOINTS=1)",
+            ", ".join(found),
+        )

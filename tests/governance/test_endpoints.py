@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -428,3 +429,25 @@ def test_the_one_kafka_endpoint_parser(
             endpoints.kafka_endpoint(value)
     else:
         assert endpoints.kafka_endpoint(value) == endpoints.KafkaEndpoint(*parsed)
+
+
+def test_a_gateway_names_at_start_the_systems_stored_with_http(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A system stored with `http://` while it reached any host (or with private endpoints
+    allowed then) gets nothing once they are not: the gateway says which at its start."""
+    allowed = dataclasses.replace(settings, allow_private_endpoints=True)
+    with TestClient(create_app(allowed)) as client:
+        assert (
+            put(client, "crm", CRM | {"endpoint": "http://10.0.0.8:8080/hook"}).status_code == 201
+        )
+        assert put(client, "warehouse", CRM).status_code == 201
+    with caplog.at_level(logging.WARNING, logger="consentry.app"):
+        with TestClient(create_app(allowed)):
+            pass
+        assert not [r for r in caplog.records if r.name == "consentry.app"]
+        with TestClient(create_app(settings)):
+            pass
+    (warned,) = [r.getMessage() for r in caplog.records if r.name == "consentry.app"]
+    assert "endpoint_not_allowed): crm;" in warned
+    assert "warehouse" not in warned

@@ -192,6 +192,20 @@ class DataMap:
         return secret
 
 
+def plaintext_systems(systems: dict[str, System]) -> list[str]:
+    """The systems with an `http://` endpoint or rights endpoint: reached only with private
+    endpoints allowed and at a private address (endpoints.plaintext_allowed), so one stored
+    before that rule is refused at every send otherwise."""
+    return sorted(
+        system.system_id
+        for system in systems.values()
+        if any(
+            (url or "").lower().startswith("http://")
+            for url in (system.endpoint, system.rights_endpoint)
+        )
+    )
+
+
 def _load(conn: Connection) -> dict[str, System]:
     out = {}
     for row in sql.list_systems(conn):
