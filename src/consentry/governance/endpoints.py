@@ -149,7 +149,7 @@ def check_stored(host: str, port: int, field: str, resolver: Resolver = resolve)
     """EndpointNotAllowed when `host` is, or now resolves to, a non-public address. A name that
     does not resolve (or not within RESOLVE_SECONDS) is accepted: the worker checks again
     before every connection (docs/decisions.md)."""
-    found = _resolved(host, port, resolver)
+    found = resolved(host, port, resolver)
     if found is not None and not all(address_allowed(a) for a in found):
         raise EndpointNotAllowed(
             f"{field} reaches a loopback, link-local or private address "
@@ -171,7 +171,7 @@ def check_plaintext(
     endpoints are allowed and `host` is not, and does not now resolve to, a public address
     (plaintext_allowed; an unresolved name is accepted, as by check_stored: the sink checks
     again)."""
-    found = _resolved(host, port, resolver) if allow_private else None
+    found = resolved(host, port, resolver) if allow_private else None
     if not allow_private or (found is not None and not plaintext_allowed(found)):
         raise EndpointNotAllowed(
             f"{field} is plaintext ({scheme}://): only to a private address with "
@@ -180,7 +180,7 @@ def check_plaintext(
         )
 
 
-def _resolved(host: str, port: int, resolver: Resolver) -> list[IPAddress] | None:
+def resolved(host: str, port: int, resolver: Resolver = resolve) -> list[IPAddress] | None:
     """The address written out, or every address the name resolves to within RESOLVE_SECONDS;
     None when it does not resolve in time."""
     address = literal(host)

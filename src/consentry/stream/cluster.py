@@ -49,10 +49,8 @@ def _check_plaintext(brokers: str, resolver: endpoints.Resolver) -> None:
         host = host.strip("[]")
         if not host or not port.isdigit():
             raise InvalidSetting("CONSENTRY_KAFKA_BROKERS must be host:port,host:port")
-        address = endpoints.literal(host)
-        try:
-            found = [address] if address is not None else resolver(host, int(port))
-        except (OSError, UnicodeError):
+        found = endpoints.resolved(host, int(port), resolver)
+        if found is None:
             # Kafka may be restarting: a gateway must not stop for it (the consents feed only
             # keeps caches fresh). A name is checked when it resolves at a start; librdkafka
             # resolves it again later, which this check does not see (docs/stream.md).
