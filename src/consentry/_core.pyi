@@ -110,11 +110,15 @@ class BatchRefused(ValueError):
 
 class Properties:
     """An event schema compiled for its properties: (name, type, required) per field, in the
-    schema's order; the type one of string, integer, number, boolean, timestamp."""
+    schema's order; the type one of string, integer, number, boolean, timestamp. The strings of
+    the `screen` fields are redacted where the recognizers find personal data in them."""
 
-    def __init__(self, fields: list[tuple[str, str, bool]]) -> None: ...
-    def check(self, raw: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:
-        """(None, None, values) when the properties (JSON text) fit, else (code, detail, None)."""
+    def __init__(self, fields: list[tuple[str, str, bool]], screen: list[str] = ...) -> None: ...
+    def check(
+        self, raw: bytes
+    ) -> tuple[str | None, str | None, dict[str, Any] | None, list[str] | None]:
+        """(None, None, values, redacted) when the properties (JSON text) fit, else (code,
+        detail, None, None); `redacted` names the screened fields redacted, or is None."""
 
 class Subject:
     """Who an event is about, as sent."""
@@ -151,7 +155,7 @@ def decode_batch(
             str | None,
             str | None,
             Event | None,
-            tuple[str | None, str | None, dict[str, Any] | None] | None,
+            tuple[str | None, str | None, dict[str, Any] | None, list[str] | None] | None,
             tuple[int, int],
         ]
     ],

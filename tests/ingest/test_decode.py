@@ -140,7 +140,7 @@ PROPS = native.Properties([("url", "string", True), ("count", "integer", False)]
 
 
 def describe_props(value: object) -> tuple[str, str]:
-    code, detail, values = PROPS.check(json.dumps(value).encode())
+    code, detail, values, _redacted = PROPS.check(json.dumps(value).encode())
     if values is not None or code is None or detail is None:
         raise AssertionError("decoded")
     return code, detail

@@ -164,10 +164,10 @@ PURPOSES = {
 
 def test_the_compiled_schema_refuses_unknown_missing_and_mistyped_fields() -> None:
     properties = compile_schema(parse("page_view", PAGE_VIEW, PURPOSES)).properties
-    code, detail, ok = properties.check(
+    code, detail, ok, redacted = properties.check(
         b'{"url": "/home", "count": 2, "amount": 3, "at": "2026-11-01T10:00:00Z"}'
     )
-    assert (code, detail) == (None, None)
+    assert (code, detail, redacted) == (None, None, None)
     assert ok is not None
     assert ok["url"] == "/home"
     assert "email" not in ok
@@ -193,7 +193,7 @@ def test_the_compiled_schema_refuses_unknown_missing_and_mistyped_fields() -> No
             ("invalid_field", "properties.at: expected an RFC 3339 time with a time zone"),
         ),
     ]:
-        assert properties.check(raw) == (*refusal, None)
+        assert properties.check(raw) == (*refusal, None, None)
 
 
 def test_parse_names_the_problem() -> None:

@@ -302,7 +302,7 @@ def envelope(event: Any) -> Any:
 def checked(found: Any) -> Any:
     if found is None:
         return None
-    code, detail, values = found
+    code, detail, values = found[:3]
     if values is None:
         return (code, detail)
     return [(k, typed(v)) for k, v in values.items()]

@@ -40,6 +40,7 @@ ALERT_NAMES = {
     "key_rotation_due",
     "dpa_expiring",
     "delivery_dead",
+    "misclassified_values",
 }
 
 

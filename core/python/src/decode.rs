@@ -24,7 +24,7 @@ fn refused(problem: Problem) -> PyErr {
 }
 
 /// An event schema compiled for its `properties`: each field's name, type and whether it is
-/// required, in the schema's order.
+/// required, in the schema's order, and the fields whose strings are screened (schema::Field).
 #[pyclass(frozen, module = "consentry._core")]
 pub struct Properties {
     inner: Arc<schema::Schema>,
@@ -35,7 +35,17 @@ pub struct Properties {
 #[pymethods]
 impl Properties {
     #[new]
-    fn new(py: Python<'_>, fields: Vec<(String, String, bool)>) -> PyResult<Self> {
+    #[pyo3(signature = (fields, screen = Vec::new()))]
+    fn new(
+        py: Python<'_>,
+        fields: Vec<(String, String, bool)>,
+        screen: Vec<String>,
+    ) -> PyResult<Self> {
+        if let Some(name) = screen.iter().find(|s| !fields.iter().any(|f| &f.0 == *s)) {
+            return Err(PyValueError::new_err(format!(
+                "no field {name:?} to screen"
+            )));
+        }
         let mut out = Vec::with_capacity(fields.len());
         for (name, kind, required) in &fields {
             let kind = schema::FieldType::from_name(kind)
@@ -44,6 +54,7 @@ impl Properties {
                 name: name.clone(),
                 kind,
                 required: *required,
+                screen: screen.contains(name),
             });
         }
         Ok(Self {
@@ -55,7 +66,8 @@ impl Properties {
         })
     }
 
-    /// (None, None, values) for properties that fit the schema, else (code, detail, None).
+    /// (None, None, values, redacted) for properties that fit the schema, else (code, detail,
+    /// None, None); `redacted` names the screened fields whose values were redacted, or None.
     fn check<'py>(&self, py: Python<'py>, raw: Data) -> PyResult<Checked<'py>> {
         let inner = Arc::clone(&self.inner);
         let found = py.detach(|| decode::check_properties(&inner, &raw));
@@ -67,6 +79,7 @@ type Checked<'py> = (
     Option<&'static str>,
     Option<String>,
     Option<Bound<'py, PyDict>>,
+    Option<Vec<Py<PyString>>>,
 );
 
 /// Who an event is about, as sent.
@@ -151,13 +164,20 @@ fn checked_in<'py>(
 ) -> PyResult<Checked<'py>> {
     let py = zones.py;
     match found {
-        Err(refusal) => Ok((Some(refusal.code), Some(refusal.detail), None)),
+        Err(refusal) => Ok((Some(refusal.code), Some(refusal.detail), None, None)),
         Ok(values) => {
             let dict = PyDict::new(py);
+            let mut redacted = None;
             for (name, value) in names.iter().zip(values) {
                 let Some(value) = value else { continue };
                 let value = match value {
                     schema::Prop::Str(s) => s.into_pyobject(py)?.into_any(),
+                    schema::Prop::Redacted(s) => {
+                        redacted
+                            .get_or_insert_with(Vec::new)
+                            .push(name.clone_ref(py));
+                        s.into_pyobject(py)?.into_any()
+                    }
                     schema::Prop::Int(i) => i.into_pyobject(py)?.into_any(),
                     schema::Prop::Float(f) => f.into_pyobject(py)?.into_any(),
                     schema::Prop::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
@@ -165,7 +185,7 @@ fn checked_in<'py>(
                 };
                 dict.set_item(name.bind(py), value)?;
             }
-            Ok((None, None, Some(dict)))
+            Ok((None, None, Some(dict), redacted))
         }
     }
 }
@@ -239,7 +259,7 @@ fn item<'py>(
 }
 
 /// The batch decoded: (gpc, one item per event), each item (event_id, invalid_event detail,
-/// event, (code, detail, values) of its properties against `schemas[event_type]`, span).
+/// event, (code, detail, values, redacted) of its properties against `schemas[event_type]`, span).
 /// BatchRefused when the batch is refused whole.
 #[pyfunction]
 pub fn decode_batch<'py>(

@@ -477,6 +477,7 @@ mod tests {
             name: "amount".into(),
             kind: schema::FieldType::Number,
             required: true,
+            screen: false,
         }]);
         let body = format!(
             r#"{{"events": [{}]}}"#,

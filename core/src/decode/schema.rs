@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::json::{Node, Value};
 use super::time::{self, Time};
+use crate::redact;
 
 /// A field's type in an event schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,9 @@ pub enum Prop {
     Bool(bool),
     /// Always with an offset.
     Time(Time),
+    /// A string of a screened field in which the recognizers found personal data, with each
+    /// finding replaced by its placeholder (`<EMAIL>`, ...): the value as it is kept.
+    Redacted(String),
 }
 
 /// A field of a compiled schema.
@@ -59,6 +63,10 @@ pub struct Field {
     pub name: String,
     pub kind: FieldType,
     pub required: bool,
+    /// Kept in clear under a non-personal category: its strings are screened by the
+    /// recognizers, and what they find is redacted before the value goes anywhere (API.md,
+    /// Governance: a declaration never lets personal data through in clear).
+    pub screen: bool,
 }
 
 /// The code and detail refusing an event's properties.
@@ -153,6 +161,10 @@ impl Schema {
 fn convert(field: &Field, node: &Node<'_>) -> Result<Prop, Refusal> {
     let name = &field.name;
     let prop = match (field.kind, &node.value) {
+        (FieldType::String, Value::Str(s)) if field.screen => match redact::redact(s) {
+            Some(redacted) => Prop::Redacted(redacted),
+            None => Prop::Str(s.to_string()),
+        },
         (FieldType::String, Value::Str(s)) => Prop::Str(s.to_string()),
         (FieldType::Integer, Value::Int(i)) => Prop::Int(*i),
         (FieldType::Number, Value::Int(i)) => Prop::Float(*i as f64),
@@ -200,16 +212,19 @@ mod tests {
                 name: "url".into(),
                 kind: FieldType::String,
                 required: true,
+                screen: true,
             },
             Field {
                 name: "count".into(),
                 kind: FieldType::Integer,
                 required: false,
+                screen: false,
             },
             Field {
                 name: "at".into(),
                 kind: FieldType::Timestamp,
                 required: false,
+                screen: false,
             },
         ])
     }
@@ -225,6 +240,18 @@ mod tests {
             values,
             vec![Some(Prop::Str("/".into())), Some(Prop::Int(2)), None]
         );
+    }
+
+    #[test]
+    fn a_screened_string_is_kept_redacted_and_marked() {
+        let values =
+            check(r#"{"url": "/u/ana@example.com?tel=+447700900123", "count": 1}"#).unwrap();
+        assert_eq!(
+            values[0],
+            Some(Prop::Redacted("/u/<EMAIL>?tel=<PHONE>".into()))
+        );
+        let plain = check(r#"{"url": "/checkout/2"}"#).unwrap();
+        assert_eq!(plain[0], Some(Prop::Str("/checkout/2".into())));
     }
 
     #[test]

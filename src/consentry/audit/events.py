@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     NOTICE_PUBLISHED = "notice:published"
     SCHEMA_UPDATED = "schema:updated"
     EVENTS_INGESTED = "events:batch:ingested"
+    MISCLASSIFIED_VALUES = "events:misclassified:redacted"
     DATA_DETOKENIZED = "data:detokenized"
     DATA_QUERIED = "data:query"
     DATA_READ = "data:read"

@@ -160,6 +160,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/schemas", ingest.list_schemas, P.CONFIG_READ, "events"),
     Route("GET", "/v1/schemas/{event_type}", ingest.get_schema, P.CONFIG_READ, "events"),
     Route("PUT", "/v1/schemas/{event_type}", ingest.put_schema, P.CONFIG_WRITE, "events"),
+    Route(
+        "POST",
+        "/v1/schemas/{event_type}/classify",
+        ingest.classify_fields,
+        P.CONFIG_WRITE,
+        "events",
+    ),
     Route("POST", "/v1/tokens/detokenize", ingest.detokenize_values, P.DETOKENIZE, "events"),
     Route(
         "POST",

@@ -31,9 +31,10 @@ _MICROSECOND = timedelta(microseconds=1)
 
 Event = native.Event
 Subject = native.Subject
-# What the core made of one event's properties against its schema: (None, None, values) or
-# (code, detail, None).
-Checked = tuple[str | None, str | None, dict[str, Any] | None]
+# What the core made of one event's properties against its schema: (None, None, values,
+# redacted) or (code, detail, None, None); `redacted` names the screened fields whose values
+# the core redacted (FieldSpec.screened), or is None.
+Checked = tuple[str | None, str | None, dict[str, Any] | None, list[str] | None]
 # One event of a batch: its event_id (for its result), the detail of its invalid_event (None
 # when it is complete), its envelope (None when it has not the envelope's shape), its
 # properties against the schema of its event_type when one was given, and its span in the body.

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from fastapi import Path, Request, Response
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from consentry.consent.handlers import GpcHeader
@@ -15,6 +15,7 @@ from consentry.errors import UnknownEventType
 from consentry.http.auth import Ctx
 from consentry.http.pagination import page
 from consentry.http.schemas import Body
+from consentry.ingest import classify
 from consentry.ingest.detokenize import MAX_TOKENS, detokenize
 from consentry.ingest.models import FieldType, Treatment
 from consentry.ingest.schemas import to_definition
@@ -33,6 +34,13 @@ class FieldIn(Body):
 class SchemaIn(Body):
     purposes: list[str] = Field(min_length=1, max_length=50)
     fields: dict[str, FieldIn] = Field(max_length=200)
+
+
+SampleValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+
+
+class ClassifyIn(Body):
+    samples: list[dict[str, SampleValue]] = Field(min_length=1, max_length=classify.MAX_SAMPLES)
 
 
 class DetokenizeIn(Body):
@@ -60,6 +68,21 @@ def get_schema(event_type: EventType, ctx: Ctx) -> dict[str, Any]:
         raise UnknownEventType(f"no schema for {event_type!r}", event_type=event_type)
     schema = compiled.schema
     return {"event_type": event_type, "version": schema.version, **to_definition(schema)}
+
+
+def classify_fields(event_type: EventType, body: ClassifyIn, ctx: Ctx) -> dict[str, Any]:
+    """Suggest each field's data category, treatment and confidence from its name and sample
+    values (the redaction recognizers run over them); nothing is stored, and no sample value is
+    kept or logged. A field of the event type's schema, if it has one, shows its declaration."""
+    with ctx.runtime.store.read() as conn:
+        compiled = ctx.runtime.schemas.all(conn).get(event_type)
+    declared = compiled.fields if compiled is not None else None
+    suggestions = classify.classify(body.samples, declared)
+    return {
+        "event_type": event_type,
+        "samples": len(body.samples),
+        "fields": {s.name: classify.to_json(s) for s in suggestions},
+    }
 
 
 def list_schemas(ctx: Ctx) -> dict[str, Any]:

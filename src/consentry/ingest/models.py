@@ -45,6 +45,10 @@ class FieldSpec:
     # Stored sealed under the subject's key: a personal value kept as it is (or redacted).
     # Pseudonyms and tokens are not reversible from the row itself: they stay in clear.
     sealed: bool = field(init=False)
+    # Kept in clear under a non-personal category: its strings are screened at ingest, and
+    # personal data the recognizers find in them is redacted before it goes anywhere (API.md,
+    # Governance; the core does it as it decodes, core/src/decode/schema.rs).
+    screened: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "special", is_special_category(self.category))
@@ -52,6 +56,13 @@ class FieldSpec:
         object.__setattr__(self, "personal", is_personal(self.category))
         irreversible = self.treatment in {Treatment.PSEUDONYMISE, Treatment.TOKENISE}
         object.__setattr__(self, "sealed", self.personal and not irreversible)
+        object.__setattr__(
+            self,
+            "screened",
+            not self.personal
+            and self.treatment is Treatment.KEEP
+            and self.type is FieldType.STRING,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,7 @@ class Pipeline:
                 used = sorted({p for w in accepted for p in w.purposes})
                 self.consent.registry.mark_used(conn, used, purposes)
             audit.record(conn, AuditAction.EVENTS_INGESTED, actor=actor, details=_summary(work))
+            _record_misclassified(conn, accepted, actor)
             # The summary's counts, once per batch, refused batches included.
             counts.add_event_counts(conn, clock.now().date().isoformat(), _counts(work))
             if committing is not None:
@@ -353,12 +354,13 @@ def _decode_properties(w: Work, schema: CompiledSchema) -> str | None:
 
 def _take(w: Work, schema: CompiledSchema, checked: decode.Checked) -> str | None:
     """What the core made of the event's properties against `schema`, taken into `w`."""
-    code, detail, values = checked
+    code, detail, values, redacted = checked
     if values is None:
         w.detail = detail
         return code
     w.schema = schema
     w.properties = values
+    w.redacted = redacted
     return None
 
 
@@ -396,6 +398,21 @@ def _counts(work: Sequence[Work]) -> dict[tuple[str, str], int]:
     for w in work:
         found[("rejected", w.code) if w.code else ("accepted", "")] += 1
     return found
+
+
+def _record_misclassified(conn: Connection, accepted: list[Work], actor: str) -> None:
+    """Values of fields declared non-personal in which the core found personal data (and
+    redacted it): counted per (event type, field), and audited by count, never by value."""
+    found: dict[tuple[str, str], int] = defaultdict(int)
+    for w in accepted:
+        if w.redacted and w.schema is not None:
+            for name in w.redacted:
+                found[(w.schema.schema.event_type, name)] += 1
+    if not found:
+        return
+    counts.add_misclassified(conn, found, clock.now())
+    fields = [{"event_type": t, "field": f, "values": n} for (t, f), n in sorted(found.items())]
+    audit.record(conn, AuditAction.MISCLASSIFIED_VALUES, actor=actor, details={"fields": fields})
 
 
 def _summary(work: Sequence[Work]) -> dict[str, Any]:

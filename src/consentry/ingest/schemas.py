@@ -27,7 +27,7 @@ NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 MAX_FIELDS = 200
 # Treatments that turn a value into something else only make sense for some types.
-_TREATABLE: dict[Treatment, frozenset[FieldType]] = {
+TREATABLE: dict[Treatment, frozenset[FieldType]] = {
     Treatment.KEEP: frozenset(FieldType),
     Treatment.DROP: frozenset(FieldType),
     Treatment.REDACT: frozenset({FieldType.STRING}),
@@ -90,7 +90,7 @@ def parse(
                 f"field {name!r}: {category!r} is not a fideslang data category", field=name
             )
         ftype, treatment = FieldType(spec["type"]), Treatment(spec["treatment"])
-        if ftype not in _TREATABLE[treatment]:
+        if ftype not in TREATABLE[treatment]:
             raise InvalidSchema(f"field {name!r}: a {ftype} field cannot be {treatment}d")
         own = spec.get("purposes")
         if own is not None:
@@ -106,10 +106,15 @@ def parse(
 
 def compile_schema(schema: EventSchema) -> CompiledSchema:
     """The schema's properties compiled once in the core (consentry_core::decode::schema):
-    unknown fields refused, types checked, integers within signed 64 bits, times with a zone."""
+    unknown fields refused, types checked, integers within signed 64 bits, times with a zone,
+    and the strings of screened fields (FieldSpec.screened) redacted where they hold personal
+    data."""
     return CompiledSchema(
         schema,
-        native.Properties([(spec.name, spec.type.value, spec.required) for spec in schema.fields]),
+        native.Properties(
+            [(spec.name, spec.type.value, spec.required) for spec in schema.fields],
+            [spec.name for spec in schema.fields if spec.screened],
+        ),
         {spec.name: spec for spec in schema.fields},
         any(spec.special for spec in schema.fields),
         {spec.name: spec.category for spec in schema.fields},

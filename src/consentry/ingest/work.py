@@ -56,6 +56,8 @@ class Work:
     ref: SubjectRef | None = None
     schema: CompiledSchema | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    # The screened fields whose values held personal data, redacted in `properties`.
+    redacted: list[str] | None = None
     subject_id: str | None = None
     purposes: list[str] = field(default_factory=list)
     early: Early | None = None

@@ -106,6 +106,13 @@ RULES: tuple[Rule, ...] = (
         lambda c, n, s: len(figures.dpf_expiring(c, n)),
     ),
     Rule(
+        "misclassified_values",
+        "warning",
+        "Personal data was found, and redacted, in a field declared non-personal: correct its "
+        "schema.",
+        lambda c, n, s: figures.misclassified_recent(c, n),
+    ),
+    Rule(
         "delivery_dead",
         "critical",
         "A system's deliveries gave up (dead-lettered).",

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from consentry.dsr.deadlines import DUE_SOON, Standing
 from consentry.dsr.models import FINAL, PURGE_COUNTER, Status
 from consentry.governance import incidents
+from consentry.storage import compliance
 from consentry.storage import datamap as datamap_sql
 from consentry.storage import operations as sql
 
@@ -167,6 +168,33 @@ def processed_without_consent_recent(conn: Connection, now: datetime) -> int:
 def incidents_open(conn: Connection) -> int:
     """Open incidents in the breach register."""
     return incidents.open_incidents(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class Misclassified:
+    """A field declared non-personal in which ingest found personal data, and redacted it."""
+
+    event_type: str
+    field: str
+    # Values redacted (a count that only grows).
+    n: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+def misclassified(conn: Connection) -> list[Misclassified]:
+    """Each field declared non-personal whose values held personal data, most values first."""
+    return [Misclassified(*row) for row in compliance.misclassified(conn)]
+
+
+# A field found holding personal data keeps its `misclassified_values` alert firing this long.
+MISCLASSIFIED_ALERT = timedelta(hours=24)
+
+
+def misclassified_recent(conn: Connection, now: datetime) -> int:
+    """Fields declared non-personal in which personal data was found within the last
+    MISCLASSIFIED_ALERT."""
+    return sum(1 for m in misclassified(conn) if m.last_seen_at >= now - MISCLASSIFIED_ALERT)
 
 
 def incidents_recorded(conn: Connection) -> int:

@@ -90,6 +90,15 @@ class _Figures(Collector):
             "key",
             figures.key_ages(conn, now),
         )
+        misclassified = CounterMetricFamily(
+            "consentry_misclassified_values",
+            "Values of fields declared non-personal in which ingest found personal data and "
+            "redacted it before storage, by event type and field (a schema to correct).",
+            labels=["event_type", "field"],
+        )
+        for found in figures.misclassified(conn):
+            misclassified.add_metric([found.event_type, found.field], found.n)
+        yield misclassified
         recorded = CounterMetricFamily(
             "consentry_incidents_recorded", "Incidents recorded in the breach register."
         )

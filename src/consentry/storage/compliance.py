@@ -27,6 +27,7 @@ from consentry.storage.schema import (
     consent_current,
     consent_ledger,
     event_counts,
+    misclassified_values,
     purposes,
     subject_status,
     subjects,
@@ -207,6 +208,33 @@ def add_event_counts(conn: Connection, day: str, counts: dict[tuple[str, str], i
         ["day", "outcome", "code", "shard"],
         {"n": lambda x: event_counts.c.n + x.n},
     )
+
+
+def add_misclassified(conn: Connection, found: dict[tuple[str, str], int], now: datetime) -> None:
+    """Add one batch's redacted values per (event type, field) of fields declared
+    non-personal (ingest.models.FieldSpec.screened)."""
+    rows = [
+        {"event_type": t, "field": f, "n": n, "first_seen_at": now, "last_seen_at": now}
+        for (t, f), n in sorted(found.items())
+    ]
+    m = misclassified_values.c
+    _upsert(
+        conn,
+        misclassified_values,
+        rows,
+        ["event_type", "field"],
+        {"n": lambda x: m.n + x.n, "last_seen_at": lambda x: x.last_seen_at},
+    )
+
+
+def misclassified(conn: Connection) -> list[AnyRow]:
+    """Every (event type, field) in which personal data was found and redacted: event_type,
+    field, n, first_seen_at, last_seen_at, most values first."""
+    m = misclassified_values.c
+    query = select(m.event_type, m.field, m.n, m.first_seen_at, m.last_seen_at).order_by(
+        m.n.desc(), m.event_type, m.field
+    )
+    return list(conn.execute(query))
 
 
 def stale_statuses(conn: Connection, basis: str, now: datetime, limit: int) -> list[str]:

@@ -650,6 +650,19 @@ event_counts = Table(
     Column("n", BigInt, nullable=False),
 )
 
+# Values of fields declared non-personal (kept in clear) in which ingest found personal data
+# and redacted it, per event type and field: a mis-declared schema shows on the dashboard and
+# in /metrics. Counts and times only, never a value.
+misclassified_values = Table(
+    "misclassified_values",
+    metadata,
+    Column("event_type", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("n", BigInt, nullable=False),
+    Column("first_seen_at", UTCTime(), nullable=False),
+    Column("last_seen_at", UTCTime(), nullable=False),
+)
+
 # The breach register (governance/incidents.py). Staff's free text (description, facts, ...),
 # which may name people, is in `sealed` under a named secret; `record` holds the rest as JSON.
 incidents = Table(

@@ -126,6 +126,7 @@ def view(runtime: Runtime) -> dict[str, Any]:
         verification = last_verification(conn)
         entries = figures.audit_entries(conn)
         counts = figures.backlog(conn, now)
+        found = figures.misclassified(conn)
     systems = sorted(set(outbox.pending) | set(outbox.dead) | set(refused))
     return {
         "summary": data,
@@ -145,6 +146,16 @@ def view(runtime: Runtime) -> dict[str, Any]:
         "verified_ago": time_ago(verification.verified_at, now) if verification else None,
         "incidents": incident_clocks(runtime, now),
         "audit_entries": entries,
+        "misclassified": [
+            {
+                "event_type": m.event_type,
+                "field": m.field,
+                "n": m.n,
+                "first_seen": time_ago(m.first_seen_at, now),
+                "last_seen": time_ago(m.last_seen_at, now),
+            }
+            for m in found
+        ],
         "coverage": [_coverage(k, v) for k, v in data["coverage"].items()],
         "opt_out_rate": _share(opt_outs, grants + opt_outs),
         "grants": grants,
