@@ -6,6 +6,7 @@ reviews validated, sealed and audited; a changed assessment reopens its approval
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from itertools import combinations
 from typing import Any
 
@@ -13,12 +14,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry import clock
 from consentry.governance import dpia
 from consentry.governance.dpia import Trigger
+from consentry.operations import figures
+from consentry.operations.alerts import Alerts
 from consentry.settings import Settings
 from consentry.storage.schema import assessments
 from tests.conftest import auth
 from tests.consent.helpers import install_clock, publish, record
+from tests.delivery.receiver import receiver
 from tests.dsr.conftest import runtime_of
 from tests.http.test_conventions import assert_problem, make_key
 
@@ -64,6 +69,10 @@ def listing(client: TestClient, key: str | None = None) -> dict[str, dict[str, A
     body = resp.json()
     assert body["next"] is None
     return {item["assessment_id"]: item for item in body["items"]}
+
+
+def fired(alerts: Alerts) -> dict[str, str]:
+    return {m["groupLabels"]["alertname"]: m["status"] for m in alerts.evaluate()}
 
 
 def audit_entries(client: TestClient) -> list[dict[str, Any]]:
@@ -243,3 +252,30 @@ def test_volumes_bring_large_scale_and_childrens_data(
     assert analytics["scope"]["subjects"] == 2
     assert analytics["scope"]["minors"] == 1
     assert analytics["required"] is True
+
+
+def test_required_and_not_approved_for_30_days_raises_an_alert(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = clock.now()
+    moment = {"now": start}
+    monkeypatch.setattr(clock, "now", lambda: moment["now"])
+    rt = runtime_of(client)
+    assert client.put("/v1/schemas/browse", headers=auth(), json=BROWSE).status_code == 201
+    assert listing(client)["personalization"]["status"] == "required"
+    with receiver() as hook:
+        alerts = Alerts(dataclasses.replace(rt.settings, alert_webhook=hook.url), rt.store)
+        moment["now"] = start + timedelta(days=29, hours=23)
+        assert "assessment_overdue" not in fired(alerts)
+        # Work under way is not an approval: the clock keeps running.
+        started = put(client, "personalization", {"status": "in_progress", "reviewer": "Dana"})
+        assert started.status_code == 200, started.text
+        moment["now"] = start + timedelta(days=30)
+        assert fired(alerts)["assessment_overdue"] == "firing"
+        with rt.store.read() as conn:
+            assert figures.assessments_overdue(conn, moment["now"]) == 1
+        assert put(client, "personalization", APPROVE).status_code == 200
+        assert fired(alerts)["assessment_overdue"] == "resolved"
+        alerts.stop()
+    sent = [b for b in hook.bodies() if b["groupLabels"]["alertname"] == "assessment_overdue"]
+    assert [b["status"] for b in sent] == ["firing", "resolved"]
