@@ -6,6 +6,7 @@ reviews validated, sealed and audited; a changed assessment reopens its approval
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import timedelta
 from itertools import combinations
 from typing import Any
@@ -15,8 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consentry import clock
+from consentry.consent.purposes import PurposeRegistry
 from consentry.governance import dpia
+from consentry.governance.assessments import Assessments
+from consentry.governance.datamap import DataMap
 from consentry.governance.dpia import Trigger
+from consentry.governance.models import Region
+from consentry.ingest.schemas import SchemaRegistry
 from consentry.operations import figures
 from consentry.operations.alerts import Alerts
 from consentry.settings import Settings
@@ -279,3 +285,34 @@ def test_required_and_not_approved_for_30_days_raises_an_alert(
         alerts.stop()
     sent = [b for b in hook.bodies() if b["groupLabels"]["alertname"] == "assessment_overdue"]
     assert [b["status"] for b in sent] == ["firing", "resolved"]
+
+
+def test_two_processes_computing_at_once_compute_once(client: TestClient) -> None:
+    rt = runtime_of(client)
+    others = [
+        Assessments(
+            rt.store,
+            bytes(32),
+            PurposeRegistry(),
+            SchemaRegistry(),
+            DataMap(rt.kek),
+            Region.EU,
+            2,
+        )
+        for _ in range(4)
+    ]
+    start = threading.Barrier(len(others))
+    results: list[bool] = []
+
+    def run(assessor: Assessments) -> None:
+        start.wait()
+        results.append(assessor.refresh())
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    changes = [e for e in audit_entries(client) if e["action"] == "assessment:changed"]
+    assert len(changes) == len({e["details"]["assessment_id"] for e in changes})

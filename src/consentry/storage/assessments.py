@@ -11,6 +11,7 @@ from sqlalchemy import Connection, case, delete, func, insert, select, update
 
 from consentry.storage.compliance import COVERAGE, ERASED, tally_rows
 from consentry.storage.engine import AnyRow
+from consentry.storage.errors import ConstraintViolation
 from consentry.storage.schema import (
     assessment_state,
     assessments,
@@ -45,7 +46,12 @@ def lock_state(conn: Connection) -> AnyRow | None:
     computation at a time on PostgreSQL; SQLite's writer lock already does that."""
     row = state(conn, lock=True)
     if row is None:
-        put_state(conn, -1, datetime(1970, 1, 1, tzinfo=UTC), exists=False)
+        # Another process may create it first: then its row is the one locked.
+        try:
+            with conn.begin_nested():
+                put_state(conn, -1, datetime(1970, 1, 1, tzinfo=UTC), exists=False)
+        except ConstraintViolation:
+            pass
         row = state(conn, lock=True)
     return row
 
