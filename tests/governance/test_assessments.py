@@ -316,3 +316,22 @@ def test_two_processes_computing_at_once_compute_once(client: TestClient) -> Non
     assert sorted(results) == [False, False, False, True]
     changes = [e for e in audit_entries(client) if e["action"] == "assessment:changed"]
     assert len(changes) == len({e["details"]["assessment_id"] for e in changes})
+
+
+def test_the_periodic_sweep_computes_a_change_nobody_has_read(client: TestClient) -> None:
+    rt = runtime_of(client)
+    assert rt.retention.run_steps("test")["assessments"] == {"recomputed": 1}
+    assert rt.retention.run_steps("test")["assessments"] == {"recomputed": 0}
+    assert client.put("/v1/schemas/browse", headers=auth(), json=BROWSE).status_code == 201
+    with rt.store.read() as conn:
+        before = conn.execute(
+            select(assessments.c.required).where(assessments.c.assessment_id == "personalization")
+        ).scalar_one()
+    assert before is False
+    assert rt.retention.run_steps("test")["assessments"] == {"recomputed": 1}
+    with rt.store.read() as conn:
+        row = conn.execute(
+            select(assessments).where(assessments.c.assessment_id == "personalization")
+        ).one()
+    assert (row.required, row.status) == (True, "required")
+    assert row.required_since is not None
