@@ -335,3 +335,19 @@ def test_the_periodic_sweep_computes_a_change_nobody_has_read(client: TestClient
         ).one()
     assert (row.required, row.status) == (True, "required")
     assert row.required_since is not None
+
+
+def test_a_conclusion_reopened_by_hand_restarts_the_clock(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = install_clock(monkeypatch)
+    assert client.put("/v1/schemas/browse", headers=auth(), json=BROWSE).status_code == 201
+    assert listing(client)["personalization"]["days_since_required"] == 0
+    fake.advance(days=10)
+    assert put(client, "personalization", APPROVE).status_code == 200
+    fake.advance(days=40)
+    reopened = put(client, "personalization", {"status": "in_progress", "reviewer": "Dana"})
+    assert reopened.status_code == 200, reopened.text
+    assert reopened.json()["days_since_required"] == 0
+    with runtime_of(client).store.read() as conn:
+        assert figures.assessments_overdue(conn, clock.now()) == 0

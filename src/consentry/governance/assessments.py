@@ -138,7 +138,9 @@ class Assessments:
                 ),
                 "updated_at": now,
             }
-            if review.status not in CONCLUDED and row.required and row.required_since is None:
+            # Reopened by hand (or never timed): its 30 days run from now.
+            reopened = row.status in CONCLUDED or row.required_since is None
+            if review.status not in CONCLUDED and row.required and reopened:
                 values["required_since"] = now
             sql.update_row(conn, assessment_id, values)
             audit.record(
