@@ -592,6 +592,26 @@ class IncidentNotFound(NotFound):
     title = "Incident not found"
 
 
+class AssessmentNotFound(NotFound):
+    code = "assessment_not_found"
+    title = "Assessment not found"
+
+
+class InvalidAssessment(InvalidRequest):
+    """A review dated in the future (context `field`)."""
+
+    code = "invalid_assessment"
+    title = "Invalid assessment review"
+
+
+class DpoAdviceRequired(InvalidAssessment):
+    """An assessment is approved, rejected or sent to prior consultation only with the DPO's
+    advice on record (Art. 35(2))."""
+
+    code = "dpo_advice_required"
+    title = "The DPO's advice is required"
+
+
 class IncidentClosed(Conflict):
     code = "incident_closed"
     title = "The incident is closed"

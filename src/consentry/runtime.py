@@ -32,6 +32,7 @@ from consentry.dsr.records import Notes
 from consentry.dsr.requests import Requests
 from consentry.dsr.results import Results
 from consentry.dsr.runner import Runner
+from consentry.governance.assessments import Assessments
 from consentry.governance.datamap import DataMap
 from consentry.governance.incidents import Incidents
 from consentry.governance.models import Region
@@ -40,6 +41,7 @@ from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
 from consentry.keys.material import (
+    ASSESSMENT_NOTES,
     BLIND_INDEX,
     DELIVERY_PSEUDONYM,
     INCIDENT_NOTES,
@@ -95,6 +97,7 @@ _SECRETS = (
     PORTAL_CODES,
     PEOPLE_INDEX,
     PEOPLE_NOTES,
+    ASSESSMENT_NOTES,
 )
 
 
@@ -219,6 +222,16 @@ class Runtime:
             )
             # People who sign in to the pages (their enrolment links point at public_url).
             self.people = People(self.store, secret[PEOPLE_INDEX], secret[PEOPLE_NOTES], public_url)
+            # Impact assessments, computed again when the configuration moves (Art. 35).
+            self.assessments = Assessments(
+                self.store,
+                secret[ASSESSMENT_NOTES],
+                self.purposes,
+                self.schemas,
+                self.datamap,
+                Region(settings.exporter),
+                settings.assessment_large_scale_subjects,
+            )
             self._open_jobs(settings, notes)
             # The breach register; with no CONSENTRY_MASTER_KEY the key-encryption key is the
             # file in the data directory (API.md, Keys).
@@ -266,6 +279,8 @@ class Runtime:
             self.leases,
         )
         self.retention.add_step("expiry", lambda actor: self.expiry.expire_due(actor=actor))
+        # Assessments follow a change nobody has read yet, and the volumes, at every sweep.
+        self.retention.add_step("assessments", self.assessments.sweep)
 
     def _open_callers(self, settings: Settings) -> None:
         """Who may call, and how often."""

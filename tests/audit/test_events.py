@@ -15,6 +15,7 @@ DOCS = Path(__file__).parent.parent.parent / "docs" / "audit.md"
 DOMAINS = frozenset(
     {
         "apikey",
+        "assessment",
         "audit",
         "consent",
         "data",

@@ -39,6 +39,7 @@ ALERT_NAMES = {
     "rights_ack_overdue",
     "key_rotation_due",
     "dpa_expiring",
+    "assessment_overdue",
     "delivery_dead",
     "misclassified_values",
 }

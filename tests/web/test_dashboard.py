@@ -69,6 +69,7 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
         can_act=True,
         can_report=True,
         can_verify=True,
+        can_assess=True,
         **view,
     )
     assert f'<tr data-request="{late}" id="request-{late}">' in page

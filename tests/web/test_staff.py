@@ -244,3 +244,44 @@ def test_an_api_key_opens_no_page(client: TestClient) -> None:
         assert resp.status_code == 303, (method, path, resp.status_code)
         assert resp.headers["location"] == "/signin", (method, path)
         assert "Sign out" not in resp.text, (method, path)
+
+
+def test_the_dashboard_lists_assessments_to_those_who_may_read_them(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = install_clock(monkeypatch)
+    people = runtime_of(ready).people
+    auditor = enrol(people, fake, email="audit@example.com", role=PersonRole.AUDITOR)
+    operator = enrol(people, fake, email="ops@example.com", role=PersonRole.OPERATOR)
+    browse = {
+        "purposes": ["personalization"],
+        "fields": {
+            "history": {
+                "type": "string",
+                "category": "user.behavior.browsing_history",
+                "treatment": "keep",
+            }
+        },
+    }
+    assert ready.put("/v1/schemas/browse", headers=auth(), json=browse).status_code == 201
+    assert ready.get("/v1/assessments", headers=auth()).status_code == 200
+    fake.advance(days=3)
+
+    watcher = visitor(ready)
+    assert _sign_in(watcher, auditor.email, auditor.secret, fake) == 303
+    page = watcher.get("/dashboard").text
+    assert 'id="h-assessments"' in page
+    row = re.search(r'<tr data-assessment="personalization">.*?</tr>', page)
+    assert row is not None
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row.group(0))
+    # Purpose, score, triggers, status, days since required (with the chat schema's events,
+    # two event types serve it: combined datasets).
+    triggers = "systematic_monitoring, profiling, combined_datasets"
+    assert cells == ["personalization", "40", triggers, "required", "3"]
+    # The required ones first.
+    listed = re.findall(r'data-assessment="([a-z_]+)"', page)
+    assert listed[0] == "personalization"
+
+    other = visitor(ready)
+    assert _sign_in(other, operator.email, operator.secret, fake) == 303
+    assert 'id="h-assessments"' not in other.get("/dashboard").text

@@ -85,6 +85,8 @@ class AuditAction(StrEnum):
     INCIDENT_CREATED = "incident:created"
     INCIDENT_NOTIFIED = "incident:notified"
     INCIDENT_CLOSED = "incident:closed"
+    ASSESSMENT_REVIEWED = "assessment:reviewed"
+    ASSESSMENT_CHANGED = "assessment:changed"
     CONSENT_PROCESSED_WITHOUT = "consent:processed_without"
     CONSENT_REPORT_READ = "consent:report:read"
     PERSON_CREATED = "person:created"

@@ -37,6 +37,8 @@ class Permission(StrEnum):
     ROPA_READ = "ropa:read"
     COMPLIANCE_READ = "compliance:read"
     INCIDENTS_MANAGE = "incidents:manage"
+    ASSESSMENTS_READ = "assessments:read"  # impact assessments (Art. 35)
+    ASSESSMENTS_WRITE = "assessments:write"  # record an assessment's review
     DELIVERY_MANAGE = "delivery:manage"  # resend dead-lettered deliveries, acknowledge notices
 
 
@@ -53,7 +55,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.COLLECTOR: _CONFIG
     | {P.CONSENT_WRITE, P.CONSENT_CHECK, P.EVENTS_WRITE, P.SUBJECTS_WRITE, P.PORTAL_LINKS},
     Role.ANALYST: _CONFIG | {P.DATA_READ},
-    Role.AUDITOR: _CONFIG | {P.AUDIT_READ, P.ROPA_READ, P.COMPLIANCE_READ},
+    Role.AUDITOR: _CONFIG | {P.AUDIT_READ, P.ROPA_READ, P.COMPLIANCE_READ, P.ASSESSMENTS_READ},
     # Publishable: purposes and notices, and consent, token and events of the one subject a
     # request names (http/auth.py scopes each route a browser key may reach to that subject).
     Role.BROWSER: frozenset(

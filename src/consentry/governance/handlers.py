@@ -11,6 +11,7 @@ from pydantic import Field, StrictBool, StrictInt
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
 from consentry.governance import breach, endpoints, ropa
+from consentry.governance.assessments import Review
 from consentry.governance.datamap import parse, to_definition
 from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
 from consentry.http.auth import Ctx
@@ -270,3 +271,32 @@ def close_incident(
     # The body is optional: an incident with nothing late closes without one.
     late_reason = None if body is None else body.late_reason
     return ctx.runtime.incidents.close(incident_id, late_reason, actor=ctx.actor)
+
+
+AssessmentId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class AssessmentReviewIn(Body):
+    status: Literal["required", "in_progress", "approved", "rejected", "prior_consultation"]
+    reviewer: str = Field(min_length=1, max_length=200)
+    dpo_advice: Text | None = None
+    reviewed_at: Instant | None = None
+
+
+def list_assessments(ctx: Ctx, required: Annotated[bool | None, Query()] = None) -> dict[str, Any]:
+    """The processing (one per purpose) and whether it needs an impact assessment (Art. 35),
+    with its risk score, triggers and review."""
+    return page(ctx.runtime.assessments.listing(required), None)
+
+
+def get_assessment(assessment_id: AssessmentId, ctx: Ctx) -> dict[str, Any]:
+    """One purpose's impact assessment."""
+    return ctx.runtime.assessments.get(assessment_id)
+
+
+def review_assessment(
+    assessment_id: AssessmentId, body: AssessmentReviewIn, ctx: Ctx
+) -> dict[str, Any]:
+    """Record an assessment's status, the DPO's advice (Art. 35(2)), reviewer and date."""
+    review = Review(body.status, body.reviewer, body.dpo_advice, body.reviewed_at)
+    return ctx.runtime.assessments.review(assessment_id, review, actor=ctx.actor)

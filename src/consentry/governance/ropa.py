@@ -31,16 +31,7 @@ def activities(
     the systems that receive data for it (with region and transfer mechanism), retention."""
     out = []
     for key, purpose in sorted(purposes.items()):
-        categories: set[str] = set()
-        for compiled in schemas.values():
-            schema = compiled.schema
-            if key not in schema.purposes:
-                continue
-            for spec in schema.fields:
-                if spec.treatment is Treatment.DROP:
-                    continue
-                if spec.purposes is None or key in spec.purposes:
-                    categories.add(spec.category)
+        _, categories = kept_for(key, schemas)
         recipients = [
             {
                 "system_id": s.system_id,
@@ -60,6 +51,24 @@ def activities(
             }
         )
     return out
+
+
+def kept_for(purpose: str, schemas: Mapping[str, CompiledSchema]) -> tuple[list[str], set[str]]:
+    """The event types stored for `purpose` and the data categories their events keep for it
+    (fields dropped, or shown to other purposes only, are not)."""
+    event_types = []
+    categories: set[str] = set()
+    for event_type, compiled in sorted(schemas.items()):
+        schema = compiled.schema
+        if purpose not in schema.purposes:
+            continue
+        event_types.append(event_type)
+        for spec in schema.fields:
+            if spec.treatment is Treatment.DROP:
+                continue
+            if spec.purposes is None or purpose in spec.purposes:
+                categories.add(spec.category)
+    return event_types, categories
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -86,6 +86,15 @@ def adequate(regime_: Region, region: Region, today: date) -> Adequacy | None:
     return None
 
 
+def without_adequacy(system: System, regime_: Region | None, today: date) -> bool:
+    """Whether data sent to `system` leaves the regime's area for a region no adequacy decision
+    covers on `today` (it relies on DPF, a safeguard, or nothing): an impact assessment's
+    `transfer_without_adequacy`."""
+    if regime_ is None or system.region in AREA[regime_]:
+        return False
+    return adequate(regime_, system.region, today) is None
+
+
 def transfer_allowed(system: System, regime_: Region | None, today: date) -> bool:
     """Chapter V: inside the regime's area freely; outside only on an adequacy decision, a
     DPF certification still running (US), or a safeguard with a transfer impact assessment."""

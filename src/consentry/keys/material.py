@@ -34,6 +34,8 @@ PORTAL_CODES = "portal_codes"
 # Seals the free text of the breach register (descriptions, facts, reasons: they may name
 # people).
 INCIDENT_NOTES = "incident_notes"
+# Seals the reviews of impact assessments: the reviewer's name and the DPO's advice.
+ASSESSMENT_NOTES = "assessment_notes"
 # Keys the blind index of the e-mail addresses of people who sign in to the pages (people/).
 PEOPLE_INDEX = "people_index"
 # Seals those people's e-mail addresses and TOTP secrets, each bound to its person.

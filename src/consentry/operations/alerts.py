@@ -113,6 +113,12 @@ RULES: tuple[Rule, ...] = (
         lambda c, n, s: figures.misclassified_recent(c, n),
     ),
     Rule(
+        "assessment_overdue",
+        "warning",
+        "An impact assessment has been required and not approved for 30 days (Art. 35).",
+        lambda c, n, s: figures.assessments_overdue(c, n),
+    ),
+    Rule(
         "delivery_dead",
         "critical",
         "A system's deliveries gave up (dead-lettered).",

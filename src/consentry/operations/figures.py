@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from consentry.dsr.deadlines import DUE_SOON, Standing
 from consentry.dsr.models import FINAL, PURGE_COUNTER, Status
-from consentry.governance import incidents
+from consentry.governance import assessments, incidents
 from consentry.storage import compliance
 from consentry.storage import datamap as datamap_sql
 from consentry.storage import operations as sql
@@ -218,3 +218,8 @@ def incident_deadline_near(conn: Connection, now: datetime) -> int:
     """1 when an open incident's notice to the authority is due within 12 hours or overdue."""
     left = incident_deadline_seconds(conn, now)
     return int(left is not None and left < DEADLINE_NEAR.total_seconds())
+
+
+def assessments_overdue(conn: Connection, now: datetime) -> int:
+    """Impact assessments required and not approved for 30 days or more."""
+    return assessments.overdue(conn, now)

@@ -120,6 +120,12 @@ class _Figures(Collector):
             deadline.add_metric([], left)
         yield deadline
         yield _gauge(
+            "consentry_assessments_overdue",
+            "Impact assessments required and not approved for 30 days or more.",
+            None,
+            figures.assessments_overdue(conn, now),
+        )
+        yield _gauge(
             "consentry_dpf_expiring",
             "Systems whose DPF certification ends within 30 days (1 each).",
             "system_id",

@@ -331,6 +331,14 @@ class Settings:
             "(`consentry_key_age_seconds`, alert `key_rotation_due`)."
         ),
     )
+    assessment_large_scale_subjects: int = field(
+        default=10_000,
+        metadata=_doc(
+            "Subjects from which a purpose's processing counts as large scale in its impact "
+            "assessment (trigger `large_scale`, Art. 35(3)(b) and (c)): those who granted a "
+            "consent purpose, every subject not erased for another."
+        ),
+    )
     metrics_token: str = field(
         repr=False,
         default="",

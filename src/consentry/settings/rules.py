@@ -60,6 +60,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "retention_sweep_seconds": (0, 7 * 86_400),
     "job_lease_seconds": (1, 3600),
     "key_rotation_days": (1, 3650),
+    "assessment_large_scale_subjects": (1, 10**12),
     "alert_interval_seconds": (0.1, 3600),
     "kafka_retention_hours": (1, 24 * 3650),
     "kafka_raw_retention_hours": (1, 24 * 30),

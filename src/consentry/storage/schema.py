@@ -866,3 +866,38 @@ person_sessions = Table(
     # The absolute end, whatever the activity.
     Column("expires_at", UTCTime(), nullable=False),
 )
+
+# Data-protection impact assessments (governance/assessments.py), one per purpose: what was
+# last computed for it (JSON), and its review. The reviewer's name and the DPO's advice, staff's
+# free text, are in `sealed` under a named secret.
+assessments = Table(
+    "assessments",
+    metadata,
+    Column("assessment_id", String(64), primary_key=True),
+    # not_required, or a review status: required, in_progress, approved, rejected,
+    # prior_consultation
+    Column("status", String(20), nullable=False),
+    Column("required", Boolean, nullable=False),
+    Column("score", Integer, nullable=False),
+    # JSON: triggers, art35_3, criteria and the scope (event types, categories, systems, volumes)
+    Column("computed", Text, nullable=False),
+    Column("computed_at", UTCTime(), nullable=False),
+    # Since when it has been required without a review that still holds (the 30-day alert).
+    Column("required_since", UTCTime(), nullable=True),
+    # The triggers the latest review saw (JSON list), and when and by whose key it was made.
+    Column("reviewed_triggers", Text, nullable=True),
+    Column("reviewed_at", UTCTime(), nullable=True),
+    Column("review_actor", String(80), nullable=True),
+    Column("sealed", LargeBinary, nullable=True),
+    Column("updated_at", UTCTime(), nullable=False),
+    Index(None, "required", "status", "required_since"),
+)
+
+# When the assessments were last computed, and at which configuration version.
+assessment_state = Table(
+    "assessment_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("config_version", BigInt, nullable=False),
+    Column("computed_at", UTCTime(), nullable=False),
+)

@@ -49,6 +49,7 @@ def _page(
         can_act=may(session, Permission.REQUESTS_MANAGE),
         can_report=may(session, report.PERMISSION),
         can_verify=may(session, Permission.AUDIT_READ),
+        can_assess=may(session, Permission.ASSESSMENTS_READ),
         **context,
     )
 

@@ -145,6 +145,7 @@ def view(runtime: Runtime) -> dict[str, Any]:
         "verification": verification,
         "verified_ago": time_ago(verification.verified_at, now) if verification else None,
         "incidents": incident_clocks(runtime, now),
+        "assessments": assessment_rows(runtime),
         "audit_entries": entries,
         "misclassified": [
             {
@@ -213,6 +214,12 @@ def incident_clocks(runtime: Runtime, now: datetime) -> list[IncidentClocks]:
         clocks.sort(key=lambda c: c.due)
         out.append(IncidentClocks(item["incident_id"], item["nature"], item["risk"], clocks))
     return out
+
+
+def assessment_rows(runtime: Runtime) -> list[dict[str, Any]]:
+    """The impact assessments, those required first, the highest score first within each."""
+    items = runtime.assessments.listing()
+    return sorted(items, key=lambda a: (not a["required"], -a["score"], a["assessment_id"]))
 
 
 def _span(seconds: int) -> str:
