@@ -91,6 +91,7 @@ def test_personal_data_in_a_non_personal_field_is_redacted_counted_and_audited(
         can_act=True,
         can_report=True,
         can_verify=True,
+        can_assess=True,
         **view,
     )
     assert '<tr data-misclassified="page_view.url">' in page
