@@ -287,6 +287,8 @@ purposes = Table(
     Column("retain_identities", Boolean, nullable=False),
     Column("data_use", String(100), nullable=True),
     Column("description", Text, nullable=False),
+    # Art. 22(2): contract, law or explicit_consent; null, no significant automated decision.
+    Column("automated_decision_basis", String(16), nullable=True),
     Column("legal_basis_locked", Boolean, nullable=False),
     Column("updated_at", UTCTime(), nullable=False),
     # The purpose's bit in events.purpose_bits (0-62), fixed when the purpose is created.
