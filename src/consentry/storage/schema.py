@@ -384,6 +384,36 @@ events = Table(
     Index("ix_events_reads", "event_type", "occurred_at", "purpose_bits", "subject_key"),
 )
 
+# Model inferences (governance/inferences.py): what a model made of a subject's data, for one
+# purpose. The output and the data slice, which may be personal, are in `sealed` under the
+# subject's key (as an event's values), the contest's and review's texts in `review_sealed`.
+inferences = Table(
+    "inferences",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("inference_id", String(40), nullable=False, unique=True),
+    Column("subject_id", String(40), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("automated_decision", Boolean, nullable=False),
+    Column("significant_effect", Boolean, nullable=False),
+    # Whether an input was special-category data (Art. 9/10), as decided when recorded.
+    Column("special_inputs", Boolean, nullable=False),
+    # JSON list of the input events' ids.
+    Column("input_events", Text, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    # recorded, contested (a human review is open: Art. 22(3)), reviewed.
+    Column("status", String(16), nullable=False),
+    Column("contested_at", UTCTime(), nullable=True),
+    Column("reviewed_at", UTCTime(), nullable=True),
+    Column("reviewer", String(200), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("review_sealed", LargeBinary, nullable=True),
+    Index(None, "subject_id", "seq"),
+)
+
 # Exports: the job, its filters and the policy version it was created under; the content is
 # read (and consent checked again) when it is downloaded.
 exports = Table(
