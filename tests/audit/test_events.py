@@ -118,6 +118,7 @@ STORED = frozenset(
         "inference:recorded",
         "inference:contested",
         "inference:reviewed",
+        "inference:retention:swept",
         "person:created",
         "person:password:set",
         "person:totp:confirmed",

@@ -12,11 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry import clock
+from consentry.dsr import erasure as erasure_module
 from consentry.errors import SubjectKeyDestroyed
 from consentry.governance.inferences import content_aad
 from consentry.settings import Settings
 from consentry.storage.schema import inferences
 from tests.conftest import auth
+from tests.consent.helpers import install_clock
 from tests.dsr.conftest import email, request, result, run, runtime_of
 from tests.http.test_conventions import assert_problem
 
@@ -346,6 +349,74 @@ def test_sealed_at_rest_and_gone_with_an_erasure(ready: TestClient, settings: Se
     assert_problem(ready.get(f"/v1/inferences/{iid}", headers=auth()), 404, "inference_not_found")
     assert_problem(infer(ready, {"subject_id": subject_id}, "credit_check"), 410, "subject_erased")
     assert content_aad(iid).startswith(b"consentry:inference:")
+
+
+def _stored(client: TestClient, subject_id: str) -> list[str]:
+    with runtime_of(client).store.read() as conn:
+        rows = conn.execute(select(inferences).where(inferences.c.subject_id == subject_id))
+        return sorted(r.purpose for r in rows)
+
+
+def _audited(client: TestClient, action: str, subject_id: str | None = None) -> list[Any]:
+    params: dict[str, Any] = {"limit": 1000}
+    if subject_id is not None:
+        params["subject_id"] = subject_id
+    entries = client.get("/v1/audit/entries", headers=auth(), params=params).json()["items"]
+    return [e["details"] for e in entries if e["action"] == action]
+
+
+def test_a_withdrawal_purges_the_purposes_inferences(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As its events: those recorded before it, for the withdrawn purpose only."""
+    subject = email("vera")
+    subject_id = grant(ready, subject, "analytics", "loan_offer")
+    assert infer(ready, subject, "analytics", significant=False).status_code == 201
+    assert infer(ready, subject, "loan_offer", significant=False).status_code == 201
+    assert infer(ready, subject, "credit_check").status_code == 201
+    resp = ready.post(
+        "/v1/consents/withdraw",
+        headers=auth(),
+        json={"subject": subject, "purposes": ["analytics"], "source": "web"},
+    )
+    assert resp.status_code == 200, resp.text
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + erasure_module.SETTLE)
+    run(ready)
+    assert _stored(ready, subject_id) == ["credit_check", "loan_offer"]
+    purged = _audited(ready, "events:withdrawal:purged", subject_id)
+    assert [(p["purpose"], p["inferences"]) for p in purged] == [("analytics", 1)]
+
+
+def test_the_retention_sweep_deletes_ended_inferences_but_a_restricted_subjects(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = install_clock(monkeypatch)
+    subjects = {}
+    for name in ("wim", "xena"):
+        subjects[name] = grant(ready, email(name), "analytics")
+        assert infer(ready, email(name), "credit_check").status_code == 201
+    restricted = request(
+        ready,
+        {
+            "type": "restriction",
+            "subject": email("xena"),
+            "jurisdiction": "EU",
+            "ground": "18_1_a",
+            "verification": {"method": "account_login", "level": "reasonable"},
+        },
+    )
+    assert restricted["status"] == "completed", restricted
+    sweeper = runtime_of(ready).retention
+    assert sweeper.run_steps("test")["inferences"] == {"deleted": 0, "skipped_restricted": 0}
+    fake.advance(days=364)
+    assert sweeper.run_steps("test")["inferences"] == {"deleted": 0, "skipped_restricted": 0}
+    fake.advance(days=1)  # credit_check keeps them 365 days
+    assert sweeper.run_steps("test")["inferences"] == {"deleted": 1, "skipped_restricted": 1}
+    assert _stored(ready, subjects["wim"]) == []
+    assert _stored(ready, subjects["xena"]) == ["credit_check"]
+    swept = _audited(ready, "inference:retention:swept")
+    assert [(s["deleted"], s["skipped_restricted"]) for s in swept] == [(1, 1)]
 
 
 def _scan(data_dir: Path, needles: list[bytes]) -> list[tuple[str, bytes]]:

@@ -87,6 +87,7 @@ class AuditAction(StrEnum):
     INFERENCE_RECORDED = "inference:recorded"
     INFERENCE_CONTESTED = "inference:contested"
     INFERENCE_REVIEWED = "inference:reviewed"
+    INFERENCE_RETENTION_SWEPT = "inference:retention:swept"
     CONSENT_PROCESSED_WITHOUT = "consent:processed_without"
     CONSENT_REPORT_READ = "consent:report:read"
     PERSON_CREATED = "person:created"

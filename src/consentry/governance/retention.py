@@ -68,6 +68,8 @@ class RetentionSweeper:
     MIN_SPAN = 16
     # Longer than a writer waiting for the lock sleeps between tries (storage/engine.py).
     PAUSE = 0.002
+    # Model inferences examined per transaction of the sweep's inference step.
+    INFERENCE_BATCH = 500
 
     def __init__(
         self,
@@ -83,7 +85,10 @@ class RetentionSweeper:
         self.interval = interval
         self.span = 1024
         self.max_span = 65_536
-        self.steps: list[tuple[str, Step]] = [("retention", self._retention_step)]
+        self.steps: list[tuple[str, Step]] = [
+            ("retention", self._retention_step),
+            ("inferences", self._inferences_step),
+        ]
         self._periodic = Periodic("retention-sweep", interval, self.run_steps, lease)
         self._lock = threading.Lock()
 
@@ -152,6 +157,40 @@ class RetentionSweeper:
 
     def _retention_step(self, actor: str) -> Mapping[str, int]:
         return self.sweep(actor, fresh_for=self.interval / 2).as_json()
+
+    def _inferences_step(self, actor: str) -> Mapping[str, int]:
+        """Model inferences whose purpose's retention ended (deleted by dsr/erasure.py), in
+        transactions of INFERENCE_BATCH over a cursor; audited once when any was deleted or
+        held."""
+        as_of = clock.now()
+        totals = {"deleted": 0, "skipped_restricted": 0}
+        after = 0
+        finished = False
+        while not finished:
+            with self.store.write() as conn:
+
+                def held(subject_ids: Collection[str]) -> dict[str, frozenset[str] | None]:
+                    return _held(sql.restrictions(conn, sorted(subject_ids)))
+
+                done = self.erasure.expire_inferences(
+                    conn,
+                    self.purposes.all(conn),
+                    as_of=as_of,
+                    held=held,
+                    after_seq=after,
+                    limit=self.INFERENCE_BATCH,
+                )
+                after, finished = done.after_seq, done.finished
+                totals["deleted"] += done.deleted
+                totals["skipped_restricted"] += done.skipped_restricted
+                if finished and any(totals.values()):
+                    audit.record(
+                        conn,
+                        AuditAction.INFERENCE_RETENTION_SWEPT,
+                        actor=actor,
+                        details={"as_of": clock.rfc3339(as_of), **totals},
+                    )
+        return totals
 
     def _retried(self, outcome: Sweep, actor: str) -> Progress | None:
         """A transaction of the sweep, run again when PostgreSQL broke a lock cycle with it

@@ -1,12 +1,14 @@
 """SQL of model inferences: recorded, read for a review or an access report, contested,
-reviewed; and the input events an inference names (their type and narrowed fields)."""
+reviewed, deleted by a withdrawal's purge or at the end of their retention; and the input
+events an inference names (their type and narrowed fields)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import events, inferences
@@ -43,3 +45,51 @@ def input_events(conn: Connection, subject_id: str, event_ids: Sequence[str]) ->
         events.c.subject_id == subject_id, events.c.event_id.in_(list(event_ids))
     )
     return conn.execute(stmt).all()
+
+
+def delete_for_purpose(
+    conn: Connection, subject_id: str, purpose: str, *, created_by: datetime
+) -> int:
+    """Delete the subject's inferences for `purpose` recorded by `created_by`."""
+    stmt = delete(inferences).where(
+        inferences.c.subject_id == subject_id,
+        inferences.c.purpose == purpose,
+        inferences.c.created_at <= created_by,
+    )
+    return int(conn.execute(stmt).rowcount)
+
+
+def ended(
+    conn: Connection, cutoffs: dict[str, datetime], after_seq: int, limit: int
+) -> Sequence[AnyRow]:
+    """Up to `limit` inferences after `after_seq` recorded by their purpose's cutoff: seq,
+    id, subject, purpose."""
+    if not cutoffs:
+        return []
+    stmt = (
+        select(
+            inferences.c.seq,
+            inferences.c.inference_id,
+            inferences.c.subject_id,
+            inferences.c.purpose,
+        )
+        .where(
+            inferences.c.seq > after_seq,
+            or_(
+                *(
+                    and_(inferences.c.purpose == key, inferences.c.created_at <= cutoff)
+                    for key, cutoff in sorted(cutoffs.items())
+                )
+            ),
+        )
+        .order_by(inferences.c.seq)
+        .limit(limit)
+    )
+    return conn.execute(stmt).all()
+
+
+def delete_ids(conn: Connection, inference_ids: Sequence[str]) -> int:
+    if not inference_ids:
+        return 0
+    stmt = delete(inferences).where(inferences.c.inference_id.in_(list(inference_ids)))
+    return int(conn.execute(stmt).rowcount)
