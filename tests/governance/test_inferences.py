@@ -231,7 +231,7 @@ def test_purpose_flag_round_trips_and_is_checked(ready: TestClient) -> None:
     assert law.json()["automated_decision_basis"] == "law"
 
 
-def test_contest_then_review_recorded_and_audited(ready: TestClient) -> None:
+def test_contest_then_review_recorded_and_audited(ready: TestClient, settings: Settings) -> None:
     subject = email("sven")
     subject_id = grant(ready, subject, "analytics")
     iid = infer(ready, subject, "credit_check").json()["inference_id"]
@@ -289,6 +289,11 @@ def test_contest_then_review_recorded_and_audited(ready: TestClient) -> None:
     text = json.dumps(entries)
     for secret in ("salary", "payslip", OUTPUT_MARKER, SLICE_MARKER):
         assert secret not in text
+    if settings.db == "":
+        # The grounds and the explanation are sealed too: nothing of them in the files.
+        runtime_of(ready).store.checkpoint()
+        needles = [b"salary doubled", b"misread from a payslip", OUTPUT_MARKER.encode()]
+        assert _scan(settings.data_dir, needles) == []
 
 
 def test_listed_in_the_access_report(ready: TestClient) -> None:
@@ -324,6 +329,8 @@ def test_sealed_at_rest_and_gone_with_an_erasure(ready: TestClient, settings: Se
     if settings.db == "":
         rt.store.checkpoint()
         assert _scan(settings.data_dir, needles) == []
+        # The scan does find what is stored in clear: the model's name.
+        assert _scan(settings.data_dir, [b"risk-gbm"])
 
     created = request(
         ready,
