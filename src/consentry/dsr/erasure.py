@@ -50,16 +50,6 @@ class Ending(NamedTuple):
     ended: list[str]
 
 
-class InferencePass(NamedTuple):
-    """One transaction of the sweep over model inferences: what it deleted and skipped, the
-    cursor it reached, and whether none are left after it."""
-
-    deleted: int
-    skipped_restricted: int
-    after_seq: int
-    finished: bool
-
-
 class Erasure:
     """Crypto-shredding first (effective at once), rows deleted next, recipients told last."""
 
@@ -385,14 +375,14 @@ class Erasure:
         as_of: datetime,
         held: Callable[[Collection[str]], dict[str, frozenset[str] | None]],
         after_seq: int,
-        limit: int,
-    ) -> InferencePass:
-        """The retention sweep's destroying of model inferences, over a cursor: of up to
-        `limit` after `after_seq`, those recorded `retention_days` of their purpose before
-        `as_of` are deleted, except a restricted subject's (the whole subject, or the purpose
-        pending an objection: Art. 18), counted as skipped."""
+        upto_seq: int,
+    ) -> dict[str, int]:
+        """The retention sweep's destroying of model inferences, a window of seqs at a time:
+        those recorded `retention_days` of their purpose before `as_of` are deleted, except a
+        restricted subject's (the whole subject, or the purpose pending an objection: Art.
+        18), counted as skipped."""
         cutoffs = {key: retention.retention_cutoff(as_of, p) for key, p in known.items()}
-        rows = inferences_sql.ended(conn, cutoffs, after_seq, limit)
+        rows = inferences_sql.ended(conn, cutoffs, after_seq, upto_seq)
         holds = held({r.subject_id for r in rows}) if rows else {}
         going = []
         skipped = 0
@@ -402,12 +392,7 @@ class Erasure:
                 skipped += 1
                 continue
             going.append(row.inference_id)
-        return InferencePass(
-            inferences_sql.delete_ids(conn, going),
-            skipped,
-            int(rows[-1].seq) if rows else after_seq,
-            len(rows) < limit,
-        )
+        return {"deleted": inferences_sql.delete_ids(conn, going), "skipped_restricted": skipped}
 
     def _narrow(
         self,

@@ -21,6 +21,7 @@ from consentry.audit.log import SYSTEM_ACTOR
 from consentry.consent.purposes import PurposeRegistry
 from consentry.dsr.erasure import Erasure
 from consentry.periodic import Lease, Periodic
+from consentry.storage import inferences as inferences_sql
 from consentry.storage import retention as sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.storage.errors import SerializationFailure
@@ -68,8 +69,8 @@ class RetentionSweeper:
     MIN_SPAN = 16
     # Longer than a writer waiting for the lock sleeps between tries (storage/engine.py).
     PAUSE = 0.002
-    # Model inferences examined per transaction of the sweep's inference step.
-    INFERENCE_BATCH = 500
+    # Seqs of model inferences per transaction of the sweep's inference step.
+    INFERENCE_SPAN = 4096
 
     def __init__(
         self,
@@ -160,36 +161,37 @@ class RetentionSweeper:
 
     def _inferences_step(self, actor: str) -> Mapping[str, int]:
         """Model inferences whose purpose's retention ended (deleted by dsr/erasure.py), in
-        transactions of INFERENCE_BATCH over a cursor; audited once when any was deleted or
-        held."""
+        transactions over windows of INFERENCE_SPAN seqs up to the latest one at the start;
+        audited once when any was deleted or held."""
         as_of = clock.now()
         totals = {"deleted": 0, "skipped_restricted": 0}
+        with self.store.read() as conn:
+            top = inferences_sql.max_seq(conn)
         after = 0
-        finished = False
-        while not finished:
+        while after < top:
+            upto = min(after + self.INFERENCE_SPAN, top)
             with self.store.write() as conn:
 
                 def held(subject_ids: Collection[str]) -> dict[str, frozenset[str] | None]:
                     return _held(sql.restrictions(conn, sorted(subject_ids)))
 
-                done = self.erasure.expire_inferences(
+                counts = self.erasure.expire_inferences(
                     conn,
                     self.purposes.all(conn),
                     as_of=as_of,
                     held=held,
                     after_seq=after,
-                    limit=self.INFERENCE_BATCH,
+                    upto_seq=upto,
                 )
-                after, finished = done.after_seq, done.finished
-                totals["deleted"] += done.deleted
-                totals["skipped_restricted"] += done.skipped_restricted
-                if finished and any(totals.values()):
+                totals = {name: n + counts[name] for name, n in totals.items()}
+                if upto >= top and any(totals.values()):
                     audit.record(
                         conn,
                         AuditAction.INFERENCE_RETENTION_SWEPT,
                         actor=actor,
                         details={"as_of": clock.rfc3339(as_of), **totals},
                     )
+            after = upto
         return totals
 
     def _retried(self, outcome: Sweep, actor: str) -> Progress | None:

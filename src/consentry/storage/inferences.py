@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import events, inferences
@@ -59,11 +59,16 @@ def delete_for_purpose(
     return int(conn.execute(stmt).rowcount)
 
 
+def max_seq(conn: Connection) -> int:
+    """The position of the latest inference (0 when there is none)."""
+    return int(conn.execute(select(func.max(inferences.c.seq))).scalar() or 0)
+
+
 def ended(
-    conn: Connection, cutoffs: dict[str, datetime], after_seq: int, limit: int
+    conn: Connection, cutoffs: dict[str, datetime], after_seq: int, upto_seq: int
 ) -> Sequence[AnyRow]:
-    """Up to `limit` inferences after `after_seq` recorded by their purpose's cutoff: seq,
-    id, subject, purpose."""
+    """Of the inferences in the window (after_seq, upto_seq], those recorded by their
+    purpose's cutoff: seq, id, subject, purpose."""
     if not cutoffs:
         return []
     stmt = (
@@ -75,6 +80,7 @@ def ended(
         )
         .where(
             inferences.c.seq > after_seq,
+            inferences.c.seq <= upto_seq,
             or_(
                 *(
                     and_(inferences.c.purpose == key, inferences.c.created_at <= cutoff)
@@ -83,7 +89,6 @@ def ended(
             ),
         )
         .order_by(inferences.c.seq)
-        .limit(limit)
     )
     return conn.execute(stmt).all()
 
