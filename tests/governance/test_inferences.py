@@ -301,6 +301,11 @@ def test_listed_in_the_access_report(ready: TestClient) -> None:
     subject = email("tara")
     grant(ready, subject, "loan_offer", explicit=True)
     iid = infer(ready, subject, "loan_offer").json()["inference_id"]
+    contested = ready.post(f"/v1/inferences/{iid}/contest", headers=auth(), json={})
+    assert contested.status_code == 200, contested.text
+    review = {"outcome": "amended", "explanation": "offer raised after a person's look"}
+    reviewed = ready.put(f"/v1/inferences/{iid}/review", headers=auth(), json=review)
+    assert reviewed.status_code == 200, reviewed.text
     report = json.loads(result(ready, subject, "access"))
     decisions = report["automated_decisions"]
     assert decisions["made"] is True
@@ -312,6 +317,11 @@ def test_listed_in_the_access_report(ready: TestClient) -> None:
     assert "risk-gbm" in item["logic"]
     assert "Art. 22(2)(c)" in item["significance"]
     assert "contest" in item["consequences"]
+    # What the review decided, not which member of staff it was.
+    assert item["review"]["outcome"] == "amended"
+    assert item["review"]["explanation"] == review["explanation"]
+    assert item["review"]["grounds"] is None
+    assert "reviewer" not in item["review"]
     assert report["purposes"]["loan_offer"]["automated_decisions"] is True
     assert report["purposes"]["analytics"]["automated_decisions"] is False
 

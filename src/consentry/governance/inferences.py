@@ -270,7 +270,11 @@ class Inferences:
         self, conn: Connection, row: AnyRow, purposes: Mapping[str, Purpose]
     ) -> dict[str, Any]:
         sealer = self.subjects.keys.sealer(conn, row.subject_id)
-        return {"subject_id": row.subject_id, **report_item(row, sealer, purposes)}
+        item = report_item(row, sealer, purposes)
+        if item["review"] is not None:
+            # Staff see who reviewed; the subject's report says what was decided.
+            item["review"]["reviewer"] = row.reviewer
+        return {"subject_id": row.subject_id, **item}
 
 
 def special_inputs(rows: Sequence[AnyRow], schemas: Mapping[str, CompiledSchema]) -> bool:
@@ -300,7 +304,6 @@ def report_item(row: AnyRow, sealer: Sealer, purposes: Mapping[str, Purpose]) ->
             "contested_at": clock.rfc3339(row.contested_at),
             "grounds": texts.get("grounds"),
             "reviewed_at": clock.rfc3339(row.reviewed_at) if row.reviewed_at else None,
-            "reviewer": row.reviewer,
             "outcome": row.outcome,
             "explanation": texts.get("explanation"),
         }
