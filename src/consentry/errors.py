@@ -711,3 +711,75 @@ class SessionInvalid(Unauthenticated):
 
     code = "session_invalid"
     title = "Sign in again"
+
+
+class InferenceRefused(Conflict):
+    """A model inference the subject's consent or the law does not allow (Art. 6, 9, 22)."""
+
+    code = "inference_refused"
+    title = "The inference is not allowed"
+
+
+class NoConsent(InferenceRefused):
+    code = "no_consent"
+    title = "The subject does not allow the purpose"
+
+
+class ConsentExpired(InferenceRefused):
+    code = "expired_consent"
+    title = "The subject's consent to the purpose has expired"
+
+
+class EprivacyConsentRequired(InferenceRefused):
+    code = "eprivacy_consent_required"
+    title = "A subject known only by terminal ids needs a consent or strictly necessary purpose"
+
+
+class ProcessingRestricted(InferenceRefused):
+    code = "restricted"
+    title = "Processing of the subject's data is restricted"
+
+
+class AutomatedDecisionBasisRequired(InferenceRefused):
+    code = "automated_decision_basis_required"
+    title = "The purpose has no basis for significant automated decisions"
+
+
+class ExplicitGrantRequired(InferenceRefused):
+    code = "explicit_grant_required"
+    title = "The purpose's automated decisions rest on explicit consent, not given"
+
+
+class SpecialCategoryNotAllowed(InferenceRefused):
+    code = "special_category_not_allowed"
+    title = "The purpose may not process this subject's special-category data"
+
+
+class SpecialCategoryDecisionRefused(InferenceRefused):
+    code = "special_category_decision_refused"
+    title = "A significant automated decision on special-category data needs Art. 9(2)(a) or (g)"
+
+
+class UnknownInputEvent(InvalidRequest):
+    code = "unknown_input_event"
+    title = "An input event is not stored for this subject"
+
+
+class InferenceNotFound(NotFound):
+    code = "inference_not_found"
+    title = "No such inference"
+
+
+class InferenceNotContestable(Conflict):
+    code = "inference_not_contestable"
+    title = "Only an automated decision can be contested"
+
+
+class InferenceAlreadyContested(Conflict):
+    code = "inference_already_contested"
+    title = "The inference is contested already"
+
+
+class InferenceNotContested(Conflict):
+    code = "inference_not_contested"
+    title = "No review of the inference is open"

@@ -35,6 +35,7 @@ from consentry.dsr.runner import Runner
 from consentry.governance.assessments import Assessments
 from consentry.governance.datamap import DataMap
 from consentry.governance.incidents import Incidents
+from consentry.governance.inferences import Inferences
 from consentry.governance.models import Region
 from consentry.governance.retention import RetentionSweeper
 from consentry.ingest import treatments
@@ -244,6 +245,8 @@ class Runtime:
                 file_key=self.kek.store.name == "file",
             )
             self.alerts = Alerts(settings, self.store, lease=self.leases)
+            # Model inferences (Art. 22), decided as events are and sealed as their values.
+            self.inferences = Inferences(self.store, self.subjects, self.consent, self.schemas)
         except BaseException:
             self.store.close()
             self.kek.close()

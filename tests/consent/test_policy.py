@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from consentry.consent import compliance, policy, signals
 from consentry.consent.models import (
     AgeBand,
+    AutomatedDecisionBasis,
     ComplianceStatus,
     LegalBasis,
     Notice,
@@ -232,6 +233,68 @@ def test_special_category_data_needs_a_condition_and_for_a_an_explicit_grant(
     else:
         expected = True
     assert policy.special_category_allowed(purpose, subject) is expected
+
+
+@MANY
+@given(
+    purpose=PURPOSE,
+    basis=st.sampled_from([None, *AutomatedDecisionBasis]),
+    condition=st.sampled_from([None, "a", "g", "h"]),
+    subject=SUBJECT,
+    terminal=st.booleans(),
+    significant=st.booleans(),
+    special=st.booleans(),
+)
+def test_an_inference_is_refused_as_an_event_then_by_art_9_and_22(
+    purpose: Purpose,
+    basis: AutomatedDecisionBasis | None,
+    condition: str | None,
+    subject: SubjectConsent,
+    terminal: bool,
+    significant: bool,
+    special: bool,
+) -> None:
+    """A model inference: the subject's refusal, then the events' rule for its one purpose;
+    special-category inputs only for a purpose that may process them (Art. 9); a significant
+    automated decision only on the purpose's basis (Art. 22(2)), explicit consent meaning an
+    explicit grant, and on special-category data only under Art. 9(2)(a) or (g) (Art. 22(4))."""
+    purpose = dataclasses.replace(
+        purpose, automated_decision_basis=basis, special_category_condition=condition
+    )
+    purposes = {purpose.key: purpose}
+    code = policy.inference_refusal(
+        purpose,
+        purposes,
+        subject,
+        terminal=terminal,
+        significant_decision=significant,
+        special_inputs=special,
+        now=NOW,
+    )
+    current = subject.purposes.get(purpose.key)
+    explicit_grant = current is not None and current.state is State.GRANTED and current.explicit
+    event_code = policy.event_purposes([purpose.key], purposes, subject, terminal, NOW)[1]
+    if subject.erased:
+        expected: str | None = "subject_erased"
+    elif subject.restricted:
+        expected = "restricted"
+    elif event_code is not None:
+        expected = event_code
+    elif special and (
+        condition is None or (condition == "a" and not (current and current.explicit))
+    ):
+        expected = "special_category_not_allowed"
+    elif not significant:
+        expected = None
+    elif basis is None:
+        expected = "automated_decision_basis_required"
+    elif basis is AutomatedDecisionBasis.EXPLICIT_CONSENT and not explicit_grant:
+        expected = "explicit_grant_required"
+    elif special and condition not in {"a", "g"}:
+        expected = "special_category_decision_refused"
+    else:
+        expected = None
+    assert code == expected
 
 
 @MANY

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consentry import clock
+from consentry.consent.models import AutomatedDecisionBasis, LegalBasis, Purpose
 from consentry.consent.purposes import PurposeRegistry
 from consentry.governance import dpia
 from consentry.governance.assessments import Assessments
@@ -119,6 +120,24 @@ def test_the_score_never_falls_when_a_trigger_is_added() -> None:
             assert 0 <= score <= 100
             for extra in set(every) - set(found):
                 assert dpia.evaluation((*found, extra)).score >= score
+
+
+def test_a_decision_basis_and_recorded_inferences_are_triggers() -> None:
+    """A purpose with an automated_decision_basis makes automated decisions (Art. 35(3)(a));
+    one named by a recorded model inference uses new technology."""
+    scoring = Purpose("scoring", "Scoring", LegalBasis.CONTRACT, 30, bit=0)
+    plain = Purpose("plain", "Plain", LegalBasis.CONTRACT, 30, bit=1)
+    decided = dataclasses.replace(scoring, automated_decision_basis=AutomatedDecisionBasis.LAW)
+    purposes = {"scoring": decided, "plain": plain}
+    found = dpia.evaluate_all(purposes, {}, 10_000, frozenset({"plain"}))
+    assert T.AUTOMATED_DECISIONS in found["scoring"].triggers
+    assert found["scoring"].required
+    assert T.NEW_TECHNOLOGY not in found["scoring"].triggers
+    assert T.NEW_TECHNOLOGY in found["plain"].triggers
+    assert T.AUTOMATED_DECISIONS not in found["plain"].triggers
+    before = dpia.evaluate_all({"scoring": scoring, "plain": plain}, {}, 10_000)
+    assert not before["scoring"].triggers
+    assert not before["plain"].triggers
 
 
 def test_recomputed_when_schemas_systems_and_purposes_change(client: TestClient) -> None:

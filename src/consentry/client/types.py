@@ -131,6 +131,7 @@ class Purpose(TypedDict):
     us_ca_model: str
     retain_identities: bool
     data_use: str | None
+    automated_decision_basis: str | None
     description: str
     legal_basis_locked: bool
 

@@ -15,6 +15,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from consentry import clock
 from consentry.consent import ledger, notices, report
 from consentry.consent.models import (
+    AutomatedDecisionBasis,
     LegalBasis,
     Purpose,
     PurposeState,
@@ -48,6 +49,7 @@ class PurposeIn(Body):
     us_ca_model: UsCaModel = UsCaModel.OPT_IN
     retain_identities: StrictBool = False
     data_use: str | None = Field(default=None, max_length=100)
+    automated_decision_basis: AutomatedDecisionBasis | None = None
     description: str = Field(default="", max_length=2000)
 
 

@@ -26,6 +26,15 @@ class UsCaModel(StrEnum):
     OPT_OUT = "opt_out"
 
 
+class AutomatedDecisionBasis(StrEnum):
+    """What lets a purpose make decisions with legal or similarly significant effects by
+    automated means alone (Art. 22(2)(a)-(c))."""
+
+    CONTRACT = "contract"
+    LAW = "law"
+    EXPLICIT_CONSENT = "explicit_consent"
+
+
 class State(StrEnum):
     GRANTED = "granted"
     DENIED = "denied"
@@ -105,6 +114,8 @@ class Purpose:
     us_ca_model: UsCaModel = UsCaModel.OPT_IN
     retain_identities: bool = False
     data_use: str | None = None
+    # Art. 22(2): None, the purpose makes no significant automated decision.
+    automated_decision_basis: AutomatedDecisionBasis | None = None
     description: str = ""
     legal_basis_locked: bool = False
     # Its bit in stored events' purpose mask, given by storage when the purpose is created.

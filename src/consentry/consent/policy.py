@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from consentry.consent.models import (
     AgeBand,
+    AutomatedDecisionBasis,
     ComplianceStatus,
     Decision,
     LegalBasis,
@@ -304,6 +305,52 @@ def field_purposes(
     if limited is not None:
         serving = set(limited)
     return serving, own is not None or special or limited is not None
+
+
+# Art. 22(4): a significant automated decision may rest on special-category data only under
+# Art. 9(2)(a) (explicit consent) or (g) (substantial public interest, under law).
+DECISION_SPECIAL_CONDITIONS = frozenset({"a", "g"})
+
+
+def inference_refusal(  # noqa: PLR0911 - a ladder of legal rules, first match wins
+    purpose: Purpose,
+    purposes: Mapping[str, Purpose],
+    state: SubjectConsent,
+    *,
+    terminal: bool,
+    significant_decision: bool,
+    special_inputs: bool,
+    now: datetime,
+) -> str | None:
+    """The code refusing a model inference for `purpose` about this subject, or None.
+
+    First as an event of that one purpose would be (erased, restricted, ePrivacy, no or
+    expired consent); then special-category inputs need a purpose that may process this
+    subject's such data (Art. 9); then a decision by automated means alone with legal or
+    similarly significant effects (`significant_decision`) needs the purpose's
+    automated_decision_basis (Art. 22(2)), an explicit grant when that basis is explicit
+    consent (Art. 22(2)(c)), and special-category inputs only under Art. 9(2)(a) or (g)
+    (Art. 22(4))."""
+    refusal = subject_refusal(state)
+    if refusal is not None:
+        return refusal.value
+    _allowed, code = event_purposes([purpose.key], purposes, state, terminal, now)
+    if code is not None:
+        return code
+    if special_inputs and not special_category_allowed(purpose, state):
+        return "special_category_not_allowed"
+    if not significant_decision:
+        return None
+    basis = purpose.automated_decision_basis
+    if basis is None:
+        return "automated_decision_basis_required"
+    if basis is AutomatedDecisionBasis.EXPLICIT_CONSENT:
+        current = state.purposes.get(purpose.key)
+        if current is None or current.state is not State.GRANTED or not current.explicit:
+            return "explicit_grant_required"
+    if special_inputs and purpose.special_category_condition not in DECISION_SPECIAL_CONDITIONS:
+        return "special_category_decision_refused"
+    return None
 
 
 def remember(

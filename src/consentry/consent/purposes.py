@@ -14,6 +14,7 @@ from consentry.audit.events import AuditAction
 from consentry.configuration import VersionedCopy
 from consentry.consent.models import (
     SPECIAL_CATEGORY_CONDITIONS,
+    AutomatedDecisionBasis,
     LegalBasis,
     Purpose,
     UsCaModel,
@@ -46,6 +47,12 @@ def validate(purpose: Purpose) -> None:
     condition = purpose.special_category_condition
     if condition is not None and condition not in SPECIAL_CATEGORY_CONDITIONS:
         raise InvalidPurpose("special_category_condition is an Art. 9(2) letter, a to j")
+    if (
+        purpose.automated_decision_basis is AutomatedDecisionBasis.EXPLICIT_CONSENT
+        and not purpose.needs_consent
+    ):
+        # Art. 22(2)(c): the decision rests on the person's own explicit grant of the purpose.
+        raise InvalidPurpose("automated_decision_basis explicit_consent needs legal_basis consent")
     if purpose.data_use is not None and purpose.data_use not in fideslang_data_uses():
         raise InvalidPurpose(
             f"data_use {purpose.data_use!r} is not a fideslang data use", data_use=purpose.data_use
@@ -107,6 +114,8 @@ class PurposeRegistry:
         values = asdict(stored) | {"updated_at": clock.now()}
         values["legal_basis"] = stored.legal_basis.value
         values["us_ca_model"] = stored.us_ca_model.value
+        basis = stored.automated_decision_basis
+        values["automated_decision_basis"] = None if basis is None else basis.value
         sql.upsert_purpose(conn, values, exists=existing is not None)
         bump_config_version(conn)
         audit.record(
@@ -156,6 +165,9 @@ def _purpose(row: AnyRow) -> Purpose:
         us_ca_model=UsCaModel(row.us_ca_model),
         retain_identities=row.retain_identities,
         data_use=row.data_use,
+        automated_decision_basis=None
+        if row.automated_decision_basis is None
+        else AutomatedDecisionBasis(row.automated_decision_basis),
         bit=row.bit,
         description=row.description,
         legal_basis_locked=row.legal_basis_locked,

@@ -18,11 +18,13 @@ from consentry.consent import ledger
 from consentry.consent.models import LegalBasis, Purpose
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.third_parties import NOTE, Others
+from consentry.governance.inferences import report_item
 from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import CompiledSchema
 from consentry.ingest.sealing import open_values
 from consentry.ingest.treatments import TOKEN_PREFIX, token_aad
 from consentry.keys.envelope import Sealer
+from consentry.storage import inferences as inferences_sql
 from consentry.storage import ingest as events_sql
 from consentry.storage import requests as requests_sql
 from consentry.storage import retained as retained_sql
@@ -101,11 +103,7 @@ class Reports:
             sealer = self.subjects.keys.sealer(conn, subject_id)
             head = self._head(conn, subject_id, sealer, request_id)
             head["purposes"] = self._purposes(conn, subject_id, purposes, head)
-            head["automated_decisions"] = {
-                "made": False,
-                "detail": "No decision producing legal or similarly significant effects is "
-                "made by automated means (Art. 22).",
-            }
+            head["automated_decisions"] = _automated(conn, subject_id, sealer, purposes)
             head["rights"] = RIGHTS
             head["others_data"] = NOTE
             head["retained"] = [
@@ -223,7 +221,7 @@ class Reports:
                 "description": p.description,
                 "recipients": [r for r in recipients if key in r.get("purposes", [])],
                 "source": "collected from you" + (f" ({', '.join(sources)})" if sources else ""),
-                "automated_decisions": False,
+                "automated_decisions": p.automated_decision_basis is not None,
             }
             for key, p in sorted(purposes.items())
         }
@@ -260,6 +258,27 @@ class Reports:
             if len(rows) < PAGE:
                 return
             after = int(rows[-1].seq)
+
+
+def _automated(
+    conn: Connection, subject_id: str, sealer: Sealer, purposes: dict[str, Purpose]
+) -> dict[str, Any]:
+    """Art. 15(1)(h): whether a decision with legal or similarly significant effects was made
+    about the subject by automated means, and every model inference about them, each with the
+    logic involved, its significance and envisaged consequences."""
+    items = [
+        report_item(row, sealer, purposes)
+        for row in inferences_sql.subject_inferences(conn, subject_id)
+    ]
+    made = any(i["automated_decision"] and i["significant_effect"] for i in items)
+    detail = (
+        "Decisions producing legal or similarly significant effects were made about you by "
+        "automated means (Art. 22): each is listed under `inferences`, and you may contest it."
+        if made
+        else "No decision producing legal or similarly significant effects is made by "
+        "automated means (Art. 22)."
+    )
+    return {"made": made, "detail": detail, "inferences": items}
 
 
 def _page(

@@ -28,6 +28,7 @@ from consentry.keys.envelope import Sealer
 from consentry.settings import Settings
 from consentry.storage import consent as consent_sql
 from consentry.storage import erasure as sql
+from consentry.storage import inferences as inferences_sql
 from consentry.storage import ingest as events_sql
 from consentry.storage import requests as requests_sql
 from consentry.storage import retention as retention_sql
@@ -257,7 +258,11 @@ class Erasure:
             after = int(page[-1].seq)
         events_sql.update_events(conn, narrowed)
         events_sql.delete_events_by_seq(conn, deleted)
-        if deleted or narrowed:
+        # A model inference serves its one purpose: recorded before the withdrawal, it goes.
+        inferences = inferences_sql.delete_for_purpose(
+            conn, subject_id, purpose, created_by=received_by
+        )
+        if deleted or narrowed or inferences:
             audit.record(
                 conn,
                 action,
@@ -268,6 +273,7 @@ class Erasure:
                     "entry_id": entry_id,
                     "deleted": len(deleted),
                     "narrowed": len(narrowed),
+                    "inferences": inferences,
                     **_stored_since(since),
                 },
             )
@@ -360,6 +366,33 @@ class Erasure:
         events_sql.update_events(conn, narrowed)
         deleted = retention_sql.delete_events(conn, deleting + emptied)
         return {"deleted": deleted, "narrowed": len(narrowed), "skipped_restricted": skipped}
+
+    @staticmethod
+    def expire_inferences(
+        conn: Connection,
+        known: dict[str, Purpose],
+        *,
+        as_of: datetime,
+        held: Callable[[Collection[str]], dict[str, frozenset[str] | None]],
+        after_seq: int,
+        upto_seq: int,
+    ) -> dict[str, int]:
+        """The retention sweep's destroying of model inferences, a window of seqs at a time:
+        those recorded `retention_days` of their purpose before `as_of` are deleted, except a
+        restricted subject's (the whole subject, or the purpose pending an objection: Art.
+        18), counted as skipped."""
+        cutoffs = {key: retention.retention_cutoff(as_of, p) for key, p in known.items()}
+        rows = inferences_sql.ended(conn, cutoffs, after_seq, upto_seq)
+        holds = held({r.subject_id for r in rows}) if rows else {}
+        going = []
+        skipped = 0
+        for row in rows:
+            hold = holds.get(row.subject_id, frozenset())
+            if hold is None or row.purpose in hold:
+                skipped += 1
+                continue
+            going.append(row.inference_id)
+        return {"deleted": inferences_sql.delete_ids(conn, going), "skipped_restricted": skipped}
 
     def _narrow(
         self,

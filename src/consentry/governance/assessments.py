@@ -24,6 +24,7 @@ from consentry.governance.models import Region
 from consentry.ingest.schemas import SchemaRegistry
 from consentry.keys.envelope import Sealer
 from consentry.storage import assessments as sql
+from consentry.storage import inferences as inferences_sql
 from consentry.storage.configuration import config_version
 from consentry.storage.engine import AnyRow, Store
 
@@ -193,7 +194,9 @@ class Assessments:
                 minors=minors,
                 under_13=under_13,
             )
-        evaluations = dpia.evaluate_all(purposes, scopes, self.large_scale_subjects)
+        evaluations = dpia.evaluate_all(
+            purposes, scopes, self.large_scale_subjects, inferences_sql.purposes_inferred(conn)
+        )
         existing = sql.all_rows(conn)
         for key, ev in evaluations.items():
             _store(conn, existing.get(key), key, ev, scopes[key], now, actor)

@@ -117,22 +117,36 @@ def _any_under(categories: Collection[str], prefixes: Iterable[str]) -> bool:
 # The two triggers another change wires to recorded facts (the purpose flag
 # `automated_decision_basis`, model inferences): until then, from the purpose's data use.
 def _automated_decision_purposes(purposes: Iterable[Purpose]) -> frozenset[str]:
-    """Purposes whose processing makes automated decisions about people (Art. 22)."""
-    return frozenset(p.key for p in purposes if _under(p.data_use, DECISION_USES))
+    """Purposes whose processing makes automated decisions about people (Art. 22): those
+    with a basis for significant ones (`automated_decision_basis`), and those whose fideslang
+    data use is one."""
+    return frozenset(
+        p.key
+        for p in purposes
+        if p.automated_decision_basis is not None or _under(p.data_use, DECISION_USES)
+    )
 
 
-def _model_inference_purposes(purposes: Iterable[Purpose]) -> frozenset[str]:
-    """Purposes served by model inference (new technology, WP248 criterion 8)."""
-    return frozenset(p.key for p in purposes if _under(p.data_use, INFERENCE_USES))
+def _model_inference_purposes(
+    purposes: Iterable[Purpose], inferred: frozenset[str]
+) -> frozenset[str]:
+    """Purposes served by model inference (new technology, WP248 criterion 8): those some
+    recorded inference names, and those whose data use is one."""
+    return frozenset(
+        p.key for p in purposes if p.key in inferred or _under(p.data_use, INFERENCE_USES)
+    )
 
 
 def evaluate_all(
-    purposes: Mapping[str, Purpose], scopes: Mapping[str, Scope], large_scale_subjects: int
+    purposes: Mapping[str, Purpose],
+    scopes: Mapping[str, Scope],
+    large_scale_subjects: int,
+    inferred: frozenset[str] = frozenset(),
 ) -> dict[str, Evaluation]:
     """Each purpose's evaluation (a purpose without a scope is evaluated as collecting
-    nothing)."""
+    nothing); `inferred`: the purposes recorded model inferences name."""
     automated = _automated_decision_purposes(purposes.values())
-    inference = _model_inference_purposes(purposes.values())
+    inference = _model_inference_purposes(purposes.values(), inferred)
     out = {}
     for key, purpose in purposes.items():
         scope = scopes.get(key) or Scope(key, (), frozenset(), (), (), 0, 0, 0)

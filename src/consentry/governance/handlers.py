@@ -1,4 +1,5 @@
-"""HTTP handlers for the data map (systems) and the record of processing activities."""
+"""HTTP handlers for the data map (systems), the record of processing activities, incidents
+and model inferences."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
-from consentry.governance import breach, endpoints, ropa
+from consentry.governance import breach, endpoints, inferences, ropa
 from consentry.governance.assessments import Review
 from consentry.governance.datamap import parse, to_definition
 from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
@@ -300,3 +301,75 @@ def review_assessment(
     """Record an assessment's status, the DPO's advice (Art. 35(2)), reviewer and date."""
     review = Review(body.status, body.reviewer, body.dpo_advice, body.reviewed_at)
     return ctx.runtime.assessments.review(assessment_id, review, actor=ctx.actor)
+
+
+InferenceId = Annotated[str, Path(min_length=1, max_length=40)]
+# Names of things, not of people: a model's name and version.
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class InferenceInputsIn(Body):
+    event_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    # The data slice the model read: any JSON, sealed under the subject's key.
+    data_slice: Any = Field(default=None, alias="slice")
+
+
+class InferenceIn(Body):
+    model: Name
+    version: Annotated[str, Field(min_length=1, max_length=100)]
+    purpose: str = Field(min_length=1, max_length=64)
+    subject: SubjectRefIn
+    inputs: InferenceInputsIn = Field(default_factory=InferenceInputsIn)
+    # Any JSON: the score, class or decision, sealed under the subject's key.
+    output: Any
+    automated_decision: StrictBool
+    significant_effect: StrictBool
+
+
+class ContestIn(Body):
+    # The subject's point of view (Art. 22(3)), sealed under their key.
+    grounds: Text | None = None
+
+
+class ReviewIn(Body):
+    outcome: inferences.Outcome
+    explanation: Text
+
+
+def record_inference(body: InferenceIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Record a model inference about a subject, refused without consent for its purpose."""
+    new = inferences.NewInference(
+        model=body.model,
+        version=body.version,
+        purpose=body.purpose,
+        ref=body.subject.to_ref(ctx.runtime.settings.default_phone_region),
+        event_ids=tuple(body.inputs.event_ids),
+        data_slice=body.inputs.data_slice,
+        output=body.output,
+        automated_decision=body.automated_decision,
+        significant_effect=body.significant_effect,
+    )
+    response.status_code = 201
+    return ctx.runtime.inferences.record(new, actor=ctx.actor)
+
+
+def get_inference(inference_id: InferenceId, ctx: Ctx) -> dict[str, Any]:
+    """An inference with its inputs, output and review."""
+    return ctx.runtime.inferences.get(inference_id)
+
+
+def contest_inference(
+    inference_id: InferenceId, ctx: Ctx, body: ContestIn | None = None
+) -> dict[str, Any]:
+    """Contest an automated decision: a human review opens (Art. 22(3))."""
+    grounds = None if body is None else body.grounds
+    return ctx.runtime.inferences.contest(inference_id, grounds, actor=ctx.actor)
+
+
+def review_inference(inference_id: InferenceId, body: ReviewIn, ctx: Ctx) -> dict[str, Any]:
+    """Record the outcome of the human review of a contested inference; the caller reviewed."""
+    return ctx.runtime.inferences.review(
+        inference_id, body.outcome, body.explanation, actor=ctx.actor
+    )

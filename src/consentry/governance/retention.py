@@ -21,6 +21,7 @@ from consentry.audit.log import SYSTEM_ACTOR
 from consentry.consent.purposes import PurposeRegistry
 from consentry.dsr.erasure import Erasure
 from consentry.periodic import Lease, Periodic
+from consentry.storage import inferences as inferences_sql
 from consentry.storage import retention as sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.storage.errors import SerializationFailure
@@ -68,6 +69,8 @@ class RetentionSweeper:
     MIN_SPAN = 16
     # Longer than a writer waiting for the lock sleeps between tries (storage/engine.py).
     PAUSE = 0.002
+    # Seqs of model inferences per transaction of the sweep's inference step.
+    INFERENCE_SPAN = 4096
 
     def __init__(
         self,
@@ -83,7 +86,10 @@ class RetentionSweeper:
         self.interval = interval
         self.span = 1024
         self.max_span = 65_536
-        self.steps: list[tuple[str, Step]] = [("retention", self._retention_step)]
+        self.steps: list[tuple[str, Step]] = [
+            ("retention", self._retention_step),
+            ("inferences", self._inferences_step),
+        ]
         self._periodic = Periodic("retention-sweep", interval, self.run_steps, lease)
         self._lock = threading.Lock()
 
@@ -152,6 +158,41 @@ class RetentionSweeper:
 
     def _retention_step(self, actor: str) -> Mapping[str, int]:
         return self.sweep(actor, fresh_for=self.interval / 2).as_json()
+
+    def _inferences_step(self, actor: str) -> Mapping[str, int]:
+        """Model inferences whose purpose's retention ended (deleted by dsr/erasure.py), in
+        transactions over windows of INFERENCE_SPAN seqs up to the latest one at the start;
+        audited once when any was deleted or held."""
+        as_of = clock.now()
+        totals = {"deleted": 0, "skipped_restricted": 0}
+        with self.store.read() as conn:
+            top = inferences_sql.max_seq(conn)
+        after = 0
+        while after < top:
+            upto = min(after + self.INFERENCE_SPAN, top)
+            with self.store.write() as conn:
+
+                def held(subject_ids: Collection[str]) -> dict[str, frozenset[str] | None]:
+                    return _held(sql.restrictions(conn, sorted(subject_ids)))
+
+                counts = self.erasure.expire_inferences(
+                    conn,
+                    self.purposes.all(conn),
+                    as_of=as_of,
+                    held=held,
+                    after_seq=after,
+                    upto_seq=upto,
+                )
+                totals = {name: n + counts[name] for name, n in totals.items()}
+                if upto >= top and any(totals.values()):
+                    audit.record(
+                        conn,
+                        AuditAction.INFERENCE_RETENTION_SWEPT,
+                        actor=actor,
+                        details={"as_of": clock.rfc3339(as_of), **totals},
+                    )
+            after = upto
+        return totals
 
     def _retried(self, outcome: Sweep, actor: str) -> Progress | None:
         """A transaction of the sweep, run again when PostgreSQL broke a lock cycle with it

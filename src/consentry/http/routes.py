@@ -297,6 +297,29 @@ ROUTES: tuple[Route, ...] = (
         P.INCIDENTS_MANAGE,
         "incidents",
     ),
+    # Recorded by those who send events; contested and reviewed as requests are handled.
+    Route("POST", "/v1/inferences", governance.record_inference, P.EVENTS_WRITE, "inferences"),
+    Route(
+        "GET",
+        "/v1/inferences/{inference_id}",
+        governance.get_inference,
+        P.REQUESTS_MANAGE,
+        "inferences",
+    ),
+    Route(
+        "POST",
+        "/v1/inferences/{inference_id}/contest",
+        governance.contest_inference,
+        P.REQUESTS_MANAGE,
+        "inferences",
+    ),
+    Route(
+        "PUT",
+        "/v1/inferences/{inference_id}/review",
+        governance.review_inference,
+        P.REQUESTS_MANAGE,
+        "inferences",
+    ),
 )
 
 

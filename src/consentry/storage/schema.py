@@ -287,6 +287,8 @@ purposes = Table(
     Column("retain_identities", Boolean, nullable=False),
     Column("data_use", String(100), nullable=True),
     Column("description", Text, nullable=False),
+    # Art. 22(2): contract, law or explicit_consent; null, no significant automated decision.
+    Column("automated_decision_basis", String(16), nullable=True),
     Column("legal_basis_locked", Boolean, nullable=False),
     Column("updated_at", UTCTime(), nullable=False),
     # The purpose's bit in events.purpose_bits (0-62), fixed when the purpose is created.
@@ -380,6 +382,36 @@ events = Table(
     Column("subject_key", BigInt, nullable=False, server_default="0"),
     Index(None, "subject_id"),
     Index("ix_events_reads", "event_type", "occurred_at", "purpose_bits", "subject_key"),
+)
+
+# Model inferences (governance/inferences.py): what a model made of a subject's data, for one
+# purpose. The output and the data slice, which may be personal, are in `sealed` under the
+# subject's key (as an event's values), the contest's and review's texts in `review_sealed`.
+inferences = Table(
+    "inferences",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("inference_id", String(40), nullable=False, unique=True),
+    Column("subject_id", String(40), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("automated_decision", Boolean, nullable=False),
+    Column("significant_effect", Boolean, nullable=False),
+    # Whether an input was special-category data (Art. 9/10), as decided when recorded.
+    Column("special_inputs", Boolean, nullable=False),
+    # JSON list of the input events' ids.
+    Column("input_events", Text, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    # recorded, contested (a human review is open: Art. 22(3)), reviewed.
+    Column("status", String(16), nullable=False),
+    Column("contested_at", UTCTime(), nullable=True),
+    Column("reviewed_at", UTCTime(), nullable=True),
+    Column("reviewer", String(200), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("review_sealed", LargeBinary, nullable=True),
+    Index(None, "subject_id", "seq"),
 )
 
 # Exports: the job, its filters and the policy version it was created under; the content is
