@@ -258,6 +258,13 @@ class SystemNotFound(NotFound):
     title = "System not found"
 
 
+class InvalidConfigFile(InvalidRequest):
+    """`consentry apply`: a configuration file that is not YAML, or not a mapping of ids."""
+
+    code = "invalid_config_file"
+    title = "Invalid configuration file"
+
+
 class FieldNotFound(NotFound):
     """Lineage asked of a field its event type's schema does not have."""
 
