@@ -248,3 +248,25 @@ def test_entries_the_api_refuses_are_refused_by_name(settings: Settings, tmp_pat
     broken = cli(settings, "apply", str(files))
     assert broken.exit_code == 2
     assert "invalid_config_file" in broken.output
+
+
+def test_a_system_endpoint_is_checked_as_put_checks_it(settings: Settings, tmp_path: Path) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    body = {
+        "name": "Inside",
+        "kind": "webhook",
+        "endpoint": "https://127.0.0.1/hook",
+        "purposes": ["analytics"],
+        "data_categories": ["system.operations"],
+        "region": "EU",
+        "transfer_mechanism": "none",
+        "dpa_signed": True,
+    }
+    (files / "systems.yaml").write_text(yaml.safe_dump({"inside": body}))
+    env = env_of(settings) | {"CONSENTRY_ALLOW_PRIVATE_ENDPOINTS": "0"}
+    result = CliRunner().invoke(app, ["apply", str(files), "--yes"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "refuse  system   inside  (endpoint_not_allowed: " in result.output
+    # Allowed (tests, on-premises receivers), the same file applies.
+    assert cli(settings, "apply", str(files), "--yes").exit_code == 0

@@ -331,15 +331,19 @@ def _plan_kind(
     for key in entries:
         entry = entries[key]
         action = "change" if key in current else "create"
-        reason = entry.error or checked.get((kind.name, key))
-        if reason is not None:
-            plan.steps.append(Step("refuse", kind.noun, key, reason))
+        if entry.error is not None:
+            plan.steps.append(Step("refuse", kind.noun, key, entry.error))
             continue
         try:
             with conn.begin_nested():
                 wanted = kind.wanted(conn, rt, key, entry.body)
                 if key in current and kind.same(current[key], wanted):
                     plan.unchanged += 1
+                    continue
+                # Its endpoints, checked before the transaction, count only for a change.
+                early = checked.get((kind.name, key))
+                if early is not None:
+                    plan.steps.append(Step("refuse", kind.noun, key, early))
                     continue
                 secret = kind.put(conn, rt, key, entry.body)
         except ConsentryError as exc:

@@ -269,8 +269,10 @@ def _visible(
             declared[key] = system.declares(category)
         if not declared[key]:
             continue
-        serving = routing.field_serving(event.fields.get(name), shared)
-        if serving is not None:
+        only = event.fields.get(name)
+        # Most fields are shown to every purpose of the event: no call for them (hot path).
+        if only is not None:
+            serving = routing.field_serving(only, shared)
             if not serving:
                 continue
             restricted[name] = serving

@@ -20,7 +20,8 @@ def shared(system: System, purposes: Iterable[str]) -> list[str]:
 def field_serving(only: Sequence[str] | None, shared_purposes: Sequence[str]) -> list[str] | None:
     """The shared purposes a field of a delivery is shown to: None for every one of them (a
     field the event may show to all its purposes), else those of `only` (the purposes the
-    field is narrowed to) among them; an empty list: the field is left out."""
+    field is narrowed to) among them; an empty list: the field is left out. A caller on the
+    hot path may skip the call when `only` is None."""
     if only is None:
         return None
     return [p for p in only if p in shared_purposes]
