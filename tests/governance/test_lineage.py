@@ -18,7 +18,7 @@ from consentry.app import create_app
 from consentry.settings import Settings
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
-from tests.delivery.test_delivery import add, page_view, system, worker
+from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
 from tests.http.test_conventions import assert_problem
 from tests.ingest.test_pipeline import SCHEMA, grant, send, who, with_page_views
 
@@ -243,3 +243,36 @@ def test_lineage_permissions(gateway: TestClient) -> None:
         key = make_key(gateway, role)
         resp = gateway.get(f"/v1/subjects/{subject_id}/lineage", headers=auth(key))
         assert resp.status_code == 200, (role, resp.text)
+
+
+def test_an_erased_subject_keeps_its_lineage_with_the_purge_acknowledged(
+    gateway: TestClient,
+) -> None:
+    subject_id = grant(gateway, who("ana"), "analytics")["subject_id"]
+    with receiver() as a, receiver() as rights:
+        add(gateway, "warehouse", system(a.url, rights_endpoint=rights.url))
+        send(gateway, [page_view("e1")])
+        w = worker(gateway)
+        assert w.run_once() == 1
+        delivered = subject_lineage(gateway, subject_id)["warehouse"]
+        body = {
+            "type": "erasure",
+            "subject": who("ana"),
+            "jurisdiction": "EU",
+            "verification": {"method": "x", "level": "high"},
+        }
+        resp = gateway.post("/v1/requests", headers=auth(), json=body)
+        assert resp.status_code == 202, resp.text
+        request_id = resp.json()["request_id"]
+        deadline = time.monotonic() + 10
+        while not rights.received and time.monotonic() < deadline:
+            runtime_of(gateway).runner.run_pending()
+            w.run_once()
+            time.sleep(0.02)
+        assert [b["type"] for b in rights.bodies()] == ["purge_request"]
+    after = subject_lineage(gateway, subject_id)["warehouse"]
+    assert after["purposes"] == ["analytics"]
+    assert after["first_delivery_at"] == delivered["first_delivery_at"]
+    assert after["last_delivery_at"] == delivered["last_delivery_at"]
+    [notice] = after["acknowledged_notices"]
+    assert (notice["type"], notice["request_id"]) == ("purge_request", request_id)
