@@ -258,6 +258,20 @@ class SystemNotFound(NotFound):
     title = "System not found"
 
 
+class InvalidConfigFile(InvalidRequest):
+    """`consentry apply`: a configuration file that is not YAML, or not a mapping of ids."""
+
+    code = "invalid_config_file"
+    title = "Invalid configuration file"
+
+
+class FieldNotFound(NotFound):
+    """Lineage asked of a field its event type's schema does not have."""
+
+    code = "field_not_found"
+    title = "No such field in the schema"
+
+
 class RightsNoticeNotFound(NotFound):
     code = "rights_notice_not_found"
     title = "Rights notice not found"

@@ -40,6 +40,7 @@ class Permission(StrEnum):
     ASSESSMENTS_READ = "assessments:read"  # impact assessments (Art. 35)
     ASSESSMENTS_WRITE = "assessments:write"  # record an assessment's review
     DELIVERY_MANAGE = "delivery:manage"  # resend dead-lettered deliveries, acknowledge notices
+    LINEAGE_READ = "lineage:read"  # where a subject's data went (systems, times; no content)
 
 
 P = Permission
@@ -51,11 +52,13 @@ _CONFIG = frozenset({P.CONFIG_READ, P.PURPOSES_READ})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.DPO: frozenset(Permission) - {P.KEYS_MANAGE},
-    Role.OPERATOR: _CONFIG | {P.REQUESTS_MANAGE, P.CONSENT_READ, P.CONSENT_CHECK, P.SUBJECTS_READ},
+    Role.OPERATOR: _CONFIG
+    | {P.REQUESTS_MANAGE, P.CONSENT_READ, P.CONSENT_CHECK, P.SUBJECTS_READ, P.LINEAGE_READ},
     Role.COLLECTOR: _CONFIG
     | {P.CONSENT_WRITE, P.CONSENT_CHECK, P.EVENTS_WRITE, P.SUBJECTS_WRITE, P.PORTAL_LINKS},
     Role.ANALYST: _CONFIG | {P.DATA_READ},
-    Role.AUDITOR: _CONFIG | {P.AUDIT_READ, P.ROPA_READ, P.COMPLIANCE_READ, P.ASSESSMENTS_READ},
+    Role.AUDITOR: _CONFIG
+    | {P.AUDIT_READ, P.ROPA_READ, P.COMPLIANCE_READ, P.ASSESSMENTS_READ, P.LINEAGE_READ},
     # Publishable: purposes and notices, and consent, token and events of the one subject a
     # request names (http/auth.py scopes each route a browser key may reach to that subject).
     Role.BROWSER: frozenset(

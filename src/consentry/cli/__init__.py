@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from consentry.cli import admin, integrity, server
+from consentry.cli import admin, config, integrity, server
 from consentry.cli.common import app, console
 from consentry.cli.server import worker_app
 from consentry.errors import ConsentryError
 
-__all__ = ["admin", "app", "integrity", "main", "server", "worker_app"]
+__all__ = ["admin", "app", "config", "integrity", "main", "server", "worker_app"]
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from consentry.subjects.models import IDENTITY_CATEGORIES, Jurisdiction
 
 MAX_DELAY_SECONDS = 300.0
 MANUAL = sql.MANUAL
-ACKNOWLEDGED = "acknowledged"
+ACKNOWLEDGED = sql.ACKNOWLEDGED
 
 
 class Queued(NamedTuple):

@@ -16,7 +16,7 @@ from consentry import clock, native
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.models import Purpose, SubjectConsent
-from consentry.governance import transfers
+from consentry.governance import routing, transfers
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import Refusal, Region, System
 from consentry.ingest.ports import AcceptedEvent
@@ -159,7 +159,7 @@ class Outbox:
         for event in accepted:
             subject_id = event.subject_id
             for system in systems.values():
-                shared = [p for p in event.purposes if p in system.purposes]
+                shared = routing.shared(system, event.purposes)
                 if not shared:
                     continue
                 key = (system.system_id, subject_id)
@@ -270,8 +270,9 @@ def _visible(
         if not declared[key]:
             continue
         only = event.fields.get(name)
+        # Most fields are shown to every purpose of the event: no call for them (hot path).
         if only is not None:
-            serving = [p for p in only if p in shared]
+            serving = routing.field_serving(only, shared)
             if not serving:
                 continue
             restricted[name] = serving

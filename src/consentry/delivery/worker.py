@@ -51,6 +51,9 @@ _LANES = 4
 # Recipients remembered as recorded, and consent answers remembered, at most (then forgotten:
 # recorded again, a no-op, or decided again).
 _RECORDED_MAX = 500_000
+# How often, at most, a recipient's last delivery is written: lineage's `last_delivery_at` is
+# exact to this (a subject's events, a few a minute, cost one write, not one each).
+LAST_EVERY = timedelta(minutes=1)
 
 
 class _Body(msgspec.Struct):
@@ -99,13 +102,25 @@ class _Claimed:
 
 @dataclass(frozen=True, slots=True)
 class _Sent:
-    """A batch the receiver acknowledged: the rows to delete."""
+    """A batch the receiver acknowledged: the rows to delete, and the (subject, system,
+    purpose) recipients it reached, when."""
 
     seqs: list[int]
+    reached: set[tuple[str, str, str]]
+    at: datetime
 
 
-def _acknowledge(conn: Connection, sent: _Sent) -> None:
-    sql.delete_rows(conn, sent.seqs)
+class _Touched:
+    """Recipients whose last delivery was written, and when: remembered once committed."""
+
+    def __init__(self, into: dict[tuple[str, str, str], datetime]) -> None:
+        self.into = into
+        self.done: dict[tuple[str, str, str], datetime] = {}
+
+    def __call__(self) -> None:
+        if len(self.into) + len(self.done) > _RECORDED_MAX:
+            self.into.clear()
+        self.into.update(self.done)
 
 
 class DeliveryWorker:
@@ -145,6 +160,8 @@ class DeliveryWorker:
         self._notices_at = clock.now() - _NOTICE_EVERY
         # (subject, system, purpose) recipients this worker has recorded (committed).
         self._recorded: set[tuple[str, str, str]] = set()
+        # Their last delivery as this worker last wrote it (committed).
+        self._touched: dict[tuple[str, str, str], datetime] = {}
         # Consent answers per (system, subject, purposes), kept across batches (sendcheck).
         self._answers: Answers = {}
         # A claim older than this belongs to a worker that died while sending.
@@ -218,7 +235,7 @@ class DeliveryWorker:
         finally:
             if sent is not None:
                 with self.store.write() as conn:
-                    _acknowledge(conn, sent)
+                    sql.delete_rows(conn, self._acknowledge(conn, sent))
         return delivered
 
     def _send(self, claimed: _Claimed) -> _Sent | None:
@@ -234,7 +251,12 @@ class DeliveryWorker:
         now = clock.now()
         if outcome.ok:
             counters.count_deliveries(system.system_id, "delivered", len(claimed.rows))
-            return _Sent([r.seq for r in claimed.rows])
+            reached = {
+                (r.subject_id, system.system_id, p)
+                for r, e in zip(claimed.rows, claimed.events, strict=True)
+                for p in e.purposes
+            }
+            return _Sent([r.seq for r in claimed.rows], reached, now)
         with self.store.write() as conn:
             self._reschedule(conn, system, claimed.rows, outcome.error or "failed", now)
         return None
@@ -246,7 +268,7 @@ class DeliveryWorker:
         with self.store.write() as conn:
             gone: list[int] = []
             if sent is not None:
-                gone = sent.seqs
+                gone = self._acknowledge(conn, sent)
             version = config_version(conn)
             system = self.datamap.all(conn, version).get(system_id)
             if system is None:
@@ -310,6 +332,17 @@ class DeliveryWorker:
             self._recorded.clear()
         self._recorded |= new
         return _Claimed(system, kept, events, secret, len(rows))
+
+    def _acknowledge(self, conn: Connection, sent: _Sent) -> list[int]:
+        """Write when the acknowledged batch reached its recipients (each at most once every
+        LAST_EVERY); the rows to delete."""
+        since = sent.at - LAST_EVERY
+        due = [t for t in sent.reached if (self._touched.get(t) or since) <= since]
+        if due:
+            sql.touch_recipients(conn, due, clock.rfc3339(sent.at))
+            touched = hooks.after_commit(conn, _Touched, _Touched(self._touched))
+            touched.done.update(dict.fromkeys(due, sent.at))
+        return sent.seqs
 
     def _states(self, conn: Connection, rows: Sequence[AnyRow]) -> dict[str, SubjectConsent]:
         """Each subject's state at its version read now, as the pipeline reads it."""

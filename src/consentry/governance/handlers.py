@@ -11,7 +11,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
-from consentry.governance import breach, endpoints, inferences, ropa
+from consentry.governance import breach, endpoints, inferences, lineage, ropa
 from consentry.governance.assessments import Review
 from consentry.governance.datamap import parse, to_definition
 from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
@@ -119,6 +119,33 @@ def get_ropa(
     if wants_csv:
         return Response(ropa.to_csv(rows), media_type="text/csv; charset=utf-8")
     return Response(msgspec.json.encode({"activities": rows}), media_type="application/json")
+
+
+EventType = Annotated[str, Path(min_length=1, max_length=64)]
+FieldName = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def get_field_lineage(event_type: EventType, field: FieldName, ctx: Ctx) -> dict[str, Any]:
+    """Where a schema field can go: its category, treatment, purposes, retention, and the
+    systems a delivery would carry it to (the delivery's routing rule over the data map)."""
+    rt = ctx.runtime
+    with rt.store.read() as conn:
+        return lineage.field_lineage(
+            event_type,
+            field,
+            rt.schemas.all(conn),
+            rt.purposes.all(conn),
+            rt.datamap.all(conn),
+        )
+
+
+def get_subject_lineage(subject_id: str, ctx: Ctx) -> dict[str, Any]:
+    """Where the subject's data went: per system the purposes, first and last delivery, and
+    the rights notices it acknowledged (from the delivery records; no event content)."""
+    rt = ctx.runtime
+    with rt.store.read() as conn:
+        rt.subjects.get(conn, subject_id)
+        return lineage.subject_lineage(conn, subject_id)
 
 
 def resend_deliveries(system_id: SystemId, ctx: Ctx) -> dict[str, Any]:

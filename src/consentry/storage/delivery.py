@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from consentry.storage.dialect import insert_statements
+from consentry.storage.dialect import driver_statements, insert_statements
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import outbox, recipients, rights_notices, utc_text
 
@@ -17,6 +17,8 @@ SENDING = "sending"
 DEAD = "dead"
 # A rights notice with no rights endpoint to send it to, to be acknowledged by hand.
 MANUAL = "manual"
+# A rights notice the recipient answered with a 2xx (or acknowledged by hand).
+ACKNOWLEDGED = "acknowledged"
 # The rights notices awaiting an acknowledgement (the only ones that can be overdue): not
 # acknowledged, nor withheld (delivery/propagation.py: never sent, so never answered).
 AWAITING_ACK = (PENDING, MANUAL)
@@ -166,6 +168,56 @@ def add_recipients(conn: Connection, triples: set[tuple[str, str, str]], now: st
     if triples:
         rows = [(s, y, p, now) for s, y, p in sorted(triples)]
         conn.exec_driver_sql(_INSERT_RECIPIENTS[conn.dialect.paramstyle], rows)
+
+
+_TOUCH = driver_statements(
+    "UPDATE recipients SET last_at = {p} WHERE subject_id = {p} AND system_id = {p} "
+    "AND purpose = {p}"
+)
+
+
+def touch_recipients(conn: Connection, triples: Sequence[tuple[str, str, str]], now: str) -> None:
+    """Record that a delivery to each (subject, system, purpose) was acknowledged `now` (in
+    UTCTime's text). One executemany straight to the driver (the delivery path)."""
+    if triples:
+        rows = [(now, s, y, p) for s, y, p in sorted(triples)]
+        conn.exec_driver_sql(_TOUCH[conn.dialect.paramstyle], rows)
+
+
+def recipient_rows(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    """(system_id, purpose, first_at, last_at) of every recipient of the subject's data."""
+    stmt = (
+        select(
+            recipients.c.system_id,
+            recipients.c.purpose,
+            recipients.c.first_at,
+            recipients.c.last_at,
+        )
+        .where(recipients.c.subject_id == subject_id)
+        .order_by(recipients.c.system_id, recipients.c.purpose)
+    )
+    return conn.execute(stmt).all()
+
+
+def acknowledged_notices(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
+    """The subject's acknowledged rights notices, in the order they were queued (no sealed
+    content)."""
+    stmt = (
+        select(
+            rights_notices.c.notice_id,
+            rights_notices.c.system_id,
+            rights_notices.c.type,
+            rights_notices.c.request_id,
+            rights_notices.c.purposes,
+            rights_notices.c.acknowledged_at,
+        )
+        .where(
+            rights_notices.c.subject_id == subject_id,
+            rights_notices.c.status == ACKNOWLEDGED,
+        )
+        .order_by(rights_notices.c.seq)
+    )
+    return conn.execute(stmt).all()
 
 
 def recipients_of(conn: Connection, subject_id: str) -> dict[str, set[str]]:

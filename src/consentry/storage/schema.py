@@ -486,6 +486,9 @@ recipients = Table(
     Column("system_id", String(64), primary_key=True),
     Column("purpose", String(64), primary_key=True),
     Column("first_at", UTCTime(), nullable=False),
+    # When the latest delivery of its data reached it (the receiver acknowledged it), to a
+    # minute (delivery/worker.py LAST_EVERY); null until one has (lineage).
+    Column("last_at", UTCTime(), nullable=True),
 )
 
 # Events not delivered, counted per system and reason (transfer_blocked, dpa_missing, ...).

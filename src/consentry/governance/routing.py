@@ -1,0 +1,27 @@
+"""Where an accepted event goes in the data map: to each system sharing a purpose with it,
+carrying the fields of a category the system declares (System.declares), each shown only to
+the purposes it may serve. One rule for the outbox (delivery/outbox.py) and for lineage
+(governance/lineage.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from consentry.governance.models import System
+
+
+def shared(system: System, purposes: Iterable[str]) -> list[str]:
+    """The purposes of `purposes` (in their order) that `system` serves: an event stored for
+    them is delivered to it, naming these, when there is at least one."""
+    served = system.purposes
+    return [p for p in purposes if p in served]
+
+
+def field_serving(only: Sequence[str] | None, shared_purposes: Sequence[str]) -> list[str] | None:
+    """The shared purposes a field of a delivery is shown to: None for every one of them (a
+    field the event may show to all its purposes), else those of `only` (the purposes the
+    field is narrowed to) among them; an empty list: the field is left out. A caller on the
+    hot path may skip the call when `only` is None."""
+    if only is None:
+        return None
+    return [p for p in only if p in shared_purposes]
