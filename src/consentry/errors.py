@@ -258,6 +258,23 @@ class SystemNotFound(NotFound):
     title = "System not found"
 
 
+class InvalidVendor(InvalidRequest):
+    code = "invalid_vendor"
+    title = "Invalid vendor"
+
+
+class VendorNotFound(NotFound):
+    code = "vendor_not_found"
+    title = "Vendor not found"
+
+
+class VendorInUse(Conflict):
+    """A vendor that systems still name stays in the register (their DPA state comes from it)."""
+
+    code = "vendor_in_use"
+    title = "Vendor named by systems"
+
+
 class RightsNoticeNotFound(NotFound):
     code = "rights_notice_not_found"
     title = "Rights notice not found"

@@ -36,6 +36,7 @@ from consentry.governance.datamap import DataMap
 from consentry.governance.incidents import Incidents
 from consentry.governance.models import Region
 from consentry.governance.retention import RetentionSweeper
+from consentry.governance.vendors import VendorRegister
 from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
@@ -132,6 +133,7 @@ class Runtime:
                 held = self.consent_cache.rebuild(conn)
             log.info("consent cache rebuilt from the ledger: %d subjects", held)
             self.datamap = DataMap(self.kek)
+            self.vendors = VendorRegister()
             pseudonyms = Pseudonyms(secret[DELIVERY_PSEUDONYM])
             self.outbox = Outbox(
                 self.datamap, self.subject_keys, pseudonyms, Region(settings.exporter)

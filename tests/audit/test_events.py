@@ -31,6 +31,7 @@ DOMAINS = frozenset(
         "schema",
         "subject",
         "system",
+        "vendor",
     }
 )
 
@@ -122,6 +123,9 @@ STORED = frozenset(
         "person:locked",
         "person:signed_out",
         "person:disabled",
+        "vendor:created",
+        "vendor:updated",
+        "vendor:deleted",
     }
 )
 

@@ -8,11 +8,20 @@ import msgspec
 from fastapi import Depends, Path, Query, Request, Response
 from pydantic import Field, StrictBool, StrictInt
 
+from consentry import clock
 from consentry.delivery.worker import resend
 from consentry.errors import InvalidRequest
-from consentry.governance import breach, endpoints, ropa
+from consentry.governance import breach, endpoints, ropa, vendors
 from consentry.governance.datamap import parse, to_definition
-from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
+from consentry.governance.models import (
+    Nature,
+    NewIncident,
+    NewNotification,
+    Risk,
+    Role,
+    System,
+    Vendor,
+)
 from consentry.http.auth import Ctx
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body, Instant
@@ -102,21 +111,93 @@ def delete_system(system_id: SystemId, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
+VendorId = Annotated[str, Path(min_length=1, max_length=64)]
+Day = Annotated[str, Field(max_length=10)]
+
+
+class SubProcessorIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    region: str = Field(max_length=8)
+    authorised_at: Day
+
+
+class VendorIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    dpa_signed_at: Day | None = None
+    dpa_expires_at: Day | None = None
+    ccpa_contract_at: Day | None = None
+    sub_processors: list[SubProcessorIn] | None = Field(default=None, max_length=200)
+    certifications: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=50
+    )
+    risk: str = Field(max_length=8)
+    reviewed_at: Day
+
+
+def vendor_out(vendor: Vendor, systems: dict[str, System]) -> dict[str, Any]:
+    """A vendor as the API shows it: its definition, whether its DPA is in force today, and
+    the systems that name it."""
+    return {
+        "vendor_id": vendor.vendor_id,
+        **vendors.to_definition(vendor),
+        "dpa_in_force": vendor.dpa_in_force(clock.now().date()),
+        "systems": vendors.users(vendor.vendor_id, systems),
+    }
+
+
+def put_vendor(vendor_id: VendorId, body: VendorIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Create or replace a vendor in the register (Art. 28)."""
+    rt = ctx.runtime
+    vendor = vendors.parse(vendor_id, body.model_dump())
+    with rt.store.write() as conn:
+        created = rt.vendors.put(conn, vendor, actor=ctx.actor)
+        systems = rt.datamap.all(conn)
+    response.status_code = 201 if created else 200
+    return vendor_out(vendor, systems)
+
+
+def get_vendor(vendor_id: VendorId, ctx: Ctx) -> dict[str, Any]:
+    rt = ctx.runtime
+    with rt.store.read() as conn:
+        vendor = rt.vendors.get(conn, vendor_id)
+        systems = rt.datamap.all(conn)
+    return vendor_out(vendor, systems)
+
+
+def list_vendors(ctx: Ctx) -> dict[str, Any]:
+    rt = ctx.runtime
+    with rt.store.read() as conn:
+        register = rt.vendors.all(conn)
+        systems = rt.datamap.all(conn)
+    return page([vendor_out(v, systems) for _, v in sorted(register.items())], None)
+
+
+def delete_vendor(vendor_id: VendorId, ctx: Ctx) -> Response:
+    """Remove a vendor from the register; refused while a system names it."""
+    rt = ctx.runtime
+    with rt.store.write() as conn:
+        rt.vendors.delete(conn, vendor_id, rt.datamap.all(conn), actor=ctx.actor)
+    return Response(status_code=204)
+
+
 def get_ropa(
     ctx: Ctx, request: Request, format: Annotated[str | None, Query(max_length=8)] = None
 ) -> Response:
     """The record of processing activities (Art. 30): JSON, or CSV by Accept or ?format=csv."""
     rt = ctx.runtime
     with rt.store.read() as conn:
-        rows = ropa.activities(rt.purposes.all(conn), rt.schemas.all(conn), rt.datamap.all(conn))
+        systems = rt.datamap.all(conn)
+        rows = ropa.activities(rt.purposes.all(conn), rt.schemas.all(conn), systems)
+        processors = ropa.processors(rt.vendors.all(conn), systems)
     if format not in {None, "json", "csv"}:
         raise InvalidRequest("format is json or csv")
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
     if wants_csv:
-        return Response(ropa.to_csv(rows), media_type="text/csv; charset=utf-8")
-    return Response(msgspec.json.encode({"activities": rows}), media_type="application/json")
+        return Response(ropa.to_csv(rows, processors), media_type="text/csv; charset=utf-8")
+    body = {"activities": rows, "processors": processors}
+    return Response(msgspec.json.encode(body), media_type="application/json")
 
 
 def resend_deliveries(system_id: SystemId, ctx: Ctx) -> dict[str, Any]:

@@ -80,7 +80,6 @@ RAW_BODIES: dict[tuple[str, str], tuple[type[BaseModel], type[BaseModel] | None]
     ("POST", "/v1/events"): (EventBatchIn, EventResults),
     ("POST", "/v1/consents/check"): (CheckIn, None),
 }
-
 SUMMARIES: dict[str, str] = {
     "healthz": "Health check",
     "jwks": "Public keys that verify consent tokens and audit heads (JWKS)",
@@ -116,6 +115,10 @@ SUMMARIES: dict[str, str] = {
     "resend_deliveries": "Resend a system's dead-lettered deliveries",
     "acknowledge_notice": "Acknowledge a rights notice",
     "get_ropa": "The record of processing activities (Art. 30)",
+    "list_vendors": "List vendors (the Art. 28 register)",
+    "get_vendor": "Get a vendor",
+    "put_vendor": "Register or change a vendor",
+    "delete_vendor": "Remove a vendor no system names",
     "post_query": "Count what a purpose may read",
     "get_events": "Read the events a purpose may read",
     "post_export": "Start an export for a purpose",
@@ -149,6 +152,8 @@ SUCCESSES: dict[str, dict[int, str]] = {
     "put_system": {201: "Registered: the signing secret is in this answer only", 200: _REPLACED},
     "create_request": {202: "Received; it runs in the background once verified"},
     "delete_system": {204: "Removed"},
+    "put_vendor": {201: _CREATED, 200: _REPLACED},
+    "delete_vendor": {204: "Removed"},
     "acknowledge_notice": {204: "Acknowledged"},
 }
 
@@ -183,6 +188,7 @@ DOMAIN_STATUSES: dict[str, tuple[int, ...]] = {
     "put_purpose": (409,),
     "put_notice": (409,),
     "put_schema": (409,),
+    "delete_vendor": (409,),
     # 404: a subject_id that names nobody (subject_not_found).
     "record_consent": (404, 409, 410),
     "withdraw_consent": (404, 409, 410),

@@ -190,6 +190,12 @@ ROUTES: tuple[Route, ...] = (
         P.DELIVERY_MANAGE,
         "data map",
     ),
+    Route("GET", "/v1/vendors", governance.list_vendors, P.CONFIG_READ, "data map"),
+    Route("GET", "/v1/vendors/{vendor_id}", governance.get_vendor, P.CONFIG_READ, "data map"),
+    Route("PUT", "/v1/vendors/{vendor_id}", governance.put_vendor, P.CONFIG_WRITE, "data map"),
+    Route(
+        "DELETE", "/v1/vendors/{vendor_id}", governance.delete_vendor, P.CONFIG_WRITE, "data map"
+    ),
     Route("GET", "/v1/ropa", governance.get_ropa, P.ROPA_READ, "data map"),
     Route("POST", "/v1/query", reads.post_query, P.DATA_READ, "reads"),
     Route("GET", "/v1/events", reads.get_events, P.DATA_READ, "reads"),
