@@ -275,6 +275,19 @@ class VendorInUse(Conflict):
     title = "Vendor named by systems"
 
 
+class MalformedYaml(InvalidRequest):
+    code = "malformed_yaml"
+    title = "Malformed YAML body"
+
+
+class InvalidFideslang(InvalidRequest):
+    """A fideslang document its own models refuse, or one Consentry cannot map (API.md,
+    Governance: Interop with Fides)."""
+
+    code = "invalid_fideslang"
+    title = "Invalid fideslang"
+
+
 class RightsNoticeNotFound(NotFound):
     code = "rights_notice_not_found"
     title = "Rights notice not found"

@@ -20,6 +20,7 @@ DOMAINS = frozenset(
         "data",
         "delivery",
         "events",
+        "fideslang",
         "incident",
         "keys",
         "notice",
@@ -126,6 +127,7 @@ STORED = frozenset(
         "vendor:created",
         "vendor:updated",
         "vendor:deleted",
+        "fideslang:imported",
     }
 )
 

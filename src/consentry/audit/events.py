@@ -42,6 +42,7 @@ class AuditAction(StrEnum):
     VENDOR_CREATED = "vendor:created"
     VENDOR_UPDATED = "vendor:updated"
     VENDOR_DELETED = "vendor:deleted"
+    FIDESLANG_IMPORTED = "fideslang:imported"
     DELIVERY_REFUSED = "delivery:refused"
     DELIVERY_CANCELLED = "delivery:cancelled"
     DELIVERY_DEAD = "delivery:dead_lettered"
