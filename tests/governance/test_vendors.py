@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from consentry.app import create_app
 from consentry.runtime import Runtime
+from consentry.settings import Settings
 from consentry.storage.configuration import config_version
 from tests.conftest import auth
 from tests.governance.test_datamap import CRM, put
@@ -162,3 +165,22 @@ def test_the_ropa_lists_the_processors(client: TestClient) -> None:
     assert row["processors"] == (
         "acme (DPA 2025-01-15..2099-01-15, risk medium, sub-processors: Example Hosting GmbH EU)"
     )
+
+
+def test_a_gateway_names_at_start_the_systems_naming_an_unregistered_vendor(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A system stored while `vendor` was free text names no registered vendor: it gets
+    nothing (dpa_missing), and the gateway says which at its start."""
+    with TestClient(create_app(settings)) as client:
+        assert put(client, "crm", CRM).status_code == 201
+        assert put_vendor(client, "acme", ACME).status_code == 201
+        assert put(client, "warehouse", CRM | {"vendor": "acme"}).status_code == 201
+    with (
+        caplog.at_level(logging.WARNING, logger="consentry.app"),
+        TestClient(create_app(settings)),
+    ):
+        pass
+    (warned,) = [r.getMessage() for r in caplog.records if "vendor register" in r.getMessage()]
+    assert "(dpa_missing): crm;" in warned
+    assert "warehouse" not in warned

@@ -99,6 +99,11 @@ def users(vendor_id: str, systems: Mapping[str, System]) -> list[str]:
     return sorted(s.system_id for s in systems.values() if s.vendor == vendor_id)
 
 
+def unregistered(systems: Mapping[str, System]) -> list[str]:
+    """The systems that name a vendor the register lacks: they get nothing (`dpa_missing`)."""
+    return sorted(s.system_id for s in systems.values() if s.vendor and s.vendor_record is None)
+
+
 class VendorRegister:
     """Every vendor, reloaded when the configuration version moves."""
 
