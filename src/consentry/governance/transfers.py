@@ -4,7 +4,7 @@ and CCPA sale/share opt-outs, as pure functions of the system, the subject and t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from consentry.consent import policy
@@ -89,14 +89,20 @@ def adequate(regime_: Region, region: Region, today: date) -> Adequacy | None:
 def transfer_allowed(system: System, regime_: Region | None, today: date) -> bool:
     """Chapter V: inside the regime's area freely; outside only on an adequacy decision, a
     DPF certification still running (US), or a safeguard with a transfer impact assessment."""
-    if regime_ is None or system.region in AREA[regime_]:
+    return _reaches(system, system.region, regime_, today)
+
+
+def _reaches(system: System, region: Region, regime_: Region | None, today: date) -> bool:
+    """Whether the system's transfer mechanism carries data to `region` (its own, or a
+    sub-processor's)."""
+    if regime_ is None or region in AREA[regime_]:
         return True
     mechanism = system.transfer_mechanism
     if mechanism is Mechanism.ADEQUACY:
-        return adequate(regime_, system.region, today) is not None
+        return adequate(regime_, region, today) is not None
     if mechanism is Mechanism.DPF:
         until = system.dpf_certified_until
-        return system.region is R.US and until is not None and until > today
+        return region is R.US and until is not None and until > today
     if mechanism in SAFEGUARDS[regime_]:
         return bool(system.tia_ref)
     return False
@@ -111,8 +117,8 @@ def sub_processors_allowed(system: System, regime_: Region | None, today: date) 
     if record is None or regime_ is None:
         return True
     return all(
-        adequate(regime_, sub.region, today) is not None
-        or transfer_allowed(replace(system, region=sub.region), regime_, today)
+        _reaches(system, sub.region, regime_, today)
+        or adequate(regime_, sub.region, today) is not None
         for sub in record.sub_processors
     )
 
