@@ -17,7 +17,17 @@ from consentry.consent.models import (
     State,
     SubjectConsent,
 )
-from consentry.governance.models import CcpaRole, Mechanism, Refusal, Region, System, SystemKind
+from consentry.governance.models import (
+    CcpaRole,
+    Mechanism,
+    Refusal,
+    Region,
+    SubProcessor,
+    System,
+    SystemKind,
+    Vendor,
+    VendorRisk,
+)
 from consentry.governance.transfers import refusal, regime, transfer_allowed
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -195,16 +205,78 @@ def test_dpf_ends_on_its_date() -> None:
     assert refusal(dpf, subject(), PURPOSES, Region.EU, NOW) is Refusal.TRANSFER_BLOCKED
 
 
+def vendor(**changes: object) -> Vendor:
+    """A registered vendor whose DPA and CCPA terms are in force on NOW."""
+    base = Vendor(
+        vendor_id="example",
+        name="Example Ltd",
+        risk=VendorRisk.LOW,
+        reviewed_at=date(2026, 6, 1),
+        dpa_signed_at=date(2025, 1, 15),
+        ccpa_contract_at=date(2025, 1, 15),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def vendored(record: Vendor | None = None, **changes: object) -> System:
+    return system(vendor="example", vendor_record=record or vendor(), **changes)
+
+
 @pytest.mark.parametrize(
-    ("sys", "expected"),
+    ("case", "sys", "expected"),
     [
-        (system(vendor="Example Ltd", dpa_signed=False), Refusal.DPA_MISSING),
-        (system(vendor="Example Ltd", dpa_signed=True), None),
-        (system(vendor=None, dpa_signed=False), None),
+        ("dpa not signed", vendored(dpa_signed=False), Refusal.DPA_MISSING),
+        ("dpa signed and on record", vendored(), None),
+        ("no vendor", system(vendor=None, dpa_signed=False), None),
+        # Attested by the system but not in the register: no DPA on record.
+        ("unregistered vendor", system(vendor="Example Ltd", dpa_signed=True), Refusal.DPA_MISSING),
+        ("no dpa date", vendored(vendor(dpa_signed_at=None)), Refusal.DPA_MISSING),
+        ("signed later", vendored(vendor(dpa_signed_at=date(2026, 12, 1))), Refusal.DPA_MISSING),
+        ("expires later", vendored(vendor(dpa_expires_at=date(2026, 11, 23))), None),
+        ("expires today", vendored(vendor(dpa_expires_at=NOW.date())), Refusal.DPA_MISSING),
+        ("lapsed", vendored(vendor(dpa_expires_at=date(2026, 1, 1))), Refusal.DPA_MISSING),
     ],
 )
-def test_dpa(sys: System, expected: Refusal | None) -> None:
-    assert refusal(sys, subject(), PURPOSES, Region.EU, NOW) is expected
+def test_dpa(case: str, sys: System, expected: Refusal | None) -> None:
+    assert refusal(sys, subject(), PURPOSES, Region.EU, NOW) is expected, case
+
+
+def subs(*regions: Region) -> Vendor:
+    return vendor(
+        sub_processors=tuple(SubProcessor(f"Sub {r}", r, date(2025, 1, 15)) for r in regions)
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "sys", "expected"),
+    [
+        ("inside the EEA", vendored(subs(Region.EU, Region.EEA)), None),
+        ("adequate region, EU system", vendored(subs(Region.JP)), None),
+        ("US sub-processor, EU system", vendored(subs(Region.US)), Refusal.TRANSFER_BLOCKED),
+        ("one of two blocked", vendored(subs(Region.EU, Region.OTHER)), Refusal.TRANSFER_BLOCKED),
+        (
+            "covered by the system's SCCs",
+            vendored(subs(Region.OTHER), transfer_mechanism=Mechanism.SCC, tia_ref="TIA-1"),
+            None,
+        ),
+        (
+            "DPF covers the US only",
+            vendored(
+                subs(Region.US, Region.IN),
+                region=Region.US,
+                transfer_mechanism=Mechanism.DPF,
+                dpf_certified_until=date(2099, 1, 1),
+            ),
+            Refusal.TRANSFER_BLOCKED,
+        ),
+    ],
+)
+def test_sub_processors_pass_the_transfer_rules(
+    case: str, sys: System, expected: Refusal | None
+) -> None:
+    assert refusal(sys, subject("EU"), PURPOSES, Region.EU, NOW) is expected, case
+    # A US-CA subject's data under a US exporter: no Chapter V regime applies.
+    assert refusal(sys, subject("US-CA"), PURPOSES, Region.US, NOW) is None, case
 
 
 THIRD = system(ccpa_role=CcpaRole.THIRD_PARTY)
@@ -241,9 +313,34 @@ THIRD = system(ccpa_role=CcpaRole.THIRD_PARTY)
         ),
         (
             "denied ads, service provider",
-            system(ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            vendored(ccpa_role=CcpaRole.SERVICE_PROVIDER),
             subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
             None,
+        ),
+        (
+            "denied ads, contractor",
+            vendored(ccpa_role=CcpaRole.CONTRACTOR),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            None,
+        ),
+        # Without the regs §7051 terms on record, a service provider is a third party.
+        (
+            "denied ads, service provider without ccpa_contract_at",
+            vendored(vendor(ccpa_contract_at=None), ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            Refusal.SALE_OPTED_OUT,
+        ),
+        (
+            "denied ads, contractor with terms signed later",
+            vendored(vendor(ccpa_contract_at=date(2027, 1, 1)), ccpa_role=CcpaRole.CONTRACTOR),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            Refusal.SALE_OPTED_OUT,
+        ),
+        (
+            "denied ads, service provider without a vendor",
+            system(ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            Refusal.SALE_OPTED_OUT,
         ),
         (
             "granted ads, third party",
