@@ -119,6 +119,7 @@ STORED = frozenset(
         "incident:notified",
         "incident:closed",
         "inference:recorded",
+        "inference:read",
         "inference:contested",
         "inference:reviewed",
         "inference:retention:swept",

@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from consentry.consent import notices
+from consentry.consent.models import LegalBasis, Purpose
+from consentry.errors import InvalidRequest
+from consentry.runtime import Runtime
 from tests.conftest import auth
 from tests.consent.helpers import (
     NOTICE,
@@ -156,3 +161,21 @@ def test_an_overlong_notice_id_is_refused_on_both_back_ends(client: TestClient) 
     assert resp.status_code == 422, resp.text
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["code"] in {"invalid_request", "invalid_notice"}
+
+
+def test_publishing_checks_the_id_and_version_whatever_the_caller(runtime: Runtime) -> None:
+    """The rules of a notice's id and version hold in `notices.publish` itself, so a caller
+    other than the route (`consentry apply`, a fideslang import) cannot store what the API
+    could never address, nor fail on a column's length."""
+    with runtime.store.write() as conn:
+        runtime.purposes.put(conn, Purpose("analytics", "A", LegalBasis.CONSENT, 30), actor="t")
+    for notice_id, version in (("bad id/../x", "1"), ("n" * 65, "1"), ("ok", "v" * 65), ("ok", "")):
+        with pytest.raises(InvalidRequest), runtime.store.write() as conn:
+            notices.publish(
+                conn, runtime.purposes, notice_id, version, "T.", ["analytics"], actor="t"
+            )
+    with runtime.store.write() as conn:
+        _, created = notices.publish(
+            conn, runtime.purposes, "ok", "v" * 64, "T.", ["analytics"], actor="t"
+        )
+    assert created

@@ -30,6 +30,7 @@ SUPPORT = {
     "data_use": "essential.service",
     "description": "Answering the customer's own requests.",
     "retain_identities": True,
+    "automated_decision_basis": "contract",
 }
 CHAT: dict[str, Any] = {
     "purposes": ["support", "analytics"],
@@ -148,7 +149,9 @@ def test_a_round_trip_through_an_empty_server_is_exact(
     again = post(other, first).json()
     assert again["signing_secrets"] == {}
     assert export(other) == first
-    # What was imported is the configuration its own routes show.
+    # What was imported is the configuration its own routes show, every field of a purpose.
+    support = other.get("/v1/purposes/support", headers=auth()).json()
+    assert {k: support[k] for k in SUPPORT} == SUPPORT
     got = other.get("/v1/schemas/chat", headers=auth()).json()
     assert got["fields"]["text"] == CHAT["fields"]["text"]
     crm = other.get("/v1/systems/crm", headers=auth()).json()

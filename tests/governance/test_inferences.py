@@ -118,6 +118,28 @@ def infer(
     return client.post("/v1/inferences", headers=auth(), json=body)
 
 
+def test_model_and_version_are_identifiers_not_free_text(ready: TestClient) -> None:
+    """They are stored in clear and in the audit log, so they may not carry a person's name or
+    address: a value that is not an identifier is refused, and not repeated."""
+    subject = email("otto")
+    grant(ready, subject, "analytics")
+    body = {
+        "purpose": "analytics",
+        "subject": subject,
+        "output": 1,
+        "automated_decision": False,
+        "significant_effect": False,
+    }
+    for model, version in (("risk model for otto@example.com", "1"), ("risk", "v1 for Otto")):
+        resp = ready.post(
+            "/v1/inferences", headers=auth(), json=body | {"model": model, "version": version}
+        )
+        assert_problem(resp, 422, "invalid_request")
+        assert "otto" not in resp.text.lower()
+    ok = body | {"model": "openai/gpt-4o-mini@2026-11", "version": "2026.11.3+build.7"}
+    assert ready.post("/v1/inferences", headers=auth(), json=ok).status_code == 201
+
+
 def test_refused_without_consent_and_after_a_withdrawal(ready: TestClient) -> None:
     """As an event would be: never asked, then granted, then withdrawn."""
     subject = email("nadia")
@@ -260,6 +282,12 @@ def test_contest_then_review_recorded_and_audited(ready: TestClient, settings: S
     assert reviewed["status"] == "reviewed"
     assert reviewed["review"]["outcome"] == "overturned"
     assert reviewed["review"]["explanation"] == review["explanation"]
+    # Reading it opened is a read of personal data: audited, without its content.
+    assert _audited(ready, "inference:read", subject_id) == []
+    shown = ready.get(path, headers=auth())
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["review"]["outcome"] == "overturned"
+    assert _audited(ready, "inference:read", subject_id) == [{"inference_id": iid}]
     assert reviewed["review"]["reviewer"].startswith("key:")
     assert ready.get(path, headers=auth()).json() == reviewed
     assert_problem(
@@ -278,7 +306,7 @@ def test_contest_then_review_recorded_and_audited(ready: TestClient, settings: S
     mine = [
         (e["action"], e["details"]["inference_id"])
         for e in entries["items"]
-        if e["action"].startswith("inference:")
+        if e["action"].startswith("inference:") and e["action"] != "inference:read"
     ]
     assert mine == [
         ("inference:recorded", iid),

@@ -84,6 +84,8 @@ def test_an_event_type_without_a_schema_is_classified_from_its_samples(
         ({"samples": []}, "invalid_request"),
         ({"samples": [{"a": {"nested": 1}}]}, "invalid_request"),
         ({"samples": [{"ana@example.com": 1}]}, "invalid_request"),
+        ({"samples": [{"ana@example.com": {"x": 1}}]}, "invalid_request"),
+        ({"samples": [{"ana@example.com": [1]}]}, "invalid_request"),
         ({"samples": [{"a": 1}] * 1001}, "invalid_request"),
         ({}, "invalid_request"),
     ],

@@ -92,6 +92,7 @@ class AuditAction(StrEnum):
     ASSESSMENT_REVIEWED = "assessment:reviewed"
     ASSESSMENT_CHANGED = "assessment:changed"
     INFERENCE_RECORDED = "inference:recorded"
+    INFERENCE_READ = "inference:read"
     INFERENCE_CONTESTED = "inference:contested"
     INFERENCE_REVIEWED = "inference:reviewed"
     INFERENCE_RETENTION_SWEPT = "inference:retention:swept"

@@ -54,7 +54,7 @@ class PurposeIn(Body):
 
 
 class NoticeIn(Body):
-    version: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=notices.MAX_VERSION)
     text: str = Field(min_length=1, max_length=200_000)
     purposes: list[str] = Field(min_length=1, max_length=100)
 
@@ -127,7 +127,7 @@ def get_purpose(key: str, ctx: Ctx) -> dict[str, Any]:
     return purpose_out(purpose)
 
 
-NoticeId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+NoticeId = Annotated[str, Path(min_length=1, max_length=64, pattern=notices.NOTICE_ID)]
 
 
 def put_notice(notice_id: NoticeId, body: NoticeIn, ctx: Ctx, response: Response) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from sqlalchemy import Connection
 
@@ -12,10 +13,20 @@ from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
 from consentry.consent.models import Notice
 from consentry.consent.purposes import PurposeRegistry
-from consentry.errors import NoticeNotFound, NoticeVersionConflict, UnknownNotice, UnknownPurpose
+from consentry.errors import (
+    InvalidRequest,
+    NoticeNotFound,
+    NoticeVersionConflict,
+    UnknownNotice,
+    UnknownPurpose,
+)
 from consentry.storage import consent as sql
 from consentry.storage.configuration import bump_config_version
 from consentry.storage.errors import ConstraintViolation
+
+# A notice id as a URL path names it, and a version as stored.
+NOTICE_ID = r"^[A-Za-z0-9._-]{1,64}$"
+MAX_VERSION = 64
 
 
 def text_sha256(text: str) -> str:
@@ -33,6 +44,10 @@ def publish(
     actor: str,
 ) -> tuple[Notice, bool]:
     """Publish a notice version; re-publishing the same text is a no-op, other text a conflict."""
+    if not re.fullmatch(NOTICE_ID, notice_id):
+        raise InvalidRequest("a notice id is 1-64 of A-Z, a-z, 0-9, '.', '_' and '-'")
+    if not 1 <= len(version) <= MAX_VERSION:
+        raise InvalidRequest(f"a notice version is 1-{MAX_VERSION} characters")
     known = registry.all(conn)
     for key in purposes:
         if key not in known:

@@ -124,6 +124,9 @@ class Assessments:
             )
         self.refresh()
         with self.store.write() as conn:
+            # The computation's lock first: a recompute reads every row, then writes each from
+            # what it read, and must not write over a review committed in between.
+            sql.lock_state(conn)
             row = sql.get(conn, assessment_id, lock=True)
             if row is None:
                 raise AssessmentNotFound(f"no assessment {assessment_id!r}", id=assessment_id)

@@ -5,8 +5,9 @@ system's `meta.consentry`; so an export imported into an empty server exports th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_type_hints
 
 import yaml
 from pydantic import ValidationError
@@ -41,21 +42,14 @@ DATA_TYPE = {
     FieldType.TIMESTAMP: "string",
 }
 # A purpose's fields fideslang has no place for, in the order its tags carry them.
-_PURPOSE_TAGS = (
-    "legal_basis",
-    "retention_days",
-    "consent_ttl_days",
-    "sale_or_share",
-    "direct_marketing",
-    "strictly_necessary",
-    "special_category_condition",
-    "us_ca_model",
-    "retain_identities",
-)
-_INTEGERS = frozenset({"retention_days", "consent_ttl_days"})
-_BOOLEANS = frozenset(
-    {"sale_or_share", "direct_marketing", "strictly_necessary", "retain_identities"}
-)
+# A purpose's fields carried as tags: every field of Purpose but those fideslang holds itself
+# (name, description, the parent data use) and the server's own state (its key, bit and lock),
+# so a field added to purposes is carried without a change here.
+_NATIVE = frozenset({"key", "name", "description", "data_use", "legal_basis_locked", "bit"})
+_HINTS = get_type_hints(Purpose)
+_PURPOSE_TAGS = tuple(f.name for f in dataclasses.fields(Purpose) if f.name not in _NATIVE)
+_INTEGERS = frozenset(n for n in _PURPOSE_TAGS if _HINTS[n] is int)
+_BOOLEANS = frozenset(n for n in _PURPOSE_TAGS if _HINTS[n] is bool)
 # Of a system's API shape, what its privacy declarations carry instead of meta.consentry.
 _DECLARED = ("name", "purposes", "data_categories")
 

@@ -500,8 +500,9 @@ def review_assessment(
 
 
 InferenceId = Annotated[str, Path(min_length=1, max_length=40)]
-# Names of things, not of people: a model's name and version.
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+# A model's name and version, stored in clear and in the audit log: identifiers only, never
+# free text that could name a person.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")]
 
 
 class InferenceInputsIn(Body):
@@ -514,7 +515,7 @@ class InferenceInputsIn(Body):
 
 class InferenceIn(Body):
     model: Name
-    version: Annotated[str, Field(min_length=1, max_length=100)]
+    version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")]
     purpose: str = Field(min_length=1, max_length=64)
     subject: SubjectRefIn
     inputs: InferenceInputsIn = Field(default_factory=InferenceInputsIn)
@@ -553,7 +554,7 @@ def record_inference(body: InferenceIn, ctx: Ctx, response: Response) -> dict[st
 
 def get_inference(inference_id: InferenceId, ctx: Ctx) -> dict[str, Any]:
     """An inference with its inputs, output and review."""
-    return ctx.runtime.inferences.get(inference_id)
+    return ctx.runtime.inferences.get(inference_id, actor=ctx.actor)
 
 
 def contest_inference(

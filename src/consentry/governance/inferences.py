@@ -190,8 +190,22 @@ class Inferences:
             row = sql.get_inference(conn, inference_id)
             return self._out(conn, _found(row, inference_id), purposes)
 
-    def get(self, inference_id: str) -> dict[str, Any]:
-        """The inference with its output, inputs and review, opened."""
+    def get(self, inference_id: str, *, actor: str) -> dict[str, Any]:
+        """The inference with its output, inputs and review, opened: a read of personal data,
+        audited (who read which inference of whom, never its content)."""
+        with self.store.write() as conn:
+            row = _found(sql.get_inference(conn, inference_id), inference_id)
+            audit.record(
+                conn,
+                AuditAction.INFERENCE_READ,
+                actor=actor,
+                subject_id=row.subject_id,
+                details={"inference_id": inference_id},
+            )
+            return self._out(conn, row, self.consent.registry.all(conn))
+
+    def _show(self, inference_id: str) -> dict[str, Any]:
+        """The inference opened, after a contest or a review (audited as that)."""
         with self.store.read() as conn:
             row = _found(sql.get_inference(conn, inference_id), inference_id)
             return self._out(conn, row, self.consent.registry.all(conn))
@@ -229,7 +243,7 @@ class Inferences:
                 subject_id=row.subject_id,
                 details={"inference_id": inference_id},
             )
-        return self.get(inference_id)
+        return self._show(inference_id)
 
     def review(
         self, inference_id: str, outcome: Outcome, explanation: str, *, actor: str
@@ -264,7 +278,7 @@ class Inferences:
                 subject_id=row.subject_id,
                 details={"inference_id": inference_id, "outcome": outcome.value},
             )
-        return self.get(inference_id)
+        return self._show(inference_id)
 
     def _out(
         self, conn: Connection, row: AnyRow, purposes: Mapping[str, Purpose]

@@ -223,9 +223,13 @@ def classify(
     by_field: dict[str, list[Any]] = {name: [] for name in declared or {}}
     for n, sample in enumerate(samples[:MAX_SAMPLES]):
         for name, value in sample.items():
+            # The key was sent and may itself be personal: never repeated.
             if not NAME.fullmatch(name):
-                # The key was sent and may itself be personal: never repeated.
                 raise InvalidRequest(f"samples[{n}]: a property name is not a field name")
+            if value is not None and not isinstance(value, str | int | float | bool):
+                raise InvalidRequest(
+                    f"samples[{n}]: a value is not a string, number, boolean or null"
+                )
             by_field.setdefault(name, []).append(value)
     return [_suggest(name, values, (declared or {}).get(name)) for name, values in by_field.items()]
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from fastapi import Path, Request, Response
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from consentry.consent.handlers import GpcHeader
@@ -36,11 +36,10 @@ class SchemaIn(Body):
     fields: dict[str, FieldIn] = Field(max_length=200)
 
 
-SampleValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
-
-
 class ClassifyIn(Body):
-    samples: list[dict[str, SampleValue]] = Field(min_length=1, max_length=classify.MAX_SAMPLES)
+    # Each sample's names and values are checked by classify(), which never repeats a name
+    # (a model's error would name the key).
+    samples: list[dict[str, Any]] = Field(min_length=1, max_length=classify.MAX_SAMPLES)
 
 
 class DetokenizeIn(Body):

@@ -170,9 +170,11 @@ def add_recipients(conn: Connection, triples: set[tuple[str, str, str]], now: st
         conn.exec_driver_sql(_INSERT_RECIPIENTS[conn.dialect.paramstyle], rows)
 
 
+# Never backwards: two workers acknowledging at once may commit in either order (UTCTime's
+# text sorts as the time does).
 _TOUCH = driver_statements(
     "UPDATE recipients SET last_at = {p} WHERE subject_id = {p} AND system_id = {p} "
-    "AND purpose = {p}"
+    "AND purpose = {p} AND (last_at IS NULL OR last_at < {p})"
 )
 
 
@@ -180,7 +182,7 @@ def touch_recipients(conn: Connection, triples: Sequence[tuple[str, str, str]], 
     """Record that a delivery to each (subject, system, purpose) was acknowledged `now` (in
     UTCTime's text). One executemany straight to the driver (the delivery path)."""
     if triples:
-        rows = [(now, s, y, p) for s, y, p in sorted(triples)]
+        rows = [(now, s, y, p, now) for s, y, p in sorted(triples)]
         conn.exec_driver_sql(_TOUCH[conn.dialect.paramstyle], rows)
 
 
