@@ -16,10 +16,9 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage.schema import events
 from consentry.web import dashboard
-from consentry.web.brand import Brand
-from consentry.web.pages import _ENV
 from tests.conftest import auth
 from tests.ingest.test_pipeline import event, grant, send, who, with_page_views
+from tests.web.test_dashboard import render
 
 EMAIL = "ana.leak@example.com"
 PHONE = "+44 7700 900417"
@@ -83,17 +82,7 @@ def test_personal_data_in_a_non_personal_field_is_redacted_counted_and_audited(
     assert [(m["event_type"], m["field"], m["n"]) for m in view["misclassified"]] == [
         ("page_view", "url", 4)
     ]
-    page = _ENV.get_template("dashboard.html").render(
-        static="/static",
-        brand=Brand("Consentry", None, None),
-        role="dpo",
-        csrf="x",
-        can_act=True,
-        can_report=True,
-        can_verify=True,
-        can_assess=True,
-        **view,
-    )
+    page = render(view)
     assert '<tr data-misclassified="page_view.url">' in page
     assert '<td class="bad">4</td>' in page
 

@@ -5,6 +5,7 @@ overdue) in the counts and in the rows alike."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,21 @@ from consentry.web.pages import _ENV
 from tests.conftest import auth
 from tests.consent.helpers import FakeClock, install_clock
 from tests.dsr.conftest import email, grant, request, runtime_of
+
+
+def render(view: dict[str, Any]) -> str:
+    """The dashboard page of `view`, for a DPO who may do everything it offers."""
+    return _ENV.get_template("dashboard.html").render(
+        static="/static",
+        brand=Brand("Consentry", None, None),
+        role="dpo",
+        csrf="x",
+        can_act=True,
+        can_report=True,
+        can_verify=True,
+        can_assess=True,
+        **view,
+    )
 
 
 def _access(client: TestClient, name: str, jurisdiction: str = "EU") -> str:
@@ -61,17 +77,7 @@ def test_the_view_shows_the_summary_and_stands_requests_against_their_deadlines(
     # Nearest deadline first.
     assert backlog.rows[0].request.request_id == late
 
-    page = _ENV.get_template("dashboard.html").render(
-        static="/static",
-        brand=Brand("Consentry", None, None),
-        role="dpo",
-        csrf="x",
-        can_act=True,
-        can_report=True,
-        can_verify=True,
-        can_assess=True,
-        **view,
-    )
+    page = render(view)
     assert f'<tr data-request="{late}" id="request-{late}">' in page
     assert '<tr data-type="access"><th scope="row">access</th><td>3</td><td>1</td>' in page
     entries = ready.get("/v1/audit/entries", headers=auth(), params={"limit": 1}).json()
