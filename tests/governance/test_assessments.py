@@ -27,6 +27,7 @@ from consentry.ingest.schemas import SchemaRegistry
 from consentry.operations import figures
 from consentry.operations.alerts import Alerts
 from consentry.settings import Settings
+from consentry.storage import assessments as storage
 from consentry.storage.schema import assessments
 from tests.conftest import auth
 from tests.consent.helpers import install_clock, publish, record
@@ -335,6 +336,30 @@ def test_two_processes_computing_at_once_compute_once(client: TestClient) -> Non
     assert sorted(results) == [False, False, False, True]
     changes = [e for e in audit_entries(client) if e["action"] == "assessment:changed"]
     assert len(changes) == len({e["details"]["assessment_id"] for e in changes})
+
+
+def test_the_counting_holds_no_writer(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The volumes are counted in a read transaction: a write (an ingest batch) goes on while
+    they are, rather than waiting behind a count over every subject."""
+    rt = runtime_of(client)
+    wrote: list[bool] = []
+    counted = storage.live_subjects
+
+    def live_subjects(conn: Any) -> int:
+        def write() -> None:
+            with rt.store.write() as other:
+                other.execute(select(assessments).limit(1))
+            wrote.append(True)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=3)
+        assert wrote, "a write waited for the assessments' counting"
+        return counted(conn)
+
+    monkeypatch.setattr(storage, "live_subjects", live_subjects)
+    assert rt.assessments.refresh(force=True)
+    assert wrote == [True]
 
 
 def test_the_periodic_sweep_computes_a_change_nobody_has_read(client: TestClient) -> None:

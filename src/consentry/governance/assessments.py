@@ -76,18 +76,24 @@ class Assessments:
 
     def refresh(self, *, actor: str = SYSTEM_ACTOR, force: bool = False) -> bool:
         """Compute every assessment again when the configuration version has moved since the
-        last time, or REFRESH has passed (or `force`); True when it did. One read otherwise."""
+        last time, or REFRESH has passed (or `force`); True when it did. One read otherwise.
+        The counting is done in a read transaction: the writer's lock (which holds every
+        ingest batch on SQLite) is taken only to store what was found."""
         now = clock.now()
-        if not force:
-            with self.store.read() as conn:
-                if not _stale(sql.state(conn), config_version(conn), now):
-                    return False
+        with self.store.read() as conn:
+            version = config_version(conn)
+            if not force and not _stale(sql.state(conn), version, now):
+                return False
+            found = self._evaluate(conn, version, now)
         with self.store.write() as conn:
             row = sql.lock_state(conn)
-            version = config_version(conn)
-            if not force and not _stale(row, version, now):
+            current = config_version(conn)
+            if not force and not _stale(row, current, now):
                 return False
-            self._compute(conn, version, now, actor)
+            if current != version:
+                # The configuration moved meanwhile (seldom): evaluated again, under the lock.
+                version, found = current, self._evaluate(conn, current, now)
+            self._store_all(conn, version, found, now, actor)
         return True
 
     def sweep(self, actor: str) -> dict[str, int]:
@@ -165,7 +171,10 @@ class Assessments:
             raise AssessmentNotFound(f"no assessment {assessment_id!r}", id=assessment_id)
         return self._out(stored, now)
 
-    def _compute(self, conn: Connection, version: int, now: datetime, actor: str) -> None:
+    def _evaluate(
+        self, conn: Connection, version: int, now: datetime
+    ) -> tuple[dict[str, dpia.Evaluation], dict[str, dpia.Scope]]:
+        """Each purpose's evaluation and scope at `version` (reads only)."""
         purposes = self.purposes.all(conn, version)
         schemas = self.schemas.all(conn, version)
         systems = self.datamap.all(conn, version)
@@ -200,6 +209,18 @@ class Assessments:
         evaluations = dpia.evaluate_all(
             purposes, scopes, self.large_scale_subjects, inferences_sql.purposes_inferred(conn)
         )
+        return evaluations, scopes
+
+    def _store_all(
+        self,
+        conn: Connection,
+        version: int,
+        found: tuple[dict[str, dpia.Evaluation], dict[str, dpia.Scope]],
+        now: datetime,
+        actor: str,
+    ) -> None:
+        """The evaluations stored (under the state's lock), each change audited."""
+        evaluations, scopes = found
         existing = sql.all_rows(conn)
         for key, ev in evaluations.items():
             _store(conn, existing.get(key), key, ev, scopes[key], now, actor)
