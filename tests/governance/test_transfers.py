@@ -18,7 +18,13 @@ from consentry.consent.models import (
     SubjectConsent,
 )
 from consentry.governance.models import CcpaRole, Mechanism, Refusal, Region, System, SystemKind
-from consentry.governance.transfers import refusal, regime, transfer_allowed
+from consentry.governance.transfers import (
+    dpa_in_force,
+    opt_out_unreachable,
+    refusal,
+    regime,
+    transfer_allowed,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ADVERTISING = Purpose("advertising", "Ads", LegalBasis.CONSENT, 30, sale_or_share=True)
@@ -283,3 +289,45 @@ def test_rules_apply_in_api_order() -> None:
     opted_out = subject("EU", purposes={"advertising": purpose_state(State.DENIED)})
     got = refusal(everything_wrong, opted_out, PURPOSES, Region.EU, NOW)
     assert got is Refusal.TRANSFER_BLOCKED
+
+
+@pytest.mark.parametrize(
+    ("changes", "in_force"),
+    [
+        ({}, True),
+        ({"dpa_signed": False}, True),
+        ({"vendor": "CRM Ltd"}, True),
+        ({"vendor": "CRM Ltd", "dpa_signed": False}, False),
+    ],
+)
+def test_a_dpa_is_needed_where_a_vendor_runs_the_system(
+    changes: dict[str, object], in_force: bool
+) -> None:
+    checked = system(**changes)
+    assert dpa_in_force(checked) is in_force
+    # The delivery's gate is the same function.
+    assert (refusal(checked, subject(), PURPOSES, Region.EU, NOW) is Refusal.DPA_MISSING) is (
+        not in_force
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "unreachable"),
+    [
+        ({"ccpa_role": CcpaRole.THIRD_PARTY}, ["advertising"]),
+        (
+            {"ccpa_role": CcpaRole.THIRD_PARTY, "rights_endpoint": "https://crm.example.com/r"},
+            [],
+        ),
+        ({"ccpa_role": CcpaRole.SERVICE_PROVIDER}, []),
+        ({"ccpa_role": None}, []),
+    ],
+)
+def test_a_third_party_buying_data_needs_a_path_for_opt_outs(
+    changes: dict[str, object], unreachable: list[str]
+) -> None:
+    keyed = {p.key: p for p in PURPOSES}
+    buyer = system(purposes=frozenset({"analytics", "advertising"}), **changes)
+    assert opt_out_unreachable(buyer, keyed) == unreachable
+    # Not a sale or share: nothing to opt out of.
+    assert opt_out_unreachable(replace(buyer, purposes=frozenset({"analytics"})), keyed) == []

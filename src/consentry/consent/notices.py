@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.consent.models import Notice
+from consentry.consent.models import Notice, Purpose
 from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import NoticeNotFound, NoticeVersionConflict, UnknownNotice, UnknownPurpose
 from consentry.storage import consent as sql
@@ -20,6 +21,13 @@ from consentry.storage.errors import ConstraintViolation
 
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_purposes(purposes: Iterable[str], known: Mapping[str, Purpose]) -> None:
+    """UnknownPurpose for the first purpose a notice names that is not defined."""
+    for key in purposes:
+        if key not in known:
+            raise UnknownPurpose(f"no purpose {key!r}", purpose=key)
 
 
 def publish(
@@ -33,10 +41,7 @@ def publish(
     actor: str,
 ) -> tuple[Notice, bool]:
     """Publish a notice version; re-publishing the same text is a no-op, other text a conflict."""
-    known = registry.all(conn)
-    for key in purposes:
-        if key not in known:
-            raise UnknownPurpose(f"no purpose {key!r}", purpose=key)
+    check_purposes(purposes, registry.all(conn))
     digest = text_sha256(text)
     covered = sorted(set(purposes))
     existing = sql.get_notice(conn, notice_id, version)

@@ -3,7 +3,7 @@ and CCPA sale/share opt-outs, as pure functions of the system, the subject and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -111,6 +111,21 @@ def transfer_allowed(system: System, regime_: Region | None, today: date) -> boo
     return False
 
 
+def dpa_in_force(system: System) -> bool:
+    """Art. 28(3): a system run by a vendor (a processor) gets data only under a signed data
+    processing agreement (`dpa_signed`); one without a vendor needs none."""
+    return not system.vendor or system.dpa_signed
+
+
+def opt_out_unreachable(system: System, purposes: Mapping[str, Purpose]) -> list[str]:
+    """The sale_or_share purposes `system` gets data for as a CCPA third party with no
+    `rights_endpoint`: a consumer's opt-out of them is a withdrawal to pass on to it
+    (policy.withdrawal_forwarded; regs §7026(f)), which has no way to reach it but by hand."""
+    if system.ccpa_role is not CcpaRole.THIRD_PARTY or system.rights_endpoint is not None:
+        return []
+    return sorted(p for p in system.purposes if policy.withdrawal_forwarded([p], purposes))
+
+
 def refusal(
     system: System,
     subject: SubjectConsent | None,
@@ -123,7 +138,7 @@ def refusal(
     jurisdiction = subject.jurisdiction if subject else None
     if not transfer_allowed(system, regime(exporter, jurisdiction), now.date()):
         return Refusal.TRANSFER_BLOCKED
-    if system.vendor and not system.dpa_signed:
+    if not dpa_in_force(system):
         return Refusal.DPA_MISSING
     if system.ccpa_role is CcpaRole.THIRD_PARTY and policy.sale_opted_out(purposes, subject, now):
         return Refusal.SALE_OPTED_OUT
