@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consentry import __version__
+from consentry.governance import vendors
 from consentry.governance.datamap import plaintext_systems
 from consentry.http import errors, logs, openapi, routes
 from consentry.http.cors import Cors
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = Runtime(settings)
         app.state.runtime = runtime
         _warn_plaintext_systems(runtime)
+        _warn_unregistered_vendors(runtime)
         worker = runtime.delivery_worker() if settings.delivery_worker else None
         if worker is not None:
             worker.start()
@@ -104,6 +106,19 @@ def _sign_last_head(runtime: Runtime) -> None:
         runtime.heads.sign_now()
     except Exception:  # shutting down regardless; the next start signs the head
         log.exception("signing the last audit tree head failed")
+
+
+def _warn_unregistered_vendors(runtime: Runtime) -> None:
+    """Systems naming a vendor the register lacks (their `vendor` was free text before the
+    register) get nothing (`dpa_missing`) until it is registered; say so at start."""
+    with runtime.store.read() as conn:
+        found = vendors.unregistered(runtime.datamap.all(conn))
+    if found:
+        log.warning(
+            "systems naming a vendor the vendor register lacks get nothing (dpa_missing): %s; "
+            "register the vendor with its DPA (PUT /v1/vendors/{vendor_id}) and name it by id",
+            ", ".join(found),
+        )
 
 
 def _warn_plaintext_systems(runtime: Runtime) -> None:

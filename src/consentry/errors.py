@@ -272,6 +272,36 @@ class FieldNotFound(NotFound):
     title = "No such field in the schema"
 
 
+class InvalidVendor(InvalidRequest):
+    code = "invalid_vendor"
+    title = "Invalid vendor"
+
+
+class VendorNotFound(NotFound):
+    code = "vendor_not_found"
+    title = "Vendor not found"
+
+
+class VendorInUse(Conflict):
+    """A vendor that systems still name stays in the register (their DPA state comes from it)."""
+
+    code = "vendor_in_use"
+    title = "Vendor named by systems"
+
+
+class MalformedYaml(InvalidRequest):
+    code = "malformed_yaml"
+    title = "Malformed YAML body"
+
+
+class InvalidFideslang(InvalidRequest):
+    """A fideslang document its own models refuse, or one Consentry cannot map (API.md,
+    Governance: Interop with Fides)."""
+
+    code = "invalid_fideslang"
+    title = "Invalid fideslang"
+
+
 class RightsNoticeNotFound(NotFound):
     code = "rights_notice_not_found"
     title = "Rights notice not found"

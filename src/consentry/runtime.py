@@ -38,6 +38,7 @@ from consentry.governance.incidents import Incidents
 from consentry.governance.inferences import Inferences
 from consentry.governance.models import Region
 from consentry.governance.retention import RetentionSweeper
+from consentry.governance.vendors import VendorRegister
 from consentry.ingest import treatments
 from consentry.ingest.pipeline import Pipeline
 from consentry.ingest.schemas import SchemaRegistry
@@ -136,6 +137,7 @@ class Runtime:
                 held = self.consent_cache.rebuild(conn)
             log.info("consent cache rebuilt from the ledger: %d subjects", held)
             self.datamap = DataMap(self.kek)
+            self.vendors = VendorRegister()
             pseudonyms = Pseudonyms(secret[DELIVERY_PSEUDONYM])
             self.outbox = Outbox(
                 self.datamap, self.subject_keys, pseudonyms, Region(settings.exporter)

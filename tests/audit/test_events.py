@@ -21,6 +21,7 @@ DOMAINS = frozenset(
         "data",
         "delivery",
         "events",
+        "fideslang",
         "incident",
         "inference",
         "keys",
@@ -33,6 +34,7 @@ DOMAINS = frozenset(
         "schema",
         "subject",
         "system",
+        "vendor",
     }
 )
 
@@ -128,6 +130,10 @@ STORED = frozenset(
         "person:locked",
         "person:signed_out",
         "person:disabled",
+        "vendor:created",
+        "vendor:updated",
+        "vendor:deleted",
+        "fideslang:imported",
     }
 )
 

@@ -62,6 +62,37 @@ def test_the_data_map_and_ropa(client: Client) -> None:
     assert (gone.value.status, gone.value.code) == (404, "system_not_found")
 
 
+VENDOR = {
+    "name": "Example Warehouse Inc.",
+    "dpa_signed_at": "2025-01-15",
+    "risk": "low",
+    "reviewed_at": "2026-06-01",
+}
+
+
+def test_the_vendor_register(client: Client, gateway: LiveServer) -> None:
+    assert client.vendors.put("warehouse-inc", VENDOR)["dpa_in_force"] is True
+    client.systems.put("warehouse", WAREHOUSE | {"vendor": "warehouse-inc"})
+    assert client.vendors.get("warehouse-inc")["systems"] == ["warehouse"]
+    assert "warehouse-inc" in {v["vendor_id"] for v in client.vendors.list()["items"]}
+    with pytest.raises(ConsentryAPIError) as named:
+        client.vendors.delete("warehouse-inc")
+    assert (named.value.status, named.value.code) == (409, "vendor_in_use")
+    client.systems.delete("warehouse")
+
+    async def run() -> None:
+        async with AsyncClient(gateway.url, ADMIN_KEY) as aclient:
+            assert (await aclient.vendors.get("warehouse-inc"))["risk"] == "low"
+            assert await aclient.vendors.put("warehouse-inc", VENDOR | {"risk": "high"})
+            assert (await aclient.vendors.list())["items"]
+            await aclient.vendors.delete("warehouse-inc")
+
+    asyncio.run(run())
+    with pytest.raises(ConsentryAPIError) as gone:
+        client.vendors.get("warehouse-inc")
+    assert (gone.value.status, gone.value.code) == (404, "vendor_not_found")
+
+
 def test_a_role_without_the_right_is_refused_with_forbidden(
     client: Client, gateway: LiveServer
 ) -> None:

@@ -39,6 +39,20 @@ def add(client: TestClient, system_id: str, body: dict[str, Any]) -> str:
     return str(resp.json()["signing_secret"])
 
 
+def add_vendor(client: TestClient, vendor_id: str = "example-crm", **change: Any) -> str:
+    """A vendor in the register with a DPA in force (and CCPA terms), for systems to name."""
+    body = {
+        "name": "Example CRM Ltd",
+        "dpa_signed_at": "2025-01-15",
+        "ccpa_contract_at": "2025-01-15",
+        "risk": "low",
+        "reviewed_at": "2026-06-01",
+    } | change
+    resp = client.put(f"/v1/vendors/{vendor_id}", headers=auth(), json=body)
+    assert resp.status_code in (200, 201), resp.text
+    return vendor_id
+
+
 def runtime_of(client: TestClient) -> Runtime:
     rt = client.app.state.runtime  # type: ignore[attr-defined]
     assert isinstance(rt, Runtime)

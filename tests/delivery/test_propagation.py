@@ -18,7 +18,7 @@ from consentry import clock
 from consentry.delivery.sinks import Outcome, Sink
 from tests.conftest import auth
 from tests.delivery.receiver import Receiver, receiver
-from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
+from tests.delivery.test_delivery import add, add_vendor, page_view, runtime_of, system, worker
 from tests.ingest.test_pipeline import NOTICE, grant, send, who
 
 
@@ -207,7 +207,7 @@ def test_gates_stop_grants_but_a_withdrawal_reaches_a_holder(gateway: TestClient
             purposes=["analytics", "personalization"],
             rights_endpoint=held.url,
             consent_events=True,
-            vendor="Example CRM Ltd",
+            vendor=add_vendor(gateway),
         )
         add(gateway, "crm", body)
         add(
@@ -285,7 +285,7 @@ def test_a_system_that_got_a_grant_hears_of_its_end_through_a_closed_gate(
             purposes=["analytics", "personalization"],
             rights_endpoint=rights.url,
             consent_events=True,
-            vendor="Example CRM Ltd",
+            vendor=add_vendor(gateway),
         )
         add(gateway, "crm", body)
         add(

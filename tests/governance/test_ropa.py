@@ -31,7 +31,7 @@ def test_ropa_json_and_csv(client: TestClient) -> None:
         "user.financial",
     ]
     assert analytics["recipients"] == [
-        {"system_id": "crm", "region": "US", "transfer_mechanism": "dpf"}
+        {"system_id": "crm", "region": "US", "transfer_mechanism": "dpf", "vendor": CRM["vendor"]}
     ]
     assert by_purpose["security"]["recipients"] == []
     for resp in (

@@ -17,9 +17,18 @@ from consentry.consent.models import (
     State,
     SubjectConsent,
 )
-from consentry.governance.models import CcpaRole, Mechanism, Refusal, Region, System, SystemKind
+from consentry.governance.models import (
+    CcpaRole,
+    Mechanism,
+    Refusal,
+    Region,
+    SubProcessor,
+    System,
+    SystemKind,
+    Vendor,
+    VendorRisk,
+)
 from consentry.governance.transfers import (
-    dpa_in_force,
     opt_out_unreachable,
     refusal,
     regime,
@@ -201,16 +210,78 @@ def test_dpf_ends_on_its_date() -> None:
     assert refusal(dpf, subject(), PURPOSES, Region.EU, NOW) is Refusal.TRANSFER_BLOCKED
 
 
+def vendor(**changes: object) -> Vendor:
+    """A registered vendor whose DPA and CCPA terms are in force on NOW."""
+    base = Vendor(
+        vendor_id="example",
+        name="Example Ltd",
+        risk=VendorRisk.LOW,
+        reviewed_at=date(2026, 6, 1),
+        dpa_signed_at=date(2025, 1, 15),
+        ccpa_contract_at=date(2025, 1, 15),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def vendored(record: Vendor | None = None, **changes: object) -> System:
+    return system(vendor="example", vendor_record=record or vendor(), **changes)
+
+
 @pytest.mark.parametrize(
-    ("sys", "expected"),
+    ("case", "sys", "expected"),
     [
-        (system(vendor="Example Ltd", dpa_signed=False), Refusal.DPA_MISSING),
-        (system(vendor="Example Ltd", dpa_signed=True), None),
-        (system(vendor=None, dpa_signed=False), None),
+        ("dpa not signed", vendored(dpa_signed=False), Refusal.DPA_MISSING),
+        ("dpa signed and on record", vendored(), None),
+        ("no vendor", system(vendor=None, dpa_signed=False), None),
+        # Attested by the system but not in the register: no DPA on record.
+        ("unregistered vendor", system(vendor="Example Ltd", dpa_signed=True), Refusal.DPA_MISSING),
+        ("no dpa date", vendored(vendor(dpa_signed_at=None)), Refusal.DPA_MISSING),
+        ("signed later", vendored(vendor(dpa_signed_at=date(2026, 12, 1))), Refusal.DPA_MISSING),
+        ("expires later", vendored(vendor(dpa_expires_at=date(2026, 11, 23))), None),
+        ("expires today", vendored(vendor(dpa_expires_at=NOW.date())), Refusal.DPA_MISSING),
+        ("lapsed", vendored(vendor(dpa_expires_at=date(2026, 1, 1))), Refusal.DPA_MISSING),
     ],
 )
-def test_dpa(sys: System, expected: Refusal | None) -> None:
-    assert refusal(sys, subject(), PURPOSES, Region.EU, NOW) is expected
+def test_dpa(case: str, sys: System, expected: Refusal | None) -> None:
+    assert refusal(sys, subject(), PURPOSES, Region.EU, NOW) is expected, case
+
+
+def subs(*regions: Region) -> Vendor:
+    return vendor(
+        sub_processors=tuple(SubProcessor(f"Sub {r}", r, date(2025, 1, 15)) for r in regions)
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "sys", "expected"),
+    [
+        ("inside the EEA", vendored(subs(Region.EU, Region.EEA)), None),
+        ("adequate region, EU system", vendored(subs(Region.JP)), None),
+        ("US sub-processor, EU system", vendored(subs(Region.US)), Refusal.TRANSFER_BLOCKED),
+        ("one of two blocked", vendored(subs(Region.EU, Region.OTHER)), Refusal.TRANSFER_BLOCKED),
+        (
+            "covered by the system's SCCs",
+            vendored(subs(Region.OTHER), transfer_mechanism=Mechanism.SCC, tia_ref="TIA-1"),
+            None,
+        ),
+        (
+            "DPF covers the US only",
+            vendored(
+                subs(Region.US, Region.IN),
+                region=Region.US,
+                transfer_mechanism=Mechanism.DPF,
+                dpf_certified_until=date(2099, 1, 1),
+            ),
+            Refusal.TRANSFER_BLOCKED,
+        ),
+    ],
+)
+def test_sub_processors_pass_the_transfer_rules(
+    case: str, sys: System, expected: Refusal | None
+) -> None:
+    assert refusal(sys, subject("EU"), PURPOSES, Region.EU, NOW) is expected, case
+    # A US-CA subject's data under a US exporter: no Chapter V regime applies.
+    assert refusal(sys, subject("US-CA"), PURPOSES, Region.US, NOW) is None, case
 
 
 THIRD = system(ccpa_role=CcpaRole.THIRD_PARTY)
@@ -247,9 +318,34 @@ THIRD = system(ccpa_role=CcpaRole.THIRD_PARTY)
         ),
         (
             "denied ads, service provider",
-            system(ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            vendored(ccpa_role=CcpaRole.SERVICE_PROVIDER),
             subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
             None,
+        ),
+        (
+            "denied ads, contractor",
+            vendored(ccpa_role=CcpaRole.CONTRACTOR),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            None,
+        ),
+        # Without the regs §7051 terms on record, a service provider is a third party.
+        (
+            "denied ads, service provider without ccpa_contract_at",
+            vendored(vendor(ccpa_contract_at=None), ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            Refusal.SALE_OPTED_OUT,
+        ),
+        (
+            "denied ads, contractor with terms signed later",
+            vendored(vendor(ccpa_contract_at=date(2027, 1, 1)), ccpa_role=CcpaRole.CONTRACTOR),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            Refusal.SALE_OPTED_OUT,
+        ),
+        (
+            "denied ads, service provider without a vendor",
+            system(ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            subject("US-CA", purposes={"advertising": purpose_state(State.DENIED)}),
+            Refusal.SALE_OPTED_OUT,
         ),
         (
             "granted ads, third party",
@@ -292,42 +388,28 @@ def test_rules_apply_in_api_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "in_force"),
+    ("buyer", "unreachable"),
     [
-        ({}, True),
-        ({"dpa_signed": False}, True),
-        ({"vendor": "CRM Ltd"}, True),
-        ({"vendor": "CRM Ltd", "dpa_signed": False}, False),
-    ],
-)
-def test_a_dpa_is_needed_where_a_vendor_runs_the_system(
-    changes: dict[str, object], in_force: bool
-) -> None:
-    checked = system(**changes)
-    assert dpa_in_force(checked) is in_force
-    # The delivery's gate is the same function.
-    assert (refusal(checked, subject(), PURPOSES, Region.EU, NOW) is Refusal.DPA_MISSING) is (
-        not in_force
-    )
-
-
-@pytest.mark.parametrize(
-    ("changes", "unreachable"),
-    [
-        ({"ccpa_role": CcpaRole.THIRD_PARTY}, ["advertising"]),
+        (system(ccpa_role=CcpaRole.THIRD_PARTY), ["advertising"]),
         (
-            {"ccpa_role": CcpaRole.THIRD_PARTY, "rights_endpoint": "https://crm.example.com/r"},
+            system(ccpa_role=CcpaRole.THIRD_PARTY, rights_endpoint="https://crm.example.com/r"),
             [],
         ),
-        ({"ccpa_role": CcpaRole.SERVICE_PROVIDER}, []),
-        ({"ccpa_role": None}, []),
+        (vendored(ccpa_role=CcpaRole.SERVICE_PROVIDER), []),
+        # A service provider without the contract terms on record is a third party.
+        (
+            vendored(vendor(ccpa_contract_at=None), ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            ["advertising"],
+        ),
+        (system(ccpa_role=None), []),
     ],
 )
 def test_a_third_party_buying_data_needs_a_path_for_opt_outs(
-    changes: dict[str, object], unreachable: list[str]
+    buyer: System, unreachable: list[str]
 ) -> None:
     keyed = {p.key: p for p in PURPOSES}
-    buyer = system(purposes=frozenset({"analytics", "advertising"}), **changes)
-    assert opt_out_unreachable(buyer, keyed) == unreachable
+    buyer = replace(buyer, purposes=frozenset({"analytics", "advertising"}))
+    assert opt_out_unreachable(buyer, keyed, NOW.date()) == unreachable
     # Not a sale or share: nothing to opt out of.
-    assert opt_out_unreachable(replace(buyer, purposes=frozenset({"analytics"})), keyed) == []
+    only_analytics = replace(buyer, purposes=frozenset({"analytics"}))
+    assert opt_out_unreachable(only_analytics, keyed, NOW.date()) == []

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from consentry.app import create_app
 from consentry.auth.models import Permission
+from consentry.http.openapi import YAML_BODIES
 from consentry.http.routes import ROUTES
 from consentry.settings import Settings
 from tests.conftest import ADMIN_KEY, MASTER_KEY, auth
@@ -115,6 +116,13 @@ def test_raw_body_routes_document_their_body(spec: dict[str, Any]) -> None:
         body = _operation(spec, route.method, route.path).get("requestBody")
         assert body is not None, f"{route.method} {route.path} documents no body"
         assert body["required"] is True
+        if (route.method, route.path) in YAML_BODIES:
+            # A fideslang document: YAML, not JSON (fideslang's models define its shape).
+            assert body["content"] == {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            }
+            continue
         schema = _resolve(spec, body["content"]["application/json"]["schema"])
         assert schema["type"] == "object"
         assert schema["properties"]

@@ -21,7 +21,7 @@ from consentry.storage import delivery as delivery_sql
 from consentry.storage.schema import outbox
 from tests.conftest import auth
 from tests.delivery.receiver import receiver
-from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
+from tests.delivery.test_delivery import add, add_vendor, page_view, runtime_of, system, worker
 from tests.delivery.test_propagation import record, updates
 from tests.ingest.test_pipeline import grant, send, who
 from tests.operations.conftest import METRICS_TOKEN
@@ -174,7 +174,7 @@ def test_only_notices_awaiting_an_answer_count_as_overdue(
             purposes=["analytics", "personalization"],
             rights_endpoint=rights.url,
             consent_events=True,
-            vendor="Example CRM Ltd",
+            vendor=add_vendor(gateway),
         )
         add(gateway, "crm", body)
         subject_id = record(gateway, analytics="granted")["subject_id"]

@@ -20,7 +20,7 @@ class Role(StrEnum):
 
 class Permission(StrEnum):
     KEYS_MANAGE = "keys:manage"  # API keys, key rotation
-    CONFIG_WRITE = "config:write"  # purposes, notices, schemas, systems
+    CONFIG_WRITE = "config:write"  # purposes, notices, schemas, systems, vendors, fideslang
     CONFIG_READ = "config:read"
     PURPOSES_READ = "purposes:read"  # purposes and notices: what a visitor is asked about
     CONSENT_WRITE = "consent:write"  # grant, deny, withdraw

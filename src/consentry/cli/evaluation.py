@@ -242,16 +242,16 @@ def _systems(
             yield _refused("systems", _where(key, exc, exc.context.get("field")), exc)
             continue
         for regime in regimes:
-            if not transfers.transfer_allowed(system, regime, today):
+            if not transfers.chapter_v_allowed(system, regime, today):
                 yield _violation(
                     TRANSFER_BLOCKED,
                     "systems",
                     f"{key}.transfer_mechanism",
                     f"{system.region} under {regime} rules, mechanism {system.transfer_mechanism}",
                 )
-        if not transfers.dpa_in_force(system):
+        if not transfers.dpa_in_force(system, today):
             yield _violation(DPA_MISSING, "systems", f"{key}.dpa_signed", f"vendor {system.vendor}")
-        unreachable = transfers.opt_out_unreachable(system, known)
+        unreachable = transfers.opt_out_unreachable(system, known, today)
         if unreachable:
             yield _violation(
                 SALE_WITHOUT_OPT_OUT_PATH,

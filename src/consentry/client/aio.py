@@ -40,6 +40,7 @@ from consentry.client.types import (
     SubjectLike,
     Verification,
 )
+from consentry.client.vendors import AsyncVendors
 
 
 class Consents(AsyncResource):
@@ -335,6 +336,7 @@ class AsyncClient:
         self.requests = Requests(self)
         self.reads = AsyncReads(self)
         self.systems = AsyncSystems(self)
+        self.vendors = AsyncVendors(self)
         self.audit = AsyncAudit(self)
         self.api_keys = AsyncApiKeys(self)
         self.incidents = AsyncIncidents(self)

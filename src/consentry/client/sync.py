@@ -40,6 +40,7 @@ from consentry.client.types import (
     SubjectLike,
     Verification,
 )
+from consentry.client.vendors import Vendors
 
 
 class Consents(Resource):
@@ -330,6 +331,7 @@ class Client:
         self.requests = Requests(self)
         self.reads = Reads(self)
         self.systems = Systems(self)
+        self.vendors = Vendors(self)
         self.audit = Audit(self)
         self.api_keys = ApiKeys(self)
         self.incidents = Incidents(self)

@@ -81,6 +81,35 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+def vendors(today: date) -> dict[str, dict[str, Any]]:
+    """The vendor register: the CRM's processor with a DPA in force (a year old, two years to
+    run), CCPA service-provider terms and an EU hosting sub-processor; the ad network with no
+    DPA at all."""
+    return {
+        "example-crm": {
+            "name": "Example CRM Inc.",
+            "dpa_signed_at": (today - timedelta(days=365)).isoformat(),
+            "dpa_expires_at": (today + timedelta(days=730)).isoformat(),
+            "ccpa_contract_at": (today - timedelta(days=365)).isoformat(),
+            "sub_processors": [
+                {
+                    "name": "Example Hosting GmbH",
+                    "region": "EU",
+                    "authorised_at": (today - timedelta(days=365)).isoformat(),
+                }
+            ],
+            "certifications": ["ISO 27001"],
+            "risk": "medium",
+            "reviewed_at": (today - timedelta(days=30)).isoformat(),
+        },
+        "example-ads": {
+            "name": "Example Ads LLC",
+            "risk": "high",
+            "reviewed_at": (today - timedelta(days=30)).isoformat(),
+        },
+    }
+
+
 def systems(endpoints: dict[str, str], today: date) -> dict[str, dict[str, Any]]:
     """The data map, each system's `endpoint` and `rights_endpoint` on its receiver
     (`endpoints`: system id -> receiver URL). One in the EU; one in the US under the Data
@@ -102,7 +131,7 @@ def systems(endpoints: dict[str, str], today: date) -> dict[str, dict[str, Any]]
             "region": "US",
             "transfer_mechanism": "dpf",
             "dpf_certified_until": (today + timedelta(days=365)).isoformat(),
-            "vendor": "Example CRM Inc.",
+            "vendor": "example-crm",
             "dpa_signed": True,
             "ccpa_role": "service_provider",
         },
@@ -112,7 +141,7 @@ def systems(endpoints: dict[str, str], today: date) -> dict[str, dict[str, Any]]
             "data_categories": ["system.operations", "user.contact"],
             "region": "US",
             "transfer_mechanism": "none",
-            "vendor": "Example Ads LLC",
+            "vendor": "example-ads",
             "dpa_signed": False,
             "ccpa_role": "third_party",
         },

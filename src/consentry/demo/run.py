@@ -39,7 +39,8 @@ def now() -> datetime:
 
 
 def configure(client: Client, receivers: Mapping[str, Receiver]) -> None:
-    """Purposes, the notice, the schemas and the data map, pointing at `receivers`."""
+    """Purposes, the notice, the schemas, the vendor register and the data map, pointing at
+    `receivers`."""
     for key, purpose in catalogue.PURPOSES.items():
         client.purposes.put(key, purpose)
     client.notices.put(
@@ -50,6 +51,8 @@ def configure(client: Client, receivers: Mapping[str, Receiver]) -> None:
     )
     for event_type, schema in catalogue.SCHEMAS.items():
         client.schemas.put(event_type, **schema)
+    for vendor_id, vendor in catalogue.vendors(now().date()).items():
+        client.vendors.put(vendor_id, vendor)
     endpoints = {system_id: r.url for system_id, r in receivers.items()}
     for system_id, system in catalogue.systems(endpoints, now().date()).items():
         try:

@@ -30,7 +30,7 @@ from consentry.errors import (
     SystemNotFound,
     UnknownPurpose,
 )
-from consentry.governance import endpoints
+from consentry.governance import endpoints, vendors
 from consentry.governance.models import (
     DEFAULT_ACK_HOURS,
     CcpaRole,
@@ -208,6 +208,8 @@ def plaintext_systems(systems: dict[str, System]) -> list[str]:
 
 def _load(conn: Connection) -> dict[str, System]:
     out = {}
+    # Each system with its vendor's record: the DPA, CCPA and sub-processor rules read it.
+    register = vendors.load(conn)
     for row in sql.list_systems(conn):
         d = json.loads(row.definition)
         until = d["dpf_certified_until"]
@@ -230,6 +232,7 @@ def _load(conn: Connection) -> dict[str, System]:
             # Definitions stored before the field existed have none.
             tcf_vendor_id=d.get("tcf_vendor_id"),
             consent_events=bool(d.get("consent_events", False)),
+            vendor_record=register.get(d["vendor"]) if d["vendor"] else None,
         )
     return out
 

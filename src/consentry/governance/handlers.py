@@ -3,21 +3,37 @@ and model inferences."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from fastapi import Depends, Path, Query, Request, Response
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, ValidationError
+from starlette.concurrency import run_in_threadpool
 
+from consentry import clock, jsonlimits
+from consentry.audit import log as audit
+from consentry.audit.events import AuditAction
+from consentry.consent.handlers import PurposeIn
+from consentry.consent.models import Purpose
 from consentry.delivery.worker import resend
-from consentry.errors import InvalidRequest
-from consentry.governance import breach, endpoints, inferences, lineage, ropa
+from consentry.errors import BodyNotObject, InvalidFideslang, InvalidRequest
+from consentry.governance import breach, endpoints, fideslang, inferences, lineage, ropa, vendors
 from consentry.governance.assessments import Review
 from consentry.governance.datamap import parse, to_definition
-from consentry.governance.models import Nature, NewIncident, NewNotification, Risk, Role, System
-from consentry.http.auth import Ctx
+from consentry.governance.models import (
+    Nature,
+    NewIncident,
+    NewNotification,
+    Risk,
+    Role,
+    System,
+    Vendor,
+)
+from consentry.http.auth import Ctx, RequestContext
+from consentry.http.middleware import is_yaml
 from consentry.http.pagination import MAX_LIMIT, encode_cursor, int_position, page
 from consentry.http.schemas import Body, Instant
+from consentry.ingest.handlers import SchemaIn
 from consentry.storage import datamap as sql
 from consentry.subjects.handlers import SubjectRefIn
 
@@ -104,21 +120,174 @@ def delete_system(system_id: SystemId, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
+VendorId = Annotated[str, Path(min_length=1, max_length=64)]
+Day = Annotated[str, Field(max_length=10)]
+
+
+class SubProcessorIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    region: str = Field(max_length=8)
+    authorised_at: Day
+
+
+class VendorIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    dpa_signed_at: Day | None = None
+    dpa_expires_at: Day | None = None
+    ccpa_contract_at: Day | None = None
+    sub_processors: list[SubProcessorIn] | None = Field(default=None, max_length=200)
+    certifications: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=50
+    )
+    risk: str = Field(max_length=8)
+    reviewed_at: Day
+
+
+def vendor_out(vendor: Vendor, systems: dict[str, System]) -> dict[str, Any]:
+    """A vendor as the API shows it: its definition, whether its DPA is in force today, and
+    the systems that name it."""
+    return {
+        "vendor_id": vendor.vendor_id,
+        **vendors.to_definition(vendor),
+        "dpa_in_force": vendor.dpa_in_force(clock.now().date()),
+        "systems": vendors.users(vendor.vendor_id, systems),
+    }
+
+
+def put_vendor(vendor_id: VendorId, body: VendorIn, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Create or replace a vendor in the register (Art. 28)."""
+    rt = ctx.runtime
+    vendor = vendors.parse(vendor_id, body.model_dump())
+    with rt.store.write() as conn:
+        created = rt.vendors.put(conn, vendor, actor=ctx.actor)
+        systems = rt.datamap.all(conn)
+    response.status_code = 201 if created else 200
+    return vendor_out(vendor, systems)
+
+
+def get_vendor(vendor_id: VendorId, ctx: Ctx) -> dict[str, Any]:
+    rt = ctx.runtime
+    with rt.store.read() as conn:
+        vendor = rt.vendors.get(conn, vendor_id)
+        systems = rt.datamap.all(conn)
+    return vendor_out(vendor, systems)
+
+
+def list_vendors(ctx: Ctx) -> dict[str, Any]:
+    rt = ctx.runtime
+    with rt.store.read() as conn:
+        register = rt.vendors.all(conn)
+        systems = rt.datamap.all(conn)
+    return page([vendor_out(v, systems) for _, v in sorted(register.items())], None)
+
+
+def delete_vendor(vendor_id: VendorId, ctx: Ctx) -> Response:
+    """Remove a vendor from the register; refused while a system names it."""
+    rt = ctx.runtime
+    with rt.store.write() as conn:
+        rt.vendors.delete(conn, vendor_id, rt.datamap.all(conn), actor=ctx.actor)
+    return Response(status_code=204)
+
+
 def get_ropa(
     ctx: Ctx, request: Request, format: Annotated[str | None, Query(max_length=8)] = None
 ) -> Response:
     """The record of processing activities (Art. 30): JSON, or CSV by Accept or ?format=csv."""
     rt = ctx.runtime
     with rt.store.read() as conn:
-        rows = ropa.activities(rt.purposes.all(conn), rt.schemas.all(conn), rt.datamap.all(conn))
+        systems = rt.datamap.all(conn)
+        rows = ropa.activities(rt.purposes.all(conn), rt.schemas.all(conn), systems)
+        processors = ropa.processors(rt.vendors.all(conn), systems)
     if format not in {None, "json", "csv"}:
         raise InvalidRequest("format is json or csv")
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
     if wants_csv:
-        return Response(ropa.to_csv(rows), media_type="text/csv; charset=utf-8")
-    return Response(msgspec.json.encode({"activities": rows}), media_type="application/json")
+        return Response(ropa.to_csv(rows, processors), media_type="text/csv; charset=utf-8")
+    body = {"activities": rows, "processors": processors}
+    return Response(msgspec.json.encode(body), media_type="application/json")
+
+
+YAML = "application/yaml"
+
+
+def export_fideslang(ctx: Ctx) -> Response:
+    """Purposes, event schemas and systems as one fideslang document: data uses, datasets and
+    systems (YAML)."""
+    rt = ctx.runtime
+    with rt.store.read() as conn:
+        text = fideslang.export(rt.purposes.all(conn), rt.schemas.all(conn), rt.datamap.all(conn))
+    return Response(text, media_type=f"{YAML}; charset=utf-8")
+
+
+async def import_fideslang(request: Request, ctx: Ctx, resolver: Resolver) -> Response:
+    """Create or change purposes, event schemas and systems from a fideslang document (YAML,
+    or JSON), all or nothing, through the rules of their own PUT routes."""
+    body = await request.body()
+    yaml_body = is_yaml(request.headers.get("content-type", "").encode("latin-1"))
+    out = await run_in_threadpool(_import, body, yaml_body, ctx, resolver)
+    return Response(msgspec.json.encode(out), media_type="application/json")
+
+
+def _import(
+    body: bytes, yaml_body: bool, ctx: RequestContext, resolver: endpoints.Resolver
+) -> dict[str, Any]:
+    rt = ctx.runtime
+    if yaml_body:
+        document = fideslang.load(body)
+    else:
+        # A body sent as JSON meets the JSON rule of every route first.
+        value = jsonlimits.decode(body)
+        if not isinstance(value, dict):
+            raise BodyNotObject("the body must be a JSON object")
+        document = fideslang.checked(value)
+    with rt.store.read() as conn:
+        wanted = fideslang.bodies(document, rt.purposes.all(conn))
+    purposes = {k: _checked(PurposeIn, b, f"data use {k}") for k, b in wanted.purposes.items()}
+    schemas = {k: _checked(SchemaIn, b, f"dataset {k}") for k, b in wanted.schemas.items()}
+    systems = {k: _checked(SystemIn, b, f"system {k}") for k, b in wanted.systems.items()}
+    for system_in in systems.values():
+        endpoints.check_urls(
+            {"endpoint": system_in.endpoint, "rights_endpoint": system_in.rights_endpoint},
+            allow_private=rt.settings.allow_private_endpoints,
+            resolver=resolver,
+        )
+    secrets: dict[str, str] = {}
+    with rt.store.write() as conn:
+        for key, purpose in purposes.items():
+            rt.purposes.put(conn, Purpose(key=key, **purpose.model_dump()), actor=ctx.actor)
+        for event_type, schema in schemas.items():
+            rt.schemas.put(
+                conn, event_type, schema.model_dump(), rt.purposes.all(conn), actor=ctx.actor
+            )
+        for system_id, definition in systems.items():
+            system = parse(system_id, definition.model_dump(), rt.purposes.all(conn))
+            _, secret = rt.datamap.put(conn, system, actor=ctx.actor)
+            if secret is not None:
+                secrets[system_id] = secret
+        counts = {"purposes": len(purposes), "schemas": len(schemas), "systems": len(systems)}
+        audit.record(conn, AuditAction.FIDESLANG_IMPORTED, actor=ctx.actor, details=counts)
+    return {
+        "purposes": sorted(purposes),
+        "schemas": sorted(schemas),
+        "systems": sorted(systems),
+        "signing_secrets": secrets,
+        "ignored": wanted.ignored,
+    }
+
+
+M = TypeVar("M", bound=Body)
+
+
+def _checked(model: type[M], body: dict[str, Any], where: str) -> M:
+    """An imported resource as its PUT route reads it, or why not (no value echoed)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        at = ".".join(str(part) for part in first["loc"])
+        raise InvalidFideslang(f"{where}: {at}: {first['msg']}") from None
 
 
 EventType = Annotated[str, Path(min_length=1, max_length=64)]

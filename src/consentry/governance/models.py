@@ -1,5 +1,5 @@
-"""Governance types (no I/O): the data map's regions, transfer mechanisms, CCPA roles and system
-record; the breach register's natures, risks, recipients and incidents."""
+"""Governance types (no I/O): the data map's regions, transfer mechanisms, CCPA roles, system and
+vendor records; the breach register's natures, risks, recipients and incidents."""
 
 from __future__ import annotations
 
@@ -61,6 +61,44 @@ class Refusal(StrEnum):
 DEFAULT_ACK_HOURS = 72
 
 
+class VendorRisk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True, slots=True)
+class SubProcessor:
+    """A processor engaged by a vendor (Art. 28(2), (4)), and where it processes."""
+
+    name: str
+    region: Region
+    authorised_at: date
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """A processor in the vendor register (Art. 28): its contract dates and sub-processors."""
+
+    vendor_id: str
+    name: str
+    risk: VendorRisk
+    reviewed_at: date
+    dpa_signed_at: date | None = None
+    dpa_expires_at: date | None = None
+    # The CCPA service-provider or contractor terms (regs §7051); without them its systems
+    # count as third parties.
+    ccpa_contract_at: date | None = None
+    sub_processors: tuple[SubProcessor, ...] = ()
+    certifications: tuple[str, ...] = ()
+
+    def dpa_in_force(self, today: date) -> bool:
+        """A DPA signed on or before `today` and not expired (it ends at `dpa_expires_at`)."""
+        if self.dpa_signed_at is None or self.dpa_signed_at > today:
+            return False
+        return self.dpa_expires_at is None or today < self.dpa_expires_at
+
+
 @dataclass(frozen=True, slots=True)
 class System:
     """A downstream destination in the data map."""
@@ -86,6 +124,9 @@ class System:
     # Whether it gets a `consent_updated` at its rights endpoint for every ledger change of a
     # purpose it serves (delivery/propagation.py).
     consent_events: bool = False
+    # The vendor register's record of `vendor`, joined when the data map is loaded (not part
+    # of the system's definition); None when the system names no vendor or an unregistered one.
+    vendor_record: Vendor | None = None
 
     def declares(self, category: str) -> bool:
         """Whether a field of `category` may go to this system: fideslang prefixes match, so

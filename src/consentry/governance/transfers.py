@@ -98,30 +98,76 @@ def without_adequacy(system: System, regime_: Region | None, today: date) -> boo
 def transfer_allowed(system: System, regime_: Region | None, today: date) -> bool:
     """Chapter V: inside the regime's area freely; outside only on an adequacy decision, a
     DPF certification still running (US), or a safeguard with a transfer impact assessment."""
-    if regime_ is None or system.region in AREA[regime_]:
+    return _reaches(system, system.region, regime_, today)
+
+
+def _reaches(system: System, region: Region, regime_: Region | None, today: date) -> bool:
+    """Whether the system's transfer mechanism carries data to `region` (its own, or a
+    sub-processor's)."""
+    if regime_ is None or region in AREA[regime_]:
         return True
     mechanism = system.transfer_mechanism
     if mechanism is Mechanism.ADEQUACY:
-        return adequate(regime_, system.region, today) is not None
+        return adequate(regime_, region, today) is not None
     if mechanism is Mechanism.DPF:
         until = system.dpf_certified_until
-        return system.region is R.US and until is not None and until > today
+        return region is R.US and until is not None and until > today
     if mechanism in SAFEGUARDS[regime_]:
         return bool(system.tia_ref)
     return False
 
 
-def dpa_in_force(system: System) -> bool:
-    """Art. 28(3): a system run by a vendor (a processor) gets data only under a signed data
-    processing agreement (`dpa_signed`); one without a vendor needs none."""
-    return not system.vendor or system.dpa_signed
+def sub_processors_allowed(system: System, regime_: Region | None, today: date) -> bool:
+    """Art. 28(4) and 44: the data goes on from the vendor to each of its sub-processors, so
+    each one's region passes the transfer rule: inside the regime's area, a region with an
+    adequacy decision in force, or the system's own mechanism (an SCC or BCR with a transfer
+    impact assessment covers onward transfers; DPF only US sub-processors)."""
+    record = system.vendor_record
+    if record is None or regime_ is None:
+        return True
+    return all(
+        _reaches(system, sub.region, regime_, today)
+        or adequate(regime_, sub.region, today) is not None
+        for sub in record.sub_processors
+    )
 
 
-def opt_out_unreachable(system: System, purposes: Mapping[str, Purpose]) -> list[str]:
-    """The sale_or_share purposes `system` gets data for as a CCPA third party with no
-    `rights_endpoint`: a consumer's opt-out of them is a withdrawal to pass on to it
+def dpa_in_force(system: System, today: date) -> bool:
+    """Art. 28(3): a system with a vendor gets data only while both hold: its own
+    `dpa_signed` and a DPA in force in the vendor register (signed, not expired). A vendor
+    the register does not hold has no DPA on record."""
+    if not system.vendor:
+        return True
+    record = system.vendor_record
+    return system.dpa_signed and record is not None and record.dpa_in_force(today)
+
+
+def ccpa_role(system: System, today: date) -> CcpaRole | None:
+    """The role the CCPA gives the system: a service provider or contractor only with the
+    regs §7051 contract terms on record (its vendor's `ccpa_contract_at`, on or before
+    `today`); otherwise a third party."""
+    role = system.ccpa_role
+    if role not in (CcpaRole.SERVICE_PROVIDER, CcpaRole.CONTRACTOR):
+        return role
+    record = system.vendor_record
+    signed = None if record is None else record.ccpa_contract_at
+    return role if signed is not None and signed <= today else CcpaRole.THIRD_PARTY
+
+
+def chapter_v_allowed(system: System, regime_: Region | None, today: date) -> bool:
+    """Whether data may go to `system` under the regime's transfer rules: to its own region
+    (transfer_allowed) and on to each of its vendor's sub-processors (sub_processors_allowed).
+    The delivery's gate (`transfer_blocked`) and `consentry evaluate` both ask this."""
+    return transfer_allowed(system, regime_, today) and sub_processors_allowed(
+        system, regime_, today
+    )
+
+
+def opt_out_unreachable(system: System, purposes: Mapping[str, Purpose], today: date) -> list[str]:
+    """The sale_or_share purposes `system` gets data for as a CCPA third party (ccpa_role)
+    with no `rights_endpoint`: a consumer's opt-out of them is a withdrawal to pass on to it
     (policy.withdrawal_forwarded; regs §7026(f)), which has no way to reach it but by hand."""
-    if system.ccpa_role is not CcpaRole.THIRD_PARTY or system.rights_endpoint is not None:
+    if ccpa_role(system, today) is not CcpaRole.THIRD_PARTY or system.rights_endpoint:
         return []
     return sorted(p for p in system.purposes if policy.withdrawal_forwarded([p], purposes))
 
@@ -136,11 +182,14 @@ def refusal(
     """Why this subject's data may not go to `system` now (the first rule that applies, in
     API.md's order), or None when it may. `purposes`: every purpose, for sale/share opt-outs."""
     jurisdiction = subject.jurisdiction if subject else None
-    if not transfer_allowed(system, regime(exporter, jurisdiction), now.date()):
+    today = now.date()
+    regime_ = regime(exporter, jurisdiction)
+    if not chapter_v_allowed(system, regime_, today):
         return Refusal.TRANSFER_BLOCKED
-    if not dpa_in_force(system):
+    if not dpa_in_force(system, today):
         return Refusal.DPA_MISSING
-    if system.ccpa_role is CcpaRole.THIRD_PARTY and policy.sale_opted_out(purposes, subject, now):
+    third_party = ccpa_role(system, today) is CcpaRole.THIRD_PARTY
+    if third_party and policy.sale_opted_out(purposes, subject, now):
         return Refusal.SALE_OPTED_OUT
     if system.tcf_vendor_id is not None and not policy.tcf_vendor_consented(
         system.tcf_vendor_id, subject

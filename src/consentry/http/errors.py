@@ -27,6 +27,7 @@ STATUS: dict[type[e.ConsentryError], int] = {
     e.InvalidRequest: 422,
     e.TooManyGroups: 422,
     e.MalformedJSON: 400,
+    e.MalformedYaml: 400,
     e.PayloadTooLarge: 413,
     e.UnsupportedMediaType: 415,
     e.InvalidCursor: 400,

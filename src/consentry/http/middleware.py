@@ -14,6 +14,8 @@ from consentry.errors import BodyTimeout, InvalidRequest, PayloadTooLarge, Unsup
 from consentry.http.errors import problem
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# The API bodies that are YAML, not JSON: a fideslang document (governance/fideslang.py).
+YAML_PATHS = frozenset({"/v1/fideslang"})
 
 
 class BodyLimits:
@@ -43,7 +45,8 @@ class BodyLimits:
             return
         types = [value for name, value in scope["headers"] if name == b"content-type"]
         not_json = scope["path"].startswith("/v1/") and not (
-            len(types) == 1 and (_is_json(types[0]) or _beacon(scope, types[0]))
+            len(types) == 1
+            and (_is_json(types[0]) or _beacon(scope, types[0]) or _yaml(scope, types[0]))
         )
         if not_json and declared not in (None, b"0"):
             await problem(_not_json())(scope, receive, send)
@@ -109,5 +112,20 @@ def _beacon(scope: Scope, content_type: bytes) -> bool:
     return message.get_content_type() == "text/plain" and BEACON_KEY in query
 
 
+def _yaml(scope: Scope, content_type: bytes) -> bool:
+    return scope["path"] in YAML_PATHS and is_yaml(content_type)
+
+
+def is_yaml(content_type: bytes) -> bool:
+    """A YAML body (a fideslang document): application/yaml (RFC 9512), or the older
+    application/x-yaml and text/yaml, parameters and case aside."""
+    message = email.message.Message()
+    message["content-type"] = content_type.decode("latin-1")
+    return message.get_content_type() in {"application/yaml", "application/x-yaml", "text/yaml"}
+
+
 def _not_json() -> UnsupportedMediaType:
-    return UnsupportedMediaType("API bodies are JSON: send Content-Type: application/json")
+    return UnsupportedMediaType(
+        "API bodies are JSON (application/yaml for a fideslang import): send Content-Type: "
+        "application/json"
+    )

@@ -80,6 +80,13 @@ RAW_BODIES: dict[tuple[str, str], tuple[type[BaseModel], type[BaseModel] | None]
     ("POST", "/v1/events"): (EventBatchIn, EventResults),
     ("POST", "/v1/consents/check"): (CheckIn, None),
 }
+# Routes whose body is YAML (http/middleware.YAML_PATHS): what the body is.
+YAML_BODIES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/fideslang"): (
+        "A fideslang document (`application/yaml`): data uses, datasets and systems, as "
+        "`GET /v1/fideslang` writes them (docs/governance.md)"
+    ),
+}
 
 SUMMARIES: dict[str, str] = {
     "healthz": "Health check",
@@ -116,6 +123,12 @@ SUMMARIES: dict[str, str] = {
     "resend_deliveries": "Resend a system's dead-lettered deliveries",
     "acknowledge_notice": "Acknowledge a rights notice",
     "get_ropa": "The record of processing activities (Art. 30)",
+    "list_vendors": "List vendors (the Art. 28 register)",
+    "get_vendor": "Get a vendor",
+    "put_vendor": "Register or change a vendor",
+    "delete_vendor": "Remove a vendor no system names",
+    "export_fideslang": "Export systems, datasets and data uses as fideslang YAML",
+    "import_fideslang": "Import systems, datasets and data uses from fideslang YAML",
     "post_query": "Count what a purpose may read",
     "get_events": "Read the events a purpose may read",
     "post_export": "Start an export for a purpose",
@@ -149,6 +162,8 @@ SUCCESSES: dict[str, dict[int, str]] = {
     "put_system": {201: "Registered: the signing secret is in this answer only", 200: _REPLACED},
     "create_request": {202: "Received; it runs in the background once verified"},
     "delete_system": {204: "Removed"},
+    "put_vendor": {201: _CREATED, 200: _REPLACED},
+    "delete_vendor": {204: "Removed"},
     "acknowledge_notice": {204: "Acknowledged"},
 }
 
@@ -163,6 +178,10 @@ MEDIA: dict[str, tuple[str, tuple[str, ...]]] = {
     "get_ropa": (
         "JSON by default; CSV with `Accept: text/csv` or `?format=csv`",
         ("application/json", "text/csv"),
+    ),
+    "export_fideslang": (
+        "A fideslang document: data uses, datasets and systems",
+        ("application/yaml",),
     ),
     "download_export": (
         "The export's events as they may be read now: JSON Lines (format `jsonl`) or CSV",
@@ -183,6 +202,7 @@ DOMAIN_STATUSES: dict[str, tuple[int, ...]] = {
     "put_purpose": (409,),
     "put_notice": (409,),
     "put_schema": (409,),
+    "delete_vendor": (409,),
     # 404: a subject_id that names nobody (subject_not_found).
     "record_consent": (404, 409, 410),
     "withdraw_consent": (404, 409, 410),
@@ -330,6 +350,16 @@ def document(app: FastAPI) -> dict[str, Any]:
         _name(operation, route)
         if (route.method, route.path) in RAW_BODIES:
             _raw_body(operation, schemas, *RAW_BODIES[(route.method, route.path)])
+        if (route.method, route.path) in YAML_BODIES:
+            operation["requestBody"] = {
+                "required": True,
+                "description": YAML_BODIES[(route.method, route.path)],
+                "content": {
+                    "application/yaml": {"schema": {"type": "string"}},
+                    # The same document as JSON, which is YAML too.
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            }
         _successes(operation, route)
         _security(operation, route)
         _errors(operation, route)

@@ -197,6 +197,12 @@ ROUTES: tuple[Route, ...] = (
         P.DELIVERY_MANAGE,
         "data map",
     ),
+    Route("GET", "/v1/vendors", governance.list_vendors, P.CONFIG_READ, "data map"),
+    Route("GET", "/v1/vendors/{vendor_id}", governance.get_vendor, P.CONFIG_READ, "data map"),
+    Route("PUT", "/v1/vendors/{vendor_id}", governance.put_vendor, P.CONFIG_WRITE, "data map"),
+    Route(
+        "DELETE", "/v1/vendors/{vendor_id}", governance.delete_vendor, P.CONFIG_WRITE, "data map"
+    ),
     Route("GET", "/v1/ropa", governance.get_ropa, P.ROPA_READ, "data map"),
     Route("GET", "/v1/assessments", governance.list_assessments, P.ASSESSMENTS_READ, "assessments"),
     Route(
@@ -227,6 +233,8 @@ ROUTES: tuple[Route, ...] = (
         P.LINEAGE_READ,
         "data map",
     ),
+    Route("GET", "/v1/fideslang", governance.export_fideslang, P.CONFIG_READ, "data map"),
+    Route("POST", "/v1/fideslang", governance.import_fideslang, P.CONFIG_WRITE, "data map"),
     Route("POST", "/v1/query", reads.post_query, P.DATA_READ, "reads"),
     Route("GET", "/v1/events", reads.get_events, P.DATA_READ, "reads"),
     Route("POST", "/v1/exports", reads.post_export, P.DATA_READ, "reads"),

@@ -454,6 +454,18 @@ systems = Table(
     Column("updated_at", UTCTime(), nullable=False),
 )
 
+# The vendor register (Art. 28): processors the data map's systems name, with their DPA dates
+# and sub-processors.
+vendors = Table(
+    "vendors",
+    metadata,
+    Column("vendor_id", String(64), primary_key=True),
+    # JSON of the vendor's fields (API.md, Governance: Vendors).
+    Column("definition", Text, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+)
+
 # Deliveries not yet made: written in the transaction that stores the events, deleted once
 # delivered. `payload` (the event as the system may see it) is sealed under the subject's key,
 # so an erasure makes a pending delivery unreadable too.
