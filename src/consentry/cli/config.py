@@ -24,7 +24,7 @@ def export_config(
         Path, typer.Argument(metavar="DIR", help="Where to write the files (made if missing).")
     ],
 ) -> None:
-    """Write purposes, notices, schemas and systems as YAML, one file per kind (never a
+    """Write purposes, notices, schemas, vendors and systems as YAML, one file per kind (never a
     system's signing secret)."""
     runtime = Runtime(store_settings())
     try:

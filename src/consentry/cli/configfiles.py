@@ -18,8 +18,8 @@ from consentry.consent import notices
 from consentry.consent.handlers import NoticeIn, PurposeIn, purpose_out
 from consentry.consent.models import Purpose
 from consentry.errors import ConsentryError, InvalidConfigFile
-from consentry.governance import datamap, endpoints
-from consentry.governance.handlers import SystemIn
+from consentry.governance import datamap, endpoints, vendors
+from consentry.governance.handlers import SystemIn, VendorIn
 from consentry.ingest import schemas
 from consentry.ingest.handlers import SchemaIn
 from consentry.runtime import Runtime
@@ -106,6 +106,22 @@ def _put_schema(conn: Connection, rt: Runtime, event_type: str, body: Any) -> st
     return None
 
 
+# --- vendors: vendor_id -> the body of PUT /v1/vendors/{vendor_id}
+
+
+def _read_vendors(conn: Connection, rt: Runtime) -> dict[str, Any]:
+    return {k: _plain(vendors.to_definition(v)) for k, v in rt.vendors.all(conn).items()}
+
+
+def _vendor_wanted(conn: Connection, rt: Runtime, vendor_id: str, body: Any) -> Any:
+    return _plain(vendors.to_definition(vendors.parse(vendor_id, body.model_dump())))
+
+
+def _put_vendor(conn: Connection, rt: Runtime, vendor_id: str, body: Any) -> str | None:
+    rt.vendors.put(conn, vendors.parse(vendor_id, body.model_dump()), actor=ACTOR)
+    return None
+
+
 # --- systems: system_id -> the body of PUT /v1/systems/{system_id} (never its secret)
 
 
@@ -172,6 +188,7 @@ KINDS: tuple[Kind, ...] = (
         same=_notice_same,
     ),
     Kind("schemas", "schema", SchemaIn, _read_schemas, _schema_wanted, _put_schema),
+    Kind("vendors", "vendor", VendorIn, _read_vendors, _vendor_wanted, _put_vendor),
     Kind(
         "systems",
         "system",
