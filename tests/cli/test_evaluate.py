@@ -92,7 +92,7 @@ SCHEMAS = {
 SYSTEMS = {
     "offshore": system(region="OTHER"),
     "safe": system(region="US", transfer_mechanism="scc", tia_ref="TIA-7"),
-    "agency": system(vendor="Agency Ltd", dpa_signed=False),
+    "agency": system(vendor="agency", dpa_signed=False),
     "broker": system(purposes=["advertising"], ccpa_role="third_party"),
     "partner": system(
         purposes=["advertising"],
@@ -100,6 +100,16 @@ SYSTEMS = {
         rights_endpoint="https://partner.example.com/rights",
     ),
     "nameless": {k: v for k, v in system().items() if k != "kind"},
+}
+
+VENDORS = {
+    "agency": {
+        "name": "Agency Ltd",
+        "dpa_signed_at": "2025-01-15",
+        "risk": "low",
+        "reviewed_at": "2026-06-01",
+    },
+    "undated": {"name": "Undated Ltd", "risk": "high"},
 }
 
 NOTICES = {"main": [{"version": "1", "text": "We use data.", "purposes": ["nothing"]}]}
@@ -114,6 +124,7 @@ EXPECTED = {
     ("dpa_missing", "systems.yaml", "agency.dpa_signed"),
     ("sale_without_opt_out_path", "systems.yaml", "broker.rights_endpoint"),
     ("invalid_request", "systems.yaml", "nameless.kind"),
+    ("invalid_request", "vendors.yaml", "undated.reviewed_at"),
 }
 
 
@@ -127,7 +138,12 @@ def write(directory: Path, **kinds: Any) -> Path:
 @pytest.fixture
 def violating(tmp_path: Path) -> Path:
     return write(
-        tmp_path / "config", purposes=PURPOSES, schemas=SCHEMAS, systems=SYSTEMS, notices=NOTICES
+        tmp_path / "config",
+        purposes=PURPOSES,
+        schemas=SCHEMAS,
+        systems=SYSTEMS,
+        notices=NOTICES,
+        vendors=VENDORS,
     )
 
 
@@ -167,12 +183,20 @@ def test_each_fix_clears_its_violation(violating: Path) -> None:
     schemas = SCHEMAS | {"page_view": SCHEMAS["page_view"] | {"fields": fields}}
     systems = {
         "offshore": system(region="JP", transfer_mechanism="adequacy"),
-        "agency": system(vendor="Agency Ltd", dpa_signed=True),
+        "agency": system(vendor="agency", dpa_signed=True),
         "broker": SYSTEMS["partner"],
         "nameless": system(),
     }
     notices = {"main": [{"version": "1", "text": "We use data.", "purposes": ["analytics"]}]}
-    write(violating, purposes=purposes, schemas=schemas, systems=systems, notices=notices)
+    vendors = {"agency": VENDORS["agency"]}
+    write(
+        violating,
+        purposes=purposes,
+        schemas=schemas,
+        systems=systems,
+        notices=notices,
+        vendors=vendors,
+    )
     result = evaluate(violating)
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "No violations."
@@ -191,6 +215,36 @@ def test_a_uk_exporter_judges_transfers_by_uk_rules(tmp_path: Path) -> None:
     write(files, systems={"seoul": system(region="KR", transfer_mechanism="adequacy")})
     result = evaluate(files)
     assert "seoul" not in result.output, result.output
+
+
+def test_the_vendor_register_decides_dpas_and_onward_transfers(tmp_path: Path) -> None:
+    register = {
+        "lapsed": VENDORS["agency"] | {"dpa_expires_at": "2025-12-31"},
+        "onward": VENDORS["agency"]
+        | {
+            "sub_processors": [
+                {"name": "Far Co.", "region": "OTHER", "authorised_at": "2025-01-15"}
+            ]
+        },
+    }
+    systems = {
+        "unknown": system(vendor="nobody"),
+        "expired": system(vendor="lapsed"),
+        "relayed": system(vendor="onward"),
+    }
+    clean = {k: v for k, v in PURPOSES.items() if k != "promo"}
+    files = write(tmp_path / "c", purposes=clean, vendors=register, systems=systems)
+    found = json.loads(evaluate(files, "--json").output)["violations"]
+    assert {(v["code"], v["path"]) for v in found} == {
+        ("dpa_missing", "unknown.vendor"),
+        ("dpa_missing", "expired.vendor"),
+        # Its vendor passes the data on to a region no ground covers.
+        ("transfer_blocked", "relayed.vendor"),
+    }
+    rules = {v["path"]: v["rule"] for v in found}
+    assert "not in vendors.yaml" in rules["unknown.vendor"]
+    assert "no DPA in force" in rules["expired.vendor"]
+    assert "a sub-processor of vendor onward under EU rules" in rules["relayed.vendor"]
 
 
 def test_a_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ function the server itself decides it with (RULES, and docs/privacy-as-code.md),
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,8 @@ from consentry.cli.configfiles import Entry, read_files
 from consentry.consent import notices, policy, purposes
 from consentry.consent.models import Purpose
 from consentry.errors import ConsentryError
-from consentry.governance import datamap, lineage, transfers
-from consentry.governance.models import Region, System
+from consentry.governance import datamap, lineage, transfers, vendors
+from consentry.governance.models import Region, System, Vendor
 from consentry.ingest import schemas
 from consentry.ingest.handlers import SchemaIn
 from consentry.ingest.models import EventSchema, Treatment
@@ -50,13 +50,15 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         TRANSFER_BLOCKED,
-        "a system outside the exporter's area with no Chapter V ground (adequacy decision, DPF "
-        "in force, or a safeguard with a transfer impact assessment)",
-        "governance/transfers.py transfer_allowed",
+        "a system, or its vendor's sub-processor, outside the exporter's area with no Chapter V "
+        "ground (adequacy decision, DPF in force, or a safeguard with a transfer impact "
+        "assessment)",
+        "governance/transfers.py chapter_v_allowed",
     ),
     (
         DPA_MISSING,
-        "a system run by a vendor without a DPA in force (Art. 28)",
+        "a system run by a vendor without a DPA in force (Art. 28): its own dpa_signed and the "
+        "vendor register's DPA dates",
         "governance/transfers.py dpa_in_force",
     ),
     (
@@ -104,7 +106,8 @@ def evaluate(directory: Path, exporter: Region, today: date) -> list[Violation]:
     found += _notices(files["notices"], known)
     parsed = _schemas(files["schemas"], known, found)
     found += _fields(parsed, known)
-    found += _systems(files["systems"], known, exporter, today)
+    register = _vendors(files["vendors"], found)
+    found += _systems(files["systems"], known, register, exporter, today)
     order = {name: i for i, name in enumerate(files)}
     return sorted(found, key=lambda v: (order[v.file.removesuffix(".yaml")], v.path, v.code))
 
@@ -225,8 +228,26 @@ def _fields(parsed: list[EventSchema], known: Mapping[str, Purpose]) -> Iterator
                 )
 
 
+def _vendors(entries: Mapping[str, Entry], found: list[Violation]) -> dict[str, Vendor]:
+    """The vendor register as `PUT /v1/vendors` parses it (vendors.parse), the others
+    reported (a system naming one of those has no record: dpa_missing)."""
+    out = {}
+    for key, entry in entries.items():
+        if entry.body is None:
+            continue
+        try:
+            out[key] = vendors.parse(key, entry.body.model_dump())
+        except ConsentryError as exc:
+            found.append(_refused("vendors", key, exc))
+    return out
+
+
 def _systems(
-    entries: Mapping[str, Entry], known: Mapping[str, Purpose], exporter: Region, today: date
+    entries: Mapping[str, Entry],
+    known: Mapping[str, Purpose],
+    register: Mapping[str, Vendor],
+    exporter: Region,
+    today: date,
 ) -> Iterator[Violation]:
     """Systems as `PUT /v1/systems` parses them (datamap.parse; where an endpoint resolves is
     checked by `apply`, not here: no network), then the delivery's own gates."""
@@ -237,20 +258,18 @@ def _systems(
         if entry.body is None:
             continue
         try:
-            system: System = datamap.parse(key, entry.body.model_dump(), known)
+            parsed = datamap.parse(key, entry.body.model_dump(), known)
         except ConsentryError as exc:
             yield _refused("systems", _where(key, exc, exc.context.get("field")), exc)
             continue
+        system = replace(parsed, vendor_record=vendors.record_of(parsed.vendor, register))
         for regime in regimes:
             if not transfers.chapter_v_allowed(system, regime, today):
                 yield _violation(
-                    TRANSFER_BLOCKED,
-                    "systems",
-                    f"{key}.transfer_mechanism",
-                    f"{system.region} under {regime} rules, mechanism {system.transfer_mechanism}",
+                    TRANSFER_BLOCKED, "systems", *_transfer_gap(key, system, regime, today)
                 )
         if not transfers.dpa_in_force(system, today):
-            yield _violation(DPA_MISSING, "systems", f"{key}.dpa_signed", f"vendor {system.vendor}")
+            yield _violation(DPA_MISSING, "systems", *_dpa_gap(key, system))
         unreachable = transfers.opt_out_unreachable(system, known, today)
         if unreachable:
             yield _violation(
@@ -259,6 +278,29 @@ def _systems(
                 f"{key}.rights_endpoint",
                 f"sells or shares for {', '.join(unreachable)}",
             )
+
+
+def _transfer_gap(key: str, system: System, regime: Region, today: date) -> tuple[str, str]:
+    """Where a blocked transfer shows in the files: the system's own, or its vendor's."""
+    mechanism = f"mechanism {system.transfer_mechanism}"
+    if transfers.transfer_allowed(system, regime, today):
+        return (
+            f"{key}.vendor",
+            f"a sub-processor of vendor {system.vendor} under {regime} rules, {mechanism}",
+        )
+    return f"{key}.transfer_mechanism", f"{system.region} under {regime} rules, {mechanism}"
+
+
+def _dpa_gap(key: str, system: System) -> tuple[str, str]:
+    """Where a missing DPA shows in the files, and what is missing."""
+    if not system.dpa_signed:
+        return f"{key}.dpa_signed", f"vendor {system.vendor}: dpa_signed is false"
+    if system.vendor_record is None:
+        return f"{key}.vendor", f"vendor {system.vendor} is not in vendors.yaml (named by its id)"
+    return (
+        f"{key}.vendor",
+        f"vendor {system.vendor}: no DPA in force today (dpa_signed_at, dpa_expires_at)",
+    )
 
 
 def as_json(violations: list[Violation]) -> dict[str, Any]:
