@@ -19,7 +19,7 @@ from consentry.cli import app
 from consentry.settings import Settings
 from tests.conftest import MASTER_KEY, auth, fresh_pg_database
 
-KINDS = ("purposes", "notices", "schemas", "systems")
+KINDS = ("purposes", "notices", "schemas", "vendors", "systems")
 
 
 def env_of(settings: Settings) -> dict[str, str]:
@@ -105,6 +105,21 @@ def configure(client: TestClient) -> None:
     )
     put(
         client,
+        "/v1/vendors/warehouse-inc",
+        {
+            "name": "Warehouse Inc.",
+            "dpa_signed_at": "2025-01-15",
+            "ccpa_contract_at": "2025-01-15",
+            "sub_processors": [
+                {"name": "Cloud Co.", "region": "US", "authorised_at": "2025-01-15"}
+            ],
+            "certifications": ["ISO 27001"],
+            "risk": "low",
+            "reviewed_at": "2026-06-01",
+        },
+    )
+    put(
+        client,
         "/v1/systems/warehouse",
         {
             "name": "Warehouse",
@@ -116,7 +131,7 @@ def configure(client: TestClient) -> None:
             "transfer_mechanism": "dpf",
             "dpf_certified_until": "2030-01-31",
             "ccpa_role": "service_provider",
-            "vendor": "Warehouse Inc.",
+            "vendor": "warehouse-inc",
             "dpa_signed": True,
             "rights_endpoint": "https://warehouse.example.com/rights",
             "ack_hours": 48,
@@ -146,6 +161,7 @@ def test_export_apply_to_an_empty_server_export_again_is_identical(
     applied = cli(other, "apply", str(first), "--yes")
     assert applied.exit_code == 0, applied.output
     assert "create  purpose  loyalty" in applied.output
+    assert "create  vendor   warehouse-inc" in applied.output
     assert "create  system   warehouse" in applied.output
     assert "Signing secret of system warehouse (shown once): " in applied.output
     assert cli(other, "export-config", str(second)).exit_code == 0

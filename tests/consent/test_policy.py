@@ -671,3 +671,23 @@ def test_may_ask_again_after_a_leap_day_opt_out_waits_the_full_year() -> None:
     out = PurposeState(State.DENIED, leap, None, Source.WEB, None, False)
     state = SubjectConsent("sub_p", 1, {"ads": out}, jurisdiction="US-CA")
     assert policy.may_ask_again_at([ads], state) == datetime(2029, 3, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("changes", "needs"),
+    [
+        ({}, False),
+        ({"legal_basis": LegalBasis.CONTRACT}, True),
+        ({"legal_basis": LegalBasis.LEGAL_OBLIGATION}, True),
+        ({"legal_basis": LegalBasis.VITAL_INTERESTS}, True),
+        ({"legal_basis": LegalBasis.LEGITIMATE_INTEREST}, False),
+        ({"strictly_necessary": True}, True),
+        ({"direct_marketing": True}, True),
+        ({"sale_or_share": True}, False),
+    ],
+)
+def test_only_some_purposes_need_a_persons_details_in_clear(
+    changes: dict[str, object], needs: bool
+) -> None:
+    purpose = dataclasses.replace(Purpose("p", "P", LegalBasis.CONSENT, 30), **changes)  # type: ignore[arg-type]
+    assert policy.needs_raw_value(purpose) is needs

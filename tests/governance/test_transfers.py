@@ -28,7 +28,12 @@ from consentry.governance.models import (
     Vendor,
     VendorRisk,
 )
-from consentry.governance.transfers import refusal, regime, transfer_allowed
+from consentry.governance.transfers import (
+    opt_out_unreachable,
+    refusal,
+    regime,
+    transfer_allowed,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ADVERTISING = Purpose("advertising", "Ads", LegalBasis.CONSENT, 30, sale_or_share=True)
@@ -380,3 +385,31 @@ def test_rules_apply_in_api_order() -> None:
     opted_out = subject("EU", purposes={"advertising": purpose_state(State.DENIED)})
     got = refusal(everything_wrong, opted_out, PURPOSES, Region.EU, NOW)
     assert got is Refusal.TRANSFER_BLOCKED
+
+
+@pytest.mark.parametrize(
+    ("buyer", "unreachable"),
+    [
+        (system(ccpa_role=CcpaRole.THIRD_PARTY), ["advertising"]),
+        (
+            system(ccpa_role=CcpaRole.THIRD_PARTY, rights_endpoint="https://crm.example.com/r"),
+            [],
+        ),
+        (vendored(ccpa_role=CcpaRole.SERVICE_PROVIDER), []),
+        # A service provider without the contract terms on record is a third party.
+        (
+            vendored(vendor(ccpa_contract_at=None), ccpa_role=CcpaRole.SERVICE_PROVIDER),
+            ["advertising"],
+        ),
+        (system(ccpa_role=None), []),
+    ],
+)
+def test_a_third_party_buying_data_needs_a_path_for_opt_outs(
+    buyer: System, unreachable: list[str]
+) -> None:
+    keyed = {p.key: p for p in PURPOSES}
+    buyer = replace(buyer, purposes=frozenset({"analytics", "advertising"}))
+    assert opt_out_unreachable(buyer, keyed, NOW.date()) == unreachable
+    # Not a sale or share: nothing to opt out of.
+    only_analytics = replace(buyer, purposes=frozenset({"analytics"}))
+    assert opt_out_unreachable(only_analytics, keyed, NOW.date()) == []

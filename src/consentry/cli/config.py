@@ -1,16 +1,20 @@
-"""`consentry export-config` and `consentry apply`: the configuration as files (privacy as
-code), read from and written to the store this command opens, as the other admin commands do."""
+"""`consentry export-config`, `consentry apply` and `consentry evaluate`: the configuration as
+files (privacy as code), read from and written to the store this command opens, as the other
+admin commands do; evaluated without one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from consentry.cli import configfiles
-from consentry.cli.common import app, store_settings
+from consentry import clock
+from consentry.cli import configfiles, evaluation
+from consentry.cli.common import app, env_settings, store_settings
 from consentry.errors import InvalidConfigFile
+from consentry.governance.models import Region
 from consentry.runtime import Runtime
 
 
@@ -20,7 +24,7 @@ def export_config(
         Path, typer.Argument(metavar="DIR", help="Where to write the files (made if missing).")
     ],
 ) -> None:
-    """Write purposes, notices, schemas and systems as YAML, one file per kind (never a
+    """Write purposes, notices, schemas, vendors and systems as YAML, one file per kind (never a
     system's signing secret)."""
     runtime = Runtime(store_settings())
     try:
@@ -69,3 +73,30 @@ def apply_config(
     typer.echo("Applied.")
     for system_id, secret in sorted(plan.secrets.items()):
         typer.echo(f"Signing secret of system {system_id} (shown once): {secret}")
+
+
+@app.command("evaluate")
+def evaluate_config(
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The files `export-config` writes.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the violations as one JSON object.")
+    ] = False,
+) -> None:
+    """Check the files without a server: print every violation (code, file, path, rule) and
+    exit 1 when there is one, 0 when there is none, 2 when a file cannot be read. For CI."""
+    settings = env_settings()
+    try:
+        found = evaluation.evaluate(directory, Region(settings.exporter), clock.now().date())
+    except InvalidConfigFile as error:
+        typer.echo(f"error {error.code}: {error.detail}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(evaluation.as_json(found), indent=2))
+    else:
+        for v in found:
+            typer.echo(f"{v.file}: {v.path}  {v.code}\n    {v.rule}")
+        typer.echo(f"{len(found)} violation(s)." if found else "No violations.")
+    if found:
+        raise typer.Exit(1)

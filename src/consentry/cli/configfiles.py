@@ -18,8 +18,8 @@ from consentry.consent import notices
 from consentry.consent.handlers import NoticeIn, PurposeIn, purpose_out
 from consentry.consent.models import Purpose
 from consentry.errors import ConsentryError, InvalidConfigFile
-from consentry.governance import datamap, endpoints
-from consentry.governance.handlers import SystemIn
+from consentry.governance import datamap, endpoints, vendors
+from consentry.governance.handlers import SystemIn, VendorIn
 from consentry.ingest import schemas
 from consentry.ingest.handlers import SchemaIn
 from consentry.runtime import Runtime
@@ -106,6 +106,22 @@ def _put_schema(conn: Connection, rt: Runtime, event_type: str, body: Any) -> st
     return None
 
 
+# --- vendors: vendor_id -> the body of PUT /v1/vendors/{vendor_id}
+
+
+def _read_vendors(conn: Connection, rt: Runtime) -> dict[str, Any]:
+    return {k: _plain(vendors.to_definition(v)) for k, v in rt.vendors.all(conn).items()}
+
+
+def _vendor_wanted(conn: Connection, rt: Runtime, vendor_id: str, body: Any) -> Any:
+    return _plain(vendors.to_definition(vendors.parse(vendor_id, body.model_dump())))
+
+
+def _put_vendor(conn: Connection, rt: Runtime, vendor_id: str, body: Any) -> str | None:
+    rt.vendors.put(conn, vendors.parse(vendor_id, body.model_dump()), actor=ACTOR)
+    return None
+
+
 # --- systems: system_id -> the body of PUT /v1/systems/{system_id} (never its secret)
 
 
@@ -172,6 +188,7 @@ KINDS: tuple[Kind, ...] = (
         same=_notice_same,
     ),
     Kind("schemas", "schema", SchemaIn, _read_schemas, _schema_wanted, _put_schema),
+    Kind("vendors", "vendor", VendorIn, _read_vendors, _vendor_wanted, _put_vendor),
     Kind(
         "systems",
         "system",
@@ -245,17 +262,31 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class Entry:
+    """One id of a file: its value as written, the API body it makes (None when the body
+    refuses it) and, then, each problem as (where in the entry, what is wrong)."""
+
+    raw: Any
     body: Any
-    error: str | None
+    problems: tuple[tuple[tuple[str | int, ...], str], ...] = ()
+
+    @property
+    def error(self) -> str | None:
+        # Where and what, never the value refused.
+        if self.body is not None:
+            return None
+        found = "; ".join(
+            f"{'.'.join(map(str, loc)) or '(whole)'}: {msg}" for loc, msg in self.problems
+        )
+        return f"invalid_request: {found}"
 
 
-def read_files(directory: Path) -> dict[str, dict[str, _Entry]]:
+def read_files(directory: Path) -> dict[str, dict[str, Entry]]:
     """Each kind's entries, validated against its PUT body (a missing file: no entries). An
     entry the body refuses is kept with the reason, to be shown refused in the plan."""
     if not directory.is_dir():
         raise InvalidConfigFile(f"{directory} is not a directory")
-    out: dict[str, dict[str, _Entry]] = {}
+    out: dict[str, dict[str, Entry]] = {}
     for kind in KINDS:
         path = directory / kind.file
         raw: Any = {}
@@ -270,19 +301,20 @@ def read_files(directory: Path) -> dict[str, dict[str, _Entry]]:
     return out
 
 
-def _validate(kind: Kind, value: Any) -> _Entry:
-    try:
-        if kind.many:
-            if not isinstance(value, list):
-                return _Entry(None, "a list of versions")
-            return _Entry([kind.body.model_validate(v) for v in value], None)
-        return _Entry(kind.body.model_validate(value), None)
-    except ValidationError as exc:
-        # Where and what, never the value refused.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(whole)'}: {e['msg']}" for e in exc.errors()
-        )
-        return _Entry(None, f"invalid_request: {problems}")
+def _validate(kind: Kind, value: Any) -> Entry:
+    if kind.many and not isinstance(value, list):
+        return Entry(value, None, (((), "a list of versions"),))
+    values = value if kind.many else [value]
+    bodies, problems = [], []
+    for index, one in enumerate(values):
+        try:
+            bodies.append(kind.body.model_validate(one))
+        except ValidationError as exc:
+            at = (index,) if kind.many else ()
+            problems += [(at + tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+    if problems:
+        return Entry(value, None, tuple(problems))
+    return Entry(value, bodies if kind.many else bodies[0])
 
 
 class _DryRun(Exception):
@@ -323,7 +355,7 @@ def _plan_kind(
     conn: Connection,
     rt: Runtime,
     kind: Kind,
-    entries: Mapping[str, _Entry],
+    entries: Mapping[str, Entry],
     checked: Mapping[tuple[str, str], str],
     plan: Plan,
 ) -> None:

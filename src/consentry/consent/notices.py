@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection
 
 from consentry import clock
 from consentry.audit import log as audit
 from consentry.audit.events import AuditAction
-from consentry.consent.models import Notice
+from consentry.consent.models import Notice, Purpose
 from consentry.consent.purposes import PurposeRegistry
 from consentry.errors import (
     InvalidRequest,
@@ -33,6 +34,20 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def check_id(notice_id: str) -> None:
+    """InvalidRequest for a notice id the API could not address: checked here for every
+    caller (the route, `consentry apply`, evaluate)."""
+    if not re.fullmatch(NOTICE_ID, notice_id):
+        raise InvalidRequest("a notice id is 1-64 of A-Z, a-z, 0-9, '.', '_' and '-'")
+
+
+def check_purposes(purposes: Iterable[str], known: Mapping[str, Purpose]) -> None:
+    """UnknownPurpose for the first purpose a notice names that is not defined."""
+    for key in purposes:
+        if key not in known:
+            raise UnknownPurpose(f"no purpose {key!r}", purpose=key)
+
+
 def publish(
     conn: Connection,
     registry: PurposeRegistry,
@@ -44,14 +59,10 @@ def publish(
     actor: str,
 ) -> tuple[Notice, bool]:
     """Publish a notice version; re-publishing the same text is a no-op, other text a conflict."""
-    if not re.fullmatch(NOTICE_ID, notice_id):
-        raise InvalidRequest("a notice id is 1-64 of A-Z, a-z, 0-9, '.', '_' and '-'")
+    check_id(notice_id)
     if not 1 <= len(version) <= MAX_VERSION:
         raise InvalidRequest(f"a notice version is 1-{MAX_VERSION} characters")
-    known = registry.all(conn)
-    for key in purposes:
-        if key not in known:
-            raise UnknownPurpose(f"no purpose {key!r}", purpose=key)
+    check_purposes(purposes, registry.all(conn))
     digest = text_sha256(text)
     covered = sorted(set(purposes))
     existing = sql.get_notice(conn, notice_id, version)

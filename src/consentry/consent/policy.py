@@ -266,6 +266,26 @@ def sensitive_purposes(
     return [key for key in keys if sensitive_allowed(purposes[key], subject)]
 
 
+# Art. 6(1)(b)-(d): what the person's contract, the law or their vital interests rest on is
+# done with the person's own details (an invoice, a tax record, a call to an ambulance).
+RAW_VALUE_BASES = frozenset(
+    {LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIGATION, LegalBasis.VITAL_INTERESTS}
+)
+
+
+def needs_raw_value(purpose: Purpose) -> bool:
+    """Whether `purpose` needs a person's details as they are, not a pseudonym or a token
+    (Art. 5(1)(c), 25(1)): a purpose resting on contract, a legal obligation or vital
+    interests, a strictly necessary service, or direct marketing (it writes to the person).
+    Analytics, personalisation, advertising and sharing work on pseudonyms: a personal field
+    kept in clear for them only is more than they need."""
+    return (
+        purpose.legal_basis in RAW_VALUE_BASES
+        or purpose.strictly_necessary
+        or purpose.direct_marketing
+    )
+
+
 def special_category_purpose(purpose: Purpose) -> bool:
     """Whether `purpose` may ever process special-category data (Art. 9/10): it names an
     Art. 9(2) condition."""

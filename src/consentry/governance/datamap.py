@@ -232,7 +232,7 @@ def _load(conn: Connection) -> dict[str, System]:
             # Definitions stored before the field existed have none.
             tcf_vendor_id=d.get("tcf_vendor_id"),
             consent_events=bool(d.get("consent_events", False)),
-            vendor_record=register.get(d["vendor"]) if d["vendor"] else None,
+            vendor_record=vendors.record_of(d["vendor"], register),
         )
     return out
 

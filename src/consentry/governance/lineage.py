@@ -38,7 +38,7 @@ def field_lineage(
     spec = compiled.fields.get(name)
     if spec is None:
         raise FieldNotFound(f"no field {name!r} in {event_type!r}", field=name)
-    serving = _field_purposes(compiled.schema.purposes, spec, purposes)
+    serving = field_purposes(compiled.schema.purposes, spec, purposes)
     # What an accepted event records of the field (AcceptedEvent.fields): the purposes it is
     # narrowed to, or None when every purpose of the event may see it.
     only = serving if spec.purposes is not None or spec.special else None
@@ -68,7 +68,7 @@ def field_lineage(
     }
 
 
-def _field_purposes(
+def field_purposes(
     schema_purposes: tuple[str, ...], spec: FieldSpec, purposes: Mapping[str, Purpose]
 ) -> list[str]:
     """The schema's purposes (in its order) the field may be kept for: its own if it names

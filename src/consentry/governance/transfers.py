@@ -3,7 +3,7 @@ and CCPA sale/share opt-outs, as pure functions of the system, the subject and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -154,6 +154,24 @@ def ccpa_role(system: System, today: date) -> CcpaRole | None:
     return role if signed is not None and signed <= today else CcpaRole.THIRD_PARTY
 
 
+def chapter_v_allowed(system: System, regime_: Region | None, today: date) -> bool:
+    """Whether data may go to `system` under the regime's transfer rules: to its own region
+    (transfer_allowed) and on to each of its vendor's sub-processors (sub_processors_allowed).
+    The delivery's gate (`transfer_blocked`) and `consentry evaluate` both ask this."""
+    return transfer_allowed(system, regime_, today) and sub_processors_allowed(
+        system, regime_, today
+    )
+
+
+def opt_out_unreachable(system: System, purposes: Mapping[str, Purpose], today: date) -> list[str]:
+    """The sale_or_share purposes `system` gets data for as a CCPA third party (ccpa_role)
+    with no `rights_endpoint`: a consumer's opt-out of them is a withdrawal to pass on to it
+    (policy.withdrawal_forwarded; regs §7026(f)), which has no way to reach it but by hand."""
+    if ccpa_role(system, today) is not CcpaRole.THIRD_PARTY or system.rights_endpoint:
+        return []
+    return sorted(p for p in system.purposes if policy.withdrawal_forwarded([p], purposes))
+
+
 def refusal(
     system: System,
     subject: SubjectConsent | None,
@@ -166,9 +184,7 @@ def refusal(
     jurisdiction = subject.jurisdiction if subject else None
     today = now.date()
     regime_ = regime(exporter, jurisdiction)
-    if not transfer_allowed(system, regime_, today) or not sub_processors_allowed(
-        system, regime_, today
-    ):
+    if not chapter_v_allowed(system, regime_, today):
         return Refusal.TRANSFER_BLOCKED
     if not dpa_in_force(system, today):
         return Refusal.DPA_MISSING

@@ -94,6 +94,12 @@ def load(conn: Connection) -> dict[str, Vendor]:
     }
 
 
+def record_of(vendor: str | None, register: Mapping[str, Vendor]) -> Vendor | None:
+    """The register's record of the vendor a system names (by id), None when it names none
+    or one the register lacks: what `System.vendor_record` holds."""
+    return register.get(vendor) if vendor else None
+
+
 def users(vendor_id: str, systems: Mapping[str, System]) -> list[str]:
     """The systems that name the vendor."""
     return sorted(s.system_id for s in systems.values() if s.vendor == vendor_id)
