@@ -247,6 +247,17 @@ def test_the_vendor_register_decides_dpas_and_onward_transfers(tmp_path: Path) -
     assert "a sub-processor of vendor onward under EU rules" in rules["relayed.vendor"]
 
 
+def test_a_notice_id_the_api_could_not_address_is_a_violation(tmp_path: Path) -> None:
+    """The id rule is notices.check_id's, the route's and apply's alike."""
+    clean = {k: v for k, v in PURPOSES.items() if k != "promo"}
+    version = {"version": "1", "text": "We use data.", "purposes": sorted(clean)[:1]}
+    files = write(tmp_path / "n", purposes=clean, notices={"bad id/..": [version], "ok": [version]})
+    found = json.loads(evaluate(files, "--json").output)["violations"]
+    assert [(v["code"], v["file"], v["path"]) for v in found] == [
+        ("invalid_request", "notices.yaml", "bad id/..")
+    ]
+
+
 def test_a_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:
     files = tmp_path / "broken"
     files.mkdir()
