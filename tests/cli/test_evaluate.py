@@ -266,6 +266,15 @@ def test_a_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "invalid_config_file" in result.output
     assert evaluate(tmp_path / "missing").exit_code == 2
+    # Not UTF-8, or not a file: the same refusal, never a traceback.
+    (files / "systems.yaml").write_bytes(b"\xff\xfe\x00warehouse: {}")
+    (files / "purposes.yaml").mkdir()
+    for fix in ((files / "purposes.yaml").rmdir, lambda: None):
+        result = evaluate(files)
+        assert result.exit_code == 2, result.output
+        assert "invalid_config_file" in result.output
+        assert "Traceback" not in result.output
+        fix()
 
 
 def test_the_command_runs_as_a_process_without_a_store(violating: Path, tmp_path: Path) -> None:

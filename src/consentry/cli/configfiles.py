@@ -295,6 +295,10 @@ def read_files(directory: Path) -> dict[str, dict[str, Entry]]:
                 raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
                 raise InvalidConfigFile(f"{kind.file}: not YAML ({exc})") from None
+            except UnicodeDecodeError:
+                raise InvalidConfigFile(f"{kind.file}: not UTF-8 text") from None
+            except OSError as exc:
+                raise InvalidConfigFile(f"{kind.file}: cannot be read ({exc.strerror})") from None
         if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
             raise InvalidConfigFile(f"{kind.file}: a mapping of ids to definitions")
         out[kind.name] = {key: _validate(kind, value) for key, value in raw.items()}
