@@ -3,7 +3,7 @@ triggers whenever a migration rebuilds that table, so they are made sure of at e
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 # Every change of a subject's consent version (ledger entries, erasure, restriction,
 # objection) moves the consent counter of the policy version (storage/reads.py).
@@ -35,7 +35,14 @@ EXECUTE FUNCTION count_consent_change()
 )
 
 
+# PostgreSQL: one process at a time replaces them (two gateways starting together would
+# otherwise update the same catalogue rows: "tuple concurrently updated").
+_ADVISORY_KEY = 7307616771
+
+
 def ensure(conn: Connection) -> None:
     """Create (or replace) every trigger of the schema."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_KEY})"))
     for statement in _POSTGRESQL if conn.dialect.name == "postgresql" else _SQLITE:
         conn.exec_driver_sql(statement)
