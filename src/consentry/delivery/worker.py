@@ -90,14 +90,16 @@ HOLD = timedelta(minutes=10)
 
 @dataclass(frozen=True, slots=True)
 class _Claimed:
-    """A claimed batch after its check: the rows to send with their events, and how many
-    rows the claim took (dropped ones included)."""
+    """A claimed batch after its check: the rows to send with their events, how many rows
+    the claim took (dropped ones included), and the (subject, system, purpose) recipients the
+    events are for."""
 
     system: System
     rows: list[AnyRow]
     events: list[Delivered]
     secret: bytes
     taken: int
+    reached: set[tuple[str, str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,12 +253,7 @@ class DeliveryWorker:
         now = clock.now()
         if outcome.ok:
             counters.count_deliveries(system.system_id, "delivered", len(claimed.rows))
-            reached = {
-                (r.subject_id, system.system_id, p)
-                for r, e in zip(claimed.rows, claimed.events, strict=True)
-                for p in e.purposes
-            }
-            return _Sent([r.seq for r in claimed.rows], reached, now)
+            return _Sent([r.seq for r in claimed.rows], claimed.reached, now)
         with self.store.write() as conn:
             self._reschedule(conn, system, claimed.rows, outcome.error or "failed", now)
         return None
@@ -331,7 +328,7 @@ class DeliveryWorker:
         if len(self._recorded) + len(new) > _RECORDED_MAX:
             self._recorded.clear()
         self._recorded |= new
-        return _Claimed(system, kept, events, secret, len(rows))
+        return _Claimed(system, kept, events, secret, len(rows), triples)
 
     def _acknowledge(self, conn: Connection, sent: _Sent) -> list[int]:
         """Write when the acknowledged batch reached its recipients (each at most once every

@@ -194,21 +194,24 @@ class Inferences:
         """The inference with its output, inputs and review, opened: a read of personal data,
         audited (who read which inference of whom, never its content)."""
         with self.store.write() as conn:
-            row = _found(sql.get_inference(conn, inference_id), inference_id)
+            shown = self._opened(conn, inference_id)
             audit.record(
                 conn,
                 AuditAction.INFERENCE_READ,
                 actor=actor,
-                subject_id=row.subject_id,
+                subject_id=shown["subject_id"],
                 details={"inference_id": inference_id},
             )
-            return self._out(conn, row, self.consent.registry.all(conn))
+            return shown
 
     def _show(self, inference_id: str) -> dict[str, Any]:
         """The inference opened, after a contest or a review (audited as that)."""
         with self.store.read() as conn:
-            row = _found(sql.get_inference(conn, inference_id), inference_id)
-            return self._out(conn, row, self.consent.registry.all(conn))
+            return self._opened(conn, inference_id)
+
+    def _opened(self, conn: Connection, inference_id: str) -> dict[str, Any]:
+        row = _found(sql.get_inference(conn, inference_id), inference_id)
+        return self._out(conn, row, self.consent.registry.all(conn))
 
     def contest(self, inference_id: str, grounds: str | None, *, actor: str) -> dict[str, Any]:
         """Open a human review of an automated decision (Art. 22(3)); the subject's grounds,

@@ -189,6 +189,7 @@ _TREATMENTS = {
     "user.content": Treatment.REDACT,
     "user.behavior.search_history": Treatment.REDACT,
 }
+_LONGEST_FIRST = sorted(_TREATMENTS, key=len, reverse=True)
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # The share of a field's sample values the recognizers must find whole before the values alone
 # name the category.
@@ -310,7 +311,7 @@ def _related(a: str, b: str) -> bool:
 def _treatment(category: str, ftype: FieldType | None) -> Treatment:
     """The category's treatment (its longest listed prefix), if the type allows it."""
     treatment = Treatment.KEEP
-    for prefix in sorted(_TREATMENTS, key=len, reverse=True):
+    for prefix in _LONGEST_FIRST:
         if category == prefix or category.startswith(prefix + "."):
             treatment = _TREATMENTS[prefix]
             break
