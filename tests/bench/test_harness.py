@@ -68,7 +68,7 @@ def test_the_baseline_stores_into_the_production_events_table(world: World, tmp_
         # The same indexes as the gateway's own events table: the reads index among them.
         indexes = _indexes(made)
         assert indexes == _indexes(production)
-        assert {name for name, _ in indexes} >= {"ix_events_reads", "ix_events_subject_id"}
+        assert {name for name, _ in indexes} >= {"ix_events_reads", "ix_events_subject_groups"}
         stored = made.execute("SELECT event_id, purposes, sealed, subject_key FROM events")
         rows = stored.fetchall()
     finally:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete
 
-from consentry.storage.schema import events, identities, inferences, token_vault
+from consentry.storage.schema import events, identities, inferences, of_subject, token_vault
 
 
 def delete_subject_data(conn: Connection, subject_id: str) -> dict[str, int]:
     """Delete the subject's events, vault entries, inferences and identities."""
     counts = {
-        "events": conn.execute(delete(events).where(events.c.subject_id == subject_id)).rowcount,
+        "events": conn.execute(delete(events).where(of_subject(subject_id))).rowcount,
         "tokens": conn.execute(
             delete(token_vault).where(token_vault.c.subject_id == subject_id)
         ).rowcount,

@@ -20,7 +20,7 @@ from sqlalchemy import (
 
 from consentry.storage.dialect import driver_in, insert_statements
 from consentry.storage.engine import AnyRow
-from consentry.storage.schema import event_schemas, events, token_vault
+from consentry.storage.schema import event_schemas, events, of_subject, token_vault
 
 
 def list_schemas(conn: Connection) -> Sequence[AnyRow]:
@@ -121,7 +121,7 @@ _ACCESS_PAGE = (
         events.c.sealed,
         events.c.field_purposes,
     )
-    .where(events.c.subject_id == bindparam("subject_id"), events.c.seq > bindparam("after_seq"))
+    .where(of_subject(bindparam("subject_id"), after_seq=bindparam("after_seq")))
     .order_by(events.c.seq)
     .limit(bindparam("limit"))
 )
@@ -129,11 +129,7 @@ _ACCESS_PAGE = (
 
 def event_kinds(conn: Connection, subject_id: str) -> Sequence[AnyRow]:
     """The distinct (event_type, purposes) of the subject's events (a categories report)."""
-    stmt = (
-        select(events.c.event_type, events.c.purposes)
-        .where(events.c.subject_id == subject_id)
-        .distinct()
-    )
+    stmt = select(events.c.event_type, events.c.purposes).where(of_subject(subject_id)).distinct()
     return conn.execute(stmt).all()
 
 
@@ -161,8 +157,7 @@ def events_with_purpose(
             events.c.field_purposes,
         )
         .where(
-            events.c.subject_id == subject_id,
-            events.c.seq > after_seq,
+            of_subject(subject_id, after_seq=after_seq),
             true() if received_by is None else events.c.received_at <= received_by,
             # `purposes` is a JSON list of keys; keys never hold a quote.
             events.c.purposes.contains(f'"{purpose}"'),

@@ -21,7 +21,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     false,
+    func,
+    literal_column,
+    select,
     text,
 )
 
@@ -380,9 +384,44 @@ events = Table(
     # reads filter and count on these through one covering index, without touching rows.
     Column("purpose_bits", BigInt, nullable=False, server_default="0"),
     Column("subject_key", BigInt, nullable=False, server_default="0"),
-    Index(None, "subject_id"),
     Index("ix_events_reads", "event_type", "occurred_at", "purpose_bits", "subject_key"),
 )
+
+# A subject's events are found by (`seq >> SEQ_GROUP_BITS`, subject_id): the index groups its
+# entries by age, so that deleting a run of old events (the retention sweep) dirties a few
+# pages of each group instead of one page per event, as an index on subject_id alone does.
+# A read by subject names the groups it looks in (`of_subject`): one seek per group.
+SEQ_GROUP_BITS = 14
+
+
+def _group(seq: Any) -> Any:
+    # A literal, not a parameter: the store matches a statement's expression to the index's
+    # by its text.
+    return seq.op(">>")(literal_column(str(SEQ_GROUP_BITS)))
+
+
+Index("ix_events_subject_groups", _group(events.c.seq), events.c.subject_id)
+
+
+def of_subject(subject_id: Any, *, after_seq: Any = None) -> Any:
+    """The condition "the event is the subject's (and after `after_seq`)" spelled so that the
+    store reads it through ix_events_subject_groups: the groups from the first event's (after
+    `after_seq`) to the last's, each searched for the subject."""
+    first = select(func.min(events.c.seq))
+    if after_seq is not None:
+        first = first.where(events.c.seq > after_seq)
+    last = select(func.max(events.c.seq)).scalar_subquery()
+    # Nested in the condition: a statement that starts with WITH is not counted as a change
+    # by sqlite3 (its rowcount is -1), so a DELETE must start with DELETE.
+    groups = select(_group(first.scalar_subquery()).label("n")).cte(
+        "seq_groups", recursive=True, nesting=True
+    )
+    groups = groups.union_all(select(groups.c.n + 1).where(groups.c.n < _group(last)))
+    held = [events.c.subject_id == subject_id, _group(events.c.seq).in_(select(groups.c.n))]
+    if after_seq is not None:
+        held.append(events.c.seq > after_seq)
+    return and_(*held)
+
 
 # Model inferences (governance/inferences.py): what a model made of a subject's data, for one
 # purpose. The output and the data slice, which may be personal, are in `sealed` under the
