@@ -33,6 +33,8 @@ class Out:
     topic: str
     key: bytes | None
     value: bytes
+    # The subject a consented record is about (never produced: its mark, stream_marks).
+    subject_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -107,7 +109,7 @@ def outcome(
                     topic, event.subject_id
                 )
             value = _JSON.encode(for_purpose(event, purpose, pseudonym))
-            out.append(Out(topic, pseudonym.encode(), value))
+            out.append(Out(topic, pseudonym.encode(), value, event.subject_id))
     return out
 
 

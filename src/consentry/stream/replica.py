@@ -23,11 +23,14 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from consentry import clock
 from consentry.errors import ConsentryError, StorageUnavailable
+from consentry.governance import consented
 from consentry.ingest.decode import BODY_REFUSALS
 from consentry.ingest.pipeline import EventResult
 from consentry.ingest.ports import AcceptedEvent
 from consentry.runtime import Runtime
+from consentry.storage import stream as marks
 from consentry.stream import records, topics
 from consentry.stream.cluster import Config, client_config
 from consentry.stream.consents import ConsentFolder
@@ -77,6 +80,13 @@ class _Transaction:
             # a record twice).
             return
         out = records.outcome(self.screened.events, results, accepted, self.replica.pseudonyms)
+        conn = self.replica.runtime.store.writing()
+        if conn is None:
+            raise RuntimeError("the committing hook runs inside the batch's write transaction")
+        # Once per subject and topic a batch: what erasures and withdrawal purges wait for.
+        marks.mark(
+            conn, sorted({(r.subject_id, r.topic) for r in out if r.subject_id}), clock.now()
+        )
         self.commit(out)
 
     def commit(self, out: list[records.Out]) -> None:
@@ -268,9 +278,7 @@ class Replica:
     def _consented_config(self, topic: str) -> dict[str, str]:
         purpose = topic.removeprefix(topics.CONSENTED_PREFIX)
         known = self.runtime.purposes.cached() or {}
-        days = known[purpose].retention_days if purpose in known else 1
-        hours = self.runtime.settings.kafka_retention_hours
-        return {"retention.ms": str(topics.consented_retention_ms(hours, days))}
+        return consented.config(self.runtime.settings.kafka_retention_hours, known.get(purpose))
 
     def _rewind(self, batch: Sequence[Message]) -> None:
         """The batch's partitions back to its first records, to be read again."""
