@@ -139,6 +139,8 @@ def test_a_withdrawal_purge_waits_for_its_purposes_topic_only(
         ("analytics", ANALYTICS, clock.rfc3339(until))
     ]
     assert _entries(ready, subject_id, "events:topic_purge:passed") == []
+    metrics = ready.get("/metrics", headers=auth())
+    assert "consentry_topic_purges_waiting 1.0" in metrics.text
     monkeypatch.setattr(clock, "now", lambda: until - timedelta(seconds=1))
     assert run(ready)["topic_waits_passed"] == 0
     monkeypatch.setattr(clock, "now", lambda: until + timedelta(seconds=1))

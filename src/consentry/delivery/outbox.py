@@ -144,7 +144,7 @@ class Outbox:
         reason. The ingest pipeline's Deliveries port."""
         if not accepted:
             return
-        systems = self.datamap.all(conn, version)
+        systems = {k: s for k, s in self.datamap.all(conn, version).items() if routing.queued(s)}
         if not systems:
             return
         now = clock.now()

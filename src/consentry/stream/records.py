@@ -4,7 +4,7 @@ records of its outcome (API.md, Stream mode)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -88,10 +88,12 @@ def outcome(
     results: Sequence[EventResult],
     accepted: Sequence[AcceptedEvent],
     pseudonyms: Pseudonyms,
+    admitted: Container[tuple[str, str]],
 ) -> list[Out]:
     """The pipeline's answer as records: each accepted event on the consented topic of every
-    purpose it was stored for (keyed by the subject's pseudonym on that topic), each refused
-    one's code on the refused topic."""
+    purpose it was stored for whose (subject, purpose) pair is `admitted` (keyed by the
+    subject's pseudonym on that topic), each refused one's code on the refused topic.
+    `accepted` is read only when something is admitted."""
     out = []
     stored = iter(accepted)
     # Most batches hold several events of one subject: each pseudonym is computed once.
@@ -100,8 +102,13 @@ def outcome(
         if result.code is not None:
             out.append(refused(result.event_id, result.code))
             continue
+        if not admitted:
+            continue
         event = next(stored)
         for purpose in event.purposes:
+            if (event.subject_id, purpose) not in admitted:
+                # Stored, but no consumer may read it there (delivery/consumers.py).
+                continue
             topic = topics.consented(purpose)
             pseudonym = names.get((topic, event.subject_id))
             if pseudonym is None:

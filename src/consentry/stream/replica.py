@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 from confluent_kafka import (
@@ -30,6 +31,7 @@ from consentry.ingest.decode import BODY_REFUSALS
 from consentry.ingest.pipeline import EventResult
 from consentry.ingest.ports import AcceptedEvent
 from consentry.runtime import Runtime
+from consentry.storage import hooks
 from consentry.storage import stream as marks
 from consentry.stream import records, topics
 from consentry.stream.cluster import Config, client_config
@@ -79,14 +81,23 @@ class _Transaction:
             # offsets are committed already (at most the store misses the batch, never Kafka
             # a record twice).
             return
-        out = records.outcome(self.screened.events, results, accepted, self.replica.pseudonyms)
-        conn = self.replica.runtime.store.writing()
+        runtime = self.replica.runtime
+        conn = runtime.store.writing()
         if conn is None:
             raise RuntimeError("the committing hook runs inside the batch's write transaction")
-        # Once per subject and topic a batch: what erasures and withdrawal purges wait for.
-        marks.mark(
-            conn, sorted({(r.subject_id, r.topic) for r in out if r.subject_id}), clock.now()
+        now = clock.now()
+        # Only for a registered consumer that passes the delivery gates, decided once per
+        # subject and purpose a batch; its consumers become the subject's recipients.
+        stored_for = Counter(p for r in results if r.code is None for p in r.purposes)
+        admitted = runtime.consumers.admit(conn, stored_for, accepted, now=now)
+        if admitted.withheld:
+            kept = sum(admitted.withheld.values())
+            hooks.after_commit(conn, self, lambda: self.replica.count_withheld(kept))
+        out = records.outcome(
+            self.screened.events, results, admitted.events, self.replica.pseudonyms, admitted.pairs
         )
+        # Once per subject and topic a batch: what erasures and withdrawal purges wait for.
+        marks.mark(conn, sorted({(r.subject_id, r.topic) for r in out if r.subject_id}), now)
         self.commit(out)
 
     def commit(self, out: list[records.Out]) -> None:
@@ -142,8 +153,14 @@ class Replica:
         self.consumer = Consumer(group, logger=log)
         self.consumer.subscribe([topics.RAW])
         self.folder = ConsentFolder(cluster, runtime.consent_cache)
-        # Raw records settled so far (a figure for operators and tests).
+        # Raw records settled so far, and events stored but kept off their consented topics
+        # (no consumer, or a consumer a delivery gate refuses): figures for operators and tests.
         self.settled = 0
+        self.withheld = 0
+
+    def count_withheld(self, events: int) -> None:
+        """Events of a committed batch stored but kept off their consented topics."""
+        self.withheld += events
 
     def run(self) -> None:
         """Batches until `stop` is set; a batch that fails is read again after a pause."""
