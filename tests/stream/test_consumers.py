@@ -238,3 +238,32 @@ def test_a_consumer_gets_the_rights_notices_of_a_subject_it_could_read(
         "reader-personalization",
     }
     assert {n["type"] for n in state["notices"]} == {"purge_request"}
+
+
+def test_a_record_carries_only_the_categories_every_consumer_declares(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    """The outbox sends a system only the fields of a category it declares; a topic's record
+    reaches every consumer of it, so it carries the categories all of them declare."""
+    register(
+        gateway,
+        "reader-analytics-ops",
+        consumer("analytics", kafka_bootstrap, data_categories=["system.operations"]),
+    )
+    grant(gateway, who(f"{prefix}ana"), "analytics", "personalization")
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    produce(
+        kafka_bootstrap,
+        [raw(f"{prefix}e1", f"{prefix}ana", offer="spring", email=f"{prefix}ana@example.com")],
+    )
+    _settle(replica, 1)
+    [analytics] = values(read(kafka_bootstrap, ANALYTICS), prefix)
+    assert set(analytics["properties"]) == {"url"}
+    [personalization] = values(read(kafka_bootstrap, PERSONALIZATION), prefix)
+    assert set(personalization["properties"]) == {"url", "email", "offer"}

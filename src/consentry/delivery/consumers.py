@@ -46,6 +46,21 @@ class Admitted:
     pairs: set[tuple[str, str]] = field(default_factory=set)
     events: Sequence[AcceptedEvent] = ()
     withheld: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Per purpose, its consumers (the fields of a record are those of a category every one
+    # of them declares: `declares`).
+    consumers: Mapping[str, Sequence[System]] = field(default_factory=dict)
+    _declared: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def declares(self, purpose: str, category: str) -> bool:
+        """Whether every consumer of the topic of `purpose` declares `category` (fideslang
+        prefixes: System.declares), as the outbox carries only a system's declared fields: a
+        record on a shared topic reaches all of them."""
+        key = (purpose, category)
+        known = self._declared.get(key)
+        if known is None:
+            found = self.consumers.get(purpose, ())
+            known = self._declared[key] = bool(found) and all(s.declares(category) for s in found)
+        return known
 
 
 class Consumers:
@@ -86,6 +101,7 @@ class Consumers:
         version = config_version(conn)
         systems = list(self.datamap.all(conn, version).values())
         consumers = {p: routing.consumers_of(systems, p) for p in stored_for}
+        answer.consumers = consumers
         withheld: dict[tuple[str, str], int] = defaultdict(int)
         for purpose, n in stored_for.items():
             if not consumers[purpose]:

@@ -94,7 +94,12 @@ class _Transaction:
             kept = sum(admitted.withheld.values())
             hooks.after_commit(conn, self, lambda: self.replica.count_withheld(kept))
         out = records.outcome(
-            self.screened.events, results, admitted.events, self.replica.pseudonyms, admitted.pairs
+            self.screened.events,
+            results,
+            admitted.events,
+            self.replica.pseudonyms,
+            admitted.pairs,
+            admitted.declares,
         )
         # Once per subject and topic a batch: what erasures and withdrawal purges wait for.
         marks.mark(conn, sorted({(r.subject_id, r.topic) for r in out if r.subject_id}), now)
