@@ -13,7 +13,7 @@ from sqlalchemy import select
 from consentry.governance import routing
 from consentry.storage.schema import outbox
 from tests.conftest import auth
-from tests.delivery.test_delivery import add, page_view, runtime_of, system
+from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
 from tests.http.test_conventions import assert_problem
 from tests.ingest.test_pipeline import grant, send, who
 
@@ -67,3 +67,16 @@ def test_the_outbox_queues_nothing_for_a_consumer(gateway: TestClient) -> None:
     assert queued == ["warehouse"]
     assert not routing.queued(systems["reader"])
     assert [s.system_id for s in routing.consumers_of(systems.values(), "analytics")] == ["reader"]
+
+
+def test_what_was_queued_before_a_system_became_a_consumer_is_not_sent(
+    gateway: TestClient,
+) -> None:
+    grant(gateway, who("ana"), "analytics")
+    add(gateway, "reader", system("https://reader.example.com/events"))
+    assert send(gateway, [page_view("e1")])[0]["status"] == "accepted"
+    resp = gateway.put("/v1/systems/reader", headers=auth(), json=_consumer("analytics"))
+    assert resp.status_code == 200, resp.text
+    assert worker(gateway).run_once() == 0
+    with runtime_of(gateway).store.read() as conn:
+        assert conn.execute(select(outbox.c.seq)).all() == []
