@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 
@@ -17,6 +18,7 @@ from consentry.consent.expiry import Expiry
 from consentry.consent.purposes import PurposeRegistry
 from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
+from consentry.delivery.consumers import Consumers
 from consentry.delivery.downstream import DeliveryDownstream
 from consentry.delivery.mail import Mail, smtp_transport
 from consentry.delivery.notices import RightsNotices
@@ -286,6 +288,14 @@ class Runtime:
         self.retention.add_step("expiry", lambda actor: self.expiry.expire_due(actor=actor))
         # Assessments follow a change nobody has read yet, and the volumes, at every sweep.
         self.retention.add_step("assessments", self.assessments.sweep)
+
+    @functools.cached_property
+    def consumers(self) -> Consumers:
+        """Stream mode: who may read a subject's records on the consented topics (built when
+        a replica first asks)."""
+        return Consumers(
+            self.datamap, self.purposes, self.consent_cache, Region(self.settings.exporter)
+        )
 
     def _open_callers(self, settings: Settings) -> None:
         """Who may call, and how often."""

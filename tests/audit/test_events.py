@@ -135,6 +135,8 @@ STORED = frozenset(
         "vendor:updated",
         "vendor:deleted",
         "fideslang:imported",
+        "events:topic_purge:waiting",
+        "events:topic_purge:passed",
     }
 )
 

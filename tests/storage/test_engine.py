@@ -507,3 +507,23 @@ def test_an_unreachable_database_is_storage_unavailable() -> None:
             store.ping()
     finally:
         store.close()
+
+
+def test_writing_is_this_threads_open_write_transaction(runtime: Runtime) -> None:
+    """Store.writing(): what the stream's committing hook writes its marks and recipients
+    through (the batch's own transaction), None outside one and in other threads."""
+    store = runtime.store
+    assert store.writing() is None
+    seen: list[object] = []
+    with store.write() as conn:
+        assert store.writing() is conn
+        other = threading.Thread(target=lambda: seen.append(store.writing()))
+        other.start()
+        other.join()
+        with store.read():
+            assert store.writing() is conn
+    assert seen == [None]
+    assert store.writing() is None
+    with pytest.raises(RuntimeError), store.write():
+        raise RuntimeError("rolled back")
+    assert store.writing() is None

@@ -19,7 +19,7 @@ from consentry.app import create_app
 from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.stream.replica import Replica
-from tests.conftest import ADMIN_KEY, MASTER_KEY, fresh_pg_database
+from tests.conftest import ADMIN_KEY, MASTER_KEY, auth, fresh_pg_database
 from tests.ingest.test_pipeline import with_page_views
 
 
@@ -37,14 +37,44 @@ def stream_settings(pg_url: str, tmp_path: Path, kafka_bootstrap: str) -> Settin
         delivery_worker=False,
         dsr_poll_seconds=0,
         retention_sweep_seconds=0,
+        # The consumers' endpoints name the broker on loopback in plaintext.
+        allow_private_endpoints=True,
     )
 
 
+# Each consented topic the tests read has a registered consumer (API.md: only registered
+# `kind: kafka` systems consume them; without one nothing is produced there).
+CONSUMED = ("analytics", "personalization")
+
+
+def consumer(purpose: str, bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """A `kind: kafka` system consuming the consented topic of `purpose`."""
+    return {
+        "name": f"Warehouse reading {purpose}",
+        "kind": "kafka",
+        "endpoint": f"kafka://{bootstrap}/consentry.consented.{purpose}",
+        "purposes": [purpose],
+        "data_categories": ["system.operations", "user.contact"],
+        "region": "EU",
+        "transfer_mechanism": "none",
+        "dpa_signed": True,
+    } | extra
+
+
+def register(client: TestClient, system_id: str, body: dict[str, Any]) -> None:
+    resp = client.put(f"/v1/systems/{system_id}", headers=auth(), json=body)
+    assert resp.status_code in (200, 201), resp.text
+
+
 @pytest.fixture
-def gateway(stream_settings: Settings) -> Iterator[TestClient]:
-    """The HTTP gateway, with the notice and the page_view schema."""
+def gateway(stream_settings: Settings, kafka_bootstrap: str) -> Iterator[TestClient]:
+    """The HTTP gateway, with the notice, the page_view schema and a consumer of each topic
+    of CONSUMED (`reader-<purpose>`)."""
     with TestClient(create_app(stream_settings)) as client:
-        yield with_page_views(client)
+        with_page_views(client)
+        for purpose in CONSUMED:
+            register(client, f"reader-{purpose}", consumer(purpose, kafka_bootstrap))
+        yield client
 
 
 @pytest.fixture

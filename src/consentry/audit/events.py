@@ -86,6 +86,10 @@ class AuditAction(StrEnum):
     EVENTS_RETENTION_SWEPT = "events:retention:swept"
     CONSENT_EXPIRED = "consent:expired"
     EVENTS_EXPIRY_PURGED = "events:expiry:purged"
+    # A purge waits for a subject's records on a consented topic to pass its retention (stream
+    # mode), and they have.
+    EVENTS_TOPIC_PURGE_WAITING = "events:topic_purge:waiting"
+    EVENTS_TOPIC_PURGE_PASSED = "events:topic_purge:passed"
     INCIDENT_CREATED = "incident:created"
     INCIDENT_NOTIFIED = "incident:notified"
     INCIDENT_CLOSED = "incident:closed"

@@ -24,7 +24,8 @@ from typing import Any
 import msgspec
 from confluent_kafka import Consumer, Message, Producer
 
-from consentry.bench.data import World, event
+from consentry.bench.data import CONSENT_PURPOSES, World, event
+from consentry.governance.datamap import parse
 from consentry.runtime import Runtime
 from consentry.stream import records, topics
 from consentry.stream.replica import Replica, transactional_config
@@ -229,6 +230,7 @@ def _replica_figures(
     )
     runtime = Runtime(settings)
     try:
+        _consumers(runtime, bootstrap)
         replica = _Timed(runtime)
         try:
             settled, replica_seconds = _timed_run(replica.step, total)
@@ -255,7 +257,30 @@ def _replica_figures(
         finally:
             replica.close()
     finally:
+        with runtime.store.write() as conn:
+            for purpose in CONSENT_PURPOSES:
+                runtime.datamap.delete(conn, f"bench_reader_{purpose}", actor="bench")
         runtime.close()
+
+
+def _consumers(runtime: Runtime, bootstrap: str) -> None:
+    """A registered consumer of each purpose's consented topic (without one nothing is
+    produced there), taken away again when the section ends."""
+    with runtime.store.write() as conn:
+        known = runtime.purposes.all(conn)
+        for purpose in CONSENT_PURPOSES:
+            body = {
+                "name": f"Bench reader of {purpose}",
+                "kind": "kafka",
+                "endpoint": f"kafka://{bootstrap}/{topics.consented(purpose)}",
+                "purposes": [purpose],
+                "data_categories": ["system.operations", "user"],
+                "region": "EU",
+                "transfer_mechanism": "none",
+                "dpa_signed": True,
+            }
+            system = parse(f"bench_reader_{purpose}", body, known)
+            runtime.datamap.put(conn, system, actor="bench")
 
 
 def stream(world: World, events: int, seconds: float) -> dict[str, Any]:

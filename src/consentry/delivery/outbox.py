@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -55,16 +55,24 @@ class Delivered(msgspec.Struct):
     properties: dict[str, Any]
 
 
-def for_purpose(event: AcceptedEvent, purpose: str, pseudonym: str) -> Delivered:
+def for_purpose(
+    event: AcceptedEvent,
+    purpose: str,
+    pseudonym: str,
+    declared: Callable[[str], bool] | None = None,
+) -> Delivered:
     """An accepted event as a delivery body's event for one purpose it was stored for (the
     stream mode's consented topic of that purpose): the fields that purpose may see, the
-    subject named by `pseudonym`. No personal value in clear: a field the schema seals (or
-    one it does not name) is left out, since a topic's records outlive an erasure or a
-    withdrawal until purges wait for its retention (docs/decisions.md); pseudonyms and
-    tokens of fields that are not sealed stay."""
+    subject named by `pseudonym`; with `declared`, only fields of a data category it accepts
+    (every consumer of the topic declares it: delivery/consumers.py). No personal value in
+    clear: a field the schema seals (or one it does not name) is left out, since a topic's
+    records are out of reach of crypto-shredding until they expire (docs/decisions.md);
+    pseudonyms and tokens of fields that are not sealed stay."""
     shown = {}
     for name, value in event.values.items():
         if name in event.sealed or name not in event.categories:
+            continue
+        if declared is not None and not declared(event.categories[name]):
             continue
         only = event.fields.get(name)
         if only is None or purpose in only:
@@ -144,7 +152,7 @@ class Outbox:
         reason. The ingest pipeline's Deliveries port."""
         if not accepted:
             return
-        systems = self.datamap.all(conn, version)
+        systems = {k: s for k, s in self.datamap.all(conn, version).items() if routing.queued(s)}
         if not systems:
             return
         now = clock.now()

@@ -32,6 +32,7 @@ from consentry.delivery.outbox import (
 from consentry.delivery.propagation import Gates
 from consentry.delivery.sendcheck import Answers, check
 from consentry.delivery.sinks import Record, RecordSink, Sink, WebhookSink, signature
+from consentry.governance import routing
 from consentry.governance.datamap import DataMap
 from consentry.governance.models import System, SystemKind
 from consentry.keys.subject_keys import SubjectKeys
@@ -274,6 +275,11 @@ class DeliveryWorker:
             rows = sql.claim(conn, system_id, now, BATCH)
             if not rows:
                 sql.delete_rows(conn, gone)
+                return None
+            if not routing.queued(system):
+                # Queued before the system became a consumer of a consented topic: the stream
+                # produces what it may read now, under its gates; nothing goes through here.
+                sql.delete_rows(conn, gone + [r.seq for r in rows])
                 return None
             purposes = self.consent.registry.all(conn, version)
             states = self._states(conn, rows)

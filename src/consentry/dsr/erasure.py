@@ -22,6 +22,7 @@ from consentry.dsr import retention
 from consentry.dsr.downstream import Downstream
 from consentry.dsr.models import PURGE_COUNTER, NoticeKind
 from consentry.errors import SubjectKeyDestroyed
+from consentry.governance import consented
 from consentry.ingest import minimise, sealing
 from consentry.ingest.minimise import purpose_mask
 from consentry.keys.envelope import Sealer
@@ -32,6 +33,7 @@ from consentry.storage import inferences as inferences_sql
 from consentry.storage import ingest as events_sql
 from consentry.storage import requests as requests_sql
 from consentry.storage import retention as retention_sql
+from consentry.storage import stream as stream_sql
 from consentry.storage import subjects as subjects_sql
 from consentry.storage.engine import AnyRow, Store
 from consentry.subjects.resolve import Subjects
@@ -153,7 +155,74 @@ class Erasure:
             subject_id=subject_id,
             details={"request_id": request_id} | counts,
         )
+        # The request completes once the subject's records on the consented topics are gone
+        # too (dsr/awaiting.py reads these).
+        stream_sql.add_waits(
+            conn,
+            [
+                {"request_id": request_id, "subject_id": subject_id, "topic": t, "until": u}
+                for t, u in self.topic_waits(conn, subject_id, None).items()
+            ],
+        )
         return expected
+
+    def topic_waits(
+        self,
+        conn: Connection,
+        subject_id: str,
+        purposes: Sequence[str] | None,
+        *,
+        before: datetime | None = None,
+    ) -> dict[str, datetime]:
+        """Per consented topic (of `purposes`; None: any) still holding records of the subject,
+        when the last of them is gone (`consented.gone_after` its latest record, written by
+        `before` when given: a withdrawal's purge waits for no record written since, under a
+        later grant). Only those still ahead."""
+        marks = stream_sql.marks_of(conn, subject_id)
+        if not marks:
+            return {}
+        now = clock.now()
+        known = self.consent.registry.all(conn)
+        hours = self.settings.kafka_retention_hours
+        wanted = None if purposes is None else {consented.topic(p) for p in purposes}
+        waits = {}
+        for topic, last in sorted(marks.items()):
+            if wanted is not None and topic not in wanted:
+                continue
+            written = last if before is None else min(last, before)
+            purpose = consented.purpose_of(topic)
+            until = written + consented.gone_after(hours, known.get(purpose or ""))
+            if until > now:
+                waits[topic] = until
+        return waits
+
+    def topic_waits_passed(self, *, actor: str, limit: int = 500) -> int:
+        """Mark the topic waits whose time has come as passed; a withdrawal purge's (or a
+        lapsed grant's) is audited (`events:topic_purge:passed`): its purge is complete. A request's
+        completes at its own step (dsr/awaiting.py). Returns how many passed."""
+        now = clock.now()
+        # Most passes find none: a read first, so that they take no writer's place for it.
+        with self.store.read() as conn:
+            if not stream_sql.passing(conn, now, 1):
+                return 0
+        with self.store.write() as conn:
+            rows = stream_sql.passing(conn, now, limit)
+            stream_sql.set_passed(conn, [int(r.seq) for r in rows], now)
+            for row in rows:
+                if row.entry_id is None:
+                    continue
+                audit.record(
+                    conn,
+                    AuditAction.EVENTS_TOPIC_PURGE_PASSED,
+                    actor=actor,
+                    subject_id=row.subject_id,
+                    details={
+                        "entry_id": int(row.entry_id),
+                        "topic": row.topic,
+                        "until": clock.rfc3339(row.until),
+                    },
+                )
+        return len(rows)
 
     def purge_withdrawals(
         self, *, actor: str, limit: int = 500, settle: timedelta = SETTLE
@@ -262,6 +331,30 @@ class Erasure:
         inferences = inferences_sql.delete_for_purpose(
             conn, subject_id, purpose, created_by=received_by
         )
+        waits = self.topic_waits(conn, subject_id, [purpose], before=received_by)
+        if waits:
+            # Complete once the subject's records on the purpose's topic are gone: said in the
+            # audit log now, and again when they are (`topic_waits_passed`).
+            stream_sql.add_waits(
+                conn,
+                [
+                    {"entry_id": entry_id, "subject_id": subject_id, "topic": t, "until": u}
+                    for t, u in waits.items()
+                ],
+            )
+            for topic, until in waits.items():
+                audit.record(
+                    conn,
+                    AuditAction.EVENTS_TOPIC_PURGE_WAITING,
+                    actor=actor,
+                    subject_id=subject_id,
+                    details={
+                        "purpose": purpose,
+                        "entry_id": entry_id,
+                        "topic": topic,
+                        "until": clock.rfc3339(until),
+                    },
+                )
         if deleted or narrowed or inferences:
             audit.record(
                 conn,

@@ -169,6 +169,10 @@ def request_out(
         out["step"] = request.step.value
         out["downstream"] = ctx.runtime.requests.acks(request.request_id)
         out["notices"] = ctx.runtime.requests.notices(request.request_id)
+        topics = ctx.runtime.requests.topics(request.request_id)
+        if topics:
+            # Stream mode: an erasure waits for the subject's records on consented topics.
+            out["topics"] = topics
     if duplicate:
         out["duplicate"] = True
     return out

@@ -113,6 +113,22 @@ class Requests:
                 for request_id in request_ids
             }
 
+    def topics(self, request_id: str) -> list[dict[str, Any]]:
+        """What the request waits or waited for on the stream mode's consented topics (an
+        erasure: the subject's records there past the topic's retention), by topic."""
+        with self.store.read() as conn:
+            return awaiting.topics_of(conn, request_id, clock.now())
+
+    def topics_waiting(self, request_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Per request of `request_ids`, the consented topics it still waits for (`topic`,
+        `until`), in one read."""
+        now = clock.now()
+        with self.store.read() as conn:
+            return {
+                request_id: [t for t in awaiting.topics_of(conn, request_id, now) if t["waiting"]]
+                for request_id in request_ids
+            }
+
     def agent_of(self, request_id: str) -> dict[str, Any] | None:
         """The authorised agent who made the request, with the proof given, or None."""
         with self.store.read() as conn:

@@ -89,6 +89,8 @@ class Runner:
                 # Once per pass: what the erasures deleted leaves no page image in the WAL.
                 self.store.checkpoint()
             done["withdrawals"] = self.erasure.purge_withdrawals(actor=ACTOR)
+            # Before the next pass's requests: an erasure waiting for a topic completes there.
+            done["topic_waits_passed"] = self.erasure.topic_waits_passed(actor=ACTOR)
             if self.expiry is not None:
                 # Last: a pass that fails here has done the rest (it is tried again next pass).
                 done["expired"] = self.expiry.expire_due(clock.now(), actor=ACTOR)

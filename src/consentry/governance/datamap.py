@@ -30,7 +30,7 @@ from consentry.errors import (
     SystemNotFound,
     UnknownPurpose,
 )
-from consentry.governance import endpoints, vendors
+from consentry.governance import consented, endpoints, vendors
 from consentry.governance.models import (
     DEFAULT_ACK_HOURS,
     CcpaRole,
@@ -70,7 +70,7 @@ def parse(
         if category not in known:
             raise InvalidCategory(f"{category!r} is not a fideslang data category")
     until = body.get("dpf_certified_until")
-    return System(
+    system = System(
         system_id=system_id,
         name=body["name"],
         kind=kind,
@@ -95,6 +95,13 @@ def parse(
         tcf_vendor_id=body.get("tcf_vendor_id"),
         consent_events=_consent_events(body),
     )
+    consumed = consented.consumed(system)
+    if consumed is not None and consumed not in system.purposes:
+        # It would read records of a purpose the data map does not let it serve.
+        raise InvalidSystem(
+            f"a consumer of {consented.topic(consumed)} serves {consumed!r}: name it in purposes"
+        )
+    return system
 
 
 def to_definition(system: System) -> dict[str, Any]:

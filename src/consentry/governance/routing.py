@@ -1,12 +1,14 @@
 """Where an accepted event goes in the data map: to each system sharing a purpose with it,
 carrying the fields of a category the system declares (System.declares), each shown only to
-the purposes it may serve. One rule for the outbox (delivery/outbox.py) and for lineage
-(governance/lineage.py)."""
+the purposes it may serve; through the outbox, except to a consumer of a consented topic,
+which reads the stream mode's records of its purpose instead. One rule for the outbox
+(delivery/outbox.py), the stream (stream/replica.py) and lineage (governance/lineage.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from consentry.governance import consented
 from consentry.governance.models import System
 
 
@@ -25,3 +27,15 @@ def field_serving(only: Sequence[str] | None, shared_purposes: Sequence[str]) ->
     if only is None:
         return None
     return [p for p in only if p in shared_purposes]
+
+
+def queued(system: System) -> bool:
+    """Whether the outbox queues deliveries to the system: not to a consumer of a consented
+    topic (governance/consented.py), whose records the stream mode produces, under the same
+    gates, for the events it decides (`consumers_of`)."""
+    return consented.consumed(system) is None
+
+
+def consumers_of(systems: Iterable[System], purpose: str) -> list[System]:
+    """The systems consuming the consented topic of `purpose`."""
+    return [s for s in systems if consented.consumed(s) == purpose]

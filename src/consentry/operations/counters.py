@@ -41,6 +41,13 @@ DELIVERIES = Counter(
     ["system_id", "outcome"],
     registry=REGISTRY,
 )
+STREAM_WITHHELD = Counter(
+    "consentry_stream_withheld",
+    "Stream mode: events stored but kept off a purpose's consented topic, by purpose and "
+    "reason (no_consumer, or the delivery gate a consumer failed: transfer_blocked, ...).",
+    ["purpose", "reason"],
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "consentry_request_duration_seconds",
     "HTTP request latency by method, route template and status code.",
@@ -89,3 +96,9 @@ def count_deliveries(system_id: str, outcome: str, n: int) -> None:
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     LATENCY.labels(method, route, str(status)).observe(seconds)
+
+
+def count_withheld(withheld: dict[tuple[str, str], int]) -> None:
+    """(purpose, reason) -> the events of a batch kept off that purpose's consented topic."""
+    for (purpose, reason), n in withheld.items():
+        STREAM_WITHHELD.labels(purpose, reason).inc(n)

@@ -16,6 +16,7 @@ from consentry.governance import assessments, incidents
 from consentry.storage import compliance
 from consentry.storage import datamap as datamap_sql
 from consentry.storage import operations as sql
+from consentry.storage import stream as stream_sql
 
 # A US-CA acknowledgement counts as due when it falls due within this (regs §7021).
 ACK_DUE_WITHIN = timedelta(days=1)
@@ -73,6 +74,12 @@ def acknowledgements_due(conn: Connection, now: datetime) -> int:
 def withdrawal_purge_overdue(conn: Connection, now: datetime, purge_hours: int) -> int:
     """Withdrawals and denials older than the purge deadline that the purge has not passed."""
     return sql.withdrawals_waiting(conn, PURGE_COUNTER, now - timedelta(hours=purge_hours))
+
+
+def topic_purges_waiting(conn: Connection, now: datetime) -> int:
+    """Stream mode: what erasures and withdrawal purges wait for on consented topics (a
+    subject's records there not yet past the topic's retention), one per purge and topic."""
+    return stream_sql.waiting_count(conn, now)
 
 
 def rights_acks_overdue(conn: Connection, now: datetime) -> int:

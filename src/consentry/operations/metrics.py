@@ -60,6 +60,13 @@ class _Figures(Collector):
             figures.withdrawal_purge_overdue(conn, now, self._purge_hours),
         )
         yield _gauge(
+            "consentry_topic_purges_waiting",
+            "Stream mode: erasures and withdrawal purges waiting for a subject's records on a "
+            "consented topic to pass its retention.",
+            None,
+            figures.topic_purges_waiting(conn, now),
+        )
+        yield _gauge(
             "consentry_rights_acknowledgements_overdue",
             "Rights notices to systems past their acknowledgement date.",
             None,

@@ -249,7 +249,8 @@ class Settings:
         metadata=_doc(
             "`retention.ms` of the consented topics `consentry.consented.<purpose>` in hours, "
             "never more than the shortest retention of the purpose (applied when "
-            "`consentry stream` creates or finds them)."
+            "`consentry stream` creates or finds them). Erasures and withdrawal purges of a "
+            "subject whose records went there wait this long plus 65 minutes at most."
         ),
     )
     stream_id: str = field(

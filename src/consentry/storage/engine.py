@@ -53,6 +53,8 @@ class Store:
         # A file to read without a transaction (not an in-memory database).
         self._peek_path = database if database and database != ":memory:" else None
         self._peekers = threading.local()
+        # This thread's open write transaction (`writing`).
+        self._writing = threading.local()
         self._peek_connections: list[sqlite3.Connection] = []
         self._peek_lock = threading.Lock()
         self._writer = _WriterLock(self._peek_path + "-writer") if self._peek_path else None
@@ -92,12 +94,12 @@ class Store:
         after: dict[object, Callable[[], None]] = {}
         if self._write_lock is None:
             with self._connect() as conn, conn.begin():
-                yield from queued(conn, self.before_commit, after)
+                yield from self._held(conn, after)
         else:
             if self._checkpointer is not None:
                 self._checkpointer.turn.wait(_TURN_WAIT)
             with self._writers_held(), self._connect(immediate=True) as conn, conn.begin():
-                yield from queued(conn, self.before_commit, after)
+                yield from self._held(conn, after)
             if self._checkpointer is not None:
                 self._checkpointer.wrote()
         for work in after.values():
@@ -110,6 +112,23 @@ class Store:
                 log.error(
                     "after-commit work %s failed: %s", type(work).__name__, type(exc).__name__
                 )
+
+    def _held(
+        self, conn: Connection, after: dict[object, Callable[[], None]]
+    ) -> Iterator[Connection]:
+        outer = getattr(self._writing, "conn", None)
+        self._writing.conn = conn
+        try:
+            yield from queued(conn, self.before_commit, after)
+        finally:
+            self._writing.conn = outer
+
+    def writing(self) -> Connection | None:
+        """The connection of this thread's open write transaction, None outside one: for work
+        called from inside a transaction by code that does not pass the connection on (the
+        stream's `committing` hook of the ingest pipeline)."""
+        conn: Connection | None = getattr(self._writing, "conn", None)
+        return conn
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:

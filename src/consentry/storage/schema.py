@@ -542,6 +542,34 @@ recipients = Table(
     Column("last_at", UTCTime(), nullable=True),
 )
 
+# The stream mode's record of which subject's records went to which consented topic, and when
+# the latest did (stream/replica.py, once per subject and topic a batch; never backwards): an
+# erasure or a withdrawal purge waits until they are past the topic's retention.
+stream_marks = Table(
+    "stream_marks",
+    metadata,
+    Column("subject_id", String(40), primary_key=True),
+    Column("topic", String(249), primary_key=True),
+    Column("last_at", UTCTime(), nullable=False),
+)
+
+# What an erasure request (request_id) or a withdrawal purge (entry_id: the ledger entry)
+# waits for on a consented topic: the subject's records there are past the topic's retention
+# at `until`; `passed_at` once the runner saw it pass.
+topic_waits = Table(
+    "topic_waits",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=True),
+    Column("entry_id", BigInt, nullable=True),
+    Column("subject_id", String(40), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("until", UTCTime(), nullable=False),
+    Column("passed_at", UTCTime(), nullable=True),
+    Index(None, "request_id"),
+    Index(None, "passed_at", "until"),
+)
+
 # Events not delivered, counted per system and reason (transfer_blocked, dpa_missing, ...).
 delivery_refusals = Table(
     "delivery_refusals",

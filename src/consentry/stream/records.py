@@ -4,7 +4,8 @@ records of its outcome (API.md, Stream mode)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -33,6 +34,8 @@ class Out:
     topic: str
     key: bytes | None
     value: bytes
+    # The subject a consented record is about (never produced: its mark, stream_marks).
+    subject_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -86,28 +89,43 @@ def outcome(
     results: Sequence[EventResult],
     accepted: Sequence[AcceptedEvent],
     pseudonyms: Pseudonyms,
+    admitted: Container[tuple[str, str]],
+    declares: Callable[[str, str], bool] | None = None,
 ) -> list[Out]:
     """The pipeline's answer as records: each accepted event on the consented topic of every
-    purpose it was stored for (keyed by the subject's pseudonym on that topic), each refused
-    one's code on the refused topic."""
+    purpose it was stored for whose (subject, purpose) pair is `admitted` (keyed by the
+    subject's pseudonym on that topic) with the fields of a category `declares(purpose,
+    category)` allows, each refused one's code on the refused topic. `accepted` is read only
+    when something is admitted."""
     out = []
     stored = iter(accepted)
     # Most batches hold several events of one subject: each pseudonym is computed once.
     names: dict[tuple[str, str], str] = {}
+    shown: dict[str, Callable[[str], bool]] = {}
     for _message, result in zip(events, results, strict=True):
         if result.code is not None:
             out.append(refused(result.event_id, result.code))
             continue
+        if not admitted:
+            continue
         event = next(stored)
         for purpose in event.purposes:
+            if (event.subject_id, purpose) not in admitted:
+                # Stored, but no consumer may read it there (delivery/consumers.py).
+                continue
             topic = topics.consented(purpose)
             pseudonym = names.get((topic, event.subject_id))
             if pseudonym is None:
                 pseudonym = names[(topic, event.subject_id)] = pseudonyms.of_topic(
                     topic, event.subject_id
                 )
-            value = _JSON.encode(for_purpose(event, purpose, pseudonym))
-            out.append(Out(topic, pseudonym.encode(), value))
+            declared = None
+            if declares is not None:
+                declared = shown.get(purpose)
+                if declared is None:
+                    declared = shown[purpose] = functools.partial(declares, purpose)
+            value = _JSON.encode(for_purpose(event, purpose, pseudonym, declared))
+            out.append(Out(topic, pseudonym.encode(), value, event.subject_id))
     return out
 
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 from confluent_kafka import (
@@ -23,11 +24,15 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from consentry import clock
 from consentry.errors import ConsentryError, StorageUnavailable
+from consentry.governance import consented
 from consentry.ingest.decode import BODY_REFUSALS
 from consentry.ingest.pipeline import EventResult
 from consentry.ingest.ports import AcceptedEvent
 from consentry.runtime import Runtime
+from consentry.storage import hooks
+from consentry.storage import stream as marks
 from consentry.stream import records, topics
 from consentry.stream.cluster import Config, client_config
 from consentry.stream.consents import ConsentFolder
@@ -76,7 +81,28 @@ class _Transaction:
             # offsets are committed already (at most the store misses the batch, never Kafka
             # a record twice).
             return
-        out = records.outcome(self.screened.events, results, accepted, self.replica.pseudonyms)
+        runtime = self.replica.runtime
+        conn = runtime.store.writing()
+        if conn is None:
+            raise RuntimeError("the committing hook runs inside the batch's write transaction")
+        now = clock.now()
+        # Only for a registered consumer that passes the delivery gates, decided once per
+        # subject and purpose a batch; its consumers become the subject's recipients.
+        stored_for = Counter(p for r in results if r.code is None for p in r.purposes)
+        admitted = runtime.consumers.admit(conn, stored_for, accepted, now=now)
+        if admitted.withheld:
+            kept = sum(admitted.withheld.values())
+            hooks.after_commit(conn, self, lambda: self.replica.count_withheld(kept))
+        out = records.outcome(
+            self.screened.events,
+            results,
+            admitted.events,
+            self.replica.pseudonyms,
+            admitted.pairs,
+            admitted.declares,
+        )
+        # Once per subject and topic a batch: what erasures and withdrawal purges wait for.
+        marks.mark(conn, sorted({(r.subject_id, r.topic) for r in out if r.subject_id}), now)
         self.commit(out)
 
     def commit(self, out: list[records.Out]) -> None:
@@ -132,8 +158,14 @@ class Replica:
         self.consumer = Consumer(group, logger=log)
         self.consumer.subscribe([topics.RAW])
         self.folder = ConsentFolder(cluster, runtime.consent_cache)
-        # Raw records settled so far (a figure for operators and tests).
+        # Raw records settled so far, and events stored but kept off their consented topics
+        # (no consumer, or a consumer a delivery gate refuses): figures for operators and tests.
         self.settled = 0
+        self.withheld = 0
+
+    def count_withheld(self, events: int) -> None:
+        """Events of a committed batch stored but kept off their consented topics."""
+        self.withheld += events
 
     def run(self) -> None:
         """Batches until `stop` is set; a batch that fails is read again after a pause."""
@@ -268,9 +300,7 @@ class Replica:
     def _consented_config(self, topic: str) -> dict[str, str]:
         purpose = topic.removeprefix(topics.CONSENTED_PREFIX)
         known = self.runtime.purposes.cached() or {}
-        days = known[purpose].retention_days if purpose in known else 1
-        hours = self.runtime.settings.kafka_retention_hours
-        return {"retention.ms": str(topics.consented_retention_ms(hours, days))}
+        return consented.config(self.runtime.settings.kafka_retention_hours, known.get(purpose))
 
     def _rewind(self, batch: Sequence[Message]) -> None:
         """The batch's partitions back to its first records, to be read again."""

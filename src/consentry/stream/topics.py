@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
+from consentry.governance import consented as consented_topics
 from consentry.stream.cluster import Config
 
 log = logging.getLogger(__name__)
@@ -19,21 +20,14 @@ log = logging.getLogger(__name__)
 RAW = "consentry.raw"
 REFUSED = "consentry.refused"
 CONSENTS = "consentry.consents"
-CONSENTED_PREFIX = "consentry.consented."
+CONSENTED_PREFIX = consented_topics.PREFIX
 _HOUR_MS = 3_600_000
-_DAY_MS = 24 * _HOUR_MS
 _TIMEOUT = 30.0
 
 
-def consented(purpose: str) -> str:
-    """The consented topic of a purpose."""
-    return CONSENTED_PREFIX + purpose
-
-
-def consented_retention_ms(hours: int, retention_days: int) -> int:
-    """`retention.ms` of a consented topic: CONSENTRY_KAFKA_RETENTION_HOURS, never more than the
-    purpose's own retention (a transport, not a store)."""
-    return min(hours * _HOUR_MS, max(retention_days, 1) * _DAY_MS)
+# The names and the retention of the consented topics have their home in the data map's
+# governance/consented.py (requests wait for that retention).
+consented = consented_topics.topic
 
 
 def raw_config(hours: int) -> dict[str, str]:

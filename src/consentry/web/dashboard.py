@@ -77,6 +77,9 @@ class Row:
     request: Request
     standing: Standing
     unanswered: list[str]
+    # The consented topics it waits for (`topic`, `until`: the subject's records there past
+    # the topic's retention).
+    topics: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,14 +188,15 @@ def backlog(runtime: Runtime, now: datetime, counts: dict[str, dict[str, int]]) 
     deadline, each stood by dsr/deadlines.standing."""
     requests = runtime.requests.backlog(BACKLOG_ROWS)
     # Only a request that has sent notices waits for acknowledgements.
-    unanswered = runtime.requests.unanswered(
-        [r.request_id for r in requests if r.status in WAITING]
-    )
+    ids = [r.request_id for r in requests if r.status in WAITING]
+    unanswered = runtime.requests.unanswered(ids)
+    topics = runtime.requests.topics_waiting(ids)
     rows = [
         Row(
             r,
             standing(r.due_at, now, marked_overdue=r.status is Status.OVERDUE),
             unanswered.get(r.request_id, []),
+            topics.get(r.request_id, []),
         )
         for r in requests
     ]

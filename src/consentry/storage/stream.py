@@ -1,0 +1,98 @@
+"""SQL of the stream mode's marks (which subject's records went to which consented topic, and
+when the latest did) and of what erasures and withdrawal purges wait for on those topics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from consentry.storage.dialect import driver_statements
+from consentry.storage.engine import AnyRow
+from consentry.storage.schema import stream_marks, topic_waits, utc_text
+
+# Upserted; never backwards (UTCTime's text sorts as the time does): replicas committing in
+# either order leave the latest.
+_MARK = driver_statements(
+    "INSERT INTO stream_marks (subject_id, topic, last_at) VALUES ({p}, {p}, {p}) "
+    "ON CONFLICT (subject_id, topic) DO UPDATE SET last_at = excluded.last_at "
+    "WHERE stream_marks.last_at < excluded.last_at"
+)
+
+
+def mark(conn: Connection, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
+    """Record that records of each (subject, topic) went to that topic at `at`. One
+    executemany straight to the driver (the stream's batch path)."""
+    if pairs:
+        now = utc_text(at)
+        conn.exec_driver_sql(_MARK[conn.dialect.paramstyle], [(s, t, now) for s, t in pairs])
+
+
+def marks_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
+    """topic -> when the subject's latest record went to it."""
+    stmt = select(stream_marks.c.topic, stream_marks.c.last_at).where(
+        stream_marks.c.subject_id == subject_id
+    )
+    return {row.topic: row.last_at for row in conn.execute(stmt)}
+
+
+def delete_marks(conn: Connection, subject_id: str) -> int:
+    """Forget the subject's marks (its erasure completed: its records are past retention)."""
+    stmt = delete(stream_marks).where(stream_marks.c.subject_id == subject_id)
+    return int(conn.execute(stmt).rowcount)
+
+
+def add_waits(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
+    """Waits of `request_id` or `entry_id`, `subject_id`, `topic`, `until`."""
+    if rows:
+        conn.execute(
+            insert(topic_waits),
+            [{"request_id": None, "entry_id": None} | dict(r) for r in rows],
+        )
+
+
+def waits_of(conn: Connection, request_id: str) -> Sequence[AnyRow]:
+    """(topic, until, passed_at) of what the request waits or waited for, by topic."""
+    stmt = (
+        select(topic_waits.c.topic, topic_waits.c.until, topic_waits.c.passed_at)
+        .where(topic_waits.c.request_id == request_id)
+        .order_by(topic_waits.c.topic)
+    )
+    return conn.execute(stmt).all()
+
+
+def passing(conn: Connection, now: datetime, limit: int) -> Sequence[AnyRow]:
+    """Waits not yet seen to pass whose time has come: (seq, request_id, entry_id,
+    subject_id, topic, until)."""
+    stmt = (
+        select(
+            topic_waits.c.seq,
+            topic_waits.c.request_id,
+            topic_waits.c.entry_id,
+            topic_waits.c.subject_id,
+            topic_waits.c.topic,
+            topic_waits.c.until,
+        )
+        .where(topic_waits.c.passed_at.is_(None), topic_waits.c.until <= now)
+        .order_by(topic_waits.c.seq)
+        .limit(limit)
+    )
+    return conn.execute(stmt).all()
+
+
+def set_passed(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
+    if seqs:
+        conn.execute(
+            update(topic_waits).where(topic_waits.c.seq.in_(list(seqs))).values(passed_at=now)
+        )
+
+
+def waiting_count(conn: Connection, now: datetime) -> int:
+    """Waits still running at `now`."""
+    stmt = (
+        select(func.count())
+        .select_from(topic_waits)
+        .where(topic_waits.c.passed_at.is_(None), topic_waits.c.until > now)
+    )
+    return int(conn.execute(stmt).scalar_one())

@@ -1,0 +1,173 @@
+"""Stream mode, on both back-ends: an erasure, and a withdrawal's purge of a purpose, of a
+subject whose records went to a consented topic complete only once those records are past
+the topic's retention (its retention, the segment's roll and the broker's check), and say
+until when meanwhile (API.md, Stream mode). The replica's marks are written here directly;
+tests/stream/test_consumers.py has them written by a replica on a real broker."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consentry import clock
+from consentry.dsr import erasure as erasure_module
+from consentry.storage import stream as stream_sql
+from consentry.web import dashboard
+from tests.conftest import auth
+from tests.dsr.conftest import email, grant, request, run, runtime_of, send
+
+ANALYTICS = "consentry.consented.analytics"
+PERSONALIZATION = "consentry.consented.personalization"
+# CONSENTRY_KAFKA_RETENTION_HOURS (168, shorter than the purposes'), the hour a segment stays
+# open, the broker's 5-minute retention check.
+GONE_AFTER = timedelta(hours=168, minutes=65)
+
+
+def _mark(client: TestClient, subject_id: str, topic: str, at: datetime) -> None:
+    with runtime_of(client).store.write() as conn:
+        stream_sql.mark(conn, [(subject_id, topic)], at)
+
+
+def _entries(client: TestClient, subject_id: str, action: str) -> list[dict[str, object]]:
+    items = client.get(
+        f"/v1/audit/entries?subject_id={subject_id}&limit=1000", headers=auth()
+    ).json()["items"]
+    return [e["details"] for e in items if e["action"] == action]
+
+
+def test_an_erasure_waits_until_the_subjects_records_are_past_the_topics_retention(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject = email("tessa")
+    subject_id = grant(ready, subject, "analytics", "personalization")
+    send(ready, subject, 2, "tw", topic="t")
+    now = clock.now()
+    _mark(ready, subject_id, ANALYTICS, now - timedelta(hours=2))
+    _mark(ready, subject_id, PERSONALIZATION, now - timedelta(hours=1))
+    # Never backwards: a replica committing an older batch later leaves the latest.
+    _mark(ready, subject_id, PERSONALIZATION, now - timedelta(hours=3))
+    rid = request(
+        ready,
+        {
+            "type": "erasure",
+            "subject": subject,
+            "jurisdiction": "EU",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )["request_id"]
+    run(ready)
+    state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "awaiting_downstream"
+    assert state["step"] == "notified"
+    until = now - timedelta(hours=1) + GONE_AFTER
+    assert state["topics"] == [
+        {
+            "topic": ANALYTICS,
+            "until": clock.rfc3339(now - timedelta(hours=2) + GONE_AFTER),
+            "waiting": True,
+        },
+        {"topic": PERSONALIZATION, "until": clock.rfc3339(until), "waiting": True},
+    ]
+    # The DPO dashboard's request row says it too.
+    [row] = [
+        r for r in dashboard.backlog(runtime_of(ready), now, {}).rows if r.request.request_id == rid
+    ]
+    assert [t["topic"] for t in row.topics] == [ANALYTICS, PERSONALIZATION]
+
+    real_now = clock.now
+    # A second before the later one is gone: still waiting.
+    monkeypatch.setattr(clock, "now", lambda: until - timedelta(seconds=1))
+    run(ready)
+    state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "awaiting_downstream"
+    assert [t["waiting"] for t in state["topics"]] == [False, True]
+    # An operator's acknowledgement does not end it either (no system is owed one).
+    monkeypatch.setattr(clock, "now", lambda: until + timedelta(seconds=1))
+    run(ready)
+    state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "completed"
+    assert [t["waiting"] for t in state["topics"]] == [False, False]
+    with runtime_of(ready).store.read() as conn:
+        assert stream_sql.marks_of(conn, subject_id) == {}
+    monkeypatch.setattr(clock, "now", real_now)
+
+
+def test_an_erasure_whose_records_are_already_gone_completes_at_once(ready: TestClient) -> None:
+    subject = email("ugo")
+    subject_id = grant(ready, subject, "analytics")
+    _mark(ready, subject_id, ANALYTICS, clock.now() - GONE_AFTER - timedelta(minutes=1))
+    rid = request(
+        ready,
+        {
+            "type": "erasure",
+            "subject": subject,
+            "jurisdiction": "EU",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )["request_id"]
+    run(ready)
+    state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "completed"
+    assert "topics" not in state
+    with runtime_of(ready).store.read() as conn:
+        assert stream_sql.marks_of(conn, subject_id) == {}
+
+
+def test_a_withdrawal_purge_waits_for_its_purposes_topic_only(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject = email("vera")
+    subject_id = grant(ready, subject, "analytics", "personalization")
+    send(ready, subject, 1, "tw2", topic="t")
+    now = clock.now()
+    _mark(ready, subject_id, ANALYTICS, now - timedelta(hours=1))
+    _mark(ready, subject_id, PERSONALIZATION, now - timedelta(hours=1))
+    resp = ready.post(
+        "/v1/consents/withdraw",
+        headers=auth(),
+        json={"subject": subject, "purposes": ["analytics"]},
+    )
+    assert resp.status_code == 200, resp.text
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + erasure_module.SETTLE)
+    assert run(ready)["withdrawals"]["withdrawals"] == 1
+    until = now - timedelta(hours=1) + GONE_AFTER
+    waiting = _entries(ready, subject_id, "events:topic_purge:waiting")
+    assert [(d["purpose"], d["topic"], d["until"]) for d in waiting] == [
+        ("analytics", ANALYTICS, clock.rfc3339(until))
+    ]
+    assert _entries(ready, subject_id, "events:topic_purge:passed") == []
+    metrics = ready.get("/metrics", headers=auth())
+    assert "consentry_topic_purges_waiting 1.0" in metrics.text
+    monkeypatch.setattr(clock, "now", lambda: until - timedelta(seconds=1))
+    assert run(ready)["topic_waits_passed"] == 0
+    monkeypatch.setattr(clock, "now", lambda: until + timedelta(seconds=1))
+    assert run(ready)["topic_waits_passed"] == 1
+    passed = _entries(ready, subject_id, "events:topic_purge:passed")
+    assert [(d["topic"], d["until"]) for d in passed] == [(ANALYTICS, clock.rfc3339(until))]
+    assert run(ready)["topic_waits_passed"] == 0
+
+
+def test_a_withdrawal_waits_for_no_record_written_after_it(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record produced under a later grant is not what the withdrawal's purge waits for:
+    the wait runs from the withdrawal at the latest."""
+    subject = email("wim")
+    subject_id = grant(ready, subject, "analytics")
+    resp = ready.post(
+        "/v1/consents/withdraw",
+        headers=auth(),
+        json={"subject": subject, "purposes": ["analytics"]},
+    )
+    assert resp.status_code == 200, resp.text
+    withdrawn = clock.now()
+    _mark(ready, subject_id, ANALYTICS, withdrawn + timedelta(hours=5))
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + erasure_module.SETTLE)
+    run(ready)
+    [waiting] = _entries(ready, subject_id, "events:topic_purge:waiting")
+    until = datetime.fromisoformat(str(waiting["until"]))
+    assert withdrawn + GONE_AFTER - timedelta(seconds=5) < until <= withdrawn + GONE_AFTER

@@ -1,0 +1,269 @@
+"""Stream mode on a real broker and PostgreSQL (API.md, Stream mode): the replica records, in
+the batch's transaction, which subject's records went to which consented topic (stream_marks),
+and an erasure of that subject waits for them to pass the topic's retention; only registered
+`kind: kafka` consumers read a topic, a subject's records go there only when every consumer
+passes the delivery gates for that subject, and each consumer becomes a recipient of the
+subject (rights notices). tests/stream/conftest.py's gateway registers a consumer of the
+analytics and personalization topics."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from consentry import clock
+from consentry.runtime import Runtime
+from consentry.settings import Settings
+from consentry.storage import delivery as delivery_sql
+from consentry.storage import stream as stream_sql
+from consentry.storage.schema import events
+from consentry.stream.replica import Replica
+from tests.conftest import auth
+from tests.ingest.test_pipeline import grant, who
+from tests.stream.conftest import Running, consumer, produce, raw, read, register, values
+
+pytestmark = pytest.mark.kafka
+
+ANALYTICS = "consentry.consented.analytics"
+PERSONALIZATION = "consentry.consented.personalization"
+
+
+def _settle(replica: Replica, count: int, seconds: float = 60) -> None:
+    done = 0
+    deadline = time.monotonic() + seconds
+    while done < count and time.monotonic() < deadline:
+        done += replica.step()
+    assert done == count
+
+
+def _runtime(client: TestClient) -> Runtime:
+    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    assert isinstance(rt, Runtime)
+    return rt
+
+
+def test_the_replica_marks_each_subjects_topics_and_an_erasure_waits_for_them(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    ana = grant(gateway, who(f"{prefix}ana"), "analytics", "personalization")["subject_id"]
+    ben = grant(gateway, who(f"{prefix}ben"), "analytics")["subject_id"]
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    before = clock.now()
+    p = prefix
+    produce(
+        kafka_bootstrap,
+        [
+            raw(f"{p}e1", f"{p}ana", offer="spring"),
+            raw(f"{p}e2", f"{p}ana"),
+            raw(f"{p}e3", f"{p}ben"),
+        ],
+        key=p.encode(),
+    )
+    _settle(replica, 3)
+    assert len(values(read(kafka_bootstrap, ANALYTICS), p)) == 3
+    rt = _runtime(gateway)
+    with rt.store.read() as conn:
+        marks = {s: stream_sql.marks_of(conn, s) for s in (ana, ben)}
+    assert set(marks[ana]) == {ANALYTICS, PERSONALIZATION}
+    assert set(marks[ben]) == {ANALYTICS}
+    assert all(before <= at <= clock.now() for m in marks.values() for at in m.values())
+
+    resp = gateway.post(
+        "/v1/requests",
+        headers=auth(),
+        json={
+            "type": "erasure",
+            "subject": who(f"{prefix}ana"),
+            "jurisdiction": "EU",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    rid = resp.json()["request_id"]
+    rt.runner.run_pending()
+    state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "awaiting_downstream"
+    hours = stream_settings.kafka_retention_hours
+    latest = max(marks[ana].values())
+    until = latest + timedelta(hours=hours, minutes=65)
+    assert [(t["topic"], t["until"]) for t in state["topics"]] == [
+        (ANALYTICS, clock.rfc3339(marks[ana][ANALYTICS] + timedelta(hours=hours, minutes=65))),
+        (
+            PERSONALIZATION,
+            clock.rfc3339(marks[ana][PERSONALIZATION] + timedelta(hours=hours, minutes=65)),
+        ),
+    ]
+    assert until - clock.now() < timedelta(days=8)
+
+
+def test_nothing_goes_to_a_topic_nobody_consumes(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    gone = gateway.delete("/v1/systems/reader-personalization", headers=auth())
+    assert gone.status_code in (200, 204), gone.text
+    ana = grant(gateway, who(f"{prefix}ana"), "analytics", "personalization")["subject_id"]
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    produce(kafka_bootstrap, [raw(f"{prefix}e1", f"{prefix}ana", offer="spring")])
+    _settle(replica, 1)
+    assert [v["event_id"] for v in values(read(kafka_bootstrap, ANALYTICS), prefix)] == [
+        f"{prefix}e1"
+    ]
+    assert values(read(kafka_bootstrap, PERSONALIZATION), prefix) == []
+    # Stored as before, for both purposes; counted as kept off the topic.
+    assert replica.withheld == 1
+    rt = _runtime(gateway)
+    with rt.store.read() as conn:
+        assert set(stream_sql.marks_of(conn, ana)) == {ANALYTICS}
+        assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == {
+            ("reader-analytics", "analytics")
+        }
+    with rt.store.read() as conn:
+        [purposes] = conn.execute(
+            select(events.c.purposes).where(events.c.event_id == f"{prefix}e1")
+        ).scalars()
+    assert sorted(json.loads(purposes)) == ["analytics", "personalization"]
+
+
+def test_a_consumer_a_gate_refuses_keeps_that_subjects_records_off_the_topic(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    """Exporting from the US, a US consumer without a safeguard may not receive an EU
+    subject's data (transfer_blocked), a US-CA subject's it may: the topic, shared by every
+    consumer, carries the second only."""
+    register(
+        gateway,
+        "reader-us",
+        consumer("analytics", kafka_bootstrap, region="US", transfer_mechanism="none"),
+    )
+    grant(gateway, who(f"{prefix}eu"), "analytics", "personalization", jurisdiction="EU")
+    grant(gateway, who(f"{prefix}ca"), "analytics", jurisdiction="US-CA")
+    replicas.append(Running(dataclasses.replace(stream_settings, exporter="US")))
+    replica = replicas[0].replica
+    replica.step()
+    produce(
+        kafka_bootstrap,
+        [raw(f"{prefix}e1", f"{prefix}eu"), raw(f"{prefix}e2", f"{prefix}ca")],
+        key=prefix.encode(),
+    )
+    _settle(replica, 2)
+    found = values(read(kafka_bootstrap, ANALYTICS), prefix)
+    assert [v["event_id"] for v in found] == [f"{prefix}e2"]
+    # The EU subject's personalization record goes: its one consumer is in the EU.
+    assert [v["event_id"] for v in values(read(kafka_bootstrap, PERSONALIZATION), prefix)] == [
+        f"{prefix}e1"
+    ]
+    assert replica.withheld == 1
+    refused = gateway.get("/v1/systems/reader-us", headers=auth()).json()["delivery"]["refused"]
+    assert refused == {"transfer_blocked": 1}
+
+
+def test_a_consumer_gets_the_rights_notices_of_a_subject_it_could_read(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    ana = grant(gateway, who(f"{prefix}ana"), "analytics", "personalization")["subject_id"]
+    ben = grant(gateway, who(f"{prefix}ben"), "analytics")["subject_id"]
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    produce(
+        kafka_bootstrap,
+        [raw(f"{prefix}e1", f"{prefix}ana"), raw(f"{prefix}e2", f"{prefix}ben")],
+        key=prefix.encode(),
+    )
+    _settle(replica, 2)
+    rt = _runtime(gateway)
+    with rt.store.read() as conn:
+        rows = delivery_sql.recipient_rows(conn, ana)
+    assert {(r.system_id, r.purpose) for r in rows} == {
+        ("reader-analytics", "analytics"),
+        ("reader-personalization", "personalization"),
+    }
+    assert all(r.first_at is not None and r.last_at is not None for r in rows)
+
+    # A withdrawal: `consent_withdrawn` to the consumer of that purpose's topic.
+    resp = gateway.post(
+        "/v1/consents/withdraw",
+        headers=auth(),
+        json={"subject": who(f"{prefix}ben"), "purposes": ["analytics"]},
+    )
+    assert resp.status_code == 200, resp.text
+    with rt.store.read() as conn:
+        withdrawn = delivery_sql.notices_of_type(conn, ben, "consent_withdrawn")
+    assert [r.system_id for r in withdrawn] == ["reader-analytics"]
+
+    # An erasure: a `purge_request` to each consumer, awaited like any recipient's.
+    resp = gateway.post(
+        "/v1/requests",
+        headers=auth(),
+        json={
+            "type": "erasure",
+            "subject": who(f"{prefix}ana"),
+            "jurisdiction": "EU",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    rid = resp.json()["request_id"]
+    rt.runner.run_pending()
+    state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "awaiting_downstream"
+    assert {d["system_id"] for d in state["downstream"]} == {
+        "reader-analytics",
+        "reader-personalization",
+    }
+    assert {n["type"] for n in state["notices"]} == {"purge_request"}
+
+
+def test_a_record_carries_only_the_categories_every_consumer_declares(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    """The outbox sends a system only the fields of a category it declares; a topic's record
+    reaches every consumer of it, so it carries the categories all of them declare."""
+    register(
+        gateway,
+        "reader-analytics-ops",
+        consumer("analytics", kafka_bootstrap, data_categories=["system.operations"]),
+    )
+    grant(gateway, who(f"{prefix}ana"), "analytics", "personalization")
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    produce(
+        kafka_bootstrap,
+        [raw(f"{prefix}e1", f"{prefix}ana", offer="spring", email=f"{prefix}ana@example.com")],
+    )
+    _settle(replica, 1)
+    [analytics] = values(read(kafka_bootstrap, ANALYTICS), prefix)
+    assert set(analytics["properties"]) == {"url"}
+    [personalization] = values(read(kafka_bootstrap, PERSONALIZATION), prefix)
+    assert set(personalization["properties"]) == {"url", "email", "offer"}
