@@ -37,11 +37,8 @@ class Plan:
     fields: dict[str, list[str] | None]
     # The same plan in the core, which writes and seals the rows (ingest.shaping).
     native: native.FieldPlan
-
-    @property
-    def tokenised(self) -> tuple[str, ...]:
-        """The kept fields whose values are stored as tokens from the vault."""
-        return tuple(name for name, treatment, _ in self.treat if treatment is Treatment.TOKENISE)
+    # The kept fields whose values are stored as tokens from the vault.
+    tokenised: frozenset[str]
 
 
 class Planner:
@@ -135,6 +132,7 @@ def _planned(
             purposes_json,
             bits,
         ),
+        frozenset(name for name, t, _ in treat if t is Treatment.TOKENISE),
     )
 
 

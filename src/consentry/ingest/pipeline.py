@@ -207,9 +207,9 @@ class Pipeline:
             key = (s, id(schema))
             d = groups.get(key, -1)
             if d == -1:
-                d = groups[key] = self._early_decision(work, s, schema, purposes, now, sealers)
-                if d is not None:
-                    vault.append(self._tokenised(work, d))
+                d = groups[key] = self._early_decision(
+                    work, s, schema, purposes, now, sealers, vault
+                )
             if d is None:
                 continue
             tokenised = vault[d]
@@ -242,10 +242,11 @@ class Pipeline:
         purposes: dict[str, Purpose],
         now: datetime,
         sealers: dict[int, Sealer],
+        vault: list[frozenset[str]],
     ) -> int | None:
         """The index of the subject's decision about `schema` from the state and key this
         process holds; None when it holds neither, or its events would not be stored, or
-        they would not be stored."""
+        they would not be stored; `vault` is given each decision's tokenised fields."""
         subject_id = work.subject_ids[subject]
         if subject_id is None:
             return None
@@ -258,6 +259,7 @@ class Pipeline:
         decision = self._decision(work, subject, schema, state, purposes, now)
         if decision.value.code is not None:
             return None
+        vault.append(self.shaper.plan(decision, schema).tokenised)
         sealers[subject] = sealer
         work.decisions.append(decision)
         work.decided_for.append((subject, schema))
@@ -286,11 +288,6 @@ class Pipeline:
             )
         return known
 
-    def _tokenised(self, work: Work, d: int) -> frozenset[str]:
-        """The fields of decision `d` whose values are stored as tokens from the vault."""
-        schema = work.decided_for[d][1]
-        return frozenset(self.shaper.plan(work.decisions[d], schema).tokenised)
-
     def _transact(self, work: Work, actor: str, committing: Committing | None = None) -> None:
         """Decide and store the batch in one transaction."""
         with self.store.write() as conn:
@@ -302,8 +299,9 @@ class Pipeline:
             states = self._states(conn, work)
             self._decide(work, states, purposes)
             _mark_duplicates(work)
-            stored = self.shaper.store(conn, work, states, purposes, version)
-            decided = {work.decision_of[n] for n in work.accepted()}
+            accepted = work.accepted()
+            stored = self.shaper.store(conn, work, accepted, states, purposes, version)
+            decided = {work.decision_of[n] for n in accepted}
             if decided:
                 used = sorted({p for d in decided for p in work.decisions[d].value.allowed})
                 self.consent.registry.mark_used(conn, used, purposes)

@@ -90,13 +90,13 @@ class Shaper:
         self,
         conn: Connection,
         work: Work,
+        accepted: list[int],
         states: dict[str, SubjectConsent],
         purposes: dict[str, Purpose],
         version: int,
     ) -> Sequence[AcceptedEvent]:
-        """The batch's accepted events stored, and handed on for delivery; returns them as
-        delivery is handed them."""
-        accepted = work.accepted()
+        """The batch's accepted events (`accepted`, their positions) stored, and handed on for
+        delivery; returns them as delivery is handed them."""
         if not accepted:
             return ()
         rows: list[Row | None]
@@ -155,8 +155,8 @@ class Shaper:
                 continue
             values = cast(dict[str, Any], work.values[n])
             subject_id = cast(str, work.subject_ids[subject])
-            for name in plan.tokenised:
-                if name in values:
+            for name, treatment, _sealed in plan.treat:
+                if treatment is Treatment.TOKENISE and name in values:
                     item = Item(subject_id, name, values[name], sealers[subject])
                     queue.append((n, name, item))
         tokens: dict[int, dict[str, str]] = {}
