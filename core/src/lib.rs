@@ -14,6 +14,7 @@
 //! Every entry point works on batches: the binding releases the GIL and makes one call per
 //! batch.
 
+pub mod batch;
 pub mod calendar;
 pub mod decode;
 pub mod json;

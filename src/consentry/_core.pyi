@@ -82,6 +82,34 @@ def shape_events(
     its kept values as stored JSON (sorted keys, msgspec's spelling), the personal ones sealed
     under the event's AAD (GIL released). ValueError for a value stored JSON cannot hold."""
 
+class FieldPlan:
+    """Every field of one schema that one (subject, schema) decision keeps: (name, treatment
+    (keep, pseudonymise, redact or tokenise), sealed, the purposes it is narrowed to or None),
+    and the columns every event of the decision shares."""
+
+    def __init__(
+        self,
+        fields: list[tuple[str, str, bool, list[str] | None]],
+        purposes_json: str,
+        purpose_bits: int,
+    ) -> None: ...
+
+def shape_batch(
+    groups: list[tuple[FieldPlan, Sealer, str, str, int] | None],
+    order: list[int],
+    group_of: list[int],
+    events: list[Event | None],
+    values: list[dict[str, Any] | None],
+    tokens: dict[int, dict[str, str]],
+    pseudonyms: Pseudonymiser,
+) -> list[tuple[object, ...]]:
+    """The rows of the events at `order` (positions in the batch), in that order: each under
+    its decision groups[group_of[position]] (field plan, subject's sealer, subject id, event
+    type, schema version), from its envelope events[position] and properties values[position],
+    its tokenised fields' tokens in tokens[position]. Each plan is narrowed to the fields the
+    event has, its values pseudonymised or redacted (each distinct value once), written as
+    stored JSON and the personal ones sealed, the GIL released: shape_events's rows."""
+
 def received(rows: list[tuple[object, ...]], received_at: str) -> list[tuple[object, ...]]:
     """The rows of shape_events with received_at in its column, after occurred_at."""
 

@@ -12,6 +12,7 @@ try:
         MAX_JSON_DEPTH,
         BatchRefused,
         Event,
+        FieldPlan,
         OpenError,
         Properties,
         Pseudonymiser,
@@ -30,6 +31,7 @@ try:
         redact_many,
         seal_batch,
         seal_events,
+        shape_batch,
         shape_events,
         subject_key,
     )
@@ -48,6 +50,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "BatchRefused",
     "Event",
+    "FieldPlan",
     "OpenError",
     "Properties",
     "Pseudonymiser",
@@ -67,6 +70,7 @@ __all__ = [
     "redact_many",
     "seal_batch",
     "seal_events",
+    "shape_batch",
     "shape_events",
     "subject_key",
 ]

@@ -273,8 +273,9 @@ def test_known_subjects_events_are_sealed_before_the_transaction(
 def test_a_batch_is_sealed_and_pseudonymised_in_one_call_to_the_core_before_the_transaction(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The native core is called once per batch (not per event) for sealing and for each pure
-    treatment, outside the transaction when the subject's state and key are held."""
+    """The native core is called once per batch (not per event) to treat (the pure
+    treatments), write and seal its rows, outside the transaction when the subject's state and
+    key are held; no treater runs in Python."""
     subject_id = _granted(runtime, "lee@example.com", "analytics")
     runtime.pipeline.ingest(_page_views(subject_id, "a"), actor="t")
     inside = threading.local()
@@ -291,11 +292,12 @@ def test_a_batch_is_sealed_and_pseudonymised_in_one_call_to_the_core_before_the_
             finally:
                 inside.yes = False
 
-    shape_events = native.shape_events
+    shape_batch = native.shape_batch
 
-    def watched_shape_events(items: list[tuple[Any, ...]]) -> list[tuple[object, ...]]:
-        sealed.append((getattr(inside, "yes", False), [item[4] for item in items]))
-        return shape_events(items)
+    def watched_shape_batch(*args: Any) -> list[tuple[object, ...]]:
+        rows = shape_batch(*args)
+        sealed.append((getattr(inside, "yes", False), [str(row[0]) for row in rows]))
+        return rows
 
     many = Pseudonymise.many
 
@@ -304,13 +306,12 @@ def test_a_batch_is_sealed_and_pseudonymised_in_one_call_to_the_core_before_the_
         return many(self, fields, values)
 
     monkeypatch.setattr(runtime.store, "write", watched_write)
-    monkeypatch.setattr(native, "shape_events", watched_shape_events)
+    monkeypatch.setattr(native, "shape_batch", watched_shape_batch)
     monkeypatch.setattr(Pseudonymise, "many", watched_many)
     results = runtime.pipeline.ingest(_page_views(subject_id, "b", count=20), actor="t")
     assert [r.status for r in results] == ["accepted"] * 20
     assert sealed == [(False, [f"b{n}" for n in range(20)])]
-    # Twenty events with one e-mail address: one value pseudonymised, once.
-    assert treated == [["email"]]
+    assert treated == []
 
 
 def test_a_withdrawal_between_the_early_shape_and_the_transaction_wins(
@@ -324,9 +325,9 @@ def test_a_withdrawal_between_the_early_shape_and_the_transaction_wins(
     shape = runtime.pipeline._shape_early
     shaped: list[int] = []
 
-    def then_withdraw(work: list[Any], *args: Any) -> None:
+    def then_withdraw(work: Any, *args: Any) -> None:
         shape(work, *args)
-        shaped.extend(1 for w in work if w.early is not None)
+        shaped.extend(1 for row in work.early_rows if row is not None)
         ref = SubjectRef(subject_id=subject_id)
         runtime.consent.withdraw(ref, ["analytics"], "web", gpc=False, actor="t")
 
@@ -374,9 +375,10 @@ def test_events_are_received_when_their_transaction_reads_consent(
     shape = runtime.pipeline._shape_early
     shaped_by: list[str] = []
 
-    def then_wait(work: list[Any], *args: Any) -> None:
+    def then_wait(work: Any, *args: Any) -> None:
         shape(work, *args)
-        assert all(w.early is not None for w in work)
+        assert work.early_rows
+        assert all(row is not None for row in work.early_rows)
         shaped_by.append(clock.rfc3339(clock.now()))
         time.sleep(0.002)
 
@@ -405,9 +407,10 @@ def test_a_schema_replaced_after_the_early_shape_is_the_one_applied(
     fields = dict(SCHEMA["fields"])
     fields["url"] = fields["url"] | {"treatment": "drop"}
 
-    def then_replace(work: list[Any], *args: Any) -> None:
+    def then_replace(work: Any, *args: Any) -> None:
         shape(work, *args)
-        assert all(w.early is not None for w in work)
+        assert work.early_rows
+        assert all(row is not None for row in work.early_rows)
         with runtime.store.write() as conn:
             runtime.schemas.put(
                 conn,

@@ -92,9 +92,9 @@ pub struct Subject {
 /// An event's envelope; `properties` is the JSON text of its properties.
 #[pyclass(frozen, get_all, module = "consentry._core")]
 pub struct Event {
-    event_id: Option<Py<PyAny>>,
+    pub(crate) event_id: Option<Py<PyAny>>,
     event_type: Option<Py<PyAny>>,
-    occurred_at: Option<Py<PyAny>>,
+    pub(crate) occurred_at: Option<Py<PyAny>>,
     subject: Option<Py<Subject>>,
     consent_token: Option<Py<PyAny>>,
     gpc: bool,

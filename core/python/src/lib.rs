@@ -2,6 +2,7 @@
 //! values, releases the GIL (`Python::detach`) for the work of a batch, and calls the core.
 //! What each function means is documented in the core and in `src/consentry/_core.pyi`.
 
+mod batch;
 mod decode;
 mod shape;
 
@@ -181,8 +182,8 @@ fn event_aad<'py>(py: Python<'py>, event_id: &str) -> Bound<'py, PyBytes> {
 
 /// Keyed HMAC-SHA256 pseudonyms under one key, lowercase hex.
 #[pyclass(frozen, module = "consentry._core")]
-struct Pseudonymiser {
-    inner: pseudonym::Pseudonymiser,
+pub(crate) struct Pseudonymiser {
+    pub(crate) inner: pseudonym::Pseudonymiser,
 }
 
 #[pymethods]
@@ -233,6 +234,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sealer>()?;
     m.add_class::<Pseudonymiser>()?;
     m.add_class::<shape::RowPlan>()?;
+    m.add_class::<batch::FieldPlan>()?;
+    m.add_function(wrap_pyfunction!(batch::shape_batch, m)?)?;
     m.add_function(wrap_pyfunction!(shape::shape_events, m)?)?;
     m.add_function(wrap_pyfunction!(shape::received, m)?)?;
     m.add_function(wrap_pyfunction!(shape::subject_key, m)?)?;

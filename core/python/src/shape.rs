@@ -74,7 +74,7 @@ fn shape_error(e: ShapeError) -> PyErr {
 }
 
 /// A Python value as stored JSON holds it.
-fn value<'a>(v: &'a Bound<'_, PyAny>, field: &str) -> PyResult<Value<'a>> {
+pub(crate) fn value<'a>(v: &'a Bound<'_, PyAny>, field: &str) -> PyResult<Value<'a>> {
     if v.is_none() {
         Ok(Value::Null)
     } else if let Ok(s) = v.cast::<PyString>() {
@@ -98,7 +98,7 @@ fn value<'a>(v: &'a Bound<'_, PyAny>, field: &str) -> PyResult<Value<'a>> {
 }
 
 /// An aware datetime's calendar fields and offset.
-fn time(t: &Bound<'_, PyDateTime>) -> PyResult<Time> {
+pub(crate) fn time(t: &Bound<'_, PyDateTime>) -> PyResult<Time> {
     let tz = t
         .get_tzinfo()
         .ok_or_else(|| PyValueError::new_err("a time without a time zone"))?;

@@ -1,6 +1,7 @@
 """Data minimisation: which fields of an event are kept, for which purposes, and where each
-kept value goes (clear, or sealed under the subject's key). Worked out once per shape of event
-and remembered, so the hot path only looks a plan up."""
+kept value goes (clear, or sealed under the subject's key). Worked out once per decision over
+every field of its schema and remembered, so the hot path only looks a plan up; the core
+narrows it to the fields each event has (core/src/batch.rs, `narrowed` here)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ class Plan:
     # Every kept field with the purposes it may be shown to (None: all of the event's).
     fields: dict[str, list[str] | None]
     # The same plan in the core, which writes and seals the rows (ingest.shaping).
-    native: native.RowPlan
+    native: native.FieldPlan
+    # The kept fields whose values are stored as tokens from the vault.
+    tokenised: frozenset[str]
 
 
 class Planner:
@@ -105,23 +108,47 @@ def _make_plan(
             treat.append((name, spec.treatment, spec.sealed))
     purposes_json = _JSON.encode(allowed_purposes).decode()
     bits = purpose_mask(purposes[key] for key in allowed_purposes)
-    field_purposes_json = _JSON.encode(restricted).decode() if restricted else None
+    return _planned(tuple(keep), tuple(treat), purposes_json, bits, restricted)
+
+
+def _planned(
+    keep: tuple[tuple[str, bool], ...],
+    treat: tuple[tuple[str, Treatment, bool], ...],
+    purposes_json: str,
+    bits: int,
+    restricted: dict[str, list[str]],
+) -> Plan:
     return Plan(
-        tuple(keep),
-        tuple(treat),
+        keep,
+        treat,
         purposes_json,
         bits,
-        field_purposes_json,
+        _JSON.encode(restricted).decode() if restricted else None,
         {name: restricted.get(name) for name, _ in keep}
         | {n: restricted.get(n) for n, *_ in treat},
-        native.RowPlan(
-            list(keep),
-            [(name, sealed) for name, _, sealed in treat],
+        native.FieldPlan(
+            [(name, Treatment.KEEP.value, sealed, restricted.get(name)) for name, sealed in keep]
+            + [(name, t.value, sealed, restricted.get(name)) for name, t, sealed in treat],
             purposes_json,
-            field_purposes_json,
             bits,
         ),
+        frozenset(name for name, t, _ in treat if t is Treatment.TOKENISE),
     )
+
+
+def narrowed(plan: Plan, present: Mapping[str, object]) -> Plan:
+    """The plan of an event that has the fields `present` (the core narrows plans the same
+    way when it writes rows, core/src/batch.rs): for what delivery is handed of it."""
+    keep = tuple(k for k in plan.keep if k[0] in present)
+    treat = tuple(t for t in plan.treat if t[0] in present)
+    if len(keep) == len(plan.keep) and len(treat) == len(plan.treat):
+        return plan
+    restricted = {
+        name: purposes
+        for name, purposes in plan.fields.items()
+        if purposes is not None and name in present
+    }
+    return _planned(keep, treat, plan.purposes_json, plan.purpose_bits, restricted)
 
 
 def purpose_mask(purposes: Iterable[Purpose]) -> int:

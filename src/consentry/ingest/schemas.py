@@ -61,6 +61,11 @@ class CompiledSchema:
     # kept in clear or redacted.
     sealed: frozenset[str]
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every field's name, in the schema's order."""
+        return tuple(self.fields)
+
 
 def parse(
     event_type: str, definition: Mapping[str, Any], purposes: Mapping[str, Purpose]

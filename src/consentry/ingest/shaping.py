@@ -1,11 +1,10 @@
-"""The pipeline's write step: accepted events planned (minimised), treated and sealed into
-rows, stored with the batch, and handed on for delivery in the same transaction."""
+"""The pipeline's write step: accepted events planned (minimised) once per decision, treated,
+written and sealed into rows by the core in one call a batch, stored with the batch, and handed
+on for delivery in the same transaction."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import Any, cast, overload
 
 from sqlalchemy import Connection
@@ -17,14 +16,13 @@ from consentry.ingest.minimise import Plan, Planner
 from consentry.ingest.models import Treatment
 from consentry.ingest.ports import AcceptedEvent, Deliveries
 from consentry.ingest.schemas import CompiledSchema
-from consentry.ingest.treatments import Item, PureTreater, Treater
-from consentry.ingest.work import Early, Ready, Shaped, Work
+from consentry.ingest.treatments import Item, Pseudonymise, PureTreater, Treater
+from consentry.ingest.work import Decision, Work
 from consentry.keys.envelope import Sealer
 from consentry.keys.subject_keys import SubjectKeys
 from consentry.storage import ingest as sql
 
-# An event decided before the transaction: its schema, state, allowed purposes and sealer.
-Decided = tuple[Work, CompiledSchema, SubjectConsent, list[str], Sealer]
+Row = tuple[object, ...]
 
 
 class Shaper:
@@ -38,84 +36,92 @@ class Shaper:
         self.deliveries = deliveries
         self.planner = Planner()
         self.pure = {k: cast(PureTreater, t) for k, t in treaters.items() if t.pure}
+        self.pseudonyms = cast(Pseudonymise, treaters[Treatment.PSEUDONYMISE]).core
 
-    def plan(
+    def plan(self, decision: Decision, schema: CompiledSchema) -> Plan:
+        """The decision's plan over every field of `schema` (the core narrows it to the
+        fields each event has), remembered with the decision."""
+        decided = decision.value
+        if decided.plan is None:
+            decided.plan = self.planner.plan(
+                schema.fields,
+                schema.has_special,
+                decided.allowed,
+                schema.names,
+                decision.purposes,
+                decision.state,
+            )
+        return decided.plan
+
+    def shape(
         self,
-        w: Work,
-        schema: CompiledSchema,
-        allowed: list[str],
-        purposes: dict[str, Purpose],
-        state: SubjectConsent,
-    ) -> Plan:
-        return self.planner.plan(
-            schema.fields, schema.has_special, allowed, tuple(w.properties), purposes, state
+        work: Work,
+        positions: list[int],
+        sealers: Mapping[int, Sealer],
+        tokens: dict[int, dict[str, str]] | None = None,
+    ) -> list[Row]:
+        """The rows of the events at `positions`, decided (work.decision_of), each sealed
+        under its subject's sealer (`sealers` by subject index); one call to the core."""
+        if not positions:
+            return []
+        decision_of = work.decision_of
+        groups: list[Any] = [None] * len(work.decisions)
+        for d in {decision_of[n] for n in positions}:
+            subject, schema = work.decided_for[d]
+            plan = self.plan(work.decisions[d], schema)
+            groups[d] = (
+                plan.native,
+                sealers[subject].native,
+                work.subject_ids[subject],
+                schema.schema.event_type,
+                schema.schema.version,
+            )
+        return native.shape_batch(
+            groups,
+            positions,
+            decision_of,
+            work.events,
+            work.values,
+            tokens or {},
+            self.pseudonyms,
         )
-
-    def treat_ready(self, decoded: list[tuple[Work, CompiledSchema]], ready: Ready) -> None:
-        """The events' values of pure treatments (pseudonymise, redact) treated into `ready`,
-        each treatment once over the batch's distinct values."""
-        queues: dict[Treatment, dict[tuple[str, Any], None]] = defaultdict(dict)
-        for w, schema in decoded:
-            for name, value in w.properties.items():
-                treatment = schema.fields[name].treatment
-                if treatment in self.pure and (treatment, name, value) not in ready:
-                    queues[treatment][(name, value)] = None
-        for treatment, queue in queues.items():
-            fields = [name for name, _ in queue]
-            values = [value for _, value in queue]
-            for name, value, treated in zip(
-                fields, values, self.pure[treatment].many(fields, values), strict=True
-            ):
-                ready[(treatment, name, value)] = treated
-
-    def shape_early(
-        self, decided: list[Decided], purposes: dict[str, Purpose], ready: Ready
-    ) -> None:
-        """Events decided before the transaction, planned and sealed there too (w.early) when
-        each value they treat is in `ready`."""
-        found = []
-        for w, schema, state, allowed, sealer in decided:
-            plan = self.plan(w, schema, allowed, purposes, state)
-            values = {}
-            for name, treatment, _sealed in plan.treat:
-                key = (treatment, name, w.properties[name])
-                if key not in ready:
-                    break
-                values[name] = ready[key]
-            else:
-                found.append((w, schema, state, allowed, plan, values, sealer))
-        shaped = _shape_all(
-            [(w, plan, values, sealer) for w, _, _, _, plan, values, sealer in found]
-        )
-        for (w, schema, state, allowed, _, _, _), one in zip(found, shaped, strict=True):
-            w.early = Early(state, purposes, schema, allowed, one)
 
     def store(
         self,
         conn: Connection,
-        work: list[Work],
+        work: Work,
+        accepted: list[int],
         states: dict[str, SubjectConsent],
         purposes: dict[str, Purpose],
         version: int,
-        ready: Ready,
     ) -> Sequence[AcceptedEvent]:
-        """The batch's accepted events stored, and handed on for delivery; returns them as
-        delivery is handed them."""
-        accepted = [w for w in work if w.code is None]
+        """The batch's accepted events (`accepted`, their positions) stored, and handed on for
+        delivery; returns them as delivery is handed them."""
         if not accepted:
             return ()
-        shaped = [_early(w, states, purposes) for w in accepted]
-        late = [n for n, s in enumerate(shaped) if s is None]
+        rows: list[Row | None]
+        late: list[int] = []
+        if work.early_rows:
+            early_rows, early_decisions = work.early_rows, work.early_decisions
+            decisions, decision_of = work.decisions, work.decision_of
+            rows = [
+                early_rows[n] if early_decisions[n] is decisions[decision_of[n]] else None
+                for n in accepted
+            ]
+            late = [k for k, row in enumerate(rows) if row is None]
+        else:
+            rows = [None] * len(accepted)
+            late = list(range(len(accepted)))
         if late:
-            redone = self._shape_late(conn, [accepted[n] for n in late], states, purposes, ready)
-            for n, one in zip(late, redone, strict=True):
-                shaped[n] = one
-        done = [s for s in shaped if s is not None]
+            redone = self._shape_late(conn, work, [accepted[k] for k in late])
+            for k, row in zip(late, redone, strict=True):
+                rows[k] = row
+        done = cast(list[Row], rows)
         # Taken in the transaction, after the states were read: the withdrawal purge counts an
         # event received at or before a withdrawal as stored under the consent it withdrew.
         received_at = clock.rfc3339(clock.now())
-        sql.insert_events(conn, native.received([s.row for s in done], received_at))
-        handed = Handed(accepted, done)
+        sql.insert_events(conn, native.received(done, received_at))
+        handed = Handed(self, work, accepted, done)
         self.deliveries.enqueue(
             conn,
             handed,
@@ -125,118 +131,68 @@ class Shaper:
         )
         return handed
 
-    def _shape_late(
-        self,
-        conn: Connection,
-        accepted: list[Work],
-        states: dict[str, SubjectConsent],
-        purposes: dict[str, Purpose],
-        ready: Ready,
-    ) -> list[Shaped]:
-        """Accepted events not shaped before the transaction (or whose early shape no longer
-        stands): planned, treated and sealed here."""
-        sealers = {s: self.keys.sealer(conn, s) for s in {str(w.subject_id) for w in accepted}}
-        plans: list[Plan] = []
-        treated: list[dict[str, Any]] = [{} for _ in accepted]
-        # Each treatment other than keep runs once per batch over every value it must treat
-        # (pure ones mostly ran before the transaction: `ready`).
-        queues: dict[Treatment, list[tuple[int, str, Item]]] = defaultdict(list)
-        for n, w in enumerate(accepted):
-            schema = w.schema
-            if schema is None:
-                raise ValueError("only classified events are stored")
-            subject_id = str(w.subject_id)
-            plan = self.plan(w, schema, w.purposes, purposes, states[subject_id])
-            plans.append(plan)
-            done = treated[n]
+    def _shape_late(self, conn: Connection, work: Work, positions: list[int]) -> list[Row]:
+        """Accepted events not shaped before the transaction (or whose early rows no longer
+        stand): their subjects' keys read, their tokens issued, shaped here."""
+        subjects = {work.decided_for[work.decision_of[n]][0] for n in positions}
+        sealers = {
+            s: self.keys.sealer(conn, cast(str, work.subject_ids[s])) for s in sorted(subjects)
+        }
+        tokens = self._tokens(conn, work, positions, sealers)
+        work.tokens.update(tokens)
+        return self.shape(work, positions, sealers, tokens)
+
+    def _tokens(
+        self, conn: Connection, work: Work, positions: list[int], sealers: Mapping[int, Sealer]
+    ) -> dict[int, dict[str, str]]:
+        """The tokens of the events' tokenised fields, by position: the batch's in one call."""
+        queue: list[tuple[int, str, Item]] = []
+        for n in positions:
+            d = work.decision_of[n]
+            subject, schema = work.decided_for[d]
+            plan = self.plan(work.decisions[d], schema)
+            if not plan.tokenised:
+                continue
+            values = cast(dict[str, Any], work.values[n])
+            subject_id = cast(str, work.subject_ids[subject])
             for name, treatment, _sealed in plan.treat:
-                value = w.properties[name]
-                if treatment in self.pure and (treatment, name, value) in ready:
-                    done[name] = ready[(treatment, name, value)]
-                    continue
-                item = Item(subject_id, name, value, sealers[subject_id])
-                queues[treatment].append((n, name, item))
-        for treatment, queue in queues.items():
-            results = self.treaters[treatment].treat(conn, [item for _, _, item in queue])
-            for (n, name, _), value in zip(queue, results, strict=True):
-                treated[n][name] = value
-        return _shape_all(
-            [
-                (w, plan, values, sealers[str(w.subject_id)])
-                for w, plan, values in zip(accepted, plans, treated, strict=True)
-            ]
-        )
+                if treatment is Treatment.TOKENISE and name in values:
+                    item = Item(subject_id, name, values[name], sealers[subject])
+                    queue.append((n, name, item))
+        tokens: dict[int, dict[str, str]] = {}
+        if queue:
+            issued = self.treaters[Treatment.TOKENISE].treat(conn, [i for _, _, i in queue])
+            for (n, name, _), token in zip(queue, issued, strict=True):
+                tokens.setdefault(n, {})[name] = token
+        return tokens
 
-
-def _early(
-    w: Work, states: dict[str, SubjectConsent], purposes: dict[str, Purpose]
-) -> Shaped | None:
-    """The event's early shape, if it still stands (see Early)."""
-    early = w.early
-    if (
-        early is None
-        or early.state is not states.get(str(w.subject_id))
-        or early.purposes is not purposes
-        or early.schema is not w.schema
-        or early.allowed != w.purposes
-    ):
-        return None
-    return early.shaped
-
-
-def _shape_all(items: list[tuple[Work, Plan, dict[str, Any], Sealer]]) -> list[Shaped]:
-    """Each event's row, from its plan, treated values and subject's sealer: kept values in
-    clear, personal ones sealed under the subject's key, the batch's in one call to the core."""
-    rows = native.shape_events(
-        [_item(w, plan, treated, sealer) for w, plan, treated, sealer in items]
-    )
-    return [
-        Shaped(row, plan, treated) for (_, plan, treated, _), row in zip(items, rows, strict=True)
-    ]
-
-
-def _item(
-    w: Work, plan: Plan, treated: dict[str, Any], sealer: Sealer
-) -> tuple[
-    native.RowPlan, dict[str, Any], dict[str, Any], native.Sealer, str, str, int, datetime, str
-]:
-    """What the core needs of one event to write its row (see native.shape_events)."""
-    event, schema = w.event, w.schema
-    if (
-        event is None
-        or event.occurred_at is None
-        or schema is None
-        or w.ref is None
-        or w.event_id is None
-    ):
-        raise ValueError("only classified events are stored")
-    return (
-        plan.native,
-        w.properties,
-        treated,
-        sealer.native,
-        w.event_id,
-        schema.schema.event_type,
-        schema.schema.version,
-        event.occurred_at,
-        str(w.subject_id or w.ref.subject_id),
-    )
+    def treated(self, plan: Plan, values: dict[str, Any], tokens: Mapping[str, Any]) -> Any:
+        """One event's treated values, as the core stored them (for delivery)."""
+        treated: dict[str, Any] = {}
+        for name, treatment, _sealed in plan.treat:
+            if treatment is Treatment.TOKENISE:
+                treated[name] = tokens[name]
+            else:
+                (treated[name],) = self.pure[treatment].many([name], [values[name]])
+        return treated
 
 
 class Handed(Sequence[AcceptedEvent]):
     """The batch's stored events as the Deliveries port is handed them, each built only when
     it is read: most data maps have no systems, and then the port reads none of them."""
 
-    __slots__ = ("_shaped", "_work")
+    __slots__ = ("_positions", "_rows", "_shaper", "_work")
 
-    def __init__(self, work: list[Work], shaped: list[Shaped]) -> None:
-        if len(work) != len(shaped):
-            raise ValueError("every stored event is handed with its work item")
+    def __init__(self, shaper: Shaper, work: Work, positions: list[int], rows: list[Row]) -> None:
+        if len(positions) != len(rows):
+            raise ValueError("every stored event is handed with its row")
+        self._shaper = shaper
         self._work = work
-        self._shaped = shaped
+        self._positions = positions
+        self._rows = rows
 
     def __len__(self) -> int:
-        return len(self._shaped)
+        return len(self._rows)
 
     @overload
     def __getitem__(self, index: int) -> AcceptedEvent: ...
@@ -244,29 +200,34 @@ class Handed(Sequence[AcceptedEvent]):
     def __getitem__(self, index: slice) -> Sequence[AcceptedEvent]: ...
     def __getitem__(self, index: int | slice) -> AcceptedEvent | Sequence[AcceptedEvent]:
         if isinstance(index, slice):
-            return Handed(self._work[index], self._shaped[index])
-        return _accepted(self._work[index], self._shaped[index])
+            return Handed(self._shaper, self._work, self._positions[index], self._rows[index])
+        return self._accepted(self._positions[index], self._rows[index])
 
     def __iter__(self) -> Iterator[AcceptedEvent]:
-        return (_accepted(w, s) for w, s in zip(self._work, self._shaped, strict=True))
+        return (self._accepted(n, r) for n, r in zip(self._positions, self._rows, strict=True))
 
-
-def _accepted(w: Work, shaped: Shaped) -> AcceptedEvent:
-    """What delivery is handed of a stored event: stored for the purposes the batch allowed
-    (w.purposes: an early shape stands only for those), its kept values treated, in clear."""
-    event, schema = w.event, w.schema
-    if event is None or event.occurred_at is None or schema is None:
-        raise ValueError("only classified events are stored")
-    row = shaped.row
-    return AcceptedEvent(
-        cast(str, row[0]),
-        schema.schema.event_type,
-        event.occurred_at,
-        cast(str, row[4]),
-        w.purposes,
-        shaped.plan.fields,
-        minimise.values(shaped.plan, w.properties, shaped.treated),
-        schema.categories,
-        schema.sensitive,
-        schema.sealed,
-    )
+    def _accepted(self, n: int, row: Row) -> AcceptedEvent:
+        """What delivery is handed of a stored event: stored for the purposes the batch
+        allowed, its kept values treated, in clear."""
+        work = self._work
+        event, values = work.events[n], work.values[n]
+        d = work.decision_of[n]
+        decided = work.decisions[d].value
+        schema = work.decided_for[d][1]
+        plan = decided.plan
+        if event is None or event.occurred_at is None or values is None or plan is None:
+            raise ValueError("only classified events are stored")
+        present = minimise.narrowed(plan, values)
+        treated = self._shaper.treated(present, values, work.tokens.get(n, {}))
+        return AcceptedEvent(
+            cast(str, row[0]),
+            schema.schema.event_type,
+            event.occurred_at,
+            cast(str, row[4]),
+            decided.allowed,
+            present.fields,
+            minimise.values(present, values, treated),
+            schema.categories,
+            schema.sensitive,
+            schema.sealed,
+        )

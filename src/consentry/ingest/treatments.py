@@ -78,6 +78,11 @@ class Pseudonymise:
     def __init__(self, key: bytes) -> None:
         self._core = native.Pseudonymiser(key)
 
+    @property
+    def core(self) -> native.Pseudonymiser:
+        """The key in the core, which pseudonymises the values of the rows it writes."""
+        return self._core
+
     def many(self, fields: list[str], values: list[Any]) -> list[Any]:
         # A value's text is Python's str() of it (True -> "True", 1.0 -> "1.0"), as stored.
         return self._core.fields(fields, [str(value) for value in values])
