@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from consentry.bench import baseline, delivery, harness, reads, redaction, retention, sections
 from consentry.bench import keys as keys_section
+from consentry.bench import summary as summary_section
 from consentry.bench.data import World, batches, build, make_settings
 from consentry.cli import app
 from consentry.ingest.redact import Kind
@@ -211,6 +212,16 @@ def test_retention_section_sweeps_the_expired_half_beside_ingest(world: World) -
         "retention.swept_events_per_s",
         "retention.max_lock_ms",
     }
+
+
+def test_summary_section_adds_to_what_the_run_counted_before_it(world: World) -> None:
+    # The retention section's ingest counts today's events first, as in `--section retention
+    # --section summary`; the summary's own days are added to them, not inserted beside them.
+    retention.retention(world, 200)
+    figures = summary_section.summary(world, 50, 1_000)
+    assert figures["summary_ms"] > 0
+    assert figures["counted_subjects"] == figures["subjects"]
+    assert set(harness.verdicts({"summary": figures})) == {"summary.summary_ms"}
 
 
 def test_keys_section_times_a_master_rotation() -> None:
