@@ -49,39 +49,6 @@ class Pseudonymiser:
     def subject(self, subject_id: str) -> str:
         """HMAC(key, subject_id)."""
 
-class RowPlan:
-    """One shape of event's kept fields, (field, sealed) pairs from the values sent (`keep`)
-    and from the treated values (`treat`), and the columns every event of the shape shares."""
-
-    def __init__(
-        self,
-        keep: list[tuple[str, bool]],
-        treat: list[tuple[str, bool]],
-        purposes_json: str,
-        field_purposes_json: str | None,
-        purpose_bits: int,
-    ) -> None: ...
-
-def shape_events(
-    items: list[
-        tuple[
-            RowPlan,
-            dict[str, Any],
-            dict[str, Any],
-            Sealer,
-            str,
-            str,
-            int,
-            datetime,
-            str,
-        ]
-    ],
-) -> list[tuple[object, ...]]:
-    """Each event's row (plan, values sent, treated values, sealer, event_id, event_type,
-    schema version, occurred_at, subject_id): storage.ingest.EVENT_COLUMNS but received_at,
-    its kept values as stored JSON (sorted keys, msgspec's spelling), the personal ones sealed
-    under the event's AAD (GIL released). ValueError for a value stored JSON cannot hold."""
-
 class FieldPlan:
     """Every field of one schema that one (subject, schema) decision keeps: (name, treatment
     (keep, pseudonymise, redact or tokenise), sealed, the purposes it is narrowed to or None),
@@ -93,6 +60,9 @@ class FieldPlan:
         purposes_json: str,
         purpose_bits: int,
     ) -> None: ...
+    @property
+    def cached_shapes(self) -> int:
+        """How many sets of fields' shapes the plan keeps now (at most 1,024, then cleared)."""
 
 def shape_batch(
     groups: list[tuple[FieldPlan, Sealer, str, str, int] | None],
@@ -108,10 +78,13 @@ def shape_batch(
     type, schema version), from its envelope events[position] and properties values[position],
     its tokenised fields' tokens in tokens[position]. Each plan is narrowed to the fields the
     event has, its values pseudonymised or redacted (each distinct value once), written as
-    stored JSON and the personal ones sealed, the GIL released: shape_events's rows."""
+    stored JSON and the personal ones sealed, the GIL released. Each row is
+    storage.ingest.EVENT_COLUMNS but received_at: the kept values as stored JSON (sorted keys,
+    msgspec's spelling), the personal ones sealed under the event's AAD. ValueError for a value
+    stored JSON cannot hold."""
 
 def received(rows: list[tuple[object, ...]], received_at: str) -> list[tuple[object, ...]]:
-    """The rows of shape_events with received_at in its column, after occurred_at."""
+    """The rows of shape_batch with received_at in its column, after occurred_at."""
 
 def subject_key(subject_id: str) -> int:
     """events.subject_key: 60 bits of the id's random part (characters 4-18, hexadecimal)."""

@@ -16,7 +16,6 @@ try:
         OpenError,
         Properties,
         Pseudonymiser,
-        RowPlan,
         Sealer,
         Subject,
         decode_batch,
@@ -32,7 +31,6 @@ try:
         seal_batch,
         seal_events,
         shape_batch,
-        shape_events,
         subject_key,
     )
     from consentry._core import find as redact_find
@@ -54,7 +52,6 @@ __all__ = [
     "OpenError",
     "Properties",
     "Pseudonymiser",
-    "RowPlan",
     "Sealer",
     "Subject",
     "decode_batch",
@@ -71,6 +68,5 @@ __all__ = [
     "seal_batch",
     "seal_events",
     "shape_batch",
-    "shape_events",
     "subject_key",
 ]

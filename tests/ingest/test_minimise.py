@@ -80,8 +80,7 @@ def test_a_field_with_its_own_purposes_is_shown_only_to_them() -> None:
         "message": None,
         "card": None,
     }
-    assert p.field_purposes_json == '{"offer":["personalization"]}'
-    assert plan(["analytics"], ("url", "page")).field_purposes_json is None
+    assert plan(["analytics"], ("url", "page")).fields == {"url": None, "page": None}
 
 
 def test_only_fields_present_are_planned() -> None:
@@ -147,3 +146,13 @@ def test_delivery_is_handed_the_values_sent_of_kept_fields_and_the_treated_value
 def test_stored_json_has_sorted_keys_and_no_whitespace() -> None:
     assert minimise.encode({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
     assert minimise.encode_bytes({"b": 1, "a": 2}) == b'{"a":2,"b":1}'
+
+
+def test_a_plan_is_remembered_for_the_same_purposes_only() -> None:
+    # A purpose's conditions (a §7027(m) use, an Art. 9 condition) decide which fields serve
+    # it, and a configuration change replaces the purposes: a plan made before is not reused.
+    planner = minimise.Planner()
+    first = planner.plan(FIELDS, False, ["analytics"], ALL, PURPOSES, STATE)
+    assert planner.plan(FIELDS, False, ["analytics"], ALL, PURPOSES, STATE) is first
+    reloaded = dict(PURPOSES)
+    assert planner.plan(FIELDS, False, ["analytics"], ALL, reloaded, STATE) is not first

@@ -206,3 +206,20 @@ def test_a_plan_naming_a_field_twice_or_an_unknown_treatment_is_refused() -> Non
 
 def _key() -> native.Pseudonymiser:
     return native.Pseudonymiser(PSEUDONYM_KEY)
+
+
+def test_a_plan_keeps_the_shapes_of_at_most_1024_sets_of_fields() -> None:
+    # A sender varying which optional fields it sends meets a new set of fields with nearly
+    # every event: the plan, shared by every subject deciding alike, must not grow with them.
+    names = [f"f{n}" for n in range(12)]
+    plan = native.FieldPlan([(name, "keep", False, None) for name in names], "[]", 0)
+    group = (plan, native.Sealer(KEYS[0]), SUBJECTS[0], "t", 1)
+    sets = [{name: 1 for b, name in enumerate(names) if n >> b & 1} for n in range(1, 3_001)]
+    for start in range(0, len(sets), 500):
+        chunk = sets[start : start + 500]
+        events = [_event(f"e{start + n}", SUBJECTS[0]) for n in range(len(chunk))]
+        rows = native.shape_batch(
+            [group], list(range(len(chunk))), [0] * len(chunk), events, chunk, {}, _key()
+        )
+        assert [json.loads(str(r[6])) for r in rows] == chunk
+        assert 0 < plan.cached_shapes <= 1_024

@@ -20,6 +20,10 @@ use crate::{seal_error, Pseudonymiser, Sealer};
 
 type Shaped = (Arc<Shape>, Option<Py<PyString>>);
 
+/// How many sets of fields a plan keeps the shapes of: past it they are worked out again, so
+/// a sender varying its optional fields cannot grow a plan without bound.
+const SHAPES_MAX: usize = 1_024;
+
 /// The fields of one schema that one decision keeps (its purposes, and for each field its
 /// treatment, whether it is sealed and the purposes it is narrowed to), and the columns every
 /// event of the decision shares.
@@ -30,7 +34,7 @@ pub(crate) struct FieldPlan {
     keys: Vec<Py<PyString>>,
     purposes_json: Py<PyAny>,
     purpose_bits: Py<PyAny>,
-    /// The shape of each set of fields met so far.
+    /// The shape of each set of fields met lately (at most SHAPES_MAX).
     shapes: Mutex<HashMap<Vec<usize>, Shaped>>,
 }
 
@@ -73,11 +77,20 @@ impl FieldPlan {
             shapes: Mutex::new(HashMap::new()),
         })
     }
+
+    /// How many sets of fields' shapes the plan keeps now.
+    #[getter]
+    fn cached_shapes(&self) -> usize {
+        self.shapes.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 impl FieldPlan {
     fn shape(&self, py: Python<'_>, present: Vec<usize>) -> Shaped {
         let mut shapes = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
+        if shapes.len() >= SHAPES_MAX && !shapes.contains_key(&present) {
+            shapes.clear();
+        }
         let (shape, narrowed) = shapes.entry(present).or_insert_with_key(|present| {
             let shape = self.inner.shape(present);
             let narrowed = shape
@@ -120,7 +133,9 @@ struct Pending<'py> {
 /// The rows of the events at `order` (positions in the batch), in that order: each event's
 /// decision is `groups[group_of[position]]`, its envelope `events[position]`, its properties
 /// `values[position]` (a dict) and the tokens of its tokenised fields `tokens[position]`.
-/// Each row is `shape_events`'s: storage.ingest.EVENT_COLUMNS but received_at.
+/// Each row is storage.ingest.EVENT_COLUMNS but received_at: event_id, event_type,
+/// schema_version, occurred_at (UTC text), subject_id, purposes, properties (clear JSON),
+/// sealed (or None), field_purposes, purpose_bits, subject_key.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn shape_batch<'py>(

@@ -233,10 +233,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decode::register(m)?;
     m.add_class::<Sealer>()?;
     m.add_class::<Pseudonymiser>()?;
-    m.add_class::<shape::RowPlan>()?;
     m.add_class::<batch::FieldPlan>()?;
     m.add_function(wrap_pyfunction!(batch::shape_batch, m)?)?;
-    m.add_function(wrap_pyfunction!(shape::shape_events, m)?)?;
     m.add_function(wrap_pyfunction!(shape::received, m)?)?;
     m.add_function(wrap_pyfunction!(shape::subject_key, m)?)?;
     m.add("OpenError", m.py().get_type::<OpenError>())?;

@@ -31,8 +31,6 @@ class Plan:
     purposes_json: str
     # The same purposes as bits of events.purpose_bits.
     purpose_bits: int
-    # JSON {field: [purposes]} for fields shown only to some purposes, or None.
-    field_purposes_json: str | None
     # Every kept field with the purposes it may be shown to (None: all of the event's).
     fields: dict[str, list[str] | None]
     # The same plan in the core, which writes and seals the rows (ingest.shaping).
@@ -47,9 +45,12 @@ class Planner:
     limit on sensitive personal information holds is part of the shape."""
 
     def __init__(self) -> None:
-        # Keyed by the field mapping's id; the entry holds the mapping itself, so an id that a
-        # reloaded schema's new mapping happens to reuse never finds a stale plan.
-        self._plans: dict[tuple[object, ...], tuple[Mapping[str, FieldSpec], Plan]] = {}
+        # Keyed by the ids of the field mapping and of the purposes (a purpose's conditions
+        # decide which fields serve it); the entry holds both, so an id that a reloaded
+        # schema's or configuration's new object happens to reuse never finds a stale plan.
+        self._plans: dict[
+            tuple[object, ...], tuple[Mapping[str, FieldSpec], dict[str, Purpose], Plan]
+        ] = {}
 
     def plan(
         self,
@@ -62,14 +63,20 @@ class Planner:
     ) -> Plan:
         if has_special:
             return _make_plan(fields, allowed, present, purposes, state)
-        key = (id(fields), tuple(allowed), present, policy.sensitive_limit_holds(state))
+        key = (
+            id(fields),
+            id(purposes),
+            tuple(allowed),
+            present,
+            policy.sensitive_limit_holds(state),
+        )
         entry = self._plans.get(key)
-        if entry is not None and entry[0] is fields:
-            return entry[1]
+        if entry is not None and entry[0] is fields and entry[1] is purposes:
+            return entry[2]
         if len(self._plans) > _PLANS_SIZE:
             self._plans.clear()
         plan = _make_plan(fields, allowed, present, purposes, state)
-        self._plans[key] = (fields, plan)
+        self._plans[key] = (fields, purposes, plan)
         return plan
 
 
@@ -117,16 +124,17 @@ def _planned(
     purposes_json: str,
     bits: int,
     restricted: dict[str, list[str]],
+    core: native.FieldPlan | None = None,
 ) -> Plan:
     return Plan(
         keep,
         treat,
         purposes_json,
         bits,
-        _JSON.encode(restricted).decode() if restricted else None,
         {name: restricted.get(name) for name, _ in keep}
         | {n: restricted.get(n) for n, *_ in treat},
-        native.FieldPlan(
+        core
+        or native.FieldPlan(
             [(name, Treatment.KEEP.value, sealed, restricted.get(name)) for name, sealed in keep]
             + [(name, t.value, sealed, restricted.get(name)) for name, t, sealed in treat],
             purposes_json,
@@ -148,7 +156,8 @@ def narrowed(plan: Plan, present: Mapping[str, object]) -> Plan:
         for name, purposes in plan.fields.items()
         if purposes is not None and name in present
     }
-    return _planned(keep, treat, plan.purposes_json, plan.purpose_bits, restricted)
+    # The core narrows the whole plan to each event's fields itself: the same one serves.
+    return _planned(keep, treat, plan.purposes_json, plan.purpose_bits, restricted, plan.native)
 
 
 def purpose_mask(purposes: Iterable[Purpose]) -> int:

@@ -245,8 +245,8 @@ class Pipeline:
         vault: list[frozenset[str]],
     ) -> int | None:
         """The index of the subject's decision about `schema` from the state and key this
-        process holds; None when it holds neither, or its events would not be stored, or
-        they would not be stored; `vault` is given each decision's tokenised fields."""
+        process holds; None when it holds neither, or the subject's events would not be
+        stored; `vault` is given each decision's tokenised fields."""
         subject_id = work.subject_ids[subject]
         if subject_id is None:
             return None
