@@ -5,12 +5,15 @@ tests/stream/test_consumers.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consentry.governance import routing
+from consentry.storage import datamap as datamap_sql
+from consentry.storage.configuration import bump_config_version
 from consentry.storage.schema import outbox
 from tests.conftest import auth
 from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
@@ -80,3 +83,23 @@ def test_what_was_queued_before_a_system_became_a_consumer_is_not_sent(
     assert worker(gateway).run_once() == 0
     with runtime_of(gateway).store.read() as conn:
         assert conn.execute(select(outbox.c.seq)).all() == []
+
+
+def test_a_system_not_serving_its_topics_purpose_is_no_consumer(gateway: TestClient) -> None:
+    """A definition stored before the data map required the purpose (here written straight to
+    the table) names the analytics topic but serves personalization only: it reads nothing."""
+    add(gateway, "reader", _consumer("analytics"))
+    add(gateway, "other", _consumer("personalization"))
+    rt = runtime_of(gateway)
+    with rt.store.write() as conn:
+        row = datamap_sql.get_system(conn, "other")
+        assert row is not None
+        definition = json.loads(row.definition)
+        definition["endpoint"] = _consumer("analytics")["endpoint"]
+        datamap_sql.update_system(conn, "other", json.dumps(definition), row.updated_at)
+        bump_config_version(conn)
+    with rt.store.read() as conn:
+        systems = rt.datamap.all(conn)
+    assert systems["other"].endpoint.endswith("consentry.consented.analytics")
+    assert [s.system_id for s in routing.consumers_of(systems.values(), "analytics")] == ["reader"]
+    assert routing.consumers_of(systems.values(), "personalization") == []

@@ -37,5 +37,8 @@ def queued(system: System) -> bool:
 
 
 def consumers_of(systems: Iterable[System], purpose: str) -> list[System]:
-    """The systems consuming the consented topic of `purpose`."""
-    return [s for s in systems if consented.consumed(s) == purpose]
+    """The systems consuming the consented topic of `purpose`: its endpoint names the topic
+    and the purpose is among its purposes (the data map refuses one that does not serve it;
+    a definition stored before that rule is no consumer: it would read records of a purpose
+    it may not serve)."""
+    return [s for s in systems if purpose in s.purposes and consented.consumed(s) == purpose]
