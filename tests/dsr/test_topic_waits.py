@@ -6,7 +6,10 @@ tests/stream/test_consumers.py has them written by a replica on a real broker.""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -171,3 +174,54 @@ def test_a_withdrawal_waits_for_no_record_written_after_it(
     [waiting] = _entries(ready, subject_id, "events:topic_purge:waiting")
     until = datetime.fromisoformat(str(waiting["until"]))
     assert withdrawn + GONE_AFTER - timedelta(seconds=5) < until <= withdrawn + GONE_AFTER
+
+
+def test_a_wait_is_passed_once_by_two_processes_passing_it_at_once(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runners pass the same wait at the same time: the first holds its transaction open
+    after passing it (in its audit record); the second, started then, finds nothing left to
+    pass, so the purge is said passed once."""
+    subject_id = grant(ready, email("xia"), "analytics")
+    rt = runtime_of(ready)
+    with rt.store.write() as conn:
+        stream_sql.add_waits(
+            conn,
+            [
+                {
+                    "entry_id": 1,
+                    "subject_id": subject_id,
+                    "topic": ANALYTICS,
+                    "until": clock.now() - timedelta(seconds=1),
+                }
+            ],
+        )
+    record = erasure_module.audit.record
+    inside, release = threading.Event(), threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        out = record(*args, **kwargs)
+        if threading.current_thread().name == "first":
+            inside.set()
+            release.wait(10)
+        return out
+
+    monkeypatch.setattr(erasure_module.audit, "record", held)
+    passed: dict[str, int] = {}
+
+    def pass_waits() -> None:
+        passed[threading.current_thread().name] = rt.erasure.topic_waits_passed(actor="runner")
+
+    first = threading.Thread(target=pass_waits, name="first")
+    second = threading.Thread(target=pass_waits, name="second")
+    first.start()
+    assert inside.wait(10)
+    second.start()
+    # The second is now waiting for the first's lock (its row's, on PostgreSQL).
+    time.sleep(0.5)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert passed == {"first": 1, "second": 0}
+    monkeypatch.setattr(erasure_module.audit, "record", record)
+    assert len(_entries(ready, subject_id, "events:topic_purge:passed")) == 1

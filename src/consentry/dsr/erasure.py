@@ -203,11 +203,12 @@ class Erasure:
         now = clock.now()
         # Most passes find none: a read first, so that they take no writer's place for it.
         with self.store.read() as conn:
-            if not stream_sql.passing(conn, now, 1):
+            if not stream_sql.due(conn, now):
                 return 0
         with self.store.write() as conn:
-            rows = stream_sql.passing(conn, now, limit)
-            stream_sql.set_passed(conn, [int(r.seq) for r in rows], now)
+            # Claimed: a wait passed by another process at the same time is not passed (and
+            # audited) again here.
+            rows = stream_sql.claim_passed(conn, now, limit)
             for row in rows:
                 if row.entry_id is None:
                     continue

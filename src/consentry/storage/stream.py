@@ -62,11 +62,34 @@ def waits_of(conn: Connection, request_id: str) -> Sequence[AnyRow]:
     return conn.execute(stmt).all()
 
 
-def passing(conn: Connection, now: datetime, limit: int) -> Sequence[AnyRow]:
-    """Waits not yet seen to pass whose time has come: (seq, request_id, entry_id,
-    subject_id, topic, until)."""
+def due(conn: Connection, now: datetime) -> bool:
+    """Whether a wait not yet seen to pass has come (a read: most passes find none)."""
     stmt = (
-        select(
+        select(topic_waits.c.seq)
+        .where(topic_waits.c.passed_at.is_(None), topic_waits.c.until <= now)
+        .limit(1)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def claim_passed(conn: Connection, now: datetime, limit: int) -> Sequence[AnyRow]:
+    """Mark at most `limit` waits whose time has come as passed at `now` and return them, by
+    seq: (seq, request_id, entry_id, subject_id, topic, until). A claim: the UPDATE keeps
+    `passed_at IS NULL` in its own condition, so of two processes passing the same wait (on
+    PostgreSQL the second waits for the first's row lock, then reads the row again) only one
+    gets it, and audits it."""
+    due_seqs = (
+        select(topic_waits.c.seq)
+        .where(topic_waits.c.passed_at.is_(None), topic_waits.c.until <= now)
+        .order_by(topic_waits.c.seq)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(topic_waits)
+        .where(topic_waits.c.seq.in_(due_seqs), topic_waits.c.passed_at.is_(None))
+        .values(passed_at=now)
+        .returning(
             topic_waits.c.seq,
             topic_waits.c.request_id,
             topic_waits.c.entry_id,
@@ -74,18 +97,8 @@ def passing(conn: Connection, now: datetime, limit: int) -> Sequence[AnyRow]:
             topic_waits.c.topic,
             topic_waits.c.until,
         )
-        .where(topic_waits.c.passed_at.is_(None), topic_waits.c.until <= now)
-        .order_by(topic_waits.c.seq)
-        .limit(limit)
     )
-    return conn.execute(stmt).all()
-
-
-def set_passed(conn: Connection, seqs: Sequence[int], now: datetime) -> None:
-    if seqs:
-        conn.execute(
-            update(topic_waits).where(topic_waits.c.seq.in_(list(seqs))).values(passed_at=now)
-        )
+    return sorted(conn.execute(stmt).all(), key=lambda row: int(row.seq))
 
 
 def waiting_count(conn: Connection, now: datetime) -> int:
