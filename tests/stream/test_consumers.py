@@ -12,6 +12,7 @@ import dataclasses
 import json
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +23,9 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage import delivery as delivery_sql
 from consentry.storage import stream as stream_sql
+from consentry.storage.errors import ConstraintViolation
 from consentry.storage.schema import events
+from consentry.stream import replica as replica_module
 from consentry.stream.replica import Replica
 from tests.conftest import auth
 from tests.ingest.test_pipeline import grant, who
@@ -267,3 +270,44 @@ def test_a_record_carries_only_the_categories_every_consumer_declares(
     assert set(analytics["properties"]) == {"url"}
     [personalization] = values(read(kafka_bootstrap, PERSONALIZATION), prefix)
     assert set(personalization["properties"]) == {"url", "email", "offer"}
+
+
+def test_a_batch_whose_store_is_retried_after_its_kafka_commit_keeps_its_marks_and_recipients(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database transaction of a batch fails once after its Kafka transaction committed
+    (a conflict the pipeline retries): the retried transaction, which produces nothing again,
+    still stores the subject's mark and its consumers as recipients."""
+    ana = grant(gateway, who(f"{prefix}ana"), "analytics")["subject_id"]
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    commit = replica_module._Transaction.commit
+    failed: list[int] = []
+
+    def commit_then_conflict(self: replica_module._Transaction, out: list[Any]) -> None:
+        commit(self, out)
+        if not failed:
+            failed.append(1)
+            raise ConstraintViolation("UniqueViolation")
+
+    monkeypatch.setattr(replica_module._Transaction, "commit", commit_then_conflict)
+    produce(kafka_bootstrap, [raw(f"{prefix}e1", f"{prefix}ana")])
+    _settle(replica, 1)
+    assert failed == [1]
+    assert [v["event_id"] for v in values(read(kafka_bootstrap, ANALYTICS), prefix)] == [
+        f"{prefix}e1"
+    ]
+    rt = _runtime(gateway)
+    with rt.store.read() as conn:
+        stored = conn.execute(select(events.c.event_id).where(events.c.event_id == f"{prefix}e1"))
+        assert stored.scalars().all() == [f"{prefix}e1"]
+        assert set(stream_sql.marks_of(conn, ana)) == {ANALYTICS}
+        assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == {
+            ("reader-analytics", "analytics")
+        }

@@ -49,6 +49,10 @@ class Admitted:
     # Per purpose, its consumers (the fields of a record are those of a category every one
     # of them declares: `declares`).
     consumers: Mapping[str, Sequence[System]] = field(default_factory=dict)
+    # What was written for it: the gates' refusals per (system, reason), and the (subject,
+    # system, purpose) recipients (written again by `again` when the transaction is retried).
+    refused: dict[tuple[str, str], int] = field(default_factory=dict)
+    recipients: set[tuple[str, str, str]] = field(default_factory=set)
     _declared: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def declares(self, purpose: str, category: str) -> bool:
@@ -115,6 +119,18 @@ class Consumers:
             hooks.after_commit(conn, _Withheld, _Withheld()).add(answer.withheld)
         return answer
 
+    def again(self, conn: Connection, admitted: Admitted, *, now: datetime) -> None:
+        """Write what `admit` wrote for `admitted` (at `now`) again, in the caller's write
+        transaction: the batch's Kafka transaction committed its records in a database
+        transaction that then failed, and the batch's write is being retried. The records are
+        on the topic: their consumers stay recipients and the refusals stay counted."""
+        if admitted.refused:
+            record_refusals(conn, admitted.refused)
+        if admitted.recipients:
+            self._recipients(conn, admitted.recipients, now)
+        if admitted.withheld:
+            hooks.after_commit(conn, _Withheld, _Withheld()).add(admitted.withheld)
+
     def _gates(
         self,
         conn: Connection,
@@ -151,9 +167,11 @@ class Consumers:
             else:
                 withheld[(purpose, stopped)] += n
         if refused:
+            answer.refused = dict(refused)
             record_refusals(conn, refused)
         if answer.pairs:
             triples = {(s, system.system_id, p) for s, p in answer.pairs for system in consumers[p]}
+            answer.recipients = triples
             self._recipients(conn, triples, now)
 
     def _recipients(

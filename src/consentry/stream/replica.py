@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 
 from confluent_kafka import (
     Consumer,
@@ -23,8 +24,10 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from sqlalchemy import Connection
 
 from consentry import clock
+from consentry.delivery.consumers import Admitted
 from consentry.errors import ConsentryError, StorageUnavailable
 from consentry.governance import consented
 from consentry.ingest.decode import BODY_REFUSALS
@@ -74,25 +77,33 @@ class _Transaction:
         self.batch = batch
         self.screened = screened
         self.committed = False
+        # What the committed Kafka transaction's database transaction wrote for its records
+        # (the consumers' answer, the marks, when): written again if that transaction fails
+        # and the pipeline retries the batch's write.
+        self._written: tuple[Admitted, list[tuple[str, str]], datetime] | None = None
 
     def __call__(self, results: list[EventResult], accepted: Sequence[AcceptedEvent]) -> None:
-        if self.committed:
-            # The database write is being retried after its commit failed: the records and
-            # offsets are committed already (at most the store misses the batch, never Kafka
-            # a record twice).
-            return
         runtime = self.replica.runtime
         conn = runtime.store.writing()
         if conn is None:
             raise RuntimeError("the committing hook runs inside the batch's write transaction")
+        if self.committed:
+            # The database write is being retried after its transaction failed: the records
+            # and offsets are committed already (never Kafka a record twice), so nothing is
+            # produced again; but the records are on their topics, so their marks and their
+            # consumers as recipients are written again, as they were decided then.
+            if self._written is not None:
+                admitted, pairs, at = self._written
+                runtime.consumers.again(conn, admitted, now=at)
+                self._count(conn, admitted)
+                marks.mark(conn, pairs, at)
+            return
         now = clock.now()
         # Only for a registered consumer that passes the delivery gates, decided once per
         # subject and purpose a batch; its consumers become the subject's recipients.
         stored_for = Counter(p for r in results if r.code is None for p in r.purposes)
         admitted = runtime.consumers.admit(conn, stored_for, accepted, now=now)
-        if admitted.withheld:
-            kept = sum(admitted.withheld.values())
-            hooks.after_commit(conn, self, lambda: self.replica.count_withheld(kept))
+        self._count(conn, admitted)
         out = records.outcome(
             self.screened.events,
             results,
@@ -102,8 +113,16 @@ class _Transaction:
             admitted.declares,
         )
         # Once per subject and topic a batch: what erasures and withdrawal purges wait for.
-        marks.mark(conn, sorted({(r.subject_id, r.topic) for r in out if r.subject_id}), now)
+        pairs = sorted({(r.subject_id, r.topic) for r in out if r.subject_id})
+        marks.mark(conn, pairs, now)
+        # Kept before the commit: the transaction may fail after it (read only once committed).
+        self._written = (admitted, pairs, now)
         self.commit(out)
+
+    def _count(self, conn: Connection, admitted: Admitted) -> None:
+        if admitted.withheld:
+            kept = sum(admitted.withheld.values())
+            hooks.after_commit(conn, self, lambda: self.replica.count_withheld(kept))
 
     def commit(self, out: list[records.Out]) -> None:
         out = [
