@@ -53,6 +53,8 @@ class Admitted:
     # system, purpose) recipients (written again by `again` when the transaction is retried).
     refused: dict[tuple[str, str], int] = field(default_factory=dict)
     recipients: set[tuple[str, str, str]] = field(default_factory=set)
+    # The configuration version it was decided under (None: the batch stored nothing).
+    version: int | None = None
     _declared: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def declares(self, purpose: str, category: str) -> bool:
@@ -102,7 +104,7 @@ class Consumers:
         answer = Admitted()
         if not stored_for:
             return answer
-        version = config_version(conn)
+        version = answer.version = config_version(conn)
         systems = list(self.datamap.all(conn, version).values())
         consumers = {p: routing.consumers_of(systems, p) for p in stored_for}
         answer.consumers = consumers

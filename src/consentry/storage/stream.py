@@ -3,8 +3,8 @@ when the latest did) and of what erasures and withdrawal purges wait for on thos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -12,21 +12,52 @@ from consentry.storage.dialect import driver_statements
 from consentry.storage.engine import AnyRow
 from consentry.storage.schema import stream_marks, topic_waits, utc_text
 
-# Upserted; never backwards (UTCTime's text sorts as the time does): replicas committing in
-# either order leave the latest.
+# Upserted; never backwards, either time (UTCTime's text sorts as the time does): replicas
+# committing in either order, or under different retentions, leave the latest and the longest.
 _MARK = driver_statements(
-    "INSERT INTO stream_marks (subject_id, topic, last_at) VALUES ({p}, {p}, {p}) "
-    "ON CONFLICT (subject_id, topic) DO UPDATE SET last_at = excluded.last_at "
-    "WHERE stream_marks.last_at < excluded.last_at"
+    "INSERT INTO stream_marks (subject_id, topic, last_at, gone_by) VALUES ({p}, {p}, {p}, {p}) "
+    "ON CONFLICT (subject_id, topic) DO UPDATE SET "
+    "last_at = CASE WHEN excluded.last_at > stream_marks.last_at "
+    "THEN excluded.last_at ELSE stream_marks.last_at END, "
+    "gone_by = CASE WHEN excluded.gone_by > stream_marks.gone_by "
+    "THEN excluded.gone_by ELSE stream_marks.gone_by END"
+)
+_EXTEND = driver_statements(
+    "UPDATE stream_marks SET gone_by = {p} WHERE subject_id = {p} AND topic = {p} AND gone_by < {p}"
 )
 
 
-def mark(conn: Connection, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
-    """Record that records of each (subject, topic) went to that topic at `at`. One
+def mark(
+    conn: Connection,
+    pairs: Sequence[tuple[str, str]],
+    at: datetime,
+    gone_by: Mapping[str, datetime],
+) -> None:
+    """Record that records of each (subject, topic) went to that topic at `at`, and are gone
+    from it by `gone_by[topic]` (under the retention the writer applied to the topic). One
     executemany straight to the driver (the stream's batch path)."""
     if pairs:
         now = utc_text(at)
-        conn.exec_driver_sql(_MARK[conn.dialect.paramstyle], [(s, t, now) for s, t in pairs])
+        rows = [(s, t, now, utc_text(gone_by[t])) for s, t in pairs]
+        conn.exec_driver_sql(_MARK[conn.dialect.paramstyle], rows)
+
+
+def extend(conn: Connection, topic: str, lifetime: timedelta, now: datetime) -> int:
+    """The topic's retention was made longer: a record still on it (a mark whose `gone_by` is
+    ahead of `now`) stays `lifetime` after its subject's latest record went there, if that is
+    later than its `gone_by`. Returns how many marks moved."""
+    stmt = select(stream_marks.c.subject_id, stream_marks.c.last_at, stream_marks.c.gone_by).where(
+        stream_marks.c.topic == topic, stream_marks.c.gone_by > now
+    )
+    rows = []
+    for row in conn.execute(stmt):
+        until = row.last_at + lifetime
+        if until > row.gone_by:
+            text = utc_text(until)
+            rows.append((text, row.subject_id, topic, text))
+    if rows:
+        conn.exec_driver_sql(_EXTEND[conn.dialect.paramstyle], rows)
+    return len(rows)
 
 
 def marks_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
@@ -35,6 +66,14 @@ def marks_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
         stream_marks.c.subject_id == subject_id
     )
     return {row.topic: row.last_at for row in conn.execute(stmt)}
+
+
+def gone_by_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
+    """topic -> when the last of the subject's records there is gone, as its writers said."""
+    stmt = select(stream_marks.c.topic, stream_marks.c.gone_by).where(
+        stream_marks.c.subject_id == subject_id
+    )
+    return {row.topic: row.gone_by for row in conn.execute(stmt)}
 
 
 def delete_marks(conn: Connection, subject_id: str) -> int:

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.String(length=40), nullable=False),
         sa.Column("topic", sa.String(length=249), nullable=False),
         sa.Column("last_at", UTCTime(), nullable=False),
+        sa.Column("gone_by", UTCTime(), nullable=False),
         sa.PrimaryKeyConstraint("subject_id", "topic", name=op.f("pk_stream_marks")),
     )
     op.create_table(
