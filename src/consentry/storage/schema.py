@@ -553,6 +553,8 @@ stream_marks = Table(
     Column("topic", String(249), primary_key=True),
     Column("last_at", UTCTime(), nullable=False),
     Column("gone_by", UTCTime(), nullable=False),
+    # A topic's records still there (a system joining its consumers: delivery/joiners.py).
+    Index(None, "topic", "gone_by"),
 )
 
 # What an erasure request (request_id) or a withdrawal purge (entry_id: the ledger entry)

@@ -60,6 +60,15 @@ def extend(conn: Connection, topic: str, lifetime: timedelta, now: datetime) -> 
     return len(rows)
 
 
+def live_on(conn: Connection, topic: str, now: datetime) -> dict[str, datetime]:
+    """subject -> when the last of its records on `topic` is gone, for every subject whose
+    records may still be there at `now`."""
+    stmt = select(stream_marks.c.subject_id, stream_marks.c.gone_by).where(
+        stream_marks.c.topic == topic, stream_marks.c.gone_by > now
+    )
+    return {row.subject_id: row.gone_by for row in conn.execute(stmt)}
+
+
 def marks_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
     """topic -> when the subject's latest record went to it."""
     stmt = select(stream_marks.c.topic, stream_marks.c.last_at).where(
