@@ -6,6 +6,8 @@ tests/stream/test_consumers.py)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -212,3 +214,41 @@ def test_a_system_that_may_read_every_record_joins_and_becomes_their_subjects_re
     rt.runner.run_pending()
     state = gateway.get(f"/v1/requests/{resp.json()['request_id']}", headers=auth()).json()
     assert {d["system_id"] for d in state["downstream"]} == {"reader-2"}
+
+
+def test_a_system_joining_waits_for_the_stream_batch_in_flight_and_reads_its_marks(
+    gateway: TestClient,
+) -> None:
+    """A stream batch has decided the topic's consumers and marked ana's records, not yet
+    committed, when a system that may not read them asks to join: the change waits for the
+    batch and is refused (on PostgreSQL it would otherwise read no mark and be stored)."""
+    add(gateway, "reader", _consumer("analytics", data_categories=EVERY))
+    ana = grant(gateway, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
+    store = runtime_of(gateway).store
+    until = clock.now() + timedelta(hours=2)
+    inside, release = threading.Event(), threading.Event()
+
+    def batch() -> None:
+        with store.write() as conn:
+            stream_sql.hold_consumers(conn, alone=False)
+            stream_sql.mark(conn, [(ana, ANALYTICS)], clock.now(), {ANALYTICS: until})
+            inside.set()
+            release.wait(10)
+
+    answers: list[Any] = []
+
+    def join() -> None:
+        body = _consumer("analytics", region="US", transfer_mechanism="none", data_categories=EVERY)
+        answers.append(gateway.put("/v1/systems/reader-us", headers=auth(), json=body))
+
+    batching = threading.Thread(target=batch)
+    batching.start()
+    assert inside.wait(10)
+    joining = threading.Thread(target=join)
+    joining.start()
+    time.sleep(0.5)
+    release.set()
+    batching.join(10)
+    joining.join(10)
+    [answer] = answers
+    assert_problem(answer, 409, "topic_holds_records")

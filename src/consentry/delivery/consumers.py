@@ -30,6 +30,7 @@ from consentry.ingest.ports import AcceptedEvent
 from consentry.operations import counters
 from consentry.storage import delivery as sql
 from consentry.storage import hooks
+from consentry.storage import stream as stream_sql
 from consentry.storage.configuration import config_version
 
 _WRITTEN_MAX = 500_000
@@ -104,6 +105,9 @@ class Consumers:
         answer = Admitted()
         if not stored_for:
             return answer
+        # A system joining a topic's consumers waits for this batch's marks, and a batch
+        # started after it decides under the data map it committed (delivery/joiners.py).
+        stream_sql.hold_consumers(conn, alone=False)
         version = answer.version = config_version(conn)
         systems = list(self.datamap.all(conn, version).values())
         consumers = {p: routing.consumers_of(systems, p) for p in stored_for}

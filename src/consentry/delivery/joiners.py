@@ -69,6 +69,9 @@ class Joiners:
         if unchanged and previous is not None and routing.consumes(previous) == purpose:
             return
         topic = consented.topic(purpose)
+        # After the stream's batches in flight (their marks are read below); the next ones
+        # wait for this change and decide under it.
+        stream_sql.hold_consumers(conn, alone=True)
         now = clock.now()
         live = stream_sql.live_on(conn, topic, now)
         if not live:

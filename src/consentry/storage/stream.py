@@ -60,6 +60,22 @@ def extend(conn: Connection, topic: str, lifetime: timedelta, now: datetime) -> 
     return len(rows)
 
 
+# PostgreSQL: the stream's batches deciding consumers hold it shared, a data map change that
+# lets a system join a topic's consumers holds it alone (storage/keys.py and retention.py hold
+# their neighbours).
+_CONSUMERS_KEY = 7307616772
+
+
+def hold_consumers(conn: Connection, *, alone: bool) -> None:
+    """Until the transaction ends, on PostgreSQL: shared (a stream batch that decides a topic's
+    consumers and marks its records), or alone (a system joining them: it waits for the
+    batches in flight, whose marks it then reads, and the next batches wait for it and decide
+    under the new data map). SQLite's one writer does the same already."""
+    if conn.dialect.name == "postgresql":
+        call = "pg_advisory_xact_lock" if alone else "pg_advisory_xact_lock_shared"
+        conn.exec_driver_sql(f"SELECT {call}({_CONSUMERS_KEY})")
+
+
 def live_on(conn: Connection, topic: str, now: datetime) -> dict[str, datetime]:
     """subject -> when the last of its records on `topic` is gone, for every subject whose
     records may still be there at `now`."""
