@@ -329,6 +329,15 @@ class InvalidPurpose(InvalidRequest):
     title = "Invalid purpose definition"
 
 
+class TopicHoldsRecords(Conflict):
+    """A system would become a consumer of a consented topic, or a consumer's gate-relevant
+    fields would change, while the topic holds records it may not read; the detail says when
+    the last of them is gone (context: `topic`, `until`)."""
+
+    code = "topic_holds_records"
+    title = "The consented topic holds records this system may not read"
+
+
 class LegalBasisLocked(Conflict):
     """A purpose's legal basis cannot change once a ledger entry, event or notice uses it."""
 

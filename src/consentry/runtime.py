@@ -20,6 +20,7 @@ from consentry.consent.service import ConsentService
 from consentry.consent.tokens import TokenVerifier
 from consentry.delivery.consumers import Consumers
 from consentry.delivery.downstream import DeliveryDownstream
+from consentry.delivery.joiners import Joiners
 from consentry.delivery.mail import Mail, smtp_transport
 from consentry.delivery.notices import RightsNotices
 from consentry.delivery.outbox import Outbox, Pseudonyms
@@ -138,7 +139,12 @@ class Runtime:
                 self.purposes.all(conn)
                 held = self.consent_cache.rebuild(conn)
             log.info("consent cache rebuilt from the ledger: %d subjects", held)
-            self.datamap = DataMap(self.kek)
+            # A system joining the consumers of a consented topic that holds records passes
+            # the delivery gates for their subjects first (delivery/joiners.py).
+            self.datamap = DataMap(
+                self.kek,
+                Joiners(self.purposes, self.schemas, self.consent_cache, Region(settings.exporter)),
+            )
             self.vendors = VendorRegister()
             pseudonyms = Pseudonyms(secret[DELIVERY_PSEUDONYM])
             self.outbox = Outbox(

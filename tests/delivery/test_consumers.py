@@ -5,17 +5,28 @@ tests/stream/test_consumers.py)."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consentry import clock
 from consentry.governance import routing
+from consentry.storage import datamap as datamap_sql
+from consentry.storage import delivery as delivery_sql
+from consentry.storage import stream as stream_sql
+from consentry.storage.configuration import bump_config_version
 from consentry.storage.schema import outbox
 from tests.conftest import auth
 from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
 from tests.http.test_conventions import assert_problem
 from tests.ingest.test_pipeline import grant, send, who
+
+ANALYTICS = "consentry.consented.analytics"
 
 
 def _consumer(purpose: str, **extra: Any) -> dict[str, Any]:
@@ -80,3 +91,164 @@ def test_what_was_queued_before_a_system_became_a_consumer_is_not_sent(
     assert worker(gateway).run_once() == 0
     with runtime_of(gateway).store.read() as conn:
         assert conn.execute(select(outbox.c.seq)).all() == []
+
+
+def test_a_system_not_serving_its_topics_purpose_is_no_consumer(gateway: TestClient) -> None:
+    """A definition stored before the data map required the purpose (here written straight to
+    the table) names the analytics topic but serves personalization only: it reads nothing."""
+    add(gateway, "reader", _consumer("analytics"))
+    add(gateway, "other", _consumer("personalization"))
+    rt = runtime_of(gateway)
+    with rt.store.write() as conn:
+        row = datamap_sql.get_system(conn, "other")
+        assert row is not None
+        definition = json.loads(row.definition)
+        definition["endpoint"] = _consumer("analytics")["endpoint"]
+        datamap_sql.update_system(conn, "other", json.dumps(definition), row.updated_at)
+        bump_config_version(conn)
+    with rt.store.read() as conn:
+        systems = rt.datamap.all(conn)
+    assert systems["other"].endpoint.endswith("consentry.consented.analytics")
+    assert [s.system_id for s in routing.consumers_of(systems.values(), "analytics")] == ["reader"]
+    assert routing.consumers_of(systems.values(), "personalization") == []
+
+
+# What a record of the analytics topic can carry (page_view: url and count, the pseudonymised
+# email, the tokenised card; the redacted message is sealed, left off the topics).
+EVERY = ["system.operations", "user.contact", "user.financial"]
+
+
+def _live(client: TestClient, subject_id: str, until: datetime) -> None:
+    """A replica's mark: the subject's records are on the analytics topic until `until`."""
+    with runtime_of(client).store.write() as conn:
+        stream_sql.mark(
+            conn, [(subject_id, ANALYTICS)], until - timedelta(days=7), {ANALYTICS: until}
+        )
+
+
+def test_joining_a_topic_that_holds_records_a_system_may_not_read_is_refused(
+    gateway: TestClient,
+) -> None:
+    add(gateway, "reader", _consumer("analytics", data_categories=EVERY))
+    ana = grant(gateway, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
+    until = clock.now() + timedelta(hours=2)
+    _live(gateway, ana, until)
+    refused = {
+        # Outside the EU without a safeguard: the gate refuses the EU subject's data.
+        "reader-us": _consumer(
+            "analytics", region="US", transfer_mechanism="none", data_categories=EVERY
+        ),
+        # The records can carry the card's token: it does not declare user.financial.
+        "reader-ops": _consumer("analytics"),
+    }
+    for system_id, body in refused.items():
+        problem = assert_problem(
+            gateway.put(f"/v1/systems/{system_id}", headers=auth(), json=body),
+            409,
+            "topic_holds_records",
+        )
+        assert problem["topic"] == ANALYTICS
+        assert problem["until"] == clock.rfc3339(until)
+        assert clock.rfc3339(until) in str(problem["detail"])
+        # Nothing personal in it.
+        assert ana not in json.dumps(problem)
+        assert "ana@example.com" not in json.dumps(problem)
+        assert gateway.get(f"/v1/systems/{system_id}", headers=auth()).status_code == 404
+    # A current consumer whose gates change is refused the same way; stored again unchanged,
+    # or changed in a field no gate reads, it is not.
+    assert_problem(
+        gateway.put(
+            "/v1/systems/reader",
+            headers=auth(),
+            json=_consumer("analytics", region="US", data_categories=EVERY),
+        ),
+        409,
+        "topic_holds_records",
+    )
+    for body in (
+        _consumer("analytics", data_categories=EVERY),
+        _consumer("analytics", data_categories=EVERY, name="Renamed"),
+    ):
+        resp = gateway.put("/v1/systems/reader", headers=auth(), json=body)
+        assert resp.status_code == 200, resp.text
+    # Any other system is stored as before; so is a consumer of a topic holding nothing.
+    add(gateway, "warehouse", system("https://warehouse.example.com/events"))
+    add(
+        gateway,
+        "reader-us-p",
+        _consumer("personalization", region="US", transfer_mechanism="none"),
+    )
+    with runtime_of(gateway).store.read() as conn:
+        assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == set()
+
+
+def test_a_system_that_may_read_every_record_joins_and_becomes_their_subjects_recipient(
+    gateway: TestClient,
+) -> None:
+    add(gateway, "reader", _consumer("analytics", data_categories=EVERY))
+    ana = grant(gateway, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
+    ben = grant(gateway, who("ben"), "analytics", jurisdiction="EU")["subject_id"]
+    now = clock.now()
+    _live(gateway, ana, now + timedelta(hours=2))
+    # Ben's records are gone already.
+    _live(gateway, ben, now - timedelta(minutes=1))
+    add(gateway, "reader-2", _consumer("analytics", data_categories=EVERY))
+    rt = runtime_of(gateway)
+    with rt.store.read() as conn:
+        assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == {
+            ("reader-2", "analytics")
+        }
+        assert delivery_sql.recipient_rows(conn, ben) == []
+    # An erasure of ana tells it to purge.
+    resp = gateway.post(
+        "/v1/requests",
+        headers=auth(),
+        json={
+            "type": "erasure",
+            "subject": who("ana"),
+            "jurisdiction": "EU",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    rt.runner.run_pending()
+    state = gateway.get(f"/v1/requests/{resp.json()['request_id']}", headers=auth()).json()
+    assert {d["system_id"] for d in state["downstream"]} == {"reader-2"}
+
+
+def test_a_system_joining_waits_for_the_stream_batch_in_flight_and_reads_its_marks(
+    gateway: TestClient,
+) -> None:
+    """A stream batch has decided the topic's consumers and marked ana's records, not yet
+    committed, when a system that may not read them asks to join: the change waits for the
+    batch and is refused (on PostgreSQL it would otherwise read no mark and be stored)."""
+    add(gateway, "reader", _consumer("analytics", data_categories=EVERY))
+    ana = grant(gateway, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
+    store = runtime_of(gateway).store
+    until = clock.now() + timedelta(hours=2)
+    inside, release = threading.Event(), threading.Event()
+
+    def batch() -> None:
+        with store.write() as conn:
+            stream_sql.hold_consumers(conn, alone=False)
+            stream_sql.mark(conn, [(ana, ANALYTICS)], clock.now(), {ANALYTICS: until})
+            inside.set()
+            release.wait(10)
+
+    answers: list[Any] = []
+
+    def join() -> None:
+        body = _consumer("analytics", region="US", transfer_mechanism="none", data_categories=EVERY)
+        answers.append(gateway.put("/v1/systems/reader-us", headers=auth(), json=body))
+
+    batching = threading.Thread(target=batch)
+    batching.start()
+    assert inside.wait(10)
+    joining = threading.Thread(target=join)
+    joining.start()
+    time.sleep(0.5)
+    release.set()
+    batching.join(10)
+    joining.join(10)
+    [answer] = answers
+    assert_problem(answer, 409, "topic_holds_records")

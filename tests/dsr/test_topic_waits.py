@@ -6,7 +6,10 @@ tests/stream/test_consumers.py has them written by a replica on a real broker.""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,9 +28,12 @@ PERSONALIZATION = "consentry.consented.personalization"
 GONE_AFTER = timedelta(hours=168, minutes=65)
 
 
-def _mark(client: TestClient, subject_id: str, topic: str, at: datetime) -> None:
+def _mark(
+    client: TestClient, subject_id: str, topic: str, at: datetime, gone_by: datetime | None = None
+) -> None:
+    """A replica's mark: by default, one that applied the default retention to the topic."""
     with runtime_of(client).store.write() as conn:
-        stream_sql.mark(conn, [(subject_id, topic)], at)
+        stream_sql.mark(conn, [(subject_id, topic)], at, {topic: gone_by or at + GONE_AFTER})
 
 
 def _entries(client: TestClient, subject_id: str, action: str) -> list[dict[str, object]]:
@@ -150,11 +156,12 @@ def test_a_withdrawal_purge_waits_for_its_purposes_topic_only(
     assert run(ready)["topic_waits_passed"] == 0
 
 
-def test_a_withdrawal_waits_for_no_record_written_after_it(
+def test_a_withdrawal_waits_for_a_record_marked_after_it_too(
     ready: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A record produced under a later grant is not what the withdrawal's purge waits for:
-    the wait runs from the withdrawal at the latest."""
+    """A record marked after the withdrawal (decided before it and committed just after, or
+    written under a later grant) is on the topic as well: the purge's wait is never cut at the
+    withdrawal's time."""
     subject = email("wim")
     subject_id = grant(ready, subject, "analytics")
     resp = ready.post(
@@ -169,5 +176,107 @@ def test_a_withdrawal_waits_for_no_record_written_after_it(
     monkeypatch.setattr(clock, "now", lambda: real_now() + erasure_module.SETTLE)
     run(ready)
     [waiting] = _entries(ready, subject_id, "events:topic_purge:waiting")
-    until = datetime.fromisoformat(str(waiting["until"]))
-    assert withdrawn + GONE_AFTER - timedelta(seconds=5) < until <= withdrawn + GONE_AFTER
+    until = withdrawn + timedelta(hours=5) + GONE_AFTER
+    assert waiting["until"] == clock.rfc3339(until)
+
+
+def test_a_purge_waits_until_the_time_its_replica_stored_not_one_computed_here(
+    ready: TestClient,
+) -> None:
+    """The replica that produced the records applied a longer retention to the topic than
+    this process's settings say (400 hours; the gateway has the default 168): the erasure
+    waits for the time stored with the mark. Of two marks, the longer stays."""
+    subject = email("yann")
+    subject_id = grant(ready, subject, "analytics")
+    at = clock.now() - timedelta(hours=1)
+    longer = at + timedelta(hours=400)
+    _mark(ready, subject_id, ANALYTICS, at, longer)
+    # Another replica, with the shorter retention, marks a later record: the time stays.
+    _mark(ready, subject_id, ANALYTICS, at + timedelta(minutes=1))
+    rid = request(
+        ready,
+        {
+            "type": "erasure",
+            "subject": subject,
+            "jurisdiction": "EU",
+            "verification": {"method": "account_login", "level": "high"},
+        },
+    )["request_id"]
+    run(ready)
+    state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "awaiting_downstream"
+    assert state["topics"] == [
+        {"topic": ANALYTICS, "until": clock.rfc3339(longer), "waiting": True}
+    ]
+
+
+def test_a_longer_retention_moves_the_marks_of_records_still_on_the_topic(
+    ready: TestClient,
+) -> None:
+    """A replica made a topic's retention longer: the records already there stay longer too
+    (Kafka applies retention.ms to every segment), so their marks move; gone ones do not."""
+    now = clock.now()
+    live = grant(ready, email("zoe"), "analytics")
+    gone = grant(ready, email("zack"), "analytics")
+    _mark(ready, live, ANALYTICS, now - timedelta(hours=2))
+    _mark(ready, gone, ANALYTICS, now - GONE_AFTER - timedelta(hours=1))
+    with runtime_of(ready).store.write() as conn:
+        moved = stream_sql.extend(conn, ANALYTICS, timedelta(hours=400), now)
+        assert moved == 1
+        assert stream_sql.gone_by_of(conn, live) == {
+            ANALYTICS: now - timedelta(hours=2) + timedelta(hours=400)
+        }
+        assert stream_sql.gone_by_of(conn, gone) == {ANALYTICS: now - timedelta(hours=1)}
+        # A shorter one moves nothing.
+        assert stream_sql.extend(conn, ANALYTICS, timedelta(hours=1), now) == 0
+
+
+def test_a_wait_is_passed_once_by_two_processes_passing_it_at_once(
+    ready: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runners pass the same wait at the same time: the first holds its transaction open
+    after passing it (in its audit record); the second, started then, finds nothing left to
+    pass, so the purge is said passed once."""
+    subject_id = grant(ready, email("xia"), "analytics")
+    rt = runtime_of(ready)
+    with rt.store.write() as conn:
+        stream_sql.add_waits(
+            conn,
+            [
+                {
+                    "entry_id": 1,
+                    "subject_id": subject_id,
+                    "topic": ANALYTICS,
+                    "until": clock.now() - timedelta(seconds=1),
+                }
+            ],
+        )
+    record = erasure_module.audit.record
+    inside, release = threading.Event(), threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        out = record(*args, **kwargs)
+        if threading.current_thread().name == "first":
+            inside.set()
+            release.wait(10)
+        return out
+
+    monkeypatch.setattr(erasure_module.audit, "record", held)
+    passed: dict[str, int] = {}
+
+    def pass_waits() -> None:
+        passed[threading.current_thread().name] = rt.erasure.topic_waits_passed(actor="runner")
+
+    first = threading.Thread(target=pass_waits, name="first")
+    second = threading.Thread(target=pass_waits, name="second")
+    first.start()
+    assert inside.wait(10)
+    second.start()
+    # The second is now waiting for the first's lock (its row's, on PostgreSQL).
+    time.sleep(0.5)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert passed == {"first": 1, "second": 0}
+    monkeypatch.setattr(erasure_module.audit, "record", record)
+    assert len(_entries(ready, subject_id, "events:topic_purge:passed")) == 1

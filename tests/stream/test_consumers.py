@@ -12,8 +12,11 @@ import dataclasses
 import json
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -22,7 +25,9 @@ from consentry.runtime import Runtime
 from consentry.settings import Settings
 from consentry.storage import delivery as delivery_sql
 from consentry.storage import stream as stream_sql
+from consentry.storage.errors import ConstraintViolation
 from consentry.storage.schema import events
+from consentry.stream import replica as replica_module
 from consentry.stream.replica import Replica
 from tests.conftest import auth
 from tests.ingest.test_pipeline import grant, who
@@ -95,15 +100,14 @@ def test_the_replica_marks_each_subjects_topics_and_an_erasure_waits_for_them(
     rt.runner.run_pending()
     state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()
     assert state["status"] == "awaiting_downstream"
-    hours = stream_settings.kafka_retention_hours
+    # The retention the replica applied, the segment's hour, and the margin: the producer's
+    # deadline (5 s) and the broker's retention check (5 minutes).
+    gone = timedelta(hours=stream_settings.kafka_retention_hours, minutes=65, seconds=5)
     latest = max(marks[ana].values())
-    until = latest + timedelta(hours=hours, minutes=65)
+    until = latest + gone
     assert [(t["topic"], t["until"]) for t in state["topics"]] == [
-        (ANALYTICS, clock.rfc3339(marks[ana][ANALYTICS] + timedelta(hours=hours, minutes=65))),
-        (
-            PERSONALIZATION,
-            clock.rfc3339(marks[ana][PERSONALIZATION] + timedelta(hours=hours, minutes=65)),
-        ),
+        (ANALYTICS, clock.rfc3339(marks[ana][ANALYTICS] + gone)),
+        (PERSONALIZATION, clock.rfc3339(marks[ana][PERSONALIZATION] + gone)),
     ]
     assert until - clock.now() < timedelta(days=8)
 
@@ -267,3 +271,107 @@ def test_a_record_carries_only_the_categories_every_consumer_declares(
     assert set(analytics["properties"]) == {"url"}
     [personalization] = values(read(kafka_bootstrap, PERSONALIZATION), prefix)
     assert set(personalization["properties"]) == {"url", "email", "offer"}
+
+
+def test_a_batch_whose_store_is_retried_after_its_kafka_commit_keeps_its_marks_and_recipients(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database transaction of a batch fails once after its Kafka transaction committed
+    (a conflict the pipeline retries): the retried transaction, which produces nothing again,
+    still stores the subject's mark and its consumers as recipients."""
+    ana = grant(gateway, who(f"{prefix}ana"), "analytics")["subject_id"]
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    commit = replica_module._Transaction.commit
+    failed: list[int] = []
+
+    def commit_then_conflict(self: replica_module._Transaction, out: list[Any]) -> None:
+        commit(self, out)
+        if not failed:
+            failed.append(1)
+            raise ConstraintViolation("UniqueViolation")
+
+    monkeypatch.setattr(replica_module._Transaction, "commit", commit_then_conflict)
+    produce(kafka_bootstrap, [raw(f"{prefix}e1", f"{prefix}ana")])
+    _settle(replica, 1)
+    assert failed == [1]
+    assert [v["event_id"] for v in values(read(kafka_bootstrap, ANALYTICS), prefix)] == [
+        f"{prefix}e1"
+    ]
+    rt = _runtime(gateway)
+    with rt.store.read() as conn:
+        stored = conn.execute(select(events.c.event_id).where(events.c.event_id == f"{prefix}e1"))
+        assert stored.scalars().all() == [f"{prefix}e1"]
+        assert set(stream_sql.marks_of(conn, ana)) == {ANALYTICS}
+        assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == {
+            ("reader-analytics", "analytics")
+        }
+
+
+def _retention_ms(bootstrap: str, topic: str) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    [future] = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
+    return int(future.result(30)["retention.ms"].value)
+
+
+def test_a_shorter_retention_reaches_the_topic_and_earlier_marks_keep_their_time(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    """A running replica applies a topic's configuration again when the configuration
+    version moves: the purpose's retention made a day, the topic's retention.ms is a day from
+    the next batch on. A record produced before keeps the time stored with its mark (it was
+    produced under the longer retention); a later one's is a day and the margin."""
+    ana = grant(gateway, who(f"{prefix}ana"), "analytics")["subject_id"]
+    ben = grant(gateway, who(f"{prefix}ben"), "analytics")["subject_id"]
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    replica.step()
+    produce(kafka_bootstrap, [raw(f"{prefix}e1", f"{prefix}ana")])
+    _settle(replica, 1)
+    week = stream_settings.kafka_retention_hours * 3_600_000
+    assert _retention_ms(kafka_bootstrap, ANALYTICS) == week
+    rt = _runtime(gateway)
+    with rt.store.read() as conn:
+        [(ana_at, ana_gone)] = [
+            (stream_sql.marks_of(conn, ana)[ANALYTICS], stream_sql.gone_by_of(conn, ana)[ANALYTICS])
+        ]
+    assert ana_gone == ana_at + timedelta(milliseconds=week, minutes=65, seconds=5)
+
+    purpose = {"name": "Analytics", "legal_basis": "consent", "retention_days": 1}
+    resp = gateway.put("/v1/purposes/analytics", headers=auth(), json=purpose)
+    assert resp.status_code in (200, 201), resp.text
+    try:
+        produce(
+            kafka_bootstrap,
+            [raw(f"{prefix}e2", f"{prefix}ana"), raw(f"{prefix}e3", f"{prefix}ben")],
+            key=prefix.encode(),
+        )
+        _settle(replica, 2)
+        assert _retention_ms(kafka_bootstrap, ANALYTICS) == 86_400_000
+        with rt.store.read() as conn:
+            assert stream_sql.gone_by_of(conn, ana) == {ANALYTICS: ana_gone}
+            ben_at = stream_sql.marks_of(conn, ben)[ANALYTICS]
+            assert stream_sql.gone_by_of(conn, ben) == {
+                ANALYTICS: ben_at + timedelta(days=1, hours=1, minutes=5, seconds=5)
+            }
+    finally:
+        # The broker outlives the test: the topic gets its usual retention back.
+        _set_retention(kafka_bootstrap, ANALYTICS, week)
+
+
+def _set_retention(bootstrap: str, topic: str, ms: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    entry = ConfigEntry("retention.ms", str(ms), incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)

@@ -30,6 +30,7 @@ from consentry.ingest.ports import AcceptedEvent
 from consentry.operations import counters
 from consentry.storage import delivery as sql
 from consentry.storage import hooks
+from consentry.storage import stream as stream_sql
 from consentry.storage.configuration import config_version
 
 _WRITTEN_MAX = 500_000
@@ -49,6 +50,12 @@ class Admitted:
     # Per purpose, its consumers (the fields of a record are those of a category every one
     # of them declares: `declares`).
     consumers: Mapping[str, Sequence[System]] = field(default_factory=dict)
+    # What was written for it: the gates' refusals per (system, reason), and the (subject,
+    # system, purpose) recipients (written again by `again` when the transaction is retried).
+    refused: dict[tuple[str, str], int] = field(default_factory=dict)
+    recipients: set[tuple[str, str, str]] = field(default_factory=set)
+    # The configuration version it was decided under (None: the batch stored nothing).
+    version: int | None = None
     _declared: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def declares(self, purpose: str, category: str) -> bool:
@@ -98,7 +105,10 @@ class Consumers:
         answer = Admitted()
         if not stored_for:
             return answer
-        version = config_version(conn)
+        # A system joining a topic's consumers waits for this batch's marks, and a batch
+        # started after it decides under the data map it committed (delivery/joiners.py).
+        stream_sql.hold_consumers(conn, alone=False)
+        version = answer.version = config_version(conn)
         systems = list(self.datamap.all(conn, version).values())
         consumers = {p: routing.consumers_of(systems, p) for p in stored_for}
         answer.consumers = consumers
@@ -114,6 +124,18 @@ class Consumers:
             # Counted once committed: a batch rolled back and read again counts once.
             hooks.after_commit(conn, _Withheld, _Withheld()).add(answer.withheld)
         return answer
+
+    def again(self, conn: Connection, admitted: Admitted, *, now: datetime) -> None:
+        """Write what `admit` wrote for `admitted` (at `now`) again, in the caller's write
+        transaction: the batch's Kafka transaction committed its records in a database
+        transaction that then failed, and the batch's write is being retried. The records are
+        on the topic: their consumers stay recipients and the refusals stay counted."""
+        if admitted.refused:
+            record_refusals(conn, admitted.refused)
+        if admitted.recipients:
+            self._recipients(conn, admitted.recipients, now)
+        if admitted.withheld:
+            hooks.after_commit(conn, _Withheld, _Withheld()).add(admitted.withheld)
 
     def _gates(
         self,
@@ -151,9 +173,11 @@ class Consumers:
             else:
                 withheld[(purpose, stopped)] += n
         if refused:
+            answer.refused = dict(refused)
             record_refusals(conn, refused)
         if answer.pairs:
             triples = {(s, system.system_id, p) for s, p in answer.pairs for system in consumers[p]}
+            answer.recipients = triples
             self._recipients(conn, triples, now)
 
     def _recipients(

@@ -167,34 +167,25 @@ class Erasure:
         return expected
 
     def topic_waits(
-        self,
-        conn: Connection,
-        subject_id: str,
-        purposes: Sequence[str] | None,
-        *,
-        before: datetime | None = None,
+        self, conn: Connection, subject_id: str, purposes: Sequence[str] | None
     ) -> dict[str, datetime]:
         """Per consented topic (of `purposes`; None: any) still holding records of the subject,
-        when the last of them is gone (`consented.gone_after` its latest record, written by
-        `before` when given: a withdrawal's purge waits for no record written since, under a
-        later grant). Only those still ahead."""
-        marks = stream_sql.marks_of(conn, subject_id)
-        if not marks:
+        when the last of them is gone: the time its replicas stored with its mark, from the
+        retention each applied to the topic (never recomputed here: this process may see other
+        settings than the replica that wrote the records). A withdrawal's purge waits for a
+        record marked after the withdrawal too (one written under a later grant, or decided
+        before it and committed just after: the wait is never cut short). Only those still
+        ahead."""
+        found = stream_sql.gone_by_of(conn, subject_id)
+        if not found:
             return {}
         now = clock.now()
-        known = self.consent.registry.all(conn)
-        hours = self.settings.kafka_retention_hours
         wanted = None if purposes is None else {consented.topic(p) for p in purposes}
-        waits = {}
-        for topic, last in sorted(marks.items()):
-            if wanted is not None and topic not in wanted:
-                continue
-            written = last if before is None else min(last, before)
-            purpose = consented.purpose_of(topic)
-            until = written + consented.gone_after(hours, known.get(purpose or ""))
-            if until > now:
-                waits[topic] = until
-        return waits
+        return {
+            topic: until
+            for topic, until in sorted(found.items())
+            if (wanted is None or topic in wanted) and until > now
+        }
 
     def topic_waits_passed(self, *, actor: str, limit: int = 500) -> int:
         """Mark the topic waits whose time has come as passed; a withdrawal purge's (or a
@@ -203,11 +194,12 @@ class Erasure:
         now = clock.now()
         # Most passes find none: a read first, so that they take no writer's place for it.
         with self.store.read() as conn:
-            if not stream_sql.passing(conn, now, 1):
+            if not stream_sql.due(conn, now):
                 return 0
         with self.store.write() as conn:
-            rows = stream_sql.passing(conn, now, limit)
-            stream_sql.set_passed(conn, [int(r.seq) for r in rows], now)
+            # Claimed: a wait passed by another process at the same time is not passed (and
+            # audited) again here.
+            rows = stream_sql.claim_passed(conn, now, limit)
             for row in rows:
                 if row.entry_id is None:
                     continue
@@ -331,7 +323,7 @@ class Erasure:
         inferences = inferences_sql.delete_for_purpose(
             conn, subject_id, purpose, created_by=received_by
         )
-        waits = self.topic_waits(conn, subject_id, [purpose], before=received_by)
+        waits = self.topic_waits(conn, subject_id, [purpose])
         if waits:
             # Complete once the subject's records on the purpose's topic are gone: said in the
             # audit log now, and again when they are (`topic_waits_passed`).

@@ -6,6 +6,7 @@ here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from consentry.consent.models import Purpose
@@ -66,13 +67,22 @@ def config(hours: int, purpose: Purpose | None) -> dict[str, str]:
     }
 
 
-def gone_after(hours: int, purpose: Purpose | None) -> timedelta:
-    """How long after it was written a record of the consented topic of `purpose` may still be
-    on it: its retention, the segment it sits in rolling, and the broker's retention check
-    (`log.retention.check.interval.ms`, 5 minutes by default). Requests wait this long after a
-    subject's latest record there."""
-    days = _days(purpose)
-    return timedelta(milliseconds=retention_ms(hours, days) + segment_ms(hours, days) + CHECK_MS)
+def lifetime(config: Mapping[str, str], deadline: timedelta) -> timedelta:
+    """How long after `at` a record produced from `at` on, within `deadline` (the producer's
+    delivery deadline: its CreateTime, which retention reads, is at most that late), may
+    still be on a consented topic kept with `config` (as applied to it): its retention, the
+    segment it sits in rolling, and a margin of the deadline and the broker's retention check
+    (`log.retention.check.interval.ms`, 5 minutes by default). Requests wait this long after
+    a subject's latest record there (the writer stores the time with its mark)."""
+    retention = int(config["retention.ms"])
+    segment = int(config.get("segment.ms", retention))
+    return timedelta(milliseconds=retention + segment) + margin(deadline)
+
+
+def margin(deadline: timedelta) -> timedelta:
+    """What a record's gone-by time adds to its topic's retention and segment: the
+    producer's delivery deadline and the broker's retention check."""
+    return deadline + timedelta(milliseconds=CHECK_MS)
 
 
 # Kafka's default `log.retention.check.interval.ms`: how often a broker deletes expired segments.

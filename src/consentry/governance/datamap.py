@@ -9,8 +9,9 @@ import re
 import secrets
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
@@ -128,11 +129,23 @@ def to_definition(system: System) -> dict[str, Any]:
     }
 
 
+class TopicReaders(Protocol):
+    """The port a system's change passes through when it would read a consented topic
+    (implemented by delivery/joiners.py, passed in by runtime.py)."""
+
+    def check(self, conn: Connection, system: System, previous: System | None) -> None:
+        """Raise TopicHoldsRecords when `system` (replacing `previous`) may not read the
+        records its topic holds; otherwise record it as a recipient of their subjects."""
+
+
 class DataMap:
     """Every system, reloaded when the configuration version moves, and their signing secrets."""
 
-    def __init__(self, kek: KeyEncryptionKey) -> None:
+    def __init__(self, kek: KeyEncryptionKey, readers: TopicReaders | None = None) -> None:
         self._kek = kek
+        # Who may join the consumers of a consented topic that holds records (None: anyone,
+        # for a process that never serves stream mode's data map changes, e.g. a test's).
+        self.readers = readers
         self._copy: VersionedCopy[dict[str, System]] = VersionedCopy(_load, {})
         self._secrets: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -152,6 +165,14 @@ class DataMap:
         now = clock.now()
         definition = json.dumps(to_definition(system), sort_keys=True)
         previous = sql.get_system(conn, system.system_id, lock=True)
+        if self.readers is not None:
+            # Before anything is written: a refusal leaves the data map as it was.
+            before = None if previous is None else self.all(conn).get(system.system_id)
+            # With its vendor's record, as the data map loads it (the gates read it).
+            joined = replace(
+                system, vendor_record=vendors.record_of(system.vendor, vendors.load(conn))
+            )
+            self.readers.check(conn, joined, before)
         secret: str | None = None
         if previous is None:
             secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")

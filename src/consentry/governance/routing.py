@@ -36,6 +36,15 @@ def queued(system: System) -> bool:
     return consented.consumed(system) is None
 
 
+def consumes(system: System) -> str | None:
+    """The purpose whose consented topic the system consumes: its endpoint names the topic and
+    the purpose is among its purposes (the data map refuses one that does not serve it; a
+    definition stored before that rule is no consumer: it would read records of a purpose it
+    may not serve). None for any other system."""
+    purpose = consented.consumed(system)
+    return purpose if purpose is not None and purpose in system.purposes else None
+
+
 def consumers_of(systems: Iterable[System], purpose: str) -> list[System]:
-    """The systems consuming the consented topic of `purpose`."""
-    return [s for s in systems if consented.consumed(s) == purpose]
+    """The systems consuming the consented topic of `purpose` (`consumes`)."""
+    return [s for s in systems if consumes(s) == purpose]

@@ -542,15 +542,19 @@ recipients = Table(
     Column("last_at", UTCTime(), nullable=True),
 )
 
-# The stream mode's record of which subject's records went to which consented topic, and when
-# the latest did (stream/replica.py, once per subject and topic a batch; never backwards): an
-# erasure or a withdrawal purge waits until they are past the topic's retention.
+# The stream mode's record of which subject's records went to which consented topic, when the
+# latest did, and by when the last of them is gone from it under the retention the replica
+# applied to the topic (stream/replica.py, once per subject and topic a batch; both never
+# backwards): an erasure or a withdrawal purge waits until `gone_by`.
 stream_marks = Table(
     "stream_marks",
     metadata,
     Column("subject_id", String(40), primary_key=True),
     Column("topic", String(249), primary_key=True),
     Column("last_at", UTCTime(), nullable=False),
+    Column("gone_by", UTCTime(), nullable=False),
+    # A topic's records still there (a system joining its consumers: delivery/joiners.py).
+    Index(None, "topic", "gone_by"),
 )
 
 # What an erasure request (request_id) or a withdrawal purge (entry_id: the ledger entry)

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from confluent_kafka import (
     Consumer,
@@ -23,8 +24,10 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from sqlalchemy import Connection
 
 from consentry import clock
+from consentry.delivery.consumers import Admitted
 from consentry.errors import ConsentryError, StorageUnavailable
 from consentry.governance import consented
 from consentry.ingest.decode import BODY_REFUSALS
@@ -53,12 +56,17 @@ _COMMIT_ATTEMPTS = 3
 # transaction is aborted (within _ABORT_SECONDS) and the batch read again.
 KAFKA_DEADLINE_SECONDS = 5.0
 _ABORT_SECONDS = 2.0
+_DEADLINE = timedelta(seconds=KAFKA_DEADLINE_SECONDS)
 # The first wait before a request is tried again (it doubles up to librdkafka's
 # retry.backoff.max.ms, 1 s). A batch's offsets are added to its transaction while the broker
 # is often still writing the markers of the one before, and it answers CONCURRENT_TRANSACTIONS
 # until done (a few milliseconds); at librdkafka's default of 100 ms that wait was a good part
 # of a batch (the Java client retries this one after 20 ms for the same reason).
 RETRY_BACKOFF_MS = 10
+
+
+# What a committed Kafka transaction's database transaction wrote for its records.
+_Written = tuple[Admitted, list[tuple[str, str]], datetime, dict[str, datetime]]
 
 
 class StreamFailed(Exception):
@@ -74,25 +82,34 @@ class _Transaction:
         self.batch = batch
         self.screened = screened
         self.committed = False
+        # What the committed Kafka transaction's database transaction wrote for its records
+        # (the consumers' answer, the marks, when): written again if that transaction fails
+        # and the pipeline retries the batch's write.
+        self._written: _Written | None = None
 
     def __call__(self, results: list[EventResult], accepted: Sequence[AcceptedEvent]) -> None:
-        if self.committed:
-            # The database write is being retried after its commit failed: the records and
-            # offsets are committed already (at most the store misses the batch, never Kafka
-            # a record twice).
-            return
         runtime = self.replica.runtime
         conn = runtime.store.writing()
         if conn is None:
             raise RuntimeError("the committing hook runs inside the batch's write transaction")
+        if self.committed:
+            # The database write is being retried after its transaction failed: the records
+            # and offsets are committed already (never Kafka a record twice), so nothing is
+            # produced again; but the records are on their topics, so their marks and their
+            # consumers as recipients are written again, as they were decided then.
+            if self._written is not None:
+                admitted, pairs, at, gone_by = self._written
+                runtime.consumers.again(conn, admitted, now=at)
+                self._count(conn, admitted)
+                marks.mark(conn, pairs, at, gone_by)
+            return
         now = clock.now()
         # Only for a registered consumer that passes the delivery gates, decided once per
         # subject and purpose a batch; its consumers become the subject's recipients.
         stored_for = Counter(p for r in results if r.code is None for p in r.purposes)
         admitted = runtime.consumers.admit(conn, stored_for, accepted, now=now)
-        if admitted.withheld:
-            kept = sum(admitted.withheld.values())
-            hooks.after_commit(conn, self, lambda: self.replica.count_withheld(kept))
+        self.replica.configuration(admitted.version)
+        self._count(conn, admitted)
         out = records.outcome(
             self.screened.events,
             results,
@@ -102,8 +119,22 @@ class _Transaction:
             admitted.declares,
         )
         # Once per subject and topic a batch: what erasures and withdrawal purges wait for.
-        marks.mark(conn, sorted({(r.subject_id, r.topic) for r in out if r.subject_id}), now)
+        pairs = sorted({(r.subject_id, r.topic) for r in out if r.subject_id})
+        # The topics' configuration applied first: each mark says when its records are gone
+        # under the retention this replica applied to their topic, from a time taken after it
+        # (the producer's deadline starts later still: lifetime's margin).
+        self.replica.ready(conn, out, now)
+        at = clock.now()
+        gone_by = {t: at + self.replica.lifetime(t) for t in {t for _, t in pairs}}
+        marks.mark(conn, pairs, at, gone_by)
+        # Kept before the commit: the transaction may fail after it (read only once committed).
+        self._written = (admitted, pairs, at, gone_by)
         self.commit(out)
+
+    def _count(self, conn: Connection, admitted: Admitted) -> None:
+        if admitted.withheld:
+            kept = sum(admitted.withheld.values())
+            hooks.after_commit(conn, self, lambda: self.replica.count_withheld(kept))
 
     def commit(self, out: list[records.Out]) -> None:
         out = [
@@ -131,12 +162,16 @@ class Replica:
             {topics.RAW: topics.raw_config(settings.kafka_raw_retention_hours), topics.REFUSED: {}}
         )
         # Every purpose's consented topic now, so that no batch waits for one to be made.
-        self.topics.ensure(
-            {
-                topics.consented(p): self._consented_config(topics.consented(p))
-                for p in runtime.purposes.cached()
-            }
-        )
+        wanted = {
+            topics.consented(p): self._consented_config(topics.consented(p))
+            for p in runtime.purposes.cached()
+        }
+        longer = self._longer(self.topics.ensure(wanted))
+        if longer:
+            with runtime.store.write() as conn:
+                self._extend(conn, longer, clock.now())
+        # The configuration version the topics' configuration was applied under.
+        self._version: int | None = None
         name = settings.stream_id or uuid.uuid4().hex
         self.producer = Producer(
             transactional_config(cluster, f"consentry-stream-{name}"), logger=log
@@ -162,6 +197,57 @@ class Replica:
         # (no consumer, or a consumer a delivery gate refuses): figures for operators and tests.
         self.settled = 0
         self.withheld = 0
+
+    def configuration(self, version: int | None) -> None:
+        """The configuration version a batch is decided under: when it moved, each consented
+        topic's configuration is applied again before its next records (a purpose's retention
+        made shorter reaches the broker)."""
+        if version is None or version == self._version:
+            return
+        if self._version is not None:
+            self.topics.forget(topics.CONSENTED_PREFIX)
+        self._version = version
+
+    def ready(self, conn: Connection, out: Sequence[records.Out], now: datetime) -> None:
+        """The consented topics of `out` exist with their configuration; where a retention
+        was made longer, the marks of records still on the topic are moved to it, in the
+        caller's write transaction."""
+        wanted = {
+            r.topic: self._consented_config(r.topic)
+            for r in out
+            if r.topic.startswith(topics.CONSENTED_PREFIX)
+        }
+        if wanted:
+            longer = self._longer(self.topics.ensure(wanted))
+            if longer:
+                self._extend(conn, longer, now)
+
+    def lifetime(self, topic: str) -> timedelta:
+        """How long after a batch's mark its records may be on `topic`, under the
+        configuration this replica applied to it."""
+        config = self.topics.applied(topic) or self._consented_config(topic)
+        return consented.lifetime(config, _DEADLINE)
+
+    def _longer(self, before: dict[str, dict[str, str]]) -> list[str]:
+        """Of the topics whose earlier configuration is `before`, those whose records now stay
+        longer (an earlier value not known counts as shorter)."""
+        longer = []
+        for name, old in before.items():
+            if not name.startswith(topics.CONSENTED_PREFIX):
+                continue
+            try:
+                shorter = consented.lifetime(old, _DEADLINE) < self.lifetime(name)
+            except (KeyError, ValueError):
+                shorter = True
+            if shorter:
+                longer.append(name)
+        return longer
+
+    def _extend(self, conn: Connection, names: Sequence[str], now: datetime) -> None:
+        for name in names:
+            moved = marks.extend(conn, name, self.lifetime(name), now)
+            if moved:
+                log.info("%s keeps its records longer: %d marks moved", name, moved)
 
     def count_withheld(self, events: int) -> None:
         """Events of a committed batch stored but kept off their consented topics."""

@@ -5,7 +5,7 @@ consented topics)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -37,18 +37,33 @@ def raw_config(hours: int) -> dict[str, str]:
 
 
 class Topics:
-    """Creates the topics the stream mode writes (once per process and topic); a topic that
-    exists keeps its partitions, and gets the configuration it must have."""
+    """Creates the topics the stream mode writes; a topic that exists keeps its partitions,
+    and gets the configuration it must have. Each topic's configuration is applied once per
+    process, and again when it changes or after `forget` (the configuration version moved)."""
 
     def __init__(self, cluster: Config) -> None:
         self._admin = AdminClient(cluster)
-        self._ready: set[str] = set()
+        # The configuration this process last applied to each topic.
+        self._applied: dict[str, dict[str, str]] = {}
 
-    def ensure(self, wanted: Mapping[str, dict[str, str]]) -> None:
-        """Each topic of `wanted` (name -> configuration) exists with that configuration."""
-        missing = {name: config for name, config in wanted.items() if name not in self._ready}
+    def applied(self, name: str) -> dict[str, str] | None:
+        """The configuration this process applied to the topic (None: not yet)."""
+        return self._applied.get(name)
+
+    def forget(self, prefix: str) -> None:
+        """Apply the configuration of the topics named `prefix`... again when next ensured."""
+        for name in [n for n in self._applied if n.startswith(prefix)]:
+            del self._applied[name]
+
+    def ensure(self, wanted: Mapping[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """Each topic of `wanted` (name -> configuration) exists with that configuration.
+        Returns, of the topics that existed, the configuration each had before (of the keys
+        set), so a caller can tell a retention made longer."""
+        missing = {
+            name: config for name, config in wanted.items() if self._applied.get(name) != config
+        }
         if not missing:
-            return
+            return {}
         futures = self._admin.create_topics(
             [NewTopic(name, config=config) for name, config in missing.items()],
             request_timeout=_TIMEOUT,
@@ -62,7 +77,9 @@ class Topics:
                     raise
                 existing.append(name)
         configured = [name for name in existing if missing[name]]
+        before: dict[str, dict[str, str]] = {}
         if configured:
+            before = self._current(configured, missing)
             resources = [
                 ConfigResource(
                     ConfigResource.Type.TOPIC,
@@ -76,8 +93,23 @@ class Topics:
             ]
             for future in self._admin.incremental_alter_configs(resources).values():
                 future.result(_TIMEOUT)
-        self._ready.update(missing)
+        self._applied.update(missing)
         log.info("stream topics ready: %s", ", ".join(sorted(missing)))
+        return before
+
+    def _current(
+        self, names: Sequence[str], wanted: Mapping[str, dict[str, str]]
+    ) -> dict[str, dict[str, str]]:
+        """The broker's values, for each topic of `names`, of the keys `wanted` sets."""
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+        out: dict[str, dict[str, str]] = {}
+        for resource, future in self._admin.describe_configs(resources).items():
+            entries = future.result(_TIMEOUT)
+            keys = wanted[resource.name]
+            out[resource.name] = {
+                k: str(e.value) for k, e in entries.items() if k in keys and e.value is not None
+            }
+        return out
 
 
 def consents_config() -> dict[str, str]:

@@ -27,7 +27,11 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.String(length=40), nullable=False),
         sa.Column("topic", sa.String(length=249), nullable=False),
         sa.Column("last_at", UTCTime(), nullable=False),
+        sa.Column("gone_by", UTCTime(), nullable=False),
         sa.PrimaryKeyConstraint("subject_id", "topic", name=op.f("pk_stream_marks")),
+    )
+    op.create_index(
+        op.f("ix_stream_marks_topic_gone_by"), "stream_marks", ["topic", "gone_by"], unique=False
     )
     op.create_table(
         "topic_waits",
@@ -53,4 +57,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_topic_waits_passed_at_until"), table_name="topic_waits")
     op.drop_index(op.f("ix_topic_waits_request_id"), table_name="topic_waits")
     op.drop_table("topic_waits")
+    op.drop_index(op.f("ix_stream_marks_topic_gone_by"), table_name="stream_marks")
     op.drop_table("stream_marks")
