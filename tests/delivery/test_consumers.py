@@ -23,6 +23,7 @@ from consentry.storage.configuration import bump_config_version
 from consentry.storage.schema import outbox
 from tests.conftest import auth
 from tests.delivery.test_delivery import add, page_view, runtime_of, system, worker
+from tests.dsr.conftest import erase
 from tests.http.test_conventions import assert_problem
 from tests.ingest.test_pipeline import grant, send, who
 
@@ -154,19 +155,12 @@ def test_joining_a_topic_that_holds_records_a_system_may_not_read_is_refused(
         assert ana not in json.dumps(problem)
         assert "ana@example.com" not in json.dumps(problem)
         assert gateway.get(f"/v1/systems/{system_id}", headers=auth()).status_code == 404
-    # A current consumer whose gates change is refused the same way; stored again unchanged,
-    # or changed in a field no gate reads, it is not.
-    assert_problem(
-        gateway.put(
-            "/v1/systems/reader",
-            headers=auth(),
-            json=_consumer("analytics", region="US", data_categories=EVERY),
-        ),
-        409,
-        "topic_holds_records",
-    )
+    # A current consumer's own change is not refused: it could read those records already,
+    # and a stricter definition (a DPA that ended, a move out of the EU) must take effect at
+    # once for the records after it.
     for body in (
-        _consumer("analytics", data_categories=EVERY),
+        _consumer("analytics", region="US", transfer_mechanism="none", data_categories=EVERY),
+        _consumer("analytics", data_categories=EVERY, dpa_signed=False),
         _consumer("analytics", data_categories=EVERY, name="Renamed"),
     ):
         resp = gateway.put("/v1/systems/reader", headers=auth(), json=body)
@@ -180,6 +174,33 @@ def test_joining_a_topic_that_holds_records_a_system_may_not_read_is_refused(
     )
     with runtime_of(gateway).store.read() as conn:
         assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == set()
+
+
+def test_a_topic_whose_records_an_erasure_waits_for_takes_no_new_consumer(
+    gateway: TestClient,
+) -> None:
+    # The erasure's purge notices went to the consumers it had; a system joining while the
+    # records are still there would read them unannounced, however well it passes the gates.
+    add(gateway, "reader", _consumer("analytics", data_categories=EVERY))
+    ana = grant(gateway, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
+    until = clock.now() + timedelta(hours=2)
+    _live(gateway, ana, until)
+    rid = erase(gateway, who("ana"), "account_login")
+    runtime_of(gateway).runner.run_pending()
+    state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()
+    [wait] = state["topics"]
+    problem = assert_problem(
+        gateway.put(
+            "/v1/systems/reader-2",
+            headers=auth(),
+            json=_consumer("analytics", data_categories=EVERY),
+        ),
+        409,
+        "topic_holds_records",
+    )
+    assert problem["until"] == wait["until"]
+    assert "erasure or withdrawal" in str(problem["detail"])
+    assert ana not in json.dumps(problem)
 
 
 def test_a_system_that_may_read_every_record_joins_and_becomes_their_subjects_recipient(
@@ -200,19 +221,9 @@ def test_a_system_that_may_read_every_record_joins_and_becomes_their_subjects_re
         }
         assert delivery_sql.recipient_rows(conn, ben) == []
     # An erasure of ana tells it to purge.
-    resp = gateway.post(
-        "/v1/requests",
-        headers=auth(),
-        json={
-            "type": "erasure",
-            "subject": who("ana"),
-            "jurisdiction": "EU",
-            "verification": {"method": "account_login", "level": "high"},
-        },
-    )
-    assert resp.status_code == 202, resp.text
+    rid = erase(gateway, who("ana"), "account_login")
     rt.runner.run_pending()
-    state = gateway.get(f"/v1/requests/{resp.json()['request_id']}", headers=auth()).json()
+    state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()
     assert {d["system_id"] for d in state["downstream"]} == {"reader-2"}
 
 

@@ -102,6 +102,17 @@ def request(client: TestClient, body: dict[str, Any], status: int = 202) -> dict
     return dict(resp.json())
 
 
+def erase(client: TestClient, subject: dict[str, Any], method: str = "id_document") -> str:
+    """An erasure of `subject` asked for in the EU, verified at a high level: its request id."""
+    body = {
+        "type": "erasure",
+        "subject": subject,
+        "jurisdiction": "EU",
+        "verification": {"method": method, "level": "high"},
+    }
+    return str(request(client, body)["request_id"])
+
+
 def check(client: TestClient, subject: dict[str, Any], purpose: str = "analytics") -> str:
     resp = client.post(
         "/v1/consents/check", headers=auth(), json={"subject": subject, "purpose": purpose}

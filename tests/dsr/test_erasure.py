@@ -21,7 +21,7 @@ from consentry.storage.schema import retained as retained_table
 from tests.conftest import auth
 from tests.consent.helpers import install_clock
 from tests.consent.test_gpc_tcf import scenario
-from tests.dsr.conftest import check, email, grant, request, run, runtime_of, send
+from tests.dsr.conftest import check, email, erase, grant, request, run, runtime_of, send
 from tests.http.test_conventions import assert_problem
 
 MARKER = "zebra-lasagne-8471"
@@ -153,7 +153,7 @@ def test_retention_counts_from_receipt_when_occurred_at_is_later(
     }
     resp = ready.post("/v1/events", headers=auth(), json={"events": [ahead]})
     assert resp.json()["results"][0]["status"] == "accepted", resp.text
-    request_id = _erase(ready, subject)
+    request_id = erase(ready, subject)
     run(ready)
     result = ready.get(f"/v1/requests/{request_id}/result", headers=auth()).json()
     kept = {r["item"]: r for r in result["retained"]}
@@ -188,16 +188,6 @@ ORDER = {
 }
 
 
-def _erase(client: TestClient, subject: dict[str, Any]) -> str:
-    body = {
-        "type": "erasure",
-        "subject": subject,
-        "jurisdiction": "EU",
-        "verification": {"method": "id_document", "level": "high"},
-    }
-    return str(request(client, body)["request_id"])
-
-
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -222,7 +212,7 @@ def test_retained_items_name_their_ground_obligation_and_end(ready: TestClient) 
     }
     resp = ready.post("/v1/events", headers=auth(), json={"events": [order]})
     assert resp.json()["results"][0]["purposes"] == ["service_delivery"], resp.text
-    erased = {name: _erase(ready, s) for name, s in (("nora", nora), ("noel", noel))}
+    erased = {name: erase(ready, s) for name, s in (("nora", nora), ("noel", noel))}
     run(ready)
     now = datetime.now(UTC)
 
@@ -431,7 +421,7 @@ def test_erasure_strips_the_ledgers_evidence_and_keeps_its_entries(ready: TestCl
         ).all()
     assert before
     assert all(row.evidence_ct is not None for row in before)
-    _erase(ready, subject)
+    erase(ready, subject)
     run(ready)
     with rt.store.read() as conn:
         after = conn.execute(

@@ -19,7 +19,7 @@ from consentry.dsr import erasure as erasure_module
 from consentry.storage import stream as stream_sql
 from consentry.web import dashboard
 from tests.conftest import auth
-from tests.dsr.conftest import email, grant, request, run, runtime_of, send
+from tests.dsr.conftest import email, erase, grant, run, runtime_of, send
 
 ANALYTICS = "consentry.consented.analytics"
 PERSONALIZATION = "consentry.consented.personalization"
@@ -54,15 +54,7 @@ def test_an_erasure_waits_until_the_subjects_records_are_past_the_topics_retenti
     _mark(ready, subject_id, PERSONALIZATION, now - timedelta(hours=1))
     # Never backwards: a replica committing an older batch later leaves the latest.
     _mark(ready, subject_id, PERSONALIZATION, now - timedelta(hours=3))
-    rid = request(
-        ready,
-        {
-            "type": "erasure",
-            "subject": subject,
-            "jurisdiction": "EU",
-            "verification": {"method": "account_login", "level": "high"},
-        },
-    )["request_id"]
+    rid = erase(ready, subject, "account_login")
     run(ready)
     state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
     assert state["status"] == "awaiting_downstream"
@@ -104,15 +96,7 @@ def test_an_erasure_whose_records_are_already_gone_completes_at_once(ready: Test
     subject = email("ugo")
     subject_id = grant(ready, subject, "analytics")
     _mark(ready, subject_id, ANALYTICS, clock.now() - GONE_AFTER - timedelta(minutes=1))
-    rid = request(
-        ready,
-        {
-            "type": "erasure",
-            "subject": subject,
-            "jurisdiction": "EU",
-            "verification": {"method": "account_login", "level": "high"},
-        },
-    )["request_id"]
+    rid = erase(ready, subject, "account_login")
     run(ready)
     state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
     assert state["status"] == "completed"
@@ -193,15 +177,7 @@ def test_a_purge_waits_until_the_time_its_replica_stored_not_one_computed_here(
     _mark(ready, subject_id, ANALYTICS, at, longer)
     # Another replica, with the shorter retention, marks a later record: the time stays.
     _mark(ready, subject_id, ANALYTICS, at + timedelta(minutes=1))
-    rid = request(
-        ready,
-        {
-            "type": "erasure",
-            "subject": subject,
-            "jurisdiction": "EU",
-            "verification": {"method": "account_login", "level": "high"},
-        },
-    )["request_id"]
+    rid = erase(ready, subject, "account_login")
     run(ready)
     state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
     assert state["status"] == "awaiting_downstream"
@@ -229,6 +205,24 @@ def test_a_longer_retention_moves_the_marks_of_records_still_on_the_topic(
         assert stream_sql.gone_by_of(conn, gone) == {ANALYTICS: now - timedelta(hours=1)}
         # A shorter one moves nothing.
         assert stream_sql.extend(conn, ANALYTICS, timedelta(hours=1), now) == 0
+
+
+def test_a_longer_retention_moves_the_wait_of_a_purge_already_waiting(ready: TestClient) -> None:
+    """An erasure waits for the subject's records on a topic; a replica then makes the topic's
+    retention longer: the records stay longer, and so does the erasure's wait."""
+    subject = email("yves")
+    subject_id = grant(ready, subject, "analytics")
+    at = clock.now() - timedelta(hours=2)
+    _mark(ready, subject_id, ANALYTICS, at)
+    rid = erase(ready, subject, "account_login")
+    run(ready)
+    with runtime_of(ready).store.write() as conn:
+        assert stream_sql.extend(conn, ANALYTICS, timedelta(hours=400), clock.now()) == 1
+    run(ready)
+    state = ready.get(f"/v1/requests/{rid}", headers=auth()).json()
+    assert state["status"] == "awaiting_downstream"
+    later = clock.rfc3339(at + timedelta(hours=400))
+    assert state["topics"] == [{"topic": ANALYTICS, "until": later, "waiting": True}]
 
 
 def test_a_wait_is_passed_once_by_two_processes_passing_it_at_once(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from consentry import errors as e
 from consentry.http import errors as http_errors
 from consentry.http.errors import STATUS, problem_bytes, status_of
+from consentry.storage.errors import SerializationFailure
 
 # The classes that are the server's fault, so 5xx by design.
 SERVER_FAULTS = {e.ConsentryError, e.AuditTreeDamaged}
@@ -92,6 +93,10 @@ def tiny_app() -> FastAPI:
     def crash() -> None:
         raise RuntimeError("ann@example.com broke it")
 
+    @app.get("/lock-cycle")
+    def lock_cycle() -> None:
+        raise SerializationFailure("DeadlockDetected")
+
     @app.post("/strict")
     def strict(body: Strict) -> dict[str, int]:
         return {"age": body.age}
@@ -151,6 +156,15 @@ def test_an_unexpected_exception_is_a_500_logged_by_type_only(
     assert "RuntimeError" in caplog.text
     assert "ann@example.com" not in caplog.text
     assert body["detail"] == "an unexpected error occurred; it has been logged"
+
+
+def test_a_lock_cycle_the_database_broke_is_a_503_to_send_again(client: TestClient) -> None:
+    # PostgreSQL broke a deadlock or a serialization conflict by failing this transaction:
+    # nothing of it was written, and the same request sent again may well succeed.
+    resp = client.get("/lock-cycle")
+    body = problem_of(resp, 503, "storage_unavailable")
+    assert resp.headers["retry-after"] == "1"
+    assert "send the request again" in body["detail"]
 
 
 def test_validation_errors_name_fields_without_echoing_values(client: TestClient) -> None:

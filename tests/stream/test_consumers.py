@@ -30,6 +30,7 @@ from consentry.storage.schema import events
 from consentry.stream import replica as replica_module
 from consentry.stream.replica import Replica
 from tests.conftest import auth
+from tests.dsr.conftest import erase
 from tests.ingest.test_pipeline import grant, who
 from tests.stream.conftest import Running, consumer, produce, raw, read, register, values
 
@@ -85,18 +86,7 @@ def test_the_replica_marks_each_subjects_topics_and_an_erasure_waits_for_them(
     assert set(marks[ben]) == {ANALYTICS}
     assert all(before <= at <= clock.now() for m in marks.values() for at in m.values())
 
-    resp = gateway.post(
-        "/v1/requests",
-        headers=auth(),
-        json={
-            "type": "erasure",
-            "subject": who(f"{prefix}ana"),
-            "jurisdiction": "EU",
-            "verification": {"method": "account_login", "level": "high"},
-        },
-    )
-    assert resp.status_code == 202, resp.text
-    rid = resp.json()["request_id"]
+    rid = erase(gateway, who(f"{prefix}ana"), "account_login")
     rt.runner.run_pending()
     state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()
     assert state["status"] == "awaiting_downstream"
@@ -222,18 +212,7 @@ def test_a_consumer_gets_the_rights_notices_of_a_subject_it_could_read(
     assert [r.system_id for r in withdrawn] == ["reader-analytics"]
 
     # An erasure: a `purge_request` to each consumer, awaited like any recipient's.
-    resp = gateway.post(
-        "/v1/requests",
-        headers=auth(),
-        json={
-            "type": "erasure",
-            "subject": who(f"{prefix}ana"),
-            "jurisdiction": "EU",
-            "verification": {"method": "account_login", "level": "high"},
-        },
-    )
-    assert resp.status_code == 202, resp.text
-    rid = resp.json()["request_id"]
+    rid = erase(gateway, who(f"{prefix}ana"), "account_login")
     rt.runner.run_pending()
     state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()
     assert state["status"] == "awaiting_downstream"

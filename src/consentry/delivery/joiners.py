@@ -1,15 +1,15 @@
 """Systems joining the consumers of a consented topic that still holds records (API.md,
 Stream mode): a record on a topic was produced under the gates of the consumers it had then,
-and a system that becomes one of its readers later (or a consumer whose gate-relevant fields
-change) could read it. Such a change is accepted only when the system passes the delivery
-gates for every subject with a record still on the topic and declares every data category the
-purpose's records can carry; it then becomes a recipient of those subjects (rights notices,
-access reports). Otherwise it is refused (`topic_holds_records`) until the last record is
-gone (docs/decisions.md)."""
+and a system that becomes one of its readers later could read it. Such a change is accepted
+only when no erasure or withdrawal still waits for the topic's records, and the system passes
+the delivery gates for every subject with a record still on the topic and declares every data
+category the purpose's records can carry; it then becomes a recipient of those subjects
+(rights notices, access reports). Otherwise it is refused (`topic_holds_records`) until the
+last such record is gone (docs/decisions.md). A consumer's own change is never refused: it
+could read those records already, and its new definition gates the records after it."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -24,23 +24,6 @@ from consentry.ingest.models import Treatment
 from consentry.ingest.schemas import SchemaRegistry
 from consentry.storage import delivery as delivery_sql
 from consentry.storage import stream as stream_sql
-
-
-def gated(system: System) -> tuple[object, ...]:
-    """What the delivery gates and a record's fields depend on in a system's definition:
-    region, transfer safeguard, DPA, CCPA role and vendor (sale/share), TCF vendor, declared
-    categories."""
-    return (
-        system.region,
-        system.transfer_mechanism,
-        system.dpa_signed,
-        system.dpf_certified_until,
-        system.tia_ref,
-        system.ccpa_role,
-        system.vendor,
-        system.tcf_vendor_id,
-        system.data_categories,
-    )
 
 
 class Joiners:
@@ -59,20 +42,33 @@ class Joiners:
         self.exporter = exporter
 
     def check(self, conn: Connection, system: System, previous: System | None) -> None:
-        """Refuse (TopicHoldsRecords) a change that makes `system` a consumer of a topic, or
-        changes a consumer's gate-relevant fields, while the topic holds records, unless it
-        may read every one of them; accepted, it becomes a recipient of their subjects."""
+        """Refuse (TopicHoldsRecords) a change that makes `system` a consumer of a topic while
+        the topic holds records, unless it may read every one of them and no purge waits for
+        them; accepted, it becomes a recipient of their subjects."""
         purpose = routing.consumes(system)
         if purpose is None:
             return
-        unchanged = previous is not None and gated(previous) == gated(system)
-        if unchanged and previous is not None and routing.consumes(previous) == purpose:
+        if previous is not None and routing.consumes(previous) == purpose:
+            # A consumer already: it could read the topic's records before this change, and
+            # its new definition gates the records produced after it (a stricter one, a DPA
+            # that ended, withholds them at once).
             return
         topic = consented.topic(purpose)
         # After the stream's batches in flight (their marks are read below); the next ones
         # wait for this change and decide under it.
         stream_sql.hold_consumers(conn, alone=True)
         now = clock.now()
+        purging = stream_sql.purges_waiting_on(conn, topic)
+        if purging is not None:
+            # Erased or withdrawn subjects' records are still there, and their purge notices
+            # went to the recipients of that moment: a new reader would get them unannounced.
+            until = clock.rfc3339(purging)
+            raise TopicHoldsRecords(
+                f"{topic} holds records of subjects whose erasure or withdrawal waits for them "
+                f"until {until}; {system.system_id!r} may join its consumers after that",
+                topic=topic,
+                until=until,
+            )
         live = stream_sql.live_on(conn, topic, now)
         if not live:
             return
@@ -99,20 +95,21 @@ class Joiners:
         subjects: list[str],
         now: datetime,
     ) -> str | None:
-        """Why `system` may not read the topic's records (no personal data: categories,
-        gates and counts of subjects), or None."""
+        """Why `system` may not read the topic's records (no personal data: categories and
+        gates), or None."""
         missing = sorted(c for c in self.categories(conn, purpose) if not system.declares(c))
         if missing:
             return "it does not declare " + ", ".join(missing)
         every = list(self.purposes.all(conn).values())
         states = self.cache.for_commit(conn, set(subjects))
-        refused: Counter[str] = Counter()
+        refused: set[str] = set()
         for subject_id in subjects:
             found = transfers.refusal(system, states.get(subject_id), every, self.exporter, now)
             if found is not None:
-                refused[found.value] += 1
+                refused.add(found.value)
         if refused:
-            said = ", ".join(f"{reason} for {n}" for reason, n in sorted(refused.items()))
+            # The gates' names only: a count could single a person out on a quiet topic.
+            said = ", ".join(sorted(refused))
             return f"the delivery gates refuse it for subjects with records there: {said}"
         return None
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from consentry import errors as e
 from consentry.http.headers import DEFAULTS
+from consentry.storage.errors import SerializationFailure
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,19 @@ async def _on_disconnect(_request: Request, _exc: Exception) -> Response:
     return Response(status_code=400)
 
 
+async def _on_lock_cycle(_request: Request, _exc: Exception) -> Response:
+    # PostgreSQL failed the transaction to break a lock cycle or a serialization conflict:
+    # nothing of it was written, and the request, sent again, may well succeed.
+    response = problem(
+        e.StorageUnavailable(
+            "the database undid this change to resolve a conflict with a concurrent one; "
+            "send the request again"
+        )
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> Response:
     # The type only: an exception's message may quote data it was handed.
     log.error("unexpected %s while serving a request", type(exc).__name__)
@@ -179,4 +193,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(ClientDisconnect, _on_disconnect)
+    app.add_exception_handler(SerializationFailure, _on_lock_cycle)
     app.add_exception_handler(Exception, _on_unexpected)

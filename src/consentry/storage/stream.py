@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from consentry.storage.dialect import driver_statements
 from consentry.storage.engine import AnyRow
@@ -45,18 +45,33 @@ def mark(
 def extend(conn: Connection, topic: str, lifetime: timedelta, now: datetime) -> int:
     """The topic's retention was made longer: a record still on it (a mark whose `gone_by` is
     ahead of `now`) stays `lifetime` after its subject's latest record went there, if that is
-    later than its `gone_by`. Returns how many marks moved."""
+    later than its `gone_by`; a purge of the subject already waiting for the topic (an
+    erasure's, a withdrawal's) waits as long. Returns how many marks moved."""
     stmt = select(stream_marks.c.subject_id, stream_marks.c.last_at, stream_marks.c.gone_by).where(
         stream_marks.c.topic == topic, stream_marks.c.gone_by > now
     )
     rows = []
+    moved = []
     for row in conn.execute(stmt):
         until = row.last_at + lifetime
         if until > row.gone_by:
             text = utc_text(until)
             rows.append((text, row.subject_id, topic, text))
+            moved.append((until, row.subject_id))
     if rows:
         conn.exec_driver_sql(_EXTEND[conn.dialect.paramstyle], rows)
+        waits = topic_waits.c
+        conn.execute(
+            update(topic_waits)
+            .where(
+                waits.subject_id == bindparam("s"),
+                waits.topic == topic,
+                waits.passed_at.is_(None),
+                waits.until < bindparam("later"),
+            )
+            .values(until=bindparam("later")),
+            [{"s": subject_id, "later": row_until} for row_until, subject_id in moved],
+        )
     return len(rows)
 
 
@@ -83,6 +98,15 @@ def live_on(conn: Connection, topic: str, now: datetime) -> dict[str, datetime]:
         stream_marks.c.topic == topic, stream_marks.c.gone_by > now
     )
     return {row.subject_id: row.gone_by for row in conn.execute(stmt)}
+
+
+def purges_waiting_on(conn: Connection, topic: str) -> datetime | None:
+    """The latest time a purge not yet passed (an erasure's, a withdrawal's) waits for on
+    `topic`, or None when none waits."""
+    waits = topic_waits.c
+    stmt = select(func.max(waits.until)).where(waits.topic == topic, waits.passed_at.is_(None))
+    found: datetime | None = conn.execute(stmt).scalar_one_or_none()
+    return found
 
 
 def marks_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
