@@ -348,6 +348,51 @@ def test_a_shorter_retention_reaches_the_topic_and_earlier_marks_keep_their_time
         _set_retention(kafka_bootstrap, ANALYTICS, week)
 
 
+def test_marks_move_to_a_longer_retention_even_when_the_first_transaction_rolls_back(
+    gateway: TestClient,
+    stream_settings: Settings,
+    replicas: list[Running],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> None:
+    """The broker keeps a retention once it is set, whether the batch that set it commits or
+    not: the marks it should have moved are moved by the next transaction that commits."""
+    ana = grant(gateway, who(f"{prefix}ana"), "analytics")["subject_id"]
+    replicas.append(Running(stream_settings))
+    replica = replicas[0].replica
+    week = stream_settings.kafka_retention_hours * 3_600_000
+    rt = _runtime(gateway)
+    at = clock.now()
+    short = at + timedelta(days=1)
+    with rt.store.write() as conn:
+        stream_sql.mark(conn, [(ana, ANALYTICS)], at, {ANALYTICS: short})
+    # The topic was kept a day (another replica's setting); this one applies its week again.
+    _set_retention(kafka_bootstrap, ANALYTICS, 86_400_000)
+    replica.topics.forget(ANALYTICS)
+    out: Any = [dataclasses.make_dataclass("Out", ["topic"])(ANALYTICS)]
+
+    class Failed(Exception):
+        pass
+
+    def rolled_back() -> None:
+        with rt.store.write() as conn:
+            replica.ready(conn, out, clock.now())
+            raise Failed
+
+    with pytest.raises(Failed):
+        rolled_back()
+    assert _retention_ms(kafka_bootstrap, ANALYTICS) == week
+    with rt.store.read() as conn:
+        assert stream_sql.gone_by_of(conn, ana) == {ANALYTICS: short}
+    # The next batch, with no record for that topic, still moves them, and commits.
+    with rt.store.write() as conn:
+        replica.ready(conn, [], clock.now())
+    with rt.store.read() as conn:
+        assert stream_sql.gone_by_of(conn, ana) == {
+            ANALYTICS: at + timedelta(milliseconds=week, minutes=65, seconds=5)
+        }
+
+
 def _set_retention(bootstrap: str, topic: str, ms: int) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     entry = ConfigEntry("retention.ms", str(ms), incremental_operation=AlterConfigOpType.SET)

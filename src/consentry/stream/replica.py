@@ -166,10 +166,13 @@ class Replica:
             topics.consented(p): self._consented_config(topics.consented(p))
             for p in runtime.purposes.cached()
         }
-        longer = self._longer(self.topics.ensure(wanted))
-        if longer:
+        # Topics whose retention this replica made longer, their marks not yet moved by a
+        # committed transaction.
+        self._unextended: set[str] = set(self._longer(self.topics.ensure(wanted)))
+        if self._unextended:
             with runtime.store.write() as conn:
-                self._extend(conn, longer, clock.now())
+                self._extend(conn, sorted(self._unextended), clock.now())
+            self._unextended.clear()
         # The configuration version the topics' configuration was applied under.
         self._version: int | None = None
         name = settings.stream_id or uuid.uuid4().hex
@@ -211,16 +214,22 @@ class Replica:
     def ready(self, conn: Connection, out: Sequence[records.Out], now: datetime) -> None:
         """The consented topics of `out` exist with their configuration; where a retention
         was made longer, the marks of records still on the topic are moved to it, in the
-        caller's write transaction."""
+        caller's write transaction (and in the next ones until one of them commits)."""
         wanted = {
             r.topic: self._consented_config(r.topic)
             for r in out
             if r.topic.startswith(topics.CONSENTED_PREFIX)
         }
         if wanted:
-            longer = self._longer(self.topics.ensure(wanted))
-            if longer:
-                self._extend(conn, longer, now)
+            self._unextended.update(self._longer(self.topics.ensure(wanted)))
+        if self._unextended:
+            # Until a transaction that moves them commits: the broker keeps the longer
+            # retention whether this one commits or not.
+            names = sorted(self._unextended)
+            self._extend(conn, names, now)
+            hooks.after_commit(
+                conn, (self, "extended"), lambda: self._unextended.difference_update(names)
+            )
 
     def lifetime(self, topic: str) -> timedelta:
         """How long after a batch's mark its records may be on `topic`, under the
