@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from consentry.consent import policy
 from consentry.ingest.sealing import AAD_PREFIX
+from consentry.ingest.work import Work
 from consentry.settings import Settings
 from consentry.storage.schema import events
 from tests.conftest import auth
@@ -231,9 +232,9 @@ def test_a_limit_landing_while_a_batch_is_shaped_holds(
     shape = rt.pipeline._shape_early
     shaped: list[bool] = []
 
-    def then_limit(work: list[Any], *args: Any) -> None:
+    def then_limit(work: Work, *args: Any) -> None:
         shape(work, *args)
-        shaped.extend(w.early is not None for w in work)
+        shaped.extend(row is not None for row in work.early_rows)
         assert rt.consent.cache.get(subject_id).sensitive_limited is False  # type: ignore[union-attr]
         limit(shop, "fe")
 
