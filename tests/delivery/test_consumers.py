@@ -127,13 +127,20 @@ def _live(client: TestClient, subject_id: str, until: datetime) -> None:
         )
 
 
+def _read_by_one_consumer(client: TestClient) -> tuple[str, datetime]:
+    """A consumer of the analytics topic, and an EU subject whose records are on it for two
+    hours more: the subject's id and when its records are gone."""
+    add(client, "reader", _consumer("analytics", data_categories=EVERY))
+    ana = grant(client, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
+    until = clock.now() + timedelta(hours=2)
+    _live(client, ana, until)
+    return str(ana), until
+
+
 def test_joining_a_topic_that_holds_records_a_system_may_not_read_is_refused(
     gateway: TestClient,
 ) -> None:
-    add(gateway, "reader", _consumer("analytics", data_categories=EVERY))
-    ana = grant(gateway, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
-    until = clock.now() + timedelta(hours=2)
-    _live(gateway, ana, until)
+    ana, until = _read_by_one_consumer(gateway)
     refused = {
         # Outside the EU without a safeguard: the gate refuses the EU subject's data.
         "reader-us": _consumer(
@@ -181,10 +188,7 @@ def test_a_topic_whose_records_an_erasure_waits_for_takes_no_new_consumer(
 ) -> None:
     # The erasure's purge notices went to the consumers it had; a system joining while the
     # records are still there would read them unannounced, however well it passes the gates.
-    add(gateway, "reader", _consumer("analytics", data_categories=EVERY))
-    ana = grant(gateway, who("ana"), "analytics", jurisdiction="EU")["subject_id"]
-    until = clock.now() + timedelta(hours=2)
-    _live(gateway, ana, until)
+    ana, _ = _read_by_one_consumer(gateway)
     rid = erase(gateway, who("ana"), "account_login")
     runtime_of(gateway).runner.run_pending()
     state = gateway.get(f"/v1/requests/{rid}", headers=auth()).json()

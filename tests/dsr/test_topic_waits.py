@@ -88,7 +88,7 @@ def test_an_erasure_waits_until_the_subjects_records_are_past_the_topics_retenti
     assert state["status"] == "completed"
     assert [t["waiting"] for t in state["topics"]] == [False, False]
     with runtime_of(ready).store.read() as conn:
-        assert stream_sql.marks_of(conn, subject_id) == {}
+        assert stream_sql.gone_by_of(conn, subject_id) == {}
     monkeypatch.setattr(clock, "now", real_now)
 
 
@@ -102,7 +102,7 @@ def test_an_erasure_whose_records_are_already_gone_completes_at_once(ready: Test
     assert state["status"] == "completed"
     assert "topics" not in state
     with runtime_of(ready).store.read() as conn:
-        assert stream_sql.marks_of(conn, subject_id) == {}
+        assert stream_sql.gone_by_of(conn, subject_id) == {}
 
 
 def test_a_withdrawal_purge_waits_for_its_purposes_topic_only(

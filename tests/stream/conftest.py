@@ -8,18 +8,22 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
 
 from consentry.app import create_app
 from consentry.runtime import Runtime
 from consentry.settings import Settings
+from consentry.storage.schema import stream_marks
 from consentry.stream.replica import Replica
-from tests.conftest import ADMIN_KEY, MASTER_KEY, auth, fresh_pg_database
+from tests.conftest import ADMIN_KEY, MASTER_KEY, fresh_pg_database
+from tests.delivery.test_delivery import add, system
 from tests.ingest.test_pipeline import with_page_views
 
 
@@ -49,21 +53,19 @@ CONSUMED = ("analytics", "personalization")
 
 def consumer(purpose: str, bootstrap: str, **extra: Any) -> dict[str, Any]:
     """A `kind: kafka` system consuming the consented topic of `purpose`."""
-    return {
-        "name": f"Warehouse reading {purpose}",
-        "kind": "kafka",
-        "endpoint": f"kafka://{bootstrap}/consentry.consented.{purpose}",
-        "purposes": [purpose],
-        "data_categories": ["system.operations", "user.contact"],
-        "region": "EU",
-        "transfer_mechanism": "none",
-        "dpa_signed": True,
-    } | extra
+    endpoint = f"kafka://{bootstrap}/consentry.consented.{purpose}"
+    return (
+        system(endpoint, kind="kafka", name=f"Warehouse reading {purpose}", purposes=[purpose])
+        | extra
+    )
 
 
-def register(client: TestClient, system_id: str, body: dict[str, Any]) -> None:
-    resp = client.put(f"/v1/systems/{system_id}", headers=auth(), json=body)
-    assert resp.status_code in (200, 201), resp.text
+def marks_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
+    """topic -> when the subject's latest record went to it (its stream mark)."""
+    stmt = select(stream_marks.c.topic, stream_marks.c.last_at).where(
+        stream_marks.c.subject_id == subject_id
+    )
+    return {row.topic: row.last_at for row in conn.execute(stmt)}
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def gateway(stream_settings: Settings, kafka_bootstrap: str) -> Iterator[TestCli
     with TestClient(create_app(stream_settings)) as client:
         with_page_views(client)
         for purpose in CONSUMED:
-            register(client, f"reader-{purpose}", consumer(purpose, kafka_bootstrap))
+            add(client, f"reader-{purpose}", consumer(purpose, kafka_bootstrap))
         yield client
 
 

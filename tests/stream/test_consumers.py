@@ -30,9 +30,10 @@ from consentry.storage.schema import events
 from consentry.stream import replica as replica_module
 from consentry.stream.replica import Replica
 from tests.conftest import auth
+from tests.delivery.test_delivery import add
 from tests.dsr.conftest import erase
 from tests.ingest.test_pipeline import grant, who
-from tests.stream.conftest import Running, consumer, produce, raw, read, register, values
+from tests.stream.conftest import Running, consumer, marks_of, produce, raw, read, values
 
 pytestmark = pytest.mark.kafka
 
@@ -81,7 +82,7 @@ def test_the_replica_marks_each_subjects_topics_and_an_erasure_waits_for_them(
     assert len(values(read(kafka_bootstrap, ANALYTICS), p)) == 3
     rt = _runtime(gateway)
     with rt.store.read() as conn:
-        marks = {s: stream_sql.marks_of(conn, s) for s in (ana, ben)}
+        marks = {s: marks_of(conn, s) for s in (ana, ben)}
     assert set(marks[ana]) == {ANALYTICS, PERSONALIZATION}
     assert set(marks[ben]) == {ANALYTICS}
     assert all(before <= at <= clock.now() for m in marks.values() for at in m.values())
@@ -125,7 +126,7 @@ def test_nothing_goes_to_a_topic_nobody_consumes(
     assert replica.withheld == 1
     rt = _runtime(gateway)
     with rt.store.read() as conn:
-        assert set(stream_sql.marks_of(conn, ana)) == {ANALYTICS}
+        assert set(marks_of(conn, ana)) == {ANALYTICS}
         assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == {
             ("reader-analytics", "analytics")
         }
@@ -146,7 +147,7 @@ def test_a_consumer_a_gate_refuses_keeps_that_subjects_records_off_the_topic(
     """Exporting from the US, a US consumer without a safeguard may not receive an EU
     subject's data (transfer_blocked), a US-CA subject's it may: the topic, shared by every
     consumer, carries the second only."""
-    register(
+    add(
         gateway,
         "reader-us",
         consumer("analytics", kafka_bootstrap, region="US", transfer_mechanism="none"),
@@ -232,7 +233,7 @@ def test_a_record_carries_only_the_categories_every_consumer_declares(
 ) -> None:
     """The outbox sends a system only the fields of a category it declares; a topic's record
     reaches every consumer of it, so it carries the categories all of them declare."""
-    register(
+    add(
         gateway,
         "reader-analytics-ops",
         consumer("analytics", kafka_bootstrap, data_categories=["system.operations"]),
@@ -287,7 +288,7 @@ def test_a_batch_whose_store_is_retried_after_its_kafka_commit_keeps_its_marks_a
     with rt.store.read() as conn:
         stored = conn.execute(select(events.c.event_id).where(events.c.event_id == f"{prefix}e1"))
         assert stored.scalars().all() == [f"{prefix}e1"]
-        assert set(stream_sql.marks_of(conn, ana)) == {ANALYTICS}
+        assert set(marks_of(conn, ana)) == {ANALYTICS}
         assert {(r.system_id, r.purpose) for r in delivery_sql.recipient_rows(conn, ana)} == {
             ("reader-analytics", "analytics")
         }
@@ -322,7 +323,7 @@ def test_a_shorter_retention_reaches_the_topic_and_earlier_marks_keep_their_time
     rt = _runtime(gateway)
     with rt.store.read() as conn:
         [(ana_at, ana_gone)] = [
-            (stream_sql.marks_of(conn, ana)[ANALYTICS], stream_sql.gone_by_of(conn, ana)[ANALYTICS])
+            (marks_of(conn, ana)[ANALYTICS], stream_sql.gone_by_of(conn, ana)[ANALYTICS])
         ]
     assert ana_gone == ana_at + timedelta(milliseconds=week, minutes=65, seconds=5)
 
@@ -339,7 +340,7 @@ def test_a_shorter_retention_reaches_the_topic_and_earlier_marks_keep_their_time
         assert _retention_ms(kafka_bootstrap, ANALYTICS) == 86_400_000
         with rt.store.read() as conn:
             assert stream_sql.gone_by_of(conn, ana) == {ANALYTICS: ana_gone}
-            ben_at = stream_sql.marks_of(conn, ben)[ANALYTICS]
+            ben_at = marks_of(conn, ben)[ANALYTICS]
             assert stream_sql.gone_by_of(conn, ben) == {
                 ANALYTICS: ben_at + timedelta(days=1, hours=1, minutes=5, seconds=5)
             }

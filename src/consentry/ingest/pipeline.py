@@ -198,7 +198,8 @@ class Pipeline:
         decision_of = work.decision_of = [-1] * len(work.codes)
         sealers: dict[int, Sealer] = {}
         positions: list[int] = []
-        vault: list[frozenset[str]] = []
+        # Each decision's fields stored as tokens from the vault (issued in the transaction).
+        tokenised_of: dict[int, frozenset[str]] = {}
         codes, events, subject_of, values = work.codes, work.events, work.subject_of, work.values
         for n, schema in enumerate(work.schemas):
             if schema is None or codes[n] is not None:
@@ -207,12 +208,12 @@ class Pipeline:
             key = (s, id(schema))
             d = groups.get(key, -1)
             if d == -1:
-                d = groups[key] = self._early_decision(
-                    work, s, schema, purposes, now, sealers, vault
-                )
+                d = groups[key] = self._early_decision(work, s, schema, purposes, now, sealers)
+                if d is not None:
+                    tokenised_of[d] = self.shaper.plan(work.decisions[d], schema).tokenised
             if d is None:
                 continue
-            tokenised = vault[d]
+            tokenised = tokenised_of[d]
             if tokenised and not tokenised.isdisjoint(cast(dict[str, Any], values[n])):
                 # Tokens are issued in the transaction.
                 continue
@@ -242,11 +243,10 @@ class Pipeline:
         purposes: dict[str, Purpose],
         now: datetime,
         sealers: dict[int, Sealer],
-        vault: list[frozenset[str]],
     ) -> int | None:
         """The index of the subject's decision about `schema` from the state and key this
         process holds; None when it holds neither, or the subject's events would not be
-        stored; `vault` is given each decision's tokenised fields."""
+        stored."""
         subject_id = work.subject_ids[subject]
         if subject_id is None:
             return None
@@ -259,7 +259,6 @@ class Pipeline:
         decision = self._decision(work, subject, schema, state, purposes, now)
         if decision.value.code is not None:
             return None
-        vault.append(self.shaper.plan(decision, schema).tokenised)
         sealers[subject] = sealer
         work.decisions.append(decision)
         work.decided_for.append((subject, schema))

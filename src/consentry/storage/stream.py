@@ -109,14 +109,6 @@ def purges_waiting_on(conn: Connection, topic: str) -> datetime | None:
     return found
 
 
-def marks_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
-    """topic -> when the subject's latest record went to it."""
-    stmt = select(stream_marks.c.topic, stream_marks.c.last_at).where(
-        stream_marks.c.subject_id == subject_id
-    )
-    return {row.topic: row.last_at for row in conn.execute(stmt)}
-
-
 def gone_by_of(conn: Connection, subject_id: str) -> dict[str, datetime]:
     """topic -> when the last of the subject's records there is gone, as its writers said."""
     stmt = select(stream_marks.c.topic, stream_marks.c.gone_by).where(
